@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Greenwave: one module per concept. RaftCore, SignalTiming (and later CorridorMachine) are pure:
+// standard library only, so that they can be simulated and property-tested deterministically.
+let package = Package(
+    name: "Greenwave",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "greenwave", targets: ["greenwave"]),
+        .executable(name: "greenwave-simulate", targets: ["greenwave-simulate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // The consensus algorithm as a deterministic value type. Standard library only.
+        .target(name: "RaftCore"),
+        // Deterministic cluster simulator: test support and the `tools/simulate` runner.
+        .target(name: "RaftSimulation", dependencies: ["RaftCore"]),
+        // Signal timing: corridor, plans, phase-at-time, transitions, preemption, conflict monitor.
+        .target(name: "SignalTiming"),
+        // Corridor YAML files → SignalTiming values, with errors naming file, key and problem.
+        .target(name: "CorridorFile", dependencies: ["SignalTiming", .product(name: "Yams", package: "Yams")]),
+        .executableTarget(
+            name: "greenwave",
+            dependencies: [
+                "SignalTiming", "CorridorFile",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "greenwave-simulate",
+            dependencies: [
+                "RaftSimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
+        .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
+    ]
+)

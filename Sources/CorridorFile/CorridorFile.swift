@@ -1,0 +1,2 @@
+// CorridorFile: placeholder until the YAML reader lands.
+import SignalTiming

@@ -1,0 +1,1 @@
+// SignalTiming: placeholder until the timing model lands.
