@@ -1,0 +1,81 @@
+/// Bounds on every queue and loop in the core. They live together so that their relationships can be
+/// checked in one place (`RaftConfig.validate()`).
+public struct RaftLimits: Sendable, Equatable {
+    /// Most bytes of entries in one `append` message (at least one entry is always sent).
+    public var maxAppendBytes: Int = 64 * 1024
+    /// Most entries in one `append` message.
+    public var maxAppendEntries: Int = 256
+    /// Most `append` messages in flight to one peer in the replicate state (pipelining depth).
+    public var maxInflightMessages: Int = 64
+    /// Most bytes in flight to one peer; 0 means no byte limit beyond the message count.
+    public var maxInflightBytes: Int = 4 * 1024 * 1024
+    /// Most bytes of proposed-but-uncommitted entries a leader accepts before dropping proposals.
+    public var maxUncommittedBytes: Int = 8 * 1024 * 1024
+    /// Most entries in one proposal batch.
+    public var maxProposalBatch: Int = 1024
+    /// Most messages waiting in one `Ready`; beyond it messages are dropped (Raft tolerates loss).
+    public var maxPendingMessages: Int = 4096
+    /// Most committed entries handed out in one `Ready`.
+    public var maxApplyBatch: Int = 1024
+    /// Most ReadIndex requests waiting on the leader (or waiting for its first commit).
+    public var maxPendingReads: Int = 1024
+    /// Most read states waiting in one `Ready`.
+    public var maxReadStates: Int = 1024
+    /// Most members in one cluster.
+    public var maxMembers: Int = 255
+
+    public init() {}
+}
+
+/// How a node behaves. Ticks are the shell's unit of time (e.g. 10 ms).
+public struct RaftConfig: Sendable, Equatable {
+    public var id: NodeID
+    public var membership: Membership
+    /// Ticks without hearing from a leader before a voter campaigns; the actual timeout is drawn
+    /// uniformly from `electionTicks ..< 2 * electionTicks` at every reset.
+    public var electionTicks: Int = 10
+    /// Ticks between leader heartbeats. Invariant: `heartbeatTicks < electionTicks`.
+    public var heartbeatTicks: Int = 1
+    /// Run a PreVote round before a real election so that a node that was cut off cannot raise the
+    /// term and depose a healthy leader when it rejoins.
+    public var preVote: Bool = true
+    /// A leader that has not heard from a quorum of voters within an election timeout steps down;
+    /// followers that hear from a leader ignore vote requests until the election timeout passes.
+    public var checkQuorum: Bool = true
+    /// What a follower does with a proposal: forward it to the leader, or refuse it naming the leader.
+    public var forwardProposals: Bool = true
+    /// Seed of the generator behind randomised election timeouts.
+    public var seed: UInt64 = 0
+    public var limits = RaftLimits()
+
+    public init(id: NodeID, membership: Membership, seed: UInt64 = 0) {
+        self.id = id
+        self.membership = membership
+        self.seed = seed
+    }
+
+    /// Throws a description of the first inconsistency, for the shell to report at start-up.
+    public func validate() throws(RaftConfigError) {
+        guard id != noNode else { throw RaftConfigError("node id must not be 0") }
+        guard membership.contains(id) else { throw RaftConfigError("node \(id) is not a member") }
+        guard heartbeatTicks >= 1 else { throw RaftConfigError("heartbeatTicks must be at least 1") }
+        guard electionTicks > heartbeatTicks else {
+            throw RaftConfigError("electionTicks (\(electionTicks)) must exceed heartbeatTicks (\(heartbeatTicks))")
+        }
+        guard membership.all.count <= limits.maxMembers else {
+            throw RaftConfigError("\(membership.all.count) members exceed the limit of \(limits.maxMembers)")
+        }
+        let l = limits
+        guard l.maxAppendBytes > 0, l.maxAppendEntries > 0, l.maxInflightMessages > 0, l.maxProposalBatch > 0,
+              l.maxPendingMessages > 0, l.maxApplyBatch > 0, l.maxPendingReads > 0, l.maxReadStates > 0
+        else { throw RaftConfigError("every limit must be positive") }
+        guard l.maxInflightBytes == 0 || l.maxInflightBytes >= l.maxAppendBytes else {
+            throw RaftConfigError("maxInflightBytes must be 0 or at least maxAppendBytes")
+        }
+    }
+}
+
+public struct RaftConfigError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,644 @@
+/// One Raft participant as a value type. See `Types.swift` for the shell's ordering contract.
+///
+/// Every public mutating method is an input; its effects are collected until the shell calls
+/// `ready()`. The node never blocks, never reads a clock and draws randomness only from its seeded
+/// generator, so the same inputs in the same order always produce the same outputs.
+public struct RaftNode: Sendable {
+    public let config: RaftConfig
+    public var id: NodeID { config.id }
+    public var membership: Membership { config.membership }
+
+    public private(set) var term: Term = 0
+    public private(set) var vote: NodeID = noNode
+    public private(set) var role: Role = .follower
+    /// The leader of `term` as far as this node knows, or `noNode`.
+    public private(set) var leader: NodeID = noNode
+    /// Set when the node detected an impossible condition (for example a committed entry that
+    /// conflicts with the leader). A halted node ignores every input; the shell must stop it.
+    public private(set) var halted: String?
+    /// Elections this node started (real ones, not PreVote rounds), for metrics.
+    public private(set) var electionsStarted: UInt64 = 0
+
+    var log: RaftLog
+    private var rng: SplitMix64
+    private var electionElapsed = 0
+    private var heartbeatElapsed = 0
+    private var randomizedElectionTimeout = 0
+    /// Leader only: one entry per other member. Only looked up, never iterated (iteration goes
+    /// through `membership`, whose order is fixed), so hashing order never leaks into behaviour.
+    private var progress: [NodeID: Progress] = [:]
+    /// Candidate / pre-candidate only: the answers received this round.
+    private var votes: [NodeID: Bool] = [:]
+    private var msgs: [Message] = []
+    private var readStates: [ReadState] = []
+    private var applyHandedOut: LogIndex
+    private var prevSoft: SoftState
+    private var prevHard: HardState
+
+    // ReadIndex (leader only).
+    private struct PendingRead: Sendable {
+        var round: UInt64
+        var index: LogIndex
+        var from: NodeID
+        var context: UInt64
+        var acks: Set<NodeID>
+    }
+    private var reads: [PendingRead] = []
+    /// Requests that arrived before the leader committed an entry of its own term.
+    private var readsAwaitingCommit: [(from: NodeID, context: UInt64)] = []
+    private var readRound: UInt64 = 0
+
+    /// Starts a node from what the shell restored (an empty `RestoredState` for a brand-new node).
+    /// - Precondition: `config.validate()` succeeds.
+    public init(config: RaftConfig, restored: RestoredState = RestoredState()) {
+        do { try config.validate() } catch { preconditionFailure("invalid RaftConfig: \(error)") }
+        self.config = config
+        self.rng = SplitMix64(seed: config.seed ^ (config.id &* 0x9E37_79B9_7F4A_7C15))
+        self.log = RaftLog(offset: restored.snapshotIndex, offsetTerm: restored.snapshotTerm,
+                           entries: restored.entries, committed: restored.hardState.commit,
+                           applied: max(restored.applied, restored.snapshotIndex))
+        self.term = restored.hardState.term
+        self.vote = restored.hardState.vote
+        self.applyHandedOut = log.applied
+        self.prevSoft = SoftState(role: .follower, leader: noNode)
+        self.prevHard = HardState(term: term, vote: vote, commit: log.committed)
+        becomeFollower(term: term, leader: noNode)
+    }
+
+    // MARK: - Read-only views
+
+    public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+    public var softState: SoftState { SoftState(role: role, leader: leader) }
+    public var commitIndex: LogIndex { log.committed }
+    public var appliedIndex: LogIndex { log.applied }
+    public var lastIndex: LogIndex { log.lastIndex }
+    public var lastTerm: Term { log.lastTerm }
+    public var persistedIndex: LogIndex { log.persisted }
+    public var firstIndex: LogIndex { log.firstIndex }
+    public func term(at index: LogIndex) -> Term? { log.term(at: index) }
+    public func entry(at index: LogIndex) -> Entry? { log.entry(at: index) }
+    /// Every entry after the compaction point (for tests and the simulator's checks).
+    public var entries: [Entry] { log.entries }
+    public var isVoter: Bool { membership.isVoter(id) }
+    /// Leader only: the highest index known to be replicated on `peer`.
+    public func matchIndex(of peer: NodeID) -> LogIndex? {
+        peer == id && role == .leader ? log.persisted : progress[peer]?.match
+    }
+    /// Leader only: the next index to send to `peer`.
+    public func nextIndex(of peer: NodeID) -> LogIndex? { progress[peer]?.next }
+    /// The election timeout currently drawn, in ticks (for tests of the randomisation).
+    public var electionTimeoutTicks: Int { randomizedElectionTimeout }
+
+    // MARK: - Inputs
+
+    /// Advances logical time by one tick.
+    public mutating func tick() {
+        guard halted == nil else { return }
+        if role == .leader { tickLeader() } else { tickElection() }
+    }
+
+    /// Starts an election now (PreVote first when enabled), as if the election timeout had passed.
+    public mutating func campaign() {
+        guard halted == nil, role != .leader, isVoter else { return }
+        startElection()
+    }
+
+    /// Proposes application commands. On the leader they are appended at once; on a follower they
+    /// are forwarded or refused according to `config.forwardProposals`.
+    @discardableResult
+    public mutating func propose(_ batch: [[UInt8]]) -> ProposeResult {
+        guard halted == nil else { return .dropped(reason: "node halted") }
+        guard !batch.isEmpty else { return .dropped(reason: "empty proposal") }
+        guard batch.count <= config.limits.maxProposalBatch else {
+            return .dropped(reason: "batch of \(batch.count) exceeds \(config.limits.maxProposalBatch) entries")
+        }
+        if role == .leader { return appendProposal(batch) }
+        guard leader != noNode else { return .notLeader(leader: noNode) }
+        guard config.forwardProposals else { return .notLeader(leader: leader) }
+        send(Message(kind: .propose, from: id, to: leader, term: 0,
+                     entries: batch.map { Entry(term: 0, index: 0, data: $0) }))
+        return .forwarded(to: leader)
+    }
+
+    /// Asks for a linearizable read point (thesis §6.4). A `ReadState` with `context` appears in a
+    /// later `Ready` once leadership is confirmed by a quorum.
+    @discardableResult
+    public mutating func readIndex(context: UInt64) -> ReadIndexResult {
+        guard halted == nil else { return .dropped(reason: "node halted") }
+        if role == .leader { return handleReadRequest(from: id, context: context) }
+        guard leader != noNode else { return .notLeader(leader: noNode) }
+        send(Message(kind: .readIndex, from: id, to: leader, term: 0, context: context))
+        return .forwarded(to: leader)
+    }
+
+    /// The shell made entries up to `index` (whose term is `term`) durable. A report about an entry
+    /// that has since been overwritten is ignored.
+    public mutating func persisted(upTo index: LogIndex, term t: Term) {
+        guard halted == nil, index > log.persisted, index <= log.handedOut, log.term(at: index) == t else { return }
+        log.persisted = index
+        if role == .leader, maybeCommit() { bcastAppend() }
+    }
+
+    /// The shell applied entries up to `index` to its state machine.
+    public mutating func applied(upTo index: LogIndex) {
+        guard halted == nil else { return }
+        log.applied = max(log.applied, min(index, applyHandedOut))
+    }
+
+    /// Whether `ready()` would return any work.
+    public var hasReady: Bool {
+        guard halted == nil else { return false }
+        return softState != prevSoft || hardState != prevHard || log.handedOut < log.lastIndex || !msgs.isEmpty
+            || !readStates.isEmpty || min(log.committed, log.persisted) > applyHandedOut
+    }
+
+    /// Takes the pending work. Entries and the hard state are considered handed to the shell.
+    public mutating func ready() -> Ready {
+        let soft = softState
+        let hard = hardState
+        let entries = log.unhanded
+        log.handedOut = log.lastIndex
+        let toApply = log.entriesToApply(maxCount: config.limits.maxApplyBatch, maxIndex: .max)
+            .filter { $0.index > applyHandedOut }
+        if let last = toApply.last { applyHandedOut = last.index }
+        let r = Ready(softState: soft != prevSoft ? soft : nil, hardState: hard != prevHard ? hard : nil,
+                      entries: entries, messages: msgs, committedEntries: toApply, readStates: readStates)
+        prevSoft = soft
+        prevHard = hard
+        msgs = []
+        readStates = []
+        return r
+    }
+
+    /// Handles one message from a peer.
+    public mutating func step(_ m: Message) {
+        guard halted == nil, m.to == id, m.from != id, membership.contains(m.from) else { return }
+        if m.term == 0 {
+            // Forwarded requests are not bound to a term: whoever leads handles them.
+        } else if m.term > term {
+            if m.kind == .vote || m.kind == .preVote {
+                // Heard from a leader within the minimum election timeout: a disruptive candidate
+                // (for example one rejoining after a partition) is ignored (thesis §4.2.3).
+                let inLease = config.checkQuorum && leader != noNode && electionElapsed < config.electionTicks
+                if inLease { return }
+            }
+            switch m.kind {
+            case .preVote:
+                break  // A PreVote never changes our term.
+            case .preVoteResponse where !m.reject:
+                break  // A granted PreVote carries the term we would campaign in.
+            default:
+                becomeFollower(term: m.term, leader: m.isFromLeader || m.kind == .readIndexResponse ? m.from : noNode)
+            }
+        } else if m.term < term {
+            if (config.checkQuorum || config.preVote) && m.isFromLeader {
+                // A leader from an older term (cut off, then healed) learns the newer term from this
+                // reply and steps down; without it, it would keep its followers' PreVotes failing.
+                send(Message(kind: .appendResponse, from: id, to: m.from, term: term))
+            } else if m.kind == .preVote {
+                send(Message(kind: .preVoteResponse, from: id, to: m.from, term: term, reject: true))
+            }
+            return
+        }
+
+        switch m.kind {
+        case .vote, .preVote:
+            handleVoteRequest(m)
+            return
+        default:
+            break
+        }
+        switch role {
+        case .leader: stepLeader(m)
+        case .candidate, .preCandidate: stepCandidate(m)
+        case .follower: stepFollower(m)
+        }
+    }
+
+    // MARK: - Roles
+
+    private mutating func becomeFollower(term t: Term, leader l: NodeID) {
+        if t != term {
+            term = t
+            vote = noNode
+        }
+        role = .follower
+        leader = l
+        reset()
+    }
+
+    private mutating func becomePreCandidate() {
+        precondition(role != .leader)
+        role = .preCandidate
+        leader = noNode
+        // The term and vote stay as they are: a PreVote round changes nothing durable.
+        votes = [:]
+        electionElapsed = 0
+        resetRandomizedTimeout()
+    }
+
+    private mutating func becomeCandidate() {
+        precondition(role != .leader)
+        term += 1
+        vote = id
+        role = .candidate
+        leader = noNode
+        reset()
+        electionsStarted += 1
+    }
+
+    private mutating func becomeLeader() {
+        precondition(role == .candidate)
+        role = .leader
+        leader = id
+        reset()
+        let last = log.lastIndex
+        for peer in membership.all where peer != id {
+            progress[peer] = Progress(next: last + 1, isLearner: membership.isLearner(peer), limits: config.limits)
+        }
+        // An empty entry of the new term lets the leader commit, and so learn the commit index,
+        // without waiting for a client (§8); earlier-term entries commit with it (§5.4.2).
+        log.appendNew([Entry(term: term, index: last + 1, kind: .noop)])
+        bcastAppend()
+    }
+
+    private mutating func reset() {
+        electionElapsed = 0
+        heartbeatElapsed = 0
+        resetRandomizedTimeout()
+        votes = [:]
+        progress = [:]
+        reads = []
+        readsAwaitingCommit = []
+    }
+
+    private mutating func resetRandomizedTimeout() {
+        randomizedElectionTimeout = config.electionTicks + rng.below(config.electionTicks)
+    }
+
+    // MARK: - Elections
+
+    private mutating func tickElection() {
+        electionElapsed += 1
+        if isVoter && electionElapsed >= randomizedElectionTimeout {
+            electionElapsed = 0
+            startElection()
+        }
+    }
+
+    private mutating func startElection() {
+        if config.preVote { campaign(pre: true) } else { campaign(pre: false) }
+    }
+
+    private mutating func campaign(pre: Bool) {
+        let voteTerm: Term
+        if pre {
+            becomePreCandidate()
+            voteTerm = term + 1
+        } else {
+            becomeCandidate()
+            voteTerm = term
+        }
+        votes[id] = true
+        if pollWon(pre: pre) { return }
+        for peer in membership.voters where peer != id {
+            send(Message(kind: pre ? .preVote : .vote, from: id, to: peer, term: voteTerm,
+                         logTerm: log.lastTerm, index: log.lastIndex))
+        }
+    }
+
+    /// Counts the votes; on a win moves on (real election after PreVote, leadership after a vote).
+    /// Returns true when the round is decided.
+    private mutating func pollWon(pre: Bool) -> Bool {
+        var granted = 0
+        var rejected = 0
+        for v in membership.voters {
+            switch votes[v] {
+            case true?: granted += 1
+            case false?: rejected += 1
+            case nil: break
+            }
+        }
+        if granted >= membership.quorum {
+            if pre { campaign(pre: false) } else { becomeLeader() }
+            return true
+        }
+        if rejected > membership.voters.count - membership.quorum {
+            becomeFollower(term: term, leader: noNode)
+            return true
+        }
+        return false
+    }
+
+    private mutating func handleVoteRequest(_ m: Message) {
+        let pre = m.kind == .preVote
+        let canVote = vote == m.from
+            || (vote == noNode && leader == noNode)
+            || (pre && m.term > term)
+        if canVote && log.isUpToDate(lastIndex: m.index, lastTerm: m.logTerm) {
+            // For a real vote m.term == term here (a higher term made us a follower of it above).
+            send(Message(kind: pre ? .preVoteResponse : .voteResponse, from: id, to: m.from, term: m.term))
+            if !pre {
+                electionElapsed = 0
+                vote = m.from
+            }
+        } else {
+            send(Message(kind: pre ? .preVoteResponse : .voteResponse, from: id, to: m.from, term: term, reject: true))
+        }
+    }
+
+    private mutating func stepCandidate(_ m: Message) {
+        switch m.kind {
+        case .append:
+            becomeFollower(term: m.term, leader: m.from)
+            handleAppend(m)
+        case .heartbeat:
+            becomeFollower(term: m.term, leader: m.from)
+            handleHeartbeat(m)
+        case .voteResponse where role == .candidate && m.term == term,
+             .preVoteResponse where role == .preCandidate:
+            guard membership.isVoter(m.from) else { return }
+            votes[m.from] = !m.reject
+            _ = pollWon(pre: role == .preCandidate)
+        default:
+            break  // Proposals and reads are dropped: there is no leader to take them.
+        }
+    }
+
+    // MARK: - Follower
+
+    private mutating func stepFollower(_ m: Message) {
+        switch m.kind {
+        case .append:
+            electionElapsed = 0
+            leader = m.from
+            handleAppend(m)
+        case .heartbeat:
+            electionElapsed = 0
+            leader = m.from
+            handleHeartbeat(m)
+        case .readIndexResponse:
+            pushReadState(ReadState(index: m.index, context: m.context))
+        default:
+            break  // A forwarded proposal or read that reached a non-leader is dropped, never re-forwarded.
+        }
+    }
+
+    private mutating func handleAppend(_ m: Message) {
+        if m.index < log.committed {
+            send(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: log.committed))
+            return
+        }
+        if log.matchTerm(m.index, m.logTerm) {
+            if let conflict = log.findConflict(m.entries), conflict <= log.committed {
+                halted = "entry \(conflict) is committed but conflicts with leader \(m.from) in term \(m.term)"
+                return
+            }
+            let lastNew = log.maybeAppend(prevIndex: m.index, entries: m.entries)
+            commitTo(min(m.commit, lastNew))
+            send(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: lastNew))
+        } else {
+            // Tell the leader where our logs may agree: the last index at or before the probe whose term
+            // is no newer than the leader's, so it can skip a whole term per round trip.
+            let hint = log.findConflictByTerm(index: min(m.index, log.lastIndex), term: m.logTerm)
+            send(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: m.index,
+                         reject: true, rejectHint: hint.index, hintTerm: hint.term))
+        }
+    }
+
+    private mutating func handleHeartbeat(_ m: Message) {
+        // The leader never sends a commit beyond what it knows we hold.
+        commitTo(min(m.commit, log.lastIndex))
+        send(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, context: m.context))
+    }
+
+    private mutating func commitTo(_ index: LogIndex) {
+        if index > log.committed { log.committed = index }
+    }
+
+    // MARK: - Leader
+
+    private mutating func tickLeader() {
+        heartbeatElapsed += 1
+        electionElapsed += 1
+        if electionElapsed >= config.electionTicks {
+            electionElapsed = 0
+            if config.checkQuorum {
+                if !quorumActive() {
+                    // CheckQuorum: without a quorum this leader may be deposed without knowing; it
+                    // steps down so that clients go elsewhere and reads cannot be stale.
+                    becomeFollower(term: term, leader: noNode)
+                    return
+                }
+                for peer in membership.all where peer != id { progress[peer]?.recentActive = false }
+            }
+        }
+        if heartbeatElapsed >= config.heartbeatTicks {
+            heartbeatElapsed = 0
+            bcastHeartbeat(round: reads.last?.round ?? 0)
+        }
+    }
+
+    private func quorumActive() -> Bool {
+        var active = 0
+        for v in membership.voters where v == id || progress[v]?.recentActive == true { active += 1 }
+        return active >= membership.quorum
+    }
+
+    private mutating func stepLeader(_ m: Message) {
+        switch m.kind {
+        case .propose:
+            _ = appendProposal(m.entries.map(\.data))
+        case .readIndex:
+            _ = handleReadRequest(from: m.from, context: m.context)
+        case .appendResponse:
+            handleAppendResponse(m)
+        case .heartbeatResponse:
+            handleHeartbeatResponse(m)
+        default:
+            break
+        }
+    }
+
+    private mutating func appendProposal(_ batch: [[UInt8]]) -> ProposeResult {
+        guard batch.count <= config.limits.maxProposalBatch else { return .dropped(reason: "batch too large") }
+        let bytes = batch.reduce(0) { $0 + $1.count + 24 }
+        let uncommitted = log.bytes(after: log.committed)
+        if uncommitted > 0 && uncommitted + bytes > config.limits.maxUncommittedBytes {
+            return .dropped(reason: "\(uncommitted) uncommitted bytes: the leader is not keeping up")
+        }
+        let first = log.lastIndex + 1
+        var new: [Entry] = []
+        new.reserveCapacity(batch.count)
+        for (i, data) in batch.enumerated() {
+            new.append(Entry(term: term, index: first + LogIndex(i), kind: .normal, data: data))
+        }
+        log.appendNew(new)
+        bcastAppend()
+        return .appended(firstIndex: first, lastIndex: log.lastIndex, term: term)
+    }
+
+    private mutating func handleAppendResponse(_ m: Message) {
+        guard var pr = progress[m.from] else { return }
+        pr.recentActive = true
+        if m.reject {
+            var hint = m.rejectHint
+            if m.hintTerm > 0 { hint = log.findConflictByTerm(index: m.rejectHint, term: m.hintTerm).index }
+            if pr.maybeDecrease(rejected: m.index, hint: hint) {
+                if pr.state == .replicate { pr.becomeProbe() }
+                progress[m.from] = pr
+                sendAppend(to: m.from)
+            } else {
+                progress[m.from] = pr
+            }
+            return
+        }
+        let wasPaused = pr.isPaused
+        if pr.maybeUpdate(m.index) {
+            if pr.state == .probe {
+                pr.becomeReplicate()
+            } else {
+                pr.inflights.free(upTo: m.index)
+            }
+            progress[m.from] = pr
+            if maybeCommit() {
+                bcastAppend()
+            } else if wasPaused {
+                sendAppend(to: m.from)
+            }
+            // Keep the pipeline full while there is more to send (bounded by the inflight limit).
+            var rounds = 0
+            while rounds < config.limits.maxInflightMessages, let p = progress[m.from], !p.isPaused,
+                  p.next <= log.lastIndex {
+                sendAppend(to: m.from, allowEmpty: false)
+                rounds += 1
+            }
+        } else {
+            progress[m.from] = pr
+        }
+    }
+
+    private mutating func handleHeartbeatResponse(_ m: Message) {
+        guard var pr = progress[m.from] else { return }
+        pr.recentActive = true
+        pr.probeSent = false
+        if pr.state == .replicate && pr.inflights.isFull { pr.inflights.freeFirst() }
+        progress[m.from] = pr
+        if pr.match < log.lastIndex { sendAppend(to: m.from) }
+        if m.context != 0 { acknowledgeReads(round: m.context, from: m.from) }
+    }
+
+    /// Commits the highest index a quorum of voters holds, if it belongs to the current term
+    /// (Figure 8: an entry from an earlier term is never committed by counting replicas).
+    private mutating func maybeCommit() -> Bool {
+        var matches: [LogIndex] = []
+        matches.reserveCapacity(membership.voters.count)
+        for v in membership.voters {
+            matches.append(v == id ? log.persisted : (progress[v]?.match ?? 0))
+        }
+        matches.sort(by: >)
+        let candidate = matches[membership.quorum - 1]
+        guard candidate > log.committed, log.term(at: candidate) == term else { return false }
+        let hadCommitInTerm = log.term(at: log.committed) == term
+        log.committed = candidate
+        if !hadCommitInTerm { releaseReadsAwaitingCommit() }
+        return true
+    }
+
+    private mutating func bcastAppend() {
+        for peer in membership.all where peer != id { sendAppend(to: peer) }
+    }
+
+    /// Sends the next append to `peer` unless its progress is paused. An empty append still carries
+    /// the commit index and, in replicate, re-probes a follower that may have lost appends.
+    private mutating func sendAppend(to peer: NodeID, allowEmpty: Bool = true) {
+        guard var pr = progress[peer], !pr.isPaused else { return }
+        let prevIndex = pr.next - 1
+        guard let prevTerm = log.term(at: prevIndex) else {
+            // The entries this peer needs are compacted away; it needs a snapshot (not yet built).
+            return
+        }
+        let ents = log.slice(from: pr.next, to: log.lastIndex, maxBytes: config.limits.maxAppendBytes,
+                             maxCount: config.limits.maxAppendEntries)
+        if ents.isEmpty && !allowEmpty { return }
+        send(Message(kind: .append, from: id, to: peer, term: term, logTerm: prevTerm, index: prevIndex,
+                     entries: ents, commit: log.committed))
+        pr.sentEntries(lastIndex: ents.last?.index ?? prevIndex, count: ents.count,
+                       bytes: ents.reduce(0) { $0 + $1.sizeBytes })
+        progress[peer] = pr
+    }
+
+    private mutating func bcastHeartbeat(round: UInt64) {
+        for peer in membership.all where peer != id {
+            let match = progress[peer]?.match ?? 0
+            send(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: min(match, log.committed),
+                         context: round))
+        }
+    }
+
+    // MARK: - ReadIndex
+
+    private mutating func handleReadRequest(from: NodeID, context: UInt64) -> ReadIndexResult {
+        guard reads.count + readsAwaitingCommit.count < config.limits.maxPendingReads else {
+            return .dropped(reason: "too many pending reads")
+        }
+        if log.term(at: log.committed) != term {
+            // Until it commits in its own term the leader does not know the true commit index.
+            readsAwaitingCommit.append((from, context))
+            return .pending
+        }
+        startReadRound([(from, context)])
+        return .pending
+    }
+
+    private mutating func startReadRound(_ requests: [(from: NodeID, context: UInt64)]) {
+        guard !requests.isEmpty else { return }
+        if membership.voters == [id] {
+            for r in requests { releaseRead(index: log.committed, from: r.from, context: r.context) }
+            return
+        }
+        readRound += 1
+        for r in requests {
+            reads.append(PendingRead(round: readRound, index: log.committed, from: r.from, context: r.context,
+                                     acks: [id]))
+        }
+        bcastHeartbeat(round: readRound)
+    }
+
+    private mutating func releaseReadsAwaitingCommit() {
+        let waiting = readsAwaitingCommit
+        readsAwaitingCommit = []
+        startReadRound(waiting)
+    }
+
+    private mutating func acknowledgeReads(round: UInt64, from: NodeID) {
+        guard membership.isVoter(from) else { return }
+        for i in reads.indices where reads[i].round <= round { reads[i].acks.insert(from) }
+        // An acknowledgement of a round confirms every earlier round too, so the front is released first.
+        var released = 0
+        while released < reads.count && reads[released].acks.count >= membership.quorum { released += 1 }
+        guard released > 0 else { return }
+        let done = reads[..<released]
+        reads.removeFirst(released)
+        for r in done { releaseRead(index: r.index, from: r.from, context: r.context) }
+    }
+
+    private mutating func releaseRead(index: LogIndex, from: NodeID, context: UInt64) {
+        if from == id {
+            pushReadState(ReadState(index: index, context: context))
+        } else {
+            send(Message(kind: .readIndexResponse, from: id, to: from, term: term, index: index, context: context))
+        }
+    }
+
+    private mutating func pushReadState(_ rs: ReadState) {
+        if readStates.count < config.limits.maxReadStates { readStates.append(rs) }
+    }
+
+    // MARK: - Output
+
+    private mutating func send(_ m: Message) {
+        // Beyond the bound the message is dropped; Raft recovers from lost messages by retrying.
+        if msgs.count < config.limits.maxPendingMessages { msgs.append(m) }
+    }
+}

@@ -1,0 +1,191 @@
+import RaftCore
+
+/// Raft's safety properties, checked after every simulated step (Raft paper, Figure 3), plus the
+/// durability and monotonicity the shell contract promises and linearizability of ReadIndex reads.
+struct InvariantChecker {
+    let membership: Membership
+    var violations: [String] = []
+
+    /// Election safety: the one leader seen for each term.
+    var leaderOfTerm: [Term: NodeID] = [:]
+    /// The committed log as the cluster has revealed it: entry i+1 at position i.
+    var committed: [Entry] = []
+    /// Log matching: for every (index, term) ever seen, the entry's payload and the previous term.
+    private var seen: [EntryKey: (kind: EntryKind, data: [UInt8], prevTerm: Term)] = [:]
+    private struct EntryKey: Hashable { var index: LogIndex; var term: Term }
+    /// Leader append-only: per node, the leadership term and the last entry seen while leading.
+    private var leading: [NodeID: (term: Term, last: Entry?, checkedCommitted: Int)] = [:]
+    /// One vote per term, across crashes: (voter, term) → candidate.
+    private var votesCast: [VoteKey: NodeID] = [:]
+    private struct VoteKey: Hashable { var voter: NodeID; var term: Term }
+    /// Durable state never goes back.
+    private var durableTerm: [NodeID: Term] = [:]
+    private var durableCommit: [NodeID: LogIndex] = [:]
+    /// ReadIndex: the commit index known anywhere when each read was asked.
+    private var readFloor: [UInt64: (node: NodeID, floor: Int)] = [:]
+
+    init(membership: Membership) { self.membership = membership }
+
+    mutating func fail(step: Int, _ message: String) {
+        if violations.count < 20 { violations.append("step \(step): \(message)") }
+    }
+
+    /// Observes one live node after a step.
+    mutating func observe(_ raft: RaftNode, step: Int) {
+        let id = raft.id
+        // Election safety.
+        if raft.role == .leader {
+            if let other = leaderOfTerm[raft.term], other != id {
+                fail(step: step, "two leaders in term \(raft.term): \(other) and \(id)")
+            }
+            leaderOfTerm[raft.term] = id
+        }
+        // Log matching, checked incrementally: the same (index, term) must always carry the same entry
+        // and follow the same term; by induction equal entries then have equal prefixes.
+        var prevTerm = raft.term(at: raft.firstIndex - 1) ?? 0
+        for e in raft.entries {
+            let key = EntryKey(index: e.index, term: e.term)
+            if let s = seen[key] {
+                if s.data != e.data || s.kind != e.kind || s.prevTerm != prevTerm {
+                    fail(step: step, "log matching: node \(id) holds a different entry at index \(e.index) term \(e.term)")
+                    return
+                }
+            } else {
+                seen[key] = (e.kind, e.data, prevTerm)
+            }
+            prevTerm = e.term
+        }
+        // The committed log grows from every node's commit index; a node must agree with it.
+        let commit = Int(raft.commitIndex)
+        if commit > raft.entries.count + Int(raft.firstIndex) - 1 {
+            fail(step: step, "node \(id) commit \(commit) beyond its last index \(raft.lastIndex)")
+            return
+        }
+        let agree = min(commit, committed.count)
+        if agree > 0, let e = raft.entry(at: LogIndex(agree)), e != committed[agree - 1] {
+            fail(step: step, "state machine safety: node \(id) committed a different entry at \(agree)")
+        }
+        if commit > committed.count {
+            for i in committed.count + 1 ... commit {
+                guard let e = raft.entry(at: LogIndex(i)) else { break }
+                committed.append(e)
+            }
+            commitGrew(step: step)
+        }
+        // Leader append-only and leader completeness.
+        if raft.role == .leader {
+            var state = leading[id]
+            if state == nil || state!.term != raft.term {
+                state = (raft.term, nil, 0)
+            }
+            if let last = state!.last, raft.entry(at: last.index) != last {
+                fail(step: step, "leader append-only: leader \(id) of term \(raft.term) lost or changed entry \(last.index)")
+            }
+            var k = state!.checkedCommitted
+            while k < committed.count {  // amortised: each committed entry is checked once per leadership
+                if raft.entry(at: LogIndex(k + 1)) != committed[k] {
+                    fail(step: step, "leader completeness: leader \(id) of term \(raft.term) lacks committed entry \(k + 1)")
+                    break
+                }
+                k += 1
+            }
+            leading[id] = (raft.term, raft.entries.last, k)
+        } else {
+            leading[id] = nil
+        }
+    }
+
+    /// Quorum durability of newly committed entries is checked when the disk state is known; here we
+    /// only note that the committed log grew (see `diskWritten` and `durableCheck`).
+    private mutating func commitGrew(step: Int) {
+        pendingDurability = true
+    }
+    private var pendingDurability = false
+    private var disks: [NodeID: SimDisk] = [:]
+    private var durableChecked = 0
+
+    /// A committed entry must be on the durable disks of a quorum of voters.
+    mutating func durableCheck(step: Int) {
+        guard pendingDurability else { return }
+        pendingDurability = false
+        while durableChecked < committed.count {
+            let e = committed[durableChecked]
+            var holders = 0
+            for v in membership.voters {
+                if let d = disks[v], d.entries.count >= Int(e.index), d.entries[Int(e.index) - 1] == e { holders += 1 }
+            }
+            if holders < membership.quorum {
+                fail(step: step, "durability: committed entry \(e.index) is durable on only \(holders) voters")
+                return
+            }
+            durableChecked += 1
+        }
+    }
+
+    mutating func diskWritten(node: NodeID, disk: SimDisk, removed: [Entry], step: Int) {
+        disks[node] = disk
+        // A committed entry is never removed from any disk.
+        for e in removed where Int(e.index) <= committed.count && committed[Int(e.index) - 1] == e {
+            fail(step: step, "durability: node \(node) truncated committed entry \(e.index) from its disk")
+            break
+        }
+        let hs = disk.hardState
+        if hs.term < durableTerm[node, default: 0] {
+            fail(step: step, "node \(node) persisted term \(hs.term) after \(durableTerm[node]!)")
+        }
+        if hs.commit < durableCommit[node, default: 0] {
+            fail(step: step, "node \(node) persisted commit \(hs.commit) after \(durableCommit[node]!)")
+        }
+        if hs.commit > LogIndex(disk.entries.count) {
+            fail(step: step, "node \(node) persisted commit \(hs.commit) beyond its stored log \(disk.entries.count)")
+        }
+        durableTerm[node] = hs.term
+        durableCommit[node] = hs.commit
+    }
+
+    mutating func restarted(node: NodeID, hardState: HardState, lastIndex: LogIndex) {
+        leading[node] = nil
+    }
+
+    /// Every message leaves a node only after what it depends on is durable.
+    mutating func sent(_ m: Message, step: Int) {
+        if m.kind == .voteResponse && !m.reject {
+            let key = VoteKey(voter: m.from, term: m.term)
+            if let c = votesCast[key], c != m.to {
+                fail(step: step, "node \(m.from) voted for \(c) and \(m.to) in term \(m.term)")
+            }
+            votesCast[key] = m.to
+            if durableTerm[m.from, default: 0] < m.term {
+                fail(step: step, "node \(m.from) granted a vote in term \(m.term) before persisting that term")
+            }
+        }
+    }
+
+    mutating func applied(node: NodeID, entry: Entry, expectedIndex: LogIndex, step: Int) {
+        if entry.index != expectedIndex {
+            fail(step: step, "node \(node) applied index \(entry.index) when \(expectedIndex) was next")
+        }
+        if Int(entry.index) > committed.count {
+            fail(step: step, "node \(node) applied entry \(entry.index) before it was committed (committed: \(committed.count))")
+        } else if committed[Int(entry.index) - 1] != entry {
+            fail(step: step, "state machine safety: node \(node) applied a different entry at \(entry.index)")
+        }
+    }
+
+    mutating func readRequested(context: UInt64, node: NodeID, step: Int) {
+        readFloor[context] = (node, committed.count)
+    }
+
+    /// Linearizable reads: the read index covers every entry committed before the read was asked.
+    mutating func readReturned(_ rs: ReadState, node: NodeID, step: Int) {
+        // A duplicated request may be answered twice; each answer must still be linearizable.
+        guard let r = readFloor[rs.context] else {
+            fail(step: step, "node \(node) returned read \(rs.context) that nobody asked")
+            return
+        }
+        if r.node != node { fail(step: step, "read \(rs.context) asked at \(r.node) answered at \(node)") }
+        if Int(rs.index) < r.floor {
+            fail(step: step, "stale read: read \(rs.context) got index \(rs.index) but \(r.floor) was committed when it was asked")
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import RaftSimulation
+
+/// `tools/simulate`: runs many seeds of the deterministic cluster simulator.
+@main
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "greenwave-simulate",
+        abstract: "Run the deterministic Raft cluster simulator over many seeds."
+    )
+
+    @Option(help: "How many seeds to run.") var seeds: Int = 100
+    @Option(help: "The first seed.") var start: UInt64 = 1
+    @Option(help: "Voting members.") var nodes: Int = 5
+    @Option(help: "Learners (non-voting members).") var learners: Int = 2
+    @Option(help: "Steps of the fault phase per seed.") var steps: Int = 2500
+    @Flag(help: "Print the full trace of each failing seed.") var trace = false
+    @Flag(help: "Disable PreVote.") var noPreVote = false
+    @Flag(help: "Disable CheckQuorum.") var noCheckQuorum = false
+
+    func validate() throws {
+        guard seeds > 0 else { throw ValidationError("--seeds must be positive") }
+        guard (1...9).contains(nodes) else { throw ValidationError("--nodes must be between 1 and 9") }
+        guard (0...16).contains(learners) else { throw ValidationError("--learners must be between 0 and 16") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
+    }
+
+    func run() throws {
+        var options = SimulationOptions()
+        options.voters = nodes
+        options.learners = learners
+        options.faultSteps = steps
+        options.preVote = !noPreVote
+        options.checkQuorum = !noCheckQuorum
+        var violations = 0
+        var commits = 0
+        var elections = 0
+        for seed in start ..< start + UInt64(seeds) {
+            let result = Simulation.run(seed: seed, options: options)
+            commits += result.commits
+            elections += result.elections
+            if !result.violations.isEmpty {
+                violations += result.violations.count
+                print("seed \(seed) FAILED (replay: tools/simulate --seeds 1 --start \(seed) --nodes \(nodes) --learners \(learners) --steps \(steps) --trace)")
+                for v in result.violations { print("  \(v)") }
+                if trace {
+                    var o = options
+                    o.recordTrace = true
+                    for line in Simulation.run(seed: seed, options: o).trace { print("    \(line)") }
+                }
+            }
+        }
+        print("seeds: \(seeds), violations: \(violations), commits: \(commits), elections: \(elections)")
+        if violations > 0 { throw ExitCode(1) }
+    }
+}
