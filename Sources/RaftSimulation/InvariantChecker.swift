@@ -10,6 +10,9 @@ struct InvariantChecker {
     var leaderOfTerm: [Term: NodeID] = [:]
     /// The committed log as the cluster has revealed it: entry i+1 at position i.
     var committed: [Entry] = []
+    /// For each committed entry, the term of the node that first revealed it committed: at least the
+    /// term in which it was committed. Leader completeness binds leaders of later terms only.
+    private var committedInTerm: [Term] = []
     /// Log matching: for every (index, term) ever seen, the entry's payload and the previous term.
     private var seen: [EntryKey: (kind: EntryKind, data: [UInt8], prevTerm: Term)] = [:]
     private struct EntryKey: Hashable { var index: LogIndex; var term: Term }
@@ -69,6 +72,7 @@ struct InvariantChecker {
             for i in committed.count + 1 ... commit {
                 guard let e = raft.entry(at: LogIndex(i)) else { break }
                 committed.append(e)
+                committedInTerm.append(raft.term)
             }
             commitGrew(step: step)
         }
@@ -82,7 +86,9 @@ struct InvariantChecker {
                 fail(step: step, "leader append-only: leader \(id) of term \(raft.term) lost or changed entry \(last.index)")
             }
             var k = state!.checkedCommitted
-            while k < committed.count {  // amortised: each committed entry is checked once per leadership
+            // Amortised: each committed entry is checked once per leadership. A stale leader of an older
+            // term (cut off, not yet aware it was replaced) may lack entries committed after its term.
+            while k < committed.count && committedInTerm[k] < raft.term {
                 if raft.entry(at: LogIndex(k + 1)) != committed[k] {
                     fail(step: step, "leader completeness: leader \(id) of term \(raft.term) lacks committed entry \(k + 1)")
                     break

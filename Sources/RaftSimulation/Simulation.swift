@@ -29,20 +29,33 @@ public struct SimulationOptions: Sendable {
     public init() {}
 }
 
+/// Relative weights (per mille of steps, roughly) of the fault phase's actions. By default each seed
+/// draws its own fault intensity — calm, moderate or stormy — for crashes, partitions and drops, so that
+/// a run of many seeds covers both long stable stretches and heavy churn.
 public struct ActionWeights: Sendable {
-    public var deliver = 40
-    public var tick = 18
-    public var tickAll = 6
-    public var persist = 16
-    public var propose = 5
-    public var read = 2
-    public var drop = 3
-    public var duplicate = 2
-    public var crash = 1
-    public var restart = 2
-    public var partition = 1
-    public var heal = 1
+    public var deliver = 400
+    public var tick = 60
+    public var tickAll = 20
+    public var persist = 160
+    public var propose = 60
+    public var read = 20
+    public var drop = 30
+    public var duplicate = 20
+    public var crash = 3
+    public var restart = 20
+    public var partition = 3
+    public var heal = 10
+    /// Draw crash, partition and drop weights from the seed instead of using the ones above.
+    public var varyPerSeed = true
     public init() {}
+
+    mutating func vary(_ rng: inout SplitMix64) {
+        let levels = [1, 4, 12]
+        crash = levels[rng.below(3)]
+        partition = levels[rng.below(3)]
+        drop = [0, 30, 100][rng.below(3)]
+        duplicate = [0, 20][rng.below(2)]
+    }
 }
 
 public struct SimulationResult: Sendable {
@@ -55,6 +68,8 @@ public struct SimulationResult: Sendable {
     public var elections: Int
     /// Steps executed.
     public var steps: Int
+    /// Largest number of messages in flight at once.
+    public var maxInFlight: Int = 0
     /// FNV-1a hash of every action and its effect: equal hashes mean identical histories.
     public var traceHash: UInt64
     /// The trace, when `recordTrace` was set.
@@ -110,6 +125,8 @@ public struct Simulation {
     var cut: Set<Link> = []
     var checker: InvariantChecker
     var step = 0
+    var maxInFlight = 0
+    var weights: ActionWeights
     var trace = Trace()
     var nextPayload: UInt64 = 1
     var nextReadContext: UInt64 = 1
@@ -122,6 +139,8 @@ public struct Simulation {
         self.seed = seed
         self.options = options
         self.rng = SplitMix64(seed: seed)
+        self.weights = options.weights
+        if weights.varyPerSeed { weights.vary(&rng) }
         let voters = (1...options.voters).map { NodeID($0) }
         let learners = options.learners > 0
             ? (options.voters + 1 ... options.voters + options.learners).map { NodeID($0) } : []
@@ -163,17 +182,18 @@ public struct Simulation {
             step += 1
             faultStep()
             checkAll()
+            maxInFlight = max(maxInFlight, network.count)
         }
         if checker.violations.isEmpty { livenessPhase() }
         return SimulationResult(seed: seed, violations: checker.violations, commits: checker.committed.count,
-                                elections: checker.leaderOfTerm.count, steps: step, traceHash: trace.hash,
+                                elections: checker.leaderOfTerm.count, steps: step, maxInFlight: maxInFlight, traceHash: trace.hash,
                                 trace: trace.lines)
     }
 
     // MARK: - Fault phase
 
     mutating func faultStep() {
-        let w = options.weights
+        let w = weights
         let table: [(Int, Action)] = [
             (w.deliver, .deliver), (w.tick, .tick), (w.tickAll, .tickAll), (w.persist, .persist),
             (w.propose, .propose), (w.read, .read), (w.drop, .drop), (w.duplicate, .duplicate),

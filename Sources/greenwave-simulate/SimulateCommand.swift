@@ -14,7 +14,8 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Voting members.") var nodes: Int = 5
     @Option(help: "Learners (non-voting members).") var learners: Int = 2
     @Option(help: "Steps of the fault phase per seed.") var steps: Int = 2500
-    @Flag(help: "Print the full trace of each failing seed.") var trace = false
+    @Flag(help: "Print the full trace of each failing seed (of every seed with --seeds 1).") var trace = false
+    @Flag(help: "Print one line per seed (commits, elections, most messages in flight).") var verbose = false
     @Flag(help: "Disable PreVote.") var noPreVote = false
     @Flag(help: "Disable CheckQuorum.") var noCheckQuorum = false
 
@@ -38,7 +39,15 @@ struct SimulateCommand: ParsableCommand {
         for seed in start ..< start + UInt64(seeds) {
             let result = Simulation.run(seed: seed, options: options)
             commits += result.commits
+            if verbose {
+                print("seed \(seed): commits \(result.commits), elections \(result.elections), in flight at most \(result.maxInFlight), violations \(result.violations.count)")
+            }
             elections += result.elections
+            if trace && seeds == 1 && result.violations.isEmpty {
+                var o = options
+                o.recordTrace = true
+                for line in Simulation.run(seed: seed, options: o).trace { print("    \(line)") }
+            }
             if !result.violations.isEmpty {
                 violations += result.violations.count
                 print("seed \(seed) FAILED (replay: tools/simulate --seeds 1 --start \(seed) --nodes \(nodes) --learners \(learners) --steps \(steps) --trace)")
