@@ -77,6 +77,11 @@ public enum Role: String, Sendable, Equatable {
 public struct SoftState: Sendable, Equatable {
     public var role: Role
     public var leader: NodeID
+
+    public init(role: Role, leader: NodeID) {
+        self.role = role
+        self.leader = leader
+    }
 }
 
 /// The cluster membership: voters decide, learners only receive the log.
@@ -108,4 +113,9 @@ public struct Membership: Sendable, Equatable {
 public struct ReadState: Sendable, Equatable {
     public var index: LogIndex
     public var context: UInt64
+
+    public init(index: LogIndex, context: UInt64) {
+        self.index = index
+        self.context = context
+    }
 }
