@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -23,6 +24,13 @@ let package = Package(
         .target(name: "SignalTiming"),
         // Corridor YAML files → SignalTiming values, with errors naming file, key and problem.
         .target(name: "CorridorFile", dependencies: ["SignalTiming", .product(name: "Yams", package: "Yams")]),
+        // Durable state on SQLite: Raft hard state and log, snapshots, the audit chain, lamp events.
+        .target(name: "Storage", dependencies: ["RaftCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Benchmarks and fault-injection helpers (`tools/`): durable append rate, crash-writer child.
+        .executableTarget(
+            name: "greenwave-bench",
+            dependencies: ["Storage", "RaftCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "greenwave",
             dependencies: [
@@ -38,6 +46,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
     ]
 )

@@ -1,0 +1,2 @@
+// Storage: placeholder until the SQLite store lands.
+import RaftCore

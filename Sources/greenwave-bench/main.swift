@@ -1,0 +1,2 @@
+// greenwave-bench: placeholder until the storage benchmark lands.
+print("no benchmarks yet")
