@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0" ..< "5.0.0"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -25,7 +26,14 @@ let package = Package(
         // Corridor YAML files → SignalTiming values, with errors naming file, key and problem.
         .target(name: "CorridorFile", dependencies: ["SignalTiming", .product(name: "Yams", package: "Yams")]),
         // Durable state on SQLite: Raft hard state and log, snapshots, the audit chain, lamp events.
-        .target(name: "Storage", dependencies: ["RaftCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "RaftCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Benchmarks and fault-injection helpers (`tools/`): durable append rate, crash-writer child.
         .executableTarget(
             name: "greenwave-bench",
