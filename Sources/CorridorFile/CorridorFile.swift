@@ -1,2 +1,503 @@
-// CorridorFile: placeholder until the YAML reader lands.
+// CorridorFile: corridor YAML files → SignalTiming values.
+//
+// Every refusal is a `CorridorFileError` naming the file, the key path (e.g.
+// `plans[1].splits_s.side`), the line and column when the YAML parser knows them, and the problem.
+// The format is documented in docs/corridor-format.md.
+import Foundation
 import SignalTiming
+import Yams
+
+/// A network endpoint for a local run.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { "\(host):\(port)" }
+}
+
+/// Where one signal's controller listens.
+public struct SignalEndpoints: Hashable, Sendable {
+    public var signal: SignalID
+    /// Raft peer-to-peer port.
+    public var peer: Endpoint
+    /// HTTP API port.
+    public var api: Endpoint
+}
+
+/// Everything a corridor file says.
+public struct CorridorDocument: Hashable, Sendable {
+    /// Short identifier, e.g. `western-express-highway`.
+    public var id: String
+    public var corridor: Corridor
+    /// System reference time, ms since the Unix epoch (UTC).
+    public var referenceEpochMs: Milliseconds
+    /// Names of the two directions, e.g. northbound / southbound.
+    public var increasingName: String
+    public var decreasingName: String
+    /// The plan a fresh corridor starts in.
+    public var initialPlan: PlanID
+    /// Raft voters (the other signals are learners).
+    public var voters: [SignalID]
+    /// Per signal, in corridor order.
+    public var endpoints: [SignalEndpoints]
+
+    public func name(of d: Direction) -> String { d == .increasing ? increasingName : decreasingName }
+}
+
+/// A refused corridor file.
+public struct CorridorFileError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Problem: String, Hashable, Sendable {
+        case unreadable, yaml, missingField, wrongType, unknownKey, invalidValue
+        case duplicateID, unknownPhase, unknownStage, unknownSignal, unknownPlan, voterNotASignal
+        case splitsOverrunCycle, splitsUnderrunCycle, offsetNotBelowCycle, splitBelowMinimum
+        case conflictingPhasesInStage, positionsNotIncreasing
+    }
+    public var file: String
+    /// Dotted key path with indices, e.g. `signals[3].id`; empty for the whole document.
+    public var keyPath: String
+    /// 1-based line and column, when known.
+    public var line: Int?
+    public var column: Int?
+    public var problem: Problem
+    public var message: String
+
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" + (column.map { ":\($0)" } ?? "") }
+        s += ": "
+        if !keyPath.isEmpty { s += "\(keyPath): " }
+        return s + message
+    }
+}
+
+public enum CorridorFile {
+    /// Reads and validates a corridor file.
+    public static func load(path: String) throws -> CorridorDocument {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw CorridorFileError(file: path, keyPath: "", line: nil, column: nil, problem: .unreadable,
+                                    message: "cannot read the file (missing, unreadable or not UTF-8)")
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    /// Validates corridor YAML; `file` names it in errors.
+    public static func parse(yaml: String, file: String) throws -> CorridorDocument {
+        var r = Reader(file: file)
+        return try r.document(yaml)
+    }
+}
+
+/// A YAML node with the key path that reached it.
+struct Located {
+    var node: Node
+    var path: String
+    func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+}
+
+struct Reader {
+    let file: String
+
+    func fail(_ at: Located?, _ problem: CorridorFileError.Problem, _ message: String, path: String? = nil) -> CorridorFileError {
+        CorridorFileError(file: file, keyPath: path ?? at?.path ?? "", line: at?.node.mark.map { $0.line },
+                          column: at?.node.mark.map { $0.column }, problem: problem, message: message)
+    }
+
+    // MARK: typed access
+
+    /// A mapping whose keys are checked: reading marks a key known; `done()` refuses the rest.
+    struct Obj {
+        let at: Located
+        let pairs: [(String, Located)]
+        var known: Set<String> = []
+    }
+
+    func obj(_ l: Located) throws -> Obj {
+        guard case .mapping(let m) = l.node else { throw fail(l, .wrongType, "expected a mapping") }
+        var pairs: [(String, Located)] = []
+        for (k, v) in m {
+            guard let key = k.string else { throw fail(Located(node: k, path: l.path), .wrongType, "keys must be strings") }
+            if pairs.contains(where: { $0.0 == key }) {
+                throw fail(Located(node: k, path: l.child(key)), .duplicateID, "key '\(key)' appears twice")
+            }
+            pairs.append((key, Located(node: v, path: l.child(key))))
+        }
+        return Obj(at: l, pairs: pairs)
+    }
+
+    func optional(_ o: inout Obj, _ key: String) -> Located? {
+        o.known.insert(key)
+        return o.pairs.first { $0.0 == key }?.1
+    }
+
+    func required(_ o: inout Obj, _ key: String) throws -> Located {
+        guard let v = optional(&o, key) else {
+            throw fail(o.at, .missingField, "missing field '\(key)'", path: o.at.child(key))
+        }
+        return v
+    }
+
+    func done(_ o: Obj) throws {
+        for (k, v) in o.pairs where !o.known.contains(k) {
+            throw fail(v, .unknownKey, "unknown key '\(k)' (known: \(o.known.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func list(_ l: Located) throws -> [Located] {
+        guard case .sequence(let s) = l.node else { throw fail(l, .wrongType, "expected a list") }
+        return s.enumerated().map { Located(node: $1, path: "\(l.path)[\($0)]") }
+    }
+
+    func string(_ l: Located) throws -> String {
+        guard case .scalar(let s) = l.node, !s.string.isEmpty else { throw fail(l, .wrongType, "expected a non-empty string") }
+        return s.string
+    }
+
+    func int(_ l: Located) throws -> Int {
+        guard case .scalar(let s) = l.node, let v = Int(s.string) else { throw fail(l, .wrongType, "expected an integer") }
+        return v
+    }
+
+    func int(_ l: Located, in range: ClosedRange<Int>, _ what: String) throws -> Int {
+        let v = try int(l)
+        guard range.contains(v) else { throw fail(l, .invalidValue, "\(what) \(v) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return v
+    }
+
+    func bool(_ l: Located) throws -> Bool {
+        guard case .scalar(let s) = l.node else { throw fail(l, .wrongType, "expected true or false") }
+        switch s.string { case "true", "yes": return true; case "false", "no": return false
+        default: throw fail(l, .wrongType, "expected true or false") }
+    }
+
+    /// Seconds written as an integer or a decimal with up to 3 places, read exactly into ms.
+    func seconds(_ l: Located) throws -> Milliseconds {
+        guard case .scalar(let s) = l.node else { throw fail(l, .wrongType, "expected seconds") }
+        let text = s.string
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let whole = Int64(parts[0]), whole >= 0, whole < 1_000_000 else {
+            throw fail(l, .wrongType, "expected seconds (e.g. 4 or 3.5), got '\(text)'")
+        }
+        var ms = whole * 1_000
+        if parts.count == 2 {
+            let frac = parts[1]
+            guard (1...3).contains(frac.count), frac.allSatisfy({ $0.isASCII && $0.isNumber }), let f = Int64(frac) else {
+                throw fail(l, .wrongType, "expected seconds with at most 3 decimals, got '\(text)'")
+            }
+            ms += f * [1, 100, 10, 1][frac.count]
+        }
+        return ms
+    }
+
+    func seconds(_ l: Located, in range: ClosedRange<Milliseconds>, _ what: String) throws -> Milliseconds {
+        let v = try seconds(l)
+        guard range.contains(v) else {
+            throw fail(l, .invalidValue, "\(what) \(fmt(v)) s is outside \(fmt(range.lowerBound))...\(fmt(range.upperBound)) s")
+        }
+        return v
+    }
+
+    func endpoint(_ l: Located) throws -> Endpoint {
+        let s = try string(l)
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65_535).contains(port),
+              colon > s.startIndex else {
+            throw fail(l, .invalidValue, "expected host:port, got '\(s)'")
+        }
+        return Endpoint(host: String(s[..<colon]), port: port)
+    }
+
+    // MARK: the document
+
+    mutating func document(_ text: String) throws -> CorridorDocument {
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw CorridorFileError(file: file, keyPath: "", line: nil, column: nil, problem: .yaml, message: "the file is empty")
+            }
+            root = n
+        } catch let e as CorridorFileError {
+            throw e
+        } catch let e as YamlError {
+            throw CorridorFileError(file: file, keyPath: "", line: yamlLine(e), column: nil, problem: .yaml, message: "not valid YAML: \(e)")
+        }
+        var top = try obj(Located(node: root, path: ""))
+        let id = try string(required(&top, "corridor"))
+        let name = try string(required(&top, "name"))
+        let epochAt = try required(&top, "reference_epoch_ms")
+        guard case .scalar(let es) = epochAt.node, let epoch = Int64(es.string), epoch >= 0 else {
+            throw fail(epochAt, .wrongType, "expected a non-negative integer (ms since the Unix epoch, UTC)")
+        }
+        var dirs = try obj(required(&top, "directions"))
+        let inc = try string(required(&dirs, "increasing"))
+        let dec = try string(required(&dirs, "decreasing"))
+        try done(dirs)
+        guard inc != dec else { throw fail(dirs.at, .invalidValue, "the two directions need different names") }
+        func direction(_ l: Located) throws -> Direction {
+            let s = try string(l)
+            if s == inc { return .increasing }
+            if s == dec { return .decreasing }
+            throw fail(l, .invalidValue, "'\(s)' is not a direction (\(inc) or \(dec))")
+        }
+
+        var safety = SafetyTimings()
+        if let sl = optional(&top, "safety") {
+            var so = try obj(sl)
+            if let v = optional(&so, "flash_exit_red_s") { safety.flashExitRedMs = try seconds(v, in: Limits.redClearanceMsMin...60_000, "flash exit red") }
+            if let v = optional(&so, "preempt_dwell_s") { safety.preemptDwellMs = try seconds(v, in: Limits.preemptDwellMsMin...120_000, "preemption dwell") }
+            if let v = optional(&so, "preempt_max_presence_s") {
+                safety.preemptMaxPresenceMs = try seconds(v, in: (safety.preemptDwellMs + 1)...Limits.preemptMaxPresenceMsMax, "preemption max presence")
+            }
+            try done(so)
+        }
+
+        // The intersection template shared by every signal.
+        var ix = try obj(required(&top, "intersection"))
+        var phases: [Phase] = []
+        var phaseAt: [PhaseID: Located] = [:]
+        for pl in try list(required(&ix, "phases")) {
+            var po = try obj(pl)
+            let idAt = try required(&po, "id")
+            let pid = PhaseID(try int(idAt, in: 1...Limits.phaseNumberMax, "phase number"))
+            if phaseAt[pid] != nil { throw fail(idAt, .duplicateID, "duplicate phase id \(pid) (also \(phaseAt[pid]!.path))") }
+            phaseAt[pid] = idAt
+            let pname = try string(required(&po, "name"))
+            let minGreen = try seconds(required(&po, "min_green_s"), in: Limits.minGreenMsMin...Limits.minGreenMsMax, "min green")
+            let yellow = try seconds(required(&po, "yellow_s"), in: Limits.yellowMsMin...Limits.yellowMsMax, "yellow")
+            let allRed = try seconds(required(&po, "all_red_s"), in: Limits.redClearanceMsMin...Limits.redClearanceMsMax, "all-red")
+            let flashAt = try required(&po, "flash")
+            let flash: Lamp
+            switch try string(flashAt) {
+            case "yellow": flash = .flashingYellow
+            case "red": flash = .flashingRed
+            default: throw fail(flashAt, .invalidValue, "flash must be 'yellow' or 'red'")
+            }
+            try done(po)
+            phases.append(Phase(id: pid, name: pname, minGreenMs: minGreen, yellowMs: yellow, redClearanceMs: allRed, flashLamp: flash))
+        }
+        func phaseRef(_ l: Located) throws -> PhaseID {
+            let p = PhaseID(try int(l))
+            guard phaseAt[p] != nil else {
+                throw fail(l, .unknownPhase, "unknown phase \(p) (phases: \(phaseAt.keys.sorted().map(\.description).joined(separator: ", ")))")
+            }
+            return p
+        }
+        var conflicts: [(PhaseID, PhaseID)] = []
+        if let cl = optional(&ix, "conflicts") {
+            for pair in try list(cl) {
+                let two = try list(pair)
+                guard two.count == 2 else { throw fail(pair, .wrongType, "a conflict is a pair of phases, e.g. [2, 5]") }
+                conflicts.append((try phaseRef(two[0]), try phaseRef(two[1])))
+            }
+        }
+        func conflict(_ a: PhaseID, _ b: PhaseID) -> Bool { conflicts.contains { ($0.0 == a && $0.1 == b) || ($0.0 == b && $0.1 == a) } }
+        var stages: [Stage] = []
+        var stageAt: [String: Located] = [:]
+        for sl in try list(required(&ix, "stages")) {
+            var so = try obj(sl)
+            let nameAt = try required(&so, "name")
+            let sname = try string(nameAt)
+            if stageAt[sname] != nil { throw fail(nameAt, .duplicateID, "duplicate stage '\(sname)'") }
+            stageAt[sname] = nameAt
+            var ids: [PhaseID] = []
+            for pl in try list(required(&so, "phases")) {
+                let p = try phaseRef(pl)
+                if let q = ids.first(where: { conflict($0, p) }) {
+                    throw fail(pl, .conflictingPhasesInStage, "phase \(p) conflicts with phase \(q) in the same stage")
+                }
+                ids.append(p)
+            }
+            try done(so)
+            stages.append(Stage(name: sname, phases: ids))
+        }
+        try done(ix)
+        let stageNames = stages.map(\.name)
+        let templateAt = Located(node: ix.at.node, path: "intersection")
+        let template: Signal
+        do {
+            template = try Signal(id: SignalID(0), name: "template", positionMetres: 0, phases: phases, stages: stages, conflicts: conflicts)
+        } catch let e as TimingError {
+            throw fail(templateAt, .invalidValue, e.message)
+        }
+
+        // Signals.
+        var signals: [Signal] = []
+        var endpoints: [SignalEndpoints] = []
+        var signalAt: [SignalID: Located] = [:]
+        var portsSeen: [Int: String] = [:]
+        let signalList = try list(required(&top, "signals"))
+        guard (1...Limits.signalsMax).contains(signalList.count) else {
+            throw fail(templateAt, .invalidValue, "a corridor has 1...\(Limits.signalsMax) signals, not \(signalList.count)", path: "signals")
+        }
+        for sl in signalList {
+            var so = try obj(sl)
+            let idAt = try required(&so, "id")
+            let sid = SignalID(try int(idAt, in: 1...1_000_000, "signal id"))
+            if let other = signalAt[sid] { throw fail(idAt, .duplicateID, "duplicate signal id \(sid) (also at \(other.path))") }
+            signalAt[sid] = idAt
+            let sname = try string(required(&so, "name"))
+            let posAt = try required(&so, "position_m")
+            let pos = try int(posAt, in: 0...Limits.corridorLengthMetresMax, "position")
+            if let prev = signals.last, pos <= prev.positionMetres {
+                throw fail(posAt, .positionsNotIncreasing, "position \(pos) m is not after the previous signal's \(prev.positionMetres) m (list signals in order along the road)")
+            }
+            var eps: [Endpoint] = []
+            for key in ["peer", "api"] {
+                let at = try required(&so, key)
+                let e = try endpoint(at)
+                if let other = portsSeen[e.port] { throw fail(at, .duplicateID, "port \(e.port) is already used by \(other)") }
+                portsSeen[e.port] = at.path
+                eps.append(e)
+            }
+            try done(so)
+            signals.append(try Signal(id: sid, name: sname, positionMetres: pos, phases: template.phases,
+                                      stages: template.stages, conflicts: conflicts))
+            endpoints.append(SignalEndpoints(signal: sid, peer: eps[0], api: eps[1]))
+        }
+        func signalRef(_ l: Located, problem: CorridorFileError.Problem = .unknownSignal) throws -> SignalID {
+            let s = SignalID(try int(l))
+            guard signalAt[s] != nil else {
+                throw fail(l, problem, problem == .voterNotASignal ? "voter \(s) is not a signal of this corridor" : "unknown signal \(s)")
+            }
+            return s
+        }
+
+        // Voters.
+        var voters: [SignalID] = []
+        for vl in try list(required(&top, "voters")) {
+            let v = try signalRef(vl, problem: .voterNotASignal)
+            if voters.contains(v) { throw fail(vl, .duplicateID, "voter \(v) is listed twice") }
+            voters.append(v)
+        }
+        if voters.isEmpty { throw fail(nil, .invalidValue, "at least one voter is needed", path: "voters") }
+
+        // Plans.
+        var plans: [TimingPlan] = []
+        var planAt: [PlanID: Located] = [:]
+        let minSplits = template.stageMinSplitMs
+        for pl in try list(required(&top, "plans")) {
+            var po = try obj(pl)
+            let nameAt = try required(&po, "name")
+            let pid = PlanID(try string(nameAt))
+            if let other = planAt[pid] { throw fail(nameAt, .duplicateID, "duplicate plan '\(pid)' (also at \(other.path))") }
+            planAt[pid] = nameAt
+            if let fl = optional(&po, "flash"), try bool(fl) {
+                try done(po)
+                plans.append(.flash(pid))
+                continue
+            }
+            let cycleAt = try required(&po, "cycle_s")
+            let cycle = try seconds(cycleAt, in: Limits.cycleMsMin...Limits.cycleMsMax, "cycle")
+            let coordAt = try required(&po, "coordinated_stage")
+            let coordName = try string(coordAt)
+            guard let coord = stageNames.firstIndex(of: coordName) else {
+                throw fail(coordAt, .unknownStage, "unknown stage '\(coordName)' (stages: \(stageNames.joined(separator: ", ")))")
+            }
+            func splitTable(_ l: Located, what: String) throws -> [Milliseconds] {
+                var so = try obj(l)
+                for (k, v) in so.pairs where !stageNames.contains(k) {
+                    throw fail(v, .unknownStage, "unknown stage '\(k)' (stages: \(stageNames.joined(separator: ", ")))")
+                }
+                var out: [Milliseconds] = []
+                var ats: [Located] = []
+                for (k, sn) in stageNames.enumerated() {
+                    let at = try required(&so, sn)
+                    let v = try seconds(at)
+                    let y = template.stageYellowMs[k], r = template.stageRedClearanceMs[k], g = template.stageMinGreenMs[k]
+                    if v < minSplits[k] {
+                        throw fail(at, .splitBelowMinimum, "split \(fmt(v)) s is below min green \(fmt(g)) s + yellow \(fmt(y)) s + all-red \(fmt(r)) s = \(fmt(minSplits[k])) s\(what)")
+                    }
+                    out.append(v)
+                    ats.append(at)
+                }
+                let total = out.reduce(0, +)
+                if total > cycle {
+                    throw fail(l, .splitsOverrunCycle, "splits sum to \(fmt(total)) s, overrunning the cycle of \(fmt(cycle)) s by \(fmt(total - cycle)) s\(what)")
+                }
+                if total < cycle {
+                    throw fail(l, .splitsUnderrunCycle, "splits sum to \(fmt(total)) s, \(fmt(cycle - total)) s short of the cycle of \(fmt(cycle)) s\(what)")
+                }
+                try done(so)
+                return out
+            }
+            let splits = try splitTable(try required(&po, "splits_s"), what: "")
+            var perSignal = Array(repeating: splits, count: signals.count)
+            if let ol = optional(&po, "signal_splits_s") {
+                let oo = try obj(ol)
+                for (k, v) in oo.pairs {
+                    let keyAt = Located(node: v.node, path: v.path)
+                    guard let n = Int(k), let i = signals.firstIndex(where: { $0.id == SignalID(n) }) else {
+                        throw fail(keyAt, .unknownSignal, "unknown signal '\(k)'")
+                    }
+                    perSignal[i] = try splitTable(v, what: " at signal \(k) (\(signals[i].name))")
+                }
+            }
+            let progAt = try required(&po, "progression")
+            var pr = try obj(progAt)
+            let speed = try int(required(&pr, "speed_kmh"), in: Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax, "progression speed (km/h)")
+            let favour = try direction(required(&pr, "favour"))
+            let percent = try optional(&pr, "favour_band_percent").map { try int($0, in: 1...100, "favoured band percent") } ?? 100
+            try done(pr)
+            let progression = Progression(speedKmh: speed, favoured: favour, favouredBandPercent: percent)
+            let greens = perSignal.map { $0[coord] - template.stageYellowMs[coord] - template.stageRedClearanceMs[coord] }
+            var offsets = ProgressionMath.offsetsMs(positionsMetres: signals.map(\.positionMetres), cycleMs: cycle,
+                                                    coordinatedGreensMs: greens, progression: progression)
+            if let ol = optional(&po, "offsets_s") {
+                // Explicit offsets replace the computed ones (all signals must be given).
+                var oo = try obj(ol)
+                for (k, v) in oo.pairs where Int(k).flatMap({ n in signals.first { $0.id == SignalID(n) } }) == nil {
+                    throw fail(v, .unknownSignal, "unknown signal '\(k)'")
+                }
+                for (i, s) in signals.enumerated() {
+                    let at = try required(&oo, "\(s.id)")
+                    let o = try seconds(at)
+                    if o >= cycle {
+                        throw fail(at, .offsetNotBelowCycle, "offset \(fmt(o)) s is not less than the cycle of \(fmt(cycle)) s")
+                    }
+                    offsets[i] = o
+                }
+                try done(oo)
+            }
+            try done(po)
+            plans.append(TimingPlan(id: pid, cycleMs: cycle,
+                                    signals: (0..<signals.count).map { SignalPlan(offsetMs: offsets[$0], splitsMs: perSignal[$0], coordinatedStage: coord) },
+                                    progression: progression))
+        }
+        let initialAt = try required(&top, "initial_plan")
+        let initial = PlanID(try string(initialAt))
+        guard planAt[initial] != nil else {
+            throw fail(initialAt, .unknownPlan, "unknown plan '\(initial)' (plans: \(plans.map(\.id.rawValue).joined(separator: ", ")))")
+        }
+        try done(top)
+        let corridor: Corridor
+        do {
+            corridor = try Corridor(name: name, signals: signals, plans: plans, safety: safety)
+        } catch let e as TimingError {
+            throw fail(Located(node: root, path: ""), .invalidValue, e.message)
+        }
+        return CorridorDocument(id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
+                                initialPlan: initial, voters: voters, endpoints: endpoints)
+    }
+
+    func yamlLine(_ e: YamlError) -> Int? {
+        switch e {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return mark.line
+        default:
+            return nil
+        }
+    }
+}
+
+/// Milliseconds as seconds, exactly: 4000 → "4", 3500 → "3.5".
+public func fmt(_ ms: Milliseconds) -> String {
+    let sign = ms < 0 ? "-" : ""
+    let a = ms.magnitude
+    let whole = a / 1_000, frac = a % 1_000
+    if frac == 0 { return "\(sign)\(whole)" }
+    var f = String(frac)
+    while f.count < 3 { f = "0" + f }
+    while f.hasSuffix("0") { f.removeLast() }
+    return "\(sign)\(whole).\(f)"
+}

@@ -5,6 +5,6 @@ struct CorridorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "corridor",
         abstract: "Validate a corridor file or draw its time-space diagram.",
-        subcommands: []
+        subcommands: [CorridorCheckCommand.self, CorridorDiagramCommand.self]
     )
 }

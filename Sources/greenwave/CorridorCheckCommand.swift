@@ -1,0 +1,97 @@
+import ArgumentParser
+import CorridorFile
+import Foundation
+import SignalTiming
+
+/// Loads a corridor file, printing the precise error to stderr and exiting 1 if it is refused.
+func loadCorridorOrExit(_ path: String) throws -> CorridorDocument {
+    do {
+        return try CorridorFile.load(path: path)
+    } catch let e as CorridorFileError {
+        FileHandle.standardError.write("error: \(e)\n".data(using: .utf8)!)
+        throw ExitCode(1)
+    }
+}
+
+/// `greenwave corridor check FILE`
+struct CorridorCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a corridor file and summarise it: signals, length, plans, cycles, bandwidth each way.",
+        discussion: "Exit status 0 if the file is valid, 1 with the file, key path, line and problem if not."
+    )
+
+    @Argument(help: "The corridor YAML file.")
+    var file: String
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() throws {
+        let doc = try loadCorridorOrExit(file)
+        let c = doc.corridor
+        let spacings = zip(c.signals, c.signals.dropFirst()).map { $1.positionMetres - $0.positionMetres }
+        struct PlanRow: Codable {
+            var name: String
+            var cycleS: String
+            var progression: String
+            var bands: [String: BandRow]
+        }
+        struct BandRow: Codable {
+            var widthMs: Int64
+            var efficiencyPercent: Int
+        }
+        var rows: [PlanRow] = []
+        for p in c.plans {
+            if p.isFlash {
+                rows.append(PlanRow(name: p.id.rawValue, cycleS: "flash", progression: "-", bands: [:]))
+                continue
+            }
+            let prog = p.progression!
+            var bands: [String: BandRow] = [:]
+            for d in Direction.allCases {
+                let b = c.bandwidth(plan: p, direction: d)!
+                bands[doc.name(of: d)] = BandRow(widthMs: b.widthMs, efficiencyPercent: b.efficiencyPercent)
+            }
+            let way = prog.favouredBandPercent >= 100 ? "one-way \(doc.name(of: prog.favoured))"
+                : "two-way, favour \(doc.name(of: prog.favoured)) \(prog.favouredBandPercent) %"
+            rows.append(PlanRow(name: p.id.rawValue, cycleS: fmt(p.cycleMs), progression: "\(prog.speedKmh) km/h, \(way)", bands: bands))
+        }
+        if json {
+            struct Summary: Codable {
+                var file: String, corridor: String, name: String, signals: Int, voters: [Int]
+                var lengthM: Int, spacingMinM: Int?, spacingMaxM: Int?, initialPlan: String, plans: [PlanRow]
+            }
+            let s = Summary(file: file, corridor: doc.id, name: c.name, signals: c.signals.count, voters: doc.voters.map(\.rawValue),
+                            lengthM: c.lengthMetres, spacingMinM: spacings.min(), spacingMaxM: spacings.max(),
+                            initialPlan: doc.initialPlan.rawValue, plans: rows)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(data: try enc.encode(s), encoding: .utf8)!)
+            return
+        }
+        print("\(file): OK")
+        print("corridor  \(doc.id): \(c.name)")
+        print("signals   \(c.signals.count): \(c.signals.first!.name) → \(c.signals.last!.name)")
+        print("voters    \(doc.voters.map(\.description).joined(separator: ", ")) (\(c.signals.count - doc.voters.count) learners)")
+        let km = "\(c.lengthMetres / 1000).\(String(format: "%02d", (c.lengthMetres % 1000) / 10))"
+        print("length    \(km) km" + (spacings.isEmpty ? "" : ", spacing \(spacings.min()!)–\(spacings.max()!) m"))
+        print("initial   \(doc.initialPlan)")
+        print("plans     \(c.plans.count)")
+        let inc = doc.increasingName, dec = doc.decreasingName
+        let header = ["plan", "cycle", "progression", "band \(inc)", "band \(dec)"]
+        var table = [header]
+        for r in rows {
+            func band(_ n: String) -> String {
+                guard let b = r.bands[n] else { return "-" }
+                return "\(fmt(b.widthMs)) s (\(b.efficiencyPercent) %)"
+            }
+            table.append([r.name, r.cycleS == "flash" ? "flash" : "\(r.cycleS) s", r.progression, band(inc), band(dec)])
+        }
+        let widths = (0..<header.count).map { i in table.map { $0[i].count }.max()! }
+        for row in table {
+            print("  " + row.enumerated().map { i, cell in cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
+    }
+}
