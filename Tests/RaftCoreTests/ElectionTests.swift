@@ -59,6 +59,44 @@ final class ElectionTests: XCTestCase {
                        RaftNode(config: Paper.config(2, seed: 7)).electionTimeoutTicks)
     }
 
+    // Figure 2 Followers: the election timer restarts on "receiving AppendEntries RPC from current leader".
+    func testHeartbeatFromLeaderRestartsElectionTimer() {
+        var n = Paper.follower(2, leader: 1, term: 2)
+        let timeout = n.electionTimeoutTicks
+        for _ in 1..<timeout { n.tick() }
+        n.step(Message(kind: .heartbeat, from: 1, to: 2, term: 2))
+        _ = n.ready()
+        for _ in 1..<timeout { n.tick() }
+        XCTAssertEqual(n.role, .follower, "the heartbeat restarted the timer")
+        n.tick()
+        XCTAssertEqual(n.role, .preCandidate, "a full timeout without the leader starts a campaign")
+    }
+
+    // Figure 2 Followers: the election timer restarts on "granting vote to candidate".
+    func testGrantingVoteRestartsElectionTimer() {
+        var n = RaftNode(config: Paper.config(1), restored: Paper.restored(term: 2))
+        let timeout = n.electionTimeoutTicks
+        for _ in 1..<timeout { n.tick() }
+        n.step(Message(kind: .vote, from: 3, to: 1, term: 2))
+        XCTAssertEqual(n.vote, 3)
+        _ = n.ready()
+        for _ in 1..<timeout { n.tick() }
+        XCTAssertEqual(n.role, .follower, "granting the vote restarted the timer")
+        n.tick()
+        XCTAssertEqual(n.role, .preCandidate)
+    }
+
+    // Figure 2 Followers: a refused vote is not a reason to wait longer — the timer keeps running.
+    func testRefusingVoteDoesNotRestartElectionTimer() {
+        var n = RaftNode(config: Paper.config(1), restored: Paper.restored(term: 2, vote: 2))
+        let timeout = n.electionTimeoutTicks
+        for _ in 1..<timeout { n.tick() }
+        n.step(Message(kind: .vote, from: 3, to: 1, term: 2))
+        XCTAssertEqual(n.ready().messages, [Message(kind: .voteResponse, from: 1, to: 3, term: 2, reject: true)])
+        n.tick()
+        XCTAssertEqual(n.role, .preCandidate)
+    }
+
     // MARK: Candidates
 
     // Thesis §9.6: a pre-candidate that a majority would vote for starts the real election.
@@ -168,6 +206,16 @@ final class ElectionTests: XCTestCase {
         XCTAssertEqual(n.electionsStarted, 2)
     }
 
+    // Figure 2 RequestVote receiver 2: a candidate has voted for itself, so it refuses a rival of its term.
+    func testCandidateRefusesRivalCandidateOfItsTerm() {
+        var n = RaftNode(config: Paper.config(1, preVote: false), restored: Paper.restored(term: 1))
+        n.campaign()
+        _ = n.ready()
+        n.step(Message(kind: .vote, from: 2, to: 1, term: 2))
+        assertState(n, role: .candidate, term: 2, vote: 1, leader: noNode)
+        XCTAssertEqual(n.ready().messages, [Message(kind: .voteResponse, from: 1, to: 2, term: 2, reject: true)])
+    }
+
     // MARK: RequestVote receiver
 
     // Figure 2 RequestVote receiver 1: "Reply false if term < currentTerm".
@@ -262,6 +310,24 @@ final class ElectionTests: XCTestCase {
         XCTAssertEqual(r.messages, [Message(kind: .preVoteResponse, from: 1, to: 2, term: 2, reject: true)])
     }
 
+    // Thesis §9.6 + Figure 2 "Reply false if term < currentTerm": a stale PreVote is refused with the voter's term...
+    func testStalePreVoteIsRefusedWithVotersTerm() {
+        var n = RaftNode(config: Paper.config(1), restored: Paper.restored(term: 5))
+        n.step(Message(kind: .preVote, from: 2, to: 1, term: 4, logTerm: 3, index: 9))
+        assertState(n, role: .follower, term: 5, vote: noNode, leader: noNode)
+        XCTAssertEqual(n.ready().messages, [Message(kind: .preVoteResponse, from: 1, to: 2, term: 5, reject: true)])
+    }
+
+    // ... Figure 2 Rules for all servers: ... and the pre-candidate adopts that higher term from the refusal.
+    func testPreCandidateAdoptsHigherTermFromRefusedPreVote() {
+        var n = RaftNode(config: Paper.config(2), restored: Paper.restored(term: 3))
+        n.campaign()
+        _ = n.ready()
+        n.step(Message(kind: .preVoteResponse, from: 1, to: 2, term: 5, reject: true))
+        assertState(n, role: .follower, term: 5, vote: noNode, leader: noNode)
+        XCTAssertEqual(n.ready().hardState, HardState(term: 5, vote: noNode, commit: 0))
+    }
+
     // Thesis §4.2.3 (with CheckQuorum): a follower that heard from its leader within electionTicks ignores higher-term (pre)votes.
     func testFollowerInLeaseIgnoresHigherTermVoteAndPreVote() {
         var n = Paper.follower(2, leader: 1, term: 2, log: [1, 2])
@@ -282,7 +348,10 @@ final class ElectionTests: XCTestCase {
     // Thesis §4.2.3: once electionTicks pass without the leader, the lease is over and a vote can be granted.
     func testFollowerGrantsHigherTermVoteOnceLeaseExpired() {
         let build = { (s: UInt64) in Paper.follower(2, leader: 1, term: 2, log: [1, 2], config: Paper.config(2, seed: s)) }
-        var n = build(Paper.seed(where: build, timeoutAbove: 10))
+        guard let seed = Paper.seed(where: build, timeoutAbove: 10) else {
+            return XCTFail("no seed draws a timeout above electionTicks: is the timeout randomized?")
+        }
+        var n = build(seed)
         for _ in 0..<10 { n.tick() }
         XCTAssertEqual(n.role, .follower, "the chosen seed must not campaign within 10 ticks")
         n.step(Message(kind: .vote, from: 3, to: 2, term: 3, logTerm: 2, index: 2))

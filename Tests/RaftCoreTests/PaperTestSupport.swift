@@ -90,9 +90,9 @@ enum Paper {
 
     /// The smallest seed >= `from` whose node draws an election timeout strictly above `electionTicks`
     /// right after `build` (so that ticking `electionTicks` times cannot start an election).
-    static func seed(where build: (UInt64) -> RaftNode, timeoutAbove ticks: Int) -> UInt64 {
+    static func seed(where build: (UInt64) -> RaftNode, timeoutAbove ticks: Int) -> UInt64? {
         for s in UInt64(0)..<1000 where build(s).electionTimeoutTicks > ticks { return s }
-        preconditionFailure("no seed found")
+        return nil
     }
 }
 

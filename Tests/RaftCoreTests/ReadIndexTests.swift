@@ -99,4 +99,30 @@ final class ReadIndexTests: XCTestCase {
         XCTAssertEqual(r.messages.filter { $0.kind == .readIndexResponse },
                        [Message(kind: .readIndexResponse, from: 1, to: 3, term: 1, index: 1, context: 11)])
     }
+
+    // Thesis §6.4 (the Jepsen stale-read case): a deposed leader learns the newer term from its round's reply and never answers the read.
+    func testDeposedLeaderNeverAnswersPendingRead() {
+        var n = Paper.leader(config: Paper.config(1, voters: [1, 2, 3, 4, 5]), acked: [2, 3])
+        n.readIndex(context: 3)
+        let round = n.ready().messages.first { $0.kind == .heartbeat }?.context ?? 0
+        XCTAssertNotEqual(round, 0)
+        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 2))  // 2 answers the old term's heartbeat with term 2
+        assertState(n, role: .follower, term: 2, vote: noNode, leader: noNode)
+        n.step(Message(kind: .heartbeatResponse, from: 3, to: 1, term: 1, context: round))
+        n.step(Message(kind: .heartbeatResponse, from: 4, to: 1, term: 1, context: round))
+        let r = n.ready()
+        XCTAssertEqual(r.readStates, [])
+        XCTAssertFalse(r.messages.contains { $0.kind == .readIndexResponse })
+    }
+
+    // Bounds: ReadIndex requests beyond maxPendingReads are dropped, not queued without limit.
+    func testReadsBeyondMaxPendingReadsAreDropped() {
+        var n = Paper.leader(config: Paper.config(1, limits: { $0.maxPendingReads = 2 }), acked: [2])
+        XCTAssertEqual(n.readIndex(context: 1), .pending)
+        XCTAssertEqual(n.readIndex(context: 2), .pending)
+        guard case .dropped = n.readIndex(context: 3) else { return XCTFail("a third pending read must be dropped") }
+        let round = n.ready().messages.last { $0.kind == .heartbeat }?.context ?? 0
+        n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: 1, context: round))
+        XCTAssertEqual(n.ready().readStates.map(\.context), [1, 2])
+    }
 }

@@ -203,6 +203,32 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(resumed.map { $0.entries.map(\.index) }, [[5]], "one acknowledgement frees one slot")
     }
 
+    // Thesis §10.2.1 pipelining: maxInflightBytes also bounds what is in flight to one peer.
+    func testReplicatePausesWhenInflightBytesReachLimit() {
+        var n = Paper.leader(config: Paper.config(1, voters: [1, 2], limits: {
+            $0.maxAppendBytes = 100
+            $0.maxInflightBytes = 200
+        }), acked: [2])
+        var sent: [[LogIndex]] = []
+        for i in 0..<4 {
+            n.propose([[UInt8](repeating: UInt8(i), count: 52)])  // 76 bytes each
+            sent += n.ready().messages.filter { !$0.entries.isEmpty }.map { $0.entries.map(\.index) }
+        }
+        XCTAssertEqual(sent, [[2], [3], [4]], "76 + 76 < 200 <= 76 * 3: the fourth append waits")
+    }
+
+    // etcd Progress: a heartbeat response proves the peer alive, so a full pipeline lets one more append through.
+    func testHeartbeatResponseReleasesOneSlotOfFullPipeline() {
+        var n = Paper.leader(config: Paper.config(1, voters: [1, 2], limits: { $0.maxInflightMessages = 2 }), acked: [2])
+        for i in 0..<3 { n.propose([[UInt8(i)]]) }
+        XCTAssertEqual(n.ready().messages.map { $0.entries.map(\.index) }, [[2], [3]])
+        n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: 1))
+        XCTAssertEqual(n.ready().messages, [
+            Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 3, entries: [Entry(term: 1, index: 4, data: [2])],
+                    commit: 1),
+        ])
+    }
+
     // etcd Progress probe state: one append at a time until the follower answers.
     func testProbeSendsOneAppendAtATime() {
         var n = Paper.leader(config: Paper.config(1), acked: [2])  // 3 never answered the noop append: probe
@@ -304,15 +330,23 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(n.propose([[1]]), .appended(firstIndex: 3, lastIndex: 3, term: 1), "accepted again once committed")
     }
 
-    // Membership: messages from nodes outside the configuration are ignored, whatever their term.
-    func testMessagesFromNonMembersAreIgnored() {
-        var n = Paper.follower(2, leader: 1, term: 1, log: [1])
-        n.step(Message(kind: .append, from: 9, to: 2, term: 5, logTerm: 1, index: 1, entries: [Entry(term: 5, index: 2)], commit: 2))
+    // Membership (thesis §4.2.3): a node outside the configuration cannot raise anyone's term with (pre)vote requests.
+    func testVoteRequestsFromNonMembersAreIgnored() {
+        var n = RaftNode(config: Paper.config(2), restored: Paper.restored(term: 1, log: [1]))  // no leader: no lease
         n.step(Message(kind: .vote, from: 9, to: 2, term: 6, logTerm: 5, index: 9))
-        n.step(Message(kind: .heartbeat, from: 9, to: 2, term: 7, commit: 1))
-        assertState(n, role: .follower, term: 1, vote: noNode, leader: 1)
-        XCTAssertEqual(n.lastIndex, 1)
-        XCTAssertFalse(n.hasReady)
+        n.step(Message(kind: .preVote, from: 9, to: 2, term: 6, logTerm: 5, index: 9))
+        assertState(n, role: .follower, term: 1, vote: noNode, leader: noNode)
+        XCTAssertFalse(n.hasReady, "no vote, no response, nothing to persist")
+    }
+
+    // Membership: acknowledgements from a node outside the configuration count for nothing.
+    func testLeaderIgnoresAcknowledgementsFromNonMembers() {
+        var n = Paper.leader(config: Paper.config(1))
+        n.step(Message(kind: .appendResponse, from: 9, to: 1, term: 1, index: 1))
+        n.step(Message(kind: .appendResponse, from: 8, to: 1, term: 1, index: 1))
+        XCTAssertNil(n.matchIndex(of: 9))
+        XCTAssertEqual(n.commitIndex, 0, "two non-members plus the leader are not a majority of {1, 2, 3}")
+        XCTAssertEqual(n.role, .leader)
     }
 
     // MARK: Learners (thesis §4.2.1)
