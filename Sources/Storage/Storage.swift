@@ -1,2 +1,256 @@
-// Storage: placeholder until the SQLite store lands.
+// Storage: Greenwave's durable state on one SQLite file (WAL, synchronous=FULL).
+//
+// `RaftStore` keeps the Raft hard state and log, state-machine snapshots (SHA-256 checked on load),
+// the append-only audit chain and the lamp event log. Every write method runs one SQLite transaction
+// and returns only after it committed; with `synchronous=FULL` in WAL mode the commit has been
+// fsync'ed to the write-ahead log by then, so what a method reports written survives a kill -9 or a
+// power loss. See docs/storage.md.
+import Foundation
+import GRDB
+import Crypto
 import RaftCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public final class RaftStore: @unchecked Sendable {
+    public static let databaseFileName = "greenwave.sqlite"
+    public static let lockFileName = "LOCK"
+
+    /// The data directory and the database file inside it.
+    public let directory: String
+    public let databasePath: String
+    /// How many snapshots to keep (the newest ones); older ones are deleted when a snapshot is saved.
+    public let snapshotsToKeep: Int
+
+    let dbQueue: DatabaseQueue
+    /// Guards `lockFD` (-1 once closed) and serializes operations with `close()`.
+    private let closeLock = NSLock()
+    private var lockFD: Int32
+
+    /// Opens (creating if needed) the store in `directory`, takes the directory's lock file, and
+    /// migrates the schema. Throws `StorageError.dataDirectoryLocked` when another process uses it.
+    public init(directory: String, snapshotsToKeep: Int = 2) throws {
+        precondition(snapshotsToKeep >= 1, "keep at least one snapshot")
+        self.directory = directory
+        self.databasePath = (directory as NSString).appendingPathComponent(Self.databaseFileName)
+        self.snapshotsToKeep = snapshotsToKeep
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StorageError.cannotOpen(path: directory, reason: "cannot create the directory: \(error.localizedDescription)")
+        }
+        let lockPath = (directory as NSString).appendingPathComponent(Self.lockFileName)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            throw StorageError.cannotOpen(path: lockPath, reason: String(cString: strerror(errno)))
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let err = errno
+            _ = Glibc_close(fd)
+            if err == EWOULDBLOCK { throw StorageError.dataDirectoryLocked(path: directory) }
+            throw StorageError.cannotOpen(path: lockPath, reason: String(cString: strerror(err)))
+        }
+
+        var config = Configuration()
+        config.label = "greenwave.storage"
+        config.prepareDatabase { db in
+            // WAL: readers never block the writer; a commit appends to the -wal file.
+            // synchronous=FULL: the WAL is fsync'ed at every commit, so a commit that returned is durable.
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        let path = databasePath
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            try queue.write { db in
+                let migrator = Self.migrator
+                if try migrator.hasBeenSuperseded(db) {
+                    let known = Set(migrator.migrations)
+                    let unknown = try migrator.appliedIdentifiers(db).subtracting(known).sorted()
+                    throw StorageError.schemaTooNew(path: path, unknownMigrations: unknown)
+                }
+            }
+            try Self.migrator.migrate(queue)
+            let mode = try queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+            guard mode?.lowercased() == "wal" else {
+                throw StorageError.cannotOpen(path: path, reason: "SQLite refused WAL mode (journal_mode is \(mode ?? "unknown"))")
+            }
+            self.dbQueue = queue
+            self.lockFD = fd
+        } catch {
+            _ = flock(fd, LOCK_UN)
+            _ = Glibc_close(fd)
+            if let e = error as? StorageError { throw e }
+            throw StorageError.cannotOpen(path: databasePath, reason: "\(error)")
+        }
+    }
+
+    deinit {
+        try? close()
+    }
+
+    /// Closes the database and releases the directory lock. Further calls fail with `.closed`.
+    public func close() throws {
+        closeLock.lock()
+        defer { closeLock.unlock() }
+        guard lockFD >= 0 else { return }
+        defer {
+            _ = flock(lockFD, LOCK_UN)
+            _ = Glibc_close(lockFD)
+            lockFD = -1
+        }
+        do { try dbQueue.close() } catch {
+            throw StorageError.sqlite(operation: "close", message: "\(error)")
+        }
+    }
+
+    // MARK: Schema
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-raft-log-snapshots-audit-lamps") { db in
+            try db.execute(sql: """
+                CREATE TABLE raft_state (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    term INTEGER NOT NULL,
+                    vote INTEGER NOT NULL,
+                    commit_index INTEGER NOT NULL,
+                    snapshot_index INTEGER NOT NULL,
+                    snapshot_term INTEGER NOT NULL
+                );
+                INSERT INTO raft_state (id, term, vote, commit_index, snapshot_index, snapshot_term)
+                    VALUES (1, 0, 0, 0, 0, 0);
+                CREATE TABLE log_entry (
+                    idx INTEGER PRIMARY KEY,
+                    term INTEGER NOT NULL,
+                    kind INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                CREATE TABLE snapshot (
+                    idx INTEGER PRIMARY KEY,
+                    term INTEGER NOT NULL,
+                    voters TEXT NOT NULL,
+                    learners TEXT NOT NULL,
+                    data BLOB NOT NULL,
+                    sha256 BLOB NOT NULL
+                );
+                CREATE TABLE audit (
+                    idx INTEGER PRIMARY KEY,
+                    term INTEGER NOT NULL,
+                    leader_time_ms INTEGER NOT NULL,
+                    operator TEXT NOT NULL,
+                    client_id TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    command BLOB NOT NULL,
+                    command_text TEXT NOT NULL,
+                    result TEXT NOT NULL,
+                    state_hash BLOB NOT NULL,
+                    prev_index INTEGER NOT NULL,
+                    prev_row_hash BLOB NOT NULL,
+                    row_hash BLOB NOT NULL
+                );
+                CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+                BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END;
+                CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+                BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: DELETE refused'); END;
+                CREATE TABLE lamp_event (
+                    id INTEGER PRIMARY KEY,
+                    signal_id TEXT NOT NULL,
+                    time_ms INTEGER NOT NULL,
+                    event_code INTEGER NOT NULL,
+                    parameter INTEGER NOT NULL
+                );
+                CREATE INDEX lamp_event_by_signal_time ON lamp_event (signal_id, time_ms);
+                """)
+        }
+        return m
+    }
+
+    /// The schema migrations applied to this database, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try read("schema version") { db in try Self.migrator.completedMigrations(db) }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one write transaction; returns after the commit is durable.
+    func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        try wrap(operation) { try dbQueue.write { db in try body(db) } }
+    }
+
+    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        try wrap(operation) { try dbQueue.read { db in try body(db) } }
+    }
+
+    /// Runs one database operation under `closeLock` (GRDB's queue serializes them anyway), so that
+    /// none can start on, or race with, a closed connection.
+    private func wrap<T>(_ operation: String, _ body: () throws -> T) throws -> T {
+        closeLock.lock()
+        defer { closeLock.unlock() }
+        guard lockFD >= 0 else { throw StorageError.closed }
+        do {
+            return try body()
+        } catch let error as StorageError {
+            throw error
+        } catch let error as AuditChainViolation {
+            throw error
+        } catch let error as DatabaseError {
+            throw StorageError.sqlite(operation: operation, message: error.description)
+        } catch {
+            throw StorageError.sqlite(operation: operation, message: "\(error)")
+        }
+    }
+
+    /// Test hook: the value of a PRAGMA on the store's connection.
+    func pragmaForTesting(_ name: String) throws -> String? {
+        try read("pragma") { db in
+            switch try DatabaseValue.fetchOne(db, sql: "PRAGMA \(name)")?.storage {
+            case let .int64(v)?: return String(v)
+            case let .string(s)?: return s
+            case let .double(d)?: return String(d)
+            default: return nil
+            }
+        }
+    }
+
+    /// Test hook: the `detail` lines of EXPLAIN QUERY PLAN for `sql`.
+    func queryPlanForTesting(_ sql: String) throws -> [String] {
+        try read("explain") { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] ?? "" } }
+    }
+
+    /// Test hook: runs raw SQL outside the store's rules (used to simulate tampering).
+    func executeRawSQLForTesting(_ sql: String) throws {
+        try wrap("raw SQL") { try dbQueue.writeWithoutTransaction { db in try db.execute(sql: sql) } }
+    }
+}
+
+// glibc and Darwin both export `close`, which `RaftStore.close()` shadows inside the class.
+@inline(__always) func Glibc_close(_ fd: Int32) -> Int32 {
+    #if canImport(Glibc)
+    return Glibc.close(fd)
+    #else
+    return Darwin.close(fd)
+    #endif
+}
+
+// MARK: - Integer conversions (SQLite INTEGER is signed 64-bit)
+
+@inline(__always) func sqlInt(_ value: UInt64, _ field: String) throws -> Int64 {
+    guard value <= UInt64(Int64.max) else { throw StorageError.valueOutOfRange(field: field, value: value) }
+    return Int64(value)
+}
+
+@inline(__always) func fromSQL(_ value: Int64, table: String, key: String, field: String) throws -> UInt64 {
+    guard value >= 0 else {
+        throw StorageError.corruptRow(table: table, key: key, reason: "\(field) is negative (\(value))")
+    }
+    return UInt64(value)
+}
+
+func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }

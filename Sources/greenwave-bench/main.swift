@@ -1,2 +1,2 @@
-// greenwave-bench: placeholder until the storage benchmark lands.
-print("no benchmarks yet")
+// greenwave-bench: storage benchmark and fault-injection helpers (see docs/storage.md).
+GreenwaveBench.main()

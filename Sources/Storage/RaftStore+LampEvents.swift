@@ -1,0 +1,51 @@
+import Foundation
+import GRDB
+import RaftCore
+
+extension RaftStore {
+    /// Appends lamp events in one durable transaction.
+    public func appendLampEvents(_ events: [LampEvent]) throws {
+        try commit(WriteBatch(lampEvents: events))
+    }
+
+    /// The events of `signalID` with `from <= timeMs < to`, in time order (ties in insertion order).
+    public func lampEvents(signalID: String, from: Int64, to: Int64, limit: Int = .max) throws -> [LampEvent] {
+        try read("read lamp events") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
+                WHERE signal_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
+                """, arguments: [signalID, from, to, Int64(clamping: limit)]).map(Self.decodeLamp)
+        }
+    }
+
+    /// The events of every signal with `from <= timeMs < to`, in time order.
+    public func lampEvents(from: Int64, to: Int64, limit: Int = .max) throws -> [LampEvent] {
+        try read("read lamp events") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
+                WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
+                """, arguments: [from, to, Int64(clamping: limit)]).map(Self.decodeLamp)
+        }
+    }
+
+    /// Deletes lamp events older than `timeMs` (retention); returns how many were deleted.
+    @discardableResult
+    public func pruneLampEvents(before timeMs: Int64) throws -> Int {
+        try write("prune lamp events") { db in
+            try db.execute(sql: "DELETE FROM lamp_event WHERE time_ms < ?", arguments: [timeMs])
+            return db.changesCount
+        }
+    }
+
+    static func insertLampEvents(_ db: Database, _ events: [LampEvent]) throws {
+        guard !events.isEmpty else { return }
+        let insert = try db.cachedStatement(sql: "INSERT INTO lamp_event (signal_id, time_ms, event_code, parameter) VALUES (?, ?, ?, ?)")
+        for e in events {
+            try insert.execute(arguments: [e.signalID, e.timeMs, e.eventCode, e.parameter])
+        }
+    }
+
+    static func decodeLamp(_ row: Row) -> LampEvent {
+        LampEvent(signalID: row["signal_id"], timeMs: row["time_ms"], eventCode: row["event_code"], parameter: row["parameter"])
+    }
+}

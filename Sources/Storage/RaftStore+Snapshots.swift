@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+import RaftCore
+
+extension RaftStore {
+    /// Stores `snapshot` with the SHA-256 of its data (replacing one at the same index), then deletes
+    /// all but the newest `snapshotsToKeep`. Does not touch the log: call `compact(through:)` after.
+    public func saveSnapshot(_ snapshot: Snapshot) throws {
+        try write("save snapshot") { db in try self.insertSnapshot(db, snapshot) }
+    }
+
+    /// For a follower that received `snapshot` from its leader, in one transaction: stores it; if the
+    /// log holds the snapshot's last entry (same index and term) keeps the entries after it, otherwise
+    /// discards the whole log; moves the compaction point to the snapshot; raises the stored commit
+    /// index to at least the snapshot's index. Returns false (and changes nothing) when the snapshot is
+    /// not newer than the compaction point.
+    @discardableResult
+    public func installSnapshot(_ snapshot: Snapshot) throws -> Bool {
+        try write("install snapshot") { db in
+            var state = try RaftStateRow.fetch(db)
+            guard snapshot.index > state.snapshotIndex else { return false }
+            let last = try Self.lastIndex(db, state)
+            let idx = try sqlInt(snapshot.index, "snapshot index")
+            if snapshot.index <= last, try Self.term(db, at: snapshot.index, state: state, lastIndex: last) == snapshot.term {
+                try db.execute(sql: "DELETE FROM log_entry WHERE idx <= ?", arguments: [idx])
+            } else {
+                try db.execute(sql: "DELETE FROM log_entry")
+            }
+            try self.insertSnapshot(db, snapshot)
+            state.snapshotIndex = snapshot.index
+            state.snapshotTerm = snapshot.term
+            state.hardState.commit = max(state.hardState.commit, snapshot.index)
+            try state.store(db)
+            return true
+        }
+    }
+
+    /// The newest snapshot, verified against its SHA-256, or nil when there is none. A checksum
+    /// mismatch throws `snapshotChecksumMismatch`; an older snapshot is not silently used instead.
+    public func latestSnapshot() throws -> Snapshot? {
+        try read("load latest snapshot") { db in try Self.latestSnapshot(db) }
+    }
+
+    /// The snapshot at `index`, verified. Throws `snapshotNotFound` or `snapshotChecksumMismatch`.
+    public func snapshot(at index: LogIndex) throws -> Snapshot {
+        try read("load snapshot") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM snapshot WHERE idx = ?", arguments: [try sqlInt(index, "index")]) else {
+                throw StorageError.snapshotNotFound(index: index)
+            }
+            return try Self.decodeSnapshot(row)
+        }
+    }
+
+    /// The indexes of the stored snapshots, oldest first.
+    public func snapshotIndexes() throws -> [LogIndex] {
+        try read("list snapshots") { db in
+            try Int64.fetchAll(db, sql: "SELECT idx FROM snapshot ORDER BY idx").map {
+                try fromSQL($0, table: "snapshot", key: "idx \($0)", field: "idx")
+            }
+        }
+    }
+
+    func insertSnapshot(_ db: Database, _ s: Snapshot) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO snapshot (idx, term, voters, learners, data, sha256) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [
+                try sqlInt(s.index, "snapshot index"), try sqlInt(s.term, "snapshot term"),
+                s.membership.voters.map(String.init).joined(separator: ","),
+                s.membership.learners.map(String.init).joined(separator: ","),
+                Data(s.data), Data(sha256(s.data)),
+            ])
+        try db.execute(sql: "DELETE FROM snapshot WHERE idx NOT IN (SELECT idx FROM snapshot ORDER BY idx DESC LIMIT ?)",
+                       arguments: [snapshotsToKeep])
+    }
+
+    static func latestSnapshot(_ db: Database) throws -> Snapshot? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM snapshot ORDER BY idx DESC LIMIT 1") else { return nil }
+        return try decodeSnapshot(row)
+    }
+
+    static func decodeSnapshot(_ row: Row) throws -> Snapshot {
+        let idx: Int64 = row["idx"]
+        let key = "idx \(idx)"
+        let index = try fromSQL(idx, table: "snapshot", key: key, field: "idx")
+        let data = [UInt8]((row["data"] as Data?) ?? Data())
+        let stored = [UInt8]((row["sha256"] as Data?) ?? Data())
+        let computed = sha256(data)
+        guard stored == computed else {
+            throw StorageError.snapshotChecksumMismatch(index: index, stored: hex(stored), computed: hex(computed))
+        }
+        func ids(_ column: String) throws -> [NodeID] {
+            let text: String = row[column] ?? ""
+            if text.isEmpty { return [] }
+            return try text.split(separator: ",").map {
+                guard let id = NodeID($0), id != noNode else {
+                    throw StorageError.corruptRow(table: "snapshot", key: key, reason: "\(column) has a bad node id \"\($0)\"")
+                }
+                return id
+            }
+        }
+        let voters = try ids("voters"), learners = try ids("learners")
+        guard !voters.isEmpty else { throw StorageError.corruptRow(table: "snapshot", key: key, reason: "no voters") }
+        guard Set(voters).isDisjoint(with: learners) else {
+            throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node is both voter and learner")
+        }
+        return Snapshot(index: index, term: try fromSQL(row["term"], table: "snapshot", key: key, field: "term"),
+                        membership: Membership(voters: voters, learners: learners), data: data)
+    }
+}
