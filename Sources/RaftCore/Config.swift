@@ -23,6 +23,10 @@ public struct RaftLimits: Sendable, Equatable {
     public var maxReadStates: Int = 1024
     /// Most members in one cluster.
     public var maxMembers: Int = 255
+    /// Most bytes in one snapshot chunk.
+    public var maxSnapshotChunkBytes: Int = 512 * 1024
+    /// Largest snapshot a follower accepts.
+    public var maxSnapshotBytes: Int = 256 * 1024 * 1024
 
     public init() {}
 }
@@ -67,7 +71,8 @@ public struct RaftConfig: Sendable, Equatable {
         }
         let l = limits
         guard l.maxAppendBytes > 0, l.maxAppendEntries > 0, l.maxInflightMessages > 0, l.maxProposalBatch > 0,
-              l.maxPendingMessages > 0, l.maxApplyBatch > 0, l.maxPendingReads > 0, l.maxReadStates > 0
+              l.maxPendingMessages > 0, l.maxApplyBatch > 0, l.maxPendingReads > 0, l.maxReadStates > 0,
+              l.maxSnapshotChunkBytes > 0, l.maxSnapshotBytes >= l.maxSnapshotChunkBytes
         else { throw RaftConfigError("every limit must be positive") }
         guard l.maxInflightBytes == 0 || l.maxInflightBytes >= l.maxAppendBytes else {
             throw RaftConfigError("maxInflightBytes must be 0 or at least maxAppendBytes")

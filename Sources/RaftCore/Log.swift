@@ -20,8 +20,9 @@ struct RaftLog: Sendable {
         self.offsetTerm = offsetTerm
         self.entries = entries
         let last = offset + LogIndex(entries.count)
-        self.committed = min(committed, last)
-        self.applied = min(applied, self.committed)
+        // Everything folded into the snapshot is committed and applied by definition.
+        self.committed = max(offset, min(committed, last))
+        self.applied = max(offset, min(applied, self.committed))
         self.handedOut = last
         self.persisted = last
     }
@@ -83,15 +84,37 @@ struct RaftLog: Sendable {
     }
 
     /// Follower side of AppendEntries after the consistency check passed: drops a conflicting suffix
-    /// and appends what is new (§5.3 rules 3 and 4). Returns the last index now known to match.
-    mutating func maybeAppend(prevIndex: LogIndex, entries incoming: [Entry]) -> LogIndex {
+    /// and appends what is new (§5.3 rules 3 and 4). Returns the last index now known to match and
+    /// the first index whose entry changed (nil when nothing changed).
+    mutating func maybeAppend(prevIndex: LogIndex, entries incoming: [Entry]) -> (lastNew: LogIndex, changedFrom: LogIndex?) {
         let lastNew = prevIndex + LogIndex(incoming.count)
-        guard let conflict = findConflict(incoming) else { return lastNew }
+        guard let conflict = findConflict(incoming) else { return (lastNew, nil) }
         precondition(conflict > committed, "a committed entry conflicts with the leader (index \(conflict))")
         truncate(after: conflict - 1)
         let start = Int(conflict - prevIndex - 1)
         entries.append(contentsOf: incoming[start...])
-        return lastNew
+        return (lastNew, conflict)
+    }
+
+    /// Drops every entry up to `index` (folded into a snapshot). Precondition: `index` is applied.
+    mutating func compact(upTo index: LogIndex) {
+        guard index > offset else { return }
+        precondition(index <= applied && index <= persisted, "only applied, durable entries are compacted")
+        let t = term(at: index)!
+        entries.removeFirst(Int(index - offset))
+        offset = index
+        offsetTerm = t
+    }
+
+    /// Replaces the whole log with a snapshot's point (a follower installing a leader's snapshot).
+    mutating func restore(index: LogIndex, term: Term) {
+        offset = index
+        offsetTerm = term
+        entries = []
+        committed = index
+        applied = index
+        handedOut = index
+        persisted = index
     }
 
     /// Removes every entry after `index` and pulls the persistence marks back with it.
@@ -120,12 +143,13 @@ struct RaftLog: Sendable {
         return (offset, offsetTerm)
     }
 
-    /// Committed, durable, not yet applied entries — at most `maxCount`.
-    func entriesToApply(maxCount: Int, maxIndex: LogIndex) -> [Entry] {
-        let hi = min(committed, persisted, maxIndex)
-        guard hi > applied else { return [] }
-        let upper = min(hi, applied + LogIndex(maxCount))
-        return Array(entries[Int(applied + 1 - offset - 1) ..< Int(upper - offset)])
+    /// Committed, durable entries after `after` (what was already handed out for applying), at most
+    /// `maxCount`.
+    func entriesToApply(after: LogIndex, maxCount: Int) -> [Entry] {
+        let lo = max(after, offset)
+        let hi = min(committed, persisted, lo + LogIndex(maxCount))
+        guard hi > lo else { return [] }
+        return Array(entries[Int(lo - offset) ..< Int(hi - offset)])
     }
 
     /// Bytes of entries after `index`.

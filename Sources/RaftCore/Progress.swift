@@ -3,7 +3,7 @@
 /// Invariant: `match < next`. In `probe` the leader sends one append at a time and waits; in
 /// `replicate` it streams appends optimistically, bounded by `inflights`.
 struct Progress: Sendable {
-    enum State: Sendable, Equatable { case probe, replicate }
+    enum State: Sendable, Equatable { case probe, replicate, snapshot }
 
     var match: LogIndex = 0
     var next: LogIndex
@@ -13,7 +13,12 @@ struct Progress: Sendable {
     /// Heard from since the last CheckQuorum round.
     var recentActive = false
     var inflights: Inflights
-    let isLearner: Bool
+    var isLearner: Bool
+    /// In `snapshot`: the snapshot being sent, the offset the peer wants next, and whether a chunk is
+    /// outstanding.
+    var snapshotIndex: LogIndex = 0
+    var snapshotOffset = 0
+    var snapshotChunkSent = false
 
     init(next: LogIndex, isLearner: Bool, limits: RaftLimits) {
         self.next = next
@@ -25,12 +30,24 @@ struct Progress: Sendable {
         switch state {
         case .probe: return probeSent
         case .replicate: return inflights.isFull
+        case .snapshot: return true
         }
     }
 
     mutating func becomeProbe() {
         state = .probe
         next = match + 1
+        probeSent = false
+        inflights.reset()
+    }
+
+    mutating func becomeSnapshot(index: LogIndex) {
+        if state != .snapshot || snapshotIndex != index {
+            snapshotOffset = 0
+        }
+        state = .snapshot
+        snapshotIndex = index
+        snapshotChunkSent = false
         probeSent = false
         inflights.reset()
     }
@@ -57,6 +74,7 @@ struct Progress: Sendable {
     /// Handles a rejection of the append that followed `rejected`. `hint` is where to resume.
     /// Returns false when the rejection is stale (it answers an append we no longer care about).
     mutating func maybeDecrease(rejected: LogIndex, hint: LogIndex) -> Bool {
+        if state == .snapshot { return false }
         if state == .replicate {
             // In replicate, only a rejection of what follows `match` can be fresh.
             if rejected <= match { return false }
@@ -80,6 +98,8 @@ struct Progress: Sendable {
             }
         case .probe:
             probeSent = true
+        case .snapshot:
+            break
         }
     }
 }

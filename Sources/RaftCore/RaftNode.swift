@@ -6,7 +6,9 @@
 public struct RaftNode: Sendable {
     public let config: RaftConfig
     public var id: NodeID { config.id }
-    public var membership: Membership { config.membership }
+    /// The membership in force: the newest configuration entry in the log (committed or not, thesis
+    /// §4.1), else the snapshot's, else the bootstrap membership from the config.
+    public internal(set) var membership: Membership
 
     public private(set) var term: Term = 0
     public private(set) var vote: NodeID = noNode
@@ -15,23 +17,23 @@ public struct RaftNode: Sendable {
     public private(set) var leader: NodeID = noNode
     /// Set when the node detected an impossible condition (for example a committed entry that
     /// conflicts with the leader). A halted node ignores every input; the shell must stop it.
-    public private(set) var halted: String?
+    public internal(set) var halted: String?
     /// Elections this node started (real ones, not PreVote rounds), for metrics.
     public private(set) var electionsStarted: UInt64 = 0
 
     var log: RaftLog
     private var rng: SplitMix64
-    private var electionElapsed = 0
+    var electionElapsed = 0
     private var heartbeatElapsed = 0
     private var randomizedElectionTimeout = 0
     /// Leader only: one entry per other member. Only looked up, never iterated (iteration goes
     /// through `membership`, whose order is fixed), so hashing order never leaks into behaviour.
-    private var progress: [NodeID: Progress] = [:]
+    var progress: [NodeID: Progress] = [:]
     /// Candidate / pre-candidate only: the answers received this round.
     private var votes: [NodeID: Bool] = [:]
-    private var msgs: [Message] = []
-    private var readStates: [ReadState] = []
-    private var applyHandedOut: LogIndex
+    var msgs: [Message] = []
+    var readStates: [ReadState] = []
+    var applyHandedOut: LogIndex
     private var prevSoft: SoftState
     private var prevHard: HardState
 
@@ -48,6 +50,25 @@ public struct RaftNode: Sendable {
     private var readsAwaitingCommit: [(from: NodeID, context: UInt64)] = []
     private var readRound: UInt64 = 0
 
+    // Membership (thesis §4.1, one server at a time).
+    /// The membership at the compaction point.
+    var baseMembership: Membership
+    /// Configuration entries in the log after the compaction point, in index order.
+    var configHistory: [(index: LogIndex, membership: Membership)] = []
+
+    // Snapshots.
+    /// The newest local snapshot: what this node sends to peers whose entries are compacted away.
+    public internal(set) var snapshot: Snapshot?
+    /// A snapshot being received, chunk by chunk.
+    var incoming: (index: LogIndex, term: Term, checksum: UInt64, total: Int, data: [UInt8])?
+    /// A received snapshot for the next `Ready`.
+    var snapshotToInstall: Snapshot?
+
+    // Leadership transfer.
+    /// The voter this leader is handing over to, or `noNode`.
+    public internal(set) var transferee: NodeID = noNode
+    var transferElapsed = 0
+
     /// Starts a node from what the shell restored (an empty `RestoredState` for a brand-new node).
     /// - Precondition: `config.validate()` succeeds.
     public init(config: RaftConfig, restored: RestoredState = RestoredState()) {
@@ -57,11 +78,15 @@ public struct RaftNode: Sendable {
         self.log = RaftLog(offset: restored.snapshotIndex, offsetTerm: restored.snapshotTerm,
                            entries: restored.entries, committed: restored.hardState.commit,
                            applied: max(restored.applied, restored.snapshotIndex))
+        self.snapshot = restored.snapshot
+        self.baseMembership = restored.snapshot?.membership ?? config.membership
+        self.membership = baseMembership
         self.term = restored.hardState.term
         self.vote = restored.hardState.vote
         self.applyHandedOut = log.applied
         self.prevSoft = SoftState(role: .follower, leader: noNode)
         self.prevHard = HardState(term: term, vote: vote, commit: log.committed)
+        noteLogChange(from: log.firstIndex)
         becomeFollower(term: term, leader: noNode)
     }
 
@@ -149,7 +174,7 @@ public struct RaftNode: Sendable {
     public var hasReady: Bool {
         guard halted == nil else { return false }
         return softState != prevSoft || hardState != prevHard || log.handedOut < log.lastIndex || !msgs.isEmpty
-            || !readStates.isEmpty || min(log.committed, log.persisted) > applyHandedOut
+            || !readStates.isEmpty || min(log.committed, log.persisted) > applyHandedOut || snapshotToInstall != nil
     }
 
     /// Takes the pending work. Entries and the hard state are considered handed to the shell.
@@ -158,11 +183,12 @@ public struct RaftNode: Sendable {
         let hard = hardState
         let entries = log.unhanded
         log.handedOut = log.lastIndex
-        let toApply = log.entriesToApply(maxCount: config.limits.maxApplyBatch, maxIndex: .max)
-            .filter { $0.index > applyHandedOut }
+        let toApply = log.entriesToApply(after: applyHandedOut, maxCount: config.limits.maxApplyBatch)
         if let last = toApply.last { applyHandedOut = last.index }
         let r = Ready(softState: soft != prevSoft ? soft : nil, hardState: hard != prevHard ? hard : nil,
-                      entries: entries, messages: msgs, committedEntries: toApply, readStates: readStates)
+                      entries: entries, messages: msgs, committedEntries: toApply, readStates: readStates,
+                      snapshot: snapshotToInstall)
+        snapshotToInstall = nil
         prevSoft = soft
         prevHard = hard
         msgs = []
@@ -172,7 +198,11 @@ public struct RaftNode: Sendable {
 
     /// Handles one message from a peer.
     public mutating func step(_ m: Message) {
-        guard halted == nil, m.to == id, m.from != id, membership.contains(m.from) else { return }
+        guard halted == nil, m.to == id, m.from != id else { return }
+        // A node that is not a member (removed, or never added) cannot start elections here: its vote
+        // requests are ignored, so it cannot raise anyone's term. Other messages are accepted, because
+        // a node that lags behind a membership change must still hear from a newly added leader.
+        if (m.kind == .vote || m.kind == .preVote) && !membership.isVoter(m.from) { return }
         if m.term == 0 {
             // Forwarded requests are not bound to a term: whoever leads handles them.
         } else if m.term > term {
@@ -180,7 +210,7 @@ public struct RaftNode: Sendable {
                 // Heard from a leader within the minimum election timeout: a disruptive candidate
                 // (for example one rejoining after a partition) is ignored (thesis §4.2.3).
                 let inLease = config.checkQuorum && leader != noNode && electionElapsed < config.electionTicks
-                if inLease { return }
+                if inLease && m.context != transferContext { return }
             }
             switch m.kind {
             case .preVote:
@@ -217,7 +247,11 @@ public struct RaftNode: Sendable {
 
     // MARK: - Roles
 
-    private mutating func becomeFollower(term t: Term, leader l: NodeID) {
+    mutating func becomeFollowerKeepingTerm() { becomeFollower(term: term, leader: noNode) }
+
+    mutating func applyHandedOutAfterRestore(_ index: LogIndex) { applyHandedOut = index }
+
+    mutating func becomeFollower(term t: Term, leader l: NodeID) {
         if t != term {
             term = t
             vote = noNode
@@ -270,6 +304,8 @@ public struct RaftNode: Sendable {
         progress = [:]
         reads = []
         readsAwaitingCommit = []
+        transferee = noNode
+        transferElapsed = 0
     }
 
     private mutating func resetRandomizedTimeout() {
@@ -290,7 +326,7 @@ public struct RaftNode: Sendable {
         if config.preVote { campaign(pre: true) } else { campaign(pre: false) }
     }
 
-    private mutating func campaign(pre: Bool) {
+    private mutating func campaign(pre: Bool, transfer: Bool = false) {
         let voteTerm: Term
         if pre {
             becomePreCandidate()
@@ -303,7 +339,7 @@ public struct RaftNode: Sendable {
         if pollWon(pre: pre) { return }
         for peer in membership.voters where peer != id {
             send(Message(kind: pre ? .preVote : .vote, from: id, to: peer, term: voteTerm,
-                         logTerm: log.lastTerm, index: log.lastIndex))
+                         logTerm: log.lastTerm, index: log.lastIndex, context: transfer ? transferContext : 0))
         }
     }
 
@@ -355,6 +391,9 @@ public struct RaftNode: Sendable {
         case .heartbeat:
             becomeFollower(term: m.term, leader: m.from)
             handleHeartbeat(m)
+        case .snapshot:
+            becomeFollower(term: m.term, leader: m.from)
+            handleSnapshot(m)
         case .voteResponse where role == .candidate && m.term == term,
              .preVoteResponse where role == .preCandidate:
             guard membership.isVoter(m.from) else { return }
@@ -377,6 +416,14 @@ public struct RaftNode: Sendable {
             electionElapsed = 0
             leader = m.from
             handleHeartbeat(m)
+        case .snapshot:
+            electionElapsed = 0
+            leader = m.from
+            handleSnapshot(m)
+        case .timeoutNow:
+            // Leadership transfer: campaign at once, skipping PreVote, with a context that lets voters
+            // grant the vote although they still hear from the old leader.
+            if isVoter { campaign(pre: false, transfer: true) }
         case .readIndexResponse:
             pushReadState(ReadState(index: m.index, context: m.context))
         default:
@@ -394,7 +441,8 @@ public struct RaftNode: Sendable {
                 halted = "entry \(conflict) is committed but conflicts with leader \(m.from) in term \(m.term)"
                 return
             }
-            let lastNew = log.maybeAppend(prevIndex: m.index, entries: m.entries)
+            let (lastNew, changedFrom) = log.maybeAppend(prevIndex: m.index, entries: m.entries)
+            if let from = changedFrom { noteLogChange(from: from) }
             commitTo(min(m.commit, lastNew))
             send(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: lastNew))
         } else {
@@ -412,7 +460,7 @@ public struct RaftNode: Sendable {
         send(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, context: m.context))
     }
 
-    private mutating func commitTo(_ index: LogIndex) {
+    mutating func commitTo(_ index: LogIndex) {
         if index > log.committed { log.committed = index }
     }
 
@@ -421,6 +469,11 @@ public struct RaftNode: Sendable {
     private mutating func tickLeader() {
         heartbeatElapsed += 1
         electionElapsed += 1
+        if transferee != noNode {
+            transferElapsed += 1
+            // A transfer that has not finished within an election timeout is abandoned.
+            if transferElapsed >= config.electionTicks { transferee = noNode; transferElapsed = 0 }
+        }
         if electionElapsed >= config.electionTicks {
             electionElapsed = 0
             if config.checkQuorum {
@@ -455,12 +508,15 @@ public struct RaftNode: Sendable {
             handleAppendResponse(m)
         case .heartbeatResponse:
             handleHeartbeatResponse(m)
+        case .snapshotResponse:
+            handleSnapshotResponse(m)
         default:
             break
         }
     }
 
     private mutating func appendProposal(_ batch: [[UInt8]]) -> ProposeResult {
+        guard transferee == noNode else { return .dropped(reason: "leadership transfer to \(transferee) in progress") }
         guard batch.count <= config.limits.maxProposalBatch else { return .dropped(reason: "batch too large") }
         let bytes = batch.reduce(0) { $0 + $1.count + 24 }
         let uncommitted = log.bytes(after: log.committed)
@@ -495,9 +551,13 @@ public struct RaftNode: Sendable {
         }
         let wasPaused = pr.isPaused
         if pr.maybeUpdate(m.index) {
-            if pr.state == .probe {
+            switch pr.state {
+            case .probe:
                 pr.becomeReplicate()
-            } else {
+            case .snapshot:
+                // The peer installed the snapshot (or already had its point): stream from there.
+                if pr.match >= pr.snapshotIndex { pr.becomeReplicate() }
+            case .replicate:
                 pr.inflights.free(upTo: m.index)
             }
             progress[m.from] = pr
@@ -513,6 +573,9 @@ public struct RaftNode: Sendable {
                 sendAppend(to: m.from, allowEmpty: false)
                 rounds += 1
             }
+            if m.from == transferee, progress[m.from]?.match == log.lastIndex {
+                send(Message(kind: .timeoutNow, from: id, to: m.from, term: term))
+            }
         } else {
             progress[m.from] = pr
         }
@@ -523,6 +586,8 @@ public struct RaftNode: Sendable {
         pr.recentActive = true
         pr.probeSent = false
         if pr.state == .replicate && pr.inflights.isFull { pr.inflights.freeFirst() }
+        // A chunk may have been lost: the heartbeat response lets the next one (re)start.
+        if pr.state == .snapshot { pr.snapshotChunkSent = false }
         progress[m.from] = pr
         if pr.match < log.lastIndex { sendAppend(to: m.from) }
         if m.context != 0 { acknowledgeReads(round: m.context, from: m.from) }
@@ -542,20 +607,33 @@ public struct RaftNode: Sendable {
         let hadCommitInTerm = log.term(at: log.committed) == term
         log.committed = candidate
         if !hadCommitInTerm { releaseReadsAwaitingCommit() }
+        if !membership.isVoter(id) && latestConfigIndex <= log.committed {
+            // This leader removed itself and the change is committed: tell everyone the commit index,
+            // then step down (thesis §4.2.2).
+            bcastAppend()
+            becomeFollower(term: term, leader: noNode)
+            return false
+        }
         return true
     }
 
-    private mutating func bcastAppend() {
+    mutating func bcastAppend() {
         for peer in membership.all where peer != id { sendAppend(to: peer) }
     }
 
     /// Sends the next append to `peer` unless its progress is paused. An empty append still carries
     /// the commit index and, in replicate, re-probes a follower that may have lost appends.
-    private mutating func sendAppend(to peer: NodeID, allowEmpty: Bool = true) {
-        guard var pr = progress[peer], !pr.isPaused else { return }
+    mutating func sendAppend(to peer: NodeID, allowEmpty: Bool = true) {
+        guard var pr = progress[peer] else { return }
+        if pr.state == .snapshot {
+            sendSnapshotChunk(to: peer)
+            return
+        }
+        guard !pr.isPaused else { return }
         let prevIndex = pr.next - 1
         guard let prevTerm = log.term(at: prevIndex) else {
-            // The entries this peer needs are compacted away; it needs a snapshot (not yet built).
+            // The entries this peer needs are compacted away: send the snapshot instead.
+            sendSnapshotChunk(to: peer)
             return
         }
         let ents = log.slice(from: pr.next, to: log.lastIndex, maxBytes: config.limits.maxAppendBytes,
@@ -637,7 +715,7 @@ public struct RaftNode: Sendable {
 
     // MARK: - Output
 
-    private mutating func send(_ m: Message) {
+    mutating func send(_ m: Message) {
         // Beyond the bound the message is dropped; Raft recovers from lost messages by retrying.
         if msgs.count < config.limits.maxPendingMessages { msgs.append(m) }
     }

@@ -14,10 +14,14 @@ public struct Ready: Sendable, Equatable {
     public var committedEntries: [Entry]
     /// Linearizable reads that may be answered once `applied >= index`.
     public var readStates: [ReadState]
+    /// A snapshot received from the leader: persist it and replace the whole stored log with it
+    /// (before `entries`, which follow it), then restore the state machine from it before applying
+    /// `committedEntries`.
+    public var snapshot: Snapshot? = nil
 
     public var isEmpty: Bool {
         softState == nil && hardState == nil && entries.isEmpty && messages.isEmpty
-            && committedEntries.isEmpty && readStates.isEmpty
+            && committedEntries.isEmpty && readStates.isEmpty && snapshot == nil
     }
 }
 
@@ -29,8 +33,17 @@ public enum ProposeResult: Sendable, Equatable {
     case forwarded(to: NodeID)
     /// Not accepted here; `leader` is the leader this node knows of, or `noNode`.
     case notLeader(leader: NodeID)
-    /// Refused: too large, too many uncommitted bytes, or empty.
+    /// Refused: too large, too many uncommitted bytes, empty, a transfer or membership change in
+    /// progress.
     case dropped(reason: String)
+}
+
+/// What became of a leadership transfer request.
+public enum TransferResult: Sendable, Equatable {
+    /// The target is caught up and was told to campaign (or is being caught up first).
+    case started(to: NodeID)
+    case notLeader(leader: NodeID)
+    case refused(reason: String)
 }
 
 /// What became of a ReadIndex request.
@@ -53,13 +66,16 @@ public struct RestoredState: Sendable, Equatable {
     public var snapshotTerm: Term
     /// What the state machine already reflects (its snapshot's index when it is rebuilt on start).
     public var applied: LogIndex
+    /// The newest stored snapshot; when set, `snapshotIndex`/`snapshotTerm` are taken from it.
+    public var snapshot: Snapshot?
 
     public init(hardState: HardState = HardState(), entries: [Entry] = [], snapshotIndex: LogIndex = 0,
-                snapshotTerm: Term = 0, applied: LogIndex = 0) {
+                snapshotTerm: Term = 0, applied: LogIndex = 0, snapshot: Snapshot? = nil) {
         self.hardState = hardState
         self.entries = entries
-        self.snapshotIndex = snapshotIndex
-        self.snapshotTerm = snapshotTerm
+        self.snapshotIndex = snapshot?.index ?? snapshotIndex
+        self.snapshotTerm = snapshot?.term ?? snapshotTerm
         self.applied = applied
+        self.snapshot = snapshot
     }
 }

@@ -32,6 +32,8 @@ public enum EntryKind: UInt8, Sendable, Equatable {
     case normal = 0
     /// The empty entry a new leader appends so that it can commit in its own term (§5.4.2, §8).
     case noop = 1
+    /// A new membership (`Membership.encoded()`), in force on each node as soon as it is in its log.
+    case config = 2
 }
 
 /// One log entry. Invariant: within one log, indexes are consecutive and terms never decrease.
@@ -106,6 +108,111 @@ public struct Membership: Sendable, Equatable {
     public func isVoter(_ id: NodeID) -> Bool { voters.contains(id) }
     public func isLearner(_ id: NodeID) -> Bool { learners.contains(id) }
     public func contains(_ id: NodeID) -> Bool { isVoter(id) || isLearner(id) }
+
+    /// Canonical bytes: voter count, learner count (UInt16 big-endian), then each id (UInt64 big-endian).
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(4 + 8 * (voters.count + learners.count))
+        appendBigEndian(&out, UInt16(voters.count))
+        appendBigEndian(&out, UInt16(learners.count))
+        for id in voters + learners { appendBigEndian(&out, id) }
+        return out
+    }
+
+    /// Decodes `encoded()`; nil when the bytes are not a valid membership.
+    public static func decode(_ bytes: [UInt8]) -> Membership? {
+        guard bytes.count >= 4 else { return nil }
+        let v = Int(readBigEndian(bytes, 0, as: UInt16.self))
+        let l = Int(readBigEndian(bytes, 2, as: UInt16.self))
+        guard v > 0, bytes.count == 4 + 8 * (v + l) else { return nil }
+        var ids: [NodeID] = []
+        for i in 0 ..< v + l { ids.append(readBigEndian(bytes, 4 + 8 * i, as: UInt64.self)) }
+        let voters = Array(ids[..<v])
+        let learners = Array(ids[v...])
+        guard !ids.contains(noNode), Set(ids).count == ids.count else { return nil }
+        return Membership(voters: voters, learners: learners)
+    }
+
+    /// The membership after one change, or a reason why the change is not allowed. Only one voter is
+    /// added or removed at a time, so the majorities of successive memberships always intersect.
+    public func applying(_ change: MembershipChange) -> Result<Membership, MembershipChangeError> {
+        switch change {
+        case .addLearner(let id):
+            guard id != noNode else { return .failure(.init("node id 0 is reserved")) }
+            guard !contains(id) else { return .failure(.init("node \(id) is already a member")) }
+            return .success(Membership(voters: voters, learners: learners + [id]))
+        case .promote(let id):
+            guard isLearner(id) else { return .failure(.init("node \(id) is not a learner")) }
+            return .success(Membership(voters: voters + [id], learners: learners.filter { $0 != id }))
+        case .remove(let id):
+            guard contains(id) else { return .failure(.init("node \(id) is not a member")) }
+            guard voters != [id] else { return .failure(.init("node \(id) is the last voter")) }
+            return .success(Membership(voters: voters.filter { $0 != id }, learners: learners.filter { $0 != id }))
+        }
+    }
+}
+
+/// One membership change (thesis §4.1: one server at a time). Replacing a voter that is gone for good
+/// is `addLearner(new)`, wait until it catches up, `promote(new)`, then `remove(old)`.
+public enum MembershipChange: Sendable, Equatable {
+    case addLearner(NodeID)
+    /// Makes a caught-up learner a voter.
+    case promote(NodeID)
+    /// Removes a voter or a learner. A leader that removes itself steps down once the change commits.
+    case remove(NodeID)
+}
+
+public struct MembershipChangeError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A point-in-time image of the state machine that replaces the log up to `index`.
+public struct Snapshot: Sendable, Equatable {
+    public var index: LogIndex
+    public var term: Term
+    /// The membership in force at `index`.
+    public var membership: Membership
+    /// The state machine's own encoding, opaque to Raft.
+    public var data: [UInt8]
+    /// `Checksum.of(data)`; a received snapshot is verified against it before it is installed.
+    public var checksum: UInt64
+
+    public init(index: LogIndex, term: Term, membership: Membership, data: [UInt8]) {
+        self.index = index
+        self.term = term
+        self.membership = membership
+        self.data = data
+        self.checksum = Checksum.of(data)
+    }
+}
+
+/// A 64-bit checksum (FNV-1a over the bytes, then a final avalanche) that catches truncated,
+/// reordered or corrupted snapshot chunks. Not a cryptographic hash: the state machine's SHA-256
+/// state hash is what auditors rely on.
+public enum Checksum {
+    public static func of(_ bytes: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        h ^= UInt64(truncatingIfNeeded: bytes.count)
+        h = (h ^ (h >> 33)) &* 0xff51_afd7_ed55_8ccd
+        h = (h ^ (h >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+        return h ^ (h >> 33)
+    }
+}
+
+func appendBigEndian<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
+    var v = value.bigEndian
+    withUnsafeBytes(of: &v) { out.append(contentsOf: $0) }
+}
+
+func readBigEndian<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, as: T.Type) -> T {
+    var v: T = 0
+    for i in 0 ..< MemoryLayout<T>.size { v = (v << 8) | T(bytes[offset + i]) }
+    return v
 }
 
 /// A read whose linearizable index is known: once the shell has applied up to `index`, it may answer

@@ -5,6 +5,16 @@ import RaftCore
 struct InvariantChecker {
     let membership: Membership
     var violations: [String] = []
+    /// The newest configuration in the committed log (the bootstrap membership before any).
+    var committedMembership: Membership
+    /// Configuration entries committed so far.
+    var committedConfigChanges = 0
+    /// State-machine hash after applying the committed prefix of each length (index 0: nothing).
+    private var prefixHash: [UInt64] = [StateMachineHash.initial]
+    /// For each committed entry, the configuration of the node that first revealed it committed.
+    private var committedBy: [Membership] = []
+    /// Nodes removed by a committed configuration, and the term in which the removal was seen committed.
+    private var removedInTerm: [NodeID: Term] = [:]
 
     /// Election safety: the one leader seen for each term.
     var leaderOfTerm: [Term: NodeID] = [:]
@@ -27,7 +37,10 @@ struct InvariantChecker {
     /// ReadIndex: the commit index known anywhere when each read was asked.
     private var readFloor: [UInt64: (node: NodeID, floor: Int)] = [:]
 
-    init(membership: Membership) { self.membership = membership }
+    init(membership: Membership) {
+        self.membership = membership
+        self.committedMembership = membership
+    }
 
     mutating func fail(step: Int, _ message: String) {
         if violations.count < 20 { violations.append("step \(step): \(message)") }
@@ -46,7 +59,15 @@ struct InvariantChecker {
         // Log matching, checked incrementally: the same (index, term) must always carry the same entry
         // and follow the same term; by induction equal entries then have equal prefixes.
         var prevTerm = raft.term(at: raft.firstIndex - 1) ?? 0
+        var prevConfig: Membership?
         for e in raft.entries {
+            if e.kind == .config, let m = Membership.decode(e.data) {
+                // One voter at a time: successive configurations' majorities always intersect.
+                if let p = prevConfig, symmetricDifference(p.voters, m.voters) > 1 {
+                    fail(step: step, "configuration at \(e.index) on node \(id) changes more than one voter (\(p.voters) -> \(m.voters))")
+                }
+                prevConfig = m
+            }
             let key = EntryKey(index: e.index, term: e.term)
             if let s = seen[key] {
                 if s.data != e.data || s.kind != e.kind || s.prevTerm != prevTerm {
@@ -65,7 +86,7 @@ struct InvariantChecker {
             return
         }
         let agree = min(commit, committed.count)
-        if agree > 0, let e = raft.entry(at: LogIndex(agree)), e != committed[agree - 1] {
+        if agree > 0, agree >= Int(raft.firstIndex), let e = raft.entry(at: LogIndex(agree)), e != committed[agree - 1] {
             fail(step: step, "state machine safety: node \(id) committed a different entry at \(agree)")
         }
         if commit > committed.count {
@@ -73,6 +94,19 @@ struct InvariantChecker {
                 guard let e = raft.entry(at: LogIndex(i)) else { break }
                 committed.append(e)
                 committedInTerm.append(raft.term)
+                // The configuration the revealing node (normally the leader that committed it) counts
+                // with: under one-server-at-a-time changes a leader counts with its newest configuration,
+                // committed or not (thesis §4.1), and its majorities intersect the previous one's.
+                committedBy.append(raft.membership)
+                prefixHash.append(StateMachineHash.apply(prefixHash.last!, e))
+                if e.kind == .config, let m = Membership.decode(e.data) {
+                    if symmetricDifference(committedMembership.voters, m.voters) > 1 {
+                        fail(step: step, "committed configuration at \(e.index) changes more than one voter")
+                    }
+                    for gone in committedMembership.all where !m.contains(gone) { removedInTerm[gone] = raft.term }
+                    committedMembership = m
+                    committedConfigChanges += 1
+                }
             }
             commitGrew(step: step)
         }
@@ -82,20 +116,24 @@ struct InvariantChecker {
             if state == nil || state!.term != raft.term {
                 state = (raft.term, nil, 0)
             }
-            if let last = state!.last, raft.entry(at: last.index) != last {
+            if let last = state!.last, last.index >= raft.firstIndex, raft.entry(at: last.index) != last {
                 fail(step: step, "leader append-only: leader \(id) of term \(raft.term) lost or changed entry \(last.index)")
             }
             var k = state!.checkedCommitted
             // Amortised: each committed entry is checked once per leadership. A stale leader of an older
             // term (cut off, not yet aware it was replaced) may lack entries committed after its term.
             while k < committed.count && committedInTerm[k] < raft.term {
-                if raft.entry(at: LogIndex(k + 1)) != committed[k] {
+                // Entries folded into the leader's snapshot were applied, so they are the committed ones.
+                if k + 1 >= Int(raft.firstIndex) && raft.entry(at: LogIndex(k + 1)) != committed[k] {
                     fail(step: step, "leader completeness: leader \(id) of term \(raft.term) lacks committed entry \(k + 1)")
                     break
                 }
                 k += 1
             }
             leading[id] = (raft.term, raft.entries.last, k)
+            if let t = removedInTerm[id], raft.term > t {
+                fail(step: step, "removed node \(id) became leader in term \(raft.term), after its removal committed in term \(t)")
+            }
         } else {
             leading[id] = nil
         }
@@ -116,11 +154,13 @@ struct InvariantChecker {
         pendingDurability = false
         while durableChecked < committed.count {
             let e = committed[durableChecked]
+            let voters = committedBy[durableChecked]
             var holders = 0
-            for v in membership.voters {
-                if let d = disks[v], d.entries.count >= Int(e.index), d.entries[Int(e.index) - 1] == e { holders += 1 }
+            for v in voters.voters {
+                guard let d = disks[v] else { continue }
+                if d.entry(at: e.index) == e || (d.snapshot?.index ?? 0) >= e.index { holders += 1 }
             }
-            if holders < membership.quorum {
+            if holders < voters.quorum {
                 fail(step: step, "durability: committed entry \(e.index) is durable on only \(holders) voters")
                 return
             }
@@ -129,6 +169,9 @@ struct InvariantChecker {
     }
 
     mutating func diskWritten(node: NodeID, disk: SimDisk, removed: [Entry], step: Int) {
+        if let prev = disks[node]?.snapshot?.index, let now = disk.snapshot?.index, now < prev {
+            fail(step: step, "node \(node) snapshot index went back on disk from \(prev) to \(now)")
+        }
         disks[node] = disk
         // A committed entry is never removed from any disk.
         for e in removed where Int(e.index) <= committed.count && committed[Int(e.index) - 1] == e {
@@ -142,11 +185,46 @@ struct InvariantChecker {
         if hs.commit < durableCommit[node, default: 0] {
             fail(step: step, "node \(node) persisted commit \(hs.commit) after \(durableCommit[node]!)")
         }
-        if hs.commit > LogIndex(disk.entries.count) {
-            fail(step: step, "node \(node) persisted commit \(hs.commit) beyond its stored log \(disk.entries.count)")
+        if hs.commit > disk.lastIndex {
+            fail(step: step, "node \(node) persisted commit \(hs.commit) beyond its stored log \(disk.lastIndex)")
         }
         durableTerm[node] = hs.term
         durableCommit[node] = hs.commit
+    }
+
+    /// A snapshot taken locally must image exactly the committed prefix it claims.
+    mutating func snapshotTaken(node: NodeID, snapshot: Snapshot, step: Int) {
+        guard let st = StateMachineHash.decode(snapshot.data) else {
+            fail(step: step, "node \(node) took an undecodable snapshot")
+            return
+        }
+        snapshotInstalled(node: node, snapshot: snapshot, hash: st.hash, step: step)
+        let d = disks[node]
+        if let prev = d?.snapshot, prev.index > snapshot.index {
+            fail(step: step, "node \(node) stored snapshot \(snapshot.index) after \(prev.index)")
+        }
+        if var disk = d { disk.compact(snapshot); disks[node] = disk }
+    }
+
+    /// An installed snapshot must carry the state of the committed prefix up to its index.
+    mutating func snapshotInstalled(node: NodeID, snapshot: Snapshot, hash: UInt64, step: Int) {
+        guard Int(snapshot.index) < prefixHash.count else {
+            fail(step: step, "node \(node) holds snapshot \(snapshot.index) beyond the committed log \(committed.count)")
+            return
+        }
+        if prefixHash[Int(snapshot.index)] != hash {
+            fail(step: step, "node \(node) holds snapshot \(snapshot.index) whose state differs from the committed log's")
+        }
+        if snapshot.term != committed[Int(snapshot.index) - 1].term {
+            fail(step: step, "node \(node) holds snapshot \(snapshot.index) with term \(snapshot.term), committed term \(committed[Int(snapshot.index) - 1].term)")
+        }
+    }
+
+    /// After every apply the replica's state must equal the committed prefix's.
+    mutating func stateAfterApply(node: NodeID, index: LogIndex, hash: UInt64, step: Int) {
+        if Int(index) < prefixHash.count && prefixHash[Int(index)] != hash {
+            fail(step: step, "node \(node) state after applying \(index) differs from the committed prefix's")
+        }
     }
 
     mutating func restarted(node: NodeID, hardState: HardState, lastIndex: LogIndex) {
@@ -194,4 +272,10 @@ struct InvariantChecker {
             fail(step: step, "stale read: read \(rs.context) got index \(rs.index) but \(r.floor) was committed when it was asked")
         }
     }
+}
+
+
+/// How many ids are in one list and not the other.
+func symmetricDifference(_ a: [NodeID], _ b: [NodeID]) -> Int {
+    Set(a).symmetricDifference(Set(b)).count
 }

@@ -7,6 +7,11 @@ import RaftCore
 // not yet reported durable, restarts from what was durable, proposals and reads. After every step
 // the `InvariantChecker` checks Raft's safety properties; then a liveness phase heals everything and
 // requires a leader and new commits within a bound. The same seed always replays the same history.
+//
+// With `compaction`, `membershipChanges` and `transfers` (all on by default) nodes also fold their
+// applied log into snapshots that lagging peers receive in small chunks; the leader adds spare nodes
+// as learners, promotes and removes members one at a time (removed nodes keep running and trying to
+// campaign); and leaders hand over to other voters.
 
 /// What the simulator does and how often.
 public struct SimulationOptions: Sendable {
@@ -25,6 +30,15 @@ public struct SimulationOptions: Sendable {
     public var weights = ActionWeights()
     /// Record a human-readable trace of every step (slow; for replaying one seed).
     public var recordTrace = false
+    /// Nodes that are not members at first; membership changes add them as learners.
+    public var spares = 2
+    /// Fold applied entries into snapshots (sent in chunks of `snapshotChunkBytes`).
+    public var compaction = true
+    /// Add, promote and remove members one at a time.
+    public var membershipChanges = true
+    /// Hand leadership over with TimeoutNow.
+    public var transfers = true
+    public var snapshotChunkBytes = 96
 
     public init() {}
 }
@@ -45,6 +59,9 @@ public struct ActionWeights: Sendable {
     public var restart = 20
     public var partition = 3
     public var heal = 10
+    public var compact = 12
+    public var membership = 4
+    public var transfer = 1
     /// Draw crash, partition and drop weights from the seed instead of using the ones above.
     public var varyPerSeed = true
     public init() {}
@@ -70,6 +87,10 @@ public struct SimulationResult: Sendable {
     public var steps: Int
     /// Largest number of messages in flight at once.
     public var maxInFlight: Int = 0
+    /// Snapshots installed from a leader, membership changes committed, largest snapshot moved (bytes).
+    public var snapshotsInstalled = 0
+    public var membershipChanges = 0
+    public var largestSnapshotBytes = 0
     /// FNV-1a hash of every action and its effect: equal hashes mean identical histories.
     public var traceHash: UInt64
     /// The trace, when `recordTrace` was set.
@@ -79,21 +100,47 @@ public struct SimulationResult: Sendable {
 /// A durable disk: only what a completed write put there survives a crash.
 struct SimDisk {
     var hardState = HardState()
-    var entries: [Entry] = []  // index i+1 at position i (no compaction yet)
+    /// The newest snapshot; entries at or below its index are folded into it.
+    var snapshot: Snapshot?
+    var offset: LogIndex = 0
+    var entries: [Entry] = []  // index offset+1+i at position i
 
-    mutating func write(hardState hs: HardState?, entries new: [Entry]) -> [Entry] {
+    var lastIndex: LogIndex { offset + LogIndex(entries.count) }
+
+    func entry(at index: LogIndex) -> Entry? {
+        guard index > offset, index <= lastIndex else { return nil }
+        return entries[Int(index - offset - 1)]
+    }
+
+    /// Applies one `Ready`'s durable part; returns the entries it removed from the log (not counting
+    /// those folded into an installed snapshot).
+    mutating func write(hardState hs: HardState?, entries new: [Entry], snapshot snap: Snapshot? = nil) -> [Entry] {
         var removed: [Entry] = []
+        if let snap {
+            removed = entries.filter { $0.index > snap.index }
+            snapshot = snap
+            offset = snap.index
+            entries = []
+        }
         if let first = new.first {
-            let keep = Int(first.index) - 1
-            precondition(keep <= entries.count, "a write must continue or overwrite the stored log")
+            precondition(first.index > offset && first.index <= lastIndex + 1, "a write must continue or overwrite the stored log")
+            let keep = Int(first.index - offset) - 1
             if keep < entries.count {
-                removed = Array(entries[keep...])
+                removed += entries[keep...]
                 entries.removeLast(entries.count - keep)
             }
             entries.append(contentsOf: new)
         }
         if let hs { hardState = hs }
         return removed
+    }
+
+    /// Stores a snapshot taken locally and drops the log prefix it covers.
+    mutating func compact(_ snap: Snapshot) {
+        snapshot = snap
+        let drop = Int(min(snap.index, lastIndex) - min(offset, snap.index))
+        entries.removeFirst(min(drop, entries.count))
+        offset = snap.index
     }
 }
 
@@ -105,6 +152,12 @@ struct PendingWrite {
 struct SimNode {
     let id: NodeID
     var raft: RaftNode?
+    /// Whether the node was ever started (spares are not until they are added).
+    var provisioned = false
+    /// The membership the node was first started with.
+    var bootstrap: Membership?
+    /// The state machine: a running hash of applied entries.
+    var smHash: UInt64 = StateMachineHash.initial
     var disk = SimDisk()
     var pending: [PendingWrite] = []
     /// The state machine: entries applied in this incarnation, in order.
@@ -113,6 +166,42 @@ struct SimNode {
     /// Monotonicity within one incarnation.
     var lastTerm: Term = 0
     var lastCommit: LogIndex = 0
+    var lastSnapshotIndex: LogIndex = 0
+}
+
+/// The simulated state machine is a running hash over applied entries; its snapshot is that hash.
+enum StateMachineHash {
+    static let initial: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    static func apply(_ h: UInt64, _ e: Entry) -> UInt64 {
+        var h = h
+        func mix(_ b: UInt8) { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
+        for i in 0..<8 { mix(UInt8(truncatingIfNeeded: e.index >> (8 * UInt64(i)))) }
+        mix(e.kind.rawValue)
+        for b in e.data { mix(b) }
+        return h
+    }
+
+    /// Snapshot bytes: index and hash, then filler whose length varies with the index so that
+    /// snapshots span several chunks.
+    static func encode(index: LogIndex, hash: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        for v in [index, hash] { for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
+        let filler = 40 + Int(index % 23) * 37
+        for i in 0..<filler { out.append(UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i % 8))) ^ UInt8(truncatingIfNeeded: i)) }
+        return out
+    }
+
+    static func decode(_ bytes: [UInt8]) -> (index: LogIndex, hash: UInt64)? {
+        guard bytes.count >= 16 else { return nil }
+        var index: UInt64 = 0
+        var hash: UInt64 = 0
+        for i in 0..<8 {
+            index |= UInt64(bytes[i]) << (8 * UInt64(i))
+            hash |= UInt64(bytes[8 + i]) << (8 * UInt64(i))
+        }
+        return (index, hash)
+    }
 }
 
 public struct Simulation {
@@ -127,6 +216,8 @@ public struct Simulation {
     var step = 0
     var maxInFlight = 0
     var weights: ActionWeights
+    var snapshotsInstalled = 0
+    var largestSnapshotBytes = 0
     var trace = Trace()
     var nextPayload: UInt64 = 1
     var nextReadContext: UInt64 = 1
@@ -149,12 +240,17 @@ public struct Simulation {
         trace.record = options.recordTrace
         for id in membership.all {
             var n = SimNode(id: id)
-            n.raft = RaftNode(config: config(for: id), restored: RestoredState())
+            n.provisioned = true
+            n.bootstrap = membership
+            n.raft = RaftNode(config: config(for: id, membership: membership), restored: RestoredState())
             nodes.append(n)
+        }
+        for k in 0..<options.spares {
+            nodes.append(SimNode(id: NodeID(membership.all.count + k + 1)))
         }
     }
 
-    func config(for id: NodeID) -> RaftConfig {
+    func config(for id: NodeID, membership: Membership) -> RaftConfig {
         var c = RaftConfig(id: id, membership: membership, seed: seed)
         c.electionTicks = options.electionTicks
         c.heartbeatTicks = options.heartbeatTicks
@@ -168,6 +264,7 @@ public struct Simulation {
         c.limits.maxPendingMessages = 256
         c.limits.maxApplyBatch = 8
         c.limits.maxPendingReads = 16
+        c.limits.maxSnapshotChunkBytes = options.snapshotChunkBytes
         return c
     }
 
@@ -186,8 +283,9 @@ public struct Simulation {
         }
         if checker.violations.isEmpty { livenessPhase() }
         return SimulationResult(seed: seed, violations: checker.violations, commits: checker.committed.count,
-                                elections: checker.leaderOfTerm.count, steps: step, maxInFlight: maxInFlight, traceHash: trace.hash,
-                                trace: trace.lines)
+                                elections: checker.leaderOfTerm.count, steps: step, maxInFlight: maxInFlight,
+                                snapshotsInstalled: snapshotsInstalled, membershipChanges: checker.committedConfigChanges,
+                                largestSnapshotBytes: largestSnapshotBytes, traceHash: trace.hash, trace: trace.lines)
     }
 
     // MARK: - Fault phase
@@ -198,6 +296,9 @@ public struct Simulation {
             (w.deliver, .deliver), (w.tick, .tick), (w.tickAll, .tickAll), (w.persist, .persist),
             (w.propose, .propose), (w.read, .read), (w.drop, .drop), (w.duplicate, .duplicate),
             (w.crash, .crash), (w.restart, .restart), (w.partition, .partition), (w.heal, .heal),
+            (options.compaction ? w.compact : 0, .compact),
+            (options.membershipChanges ? w.membership : 0, .membership),
+            (options.transfers ? w.transfer : 0, .transfer),
         ]
         let total = table.reduce(0) { $0 + $1.0 }
         var pick = rng.below(total)
@@ -209,7 +310,10 @@ public struct Simulation {
         perform(action)
     }
 
-    enum Action { case deliver, tick, tickAll, persist, propose, read, drop, duplicate, crash, restart, partition, heal }
+    enum Action {
+        case deliver, tick, tickAll, persist, propose, read, drop, duplicate, crash, restart, partition, heal
+        case compact, membership, transfer
+    }
 
     mutating func perform(_ action: Action) {
         switch action {
@@ -245,7 +349,7 @@ public struct Simulation {
             let i = rng.below(nodes.count)
             crash(i)
         case .restart:
-            let down = nodes.indices.filter { nodes[$0].raft == nil }
+            let down = nodes.indices.filter { nodes[$0].raft == nil && nodes[$0].provisioned }
             guard !down.isEmpty else { return }
             restart(down[rng.below(down.count)])
         case .partition:
@@ -253,7 +357,67 @@ public struct Simulation {
         case .heal:
             cut = []
             trace.add("heal")
+        case .compact:
+            compact(rng.below(nodes.count))
+        case .membership:
+            changeMembership()
+        case .transfer:
+            transfer()
         }
+    }
+
+    /// Folds the node's applied entries into a snapshot of its state machine.
+    mutating func compact(_ i: Int) {
+        guard let raft = nodes[i].raft, raft.appliedIndex > raft.firstIndex else { return }
+        let index = raft.appliedIndex
+        let data = StateMachineHash.encode(index: index, hash: nodes[i].smHash)
+        guard let snap = nodes[i].raft!.compact(upTo: index, data: data) else { return }
+        nodes[i].disk.compact(snap)
+        checker.snapshotTaken(node: nodes[i].id, snapshot: snap, step: step)
+        trace.add("compact \(nodes[i].id) at \(index) (\(data.count) bytes)")
+        collect(i)
+    }
+
+    /// The leader adds a spare as a learner, promotes a caught-up learner, or removes a member.
+    mutating func changeMembership() {
+        guard let li = nodes.indices.first(where: { nodes[$0].raft?.role == .leader }) else { return }
+        let m = nodes[li].raft!.membership
+        let change: MembershipChange
+        switch rng.below(3) {
+        case 0:
+            guard let spare = nodes.first(where: { !$0.provisioned }) else { return }
+            change = .addLearner(spare.id)
+        case 1:
+            guard !m.learners.isEmpty else { return }
+            change = .promote(m.learners[rng.below(m.learners.count)])
+        default:
+            // Keep at least three voters so that the cluster can still tolerate a fault.
+            let pool = m.voters.count > 3 ? m.all : m.learners
+            guard !pool.isEmpty else { return }
+            change = .remove(pool[rng.below(pool.count)])
+        }
+        let r = nodes[li].raft!.proposeMembershipChange(change)
+        trace.add("membership \(change) at \(nodes[li].id): \(r)")
+        if case .appended = r, case .addLearner(let id) = change {
+            // Provision the new node with a membership that includes it, as an operator would.
+            let j = Int(id) - 1
+            let boot = (try? m.applying(change).get()) ?? m
+            nodes[j].provisioned = true
+            nodes[j].bootstrap = boot
+            nodes[j].raft = RaftNode(config: config(for: id, membership: boot), restored: RestoredState())
+            collect(j)
+        }
+        collect(li)
+    }
+
+    mutating func transfer() {
+        guard let li = nodes.indices.first(where: { nodes[$0].raft?.role == .leader }) else { return }
+        let voters = nodes[li].raft!.membership.voters.filter { $0 != nodes[li].id }
+        guard !voters.isEmpty else { return }
+        let target = voters[rng.below(voters.count)]
+        let r = nodes[li].raft!.transferLeadership(to: target)
+        trace.add("transfer \(nodes[li].id) -> \(target): \(r)")
+        collect(li)
     }
 
     mutating func partition() {
@@ -296,7 +460,12 @@ public struct Simulation {
             return
         }
         trace.add("deliver \(describe(m))")
+        let before = nodes[i].raft!.term
+        let knowsSender = nodes[i].raft!.membership.contains(m.from)
         nodes[i].raft!.step(m)
+        if !knowsSender && (m.kind == .vote || m.kind == .preVote) && nodes[i].raft!.term != before {
+            checker.fail(step: step, "non-member \(m.from) changed the term of \(m.to) with a \(m.kind)")
+        }
         collect(i)
     }
 
@@ -328,16 +497,24 @@ public struct Simulation {
         let lost = nodes[i].pending.count
         nodes[i].pending = []
         nodes[i].appliedCount = 0
+        nodes[i].smHash = StateMachineHash.initial
         trace.add("crash \(nodes[i].id) losing \(lost) writes")
     }
 
     mutating func restart(_ i: Int) {
         let d = nodes[i].disk
-        let restored = RestoredState(hardState: d.hardState, entries: d.entries)
-        nodes[i].raft = RaftNode(config: config(for: nodes[i].id), restored: restored)
+        // The state machine restarts from the stored snapshot, then replays committed entries.
+        let restored = RestoredState(hardState: d.hardState, entries: d.entries, applied: d.snapshot?.index ?? 0,
+                                     snapshot: d.snapshot)
+        if let snap = d.snapshot, let st = StateMachineHash.decode(snap.data) {
+            nodes[i].appliedCount = st.index
+            nodes[i].smHash = st.hash
+        }
+        nodes[i].raft = RaftNode(config: config(for: nodes[i].id, membership: nodes[i].bootstrap!), restored: restored)
         nodes[i].incarnation += 1
         nodes[i].lastTerm = d.hardState.term
         nodes[i].lastCommit = nodes[i].raft!.commitIndex
+        nodes[i].lastSnapshotIndex = nodes[i].raft!.firstIndex - 1
         checker.restarted(node: nodes[i].id, hardState: d.hardState, lastIndex: LogIndex(d.entries.count))
         trace.add("restart \(nodes[i].id) term \(d.hardState.term) log \(d.entries.count)")
         collect(i)
@@ -364,7 +541,19 @@ public struct Simulation {
         guard nodes[i].raft != nil, !nodes[i].pending.isEmpty else { return }
         let w = nodes[i].pending.removeFirst()
         let id = nodes[i].id
-        let removed = nodes[i].disk.write(hardState: w.ready.hardState, entries: w.ready.entries)
+        let removed = nodes[i].disk.write(hardState: w.ready.hardState, entries: w.ready.entries, snapshot: w.ready.snapshot)
+        if let snap = w.ready.snapshot {
+            // Install into the state machine before applying anything after it.
+            guard let st = StateMachineHash.decode(snap.data), st.index == snap.index else {
+                checker.fail(step: step, "node \(id) received an undecodable snapshot at \(snap.index)")
+                return
+            }
+            checker.snapshotInstalled(node: id, snapshot: snap, hash: st.hash, step: step)
+            nodes[i].appliedCount = snap.index
+            nodes[i].smHash = st.hash
+            snapshotsInstalled += 1
+            largestSnapshotBytes = max(largestSnapshotBytes, snap.data.count)
+        }
         checker.diskWritten(node: id, disk: nodes[i].disk, removed: removed, step: step)
         if let last = w.ready.entries.last {
             nodes[i].raft!.persisted(upTo: last.index, term: last.term)
@@ -377,6 +566,8 @@ public struct Simulation {
         for e in w.ready.committedEntries {
             checker.applied(node: id, entry: e, expectedIndex: nodes[i].appliedCount + 1, step: step)
             nodes[i].appliedCount = e.index
+            nodes[i].smHash = StateMachineHash.apply(nodes[i].smHash, e)
+            checker.stateAfterApply(node: id, index: e.index, hash: nodes[i].smHash, step: step)
         }
         if let last = w.ready.committedEntries.last { nodes[i].raft!.applied(upTo: last.index) }
         for rs in w.ready.readStates { checker.readReturned(rs, node: id, step: step) }
@@ -394,8 +585,12 @@ public struct Simulation {
             if raft.commitIndex < nodes[i].lastCommit {
                 checker.fail(step: step, "node \(nodes[i].id) commit went back from \(nodes[i].lastCommit) to \(raft.commitIndex)")
             }
+            if raft.firstIndex - 1 < nodes[i].lastSnapshotIndex {
+                checker.fail(step: step, "node \(nodes[i].id) snapshot index went back from \(nodes[i].lastSnapshotIndex) to \(raft.firstIndex - 1)")
+            }
             nodes[i].lastTerm = raft.term
             nodes[i].lastCommit = raft.commitIndex
+            nodes[i].lastSnapshotIndex = raft.firstIndex - 1
             checker.observe(raft, step: step)
         }
         checker.durableCheck(step: step)
@@ -406,7 +601,7 @@ public struct Simulation {
 
     mutating func livenessPhase() {
         cut = []
-        for i in nodes.indices where nodes[i].raft == nil { restart(i) }
+        for i in nodes.indices where nodes[i].raft == nil && nodes[i].provisioned { restart(i) }
         trace.add("liveness")
         var target: (payload: [UInt8], proposedAt: Int)?
         for round in 0..<options.livenessRounds {  // bounded by livenessRounds
@@ -425,7 +620,9 @@ public struct Simulation {
             }
             if let t = target, let idx = checker.committed.firstIndex(where: { $0.data == t.payload }) {
                 let index = LogIndex(idx + 1)
-                if nodes.allSatisfy({ $0.appliedCount >= index }) { return }
+                // Every member of the committed configuration must apply it; removed nodes need not.
+                let members = checker.committedMembership.all
+                if nodes.allSatisfy({ !members.contains($0.id) || $0.appliedCount >= index }) { return }
             }
         }
         let leaders = nodes.compactMap { n in n.raft.flatMap { $0.role == .leader ? n.id : nil } }
@@ -447,7 +644,7 @@ public struct Simulation {
     }
 
     func describe(_ m: Message) -> String {
-        "\(m.kind)(\(m.from)->\(m.to) t\(m.term) i\(m.index) lt\(m.logTerm) n\(m.entries.count) c\(m.commit)\(m.reject ? " rej" : "") h\(m.rejectHint)/\(m.hintTerm) x\(m.context))"
+        "\(m.kind)(\(m.from)->\(m.to) t\(m.term) i\(m.index) lt\(m.logTerm) n\(m.entries.count) c\(m.commit)\(m.reject ? " rej" : "") h\(m.rejectHint)/\(m.hintTerm) x\(m.context)\(m.snapshot.map { " snap@\($0.index)+\($0.offset)/\($0.total)" } ?? ""))"
     }
 }
 

@@ -17,6 +17,10 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "Print the full trace of each failing seed (of every seed with --seeds 1).") var trace = false
     @Flag(help: "Print one line per seed (commits, elections, most messages in flight).") var verbose = false
     @Flag(help: "Disable PreVote.") var noPreVote = false
+    @Flag(help: "Disable log compaction and snapshot transfer.") var noCompaction = false
+    @Flag(help: "Disable membership changes (adding, promoting, removing members).") var noMembership = false
+    @Flag(help: "Disable leadership transfers.") var noTransfer = false
+    @Option(help: "Spare nodes that membership changes may add.") var spares: Int = 2
     @Flag(help: "Disable CheckQuorum.") var noCheckQuorum = false
 
     func validate() throws {
@@ -33,6 +37,10 @@ struct SimulateCommand: ParsableCommand {
         options.faultSteps = steps
         options.preVote = !noPreVote
         options.checkQuorum = !noCheckQuorum
+        options.compaction = !noCompaction
+        options.membershipChanges = !noMembership
+        options.transfers = !noTransfer
+        options.spares = spares
         var violations = 0
         var commits = 0
         var elections = 0
@@ -40,7 +48,7 @@ struct SimulateCommand: ParsableCommand {
             let result = Simulation.run(seed: seed, options: options)
             commits += result.commits
             if verbose {
-                print("seed \(seed): commits \(result.commits), elections \(result.elections), in flight at most \(result.maxInFlight), violations \(result.violations.count)")
+                print("seed \(seed): commits \(result.commits), elections \(result.elections), snapshots installed \(result.snapshotsInstalled) (largest \(result.largestSnapshotBytes) B), membership changes \(result.membershipChanges), in flight at most \(result.maxInFlight), violations \(result.violations.count)")
             }
             elections += result.elections
             if trace && seeds == 1 && result.violations.isEmpty {
