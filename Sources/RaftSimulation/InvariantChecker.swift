@@ -2,15 +2,20 @@ import RaftCore
 
 /// Raft's safety properties, checked after every simulated step (Raft paper, Figure 3), plus the
 /// durability and monotonicity the shell contract promises and linearizability of ReadIndex reads.
-struct InvariantChecker {
+/// The checker with the default state machine.
+typealias InvariantChecker = SafetyChecker<HashStateMachine>
+
+struct SafetyChecker<Machine: SimulatedStateMachine> {
     let membership: Membership
     var violations: [String] = []
     /// The newest configuration in the committed log (the bootstrap membership before any).
     var committedMembership: Membership
     /// Configuration entries committed so far.
     var committedConfigChanges = 0
-    /// State-machine hash after applying the committed prefix of each length (index 0: nothing).
-    private var prefixHash: [UInt64] = [StateMachineHash.initial]
+    /// The reference replica: applies the committed log in order; `prefixDigest[i]` is its digest
+    /// after the first i committed entries.
+    private var reference = Machine()
+    private var prefixDigest: [[UInt8]] = [Machine().stateDigest]
     /// For each committed entry, the configuration of the node that first revealed it committed.
     private var committedBy: [Membership] = []
     /// Nodes removed by a committed configuration, and the term in which the removal was seen committed.
@@ -98,7 +103,8 @@ struct InvariantChecker {
                 // with: under one-server-at-a-time changes a leader counts with its newest configuration,
                 // committed or not (thesis §4.1), and its majorities intersect the previous one's.
                 committedBy.append(raft.membership)
-                prefixHash.append(StateMachineHash.apply(prefixHash.last!, e))
+                reference.apply(e)
+                prefixDigest.append(reference.stateDigest)
                 if e.kind == .config, let m = Membership.decode(e.data) {
                     if symmetricDifference(committedMembership.voters, m.voters) > 1 {
                         fail(step: step, "committed configuration at \(e.index) changes more than one voter")
@@ -194,11 +200,11 @@ struct InvariantChecker {
 
     /// A snapshot taken locally must image exactly the committed prefix it claims.
     mutating func snapshotTaken(node: NodeID, snapshot: Snapshot, step: Int) {
-        guard let st = StateMachineHash.decode(snapshot.data) else {
+        guard let m = Machine(snapshotData: snapshot.data), m.appliedIndex == snapshot.index else {
             fail(step: step, "node \(node) took an undecodable snapshot")
             return
         }
-        snapshotInstalled(node: node, snapshot: snapshot, hash: st.hash, step: step)
+        snapshotInstalled(node: node, snapshot: snapshot, digest: m.stateDigest, step: step)
         let d = disks[node]
         if let prev = d?.snapshot, prev.index > snapshot.index {
             fail(step: step, "node \(node) stored snapshot \(snapshot.index) after \(prev.index)")
@@ -207,12 +213,12 @@ struct InvariantChecker {
     }
 
     /// An installed snapshot must carry the state of the committed prefix up to its index.
-    mutating func snapshotInstalled(node: NodeID, snapshot: Snapshot, hash: UInt64, step: Int) {
-        guard Int(snapshot.index) < prefixHash.count else {
+    mutating func snapshotInstalled(node: NodeID, snapshot: Snapshot, digest: [UInt8], step: Int) {
+        guard Int(snapshot.index) < prefixDigest.count else {
             fail(step: step, "node \(node) holds snapshot \(snapshot.index) beyond the committed log \(committed.count)")
             return
         }
-        if prefixHash[Int(snapshot.index)] != hash {
+        if prefixDigest[Int(snapshot.index)] != digest {
             fail(step: step, "node \(node) holds snapshot \(snapshot.index) whose state differs from the committed log's")
         }
         if snapshot.term != committed[Int(snapshot.index) - 1].term {
@@ -221,8 +227,8 @@ struct InvariantChecker {
     }
 
     /// After every apply the replica's state must equal the committed prefix's.
-    mutating func stateAfterApply(node: NodeID, index: LogIndex, hash: UInt64, step: Int) {
-        if Int(index) < prefixHash.count && prefixHash[Int(index)] != hash {
+    mutating func stateAfterApply(node: NodeID, index: LogIndex, digest: [UInt8], step: Int) {
+        if Int(index) < prefixDigest.count && prefixDigest[Int(index)] != digest {
             fail(step: step, "node \(node) state after applying \(index) differs from the committed prefix's")
         }
     }

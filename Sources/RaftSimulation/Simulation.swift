@@ -149,19 +149,18 @@ struct PendingWrite {
     var ready: Ready
 }
 
-struct SimNode {
+struct SimNode<Machine: SimulatedStateMachine> {
     let id: NodeID
     var raft: RaftNode?
     /// Whether the node was ever started (spares are not until they are added).
     var provisioned = false
     /// The membership the node was first started with.
     var bootstrap: Membership?
-    /// The state machine: a running hash of applied entries.
-    var smHash: UInt64 = StateMachineHash.initial
+    /// The replica's state machine (lost on a crash, rebuilt from the snapshot and the log).
+    var machine = Machine()
     var disk = SimDisk()
     var pending: [PendingWrite] = []
-    /// The state machine: entries applied in this incarnation, in order.
-    var appliedCount: LogIndex = 0
+    var appliedCount: LogIndex { machine.appliedIndex }
     var incarnation = 0
     /// Monotonicity within one incarnation.
     var lastTerm: Term = 0
@@ -169,30 +168,35 @@ struct SimNode {
     var lastSnapshotIndex: LogIndex = 0
 }
 
-/// The simulated state machine is a running hash over applied entries; its snapshot is that hash.
-enum StateMachineHash {
-    static let initial: UInt64 = 0xcbf2_9ce4_8422_2325
+/// A replicated state machine the simulator runs on every node (and once more, as the reference the
+/// checker compares every replica with). Everything must be deterministic: same entries in the same
+/// order, same state and digest on every node.
+public protocol SimulatedStateMachine: Sendable {
+    /// An empty state machine.
+    init()
+    /// Restores from `snapshotData()`; nil when the bytes are not a valid image.
+    init?(snapshotData: [UInt8])
+    /// Applies one committed entry (normal, noop or config).
+    mutating func apply(_ entry: Entry)
+    /// The index of the last applied entry.
+    var appliedIndex: LogIndex { get }
+    /// The state as bytes, the payload of a snapshot.
+    func snapshotData() -> [UInt8]
+    /// A digest of the state: replicas at the same index must agree.
+    var stateDigest: [UInt8] { get }
+    /// The payload of proposal number `sequence` (unique per sequence), drawn from `rng`.
+    static func makeCommand(sequence: UInt64, rng: inout SplitMix64) -> [UInt8]
+}
 
-    static func apply(_ h: UInt64, _ e: Entry) -> UInt64 {
-        var h = h
-        func mix(_ b: UInt8) { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
-        for i in 0..<8 { mix(UInt8(truncatingIfNeeded: e.index >> (8 * UInt64(i)))) }
-        mix(e.kind.rawValue)
-        for b in e.data { mix(b) }
-        return h
-    }
+/// The default machine: a running FNV hash over applied entries. Its snapshot is the index and hash
+/// plus filler whose length varies with the index, so that snapshots span several chunks.
+public struct HashStateMachine: SimulatedStateMachine {
+    public private(set) var appliedIndex: LogIndex = 0
+    private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
 
-    /// Snapshot bytes: index and hash, then filler whose length varies with the index so that
-    /// snapshots span several chunks.
-    static func encode(index: LogIndex, hash: UInt64) -> [UInt8] {
-        var out: [UInt8] = []
-        for v in [index, hash] { for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
-        let filler = 40 + Int(index % 23) * 37
-        for i in 0..<filler { out.append(UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i % 8))) ^ UInt8(truncatingIfNeeded: i)) }
-        return out
-    }
+    public init() {}
 
-    static func decode(_ bytes: [UInt8]) -> (index: LogIndex, hash: UInt64)? {
+    public init?(snapshotData bytes: [UInt8]) {
         guard bytes.count >= 16 else { return nil }
         var index: UInt64 = 0
         var hash: UInt64 = 0
@@ -200,19 +204,48 @@ enum StateMachineHash {
             index |= UInt64(bytes[i]) << (8 * UInt64(i))
             hash |= UInt64(bytes[8 + i]) << (8 * UInt64(i))
         }
-        return (index, hash)
+        guard bytes == HashStateMachine.encode(index: index, hash: hash) else { return nil }
+        appliedIndex = index
+        self.hash = hash
+    }
+
+    public mutating func apply(_ e: Entry) {
+        func mix(_ b: UInt8) { hash ^= UInt64(b); hash = hash &* 0x100_0000_01b3 }
+        for i in 0..<8 { mix(UInt8(truncatingIfNeeded: e.index >> (8 * UInt64(i)))) }
+        mix(e.kind.rawValue)
+        for b in e.data { mix(b) }
+        appliedIndex = e.index
+    }
+
+    public func snapshotData() -> [UInt8] { HashStateMachine.encode(index: appliedIndex, hash: hash) }
+
+    public var stateDigest: [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: hash >> (8 * UInt64($0))) } }
+
+    public static func makeCommand(sequence: UInt64, rng: inout SplitMix64) -> [UInt8] {
+        withUnsafeBytes(of: sequence.bigEndian, Array.init)
+    }
+
+    static func encode(index: LogIndex, hash: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        for v in [index, hash] { for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
+        let filler = 40 + Int(index % 23) * 37
+        for i in 0..<filler { out.append(UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i % 8))) ^ UInt8(truncatingIfNeeded: i)) }
+        return out
     }
 }
 
-public struct Simulation {
+/// The simulator with the default state machine.
+public typealias Simulation = ClusterSimulation<HashStateMachine>
+
+public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     public let seed: UInt64
     public let options: SimulationOptions
     var rng: SplitMix64
-    var nodes: [SimNode] = []
+    var nodes: [SimNode<Machine>] = []
     var network: [Message] = []
     /// Cut directed links (from, to).
     var cut: Set<Link> = []
-    var checker: InvariantChecker
+    var checker: SafetyChecker<Machine>
     var step = 0
     var maxInFlight = 0
     var weights: ActionWeights
@@ -236,17 +269,17 @@ public struct Simulation {
         let learners = options.learners > 0
             ? (options.voters + 1 ... options.voters + options.learners).map { NodeID($0) } : []
         membership = Membership(voters: voters, learners: learners)
-        checker = InvariantChecker(membership: membership)
+        checker = SafetyChecker<Machine>(membership: membership)
         trace.record = options.recordTrace
         for id in membership.all {
-            var n = SimNode(id: id)
+            var n = SimNode<Machine>(id: id)
             n.provisioned = true
             n.bootstrap = membership
             n.raft = RaftNode(config: config(for: id, membership: membership), restored: RestoredState())
             nodes.append(n)
         }
         for k in 0..<options.spares {
-            nodes.append(SimNode(id: NodeID(membership.all.count + k + 1)))
+            nodes.append(SimNode<Machine>(id: NodeID(membership.all.count + k + 1)))
         }
     }
 
@@ -270,7 +303,7 @@ public struct Simulation {
 
     /// Runs the fault phase and the liveness phase and reports what was found.
     public static func run(seed: UInt64, options: SimulationOptions = SimulationOptions()) -> SimulationResult {
-        var sim = Simulation(seed: seed, options: options)
+        var sim = ClusterSimulation(seed: seed, options: options)
         return sim.run()
     }
 
@@ -370,7 +403,7 @@ public struct Simulation {
     mutating func compact(_ i: Int) {
         guard let raft = nodes[i].raft, raft.appliedIndex > raft.firstIndex else { return }
         let index = raft.appliedIndex
-        let data = StateMachineHash.encode(index: index, hash: nodes[i].smHash)
+        let data = nodes[i].machine.snapshotData()
         guard let snap = nodes[i].raft!.compact(upTo: index, data: data) else { return }
         nodes[i].disk.compact(snap)
         checker.snapshotTaken(node: nodes[i].id, snapshot: snap, step: step)
@@ -473,7 +506,7 @@ public struct Simulation {
         guard nodes[i].raft != nil else { return }
         var batch: [[UInt8]] = []
         for _ in 0..<count {
-            batch.append(withUnsafeBytes(of: nextPayload.bigEndian, Array.init))
+            batch.append(Machine.makeCommand(sequence: nextPayload, rng: &rng))
             nextPayload += 1
         }
         let r = nodes[i].raft!.propose(batch)
@@ -496,8 +529,7 @@ public struct Simulation {
         nodes[i].raft = nil
         let lost = nodes[i].pending.count
         nodes[i].pending = []
-        nodes[i].appliedCount = 0
-        nodes[i].smHash = StateMachineHash.initial
+        nodes[i].machine = Machine()
         trace.add("crash \(nodes[i].id) losing \(lost) writes")
     }
 
@@ -506,10 +538,7 @@ public struct Simulation {
         // The state machine restarts from the stored snapshot, then replays committed entries.
         let restored = RestoredState(hardState: d.hardState, entries: d.entries, applied: d.snapshot?.index ?? 0,
                                      snapshot: d.snapshot)
-        if let snap = d.snapshot, let st = StateMachineHash.decode(snap.data) {
-            nodes[i].appliedCount = st.index
-            nodes[i].smHash = st.hash
-        }
+        nodes[i].machine = d.snapshot.flatMap { Machine(snapshotData: $0.data) } ?? Machine()
         nodes[i].raft = RaftNode(config: config(for: nodes[i].id, membership: nodes[i].bootstrap!), restored: restored)
         nodes[i].incarnation += 1
         nodes[i].lastTerm = d.hardState.term
@@ -544,13 +573,12 @@ public struct Simulation {
         let removed = nodes[i].disk.write(hardState: w.ready.hardState, entries: w.ready.entries, snapshot: w.ready.snapshot)
         if let snap = w.ready.snapshot {
             // Install into the state machine before applying anything after it.
-            guard let st = StateMachineHash.decode(snap.data), st.index == snap.index else {
+            guard let m = Machine(snapshotData: snap.data), m.appliedIndex == snap.index else {
                 checker.fail(step: step, "node \(id) received an undecodable snapshot at \(snap.index)")
                 return
             }
-            checker.snapshotInstalled(node: id, snapshot: snap, hash: st.hash, step: step)
-            nodes[i].appliedCount = snap.index
-            nodes[i].smHash = st.hash
+            checker.snapshotInstalled(node: id, snapshot: snap, digest: m.stateDigest, step: step)
+            nodes[i].machine = m
             snapshotsInstalled += 1
             largestSnapshotBytes = max(largestSnapshotBytes, snap.data.count)
         }
@@ -565,9 +593,8 @@ public struct Simulation {
         }
         for e in w.ready.committedEntries {
             checker.applied(node: id, entry: e, expectedIndex: nodes[i].appliedCount + 1, step: step)
-            nodes[i].appliedCount = e.index
-            nodes[i].smHash = StateMachineHash.apply(nodes[i].smHash, e)
-            checker.stateAfterApply(node: id, index: e.index, hash: nodes[i].smHash, step: step)
+            nodes[i].machine.apply(e)
+            checker.stateAfterApply(node: id, index: e.index, digest: nodes[i].machine.stateDigest, step: step)
         }
         if let last = w.ready.committedEntries.last { nodes[i].raft!.applied(upTo: last.index) }
         for rs in w.ready.readStates { checker.readReturned(rs, node: id, step: step) }
@@ -611,7 +638,7 @@ public struct Simulation {
             checkAll()
             if !checker.violations.isEmpty { return }
             if target == nil, let leaderIndex = nodes.indices.first(where: { nodes[$0].raft?.role == .leader }) {
-                let payload = withUnsafeBytes(of: (nextPayload | 1 << 63).bigEndian, Array.init)
+                let payload = Machine.makeCommand(sequence: nextPayload | 1 << 62, rng: &rng)
                 nextPayload += 1
                 if case .appended = nodes[leaderIndex].raft!.propose([payload]) {
                     target = (payload, round)
