@@ -25,6 +25,12 @@ let package = Package(
         .target(name: "SignalTiming"),
         // Corridor YAML files → SignalTiming values, with errors naming file, key and problem.
         .target(name: "CorridorFile", dependencies: ["SignalTiming", .product(name: "Yams", package: "Yams")]),
+        // The replicated corridor state machine: commands, deterministic apply, canonical encoding,
+        // SHA-256 state hash, client sessions, snapshots.
+        .target(
+            name: "CorridorMachine",
+            dependencies: ["SignalTiming", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Durable state on SQLite: Raft hard state and log, snapshots, the audit chain, lamp events.
         .target(
             name: "Storage",
@@ -37,7 +43,10 @@ let package = Package(
         // Benchmarks and fault-injection helpers (`tools/`): durable append rate, crash-writer child.
         .executableTarget(
             name: "greenwave-bench",
-            dependencies: ["Storage", "RaftCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Storage", "RaftCore", "CorridorMachine", "CorridorFile",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "greenwave",
@@ -55,6 +64,10 @@ let package = Package(
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"]),
+        .testTarget(
+            name: "CorridorMachineTests",
+            dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
+        ),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
     ]
 )

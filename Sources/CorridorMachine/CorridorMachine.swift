@@ -1,0 +1,2 @@
+// CorridorMachine: placeholder until the state machine lands.
+import SignalTiming
