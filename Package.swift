@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0" ..< "5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -38,6 +40,17 @@ let package = Package(
                 "RaftCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Raft messages between controllers over TCP: versioned, length-prefixed frames; reconnect
+        // with backoff; bounded send queues.
+        .target(
+            name: "Transport",
+            dependencies: [
+                "RaftCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Benchmarks and fault-injection helpers (`tools/`): durable append rate, crash-writer child.
@@ -64,6 +77,15 @@ let package = Package(
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"]),
+        .testTarget(
+            name: "TransportTests",
+            dependencies: [
+                "Transport", "RaftCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]

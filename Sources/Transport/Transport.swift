@@ -1,0 +1,2 @@
+// Transport: placeholder until the peer transport lands.
+import RaftCore
