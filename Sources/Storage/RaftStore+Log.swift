@@ -48,6 +48,14 @@ extension RaftStore {
             var entriesWritten = 0
             var stateChanged = false
             for w in batch.writes {
+                if let snapshot = w.snapshot {
+                    if stateChanged { try state.store(db) }
+                    if try self.installSnapshot(db, snapshot) {
+                        state = try RaftStateRow.fetch(db)
+                        last = state.snapshotIndex
+                        stateChanged = false
+                    }
+                }
                 if !w.entries.isEmpty {
                     let (newLast, n) = try Self.appendEntries(db, w.entries, state: state, lastIndex: last)
                     last = newLast
@@ -178,9 +186,10 @@ extension RaftStore {
 
     // MARK: Restart
 
-    /// Everything a restarting node needs: hard state, the log after the compaction point, the
-    /// compaction point, and the newest snapshot (checksum verified; a corrupt one throws
-    /// `snapshotChecksumMismatch`). `restored.applied` is the snapshot's index (0 without one).
+    /// Everything a restarting node needs: hard state, the log after the newest snapshot (or after the
+    /// compaction point without one), the newest snapshot (checksum verified; a corrupt one throws
+    /// `snapshotChecksumMismatch`) both as `restored.snapshot` and as stored, and `restored.applied` =
+    /// the snapshot's index (0 without one).
     public func load() throws -> LoadedState {
         try read("load state") { db in
             let state = try RaftStateRow.fetch(db)
@@ -201,8 +210,11 @@ extension RaftStore {
             if state.snapshotIndex > 0, (snapshot?.index ?? 0) < state.snapshotIndex {
                 throw StorageError.missingSnapshot(compactedThrough: state.snapshotIndex, newestSnapshot: snapshot?.index)
             }
-            let restored = RestoredState(hardState: state.hardState, entries: entries, snapshotIndex: state.snapshotIndex,
-                                         snapshotTerm: state.snapshotTerm, applied: snapshot?.index ?? 0)
+            // RaftCore takes the compaction point from the snapshot when one is given: hand it the
+            // entries after the snapshot only (those before are folded into it).
+            let restored = RestoredState(hardState: state.hardState, entries: entries.filter { $0.index > (snapshot?.index ?? 0) },
+                                         snapshotIndex: state.snapshotIndex, snapshotTerm: state.snapshotTerm,
+                                         applied: snapshot?.index ?? 0, snapshot: snapshot?.raftSnapshot)
             return LoadedState(restored: restored, snapshot: snapshot)
         }
     }

@@ -5,44 +5,40 @@ import RaftCore
 extension RaftStore {
     /// Stores `snapshot` with the SHA-256 of its data (replacing one at the same index), then deletes
     /// all but the newest `snapshotsToKeep`. Does not touch the log: call `compact(through:)` after.
-    public func saveSnapshot(_ snapshot: Snapshot) throws {
+    public func saveSnapshot(_ snapshot: StoredSnapshot) throws {
         try write("save snapshot") { db in try self.insertSnapshot(db, snapshot) }
     }
 
-    /// For a follower that received `snapshot` from its leader, in one transaction: stores it; if the
-    /// log holds the snapshot's last entry (same index and term) keeps the entries after it, otherwise
-    /// discards the whole log; moves the compaction point to the snapshot; raises the stored commit
-    /// index to at least the snapshot's index. Returns false (and changes nothing) when the snapshot is
-    /// not newer than the compaction point.
+    /// For a follower that received `snapshot` from its leader (`Ready.snapshot`), in one transaction:
+    /// stores it, replaces the whole log with it (the compaction point becomes the snapshot's index
+    /// and term, no entry is kept), and raises the stored commit index to at least the snapshot's
+    /// index. Returns false (and changes nothing) when the snapshot is not newer than the compaction
+    /// point. `commit(_:)` does the same for a `LogWrite` that carries a snapshot.
     @discardableResult
-    public func installSnapshot(_ snapshot: Snapshot) throws -> Bool {
-        try write("install snapshot") { db in
-            var state = try RaftStateRow.fetch(db)
-            guard snapshot.index > state.snapshotIndex else { return false }
-            let last = try Self.lastIndex(db, state)
-            let idx = try sqlInt(snapshot.index, "snapshot index")
-            if snapshot.index <= last, try Self.term(db, at: snapshot.index, state: state, lastIndex: last) == snapshot.term {
-                try db.execute(sql: "DELETE FROM log_entry WHERE idx <= ?", arguments: [idx])
-            } else {
-                try db.execute(sql: "DELETE FROM log_entry")
-            }
-            try self.insertSnapshot(db, snapshot)
-            state.snapshotIndex = snapshot.index
-            state.snapshotTerm = snapshot.term
-            state.hardState.commit = max(state.hardState.commit, snapshot.index)
-            try state.store(db)
-            return true
-        }
+    public func installSnapshot(_ snapshot: StoredSnapshot) throws -> Bool {
+        try write("install snapshot") { db in try self.installSnapshot(db, snapshot) }
+    }
+
+    func installSnapshot(_ db: Database, _ snapshot: StoredSnapshot) throws -> Bool {
+        var state = try RaftStateRow.fetch(db)
+        guard snapshot.index > state.snapshotIndex else { return false }
+        try db.execute(sql: "DELETE FROM log_entry")
+        try insertSnapshot(db, snapshot)
+        state.snapshotIndex = snapshot.index
+        state.snapshotTerm = snapshot.term
+        state.hardState.commit = max(state.hardState.commit, snapshot.index)
+        try state.store(db)
+        return true
     }
 
     /// The newest snapshot, verified against its SHA-256, or nil when there is none. A checksum
     /// mismatch throws `snapshotChecksumMismatch`; an older snapshot is not silently used instead.
-    public func latestSnapshot() throws -> Snapshot? {
+    public func latestSnapshot() throws -> StoredSnapshot? {
         try read("load latest snapshot") { db in try Self.latestSnapshot(db) }
     }
 
     /// The snapshot at `index`, verified. Throws `snapshotNotFound` or `snapshotChecksumMismatch`.
-    public func snapshot(at index: LogIndex) throws -> Snapshot {
+    public func snapshot(at index: LogIndex) throws -> StoredSnapshot {
         try read("load snapshot") { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM snapshot WHERE idx = ?", arguments: [try sqlInt(index, "index")]) else {
                 throw StorageError.snapshotNotFound(index: index)
@@ -60,7 +56,7 @@ extension RaftStore {
         }
     }
 
-    func insertSnapshot(_ db: Database, _ s: Snapshot) throws {
+    func insertSnapshot(_ db: Database, _ s: StoredSnapshot) throws {
         try db.execute(sql: """
             INSERT OR REPLACE INTO snapshot (idx, term, voters, learners, data, sha256) VALUES (?, ?, ?, ?, ?, ?)
             """, arguments: [
@@ -73,12 +69,12 @@ extension RaftStore {
                        arguments: [snapshotsToKeep])
     }
 
-    static func latestSnapshot(_ db: Database) throws -> Snapshot? {
+    static func latestSnapshot(_ db: Database) throws -> StoredSnapshot? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM snapshot ORDER BY idx DESC LIMIT 1") else { return nil }
         return try decodeSnapshot(row)
     }
 
-    static func decodeSnapshot(_ row: Row) throws -> Snapshot {
+    static func decodeSnapshot(_ row: Row) throws -> StoredSnapshot {
         let idx: Int64 = row["idx"]
         let key = "idx \(idx)"
         let index = try fromSQL(idx, table: "snapshot", key: key, field: "idx")
@@ -103,7 +99,7 @@ extension RaftStore {
         guard Set(voters).isDisjoint(with: learners) else {
             throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node is both voter and learner")
         }
-        return Snapshot(index: index, term: try fromSQL(row["term"], table: "snapshot", key: key, field: "term"),
+        return StoredSnapshot(index: index, term: try fromSQL(row["term"], table: "snapshot", key: key, field: "term"),
                         membership: Membership(voters: voters, learners: learners), data: data)
     }
 }

@@ -3,7 +3,7 @@ import RaftCore
 /// A state-machine snapshot as stored: the state at `index` (whose entry had `term`), the membership
 /// in force there, and the encoded state. The store computes and keeps the SHA-256 of `data`, and
 /// checks it on every load.
-public struct Snapshot: Sendable, Equatable {
+public struct StoredSnapshot: Sendable, Equatable {
     public var index: LogIndex
     public var term: Term
     public var membership: Membership
@@ -14,6 +14,16 @@ public struct Snapshot: Sendable, Equatable {
         self.term = term
         self.membership = membership
         self.data = data
+    }
+
+    /// From the Raft core's snapshot (its FNV checksum is not stored: the store keeps a SHA-256).
+    public init(_ snapshot: RaftCore.Snapshot) {
+        self.init(index: snapshot.index, term: snapshot.term, membership: snapshot.membership, data: snapshot.data)
+    }
+
+    /// As the Raft core's snapshot type (for `RestoredState.snapshot`).
+    public var raftSnapshot: RaftCore.Snapshot {
+        RaftCore.Snapshot(index: index, term: term, membership: membership, data: data)
     }
 }
 
@@ -88,18 +98,22 @@ public struct LampEvent: Sendable, Equatable {
     }
 }
 
-/// One `Ready`'s worth of durable state: its hard state (if it changed) and its entries (if any).
+/// One `Ready`'s worth of durable state: a snapshot received from the leader (if any, applied first:
+/// it replaces the whole log, see `RaftStore.installSnapshot`), its hard state (if it changed) and its
+/// entries (if any).
 public struct LogWrite: Sendable, Equatable {
+    public var snapshot: StoredSnapshot?
     public var hardState: HardState?
     public var entries: [Entry]
 
-    public init(hardState: HardState? = nil, entries: [Entry] = []) {
+    public init(snapshot: StoredSnapshot? = nil, hardState: HardState? = nil, entries: [Entry] = []) {
+        self.snapshot = snapshot
         self.hardState = hardState
         self.entries = entries
     }
 
     public init(_ ready: Ready) {
-        self.init(hardState: ready.hardState, entries: ready.entries)
+        self.init(snapshot: ready.snapshot.map(StoredSnapshot.init), hardState: ready.hardState, entries: ready.entries)
     }
 }
 
@@ -123,7 +137,7 @@ public struct WriteBatch: Sendable, Equatable {
     }
 
     public var isEmpty: Bool {
-        writes.allSatisfy { $0.hardState == nil && $0.entries.isEmpty } && auditRecords.isEmpty && lampEvents.isEmpty
+        writes.allSatisfy { $0.snapshot == nil && $0.hardState == nil && $0.entries.isEmpty } && auditRecords.isEmpty && lampEvents.isEmpty
     }
 }
 
@@ -143,5 +157,5 @@ public struct WriteResult: Sendable, Equatable {
 /// What a restarting node loads: the Raft state and the newest snapshot (verified), if any.
 public struct LoadedState: Sendable, Equatable {
     public var restored: RestoredState
-    public var snapshot: Snapshot?
+    public var snapshot: StoredSnapshot?
 }

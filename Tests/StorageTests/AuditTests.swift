@@ -76,9 +76,9 @@ final class AuditTests: XCTestCase {
         let (store, _) = try makeStore(self)
         try store.append(entries(1, 10, term: 1))
         try store.appendAudit((1 ... 10).map { auditRecord($0) })
-        try store.saveSnapshot(Snapshot(index: 10, term: 1, membership: Membership(voters: [1]), data: []))
+        try store.saveSnapshot(StoredSnapshot(index: 10, term: 1, membership: Membership(voters: [1]), data: []))
         try store.compact(through: 10)
-        XCTAssertTrue(try store.installSnapshot(Snapshot(index: 30, term: 2, membership: Membership(voters: [1]), data: [])))
+        XCTAssertTrue(try store.installSnapshot(StoredSnapshot(index: 30, term: 2, membership: Membership(voters: [1]), data: [])))
         XCTAssertEqual(try store.verifyAuditChain().rowCount, 10)
     }
 

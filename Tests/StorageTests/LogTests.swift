@@ -107,7 +107,7 @@ final class LogTests: XCTestCase {
         do {
             let store = try RaftStore(directory: dir)
             try store.append(entries(1, 20, term: 1) + entries(21, 30, term: 4), hardState: HardState(term: 4, vote: 3, commit: 25))
-            try store.saveSnapshot(Snapshot(index: 12, term: 1, membership: Membership(voters: [1, 2, 3], learners: [7]), data: [1, 2, 3]))
+            try store.saveSnapshot(StoredSnapshot(index: 12, term: 1, membership: Membership(voters: [1, 2, 3], learners: [7]), data: [1, 2, 3]))
             try store.compact(through: 12)
             try store.close()
         }

@@ -1,2 +1,0 @@
-// Transport: placeholder until the peer transport lands.
-import RaftCore
