@@ -46,6 +46,8 @@ public struct RaftConfig: Sendable, Equatable {
     /// A leader that has not heard from a quorum of voters within an election timeout steps down;
     /// followers that hear from a leader ignore vote requests until the election timeout passes.
     public var checkQuorum: Bool = true
+    /// How linearizable reads are confirmed.
+    public var readMode: ReadMode = .readIndex
     /// What a follower does with a proposal: forward it to the leader, or refuse it naming the leader.
     public var forwardProposals: Bool = true
     /// Seed of the generator behind randomised election timeouts.
@@ -69,6 +71,12 @@ public struct RaftConfig: Sendable, Equatable {
         guard membership.all.count <= limits.maxMembers else {
             throw RaftConfigError("\(membership.all.count) members exceed the limit of \(limits.maxMembers)")
         }
+        if case .lease(let margin) = readMode {
+            guard checkQuorum else { throw RaftConfigError("lease reads need checkQuorum") }
+            guard margin >= 1 && margin < electionTicks / 2 else {
+                throw RaftConfigError("lease drift margin must be between 1 and half of electionTicks (\(electionTicks / 2)) ticks")
+            }
+        }
         let l = limits
         guard l.maxAppendBytes > 0, l.maxAppendEntries > 0, l.maxInflightMessages > 0, l.maxProposalBatch > 0,
               l.maxPendingMessages > 0, l.maxApplyBatch > 0, l.maxPendingReads > 0, l.maxReadStates > 0,
@@ -78,6 +86,16 @@ public struct RaftConfig: Sendable, Equatable {
             throw RaftConfigError("maxInflightBytes must be 0 or at least maxAppendBytes")
         }
     }
+}
+
+/// How the leader confirms that it still leads before it answers a read.
+public enum ReadMode: Sendable, Equatable {
+    /// A heartbeat round acknowledged by a quorum for every read (thesis §6.4). Safe with any clocks.
+    case readIndex
+    /// Without a round while the leader's lease holds (thesis §6.4.1). Needs `checkQuorum`, and clocks
+    /// whose rates differ by less than `driftMarginTicks` per election timeout; a new or restarted node
+    /// grants no vote for one election timeout.
+    case lease(driftMarginTicks: Int)
 }
 
 public struct RaftConfigError: Error, Equatable, CustomStringConvertible {

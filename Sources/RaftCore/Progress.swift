@@ -12,6 +12,8 @@ struct Progress: Sendable {
     var probeSent = false
     /// Heard from since the last CheckQuorum round.
     var recentActive = false
+    /// Leader tick at which the newest heartbeat this peer acknowledged was sent (-1: none).
+    var leaseTick = -1
     var inflights: Inflights
     var isLearner: Bool
     /// In `snapshot`: the snapshot being sent, the offset the peer wants next, and whether a chunk is

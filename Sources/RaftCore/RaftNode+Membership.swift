@@ -202,6 +202,7 @@ extension RaftNode {
         }
         transferee = target
         transferElapsed = 0
+        leaseForfeited = true
         if progress[target]!.match == log.lastIndex {
             send(Message(kind: .timeoutNow, from: id, to: target, term: term))
         } else {

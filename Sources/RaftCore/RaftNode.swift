@@ -48,7 +48,18 @@ public struct RaftNode: Sendable {
     private var reads: [PendingRead] = []
     /// Requests that arrived before the leader committed an entry of its own term.
     private var readsAwaitingCommit: [(from: NodeID, context: UInt64)] = []
+    /// Heartbeat rounds: every broadcast is a new round; an acknowledgement of a round confirms
+    /// leadership as of the moment the round was sent (ReadIndex) and starts a lease (lease reads).
     private var readRound: UInt64 = 0
+    /// Leader only: ticks since it became leader, and the tick at which each recent round was sent.
+    private var leaderTicks = 0
+    private var roundSentAt: [(round: UInt64, tick: Int)] = []
+    /// Ticks since this node started; in lease mode a new node grants no vote for an election timeout,
+    /// because it may have acknowledged a leader's lease just before it restarted.
+    private var ticksSinceStart = 0
+    /// Set once this leader started a leadership transfer: the target's forced election ignores
+    /// leases, so no lease read is served again in this term.
+    var leaseForfeited = false
 
     // Membership (thesis §4.1, one server at a time).
     /// The membership at the compaction point.
@@ -119,6 +130,7 @@ public struct RaftNode: Sendable {
     /// Advances logical time by one tick.
     public mutating func tick() {
         guard halted == nil else { return }
+        if ticksSinceStart < config.electionTicks { ticksSinceStart += 1 }
         if role == .leader { tickLeader() } else { tickElection() }
     }
 
@@ -209,7 +221,8 @@ public struct RaftNode: Sendable {
             if m.kind == .vote || m.kind == .preVote {
                 // Heard from a leader within the minimum election timeout: a disruptive candidate
                 // (for example one rejoining after a partition) is ignored (thesis §4.2.3).
-                let inLease = config.checkQuorum && leader != noNode && electionElapsed < config.electionTicks
+                var inLease = config.checkQuorum && leader != noNode && electionElapsed < config.electionTicks
+                if case .lease = config.readMode, ticksSinceStart < config.electionTicks { inLease = true }
                 if inLease && m.context != transferContext { return }
             }
             switch m.kind {
@@ -306,6 +319,9 @@ public struct RaftNode: Sendable {
         readsAwaitingCommit = []
         transferee = noNode
         transferElapsed = 0
+        leaderTicks = 0
+        roundSentAt = []
+        leaseForfeited = false
     }
 
     private mutating func resetRandomizedTimeout() {
@@ -467,6 +483,7 @@ public struct RaftNode: Sendable {
     // MARK: - Leader
 
     private mutating func tickLeader() {
+        leaderTicks += 1
         heartbeatElapsed += 1
         electionElapsed += 1
         if transferee != noNode {
@@ -488,7 +505,7 @@ public struct RaftNode: Sendable {
         }
         if heartbeatElapsed >= config.heartbeatTicks {
             heartbeatElapsed = 0
-            bcastHeartbeat(round: reads.last?.round ?? 0)
+            bcastHeartbeat()
         }
     }
 
@@ -590,7 +607,12 @@ public struct RaftNode: Sendable {
         if pr.state == .snapshot { pr.snapshotChunkSent = false }
         progress[m.from] = pr
         if pr.match < log.lastIndex { sendAppend(to: m.from) }
-        if m.context != 0 { acknowledgeReads(round: m.context, from: m.from) }
+        if m.context != 0 {
+            if let sent = roundSentAt.last(where: { $0.round == m.context }), membership.isVoter(m.from) {
+                progress[m.from]!.leaseTick = max(progress[m.from]!.leaseTick, sent.tick)
+            }
+            acknowledgeReads(round: m.context, from: m.from)
+        }
     }
 
     /// Commits the highest index a quorum of voters holds, if it belongs to the current term
@@ -646,12 +668,30 @@ public struct RaftNode: Sendable {
         progress[peer] = pr
     }
 
-    private mutating func bcastHeartbeat(round: UInt64) {
+    private mutating func bcastHeartbeat() {
+        readRound += 1
+        roundSentAt.append((readRound, leaderTicks))
+        if roundSentAt.count > 64 { roundSentAt.removeFirst() }
         for peer in membership.all where peer != id {
             let match = progress[peer]?.match ?? 0
             send(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: min(match, log.committed),
-                         context: round))
+                         context: readRound))
         }
+    }
+
+    /// Lease reads: the leader holds a lease while a quorum of voters acknowledged a heartbeat sent
+    /// less than `electionTicks - driftMarginTicks` ago. Those voters will not vote for anyone else
+    /// until their own election timeout passes, so no other leader can exist meanwhile — provided
+    /// clocks drift apart by less than the margin.
+    private func leaseValid(marginTicks: Int) -> Bool {
+        guard !leaseForfeited, transferee == noNode, membership.isVoter(id) else { return false }
+        var sent: [Int] = []
+        for v in membership.voters {
+            sent.append(v == id ? leaderTicks : (progress[v]?.leaseTick ?? -1))
+        }
+        sent.sort(by: >)
+        let t = sent[membership.quorum - 1]
+        return t >= 0 && leaderTicks < t + config.electionTicks - marginTicks
     }
 
     // MARK: - ReadIndex
@@ -675,12 +715,15 @@ public struct RaftNode: Sendable {
             for r in requests { releaseRead(index: log.committed, from: r.from, context: r.context) }
             return
         }
-        readRound += 1
+        if case .lease(let margin) = config.readMode, leaseValid(marginTicks: margin) {
+            for r in requests { releaseRead(index: log.committed, from: r.from, context: r.context) }
+            return
+        }
         for r in requests {
-            reads.append(PendingRead(round: readRound, index: log.committed, from: r.from, context: r.context,
+            reads.append(PendingRead(round: readRound + 1, index: log.committed, from: r.from, context: r.context,
                                      acks: [id]))
         }
-        bcastHeartbeat(round: readRound)
+        bcastHeartbeat()
     }
 
     private mutating func releaseReadsAwaitingCommit() {

@@ -39,6 +39,12 @@ public struct SimulationOptions: Sendable {
     /// Hand leadership over with TimeoutNow.
     public var transfers = true
     public var snapshotChunkBytes = 96
+    /// Serve reads from the leader's lease (`ReadMode.lease`) instead of a ReadIndex round.
+    public var leaseReads = false
+    /// With lease reads: let nodes tick at different rates (unbounded clock drift), under which lease
+    /// reads are not safe — the checker is expected to find stale reads. Off: every tick is a tick
+    /// of all nodes, so clocks do not drift.
+    public var clockDrift = true
 
     public init() {}
 }
@@ -249,6 +255,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     var step = 0
     var maxInFlight = 0
     var weights: ActionWeights
+    /// Relative tick rate of each node (all 1 unless clocks drift).
+    var tickRate: [Int] = []
     var snapshotsInstalled = 0
     var largestSnapshotBytes = 0
     var trace = Trace()
@@ -265,6 +273,17 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         self.rng = SplitMix64(seed: seed)
         self.weights = options.weights
         if weights.varyPerSeed { weights.vary(&rng) }
+        if options.leaseReads && options.clockDrift {
+            // Persistent drift: each node's clock runs at its own rate, up to 4 times another's.
+            weights.tickAll = 0
+            weights.tick = 120
+            weights.read *= 4
+        }
+        if options.leaseReads && !options.clockDrift {
+            weights.tickAll += weights.tick / 4
+            weights.tick = 0
+            weights.read *= 4
+        }
         let voters = (1...options.voters).map { NodeID($0) }
         let learners = options.learners > 0
             ? (options.voters + 1 ... options.voters + options.learners).map { NodeID($0) } : []
@@ -281,6 +300,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         for k in 0..<options.spares {
             nodes.append(SimNode<Machine>(id: NodeID(membership.all.count + k + 1)))
         }
+        tickRate = nodes.map { _ in options.leaseReads && options.clockDrift ? 1 + rng.below(4) : 1 }
     }
 
     func config(for id: NodeID, membership: Membership) -> RaftConfig {
@@ -298,6 +318,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         c.limits.maxApplyBatch = 8
         c.limits.maxPendingReads = 16
         c.limits.maxSnapshotChunkBytes = options.snapshotChunkBytes
+        if options.leaseReads { c.readMode = .lease(driftMarginTicks: 2) }
         return c
     }
 
@@ -355,7 +376,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             let m = network.remove(at: rng.below(network.count))
             deliver(m)
         case .tick:
-            let i = rng.below(nodes.count)
+            var pick = rng.below(tickRate.reduce(0, +))
+            var i = 0
+            while pick >= tickRate[i] { pick -= tickRate[i]; i += 1 }
             tick(i)
         case .tickAll:
             for i in nodes.indices { tick(i) }

@@ -21,6 +21,8 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "Disable membership changes (adding, promoting, removing members).") var noMembership = false
     @Flag(help: "Disable leadership transfers.") var noTransfer = false
     @Option(help: "Spare nodes that membership changes may add.") var spares: Int = 2
+    @Flag(help: "Serve reads from the leader's lease; nodes tick together (no clock drift).") var leaseReads = false
+    @Flag(help: "With --lease-reads, let clocks drift without bound (expect stale reads).") var clockDrift = false
     @Flag(help: "Disable CheckQuorum.") var noCheckQuorum = false
 
     func validate() throws {
@@ -41,6 +43,8 @@ struct SimulateCommand: ParsableCommand {
         options.membershipChanges = !noMembership
         options.transfers = !noTransfer
         options.spares = spares
+        options.leaseReads = leaseReads
+        options.clockDrift = clockDrift
         var violations = 0
         var commits = 0
         var elections = 0

@@ -14,16 +14,19 @@ final class ReplicationTests: XCTestCase {
         for _ in 0..<2 { n.tick() }
         XCTAssertTrue(n.ready().messages.isEmpty, "no heartbeat before heartbeatTicks")
         n.tick()
-        let expected = [
-            Message(kind: .heartbeat, from: 1, to: 2, term: 1, commit: 1),
-            Message(kind: .heartbeat, from: 1, to: 3, term: 1, commit: 0),  // never beyond the peer's match
-            Message(kind: .heartbeat, from: 1, to: 4, term: 1, commit: 0),
-        ]
-        XCTAssertEqual(n.ready().messages, expected)
+        // Each broadcast is a new heartbeat round (its number in `context`), acknowledged for ReadIndex.
+        func expected(round: UInt64) -> [Message] {
+            [
+                Message(kind: .heartbeat, from: 1, to: 2, term: 1, commit: 1, context: round),
+                Message(kind: .heartbeat, from: 1, to: 3, term: 1, commit: 0, context: round),  // never beyond the peer's match
+                Message(kind: .heartbeat, from: 1, to: 4, term: 1, commit: 0, context: round),
+            ]
+        }
+        XCTAssertEqual(n.ready().messages, expected(round: 1))
         for _ in 0..<2 { n.tick() }
         XCTAssertTrue(n.ready().messages.isEmpty)
         n.tick()
-        XCTAssertEqual(n.ready().messages, expected)
+        XCTAssertEqual(n.ready().messages, expected(round: 2))
     }
 
     // Figure 2 Leaders: "If command received from client: append entry to local log" and replicate it (§5.3).

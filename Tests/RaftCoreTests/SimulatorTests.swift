@@ -22,7 +22,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testFiveVotersTwoLearnersKeepEveryInvariant() {
-        runSeeds(1...120)
+        runSeeds(1...100)
     }
 
     func testThreeVotersOneLearnerKeepEveryInvariant() {
@@ -46,6 +46,31 @@ final class SimulatorTests: XCTestCase {
             $0.weights.duplicate = 40
             $0.faultSteps = 2000
         }
+    }
+
+    func testLeaseReadsWithoutClockDriftAreLinearizable() {
+        runSeeds(5001...5040) { $0.leaseReads = true; $0.clockDrift = false; $0.faultSteps = 2000 }
+    }
+
+    func testWithoutCompactionMembershipOrTransfersKeepEveryInvariant() {
+        runSeeds(6001...6030) { $0.compaction = false; $0.membershipChanges = false; $0.transfers = false }
+    }
+
+    func testSnapshotsAndMembershipChangesAreExercised() {
+        var installed = 0
+        var changes = 0
+        var largest = 0
+        for seed in UInt64(7001)...7030 {
+            let r = Simulation.run(seed: seed)
+            XCTAssertEqual(r.violations, [], "seed \(seed)")
+            installed += r.snapshotsInstalled
+            changes += r.membershipChanges
+            largest = max(largest, r.largestSnapshotBytes)
+        }
+        // Otherwise the compaction and membership checks would pass vacuously.
+        XCTAssertGreaterThan(installed, 10)
+        XCTAssertGreaterThan(changes, 10)
+        XCTAssertGreaterThan(largest, SimulationOptions().snapshotChunkBytes, "snapshots must span several chunks")
     }
 
     func testSameSeedReplaysTheIdenticalHistory() {
