@@ -1,0 +1,388 @@
+import RaftCore
+
+/// The first frame on every connection: which corridor and which controller is talking.
+public struct Hello: Sendable, Equatable {
+    /// The corridor's cluster id. A receiver refuses a hello whose id differs from its own.
+    public var clusterID: String
+    /// The sender's node id; every message on the connection must carry it as `from`.
+    public var nodeID: NodeID
+
+    public init(clusterID: String, nodeID: NodeID) {
+        self.clusterID = clusterID
+        self.nodeID = nodeID
+    }
+}
+
+/// One unit on the wire.
+public enum Frame: Sendable, Equatable {
+    case hello(Hello)
+    case message(Message)
+}
+
+/// The frame type byte.
+public enum FrameType: UInt8, Sendable, CaseIterable {
+    case hello = 1
+    case message = 2
+}
+
+/// Bounds on what one frame may hold. The sender checks them as well as the receiver, so that a message
+/// the receiver would refuse is dropped (and counted) locally instead of costing a connection.
+public struct WireLimits: Sendable, Equatable {
+    /// Most bytes after the 4-byte length field (version, type and body). Must exceed the largest
+    /// `append` and snapshot chunk that RaftCore produces; see `check(against:)`.
+    public var maxFrameBytes: Int = 8 * 1024 * 1024
+    /// Most entries in one message. RaftCore sends at most `maxAppendEntries` (256) in an append and at
+    /// most `maxProposalBatch` (1024) in a forwarded proposal.
+    public var maxEntriesPerMessage: Int = 4096
+    /// Most members (voters + learners) in a snapshot chunk's membership.
+    public var maxMembers: Int = 255
+    /// Most UTF-8 bytes in a cluster id.
+    public var maxClusterIDBytes: Int = 255
+
+    public init() {}
+
+    /// Throws a description of the first limit that cannot carry what `raft` produces.
+    public func check(against raft: RaftLimits) throws(WireLimitsError) {
+        let chunkFrameBytes = WireCodec.messageFixedBytes + WireCodec.snapshotFixedBytes
+            + 4 + 8 * raft.maxMembers + raft.maxSnapshotChunkBytes + 2
+        guard maxFrameBytes > chunkFrameBytes else {
+            throw WireLimitsError("maxFrameBytes (\(maxFrameBytes)) must exceed a full snapshot chunk frame (\(chunkFrameBytes))")
+        }
+        let appendFrameBytes = WireCodec.messageFixedBytes + raft.maxAppendBytes + 2
+        guard maxFrameBytes > appendFrameBytes else {
+            throw WireLimitsError("maxFrameBytes (\(maxFrameBytes)) must exceed a full append frame (\(appendFrameBytes))")
+        }
+        guard maxEntriesPerMessage >= raft.maxAppendEntries, maxEntriesPerMessage >= raft.maxProposalBatch else {
+            throw WireLimitsError("maxEntriesPerMessage (\(maxEntriesPerMessage)) must be at least maxAppendEntries and maxProposalBatch")
+        }
+        guard maxMembers >= raft.maxMembers else {
+            throw WireLimitsError("maxMembers (\(maxMembers)) must be at least RaftLimits.maxMembers (\(raft.maxMembers))")
+        }
+        guard maxFrameBytes <= Int(UInt32.max), maxClusterIDBytes > 0, maxClusterIDBytes <= Int(UInt16.max) else {
+            throw WireLimitsError("maxFrameBytes must fit in 32 bits and maxClusterIDBytes in 16 bits")
+        }
+    }
+}
+
+public struct WireLimitsError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The wire format (docs/protocol.md): pure functions from frames to bytes and back.
+///
+///     frame   = length:u32 version:u8 type:u8 body      (length counts version, type and body)
+///     hello   = idLength:u16 id:utf8 nodeID:u64
+///     message = kind:u8 from:u64 to:u64 term:u64 logTerm:u64 index:u64 commit:u64 reject:u8
+///               rejectHint:u64 hintTerm:u64 context:u64
+///               entryCount:u32 { term:u64 index:u64 kind:u8 dataLength:u32 data }*
+///               hasSnapshot:u8 [ index:u64 term:u64 membershipLength:u16 membership
+///                                offset:u64 total:u64 checksum:u64 dataLength:u32 data ]
+///
+/// All integers are big-endian.
+public enum WireCodec {
+    /// The protocol version this build speaks. A receiver closes a connection whose frame carries another.
+    public static let version: UInt8 = 1
+    /// Bytes of the length field that precedes every frame.
+    public static let lengthFieldBytes = 4
+    /// Bytes of version and type that every frame's length counts.
+    public static let frameHeaderBytes = 2
+    /// Bytes of a message body without entries and snapshot (fixed fields, entry count, snapshot flag).
+    static let messageFixedBytes = 1 + 8 * 2 + 8 * 4 + 1 + 8 * 3 + 4 + 1
+    /// Bytes of one entry without its data.
+    static let entryFixedBytes = 8 + 8 + 1 + 4
+    /// Bytes of a snapshot chunk without membership and data.
+    static let snapshotFixedBytes = 8 + 8 + 2 + 8 + 8 + 8 + 4
+
+    // MARK: Encoding
+
+    /// The bytes of `frame`, length field included.
+    /// - Parameters:
+    ///   - frame: what to send.
+    ///   - limits: the same limits the receiver applies.
+    /// - Throws: `FrameError` (`oversized`, `countOverLimit`, `invalidClusterID`, `invalidField`) when the
+    ///   receiver would refuse the frame; the caller drops it and counts the drop.
+    public static func encode(_ frame: Frame, limits: WireLimits = WireLimits()) throws(FrameError) -> [UInt8] {
+        var out: [UInt8] = []
+        switch frame {
+        case .hello(let hello):
+            let id = Array(hello.clusterID.utf8)
+            guard !id.isEmpty, id.count <= limits.maxClusterIDBytes else {
+                throw FrameError(.invalidClusterID, "cluster id of \(id.count) bytes (1...\(limits.maxClusterIDBytes) allowed)")
+            }
+            guard hello.nodeID != noNode else { throw FrameError(.invalidField, "hello from node 0") }
+            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + 2 + id.count + 8)
+            put(&out, UInt32(0))
+            out.append(version)
+            out.append(FrameType.hello.rawValue)
+            put(&out, UInt16(id.count))
+            out.append(contentsOf: id)
+            put(&out, hello.nodeID)
+        case .message(let m):
+            guard m.entries.count <= limits.maxEntriesPerMessage else {
+                throw FrameError(.countOverLimit, "\(m.entries.count) entries exceed the limit of \(limits.maxEntriesPerMessage)")
+            }
+            guard m.from != noNode, m.to != noNode else {
+                throw FrameError(.invalidField, "message from \(m.from) to \(m.to): node id 0 is reserved")
+            }
+            guard (m.snapshot != nil) == (m.kind == .snapshot) else {
+                throw FrameError(.invalidField, "a \(m.kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
+            }
+            let payloadBytes = m.entries.reduce(0) { $0 + entryFixedBytes + $1.data.count }
+                + (m.snapshot.map { snapshotFixedBytes + 4 + 8 * $0.membership.all.count + $0.data.count } ?? 0)
+            guard payloadBytes <= limits.maxFrameBytes else {
+                throw FrameError(.oversized, "message of at least \(payloadBytes) bytes exceeds the limit of \(limits.maxFrameBytes)")
+            }
+            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + messageFixedBytes + payloadBytes)
+            put(&out, UInt32(0))
+            out.append(version)
+            out.append(FrameType.message.rawValue)
+            out.append(m.kind.rawValue)
+            put(&out, m.from)
+            put(&out, m.to)
+            put(&out, m.term)
+            put(&out, m.logTerm)
+            put(&out, m.index)
+            put(&out, m.commit)
+            out.append(m.reject ? 1 : 0)
+            put(&out, m.rejectHint)
+            put(&out, m.hintTerm)
+            put(&out, m.context)
+            put(&out, UInt32(m.entries.count))
+            for e in m.entries {
+                put(&out, e.term)
+                put(&out, e.index)
+                out.append(e.kind.rawValue)
+                put(&out, UInt32(e.data.count))
+                out.append(contentsOf: e.data)
+            }
+            if let s = m.snapshot {
+                guard s.offset >= 0, s.total >= 0, s.offset <= s.total - s.data.count else {
+                    throw FrameError(.invalidField, "snapshot chunk at \(s.offset) of \(s.data.count) bytes outside a snapshot of \(s.total)")
+                }
+                guard s.membership.all.count <= limits.maxMembers else {
+                    throw FrameError(.countOverLimit, "\(s.membership.all.count) members exceed the limit of \(limits.maxMembers)")
+                }
+                out.append(1)
+                put(&out, s.index)
+                put(&out, s.term)
+                let membership = s.membership.encoded()
+                put(&out, UInt16(membership.count))
+                out.append(contentsOf: membership)
+                put(&out, UInt64(s.offset))
+                put(&out, UInt64(s.total))
+                put(&out, s.checksum)
+                put(&out, UInt32(s.data.count))
+                out.append(contentsOf: s.data)
+            } else {
+                out.append(0)
+            }
+        }
+        let length = out.count - lengthFieldBytes
+        guard length <= limits.maxFrameBytes else {
+            throw FrameError(.oversized, "frame of \(length) bytes exceeds the limit of \(limits.maxFrameBytes)")
+        }
+        let be = UInt32(length).bigEndian
+        withUnsafeBytes(of: be) { raw in
+            for i in 0 ..< 4 { out[i] = raw[i] }
+        }
+        return out
+    }
+
+    // MARK: Decoding
+
+    /// Validates a frame's declared length (the value of its length field) before its bytes are buffered,
+    /// so that a huge declared length costs nothing.
+    /// - Returns: the number of bytes that follow the length field.
+    public static func checkDeclaredLength(_ length: UInt32, limits: WireLimits = WireLimits()) throws(FrameError) -> Int {
+        let n = Int(length)
+        guard n <= limits.maxFrameBytes else {
+            throw FrameError(.oversized, "declared frame length \(n) exceeds the limit of \(limits.maxFrameBytes)")
+        }
+        guard n >= frameHeaderBytes else {
+            throw FrameError(.truncated, "declared frame length \(n) is shorter than version and type")
+        }
+        return n
+    }
+
+    /// Decodes exactly one whole frame (length field included); bytes beyond it are `trailingBytes`.
+    public static func decode(_ bytes: [UInt8], limits: WireLimits = WireLimits()) throws(FrameError) -> Frame {
+        guard bytes.count >= lengthFieldBytes else {
+            throw FrameError(.truncated, "\(bytes.count) bytes, fewer than the length field")
+        }
+        var length: UInt32 = 0
+        for i in 0 ..< 4 { length = (length << 8) | UInt32(bytes[i]) }
+        let n = try checkDeclaredLength(length, limits: limits)
+        let available = bytes.count - lengthFieldBytes
+        guard available >= n else {
+            throw FrameError(.truncated, "declared frame length \(n), only \(available) bytes present")
+        }
+        guard available == n else {
+            throw FrameError(.trailingBytes, "\(available - n) bytes after a frame of \(n)")
+        }
+        return try decodePayload(bytes[lengthFieldBytes...], limits: limits)
+    }
+
+    /// Decodes the bytes after a frame's length field: version, type and body, nothing more.
+    public static func decodePayload(_ payload: ArraySlice<UInt8>, limits: WireLimits = WireLimits()) throws(FrameError) -> Frame {
+        guard payload.count <= limits.maxFrameBytes else {
+            throw FrameError(.oversized, "frame of \(payload.count) bytes exceeds the limit of \(limits.maxFrameBytes)")
+        }
+        var r = Reader(payload)
+        let v = try r.u8("version")
+        guard v == version else {
+            throw FrameError(.wrongVersion, "protocol version \(v), this build speaks \(version)")
+        }
+        let t = try r.u8("frame type")
+        let frame: Frame
+        switch FrameType(rawValue: t) {
+        case .hello:
+            frame = .hello(try decodeHello(&r, limits))
+        case .message:
+            frame = .message(try decodeMessage(&r, limits))
+        case nil:
+            throw FrameError(.unknownFrameType, "frame type \(t)")
+        }
+        guard r.remaining == 0 else {
+            throw FrameError(.trailingBytes, "\(r.remaining) bytes after the last field")
+        }
+        return frame
+    }
+
+    private static func decodeHello(_ r: inout Reader, _ limits: WireLimits) throws(FrameError) -> Hello {
+        let n = Int(try r.u16("cluster id length"))
+        guard n > 0, n <= limits.maxClusterIDBytes else {
+            throw FrameError(.invalidClusterID, "cluster id of \(n) bytes (1...\(limits.maxClusterIDBytes) allowed)")
+        }
+        let bytes = try r.bytes(n, "cluster id")
+        // `String(decoding:)` repairs invalid UTF-8; a round trip that changes the bytes means it was invalid.
+        let id = String(decoding: bytes, as: UTF8.self)
+        guard id.utf8.elementsEqual(bytes) else {
+            throw FrameError(.invalidClusterID, "cluster id is not UTF-8")
+        }
+        let node = try r.u64("hello node id")
+        guard node != noNode else { throw FrameError(.invalidField, "hello from node 0") }
+        return Hello(clusterID: id, nodeID: node)
+    }
+
+    private static func decodeMessage(_ r: inout Reader, _ limits: WireLimits) throws(FrameError) -> Message {
+        let k = try r.u8("kind")
+        guard let kind = MessageKind(rawValue: k) else { throw FrameError(.unknownKind, "message kind \(k)") }
+        let from = try r.u64("from")
+        let to = try r.u64("to")
+        guard from != noNode, to != noNode else {
+            throw FrameError(.invalidField, "message from \(from) to \(to): node id 0 is reserved")
+        }
+        var m = Message(kind: kind, from: from, to: to, term: try r.u64("term"))
+        m.logTerm = try r.u64("logTerm")
+        m.index = try r.u64("index")
+        m.commit = try r.u64("commit")
+        m.reject = try r.bool("reject")
+        m.rejectHint = try r.u64("rejectHint")
+        m.hintTerm = try r.u64("hintTerm")
+        m.context = try r.u64("context")
+
+        let count = Int(try r.u32("entry count"))
+        guard count <= limits.maxEntriesPerMessage else {
+            throw FrameError(.countOverLimit, "\(count) entries exceed the limit of \(limits.maxEntriesPerMessage)")
+        }
+        // Check the fixed part of every entry against the bytes present before reserving memory for them.
+        guard count * entryFixedBytes <= r.remaining else {
+            throw FrameError(.truncated, "\(count) entries need at least \(count * entryFixedBytes) bytes, \(r.remaining) present")
+        }
+        var entries: [Entry] = []
+        entries.reserveCapacity(count)
+        for _ in 0 ..< count {
+            let term = try r.u64("entry term")
+            let index = try r.u64("entry index")
+            let ek = try r.u8("entry kind")
+            guard let entryKind = EntryKind(rawValue: ek) else { throw FrameError(.unknownEntryKind, "entry kind \(ek)") }
+            let n = Int(try r.u32("entry data length"))
+            let data = try r.bytes(n, "entry data")
+            entries.append(Entry(term: term, index: index, kind: entryKind, data: data))
+        }
+        m.entries = entries
+
+        if try r.bool("snapshot flag") {
+            let index = try r.u64("snapshot index")
+            let term = try r.u64("snapshot term")
+            let mn = Int(try r.u16("membership length"))
+            guard mn <= 4 + 8 * limits.maxMembers else {
+                throw FrameError(.countOverLimit, "membership of \(mn) bytes exceeds \(limits.maxMembers) members")
+            }
+            let membershipBytes = try r.bytes(mn, "membership")
+            // Only the canonical encoding (ids sorted) is accepted, so that every frame has one encoding.
+            guard let membership = Membership.decode(membershipBytes), membership.encoded() == membershipBytes else {
+                throw FrameError(.invalidField, "membership is not valid (no voter, node 0, a duplicate, unsorted or a bad count)")
+            }
+            let offset = try r.u64("snapshot offset")
+            let total = try r.u64("snapshot total")
+            let checksum = try r.u64("snapshot checksum")
+            let n = Int(try r.u32("snapshot data length"))
+            let data = try r.bytes(n, "snapshot data")
+            guard total <= UInt64(Int64.max), offset <= total, UInt64(n) <= total - offset else {
+                throw FrameError(.invalidField, "snapshot chunk at \(offset) of \(n) bytes outside a snapshot of \(total)")
+            }
+            m.snapshot = SnapshotChunk(
+                index: index, term: term, membership: membership, offset: Int(offset), total: Int(total),
+                checksum: checksum, data: data
+            )
+        }
+        guard (m.snapshot != nil) == (kind == .snapshot) else {
+            throw FrameError(.invalidField, "a \(kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
+        }
+        return m
+    }
+
+    private static func put<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
+        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+    }
+}
+
+/// Reads big-endian fields from a byte slice; every read checks the bytes present first.
+struct Reader {
+    private let bytes: ArraySlice<UInt8>
+    private var position: Int
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        self.position = bytes.startIndex
+    }
+
+    var remaining: Int { bytes.endIndex - position }
+
+    mutating func u8(_ field: StaticString) throws(FrameError) -> UInt8 {
+        guard remaining >= 1 else { throw FrameError(.truncated, "frame ends before \(field)") }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    mutating func bool(_ field: StaticString) throws(FrameError) -> Bool {
+        switch try u8(field) {
+        case 0: return false
+        case 1: return true
+        case let b: throw FrameError(.invalidField, "\(field) is \(b), not 0 or 1")
+        }
+    }
+
+    mutating func u16(_ field: StaticString) throws(FrameError) -> UInt16 { try integer(field) }
+    mutating func u32(_ field: StaticString) throws(FrameError) -> UInt32 { try integer(field) }
+    mutating func u64(_ field: StaticString) throws(FrameError) -> UInt64 { try integer(field) }
+
+    private mutating func integer<T: FixedWidthInteger & UnsignedInteger>(_ field: StaticString) throws(FrameError) -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { throw FrameError(.truncated, "frame ends before \(field)") }
+        var v: T = 0
+        for i in position ..< position + size { v = (v << 8) | T(bytes[i]) }
+        position += size
+        return v
+    }
+
+    mutating func bytes(_ count: Int, _ field: StaticString) throws(FrameError) -> [UInt8] {
+        guard count >= 0, remaining >= count else {
+            throw FrameError(.truncated, "\(field) declares \(count) bytes, \(remaining) present")
+        }
+        defer { position += count }
+        return Array(bytes[position ..< position + count])
+    }
+}
