@@ -1,2 +1,517 @@
-// CorridorMachine: placeholder until the state machine lands.
+// CorridorMachine: the replicated state machine of one corridor (docs/corridor-machine.md).
+//
+// Deterministic by construction: the only clock is the leader's timestamp in each command, all
+// arithmetic is on integers, every collection that is encoded or iterated is an array kept sorted
+// (no Dictionary/Set iteration), no Foundation. Caches (the compiled timeline, the compaction
+// probe) are pure functions of the state and never change an outcome.
+import Crypto
 import SignalTiming
+
+/// Who ordered something and where it sits in the log.
+public struct Provenance: Hashable, Sendable {
+    public var logIndex: UInt64
+    public var operatorID: String
+    public init(logIndex: UInt64, operatorID: String) {
+        self.logIndex = logIndex
+        self.operatorID = operatorID
+    }
+}
+
+/// A control event of the timeline and the operator whose command created it. Its
+/// `event.id.rawValue` is the log index of that command.
+public struct EventRecord: Hashable, Sendable {
+    public var event: ControlEvent
+    public var operatorID: String
+    public var provenance: Provenance { Provenance(logIndex: event.id.rawValue, operatorID: operatorID) }
+}
+
+public struct HoldRecord: Hashable, Sendable {
+    public var signal: SignalID
+    public var stage: String?
+    public var source: Provenance
+    public var effectiveAtMs: Milliseconds
+}
+
+public struct FlashRecord: Hashable, Sendable {
+    public var signal: SignalID
+    public var source: Provenance
+    public var effectiveAtMs: Milliseconds
+}
+
+public struct PreemptionRecord: Hashable, Sendable {
+    public var source: Provenance
+    public var preemption: Preemption
+    public var effectiveAtMs: Milliseconds
+    /// When the last call of this preemption is released at the latest (max presence).
+    public var endsAtMs: Milliseconds
+}
+
+/// A client's exactly-once session: its last sequence number and that command's result.
+public struct Session: Hashable, Sendable {
+    public var clientID: ClientID
+    public var lastSequence: UInt64
+    public var result: CommandResult
+    /// Log index of the session's last new command (the LRU key).
+    public var lastIndex: UInt64
+}
+
+/// Settings that travel with the state.
+public struct MachineSettings: Hashable, Sendable {
+    /// A command takes effect no earlier than this after the leader's timestamp, so that every
+    /// replica has applied it before it matters.
+    public var safetyMarginMs: Milliseconds = 5_000
+    /// Sessions kept; beyond it the least recently used (by log index) is evicted.
+    public var maxSessions = 1_024
+    /// Control events kept uncompacted; a command that would exceed it is refused.
+    public var maxEvents = 1_024
+    public init(safetyMarginMs: Milliseconds = 5_000, maxSessions: Int = 1_024, maxEvents: Int = 1_024) {
+        self.safetyMarginMs = safetyMarginMs
+        self.maxSessions = maxSessions
+        self.maxEvents = maxEvents
+    }
+}
+
+/// Kinds of log entry, mirroring RaftCore's `EntryKind` (this module depends on no Raft type).
+public enum MachineEntryKind: UInt8, Hashable, Sendable {
+    case normal = 0
+    case noop = 1
+    case config = 2
+}
+
+/// What applying one entry did.
+public struct ApplyResult: Hashable, Sendable {
+    public var index: UInt64
+    public var term: UInt64
+    /// The command's header, when it could be decoded.
+    public var header: CommandEnvelope.Header?
+    /// The command's result (nil for noop and config entries, and for entries at or below the
+    /// applied index, which are ignored).
+    public var result: CommandResult?
+    /// The result is the stored one of an earlier entry with the same client and sequence.
+    public var duplicate: Bool
+    /// The state hash after the entry.
+    public var stateHash: [UInt8]
+}
+
+public struct CorridorMachine: Sendable {
+    public static let stateFormatVersion: UInt16 = 1
+    static let stateMagic: [UInt8] = Array("GWCS".utf8)
+
+    public internal(set) var settings: MachineSettings
+    public internal(set) var corridor: Corridor
+    public let referenceEpochMs: Milliseconds
+    /// The latest leader timestamp seen (the machine's monotonic clock).
+    public internal(set) var clockMs: Milliseconds
+    public internal(set) var baseline: Baseline
+    /// The command that set the baseline's plan (nil: the corridor's initial plan).
+    public internal(set) var baselineSource: Provenance?
+    /// Uncompacted control events, in log order.
+    public internal(set) var events: [EventRecord]
+    public internal(set) var corridorFlash: Provenance?
+    /// Sorted by signal.
+    public internal(set) var signalFlashes: [FlashRecord]
+    /// Sorted by signal.
+    public internal(set) var holds: [HoldRecord]
+    /// Sorted by log index; dropped once ended.
+    public internal(set) var preemptions: [PreemptionRecord]
+    /// Sorted by client id.
+    public internal(set) var sessions: [Session]
+
+    public internal(set) var appliedIndex: UInt64 = 0
+    public internal(set) var appliedTerm: UInt64 = 0
+    /// SHA-256 of `encodedState()`.
+    public internal(set) var stateHash: [UInt8] = []
+    /// The compiled control timeline: lamps are `timeline.state(of:at:)`.
+    public internal(set) var timeline: CorridorTimeline
+
+    /// Cache of the compaction probe (not state): for (baseline, event count, last event) the
+    /// time from which everything is settled, if any.
+    private var settleProbe: (key: SettleKey, at: Milliseconds?)?
+    struct SettleKey: Equatable { var baseline: Baseline; var count: Int; var last: UInt64 }
+
+    /// A fresh corridor running `initialPlan` from `referenceEpochMs`.
+    public init(corridor: Corridor, referenceEpochMs: Milliseconds, initialPlan: PlanID,
+                settings: MachineSettings = MachineSettings()) throws {
+        guard corridor.planIndex(of: initialPlan) != nil else { throw TimingError("unknown initial plan '\(initialPlan)'") }
+        self.settings = settings
+        self.corridor = corridor
+        self.referenceEpochMs = referenceEpochMs
+        self.clockMs = referenceEpochMs
+        self.baseline = Baseline(atMs: referenceEpochMs, plan: initialPlan)
+        self.baselineSource = nil
+        self.events = []
+        self.corridorFlash = nil
+        self.signalFlashes = []
+        self.holds = []
+        self.preemptions = []
+        self.sessions = []
+        self.timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, events: [])
+        self.stateHash = Self.hash(encodedState())
+    }
+
+    // MARK: - Apply
+
+    /// Applies one committed entry. Never traps on bad input: undecodable or invalid commands are
+    /// rejected with a reason. Entries at or below the applied index are ignored.
+    public mutating func apply(index: UInt64, term: UInt64, kind: MachineEntryKind, payload: [UInt8]) -> ApplyResult {
+        guard index > appliedIndex else {
+            return ApplyResult(index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
+        }
+        appliedIndex = index
+        appliedTerm = term
+        guard kind == .normal else {
+            return ApplyResult(index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
+        }
+        var reader = ByteReader(payload)
+        let header: CommandEnvelope.Header
+        do {
+            header = try CommandEnvelope.decodeHeader(&reader)
+        } catch let e as DecodeError {
+            let code: RejectCode = { if case .unsupportedVersion = e { return .unsupportedVersion }; return .malformed }()
+            return ApplyResult(index: index, term: term, header: nil, result: .rejected(code, reason: "undecodable command: \(e)"),
+                               duplicate: false, stateHash: stateHash)
+        } catch {
+            return ApplyResult(index: index, term: term, header: nil, result: .rejected(.malformed, reason: "undecodable command"),
+                               duplicate: false, stateHash: stateHash)
+        }
+        // Exactly once.
+        let slot = sessionSlot(header.clientID)
+        if slot.found {
+            let s = sessions[slot.index]
+            if header.sequence == s.lastSequence {
+                return ApplyResult(index: index, term: term, header: header, result: s.result, duplicate: true, stateHash: stateHash)
+            }
+            if header.sequence < s.lastSequence {
+                return ApplyResult(index: index, term: term, header: header,
+                                   result: .rejected(.stale, reason: "sequence \(header.sequence) of client \(header.clientID) is older than its last sequence \(s.lastSequence)"),
+                                   duplicate: false, stateHash: stateHash)
+            }
+        }
+        // A new command: the clock moves forward, finished preemptions are dropped.
+        clockMs = max(clockMs, header.leaderTimeMs)
+        preemptions.removeAll { $0.endsAtMs <= clockMs }
+        compactIfSettled()
+        let result: CommandResult
+        do {
+            let command = try Codecs.command(&reader)
+            try reader.finish()
+            result = execute(command, index: index, operatorID: header.operatorID)
+        } catch let e as DecodeError {
+            result = .rejected(.malformed, reason: "undecodable command body: \(e)")
+        } catch {
+            result = .rejected(.malformed, reason: "undecodable command body")
+        }
+        recordSession(header.clientID, sequence: header.sequence, result: result, index: index)
+        compactIfSettled()
+        stateHash = Self.hash(encodedState())
+        return ApplyResult(index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash)
+    }
+
+    private func sessionSlot(_ id: ClientID) -> (found: Bool, index: Int) {
+        var lo = 0, hi = sessions.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sessions[mid].clientID < id { lo = mid + 1 } else { hi = mid }
+        }
+        return (lo < sessions.count && sessions[lo].clientID == id, lo)
+    }
+
+    private mutating func recordSession(_ id: ClientID, sequence: UInt64, result: CommandResult, index: UInt64) {
+        let slot = sessionSlot(id)
+        if slot.found {
+            sessions[slot.index] = Session(clientID: id, lastSequence: sequence, result: result, lastIndex: index)
+            return
+        }
+        sessions.insert(Session(clientID: id, lastSequence: sequence, result: result, lastIndex: index), at: slot.index)
+        while sessions.count > max(1, settings.maxSessions) {
+            // Least recently used: the smallest last index (unique: one command per index).
+            var oldest = 0
+            for i in sessions.indices where sessions[i].lastIndex < sessions[oldest].lastIndex { oldest = i }
+            sessions.remove(at: oldest)
+        }
+    }
+
+    // MARK: - Commands
+
+    private mutating func execute(_ command: Command, index: UInt64, operatorID: String) -> CommandResult {
+        let now = clockMs
+        let soon = now + settings.safetyMarginMs
+        let source = Provenance(logIndex: index, operatorID: operatorID)
+        func unknownSignal(_ s: SignalID) -> CommandResult {
+            .rejected(.unknownSignal, reason: "unknown signal \(s) (signals: \(corridor.signals.map(\.id.description).joined(separator: ", ")))")
+        }
+        switch command {
+        case .setMode(let plan):
+            guard let p = corridor.plan(plan) else {
+                return .rejected(.unknownPlan, reason: "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
+            }
+            let (targetPlan, lastChange) = targetMode
+            let earliest = max(soon, lastChange + 1)
+            let target = corridor.plan(targetPlan)!
+            let cycle = target.isFlash ? p.cycleMs : target.cycleMs
+            let at = cycle > 0 ? firstBoundary(atOrAfter: earliest, cycleMs: cycle) : earliest
+            return addEvent(.setPlan(plan), at: at, index: index, operatorID: operatorID)
+
+        case .hold(let s, let stage):
+            guard let si = corridor.signalIndex(of: s) else { return unknownSignal(s) }
+            if let stage, corridor.signals[si].stageIndex(named: stage) == nil {
+                return .rejected(.unknownStage, reason: "signal \(s) has no stage '\(stage)' (stages: \(corridor.signals[si].stages.map(\.name).joined(separator: ", ")))")
+            }
+            let r = addEvent(.hold(s, stage: stage), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted {
+                let rec = HoldRecord(signal: s, stage: stage, source: source, effectiveAtMs: soon)
+                if let i = holds.firstIndex(where: { $0.signal == s }) { holds[i] = rec } else {
+                    holds.append(rec)
+                    holds.sort { $0.signal < $1.signal }
+                }
+            }
+            return r
+
+        case .release(let s):
+            guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
+            guard let i = holds.firstIndex(where: { $0.signal == s }) else {
+                return .rejected(.notHeld, reason: "signal \(s) is not held")
+            }
+            let r = addEvent(.release(s), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted { holds.remove(at: i) }
+            return r
+
+        case .flash(nil):
+            if let f = corridorFlash {
+                return .rejected(.alreadyFlashing, reason: "the corridor is already flashing (since command \(f.logIndex) by \(f.operatorID))")
+            }
+            let r = addEvent(.flash(nil), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted { corridorFlash = source }
+            return r
+
+        case .unflash(nil):
+            guard corridorFlash != nil else { return .rejected(.notFlashing, reason: "the corridor is not flashing by command") }
+            let r = addEvent(.unflash(nil), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted { corridorFlash = nil }
+            return r
+
+        case .flash(let s?):
+            guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
+            if let f = signalFlashes.first(where: { $0.signal == s }) {
+                return .rejected(.alreadyFlashing, reason: "signal \(s) is already flashing (since command \(f.source.logIndex) by \(f.source.operatorID))")
+            }
+            let r = addEvent(.flash(s), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted {
+                signalFlashes.append(FlashRecord(signal: s, source: source, effectiveAtMs: soon))
+                signalFlashes.sort { $0.signal < $1.signal }
+            }
+            return r
+
+        case .unflash(let s?):
+            guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
+            guard let i = signalFlashes.firstIndex(where: { $0.signal == s }) else {
+                return .rejected(.notFlashing, reason: "signal \(s) is not flashing by command")
+            }
+            let r = addEvent(.unflash(s), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted { signalFlashes.remove(at: i) }
+            return r
+
+        case .preempt(let request):
+            let p = request.preemption
+            for s in p.signals where corridor.signalIndex(of: s) == nil { return unknownSignal(s) }
+            guard !p.signals.isEmpty else { return .rejected(.invalidPreemption, reason: "a preemption needs at least one signal") }
+            do {
+                try Self.validatePreemption(p, corridor: corridor)
+            } catch let e as TimingError {
+                return .rejected(.invalidPreemption, reason: e.message)
+            } catch {
+                return .rejected(.invalidPreemption, reason: "invalid preemption")
+            }
+            let first = corridor.signals[corridor.signalIndex(of: p.signals[0])!].positionMetres
+            let last = corridor.signals[corridor.signalIndex(of: p.signals[p.signals.count - 1])!].positionMetres
+            let travel = travelMs(metres: abs(last - first), speedKmh: p.speedKmh)
+            let ends = soon + travel + min(p.leadMs + p.clearMs, corridor.safety.preemptMaxPresenceMs)
+            let r = addEvent(.preempt(p), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted {
+                preemptions.append(PreemptionRecord(source: source, preemption: p, effectiveAtMs: soon, endsAtMs: ends))
+            }
+            return r
+
+        case .cancelPreemption(let target):
+            guard let i = preemptions.firstIndex(where: { $0.source.logIndex == target }) else {
+                return .rejected(.unknownPreemption, reason: "no preemption ordered at log index \(target) is in force")
+            }
+            let r = addEvent(.cancelPreemption(EventID(target)), at: soon, index: index, operatorID: operatorID)
+            if r.isAccepted { preemptions.remove(at: i) }
+            return r
+
+        case .updatePlan(let spec):
+            let plan: TimingPlan
+            switch PlanValidation.resolve(spec, corridor: corridor) {
+            case .success(let p): plan = p
+            case .failure(let e): return e.result
+            }
+            if planInUse(plan.id) {
+                return .rejected(.planInUse, reason: "plan '\(plan.id)' is in force or pending; switch to another mode and let it settle before replacing it")
+            }
+            var plans = corridor.plans
+            if let i = corridor.planIndex(of: plan.id) { plans[i] = plan } else { plans.append(plan) }
+            let updated: Corridor
+            do {
+                updated = try Corridor(name: corridor.name, signals: corridor.signals, plans: plans, safety: corridor.safety)
+                timeline = try CorridorTimeline(corridor: updated, referenceEpochMs: referenceEpochMs, baseline: baseline,
+                                                events: events.map(\.event))
+            } catch let e as TimingError {
+                return .rejected(.invalidPlan, reason: e.message)
+            } catch {
+                return .rejected(.invalidPlan, reason: "invalid plan")
+            }
+            corridor = updated
+            return .accepted(effectiveAtMs: now)
+        }
+    }
+
+    /// Preemption rules (mirrors `CorridorTimeline`'s, with a reason a person can act on).
+    static func validatePreemption(_ p: Preemption, corridor: Corridor) throws {
+        guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
+            throw TimingError("preemption speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)")
+        }
+        guard p.leadMs >= 0, p.clearMs >= 0, p.leadMs <= Limits.preemptMaxPresenceMsMax, p.clearMs <= Limits.preemptMaxPresenceMsMax,
+              p.leadMs + p.clearMs <= Limits.preemptMaxPresenceMsMax else {
+            throw TimingError("preemption lead and clear times must be non-negative and at most \(Limits.preemptMaxPresenceMsMax) ms together")
+        }
+        var previous: Int?
+        for s in p.signals {
+            let i = corridor.signalIndex(of: s)!
+            if let prev = previous, i != (p.direction == .increasing ? prev + 1 : prev - 1) {
+                throw TimingError("preemption signals must be consecutive in the \(p.direction) direction; \(s) does not follow \(corridor.signals[prev].id)")
+            }
+            previous = i
+        }
+    }
+
+    private mutating func addEvent(_ action: ControlAction, at: Milliseconds, index: UInt64, operatorID: String) -> CommandResult {
+        guard events.count < settings.maxEvents else {
+            return .rejected(.tooManyEvents, reason: "\(events.count) control events are in force, the limit is \(settings.maxEvents); release holds, flashes and preemptions so that history can be compacted")
+        }
+        let record = EventRecord(event: ControlEvent(id: EventID(index), effectiveAtMs: at, action: action), operatorID: operatorID)
+        do {
+            timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
+                                            events: events.map(\.event) + [record.event])
+        } catch let e as TimingError {
+            return .rejected(.invalidCommand, reason: e.message)
+        } catch {
+            return .rejected(.invalidCommand, reason: "refused by the timing model")
+        }
+        events.append(record)
+        return .accepted(effectiveAtMs: at)
+    }
+
+    /// The first `referenceEpochMs + k·cycle` at or after `t`.
+    func firstBoundary(atOrAfter t: Milliseconds, cycleMs: Milliseconds) -> Milliseconds {
+        let d = t - referenceEpochMs
+        var k = d / cycleMs
+        if k * cycleMs < d { k += 1 }
+        return referenceEpochMs + k * cycleMs
+    }
+
+    private func planInUse(_ id: PlanID) -> Bool {
+        if baseline.plan == id { return true }
+        return events.contains { if case .setPlan(let p) = $0.event.action { return p == id } else { return false } }
+    }
+
+    // MARK: - Compaction
+
+    /// Folds every event into a new baseline once nothing is in force but the plan and every
+    /// signal has settled into steady coordination (or, for the flash plan, is flashing).
+    private mutating func compactIfSettled() {
+        guard !events.isEmpty, corridorFlash == nil, signalFlashes.isEmpty, holds.isEmpty, preemptions.isEmpty else { return }
+        let now = clockMs
+        guard events.allSatisfy({ $0.event.effectiveAtMs <= now }) else { return }
+        let target = targetMode.plan
+        let key = SettleKey(baseline: baseline, count: events.count, last: events[events.count - 1].event.id.rawValue)
+        let settled: Milliseconds?
+        if let probe = settleProbe, probe.key == key {
+            settled = probe.at
+        } else {
+            if corridor.plan(target)!.isFlash {
+                let all = corridor.signals.allSatisfy { timeline.state(of: $0.id, at: now).mode == .flash }
+                settled = all ? now : nil
+            } else {
+                var latest: Milliseconds? = baseline.atMs
+                for s in corridor.signals {
+                    guard let t = timeline.settledAtMs(of: s.id), let l = latest else { latest = nil; break }
+                    latest = max(l, t)
+                }
+                settled = latest
+            }
+            settleProbe = (key, settled)
+        }
+        guard let at = settled, at <= now else { return }
+        let source = lastModeEvent?.provenance ?? baselineSource
+        let newBaseline = Baseline(atMs: at, plan: target)
+        guard let t = try? CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: newBaseline, events: []) else { return }
+        baseline = newBaseline
+        baselineSource = source
+        events = []
+        timeline = t
+        settleProbe = nil
+    }
+
+    // MARK: - Queries
+
+    private var lastModeEvent: EventRecord? {
+        // setMode events take effect in log order, so the last one in the log is the latest.
+        events.last { if case .setPlan = $0.event.action { return true } else { return false } }
+    }
+
+    /// The plan the corridor is heading for (the last mode command, or the baseline) and when it
+    /// takes effect.
+    public var targetMode: (plan: PlanID, effectiveAtMs: Milliseconds) {
+        if let e = lastModeEvent, case .setPlan(let p) = e.event.action { return (p, e.event.effectiveAtMs) }
+        return (baseline.plan, baseline.atMs)
+    }
+
+    /// The mode (plan) in force at `t` by the reference clock, since when, and who ordered it.
+    public func mode(at t: Milliseconds) -> (plan: PlanID, sinceMs: Milliseconds, source: Provenance?) {
+        var result: (PlanID, Milliseconds, Provenance?) = (baseline.plan, baseline.atMs, baselineSource)
+        for e in events {
+            if case .setPlan(let p) = e.event.action, e.event.effectiveAtMs <= t { result = (p, e.event.effectiveAtMs, e.provenance) }
+        }
+        return result
+    }
+
+    /// The mode in force at the machine's clock (the latest leader timestamp).
+    public var currentMode: (plan: PlanID, sinceMs: Milliseconds, source: Provenance?) { mode(at: clockMs) }
+
+    /// Mode changes ordered but not yet in force at the machine's clock, in the order they apply.
+    public var pendingModes: [(plan: PlanID, effectiveAtMs: Milliseconds, source: Provenance)] {
+        events.compactMap { e in
+            guard case .setPlan(let p) = e.event.action, e.event.effectiveAtMs > clockMs else { return nil }
+            return (p, e.event.effectiveAtMs, e.provenance)
+        }
+    }
+
+    /// The event record with this id (log index), if not compacted.
+    public func event(_ id: EventID) -> EventRecord? {
+        var lo = 0, hi = events.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if events[mid].event.id < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < events.count && events[lo].event.id == id ? events[lo] : nil
+    }
+
+    /// The command (log index, operator) that decided what `signal` shows at `t`; nil when it is
+    /// the corridor's initial plan.
+    public func cause(of signal: SignalID, at t: Milliseconds) -> Provenance? {
+        guard corridor.signalIndex(of: signal) != nil, t >= baseline.atMs else { return nil }
+        guard let id = timeline.state(of: signal, at: t).cause else { return baselineSource }
+        return event(id)?.provenance
+    }
+
+    /// The session of a client.
+    public func session(_ id: ClientID) -> Session? {
+        let slot = sessionSlot(id)
+        return slot.found ? sessions[slot.index] : nil
+    }
+
+    // MARK: - Hash
+
+    static func hash(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+}

@@ -1,0 +1,206 @@
+import SignalTiming
+
+/// A client's identity for exactly-once delivery: 16 bytes (a UUID, or a UInt64 widened).
+public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+    public init(_ value: UInt64) { self.init(high: 0, low: value) }
+    /// From 16 bytes, big-endian.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 16 else { return nil }
+        var r = ByteReader(bytes)
+        high = try! r.u64("client id")
+        low = try! r.u64("client id")
+    }
+    public var bytes: [UInt8] { var w = ByteWriter(); w.u64(high); w.u64(low); return w.bytes }
+    public static func < (a: ClientID, b: ClientID) -> Bool { (a.high, a.low) < (b.high, b.low) }
+    public var description: String { high == 0 ? "\(low)" : hex(bytes) }
+}
+
+/// A request for an emergency green corridor. Missing values take SignalTiming's defaults
+/// (40 km/h, lead 30 s, clear 10 s).
+public struct PreemptRequest: Hashable, Sendable {
+    public var signals: [SignalID]
+    public var direction: Direction
+    public var speedKmh: Int?
+    public var leadMs: Milliseconds?
+    public var clearMs: Milliseconds?
+    public init(signals: [SignalID], direction: Direction, speedKmh: Int? = nil, leadMs: Milliseconds? = nil,
+                clearMs: Milliseconds? = nil) {
+        self.signals = signals
+        self.direction = direction
+        self.speedKmh = speedKmh
+        self.leadMs = leadMs
+        self.clearMs = clearMs
+    }
+    public var preemption: Preemption {
+        let d = Preemption(signals: signals, direction: direction)
+        return Preemption(signals: signals, direction: direction, speedKmh: speedKmh ?? d.speedKmh,
+                          leadMs: leadMs ?? d.leadMs, clearMs: clearMs ?? d.clearMs)
+    }
+}
+
+/// A timing plan as a corridor file states it (`plans[]` in docs/corridor-format.md), in
+/// milliseconds: validated at apply time by the same rules as a corridor file, then by
+/// `SignalTiming.Corridor`. Maps are encoded sorted by key.
+public struct PlanSpec: Hashable, Sendable {
+    public var name: String
+    /// The flash pattern (everything else is ignored and must be empty/zero).
+    public var isFlash: Bool
+    public var cycleMs: Milliseconds
+    public var coordinatedStage: String
+    /// Split per stage name, incl. yellow and all-red; must name every stage and sum to the cycle.
+    public var splitsMs: [String: Milliseconds]
+    /// Optional per-signal split tables (same rules), by signal id.
+    public var signalSplitsMs: [Int: [String: Milliseconds]]
+    public var progression: Progression
+    /// Explicit offsets for every signal (each < cycle); nil = computed from the progression.
+    public var offsetsMs: [Int: Milliseconds]?
+
+    public init(name: String, cycleMs: Milliseconds, coordinatedStage: String, splitsMs: [String: Milliseconds],
+                signalSplitsMs: [Int: [String: Milliseconds]] = [:], progression: Progression,
+                offsetsMs: [Int: Milliseconds]? = nil) {
+        self.name = name
+        self.isFlash = false
+        self.cycleMs = cycleMs
+        self.coordinatedStage = coordinatedStage
+        self.splitsMs = splitsMs
+        self.signalSplitsMs = signalSplitsMs
+        self.progression = progression
+        self.offsetsMs = offsetsMs
+    }
+
+    public static func flash(_ name: String) -> PlanSpec {
+        var p = PlanSpec(name: name, cycleMs: 0, coordinatedStage: "", splitsMs: [:],
+                         progression: Progression(speedKmh: 0, favoured: .increasing, favouredBandPercent: 0))
+        p.isFlash = true
+        return p
+    }
+}
+
+/// What an operator asks for.
+public enum Command: Hashable, Sendable {
+    /// Switch the corridor to a plan (`flash` is a plan too) at the next cycle boundary of the
+    /// reference clock at least the safety margin after the leader's timestamp.
+    case setMode(PlanID)
+    /// Rest a signal in a stage (nil: the coordinated stage) until released.
+    case hold(SignalID, stage: String?)
+    case release(SignalID)
+    /// Flash one signal, or the whole corridor (nil).
+    case flash(SignalID?)
+    case unflash(SignalID?)
+    /// An emergency green corridor.
+    case preempt(PreemptRequest)
+    /// Cancel the preemption ordered by the command at this log index.
+    case cancelPreemption(logIndex: UInt64)
+    /// Add a plan, or replace one that no pending or running control event uses.
+    case updatePlan(PlanSpec)
+}
+
+/// A command with who sent it and when the leader proposed it.
+public struct CommandEnvelope: Hashable, Sendable {
+    public static let formatVersion: UInt16 = 1
+    public var operatorID: String
+    public var clientID: ClientID
+    public var sequence: UInt64
+    /// Stamped by the leader's shell when it proposes: the only clock the machine knows.
+    public var leaderTimeMs: Milliseconds
+    public var command: Command
+
+    public init(operatorID: String, clientID: ClientID, sequence: UInt64, leaderTimeMs: Milliseconds, command: Command) {
+        self.operatorID = operatorID
+        self.clientID = clientID
+        self.sequence = sequence
+        self.leaderTimeMs = leaderTimeMs
+        self.command = command
+    }
+
+    /// The header alone: what is known even when the command body cannot be decoded.
+    public struct Header: Hashable, Sendable {
+        public var operatorID: String
+        public var clientID: ClientID
+        public var sequence: UInt64
+        public var leaderTimeMs: Milliseconds
+    }
+
+    // Layout (v1): u16 version | string operator | 16 bytes client id | u64 sequence |
+    // i64 leader time | u8 command tag | body.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        w.u16(Self.formatVersion)
+        w.string(operatorID)
+        w.raw(clientID.bytes)
+        w.u64(sequence)
+        w.i64(leaderTimeMs)
+        Codecs.command(&w, command)
+        return w.bytes
+    }
+
+    /// Decodes the header, leaving the reader at the command tag.
+    public static func decodeHeader(_ r: inout ByteReader) throws -> Header {
+        let v = try r.u16("command version")
+        guard v == formatVersion else { throw DecodeError.unsupportedVersion(kind: "command", version: v) }
+        let op = try r.string("operator")
+        let client = ClientID(bytes: try r.raw(16, "client id"))!
+        let seq = try r.u64("sequence")
+        let t = try r.i64("leader time")
+        return Header(operatorID: op, clientID: client, sequence: seq, leaderTimeMs: t)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> CommandEnvelope {
+        var r = ByteReader(bytes)
+        let h = try decodeHeader(&r)
+        let c = try Codecs.command(&r)
+        try r.finish()
+        return CommandEnvelope(operatorID: h.operatorID, clientID: h.clientID, sequence: h.sequence,
+                               leaderTimeMs: h.leaderTimeMs, command: c)
+    }
+
+    /// The same command with the leader's timestamp set (for the leader's shell).
+    public static func stamp(_ bytes: [UInt8], leaderTimeMs: Milliseconds) throws -> [UInt8] {
+        var e = try decode(bytes)
+        e.leaderTimeMs = leaderTimeMs
+        return e.encoded()
+    }
+}
+
+/// Why a command was refused.
+public enum RejectCode: UInt8, Hashable, Sendable, CaseIterable {
+    case malformed = 1
+    case unsupportedVersion
+    case stale
+    case unknownSignal
+    case unknownPlan
+    case unknownStage
+    case invalidPlan
+    case planInUse
+    case invalidPreemption
+    case unknownPreemption
+    case notHeld
+    case alreadyFlashing
+    case notFlashing
+    case tooManyEvents
+    case tooManySessions
+    case invalidCommand
+}
+
+/// The deterministic outcome of one command, stored in its client's session.
+public enum CommandResult: Hashable, Sendable, CustomStringConvertible {
+    /// Applied; takes effect at this time (ms since the Unix epoch).
+    case accepted(effectiveAtMs: Milliseconds)
+    case rejected(RejectCode, reason: String)
+
+    public var isAccepted: Bool { if case .accepted = self { return true } else { return false } }
+    public var reason: String? { if case .rejected(_, let r) = self { return r } else { return nil } }
+    public var code: RejectCode? { if case .rejected(let c, _) = self { return c } else { return nil } }
+    public var description: String {
+        switch self {
+        case .accepted(let t): return "accepted, effective at \(t)"
+        case .rejected(let c, let r): return "rejected (\(c)): \(r)"
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import Crypto
+import SignalTiming
+
+/// A snapshot: the encoded state, the index (and term) it reflects, and the state's SHA-256.
+public struct MachineSnapshot: Hashable, Sendable {
+    public static let formatVersion: UInt16 = 1
+    static let magic: [UInt8] = Array("GWSN".utf8)
+    public var appliedIndex: UInt64
+    public var appliedTerm: UInt64
+    public var state: [UInt8]
+    public var stateHash: [UInt8]
+
+    // Layout (v1): "GWSN" | u16 version | u64 index | u64 term | u32 length + state | 32 bytes hash.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        w.raw(Self.magic); w.u16(Self.formatVersion)
+        w.u64(appliedIndex); w.u64(appliedTerm)
+        w.data(state)
+        w.raw(stateHash)
+        return w.bytes
+    }
+
+    /// Decodes the framing (not the state).
+    public static func decode(_ bytes: [UInt8]) throws -> MachineSnapshot {
+        var r = ByteReader(bytes)
+        guard try r.raw(4, "snapshot magic") == magic else { throw DecodeError.badMagic(kind: "snapshot") }
+        let v = try r.u16("snapshot version")
+        guard v == formatVersion else { throw DecodeError.unsupportedVersion(kind: "snapshot", version: v) }
+        let index = try r.u64("applied index")
+        let term = try r.u64("applied term")
+        let state = try r.data("state")
+        let hash = try r.raw(32, "state hash")
+        try r.finish()
+        return MachineSnapshot(appliedIndex: index, appliedTerm: term, state: state, stateHash: hash)
+    }
+}
+
+extension CorridorMachine {
+    // State layout (v1), all canonical:
+    // "GWCS" | u16 version | settings | corridor | i64 reference epoch | i64 clock |
+    // baseline (i64 at, string plan, optional provenance) | events | optional corridor flash |
+    // signal flashes | holds | preemptions | sessions.
+
+    /// The canonical encoding of the replicated state (not the applied index: equal states at
+    /// different indices, e.g. across a no-op or a duplicate, have equal hashes).
+    public func encodedState() -> [UInt8] {
+        var w = ByteWriter()
+        w.raw(Self.stateMagic)
+        w.u16(Self.stateFormatVersion)
+        w.i64(settings.safetyMarginMs); w.u32(UInt32(settings.maxSessions)); w.u32(UInt32(settings.maxEvents))
+        Codecs.corridor(&w, corridor)
+        w.i64(referenceEpochMs)
+        w.i64(clockMs)
+        w.i64(baseline.atMs); w.string(baseline.plan.rawValue)
+        w.optional(baselineSource, Self.provenance)
+        w.array(events) { w, e in
+            w.u64(e.event.id.rawValue); w.i64(e.event.effectiveAtMs); w.string(e.operatorID); Codecs.action(&w, e.event.action)
+        }
+        w.optional(corridorFlash, Self.provenance)
+        w.array(signalFlashes) { w, f in Codecs.signal(&w, f.signal); Self.provenance(&w, f.source); w.i64(f.effectiveAtMs) }
+        w.array(holds) { w, h in
+            Codecs.signal(&w, h.signal); w.optional(h.stage) { $0.string($1) }; Self.provenance(&w, h.source); w.i64(h.effectiveAtMs)
+        }
+        w.array(preemptions) { w, p in
+            Self.provenance(&w, p.source); Codecs.preemption(&w, p.preemption); w.i64(p.effectiveAtMs); w.i64(p.endsAtMs)
+        }
+        w.array(sessions) { w, s in
+            w.raw(s.clientID.bytes); w.u64(s.lastSequence); w.u64(s.lastIndex); Codecs.result(&w, s.result)
+        }
+        return w.bytes
+    }
+
+    static func provenance(_ w: inout ByteWriter, _ p: Provenance) { w.u64(p.logIndex); w.string(p.operatorID) }
+    static func provenance(_ r: inout ByteReader) throws -> Provenance {
+        Provenance(logIndex: try r.u64("log index"), operatorID: try r.string("operator"))
+    }
+
+    /// Rebuilds a machine from `encodedState()`; refuses unknown versions, malformed or
+    /// non-canonical bytes and states the timing model refuses.
+    public init(encodedState bytes: [UInt8], appliedIndex: UInt64 = 0, appliedTerm: UInt64 = 0) throws {
+        var r = ByteReader(bytes)
+        guard try r.raw(4, "state magic") == Self.stateMagic else { throw DecodeError.badMagic(kind: "state") }
+        let v = try r.u16("state version")
+        guard v == Self.stateFormatVersion else { throw DecodeError.unsupportedVersion(kind: "state", version: v) }
+        let settings = MachineSettings(safetyMarginMs: try r.i64("safety margin"), maxSessions: Int(try r.u32("max sessions")),
+                                       maxEvents: Int(try r.u32("max events")))
+        let corridor = try Codecs.corridor(&r)
+        let epoch = try r.i64("reference epoch")
+        let clock = try r.i64("clock")
+        let baseline = Baseline(atMs: try r.i64("baseline time"), plan: PlanID(try r.string("baseline plan")))
+        let baselineSource = try r.optional("baseline source", Self.provenance)
+        let events = try r.array("events") { r in
+            let id = EventID(try r.u64("event id"))
+            let at = try r.i64("effective time")
+            let op = try r.string("operator")
+            return EventRecord(event: ControlEvent(id: id, effectiveAtMs: at, action: try Codecs.action(&r)), operatorID: op)
+        }
+        let corridorFlash = try r.optional("corridor flash", Self.provenance)
+        let flashes = try r.array("signal flashes") { r in
+            FlashRecord(signal: try Codecs.signal(&r), source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
+        }
+        let holds = try r.array("holds") { r in
+            HoldRecord(signal: try Codecs.signal(&r), stage: try r.optional("stage") { try $0.string("stage") },
+                       source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
+        }
+        let preemptions = try r.array("preemptions") { r in
+            PreemptionRecord(source: try Self.provenance(&r), preemption: try Codecs.preemption(&r),
+                             effectiveAtMs: try r.i64("effective time"), endsAtMs: try r.i64("end time"))
+        }
+        let sessions = try r.array("sessions") { r in
+            let id = ClientID(bytes: try r.raw(16, "client id"))!
+            let seq = try r.u64("sequence")
+            let index = try r.u64("last index")
+            return Session(clientID: id, lastSequence: seq, result: try Codecs.result(&r), lastIndex: index)
+        }
+        try r.finish()
+        func increasing<T>(_ xs: [T], _ what: String, _ less: (T, T) -> Bool) throws {
+            for i in xs.indices.dropFirst() where !less(xs[i - 1], xs[i]) {
+                throw DecodeError.invalid(what: "\(what) (not strictly increasing)")
+            }
+        }
+        try increasing(events, "events") { $0.event.id < $1.event.id }
+        try increasing(flashes, "signal flashes") { $0.signal < $1.signal }
+        try increasing(holds, "holds") { $0.signal < $1.signal }
+        try increasing(preemptions, "preemptions") { $0.source.logIndex < $1.source.logIndex }
+        try increasing(sessions, "sessions") { $0.clientID < $1.clientID }
+        guard settings.maxSessions >= 1, settings.maxEvents >= 1, settings.maxEvents <= Limits.timelineEventsMax,
+              settings.safetyMarginMs >= 0 else {
+            throw DecodeError.invalid(what: "settings")
+        }
+        let timeline: CorridorTimeline
+        do {
+            timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events.map(\.event))
+        } catch let e as TimingError {
+            throw DecodeError.invalid(what: "timeline: \(e.message)")
+        }
+        self.settings = settings
+        self.corridor = corridor
+        self.referenceEpochMs = epoch
+        self.clockMs = clock
+        self.baseline = baseline
+        self.baselineSource = baselineSource
+        self.events = events
+        self.corridorFlash = corridorFlash
+        self.signalFlashes = flashes
+        self.holds = holds
+        self.preemptions = preemptions
+        self.sessions = sessions
+        self.timeline = timeline
+        self.appliedIndex = appliedIndex
+        self.appliedTerm = appliedTerm
+        self.stateHash = Self.hash(bytes)
+    }
+
+    /// A snapshot of the current state.
+    public func snapshot() -> MachineSnapshot {
+        MachineSnapshot(appliedIndex: appliedIndex, appliedTerm: appliedTerm, state: encodedState(), stateHash: stateHash)
+    }
+
+    /// Restores from a snapshot, verifying the state's hash first.
+    public init(snapshot: MachineSnapshot) throws {
+        let actual = Self.hash(snapshot.state)
+        guard actual == snapshot.stateHash else {
+            throw DecodeError.hashMismatch(expected: hex(snapshot.stateHash), actual: hex(actual))
+        }
+        try self.init(encodedState: snapshot.state, appliedIndex: snapshot.appliedIndex, appliedTerm: snapshot.appliedTerm)
+    }
+
+    /// Restores from `MachineSnapshot.encoded()` bytes.
+    public init(snapshotBytes: [UInt8]) throws {
+        try self.init(snapshot: try MachineSnapshot.decode(snapshotBytes))
+    }
+}

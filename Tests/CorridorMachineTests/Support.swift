@@ -1,0 +1,145 @@
+import CorridorFile
+import CorridorMachine
+import Foundation
+import RaftCore
+import RaftSimulation
+import SignalTiming
+
+/// The demo corridor (corridors/demo-5.yaml), loaded once.
+enum Fixture {
+    static let repoRoot: String = {
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)  // Tests/CorridorMachineTests/Support.swift
+        return parts.joined(separator: "/")
+    }()
+    static let document: CorridorDocument = {
+        do { return try CorridorFile.load(path: repoRoot + "/corridors/demo-5.yaml") } catch { fatalError("\(error)") }
+    }()
+    static var corridor: Corridor { document.corridor }
+    static var epoch: Int64 { document.referenceEpochMs }
+    /// A leader time well after the reference epoch.
+    static let t0: Int64 = 1_735_669_800_000 + 86_400_000 + 12_345
+
+    static func machine(_ settings: MachineSettings = MachineSettings()) -> CorridorMachine {
+        do {
+            return try CorridorMachine(corridor: document.corridor, referenceEpochMs: document.referenceEpochMs,
+                                       initialPlan: document.initialPlan, settings: settings)
+        } catch { fatalError("\(error)") }
+    }
+}
+
+func payload(_ c: Command, client: UInt64 = 1, seq: UInt64, at t: Int64, op: String = "asha") -> [UInt8] {
+    CommandEnvelope(operatorID: op, clientID: ClientID(client), sequence: seq, leaderTimeMs: t, command: c).encoded()
+}
+
+/// A machine with a log cursor, for tests.
+struct Driver {
+    var m: CorridorMachine
+    var next: UInt64 = 1
+    var seq: UInt64 = 0
+    init(_ settings: MachineSettings = MachineSettings()) { m = Fixture.machine(settings) }
+
+    @discardableResult
+    mutating func raw(_ bytes: [UInt8], kind: MachineEntryKind = .normal) -> ApplyResult {
+        defer { next += 1 }
+        return m.apply(index: next, term: 1, kind: kind, payload: bytes)
+    }
+
+    @discardableResult
+    mutating func send(_ c: Command, client: UInt64 = 1, at t: Int64, op: String = "asha") -> ApplyResult {
+        seq += 1
+        return raw(payload(c, client: client, seq: seq, at: t, op: op))
+    }
+}
+
+/// The real CorridorMachine on the demo corridor, as the simulator's replicated state machine.
+struct SimCorridorMachine: SimulatedStateMachine {
+    static let settings = MachineSettings(safetyMarginMs: 5_000, maxSessions: 3, maxEvents: 200)
+    static let fresh: CorridorMachine = Fixture.machine(settings)
+    var machine: CorridorMachine
+
+    init() { machine = Self.fresh }
+
+    init?(snapshotData: [UInt8]) {
+        guard let m = try? CorridorMachine(snapshotBytes: snapshotData) else { return nil }
+        machine = m
+    }
+
+    mutating func apply(_ entry: Entry) {
+        _ = machine.apply(index: entry.index, term: entry.term, kind: MachineEntryKind(rawValue: entry.kind.rawValue)!,
+                          payload: entry.data)
+    }
+
+    var appliedIndex: LogIndex { machine.appliedIndex }
+    func snapshotData() -> [UInt8] { machine.snapshot().encoded() }
+    var stateDigest: [UInt8] { machine.stateHash }
+
+    static func makeCommand(sequence: UInt64, rng: inout SplitMix64) -> [UInt8] {
+        CommandGenerator.make(sequence: sequence, rng: &rng)
+    }
+}
+
+/// Random valid and invalid commands. Leader time grows with the sequence (about 2.5 s apart);
+/// the client of sequence s is a function of s, so a retry of an earlier sequence is a duplicate
+/// when it was that client's last command, stale when the client has moved on, and new when the
+/// original was lost.
+enum CommandGenerator {
+    static let plans = ["normal", "rush-hour", "night", "flash", "evening", "bogus"]
+    static let stages: [String?] = [nil, "main", "side", "main-turn", "nope"]
+
+    static func client(of seq: UInt64) -> UInt64 { (seq &* 0x9E37_79B9_7F4A_7C15) >> 61 }  // 0...7
+
+    static func make(sequence: UInt64, rng: inout SplitMix64) -> [UInt8] {
+        let s = sequence & 0xFFFF_FFFF  // the liveness phase sets bit 62
+        let time = Fixture.t0 + Int64(s) * 2_500 + Int64(rng.below(2_000))
+        var seq = sequence
+        if rng.below(8) == 0 && s > 3 { seq = sequence - 1 - UInt64(rng.below(3)) }  // a retry
+        let env = { (c: Command) in
+            CommandEnvelope(operatorID: "op\(client(of: seq))", clientID: ClientID(client(of: seq)), sequence: seq,
+                            leaderTimeMs: time, command: c).encoded()
+        }
+        func signal() -> SignalID { SignalID(1 + rng.below(6)) }  // 6 is unknown
+        switch rng.below(100) {
+        case 0..<3:  // garbage (unique: carries the sequence)
+            var w = [UInt8](repeating: 0, count: rng.below(12))
+            for i in w.indices { w[i] = UInt8(truncatingIfNeeded: rng.next()) }
+            return w + withUnsafeBytes(of: sequence.bigEndian, Array.init)
+        case 3..<5:  // a future version
+            var b = env(.release(signal()))
+            b[1] = 9
+            return b
+        case 5..<7:  // an unknown command tag
+            var b = env(.release(signal()))
+            b[b.count - 9] = 200
+            return b
+        case 7..<25: return env(.setMode(PlanID(plans[rng.below(plans.count)])))
+        case 25..<37: return env(.hold(signal(), stage: stages[rng.below(stages.count)]))
+        case 37..<49: return env(.release(signal()))
+        case 49..<56: return env(.flash(rng.below(3) == 0 ? nil : signal()))
+        case 56..<66: return env(.unflash(rng.below(3) == 0 ? nil : signal()))
+        case 66..<76:
+            let a = 1 + rng.below(5), b = 1 + rng.below(5)
+            var sigs = (min(a, b)...max(a, b)).map { SignalID($0) }
+            let dir: Direction = rng.below(2) == 0 ? .increasing : .decreasing
+            if dir == .decreasing { sigs.reverse() }
+            if rng.below(6) == 0 { sigs.shuffle(using: &rng) }
+            return env(.preempt(PreemptRequest(signals: sigs, direction: dir, speedKmh: rng.below(5) == 0 ? 200 : 30 + rng.below(40),
+                                               leadMs: Int64(rng.below(40_000)), clearMs: Int64(rng.below(20_000)))))
+        case 76..<84: return env(.cancelPreemption(logIndex: UInt64(rng.below(Int(s) * 2 + 2))))
+        default:
+            let cycle = Int64(60 + rng.below(4) * 10) * 1_000
+            let side = Int64(16_000 + rng.below(6) * 1_000)
+            var spec = PlanSpec(name: plans[rng.below(plans.count)], cycleMs: cycle, coordinatedStage: "main",
+                                splitsMs: ["main": cycle - 14_000 - side, "main-turn": 14_000, "side": side],
+                                progression: Progression(speedKmh: 30 + rng.below(30), favoured: .increasing, favouredBandPercent: 50 + rng.below(51)))
+            switch rng.below(5) {
+            case 0: spec.splitsMs["side"]! += 5_000  // overrun
+            case 1: spec.offsetsMs = [1: 0, 2: 1_000, 3: cycle, 4: 0, 5: 0]  // offset not below cycle
+            case 2: spec = .flash(spec.name)
+            default: break
+            }
+            return env(.updatePlan(spec))
+        }
+    }
+}
+
