@@ -1,0 +1,427 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RaftCore
+
+/// Where a peer listens.
+public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// How a `PeerTransport` behaves. Every queue has a bound here; `validate()` checks how they relate.
+public struct TransportConfiguration: Sendable {
+    /// The corridor's id; hellos from another corridor are refused.
+    public var clusterID: String
+    public var nodeID: NodeID
+    public var listenHost: String
+    /// 0 picks an ephemeral port (see `PeerTransport.localAddress`).
+    public var listenPort: Int
+    public var peers: [NodeID: PeerAddress]
+    public var limits = WireLimits()
+    /// Most frames waiting for one peer.
+    public var sendQueueMaxMessages = 1024
+    /// Most bytes waiting for one peer. Invariant: `>= limits.maxFrameBytes`, so that any frame fits.
+    public var sendQueueMaxBytes = 8 * 1024 * 1024
+    public var dropPolicy = DropPolicy.dropOldest
+    /// Most received messages buffered for the consumer of `messages`; beyond it the oldest are dropped.
+    public var receiveBufferMessages = 4096
+    /// Reconnect delays grow from `reconnectDelayMinMs` to `reconnectDelayMaxMs` (with jitter).
+    public var reconnectDelayMinMs: Int64 = 50
+    public var reconnectDelayMaxMs: Int64 = 2000
+    public var connectTimeoutMs: Int64 = 1000
+    /// An inbound connection that sends no hello within this time is closed.
+    public var helloTimeoutMs: Int64 = 5000
+    /// Most inbound connections at once; more are closed on accept.
+    public var maxInboundConnections = 256
+    /// Bytes the socket layer may hold for one peer before the channel reports itself unwritable and frames
+    /// wait in the (bounded) send queue instead.
+    public var writeBufferHighBytes = 1024 * 1024
+    /// Seeds the reconnect jitter; nil uses the system generator.
+    public var jitterSeed: UInt64? = nil
+
+    public init(clusterID: String, nodeID: NodeID, listenHost: String, listenPort: Int, peers: [NodeID: PeerAddress]) {
+        self.clusterID = clusterID
+        self.nodeID = nodeID
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.peers = peers
+    }
+
+    public func validate() throws(WireLimitsError) {
+        guard nodeID != noNode else { throw WireLimitsError("nodeID must not be 0") }
+        let id = clusterID.utf8.count
+        guard id > 0, id <= limits.maxClusterIDBytes else { throw WireLimitsError("clusterID must have 1...\(limits.maxClusterIDBytes) bytes") }
+        guard sendQueueMaxMessages > 0, receiveBufferMessages > 0, maxInboundConnections > 0, writeBufferHighBytes > 0 else {
+            throw WireLimitsError("queue bounds must be positive")
+        }
+        guard sendQueueMaxBytes >= limits.maxFrameBytes else {
+            throw WireLimitsError("sendQueueMaxBytes (\(sendQueueMaxBytes)) must be at least maxFrameBytes (\(limits.maxFrameBytes))")
+        }
+        guard reconnectDelayMinMs > 0, reconnectDelayMaxMs >= reconnectDelayMinMs, connectTimeoutMs > 0, helloTimeoutMs > 0 else {
+            throw WireLimitsError("delays must be positive and reconnectDelayMaxMs >= reconnectDelayMinMs")
+        }
+    }
+}
+
+/// Counters since start, and the current state of each peer's queue.
+public struct TransportMetrics: Sendable, Equatable {
+    /// Messages written to a peer's connection.
+    public var messagesSent = 0
+    /// Messages dropped before sending: queue full, no address for the peer, or shut down.
+    public var messagesDropped = 0
+    /// Messages the encoder refused (too large, too many entries); they would have cost the connection.
+    public var messagesUnencodable = 0
+    /// Messages handed to the `messages` stream.
+    public var messagesReceived = 0
+    /// Received messages dropped because the consumer of `messages` fell behind.
+    public var messagesReceiveDropped = 0
+    /// Inbound connections closed because of a bad frame (oversized, wrong version, malformed).
+    public var decodeErrors = 0
+    /// Inbound connections closed for a protocol violation (no hello, another corridor, wrong sender).
+    public var protocolErrors = 0
+    public var connectionsAccepted = 0
+    /// Outbound connections established.
+    public var connects = 0
+    /// Reconnect attempts scheduled after a failed connect or a lost connection.
+    public var reconnects = 0
+    public var peers: [NodeID: PeerMetrics] = [:]
+
+    public init() {}
+}
+
+public struct PeerMetrics: Sendable, Equatable {
+    public var connected = false
+    public var queuedMessages = 0
+    public var queuedBytes = 0
+    public var sent = 0
+    public var dropped = 0
+
+    public init() {}
+}
+
+/// Sends Raft messages to peers and receives theirs, over TCP.
+///
+/// All sockets and state live on one event loop, so no state is shared between threads except the
+/// metrics (behind a lock) and the `messages` stream. `send` encodes on the caller's thread and hands the
+/// frames to the loop: it never blocks and never waits for a peer.
+public final class PeerTransport: @unchecked Sendable {
+    /// Messages received from peers, in order per peer. Finishes on `shutdown()`.
+    public let messages: AsyncStream<Message>
+    private let continuation: AsyncStream<Message>.Continuation
+    private let configuration: TransportConfiguration
+    private let logger: Logger
+    private let group: EventLoopGroup
+    private let ownsGroup: Bool
+    private let loop: EventLoop
+
+    // Confined to `loop`.
+    private var peers: [NodeID: Peer] = [:]
+    private var addresses: [NodeID: PeerAddress]
+    private var serverChannel: Channel?
+    private var inboundChannels: [ObjectIdentifier: Channel] = [:]
+    private var isShutdown = false
+    private var rng: any RandomNumberGenerator
+
+    // Behind `lock`.
+    private let lock = NSLock()
+    private var counters = TransportMetrics()
+    private var boundAddress: SocketAddress?
+
+    /// One outbound connection and its queue. Confined to `loop`.
+    private final class Peer {
+        enum State {
+            case idle
+            case connecting
+            case connected(Channel, since: NIODeadline)
+            case waiting(Scheduled<Void>)
+        }
+
+        var address: PeerAddress?
+        var state = State.idle
+        var queue: SendQueue
+        var backoff: Backoff
+
+        init(address: PeerAddress?, queue: SendQueue, backoff: Backoff) {
+            self.address = address
+            self.queue = queue
+            self.backoff = backoff
+        }
+    }
+
+    /// - Parameters:
+    ///   - configuration: addresses, limits and delays; checked by `start()`.
+    ///   - group: the event loops to use; nil creates (and on shutdown stops) a one-thread group.
+    ///   - logger: log lines carry `peer.id` and `error` metadata.
+    public init(configuration: TransportConfiguration, group: EventLoopGroup? = nil, logger: Logger = Logger(label: "greenwave.transport")) {
+        self.configuration = configuration
+        self.addresses = configuration.peers
+        self.ownsGroup = group == nil
+        self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.loop = self.group.next()
+        var logger = logger
+        logger[metadataKey: "node.id"] = "\(configuration.nodeID)"
+        self.logger = logger
+        self.rng = configuration.jitterSeed.map { SplitMix64(seed: $0) } ?? SystemRandomNumberGenerator()
+        (messages, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(configuration.receiveBufferMessages))
+    }
+
+    /// The address the listener is bound to, once `start()` returned.
+    public var localAddress: SocketAddress? { lock.withLock { boundAddress } }
+
+    /// Validates the configuration and starts listening. Outbound connections open lazily on first send.
+    public func start() async throws {
+        try configuration.validate()
+        let config = configuration
+        let channel = try await ServerBootstrap(group: loop)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.acceptInbound(channel, config)
+                }
+            }
+            .bind(host: config.listenHost, port: config.listenPort).get()
+        try await loop.submit { self.serverChannel = channel }.get()
+        lock.withLock { boundAddress = channel.localAddress }
+        logger.info("transport listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+    }
+
+    /// Queues `messages` for their peers (`to`). Never blocks: a message for a slow or unknown peer, or one
+    /// that does not fit a frame, is dropped and counted.
+    public func send(_ messages: [Message]) {
+        var frames: [(NodeID, [UInt8])] = []
+        frames.reserveCapacity(messages.count)
+        var unencodable = 0
+        for m in messages {
+            do {
+                frames.append((m.to, try WireCodec.encode(.message(m), limits: configuration.limits)))
+            } catch {
+                unencodable += 1
+                logger.warning("message not sent", metadata: ["peer.id": "\(m.to)", "error": "\(error)"])
+            }
+        }
+        if unencodable > 0 { lock.withLock { counters.messagesUnencodable += unencodable } }
+        guard !frames.isEmpty else { return }
+        let batch = frames
+        loop.execute { for (to, frame) in batch { self.enqueue(frame, to: to) } }
+    }
+
+    /// Replaces the peer addresses. A changed address takes effect at the next connect.
+    public func updatePeers(_ addresses: [NodeID: PeerAddress]) {
+        loop.execute {
+            for (id, peer) in self.peers {
+                let new = addresses[id]
+                if peer.address != new, case .connected(let channel, _) = peer.state { channel.close(promise: nil) }
+                peer.address = new
+            }
+        }
+        loop.execute { self.addresses = addresses }
+    }
+
+
+    public func metrics() -> TransportMetrics { lock.withLock { counters } }
+
+    /// Closes the listener and every connection, finishes `messages`, and stops the group if it owns it.
+    /// Queued messages are dropped (Raft retransmits after a restart).
+    public func shutdown() async {
+        let closed: EventLoopFuture<Void> = loop.flatSubmit {
+            self.isShutdown = true
+            var futures: [EventLoopFuture<Void>] = []
+            if let server = self.serverChannel { futures.append(server.close().recover { _ in }) }
+            for channel in self.inboundChannels.values { futures.append(channel.close().recover { _ in }) }
+            for (id, peer) in self.peers {
+                switch peer.state {
+                case .connected(let channel, _): futures.append(channel.close().recover { _ in })
+                case .waiting(let timer): timer.cancel()
+                case .idle, .connecting: break
+                }
+                peer.state = .idle
+                let dropped = peer.queue.removeAll()
+                self.count(peer: id) { $0.dropped += dropped; $0.connected = false }
+                self.lock.withLock { self.counters.messagesDropped += dropped }
+                self.updateQueueGauge(id, peer)
+            }
+            return EventLoopFuture.andAllComplete(futures, on: self.loop)
+        }
+        try? await closed.get()
+        continuation.finish()
+        if ownsGroup { try? await group.shutdownGracefully() }
+        logger.info("transport stopped")
+    }
+
+    // MARK: Inbound (on `loop`)
+
+    private func acceptInbound(_ channel: Channel, _ config: TransportConfiguration) throws {
+        guard !isShutdown, inboundChannels.count < config.maxInboundConnections else {
+            logger.warning("refusing inbound connection", metadata: ["error": "shut down or \(config.maxInboundConnections) connections open"])
+            throw ChannelError.ioOnClosedChannel
+        }
+        let key = ObjectIdentifier(channel)
+        inboundChannels[key] = channel
+        channel.closeFuture.whenComplete { _ in self.inboundChannels[key] = nil }
+        lock.withLock { counters.connectionsAccepted += 1 }
+        let events = InboundEvents(
+            deliver: { message in
+                let result = self.continuation.yield(message)
+                self.lock.withLock {
+                    switch result {
+                    case .enqueued: self.counters.messagesReceived += 1
+                    case .dropped: self.counters.messagesReceived += 1; self.counters.messagesReceiveDropped += 1
+                    case .terminated: break
+                    @unknown default: break
+                    }
+                }
+            },
+            rejected: { _, _, isFrameError in
+                self.lock.withLock {
+                    if isFrameError { self.counters.decodeErrors += 1 } else { self.counters.protocolErrors += 1 }
+                }
+            }
+        )
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: config.limits)))
+        try channel.pipeline.syncOperations.addHandler(InboundHandler(
+            clusterID: config.clusterID, localID: config.nodeID, helloTimeout: .milliseconds(config.helloTimeoutMs),
+            events: events, logger: logger
+        ))
+    }
+
+    // MARK: Outbound (on `loop`)
+
+    private func enqueue(_ frame: [UInt8], to id: NodeID) {
+        loop.preconditionInEventLoop()
+        guard !isShutdown else {
+            lock.withLock { counters.messagesDropped += 1 }
+            return
+        }
+        let peer = peers[id] ?? {
+            let p = Peer(
+                address: addresses[id],
+                queue: SendQueue(maxMessages: configuration.sendQueueMaxMessages, maxBytes: configuration.sendQueueMaxBytes, policy: configuration.dropPolicy),
+                backoff: Backoff(minMs: configuration.reconnectDelayMinMs, maxMs: configuration.reconnectDelayMaxMs)
+            )
+            peers[id] = p
+            return p
+        }()
+        if peer.address == nil { peer.address = addresses[id] }
+        guard peer.address != nil else {
+            count(peer: id) { $0.dropped += 1 }
+            lock.withLock { counters.messagesDropped += 1 }
+            logger.debug("message dropped", metadata: ["peer.id": "\(id)", "error": "no address for peer"])
+            return
+        }
+        let dropped = peer.queue.enqueue(frame)
+        if dropped > 0 {
+            count(peer: id) { $0.dropped += dropped }
+            lock.withLock { counters.messagesDropped += dropped }
+        }
+        switch peer.state {
+        case .idle: connect(id)
+        case .connected: flush(id)
+        case .connecting, .waiting: break
+        }
+        updateQueueGauge(id, peer)
+    }
+
+    private func connect(_ id: NodeID) {
+        guard !isShutdown, let peer = peers[id], let address = peer.address else { return }
+        peer.state = .connecting
+        let highWater = configuration.writeBufferHighBytes
+        ClientBootstrap(group: loop)
+            .connectTimeout(.milliseconds(configuration.connectTimeoutMs))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(OutboundHandler { self.flush(id) })
+                }
+            }
+            .connect(host: address.host, port: address.port)
+            .whenComplete { result in self.connectCompleted(id, result) }
+    }
+
+    private func connectCompleted(_ id: NodeID, _ result: Result<Channel, Error>) {
+        guard let peer = peers[id], case .connecting = peer.state, !isShutdown else {
+            if case .success(let channel) = result { channel.close(promise: nil) }
+            return
+        }
+        switch result {
+        case .success(let channel):
+            peer.state = .connected(channel, since: .now())
+            lock.withLock { counters.connects += 1 }
+            count(peer: id) { $0.connected = true }
+            logger.debug("connected to peer", metadata: ["peer.id": "\(id)"])
+            channel.closeFuture.whenComplete { _ in self.connectionClosed(id, channel) }
+            // The hello always fits: the configuration was validated against the limits.
+            let hello = try! WireCodec.encode(.hello(Hello(clusterID: configuration.clusterID, nodeID: configuration.nodeID)), limits: configuration.limits)
+            channel.write(channel.allocator.buffer(bytes: hello), promise: nil)
+            flush(id)
+        case .failure(let error):
+            logger.debug("connect to peer failed", metadata: ["peer.id": "\(id)", "error": "\(error)"])
+            scheduleReconnect(id)
+        }
+    }
+
+    private func connectionClosed(_ id: NodeID, _ channel: Channel) {
+        guard let peer = peers[id], case .connected(let current, let since) = peer.state, current === channel else { return }
+        count(peer: id) { $0.connected = false }
+        if isShutdown { return }
+        // Only a connection that stayed up resets the backoff, so that a peer that accepts and at once
+        // closes (another corridor, a restart loop) is not hammered every `reconnectDelayMinMs`.
+        if NIODeadline.now() - since >= .milliseconds(configuration.reconnectDelayMaxMs) { peer.backoff.reset() }
+        logger.info("connection to peer lost", metadata: ["peer.id": "\(id)"])
+        scheduleReconnect(id)
+    }
+
+    private func scheduleReconnect(_ id: NodeID) {
+        guard let peer = peers[id], !isShutdown else { return }
+        let delayMs = peer.backoff.nextDelayMs(using: &rng)
+        lock.withLock { counters.reconnects += 1 }
+        peer.state = .waiting(loop.scheduleTask(in: .milliseconds(delayMs)) { self.connect(id) })
+    }
+
+    /// Moves queued frames into the connection while the socket layer accepts more.
+    private func flush(_ id: NodeID) {
+        guard let peer = peers[id], case .connected(let channel, _) = peer.state else { return }
+        var sent = 0
+        while channel.isWritable, let frame = peer.queue.dequeue() {
+            channel.write(channel.allocator.buffer(bytes: frame), promise: nil)
+            sent += 1
+        }
+        guard sent > 0 else { return }
+        channel.flush()
+        count(peer: id) { $0.sent += sent }
+        lock.withLock { counters.messagesSent += sent }
+        updateQueueGauge(id, peer)
+    }
+
+    private func updateQueueGauge(_ id: NodeID, _ peer: Peer) {
+        let (n, bytes) = (peer.queue.count, peer.queue.bytes)
+        count(peer: id) { $0.queuedMessages = n; $0.queuedBytes = bytes }
+    }
+
+    private func count(peer id: NodeID, _ update: (inout PeerMetrics) -> Void) {
+        lock.withLock { update(&counters.peers[id, default: PeerMetrics()]) }
+    }
+}
+
+/// SplitMix64, for reproducible reconnect jitter in tests.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
