@@ -426,20 +426,19 @@ public struct CorridorMachine: Sendable {
         let target = targetMode.plan
         let key = SettleKey(baseline: baseline, count: events.count, last: events[events.count - 1].event.id.rawValue)
         let settled: Milliseconds?
-        if let probe = settleProbe, probe.key == key {
+        if corridor.plan(target)!.isFlash {
+            // Settled once every signal flashes (not cached: it depends on the clock).
+            let all = corridor.signals.allSatisfy { timeline.state(of: $0.id, at: now).mode == .flash }
+            settled = all ? now : nil
+        } else if let probe = settleProbe, probe.key == key {
             settled = probe.at
         } else {
-            if corridor.plan(target)!.isFlash {
-                let all = corridor.signals.allSatisfy { timeline.state(of: $0.id, at: now).mode == .flash }
-                settled = all ? now : nil
-            } else {
-                var latest: Milliseconds? = baseline.atMs
-                for s in corridor.signals {
-                    guard let t = timeline.settledAtMs(of: s.id), let l = latest else { latest = nil; break }
-                    latest = max(l, t)
-                }
-                settled = latest
+            var latest: Milliseconds? = baseline.atMs
+            for s in corridor.signals {
+                guard let t = timeline.settledAtMs(of: s.id), let l = latest else { latest = nil; break }
+                latest = max(l, t)
             }
+            settled = latest
             settleProbe = (key, settled)
         }
         guard let at = settled, at <= now else { return }

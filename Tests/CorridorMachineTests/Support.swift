@@ -79,7 +79,7 @@ struct SimCorridorMachine: SimulatedStateMachine {
     }
 }
 
-/// Random valid and invalid commands. Leader time grows with the sequence (about 2.5 s apart);
+/// Random valid and invalid commands. Leader time grows with the sequence (busy and calm stretches);
 /// the client of sequence s is a function of s, so a retry of an earlier sequence is a duplicate
 /// when it was that client's last command, stale when the client has moved on, and new when the
 /// original was lost.
@@ -87,18 +87,31 @@ enum CommandGenerator {
     static let plans = ["normal", "rush-hour", "night", "flash", "evening", "bogus"]
     static let stages: [String?] = [nil, "main", "side", "main-turn", "nope"]
 
-    static func client(of seq: UInt64) -> UInt64 { (seq &* 0x9E37_79B9_7F4A_7C15) >> 61 }  // 0...7
+    static func client(of seq: UInt64) -> UInt64 { (seq &* 0x9E37_79B9_7F4A_7C15) >> 62 }  // 0...3
 
     static func make(sequence: UInt64, rng: inout SplitMix64) -> [UInt8] {
         let s = sequence & 0xFFFF_FFFF  // the liveness phase sets bit 62
-        let time = Fixture.t0 + Int64(s) * 2_500 + Int64(rng.below(2_000))
+        // Blocks of 150: 100 busy commands 2.5 s apart, then 50 calm ones 15 s apart.
+        let block = Int64(s / 150), within = Int64(s % 150)
+        let calm = within >= 100
+        let time = Fixture.t0 + block * 1_000_000 + (calm ? 250_000 + (within - 100) * 15_000 : within * 2_500)
+            + Int64(rng.below(2_000))
         var seq = sequence
-        if rng.below(8) == 0 && s > 3 { seq = sequence - 1 - UInt64(rng.below(3)) }  // a retry
+        if rng.below(8) == 0 && s > 4 { seq = sequence - 1 - UInt64(rng.below(4)) }  // a retry
         let env = { (c: Command) in
             CommandEnvelope(operatorID: "op\(client(of: seq))", clientID: ClientID(client(of: seq)), sequence: seq,
                             leaderTimeMs: time, command: c).encoded()
         }
         func signal() -> SignalID { SignalID(1 + rng.below(6)) }  // 6 is unknown
+        // Calm stretches: only releases and unflashes, so that everything in force ends and
+        // history gets compacted.
+        if calm {
+            switch rng.below(3) {
+            case 0: return env(.unflash(nil))
+            case 2: return env(.unflash(SignalID(1 + rng.below(5))))
+            default: return env(.release(SignalID(1 + rng.below(5))))
+            }
+        }
         switch rng.below(100) {
         case 0..<3:  // garbage (unique: carries the sequence)
             var w = [UInt8](repeating: 0, count: rng.below(12))
@@ -112,8 +125,8 @@ enum CommandGenerator {
             var b = env(.release(signal()))
             b[b.count - 9] = 200
             return b
-        case 7..<25: return env(.setMode(PlanID(plans[rng.below(plans.count)])))
-        case 25..<37: return env(.hold(signal(), stage: stages[rng.below(stages.count)]))
+        case 7..<13: return env(.setMode(PlanID(plans[rng.below(plans.count)])))
+        case 13..<37: return env(.hold(signal(), stage: stages[rng.below(stages.count)]))
         case 37..<49: return env(.release(signal()))
         case 49..<56: return env(.flash(rng.below(3) == 0 ? nil : signal()))
         case 56..<66: return env(.unflash(rng.below(3) == 0 ? nil : signal()))
