@@ -125,3 +125,42 @@ final class DeterminismTests: XCTestCase {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+/// A deliberately non-deterministic replica: every other instance sees leader timestamps 1 ms
+/// later. The simulation must notice (so the clean runs above mean something).
+struct SkewedMachine: SimulatedStateMachine {
+    nonisolated(unsafe) static var instances = 0
+    var inner: SimCorridorMachine
+    let skewed: Bool
+    init() { inner = SimCorridorMachine(); Self.instances += 1; skewed = Self.instances % 2 == 0 }
+    init?(snapshotData: [UInt8]) {
+        guard let m = SimCorridorMachine(snapshotData: snapshotData) else { return nil }
+        inner = m; Self.instances += 1; skewed = Self.instances % 2 == 0
+    }
+    mutating func apply(_ entry: Entry) {
+        var e = entry
+        if skewed, var env = try? CommandEnvelope.decode(e.data) {
+            env.leaderTimeMs += 1
+            e.data = env.encoded()
+        }
+        inner.apply(e)
+    }
+    var appliedIndex: LogIndex { inner.appliedIndex }
+    func snapshotData() -> [UInt8] { inner.snapshotData() }
+    var stateDigest: [UInt8] { inner.stateDigest }
+    static func makeCommand(sequence: UInt64, rng: inout SplitMix64) -> [UInt8] {
+        SimCorridorMachine.makeCommand(sequence: sequence, rng: &rng)
+    }
+}
+
+final class DeterminismCheckCanFailTests: XCTestCase {
+    func testA1msSkewOnSomeReplicasIsCaught() {
+        var caught = 0
+        for seed in UInt64(1)...5 {
+            var options = SimulationOptions()
+            options.faultSteps = 800
+            if !ClusterSimulation<SkewedMachine>.run(seed: seed, options: options).violations.isEmpty { caught += 1 }
+        }
+        XCTAssertEqual(caught, 5)
+    }
+}
