@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0" ..< "5.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -61,11 +64,25 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The field controller: the shell that drives RaftCore with Storage, Transport and a clock; the
+        // apply loop; the lamp driver; the HTTP/JSON API.
+        .target(
+            name: "Controller",
+            dependencies: [
+                "RaftCore", "Storage", "Transport", "CorridorMachine", "CorridorFile", "SignalTiming",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "greenwave",
             dependencies: [
-                "SignalTiming", "CorridorFile",
+                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -90,6 +107,7 @@ let package = Package(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "CorridorMachine", "CorridorFile"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
     ]
 )

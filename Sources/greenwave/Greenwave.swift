@@ -2,10 +2,10 @@ import ArgumentParser
 
 /// The one Greenwave executable. Each concern is a subcommand in its own file.
 @main
-struct Greenwave: ParsableCommand {
+struct Greenwave: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "greenwave",
         abstract: "Coordinate a corridor of traffic signals with a replicated, deterministic plan.",
-        subcommands: [CorridorCommand.self]
+        subcommands: [CorridorCommand.self, ControllerCommand.self]
     )
 }

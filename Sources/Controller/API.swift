@@ -1,0 +1,204 @@
+import CorridorFile
+import CorridorMachine
+import Foundation
+import SignalTiming
+
+/// `POST /v1/commands` body. `type` is one of: mode, hold, release, flash, unflash, preempt,
+/// cancel_preemption. Every command names its operator and carries a client id and sequence number
+/// so that a retry (to any controller) applies exactly once.
+public struct CommandRequest: Codable, Sendable, Equatable {
+    public var `operator`: String
+    public var clientID: String
+    public var sequence: UInt64
+    public var type: String
+    public var plan: String?
+    public var signal: Int?
+    public var stage: String?
+    public var signals: [Int]?
+    public var direction: String?
+    public var speedKmh: Int?
+    public var index: UInt64?
+
+    enum CodingKeys: String, CodingKey {
+        case `operator`, type, plan, signal, stage, signals, direction, sequence, index
+        case clientID = "client_id"
+        case speedKmh = "speed_kmh"
+    }
+
+    public init(operator: String, clientID: String, sequence: UInt64, type: String, plan: String? = nil,
+                signal: Int? = nil, stage: String? = nil, signals: [Int]? = nil, direction: String? = nil,
+                speedKmh: Int? = nil, index: UInt64? = nil) {
+        self.operator = `operator`
+        self.clientID = clientID
+        self.sequence = sequence
+        self.type = type
+        self.plan = plan
+        self.signal = signal
+        self.stage = stage
+        self.signals = signals
+        self.direction = direction
+        self.speedKmh = speedKmh
+        self.index = index
+    }
+
+    /// The state-machine command, or a message saying what is wrong with the request.
+    public func command(document: CorridorDocument) throws -> Command {
+        func need<T>(_ v: T?, _ field: String) throws -> T {
+            guard let v else { throw APIError.badRequest("command '\(type)' needs the field '\(field)'") }
+            return v
+        }
+        switch type {
+        case "mode": return .setMode(PlanID(try need(plan, "plan")))
+        case "hold": return .hold(SignalID(try need(signal, "signal")), stage: stage)
+        case "release": return .release(SignalID(try need(signal, "signal")))
+        case "flash": return .flash(signal.map(SignalID.init))
+        case "unflash": return .unflash(signal.map(SignalID.init))
+        case "preempt":
+            let list = try need(signals, "signals")
+            let d = try need(direction, "direction")
+            guard let dir = parseDirection(d, document: document) else {
+                throw APIError.badRequest("unknown direction '\(d)': use \(document.increasingName), \(document.decreasingName), increasing or decreasing")
+            }
+            return .preempt(PreemptRequest(signals: list.map(SignalID.init), direction: dir, speedKmh: speedKmh))
+        case "cancel_preemption": return .cancelPreemption(logIndex: try need(index, "index"))
+        default:
+            throw APIError.badRequest("unknown command type '\(type)': use mode, hold, release, flash, unflash, preempt or cancel_preemption")
+        }
+    }
+
+    public func validatedClientID() throws -> ClientID {
+        guard let id = parseClientID(clientID) else {
+            throw APIError.badRequest("client_id must be a decimal number or up to 32 hex digits")
+        }
+        return id
+    }
+}
+
+func parseDirection(_ s: String, document: CorridorDocument) -> Direction? {
+    switch s.lowercased() {
+    case "increasing", document.increasingName.lowercased(): return .increasing
+    case "decreasing", document.decreasingName.lowercased(): return .decreasing
+    default: return nil
+    }
+}
+
+public func parseClientID(_ s: String) -> ClientID? {
+    if let v = UInt64(s) { return ClientID(v) }
+    let hex = s.lowercased()
+    guard !hex.isEmpty, hex.count <= 32, hex.allSatisfy({ $0.isHexDigit }) else { return nil }
+    let padded = String(repeating: "0", count: 32 - hex.count) + hex
+    guard let hi = UInt64(padded.prefix(16), radix: 16), let lo = UInt64(padded.suffix(16), radix: 16) else { return nil }
+    return ClientID(high: hi, low: lo)
+}
+
+/// `POST /v1/commands` answer.
+public struct CommandResponse: Codable, Sendable, Equatable {
+    public var index: UInt64
+    public var term: UInt64
+    public var result: String
+    public var effectiveAtMs: Int64?
+    public var effectiveAt: String?
+    public var reason: String?
+    public var code: String?
+    public var duplicate: Bool
+    /// The controller (signal id) that led when the command committed.
+    public var leader: Int
+
+    enum CodingKeys: String, CodingKey {
+        case index, term, result, reason, code, duplicate, leader
+        case effectiveAtMs = "effective_at_ms"
+        case effectiveAt = "effective_at"
+    }
+}
+
+/// `GET /v1/status` answer.
+public struct StatusResponse: Codable, Sendable, Equatable {
+    public var signal: Int
+    public var name: String
+    public var role: String
+    public var voter: Bool
+    public var term: UInt64
+    public var leader: Int
+    public var commitIndex: UInt64
+    public var appliedIndex: UInt64
+    public var lastIndex: UInt64
+    public var stateHash: String
+    public var mode: String
+    public var modeSinceMs: Int64
+    public var pendingMode: String?
+    public var pendingModeAtMs: Int64?
+    public var lamps: LampUpdate?
+    public var pid: Int32
+    public var timeMs: Int64
+    public var halted: String?
+
+    enum CodingKeys: String, CodingKey {
+        case signal, name, role, voter, term, leader, mode, lamps, pid, halted
+        case commitIndex = "commit_index"
+        case appliedIndex = "applied_index"
+        case lastIndex = "last_index"
+        case stateHash = "state_hash"
+        case modeSinceMs = "mode_since_ms"
+        case pendingMode = "pending_mode"
+        case pendingModeAtMs = "pending_mode_at_ms"
+        case timeMs = "time_ms"
+    }
+}
+
+/// `GET /v1/state` answer: the replicated corridor state as this replica has applied it.
+public struct StateResponse: Codable, Sendable, Equatable {
+    public var consistency: String
+    public var appliedIndex: UInt64
+    public var readIndex: UInt64?
+    public var stateHash: String
+    public var mode: String
+    public var pendingMode: String?
+    public var pendingModeAtMs: Int64?
+    public var holds: [Int]
+    public var flashing: [Int]
+    public var corridorFlash: Bool
+    public var preemptions: [UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case consistency, mode, holds, flashing, preemptions
+        case appliedIndex = "applied_index"
+        case readIndex = "read_index"
+        case stateHash = "state_hash"
+        case pendingMode = "pending_mode"
+        case pendingModeAtMs = "pending_mode_at_ms"
+        case corridorFlash = "corridor_flash"
+    }
+}
+
+public struct ErrorResponse: Codable, Sendable, Equatable {
+    public var error: String
+    public var leader: Int?
+}
+
+public enum APIError: Error, CustomStringConvertible {
+    case badRequest(String)
+    public var description: String {
+        switch self {
+        case .badRequest(let s): return s
+        }
+    }
+}
+
+/// ISO 8601 UTC with milliseconds.
+public func isoTime(_ ms: Int64) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+}
+
+/// Mode in force at `t` and the next pending one, from the applied state.
+func modes(_ m: CorridorMachine, at t: Int64) -> (mode: String, since: Int64, pending: String?, pendingAt: Int64?) {
+    let now = m.mode(at: t)
+    var pending: (String, Int64)?
+    for r in m.events where r.event.effectiveAtMs > t {
+        if case .setPlan(let p) = r.event.action {
+            if pending == nil || r.event.effectiveAtMs < pending!.1 { pending = (p.rawValue, r.event.effectiveAtMs) }
+        }
+    }
+    return (now.plan.rawValue, now.sinceMs, pending?.0, pending?.1)
+}

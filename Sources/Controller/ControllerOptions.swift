@@ -1,0 +1,113 @@
+import CorridorFile
+import Foundation
+import RaftCore
+import SignalTiming
+
+/// Everything one field controller needs to start: its corridor, its signal, its data folder, the
+/// addresses (from the corridor file unless overridden) and the Raft timing.
+public struct ControllerOptions: Sendable {
+    public var corridorPath: String
+    public var document: CorridorDocument
+    public var signal: SignalID
+    public var dataDirectory: String
+    /// Where this controller listens for peers and for HTTP.
+    public var peerListen: Endpoint
+    public var apiListen: Endpoint
+    /// Peer (Raft) and API addresses of every signal, by signal.
+    public var peerAddresses: [SignalID: Endpoint]
+    public var apiAddresses: [SignalID: Endpoint]
+    /// Wall-clock length of one Raft tick.
+    public var tickMs: Int = 10
+    /// Ticks before a follower campaigns (randomised up to twice this): 30 × 10 ms = 300–600 ms, as
+    /// etcd's default election timeout.
+    public var electionTicks: Int = 30
+    /// Ticks between leader heartbeats: 5 × 10 ms = 50 ms.
+    public var heartbeatTicks: Int = 5
+    /// Applied entries between snapshots (the log before a snapshot is deleted).
+    public var snapshotEveryEntries: Int = 2_000
+    /// How long a command waits to be committed and applied before the API answers 503.
+    public var proposalTimeoutMs: Int = 5_000
+    /// How often the lamp driver recomputes this signal's lamps.
+    public var lampPeriodMs: Int = 100
+    /// Largest HTTP request body accepted.
+    public var maxBodyBytes: Int = 64 * 1024
+
+    public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
+        guard document.corridor.signals.contains(where: { $0.id == signal }) else {
+            throw ControllerError.configuration("signal \(signal) is not in \(corridorPath)")
+        }
+        self.corridorPath = corridorPath
+        self.document = document
+        self.signal = signal
+        self.dataDirectory = dataDirectory
+        var peers: [SignalID: Endpoint] = [:]
+        var apis: [SignalID: Endpoint] = [:]
+        for e in document.endpoints {
+            peers[e.signal] = e.peer
+            apis[e.signal] = e.api
+        }
+        guard let p = peers[signal], let a = apis[signal] else {
+            throw ControllerError.configuration("signal \(signal) has no peer/api address in \(corridorPath)")
+        }
+        self.peerAddresses = peers
+        self.apiAddresses = apis
+        self.peerListen = p
+        self.apiListen = a
+    }
+
+    /// Raft node ids are signal ids.
+    public var nodeID: NodeID { NodeID(signal.rawValue) }
+
+    /// Voters from the corridor file; every other signal is a learner.
+    public var membership: Membership {
+        let voters = document.voters.map { NodeID($0.rawValue) }
+        let all = document.corridor.signals.map { NodeID($0.id.rawValue) }
+        return Membership(voters: voters, learners: all.filter { !voters.contains($0) })
+    }
+
+    public var raftConfig: RaftConfig {
+        var c = RaftConfig(id: nodeID, membership: membership, seed: UInt64(truncatingIfNeeded: ProcessInfo.processInfo.processIdentifier))
+        c.electionTicks = electionTicks
+        c.heartbeatTicks = heartbeatTicks
+        return c
+    }
+}
+
+public enum ControllerError: Error, CustomStringConvertible, Sendable {
+    case configuration(String)
+    case notLeader(leader: NodeID)
+    case noLeader
+    case timeout(String)
+    case superseded(index: LogIndex)
+    case rejected(String)
+    case shuttingDown
+    case halted(String)
+
+    public var description: String {
+        switch self {
+        case .configuration(let s): return s
+        case .notLeader(let l): return "this controller is not the leader; the leader is \(l)"
+        case .noLeader: return "no leader is known: the corridor has no quorum right now"
+        case .timeout(let s): return s
+        case .superseded(let i): return "the command at index \(i) was overwritten by a new leader before it committed; retry with the same client id and sequence"
+        case .rejected(let s): return s
+        case .shuttingDown: return "this controller is shutting down"
+        case .halted(let s): return "the Raft core halted: \(s)"
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (UTC), from the wall clock: what the leader stamps into entries
+/// and what the lamp driver schedules against.
+@inline(__always) func wallClockMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// Monotonic nanoseconds, for latencies.
+@inline(__always) func monotonicNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

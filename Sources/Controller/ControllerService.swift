@@ -1,0 +1,115 @@
+import CorridorFile
+import Foundation
+import Hummingbird
+import Logging
+import RaftCore
+import ServiceLifecycle
+import SignalTiming
+import Storage
+import Transport
+
+extension PeerTransport: PeerTransportMetricsSource {
+    func metrics() -> TransportMetricsView {
+        let m: TransportMetrics = self.metrics()
+        return TransportMetricsView(messagesSent: m.messagesSent, messagesDropped: m.messagesDropped, decodeErrors: m.decodeErrors)
+    }
+}
+
+/// One field controller: Raft driver, peer transport, lamp driver and HTTP API, run as a service
+/// group with graceful shutdown on SIGTERM and SIGINT (a leader hands over first).
+public struct FieldController: Sendable {
+    public let options: ControllerOptions
+    let logger: Logger
+
+    public init(options: ControllerOptions, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM/SIGINT; then hands over leadership, flushes and returns.
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
+        let store = try RaftStore(directory: options.dataDirectory)
+        var peers: [NodeID: PeerAddress] = [:]
+        for (sig, ep) in options.peerAddresses where sig != options.signal {
+            peers[NodeID(sig.rawValue)] = PeerAddress(host: ep.host, port: ep.port)
+        }
+        var tcfg = TransportConfiguration(clusterID: options.document.id, nodeID: options.nodeID,
+                                          listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers)
+        tcfg.sendQueueMaxMessages = 4096
+        var tlog = logger
+        tlog[metadataKey: "component"] = "transport"
+        let transport = PeerTransport(configuration: tcfg, logger: tlog)
+        let driver = try RaftDriver(options: options, store: store, transport: transport, logger: logger)
+        guard let signal = options.document.corridor.signals.first(where: { $0.id == options.signal }) else {
+            throw ControllerError.configuration("signal \(options.signal) is not in the corridor")
+        }
+        let lamps = LampDriver(signal: signal, plans: options.document.corridor.plans.map(\.id), driver: driver,
+                               periodMs: options.lampPeriodMs, logger: logger)
+        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport, logger: logger)
+        let app = Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave"),
+            logger: logger)
+        let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport, store: store, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: core, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("controller starting", metadata: [
+            "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
+            "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+        ])
+        try await group.run()
+        try? store.close()
+        logger.info("controller stopped", metadata: ["signal.id": "\(options.signal)"])
+    }
+}
+
+/// Ticks the Raft node, feeds it peer messages, runs the lamp driver; on graceful shutdown hands
+/// leadership over and flushes.
+struct CoreService: Service {
+    let options: ControllerOptions
+    let driver: RaftDriver
+    let lamps: LampDriver
+    let transport: PeerTransport
+    let store: RaftStore
+    let logger: Logger
+
+    func run() async throws {
+        try await transport.start()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let tickNs = UInt64(options.tickMs) * 1_000_000
+                var next = monotonicNs() + tickNs
+                while !Task.isCancelled {
+                    let now = monotonicNs()
+                    if next > now { try? await Task.sleep(nanoseconds: next - now) }
+                    // Catch up missed ticks (bounded) so that Raft time follows the wall clock.
+                    var n = 0
+                    while monotonicNs() >= next && n < 10 {
+                        await driver.tick()
+                        next += tickNs
+                        n += 1
+                    }
+                    if monotonicNs() >= next { next = monotonicNs() + tickNs }
+                }
+            }
+            group.addTask {
+                for await m in transport.messages {
+                    if Task.isCancelled { break }
+                    await driver.step(m)
+                }
+            }
+            group.addTask { await lamps.run() }
+            // Wait for SIGTERM / SIGINT (or the group shutting down).
+            try? await gracefulShutdown()
+            await driver.prepareToStop(waitMs: 1_500)
+            group.cancelAll()
+        }
+        await transport.shutdown()
+    }
+}

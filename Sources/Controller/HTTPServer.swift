@@ -1,0 +1,258 @@
+import CorridorFile
+import CorridorMachine
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import RaftCore
+import SignalTiming
+
+/// The HTTP/JSON API of one controller (docs/operations.md lists the routes).
+struct HTTPAPI: Sendable {
+    let options: ControllerOptions
+    let driver: RaftDriver
+    let lamps: LampDriver
+    let transport: PeerTransportMetricsSource
+    let logger: Logger
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            let s = await driver.status()
+            if let h = s.halted { return json(ErrorResponse(error: "raft core halted: \(h)"), status: .serviceUnavailable) }
+            return json(["status": "ok"])
+        }
+        router.get("/v1/status") { _, _ in json(await status()) }
+        router.post("/v1/commands") { request, _ in
+            await handleCommand(request)
+        }
+        router.get("/v1/state") { request, _ in
+            let consistency = request.uri.queryParameters.get("consistency") ?? "linearizable"
+            return await state(consistency: consistency)
+        }
+        router.get("/v1/lamps/stream") { _, _ in
+            let stream = await lamps.subscribe()
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in
+                    for await u in stream {
+                        let data = (try? encoder.encode(u)) ?? Data()
+                        try await writer.write(ByteBuffer(string: "event: lamps\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+        router.get("/metrics") { _, _ in
+            let text = await metricsText()
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        return router
+    }
+
+    // MARK: - Handlers
+
+    func status() async -> StatusResponse {
+        let s = await driver.status()
+        let m = await driver.machineCopy()
+        let now = wallClockMs()
+        let md = modes(m, at: now)
+        let name = options.document.corridor.signals.first { $0.id == options.signal }?.name ?? ""
+        return StatusResponse(
+            signal: options.signal.rawValue, name: name, role: roleName(s.role, membership: s.membership, id: s.nodeID),
+            voter: s.membership.isVoter(s.nodeID), term: s.term, leader: Int(s.leader), commitIndex: s.commitIndex,
+            appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, stateHash: hex(s.stateHash), mode: md.mode,
+            modeSinceMs: md.since, pendingMode: md.pending, pendingModeAtMs: md.pendingAt, lamps: await lamps.current(),
+            pid: ProcessInfo.processInfo.processIdentifier, timeMs: now, halted: s.halted)
+    }
+
+    func handleCommand(_ request: Request) async -> Response {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: options.maxBodyBytes)
+        } catch {
+            return json(ErrorResponse(error: "request body larger than \(options.maxBodyBytes) bytes"), status: .contentTooLarge)
+        }
+        let bytes = Data(buffer: body)
+        let req: CommandRequest
+        do {
+            req = try JSONDecoder().decode(CommandRequest.self, from: bytes)
+        } catch {
+            return json(ErrorResponse(error: "malformed command JSON: \(error)"), status: .badRequest)
+        }
+        let command: Command
+        let clientID: ClientID
+        do {
+            command = try req.command(document: options.document)
+            clientID = try req.validatedClientID()
+        } catch {
+            return json(ErrorResponse(error: "\(error)"), status: .badRequest)
+        }
+        guard !req.operator.isEmpty, req.operator.utf8.count <= 128 else {
+            return json(ErrorResponse(error: "operator must be 1 to 128 bytes"), status: .badRequest)
+        }
+        let forwarded = request.headers[HTTPField.Name("x-greenwave-forwarded")!] != nil
+        do {
+            let outcome = try await withTimeout(ms: options.proposalTimeoutMs) {
+                try await driver.propose { now in
+                    CommandEnvelope(operatorID: req.operator, clientID: clientID, sequence: req.sequence, leaderTimeMs: now, command: command)
+                }
+            }
+            return commandResponse(outcome)
+        } catch ControllerError.notLeader(let leader) where !forwarded {
+            return await forward(bytes, to: leader)
+        } catch let e as ControllerError {
+            var leader: Int?
+            if case .notLeader(let l) = e { leader = Int(l) }
+            return json(ErrorResponse(error: "not committed: \(e)", leader: leader), status: .serviceUnavailable)
+        } catch {
+            return json(ErrorResponse(error: "not committed: \(error)"), status: .serviceUnavailable)
+        }
+    }
+
+    func commandResponse(_ o: CommandOutcome) -> Response {
+        var r = CommandResponse(index: o.index, term: o.term, result: "accepted", effectiveAtMs: nil, effectiveAt: nil,
+                                reason: nil, code: nil, duplicate: o.duplicate, leader: options.signal.rawValue)
+        switch o.result {
+        case .accepted(let t):
+            r.effectiveAtMs = t
+            r.effectiveAt = isoTime(t)
+            return json(r)
+        case .rejected(let code, let reason):
+            r.result = "rejected"
+            r.reason = reason
+            r.code = "\(code)"
+            return json(r, status: .unprocessableContent)
+        }
+    }
+
+    /// A follower passes the command to the leader's API and relays its answer.
+    func forward(_ body: Data, to leader: NodeID) async -> Response {
+        guard let api = options.apiAddresses[SignalID(Int(leader))] else {
+            return json(ErrorResponse(error: "the leader \(leader) has no API address", leader: Int(leader)), status: .serviceUnavailable)
+        }
+        var req = URLRequest(url: URL(string: "http://\(api.host):\(api.port)/v1/commands")!)
+        req.httpMethod = "POST"
+        req.httpBody = body
+        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        req.setValue("1", forHTTPHeaderField: "x-greenwave-forwarded")
+        req.timeoutInterval = Double(options.proposalTimeoutMs) / 1000 + 1
+        do {
+            let (data, resp) = try await URLSession.shared.data(for: req)
+            let code = (resp as? HTTPURLResponse)?.statusCode ?? 502
+            return Response(status: .init(code: code), headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return json(ErrorResponse(error: "forwarding to the leader \(leader) at \(api) failed: \(error.localizedDescription)",
+                                      leader: Int(leader)), status: .serviceUnavailable)
+        }
+    }
+
+    func state(consistency: String) async -> Response {
+        var readIndex: UInt64?
+        switch consistency {
+        case "local":
+            break
+        case "linearizable":
+            do {
+                readIndex = try await withTimeout(ms: options.proposalTimeoutMs) { try await driver.linearizableReadIndex() }
+            } catch {
+                return json(ErrorResponse(error: "linearizable read not possible: \(error)"), status: .serviceUnavailable)
+            }
+        default:
+            return json(ErrorResponse(error: "consistency must be linearizable or local"), status: .badRequest)
+        }
+        let m = await driver.machineCopy()
+        let md = modes(m, at: wallClockMs())
+        return json(StateResponse(
+            consistency: consistency, appliedIndex: m.appliedIndex, readIndex: readIndex, stateHash: hex(m.stateHash),
+            mode: md.mode, pendingMode: md.pending, pendingModeAtMs: md.pendingAt,
+            holds: m.holds.map { $0.signal.rawValue }, flashing: m.signalFlashes.map { $0.signal.rawValue },
+            corridorFlash: m.corridorFlash != nil, preemptions: m.preemptions.map { $0.source.logIndex }))
+    }
+
+    func metricsText() async -> String {
+        let d = await driver.driverMetrics()
+        let s = await driver.status()
+        let t = transport.metrics()
+        let sig = "signal=\"\(options.signal.rawValue)\""
+        var out = ""
+        func gauge(_ name: String, _ help: String, _ v: String, type: String = "gauge") {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name){\(sig)} \(v)\n"
+        }
+        gauge("greenwave_raft_term", "Current Raft term.", "\(d.term)")
+        gauge("greenwave_raft_is_leader", "1 when this controller leads.", s.role == .leader ? "1" : "0")
+        gauge("greenwave_raft_commit_index", "Highest log index known committed.", "\(d.commitIndex)")
+        gauge("greenwave_raft_applied_index", "Highest log index applied to the corridor state machine.", "\(d.appliedIndex)")
+        gauge("greenwave_raft_apply_lag", "Committed entries not yet applied.", "\(d.commitIndex > d.appliedIndex ? d.commitIndex - d.appliedIndex : 0)")
+        gauge("greenwave_raft_proposals_total", "Commands proposed on this controller while leading.", "\(d.proposals)", type: "counter")
+        gauge("greenwave_raft_elections_total", "Elections this controller started.", "\(d.elections)", type: "counter")
+        gauge("greenwave_transport_messages_sent_total", "Raft messages sent.", "\(t.messagesSent)", type: "counter")
+        gauge("greenwave_transport_messages_dropped_total", "Raft messages dropped by full send queues.", "\(t.messagesDropped)", type: "counter")
+        gauge("greenwave_transport_decode_errors_total", "Malformed frames received.", "\(t.decodeErrors)", type: "counter")
+        out += "# HELP greenwave_persist_seconds Time to make one Ready durable (one SQLite transaction).\n"
+        out += "# TYPE greenwave_persist_seconds histogram\n"
+        for (i, b) in DriverMetrics.persistBuckets.enumerated() {
+            out += "greenwave_persist_seconds_bucket{\(sig),le=\"\(b)\"} \(d.persistCounts[i])\n"
+        }
+        out += "greenwave_persist_seconds_bucket{\(sig),le=\"+Inf\"} \(d.persistCount)\n"
+        out += "greenwave_persist_seconds_sum{\(sig)} \(d.persistSumSeconds)\n"
+        out += "greenwave_persist_seconds_count{\(sig)} \(d.persistCount)\n"
+        return out
+    }
+}
+
+/// What the API needs of the transport: its counters.
+protocol PeerTransportMetricsSource: Sendable {
+    func metrics() -> TransportMetricsView
+}
+
+struct TransportMetricsView: Sendable {
+    var messagesSent: Int
+    var messagesDropped: Int
+    var decodeErrors: Int
+}
+
+func roleName(_ r: Role, membership: Membership, id: NodeID) -> String {
+    switch r {
+    case .leader: return "leader"
+    case .candidate, .preCandidate: return "candidate"
+    case .follower: return membership.isLearner(id) ? "learner" : (membership.isVoter(id) ? "follower" : "removed")
+    }
+}
+
+let jsonEncoder: JSONEncoder = {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    return e
+}()
+
+func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+struct TimeoutError: Error, CustomStringConvertible {
+    var ms: Int
+    var description: String { "no answer within \(ms) ms (no quorum?)" }
+}
+
+/// Runs `body`, giving up after `ms` milliseconds.
+func withTimeout<T: Sendable>(ms: Int, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(ms) * 1_000_000)
+            throw TimeoutError(ms: ms)
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

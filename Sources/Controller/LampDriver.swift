@@ -1,0 +1,205 @@
+import CorridorMachine
+import Foundation
+import Logging
+import SignalTiming
+import Storage
+
+/// One lamp change as the API streams it.
+public struct LampUpdate: Codable, Sendable, Equatable {
+    public var signal: Int
+    public var atMs: Int64
+    /// Phase id → lamp ("green", "yellow", "red", "flashing-yellow", …).
+    public var lamps: [String: String]
+    public var interval: String
+    public var mode: String
+    public var plan: String
+    public var timeLeftMs: Int64?
+    /// Log index of the command that put the signal in this mode, if any.
+    public var causeIndex: UInt64?
+    /// Set when the conflict monitor tripped: the controller flashes until a person resets it.
+    public var monitorFault: String?
+}
+
+/// Drives this signal's lamps from the applied state: computes every change on the signal's own clock
+/// (so a controller cut off from its peers keeps running the last committed plan), passes each change
+/// through an independent conflict monitor (a trip latches flash and is logged), records it in the
+/// lamp event log with Indiana hi-res event codes, and streams it to subscribers.
+public actor LampDriver {
+    let signal: Signal
+    /// Plan ids in corridor-file order (pattern numbers).
+    let planNumbers: [PlanID]
+    let driver: RaftDriver
+    let periodMs: Int
+    let logger: Logger
+    private var monitor: ConflictMonitor
+    private var shown: SignalState?
+    private var lastCheckedMs: Int64 = 0
+    private var trip: String?
+    private var subscribers: [Int: AsyncStream<LampUpdate>.Continuation] = [:]
+    private var nextSubscriber = 0
+    /// Phases that went from yellow to red and are timing their red clearance.
+    private var clearing: Set<PhaseID> = []
+    private(set) var changesSeen: UInt64 = 0
+
+    public init(signal: Signal, plans: [PlanID], driver: RaftDriver, periodMs: Int, logger: Logger) {
+        self.signal = signal
+        self.planNumbers = plans
+        self.driver = driver
+        self.periodMs = periodMs
+        self.logger = logger
+        self.monitor = ConflictMonitor(signal: signal)
+    }
+
+    public func current() -> LampUpdate? { shown.map { update(from: $0) } }
+
+    public func subscribe() -> AsyncStream<LampUpdate> {
+        let (stream, continuation) = AsyncStream.makeStream(of: LampUpdate.self, bufferingPolicy: .bufferingNewest(256))
+        let id = nextSubscriber
+        nextSubscriber += 1
+        subscribers[id] = continuation
+        if let s = shown { continuation.yield(update(from: s)) }
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribe(id) }
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ id: Int) { subscribers[id] = nil }
+
+    /// Runs until the task is cancelled.
+    public func run() async {
+        let start = wallClockMs()
+        let first = await driver.lampState(of: signal.id, at: start)
+        show(first, events: startEvents(first))
+        lastCheckedMs = start
+        while !Task.isCancelled {
+            let now = wallClockMs()
+            let changes = await driver.lampChanges(of: signal.id, after: lastCheckedMs, through: now)
+            for st in changes { observe(st) }
+            lastCheckedMs = now
+            // Wake at the next change, or after one period, whichever comes first.
+            let next = changes.last?.nextChangeMs ?? shown?.nextChangeMs
+            var sleepMs = Int64(periodMs)
+            if let n = next { sleepMs = max(1, min(sleepMs, n - now)) }
+            try? await Task.sleep(nanoseconds: UInt64(sleepMs) * 1_000_000)
+        }
+        for (_, c) in subscribers { c.finish() }
+    }
+
+    private func observe(_ st: SignalState) {
+        changesSeen += 1
+        var state = st
+        if trip == nil {
+            let faults = monitor.observe(atMs: st.atMs, lamps: st.lamps)
+            if let f = faults.first {
+                trip = f.description
+                logger.critical("conflict monitor tripped: flashing until reset", metadata: [
+                    "signal.id": "\(signal.id)", "fault": "\(f)", "faults": "\(faults.count)",
+                ])
+            }
+        }
+        if trip != nil {
+            state.lamps = signal.phases.map(\.flashLamp)
+            state.interval = .flash
+            state.mode = .flash
+        }
+        show(state, events: events(from: shown, to: state))
+    }
+
+    private func show(_ st: SignalState, events: [LampEvent]) {
+        shown = st
+        if !events.isEmpty { Task { await driver.recordLampEvents(events) } }
+        let u = update(from: st)
+        for (_, c) in subscribers { c.yield(u) }
+    }
+
+    private func update(from st: SignalState) -> LampUpdate {
+        var lamps: [String: String] = [:]
+        for (i, p) in signal.phases.enumerated() { lamps["\(p.id.rawValue)"] = lampName(st.lamps[i]) }
+        return LampUpdate(signal: signal.id.rawValue, atMs: st.atMs, lamps: lamps, interval: st.interval.rawValue,
+                          mode: st.mode.rawValue, plan: st.plan.rawValue, timeLeftMs: st.timeLeftMs,
+                          causeIndex: st.cause?.rawValue, monitorFault: trip)
+    }
+
+    // MARK: - Indiana hi-res event codes
+
+    private func ev(_ t: Int64, _ code: Int64, _ param: Int64) -> LampEvent {
+        LampEvent(signalID: "\(signal.id.rawValue)", timeMs: t, eventCode: code, parameter: param)
+    }
+
+    /// At start-up (and at the start of each export window) the state is logged in full, so that a
+    /// window never starts mid-plan: pattern, coordination state, and each green phase.
+    private func startEvents(_ st: SignalState) -> [LampEvent] {
+        var out = [ev(st.atMs, 184, 0), ev(st.atMs, 131, patternNumber(st)), ev(st.atMs, 150, coordinationCode(st.mode))]
+        if st.mode == .flash { out.append(ev(st.atMs, 173, 1)) }
+        for (i, p) in signal.phases.enumerated() where st.lamps[i] == .green { out.append(ev(st.atMs, 1, Int64(p.id.rawValue))) }
+        return out
+    }
+
+    private func events(from old: SignalState?, to new: SignalState) -> [LampEvent] {
+        guard let old else { return startEvents(new) }
+        let t = new.atMs
+        var out: [LampEvent] = []
+        if old.plan != new.plan { out.append(ev(t, 131, patternNumber(new))) }
+        if old.mode != new.mode {
+            out.append(ev(t, 150, coordinationCode(new.mode)))
+            if (old.mode == .flash) != (new.mode == .flash) { out.append(ev(t, 173, new.mode == .flash ? 1 : 0)) }
+            switch new.mode {
+            case .preemptEntry: out.append(ev(t, 102, 1)); out.append(ev(t, 105, 1))
+            case .preemptDwell: out.append(ev(t, 107, 1))
+            case .preemptExit: out.append(ev(t, 111, 1))
+            default: break
+            }
+        }
+        for (i, p) in signal.phases.enumerated() where old.lamps[i] != new.lamps[i] {
+            let id = Int64(p.id.rawValue)
+            switch (old.lamps[i], new.lamps[i]) {
+            case (_, .green):
+                out.append(ev(t, 1, id))
+            case (.green, .yellow):
+                out.append(ev(t, 8, id))
+            case (.yellow, .red):
+                out.append(ev(t, 9, id))
+                out.append(ev(t, 10, id))
+                clearing.insert(p.id)
+            default:
+                break
+            }
+        }
+        if old.interval == .redClear && new.interval != .redClear {
+            for p in signal.phases where clearing.contains(p.id) {
+                out.append(ev(t, 11, Int64(p.id.rawValue)))
+                out.append(ev(t, 12, Int64(p.id.rawValue)))
+            }
+            clearing = []
+        }
+        return out
+    }
+
+    /// NTCIP pattern numbers: plans in corridor-file order from 1; 255 is flash.
+    private func patternNumber(_ st: SignalState) -> Int64 {
+        if st.mode == .flash { return 255 }
+        return Int64((planNumbers.firstIndex(of: st.plan) ?? 0) + 1)
+    }
+
+    private func coordinationCode(_ m: SignalMode) -> Int64 {
+        switch m {
+        case .coordinated: return 0
+        case .transitioning: return 1
+        case .hold: return 2
+        case .preemptEntry, .preemptDwell, .preemptExit: return 3
+        case .flash: return 4
+        }
+    }
+}
+
+func lampName(_ l: Lamp) -> String {
+    switch l {
+    case .dark: return "dark"
+    case .red: return "red"
+    case .yellow: return "yellow"
+    case .green: return "green"
+    case .flashingRed: return "flashing-red"
+    case .flashingYellow: return "flashing-yellow"
+    }
+}

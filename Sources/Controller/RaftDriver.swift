@@ -1,0 +1,387 @@
+import CorridorMachine
+import Logging
+import RaftCore
+import SignalTiming
+import Storage
+import Transport
+
+/// The outcome of one command once it has been committed and applied.
+public struct CommandOutcome: Sendable {
+    public var index: LogIndex
+    public var term: Term
+    public var result: CommandResult
+    public var duplicate: Bool
+    public var stateHash: [UInt8]
+}
+
+/// The shell around `RaftNode` (docs/raft-core.md): it persists each `Ready` in one SQLite transaction
+/// (group commit), only then sends its messages, applies committed entries to the `CorridorMachine`,
+/// writes the audit chain, takes snapshots, and answers the proposals and reads that wait on it.
+///
+/// All Raft state lives in this actor; inputs arrive as calls (ticks, peer messages, proposals, reads)
+/// and each call drains the node's `Ready` before it returns.
+public actor RaftDriver {
+    let options: ControllerOptions
+    let store: RaftStore
+    let transport: PeerTransport
+    let logger: Logger
+    private(set) var node: RaftNode
+    private(set) var machine: CorridorMachine
+    private var lastSnapshotIndex: LogIndex
+
+    private var proposalWaiters: [LogIndex: (term: Term, continuation: CheckedContinuation<CommandOutcome, Error>)] = [:]
+    private var readWaiters: [UInt64: CheckedContinuation<LogIndex, Error>] = [:]
+    private var appliedWaiters: [(index: LogIndex, id: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
+    private var nextReadContext: UInt64 = 1
+    /// Audit rows and lamp events waiting for the next group commit.
+    private var pendingAudit: [AuditRecord] = []
+    private var pendingLampEvents: [LampEvent] = []
+    private var auditHead: LogIndex
+    private var stopping = false
+
+    // Metrics.
+    private(set) var metrics = DriverMetrics()
+
+    public init(options: ControllerOptions, store: RaftStore, transport: PeerTransport, logger: Logger) throws {
+        self.options = options
+        self.store = store
+        self.transport = transport
+        self.logger = logger
+        let loaded = try store.load()
+        let doc = options.document
+        if let snap = loaded.snapshot {
+            machine = try CorridorMachine(snapshotBytes: snap.data)
+            lastSnapshotIndex = snap.index
+        } else {
+            machine = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+            lastSnapshotIndex = 0
+        }
+        var restored = loaded.restored
+        restored.applied = machine.appliedIndex
+        node = RaftNode(config: options.raftConfig, restored: restored)
+        auditHead = try store.auditHead().index
+        let (t, c, l, si, ah) = (node.term, node.commitIndex, node.lastIndex, lastSnapshotIndex, auditHead)
+        logger.info("controller state loaded", metadata: [
+            "raft.term": "\(t)", "raft.commit": "\(c)", "raft.last": "\(l)", "snapshot.index": "\(si)", "audit.head": "\(ah)",
+        ])
+    }
+
+    // MARK: - Inputs
+
+    func tick() {
+        guard !stopping else { return }
+        node.tick()
+        drain()
+        if !pendingAudit.isEmpty || !pendingLampEvents.isEmpty { flushSidecar() }
+    }
+
+    func step(_ m: Message) {
+        guard !stopping else { return }
+        node.step(m)
+        drain()
+    }
+
+    /// Proposes an envelope on the leader; returns when it is applied. The leader stamps its own time.
+    func propose(_ make: (Int64) -> CommandEnvelope) async throws -> CommandOutcome {
+        guard !stopping else { throw ControllerError.shuttingDown }
+        guard node.role == .leader else {
+            throw node.leader == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: node.leader)
+        }
+        let envelope = make(wallClockMs())
+        let r = node.propose([envelope.encoded()])
+        metrics.proposals += 1
+        switch r {
+        case .appended(let first, _, let term):
+            // A cancelled wait (the API's timeout) gives up the waiter; the entry may still commit, and
+            // a retry with the same client id and sequence then returns its result.
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { c in
+                    proposalWaiters[first] = (term, c)
+                    drain()
+                }
+            } onCancel: {
+                Task { await self.abandonProposal(index: first) }
+            }
+        case .forwarded(let to), .notLeader(let to):
+            throw to == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: to)
+        case .dropped(let why):
+            throw ControllerError.rejected("the leader refused the proposal: \(why)")
+        }
+    }
+
+    /// Drops a waiter that timed out (the command may still commit later; a retry with the same client
+    /// id and sequence returns its result).
+    func abandonProposal(index: LogIndex) {
+        proposalWaiters[index]?.continuation.resume(throwing: ControllerError.timeout("not committed in time"))
+        proposalWaiters[index] = nil
+    }
+
+    /// A linearizable read point (ReadIndex): returns once this replica has applied up to it.
+    func linearizableReadIndex() async throws -> LogIndex {
+        let ctx = nextReadContext
+        nextReadContext += 1
+        switch node.readIndex(context: ctx) {
+        case .pending, .forwarded:
+            break
+        case .notLeader:
+            throw ControllerError.noLeader
+        case .dropped(let why):
+            throw ControllerError.rejected(why)
+        }
+        let index: LogIndex = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { c in
+                readWaiters[ctx] = c
+                drain()
+            }
+        } onCancel: {
+            Task { await self.cancelRead(context: ctx) }
+        }
+        try await waitApplied(index, id: ctx)
+        return index
+    }
+
+    func cancelRead(context: UInt64) {
+        readWaiters.removeValue(forKey: context)?.resume(throwing: ControllerError.timeout("read not confirmed in time"))
+    }
+
+    func cancelAllReads() {
+        for (_, c) in readWaiters { c.resume(throwing: ControllerError.timeout("read not confirmed in time")) }
+        readWaiters = [:]
+        for w in appliedWaiters { w.continuation.resume(throwing: ControllerError.timeout("replica did not catch up in time")) }
+        appliedWaiters = []
+    }
+
+    private func waitApplied(_ index: LogIndex, id: UInt64) async throws {
+        if machine.appliedIndex >= index { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                if Task.isCancelled {
+                    c.resume(throwing: ControllerError.timeout("replica did not catch up in time"))
+                } else {
+                    appliedWaiters.append((index, id, c))
+                }
+            }
+        } onCancel: {
+            Task { await self.cancelAppliedWait(id: id) }
+        }
+    }
+
+    private func cancelAppliedWait(id: UInt64) {
+        guard let i = appliedWaiters.firstIndex(where: { $0.id == id }) else { return }
+        appliedWaiters.remove(at: i).continuation.resume(throwing: ControllerError.timeout("replica did not catch up in time"))
+    }
+
+    func recordLampEvents(_ events: [LampEvent]) {
+        pendingLampEvents.append(contentsOf: events)
+    }
+
+    // MARK: - Views
+
+    func status() -> DriverStatus {
+        DriverStatus(nodeID: node.id, role: node.role, term: node.term, leader: node.leader, commitIndex: node.commitIndex,
+                     appliedIndex: machine.appliedIndex, lastIndex: node.lastIndex, stateHash: machine.stateHash,
+                     membership: node.membership, halted: node.halted)
+    }
+
+    func machineCopy() -> CorridorMachine { machine }
+
+    func lampState(of signal: SignalID, at t: Int64) -> SignalState {
+        machine.timeline.state(of: signal, at: t)
+    }
+
+    func driverMetrics() -> DriverMetrics {
+        var m = metrics
+        m.elections = node.electionsStarted
+        m.term = node.term
+        m.commitIndex = node.commitIndex
+        m.appliedIndex = machine.appliedIndex
+        return m
+    }
+
+    // MARK: - Graceful stop
+
+    /// Hands leadership to the most caught-up voter (if leading), waits up to `waitMs` for it to take
+    /// over, then stops taking input and flushes what is pending.
+    func prepareToStop(waitMs: Int) async {
+        if node.role == .leader, let target = node.bestTransferTarget {
+            logger.info("transferring leadership before stopping", metadata: ["raft.target": "\(target)"])
+            _ = node.transferLeadership(to: target)
+            drain()
+            let deadline = monotonicNs() + UInt64(waitMs) * 1_000_000
+            while node.role == .leader && monotonicNs() < deadline {
+                try? await Task.sleep(nanoseconds: UInt64(options.tickMs) * 1_000_000)
+                node.tick()
+                drain()
+            }
+            logger.info("leadership handed over", metadata: ["raft.role": "\(node.role)", "raft.leader": "\(node.leader)"])
+        }
+        stopping = true
+        flushSidecar()
+        for (_, w) in proposalWaiters { w.continuation.resume(throwing: ControllerError.shuttingDown) }
+        proposalWaiters = [:]
+        cancelAllReads()
+    }
+
+    // MARK: - The Ready loop
+
+    /// Handles every pending `Ready`: persist, then send, then apply. Bounded by the node's own bounds.
+    private func drain() {
+        var rounds = 0
+        while node.hasReady && rounds < 64 {
+            rounds += 1
+            let rd = node.ready()
+            if let h = node.halted {
+                logger.critical("raft core halted", metadata: ["error": "\(h)"])
+                return
+            }
+            // 1. Persist (one transaction: snapshot, entries, hard state, plus pending audit rows and
+            //    lamp events: group commit).
+            var batch = WriteBatch()
+            if rd.snapshot != nil || rd.hardState != nil || !rd.entries.isEmpty { batch.add(rd) }
+            batch.auditRecords = pendingAudit
+            batch.lampEvents = pendingLampEvents
+            if !batch.isEmpty {
+                let t0 = monotonicNs()
+                do {
+                    try store.commit(batch)
+                } catch {
+                    // Nothing that depends on this write may leave the process; the node cannot go on.
+                    logger.critical("persisting failed; stopping", metadata: ["error": "\(error)"])
+                    stopping = true
+                    return
+                }
+                metrics.observePersist(nanoseconds: monotonicNs() - t0)
+                pendingAudit = []
+                pendingLampEvents = []
+            }
+            if let last = rd.entries.last { node.persisted(upTo: last.index, term: last.term) }
+            // 2. Send.
+            if !rd.messages.isEmpty { transport.send(rd.messages) }
+            // 3. Install a received snapshot, then apply.
+            if let snap = rd.snapshot {
+                do {
+                    machine = try CorridorMachine(snapshotBytes: snap.data)
+                    lastSnapshotIndex = snap.index
+                    logger.info("installed snapshot from leader", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(snap.data.count)"])
+                } catch {
+                    logger.critical("received snapshot does not decode; stopping", metadata: ["error": "\(error)"])
+                    stopping = true
+                    return
+                }
+            }
+            for e in rd.committedEntries { apply(e) }
+            if let last = rd.committedEntries.last { node.applied(upTo: last.index) }
+            for rs in rd.readStates {
+                readWaiters.removeValue(forKey: rs.context)?.resume(returning: rs.index)
+            }
+            releaseAppliedWaiters()
+            if let soft = rd.softState {
+                logger.info("raft role changed", metadata: ["raft.role": "\(soft.role)", "raft.leader": "\(soft.leader)", "raft.term": "\(node.term)"])
+            }
+        }
+        maybeSnapshot()
+    }
+
+    private func apply(_ e: Entry) {
+        let kind = MachineEntryKind(rawValue: e.kind.rawValue) ?? .noop
+        let r = machine.apply(index: e.index, term: e.term, kind: kind, payload: e.data)
+        if let header = r.header, let result = r.result, e.index > auditHead {
+            pendingAudit.append(AuditRecord(
+                index: e.index, term: e.term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+                clientID: header.clientID.description, sequence: header.sequence, command: e.data,
+                commandText: describeCommand(e.data), result: "\(result)", stateHash: r.stateHash))
+            auditHead = e.index
+        }
+        if let w = proposalWaiters.removeValue(forKey: e.index) {
+            if w.term == e.term, let result = r.result {
+                w.continuation.resume(returning: CommandOutcome(index: e.index, term: e.term, result: result,
+                                                                duplicate: r.duplicate, stateHash: r.stateHash))
+            } else {
+                w.continuation.resume(throwing: ControllerError.superseded(index: e.index))
+            }
+        }
+        metrics.applied += 1
+    }
+
+    private func releaseAppliedWaiters() {
+        guard !appliedWaiters.isEmpty else { return }
+        let applied = machine.appliedIndex
+        var keep: [(index: LogIndex, id: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
+        for w in appliedWaiters {
+            if w.index <= applied { w.continuation.resume() } else { keep.append(w) }
+        }
+        appliedWaiters = keep
+    }
+
+    /// Writes audit rows and lamp events that wait for a group commit when nothing else is written.
+    private func flushSidecar() {
+        guard !pendingAudit.isEmpty || !pendingLampEvents.isEmpty else { return }
+        do {
+            try store.commit(WriteBatch(auditRecords: pendingAudit, lampEvents: pendingLampEvents))
+            pendingAudit = []
+            pendingLampEvents = []
+        } catch {
+            logger.error("writing audit rows / lamp events failed; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func maybeSnapshot() {
+        let applied = machine.appliedIndex
+        guard applied >= lastSnapshotIndex + LogIndex(options.snapshotEveryEntries), node.persistedIndex >= applied else { return }
+        // The audit rows up to `applied` must be durable before the log under them can go.
+        flushSidecar()
+        guard pendingAudit.isEmpty else { return }
+        let data = machine.snapshot().encoded()
+        guard let snap = node.compact(upTo: applied, data: data) else { return }
+        do {
+            try store.saveSnapshot(StoredSnapshot(snap))
+            try store.compact(through: snap.index)
+            lastSnapshotIndex = snap.index
+            logger.info("snapshot taken", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(data.count)"])
+        } catch {
+            logger.error("saving snapshot failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A point-in-time view of the Raft side for status pages.
+public struct DriverStatus: Sendable {
+    public var nodeID: NodeID
+    public var role: Role
+    public var term: Term
+    public var leader: NodeID
+    public var commitIndex: LogIndex
+    public var appliedIndex: LogIndex
+    public var lastIndex: LogIndex
+    public var stateHash: [UInt8]
+    public var membership: Membership
+    public var halted: String?
+}
+
+/// Counters and a persistence-latency histogram, rendered by `/metrics`.
+public struct DriverMetrics: Sendable {
+    public var proposals: UInt64 = 0
+    public var applied: UInt64 = 0
+    public var elections: UInt64 = 0
+    public var term: Term = 0
+    public var commitIndex: LogIndex = 0
+    public var appliedIndex: LogIndex = 0
+    /// Upper bounds (seconds) of the persistence latency buckets.
+    public static let persistBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1]
+    public var persistCounts = [UInt64](repeating: 0, count: DriverMetrics.persistBuckets.count)
+    public var persistCount: UInt64 = 0
+    public var persistSumSeconds: Double = 0
+
+    mutating func observePersist(nanoseconds: UInt64) {
+        let s = Double(nanoseconds) / 1e9
+        persistCount += 1
+        persistSumSeconds += s
+        for (i, b) in DriverMetrics.persistBuckets.enumerated() where s <= b { persistCounts[i] += 1 }
+    }
+}
+
+/// A one-line rendering of an encoded command for the audit table.
+func describeCommand(_ bytes: [UInt8]) -> String {
+    guard let env = try? CommandEnvelope.decode(bytes) else { return "undecodable command (\(bytes.count) bytes)" }
+    return "\(env.command)"
+}

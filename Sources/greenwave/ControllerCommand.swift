@@ -1,0 +1,71 @@
+import ArgumentParser
+import Controller
+import CorridorFile
+import Foundation
+import Logging
+import SignalTiming
+
+/// `greenwave controller`: runs one field controller as a daemon until SIGTERM.
+struct ControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller",
+        abstract: "Run the field controller of one signal (a daemon; stop it with SIGTERM).",
+        discussion: """
+            Addresses come from the corridor file; --peer and --api override this controller's own.
+            Restarted on the same --data folder it recovers and catches up.
+            """
+    )
+
+    @Option(help: "The corridor file.") var corridor: String
+    @Option(help: "This controller's signal id.") var signal: Int
+    @Option(help: "Data folder (SQLite database, snapshots).") var data: String
+    @Option(help: "Listen for peers on HOST:PORT instead of the corridor file's address.") var peer: String?
+    @Option(help: "Serve the HTTP API on HOST:PORT instead of the corridor file's address.") var api: String?
+    @Option(help: "Raft tick length in milliseconds.") var tickMs: Int = 10
+    @Option(help: "Election timeout in ticks (randomised up to twice this).") var electionTicks: Int = 30
+    @Option(help: "Heartbeat interval in ticks.") var heartbeatTicks: Int = 5
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func validate() throws {
+        guard tickMs >= 1, tickMs <= 1000 else { throw ValidationError("--tick-ms must be between 1 and 1000") }
+        guard electionTicks > heartbeatTicks, heartbeatTicks >= 1 else {
+            throw ValidationError("--election-ticks must exceed --heartbeat-ticks, which must be at least 1")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        var logger = Logger(label: "greenwave.controller")
+        logger[metadataKey: "signal.id"] = "\(signal)"
+        let doc: CorridorDocument
+        do {
+            doc = try CorridorFile.load(path: corridor)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        var options = try ControllerOptions(corridorPath: corridor, document: doc, signal: SignalID(signal), dataDirectory: data)
+        if let p = peer { options.peerListen = try parseEndpoint(p, option: "--peer") }
+        if let a = api {
+            options.apiListen = try parseEndpoint(a, option: "--api")
+            options.apiAddresses[SignalID(signal)] = options.apiListen
+        }
+        options.tickMs = tickMs
+        options.electionTicks = electionTicks
+        options.heartbeatTicks = heartbeatTicks
+        try await FieldController(options: options, logger: logger).run()
+    }
+}
+
+func parseEndpoint(_ s: String, option: String) throws -> Endpoint {
+    let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+        throw ValidationError("\(option) must be HOST:PORT, got '\(s)'")
+    }
+    return Endpoint(host: String(parts[0]), port: port)
+}
