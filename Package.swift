@@ -76,10 +76,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Client library for the CLI and the dashboard: finds a live controller, follows the leader,
+        // retries with the same client id and sequence.
+        .target(name: "Console", dependencies: ["Controller", "CorridorFile", "SignalTiming"]),
         .executableTarget(
             name: "greenwave",
             dependencies: [
-                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine",
+                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,7 +110,7 @@ let package = Package(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "CorridorMachine", "CorridorFile"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
     ]
 )

@@ -6,6 +6,9 @@ struct Greenwave: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "greenwave",
         abstract: "Coordinate a corridor of traffic signals with a replicated, deterministic plan.",
-        subcommands: [CorridorCommand.self, ControllerCommand.self]
+        subcommands: [
+            ControllerCommand.self, ModeCommand.self, HoldCommand.self, ReleaseCommand.self, FlashCommand.self,
+            UnflashCommand.self, PreemptCommand.self, StatusCommand.self, CorridorCommand.self,
+        ]
     )
 }

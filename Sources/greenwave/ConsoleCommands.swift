@@ -1,0 +1,169 @@
+import ArgumentParser
+import Console
+import Controller
+import CorridorFile
+import Foundation
+
+/// Options every console command shares.
+struct ConsoleOptions: ParsableArguments {
+    @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
+    @Option(name: .customLong("operator"), help: "Who orders the command (recorded in the audit log).")
+    var operatorName: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+    @Option(help: "Seconds to wait for a quorum to commit the command.") var timeout: Double = 10
+    @Flag(help: "Print the controller's answer as JSON.") var json = false
+
+    func document() throws -> CorridorDocument {
+        do { return try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+    }
+}
+
+/// Submits one command and prints what became of it. Exit status: 0 accepted, 1 rejected by the
+/// state machine, 2 not committed (no quorum or no controller reachable), 64 bad input.
+func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandRequest) async throws {
+    let doc = try o.document()
+    let client = ConsoleClient(document: doc, timeoutSeconds: o.timeout)
+    let request = make(ConsoleClient.newClientID(), 1)
+    do {
+        let (status, r) = try await client.submit(request)
+        if o.json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try e.encode(r), as: UTF8.self))
+        } else if r.result == "accepted" {
+            var line = "\(request.type) accepted: log index \(r.index), term \(r.term), leader \(r.leader)"
+            if let t = r.effectiveAtMs {
+                let inS = Double(t - Int64(Date().timeIntervalSince1970 * 1000)) / 1000
+                line += "; takes effect \(isoTime(t))" + (inS > 0 ? String(format: " (in %.1f s)", inS) : "")
+            }
+            if r.duplicate { line += " (a retry: this is the first result)" }
+            print(line)
+        } else {
+            print("\(request.type) rejected at log index \(r.index): \(r.reason ?? "no reason given")")
+        }
+        if status != 200 { throw ExitCode(1) }
+    } catch let e as ConsoleError {
+        FileHandle.standardError.write(Data("greenwave: \(e)\n".utf8))
+        if case .badAnswer = e { throw ExitCode(64) }
+        throw ExitCode(2)
+    }
+}
+
+struct ModeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "mode", abstract: "Switch the corridor to a plan (normal, rush-hour, night, flash, …) at the next cycle boundary.")
+    @Argument(help: "The plan name.") var plan: String
+    @OptionGroup var options: ConsoleOptions
+    func run() async throws {
+        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "mode", plan: plan) }
+    }
+}
+
+
+struct HoldCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hold", abstract: "Hold a signal in a stage (default: its coordinated stage) until released.")
+    @Argument(help: "Signal id (S12 or 12).") var signal: String
+    @Option(help: "Stage to rest in.") var stage: String?
+    @OptionGroup var options: ConsoleOptions
+    func run() async throws {
+        guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
+        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "hold", signal: s, stage: stage) }
+    }
+}
+
+struct ReleaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "release", abstract: "Release a held signal back to coordination.")
+    @Argument(help: "Signal id (S12 or 12).") var signal: String
+    @OptionGroup var options: ConsoleOptions
+    func run() async throws {
+        guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
+        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "release", signal: s) }
+    }
+}
+
+struct FlashCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "flash", abstract: "Flash one signal, or the whole corridor when no signal is given.")
+    @Argument(help: "Signal id (S12 or 12); omit for the whole corridor.") var signal: String?
+    @OptionGroup var options: ConsoleOptions
+    func run() async throws {
+        let s = try signal.map { v -> Int in guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }; return s }
+        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "flash", signal: s) }
+    }
+}
+
+struct UnflashCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unflash", abstract: "End flash on one signal, or on the whole corridor when no signal is given.")
+    @Argument(help: "Signal id (S12 or 12); omit for the whole corridor.") var signal: String?
+    @OptionGroup var options: ConsoleOptions
+    func run() async throws {
+        let s = try signal.map { v -> Int in guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }; return s }
+        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "unflash", signal: s) }
+    }
+}
+
+struct PreemptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "preempt", abstract: "Call an emergency green corridor along consecutive signals.")
+    @Argument(help: "Signals in travel order (S05 S06 S07, or a range S05-S11).") var signals: [String]
+    @Option(help: "Direction of travel (the corridor's direction names, or increasing/decreasing).") var direction: String
+    @Option(help: "Vehicle speed in km/h.") var speedKmh: Int?
+    @OptionGroup var options: ConsoleOptions
+    func run() async throws {
+        var list: [Int] = []
+        for s in signals {
+            let parts = s.split(separator: "-").map(String.init)
+            if parts.count == 2, let a = parseSignal(parts[0]), let b = parseSignal(parts[1]) {
+                list += a <= b ? Array(a...b) : Array((b...a).reversed())
+            } else if let v = parseSignal(s) {
+                list.append(v)
+            } else {
+                throw ValidationError("'\(s)' is not a signal id or range")
+            }
+        }
+        try await runConsoleCommand(options) {
+            CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "preempt", signals: list, direction: direction, speedKmh: speedKmh)
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show every controller of the corridor: role, term, indexes, state hash, mode, lamps.")
+    @Option(help: "The corridor file.") var corridor: String = "corridors/western-express-highway.yaml"
+    @Flag(help: "Print JSON: one object per controller (unreachable ones marked).") var json = false
+
+    struct Row: Codable {
+        var signal: Int
+        var api: String
+        var reachable: Bool
+        var status: StatusResponse?
+    }
+
+    func run() async throws {
+        let doc: CorridorDocument
+        do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+        let rows = await ConsoleClient(document: doc).statusAll()
+        if json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let out = rows.map { Row(signal: $0.signal.rawValue, api: "\($0.endpoint)", reachable: $0.status != nil, status: $0.status) }
+            print(String(decoding: try e.encode(out), as: UTF8.self))
+            return
+        }
+        let hashes = rows.compactMap { $0.status?.stateHash }
+        let leaderHash = rows.first { $0.status?.role == "leader" }?.status?.stateHash
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+        print([pad("signal", 7), pad("role", 9), lpad("term", 5), lpad("commit", 7), lpad("applied", 8), pad(" hash", 10),
+               pad("agrees", 7), pad("mode", 11), "lamps (main / side)"].joined(separator: " "))
+        for r in rows {
+            guard let s = r.status else {
+                print("\(pad("S\(r.signal.rawValue)", 7)) UNREACHABLE at \(r.endpoint)")
+                continue
+            }
+            let agrees = leaderHash.map { $0 == s.stateHash ? "yes" : "NO" } ?? "?"
+            let lamps = s.lamps.map { "\($0.lamps["2"] ?? "-") / \($0.lamps["4"] ?? "-")" } ?? "-"
+            print([pad("S\(s.signal)", 7), pad(s.role, 9), lpad("\(s.term)", 5), lpad("\(s.commitIndex)", 7),
+                   lpad("\(s.appliedIndex)", 8), pad(" " + String(s.stateHash.prefix(8)), 10), pad(agrees, 7),
+                   pad(s.mode + (s.pendingMode.map { "→" + $0 } ?? ""), 11), lamps].joined(separator: " "))
+        }
+        let up = hashes.count
+        print("\(up)/\(rows.count) reachable; leader: \(rows.first { $0.status?.role == "leader" }.map { "S\($0.signal.rawValue)" } ?? "none")")
+    }
+}
