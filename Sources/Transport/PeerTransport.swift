@@ -271,14 +271,13 @@ public final class PeerTransport: @unchecked Sendable {
         lock.withLock { counters.connectionsAccepted += 1 }
         let events = InboundEvents(
             deliver: { message in
-                let result = self.continuation.yield(message)
-                self.lock.withLock {
-                    switch result {
-                    case .enqueued: self.counters.messagesReceived += 1
-                    case .dropped: self.counters.messagesReceived += 1; self.counters.messagesReceiveDropped += 1
-                    case .terminated: break
-                    @unknown default: break
-                    }
+                // Count before yielding, so that a consumer who has the message also sees it counted.
+                self.lock.withLock { self.counters.messagesReceived += 1 }
+                switch self.continuation.yield(message) {
+                case .enqueued: break
+                case .dropped: self.lock.withLock { self.counters.messagesReceiveDropped += 1 }
+                case .terminated: self.lock.withLock { self.counters.messagesReceived -= 1 }
+                @unknown default: break
                 }
             },
             rejected: { _, _, isFrameError in
@@ -397,10 +396,11 @@ public final class PeerTransport: @unchecked Sendable {
             sent += 1
         }
         guard sent > 0 else { return }
-        channel.flush()
+        // Count before flushing, so that a reader who saw the message arrive also sees it counted.
         count(peer: id) { $0.sent += sent }
         lock.withLock { counters.messagesSent += sent }
         updateQueueGauge(id, peer)
+        channel.flush()
     }
 
     private func updateQueueGauge(_ id: NodeID, _ peer: Peer) {

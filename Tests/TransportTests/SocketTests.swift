@@ -1,0 +1,193 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RaftCore
+import XCTest
+@testable import Transport
+
+/// Real sockets on 127.0.0.1 with ephemeral ports. Every wait has a timeout; every transport is shut down.
+final class SocketTests: XCTestCase {
+    static let cluster = "test-corridor"
+
+    func makeTransport(_ id: NodeID, port: Int = 0, peers: [NodeID: PeerAddress] = [:],
+                       configure: (inout TransportConfiguration) -> Void = { _ in }) async throws -> PeerTransport {
+        var config = TransportConfiguration(clusterID: Self.cluster, nodeID: id, listenHost: "127.0.0.1", listenPort: port, peers: peers)
+        config.jitterSeed = id
+        configure(&config)
+        var logger = Logger(label: "test.transport")
+        logger.logLevel = .critical
+        let t = PeerTransport(configuration: config, logger: logger)
+        try await t.start()
+        return t
+    }
+
+    func address(_ t: PeerTransport) -> PeerAddress { PeerAddress(host: "127.0.0.1", port: t.localAddress!.port!) }
+
+    /// The next `count` messages, or a failure after `timeout`.
+    func receive(_ t: PeerTransport, count: Int, timeout: Duration = .seconds(10), file: StaticString = #filePath, line: UInt = #line) async throws -> [Message] {
+        let result = try await withThrowingTaskGroup(of: [Message]?.self) { group in
+            group.addTask {
+                var out: [Message] = []
+                for await m in t.messages {
+                    out.append(m)
+                    if out.count == count { break }
+                }
+                return out
+            }
+            group.addTask { try await Task.sleep(for: timeout); return nil }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+        guard let result else {
+            XCTFail("timed out waiting for \(count) messages", file: file, line: line)
+            return []
+        }
+        return result
+    }
+
+    func heartbeat(_ from: NodeID, _ to: NodeID, _ seq: UInt64) -> Message {
+        Message(kind: .heartbeat, from: from, to: to, term: 1, context: seq)
+    }
+
+    func testThreeTransportsExchangeMessages() async throws {
+        let ts = [try await makeTransport(1), try await makeTransport(2), try await makeTransport(3)]
+        let addresses = Dictionary(uniqueKeysWithValues: ts.enumerated().map { (NodeID($0.offset + 1), address($0.element)) })
+        for t in ts { t.updatePeers(addresses) }
+        for (i, t) in ts.enumerated() {
+            let from = NodeID(i + 1)
+            for to in 1 ... 3 where to != from {
+                t.send((0 ..< 20).map { heartbeat(from, NodeID(to), $0) })
+            }
+        }
+        for (i, t) in ts.enumerated() {
+            let got = try await receive(t, count: 40)
+            XCTAssertTrue(got.allSatisfy { $0.to == NodeID(i + 1) })
+            for from in 1 ... 3 where from != i + 1 {
+                XCTAssertEqual(got.filter { $0.from == NodeID(from) }.map(\.context), Array(0 ..< 20), "in order per peer")
+            }
+        }
+        XCTAssertEqual(ts[0].metrics().messagesSent, 40)
+        XCTAssertEqual(ts[0].metrics().messagesReceived, 40)
+        for t in ts { await t.shutdown() }
+    }
+
+    func testPeerDownThenUpReceivesAfterReconnect() async throws {
+        let first = try await makeTransport(2)
+        let port = first.localAddress!.port!
+        await first.shutdown()
+
+        let sender = try await makeTransport(1, peers: [2: PeerAddress(host: "127.0.0.1", port: port)])
+        sender.send([heartbeat(1, 2, 0)])
+        try await Task.sleep(for: .milliseconds(400))
+        XCTAssertGreaterThanOrEqual(sender.metrics().reconnects, 2, "connect attempts repeat while the peer is down")
+        XCTAssertEqual(sender.metrics().messagesSent, 0)
+
+        let second = try await makeTransport(2, port: port)
+        // Sends continue while the peer is down and after it comes up; the queue delivers once connected.
+        let pump = Task {
+            for seq in UInt64(1) ... 200 {
+                sender.send([Message(kind: .heartbeat, from: 1, to: 2, term: 1, context: seq)])
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let got = try await receive(second, count: 3, timeout: .seconds(5))
+        pump.cancel()
+        XCTAssertEqual(got.count, 3)
+        XCTAssertEqual(got.first?.from, 1)
+        XCTAssertGreaterThanOrEqual(sender.metrics().connects, 1)
+        await sender.shutdown()
+        await second.shutdown()
+    }
+
+    func testPeerThatNeverReadsDoesNotBlockOthersAndTheQueueBoundHolds() async throws {
+        // A listener that accepts and never reads: its TCP window fills, then the sender's queue.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let stuck = try await ServerBootstrap(group: group)
+            .childChannelOption(.autoRead, value: false)
+            .bind(host: "127.0.0.1", port: 0).get()
+
+        let receiver = try await makeTransport(3)
+        let queueBytes = 256 * 1024
+        let sender = try await makeTransport(1, peers: [9: PeerAddress(host: "127.0.0.1", port: stuck.localAddress!.port!), 3: address(receiver)]) {
+            $0.limits.maxFrameBytes = queueBytes
+            $0.sendQueueMaxBytes = queueBytes
+            $0.sendQueueMaxMessages = 64
+            $0.writeBufferHighBytes = 64 * 1024
+        }
+        // Connect to the healthy peer first: while a connection is being set up its queue fills too, and a
+        // busy machine could drop the first heartbeats before the flood even starts.
+        sender.send([Message(kind: .heartbeat, from: 1, to: 3, term: 1, context: .max)])
+        let warmup = try await receive(receiver, count: 1)
+        XCTAssertEqual(warmup.first?.context, .max)
+
+        let payload = [UInt8](repeating: 0xAB, count: 8 * 1024)
+        let rounds = 1500 // 12 MB to the stuck peer: more than loopback socket buffers hold
+        for seq in 0 ..< UInt64(rounds) {
+            let big = Message(kind: .append, from: 1, to: 9, term: 1, entries: [Entry(term: 1, index: seq + 1, data: payload)])
+            sender.send([big, heartbeat(1, 3, seq)])
+            if seq % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let got = try await receive(receiver, count: rounds, timeout: .seconds(15))
+        XCTAssertEqual(got.map(\.context), (0 ..< UInt64(rounds)).map { $0 }, "the healthy peer gets everything, in order")
+
+        try await Task.sleep(for: .milliseconds(200))
+        let m = sender.metrics()
+        let stuckPeer = try XCTUnwrap(m.peers[9])
+        XCTAssertGreaterThan(stuckPeer.dropped, 0, "drops are counted")
+        XCTAssertLessThanOrEqual(stuckPeer.queuedMessages, 64)
+        XCTAssertLessThanOrEqual(stuckPeer.queuedBytes, queueBytes)
+        XCTAssertEqual(stuckPeer.sent + stuckPeer.dropped + stuckPeer.queuedMessages, rounds)
+        XCTAssertEqual(m.peers[3]?.dropped, 0)
+
+        await sender.shutdown()
+        await receiver.shutdown()
+        try await stuck.close()
+        try await group.shutdownGracefully()
+    }
+
+    func testGarbageClientIsDisconnectedAndTheTransportKeepsServing() async throws {
+        let receiver = try await makeTransport(2)
+        let sender = try await makeTransport(1, peers: [2: address(receiver)])
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        for garbage: [UInt8] in [
+            Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8),   // a wrong version byte, or an oversized length
+            [0, 0, 0, 6, 1, 1, 0, 2, 0x41, 0x41],              // a hello with a truncated body
+            [0xFF, 0xFF, 0xFF, 0xFF],                          // a huge declared length
+        ] {
+            let client = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: address(receiver).port).get()
+            try await client.writeAndFlush(ByteBuffer(bytes: garbage))
+            let closed = try await withThrowingTaskGroup(of: Bool.self) { g in
+                g.addTask { try await client.closeFuture.get(); return true }
+                g.addTask { try await Task.sleep(for: .seconds(5)); return false }
+                let r = try await g.next()!
+                g.cancelAll()
+                return r
+            }
+            XCTAssertTrue(closed, "the listener closes a connection that sends \(garbage.prefix(8))")
+        }
+        try await group.shutdownGracefully()
+
+        sender.send((0 ..< 5).map { heartbeat(1, 2, $0) })
+        let got = try await receive(receiver, count: 5)
+        XCTAssertEqual(got.map(\.context), [0, 1, 2, 3, 4])
+        XCTAssertEqual(receiver.metrics().decodeErrors, 3)
+        await sender.shutdown()
+        await receiver.shutdown()
+    }
+
+    func testHelloFromAnotherCorridorIsRefused() async throws {
+        let receiver = try await makeTransport(2)
+        var config = TransportConfiguration(clusterID: "another-corridor", nodeID: 1, listenHost: "127.0.0.1", listenPort: 0, peers: [2: address(receiver)])
+        config.reconnectDelayMinMs = 20
+        let stranger = PeerTransport(configuration: config)
+        try await stranger.start()
+        stranger.send([heartbeat(1, 2, 0)])
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertGreaterThanOrEqual(receiver.metrics().protocolErrors, 1)
+        XCTAssertEqual(receiver.metrics().messagesReceived, 0)
+        await stranger.shutdown()
+        await receiver.shutdown()
+    }
+}
