@@ -31,6 +31,8 @@ public struct ControllerOptions: Sendable {
     public var lampPeriodMs: Int = 100
     /// Largest HTTP request body accepted.
     public var maxBodyBytes: Int = 64 * 1024
+    /// Serve `POST /v1/debug/isolate` (cut or restore all peer links), for fault-injection tests.
+    public var faultInjection = false
 
     public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
         guard document.corridor.signals.contains(where: { $0.id == signal }) else {

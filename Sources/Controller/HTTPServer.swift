@@ -49,6 +49,13 @@ struct HTTPAPI: Sendable {
                     try await writer.finish(nil)
                 })
         }
+        if options.faultInjection {
+            router.post("/v1/debug/isolate") { request, _ in
+                let on = request.uri.queryParameters.get("on") != "0"
+                await driver.setIsolated(on)
+                return json(["isolated": on])
+            }
+        }
         router.get("/metrics") { _, _ in
             let text = await metricsText()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

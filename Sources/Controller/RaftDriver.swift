@@ -38,6 +38,9 @@ public actor RaftDriver {
     private var pendingLampEvents: [LampEvent] = []
     private var auditHead: LogIndex
     private var stopping = false
+    /// Fault injection (tests only, `--fault-injection`): drop every peer message in and out, as if
+    /// this controller's links were cut. Its lamps keep running on its own clock.
+    private var isolated = false
 
     // Metrics.
     private(set) var metrics = DriverMetrics()
@@ -76,7 +79,7 @@ public actor RaftDriver {
     }
 
     func step(_ m: Message) {
-        guard !stopping else { return }
+        guard !stopping, !isolated else { return }
         node.step(m)
         drain()
     }
@@ -171,6 +174,11 @@ public actor RaftDriver {
         appliedWaiters.remove(at: i).continuation.resume(throwing: ControllerError.timeout("replica did not catch up in time"))
     }
 
+    func setIsolated(_ on: Bool) {
+        isolated = on
+        logger.warning("fault injection: peer links \(on ? "cut" : "restored")")
+    }
+
     func recordLampEvents(_ events: [LampEvent]) {
         pendingLampEvents.append(contentsOf: events)
     }
@@ -256,7 +264,7 @@ public actor RaftDriver {
             }
             if let last = rd.entries.last { node.persisted(upTo: last.index, term: last.term) }
             // 2. Send.
-            if !rd.messages.isEmpty { transport.send(rd.messages) }
+            if !rd.messages.isEmpty && !isolated { transport.send(rd.messages) }
             // 3. Install a received snapshot, then apply.
             if let snap = rd.snapshot {
                 do {

@@ -25,6 +25,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Election timeout in ticks (randomised up to twice this).") var electionTicks: Int = 30
     @Option(help: "Heartbeat interval in ticks.") var heartbeatTicks: Int = 5
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links (tests only).") var faultInjection = false
 
     func validate() throws {
         guard tickMs >= 1, tickMs <= 1000 else { throw ValidationError("--tick-ms must be between 1 and 1000") }
@@ -58,6 +59,7 @@ struct ControllerCommand: AsyncParsableCommand {
         options.tickMs = tickMs
         options.electionTicks = electionTicks
         options.heartbeatTicks = heartbeatTicks
+        options.faultInjection = faultInjection
         try await FieldController(options: options, logger: logger).run()
     }
 }

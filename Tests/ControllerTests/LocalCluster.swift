@@ -1,0 +1,157 @@
+import Controller
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+
+/// Real `greenwave controller` processes on loopback for the multi-process tests: a copy of
+/// corridors/demo-5.yaml (3 voters: 1, 3, 5; learners 2, 4) on free ports, a data folder each.
+final class LocalCluster {
+    let dir: URL
+    let corridorPath: String
+    let binary: URL
+    var peerPorts: [Int: Int] = [:]
+    var apiPorts: [Int: Int] = [:]
+    var processes: [Int: Process] = [:]
+    let signals = [1, 2, 3, 4, 5]
+    let voters = [1, 3, 5]
+    let session: URLSession
+
+    init() throws {
+        binary = try LocalCluster.findBinary("greenwave")
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-cluster-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var yaml = try String(contentsOf: repo.appendingPathComponent("corridors/demo-5.yaml"), encoding: .utf8)
+        let ports = try LocalCluster.freePorts(10)
+        for (k, s) in signals.enumerated() {
+            peerPorts[s] = ports[2 * k]
+            apiPorts[s] = ports[2 * k + 1]
+            yaml = yaml.replacingOccurrences(of: "127.0.0.1:720\(s)", with: "127.0.0.1:\(ports[2 * k])")
+            yaml = yaml.replacingOccurrences(of: "127.0.0.1:820\(s)", with: "127.0.0.1:\(ports[2 * k + 1])")
+        }
+        corridorPath = dir.appendingPathComponent("corridor.yaml").path
+        try yaml.write(toFile: corridorPath, atomically: true, encoding: .utf8)
+        let cfg = URLSessionConfiguration.ephemeral
+        cfg.timeoutIntervalForRequest = 2
+        session = URLSession(configuration: cfg)
+    }
+
+    deinit {
+        for (_, p) in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    static func findBinary(_ name: String) throws -> URL {
+        var candidates: [URL] = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+        for b in Bundle.allBundles where b.bundleURL.pathExtension == "xctest" {
+            candidates.append(b.bundleURL.deletingLastPathComponent())
+        }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        for c in candidates {
+            let u = c.appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
+        }
+        throw XCTSkip("\(name) is not built next to the tests (looked in \(candidates.map(\.path))); `swift build --build-tests` builds it")
+    }
+
+    /// Ports the kernel reports free right now (bound to port 0, then released).
+    static func freePorts(_ n: Int) throws -> [Int] {
+        var out: [Int] = []
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        while out.count < n {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = 0
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let ok = withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+            }
+            guard ok else { throw XCTSkip("no free port") }
+            fds.append(fd)
+            out.append(Int(UInt16(bigEndian: addr.sin_port)))
+        }
+        return out
+    }
+
+    func start(_ s: Int) throws {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["controller", "--corridor", corridorPath, "--signal", "\(s)", "--data", dir.appendingPathComponent("s\(s)").path,
+                       "--fault-injection", "--log-level", "info"]
+        let log = dir.appendingPathComponent("s\(s).log")
+        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        let h = try FileHandle(forWritingTo: log)
+        h.seekToEndOfFile()
+        p.standardError = h
+        p.standardOutput = h
+        try p.run()
+        processes[s] = p
+    }
+
+    func startAll() throws { for s in signals { try start(s) } }
+
+    func kill9(_ s: Int) {
+        guard let p = processes[s] else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    func log(_ s: Int) -> String { (try? String(contentsOf: dir.appendingPathComponent("s\(s).log"), encoding: .utf8)) ?? "" }
+
+    // MARK: - HTTP
+
+    func get<T: Decodable>(_ s: Int, _ path: String, as: T.Type = T.self) async -> T? {
+        guard let port = apiPorts[s] else { return nil }
+        let req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        guard let (data, resp) = try? await session.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200 else { return nil }
+        return try? JSONDecoder().decode(T.self, from: data)
+    }
+
+    func post(_ s: Int, _ path: String, body: Data) async -> (Int, Data)? {
+        var req = URLRequest(url: URL(string: "http://127.0.0.1:\(apiPorts[s]!)\(path)")!)
+        req.httpMethod = "POST"
+        req.httpBody = body
+        req.timeoutInterval = 8
+        guard let (data, resp) = try? await session.data(for: req), let http = resp as? HTTPURLResponse else { return nil }
+        return (http.statusCode, data)
+    }
+
+    func status(_ s: Int) async -> StatusResponse? { await get(s, "/v1/status") }
+
+    /// Waits until one of `among` reports itself leader; returns it.
+    func waitForLeader(among: [Int]? = nil, timeout: Double = 15) async -> Int? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            for s in among ?? signals {
+                if let st = await status(s), st.role == "leader" { return s }
+            }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return nil
+    }
+
+    /// Submits a command to controller `s` (which forwards to the leader).
+    func command(_ s: Int, _ r: CommandRequest) async -> (Int, CommandResponse?)? {
+        guard let (code, data) = await post(s, "/v1/commands", body: try! JSONEncoder().encode(r)) else { return nil }
+        return (code, try? JSONDecoder().decode(CommandResponse.self, from: data))
+    }
+
+    /// Waits until every signal in `signals` has applied at least `index`; returns their statuses.
+    func waitApplied(_ index: UInt64, on list: [Int], timeout: Double = 15) async -> [Int: StatusResponse]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            var all: [Int: StatusResponse] = [:]
+            for s in list {
+                if let st = await status(s), st.appliedIndex >= index { all[s] = st }
+            }
+            if all.count == list.count { return all }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return nil
+    }
+}
