@@ -7,8 +7,8 @@ struct Greenwave: AsyncParsableCommand {
         commandName: "greenwave",
         abstract: "Coordinate a corridor of traffic signals with a replicated, deterministic plan.",
         subcommands: [
-            ControllerCommand.self, ModeCommand.self, HoldCommand.self, ReleaseCommand.self, FlashCommand.self,
-            UnflashCommand.self, PreemptCommand.self, StatusCommand.self, CorridorCommand.self,
+            DemoCommand.self, ControllerCommand.self, StatusCommand.self, ModeCommand.self, HoldCommand.self, ReleaseCommand.self, FlashCommand.self,
+            UnflashCommand.self, PreemptCommand.self, CorridorCommand.self,
         ]
     )
 }

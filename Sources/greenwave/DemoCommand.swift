@@ -1,0 +1,124 @@
+import ArgumentParser
+import Console
+import Controller
+import CorridorFile
+import Foundation
+import SignalTiming
+
+/// `greenwave demo`: the whole corridor on this machine, one controller process per signal.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run every controller of a corridor as its own process on loopback.",
+        discussion: """
+            Starts one 'greenwave controller' per signal (47 for the default corridor), waits until there is
+            a leader, then shows a live status view (or, with --headless, prints the endpoints and stays up).
+            Ctrl-C or SIGTERM stops every controller cleanly; a second run on the same --data folder resumes.
+            Logs: DATA/logs/sNN.log.
+            """
+    )
+
+    @Option(help: "The corridor file.") var corridor: String = "corridors/western-express-highway.yaml"
+    @Option(help: "Data folder: one sub-folder per controller.") var data: String = ".greenwave-demo"
+    @Flag(help: "No live view: print the endpoints and stay up (for scripts).") var headless = false
+    @Option(help: "Seconds to wait for a leader.") var leaderTimeout: Double = 60
+
+    func run() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // line by line, also when piped into a script
+        let doc: CorridorDocument
+        do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let logs = URL(fileURLWithPath: data).appendingPathComponent("logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let children = ChildProcesses()
+        // Stop every child on Ctrl-C / SIGTERM.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let stop = AsyncStream<Int32> { cont in
+            for sig in [SIGINT, SIGTERM] {
+                let src = DispatchSource.makeSignalSource(signal: sig, queue: .main)
+                src.setEventHandler { cont.yield(sig) }
+                src.resume()
+                children.keep(src)
+            }
+        }
+        for s in doc.corridor.signals {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = ["controller", "--corridor", corridor, "--signal", "\(s.id.rawValue)",
+                           "--data", URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path]
+            let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
+            if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+            let h = try FileHandle(forWritingTo: logURL)
+            h.seekToEndOfFile()
+            p.standardOutput = h
+            p.standardError = h
+            try p.run()
+            children.add(p)
+        }
+        print("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
+        let client = ConsoleClient(document: doc)
+        let deadline = Date().addingTimeInterval(leaderTimeout)
+        var leader: StatusResponse?
+        while leader == nil && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 300_000_000)
+            leader = await client.statusAll().compactMap { $0.status }.first { $0.role == "leader" }
+        }
+        guard let l = leader else {
+            FileHandle.standardError.write(Data("greenwave demo: no leader within \(Int(leaderTimeout)) s; stopping (see \(logs.path))\n".utf8))
+            await children.stopAll()
+            throw ExitCode(2)
+        }
+        print("leader: S\(l.signal) (\(l.name)), term \(l.term)")
+        if headless {
+            for e in doc.endpoints {
+                print("S\(e.signal.rawValue)  api http://\(e.api)  peer \(e.peer)")
+            }
+            print("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor)'; Ctrl-C stops the corridor")
+        }
+        let view = Task {
+            guard !headless else { return }
+            while !Task.isCancelled {
+                let rows = await client.statusAll()
+                print(liveSummary(rows))
+                try? await Task.sleep(nanoseconds: 2_000_000_000)
+            }
+        }
+        for await sig in stop {
+            print("\nsignal \(sig): stopping \(doc.corridor.signals.count) controllers…")
+            break
+        }
+        view.cancel()
+        await children.stopAll()
+        print("stopped; a second run on \(data) resumes")
+    }
+}
+
+/// One line per refresh: leader, term, commit, how many agree, mode.
+func liveSummary(_ rows: [(signal: SignalID, endpoint: Endpoint, status: StatusResponse?)]) -> String {
+    let up = rows.compactMap { $0.status }
+    let leader = up.first { $0.role == "leader" }
+    let agree = leader.map { l in up.filter { $0.stateHash == l.stateHash }.count } ?? 0
+    var mode = leader?.mode ?? "?"
+    if let l = leader, let p = l.pendingMode, let at = l.pendingModeAtMs { mode += " → \(p) at \(isoTime(at))" }
+    return "\(up.count)/\(rows.count) up · leader \(leader.map { "S\($0.signal)" } ?? "none") · term \(leader?.term ?? 0) · commit \(leader?.commitIndex ?? 0) · \(agree) agree with the leader's state · mode \(mode)"
+}
+
+/// The demo's children, stopped together.
+final class ChildProcesses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var processes: [Process] = []
+    private var sources: [DispatchSourceSignal] = []
+
+    func add(_ p: Process) { lock.withLock { processes.append(p) } }
+    func keep(_ s: DispatchSourceSignal) { lock.withLock { sources.append(s) } }
+
+    /// SIGTERM to every child (each leader hands over first), then SIGKILL whatever is left after 10 s.
+    func stopAll() async {
+        let ps = lock.withLock { processes }
+        for p in ps where p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(10)
+        while ps.contains(where: \.isRunning) && Date() < deadline { try? await Task.sleep(nanoseconds: 100_000_000) }
+        for p in ps where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    }
+}
