@@ -24,7 +24,6 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for a leader.") var leaderTimeout: Double = 60
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)  // line by line, also when piped into a script
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
@@ -56,7 +55,7 @@ struct DemoCommand: AsyncParsableCommand {
             try p.run()
             children.add(p)
         }
-        print("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
+        say("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
         let client = ConsoleClient(document: doc)
         let deadline = Date().addingTimeInterval(leaderTimeout)
         var leader: StatusResponse?
@@ -69,28 +68,28 @@ struct DemoCommand: AsyncParsableCommand {
             await children.stopAll()
             throw ExitCode(2)
         }
-        print("leader: S\(l.signal) (\(l.name)), term \(l.term)")
+        say("leader: S\(l.signal) (\(l.name)), term \(l.term)")
         if headless {
             for e in doc.endpoints {
-                print("S\(e.signal.rawValue)  api http://\(e.api)  peer \(e.peer)")
+                say("S\(e.signal.rawValue)  api http://\(e.api)  peer \(e.peer)")
             }
-            print("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor)'; Ctrl-C stops the corridor")
+            say("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor)'; Ctrl-C stops the corridor")
         }
         let view = Task {
             guard !headless else { return }
             while !Task.isCancelled {
                 let rows = await client.statusAll()
-                print(liveSummary(rows))
+                say(liveSummary(rows))
                 try? await Task.sleep(nanoseconds: 2_000_000_000)
             }
         }
         for await sig in stop {
-            print("\nsignal \(sig): stopping \(doc.corridor.signals.count) controllers…")
+            say("\nsignal \(sig): stopping \(doc.corridor.signals.count) controllers…")
             break
         }
         view.cancel()
         await children.stopAll()
-        print("stopped; a second run on \(data) resumes")
+        say("stopped; a second run on \(data) resumes")
     }
 }
 
@@ -121,4 +120,9 @@ final class ChildProcesses: @unchecked Sendable {
         while ps.contains(where: \.isRunning) && Date() < deadline { try? await Task.sleep(nanoseconds: 100_000_000) }
         for p in ps where p.isRunning { kill(p.processIdentifier, SIGKILL) }
     }
+}
+
+/// Writes a line to standard output at once (unbuffered, also when piped into a script).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
