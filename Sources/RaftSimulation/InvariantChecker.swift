@@ -35,6 +35,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
     private var leading: [NodeID: (term: Term, last: Entry?, checkedCommitted: Int)] = [:]
     /// One vote per term, across crashes: (voter, term) → candidate.
     private var votesCast: [VoteKey: NodeID] = [:]
+    /// The vote each node holds per term, across crashes.
+    private var votesHeld: [VoteKey: NodeID] = [:]
+    /// The vote each node has durably recorded per term.
+    private var durableVote: [VoteKey: NodeID] = [:]
     private struct VoteKey: Hashable { var voter: NodeID; var term: Term }
     /// Durable state never goes back.
     private var durableTerm: [NodeID: Term] = [:]
@@ -54,6 +58,15 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
     /// Observes one live node after a step.
     mutating func observe(_ raft: RaftNode, step: Int) {
         let id = raft.id
+        // One vote per term, as the node itself records it within one incarnation (covers votes for
+        // itself too; a vote lost in a crash before it was persisted or sent may be cast again).
+        if raft.vote != noNode {
+            let key = VoteKey(voter: id, term: raft.term)
+            if let v = votesHeld[key], v != raft.vote {
+                fail(step: step, "node \(id) changed its vote in term \(raft.term) from \(v) to \(raft.vote)")
+            }
+            votesHeld[key] = raft.vote
+        }
         // Election safety.
         if raft.role == .leader {
             if let other = leaderOfTerm[raft.term], other != id {
@@ -196,6 +209,13 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         }
         durableTerm[node] = hs.term
         durableCommit[node] = hs.commit
+        if hs.vote != noNode {
+            let key = VoteKey(voter: node, term: hs.term)
+            if let v = durableVote[key], v != hs.vote {
+                fail(step: step, "node \(node) persisted a vote for \(hs.vote) in term \(hs.term) after persisting one for \(v)")
+            }
+            durableVote[key] = hs.vote
+        }
     }
 
     /// A snapshot taken locally must image exactly the committed prefix it claims.
@@ -235,6 +255,7 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
 
     mutating func restarted(node: NodeID, hardState: HardState, lastIndex: LogIndex) {
         leading[node] = nil
+        for key in votesHeld.keys where key.voter == node { votesHeld[key] = nil }
     }
 
     /// Every message leaves a node only after what it depends on is durable.
@@ -247,6 +268,8 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             votesCast[key] = m.to
             if durableTerm[m.from, default: 0] < m.term {
                 fail(step: step, "node \(m.from) granted a vote in term \(m.term) before persisting that term")
+            } else if durableVote[VoteKey(voter: m.from, term: m.term)] != m.to {
+                fail(step: step, "node \(m.from) granted a vote to \(m.to) in term \(m.term) before persisting that vote")
             }
         }
     }

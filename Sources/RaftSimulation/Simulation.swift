@@ -54,8 +54,8 @@ public struct SimulationOptions: Sendable {
 /// a run of many seeds covers both long stable stretches and heavy churn.
 public struct ActionWeights: Sendable {
     public var deliver = 400
-    public var tick = 60
-    public var tickAll = 20
+    public var tick = 90
+    public var tickAll = 30
     public var persist = 160
     public var propose = 60
     public var read = 20
@@ -68,12 +68,20 @@ public struct ActionWeights: Sendable {
     public var compact = 12
     public var membership = 4
     public var transfer = 1
+    /// Re-deliver a message delivered earlier (possibly from an older term).
+    public var replay = 6
+    /// Cut every link of the current leader, both ways: the stale-leader scenario.
+    public var isolateLeader = 2
     /// Draw crash, partition and drop weights from the seed instead of using the ones above.
     public var varyPerSeed = true
     public init() {}
 
     mutating func vary(_ rng: inout SplitMix64) {
         let levels = [1, 4, 12]
+        replay = [0, 6, 20][rng.below(3)]
+        // Partitions must sometimes outlast an election so that a cut-off leader meets its successor.
+        heal = [2, 4, 10][rng.below(3)]
+        isolateLeader = [0, 2][rng.below(2)]
         crash = levels[rng.below(3)]
         partition = levels[rng.below(3)]
         drop = [0, 30, 100][rng.below(3)]
@@ -255,6 +263,12 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     var step = 0
     var maxInFlight = 0
     var weights: ActionWeights
+    /// Drawn per seed (1–4): small batches separate a new leader's no-op from older entries, which is
+    /// what exposes Figure 8 and commit-index bugs.
+    var appendEntriesLimit = 4
+    var inflightLimit = 4
+    /// Messages delivered recently, for the replay action (a bounded ring).
+    var delivered: [Message] = []
     /// Relative tick rate of each node (all 1 unless clocks drift).
     var tickRate: [Int] = []
     var snapshotsInstalled = 0
@@ -272,7 +286,11 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         self.options = options
         self.rng = SplitMix64(seed: seed)
         self.weights = options.weights
-        if weights.varyPerSeed { weights.vary(&rng) }
+        if weights.varyPerSeed {
+            weights.vary(&rng)
+            appendEntriesLimit = 1 + rng.below(4)
+            inflightLimit = 1 + rng.below(4)
+        }
         if options.leaseReads && options.clockDrift {
             // Persistent drift: each node's clock runs at its own rate, up to 4 times another's.
             weights.tickAll = 0
@@ -310,9 +328,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         c.preVote = options.preVote
         c.checkQuorum = options.checkQuorum
         // Small limits so that batching, pipelining and flow control are exercised.
-        c.limits.maxAppendEntries = 4
+        c.limits.maxAppendEntries = appendEntriesLimit
         c.limits.maxAppendBytes = 200
-        c.limits.maxInflightMessages = 4
+        c.limits.maxInflightMessages = inflightLimit
         c.limits.maxInflightBytes = 800
         c.limits.maxPendingMessages = 256
         c.limits.maxApplyBatch = 8
@@ -353,6 +371,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             (options.compaction ? w.compact : 0, .compact),
             (options.membershipChanges ? w.membership : 0, .membership),
             (options.transfers ? w.transfer : 0, .transfer),
+            (w.replay, .replay),
+            (w.isolateLeader, .isolateLeader),
         ]
         let total = table.reduce(0) { $0 + $1.0 }
         var pick = rng.below(total)
@@ -366,7 +386,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
 
     enum Action {
         case deliver, tick, tickAll, persist, propose, read, drop, duplicate, crash, restart, partition, heal
-        case compact, membership, transfer
+        case compact, membership, transfer, replay, isolateLeader
     }
 
     mutating func perform(_ action: Action) {
@@ -419,6 +439,18 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             changeMembership()
         case .transfer:
             transfer()
+        case .isolateLeader:
+            guard let l = nodes.first(where: { $0.raft?.role == .leader })?.id else { return }
+            for other in nodes.map(\.id) where other != l {
+                cut.insert(Link(from: l, to: other))
+                cut.insert(Link(from: other, to: l))
+            }
+            trace.add("isolate leader \(l)")
+        case .replay:
+            guard !delivered.isEmpty else { return }
+            let m = delivered[rng.below(delivered.count)]
+            trace.add("replay \(describe(m))")
+            deliver(m)
         }
     }
 
@@ -516,6 +548,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             return
         }
         trace.add("deliver \(describe(m))")
+        if delivered.count < 64 { delivered.append(m) } else { delivered[rng.below(64)] = m }
         let before = nodes[i].raft!.term
         let knowsSender = nodes[i].raft!.membership.contains(m.from)
         nodes[i].raft!.step(m)
@@ -653,18 +686,25 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         cut = []
         for i in nodes.indices where nodes[i].raft == nil && nodes[i].provisioned { restart(i) }
         trace.add("liveness")
-        var target: (payload: [UInt8], proposedAt: Int)?
-        for round in 0..<options.livenessRounds {  // bounded by livenessRounds
+        var target: (payload: [UInt8], leader: NodeID, term: Term)?
+        for _ in 0..<options.livenessRounds {  // bounded by livenessRounds
             step += 1
             for i in nodes.indices { tick(i) }
             drain()
             checkAll()
             if !checker.violations.isEmpty { return }
-            if target == nil, let leaderIndex = nodes.indices.first(where: { nodes[$0].raft?.role == .leader }) {
+            let current = nodes.indices.first(where: { nodes[$0].raft?.role == .leader })
+            // A proposal appended by a leader that then lost leadership may be overwritten (it was never
+            // committed); a client would retry it with the new leader, and so does the simulator.
+            let targetLost = target.map { t in
+                !checker.committed.contains { $0.data == t.payload }
+                    && current.map { nodes[$0].id != t.leader || nodes[$0].raft!.term != t.term } ?? false
+            } ?? true
+            if targetLost, let leaderIndex = current {
                 let payload = Machine.makeCommand(sequence: nextPayload | 1 << 62, rng: &rng)
                 nextPayload += 1
-                if case .appended = nodes[leaderIndex].raft!.propose([payload]) {
-                    target = (payload, round)
+                if case .appended(_, _, let term) = nodes[leaderIndex].raft!.propose([payload]) {
+                    target = (payload, nodes[leaderIndex].id, term)
                     collect(leaderIndex)
                 }
             }
@@ -676,6 +716,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             }
         }
         let leaders = nodes.compactMap { n in n.raft.flatMap { $0.role == .leader ? n.id : nil } }
+        if let l = nodes.first(where: { $0.raft?.role == .leader })?.raft {
+            let peers = l.membership.all.filter { $0 != l.id }.map { "\($0):\(l.matchIndex(of: $0) ?? 0)/\(l.nextIndex(of: $0) ?? 0)" }
+            checker.fail(step: step, "liveness detail: leader \(l.id) term \(l.term) last \(l.lastIndex) persisted \(l.persistedIndex) commit \(l.commitIndex) transferee \(l.transferee) members \(l.membership.voters)+\(l.membership.learners) match/next \(peers)")
+        }
         checker.fail(step: step, target == nil
             ? "liveness: no leader within \(options.livenessRounds) rounds after healing (leaders: \(leaders))"
             : "liveness: a proposal made after healing was not applied everywhere within \(options.livenessRounds) rounds")

@@ -22,7 +22,7 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testFiveVotersTwoLearnersKeepEveryInvariant() {
-        runSeeds(1...100)
+        runSeeds(1...80)
     }
 
     func testThreeVotersOneLearnerKeepEveryInvariant() {
@@ -108,8 +108,10 @@ final class SimulatorTests: XCTestCase {
         var checker = InvariantChecker(membership: sim.membership)
         checker.observe(l, step: 1)
         // A node with another id that is leader of the same term.
-        var other = RaftNode(config: RaftConfig(id: l.id == 1 ? 2 : 1, membership: Membership(voters: [l.id == 1 ? 2 : 1])))
-        while other.term < l.term { other.campaign(); _ = other.ready() }
+        let otherID: NodeID = l.id == 1 ? 2 : 1
+        var other = RaftNode(config: RaftConfig(id: otherID, membership: Membership(voters: [otherID])),
+                             restored: RestoredState(hardState: HardState(term: l.term - 1)))
+        other.campaign()  // a single voter elects itself in the next term: l's term
         XCTAssertEqual(other.role, .leader)
         XCTAssertEqual(other.term, l.term)
         checker.observe(other, step: 2)
