@@ -8,13 +8,6 @@ import SignalTiming
 import Storage
 import Transport
 
-extension PeerTransport: PeerTransportMetricsSource {
-    func metrics() -> TransportMetricsView {
-        let m: TransportMetrics = self.metrics()
-        return TransportMetricsView(messagesSent: m.messagesSent, messagesDropped: m.messagesDropped, decodeErrors: m.decodeErrors)
-    }
-}
-
 /// One field controller: Raft driver, peer transport, lamp driver and HTTP API, run as a service
 /// group with graceful shutdown on SIGTERM and SIGINT (a leader hands over first).
 public struct FieldController: Sendable {
@@ -46,12 +39,12 @@ public struct FieldController: Sendable {
         }
         let lamps = LampDriver(signal: signal, plans: options.document.corridor.plans.map(\.id), driver: driver,
                                periodMs: options.lampPeriodMs, logger: logger)
-        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport, logger: logger)
+        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport)
         let app = Application(
             router: api.router(),
             configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave"),
             logger: logger)
-        let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport, store: store, logger: logger)
+        let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: core, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
@@ -76,8 +69,6 @@ struct CoreService: Service {
     let driver: RaftDriver
     let lamps: LampDriver
     let transport: PeerTransport
-    let store: RaftStore
-    let logger: Logger
 
     func run() async throws {
         try await transport.start()

@@ -10,14 +10,14 @@ import Logging
 import NIOCore
 import RaftCore
 import SignalTiming
+import Transport
 
 /// The HTTP/JSON API of one controller (docs/operations.md lists the routes).
 struct HTTPAPI: Sendable {
     let options: ControllerOptions
     let driver: RaftDriver
     let lamps: LampDriver
-    let transport: PeerTransportMetricsSource
-    let logger: Logger
+    let transport: PeerTransport
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -214,17 +214,6 @@ struct HTTPAPI: Sendable {
         out += "greenwave_persist_seconds_count{\(sig)} \(d.persistCount)\n"
         return out
     }
-}
-
-/// What the API needs of the transport: its counters.
-protocol PeerTransportMetricsSource: Sendable {
-    func metrics() -> TransportMetricsView
-}
-
-struct TransportMetricsView: Sendable {
-    var messagesSent: Int
-    var messagesDropped: Int
-    var decodeErrors: Int
 }
 
 func roleName(_ r: Role, membership: Membership, id: NodeID) -> String {

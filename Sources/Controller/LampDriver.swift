@@ -39,7 +39,6 @@ public actor LampDriver {
     private var nextSubscriber = 0
     /// Phases that went from yellow to red and are timing their red clearance.
     private var clearing: Set<PhaseID> = []
-    private(set) var changesSeen: UInt64 = 0
 
     public init(signal: Signal, plans: [PlanID], driver: RaftDriver, periodMs: Int, logger: Logger) {
         self.signal = signal
@@ -87,7 +86,6 @@ public actor LampDriver {
     }
 
     private func observe(_ st: SignalState) {
-        changesSeen += 1
         var state = st
         if trip == nil {
             let faults = monitor.observe(atMs: st.atMs, lamps: st.lamps)

@@ -158,11 +158,6 @@ struct SimDisk {
     }
 }
 
-/// A write handed out by a node that is not yet durable, with the work that must wait for it.
-struct PendingWrite {
-    var ready: Ready
-}
-
 struct SimNode<Machine: SimulatedStateMachine> {
     let id: NodeID
     var raft: RaftNode?
@@ -173,10 +168,10 @@ struct SimNode<Machine: SimulatedStateMachine> {
     /// The replica's state machine (lost on a crash, rebuilt from the snapshot and the log).
     var machine = Machine()
     var disk = SimDisk()
-    var pending: [PendingWrite] = []
+    /// `Ready`s taken from the node whose writes are not durable yet, oldest first.
+    var pending: [Ready] = []
     var appliedCount: LogIndex { machine.appliedIndex }
-    var incarnation = 0
-    /// Monotonicity within one incarnation.
+    /// Monotonicity within one incarnation (one run between a start and a crash).
     var lastTerm: Term = 0
     var lastCommit: LogIndex = 0
     var lastSnapshotIndex: LogIndex = 0
@@ -596,7 +591,6 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                                      snapshot: d.snapshot)
         nodes[i].machine = d.snapshot.flatMap { Machine(snapshotData: $0.data) } ?? Machine()
         nodes[i].raft = RaftNode(config: config(for: nodes[i].id, membership: nodes[i].bootstrap!), restored: restored)
-        nodes[i].incarnation += 1
         nodes[i].lastTerm = d.hardState.term
         nodes[i].lastCommit = nodes[i].raft!.commitIndex
         nodes[i].lastSnapshotIndex = nodes[i].raft!.firstIndex - 1
@@ -616,7 +610,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             // The committed entries handed out now must be known committed to the checker.
             checker.observe(raft, step: step)
             let rd = raft.ready()
-            nodes[i].pending.append(PendingWrite(ready: rd))
+            nodes[i].pending.append(rd)
         }
         nodes[i].raft = raft
     }
@@ -626,8 +620,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         guard nodes[i].raft != nil, !nodes[i].pending.isEmpty else { return }
         let w = nodes[i].pending.removeFirst()
         let id = nodes[i].id
-        let removed = nodes[i].disk.write(hardState: w.ready.hardState, entries: w.ready.entries, snapshot: w.ready.snapshot)
-        if let snap = w.ready.snapshot {
+        let removed = nodes[i].disk.write(hardState: w.hardState, entries: w.entries, snapshot: w.snapshot)
+        if let snap = w.snapshot {
             // Install into the state machine before applying anything after it.
             guard let m = Machine(snapshotData: snap.data), m.appliedIndex == snap.index else {
                 checker.fail(step: step, "node \(id) received an undecodable snapshot at \(snap.index)")
@@ -639,21 +633,21 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             largestSnapshotBytes = max(largestSnapshotBytes, snap.data.count)
         }
         checker.diskWritten(node: id, disk: nodes[i].disk, removed: removed, step: step)
-        if let last = w.ready.entries.last {
+        if let last = w.entries.last {
             nodes[i].raft!.persisted(upTo: last.index, term: last.term)
         }
-        trace.add("persist \(id) hs=\(w.ready.hardState.map { "\($0.term)/\($0.vote)/\($0.commit)" } ?? "-") entries=\(w.ready.entries.count)")
-        for m in w.ready.messages {
+        trace.add("persist \(id) hs=\(w.hardState.map { "\($0.term)/\($0.vote)/\($0.commit)" } ?? "-") entries=\(w.entries.count)")
+        for m in w.messages {
             checker.sent(m, step: step)
             if network.count < maxNetwork { network.append(m) }
         }
-        for e in w.ready.committedEntries {
+        for e in w.committedEntries {
             checker.applied(node: id, entry: e, expectedIndex: nodes[i].appliedCount + 1, step: step)
             nodes[i].machine.apply(e)
             checker.stateAfterApply(node: id, index: e.index, digest: nodes[i].machine.stateDigest, step: step)
         }
-        if let last = w.ready.committedEntries.last { nodes[i].raft!.applied(upTo: last.index) }
-        for rs in w.ready.readStates { checker.readReturned(rs, node: id, step: step) }
+        if let last = w.committedEntries.last { nodes[i].raft!.applied(upTo: last.index) }
+        for rs in w.readStates { checker.readReturned(rs, node: id, step: step) }
         collect(i)
     }
 
