@@ -79,10 +79,31 @@ let package = Package(
         // Client library for the CLI and the dashboard: finds a live controller, follows the leader,
         // retries with the same client id and sequence.
         .target(name: "Console", dependencies: ["Controller", "CorridorFile", "SignalTiming"]),
+        // Auditing the record: the command log, chain verification by replay, what a signal showed
+        // at an instant, ATSPM export. Library so that tests drive it without a process.
+        .target(
+            name: "Audit",
+            dependencies: [
+                "CorridorMachine", "Storage", "SignalTiming", "CorridorFile", "RaftCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The operator's terminal dashboard: a pure renderer (model → screen) plus the terminal and
+        // polling shell around it.
+        .target(name: "Dashboard", dependencies: ["Console", "Controller", "CorridorFile", "SignalTiming"]),
+        // SUMO over TraCI: a TraCI client speaking the binary protocol over TCP, and the driver that
+        // sets every traffic light from SignalTiming (or from live controllers) each simulated step.
+        .target(
+            name: "Sumo",
+            dependencies: [
+                "SignalTiming", "CorridorFile",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "greenwave",
             dependencies: [
-                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console",
+                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console", "Audit", "Dashboard", "Sumo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,5 +133,8 @@ let package = Package(
         ),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Controller", "Console", "CorridorFile", "SignalTiming"]),
+        .testTarget(name: "SumoTests", dependencies: ["Sumo", "SignalTiming", "CorridorFile"]),
     ]
 )

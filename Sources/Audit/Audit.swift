@@ -1,0 +1,1 @@
+// The Audit module; see Package.swift.

@@ -1,0 +1,1 @@
+// The Dashboard module; see Package.swift.

@@ -1,0 +1,1 @@
+// The Sumo module; see Package.swift.

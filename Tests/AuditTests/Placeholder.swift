@@ -1,0 +1,1 @@
+// Tests for Audit live in this folder.

@@ -1,0 +1,1 @@
+// Tests for Dashboard live in this folder.

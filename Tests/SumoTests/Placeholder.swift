@@ -1,0 +1,1 @@
+// Tests for Sumo live in this folder.
