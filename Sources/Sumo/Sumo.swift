@@ -1,1 +1,0 @@
-// The Sumo module; see Package.swift.

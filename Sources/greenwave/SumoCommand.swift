@@ -1,0 +1,118 @@
+import ArgumentParser
+import CorridorFile
+import Foundation
+import Logging
+import SignalTiming
+import Sumo
+
+/// `greenwave sumo --corridor FILE --plan NAME [--seed N]`: drive Eclipse SUMO over TraCI.
+struct SumoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sumo",
+        abstract: "Drive the SUMO traffic simulator from the corridor's signal timing and measure the trips.",
+        discussion: """
+        Offline (default): builds a SUMO network and one hour of demand from the corridor (docs/sumo.md), \
+        runs SUMO as fast as it goes, sets every traffic light from SignalTiming each simulated step over \
+        TraCI, and prints for main-road through trips in each direction the mean travel time, stops and \
+        waiting time, and the side streets' mean waiting time. Needs SUMO: run tools/sumo/setup.
+        --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams.
+        """
+    )
+
+    @Option(help: "The corridor YAML file.")
+    var corridor: String
+
+    @Option(help: "Timing plan to run (default: the corridor's initial plan).")
+    var plan: String?
+
+    @Option(help: "Seed: SUMO's random seed, and with --uncoordinated the random offsets.")
+    var seed: Int = 1
+
+    @Flag(help: "Same cycle and splits, but random offsets drawn from --seed (the uncoordinated baseline).")
+    var uncoordinated = false
+
+    @Option(help: "Only the section of signals FIRST-LAST (ids), e.g. 1-10.")
+    var signals: String?
+
+    @Option(help: "Minutes of demand.")
+    var minutes: Int = 60
+
+    @Option(help: "Main-road vehicles per hour per direction.")
+    var mainVph: Int = 1200
+
+    @Option(help: "Side-street vehicles per hour per approach.")
+    var sideVph: Int = 150
+
+    @Option(help: "SUMO step length in ms.")
+    var stepMs: Int = 500
+
+    @Option(help: "Keep SUMO's files (network, demand, logs) in this folder instead of a temporary one.")
+    var work: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @Flag(help: "Live mode: lights from the running controllers' lamp streams, SUMO in real time.")
+    var live = false
+
+    @Option(help: "Live mode: seconds to run (default: until Ctrl-C).")
+    var seconds: Double?
+
+    @Flag(help: "Live mode: open sumo-gui instead of headless sumo.")
+    var gui = false
+
+    func run() async throws {
+        let doc = try loadCorridorOrExit(corridor)
+        guard let sumo = SumoInstallation.locate() else {
+            FileHandle.standardError.write("error: SUMO not found; run tools/sumo/setup (or install the Debian package sumo)\n".data(using: .utf8)!)
+            throw ExitCode(1)
+        }
+        var c = doc.corridor
+        if let signals {
+            let parts = signals.split(separator: "-").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--signals must be FIRST-LAST, e.g. 1-10") }
+            c = try c.section(from: SignalID(parts[0]), through: SignalID(parts[1]))
+        }
+        var net = NetworkOptions()
+        net.demandSeconds = minutes * 60
+        net.mainVehPerHour = mainVph
+        net.sideVehPerHour = sideVph
+        let dir = work ?? (NSTemporaryDirectory() + "greenwave-sumo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { if work == nil { try? FileManager.default.removeItem(atPath: dir) } }
+
+        if live {
+            let endpoints = doc.endpoints.filter { e in c.signals.contains { $0.id == e.signal } }
+            try await runLive(corridor: c, endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
+                              options: LiveOptions(network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: dir),
+                              sumo: sumo, logger: Logger(label: "greenwave.sumo"))
+            return
+        }
+
+        let planID = PlanID(plan ?? doc.initialPlan.rawValue)
+        guard let p = c.plan(planID), !p.isFlash else { throw ValidationError("plan '\(planID)' is not a coordinated plan of this corridor") }
+        let scenario = try Scenario.build(corridor: c, options: net, directory: dir, sumo: sumo)
+        let timing = uncoordinated ? try c.withRandomOffsets(plan: planID, seed: UInt64(seed)) : c
+        var options = RunOptions()
+        options.seed = seed
+        options.stepMs = Int64(stepMs)
+        let r = try OfflineRun.run(scenario: scenario, timing: timing, plan: planID, referenceEpochMs: doc.referenceEpochMs,
+                                   sumo: sumo, options: options)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(r), as: UTF8.self))
+            return
+        }
+        let label = "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), \(c.signals.count) signals, seed \(seed)"
+        print("\(doc.id): \(label); \(r.sumoVersion), TraCI API \(r.traciAPI)")
+        func row(_ name: String, _ g: TripGroup) {
+            print(String(format: "  %-22@ trips %5d  travel %7.1f s  stops %5.2f  waiting %6.1f s", name as NSString, g.trips,
+                         g.meanTravelTimeS, g.meanStops, g.meanWaitingTimeS))
+        }
+        row("\(doc.increasingName) through", r.increasing)
+        row("\(doc.decreasingName) through", r.decreasing)
+        row("side streets", r.side)
+        print(String(format: "  simulated %.0f s in %.1f s wall; teleports %d, unfinished %d", r.simulatedSeconds, r.wallSeconds,
+                     r.teleports, r.unfinished))
+    }
+}
