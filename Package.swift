@@ -90,7 +90,15 @@ let package = Package(
         ),
         // The operator's terminal dashboard: a pure renderer (model → screen) plus the terminal and
         // polling shell around it.
-        .target(name: "Dashboard", dependencies: ["Console", "Controller", "CorridorFile", "SignalTiming"]),
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "Console", "Controller", "CorridorFile", "SignalTiming",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // SUMO over TraCI: a TraCI client speaking the binary protocol over TCP, and the driver that
         // sets every traffic light from SignalTiming (or from live controllers) each simulated step.
         .target(

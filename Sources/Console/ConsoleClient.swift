@@ -119,3 +119,25 @@ public func parseSignal(_ s: String) -> Int? {
     let t = s.hasPrefix("S") || s.hasPrefix("s") ? String(s.dropFirst()) : s
     return Int(t)
 }
+
+/// Signals in travel order from "S05 S06 S07" or ranges "S05-S11" (a descending range keeps its order):
+/// the signal ids, or the first word that is neither an id nor a range.
+public func parseSignalList(_ words: [String]) -> Result<[Int], SignalListError> {
+    var list: [Int] = []
+    for w in words {
+        let parts = w.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 2, let a = parseSignal(parts[0]), let b = parseSignal(parts[1]) {
+            list += a <= b ? Array(a...b) : Array((b...a).reversed())
+        } else if parts.count == 1, let v = parseSignal(w) {
+            list.append(v)
+        } else {
+            return .failure(SignalListError(word: w))
+        }
+    }
+    return .success(list)
+}
+
+public struct SignalListError: Error, CustomStringConvertible {
+    public var word: String
+    public var description: String { "'\(word)' is not a signal id or range (S05, 5 or S05-S11)" }
+}

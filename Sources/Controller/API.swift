@@ -132,6 +132,29 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     public var timeMs: Int64
     public var halted: String?
 
+    public init(signal: Int, name: String, role: String, voter: Bool, term: UInt64, leader: Int, commitIndex: UInt64,
+                appliedIndex: UInt64, lastIndex: UInt64, stateHash: String, mode: String, modeSinceMs: Int64,
+                pendingMode: String?, pendingModeAtMs: Int64?, lamps: LampUpdate?, pid: Int32, timeMs: Int64, halted: String?) {
+        self.signal = signal
+        self.name = name
+        self.role = role
+        self.voter = voter
+        self.term = term
+        self.leader = leader
+        self.commitIndex = commitIndex
+        self.appliedIndex = appliedIndex
+        self.lastIndex = lastIndex
+        self.stateHash = stateHash
+        self.mode = mode
+        self.modeSinceMs = modeSinceMs
+        self.pendingMode = pendingMode
+        self.pendingModeAtMs = pendingModeAtMs
+        self.lamps = lamps
+        self.pid = pid
+        self.timeMs = timeMs
+        self.halted = halted
+    }
+
     enum CodingKeys: String, CodingKey {
         case signal, name, role, voter, term, leader, mode, lamps, pid, halted
         case commitIndex = "commit_index"

@@ -18,6 +18,23 @@ public struct LampUpdate: Codable, Sendable, Equatable {
     public var causeIndex: UInt64?
     /// Set when the conflict monitor tripped: the controller flashes until a person resets it.
     public var monitorFault: String?
+    /// When this controller actually switched its lamps, on its own clock (ms since the epoch). `atMs` is
+    /// when the schedule says the change is due; the difference is the signal's phase skew.
+    public var shownAtMs: Int64?
+
+    public init(signal: Int, atMs: Int64, lamps: [String: String], interval: String, mode: String, plan: String,
+                timeLeftMs: Int64?, causeIndex: UInt64?, monitorFault: String?, shownAtMs: Int64?) {
+        self.signal = signal
+        self.atMs = atMs
+        self.lamps = lamps
+        self.interval = interval
+        self.mode = mode
+        self.plan = plan
+        self.timeLeftMs = timeLeftMs
+        self.causeIndex = causeIndex
+        self.monitorFault = monitorFault
+        self.shownAtMs = shownAtMs
+    }
 }
 
 /// Drives this signal's lamps from the applied state: computes every change on the signal's own clock
@@ -33,6 +50,7 @@ public actor LampDriver {
     let logger: Logger
     private var monitor: ConflictMonitor
     private var shown: SignalState?
+    private var shownAtMs: Int64 = 0
     private var lastCheckedMs: Int64 = 0
     private var trip: String?
     private var subscribers: [Int: AsyncStream<LampUpdate>.Continuation] = [:]
@@ -106,6 +124,7 @@ public actor LampDriver {
 
     private func show(_ st: SignalState, events: [LampEvent]) {
         shown = st
+        shownAtMs = wallClockMs()
         if !events.isEmpty { Task { await driver.recordLampEvents(events) } }
         let u = update(from: st)
         for (_, c) in subscribers { c.yield(u) }
@@ -116,7 +135,7 @@ public actor LampDriver {
         for (i, p) in signal.phases.enumerated() { lamps["\(p.id.rawValue)"] = lampName(st.lamps[i]) }
         return LampUpdate(signal: signal.id.rawValue, atMs: st.atMs, lamps: lamps, interval: st.interval.rawValue,
                           mode: st.mode.rawValue, plan: st.plan.rawValue, timeLeftMs: st.timeLeftMs,
-                          causeIndex: st.cause?.rawValue, monitorFault: trip)
+                          causeIndex: st.cause?.rawValue, monitorFault: trip, shownAtMs: shownAtMs)
     }
 
     // MARK: - Indiana hi-res event codes

@@ -106,16 +106,10 @@ struct PreemptCommand: AsyncParsableCommand {
     @Option(help: "Vehicle speed in km/h.") var speedKmh: Int?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        var list: [Int] = []
-        for s in signals {
-            let parts = s.split(separator: "-").map(String.init)
-            if parts.count == 2, let a = parseSignal(parts[0]), let b = parseSignal(parts[1]) {
-                list += a <= b ? Array(a...b) : Array((b...a).reversed())
-            } else if let v = parseSignal(s) {
-                list.append(v)
-            } else {
-                throw ValidationError("'\(s)' is not a signal id or range")
-            }
+        let list: [Int]
+        switch parseSignalList(signals) {
+        case .success(let l): list = l
+        case .failure(let e): throw ValidationError(e.description)
         }
         try await runConsoleCommand(options) {
             CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "preempt", signals: list, direction: direction, speedKmh: speedKmh)

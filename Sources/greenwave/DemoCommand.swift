@@ -2,6 +2,7 @@ import ArgumentParser
 import Console
 import Controller
 import CorridorFile
+import Dashboard
 import Foundation
 import SignalTiming
 
@@ -12,7 +13,9 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Run every controller of a corridor as its own process on loopback.",
         discussion: """
             Starts one 'greenwave controller' per signal (47 for the default corridor), waits until there is
-            a leader, then shows a live status view (or, with --headless, prints the endpoints and stays up).
+            a leader, then opens the dashboard (see 'greenwave dashboard --help'; quitting it stops the demo).
+            With --headless, or when not on a terminal, it prints the endpoints (and, not headless, a one-line
+            summary every 2 s) and stays up.
             Ctrl-C or SIGTERM stops every controller cleanly; a second run on the same --data folder resumes.
             Logs: DATA/logs/sNN.log.
             """
@@ -22,6 +25,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Data folder: one sub-folder per controller.") var data: String = ".greenwave-demo"
     @Flag(help: "No live view: print the endpoints and stay up (for scripts).") var headless = false
     @Option(help: "Seconds to wait for a leader.") var leaderTimeout: Double = 60
+    @Option(name: .customLong("operator"), help: "Who orders commands typed in the dashboard (recorded in the audit log).")
+    var operatorName: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
 
     func run() async throws {
         let doc: CorridorDocument
@@ -75,19 +80,31 @@ struct DemoCommand: AsyncParsableCommand {
             }
             say("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor)'; Ctrl-C stops the corridor")
         }
-        let view = Task {
-            guard !headless else { return }
-            while !Task.isCancelled {
-                let rows = await client.statusAll()
-                say(liveSummary(rows))
-                try? await Task.sleep(nanoseconds: 2_000_000_000)
+        if !headless && isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1 {
+            // The dashboard until the operator quits it or a signal stops the demo.
+            let app = DashboardApp(document: doc, operatorName: operatorName)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await app.run() }
+                group.addTask { for await _ in stop { break } }
+                await group.next()
+                group.cancelAll()
             }
+            say("stopping \(doc.corridor.signals.count) controllers…")
+        } else {
+            let view = Task {
+                guard !headless else { return }
+                while !Task.isCancelled {
+                    let rows = await client.statusAll()
+                    say(liveSummary(rows))
+                    try? await Task.sleep(nanoseconds: 2_000_000_000)
+                }
+            }
+            for await sig in stop {
+                say("\nsignal \(sig): stopping \(doc.corridor.signals.count) controllers…")
+                break
+            }
+            view.cancel()
         }
-        for await sig in stop {
-            say("\nsignal \(sig): stopping \(doc.corridor.signals.count) controllers…")
-            break
-        }
-        view.cancel()
         await children.stopAll()
         say("stopped; a second run on \(data) resumes")
     }

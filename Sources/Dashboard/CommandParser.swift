@@ -1,0 +1,127 @@
+import Console
+import Controller
+import CorridorFile
+
+/// What the operator typed after ':', as an API command request, or why it cannot be one.
+///
+/// Grammar (words separated by spaces, signal ids as S12 or 12):
+/// - `mode PLAN`
+/// - `hold S12 [STAGE]`, `release S12`
+/// - `flash [S12]`, `unflash [S12]` (no signal: the whole corridor)
+/// - `preempt S05-S11 DIRECTION [SPEED_KMH]` — the signals (ids in travel order, or a range, which is
+///   travelled in the given direction); the direction is
+///   the corridor's name for it (e.g. northbound), `increasing`/`decreasing`, or `inbound`/`outbound`
+///   (inbound = towards the corridor's first signal, the decreasing direction)
+/// - `cancel INDEX` — cancel the preemption ordered at that log index
+public enum DashboardCommand {
+    public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func parse(_ line: String, document: CorridorDocument, operatorName: String, clientID: String,
+                             sequence: UInt64) -> Result<CommandRequest, ParseError> {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard let verb = words.first?.lowercased() else { return .failure(ParseError(description: "empty command")) }
+        let args = Array(words.dropFirst())
+        func fail(_ s: String) -> Result<CommandRequest, ParseError> { .failure(ParseError(description: s)) }
+        func request(_ type: String) -> CommandRequest {
+            CommandRequest(operator: operatorName, clientID: clientID, sequence: sequence, type: type)
+        }
+        func signal(_ s: String) -> Int? {
+            guard let v = parseSignal(s), document.endpoints.contains(where: { $0.signal.rawValue == v }) else { return nil }
+            return v
+        }
+        let plans = document.corridor.plans.map(\.id.rawValue)
+        switch verb {
+        case "mode":
+            guard args.count == 1 else { return fail("usage: mode PLAN (one of: \((plans + ["flash"]).joined(separator: ", ")))") }
+            var r = request("mode")
+            r.plan = args[0]
+            return .success(r)
+        case "hold":
+            guard (1...2).contains(args.count) else { return fail("usage: hold S12 [STAGE]") }
+            guard let s = signal(args[0]) else { return fail("'\(args[0])' is not a signal of \(document.id)") }
+            var r = request("hold")
+            r.signal = s
+            r.stage = args.count == 2 ? args[1] : nil
+            return .success(r)
+        case "release":
+            guard args.count == 1 else { return fail("usage: release S12") }
+            guard let s = signal(args[0]) else { return fail("'\(args[0])' is not a signal of \(document.id)") }
+            var r = request("release")
+            r.signal = s
+            return .success(r)
+        case "flash", "unflash":
+            guard args.count <= 1 else { return fail("usage: \(verb) [S12]") }
+            var r = request(verb)
+            if let a = args.first {
+                guard let s = signal(a) else { return fail("'\(a)' is not a signal of \(document.id)") }
+                r.signal = s
+            }
+            return .success(r)
+        case "preempt":
+            guard args.count >= 2 else { return fail("usage: preempt S05-S11 DIRECTION [SPEED_KMH]") }
+            var rest = args
+            var speed: Int?
+            if let last = rest.last, let v = Int(last), rest.count >= 3 {
+                speed = v
+                rest.removeLast()
+            }
+            let dirWord = rest.removeLast()
+            guard let direction = direction(dirWord, document: document) else {
+                return fail("unknown direction '\(dirWord)': use \(document.increasingName), \(document.decreasingName), inbound or outbound")
+            }
+            // A range names a stretch of road: it is travelled in the preemption's direction, so
+            // "S05-S11 inbound" runs S11, S10, …, S05. Single ids keep the order given.
+            var list: [Int] = []
+            for w in rest {
+                switch parseSignalList([w]) {
+                case .success(let l):
+                    let ascending = l.count > 1 ? l.sorted() : l
+                    list += direction == document.decreasingName && l.count > 1 ? ascending.reversed() : ascending
+                case .failure(let e): return fail(e.description)
+                }
+            }
+            if let bad = list.first(where: { signal("\($0)") == nil }) { return fail("S\(bad) is not a signal of \(document.id)") }
+            var r = request("preempt")
+            r.signals = list
+            r.direction = direction
+            r.speedKmh = speed
+            return .success(r)
+        case "cancel":
+            guard args.count == 1, let i = UInt64(args[0].hasPrefix("#") ? String(args[0].dropFirst()) : args[0]) else {
+                return fail("usage: cancel INDEX (the log index of the preemption)")
+            }
+            var r = request("cancel_preemption")
+            r.index = i
+            return .success(r)
+        default:
+            return fail("unknown command '\(verb)': use mode, hold, release, flash, unflash, preempt or cancel")
+        }
+    }
+
+    /// The corridor's name for a direction word, accepting inbound (towards the first signal) and outbound.
+    static func direction(_ w: String, document: CorridorDocument) -> String? {
+        switch w.lowercased() {
+        case document.increasingName.lowercased(), "increasing", "outbound": return document.increasingName
+        case document.decreasingName.lowercased(), "decreasing", "inbound": return document.decreasingName
+        default: return nil
+        }
+    }
+
+    /// A one-line account of a command's fate, for the console's history.
+    public static func describe(_ r: CommandRequest) -> String {
+        switch r.type {
+        case "mode": return "mode \(r.plan ?? "")"
+        case "hold": return "hold S\(r.signal ?? 0)" + (r.stage.map { " \($0)" } ?? "")
+        case "release": return "release S\(r.signal ?? 0)"
+        case "flash", "unflash": return r.type + (r.signal.map { " S\($0)" } ?? " corridor")
+        case "preempt":
+            let s = r.signals ?? []
+            let span = s.count > 1 ? "S\(s.first!)…S\(s.last!)" : s.map { "S\($0)" }.joined()
+            return "preempt \(span) \(r.direction ?? "")"
+        case "cancel_preemption": return "cancel #\(r.index ?? 0)"
+        default: return r.type
+        }
+    }
+}

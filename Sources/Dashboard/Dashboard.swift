@@ -1,1 +1,0 @@
-// The Dashboard module; see Package.swift.

@@ -1,0 +1,199 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Console
+import Controller
+import CorridorFile
+import Foundation
+
+/// The running dashboard: polls every controller's status twice a second, follows every lamp stream,
+/// redraws ten times a second, and reads the keyboard. Returns when the operator quits (q, Ctrl-C) or
+/// the task is cancelled; the terminal is restored either way.
+public struct DashboardApp: Sendable {
+    public var document: CorridorDocument
+    public var operatorName: String
+    public var refreshPerSecond: Int
+    public var color: Bool
+
+    public init(document: CorridorDocument, operatorName: String, refreshPerSecond: Int = 10,
+                color: Bool = ProcessInfo.processInfo.environment["NO_COLOR"] == nil) {
+        self.document = document
+        self.operatorName = operatorName
+        self.refreshPerSecond = max(1, refreshPerSecond)
+        self.color = color
+    }
+
+    public func run() async {
+        let terminal = Terminal()
+        let box = ModelBox(DashboardModel(document: document))
+        let client = ConsoleClient(document: document, timeoutSeconds: 10)
+        let clientID = ConsoleClient.newClientID()
+        let sequence = SequenceCounter()
+        let keys = KeyReader()
+        terminal.enter()
+        defer {
+            keys.stop()
+            terminal.leave()
+        }
+        box.update { $0.say(.info, "dashboard up: client \(clientID.prefix(8))…, operator \(operatorName)") }
+
+        await withTaskGroup(of: Void.self) { group in
+            // Status of every controller, twice a second.
+            group.addTask {
+                while !Task.isCancelled {
+                    let rows = await client.statusAll(timeoutSeconds: 1)
+                    let now = nowMs()
+                    box.update { $0.applyStatuses(rows.map(\.status), atMs: now) }
+                    try? await Task.sleep(nanoseconds: 500_000_000)
+                }
+            }
+            // Every lamp stream.
+            for e in document.endpoints {
+                let signal = e.signal.rawValue
+                group.addTask {
+                    await LampStreamFollower(
+                        signal: signal, host: e.api.host, port: e.api.port,
+                        onUpdate: { u, first in box.update { $0.applyLamps(u, first: first) } },
+                        onDown: { box.update { $0.streamDown(signal: signal) } }
+                    ).run()
+                }
+            }
+            // The screen.
+            group.addTask {
+                let period = UInt64(1_000_000_000 / refreshPerSecond)
+                while !Task.isCancelled {
+                    let size = terminal.size()
+                    let screen = box.update { m -> Screen in
+                        m.nowMs = nowMs()
+                        return DashboardRenderer.render(m, width: size.width, height: size.height)
+                    }
+                    terminal.draw(screen, color: color)
+                    try? await Task.sleep(nanoseconds: period)
+                }
+            }
+            // The keyboard; its end (quit) ends the dashboard.
+            for await key in keys.stream() {
+                if handle(key, box: box, client: client, clientID: clientID, sequence: sequence) == .quit { break }
+            }
+            group.cancelAll()
+        }
+    }
+
+    enum Outcome { case next, quit }
+
+    private func handle(_ key: Key, box: ModelBox, client: ConsoleClient, clientID: String, sequence: SequenceCounter) -> Outcome {
+        var submit: String?
+        let outcome: Outcome = box.update { m in
+            if var input = m.input {
+                switch key {
+                case .char(let c): input.append(c)
+                case .backspace: if !input.isEmpty { input.removeLast() }
+                case .escape, .ctrlC: m.input = nil; return .next
+                case .enter:
+                    m.input = nil
+                    if !input.trimmingCharacters(in: .whitespaces).isEmpty { submit = input }
+                    return .next
+                default: break
+                }
+                m.input = input
+                return .next
+            }
+            switch key {
+            case .char(":"): m.input = ""
+            case .char("q"), .ctrlC, .ctrlD: return .quit
+            case .char("["), .pageUp, .up: m.page = max(0, m.page - 1)
+            case .char("]"), .char(" "), .pageDown, .down: m.page += 1
+            default: break
+            }
+            return .next
+        }
+        if let line = submit {
+            let seq = sequence.next()
+            switch DashboardCommand.parse(line, document: document, operatorName: operatorName, clientID: clientID, sequence: seq) {
+            case .failure(let e):
+                box.update { $0.say(.error, "\(line): \(e.description)") }
+            case .success(let request):
+                let what = DashboardCommand.describe(request)
+                box.update { $0.say(.info, "\(what): proposing…") }
+                Task {
+                    do {
+                        let (_, r) = try await client.submit(request)
+                        box.update { m in
+                            if r.result == "accepted" {
+                                var text = "#\(r.index) \(what): accepted (leader S\(DashboardRenderer.pad2(r.leader)), term \(r.term))"
+                                if let t = r.effectiveAtMs { text += ", takes effect \(DashboardRenderer.clock(t, tenths: false))" }
+                                if r.duplicate { text += " (retry of an earlier submission)" }
+                                m.say(.ok, text)
+                                if request.type == "mode", let plan = request.plan, let t = r.effectiveAtMs {
+                                    m.watch = .init(plan: plan, index: r.index, effectiveAtMs: t)
+                                }
+                            } else {
+                                m.say(.error, "#\(r.index) \(what): rejected: \(r.reason ?? "no reason given")")
+                            }
+                        }
+                    } catch {
+                        box.update { $0.say(.error, "\(what): not committed: \(error)") }
+                    }
+                }
+            }
+        }
+        return outcome
+    }
+}
+
+func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+/// The model behind a lock, shared by the pollers, the streams, the keyboard and the screen.
+final class ModelBox: @unchecked Sendable {
+    private var model: DashboardModel
+    private let lock = NSLock()
+    init(_ m: DashboardModel) { model = m }
+    @discardableResult
+    func update<T>(_ f: (inout DashboardModel) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return f(&model)
+    }
+}
+
+final class SequenceCounter: @unchecked Sendable {
+    private var n: UInt64 = 0
+    private let lock = NSLock()
+    func next() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        n += 1
+        return n
+    }
+}
+
+/// Reads the keyboard on its own thread (a blocking read, polled so that it can stop).
+final class KeyReader: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+
+    func stop() { lock.withLock { stopped = true } }
+    private var isStopped: Bool { lock.withLock { stopped } }
+
+    func stream() -> AsyncStream<Key> {
+        AsyncStream { cont in
+            let t = Thread { [self] in
+                var buf = [UInt8](repeating: 0, count: 256)
+                while !isStopped {
+                    var p = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+                    let r = poll(&p, 1, 100)
+                    if r < 0 && errno != EINTR { break }
+                    guard r > 0 else { continue }
+                    let n = buf.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress!, $0.count) }
+                    if n == 0 { break }  // end of input
+                    if n < 0 { if errno == EINTR || errno == EAGAIN { continue } else { break } }
+                    for k in decodeKeys(Array(buf[0..<n])) { cont.yield(k) }
+                }
+                cont.finish()
+            }
+            t.start()
+        }
+    }
+}

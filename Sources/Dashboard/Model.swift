@@ -1,0 +1,209 @@
+import Controller
+import CorridorFile
+import SignalTiming
+
+/// Everything the dashboard knows, as plain values: the corridor, what each controller last reported
+/// (its status and its lamp stream), and the operator's command line. The shell feeds it; the renderer
+/// turns it into a screen without looking anywhere else, so that a fixed model gives a fixed screen.
+public struct DashboardModel: Sendable, Equatable {
+    public struct PhaseInfo: Sendable, Equatable {
+        public var id: Int
+        public var name: String
+        public init(id: Int, name: String) {
+            self.id = id
+            self.name = name
+        }
+    }
+
+    /// One controller as the dashboard sees it.
+    public struct Controller: Sendable, Equatable {
+        public var signal: Int
+        public var name: String
+        public var api: String
+        /// Last `/v1/status` answer, and when it came (dashboard clock, ms).
+        public var status: StatusResponse?
+        public var statusAtMs: Int64?
+        /// Whether the last status poll failed.
+        public var unreachable: Bool = false
+        /// Since when the controller has failed to answer (dashboard clock, ms).
+        public var unreachableSinceMs: Int64?
+        /// Last lamp update from the controller's stream.
+        public var lamps: LampUpdate?
+        /// Whether the lamp stream is connected.
+        public var streamUp: Bool = false
+        /// Phase skew of the last lamp change seen on the stream: when the controller switched minus when
+        /// the schedule said to, ms.
+        public var skewMs: Int64?
+        /// When the signal began running the plan it shows (the first lamp change seen under it).
+        public var planSinceMs: Int64?
+        /// Whether this controller's state hash equals the leader's at the same applied index: nil when no
+        /// leader hash is known for that index (for instance, while it catches up).
+        public var agrees: Bool?
+
+        public init(signal: Int, name: String, api: String) {
+            self.signal = signal
+            self.name = name
+            self.api = api
+        }
+    }
+
+    /// One line of the console's history.
+    public struct Message: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable { case info, ok, error }
+        public var kind: Kind
+        public var text: String
+        public init(_ kind: Kind, _ text: String) {
+            self.kind = kind
+            self.text = text
+        }
+    }
+
+    /// A committed mode change being followed until every signal runs the new plan.
+    public struct ModeWatch: Sendable, Equatable {
+        public var plan: String
+        public var index: UInt64
+        public var effectiveAtMs: Int64
+        public init(plan: String, index: UInt64, effectiveAtMs: Int64) {
+            self.plan = plan
+            self.index = index
+            self.effectiveAtMs = effectiveAtMs
+        }
+    }
+
+    public var corridorID: String
+    public var corridorName: String
+    public var phases: [PhaseInfo]
+    /// Phase ids of the main road's through movements in each direction and of the side street, for the
+    /// corridor strip and the lamp columns.
+    public var increasingPhase: Int?
+    public var decreasingPhase: Int?
+    public var sidePhase: Int?
+    public var increasingName: String
+    public var decreasingName: String
+    public var controllers: [Controller]
+    /// The dashboard's clock, ms since the epoch.
+    public var nowMs: Int64 = 0
+    /// Lamp changes seen on the streams, and how many of them switched within `syncToleranceMs` of their
+    /// scheduled instant: the corridor-wide synchronization figure.
+    public var switchesSeen: Int = 0
+    public var switchesInSync: Int = 0
+    public var syncToleranceMs: Int64 = 100
+    /// The command line: nil when closed, else what has been typed after ':'.
+    public var input: String?
+    public var messages: [Message] = []
+    public var watch: ModeWatch?
+    /// Page of the signal table (when it does not fit).
+    public var page: Int = 0
+    /// The leader's state hash by applied index, for the agreement column (bounded).
+    public var leaderHashes: [UInt64: String] = [:]
+
+    public init(document: CorridorDocument) {
+        corridorID = document.id
+        corridorName = document.corridor.name
+        let sig = document.corridor.signals.first
+        phases = sig?.phases.map { PhaseInfo(id: $0.id.rawValue, name: $0.name) } ?? []
+        increasingName = document.increasingName
+        decreasingName = document.decreasingName
+        // The main-road through phases are the coordinated stage's phases, in phase order: NEMA puts the
+        // increasing direction's through movement on phase 2 and the decreasing one on 6 by convention,
+        // which the corridor files follow; fall back to the first two phases otherwise.
+        let ids = phases.map(\.id)
+        increasingPhase = ids.contains(2) ? 2 : ids.first
+        decreasingPhase = ids.contains(6) ? 6 : (ids.count > 1 ? ids[1] : nil)
+        sidePhase = ids.contains(4) ? 4 : ids.last
+        controllers = document.endpoints.map { e in
+            let name = document.corridor.signals.first { $0.id == e.signal }?.name ?? ""
+            return Controller(signal: e.signal.rawValue, name: name, api: "\(e.api)")
+        }
+    }
+
+    // MARK: - Derived figures
+
+    /// The controller that says it leads with the highest term.
+    public var leader: Controller? {
+        controllers.filter { !$0.unreachable && $0.status?.role == "leader" }.max { ($0.status?.term ?? 0) < ($1.status?.term ?? 0) }
+    }
+
+    public var reachableCount: Int { controllers.filter { !$0.unreachable && $0.status != nil }.count }
+
+    /// Share of observed lamp changes that switched within tolerance of their scheduled instant.
+    public var syncAccuracy: Double? {
+        switchesSeen == 0 ? nil : Double(switchesInSync) / Double(switchesSeen)
+    }
+
+    /// How many entries a controller's applied index trails the leader's commit index.
+    public func lag(of c: Controller) -> UInt64? {
+        guard let s = c.status, let l = leader?.status else { return nil }
+        return l.commitIndex > s.appliedIndex ? l.commitIndex - s.appliedIndex : 0
+    }
+
+    /// Milliseconds left in the current interval, counted down on the dashboard's clock.
+    public func timeLeftMs(of c: Controller) -> Int64? {
+        guard let l = c.lamps, let left = l.timeLeftMs else { return nil }
+        return max(0, l.atMs + left - nowMs)
+    }
+
+    /// How many signals run the watched plan (for a mode change being followed), and the first and last
+    /// instants at which they were seen to adopt it.
+    public var watchProgress: (done: Int, total: Int, firstMs: Int64?, lastMs: Int64?)? {
+        guard let w = watch else { return nil }
+        let running = controllers.filter { $0.lamps?.plan == w.plan }
+        let times = running.compactMap(\.planSinceMs).filter { $0 >= w.effectiveAtMs }
+        return (running.count, controllers.count, times.min(), times.max())
+    }
+
+    // MARK: - Updates
+
+    /// A status poll's answers (nil where the controller did not answer), in controller order.
+    public mutating func applyStatuses(_ answers: [StatusResponse?], atMs now: Int64) {
+        nowMs = now
+        for (i, a) in answers.enumerated() where i < controllers.count {
+            if let a {
+                controllers[i].status = a
+                controllers[i].statusAtMs = now
+                controllers[i].unreachable = false
+                controllers[i].unreachableSinceMs = nil
+                if controllers[i].lamps == nil || !controllers[i].streamUp, let l = a.lamps { controllers[i].lamps = l }
+            } else {
+                if !controllers[i].unreachable { controllers[i].unreachableSinceMs = now }
+                controllers[i].unreachable = true
+            }
+        }
+        if let l = leader?.status {
+            leaderHashes[l.appliedIndex] = l.stateHash
+            if leaderHashes.count > 512, let oldest = leaderHashes.keys.min() { leaderHashes[oldest] = nil }
+        }
+        for i in controllers.indices {
+            guard let s = controllers[i].status, !controllers[i].unreachable else {
+                controllers[i].agrees = nil
+                continue
+            }
+            controllers[i].agrees = leaderHashes[s.appliedIndex].map { $0 == s.stateHash }
+        }
+    }
+
+    /// One update from a controller's lamp stream. `first` marks the state sent on (re)connecting, which
+    /// is not a change and so says nothing about skew.
+    public mutating func applyLamps(_ u: LampUpdate, first: Bool) {
+        guard let i = controllers.firstIndex(where: { $0.signal == u.signal }) else { return }
+        if let old = controllers[i].lamps, old.plan != u.plan { controllers[i].planSinceMs = u.atMs }
+        controllers[i].lamps = u
+        controllers[i].streamUp = true
+        if !first, let shown = u.shownAtMs {
+            let skew = shown - u.atMs
+            controllers[i].skewMs = skew
+            switchesSeen += 1
+            if abs(skew) <= syncToleranceMs { switchesInSync += 1 }
+        }
+    }
+
+    public mutating func streamDown(signal: Int) {
+        guard let i = controllers.firstIndex(where: { $0.signal == signal }) else { return }
+        controllers[i].streamUp = false
+    }
+
+    public mutating func say(_ kind: Message.Kind, _ text: String) {
+        messages.append(Message(kind, text))
+        if messages.count > 50 { messages.removeFirst(messages.count - 50) }
+    }
+}

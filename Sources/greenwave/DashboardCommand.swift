@@ -1,0 +1,33 @@
+import ArgumentParser
+import CorridorFile
+import Dashboard
+import Foundation
+
+/// `greenwave dashboard`: the operator's full-screen view of a running corridor, and its master console.
+struct DashboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dashboard",
+        abstract: "Full-screen live view of a corridor's signals and controllers; ':' opens the command line.",
+        discussion: """
+            Shows every signal's lamps in road order, the cluster (leader, term, commit, mode in force and
+            pending), and per controller its role, applied index and lag, whether its state hash agrees with
+            the leader's, and its phase skew. Keys: ':' command line (mode PLAN, hold S12, release S12,
+            flash [S12], unflash [S12], preempt S05-S11 DIRECTION, cancel INDEX), '[' and ']' page,
+            q or Ctrl-C quit. NO_COLOR=1 turns colour off.
+            """
+    )
+
+    @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
+    @Option(name: .customLong("operator"), help: "Who orders commands typed here (recorded in the audit log).")
+    var operatorName: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+    @Option(help: "Screen updates per second.") var refresh: Int = 10
+
+    func run() async throws {
+        let doc: CorridorDocument
+        do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            throw ValidationError("the dashboard needs a terminal; use 'greenwave status' in scripts")
+        }
+        await DashboardApp(document: doc, operatorName: operatorName, refreshPerSecond: refresh).run()
+    }
+}

@@ -1,1 +1,0 @@
-// Tests for Dashboard live in this folder.
