@@ -21,6 +21,7 @@ public enum TraCI {
     public static let cmdSimulationStep: UInt8 = 0x02
     public static let cmdClose: UInt8 = 0x7F
     public static let cmdGetSimulationVariable: UInt8 = 0xAB
+    public static let cmdGetTrafficLightVariable: UInt8 = 0xA2
     public static let cmdSetTrafficLightVariable: UInt8 = 0xC2
     // Variables.
     public static let varRedYellowGreenState: UInt8 = 0x20
@@ -116,6 +117,14 @@ public struct TraCICommand: Equatable, Sendable {
         w.ubyte(variable)
         w.string("")
         return TraCICommand(id: TraCI.cmdGetSimulationVariable, content: w.bytes)
+    }
+
+    /// Get traffic-light variable 0xA2 of `trafficLight`.
+    public static func getTrafficLightVariable(_ variable: UInt8, trafficLight: String) -> TraCICommand {
+        var w = TraCIWriter()
+        w.ubyte(variable)
+        w.string(trafficLight)
+        return TraCICommand(id: TraCI.cmdGetTrafficLightVariable, content: w.bytes)
     }
 
     public static func close() -> TraCICommand { TraCICommand(id: TraCI.cmdClose, content: []) }
@@ -229,6 +238,20 @@ public enum TraCIResponse {
         guard r.atEnd else { throw TraCIError("stray bytes after the step response") }
     }
 
+    /// The body of the answer to getTrafficLightVariable of a string variable (e.g. the state 0x20).
+    public static func trafficLightString(_ body: [UInt8], variable: UInt8, trafficLight: String) throws -> String {
+        var r = TraCIReader(body)
+        try r.status(for: TraCI.cmdGetTrafficLightVariable)
+        let (id, end) = try r.commandHeader()
+        guard id == TraCI.cmdGetTrafficLightVariable | 0x10 else { throw TraCIError("variable response has id \(id)") }
+        guard try r.ubyte() == variable else { throw TraCIError("variable response for another variable") }
+        guard try r.string() == trafficLight else { throw TraCIError("variable response for another traffic light") }
+        guard try r.ubyte() == TraCI.typeString else { throw TraCIError("variable is not a string") }
+        let value = try r.string()
+        guard r.position == end, r.atEnd else { throw TraCIError("stray bytes after the variable response") }
+        return value
+    }
+
     /// The body of the answer to getSimulationVariable of an int variable.
     public static func simulationInt(_ body: [UInt8], variable: UInt8) throws -> Int {
         var r = TraCIReader(body)
@@ -305,6 +328,13 @@ public final class TraCIConnection {
     public func minExpectedNumber() throws -> Int {
         try TraCIResponse.simulationInt(try exchange([.getSimulationVariable(TraCI.varMinExpectedNumber)]),
                                         variable: TraCI.varMinExpectedNumber)
+    }
+
+    /// What SUMO shows at `trafficLight` now (0xA2 / 0x20).
+    public func redYellowGreenState(of trafficLight: String) throws -> String {
+        try TraCIResponse.trafficLightString(
+            try exchange([.getTrafficLightVariable(TraCI.varRedYellowGreenState, trafficLight: trafficLight)]),
+            variable: TraCI.varRedYellowGreenState, trafficLight: trafficLight)
     }
 
     /// Close 0x7F: SUMO writes its outputs and exits.

@@ -1,1 +1,0 @@
-// Tests for Sumo live in this folder.
