@@ -77,10 +77,10 @@ public struct SumoInstallation: Sendable {
         }
     }
 
-    /// Starts `sumo` with TraCI on `port`; output to `logPath`.
-    func start(_ arguments: [String], logPath: String) throws -> Process {
+    /// Starts `sumo` (or `sumo-gui`) with these arguments; output to `logPath`.
+    func start(_ arguments: [String], logPath: String, binary: String = "sumo") throws -> Process {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: sumo)
+        p.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
         p.arguments = arguments
         p.environment = environment
         FileManager.default.createFile(atPath: logPath, contents: nil)

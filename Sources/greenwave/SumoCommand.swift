@@ -77,16 +77,25 @@ struct SumoCommand: AsyncParsableCommand {
         net.demandSeconds = minutes * 60
         net.mainVehPerHour = mainVph
         net.sideVehPerHour = sideVph
-        let dir = work ?? (NSTemporaryDirectory() + "greenwave-sumo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        defer { if work == nil { try? FileManager.default.removeItem(atPath: dir) } }
-
         if live {
             let endpoints = doc.endpoints.filter { e in c.signals.contains { $0.id == e.signal } }
-            try await runLive(corridor: c, endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
-                              options: LiveOptions(network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: dir),
-                              sumo: sumo, logger: Logger(label: "greenwave.sumo"))
+            net.demandSeconds = 0   // runLive sets the demand's length
+            FileHandle.standardOutput.write(Data("sumo live: \(endpoints.count) controllers of \(doc.id), SUMO in real time; Ctrl-C stops\n".utf8))
+            let task = Task {
+                try await runLive(corridor: c, endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
+                                  options: LiveOptions(network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: work),
+                                  sumo: sumo, logger: Logger(label: "greenwave.sumo"))
+            }
+            let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
+            signal(SIGINT, SIG_IGN)
+            sigint.setEventHandler { task.cancel() }
+            sigint.resume()
+            try await task.value
             return
         }
+
+        let dir = work ?? (NSTemporaryDirectory() + "greenwave-sumo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        defer { if work == nil { try? FileManager.default.removeItem(atPath: dir) } }
 
         let planID = PlanID(plan ?? doc.initialPlan.rawValue)
         guard let p = c.plan(planID), !p.isFlash else { throw ValidationError("plan '\(planID)' is not a coordinated plan of this corridor") }
@@ -106,8 +115,9 @@ struct SumoCommand: AsyncParsableCommand {
         let label = "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), \(c.signals.count) signals, seed \(seed)"
         print("\(doc.id): \(label); \(r.sumoVersion), TraCI API \(r.traciAPI)")
         func row(_ name: String, _ g: TripGroup) {
-            print(String(format: "  %-22@ trips %5d  travel %7.1f s  stops %5.2f  waiting %6.1f s", name as NSString, g.trips,
-                         g.meanTravelTimeS, g.meanStops, g.meanWaitingTimeS))
+            let padded = name.padding(toLength: max(24, name.count), withPad: " ", startingAt: 0)
+            print(padded + String(format: " trips %5d  travel %7.1f s  stops %5.2f  waiting %6.1f s", g.trips,
+                                  g.meanTravelTimeS, g.meanStops, g.meanWaitingTimeS))
         }
         row("\(doc.increasingName) through", r.increasing)
         row("\(doc.decreasingName) through", r.decreasing)
