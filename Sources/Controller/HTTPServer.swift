@@ -26,7 +26,15 @@ struct HTTPAPI: Sendable {
             if let h = s.halted { return json(ErrorResponse(error: "raft core halted: \(h)"), status: .serviceUnavailable) }
             return json(["status": "ok"])
         }
-        router.get("/v1/status") { _, _ in json(await status()) }
+        router.get("/v1/status") { request, _ in
+            // ?applied_at_least=N[&wait_ms=T]: answer once this replica has applied N (or after T ms, at
+            // most 10 s; the answer's applied_index says which).
+            if let n = request.uri.queryParameters.get("applied_at_least").flatMap({ UInt64($0) }) {
+                let wait = request.uri.queryParameters.get("wait_ms").flatMap { Int($0) } ?? 2000
+                _ = await driver.waitUntilApplied(n, timeoutMs: min(max(0, wait), 10_000))
+            }
+            return json(await status())
+        }
         router.post("/v1/commands") { request, _ in
             await handleCommand(request)
         }

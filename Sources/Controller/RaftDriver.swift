@@ -33,6 +33,8 @@ public actor RaftDriver {
     private var readWaiters: [UInt64: CheckedContinuation<LogIndex, Error>] = [:]
     private var appliedWaiters: [(index: LogIndex, id: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
     private var nextReadContext: UInt64 = 1
+    /// Ids for `waitUntilApplied`, in a range of their own (read contexts count up from 1).
+    private var nextApplyWaitID: UInt64 = 1 << 62
     /// Audit rows and lamp events waiting for the next group commit.
     private var pendingAudit: [AuditRecord] = []
     private var pendingLampEvents: [LampEvent] = []
@@ -141,6 +143,25 @@ public actor RaftDriver {
         }
         try await waitApplied(index, id: ctx)
         return index
+    }
+
+    /// Returns true once this replica has applied `index`, or false after `timeoutMs` (for clients that
+    /// want to know when a committed command reached this replica without polling it).
+    func waitUntilApplied(_ index: LogIndex, timeoutMs: Int) async -> Bool {
+        if machine.appliedIndex >= index { return true }
+        let id = nextApplyWaitID
+        nextApplyWaitID += 1
+        let timer = Task {
+            try? await Task.sleep(nanoseconds: UInt64(max(0, timeoutMs)) * 1_000_000)
+            await self.cancelAppliedWait(id: id)
+        }
+        defer { timer.cancel() }
+        do {
+            try await waitApplied(index, id: id)
+            return true
+        } catch {
+            return false
+        }
     }
 
     func cancelRead(context: UInt64) {
