@@ -86,6 +86,9 @@ let package = Package(
             dependencies: [
                 "CorridorMachine", "Storage", "SignalTiming", "CorridorFile", "RaftCore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Read-only access to a controller's database: the audit never writes to the evidence and
+                // works next to a running controller (RaftStore takes the folder's exclusive lock).
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // The operator's terminal dashboard: a pure renderer (model → screen) plus the terminal and
@@ -141,7 +144,13 @@ let package = Package(
         ),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
-        .testTarget(name: "AuditTests", dependencies: ["Audit", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore"]),
+        .testTarget(
+            name: "AuditTests",
+            dependencies: [
+                "Audit", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Controller", "Console", "CorridorFile", "SignalTiming"]),
         .testTarget(name: "SumoTests", dependencies: ["Sumo", "SignalTiming", "CorridorFile"]),
     ]

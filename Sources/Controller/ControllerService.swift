@@ -23,6 +23,7 @@ public struct FieldController: Sendable {
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
         let store = try RaftStore(directory: options.dataDirectory)
+        try CorridorCopy.record(corridorPath: options.corridorPath, dataDirectory: options.dataDirectory, logger: logger)
         var peers: [NodeID: PeerAddress] = [:]
         for (sig, ep) in options.peerAddresses where sig != options.signal {
             peers[NodeID(sig.rawValue)] = PeerAddress(host: ep.host, port: ep.port)

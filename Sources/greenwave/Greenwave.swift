@@ -8,7 +8,7 @@ struct Greenwave: AsyncParsableCommand {
         abstract: "Coordinate a corridor of traffic signals with a replicated, deterministic plan.",
         subcommands: [
             DemoCommand.self, ControllerCommand.self, StatusCommand.self, ModeCommand.self, HoldCommand.self, ReleaseCommand.self, FlashCommand.self,
-            UnflashCommand.self, PreemptCommand.self, CorridorCommand.self, DashboardCommand.self, SumoCommand.self,
+            UnflashCommand.self, PreemptCommand.self, CorridorCommand.self, AuditCommand.self, DashboardCommand.self, SumoCommand.self,
         ]
     )
 }

@@ -1,0 +1,68 @@
+import CorridorMachine
+import RaftCore
+import SignalTiming
+import Storage
+
+/// One command as the audit chain records it.
+public struct CommandEntry: Sendable, Equatable {
+    public var index: LogIndex
+    public var term: Term
+    /// When the leader proposed it (its clock), ms since the epoch.
+    public var leaderTimeMs: Int64
+    public var operatorName: String
+    public var clientID: String
+    public var sequence: UInt64
+    /// The command decoded from its bytes, in words ("mode rush-hour", "hold S3", …).
+    public var command: String
+    /// The text the controller recorded with the row (part of the hashed row).
+    public var commandText: String
+    /// "accepted, effective at …" or "rejected (code): reason", as recorded.
+    public var result: String
+    public var accepted: Bool
+    /// When an accepted command took (or takes) effect, ms since the epoch.
+    public var effectiveAtMs: Int64?
+    /// The row's state hash (hex).
+    public var stateHash: String
+}
+
+public enum CommandLog {
+    /// The commands of `folder` whose leader time is in [from, to), in log order. Rows are shown as
+    /// stored: run `Verifier` to know whether they can be trusted.
+    public static func entries(folder: DataFolder, from: Int64 = .min, to: Int64 = .max) throws -> [CommandEntry] {
+        try folder.auditRows().compactMap(\.row).filter { $0.record.leaderTimeMs >= from && $0.record.leaderTimeMs < to }.map { entry(from: $0.record) }
+    }
+
+    static func entry(from r: AuditRecord) -> CommandEntry {
+        let (accepted, effective) = parseResult(r.result)
+        return CommandEntry(index: r.index, term: r.term, leaderTimeMs: r.leaderTimeMs, operatorName: r.operatorName, clientID: r.clientID,
+                            sequence: r.sequence, command: describe(r.command), commandText: r.commandText, result: r.result, accepted: accepted, effectiveAtMs: effective,
+                            stateHash: hexString(r.stateHash))
+    }
+
+    /// A command's bytes in the console's words.
+    public static func describe(_ bytes: [UInt8]) -> String {
+        guard let env = try? CommandEnvelope.decode(bytes) else { return "undecodable command (\(bytes.count) bytes)" }
+        func s(_ id: SignalID) -> String { "S\(id.rawValue)" }
+        switch env.command {
+        case .setMode(let p): return "mode \(p.rawValue)"
+        case .hold(let id, let stage): return "hold \(s(id))" + (stage.map { " in stage \($0)" } ?? "")
+        case .release(let id): return "release \(s(id))"
+        case .flash(let id): return "flash " + (id.map(s) ?? "corridor")
+        case .unflash(let id): return "unflash " + (id.map(s) ?? "corridor")
+        case .preempt(let r):
+            var text = "preempt " + r.signals.map(s).joined(separator: " ")
+            text += " \(r.direction.rawValue)"
+            if let v = r.speedKmh { text += " at \(v) km/h" }
+            return text
+        case .cancelPreemption(let i): return "cancel preemption of command \(i)"
+        case .updatePlan(let p): return "update plan \(p.name)"
+        }
+    }
+
+    /// `CommandResult.description`: "accepted, effective at <ms>" or "rejected (<code>): <reason>".
+    static func parseResult(_ text: String) -> (accepted: Bool, effectiveAtMs: Int64?) {
+        let prefix = "accepted, effective at "
+        guard text.hasPrefix(prefix) else { return (false, nil) }
+        return (true, Int64(text.dropFirst(prefix.count)))
+    }
+}

@@ -1,0 +1,117 @@
+import SignalTiming
+import Storage
+
+/// The Indiana hi-res event codes the controller's lamp driver writes (docs/audit.md has the table).
+public enum HiResCode {
+    public static let phaseGreen: Int64 = 1
+    public static let yellowBegin: Int64 = 8
+    public static let yellowEnd: Int64 = 9
+    public static let redClearBegin: Int64 = 10
+    public static let redClearEnd: Int64 = 11
+    public static let phaseInactive: Int64 = 12
+    public static let preemptCall: Int64 = 102
+    public static let preemptEntry: Int64 = 105
+    public static let preemptDwell: Int64 = 107
+    public static let preemptExit: Int64 = 111
+    public static let patternChange: Int64 = 131
+    public static let coordinationState: Int64 = 150
+    public static let flashStatus: Int64 = 173
+    public static let powerRestored: Int64 = 184
+
+    /// Event 150's parameter as the lamp driver writes it.
+    public static func coordination(_ m: SignalMode) -> Int64 {
+        switch m {
+        case .coordinated: return 0
+        case .transitioning: return 1
+        case .hold: return 2
+        case .preemptEntry, .preemptDwell, .preemptExit: return 3
+        case .flash: return 4
+        }
+    }
+
+    public static func coordinationName(_ code: Int64) -> String {
+        switch code {
+        case 0: return "coordinated"
+        case 1: return "transitioning"
+        case 2: return "hold"
+        case 3: return "preemption"
+        case 4: return "flash"
+        default: return "code \(code)"
+        }
+    }
+
+    /// Event 131's parameter: plans in corridor order from 1; 255 is flash (NTCIP).
+    public static func pattern(plan: PlanID, mode: SignalMode, plans: [PlanID]) -> Int64 {
+        if mode == .flash { return 255 }
+        return Int64((plans.firstIndex(of: plan) ?? 0) + 1)
+    }
+}
+
+/// A signal's state as its own lamp event log tells it, rebuilt from the last start-up record
+/// (event 184, written with the full state) by applying every event after it. Lamps the log does
+/// not pin down (a phase that was not green at start-up and has not changed since) are nil.
+public struct LampLogState: Sendable, Equatable {
+    public var signalID: String
+    /// The start-up record this state is rebuilt from.
+    public var sinceStartMs: Int64
+    /// The last event applied.
+    public var lastEventMs: Int64
+    /// By phase, in the order of the signal's phases.
+    public var lamps: [Lamp?]
+    /// Since when each phase shows that lamp (nil: since before the start-up record, or unknown).
+    public var lampSinceMs: [Int64?]
+    public var pattern: Int64?
+    public var coordination: Int64?
+    public var flashing: Bool
+    public var events: Int
+
+    /// Rebuilds the state of `signal` at `t` (events at `t` included) from `folder`; nil if the log
+    /// has no start-up record at or before `t`.
+    public static func at(_ t: Int64, signal: Signal, folder: DataFolder) throws -> LampLogState? {
+        let id = "\(signal.id.rawValue)"
+        guard let start = try folder.lastLampEvent(signalID: id, code: HiResCode.powerRestored, atOrBefore: t) else { return nil }
+        let events = try folder.lampEvents(signalID: id, from: start, to: t == .max ? .max : t + 1)
+        return rebuild(events, signal: signal, start: start)
+    }
+
+    static func rebuild(_ events: [LampEvent], signal: Signal, start: Int64) -> LampLogState {
+        let n = signal.phases.count
+        var s = LampLogState(signalID: "\(signal.id.rawValue)", sinceStartMs: start, lastEventMs: start,
+                             lamps: Array(repeating: nil, count: n), lampSinceMs: Array(repeating: nil, count: n),
+                             pattern: nil, coordination: nil, flashing: false, events: 0)
+        func slot(_ p: Int64) -> Int? { signal.phases.firstIndex { Int64($0.id.rawValue) == p } }
+        func set(_ i: Int, _ l: Lamp, _ t: Int64) {
+            if s.lamps[i] != l { s.lampSinceMs[i] = t == start ? nil : t }
+            s.lamps[i] = l
+        }
+        for e in events {
+            s.events += 1
+            s.lastEventMs = e.timeMs
+            switch e.eventCode {
+            case HiResCode.powerRestored:
+                // A (re)start: everything before it is superseded; its companions give the state.
+                s.sinceStartMs = e.timeMs
+                s.lamps = Array(repeating: nil, count: n)
+                s.lampSinceMs = Array(repeating: nil, count: n)
+                s.flashing = false
+            case HiResCode.phaseGreen:
+                if let i = slot(e.parameter) { set(i, .green, e.timeMs) }
+            case HiResCode.yellowBegin:
+                if let i = slot(e.parameter) { set(i, .yellow, e.timeMs) }
+            case HiResCode.yellowEnd, HiResCode.redClearBegin:
+                if let i = slot(e.parameter) { set(i, .red, e.timeMs) }
+            case HiResCode.patternChange:
+                s.pattern = e.parameter
+            case HiResCode.coordinationState:
+                s.coordination = e.parameter
+            case HiResCode.flashStatus:
+                s.flashing = e.parameter != 0
+                for (i, p) in signal.phases.enumerated() { set(i, s.flashing ? p.flashLamp : .red, e.timeMs) }
+            default:
+                break
+            }
+        }
+        // At start-up only green phases are listed: the others are known not to be green.
+        return s
+    }
+}

@@ -1,0 +1,168 @@
+import CorridorFile
+import CorridorMachine
+import Foundation
+import RaftCore
+import SignalTiming
+import Storage
+
+/// Writes a controller-shaped data folder with a synthetic history of N commands — what the replay
+/// benchmark and the tests verify. The rows are produced exactly as the controller produces them
+/// (RaftDriver.apply): each command goes through a `CorridorMachine`, and the audit row records its
+/// bytes, header, text, result and the state hash after it; the log entries are stored too, with the
+/// commit index at the end. The mix: mode changes, holds and releases, flashes, preemptions and
+/// cancellations from four clients, with retries (duplicates), stale retries and no-op entries
+/// (no audit row) in between, leader times 1–30 s apart. Deterministic for a seed.
+public enum SyntheticRecord {
+    public struct Summary: Sendable {
+        public var rows: Int
+        public var accepted: Int
+        public var rejected: Int
+        public var duplicates: Int
+        /// Log index of the last entry.
+        public var lastIndex: LogIndex
+        /// State hash after the last command.
+        public var finalStateHash: [UInt8]
+    }
+
+    public static func write(commands: Int, corridorPath: String, into dir: String, seed: UInt64 = 1, term: Term = 1) throws -> Summary {
+        let doc: CorridorDocument
+        do { doc = try CorridorFile.load(path: corridorPath) } catch { throw AuditError("--corridor \(corridorPath): \(error)") }
+        if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(RaftStore.databaseFileName)) {
+            throw AuditError("\(dir) already holds a database; give an empty folder")
+        }
+        let store = try RaftStore(directory: dir)
+        defer { try? store.close() }
+        try FileManager.default.copyItem(atPath: corridorPath, toPath: (dir as NSString).appendingPathComponent(DataFolder.corridorCopyName))
+        var machine = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        var rng = SplitMix(seed)
+        let operators = ["asha", "ravi", "meera", "control-room"]
+        var sequences = [UInt64](repeating: 0, count: operators.count)
+        var lastEnvelope: [CommandEnvelope?] = Array(repeating: nil, count: operators.count)
+        var time = doc.referenceEpochMs + 86_400_000
+        var index: LogIndex = 0
+        var summary = Summary(rows: 0, accepted: 0, rejected: 0, duplicates: 0, lastIndex: 0, finalStateHash: machine.stateHash)
+        var entries: [Entry] = []
+        var rows: [AuditRecord] = []
+        var plan = Planner(signals: doc.corridor.signals.map(\.id), plans: doc.corridor.plans.filter { !$0.isFlash }.map(\.id),
+                           flashPlans: doc.corridor.plans.filter(\.isFlash).map(\.id))
+
+        func flush() throws {
+            guard !entries.isEmpty || !rows.isEmpty else { return }
+            var batch = WriteBatch(auditRecords: rows)
+            batch.add(hardState: HardState(term: term, vote: 0, commit: index), entries: entries)
+            try store.commit(batch)
+            entries = []
+            rows = []
+        }
+
+        while summary.rows < commands {
+            index += 1
+            time += Int64(rng.next(in: 1_000...30_000))
+            // One no-op entry in 50: the chain skips its index, as it does for a leader's no-op.
+            if rng.next(in: 0...49) == 0 {
+                entries.append(Entry(term: term, index: index, kind: .noop))
+                _ = machine.apply(index: index, term: term, kind: .noop, payload: [])
+                continue
+            }
+            let c = rng.next(in: 0...(operators.count - 1))
+            let envelope: CommandEnvelope
+            let roll = rng.next(in: 0...99)
+            if roll < 5, var e = lastEnvelope[c] {
+                if roll < 1, e.sequence > 1 { e.sequence -= 1 }   // stale retry; otherwise an exact retry (duplicate)
+                envelope = e
+            } else {
+                sequences[c] += 1
+                let command = plan.next(&rng, index: index)
+                envelope = CommandEnvelope(operatorID: operators[c], clientID: ClientID(UInt64(c + 1)), sequence: sequences[c],
+                                           leaderTimeMs: time, command: command)
+                lastEnvelope[c] = envelope
+            }
+            // Every 40 commands or so, a calm stretch: what is in force has been ended (above) and ten
+            // quiet minutes let the machine fold its history into the baseline, as a real day does.
+            if rng.next(in: 0...39) == 0, plan.inForce == 0 { time += 600_000 }
+            let bytes = envelope.encoded()
+            entries.append(Entry(term: term, index: index, kind: .normal, data: bytes))
+            let r = machine.apply(index: index, term: term, kind: .normal, payload: bytes)
+            guard let header = r.header, let result = r.result else { continue }
+            if !r.duplicate, result.isAccepted { plan.accepted(envelope.command, index: index) }
+            rows.append(AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+                                    clientID: header.clientID.description, sequence: header.sequence, command: bytes,
+                                    commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash))
+            summary.rows += 1
+            if r.duplicate { summary.duplicates += 1 } else if result.isAccepted { summary.accepted += 1 } else { summary.rejected += 1 }
+            if rows.count >= 2_000 { try flush() }
+        }
+        try flush()
+        summary.lastIndex = index
+        summary.finalStateHash = machine.stateHash
+        return summary
+    }
+}
+
+/// Chooses commands the way a control room issues them: mostly valid, some refused (releasing a
+/// signal that is not held, an unknown plan name…), and whatever is put in force is ended again.
+struct Planner {
+    let signals: [SignalID]
+    let plans: [PlanID]
+    let flashPlans: [PlanID]
+    var held: [SignalID] = []
+    var flashing: [SignalID] = []
+    var corridorFlash = false
+    var preempts: [LogIndex] = []
+    var inForce: Int { held.count + flashing.count + (corridorFlash ? 1 : 0) }
+
+    mutating func accepted(_ c: Command, index: LogIndex) {
+        switch c {
+        case .hold(let s, _): if !held.contains(s) { held.append(s) }
+        case .release(let s): held.removeAll { $0 == s }
+        case .flash(let s?): flashing.append(s)
+        case .unflash(let s?): flashing.removeAll { $0 == s }
+        case .flash(nil): corridorFlash = true
+        case .unflash(nil): corridorFlash = false
+        case .preempt: preempts.append(index); if preempts.count > 4 { preempts.removeFirst() }
+        default: break
+        }
+    }
+
+    func any<T>(_ a: [T], _ rng: inout SplitMix) -> T { a[rng.next(in: 0...(a.count - 1))] }
+
+    func next(_ rng: inout SplitMix, index: LogIndex) -> Command {
+        // End what is in force first, most of the time.
+        if corridorFlash, rng.next(in: 0...2) > 0 { return .unflash(nil) }
+        if !flashing.isEmpty, rng.next(in: 0...2) > 0 { return .unflash(any(flashing, &rng)) }
+        if !held.isEmpty, rng.next(in: 0...2) > 0 { return .release(any(held, &rng)) }
+        let s = any(signals, &rng)
+        switch rng.next(in: 0...99) {
+        case 0..<40: return .setMode(any(plans, &rng))
+        case 40..<42: return .setMode(flashPlans.isEmpty ? PlanID("no-such-plan") : any(flashPlans, &rng))
+        case 42..<44: return .setMode(PlanID("no-such-plan"))                  // refused: unknown plan
+        case 44..<58: return .hold(s, stage: nil)
+        case 58..<64: return .release(s)                                      // mostly refused: not held
+        case 64..<72: return .flash(s)
+        case 72..<75: return .unflash(s)
+        case 75..<77: return .flash(nil)
+        case 77..<92:
+            let first = rng.next(in: 0...(signals.count - 1))
+            let n = min(signals.count - first, rng.next(in: 1...4))
+            return .preempt(PreemptRequest(signals: Array(signals[first..<(first + n)]), direction: rng.next(in: 0...1) == 0 ? .increasing : .decreasing))
+        default:
+            return .cancelPreemption(logIndex: preempts.last ?? index)
+        }
+    }
+}
+
+/// SplitMix64: a small, well-mixed deterministic generator.
+struct SplitMix {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func next(in r: ClosedRange<Int>) -> Int {
+        r.lowerBound + Int(next() % UInt64(r.upperBound - r.lowerBound + 1))
+    }
+}

@@ -1,0 +1,360 @@
+import CorridorMachine
+import Foundation
+import RaftCore
+import Storage
+
+/// One thing wrong with a record. Every case names the index (and the folder, across folders).
+public enum Finding: Sendable, Equatable, CustomStringConvertible {
+    /// The row's fields do not hash to its row hash: `computed` is what its fields hash to, `stored`
+    /// the row hash recorded with it.
+    case rowTampered(index: LogIndex, computed: String, stored: String)
+    /// The rows stored at `a` and `b` carry each other's contents (each hashes correctly at the other's index).
+    case rowsSwapped(LogIndex, LogIndex)
+    /// The row stored at `index` hashes correctly only at `belongsAt`: it was moved.
+    case rowMoved(index: LogIndex, belongsAt: LogIndex)
+    /// Row `referencedBy` chains to `index`, which is not there: deleted.
+    case rowMissing(index: LogIndex, referencedBy: LogIndex)
+    /// A row at `index` sits where the chain says nothing is (the next row chains past it): inserted.
+    case unexpectedRow(index: LogIndex, before: LogIndex)
+    /// Row `index` hashes correctly on its own but its link differs from its predecessor's row hash.
+    case chainBroken(index: LogIndex, previousIndex: LogIndex)
+    case malformedRow(index: LogIndex, reason: String)
+    /// Replaying the command at `index` gives a different state hash from the one recorded.
+    case stateDivergence(index: LogIndex, expected: String, found: String)
+    /// A field of the row disagrees with its own command bytes or with the replayed result.
+    case fieldMismatch(index: LogIndex, field: String, recorded: String, recomputed: String)
+    case snapshotUntrusted(index: LogIndex, reason: String)
+    /// A verified snapshot's state differs from the replayed state at its index.
+    case snapshotDisagrees(index: LogIndex, snapshot: String, replayed: String)
+    /// A committed log entry and the audit row at its index differ.
+    case logMismatch(index: LogIndex, reason: String)
+    /// A committed command in the log has no audit row.
+    case commandWithoutRow(index: LogIndex, auditHead: LogIndex)
+    /// Two folders' rows at the same index differ.
+    case foldersDisagree(index: LogIndex, folderA: String, folderB: String, field: String, a: String, b: String)
+    /// A row that one folder has is absent from the other, inside the range both cover.
+    case rowAbsent(index: LogIndex, presentIn: String, absentFrom: String)
+
+    public var index: LogIndex {
+        switch self {
+        case let .rowTampered(i, _, _), let .rowMoved(i, _), let .rowMissing(i, _), let .unexpectedRow(i, _), let .chainBroken(i, _),
+             let .malformedRow(i, _), let .stateDivergence(i, _, _), let .fieldMismatch(i, _, _, _), let .snapshotUntrusted(i, _),
+             let .snapshotDisagrees(i, _, _), let .logMismatch(i, _), let .commandWithoutRow(i, _), let .foldersDisagree(i, _, _, _, _, _),
+             let .rowAbsent(i, _, _):
+            return i
+        case let .rowsSwapped(a, b): return min(a, b)
+        }
+    }
+
+    /// Order among findings at one index: the chain first (it names the row), then replay, snapshots,
+    /// the log, other folders.
+    public var rank: Int {
+        switch self {
+        case .rowTampered, .rowsSwapped, .rowMoved, .rowMissing, .unexpectedRow, .chainBroken, .malformedRow: return 0
+        case .stateDivergence, .fieldMismatch: return 1
+        case .snapshotUntrusted, .snapshotDisagrees: return 2
+        case .logMismatch, .commandWithoutRow: return 3
+        case .foldersDisagree, .rowAbsent: return 4
+        }
+    }
+
+    /// A short machine-readable kind for `--json`.
+    public var kind: String {
+        switch self {
+        case .rowTampered: return "row_tampered"
+        case .rowsSwapped: return "rows_swapped"
+        case .rowMoved: return "row_moved"
+        case .rowMissing: return "row_missing"
+        case .unexpectedRow: return "unexpected_row"
+        case .chainBroken: return "chain_broken"
+        case .malformedRow: return "malformed_row"
+        case .stateDivergence: return "state_divergence"
+        case .fieldMismatch: return "field_mismatch"
+        case .snapshotUntrusted: return "snapshot_untrusted"
+        case .snapshotDisagrees: return "snapshot_disagrees"
+        case .logMismatch: return "log_mismatch"
+        case .commandWithoutRow: return "command_without_row"
+        case .foldersDisagree: return "folders_disagree"
+        case .rowAbsent: return "row_absent"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .rowTampered(i, computed, stored):
+            return "audit row \(i) was altered: its contents hash to \(computed) but its recorded row hash is \(stored)"
+        case let .rowsSwapped(a, b):
+            return "audit rows \(min(a, b)) and \(max(a, b)) were swapped: each holds the other's contents (each hashes correctly only at the other's index)"
+        case let .rowMoved(i, to):
+            return "audit row stored at index \(i) is the row of index \(to) (it hashes correctly only there): rows were reordered"
+        case let .rowMissing(i, by):
+            return "audit row \(i) was deleted: row \(by) chains to it but it is not in the table"
+        case let .unexpectedRow(i, before):
+            return "audit row \(i) was inserted: row \(before) chains past it"
+        case let .chainBroken(i, p):
+            return "audit row \(i) does not chain to row \(p): its previous-row hash differs from row \(p)'s row hash (a row rewritten with a recomputed hash)"
+        case let .malformedRow(i, why):
+            return "audit row \(i) is malformed: \(why)"
+        case let .stateDivergence(i, expected, found):
+            return "state diverges at index \(i): recorded state hash \(expected), replay gives \(found)"
+        case let .fieldMismatch(i, field, rec, re):
+            return "audit row \(i): \(field) recorded as '\(rec)' but the command bytes and replay give '\(re)'"
+        case let .snapshotUntrusted(i, why):
+            return "snapshot at index \(i) cannot be trusted: \(why)"
+        case let .snapshotDisagrees(i, s, r):
+            return "snapshot at index \(i) disagrees with the replay: its state hash \(s), replayed state hash \(r)"
+        case let .logMismatch(i, why):
+            return "log entry \(i) and audit row \(i) differ: \(why)"
+        case let .commandWithoutRow(i, head):
+            return "committed log entry \(i) is a command but the audit chain has no row for it (chain head \(head)): rows removed, or the controller died before writing them"
+        case let .foldersDisagree(i, a, b, field, va, vb):
+            return "folders disagree at index \(i): \(field) is \(va) in \(a) but \(vb) in \(b)"
+        case let .rowAbsent(i, present, absent):
+            return "audit row \(i) is in \(present) but absent from \(absent), inside the range both cover"
+        }
+    }
+}
+
+/// What `verify` found in one folder.
+public struct FolderReport: Sendable {
+    public var path: String
+    public var rowCount: Int
+    public var firstIndex: LogIndex?
+    public var lastIndex: LogIndex?
+    /// The newest row's hash: keep it elsewhere, it is what reveals a removal of the newest rows.
+    public var headHash: String
+    public var replayOrigin: String
+    /// Commands replayed through the machine and state hashes compared.
+    public var replayed: Int
+    /// Rows after the first state divergence (not compared: the state is no longer the recorded one).
+    public var notReplayed: Int
+    public var replaySeconds: Double
+    public var snapshotsChecked: Int
+    public var logEntriesChecked: Int
+    public var findings: [Finding]
+    /// The rows as read (for the cross-folder comparison).
+    var rows: [ChainRow]
+}
+
+public struct VerifyReport: Sendable {
+    public var folders: [FolderReport]
+    /// Disagreements between folders.
+    public var crossFindings: [Finding]
+    public var ok: Bool { folders.allSatisfy { $0.findings.isEmpty } && crossFindings.isEmpty }
+    /// The finding with the lowest index (per folder, then across folders).
+    public var firstFinding: (folder: String?, finding: Finding)? {
+        var all: [(String?, Finding)] = []
+        for f in folders { all += f.findings.map { (f.path, $0) } }
+        all += crossFindings.map { (nil, $0) }
+        return all.min { ($0.1.index, $0.1.rank) < ($1.1.index, $1.1.rank) }.map { (folder: $0.0, finding: $0.1) }
+    }
+}
+
+/// Checks one or more controllers' records: chain, replay, snapshots, log, agreement.
+public enum Verifier {
+    /// Findings per folder are capped so that a wholesale corruption gives a readable report.
+    public static let findingsMax = 50
+
+    public static func verify(folders paths: [String], corridor: String? = nil, start: ReplayStart = .automatic) throws -> VerifyReport {
+        guard !paths.isEmpty else { throw AuditError("give at least one --data folder") }
+        var reports: [FolderReport] = []
+        for p in paths {
+            let folder = try DataFolder(path: p)
+            reports.append(try verify(folder: folder, corridor: corridor, start: start))
+        }
+        var cross: [Finding] = []
+        if reports.count > 1 {
+            for other in reports.dropFirst() {
+                cross += compare(reports[0], other)
+            }
+        }
+        return VerifyReport(folders: reports, crossFindings: cross)
+    }
+
+    public static func verify(folder: DataFolder, corridor: String? = nil, start: ReplayStart = .automatic) throws -> FolderReport {
+        let stored = try folder.auditRows()
+        var findings: [Finding] = []
+        func note(_ f: Finding) { if findings.count < findingsMax { findings.append(f) } }
+
+        // 1. The chain, row by row (the rules of Storage's verifyAuditChain, plus naming of swaps).
+        let rows = stored.compactMap(\.row)
+        for s in stored where s.row == nil { note(.malformedRow(index: s.index, reason: s.problem ?? "undecodable")) }
+        findings += chainFindings(rows).prefix(max(0, findingsMax - findings.count))
+
+        // 2. Replay every command after the starting state, comparing state hashes at every index.
+        let origin = try Replayer.origin(folder: folder, corridor: corridor, start: start)
+        var machine = origin.machine
+        let snapshots = try folder.snapshots()
+        var snapshotChecks: [LogIndex: [UInt8]] = [:]   // verified snapshot index → its state hash
+        for s in snapshots {
+            switch Replayer.verify(s) {
+            case .success(let m): snapshotChecks[s.index] = m.stateHash
+            case .failure(let why): note(.snapshotUntrusted(index: s.index, reason: why.description))
+            }
+        }
+        var pendingSnapshots = snapshotChecks.keys.filter { $0 > origin.index }.sorted()
+        func checkSnapshots(upTo index: LogIndex) {
+            while let s = pendingSnapshots.first, s < index {
+                pendingSnapshots.removeFirst()
+                guard let h = snapshotChecks[s], h != machine.stateHash else { continue }
+                note(.snapshotDisagrees(index: s, snapshot: hexString(h), replayed: hexString(machine.stateHash)))
+            }
+        }
+        var replayed = 0
+        var notReplayed = 0
+        var diverged = false
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for row in rows where row.record.index > origin.index {
+            if diverged { notReplayed += 1; continue }
+            let rec = row.record
+            checkSnapshots(upTo: rec.index)
+            let r = machine.apply(index: rec.index, term: rec.term, kind: .normal, payload: rec.command)
+            replayed += 1
+            if let h = r.header {
+                if h.operatorID != rec.operatorName { note(.fieldMismatch(index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: h.operatorID)) }
+                if h.clientID.description != rec.clientID { note(.fieldMismatch(index: rec.index, field: "client id", recorded: rec.clientID, recomputed: h.clientID.description)) }
+                if h.sequence != rec.sequence { note(.fieldMismatch(index: rec.index, field: "sequence", recorded: "\(rec.sequence)", recomputed: "\(h.sequence)")) }
+                if h.leaderTimeMs != rec.leaderTimeMs { note(.fieldMismatch(index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)", recomputed: "\(h.leaderTimeMs)")) }
+            } else {
+                note(.fieldMismatch(index: rec.index, field: "command", recorded: "\(rec.command.count) bytes", recomputed: "no decodable command header (a controller writes no row for such an entry)"))
+            }
+            if let result = r.result, "\(result)" != rec.result {
+                note(.fieldMismatch(index: rec.index, field: "result", recorded: rec.result, recomputed: "\(result)"))
+            }
+            if r.stateHash != rec.stateHash {
+                note(.stateDivergence(index: rec.index, expected: hexString(rec.stateHash), found: hexString(r.stateHash)))
+                diverged = true
+            }
+        }
+        if !diverged { checkSnapshots(upTo: .max) }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+
+        // 3. The committed log after the compaction point against the chain.
+        let raft = try folder.raftState()
+        let byIndex = Dictionary(rows.map { ($0.record.index, $0) }, uniquingKeysWith: { a, _ in a })
+        let head = rows.last?.record.index ?? 0
+        var logChecked = 0
+        for e in try folder.logEntries(from: raft.snapshotIndex + 1, through: raft.commitIndex) {
+            logChecked += 1
+            var reader = ByteReader(e.data)
+            let isCommand = e.kind == 0 && (try? CommandEnvelope.decodeHeader(&reader)) != nil
+            if let row = byIndex[e.index] {
+                if row.record.term != e.term {
+                    note(.logMismatch(index: e.index, reason: "term \(e.term) in the log, \(row.record.term) in the audit row"))
+                } else if row.record.command != e.data {
+                    note(.logMismatch(index: e.index, reason: "the command bytes differ"))
+                }
+            } else if isCommand, e.index > origin.index {
+                note(.commandWithoutRow(index: e.index, auditHead: head))
+            }
+        }
+
+        findings.sort { ($0.index, $0.rank) < ($1.index, $1.rank) }
+        return FolderReport(path: folder.path, rowCount: stored.count, firstIndex: stored.first?.index, lastIndex: stored.last?.index,
+                            headHash: hexString(rows.last?.rowHash ?? AuditChain.zeroHash), replayOrigin: origin.description,
+                            replayed: replayed, notReplayed: notReplayed, replaySeconds: seconds, snapshotsChecked: snapshots.count,
+                            logEntriesChecked: logChecked, findings: findings, rows: rows)
+    }
+
+    /// Walks the rows in index order; one finding per row at most, and a row after a flagged row is
+    /// checked against what is stored there (so one edit is not reported twice).
+    static func chainFindings(_ rows: [ChainRow]) -> [Finding] {
+        var out: [Finding] = []
+        var prevIndex: LogIndex = 0
+        var prevHash = AuditChain.zeroHash
+        var previousFlagged = false
+        var explained: Set<LogIndex> = []
+        var homeSearches = 0
+        let indexes = rows.map(\.record.index)
+        for row in rows {
+            let index = row.record.index
+            var finding: Finding?
+            if AuditChain.rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash) != row.rowHash {
+                if !explained.contains(index) { homeSearches += 1 }
+                if explained.contains(index) {
+                    finding = nil
+                } else if homeSearches < 10, let home = homeIndex(of: row, candidates: indexes) {
+                    // Does the row at `home` belong here? Then the two were swapped.
+                    if let j = rows.firstIndex(where: { $0.record.index == home }), homeIndex(of: rows[j], candidates: [index]) == index {
+                        finding = .rowsSwapped(index, home)
+                        explained.insert(home)
+                    } else {
+                        finding = .rowMoved(index: index, belongsAt: home)
+                    }
+                } else {
+                    let computed = AuditChain.rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash)
+                    finding = .rowTampered(index: index, computed: hexString(computed), stored: hexString(row.rowHash))
+                }
+                previousFlagged = true
+            } else if row.prevIndex > prevIndex {
+                finding = .rowMissing(index: row.prevIndex, referencedBy: index)
+                previousFlagged = false
+            } else if row.prevIndex < prevIndex {
+                finding = previousFlagged ? nil : .unexpectedRow(index: prevIndex, before: index)
+                previousFlagged = false
+            } else if row.prevRowHash != prevHash {
+                finding = previousFlagged ? nil : .chainBroken(index: index, previousIndex: prevIndex)
+                previousFlagged = false
+            } else {
+                previousFlagged = false
+            }
+            if let f = finding { out.append(f) }
+            prevIndex = index
+            prevHash = row.rowHash
+        }
+        return out
+    }
+
+    /// The index at which a row's contents hash correctly, if another stored index fits. Tries the
+    /// neighbours first (a swap is usually local), then every index.
+    static func homeIndex(of row: ChainRow, candidates: [LogIndex]) -> LogIndex? {
+        var tried = 0
+        func fits(_ i: LogIndex) -> Bool {
+            guard i != row.record.index else { return false }
+            tried += 1
+            var r = row.record
+            r.index = i
+            return AuditChain.rowHash(r, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash) == row.rowHash
+        }
+        // The row's own link says where its predecessor was: its home is the first index after it.
+        if let next = candidates.first(where: { $0 > row.prevIndex }), fits(next) { return next }
+        for i in candidates where i > row.prevIndex && tried < 100_000 { if fits(i) { return i } }
+        return nil
+    }
+
+    /// Rows at the indexes two folders share must be identical in every field the leader decided and
+    /// the replica computed (the chain links may differ: a replica that installed a snapshot has no
+    /// rows for the entries inside it).
+    static func compare(_ a: FolderReport, _ b: FolderReport) -> [Finding] {
+        var out: [Finding] = []
+        let ra = Dictionary(a.rows.map { ($0.record.index, $0.record) }, uniquingKeysWith: { x, _ in x })
+        let rb = Dictionary(b.rows.map { ($0.record.index, $0.record) }, uniquingKeysWith: { x, _ in x })
+        let (na, nb) = (a.path, b.path)
+        guard let loA = a.rows.first?.record.index, let hiA = a.rows.last?.record.index,
+              let loB = b.rows.first?.record.index, let hiB = b.rows.last?.record.index else { return [] }
+        let lo = max(loA, loB), hi = min(hiA, hiB)
+        let shared = Set(ra.keys).union(rb.keys).filter { $0 >= lo && $0 <= hi }.sorted()
+        for i in shared {
+            guard out.count < findingsMax else { break }
+            switch (ra[i], rb[i]) {
+            case let (x?, y?):
+                func diff(_ field: String, _ u: String, _ v: String) { if u != v { out.append(.foldersDisagree(index: i, folderA: na, folderB: nb, field: field, a: u, b: v)) } }
+                let before = out.count
+                diff("state hash", hexString(x.stateHash), hexString(y.stateHash))
+                diff("term", "\(x.term)", "\(y.term)")
+                diff("command", hexString(x.command), hexString(y.command))
+                diff("leader time", "\(x.leaderTimeMs)", "\(y.leaderTimeMs)")
+                diff("operator", x.operatorName, y.operatorName)
+                diff("result", x.result, y.result)
+                if out.count > before + 1 { out.removeSubrange((before + 1)...) }   // one finding per index
+            case (_?, nil):
+                out.append(.rowAbsent(index: i, presentIn: na, absentFrom: nb))
+            case (nil, _?):
+                out.append(.rowAbsent(index: i, presentIn: nb, absentFrom: na))
+            default:
+                break
+            }
+        }
+        return out
+    }
+}

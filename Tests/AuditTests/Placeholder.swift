@@ -1,1 +1,0 @@
-// Tests for Audit live in this folder.

@@ -1,0 +1,172 @@
+import Audit
+import CorridorFile
+import CorridorMachine
+import Foundation
+import RaftCore
+import SignalTiming
+import Storage
+import XCTest
+
+/// A small, known history written the way a controller writes it: commands through the machine into
+/// the log and the audit chain, and one signal's lamp events from the resulting timeline with the
+/// lamp driver's event codes.
+struct KnownRecord {
+    let dir: String
+    let doc: CorridorDocument
+    /// Log index of each command, in order.
+    var indexes: [UInt64] = []
+    let t0: Int64
+
+    init(_ test: XCTestCase, commands: [(afterS: Int64, op: String, command: Command)], lampSignal: Int, lampThroughS: Int64) throws {
+        dir = (try scratchFolder(test, "known") as NSString).appendingPathComponent("s0\(lampSignal)")
+        doc = try CorridorFile.load(path: demoCorridor)
+        let store = try RaftStore(directory: dir)
+        defer { try? store.close() }
+        try FileManager.default.copyItem(atPath: demoCorridor, toPath: (dir as NSString).appendingPathComponent("corridor.yaml"))
+        var m = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        t0 = doc.referenceEpochMs + 7 * 86_400_000 + 1_234
+        var batch = WriteBatch()
+        var entries = [Entry(term: 1, index: 1, kind: .noop)]
+        var index: UInt64 = 1
+        for (k, c) in commands.enumerated() {
+            index += 1
+            let env = CommandEnvelope(operatorID: c.op, clientID: ClientID(9), sequence: UInt64(k + 1), leaderTimeMs: t0 + c.afterS * 1000, command: c.command)
+            let bytes = env.encoded()
+            entries.append(Entry(term: 1, index: index, data: bytes))
+            let r = m.apply(index: index, term: 1, kind: .normal, payload: bytes)
+            batch.auditRecords.append(AuditRecord(index: index, term: 1, leaderTimeMs: env.leaderTimeMs, operatorName: c.op, clientID: "9",
+                                                  sequence: env.sequence, command: bytes, commandText: "\(c.command)", result: "\(r.result!)",
+                                                  stateHash: r.stateHash))
+            indexes.append(index)
+        }
+        batch.add(hardState: HardState(term: 1, vote: 1, commit: index), entries: entries)
+        // The lamp log of `lampSignal`, from the final timeline (as the lamp driver would have seen it).
+        let sig = doc.corridor.signals.first { $0.id.rawValue == lampSignal }!
+        let plans = doc.corridor.plans.map(\.id)
+        let states = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + lampThroughS * 1000)
+        var prev: SignalState?
+        for st in states {
+            func ev(_ code: Int64, _ p: Int64) { batch.lampEvents.append(LampEvent(signalID: "\(lampSignal)", timeMs: st.atMs, eventCode: code, parameter: p)) }
+            guard let old = prev else {
+                ev(184, 0); ev(131, HiResCode.pattern(plan: st.plan, mode: st.mode, plans: plans)); ev(150, HiResCode.coordination(st.mode))
+                for (i, p) in sig.phases.enumerated() where st.lamps[i] == .green { ev(1, Int64(p.id.rawValue)) }
+                prev = st
+                continue
+            }
+            if old.plan != st.plan { ev(131, HiResCode.pattern(plan: st.plan, mode: st.mode, plans: plans)) }
+            if old.mode != st.mode { ev(150, HiResCode.coordination(st.mode)) }
+            for (i, p) in sig.phases.enumerated() where old.lamps[i] != st.lamps[i] {
+                switch (old.lamps[i], st.lamps[i]) {
+                case (_, .green): ev(1, Int64(p.id.rawValue))
+                case (.green, .yellow): ev(8, Int64(p.id.rawValue))
+                case (.yellow, .red): ev(9, Int64(p.id.rawValue)); ev(10, Int64(p.id.rawValue))
+                default: break
+                }
+            }
+            prev = st
+        }
+        try store.commit(batch)
+    }
+}
+
+final class SignalAtTests: XCTestCase {
+    func testAHeldSignalIsExplainedByTheHoldCommandAndTheLampLogAgrees() throws {
+        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("rush-hour"))), (200, "ravi", .hold(SignalID(3), stage: nil)),
+                                                   (400, "ravi", .release(SignalID(3)))],
+                                  lampSignal: 3, lampThroughS: 700)
+        let folder = try DataFolder(path: rec.dir)
+        XCTAssertTrue(try Verifier.verify(folder: folder).findings.isEmpty)
+
+        let during = rec.t0 + 330_000
+        let r = try SignalAt.report(folder: folder, signal: 3, at: during)
+        XCTAssertEqual(r.mode, .hold)
+        XCTAssertEqual(r.cause?.index, rec.indexes[1])
+        XCTAssertEqual(r.cause?.operatorName, "ravi")
+        XCTAssertEqual(r.plan, "rush-hour")
+        XCTAssertEqual(r.corridorPlanSource?.index, rec.indexes[0])
+        XCTAssertEqual(r.commandsReplayed, 2, "the release was proposed later and is not replayed")
+        XCTAssertEqual(r.disagreements, [])
+        XCTAssertNotNil(r.lampLog)
+        XCTAssertEqual(r.lampLog?.coordination, 2)
+        // The main stage rests green in the hold.
+        XCTAssertEqual(r.phases.first { $0.phase == 2 }?.lamp, .green)
+        XCTAssertEqual(r.phases.first { $0.phase == 2 }?.logLamp, .green)
+
+        // Before any command: the initial plan, no cause.
+        let before = try SignalAt.report(folder: folder, signal: 3, at: rec.t0 + 5_000)
+        XCTAssertEqual(before.plan, "normal")
+        XCTAssertNil(before.cause)
+        XCTAssertEqual(before.disagreements, [])
+    }
+
+    func testAnInstantWhereTheLampLogDiffersFromTheReplayIsReported() throws {
+        let rec = try KnownRecord(self, commands: [(200, "ravi", .hold(SignalID(3), stage: nil))], lampSignal: 3, lampThroughS: 600)
+        let t = rec.t0 + 400_000
+        let honest = try SignalAt.report(folder: try DataFolder(path: rec.dir), signal: 3, at: t)
+        XCTAssertEqual(honest.disagreements, [])
+        XCTAssertEqual(honest.phases.first { $0.phase == 2 }?.lamp, .green)
+        // The controller logged phase 2 going yellow a second before: what it showed differs.
+        let store = try RaftStore(directory: rec.dir)
+        try store.appendLampEvents([LampEvent(signalID: "3", timeMs: t - 1_000, eventCode: 8, parameter: 2)])
+        try store.close()
+        let r = try SignalAt.report(folder: try DataFolder(path: rec.dir), signal: 3, at: t)
+        XCTAssertEqual(r.disagreements.count, 1, "\(r.disagreements)")
+        XCTAssertTrue(r.disagreements[0].hasPrefix("phase 2 "), r.disagreements[0])
+        XCTAssertTrue(r.disagreements[0].contains("replay gives green, the lamp log gives yellow"), r.disagreements[0])
+    }
+
+    func testUnknownSignalAndInstantBeforeHistoryAreBadInput() throws {
+        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("night")))], lampSignal: 1, lampThroughS: 100)
+        let folder = try DataFolder(path: rec.dir)
+        XCTAssertThrowsError(try SignalAt.report(folder: folder, signal: 99, at: rec.t0)) { XCTAssertTrue(($0 as? AuditError)?.isBadInput == true) }
+        XCTAssertThrowsError(try SignalAt.report(folder: folder, signal: 1, at: rec.doc.referenceEpochMs - 1)) { XCTAssertTrue("\($0)".contains("begins at")) }
+        XCTAssertThrowsError(try DataFolder(path: rec.dir + "-nope")) { XCTAssertTrue("\($0)".contains("no such folder")) }
+    }
+}
+
+final class ExportAndLogTests: XCTestCase {
+    func testAWindowStartingMidPlanBeginsWithThePlanState() throws {
+        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("rush-hour"))), (200, "ravi", .hold(SignalID(2), stage: nil))],
+                                  lampSignal: 2, lampThroughS: 600)
+        let folder = try DataFolder(path: rec.dir)
+        let from = rec.t0 + 300_000, to = rec.t0 + 420_000
+        let rows = try ATSPMExport.rows(folder: folder, from: from, to: to)
+        let head = rows.prefix { $0.synthesized }
+        XCTAssertFalse(head.isEmpty)
+        XCTAssertTrue(head.allSatisfy { $0.timeMs == from })
+        // Pattern 2 = rush-hour (corridor order, from 1), coordination 2 = hold, main phases green.
+        XCTAssertEqual(head.first { $0.eventCode == 131 }?.parameter, 2)
+        XCTAssertEqual(head.first { $0.eventCode == 150 }?.parameter, 2)
+        XCTAssertEqual(Set(head.filter { $0.eventCode == 1 }.map(\.parameter)), [2, 6])
+        XCTAssertTrue(rows.dropFirst(head.count).allSatisfy { !$0.synthesized && $0.timeMs >= from && $0.timeMs < to })
+        XCTAssertEqual(rows.map(\.timeMs), rows.map(\.timeMs).sorted())
+        // The replay says the same about that instant.
+        let at = try SignalAt.report(folder: folder, signal: 2, at: from - 1)
+        XCTAssertEqual(at.mode, .hold)
+        XCTAssertEqual(at.plan, "rush-hour")
+
+        XCTAssertEqual(ATSPMExport.header, "SignalID,Timestamp,EventCode,EventParam")
+        XCTAssertEqual(ATSPMExport.csvLine(.init(signalID: "2", timeMs: 1_795_736_412_345, eventCode: 131, parameter: 2, synthesized: true)),
+                       "2,2026-11-26 23:40:12.3,131,2")
+        XCTAssertEqual(ATSPMExport.csvLine(.init(signalID: "2", timeMs: 1_795_736_412_345, eventCode: 1, parameter: 6, synthesized: false), style: .iso),
+                       "2,2026-11-26T23:40:12.3,1,6")
+        // Without a window start nothing is invented: the log begins with its own start-up record.
+        XCTAssertFalse(try ATSPMExport.rows(folder: folder).contains { $0.synthesized })
+        XCTAssertEqual(try ATSPMExport.rows(folder: folder).first?.eventCode, 184)
+    }
+
+    func testTheCommandLogListsEveryCommandWithItsEffectiveTime() throws {
+        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("rush-hour"))), (20, "ravi", .release(SignalID(4))),
+                                                   (30, "meera", .flash(SignalID(5)))],
+                                  lampSignal: 1, lampThroughS: 60)
+        let folder = try DataFolder(path: rec.dir)
+        let all = try CommandLog.entries(folder: folder)
+        XCTAssertEqual(all.map(\.index), rec.indexes)
+        XCTAssertEqual(all.map(\.operatorName), ["asha", "ravi", "meera"])
+        XCTAssertEqual(all.map(\.accepted), [true, false, true])
+        XCTAssertEqual(all[2].effectiveAtMs, rec.t0 + 30_000 + 5_000, "flash: leader time + the 5 s margin")
+        XCTAssertEqual((all[0].effectiveAtMs! - rec.doc.referenceEpochMs) % 90_000, 0, "a mode change lands on a boundary of the running plan's (normal, 90 s) cycle")
+        XCTAssertTrue(all[1].result.contains("not held"))
+        XCTAssertEqual(try CommandLog.entries(folder: folder, from: rec.t0 + 15_000, to: rec.t0 + 30_000).map(\.index), [rec.indexes[1]])
+    }
+}
