@@ -4,7 +4,9 @@ import Controller
 import CorridorFile
 import Dashboard
 import Foundation
+import Logging
 import SignalTiming
+import Sumo
 
 /// `greenwave demo`: the whole corridor on this machine, one controller process per signal.
 struct DemoCommand: AsyncParsableCommand {
@@ -27,10 +29,16 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for a leader.") var leaderTimeout: Double = 60
     @Option(name: .customLong("operator"), help: "Who orders commands typed in the dashboard (recorded in the audit log).")
     var operatorName: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+    @Flag(help: "Also run SUMO in real time with every light taken from its controller's lamp stream (tools/sumo/setup installs SUMO; docs/sumo.md).")
+    var sumo = false
+    @Flag(help: "Like --sumo, in sumo-gui, to watch the traffic (needs a display).") var sumoGui = false
 
     func run() async throws {
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+        if (sumo || sumoGui) && SumoInstallation.locate() == nil {
+            throw ValidationError("--sumo: SUMO not found; run tools/sumo/setup (it installs SUMO into tools/sumo/.venv)")
+        }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let logs = URL(fileURLWithPath: data).appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -80,7 +88,21 @@ struct DemoCommand: AsyncParsableCommand {
             }
             say("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor)'; Ctrl-C stops the corridor")
         }
-        if !headless && isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1 {
+        let dashboard = !headless && isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
+        // SUMO in real time, driven by the controllers' own lamp streams (what the dashboard shows).
+        let sumoFailure = FailureNote()
+        var sumoTask: Task<Void, Never>?
+        if sumo || sumoGui {
+            var options = LiveOptions(gui: sumoGui, workDirectory: URL(fileURLWithPath: data).appendingPathComponent("sumo").path)
+            if dashboard { options.reportEverySeconds = nil }
+            let logger = dashboard ? Logger(label: "greenwave.sumo", factory: { _ in SwiftLogNoOpLogHandler() }) : Logger(label: "greenwave.sumo")
+            say("SUMO: live, every light from its controller's lamp stream (files in \(options.workDirectory ?? ""))")
+            sumoTask = Task {
+                do { try await runLive(document: doc, options: options, logger: logger) } catch is CancellationError {
+                } catch { sumoFailure.set("\(error)") }
+            }
+        }
+        if dashboard {
             // The dashboard until the operator quits it or a signal stops the demo.
             let app = DashboardApp(document: doc, operatorName: operatorName)
             await withTaskGroup(of: Void.self) { group in
@@ -105,6 +127,9 @@ struct DemoCommand: AsyncParsableCommand {
             }
             view.cancel()
         }
+        sumoTask?.cancel()
+        await sumoTask?.value
+        if let f = sumoFailure.get() { say("SUMO stopped early: \(f)") }
         await children.stopAll()
         say("stopped; a second run on \(data) resumes")
     }
@@ -142,4 +167,12 @@ final class ChildProcesses: @unchecked Sendable {
 /// Writes a line to standard output at once (unbuffered, also when piped into a script).
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// The first failure of a background task, reported when the demo stops.
+final class FailureNote: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text: String?
+    func set(_ s: String) { lock.withLock { if text == nil { text = s } } }
+    func get() -> String? { lock.withLock { text } }
 }
