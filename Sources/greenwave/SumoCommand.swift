@@ -43,6 +43,9 @@ struct SumoCommand: AsyncParsableCommand {
     @Option(help: "Side-street vehicles per hour per approach.")
     var sideVph: Int = 150
 
+    @Option(help: "Main-road speed limit in km/h (SUMO's cars drive around it).")
+    var mainSpeedKmh: Int = 50
+
     @Option(help: "SUMO step length in ms.")
     var stepMs: Int = 500
 
@@ -77,6 +80,7 @@ struct SumoCommand: AsyncParsableCommand {
         net.demandSeconds = minutes * 60
         net.mainVehPerHour = mainVph
         net.sideVehPerHour = sideVph
+        net.mainSpeedKmh = mainSpeedKmh
         if live {
             let endpoints = doc.endpoints.filter { e in c.signals.contains { $0.id == e.signal } }
             net.demandSeconds = 0   // runLive sets the demand's length
