@@ -37,6 +37,9 @@ struct SumoCommand: AsyncParsableCommand {
     @Option(help: "Minutes of demand.")
     var minutes: Int = 60
 
+    @Option(help: "Trips departing in the first SECONDS are not counted (default: 300, or a quarter of a shorter demand).")
+    var warmupSeconds: Int?
+
     @Option(help: "Main-road vehicles per hour per direction.")
     var mainVph: Int = 1200
 
@@ -108,6 +111,7 @@ struct SumoCommand: AsyncParsableCommand {
         var options = RunOptions()
         options.seed = seed
         options.stepMs = Int64(stepMs)
+        options.warmupSeconds = warmupSeconds ?? min(300, net.demandSeconds / 4)
         let r = try OfflineRun.run(scenario: scenario, timing: timing, plan: planID, referenceEpochMs: doc.referenceEpochMs,
                                    sumo: sumo, options: options)
         if json {
