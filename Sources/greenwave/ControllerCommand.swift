@@ -26,6 +26,8 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Heartbeat interval in ticks.") var heartbeatTicks: Int = 5
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links (tests only).") var faultInjection = false
+    @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
+    var exitWithParent = false
 
     func validate() throws {
         guard tickMs >= 1, tickMs <= 1000 else { throw ValidationError("--tick-ms must be between 1 and 1000") }
@@ -36,6 +38,15 @@ struct ControllerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if exitWithParent {
+            // A demo killed outright must not leave its controllers behind: when the parent is gone (this
+            // process is re-parented), stop as on SIGTERM — a leader hands over first.
+            let parent = getppid()
+            Thread.detachNewThread {
+                while getppid() == parent { usleep(250_000) }
+                kill(getpid(), SIGTERM)
+            }
+        }
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)

@@ -57,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         for s in doc.corridor.signals {
             let p = Process()
             p.executableURL = exe
-            p.arguments = ["controller", "--corridor", corridor, "--signal", "\(s.id.rawValue)",
+            p.arguments = ["controller", "--exit-with-parent", "--corridor", corridor, "--signal", "\(s.id.rawValue)",
                            "--data", URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path]
             let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
             if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }

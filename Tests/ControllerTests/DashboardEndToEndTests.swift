@@ -28,7 +28,15 @@ final class DashboardEndToEndTests: XCTestCase {
         demo.standardOutput = out
         demo.standardError = out
         try demo.run()
-        defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL) } }
+        defer {
+            // On failure too: SIGTERM lets the demo stop its controllers; SIGKILL only if it hangs.
+            if demo.isRunning {
+                kill(demo.processIdentifier, SIGTERM)
+                let until = Date().addingTimeInterval(20)
+                while demo.isRunning && Date() < until { usleep(100_000) }
+                if demo.isRunning { kill(demo.processIdentifier, SIGKILL) }
+            }
+        }
         func demoOutput() -> String { (try? String(contentsOf: demoLog, encoding: .utf8)) ?? "" }
         try await waitUntil(60, "the demo is ready") { demoOutput().contains("ready:") }
 
