@@ -18,6 +18,9 @@ public enum SyntheticRecord {
         public var accepted: Int
         public var rejected: Int
         public var duplicates: Int
+        /// Refused because the machine held too many uncompacted events (`tooManyEvents`): a history
+        /// that never settles. Kept near zero so that the replay exercises real commands.
+        public var saturated: Int
         /// Log index of the last entry.
         public var lastIndex: LogIndex
         /// State hash after the last command.
@@ -40,7 +43,7 @@ public enum SyntheticRecord {
         var lastEnvelope: [CommandEnvelope?] = Array(repeating: nil, count: operators.count)
         var time = doc.referenceEpochMs + 86_400_000
         var index: LogIndex = 0
-        var summary = Summary(rows: 0, accepted: 0, rejected: 0, duplicates: 0, lastIndex: 0, finalStateHash: machine.stateHash)
+        var summary = Summary(rows: 0, accepted: 0, rejected: 0, duplicates: 0, saturated: 0, lastIndex: 0, finalStateHash: machine.stateHash)
         var entries: [Entry] = []
         var rows: [AuditRecord] = []
         var plan = Planner(signals: doc.corridor.signals.map(\.id), plans: doc.corridor.plans.filter { !$0.isFlash }.map(\.id),
@@ -77,9 +80,9 @@ public enum SyntheticRecord {
                                            leaderTimeMs: time, command: command)
                 lastEnvelope[c] = envelope
             }
-            // Every 40 commands or so, a calm stretch: what is in force has been ended (above) and ten
-            // quiet minutes let the machine fold its history into the baseline, as a real day does.
-            if rng.next(in: 0...39) == 0, plan.inForce == 0 { time += 600_000 }
+            // Now and then a calm stretch: what is in force has been ended (above) and twenty quiet
+            // minutes let the machine fold its history into the baseline, as a real day does.
+            if rng.next(in: 0...19) == 0, plan.inForce == 0 { time += 1_200_000 }
             let bytes = envelope.encoded()
             entries.append(Entry(term: term, index: index, kind: .normal, data: bytes))
             let r = machine.apply(index: index, term: term, kind: .normal, payload: bytes)
@@ -90,6 +93,7 @@ public enum SyntheticRecord {
                                     commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash))
             summary.rows += 1
             if r.duplicate { summary.duplicates += 1 } else if result.isAccepted { summary.accepted += 1 } else { summary.rejected += 1 }
+            if !r.duplicate, result.code == .tooManyEvents { summary.saturated += 1 }
             if rows.count >= 2_000 { try flush() }
         }
         try flush()
@@ -133,15 +137,17 @@ struct Planner {
         if !held.isEmpty, rng.next(in: 0...2) > 0 { return .release(any(held, &rng)) }
         let s = any(signals, &rng)
         switch rng.next(in: 0...99) {
-        case 0..<40: return .setMode(any(plans, &rng))
-        case 40..<42: return .setMode(flashPlans.isEmpty ? PlanID("no-such-plan") : any(flashPlans, &rng))
-        case 42..<44: return .setMode(PlanID("no-such-plan"))                  // refused: unknown plan
-        case 44..<58: return .hold(s, stage: nil)
-        case 58..<64: return .release(s)                                      // mostly refused: not held
-        case 64..<72: return .flash(s)
-        case 72..<75: return .unflash(s)
-        case 75..<77: return .flash(nil)
-        case 77..<92:
+        // Mode changes are rare, as in a control room: each one queues at a cycle boundary after the
+        // previous one, so a burst of them would keep the history from ever settling.
+        case 0..<6: return .setMode(any(plans, &rng))
+        case 6..<7: return .setMode(flashPlans.isEmpty ? PlanID("no-such-plan") : any(flashPlans, &rng))
+        case 7..<9: return .setMode(PlanID("no-such-plan"))                   // refused: unknown plan
+        case 9..<29: return .hold(s, stage: nil)
+        case 29..<37: return .release(s)                                      // mostly refused: not held
+        case 37..<49: return .flash(s)
+        case 49..<54: return .unflash(s)
+        case 54..<57: return .flash(nil)
+        case 57..<85:
             let first = rng.next(in: 0...(signals.count - 1))
             let n = min(signals.count - first, rng.next(in: 1...4))
             return .preempt(PreemptRequest(signals: Array(signals[first..<(first + n)]), direction: rng.next(in: 0...1) == 0 ? .increasing : .decreasing))

@@ -193,6 +193,9 @@ struct AuditAtCommand: ParsableCommand {
                 } else {
                     print("  because:   the corridor's initial plan (no command)")
                 }
+                if r.corridorPlan != r.plan, r.mode != .flash, r.mode != .hold {
+                    print("  note:      the corridor runs plan \(r.corridorPlan); this signal adopts it at its next coordinated-green start (safe transition)")
+                }
                 print("  corridor:  plan \(r.corridorPlan) since \(AuditTime.iso(r.corridorPlanSinceMs, digits: 1))\(r.corridorPlanSource.map { " (command \($0.index) by \($0.operatorName))" } ?? "")")
                 for p in r.pendingModes { print("  pending:   plan \(p.plan) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))") }
                 for p in r.preemptions { print("  preemption: \(p.direction) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) to \(AuditTime.iso(p.endsAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))") }
@@ -238,7 +241,8 @@ struct AuditExportCommand: ParsableCommand {
                 sig = id
             }
             let folder = try DataFolder(path: data)
-            let rows = try ATSPMExport.rows(folder: folder, corridor: corridor, signal: sig, from: try parseTime(from, "--from"), to: try parseTime(to, "--to"))
+            let (rows, warnings) = try ATSPMExport.export(folder: folder, corridor: corridor, signal: sig, from: try parseTime(from, "--from"), to: try parseTime(to, "--to"))
+            for w in warnings { FileHandle.standardError.write(Data("greenwave audit export: warning: \(w)\n".utf8)) }
             var text = ATSPMExport.header + "\n"
             for r in rows { text += ATSPMExport.csvLine(r, style: style) + "\n" }
             if let out {
@@ -270,7 +274,7 @@ struct AuditBenchCommand: ParsableCommand {
             let t0 = Date()
             let written = try SyntheticRecord.write(commands: commands, corridorPath: corridor, into: scratch, seed: seed)
             let t1 = Date()
-            print("wrote \(written.rows) audit rows (\(written.accepted) accepted, \(written.rejected) rejected, \(written.duplicates) duplicates) in \(String(format: "%.1f", t1.timeIntervalSince(t0))) s")
+            print("wrote \(written.rows) audit rows (\(written.accepted) accepted, \(written.rejected) rejected — \(written.saturated) of them for too many uncompacted events —, \(written.duplicates) duplicates) in \(String(format: "%.1f", t1.timeIntervalSince(t0))) s")
             let folder = try DataFolder(path: scratch)
             let report = try Verifier.verify(folder: folder)
             let t2 = Date()

@@ -130,7 +130,8 @@ final class ExportAndLogTests: XCTestCase {
                                   lampSignal: 2, lampThroughS: 600)
         let folder = try DataFolder(path: rec.dir)
         let from = rec.t0 + 300_000, to = rec.t0 + 420_000
-        let rows = try ATSPMExport.rows(folder: folder, from: from, to: to)
+        let (rows, warnings) = try ATSPMExport.export(folder: folder, from: from, to: to)
+        XCTAssertEqual(warnings, [], "the log and the replay agree at the window's start")
         let head = rows.prefix { $0.synthesized }
         XCTAssertFalse(head.isEmpty)
         XCTAssertTrue(head.allSatisfy { $0.timeMs == from })
