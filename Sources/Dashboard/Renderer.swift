@@ -46,19 +46,26 @@ public enum DashboardRenderer {
     static let dim = TextStyle(dim: true)
     static let alarm = TextStyle(fg: .red, bold: true)
 
+    /// The title bar. The figures come first in importance; the corridor name takes what width is left.
     static func titleLine(_ m: DashboardModel, _ w: Int) -> ScreenLine {
-        var l = ScreenLine()
-        l.add(" GREENWAVE ", TextStyle(bold: true, inverse: true))
-        l.add(" \(m.corridorName) ", inverse)
-        l.add(" \(clock(m.nowMs)) UTC ", inverse)
         let up = m.reachableCount
-        l.add(" \(up)/\(m.controllers.count) up ", up == m.controllers.count ? inverse : TextStyle(fg: .red, bold: true, inverse: true))
+        let upSpan = Span(" \(up)/\(m.controllers.count) up ", up == m.controllers.count ? inverse : TextStyle(fg: .red, bold: true, inverse: true))
+        let syncSpan: Span
         if let acc = m.syncAccuracy {
-            let text = " sync \(percent(acc)) of \(m.switchesSeen) changes "
-            l.add(text, acc >= 0.999 ? inverse : TextStyle(fg: .yellow, bold: true, inverse: true))
+            syncSpan = Span(" sync \(percent(acc)) of \(m.switchesSeen) changes ", acc >= 0.999 ? inverse : TextStyle(fg: .yellow, bold: true, inverse: true))
         } else {
-            l.add(" sync – ", inverse)
+            syncSpan = Span(" sync – ", inverse)
         }
+        let brand = Span(" GREENWAVE ", TextStyle(bold: true, inverse: true))
+        let clockSpan = Span(" \(clock(m.nowMs)) UTC ", inverse)
+        let fixed = [brand, clockSpan, upSpan, syncSpan].reduce(0) { $0 + $1.text.count }
+        let room = w - fixed - 2
+        var l = ScreenLine([brand])
+        if room >= 8 {
+            let name = m.corridorName.count <= room ? m.corridorName : String(m.corridorName.prefix(room - 1)) + "…"
+            l.add(" \(name) ", inverse)
+        }
+        l.spans += [clockSpan, upSpan, syncSpan]
         return l.padded(to: w, inverse)
     }
 

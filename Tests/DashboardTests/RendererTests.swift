@@ -87,6 +87,17 @@ final class RendererTests: XCTestCase {
         XCTAssertTrue(DashboardRenderer.render(m, width: 80, height: 24).text.contains("page \(pages)/\(pages)"))
     }
 
+    func testTheTitleKeepsItsFiguresAndShortensTheName() throws {
+        let m = Self.model(try Self.document("western-express-highway.yaml"))
+        let title = DashboardRenderer.render(m, width: 80, height: 24).lines[0].plain
+        XCTAssertTrue(title.contains("47/47 up"), title)
+        XCTAssertTrue(title.contains("sync –"), title)
+        XCTAssertTrue(title.contains("Western Express"), title)
+        XCTAssertTrue(title.contains("…"), "the long name is shortened: \(title)")
+        let wide = DashboardRenderer.render(m, width: 160, height: 24).lines[0].plain
+        XCTAssertTrue(wide.contains("Western Express Highway (Bandra - Borivali)"), wide)
+    }
+
     func testABigTerminalShowsAll47SignalsWithEveryColumn() throws {
         let m = Self.model(try Self.document("western-express-highway.yaml"))
         let text = DashboardRenderer.render(m, width: 240, height: 60).text
