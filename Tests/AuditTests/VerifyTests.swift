@@ -166,8 +166,8 @@ final class VerifyTests: XCTestCase {
 
     /// Many commands through the machine, every state hash compared with the recorded one — a
     /// correctness test, not a timed one. `GREENWAVE_AUDIT_REPLAY_COMMANDS=100000` runs the full
-    /// 100,000 (about 15 minutes in a debug build on 2 shared cores: CorridorMachine.apply costs ~3 ms
-    /// there); the default keeps `swift test` short. The speed is measured in release by
+    /// 100,000 (550 s in a debug build on 2 busy shared cores: the record is generated and verified,
+    /// each applying every command); the default keeps `swift test` short. The speed is measured in release by
     /// `greenwave audit bench --commands 100000` (tools/bench-audit), which also fails on any finding.
     func testReplayOfManyCommandsReproducesEveryRecordedStateHash() throws {
         let n = Int(ProcessInfo.processInfo.environment["GREENWAVE_AUDIT_REPLAY_COMMANDS"] ?? "") ?? 5_000
