@@ -164,8 +164,11 @@ public enum Verifier {
         }
         var cross: [Finding] = []
         if reports.count > 1 {
-            for other in reports.dropFirst() {
-                cross += compare(reports[0], other)
+            // Each folder against the one with the most rows (the first such), so that a row missing
+            // from the first folder given does not hide the others' disagreement at its index.
+            let ref = reports.indices.max { reports[$0].rowCount < reports[$1].rowCount }!
+            for (k, other) in reports.enumerated() where k != ref {
+                cross += compare(reports[ref], other)
             }
         }
         return VerifyReport(folders: reports, crossFindings: cross)
