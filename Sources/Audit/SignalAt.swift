@@ -152,7 +152,8 @@ public enum SignalAt {
             lastCommandIndex: last, replayDivergence: divergence, phases: phases, interval: st.interval,
             stageName: st.stage.map { signal.stages[$0].name }, intervalStartMs: st.intervalStartMs, intervalEndMs: st.intervalEndMs,
             mode: st.mode, plan: st.plan.rawValue, cycleStartMs: st.cycleStartMs, cycleMs: plan.map(\.cycleMs),
-            cause: st.cause.flatMap { ref($0.rawValue) } ?? (st.cause == nil ? ref(machine.cause(of: signal.id, at: t)) : nil),
+            cause: st.cause.map { id in ref(machine.event(id)?.provenance ?? Provenance(logIndex: id.rawValue, operatorID: "?")) }
+                ?? ref(machine.cause(of: signal.id, at: t)),
             corridorPlan: mode.plan.rawValue, corridorPlanSinceMs: mode.sinceMs, corridorPlanSource: ref(mode.source),
             pendingModes: pending, preemptions: preempts, lampLog: log, logPatternName: logPatternName, disagreements: disagreements)
     }
