@@ -93,6 +93,12 @@ public actor LampDriver {
             let now = wallClockMs()
             let changes = await driver.lampChanges(of: signal.id, after: lastCheckedMs, through: now)
             for st in changes { observe(st) }
+            if changes.isEmpty, let shown {
+                // A plan or mode can change without a lamp change (a held signal when the corridor's plan
+                // changes; the pattern after flash): log and stream it within one period.
+                let cur = await driver.lampState(of: signal.id, at: now)
+                if cur.lamps == shown.lamps && (cur.plan != shown.plan || cur.mode != shown.mode) { observe(cur) }
+            }
             lastCheckedMs = now
             // Wake at the next change, or after one period, whichever comes first.
             let next = changes.last?.nextChangeMs ?? shown?.nextChangeMs
@@ -157,7 +163,8 @@ public actor LampDriver {
         guard let old else { return startEvents(new) }
         let t = new.atMs
         var out: [LampEvent] = []
-        if old.plan != new.plan { out.append(ev(t, 131, patternNumber(new))) }
+        // The pattern number covers flash too (255): leaving flash logs the pattern the signal returns to.
+        if patternNumber(old) != patternNumber(new) { out.append(ev(t, 131, patternNumber(new))) }
         if old.mode != new.mode {
             out.append(ev(t, 150, coordinationCode(new.mode)))
             if (old.mode == .flash) != (new.mode == .flash) { out.append(ev(t, 173, new.mode == .flash ? 1 : 0)) }

@@ -72,8 +72,9 @@ final class LiveRecordTests: XCTestCase {
         XCTAssertEqual(log.map(\.command), ["mode night", "hold S2", "release S4", "preempt S3 S4 S5 increasing", "release S2"])
         XCTAssertEqual(log.map(\.accepted), [true, true, false, true, true])
 
-        // Every signal, every 500 ms of the run: the lamps its controller logged are the replay's.
-        // (Plan labels can lag in the lamp log — docs/audit.md, limits — so only lamps are compared.)
+        // Every signal, every 500 ms of the run: the lamps its controller logged are the replay's, and so
+        // is the plan label — a label change without a lamp change is logged within one lamp period
+        // (100 ms), so a label disagreement must be gone 200 ms later.
         for s in 1...5 {
             let folder = try DataFolder(path: folders[s - 1])
             let events = try folder.lampEvents()
@@ -83,6 +84,11 @@ final class LiveRecordTests: XCTestCase {
                 let r = try SignalAt.report(folder: folder, signal: s, at: t)
                 XCTAssertEqual(r.disagreements.filter { $0.hasPrefix("phase") }, [], "S\(s) at \(AuditTime.iso(t))")
                 XCTAssertNil(r.replayDivergence)
+                let labels = r.disagreements.filter { !$0.hasPrefix("phase") }
+                if !labels.isEmpty {
+                    let later = try SignalAt.report(folder: folder, signal: s, at: t + 200)
+                    XCTAssertEqual(later.disagreements, [], "S\(s) at \(AuditTime.iso(t)) and 200 ms later: \(labels)")
+                }
                 checked += 1
                 t += 500
             }
