@@ -37,7 +37,7 @@ public enum SyntheticRecord {
         defer { try? store.close() }
         try FileManager.default.copyItem(atPath: corridorPath, toPath: (dir as NSString).appendingPathComponent(DataFolder.corridorCopyName))
         var machine = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         let operators = ["asha", "ravi", "meera", "control-room"]
         var sequences = [UInt64](repeating: 0, count: operators.count)
         var lastEnvelope: [CommandEnvelope?] = Array(repeating: nil, count: operators.count)
@@ -128,9 +128,9 @@ struct Planner {
         }
     }
 
-    func any<T>(_ a: [T], _ rng: inout SplitMix) -> T { a[rng.next(in: 0...(a.count - 1))] }
+    func any<T>(_ a: [T], _ rng: inout SplitMix64) -> T { a[rng.next(in: 0...(a.count - 1))] }
 
-    func next(_ rng: inout SplitMix, index: LogIndex) -> Command {
+    func next(_ rng: inout SplitMix64, index: LogIndex) -> Command {
         // End what is in force first, most of the time.
         if corridorFlash, rng.next(in: 0...2) > 0 { return .unflash(nil) }
         if !flashing.isEmpty, rng.next(in: 0...2) > 0 { return .unflash(any(flashing, &rng)) }
@@ -157,18 +157,7 @@ struct Planner {
     }
 }
 
-/// SplitMix64: a small, well-mixed deterministic generator.
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(in r: ClosedRange<Int>) -> Int {
-        r.lowerBound + Int(next() % UInt64(r.upperBound - r.lowerBound + 1))
-    }
+extension SplitMix64 {
+    /// A value in `r`, from RaftCore's seeded generator.
+    mutating func next(in r: ClosedRange<Int>) -> Int { r.lowerBound + below(r.upperBound - r.lowerBound + 1) }
 }
