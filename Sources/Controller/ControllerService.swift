@@ -46,10 +46,13 @@ public struct FieldController: Sendable {
             configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave"),
             logger: logger)
         let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport)
+        // A service group shuts its services down one at a time, last first. The core goes first: it
+        // hands leadership over at once and ends the lamp streams, which the HTTP server's graceful stop
+        // would otherwise wait for (a dashboard keeps one open per controller).
         let group = ServiceGroup(configuration: .init(
             services: [
-                .init(service: core, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: core, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -99,6 +102,8 @@ struct CoreService: Service {
             group.addTask { await lamps.run() }
             // Wait for SIGTERM / SIGINT (or the group shutting down).
             try? await gracefulShutdown()
+            // Lamp streams end first: the HTTP server's graceful stop waits for open responses.
+            await lamps.closeStreams()
             await driver.prepareToStop(waitMs: 1_500)
             group.cancelAll()
         }

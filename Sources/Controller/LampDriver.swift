@@ -55,6 +55,7 @@ public actor LampDriver {
     private var trip: String?
     private var subscribers: [Int: AsyncStream<LampUpdate>.Continuation] = [:]
     private var nextSubscriber = 0
+    private var streamsClosed = false
     /// Phases that went from yellow to red and are timing their red clearance.
     private var clearing: Set<PhaseID> = []
 
@@ -71,6 +72,10 @@ public actor LampDriver {
 
     public func subscribe() -> AsyncStream<LampUpdate> {
         let (stream, continuation) = AsyncStream.makeStream(of: LampUpdate.self, bufferingPolicy: .bufferingNewest(256))
+        if streamsClosed {
+            continuation.finish()
+            return stream
+        }
         let id = nextSubscriber
         nextSubscriber += 1
         subscribers[id] = continuation
@@ -82,6 +87,14 @@ public actor LampDriver {
     }
 
     private func unsubscribe(_ id: Int) { subscribers[id] = nil }
+
+    /// Ends every lamp stream (on shutdown: an open stream would hold the HTTP server's graceful stop),
+    /// and any stream asked for later.
+    public func closeStreams() {
+        streamsClosed = true
+        for (_, c) in subscribers { c.finish() }
+        subscribers = [:]
+    }
 
     /// Runs until the task is cancelled.
     public func run() async {

@@ -73,19 +73,29 @@ final class DashboardEndToEndTests: XCTestCase {
         let leaderLine = last.split(separator: "\n").first { $0.hasPrefix("leader S") }.map(String.init) ?? ""
         XCTAssertTrue(leaderLine.contains("mode night"), leaderLine)
 
-        // q quits the dashboard and gives the terminal back.
-        _ = tm(["send-keys", "-t", "dash", "q"])
-        try await waitUntil(10, "the dashboard exits") { !screen().contains("GREENWAVE") }
-
-        // SIGTERM stops the demo and every controller cleanly.
+        // SIGTERM stops the demo and every controller cleanly, within the demo's 10 s before SIGKILL, even
+        // with the dashboard's lamp streams open (they once held each controller's HTTP server up).
+        let stopAsked = Date()
         kill(demo.processIdentifier, SIGTERM)
         try await waitUntil(30, "the demo stops") { !demo.isRunning }
+        XCTAssertLessThan(Date().timeIntervalSince(stopAsked), 8, "controllers did not stop on SIGTERM")
         XCTAssertEqual(demo.terminationStatus, 0, demoOutput())
         XCTAssertTrue(demoOutput().contains("stopped; a second run"), demoOutput())
         for s in cluster.signals {
             let answer = await cluster.status(s)
             XCTAssertNil(answer, "S\(s) still answering after the demo stopped")
+            let log = (try? String(contentsOf: cluster.dir.appendingPathComponent(String(format: "demo/logs/s%02d.log", s)), encoding: .utf8)) ?? ""
+            XCTAssertTrue(log.contains("controller stopped"), "S\(s) did not stop cleanly")
         }
+
+        // The dashboard shows the controllers as unreachable, plainly; q quits it and gives the terminal back.
+        try await waitUntil(15, "the dashboard shows every controller unreachable") {
+            let text = screen()
+            return text.contains("0/5 up") && text.contains("NO LEADER")
+                && (1...5).allSatisfy { text.contains(String(format: "S%02d UNREACHABLE", $0)) }
+        }
+        _ = tm(["send-keys", "-t", "dash", "q"])
+        try await waitUntil(10, "the dashboard exits") { !screen().contains("GREENWAVE") }
     }
 
     func waitUntil(_ seconds: Double, _ what: String, _ cond: () async -> Bool) async throws {
