@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "Sumo",
             dependencies: [
-                "SignalTiming", "CorridorFile",
+                "SignalTiming", "CorridorFile", "RaftCore",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,6 +1,7 @@
 // A scenario: the corridor (or a section of it), its SUMO network and demand in a work folder, and
 // the link map read back from netconvert's output.
 import Foundation
+import RaftCore  // SplitMix64, the project's seeded generator
 import SignalTiming
 
 public struct Scenario: Sendable {
@@ -66,18 +67,5 @@ extension Corridor {
             return q
         }
         return try Corridor(name: name, signals: signals, plans: plans, safety: safety)
-    }
-}
-
-/// SplitMix64: small, seeded, the same on every platform.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
