@@ -31,9 +31,13 @@ public struct DashboardModel: Sendable, Equatable {
         public var lamps: LampUpdate?
         /// Whether the lamp stream is connected.
         public var streamUp: Bool = false
-        /// Phase skew of the last lamp change seen on the stream: when the controller switched minus when
-        /// the schedule said to, ms.
-        public var skewMs: Int64?
+        /// Switch delay of the last lamp change seen on the stream: when the controller switched minus when
+        /// its schedule said to, ms (its own timer and scheduling delay).
+        public var switchDelayMs: Int64?
+        /// Phase skew against the expected schedule, from the corridor file alone: at the last start of
+        /// coordinated green seen while coordinated, how far it fell from `reference + offset + n·cycle`
+        /// of the plan it runs (wrapped to ±cycle/2), ms.
+        public var phaseSkewMs: Int64?
         /// When the signal began running the plan it shows (the first lamp change seen under it).
         public var planSinceMs: Int64?
         /// Whether this controller's state hash equals the leader's at the same applied index: nil when no
@@ -83,11 +87,22 @@ public struct DashboardModel: Sendable, Equatable {
     public var controllers: [Controller]
     /// The dashboard's clock, ms since the epoch.
     public var nowMs: Int64 = 0
-    /// Lamp changes seen on the streams, and how many of them switched within `syncToleranceMs` of their
-    /// scheduled instant: the corridor-wide synchronization figure.
+    /// The corridor-wide synchronization figure: checks made on the lamp streams, and how many passed.
+    /// Every lamp change is checked for its switch delay (within `syncToleranceMs` of its scheduled
+    /// instant), and every start of coordinated green in coordinated mode for its phase skew against the
+    /// corridor file's schedule (within `syncToleranceMs`).
     public var switchesSeen: Int = 0
     public var switchesInSync: Int = 0
     public var syncToleranceMs: Int64 = 100
+    /// The expected schedule, from the corridor file: reference epoch, and per plan and signal the
+    /// offset, the cycle and the coordinated stage's phases.
+    public struct Schedule: Sendable, Equatable {
+        public var offsetMs: Int64
+        public var cycleMs: Int64
+        public var coordinatedPhases: [Int]
+    }
+    public var referenceEpochMs: Int64
+    public var schedules: [String: [Int: Schedule]] = [:]
     /// The command line: nil when closed, else what has been typed after ':'.
     public var input: String?
     public var messages: [Message] = []
@@ -111,6 +126,17 @@ public struct DashboardModel: Sendable, Equatable {
         increasingPhase = ids.contains(2) ? 2 : ids.first
         decreasingPhase = ids.contains(6) ? 6 : (ids.count > 1 ? ids[1] : nil)
         sidePhase = ids.contains(4) ? 4 : ids.last
+        referenceEpochMs = Int64(document.referenceEpochMs)
+        for plan in document.corridor.plans where !plan.isFlash {
+            var bySignal: [Int: Schedule] = [:]
+            for (i, sig) in document.corridor.signals.enumerated() where i < plan.signals.count {
+                let sp = plan.signals[i]
+                guard sp.coordinatedStage < sig.stages.count else { continue }
+                bySignal[sig.id.rawValue] = Schedule(offsetMs: Int64(sp.offsetMs), cycleMs: Int64(plan.cycleMs),
+                                                     coordinatedPhases: sig.stages[sp.coordinatedStage].phases.map(\.rawValue))
+            }
+            schedules[plan.id.rawValue] = bySignal
+        }
         controllers = document.endpoints.map { e in
             let name = document.corridor.signals.first { $0.id == e.signal }?.name ?? ""
             return Controller(signal: e.signal.rawValue, name: name, api: "\(e.api)")
@@ -186,14 +212,28 @@ public struct DashboardModel: Sendable, Equatable {
     /// is not a change and so says nothing about skew.
     public mutating func applyLamps(_ u: LampUpdate, first: Bool) {
         guard let i = controllers.firstIndex(where: { $0.signal == u.signal }) else { return }
-        if let old = controllers[i].lamps, old.plan != u.plan { controllers[i].planSinceMs = u.atMs }
+        let previous = controllers[i].lamps
+        if let old = previous, old.plan != u.plan { controllers[i].planSinceMs = u.atMs }
         controllers[i].lamps = u
         controllers[i].streamUp = true
-        if !first, let shown = u.shownAtMs {
-            let skew = shown - u.atMs
-            controllers[i].skewMs = skew
+        guard !first else { return }
+        if let shown = u.shownAtMs {
+            let delay = shown - u.atMs
+            controllers[i].switchDelayMs = delay
             switchesSeen += 1
-            if abs(skew) <= syncToleranceMs { switchesInSync += 1 }
+            if abs(delay) <= syncToleranceMs { switchesInSync += 1 }
+        }
+        // A start of coordinated green while coordinated: where the corridor file says it must fall.
+        if let old = previous, u.mode == "coordinated", let sch = schedules[u.plan]?[u.signal], sch.cycleMs > 0,
+           !sch.coordinatedPhases.isEmpty,
+           sch.coordinatedPhases.allSatisfy({ u.lamps["\($0)"] == "green" }),
+           !sch.coordinatedPhases.allSatisfy({ old.lamps["\($0)"] == "green" }) {
+            var e = (u.atMs - referenceEpochMs - sch.offsetMs) % sch.cycleMs
+            if e < 0 { e += sch.cycleMs }
+            if e > sch.cycleMs / 2 { e -= sch.cycleMs }
+            controllers[i].phaseSkewMs = e
+            switchesSeen += 1
+            if abs(e) <= syncToleranceMs { switchesInSync += 1 }
         }
     }
 

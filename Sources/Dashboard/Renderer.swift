@@ -52,7 +52,7 @@ public enum DashboardRenderer {
         let upSpan = Span(" \(up)/\(m.controllers.count) up ", up == m.controllers.count ? inverse : TextStyle(fg: .red, bold: true, inverse: true))
         let syncSpan: Span
         if let acc = m.syncAccuracy {
-            syncSpan = Span(" sync \(percent(acc)) of \(m.switchesSeen) changes ", acc >= 0.999 ? inverse : TextStyle(fg: .yellow, bold: true, inverse: true))
+            syncSpan = Span(" sync \(percent(acc)) of \(m.switchesSeen) checks ", acc >= 0.999 ? inverse : TextStyle(fg: .yellow, bold: true, inverse: true))
         } else {
             syncSpan = Span(" sync – ", inverse)
         }
@@ -150,8 +150,12 @@ public enum DashboardRenderer {
                 case nil: return Span("…", dim)
                 }
             },
-            Column(header: "skew", width: 6, priority: 4, rightAligned: true) { m, c in
-                guard let s = c.skewMs else { return Span("") }
+            Column(header: "skew", width: 8, priority: 4, rightAligned: true) { m, c in
+                guard let s = c.phaseSkewMs else { return Span("") }
+                return Span(signedMs(s), abs(s) <= m.syncToleranceMs ? .plain : TextStyle(fg: .yellow, bold: true))
+            },
+            Column(header: "delay", width: 6, priority: 5, rightAligned: true) { m, c in
+                guard let s = c.switchDelayMs else { return Span("") }
                 return Span(signedMs(s), abs(s) <= m.syncToleranceMs ? .plain : TextStyle(fg: .yellow, bold: true))
             },
         ]

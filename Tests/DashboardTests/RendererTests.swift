@@ -208,10 +208,41 @@ final class RendererTests: XCTestCase {
         m.applyLamps(Self.lamps(3, green: [2], phases: ph, atMs: Self.now, shownAtMs: Self.now + 500), first: false)
         XCTAssertEqual(m.switchesSeen, 1000)
         XCTAssertEqual(m.syncAccuracy!, 0.999, accuracy: 1e-12)
-        XCTAssertEqual(m.controllers[2].skewMs, 500)
+        XCTAssertEqual(m.controllers[2].switchDelayMs, 500)
         let text = DashboardRenderer.render(m, width: 120, height: 30).text
-        XCTAssertTrue(text.contains("sync 99.90% of 1000 changes"), text)
+        XCTAssertTrue(text.contains("sync 99.90% of 1000 checks"), text)
         XCTAssertTrue(text.contains("+500ms"), text)
+    }
+
+    func testPhaseSkewIsMeasuredAgainstTheCorridorFilesSchedule() throws {
+        let doc = try Self.document("demo-5.yaml")
+        var m = Self.model(doc)
+        let ph = m.phases.map(\.id)
+        let plan = try XCTUnwrap(doc.corridor.plans.first { $0.id.rawValue == "normal" })
+        let cycle = Int64(plan.cycleMs), offset = Int64(plan.signals[1].offsetMs)  // S02
+        let start = Int64(doc.referenceEpochMs) + offset + 20_000 * cycle  // a start of coordinated green
+        // Side street green, then the coordinated stage (2 and 6) green exactly on schedule.
+        m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, atMs: start - 5000), first: false)
+        m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, atMs: start), first: false)
+        XCTAssertEqual(m.controllers[1].phaseSkewMs, 0)
+        // 300 ms late one cycle on: out of tolerance, and counted against the sync figure.
+        m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, atMs: start + cycle - 5000), first: false)
+        m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, atMs: start + cycle + 300), first: false)
+        XCTAssertEqual(m.controllers[1].phaseSkewMs, 300)
+        // Early by 2 s wraps to a negative skew, not to cycle − 2 s.
+        m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, atMs: start + 2 * cycle - 5000), first: false)
+        m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, atMs: start + 2 * cycle - 2000), first: false)
+        XCTAssertEqual(m.controllers[1].phaseSkewMs, -2000)
+        // Six switch-delay checks (all 3 ms) and three schedule checks (one on time).
+        XCTAssertEqual(m.switchesSeen, 9)
+        XCTAssertEqual(m.switchesInSync, 7)
+        // While transitioning the offset is being corrected: no schedule check.
+        m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, atMs: start + 3 * cycle - 5000), first: false)
+        m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, mode: "transitioning", atMs: start + 3 * cycle + 9000), first: false)
+        XCTAssertEqual(m.controllers[1].phaseSkewMs, -2000)
+        XCTAssertEqual(m.switchesSeen, 11)
+        let text = DashboardRenderer.render(m, width: 140, height: 30).text
+        XCTAssertTrue(text.split(separator: "\n").first { $0.hasPrefix("S02") }!.contains("-2000ms"), text)
     }
 
     func testTimeLeftCountsDownOnTheDashboardClock() throws {
