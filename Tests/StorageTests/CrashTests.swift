@@ -21,7 +21,7 @@ final class CrashTests: XCTestCase {
         let bench = try Self.findBench()
         let root = try makeTempDirectory(self, "crash")
         let data = root + "/data"
-        var rng = SeededGenerator(seed: Self.seed)
+        var rng = SplitMix64(seed: Self.seed)
         var maxReported: LogIndex = 0
         var roundsThatPersisted = 0
         var killsMidRun = 0

@@ -47,17 +47,5 @@ final class LampEventTests: XCTestCase {
         XCTAssertTrue(plan.contains { $0.contains("lamp_event_by_signal_time") }, "\(plan)")
     }
 
-    var seeded = SeededGenerator(seed: 42)
-}
-
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var seeded = SplitMix64(seed: 42)
 }
