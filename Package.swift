@@ -143,7 +143,7 @@ let package = Package(
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile"]),
-        .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile"]),
+        .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import CorridorMachine
+import RaftCore
 import SignalTiming
 import XCTest
 
@@ -60,7 +61,7 @@ final class EncodingTests: XCTestCase {
         var badTag = payload(.release(SignalID(1)), seq: 1, at: 0)
         badTag[badTag.count - 9] = 99
         XCTAssertThrowsError(try CommandEnvelope.decode(badTag)) { XCTAssertEqual($0 as? DecodeError, .unknownTag(what: "command", tag: 99)) }
-        var rng = SplitMixLike(seed: 99)
+        var rng = SplitMix64(seed: 99)
         for _ in 0..<2_000 {
             var b = good
             b[rng.below(b.count)] = UInt8(truncatingIfNeeded: rng.next())
@@ -142,18 +143,4 @@ final class EncodingTests: XCTestCase {
         // A tampered state whose hash was "fixed up" still has to decode canonically.
         XCTAssertThrowsError(try CorridorMachine(encodedState: snap.state + [0]))
     }
-}
-
-/// A local copy of the simulator's generator for fuzzing (same algorithm).
-struct SplitMixLike {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

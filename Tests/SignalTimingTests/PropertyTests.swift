@@ -1,3 +1,4 @@
+import RaftCore
 @testable import SignalTiming
 import XCTest
 import Foundation

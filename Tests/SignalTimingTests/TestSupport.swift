@@ -1,18 +1,10 @@
+import RaftCore
 @testable import SignalTiming
 import XCTest
 
-/// SplitMix64: a small, fast, seeded PRNG so that every property-test case is reproducible from
-/// its seed (printed on failure).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Property-test helpers on RaftCore's seeded SplitMix64, so that every case is reproducible from its
+/// seed (printed on failure).
+extension SplitMix64 {
     mutating func int(_ r: ClosedRange<Int64>) -> Int64 {
         r.lowerBound + Int64(next() % UInt64(r.upperBound - r.lowerBound + 1))
     }
