@@ -8,7 +8,7 @@ final class FuzzTests: XCTestCase {
     static let seed: UInt64 = 0x6772_6565_6E77_6176
 
     func testDecoderSurvivesRandomDamagedAndHugeInput() throws {
-        var rng = SeededRandom(seed: Self.seed)
+        var rng = SplitMix64(seed: Self.seed)
         var corpus: [[UInt8]] = []
         for _ in 0 ..< 4 { corpus += Samples.frames(&rng) }
         var cases = 0

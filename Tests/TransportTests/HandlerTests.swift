@@ -33,7 +33,7 @@ final class HandlerTests: XCTestCase {
     }
 
     func sampleMessages() -> [Message] {
-        var rng = SeededRandom(seed: 3)
+        var rng = SplitMix64(seed: 3)
         return MessageKind.allCases.map { kind in
             var m = Samples.message(kind, &rng)
             m.from = 1
@@ -149,7 +149,7 @@ final class QueueAndBackoffTests: XCTestCase {
 
     func testBackoffGrowsToTheMaximumWithJitter() {
         var b = Backoff(minMs: 50, maxMs: 2000)
-        var rng = SeededRandom(seed: 9)
+        var rng = SplitMix64(seed: 9)
         var delays: [Int64] = []
         for _ in 0 ..< 100 { delays.append(b.nextDelayMs(using: &rng)) }
         XCTAssertTrue((25 ... 50).contains(delays[0]))

@@ -4,7 +4,7 @@ import XCTest
 
 final class WireCodecTests: XCTestCase {
     func testEveryMessageKindRoundTrips() throws {
-        var rng = SeededRandom(seed: 1)
+        var rng = SplitMix64(seed: 1)
         for kind in MessageKind.allCases {
             for _ in 0 ..< 50 {
                 let m = Samples.message(kind, &rng)
