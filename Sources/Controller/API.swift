@@ -74,7 +74,8 @@ public struct CommandRequest: Codable, Sendable, Equatable {
     }
 }
 
-func parseDirection(_ s: String, document: CorridorDocument) -> Direction? {
+/// A direction from the corridor's name for it, or `increasing` / `decreasing`.
+public func parseDirection(_ s: String, document: CorridorDocument) -> Direction? {
     switch s.lowercased() {
     case "increasing", document.increasingName.lowercased(): return .increasing
     case "decreasing", document.decreasingName.lowercased(): return .decreasing

@@ -101,7 +101,8 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
 
 /// Milliseconds since the Unix epoch (UTC), from the wall clock: what the leader stamps into entries
 /// and what the lamp driver schedules against.
-@inline(__always) func wallClockMs() -> Int64 {
+/// The wall clock, integer ms since the Unix epoch.
+@inline(__always) public func wallClockMs() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1_000 + Int64(ts.tv_nsec) / 1_000_000

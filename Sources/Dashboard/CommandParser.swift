@@ -100,12 +100,13 @@ public enum DashboardCommand {
         }
     }
 
-    /// The corridor's name for a direction word, accepting inbound (towards the first signal) and outbound.
+    /// The corridor's name for a direction word: what the API accepts, plus inbound (towards the first
+    /// signal, the decreasing direction) and outbound.
     static func direction(_ w: String, document: CorridorDocument) -> String? {
         switch w.lowercased() {
-        case document.increasingName.lowercased(), "increasing", "outbound": return document.increasingName
-        case document.decreasingName.lowercased(), "decreasing", "inbound": return document.decreasingName
-        default: return nil
+        case "inbound": return document.decreasingName
+        case "outbound": return document.increasingName
+        default: return parseDirection(w, document: document).map(document.name(of:))
         }
     }
 

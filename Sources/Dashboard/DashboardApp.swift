@@ -44,7 +44,7 @@ public struct DashboardApp: Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     let rows = await client.statusAll(timeoutSeconds: 1)
-                    let now = nowMs()
+                    let now = wallClockMs()
                     box.update { $0.applyStatuses(rows.map(\.status), atMs: now) }
                     try? await Task.sleep(nanoseconds: 500_000_000)
                 }
@@ -54,7 +54,7 @@ public struct DashboardApp: Sendable {
                 let signal = e.signal.rawValue
                 group.addTask {
                     await LampStreamFollower(
-                        signal: signal, host: e.api.host, port: e.api.port,
+                        host: e.api.host, port: e.api.port,
                         onUpdate: { u, first in box.update { $0.applyLamps(u, first: first) } },
                         onDown: { box.update { $0.streamDown(signal: signal) } }
                     ).run()
@@ -66,7 +66,7 @@ public struct DashboardApp: Sendable {
                 while !Task.isCancelled {
                     let size = terminal.size()
                     let screen = box.update { m -> Screen in
-                        m.nowMs = nowMs()
+                        m.nowMs = wallClockMs()
                         return DashboardRenderer.render(m, width: size.width, height: size.height)
                     }
                     terminal.draw(screen, color: color)
@@ -142,8 +142,6 @@ public struct DashboardApp: Sendable {
         return outcome
     }
 }
-
-func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
 /// The model behind a lock, shared by the pollers, the streams, the keyboard and the screen.
 final class ModelBox: @unchecked Sendable {

@@ -7,7 +7,6 @@ import NIOPosix
 /// Follows one controller's `GET /v1/lamps/stream` (server-sent events) and hands each lamp update over
 /// as it arrives; reconnects after a second when the connection fails or ends.
 struct LampStreamFollower: Sendable {
-    let signal: Int
     let host: String
     let port: Int
     /// (update, first after connecting)
