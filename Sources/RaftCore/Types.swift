@@ -26,6 +26,14 @@ public typealias NodeID = UInt64
 
 public let noNode: NodeID = 0
 
+/// The largest term any node accepts or produces. Terms are stored as SQLite's signed 64-bit integers,
+/// so nothing above 2^63 − 1 can be made durable; a message or row carrying a larger term is refused
+/// where it enters (the wire codec, the store), and a node at this term cannot campaign (it stays a
+/// follower instead of trapping on `term + 1`).
+public let maxTerm: Term = Term(Int64.max)
+/// The largest log index any node accepts or produces (the same SQLite bound as `maxTerm`).
+public let maxLogIndex: LogIndex = LogIndex(Int64.max)
+
 /// What an entry carries.
 public enum EntryKind: UInt8, Sendable, Equatable {
     /// An application command, opaque to Raft.
