@@ -147,7 +147,7 @@ extension RaftNode {
             return
         }
         guard c.total <= config.limits.maxSnapshotBytes, c.data.count <= config.limits.maxSnapshotChunkBytes,
-              c.offset >= 0, c.offset + c.data.count <= c.total else {
+              c.data.count <= c.total, c.offset >= 0, c.offset <= c.total - c.data.count else {
             incoming = nil
             send(Message(kind: .snapshotResponse, from: id, to: m.from, term: term, logTerm: c.term, index: c.index,
                          reject: true))

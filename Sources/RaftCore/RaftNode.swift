@@ -20,6 +20,12 @@ public struct RaftNode: Sendable {
     public internal(set) var halted: String?
     /// Elections this node started (real ones, not PreVote rounds), for metrics.
     public private(set) var electionsStarted: UInt64 = 0
+    /// Messages dropped because they were malformed (`Message.malformation`), and the last reason.
+    public private(set) var malformedDropped: UInt64 = 0
+    public private(set) var lastMalformation: String?
+    /// Set once this node's term reached `maxTerm`: it can no longer campaign (a term above cannot be
+    /// stored). Only a hostile or corrupted peer gets a corridor there; the shell reports it.
+    public private(set) var termExhausted = false
 
     var log: RaftLog
     private var rng: SplitMix64
@@ -211,6 +217,11 @@ public struct RaftNode: Sendable {
     /// Handles one message from a peer.
     public mutating func step(_ m: Message) {
         guard halted == nil, m.to == id, m.from != id else { return }
+        if let why = m.malformation {
+            malformedDropped &+= 1
+            lastMalformation = "\(m.kind) from \(m.from): \(why)"
+            return
+        }
         // A node that is not a member (removed, or never added) cannot start elections here: its vote
         // requests are ignored, so it cannot raise anyone's term. Other messages are accepted, because
         // a node that lags behind a membership change must still hear from a newly added leader.
@@ -343,6 +354,12 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func campaign(pre: Bool, transfer: Bool = false) {
+        guard term < maxTerm else {
+            // `term + 1` could not be stored: stay a follower (a leader of maxTerm may still lead).
+            termExhausted = true
+            electionElapsed = 0
+            return
+        }
         let voteTerm: Term
         if pre {
             becomePreCandidate()
@@ -518,6 +535,9 @@ public struct RaftNode: Sendable {
     private mutating func stepLeader(_ m: Message) {
         switch m.kind {
         case .propose:
+            // A cluster whose followers do not forward takes no proposal from a peer either: the shell
+            // proposes only what it built and stamped itself.
+            guard config.forwardProposals else { return }
             _ = appendProposal(m.entries.map(\.data))
         case .readIndex:
             _ = handleReadRequest(from: m.from, context: m.context)
@@ -553,6 +573,9 @@ public struct RaftNode: Sendable {
 
     private mutating func handleAppendResponse(_ m: Message) {
         guard var pr = progress[m.from] else { return }
+        // An acknowledgement beyond this leader's log cannot be true (the leader never shortens its log
+        // within its term): ignore it rather than count a replica that does not exist.
+        if !m.reject && m.index > log.lastIndex { return }
         pr.recentActive = true
         if m.reject {
             var hint = m.rejectHint

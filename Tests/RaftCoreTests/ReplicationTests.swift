@@ -124,8 +124,8 @@ final class ReplicationTests: XCTestCase {
     // Figure 2 AppendEntries receiver 1: "Reply false if term < currentTerm" — with our term, so the stale leader steps down.
     func testAppendFromStaleTermIsRefusedWithCurrentTerm() {
         var n = Paper.follower(2, leader: 3, term: 3, log: [1, 3])
-        n.step(Message(kind: .append, from: 1, to: 2, term: 2, logTerm: 3, index: 2,
-                       entries: [Entry(term: 2, index: 3)], commit: 3))
+        n.step(Message(kind: .append, from: 1, to: 2, term: 2, logTerm: 1, index: 1,
+                       entries: [Entry(term: 2, index: 2)], commit: 2))
         assertState(n, role: .follower, term: 3, vote: noNode, leader: 3)
         XCTAssertEqual(n.lastIndex, 2)
         XCTAssertEqual(n.commitIndex, 0)
