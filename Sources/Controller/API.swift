@@ -47,6 +47,16 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             guard let v else { throw APIError.badRequest("command '\(type)' needs the field '\(field)'") }
             return v
         }
+        // Names are short in every corridor file; anything longer is refused here, before it costs a log
+        // entry on every replica.
+        for (field, value) in [("plan", plan), ("stage", stage), ("direction", direction)] {
+            if let v = value, v.utf8.count > Self.maxNameBytes {
+                throw APIError.badRequest("'\(field)' of \(v.utf8.count) bytes is longer than \(Self.maxNameBytes)")
+            }
+        }
+        if let list = signals, list.count > Limits.signalsMax {
+            throw APIError.badRequest("'signals' lists \(list.count) signals; a corridor has at most \(Limits.signalsMax)")
+        }
         switch type {
         case "mode": return .setMode(PlanID(try need(plan, "plan")))
         case "hold": return .hold(SignalID(try need(signal, "signal")), stage: stage)
@@ -65,6 +75,9 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             throw APIError.badRequest("unknown command type '\(type)': use mode, hold, release, flash, unflash, preempt or cancel_preemption")
         }
     }
+
+    /// The longest plan, stage or direction name a request may carry, in UTF-8 bytes.
+    public static let maxNameBytes = 64
 
     public func validatedClientID() throws -> ClientID {
         guard let id = parseClientID(clientID) else {
@@ -132,10 +145,15 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     public var pid: Int32
     public var timeMs: Int64
     public var halted: String?
+    /// `ok`, or `failed` once the controller stopped taking part in Raft (fail-stop; `/healthz` is 503).
+    public var health: String
+    /// Why it failed (fail-stop), or a condition that needs a person while it still runs.
+    public var healthReason: String?
 
     public init(signal: Int, name: String, role: String, voter: Bool, term: UInt64, leader: Int, commitIndex: UInt64,
                 appliedIndex: UInt64, lastIndex: UInt64, stateHash: String, mode: String, modeSinceMs: Int64,
-                pendingMode: String?, pendingModeAtMs: Int64?, lamps: LampUpdate?, pid: Int32, timeMs: Int64, halted: String?) {
+                pendingMode: String?, pendingModeAtMs: Int64?, lamps: LampUpdate?, pid: Int32, timeMs: Int64, halted: String?,
+                health: String = "ok", healthReason: String? = nil) {
         self.signal = signal
         self.name = name
         self.role = role
@@ -154,10 +172,38 @@ public struct StatusResponse: Codable, Sendable, Equatable {
         self.pid = pid
         self.timeMs = timeMs
         self.halted = halted
+        self.health = health
+        self.healthReason = healthReason
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        signal = try c.decode(Int.self, forKey: .signal)
+        name = try c.decode(String.self, forKey: .name)
+        role = try c.decode(String.self, forKey: .role)
+        voter = try c.decode(Bool.self, forKey: .voter)
+        term = try c.decode(UInt64.self, forKey: .term)
+        leader = try c.decode(Int.self, forKey: .leader)
+        commitIndex = try c.decode(UInt64.self, forKey: .commitIndex)
+        appliedIndex = try c.decode(UInt64.self, forKey: .appliedIndex)
+        lastIndex = try c.decode(UInt64.self, forKey: .lastIndex)
+        stateHash = try c.decode(String.self, forKey: .stateHash)
+        mode = try c.decode(String.self, forKey: .mode)
+        modeSinceMs = try c.decode(Int64.self, forKey: .modeSinceMs)
+        pendingMode = try c.decodeIfPresent(String.self, forKey: .pendingMode)
+        pendingModeAtMs = try c.decodeIfPresent(Int64.self, forKey: .pendingModeAtMs)
+        lamps = try c.decodeIfPresent(LampUpdate.self, forKey: .lamps)
+        pid = try c.decode(Int32.self, forKey: .pid)
+        timeMs = try c.decode(Int64.self, forKey: .timeMs)
+        halted = try c.decodeIfPresent(String.self, forKey: .halted)
+        // A controller from before the health field is taken as healthy unless it says it halted.
+        health = try c.decodeIfPresent(String.self, forKey: .health) ?? (halted == nil ? "ok" : "failed")
+        healthReason = try c.decodeIfPresent(String.self, forKey: .healthReason)
     }
 
     enum CodingKeys: String, CodingKey {
-        case signal, name, role, voter, term, leader, mode, lamps, pid, halted
+        case signal, name, role, voter, term, leader, mode, lamps, pid, halted, health
+        case healthReason = "health_reason"
         case commitIndex = "commit_index"
         case appliedIndex = "applied_index"
         case lastIndex = "last_index"

@@ -29,14 +29,22 @@ public struct ControllerOptions: Sendable {
     public var proposalTimeoutMs: Int = 5_000
     /// How often the lamp driver recomputes this signal's lamps.
     public var lampPeriodMs: Int = 100
-    /// Largest HTTP request body accepted.
-    public var maxBodyBytes: Int = 64 * 1024
-    /// Serve `POST /v1/debug/isolate` (cut or restore all peer links), for fault-injection tests.
+    /// Largest HTTP request body accepted. A command body is a few hundred bytes; a larger one is
+    /// refused with 413 before it is read (when it declares its length) or as soon as it passes this.
+    public var maxBodyBytes: Int = 8 * 1024
+    /// Serve `POST /v1/debug/isolate` (cut or restore all peer links) and `POST /v1/debug/fail-persist`
+    /// (the next durable write fails), for fault-injection tests.
     public var faultInjection = false
+    /// On a fail-stop, exit with status 70 after logging (for a supervisor that restarts the process)
+    /// instead of staying up for inspection. See docs/operations.md, "Fail-stops".
+    public var exitOnFailStop = false
 
     public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
         guard document.corridor.signals.contains(where: { $0.id == signal }) else {
             throw ControllerError.configuration("signal \(signal) is not in \(corridorPath)")
+        }
+        if let problem = document.referenceEpochProblem(nowMs: wallClockMs()) {
+            throw ControllerError.configuration("\(corridorPath): \(problem)")
         }
         self.corridorPath = corridorPath
         self.document = document
@@ -97,7 +105,7 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
         case .superseded(let i): return "the command at index \(i) was overwritten by a new leader before it committed; retry with the same client id and sequence"
         case .rejected(let s): return s
         case .shuttingDown: return "this controller is shutting down"
-        case .halted(let s): return "the Raft core halted: \(s)"
+        case .halted(let s): return "this controller has stopped taking part in Raft (fail-stop): \(s)"
         }
     }
 }

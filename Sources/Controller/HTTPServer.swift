@@ -23,6 +23,7 @@ struct HTTPAPI: Sendable {
         let router = Router()
         router.get("/healthz") { _, _ in
             let s = await driver.status()
+            if let f = s.failure { return json(ErrorResponse(error: "fail-stop: \(f)"), status: .serviceUnavailable) }
             if let h = s.halted { return json(ErrorResponse(error: "raft core halted: \(h)"), status: .serviceUnavailable) }
             return json(["status": "ok"])
         }
@@ -58,6 +59,10 @@ struct HTTPAPI: Sendable {
                 })
         }
         if options.faultInjection {
+            router.post("/v1/debug/fail-persist") { _, _ in
+                await driver.injectPersistFailure()
+                return json(["fail_next_persist": true])
+            }
             router.post("/v1/debug/isolate") { request, _ in
                 let on = request.uri.queryParameters.get("on") != "0"
                 await driver.setIsolated(on)
@@ -81,19 +86,32 @@ struct HTTPAPI: Sendable {
         let md = modes(m, at: now)
         let name = options.document.corridor.signals.first { $0.id == options.signal }?.name ?? ""
         return StatusResponse(
-            signal: options.signal.rawValue, name: name, role: roleName(s.role, membership: s.membership, id: s.nodeID),
+            signal: options.signal.rawValue, name: name,
+            role: s.failure != nil ? "failed" : roleName(s.role, membership: s.membership, id: s.nodeID),
             voter: s.membership.isVoter(s.nodeID), term: s.term, leader: Int(s.leader), commitIndex: s.commitIndex,
             appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, stateHash: hex(s.stateHash), mode: md.mode,
             modeSinceMs: md.since, pendingMode: md.pending, pendingModeAtMs: md.pendingAt, lamps: await lamps.current(),
-            pid: ProcessInfo.processInfo.processIdentifier, timeMs: now, halted: s.halted)
+            pid: ProcessInfo.processInfo.processIdentifier, timeMs: now, halted: s.halted,
+            health: s.failure == nil && s.halted == nil ? "ok" : "failed", healthReason: s.failure ?? s.halted ?? s.warning)
     }
 
     func handleCommand(_ request: Request) async -> Response {
         let body: ByteBuffer
+        // A declared length over the limit is refused before a byte of the body is read; an undeclared one
+        // (chunked) as soon as it passes the limit. Either way the connection is closed, so a client still
+        // sending cannot make the server read (or wait for) the rest.
+        let tooLarge = { () -> Response in
+            var r = json(ErrorResponse(error: "request body larger than \(options.maxBodyBytes) bytes"), status: .contentTooLarge)
+            r.headers[.connection] = "close"
+            return r
+        }
+        if let declared = request.headers[.contentLength], let n = Int(declared), n > options.maxBodyBytes {
+            return tooLarge()
+        }
         do {
             body = try await request.body.collect(upTo: options.maxBodyBytes)
         } catch {
-            return json(ErrorResponse(error: "request body larger than \(options.maxBodyBytes) bytes"), status: .contentTooLarge)
+            return tooLarge()
         }
         let bytes = Data(buffer: body)
         let req: CommandRequest
@@ -202,6 +220,7 @@ struct HTTPAPI: Sendable {
         func gauge(_ name: String, _ help: String, _ v: String, type: String = "gauge") {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name){\(sig)} \(v)\n"
         }
+        gauge("greenwave_health_ok", "1 while healthy; 0 after a fail-stop (see /v1/status health_reason).", d.healthy && s.halted == nil ? "1" : "0")
         gauge("greenwave_raft_term", "Current Raft term.", "\(d.term)")
         gauge("greenwave_raft_is_leader", "1 when this controller leads.", s.role == .leader ? "1" : "0")
         gauge("greenwave_raft_commit_index", "Highest log index known committed.", "\(d.commitIndex)")
@@ -209,6 +228,8 @@ struct HTTPAPI: Sendable {
         gauge("greenwave_raft_apply_lag", "Committed entries not yet applied.", "\(d.commitIndex > d.appliedIndex ? d.commitIndex - d.appliedIndex : 0)")
         gauge("greenwave_raft_proposals_total", "Commands proposed on this controller while leading.", "\(d.proposals)", type: "counter")
         gauge("greenwave_raft_elections_total", "Elections this controller started.", "\(d.elections)", type: "counter")
+        gauge("greenwave_raft_malformed_dropped_total", "Peer messages dropped by the Raft core as malformed (out-of-range terms or indexes, inconsistent appends).", "\(d.malformedDropped)", type: "counter")
+        gauge("greenwave_leader_clock_offset_ms", "This controller's clock minus the leader's timestamp of the last command applied.", "\(d.leaderClockOffsetMs)")
         gauge("greenwave_transport_messages_sent_total", "Raft messages sent.", "\(t.messagesSent)", type: "counter")
         gauge("greenwave_transport_messages_dropped_total", "Raft messages dropped by full send queues.", "\(t.messagesDropped)", type: "counter")
         gauge("greenwave_transport_decode_errors_total", "Malformed frames received.", "\(t.decodeErrors)", type: "counter")

@@ -1,4 +1,5 @@
 import CorridorMachine
+import Foundation
 import Logging
 import RaftCore
 import SignalTiming
@@ -43,6 +44,16 @@ public actor RaftDriver {
     /// Fault injection (tests only, `--fault-injection`): drop every peer message in and out, as if
     /// this controller's links were cut. Its lamps keep running on its own clock.
     private var isolated = false
+    /// Why this controller stopped taking part in Raft (fail-stop), or nil while it is healthy. Once set
+    /// it never clears: the process must be restarted (docs/operations.md, "Fail-stops").
+    private(set) var failure: String?
+    /// Fault injection (tests only): the next write to the store fails as a full disk would.
+    private var failNextPersist = false
+    /// Rate limit of the warning about a leader clock far from this controller's own.
+    private var lastClockWarningMs: Int64 = 0
+    private var suppressedClockWarnings = 0
+    /// This controller's clock minus the leader's timestamp of the last command applied (ms).
+    private var leaderClockOffsetMs: Int64 = 0
 
     // Metrics.
     private(set) var metrics = DriverMetrics()
@@ -77,6 +88,7 @@ public actor RaftDriver {
         guard !stopping else { return }
         node.tick()
         drain()
+        guard !stopping else { return }
         if !pendingAudit.isEmpty || !pendingLampEvents.isEmpty { flushSidecar() }
     }
 
@@ -88,12 +100,24 @@ public actor RaftDriver {
 
     /// Proposes an envelope on the leader; returns when it is applied. The leader stamps its own time.
     func propose(_ make: (Int64) -> CommandEnvelope) async throws -> CommandOutcome {
+        if let f = failure { throw ControllerError.halted(f) }
         guard !stopping else { throw ControllerError.shuttingDown }
         guard node.role == .leader else {
             throw node.leader == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: node.leader)
         }
-        let envelope = make(wallClockMs())
-        let r = node.propose([envelope.encoded()])
+        let now = wallClockMs()
+        // Every replica would refuse the command (deterministically, `CorridorMachine.implausibleTime`):
+        // say so at once instead of committing a refusal. The leader's clock is what is wrong.
+        if let why = CorridorMachine.implausibleTime(now, clockMs: machine.clockMs) {
+            logger.error("refusing to propose: this leader's clock is implausible", metadata: ["reason": "\(why)"])
+            throw ControllerError.rejected("this leader cannot stamp commands: \(why)")
+        }
+        let envelope = make(now)
+        let encoded = envelope.encoded()
+        guard encoded.count <= CommandEnvelope.maxEncodedBytes else {
+            throw ControllerError.rejected("command of \(encoded.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)")
+        }
+        let r = node.propose([encoded])
         metrics.proposals += 1
         switch r {
         case .appended(let first, _, let term):
@@ -123,6 +147,7 @@ public actor RaftDriver {
 
     /// A linearizable read point (ReadIndex): returns once this replica has applied up to it.
     func linearizableReadIndex() async throws -> LogIndex {
+        if let f = failure { throw ControllerError.halted(f) }
         let ctx = nextReadContext
         nextReadContext += 1
         switch node.readIndex(context: ctx) {
@@ -195,6 +220,34 @@ public actor RaftDriver {
         appliedWaiters.remove(at: i).continuation.resume(throwing: ControllerError.timeout("replica did not catch up in time"))
     }
 
+    /// Fault injection (tests only): make the next durable write fail, as a full or dying disk would.
+    func injectPersistFailure() {
+        failNextPersist = true
+        logger.warning("fault injection: the next write to the store fails")
+    }
+
+    /// Stops taking part in Raft for good: no more ticks, messages, proposals or reads; waiting clients
+    /// are told why; `/v1/status` says `failed` with the reason, `/healthz` answers 503 and
+    /// `greenwave_health_ok` is 0. The lamps keep running the last applied plan on this controller's own
+    /// clock, as a cut-off controller does; a leader that stops sending is replaced by the others within
+    /// an election timeout. Logged once, at critical.
+    func failStop(_ reason: String) {
+        guard failure == nil else { return }
+        failure = reason
+        stopping = true
+        logger.critical("fail-stop: this controller no longer takes part in Raft", metadata: [
+            "reason": "\(reason)", "raft.term": "\(node.term)", "raft.role": "\(node.role)",
+            "raft.commit": "\(node.commitIndex)", "applied": "\(machine.appliedIndex)",
+        ])
+        for (_, w) in proposalWaiters { w.continuation.resume(throwing: ControllerError.halted(reason)) }
+        proposalWaiters = [:]
+        cancelAllReads()
+        if options.exitOnFailStop {
+            // For a supervisor that restarts the process (systemd Restart=on-failure); see docs/operations.md.
+            exit(70)
+        }
+    }
+
     func setIsolated(_ on: Bool) {
         isolated = on
         logger.warning("fault injection: peer links \(on ? "cut" : "restored")")
@@ -207,15 +260,17 @@ public actor RaftDriver {
     // MARK: - Views
 
     func status() -> DriverStatus {
-        DriverStatus(nodeID: node.id, role: node.role, term: node.term, leader: node.leader, commitIndex: node.commitIndex,
+        DriverStatus(nodeID: node.id, role: node.role, term: node.term, leader: failure == nil ? node.leader : noNode,
+                     commitIndex: node.commitIndex,
                      appliedIndex: machine.appliedIndex, lastIndex: node.lastIndex, stateHash: machine.stateHash,
-                     membership: node.membership, halted: node.halted)
+                     membership: node.membership, halted: node.halted, failure: failure,
+                     warning: node.termExhausted ? "term \(node.term) is the largest that can be stored: this node cannot campaign" : nil)
     }
 
     func machineCopy() -> CorridorMachine { machine }
 
     func lampState(of signal: SignalID, at t: Int64) -> SignalState {
-        machine.timeline.state(of: signal, at: t)
+        machine.timeline.state(of: signal, at: max(t, machine.timeline.baseline.atMs))
     }
 
     func driverMetrics() -> DriverMetrics {
@@ -224,6 +279,9 @@ public actor RaftDriver {
         m.term = node.term
         m.commitIndex = node.commitIndex
         m.appliedIndex = machine.appliedIndex
+        m.malformedDropped = node.malformedDropped
+        m.healthy = failure == nil
+        m.leaderClockOffsetMs = leaderClockOffsetMs
         return m
     }
 
@@ -256,13 +314,13 @@ public actor RaftDriver {
     /// Handles every pending `Ready`: persist, then send, then apply. Bounded by the node's own bounds.
     private func drain() {
         var rounds = 0
-        while node.hasReady && rounds < 64 {
+        defer {
+            // A halted core has no Ready (hasReady is false), so this is checked after every input.
+            if let h = node.halted { failStop("raft core halted: \(h)") }
+        }
+        while !stopping && node.hasReady && rounds < 64 {
             rounds += 1
             let rd = node.ready()
-            if let h = node.halted {
-                logger.critical("raft core halted", metadata: ["error": "\(h)"])
-                return
-            }
             // 1. Persist (one transaction: snapshot, entries, hard state, plus pending audit rows and
             //    lamp events: group commit).
             var batch = WriteBatch()
@@ -272,11 +330,14 @@ public actor RaftDriver {
             if !batch.isEmpty {
                 let t0 = monotonicNs()
                 do {
+                    if failNextPersist {
+                        failNextPersist = false
+                        throw ControllerError.rejected("fault injection: write refused")
+                    }
                     try store.commit(batch)
                 } catch {
                     // Nothing that depends on this write may leave the process; the node cannot go on.
-                    logger.critical("persisting failed; stopping", metadata: ["error": "\(error)"])
-                    stopping = true
+                    failStop("persisting failed: \(error)")
                     return
                 }
                 metrics.observePersist(nanoseconds: monotonicNs() - t0)
@@ -293,8 +354,7 @@ public actor RaftDriver {
                     lastSnapshotIndex = snap.index
                     logger.info("installed snapshot from leader", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(snap.data.count)"])
                 } catch {
-                    logger.critical("received snapshot does not decode; stopping", metadata: ["error": "\(error)"])
-                    stopping = true
+                    failStop("the snapshot received at index \(snap.index) does not decode: \(error)")
                     return
                 }
             }
@@ -314,6 +374,7 @@ public actor RaftDriver {
     private func apply(_ e: Entry) {
         let kind = MachineEntryKind(rawValue: e.kind.rawValue) ?? .noop
         let r = machine.apply(index: e.index, term: e.term, kind: kind, payload: e.data)
+        if let header = r.header { observeLeaderClock(header.leaderTimeMs, index: e.index) }
         if let header = r.header, let result = r.result, e.index > auditHead {
             pendingAudit.append(AuditRecord(
                 index: e.index, term: e.term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
@@ -331,6 +392,29 @@ public actor RaftDriver {
         }
         metrics.applied += 1
     }
+
+    /// Compares a command's leader timestamp with this controller's clock when it is applied. Only
+    /// reported (log, rate-limited; `greenwave_leader_clock_offset_ms`): what the state machine does
+    /// with the time must not depend on any one replica's clock.
+    private func observeLeaderClock(_ leaderTimeMs: Int64, index: LogIndex) {
+        let now = wallClockMs()
+        let (offset, overflow) = now.subtractingReportingOverflow(leaderTimeMs)
+        leaderClockOffsetMs = overflow ? Int64.max : offset
+        // Commands applied while catching up are legitimately old; only a leader ahead of us, or a fresh
+        // entry far behind, says a clock is wrong.
+        guard overflow || offset < -Self.clockWarningMs || (node.commitIndex == index && offset > Self.clockWarningMs) else { return }
+        if now - lastClockWarningMs < 10_000 {
+            suppressedClockWarnings += 1
+            return
+        }
+        logger.warning("leader clock disagrees with this controller's", metadata: [
+            "offset.ms": "\(leaderClockOffsetMs)", "index": "\(index)", "suppressed": "\(suppressedClockWarnings)",
+        ])
+        lastClockWarningMs = now
+        suppressedClockWarnings = 0
+    }
+
+    static let clockWarningMs: Int64 = 2_000
 
     private func releaseAppliedWaiters() {
         guard !appliedWaiters.isEmpty else { return }
@@ -385,6 +469,10 @@ public struct DriverStatus: Sendable {
     public var stateHash: [UInt8]
     public var membership: Membership
     public var halted: String?
+    /// Set once the controller failed and stopped (fail-stop): the reason.
+    public var failure: String?
+    /// A condition that does not stop the controller but needs a person.
+    public var warning: String?
 }
 
 /// Counters and a persistence-latency histogram, rendered by `/metrics`.
@@ -395,6 +483,9 @@ public struct DriverMetrics: Sendable {
     public var term: Term = 0
     public var commitIndex: LogIndex = 0
     public var appliedIndex: LogIndex = 0
+    public var malformedDropped: UInt64 = 0
+    public var healthy = true
+    public var leaderClockOffsetMs: Int64 = 0
     /// Upper bounds (seconds) of the persistence latency buckets.
     public static let persistBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1]
     public var persistCounts = [UInt64](repeating: 0, count: DriverMetrics.persistBuckets.count)

@@ -28,6 +28,16 @@ public struct SignalEndpoints: Hashable, Sendable {
 }
 
 /// Everything a corridor file says.
+extension CorridorDocument {
+    /// Why this corridor cannot run at `nowMs`, or nil: its reference epoch (the instant its plans start
+    /// from) must not lie in the future, since no signal has a schedule before it. A wall-clock check, so
+    /// it is made where a controller starts and by `corridor check`, not by the loader.
+    public func referenceEpochProblem(nowMs: Milliseconds) -> String? {
+        guard referenceEpochMs > nowMs else { return nil }
+        return "reference_epoch_ms \(referenceEpochMs) is \((referenceEpochMs - nowMs) / 1000) s in the future (the clock says \(nowMs)): the corridor's plans start there, so no controller can run before it; set it to a past instant"
+    }
+}
+
 public struct CorridorDocument: Hashable, Sendable {
     /// Short identifier, e.g. `western-express-highway`.
     public var id: String
@@ -228,6 +238,9 @@ struct Reader {
         let epochAt = try required(&top, "reference_epoch_ms")
         guard case .scalar(let es) = epochAt.node, let epoch = Int64(es.string), epoch >= 0 else {
             throw fail(epochAt, .wrongType, "expected a non-negative integer (ms since the Unix epoch, UTC)")
+        }
+        guard epoch >= Limits.earliestTimeMs, epoch <= Limits.latestTimeMs else {
+            throw fail(epochAt, .invalidValue, "\(epoch) is outside \(Limits.earliestTimeMs)...\(Limits.latestTimeMs) (2000-01-01 to 2200-01-01, ms since the Unix epoch, UTC)")
         }
         var dirs = try obj(required(&top, "directions"))
         let inc = try string(required(&dirs, "increasing"))

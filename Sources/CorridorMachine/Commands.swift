@@ -104,6 +104,11 @@ public enum Command: Hashable, Sendable {
 /// A command with who sent it and when the leader proposed it.
 public struct CommandEnvelope: Hashable, Sendable {
     public static let formatVersion: UInt16 = 1
+    /// The largest command entry a replica applies (a plan update for 128 signals fits many times over);
+    /// a larger one is refused without being decoded.
+    public static let maxEncodedBytes = 64 * 1024
+    /// The longest operator name, in UTF-8 bytes.
+    public static let maxOperatorBytes = 128
     public var operatorID: String
     public var clientID: ClientID
     public var sequence: UInt64
@@ -145,6 +150,9 @@ public struct CommandEnvelope: Hashable, Sendable {
         let v = try r.u16("command version")
         guard v == formatVersion else { throw DecodeError.unsupportedVersion(kind: "command", version: v) }
         let op = try r.string("operator")
+        guard !op.isEmpty, op.utf8.count <= maxOperatorBytes else {
+            throw DecodeError.invalid(what: "operator name of \(op.utf8.count) bytes (1...\(maxOperatorBytes) allowed)")
+        }
         let client = ClientID(bytes: try r.raw(16, "client id"))!
         let seq = try r.u64("sequence")
         let t = try r.i64("leader time")
@@ -186,6 +194,11 @@ public enum RejectCode: UInt8, Hashable, Sendable, CaseIterable {
     case tooManyEvents
     case tooManySessions
     case invalidCommand
+    /// The leader's timestamp is outside `Limits.earliestTimeMs...latestTimeMs`, or further behind the
+    /// corridor's clock than `Limits.leaderTimeStepBackMsMax`.
+    case implausibleTime
+    /// The command entry is larger than `CommandEnvelope.maxEncodedBytes`.
+    case oversized
 }
 
 /// The deterministic outcome of one command, stored in its client's session.
@@ -197,6 +210,30 @@ public enum CommandResult: Hashable, Sendable, CustomStringConvertible {
     public var isAccepted: Bool { if case .accepted = self { return true } else { return false } }
     public var reason: String? { if case .rejected(_, let r) = self { return r } else { return nil } }
     public var code: RejectCode? { if case .rejected(let c, _) = self { return c } else { return nil } }
+    /// The longest reason a result keeps, in UTF-8 bytes. Reasons quote what the command said (a plan or
+    /// stage name), so a hostile command could otherwise make every replica store a huge reason forever.
+    public static let maxReasonBytes = 512
+
+    /// The same result with its reason cut to `maxReasonBytes` and control characters made visible
+    /// (`\u{1B}` as `\\u{1B}`), so that a stored reason is bounded and prints as one harmless line.
+    public var bounded: CommandResult {
+        guard case .rejected(let code, let reason) = self else { return self }
+        var out = ""
+        var bytes = 0
+        for scalar in reason.unicodeScalars {
+            let piece = scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+                ? "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" : String(scalar)
+            let n = piece.utf8.count
+            if bytes + n > Self.maxReasonBytes - 3 {
+                out += "…"
+                break
+            }
+            out += piece
+            bytes += n
+        }
+        return .rejected(code, reason: out)
+    }
+
     public var description: String {
         switch self {
         case .accepted(let t): return "accepted, effective at \(t)"

@@ -162,16 +162,28 @@ public struct CorridorMachine: Sendable {
         guard kind == .normal else {
             return ApplyResult(index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
         }
+        guard payload.count <= CommandEnvelope.maxEncodedBytes else {
+            // Not even the header is trusted: a payload this large is no command any client can send.
+            return ApplyResult(index: index, term: term, header: nil,
+                               result: .rejected(.oversized, reason: "command of \(payload.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)"),
+                               duplicate: false, stateHash: stateHash)
+        }
         var reader = ByteReader(payload)
         let header: CommandEnvelope.Header
         do {
             header = try CommandEnvelope.decodeHeader(&reader)
         } catch let e as DecodeError {
             let code: RejectCode = { if case .unsupportedVersion = e { return .unsupportedVersion }; return .malformed }()
-            return ApplyResult(index: index, term: term, header: nil, result: .rejected(code, reason: "undecodable command: \(e)"),
+            return ApplyResult(index: index, term: term, header: nil, result: CommandResult.rejected(code, reason: "undecodable command: \(e)").bounded,
                                duplicate: false, stateHash: stateHash)
         } catch {
             return ApplyResult(index: index, term: term, header: nil, result: .rejected(.malformed, reason: "undecodable command"),
+                               duplicate: false, stateHash: stateHash)
+        }
+        // A timestamp no honest leader stamps is refused before it can move the clock. Nothing else
+        // changes (no session is recorded), so a retry through a leader with a sane clock still applies.
+        if let why = Self.implausibleTime(header.leaderTimeMs, clockMs: clockMs) {
+            return ApplyResult(index: index, term: term, header: header, result: .rejected(.implausibleTime, reason: why),
                                duplicate: false, stateHash: stateHash)
         }
         // Exactly once.
@@ -195,9 +207,9 @@ public struct CorridorMachine: Sendable {
         do {
             let command = try Codecs.command(&reader)
             try reader.finish()
-            result = execute(command, index: index, operatorID: header.operatorID)
+            result = execute(command, index: index, operatorID: header.operatorID).bounded
         } catch let e as DecodeError {
-            result = .rejected(.malformed, reason: "undecodable command body: \(e)")
+            result = CommandResult.rejected(.malformed, reason: "undecodable command body: \(e)").bounded
         } catch {
             result = .rejected(.malformed, reason: "undecodable command body")
         }
@@ -205,6 +217,19 @@ public struct CorridorMachine: Sendable {
         compactIfSettled()
         stateHash = Self.hash(encodedState())
         return ApplyResult(index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash)
+    }
+
+    /// Why a leader timestamp cannot be applied, or nil when it is plausible (deterministic: it
+    /// depends on the timestamp and the corridor's clock only).
+    public static func implausibleTime(_ t: Milliseconds, clockMs: Milliseconds) -> String? {
+        guard t >= Limits.earliestTimeMs, t <= Limits.latestTimeMs else {
+            return "leader time \(t) ms is outside \(Limits.earliestTimeMs)...\(Limits.latestTimeMs) (2000-01-01 to 2200-01-01)"
+        }
+        // clockMs is itself within the bounds, so the subtraction cannot overflow.
+        if t < clockMs - Limits.leaderTimeStepBackMsMax {
+            return "leader time \(t) ms is \(clockMs - t) ms behind the corridor's clock \(clockMs) ms (at most \(Limits.leaderTimeStepBackMsMax) ms allowed): the leader's clock is wrong"
+        }
+        return nil
     }
 
     private func sessionSlot(_ id: ClientID) -> (found: Bool, index: Int) {

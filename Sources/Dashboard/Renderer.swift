@@ -269,7 +269,7 @@ public enum DashboardRenderer {
 
     static func roleSpan(_ c: DashboardModel.Controller) -> Span {
         guard let s = c.status else { return Span("?", dim) }
-        if s.halted != nil { return Span("HALTED", TextStyle(fg: .red, bold: true)) }
+        if s.halted != nil || s.health == "failed" { return Span("FAILED", TextStyle(fg: .red, bold: true)) }
         switch s.role {
         case "leader": return Span("leader", TextStyle(fg: .green, bold: true))
         case "candidate", "pre-candidate": return Span("cand.", TextStyle(fg: .yellow))

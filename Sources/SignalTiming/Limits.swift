@@ -43,6 +43,16 @@ public enum Limits {
     /// costs at most a few cycles of steps, steady coordination is skipped in closed form).
     public static let engineStepsMax = 5_000_000
 
+    /// Absolute times (ms since the Unix epoch) anything replicated may carry: a corridor's reference
+    /// epoch and every leader timestamp. 2000-01-01T00:00:00Z ... 2200-01-01T00:00:00Z: far from
+    /// `Int64`'s ends, so that a time plus any bounded duration of the model cannot overflow.
+    public static let earliestTimeMs: Milliseconds = 946_684_800_000
+    public static let latestTimeMs: Milliseconds = 7_258_118_400_000
+    /// How far a leader's timestamp may lie behind the latest one the corridor has seen. Two leaders'
+    /// clocks disagree a little; a leader whose clock is further behind has its commands refused (every
+    /// replica alike, with a reason), since applying them would schedule changes in the past.
+    public static let leaderTimeStepBackMsMax: Milliseconds = 60_000
+
     static func assertRelations() {
         assert(cycleMsMin > 0 && cycleMsMin <= cycleMsMax)
         assert(yellowMsMin >= 3_000, "the conflict monitor requires at least 3 s of yellow")

@@ -26,6 +26,8 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Heartbeat interval in ticks.") var heartbeatTicks: Int = 5
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links (tests only).") var faultInjection = false
+    @Flag(help: "On a fail-stop (failed write, halted Raft core, undecodable snapshot) exit with status 70 instead of staying up for inspection.")
+    var exitOnFailStop = false
     @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
     var exitWithParent = false
 
@@ -71,6 +73,7 @@ struct ControllerCommand: AsyncParsableCommand {
         options.electionTicks = electionTicks
         options.heartbeatTicks = heartbeatTicks
         options.faultInjection = faultInjection
+        options.exitOnFailStop = exitOnFailStop
         try await FieldController(options: options, logger: logger).run()
     }
 }

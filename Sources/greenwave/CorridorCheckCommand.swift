@@ -29,6 +29,10 @@ struct CorridorCheckCommand: ParsableCommand {
 
     func run() throws {
         let doc = try loadCorridorOrExit(file)
+        if let problem = doc.referenceEpochProblem(nowMs: Int64(Date().timeIntervalSince1970 * 1000)) {
+            FileHandle.standardError.write("error: \(file): reference_epoch_ms: \(problem)\n".data(using: .utf8)!)
+            throw ExitCode(1)
+        }
         let c = doc.corridor
         let spacings = zip(c.signals, c.signals.dropFirst()).map { $1.positionMetres - $0.positionMetres }
         struct PlanRow: Codable {
