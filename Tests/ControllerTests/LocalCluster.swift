@@ -78,11 +78,11 @@ final class LocalCluster {
         return out
     }
 
-    func start(_ s: Int) throws {
+    func start(_ s: Int, extra: [String] = []) throws {
         let p = Process()
         p.executableURL = binary
         p.arguments = ["controller", "--corridor", corridorPath, "--signal", "\(s)", "--data", dir.appendingPathComponent("s\(s)").path,
-                       "--fault-injection", "--log-level", "info"]
+                       "--fault-injection", "--log-level", "info"] + extra
         let log = dir.appendingPathComponent("s\(s).log")
         if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
         let h = try FileHandle(forWritingTo: log)
