@@ -58,7 +58,7 @@ final class CorridorFileTests: XCTestCase {
     static let base = """
     corridor: t
     name: Test
-    reference_epoch_ms: 0
+    reference_epoch_ms: 1735669800000
     directions: { increasing: northbound, decreasing: southbound }
     initial_plan: normal
     intersection:
@@ -144,6 +144,14 @@ final class CorridorFileTests: XCTestCase {
         expect(.splitBelowMinimum, at: "plans[0].splits_s.side", line: 24,
                containing: "split 11 s is below min green 7 s + yellow 3 s + all-red 2 s = 12 s") {
             $0.replacingOccurrences(of: "splits_s: { main: 60, side: 30 }", with: "splits_s: { main: 79, side: 11 }")
+        }
+    }
+
+    func testReferenceEpochOutsideTheCenturiesAnythingRuns() {
+        for bad in ["0", "9223372036854775807", "7258118400001"] {
+            expect(.invalidValue, at: "reference_epoch_ms", line: 3, containing: "is outside 946684800000...7258118400000") {
+                $0.replacingOccurrences(of: "reference_epoch_ms: 1735669800000", with: "reference_epoch_ms: \(bad)")
+            }
         }
     }
 
