@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "Dashboard",
             dependencies: [
-                "Console", "Controller", "CorridorFile", "SignalTiming",
+                "Console", "Controller", "CorridorFile", "CorridorMachine", "SignalTiming",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -108,9 +108,12 @@ public struct ConsoleClient: Sendable {
         }
     }
 
-    /// A fresh client id for one console invocation (random, so two operators never collide).
+    /// A fresh client id for one console invocation: its creation time (ms) in the high 64 bits, so that
+    /// every replica can tell a retry older than the exactly-once window (`ClientID.windowMs`), and 64
+    /// random bits, so that two operators never collide.
     public static func newClientID() -> String {
-        String(format: "%016llx%016llx", UInt64.random(in: .min ... .max), UInt64.random(in: .min ... .max))
+        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        return String(format: "%016llx%016llx", now, UInt64.random(in: .min ... .max))
     }
 }
 

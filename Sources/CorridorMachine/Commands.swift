@@ -17,6 +17,24 @@ public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible 
         low = try! r.u64("client id")
     }
     public var bytes: [UInt8] { var w = ByteWriter(); w.u64(high); w.u64(low); return w.bytes }
+
+    /// How long exactly-once covers a client whose id carries its creation time: one hour of the
+    /// corridor's clock from that time. Within it a retry returns the first result; after it a command
+    /// under that id is refused as too old (it may be a retry of one that was applied), never applied
+    /// a second time. Clients retry for seconds; a long-lived client (the dashboard) starts a new id.
+    public static let windowMs: Int64 = 3_600_000
+
+    /// A client id that carries its creation time (ms since the Unix epoch) in its high 64 bits.
+    public static func timed(createdAtMs: Int64, random: UInt64) -> ClientID {
+        ClientID(high: UInt64(max(0, createdAtMs)), low: random)
+    }
+
+    /// The creation time the id carries, when its high half is a plausible time; nil for ids without
+    /// one (a plain number, or a random id), whose sessions are kept least-recently-used instead.
+    public var createdAtMs: Int64? {
+        guard high >= UInt64(Limits.earliestTimeMs), high <= UInt64(Limits.latestTimeMs) else { return nil }
+        return Int64(high)
+    }
     public static func < (a: ClientID, b: ClientID) -> Bool { (a.high, a.low) < (b.high, b.low) }
     public var description: String { high == 0 ? "\(low)" : hex(bytes) }
 }
@@ -199,6 +217,9 @@ public enum RejectCode: UInt8, Hashable, Sendable, CaseIterable {
     case implausibleTime
     /// The command entry is larger than `CommandEnvelope.maxEncodedBytes`.
     case oversized
+    /// The client id's creation time is outside the exactly-once window (`ClientID.windowMs`): too old
+    /// (it may be a retry of a command already applied) or from the future.
+    case outsideSessionWindow
 }
 
 /// The deterministic outcome of one command, stored in its client's session.

@@ -199,10 +199,16 @@ public struct CorridorMachine: Sendable {
                                    duplicate: false, stateHash: stateHash)
             }
         }
-        // A new command: the clock moves forward, finished preemptions are dropped.
+        // A new command: the clock moves forward, finished preemptions and sessions are dropped.
         clockMs = max(clockMs, header.leaderTimeMs)
         preemptions.removeAll { $0.endsAtMs <= clockMs }
+        expireSessions()
         compactIfSettled()
+        if let refusal = sessionRefusal(header.clientID, known: slot.found) {
+            // Not executed and no session recorded: nothing of the command happened.
+            stateHash = Self.hash(encodedState())
+            return ApplyResult(index: index, term: term, header: header, result: refusal, duplicate: false, stateHash: stateHash)
+        }
         let result: CommandResult
         do {
             let command = try Codecs.command(&reader)
@@ -241,6 +247,34 @@ public struct CorridorMachine: Sendable {
         return (lo < sessions.count && sessions[lo].clientID == id, lo)
     }
 
+    /// Drops the sessions of timed client ids whose window has passed (deterministic: the clock and
+    /// the ids only).
+    private mutating func expireSessions() {
+        let now = clockMs
+        sessions.removeAll { s in
+            guard let created = s.clientID.createdAtMs else { return false }
+            return created < now - ClientID.windowMs
+        }
+    }
+
+    /// Why a new command of this client cannot be covered by exactly-once, or nil.
+    private func sessionRefusal(_ id: ClientID, known: Bool) -> CommandResult? {
+        let now = clockMs
+        if let created = id.createdAtMs {
+            if created < now - ClientID.windowMs {
+                return .rejected(.outsideSessionWindow, reason: "client id \(id) was created at \(created) ms, more than \(ClientID.windowMs / 1000) s before the corridor's clock \(now) ms: a command this old may be a retry of one already applied, so it is refused; send it again under a new client id")
+            }
+            if created > now + ClientID.windowMs {
+                return .rejected(.outsideSessionWindow, reason: "client id \(id) claims to be created at \(created) ms, more than \(ClientID.windowMs / 1000) s after the corridor's clock \(now) ms; check the client's clock")
+            }
+        }
+        guard !known, sessions.count >= max(1, settings.maxSessions) else { return nil }
+        // Full: a session without a creation time can be evicted (least recently used); live timed
+        // sessions never are, so the client is refused instead of losing another's exactly-once.
+        if sessions.contains(where: { $0.clientID.createdAtMs == nil }) { return nil }
+        return .rejected(.tooManySessions, reason: "\(sessions.count) clients have commands within the last \(ClientID.windowMs / 1000) s, the limit is \(settings.maxSessions); retry when older sessions expire")
+    }
+
     private mutating func recordSession(_ id: ClientID, sequence: UInt64, result: CommandResult, index: UInt64) {
         let slot = sessionSlot(id)
         if slot.found {
@@ -249,10 +283,14 @@ public struct CorridorMachine: Sendable {
         }
         sessions.insert(Session(clientID: id, lastSequence: sequence, result: result, lastIndex: index), at: slot.index)
         while sessions.count > max(1, settings.maxSessions) {
-            // Least recently used: the smallest last index (unique: one command per index).
-            var oldest = 0
-            for i in sessions.indices where sessions[i].lastIndex < sessions[oldest].lastIndex { oldest = i }
-            sessions.remove(at: oldest)
+            // Least recently used among the sessions without a creation time (`sessionRefusal` made sure
+            // there is one): the smallest last index (unique: one command per index).
+            var oldest: Int?
+            for i in sessions.indices where sessions[i].clientID.createdAtMs == nil {
+                if oldest == nil || sessions[i].lastIndex < sessions[oldest!].lastIndex { oldest = i }
+            }
+            guard let o = oldest else { break }
+            sessions.remove(at: o)
         }
     }
 

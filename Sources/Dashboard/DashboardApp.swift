@@ -6,6 +6,7 @@ import Darwin
 import Console
 import Controller
 import CorridorFile
+import CorridorMachine
 import Foundation
 
 /// The running dashboard: polls every controller's status twice a second, follows every lamp stream,
@@ -29,8 +30,8 @@ public struct DashboardApp: Sendable {
         let terminal = Terminal()
         let box = ModelBox(DashboardModel(document: document))
         let client = ConsoleClient(document: document, timeoutSeconds: 10)
-        let clientID = ConsoleClient.newClientID()
         let sequence = SequenceCounter()
+        let clientID = sequence.clientID
         let keys = KeyReader()
         terminal.enter()
         defer {
@@ -110,7 +111,7 @@ public struct DashboardApp: Sendable {
             return .next
         }
         if let line = submit {
-            let seq = sequence.next()
+            let (clientID, seq) = sequence.next()
             switch DashboardCommand.parse(line, document: document, operatorName: operatorName, clientID: clientID, sequence: seq) {
             case .failure(let e):
                 box.update { $0.say(.error, "\(line): \(e.description)") }
@@ -156,14 +157,24 @@ final class ModelBox: @unchecked Sendable {
     }
 }
 
+/// The dashboard's client id and sequence. Exactly-once covers a client id for `ClientID.windowMs`
+/// from its creation (an hour), so a dashboard that stays up starts a new id every half window: a
+/// command and its retries (inside `ConsoleClient`) always fall well within the window of their id.
 final class SequenceCounter: @unchecked Sendable {
     private var n: UInt64 = 0
+    private(set) var clientID = ConsoleClient.newClientID()
+    private var createdAt = Date()
     private let lock = NSLock()
-    func next() -> UInt64 {
+    func next() -> (clientID: String, sequence: UInt64) {
         lock.lock()
         defer { lock.unlock() }
+        if Date().timeIntervalSince(createdAt) * 1000 > Double(ClientID.windowMs / 2) {
+            clientID = ConsoleClient.newClientID()
+            createdAt = Date()
+            n = 0
+        }
         n += 1
-        return n
+        return (clientID, n)
     }
 }
 

@@ -89,3 +89,73 @@ final class HostileValueTests: XCTestCase {
         XCTAssertEqual(a.m.stateHash, b.m.stateHash)
     }
 }
+
+/// The exactly-once window (issue 14): a client id that carries its creation time is covered for
+/// `ClientID.windowMs`; a retry older than that is refused as too old instead of applied twice, and
+/// other clients can no longer push a live client's session out.
+final class SessionWindowTests: XCTestCase {
+    func timed(_ createdAt: Int64, _ r: UInt64) -> ClientID { ClientID.timed(createdAtMs: createdAt, random: r) }
+
+    func env(_ c: Command, _ id: ClientID, seq: UInt64, at t: Int64) -> [UInt8] {
+        CommandEnvelope(operatorID: "asha", clientID: id, sequence: seq, leaderTimeMs: t, command: c).encoded()
+    }
+
+    func testARetryWithinTheWindowReturnsTheFirstResultAndOneAfterItIsRefused() {
+        var d = Driver()
+        let id = timed(Fixture.t0, 9)
+        let first = d.raw(env(.flash(SignalID(2)), id, seq: 1, at: Fixture.t0))
+        XCTAssertTrue(first.result!.isAccepted)
+        let retry = d.raw(env(.flash(SignalID(2)), id, seq: 1, at: Fixture.t0 + ClientID.windowMs - 1))
+        XCTAssertTrue(retry.duplicate)
+        XCTAssertEqual(retry.result, first.result)
+        // Another client's command moves the clock past the window: the session expires.
+        XCTAssertTrue(d.raw(env(.unflash(SignalID(2)), timed(Fixture.t0 + ClientID.windowMs, 1), seq: 1,
+                                at: Fixture.t0 + ClientID.windowMs + 1)).result!.isAccepted)
+        XCTAssertNil(d.m.session(id))
+        // The same retry now: refused as too old, not applied a second time.
+        let late = d.raw(env(.flash(SignalID(2)), id, seq: 1, at: Fixture.t0 + ClientID.windowMs + 2))
+        XCTAssertEqual(late.result?.code, .outsideSessionWindow)
+        XCTAssertFalse(late.duplicate)
+        XCTAssertTrue(d.m.signalFlashes.isEmpty, "the flash was not applied again")
+        XCTAssertNil(d.m.session(id), "a refusal opens no session")
+    }
+
+    func testAClientIDFromTheFutureIsRefused() {
+        var d = Driver()
+        let r = d.raw(env(.flash(nil), timed(Fixture.t0 + ClientID.windowMs + 1, 5), seq: 1, at: Fixture.t0))
+        XCTAssertEqual(r.result?.code, .outsideSessionWindow)
+        XCTAssertNil(d.m.corridorFlash)
+    }
+
+    /// Before, the 1,025th client evicted the least recently used session, so exactly-once silently
+    /// stopped covering it. Now live timed sessions are never evicted: a new client is refused instead,
+    /// and is accepted once the window of an older one has passed.
+    func testLiveTimedSessionsAreNeverEvicted() {
+        var d = Driver(MachineSettings(maxSessions: 3))
+        for i in 1 ... 3 {
+            XCTAssertTrue(d.raw(env(.hold(SignalID(i), stage: nil), timed(Fixture.t0, UInt64(i)), seq: 1, at: Fixture.t0 + Int64(i))).result!.isAccepted)
+        }
+        let refused = d.raw(env(.hold(SignalID(4), stage: nil), timed(Fixture.t0 + 10, 4), seq: 1, at: Fixture.t0 + 10))
+        XCTAssertEqual(refused.result?.code, .tooManySessions)
+        XCTAssertEqual(d.m.sessions.count, 3)
+        XCTAssertFalse(d.m.holds.contains { $0.signal == SignalID(4) })
+        // Client 1 still gets its first result back on a retry.
+        XCTAssertTrue(d.raw(env(.hold(SignalID(1), stage: nil), timed(Fixture.t0, 1), seq: 1, at: Fixture.t0 + 20)).duplicate)
+        // After the window the old sessions expire and the new client is served.
+        let later = Fixture.t0 + ClientID.windowMs + 100
+        XCTAssertTrue(d.raw(env(.hold(SignalID(4), stage: nil), timed(later, 4), seq: 1, at: later)).result!.isAccepted)
+        XCTAssertEqual(d.m.sessions.count, 1)
+    }
+
+    /// Ids without a creation time (plain numbers) keep the old least-recently-used behaviour, and are
+    /// evicted before any timed session.
+    func testUntimedSessionsAreEvictedFirst() {
+        var d = Driver(MachineSettings(maxSessions: 2))
+        XCTAssertTrue(d.raw(env(.hold(SignalID(1), stage: nil), ClientID(42), seq: 1, at: Fixture.t0)).result!.isAccepted)
+        XCTAssertTrue(d.raw(env(.hold(SignalID(2), stage: nil), timed(Fixture.t0, 1), seq: 1, at: Fixture.t0 + 1)).result!.isAccepted)
+        XCTAssertTrue(d.raw(env(.hold(SignalID(3), stage: nil), timed(Fixture.t0, 2), seq: 1, at: Fixture.t0 + 2)).result!.isAccepted)
+        XCTAssertNil(d.m.session(ClientID(42)))
+        XCTAssertNotNil(d.m.session(timed(Fixture.t0, 1)))
+        XCTAssertNotNil(d.m.session(timed(Fixture.t0, 2)))
+    }
+}
