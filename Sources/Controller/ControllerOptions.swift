@@ -32,6 +32,11 @@ public struct ControllerOptions: Sendable {
     /// Largest HTTP request body accepted. A command body is a few hundred bytes; a larger one is
     /// refused with 413 before it is read (when it declares its length) or as soon as it passes this.
     public var maxBodyBytes: Int = 8 * 1024
+    /// HTTP connections: closed after this long without a request in progress (a lamp stream is a request
+    /// in progress), at most this many open, at most this many from one client address.
+    public var httpIdleTimeoutMs: Int = 30_000
+    public var maxHTTPConnections: Int = 512
+    public var maxHTTPConnectionsPerAddress: Int = 256
     /// Serve `POST /v1/debug/isolate` (cut or restore all peer links) and `POST /v1/debug/fail-persist`
     /// (the next durable write fails), for fault-injection tests.
     public var faultInjection = false

@@ -1,6 +1,7 @@
 import CorridorFile
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import RaftCore
 import ServiceLifecycle
@@ -41,9 +42,17 @@ public struct FieldController: Sendable {
         let lamps = LampDriver(signal: signal, plans: options.document.corridor.plans.map(\.id), driver: driver,
                                periodMs: options.lampPeriodMs, logger: logger)
         let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport)
+        // Bounded HTTP: idle connections are closed, the total is capped below the descriptor limit (1,100
+        // idle sockets used to exhaust 1,024 descriptors and crash the controller), and one client
+        // address cannot take more than its share.
+        let byAddress = ConnectionsByAddress(perAddress: options.maxHTTPConnectionsPerAddress, logger: logger)
         let app = Application(
             router: api.router(),
-            configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave"),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
+                idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs)))),
+            configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
             logger: logger)
         let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport)
         // A service group shuts its services down one at a time, last first. The core goes first: it

@@ -52,6 +52,8 @@ public actor RaftDriver {
     /// Rate limit of the warning about a leader clock far from this controller's own.
     private var lastClockWarningMs: Int64 = 0
     private var suppressedClockWarnings = 0
+    private var lastMalformedLogNs: UInt64 = 0
+    private var malformedAtLastLog: UInt64 = 0
     /// This controller's clock minus the leader's timestamp of the last command applied (ms).
     private var leaderClockOffsetMs: Int64 = 0
 
@@ -94,8 +96,22 @@ public actor RaftDriver {
 
     func step(_ m: Message) {
         guard !stopping, !isolated else { return }
+        let dropped = node.malformedDropped
         node.step(m)
+        if node.malformedDropped != dropped { noteMalformed() }
         drain()
+    }
+
+    /// A warning per 10 s at most about peer messages the core dropped as malformed, with the count.
+    private func noteMalformed() {
+        let now = monotonicNs()
+        if lastMalformedLogNs != 0 && now - lastMalformedLogNs < 10_000_000_000 { return }
+        logger.warning("dropped malformed peer messages", metadata: [
+            "last": "\(node.lastMalformation ?? "")", "since.last.line": "\(node.malformedDropped - malformedAtLastLog)",
+            "total": "\(node.malformedDropped)",
+        ])
+        lastMalformedLogNs = now
+        malformedAtLastLog = node.malformedDropped
     }
 
     /// Proposes an envelope on the leader; returns when it is applied. The leader stamps its own time.

@@ -26,6 +26,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Heartbeat interval in ticks.") var heartbeatTicks: Int = 5
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links (tests only).") var faultInjection = false
+    @Option(help: "Close an HTTP connection after this many ms without a request in progress.") var httpIdleTimeoutMs: Int = 30_000
+    @Option(help: "Most HTTP connections open at once (keep it well below the descriptor limit).") var maxHttpConnections: Int = 512
+    @Option(help: "Most HTTP connections from one client address.") var maxHttpConnectionsPerAddress: Int = 256
     @Flag(help: "On a fail-stop (failed write, halted Raft core, undecodable snapshot) exit with status 70 instead of staying up for inspection.")
     var exitOnFailStop = false
     @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
@@ -35,6 +38,11 @@ struct ControllerCommand: AsyncParsableCommand {
         guard tickMs >= 1, tickMs <= 1000 else { throw ValidationError("--tick-ms must be between 1 and 1000") }
         guard electionTicks > heartbeatTicks, heartbeatTicks >= 1 else {
             throw ValidationError("--election-ticks must exceed --heartbeat-ticks, which must be at least 1")
+        }
+        guard httpIdleTimeoutMs >= 100, httpIdleTimeoutMs <= 3_600_000 else { throw ValidationError("--http-idle-timeout-ms must be between 100 and 3600000") }
+        guard maxHttpConnections >= 8, maxHttpConnections <= 100_000, maxHttpConnectionsPerAddress >= 1,
+              maxHttpConnectionsPerAddress <= maxHttpConnections else {
+            throw ValidationError("--max-http-connections must be 8...100000 and --max-http-connections-per-address 1...that")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
@@ -74,6 +82,9 @@ struct ControllerCommand: AsyncParsableCommand {
         options.heartbeatTicks = heartbeatTicks
         options.faultInjection = faultInjection
         options.exitOnFailStop = exitOnFailStop
+        options.httpIdleTimeoutMs = httpIdleTimeoutMs
+        options.maxHTTPConnections = maxHttpConnections
+        options.maxHTTPConnectionsPerAddress = maxHttpConnectionsPerAddress
         try await FieldController(options: options, logger: logger).run()
     }
 }
