@@ -137,6 +137,7 @@ public enum WireCodec {
                 throw FrameError(.invalidField, "a \(m.kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
             }
             try checkRanges(m)
+            try checkAppendEntries(m)
             let payloadBytes = m.entries.reduce(0) { $0 + entryFixedBytes + $1.data.count }
                 + (m.snapshot.map { snapshotFixedBytes + 4 + 8 * $0.membership.all.count + $0.data.count } ?? 0)
             guard payloadBytes <= limits.maxFrameBytes else {
@@ -222,6 +223,27 @@ public enum WireCodec {
         if let s = m.snapshot {
             try checkTerm(s.term, "snapshot term")
             try checkIndex(s.index, "snapshot index")
+        }
+    }
+
+    /// An append's entries continue the log right after `index` and come from a leader's log: their
+    /// indexes are `index + 1, index + 2, …` and their terms never decrease, start at `logTerm` or later
+    /// and never exceed the message's `term`. No valid leader sends anything else, and RaftCore's log
+    /// arithmetic relies on it, so a frame that breaks it is refused here (`invalidField`).
+    static func checkAppendEntries(_ m: Message) throws(FrameError) {
+        guard m.kind == .append, !m.entries.isEmpty else { return }
+        guard UInt64(m.entries.count) <= maxLogIndex - m.index else {
+            throw FrameError(.outOfRange, "append of \(m.entries.count) entries after index \(m.index) exceeds maxLogIndex \(maxLogIndex)")
+        }
+        var previousTerm = m.logTerm
+        for (i, e) in m.entries.enumerated() {
+            guard e.index == m.index + 1 + UInt64(i) else {
+                throw FrameError(.invalidField, "append after index \(m.index): entry \(i) has index \(e.index), expected \(m.index + 1 + UInt64(i))")
+            }
+            guard e.term >= previousTerm, e.term <= m.term else {
+                throw FrameError(.invalidField, "append in term \(m.term) after log term \(m.logTerm): entry \(e.index) has term \(e.term) (terms must not decrease nor exceed the message's)")
+            }
+            previousTerm = e.term
         }
     }
 
@@ -391,6 +413,7 @@ public enum WireCodec {
         guard (m.snapshot != nil) == (kind == .snapshot) else {
             throw FrameError(.invalidField, "a \(kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
         }
+        try checkAppendEntries(m)
         return m
     }
 

@@ -126,7 +126,7 @@ final class SocketTests: XCTestCase {
         let payload = [UInt8](repeating: 0xAB, count: 8 * 1024)
         let rounds = 1500 // 12 MB to the stuck peer: more than loopback socket buffers hold
         for seq in 0 ..< UInt64(rounds) {
-            let big = Message(kind: .append, from: 1, to: 9, term: 1, entries: [Entry(term: 1, index: seq + 1, data: payload)])
+            let big = Message(kind: .append, from: 1, to: 9, term: 1, index: seq, entries: [Entry(term: 1, index: seq + 1, data: payload)])
             sender.send([big, heartbeat(1, 3, seq)])
             if seq % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }

@@ -33,6 +33,17 @@ enum Samples {
                 return Entry(term: rng.bounded(), index: rng.bounded(), kind: k, data: data)
             }
         }
+        if kind == .append {
+            // An append continues the log after `index` with terms from `logTerm` up to `term`.
+            m.logTerm = min(m.logTerm, m.term)
+            m.index = min(m.index, maxLogIndex - 8)
+            var t = m.logTerm
+            for i in m.entries.indices {
+                t = t == m.term ? t : UInt64.random(in: t ... m.term, using: &rng)
+                m.entries[i].term = t
+                m.entries[i].index = m.index + 1 + UInt64(i)
+            }
+        }
         if kind == .snapshot {
             let data = rng.bytes(Int.random(in: 0 ... 64, using: &rng))
             let offset = Int.random(in: 0 ... 1000, using: &rng)

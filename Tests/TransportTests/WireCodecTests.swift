@@ -108,13 +108,48 @@ final class WireCodecTests: XCTestCase {
         }
     }
 
+    func testAppendEntriesMustContinueTheLogAfterIndexWithinTheTerms() throws {
+        let ok = Message(kind: .append, from: 1, to: 2, term: 7, logTerm: 5, index: 40,
+                         entries: [Entry(term: 5, index: 41), Entry(term: 7, index: 42)], commit: 40)
+        XCTAssertEqual(try WireCodec.decode(try WireCodec.encode(.message(ok))), .message(ok))
+        let bad: [(String, (inout Message) -> Void)] = [
+            ("a gap", { $0.entries[1].index = 43 }),
+            ("an index before", { $0.entries[0].index = 2 }),
+            ("a huge index", { $0.entries[0].index = 1 << 40 }),
+            ("a term above the message's", { $0.entries[1].term = 8 }),
+            ("a decreasing term", { $0.entries[0].term = 7; $0.entries[1].term = 6 }),
+            ("a term before logTerm", { $0.entries[0].term = 4 }),
+        ]
+        for (what, mutate) in bad {
+            var m = ok
+            mutate(&m)
+            XCTAssertThrowsError(try WireCodec.encode(.message(m)), what) { XCTAssertEqual(($0 as? FrameError)?.code, .invalidField, what) }
+            // A sender that skips the check (checksum recomputed): the receiver refuses it too.
+            var b = Array(try WireCodec.encode(.message(ok)).dropLast(4))
+            let first = 6 + WireCodec.messageFixedBytes - 1 // after the fixed part (the snapshot flag comes last)
+            for (i, e) in m.entries.enumerated() {
+                let at = first + i * WireCodec.entryFixedBytes
+                withUnsafeBytes(of: e.term.bigEndian) { for k in 0 ..< 8 { b[at + k] = $0[k] } }
+                withUnsafeBytes(of: e.index.bigEndian) { for k in 0 ..< 8 { b[at + 8 + k] = $0[k] } }
+            }
+            WireCodec.seal(&b)
+            XCTAssertThrowsError(try WireCodec.decode(b), what) { error in
+                XCTAssertEqual((error as? FrameError)?.code, .invalidField, "\(what): \(error)")
+            }
+        }
+        var near = ok
+        near.index = maxLogIndex - 1
+        near.entries = [Entry(term: 5, index: maxLogIndex)]
+        XCTAssertNoThrow(try WireCodec.encode(.message(near)), "the last index there is")
+    }
+
     /// Encodes `m` whatever its ranges, as a buggy or hostile sender would: the in-range encoding with
     /// the out-of-range values patched in and the checksum recomputed.
     private func forceEncode(_ m: Message) throws -> [UInt8] {
         func clamp(_ v: UInt64) -> UInt64 { min(v, maxTerm) }
         var safe = m
         safe.term = clamp(m.term); safe.logTerm = clamp(m.logTerm); safe.hintTerm = clamp(m.hintTerm)
-        safe.index = clamp(m.index); safe.commit = clamp(m.commit); safe.rejectHint = clamp(m.rejectHint)
+        safe.index = min(m.index, maxLogIndex - 1); safe.commit = clamp(m.commit); safe.rejectHint = clamp(m.rejectHint)
         safe.entries = m.entries.map { Entry(term: clamp($0.term), index: clamp($0.index), kind: $0.kind, data: $0.data) }
         if var s = m.snapshot { s.term = clamp(s.term); s.index = clamp(s.index); safe.snapshot = s }
         var b = Array(try WireCodec.encode(.message(safe)).dropLast(4))
