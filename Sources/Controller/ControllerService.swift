@@ -30,7 +30,8 @@ public struct FieldController: Sendable {
             peers[NodeID(sig.rawValue)] = PeerAddress(host: ep.host, port: ep.port)
         }
         var tcfg = TransportConfiguration(clusterID: options.document.id, nodeID: options.nodeID,
-                                          listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers)
+                                          listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers,
+                                          members: Set(peers.keys))
         tcfg.sendQueueMaxMessages = 4096
         var tlog = logger
         tlog[metadataKey: "component"] = "transport"

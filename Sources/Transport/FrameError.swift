@@ -24,6 +24,10 @@ public struct FrameError: Error, Hashable, Sendable, CustomStringConvertible {
         case invalidField
         /// The cluster id is not UTF-8 or is longer than `WireLimits.maxClusterIDBytes`.
         case invalidClusterID
+        /// A term exceeds `maxTerm` or an index exceeds `maxLogIndex` (2^63 − 1, what SQLite can store).
+        case outOfRange
+        /// The frame's CRC-32C does not match its version, type and body: the bytes were damaged.
+        case checksumMismatch
     }
 
     public var code: Code

@@ -28,11 +28,25 @@ public struct FrameDecoder: ByteToMessageDecoder {
     }
 }
 
+/// Why an inbound connection was closed, for the owner's (rate-limited) log line and counters.
+struct InboundRejection: Equatable {
+    /// The peer named by the accepted hello, nil before it.
+    var peer: NodeID?
+    /// A sentence naming the values involved.
+    var reason: String
+    /// A stable key for the kind of problem (`notMember`, `helloTimeout`, `frame.checksumMismatch`, …).
+    var key: String
+    /// A bad frame (counted in `decodeErrors`) rather than a protocol violation (`protocolErrors`).
+    var isFrameError: Bool
+}
+
 /// What an inbound connection reports to its owner. Called on the channel's event loop.
 struct InboundEvents {
     var deliver: (Message) -> Void
-    /// A bad frame or protocol violation closed the connection.
-    var rejected: (_ peer: NodeID?, _ error: String, _ isFrameError: Bool) -> Void
+    /// A bad frame or protocol violation closed the connection. The handler does not log it: the owner
+    /// rate-limits those lines across connections.
+    var rejected: (InboundRejection) -> Void
+    /// A hello from a member was accepted on this connection.
     var accepted: (_ peer: NodeID) -> Void = { _ in }
 }
 
@@ -48,8 +62,8 @@ final class InboundHandler: ChannelInboundHandler {
     /// The peer named by the accepted hello, kept for the log line after the machine has closed.
     private var acceptedPeer: NodeID?
 
-    init(clusterID: String, localID: NodeID, helloTimeout: TimeAmount, events: InboundEvents, logger: Logger) {
-        self.machine = InboundStateMachine(clusterID: clusterID, localID: localID)
+    init(clusterID: String, localID: NodeID, members: Set<NodeID>, helloTimeout: TimeAmount, events: InboundEvents, logger: Logger) {
+        self.machine = InboundStateMachine(clusterID: clusterID, localID: localID, members: members)
         self.events = events
         self.logger = logger
         self.helloTimeout = helloTimeout
@@ -61,7 +75,8 @@ final class InboundHandler: ChannelInboundHandler {
         helloTimer = context.eventLoop.scheduleTask(in: helloTimeout) {
             let (handler, context) = loopBound.value
             if handler.machine.peer == nil {
-                handler.perform(handler.machine.fail("no hello within \(handler.helloTimeout)"), context: context, frameError: false)
+                let ms = handler.helloTimeout.nanoseconds / 1_000_000
+                handler.perform(handler.machine.fail("no hello within \(ms) ms"), context: context, key: "helloTimeout", frameError: false)
             }
         }
     }
@@ -71,12 +86,12 @@ final class InboundHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        perform(machine.received(unwrapInboundIn(data)), context: context, frameError: false)
+        perform(machine.received(unwrapInboundIn(data)), context: context, key: nil, frameError: false)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let frameError = error as? FrameError {
-            perform(machine.fail("bad frame: \(frameError)"), context: context, frameError: true)
+            perform(machine.fail("bad frame: \(frameError)"), context: context, key: "frame.\(frameError.code.rawValue)", frameError: true)
         } else {
             // I/O errors (a reset connection) are routine: the peer reconnects.
             logger.debug("inbound connection failed", metadata: ["peer.id": "\(acceptedPeer.map { "\($0)" } ?? "unknown")", "error": "\(error)"])
@@ -85,7 +100,8 @@ final class InboundHandler: ChannelInboundHandler {
         }
     }
 
-    private func perform(_ action: InboundStateMachine.Action, context: ChannelHandlerContext, frameError: Bool) {
+    /// - Parameter key: the rate-limit key of a close; nil takes the state machine's close code.
+    private func perform(_ action: InboundStateMachine.Action, context: ChannelHandlerContext, key: String?, frameError: Bool) {
         switch action {
         case .accepted(let peer):
             helloTimer?.cancel()
@@ -95,12 +111,9 @@ final class InboundHandler: ChannelInboundHandler {
             events.accepted(peer)
         case .deliver(let message):
             events.deliver(message)
-        case .close(let reason):
-            let peer = acceptedPeer
-            logger.warning("closing inbound connection", metadata: [
-                "peer.id": "\(peer.map { "\($0)" } ?? "unknown")", "error": "\(reason)",
-            ])
-            events.rejected(peer, reason, frameError)
+        case .close(let code, let reason):
+            helloTimer?.cancel()
+            events.rejected(InboundRejection(peer: acceptedPeer, reason: reason, key: key ?? code.rawValue, isFrameError: frameError))
             context.close(promise: nil)
         case .none:
             break

@@ -26,6 +26,9 @@ public struct TransportConfiguration: Sendable {
     /// 0 picks an ephemeral port (see `PeerTransport.localAddress`).
     public var listenPort: Int
     public var peers: [NodeID: PeerAddress]
+    /// The node ids allowed to connect: the corridor's other controllers. A hello naming any other id
+    /// closes the connection (`notMember`). Defaults to the keys of `peers`.
+    public var members: Set<NodeID>
     public var limits = WireLimits()
     /// Most frames waiting for one peer.
     public var sendQueueMaxMessages = 1024
@@ -38,35 +41,51 @@ public struct TransportConfiguration: Sendable {
     public var reconnectDelayMinMs: Int64 = 50
     public var reconnectDelayMaxMs: Int64 = 2000
     public var connectTimeoutMs: Int64 = 1000
-    /// An inbound connection that sends no hello within this time is closed.
-    public var helloTimeoutMs: Int64 = 5000
-    /// Most inbound connections at once; more are closed on accept.
-    public var maxInboundConnections = 256
+    /// An inbound connection that sends no hello within this time is closed. A peer sends its hello as
+    /// soon as it is connected, so this is short: it bounds how long a silent socket holds a pending slot.
+    public var helloTimeoutMs: Int64 = 1000
+    /// Most inbound connections without an accepted hello yet (the pending pool). A new connection
+    /// beyond it closes the *oldest* pending one, so that silent or slow sockets cannot keep a member
+    /// (who sends its hello at once) from reaching the hello.
+    public var maxPendingInbound = 32
+    /// Most inbound connections with an accepted hello per member. A newer one from the same member
+    /// beyond it closes that member's oldest (a reconnecting peer replaces its stale socket), so
+    /// every member always has room, whatever others do. At most
+    /// `maxPendingInbound + maxConnectionsPerMember × members.count` inbound connections are open.
+    public var maxConnectionsPerMember = 2
+    /// Log lines about refused connections and bad frames: at most one per remote host per reason per
+    /// this many milliseconds; the next line says how many were held back.
+    public var logRateLimitMs: Int64 = 10_000
     /// Bytes the socket layer may hold for one peer before the channel reports itself unwritable and frames
     /// wait in the (bounded) send queue instead.
     public var writeBufferHighBytes = 1024 * 1024
     /// Seeds the reconnect jitter; nil uses the system generator.
     public var jitterSeed: UInt64? = nil
 
-    public init(clusterID: String, nodeID: NodeID, listenHost: String, listenPort: Int, peers: [NodeID: PeerAddress]) {
+    /// - Parameter members: the node ids allowed to connect; nil takes the keys of `peers`.
+    public init(clusterID: String, nodeID: NodeID, listenHost: String, listenPort: Int, peers: [NodeID: PeerAddress],
+                members: Set<NodeID>? = nil) {
         self.clusterID = clusterID
         self.nodeID = nodeID
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.peers = peers
+        self.members = members ?? Set(peers.keys)
     }
 
     public func validate() throws(WireLimitsError) {
         guard nodeID != noNode else { throw WireLimitsError("nodeID must not be 0") }
         let id = clusterID.utf8.count
         guard id > 0, id <= limits.maxClusterIDBytes else { throw WireLimitsError("clusterID must have 1...\(limits.maxClusterIDBytes) bytes") }
-        guard sendQueueMaxMessages > 0, receiveBufferMessages > 0, maxInboundConnections > 0, writeBufferHighBytes > 0 else {
+        guard sendQueueMaxMessages > 0, receiveBufferMessages > 0, maxPendingInbound > 0, maxConnectionsPerMember > 0,
+              writeBufferHighBytes > 0 else {
             throw WireLimitsError("queue bounds must be positive")
         }
         guard sendQueueMaxBytes >= limits.maxFrameBytes else {
             throw WireLimitsError("sendQueueMaxBytes (\(sendQueueMaxBytes)) must be at least maxFrameBytes (\(limits.maxFrameBytes))")
         }
-        guard reconnectDelayMinMs > 0, reconnectDelayMaxMs >= reconnectDelayMinMs, connectTimeoutMs > 0, helloTimeoutMs > 0 else {
+        guard reconnectDelayMinMs > 0, reconnectDelayMaxMs >= reconnectDelayMinMs, connectTimeoutMs > 0, helloTimeoutMs > 0,
+              logRateLimitMs >= 0 else {
             throw WireLimitsError("delays must be positive and reconnectDelayMaxMs >= reconnectDelayMinMs")
         }
     }
@@ -89,6 +108,15 @@ public struct TransportMetrics: Sendable, Equatable {
     /// Inbound connections closed for a protocol violation (no hello, another corridor, wrong sender).
     public var protocolErrors = 0
     public var connectionsAccepted = 0
+    /// Pending inbound connections (no hello yet) closed because newer ones needed the pool.
+    public var pendingEvicted = 0
+    /// Accepted inbound connections closed because a newer one from the same member exceeded its budget.
+    public var memberConnectionsReplaced = 0
+    /// Log lines about bad input held back by the rate limit.
+    public var logLinesSuppressed = 0
+    /// Inbound connections open now: without an accepted hello, and with one.
+    public var inboundPending = 0
+    public var inboundAccepted = 0
     /// Outbound connections established.
     public var connects = 0
     /// Reconnect attempts scheduled after a failed connect or a lost connection.
@@ -127,7 +155,15 @@ public final class PeerTransport: @unchecked Sendable {
     private var peers: [NodeID: Peer] = [:]
     private var addresses: [NodeID: PeerAddress]
     private var serverChannel: Channel?
+    /// Every open inbound connection.
     private var inboundChannels: [ObjectIdentifier: Channel] = [:]
+    /// Inbound connections without an accepted hello, oldest first; at most `maxPendingInbound`.
+    private var pendingInbound: [ObjectIdentifier] = []
+    /// Inbound connections with an accepted hello, per member, oldest first; at most `maxConnectionsPerMember` each.
+    private var memberInbound: [NodeID: [ObjectIdentifier]] = [:]
+    private var inboundPeer: [ObjectIdentifier: NodeID] = [:]
+    private var members: Set<NodeID>
+    private var logLimiter: LogLimiter
     private var isShutdown = false
     private var rng: any RandomNumberGenerator
 
@@ -164,6 +200,8 @@ public final class PeerTransport: @unchecked Sendable {
     public init(configuration: TransportConfiguration, group: EventLoopGroup? = nil, logger: Logger = Logger(label: "greenwave.transport")) {
         self.configuration = configuration
         self.addresses = configuration.peers
+        self.members = configuration.members
+        self.logLimiter = LogLimiter(windowNs: UInt64(max(0, configuration.logRateLimitMs)) * 1_000_000)
         self.ownsGroup = group == nil
         self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = self.group.next()
@@ -215,9 +253,16 @@ public final class PeerTransport: @unchecked Sendable {
         loop.execute { for (to, frame) in batch { self.enqueue(frame, to: to) } }
     }
 
-    /// Replaces the peer addresses. A changed address takes effect at the next connect.
-    public func updatePeers(_ addresses: [NodeID: PeerAddress]) {
+    /// Replaces the peer addresses and the members allowed to connect (nil: the keys of `addresses`).
+    /// A changed address takes effect at the next connect; inbound connections of a node that is no
+    /// longer a member are closed.
+    public func updatePeers(_ addresses: [NodeID: PeerAddress], members: Set<NodeID>? = nil) {
+        let members = members ?? Set(addresses.keys)
         loop.execute {
+            self.members = members
+            for (id, keys) in self.memberInbound where !members.contains(id) {
+                for key in keys { self.inboundChannels[key]?.close(promise: nil) }
+            }
             for (id, peer) in self.peers {
                 let new = addresses[id]
                 if peer.address != new, case .connected(let channel, _) = peer.state { channel.close(promise: nil) }
@@ -261,14 +306,28 @@ public final class PeerTransport: @unchecked Sendable {
     // MARK: Inbound (on `loop`)
 
     private func acceptInbound(_ channel: Channel, _ config: TransportConfiguration) throws {
-        guard !isShutdown, inboundChannels.count < config.maxInboundConnections else {
-            logger.warning("refusing inbound connection", metadata: ["error": "shut down or \(config.maxInboundConnections) connections open"])
-            throw ChannelError.ioOnClosedChannel
-        }
+        loop.preconditionInEventLoop()
+        guard !isShutdown else { throw ChannelError.ioOnClosedChannel }
         let key = ObjectIdentifier(channel)
+        let source = channel.remoteAddress?.ipAddress ?? "unknown"
+        // The pending pool is full: the oldest pending connection makes room. A member sends its hello
+        // as soon as it is connected, so only a flood faster than one hello can keep it out.
+        while pendingInbound.count >= config.maxPendingInbound {
+            let oldest = pendingInbound.removeFirst()
+            guard let victim = inboundChannels[oldest] else { continue }
+            lock.withLock { counters.pendingEvicted += 1 }
+            logRefusal("closing inbound connection", source: victim.remoteAddress?.ipAddress ?? "unknown", key: "pendingPoolFull", metadata: [
+                "remote.address": "\(victim.remoteAddress.map { "\($0)" } ?? "unknown")",
+                "error": "no hello yet and \(config.maxPendingInbound) newer connections are waiting for theirs",
+            ])
+            victim.close(promise: nil)
+        }
         inboundChannels[key] = channel
-        channel.closeFuture.whenComplete { _ in self.inboundChannels[key] = nil }
+        pendingInbound.append(key)
+        channel.closeFuture.whenComplete { _ in self.inboundClosed(key) }
         lock.withLock { counters.connectionsAccepted += 1 }
+        updateInboundGauges()
+        let remote = "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")"
         let events = InboundEvents(
             deliver: { message in
                 // Count before yielding, so that a consumer who has the message also sees it counted.
@@ -280,17 +339,79 @@ public final class PeerTransport: @unchecked Sendable {
                 @unknown default: break
                 }
             },
-            rejected: { _, _, isFrameError in
+            rejected: { rejection in
                 self.lock.withLock {
-                    if isFrameError { self.counters.decodeErrors += 1 } else { self.counters.protocolErrors += 1 }
+                    if rejection.isFrameError { self.counters.decodeErrors += 1 } else { self.counters.protocolErrors += 1 }
                 }
-            }
+                self.logRefusal("closing inbound connection", source: source, key: rejection.key, metadata: [
+                    "peer.id": "\(rejection.peer.map { "\($0)" } ?? "unknown")", "remote.address": "\(remote)", "error": "\(rejection.reason)",
+                ])
+            },
+            accepted: { peer in self.inboundAccepted(key, peer: peer, config) }
         )
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: config.limits)))
         try channel.pipeline.syncOperations.addHandler(InboundHandler(
-            clusterID: config.clusterID, localID: config.nodeID, helloTimeout: .milliseconds(config.helloTimeoutMs),
+            clusterID: config.clusterID, localID: config.nodeID, members: members, helloTimeout: .milliseconds(config.helloTimeoutMs),
             events: events, logger: logger
         ))
+    }
+
+    /// A member's hello was accepted on `key`: it leaves the pending pool for the member's own budget,
+    /// closing the member's oldest connection when the budget is exceeded.
+    private func inboundAccepted(_ key: ObjectIdentifier, peer: NodeID, _ config: TransportConfiguration) {
+        guard inboundChannels[key] != nil else { return }
+        pendingInbound.removeAll { $0 == key }
+        inboundPeer[key] = peer
+        var list = memberInbound[peer, default: []]
+        list.append(key)
+        while list.count > config.maxConnectionsPerMember {
+            let oldest = list.removeFirst()
+            inboundPeer[oldest] = nil
+            lock.withLock { counters.memberConnectionsReplaced += 1 }
+            logger.debug("closing an older inbound connection of the peer", metadata: ["peer.id": "\(peer)"])
+            inboundChannels[oldest]?.close(promise: nil)
+        }
+        memberInbound[peer] = list
+        updateInboundGauges()
+    }
+
+    private func inboundClosed(_ key: ObjectIdentifier) {
+        inboundChannels[key] = nil
+        pendingInbound.removeAll { $0 == key }
+        if let peer = inboundPeer.removeValue(forKey: key) {
+            memberInbound[peer]?.removeAll { $0 == key }
+            if memberInbound[peer]?.isEmpty == true { memberInbound[peer] = nil }
+        }
+        updateInboundGauges()
+    }
+
+    private func updateInboundGauges() {
+        let pending = pendingInbound.count
+        let accepted = memberInbound.values.reduce(0) { $0 + $1.count }
+        lock.withLock {
+            counters.inboundPending = pending
+            counters.inboundAccepted = accepted
+        }
+    }
+
+    /// A warning about refused input, at most one per `source` and `key` per `logRateLimitMs`; the next
+    /// line that passes carries `suppressed`, the count of lines held back before it.
+    private func logRefusal(_ message: Logger.Message, source: String, key: String, metadata: Logger.Metadata) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        var evictedLines: [(LogLimiter.Key, Int)] = []
+        let decision = logLimiter.admit(source: source, reason: key, nowNs: now) { evictedLines.append(($0, $1)) }
+        for (k, n) in evictedLines {
+            logger.warning("log lines suppressed", metadata: ["remote.host": "\(k.source)", "reason": "\(k.reason)", "suppressed": "\(n)"])
+        }
+        switch decision {
+        case .suppress:
+            lock.withLock { counters.logLinesSuppressed += 1 }
+        case .log(let suppressed):
+            var metadata = metadata
+            metadata["reason"] = "\(key)"
+            if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+            logger.warning(message, metadata: metadata)
+        }
     }
 
     // MARK: Outbound (on `loop`)

@@ -2,7 +2,7 @@
 //
 // Terminology
 // - A *frame* is one unit on the wire: a 4-byte big-endian length, a protocol version byte, a frame
-//   type byte and a body (docs/protocol.md gives the layout byte by byte).
+//   type byte, a body and a CRC-32C of version, type and body (docs/protocol.md gives the layout byte by byte).
 // - A *hello* frame opens every connection: it names the corridor (cluster id) and the sender's node id,
 //   so that a receiver knows who is talking and refuses controllers of another corridor.
 // - Connections are one-way. A node sends to peer P only over its own *outbound* connection to P, and
@@ -10,8 +10,9 @@
 //   connections per pair keep each side simple: an outbound side only writes, an inbound side only reads.
 //
 // Layers (the pure ones do no I/O and are tested without sockets)
-// - `WireCodec` (pure): `Frame` ⇄ bytes, with every length, count and enum validated; failures are a
-//   typed `FrameError`, never a trap.
+// - `WireCodec` (pure): `Frame` ⇄ bytes, with every length, count, enum and range (terms and indexes
+//   ≤ 2^63 − 1) validated and a `CRC32C` over every frame; failures are a typed `FrameError`, never a trap.
+// - `LogLimiter` (pure): at most one log line per remote host per reason per window, with a count.
 // - `SendQueue`, `Backoff` and `InboundStateMachine` (pure): the bounded per-peer queue, reconnect delays
 //   with jitter, and what an inbound connection accepts and when it must close.
 // - `FrameDecoder` / `FrameEncoder` (NIO handlers) and `PeerTransport`, the shell that owns the sockets.
@@ -20,4 +21,7 @@
 // - Every queue has a bound: a peer's send queue (messages and bytes), the receive stream's buffer, the
 //   size of one frame. Raft tolerates message loss, so a full queue drops a message and counts it; it
 //   never blocks the caller and never grows memory.
-// - A bad frame (oversized, wrong version, malformed) closes only the connection it came on, with a log line.
+// - A bad frame (oversized, wrong version, wrong checksum, malformed) closes only the connection it came on,
+//   with a rate-limited log line.
+// - Inbound connections are bounded per kind: a small pending pool (no hello yet, oldest evicted first) and
+//   a budget per member, so no number of idle or non-member sockets can keep a member out.

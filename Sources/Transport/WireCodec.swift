@@ -43,12 +43,13 @@ public struct WireLimits: Sendable, Equatable {
 
     /// Throws a description of the first limit that cannot carry what `raft` produces.
     public func check(against raft: RaftLimits) throws(WireLimitsError) {
+        let overhead = WireCodec.frameHeaderBytes + WireCodec.checksumBytes
         let chunkFrameBytes = WireCodec.messageFixedBytes + WireCodec.snapshotFixedBytes
-            + 4 + 8 * raft.maxMembers + raft.maxSnapshotChunkBytes + 2
+            + 4 + 8 * raft.maxMembers + raft.maxSnapshotChunkBytes + overhead
         guard maxFrameBytes > chunkFrameBytes else {
             throw WireLimitsError("maxFrameBytes (\(maxFrameBytes)) must exceed a full snapshot chunk frame (\(chunkFrameBytes))")
         }
-        let appendFrameBytes = WireCodec.messageFixedBytes + raft.maxAppendBytes + 2
+        let appendFrameBytes = WireCodec.messageFixedBytes + raft.maxAppendBytes + overhead
         guard maxFrameBytes > appendFrameBytes else {
             throw WireLimitsError("maxFrameBytes (\(maxFrameBytes)) must exceed a full append frame (\(appendFrameBytes))")
         }
@@ -71,7 +72,8 @@ public struct WireLimitsError: Error, Equatable, CustomStringConvertible {
 
 /// The wire format (docs/protocol.md): pure functions from frames to bytes and back.
 ///
-///     frame   = length:u32 version:u8 type:u8 body      (length counts version, type and body)
+///     frame   = length:u32 version:u8 type:u8 body crc:u32
+///               (length counts version, type, body and crc; crc = CRC-32C of version, type and body)
 ///     hello   = idLength:u16 id:utf8 nodeID:u64
 ///     message = kind:u8 from:u64 to:u64 term:u64 logTerm:u64 index:u64 commit:u64 reject:u8
 ///               rejectHint:u64 hintTerm:u64 context:u64
@@ -79,14 +81,20 @@ public struct WireLimitsError: Error, Equatable, CustomStringConvertible {
 ///               hasSnapshot:u8 [ index:u64 term:u64 membershipLength:u16 membership
 ///                                offset:u64 total:u64 checksum:u64 dataLength:u32 data ]
 ///
-/// All integers are big-endian.
+/// All integers are big-endian. Every term is at most `maxTerm` and every index at most `maxLogIndex`
+/// (2^63 − 1, what SQLite stores); both sides refuse a frame with a larger one (`outOfRange`).
 public enum WireCodec {
     /// The protocol version this build speaks. A receiver closes a connection whose frame carries another.
-    public static let version: UInt8 = 1
+    /// Version 2 added the CRC-32C at the end of every frame and the term/index range checks.
+    public static let version: UInt8 = 2
     /// Bytes of the length field that precedes every frame.
     public static let lengthFieldBytes = 4
     /// Bytes of version and type that every frame's length counts.
     public static let frameHeaderBytes = 2
+    /// Bytes of the CRC-32C that ends every frame (counted by the length).
+    public static let checksumBytes = 4
+    /// The smallest length a frame can declare: version, type and checksum around an empty body.
+    public static let minFrameLength = frameHeaderBytes + checksumBytes
     /// Bytes of a message body without entries and snapshot (fixed fields, entry count, snapshot flag).
     static let messageFixedBytes = 1 + 8 * 2 + 8 * 4 + 1 + 8 * 3 + 4 + 1
     /// Bytes of one entry without its data.
@@ -111,7 +119,7 @@ public enum WireCodec {
                 throw FrameError(.invalidClusterID, "cluster id of \(id.count) bytes (1...\(limits.maxClusterIDBytes) allowed)")
             }
             guard hello.nodeID != noNode else { throw FrameError(.invalidField, "hello from node 0") }
-            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + 2 + id.count + 8)
+            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + 2 + id.count + 8 + checksumBytes)
             put(&out, UInt32(0))
             out.append(version)
             out.append(FrameType.hello.rawValue)
@@ -128,12 +136,14 @@ public enum WireCodec {
             guard (m.snapshot != nil) == (m.kind == .snapshot) else {
                 throw FrameError(.invalidField, "a \(m.kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
             }
+            try checkRanges(m)
+            try checkAppendEntries(m)
             let payloadBytes = m.entries.reduce(0) { $0 + entryFixedBytes + $1.data.count }
                 + (m.snapshot.map { snapshotFixedBytes + 4 + 8 * $0.membership.all.count + $0.data.count } ?? 0)
             guard payloadBytes <= limits.maxFrameBytes else {
                 throw FrameError(.oversized, "message of at least \(payloadBytes) bytes exceeds the limit of \(limits.maxFrameBytes)")
             }
-            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + messageFixedBytes + payloadBytes)
+            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + messageFixedBytes + payloadBytes + checksumBytes)
             put(&out, UInt32(0))
             out.append(version)
             out.append(FrameType.message.rawValue)
@@ -178,15 +188,75 @@ public enum WireCodec {
                 out.append(0)
             }
         }
-        let length = out.count - lengthFieldBytes
+        let length = out.count - lengthFieldBytes + checksumBytes
         guard length <= limits.maxFrameBytes else {
             throw FrameError(.oversized, "frame of \(length) bytes exceeds the limit of \(limits.maxFrameBytes)")
         }
-        let be = UInt32(length).bigEndian
-        withUnsafeBytes(of: be) { raw in
-            for i in 0 ..< 4 { out[i] = raw[i] }
-        }
+        seal(&out)
         return out
+    }
+
+    /// Completes a frame in place: `frame` holds a placeholder length field, then version, type and body;
+    /// this sets the length field and appends the CRC-32C of version, type and body.
+    /// (Tests and fuzzers use it to build deliberately wrong frames that still pass the checksum.)
+    public static func seal(_ frame: inout [UInt8]) {
+        precondition(frame.count >= lengthFieldBytes, "a frame starts with its length field")
+        let crc = CRC32C.checksum(frame[lengthFieldBytes...])
+        put(&frame, crc)
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: frame.count - lengthFieldBytes).bigEndian) { raw in
+            for i in 0 ..< 4 { frame[i] = raw[i] }
+        }
+    }
+
+    /// Throws `outOfRange` naming the first term above `maxTerm` or index above `maxLogIndex` in `m`.
+    static func checkRanges(_ m: Message) throws(FrameError) {
+        try checkTerm(m.term, "term")
+        try checkTerm(m.logTerm, "logTerm")
+        try checkTerm(m.hintTerm, "hintTerm")
+        try checkIndex(m.index, "index")
+        try checkIndex(m.commit, "commit")
+        try checkIndex(m.rejectHint, "rejectHint")
+        for e in m.entries {
+            try checkTerm(e.term, "entry term")
+            try checkIndex(e.index, "entry index")
+        }
+        if let s = m.snapshot {
+            try checkTerm(s.term, "snapshot term")
+            try checkIndex(s.index, "snapshot index")
+        }
+    }
+
+    /// An append's entries continue the log right after `index` and come from a leader's log: their
+    /// indexes are `index + 1, index + 2, …` and their terms never decrease, start at `logTerm` or later
+    /// and never exceed the message's `term`. No valid leader sends anything else, and RaftCore's log
+    /// arithmetic relies on it, so a frame that breaks it is refused here (`invalidField`).
+    static func checkAppendEntries(_ m: Message) throws(FrameError) {
+        guard m.kind == .append, !m.entries.isEmpty else { return }
+        guard UInt64(m.entries.count) <= maxLogIndex - m.index else {
+            throw FrameError(.outOfRange, "append of \(m.entries.count) entries after index \(m.index) exceeds maxLogIndex \(maxLogIndex)")
+        }
+        var previousTerm = m.logTerm
+        for (i, e) in m.entries.enumerated() {
+            guard e.index == m.index + 1 + UInt64(i) else {
+                throw FrameError(.invalidField, "append after index \(m.index): entry \(i) has index \(e.index), expected \(m.index + 1 + UInt64(i))")
+            }
+            guard e.term >= previousTerm, e.term <= m.term else {
+                throw FrameError(.invalidField, "append in term \(m.term) after log term \(m.logTerm): entry \(e.index) has term \(e.term) (terms must not decrease nor exceed the message's)")
+            }
+            previousTerm = e.term
+        }
+    }
+
+    static func checkTerm(_ value: Term, _ field: StaticString) throws(FrameError) {
+        guard value <= maxTerm else {
+            throw FrameError(.outOfRange, "\(field) \(value) exceeds maxTerm \(maxTerm)")
+        }
+    }
+
+    static func checkIndex(_ value: LogIndex, _ field: StaticString) throws(FrameError) {
+        guard value <= maxLogIndex else {
+            throw FrameError(.outOfRange, "\(field) \(value) exceeds maxLogIndex \(maxLogIndex)")
+        }
     }
 
     // MARK: Decoding
@@ -199,8 +269,8 @@ public enum WireCodec {
         guard n <= limits.maxFrameBytes else {
             throw FrameError(.oversized, "declared frame length \(n) exceeds the limit of \(limits.maxFrameBytes)")
         }
-        guard n >= frameHeaderBytes else {
-            throw FrameError(.truncated, "declared frame length \(n) is shorter than version and type")
+        guard n >= minFrameLength else {
+            throw FrameError(.truncated, "declared frame length \(n) is shorter than version, type and checksum (\(minFrameLength))")
         }
         return n
     }
@@ -223,16 +293,28 @@ public enum WireCodec {
         return try decodePayload(bytes[lengthFieldBytes...], limits: limits)
     }
 
-    /// Decodes the bytes after a frame's length field: version, type and body, nothing more.
+    /// Decodes the bytes after a frame's length field: version, type, body and checksum, nothing more.
+    /// The version is checked first (so that a version-1 peer is told `wrongVersion`), then the checksum,
+    /// and only then is the body parsed.
     public static func decodePayload(_ payload: ArraySlice<UInt8>, limits: WireLimits = WireLimits()) throws(FrameError) -> Frame {
         guard payload.count <= limits.maxFrameBytes else {
             throw FrameError(.oversized, "frame of \(payload.count) bytes exceeds the limit of \(limits.maxFrameBytes)")
         }
-        var r = Reader(payload)
-        let v = try r.u8("version")
+        guard let v = payload.first else { throw FrameError(.truncated, "frame ends before version") }
         guard v == version else {
             throw FrameError(.wrongVersion, "protocol version \(v), this build speaks \(version)")
         }
+        guard payload.count >= minFrameLength else {
+            throw FrameError(.truncated, "frame of \(payload.count) bytes is shorter than version, type and checksum")
+        }
+        let bodyEnd = payload.endIndex - checksumBytes
+        var stored: UInt32 = 0
+        for i in bodyEnd ..< payload.endIndex { stored = (stored << 8) | UInt32(payload[i]) }
+        let computed = CRC32C.checksum(payload[..<bodyEnd])
+        guard stored == computed else {
+            throw FrameError(.checksumMismatch, "frame checksum \(hex(stored)), computed \(hex(computed)) over \(payload.count - checksumBytes) bytes")
+        }
+        var r = Reader(payload[payload.startIndex + 1 ..< bodyEnd])
         let t = try r.u8("frame type")
         let frame: Frame
         switch FrameType(rawValue: t) {
@@ -273,13 +355,13 @@ public enum WireCodec {
         guard from != noNode, to != noNode else {
             throw FrameError(.invalidField, "message from \(from) to \(to): node id 0 is reserved")
         }
-        var m = Message(kind: kind, from: from, to: to, term: try r.u64("term"))
-        m.logTerm = try r.u64("logTerm")
-        m.index = try r.u64("index")
-        m.commit = try r.u64("commit")
+        var m = Message(kind: kind, from: from, to: to, term: try r.term("term"))
+        m.logTerm = try r.term("logTerm")
+        m.index = try r.index("index")
+        m.commit = try r.index("commit")
         m.reject = try r.bool("reject")
-        m.rejectHint = try r.u64("rejectHint")
-        m.hintTerm = try r.u64("hintTerm")
+        m.rejectHint = try r.index("rejectHint")
+        m.hintTerm = try r.term("hintTerm")
         m.context = try r.u64("context")
 
         let count = Int(try r.u32("entry count"))
@@ -293,8 +375,8 @@ public enum WireCodec {
         var entries: [Entry] = []
         entries.reserveCapacity(count)
         for _ in 0 ..< count {
-            let term = try r.u64("entry term")
-            let index = try r.u64("entry index")
+            let term = try r.term("entry term")
+            let index = try r.index("entry index")
             let ek = try r.u8("entry kind")
             guard let entryKind = EntryKind(rawValue: ek) else { throw FrameError(.unknownEntryKind, "entry kind \(ek)") }
             let n = Int(try r.u32("entry data length"))
@@ -304,8 +386,8 @@ public enum WireCodec {
         m.entries = entries
 
         if try r.bool("snapshot flag") {
-            let index = try r.u64("snapshot index")
-            let term = try r.u64("snapshot term")
+            let index = try r.index("snapshot index")
+            let term = try r.term("snapshot term")
             let mn = Int(try r.u16("membership length"))
             guard mn <= 4 + 8 * limits.maxMembers else {
                 throw FrameError(.countOverLimit, "membership of \(mn) bytes exceeds \(limits.maxMembers) members")
@@ -331,11 +413,17 @@ public enum WireCodec {
         guard (m.snapshot != nil) == (kind == .snapshot) else {
             throw FrameError(.invalidField, "a \(kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
         }
+        try checkAppendEntries(m)
         return m
     }
 
     private static func put<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
         withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+    }
+
+    private static func hex(_ v: UInt32) -> String {
+        let digits = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
     }
 }
 
@@ -368,6 +456,20 @@ struct Reader {
     mutating func u16(_ field: StaticString) throws(FrameError) -> UInt16 { try integer(field) }
     mutating func u32(_ field: StaticString) throws(FrameError) -> UInt32 { try integer(field) }
     mutating func u64(_ field: StaticString) throws(FrameError) -> UInt64 { try integer(field) }
+
+    /// A term: a u64 that must not exceed `maxTerm`.
+    mutating func term(_ field: StaticString) throws(FrameError) -> Term {
+        let v = try u64(field)
+        try WireCodec.checkTerm(v, field)
+        return v
+    }
+
+    /// A log index: a u64 that must not exceed `maxLogIndex`.
+    mutating func index(_ field: StaticString) throws(FrameError) -> LogIndex {
+        let v = try u64(field)
+        try WireCodec.checkIndex(v, field)
+        return v
+    }
 
     private mutating func integer<T: FixedWidthInteger & UnsignedInteger>(_ field: StaticString) throws(FrameError) -> T {
         let size = MemoryLayout<T>.size

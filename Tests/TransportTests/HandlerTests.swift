@@ -9,18 +9,20 @@ import XCTest
 final class HandlerTests: XCTestCase {
     final class Sink {
         var delivered: [Message] = []
-        var rejected: [(NodeID?, String, Bool)] = []
+        var rejected: [InboundRejection] = []
+        var accepted: [NodeID] = []
     }
 
     func makeChannel(_ sink: Sink, limits: WireLimits = WireLimits()) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         let events = InboundEvents(
             deliver: { sink.delivered.append($0) },
-            rejected: { sink.rejected.append(($0, $1, $2)) }
+            rejected: { sink.rejected.append($0) },
+            accepted: { sink.accepted.append($0) }
         )
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits)))
         try channel.pipeline.syncOperations.addHandler(InboundHandler(
-            clusterID: "weh", localID: 2, helloTimeout: .seconds(5), events: events, logger: Logger(label: "test")
+            clusterID: "weh", localID: 2, members: [1, 3], helloTimeout: .seconds(5), events: events, logger: Logger(label: "test")
         ))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
@@ -73,8 +75,9 @@ final class HandlerTests: XCTestCase {
         try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 8, 1, 2, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE]))
         XCTAssertFalse(channel.isActive)
         XCTAssertEqual(sink.rejected.count, 1)
-        XCTAssertEqual(sink.rejected.first?.0, 1, "the log names the peer")
-        XCTAssertEqual(sink.rejected.first?.2, true, "counted as a decode error")
+        XCTAssertEqual(sink.rejected.first?.peer, 1, "the log names the peer")
+        XCTAssertEqual(sink.rejected.first?.isFrameError, true, "counted as a decode error")
+        XCTAssertEqual(sink.rejected.first?.key, "frame.wrongVersion")
     }
 
     func testHugeDeclaredLengthClosesAtOnce() throws {
@@ -82,7 +85,7 @@ final class HandlerTests: XCTestCase {
         let channel = try makeChannel(sink)
         try channel.writeInbound(ByteBuffer(bytes: [0x7F, 0xFF, 0xFF, 0xFF]))
         XCTAssertFalse(channel.isActive)
-        XCTAssertTrue(sink.rejected.first?.1.contains("oversized") ?? false)
+        XCTAssertTrue(sink.rejected.first?.reason.contains("oversized") ?? false)
     }
 
     func testWrongVersionClosesTheChannel() throws {
@@ -92,7 +95,7 @@ final class HandlerTests: XCTestCase {
         bytes[4] = 9
         try channel.writeInbound(ByteBuffer(bytes: bytes))
         XCTAssertFalse(channel.isActive)
-        XCTAssertTrue(sink.rejected.first?.1.contains("wrongVersion") ?? false)
+        XCTAssertTrue(sink.rejected.first?.reason.contains("wrongVersion") ?? false)
     }
 
     func testHelloFromAnotherCorridorIsRefused() throws {
@@ -101,7 +104,46 @@ final class HandlerTests: XCTestCase {
         try channel.writeInbound(ByteBuffer(bytes: try stream(sampleMessages(), cluster: "other")))
         XCTAssertFalse(channel.isActive)
         XCTAssertTrue(sink.delivered.isEmpty)
-        XCTAssertEqual(sink.rejected.first?.2, false, "a protocol error, not a decode error")
+        XCTAssertEqual(sink.rejected.first?.isFrameError, false, "a protocol error, not a decode error")
+        XCTAssertEqual(sink.rejected.first?.key, "otherCorridor")
+    }
+
+    func testHelloFromANodeOutsideTheMembersIsRefused() throws {
+        let sink = Sink()
+        let channel = try makeChannel(sink)
+        var m = Message(kind: .heartbeat, from: 7, to: 2, term: 1)
+        m.commit = 0
+        try channel.writeInbound(ByteBuffer(bytes: try stream([m], from: 7)))
+        XCTAssertFalse(channel.isActive)
+        XCTAssertTrue(sink.delivered.isEmpty)
+        XCTAssertTrue(sink.accepted.isEmpty)
+        XCTAssertEqual(sink.rejected.first?.key, "notMember")
+        XCTAssertEqual(sink.rejected.first?.isFrameError, false)
+        XCTAssertTrue(sink.rejected.first?.reason.contains("node 7") ?? false, sink.rejected.first?.reason ?? "")
+
+        // A member (3) is accepted on the same kind of pipeline.
+        let ok = Sink()
+        let other = try makeChannel(ok)
+        try other.writeInbound(ByteBuffer(bytes: try stream([Message(kind: .heartbeat, from: 3, to: 2, term: 1)], from: 3)))
+        XCTAssertEqual(ok.accepted, [3])
+        XCTAssertEqual(ok.delivered.count, 1)
+        XCTAssertTrue(other.isActive)
+        _ = try other.finish()
+    }
+
+    func testBitFlippedMessageClosesTheChannelAndDeliversNothing() throws {
+        let m = Message(kind: .append, from: 1, to: 2, term: 4, logTerm: 4, index: 9, entries: [Entry(term: 4, index: 10)], commit: 9)
+        let good = try stream([m])
+        let helloBytes = try WireCodec.encode(.hello(Hello(clusterID: "weh", nodeID: 1))).count
+        // The term's top byte: without the checksum this would be a term of about 2^62.
+        var b = good
+        b[helloBytes + 6 + 1 + 16] ^= 0x40
+        let sink = Sink()
+        let channel = try makeChannel(sink)
+        try channel.writeInbound(ByteBuffer(bytes: b))
+        XCTAssertFalse(channel.isActive)
+        XCTAssertTrue(sink.delivered.isEmpty)
+        XCTAssertEqual(sink.rejected.first?.key, "frame.checksumMismatch")
     }
 
     func testMessageBeforeHelloOrFromAnotherSenderIsRefused() throws {
@@ -122,6 +164,36 @@ final class HandlerTests: XCTestCase {
         let channel = try makeChannel(sink)
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         XCTAssertFalse(channel.isActive)
+        XCTAssertEqual(sink.rejected.first?.key, "helloTimeout")
+    }
+}
+
+final class LogLimiterTests: XCTestCase {
+    let second: UInt64 = 1_000_000_000
+
+    func testOneLinePerSourceAndReasonPerWindowWithTheSuppressedCount() {
+        var l = LogLimiter(windowNs: 10 * second)
+        XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 0), .log(suppressed: 0))
+        for t in 1 ... 500 {
+            XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: UInt64(t) * second / 100), .suppress)
+        }
+        XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "notMember", nowNs: second), .log(suppressed: 0), "another reason has its own budget")
+        XCTAssertEqual(l.admit(source: "10.0.0.2", reason: "frame.checksumMismatch", nowNs: second), .log(suppressed: 0), "another source too")
+        XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 10 * second), .log(suppressed: 500))
+        XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 21 * second), .log(suppressed: 0))
+    }
+
+    func testKeysAreBoundedAndExpiredOnesReportTheirCount() {
+        var l = LogLimiter(windowNs: 10 * second, maxKeys: 4)
+        for i in 0 ..< 4 { _ = l.admit(source: "h\(i)", reason: "r", nowNs: 0) }
+        _ = l.admit(source: "h0", reason: "r", nowNs: 1)
+        XCTAssertEqual(l.admit(source: "h9", reason: "r", nowNs: 2), .log(suppressed: 0), "a new source while full shares the overflow key")
+        XCTAssertEqual(l.admit(source: "h10", reason: "r", nowNs: 3), .suppress)
+        XCTAssertLessThanOrEqual(l.keyCount, 5)
+        var evicted: [String: Int] = [:]
+        _ = l.admit(source: "h11", reason: "r", nowNs: 11 * second) { evicted[$0.source] = $1 }
+        XCTAssertEqual(evicted["h0"], 1, "a forgotten key hands over what it held back")
+        XCTAssertLessThanOrEqual(l.keyCount, 4)
     }
 }
 

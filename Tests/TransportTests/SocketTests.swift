@@ -9,9 +9,11 @@ import XCTest
 final class SocketTests: XCTestCase {
     static let cluster = "test-corridor"
 
-    func makeTransport(_ id: NodeID, port: Int = 0, peers: [NodeID: PeerAddress] = [:],
+    /// A transport on an ephemeral port; by default nodes 1 ... 16 may connect to it.
+    func makeTransport(_ id: NodeID, port: Int = 0, peers: [NodeID: PeerAddress] = [:], members: Set<NodeID> = Set(1 ... 16),
                        configure: (inout TransportConfiguration) -> Void = { _ in }) async throws -> PeerTransport {
-        var config = TransportConfiguration(clusterID: Self.cluster, nodeID: id, listenHost: "127.0.0.1", listenPort: port, peers: peers)
+        var config = TransportConfiguration(clusterID: Self.cluster, nodeID: id, listenHost: "127.0.0.1", listenPort: port, peers: peers,
+                                            members: members)
         config.jitterSeed = id
         configure(&config)
         var logger = Logger(label: "test.transport")
@@ -53,7 +55,7 @@ final class SocketTests: XCTestCase {
     func testThreeTransportsExchangeMessages() async throws {
         let ts = [try await makeTransport(1), try await makeTransport(2), try await makeTransport(3)]
         let addresses = Dictionary(uniqueKeysWithValues: ts.enumerated().map { (NodeID($0.offset + 1), address($0.element)) })
-        for t in ts { t.updatePeers(addresses) }
+        for t in ts { t.updatePeers(addresses, members: Set(addresses.keys)) }
         for (i, t) in ts.enumerated() {
             let from = NodeID(i + 1)
             for to in 1 ... 3 where to != from {
@@ -124,7 +126,7 @@ final class SocketTests: XCTestCase {
         let payload = [UInt8](repeating: 0xAB, count: 8 * 1024)
         let rounds = 1500 // 12 MB to the stuck peer: more than loopback socket buffers hold
         for seq in 0 ..< UInt64(rounds) {
-            let big = Message(kind: .append, from: 1, to: 9, term: 1, entries: [Entry(term: 1, index: seq + 1, data: payload)])
+            let big = Message(kind: .append, from: 1, to: 9, term: 1, index: seq, entries: [Entry(term: 1, index: seq + 1, data: payload)])
             sender.send([big, heartbeat(1, 3, seq)])
             if seq % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }
@@ -175,6 +177,65 @@ final class SocketTests: XCTestCase {
         XCTAssertEqual(receiver.metrics().decodeErrors, 3)
         await sender.shutdown()
         await receiver.shutdown()
+    }
+
+    /// Idle sockets, hello-only sockets from a non-member and hello-only sockets impersonating a member,
+    /// hundreds of each and a flood going on meanwhile: members' messages still get through, and the
+    /// open inbound connections stay within the pending pool plus each member's budget.
+    func testIdleAndHelloOnlySocketsCannotKeepAMemberOut() async throws {
+        let receiver = try await makeTransport(2, members: [1, 3]) { $0.helloTimeoutMs = 20_000 } // idle sockets stay pending
+        let port = address(receiver).port
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        func open(_ hello: NodeID?) async throws -> Channel {
+            let c = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+            if let id = hello {
+                // The listener may already have closed it (then the write fails; the socket still counted).
+                try? await c.writeAndFlush(ByteBuffer(bytes: try WireCodec.encode(.hello(Hello(clusterID: Self.cluster, nodeID: id)))))
+            }
+            return c
+        }
+        var clients: [Channel] = []
+        for _ in 0 ..< 300 { clients.append(try await open(nil)) }   // idle
+        for _ in 0 ..< 100 { clients.append(try await open(77)) }    // hello-only, not a member
+        for _ in 0 ..< 100 { clients.append(try await open(3)) }     // hello-only, impersonating member 3
+        try await Task.sleep(for: .milliseconds(300))
+        var m = receiver.metrics()
+        print("after 500 hostile sockets: pending \(m.inboundPending), accepted \(m.inboundAccepted), evicted \(m.pendingEvicted), replaced \(m.memberConnectionsReplaced), protocol errors \(m.protocolErrors), log lines suppressed \(m.logLinesSuppressed)")
+        XCTAssertLessThanOrEqual(m.inboundPending, 32)
+        XCTAssertLessThanOrEqual(m.inboundAccepted, 2)
+        XCTAssertEqual(m.protocolErrors, 100, "every non-member hello is refused")
+        XCTAssertGreaterThan(m.logLinesSuppressed, 300, "the warnings about them are rate-limited")
+
+        // While a flood of idle connections goes on, member 1 and (the real) member 3 connect and send.
+        let flood = Task { [group] in
+            var n = 0
+            while !Task.isCancelled, n < 5000 {
+                guard (try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()) != nil else { break }
+                n += 1
+            }
+            return n
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let one = try await makeTransport(1, peers: [2: address(receiver)])
+        let three = try await makeTransport(3, peers: [2: address(receiver)])
+        one.send((0 ..< 5).map { heartbeat(1, 2, $0) })
+        three.send((0 ..< 5).map { heartbeat(3, 2, $0) })
+        let got = try await receive(receiver, count: 10, timeout: .seconds(10))
+        flood.cancel()
+        let flooded = await flood.value
+        XCTAssertEqual(got.filter { $0.from == 1 }.map(\.context), [0, 1, 2, 3, 4], "member 1 gets through")
+        XCTAssertEqual(got.filter { $0.from == 3 }.map(\.context), [0, 1, 2, 3, 4], "member 3 gets through its impersonators")
+        m = receiver.metrics()
+        print("during a flood of \(flooded) connections: members delivered \(got.count) messages; pending \(m.inboundPending), accepted \(m.inboundAccepted), evicted \(m.pendingEvicted), replaced \(m.memberConnectionsReplaced)")
+        XCTAssertLessThanOrEqual(m.inboundPending, 32)
+        XCTAssertLessThanOrEqual(m.inboundAccepted, 4)
+        XCTAssertGreaterThanOrEqual(m.memberConnectionsReplaced, 98)
+
+        for c in clients { c.close(promise: nil) }
+        await one.shutdown()
+        await three.shutdown()
+        await receiver.shutdown()
+        try await group.shutdownGracefully()
     }
 
     func testHelloFromAnotherCorridorIsRefused() async throws {

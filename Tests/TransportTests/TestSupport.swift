@@ -3,6 +3,14 @@ import RaftCore
 
 extension RandomNumberGenerator {
     mutating func bytes(_ count: Int) -> [UInt8] { (0 ..< count).map { _ in UInt8.random(in: 0 ... 255, using: &self) } }
+    /// A term or index the wire accepts (≤ 2^63 − 1), the extremes included more often than by chance.
+    mutating func bounded() -> UInt64 {
+        switch next() % 8 {
+        case 0: return 0
+        case 1: return maxTerm
+        default: return next() & maxTerm
+        }
+    }
 }
 
 enum Samples {
@@ -10,8 +18,8 @@ enum Samples {
     static func message(_ kind: MessageKind, _ rng: inout some RandomNumberGenerator) -> Message {
         var m = Message(
             kind: kind, from: .random(in: 1 ... 300, using: &rng), to: .random(in: 1 ... 300, using: &rng),
-            term: rng.next(), logTerm: rng.next(), index: rng.next(), commit: rng.next(), reject: .random(using: &rng),
-            rejectHint: rng.next(), hintTerm: rng.next(), context: rng.next()
+            term: rng.bounded(), logTerm: rng.bounded(), index: rng.bounded(), commit: rng.bounded(), reject: .random(using: &rng),
+            rejectHint: rng.bounded(), hintTerm: rng.bounded(), context: rng.next()
         )
         if kind == .append || kind == .propose || Bool.random(using: &rng) {
             let kinds: [EntryKind] = [.normal, .noop, .config]
@@ -22,14 +30,25 @@ enum Samples {
                 case .noop: []
                 case .config: membership(&rng).encoded()
                 }
-                return Entry(term: rng.next(), index: rng.next(), kind: k, data: data)
+                return Entry(term: rng.bounded(), index: rng.bounded(), kind: k, data: data)
+            }
+        }
+        if kind == .append {
+            // An append continues the log after `index` with terms from `logTerm` up to `term`.
+            m.logTerm = min(m.logTerm, m.term)
+            m.index = min(m.index, maxLogIndex - 8)
+            var t = m.logTerm
+            for i in m.entries.indices {
+                t = t == m.term ? t : UInt64.random(in: t ... m.term, using: &rng)
+                m.entries[i].term = t
+                m.entries[i].index = m.index + 1 + UInt64(i)
             }
         }
         if kind == .snapshot {
             let data = rng.bytes(Int.random(in: 0 ... 64, using: &rng))
             let offset = Int.random(in: 0 ... 1000, using: &rng)
             m.snapshot = SnapshotChunk(
-                index: rng.next(), term: rng.next(), membership: membership(&rng), offset: offset,
+                index: rng.bounded(), term: rng.bounded(), membership: membership(&rng), offset: offset,
                 total: offset + data.count + Int.random(in: 0 ... 1000, using: &rng), checksum: rng.next(), data: data
             )
         }
@@ -47,5 +66,21 @@ enum Samples {
         var frames = [try! WireCodec.encode(.hello(Hello(clusterID: "weh-corridor", nodeID: 7)))]
         for kind in MessageKind.allCases { frames.append(try! WireCodec.encode(.message(message(kind, &rng)))) }
         return frames
+    }
+
+    /// Recomputes the length field and checksum of a (possibly damaged) frame, so that damage reaches the
+    /// body parser instead of being caught by the checksum.
+    static func resealed(_ frame: [UInt8]) -> [UInt8] {
+        guard frame.count >= 4 + WireCodec.checksumBytes else { return frame }
+        var b = Array(frame[..<(frame.count - WireCodec.checksumBytes)])
+        WireCodec.seal(&b)
+        return b
+    }
+
+    /// A frame around `payload` (version, type and body): length field and checksum added.
+    static func sealed(_ payload: [UInt8]) -> [UInt8] {
+        var b: [UInt8] = [0, 0, 0, 0] + payload
+        WireCodec.seal(&b)
+        return b
     }
 }
