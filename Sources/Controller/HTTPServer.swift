@@ -233,6 +233,12 @@ struct HTTPAPI: Sendable {
         gauge("greenwave_transport_messages_sent_total", "Raft messages sent.", "\(t.messagesSent)", type: "counter")
         gauge("greenwave_transport_messages_dropped_total", "Raft messages dropped by full send queues.", "\(t.messagesDropped)", type: "counter")
         gauge("greenwave_transport_decode_errors_total", "Malformed frames received.", "\(t.decodeErrors)", type: "counter")
+        gauge("greenwave_transport_protocol_errors_total", "Inbound connections closed for a protocol violation (wrong corridor, non-member hello, message before hello, …).", "\(t.protocolErrors)", type: "counter")
+        gauge("greenwave_transport_pending_evicted_total", "Connections without an accepted hello closed to make room in the pending pool.", "\(t.pendingEvicted)", type: "counter")
+        gauge("greenwave_transport_member_connections_replaced_total", "A member's oldest inbound connection closed for its newer one.", "\(t.memberConnectionsReplaced)", type: "counter")
+        gauge("greenwave_transport_log_lines_suppressed_total", "Warnings about bad input not logged because of the rate limit.", "\(t.logLinesSuppressed)", type: "counter")
+        gauge("greenwave_transport_inbound_pending", "Inbound connections waiting for their hello.", "\(t.inboundPending)")
+        gauge("greenwave_transport_inbound_accepted", "Inbound connections from members.", "\(t.inboundAccepted)")
         out += "# HELP greenwave_persist_seconds Time to make one Ready durable (one SQLite transaction).\n"
         out += "# TYPE greenwave_persist_seconds histogram\n"
         for (i, b) in DriverMetrics.persistBuckets.enumerated() {
