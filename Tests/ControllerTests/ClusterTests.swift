@@ -29,6 +29,8 @@ final class ClusterTests: XCTestCase {
         let c = try LocalCluster()
         try c.startAll()
         guard let leader = await c.waitForLeader() else { return XCTFail("no leader elected:\n\(c.log(1))") }
+        // On a loaded machine the learner's API may come up after a leader is elected.
+        guard await c.waitApplied(0, on: [2, 4]) != nil else { return XCTFail("learners' APIs did not come up") }
 
         // A command sent to a learner is forwarded to the leader and committed.
         let client = "777"
