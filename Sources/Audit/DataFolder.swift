@@ -9,7 +9,7 @@ import Storage
 /// lets readers in while the controller writes). Rows are read as stored; nothing here trusts them.
 public final class DataFolder: @unchecked Sendable {
     /// The schema this reader understands (docs/storage.md); a newer database is refused by name.
-    public static let knownMigrations: Set<String> = ["v1-raft-log-snapshots-audit-lamps"]
+    public static let knownMigrations: Set<String> = Set(RaftStore.knownMigrations)
 
     public let path: String
     let db: DatabaseQueue
