@@ -142,7 +142,7 @@ let package = Package(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile", "Storage", "RaftCore", "SignalTiming"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",

@@ -33,6 +33,9 @@ public struct ControllerOptions: Sendable {
     public var maxBodyBytes: Int = 64 * 1024
     /// Serve `POST /v1/debug/isolate` (cut or restore all peer links), for fault-injection tests.
     public var faultInjection = false
+    /// `--force-new-member`: start although the folder shows a history its database lost (this node
+    /// joins with no memory; safe only for a learner, or for a voter already removed from the membership).
+    public var forceNewMember = false
 
     public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
         guard document.corridor.signals.contains(where: { $0.id == signal }) else {
