@@ -330,5 +330,21 @@ final class StartupCheckTests: XCTestCase {
             print("self-check: \(n) entries, \(check.compared) audit rows compared, self-check \(String(format: "%.1f", Double(check.elapsedNs) / 1e6)) ms (with the store load: \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) ms)")
         }
         print("self-check best of 3 (load + replay + compare): \(String(format: "%.1f", Double(best) / 1e6)) ms for \(n) entries")
+        // The replay alone (what a restart cost before the self-check too, after it started serving).
+        let store = try RaftStore(directory: o.dataDirectory)
+        let loaded = try store.load()
+        try store.close()
+        let doc = o.document
+        var m = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for e in loaded.restored.entries { _ = m.applyLogEntry(e) }
+        print("replay alone: \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) ms for \(n) entries")
+        // GREENWAVE_SELFCHECK_KEEP=DIR keeps the folder (DIR/s1, with its corridor.yaml) to start a
+        // release controller on it.
+        if let keep = ProcessInfo.processInfo.environment["GREENWAVE_SELFCHECK_KEEP"] {
+            try? FileManager.default.removeItem(atPath: keep)
+            try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: o.dataDirectory, toPath: (keep as NSString).appendingPathComponent("s1"))
+        }
     }
 }
