@@ -89,4 +89,51 @@ final class ResyncClusterTests: XCTestCase {
         XCTAssertEqual(statuses[2]?.stateHash, statuses[newLeader]?.stateHash)
         XCTAssertTrue(c.log(2).contains("start-up self-check passed"))
     }
+
+    /// The real binary: a folder whose database was deleted is refused (exit 1, the message on standard
+    /// error, no database created); another corridor file is refused naming the voters; with
+    /// --force-new-member it starts and serves.
+    func testTheBinaryRefusesALostDatabaseAndAnotherFileAndForceNewMemberStarts() async throws {
+        let c = try LocalCluster()
+        try c.start(2)
+        // Wait until it serves, then stop it cleanly: the folder now has a history.
+        let deadline = Date().addingTimeInterval(15)
+        while await c.status(2) == nil && Date() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
+        let up = await c.status(2)
+        XCTAssertNotNil(up, c.log(2))
+        if let p = c.processes[2] { kill(p.processIdentifier, SIGTERM); p.waitUntilExit() }
+        let data2 = c.dir.appendingPathComponent("s2").path
+
+        // Another corridor file (other voters): refused, the difference named.
+        let other = c.dir.appendingPathComponent("other.yaml").path
+        try (try String(contentsOfFile: c.corridorPath, encoding: .utf8)).replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 2, 3]")
+            .write(toFile: other, atomically: true, encoding: .utf8)
+        let (os, oout) = try run(c, ["controller", "--corridor", other, "--signal", "2", "--data", data2])
+        XCTAssertEqual(os, 1, oout)
+        XCTAssertTrue(oout.contains("voters recorded [1, 3, 5], given [1, 2, 3]"), oout)
+
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: data2 + "/greenwave.sqlite" + suffix) }
+        let (status, output) = try run(c, ["controller", "--corridor", c.corridorPath, "--signal", "2", "--data", data2])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("refusing to start") && output.contains("no database greenwave.sqlite"), output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data2 + "/greenwave.sqlite"))
+
+        let p = Process()
+        p.executableURL = c.binary
+        p.arguments = ["controller", "--corridor", c.corridorPath, "--signal", "2", "--data", data2, "--force-new-member"]
+        let log = FileHandle(forWritingAtPath: c.dir.appendingPathComponent("s2.log").path)
+        log?.seekToEndOfFile()
+        p.standardError = log
+        p.standardOutput = log
+        try p.run()
+        c.processes[2] = p
+        let until = Date().addingTimeInterval(15)
+        var served: StatusResponse?
+        while served == nil && Date() < until {
+            served = await c.status(2)
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        XCTAssertEqual(served?.term, 0, c.log(2))
+        XCTAssertTrue(c.log(2).contains("--force-new-member"), c.log(2))
+    }
 }
