@@ -98,6 +98,9 @@ extension RaftStore {
         }
         let voters = try ids("voters"), learners = try ids("learners")
         guard !voters.isEmpty else { throw StorageError.corruptRow(table: "snapshot", key: key, reason: "no voters") }
+        guard Set(voters).count == voters.count, Set(learners).count == learners.count else {
+            throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node id appears twice")
+        }
         guard Set(voters).isDisjoint(with: learners) else {
             throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node is both voter and learner")
         }

@@ -12,8 +12,8 @@ struct ControllerCommand: AsyncParsableCommand {
         abstract: "Run the field controller of one signal (a daemon; stop it with SIGTERM).",
         discussion: """
             Addresses come from the corridor file; --peer and --api override this controller's own.
-            Restarted on the same --data folder it recovers and catches up. A folder that belongs to
-            another corridor, another signal or another corridor file, or that lost its database, is
+            Restarted on the same --data folder it recovers and catches up. A folder that belongs to \
+            another corridor, another signal or another corridor file, or that lost its database, is \
             refused with what differs and what to do (docs/operations.md, "Start-up refusals and recovery").
             """,
         subcommands: [ControllerResyncCommand.self]
@@ -98,9 +98,9 @@ struct ControllerResyncCommand: ParsableCommand {
         commandName: "resync",
         abstract: "Make a data folder that failed a start-up check rejoin by catching up from the healthy replicas.",
         discussion: """
-            Keeps the folder's identity, its term and its vote (a voter never votes twice in a term), its audit
-            rows and lamp events; drops its log and snapshots, so that on its next start the leader sends it the
-            log or a snapshot. Stop the controller first. A voter is refused unless --force: remove it from the
+            Keeps the folder's identity, its term and its vote (a voter never votes twice in a term), its audit \
+            rows and lamp events; drops its log and snapshots, so that on its next start the leader sends it the \
+            log or a snapshot. Stop the controller first. A voter is refused unless --force: remove it from the \
             membership first (docs/operations.md explains why).
             """
     )
