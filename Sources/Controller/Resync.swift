@@ -47,7 +47,7 @@ public enum Resync {
         }
         let options = try ControllerOptions(corridorPath: corridorPath, document: doc, signal: signal, dataDirectory: dataDirectory)
         let given = try StartupCheck.identity(for: options)
-        guard recorded.fingerprint == given.fingerprint else {
+        guard recorded.fingerprint == given.fingerprint || StartupCheck.firstStartIdentity(options)?.fingerprint == given.fingerprint else {
             throw StartupRefusal.otherCorridorFile(
                 folder: dataDirectory, corridorPath: corridorPath,
                 differences: StartupCheck.differences(recorded: recorded, given: given, folder: dataDirectory, document: doc),

@@ -136,11 +136,21 @@ public enum StartupCheck {
             guard recorded.nodeID == given.nodeID else {
                 throw StartupRefusal.otherNode(folder: folder, recorded: recorded.nodeID, given: given.nodeID)
             }
-            guard recorded.fingerprint == given.fingerprint else {
-                throw StartupRefusal.otherCorridorFile(
-                    folder: folder, corridorPath: options.corridorPath,
-                    differences: differences(recorded: recorded, given: given, folder: folder, document: options.document),
-                    recorded: recorded.fingerprintHex, given: given.fingerprintHex)
+            if recorded.fingerprint != given.fingerprint {
+                // The same file as at first start whose fingerprint this build computes differently (a
+                // new state encoding changes the genesis bytes): the folder's copy of the first file
+                // decides. Otherwise: another corridor file.
+                if let first = firstStartIdentity(options), first.fingerprint == given.fingerprint {
+                    logger.notice("the corridor file is the one of the first start; recording the fingerprint this build computes",
+                                  metadata: ["data": "\(folder)", "fingerprint.recorded": "\(recorded.fingerprintHex)",
+                                             "fingerprint.now": "\(given.fingerprintHex)"])
+                    try store.updateFingerprint(given.fingerprint)
+                } else {
+                    throw StartupRefusal.otherCorridorFile(
+                        folder: folder, corridorPath: options.corridorPath,
+                        differences: differences(recorded: recorded, given: given, folder: folder, document: options.document),
+                        recorded: recorded.fingerprintHex, given: given.fingerprintHex)
+                }
             }
             if record.hardState.term < record.highWaterTerm || record.hardState.commit < record.highWaterCommit {
                 guard options.forceNewMember else {
@@ -166,11 +176,7 @@ public enum StartupCheck {
             }
         } else {
             // Upgrade: the folder's own copy of the corridor file says what it was first started with.
-            let copy = (folder as NSString).appendingPathComponent(CorridorCopy.fileName)
-            if FileManager.default.fileExists(atPath: copy), let doc = try? CorridorFile.load(path: copy) {
-                var first = options
-                first.document = doc
-                let recorded = try identity(for: first)
+            if let recorded = firstStartIdentity(options) {
                 if recorded.corridorID != given.corridorID {
                     throw StartupRefusal.otherCorridor(folder: folder, recorded: recorded.corridorID, given: given.corridorID)
                 }
@@ -189,6 +195,16 @@ public enum StartupCheck {
             "data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)", "cluster": "\(given.clusterID)",
             "fingerprint": "\(given.fingerprintHex)",
         ])
+    }
+
+    /// The identity computed (by this build) from the folder's copy of the corridor file of its first
+    /// start, `DATA/corridor.yaml`; nil without a readable copy.
+    static func firstStartIdentity(_ options: ControllerOptions) -> FolderIdentity? {
+        let copy = (options.dataDirectory as NSString).appendingPathComponent(CorridorCopy.fileName)
+        guard FileManager.default.fileExists(atPath: copy), let doc = try? CorridorFile.load(path: copy) else { return nil }
+        var first = options
+        first.document = doc
+        return try? identity(for: first)
     }
 
     /// What differs between the corridor file the folder was first started with and the one given, as

@@ -133,6 +133,16 @@ extension RaftStore {
         }
     }
 
+    /// Replaces the recorded fingerprint (and its format) — only for a build whose fingerprint encoding
+    /// changed, after the caller established that the corridor file is the one of the first start
+    /// (`Controller.StartupCheck` compares the folder's `corridor.yaml` copy). The cluster id is kept.
+    public func updateFingerprint(_ fingerprint: [UInt8], format: Int = FolderIdentity.currentFormat) throws {
+        try write("update the folder fingerprint") { db in
+            try db.execute(sql: "UPDATE folder_identity SET fingerprint = ?, format = ? WHERE id = 1",
+                           arguments: [Data(fingerprint), format])
+        }
+    }
+
     /// Lowers the high-water marks to the hard state stored now (`--force-new-member`: the operator
     /// accepts that this node starts without its memory).
     public func resetHighWaterMarks() throws {

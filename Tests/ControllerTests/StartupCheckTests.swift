@@ -115,6 +115,28 @@ final class StartupCheckTests: XCTestCase {
         XCTAssertNotEqual(recorded, given)
     }
 
+    /// A build that computes fingerprints differently (a new state encoding) must not refuse every
+    /// folder: when the folder's copy of its first corridor file gives the fingerprint of the file
+    /// given, the new fingerprint is recorded. Another file is still refused.
+    func testAFingerprintFromAnOlderEncodingIsRenewedFromTheFoldersCopy() throws {
+        let o = try options(try corridorFile("demo.yaml"))
+        try firstStart(o)
+        try tamperIdentity(o, "UPDATE folder_identity SET fingerprint = zeroblob(32)")
+        try start(o).close()
+        let store = try RaftStore(directory: o.dataDirectory)
+        XCTAssertEqual(try store.folderRecord().identity?.fingerprint, try StartupCheck.identity(for: o).fingerprint)
+        try store.close()
+        try tamperIdentity(o, "UPDATE folder_identity SET fingerprint = zeroblob(32)")
+        let other = try options(try corridorFile("two-voters.yaml") { $0.replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 3]") })
+        guard case .otherCorridorFile? = refusal({ try start(other) }) else { return XCTFail("another file was accepted") }
+    }
+
+    func tamperIdentity(_ o: ControllerOptions, _ sql: String) throws {
+        let store = try RaftStore(directory: o.dataDirectory)
+        try store.executeRawSQLForTesting(sql)
+        try store.close()
+    }
+
     func testAnotherNodeIDAndAnotherCorridorAreRefused() throws {
         let path = try corridorFile("demo.yaml")
         let s1 = (dir as NSString).appendingPathComponent("s1")
