@@ -1,3 +1,4 @@
+import Crypto
 import RaftCore
 
 /// The checksum every stored log entry carries (column `log_entry.checksum`), written on append and
@@ -12,15 +13,16 @@ public enum EntryChecksum {
     public static let byteCount = 16
 
     public static func compute(index: LogIndex, term: Term, kind: UInt8, data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(22 + data.count)
-        out.append(version)
-        withUnsafeBytes(of: index.bigEndian) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: term.bigEndian) { out.append(contentsOf: $0) }
-        out.append(kind)
-        withUnsafeBytes(of: UInt32(truncatingIfNeeded: data.count).bigEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: data)
-        return Array(sha256(out).prefix(byteCount))
+        // The fixed header on the stack, the data hashed in place: no copy per entry.
+        var header: (UInt8, UInt64, UInt64, UInt8, UInt32) = (version, index.bigEndian, term.bigEndian, kind, UInt32(truncatingIfNeeded: data.count).bigEndian)
+        var hasher = SHA256()
+        withUnsafeBytes(of: &header.0) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &header.1) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &header.2) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &header.3) { hasher.update(bufferPointer: $0) }
+        withUnsafeBytes(of: &header.4) { hasher.update(bufferPointer: $0) }
+        data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return Array(hasher.finalize().prefix(byteCount))
     }
 
     public static func compute(_ e: Entry) -> [UInt8] {

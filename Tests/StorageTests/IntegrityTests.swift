@@ -155,3 +155,15 @@ final class IntegrityTests: XCTestCase {
         XCTAssertEqual(try store.newestKnownMembership()?.source, "the configuration entry at index 2")
     }
 }
+
+/// The checksum's bytes, pinned against an independent computation of the documented layout.
+final class EntryChecksumLayoutTests: XCTestCase {
+    func testTheChecksumIsTheDocumentedSHA256Prefix() {
+        var layout: [UInt8] = [1]
+        layout += [0, 0, 0, 0, 0, 0, 0x01, 0x02]          // index 258
+        layout += [0, 0, 0, 0, 0, 0, 0, 0x07]             // term 7
+        layout += [2]                                     // kind config
+        layout += [0, 0, 0, 3] + [0xAA, 0xBB, 0xCC]       // len + data
+        XCTAssertEqual(EntryChecksum.compute(index: 258, term: 7, kind: 2, data: [0xAA, 0xBB, 0xCC]), Array(sha256(layout).prefix(16)))
+    }
+}
