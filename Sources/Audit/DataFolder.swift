@@ -9,7 +9,7 @@ import Storage
 /// lets readers in while the controller writes). Rows are read as stored; nothing here trusts them.
 public final class DataFolder: @unchecked Sendable {
     /// The schema this reader understands (docs/storage.md); a newer database is refused by name.
-    public static let knownMigrations: Set<String> = ["v1-raft-log-snapshots-audit-lamps"]
+    public static let knownMigrations: Set<String> = Set(RaftStore.knownMigrations)
 
     public let path: String
     let db: DatabaseQueue
@@ -115,16 +115,28 @@ public final class DataFolder: @unchecked Sendable {
         /// RaftCore's `EntryKind` raw value (0 normal, 1 no-op, 2 configuration).
         public var kind: UInt8
         public var data: [UInt8]
+        /// Set when the row's stored checksum (`Storage.EntryChecksum`, databases since
+        /// v2-log-entry-checksums) does not match its index, term, kind and data: what differs.
+        public var checksumMismatch: String? = nil
     }
 
     /// Log entries with index in [low, high], in order.
     public func logEntries(from low: LogIndex, through high: LogIndex) throws -> [LogEntryRow] {
         guard low <= high else { return [] }
         return try read("read the log") { db in
-            try Row.fetchAll(db, sql: "SELECT idx, term, kind, data FROM log_entry WHERE idx >= ? AND idx <= ? ORDER BY idx",
-                             arguments: [Int64(clamping: low), Int64(clamping: high)]).map { r in
-                LogEntryRow(index: UInt64(max(0, (r["idx"] as Int64?) ?? 0)), term: UInt64(max(0, (r["term"] as Int64?) ?? 0)),
-                            kind: UInt8(clamping: (r["kind"] as Int64?) ?? 255), data: ((r["data"] as Data?).map { [UInt8]($0) }) ?? [])
+            let hasChecksums = try db.columns(in: "log_entry").contains { $0.name == "checksum" }
+            return try Row.fetchAll(db, sql: "SELECT idx, term, kind, data\(hasChecksums ? ", checksum" : "") FROM log_entry WHERE idx >= ? AND idx <= ? ORDER BY idx",
+                                    arguments: [Int64(clamping: low), Int64(clamping: high)]).map { r in
+                var e = LogEntryRow(index: UInt64(max(0, (r["idx"] as Int64?) ?? 0)), term: UInt64(max(0, (r["term"] as Int64?) ?? 0)),
+                                    kind: UInt8(clamping: (r["kind"] as Int64?) ?? 255), data: ((r["data"] as Data?).map { [UInt8]($0) }) ?? [])
+                if hasChecksums {
+                    let computed = EntryChecksum.compute(index: e.index, term: e.term, kind: e.kind, data: e.data)
+                    let stored = (r["checksum"] as Data?).map { [UInt8]($0) }
+                    if stored != computed {
+                        e.checksumMismatch = "its checksum does not match: stored \(stored.map(hexString) ?? "none"), computed \(hexString(computed))"
+                    }
+                }
+                return e
             }
         }
     }

@@ -239,6 +239,7 @@ public enum Verifier {
         var logChecked = 0
         for e in try folder.logEntries(from: raft.snapshotIndex + 1, through: raft.commitIndex) {
             logChecked += 1
+            if let why = e.checksumMismatch { note(.logMismatch(index: e.index, reason: why)) }
             var reader = ByteReader(e.data)
             let isCommand = e.kind == 0 && (try? CommandEnvelope.decodeHeader(&reader)) != nil
             if let row = byIndex[e.index] {

@@ -43,6 +43,9 @@ public struct ControllerOptions: Sendable {
     /// On a fail-stop, exit with status 70 after logging (for a supervisor that restarts the process)
     /// instead of staying up for inspection. See docs/operations.md, "Fail-stops".
     public var exitOnFailStop = false
+    /// `--force-new-member`: start although the folder shows a history its database lost (this node
+    /// joins with no memory; safe only for a learner, or for a voter already removed from the membership).
+    public var forceNewMember = false
 
     public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
         guard document.corridor.signals.contains(where: { $0.id == signal }) else {

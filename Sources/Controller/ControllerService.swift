@@ -23,7 +23,15 @@ public struct FieldController: Sendable {
     /// Runs until SIGTERM/SIGINT; then hands over leadership, flushes and returns.
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
+        // Whose the folder is, before anything is written (StartupCheck.swift, docs/operations.md).
+        try StartupCheck.checkBeforeOpening(options, logger: logger)
         let store = try RaftStore(directory: options.dataDirectory)
+        do {
+            try StartupCheck.checkIdentity(store: store, options: options, logger: logger)
+        } catch {
+            try? store.close()
+            throw error
+        }
         try CorridorCopy.record(corridorPath: options.corridorPath, dataDirectory: options.dataDirectory, logger: logger)
         var peers: [NodeID: PeerAddress] = [:]
         for (sig, ep) in options.peerAddresses where sig != options.signal {
@@ -36,7 +44,13 @@ public struct FieldController: Sendable {
         var tlog = logger
         tlog[metadataKey: "component"] = "transport"
         let transport = PeerTransport(configuration: tcfg, logger: tlog)
-        let driver = try RaftDriver(options: options, store: store, transport: transport, logger: logger)
+        let driver: RaftDriver
+        do {
+            driver = try RaftDriver(options: options, store: store, transport: transport, logger: logger)
+        } catch {
+            try? store.close()
+            throw error
+        }
         guard let signal = options.document.corridor.signals.first(where: { $0.id == options.signal }) else {
             throw ControllerError.configuration("signal \(options.signal) is not in the corridor")
         }

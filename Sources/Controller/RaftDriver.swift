@@ -65,22 +65,30 @@ public actor RaftDriver {
         self.store = store
         self.transport = transport
         self.logger = logger
-        let loaded = try store.load()
-        let doc = options.document
-        if let snap = loaded.snapshot {
-            machine = try CorridorMachine(snapshotBytes: snap.data)
-            lastSnapshotIndex = snap.index
-        } else {
-            machine = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
-            lastSnapshotIndex = 0
+        let loaded: LoadedState
+        do {
+            loaded = try store.load()
+        } catch let e as StorageError {
+            throw StartupRefusal.corruptStorage(folder: store.directory, error: e)
         }
+        // The start-up self-check (StartupCheck.swift): the snapshot plus the log replayed up to the
+        // stored commit index must give the state hashes of the audit rows; the node starts with that
+        // machine and does not apply those entries again.
+        let check = try StartupCheck.selfCheck(store: store, loaded: loaded, document: options.document)
+        machine = check.machine
+        lastSnapshotIndex = check.snapshotIndex
         var restored = loaded.restored
         restored.applied = machine.appliedIndex
         node = RaftNode(config: options.raftConfig, restored: restored)
-        auditHead = try store.auditHead().index
+        auditHead = check.auditHead
+        pendingAudit = check.auditToWrite
         let (t, c, l, si, ah) = (node.term, node.commitIndex, node.lastIndex, lastSnapshotIndex, auditHead)
         logger.info("controller state loaded", metadata: [
             "raft.term": "\(t)", "raft.commit": "\(c)", "raft.last": "\(l)", "snapshot.index": "\(si)", "audit.head": "\(ah)",
+        ])
+        logger.info("start-up self-check passed", metadata: [
+            "replayed": "\(check.replayed)", "compared": "\(check.compared)", "applied": "\(check.machine.appliedIndex)",
+            "ms": "\(String(format: "%.1f", Double(check.elapsedNs) / 1e6))",
         ])
     }
 

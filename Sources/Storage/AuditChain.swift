@@ -112,8 +112,8 @@ extension RaftStore {
         guard let row = try Row.fetchOne(db, sql: "SELECT idx, row_hash FROM audit ORDER BY idx DESC LIMIT 1") else {
             return (0, AuditChain.zeroHash)
         }
-        let idx: Int64 = row["idx"]
-        return (try fromSQL(idx, table: "audit", key: "idx \(idx)", field: "idx"), [UInt8]((row["row_hash"] as Data?) ?? Data()))
+        let idx = try int64Column(row, "idx", table: "audit", key: "newest row")
+        return (try fromSQL(idx, table: "audit", key: "idx \(idx)", field: "idx", max: maxLogIndex), blobColumn(row, "row_hash") ?? [])
     }
 
     static func appendAudit(_ db: Database, _ records: [AuditRecord]) throws -> Int {
@@ -140,12 +140,12 @@ extension RaftStore {
     }
 
     static func decodeAudit(_ row: Row) -> Result<AuditRow, AuditChainViolation> {
-        let rawIdx: Int64 = row["idx"] ?? -1
+        let rawIdx = optionalInt64Column(row, "idx") ?? -1
         guard rawIdx >= 0 else { return .failure(.malformedRow(index: 0, reason: "negative or missing index \(rawIdx)")) }
         let index = LogIndex(rawIdx)
-        func blob(_ c: String) -> [UInt8]? { (row[c] as Data?).map { [UInt8]($0) } }
-        func text(_ c: String) -> String? { row[c] as String? }
-        func int(_ c: String) -> Int64? { row[c] as Int64? }
+        func blob(_ c: String) -> [UInt8]? { blobColumn(row, c) }
+        func text(_ c: String) -> String? { textColumn(row, c) }
+        func int(_ c: String) -> Int64? { optionalInt64Column(row, c) }
         guard let term = int("term"), term >= 0, let time = int("leader_time_ms"), let op = text("operator"),
               let client = text("client_id"), let seq = int("sequence"), let command = blob("command"),
               let commandText = text("command_text"), let result = text("result"), let stateHash = blob("state_hash"),

@@ -14,7 +14,7 @@ extension RaftStore {
             try Row.fetchAll(db, sql: """
                 SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
                 WHERE signal_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
-                """, arguments: [signalID, from, to, Int64(clamping: limit)]).map(Self.decodeLamp)
+                """, arguments: [signalID, from, to, Int64(clamping: limit)]).map { try Self.decodeLamp($0) }
         }
     }
 
@@ -24,7 +24,7 @@ extension RaftStore {
             try Row.fetchAll(db, sql: """
                 SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
                 WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
-                """, arguments: [from, to, Int64(clamping: limit)]).map(Self.decodeLamp)
+                """, arguments: [from, to, Int64(clamping: limit)]).map { try Self.decodeLamp($0) }
         }
     }
 
@@ -45,7 +45,13 @@ extension RaftStore {
         }
     }
 
-    static func decodeLamp(_ row: Row) -> LampEvent {
-        LampEvent(signalID: row["signal_id"], timeMs: row["time_ms"], eventCode: row["event_code"], parameter: row["parameter"])
+    static func decodeLamp(_ row: Row) throws -> LampEvent {
+        let id = (row["id"] as Int64?).map { "id \($0)" } ?? "lamp event"
+        guard let signal = row["signal_id"] as String? else {
+            throw StorageError.corruptRow(table: "lamp_event", key: id, reason: "signal_id is not text")
+        }
+        return LampEvent(signalID: signal, timeMs: try int64Column(row, "time_ms", table: "lamp_event", key: id),
+                         eventCode: try int64Column(row, "event_code", table: "lamp_event", key: id),
+                         parameter: try int64Column(row, "parameter", table: "lamp_event", key: id))
     }
 }

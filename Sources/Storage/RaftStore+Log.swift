@@ -12,13 +12,16 @@ struct RaftStateRow {
         guard let row = try Row.fetchOne(db, sql: "SELECT term, vote, commit_index, snapshot_index, snapshot_term FROM raft_state WHERE id = 1") else {
             throw StorageError.corruptRow(table: "raft_state", key: "id 1", reason: "the row is missing")
         }
-        func u(_ col: String) throws -> UInt64 {
-            try fromSQL(row[col], table: "raft_state", key: "id 1", field: col)
+        let key = "id 1"
+        func u(_ col: String, _ max: UInt64) throws -> UInt64 {
+            try boundedColumn(row, col, table: "raft_state", key: key, max: max)
         }
-        let vote: Int64 = row["vote"]
-        return RaftStateRow(
-            hardState: HardState(term: try u("term"), vote: UInt64(bitPattern: vote), commit: try u("commit_index")),
-            snapshotIndex: try u("snapshot_index"), snapshotTerm: try u("snapshot_term"))
+        // Node ids are stored bit for bit (any UInt64 but 0 names a node).
+        let vote = try int64Column(row, "vote", table: "raft_state", key: key)
+        let state = RaftStateRow(
+            hardState: HardState(term: try u("term", maxTerm), vote: UInt64(bitPattern: vote), commit: try u("commit_index", maxLogIndex)),
+            snapshotIndex: try u("snapshot_index", maxLogIndex), snapshotTerm: try u("snapshot_term", maxTerm))
+        return state
     }
 
     func store(_ db: Database) throws {
@@ -163,7 +166,7 @@ extension RaftStore {
             if low == high { return [] }
             var out: [Entry] = []
             var bytes = 0
-            let rows = try Row.fetchCursor(db, sql: "SELECT idx, term, kind, data FROM log_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
+            let rows = try Row.fetchCursor(db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
                                            arguments: [try sqlInt(low, "index"), try sqlInt(high, "index")])
             var expected = low
             var stoppedBySize = false
@@ -194,7 +197,7 @@ extension RaftStore {
         try read("load state") { db in
             let state = try RaftStateRow.fetch(db)
             var entries: [Entry] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT idx, term, kind, data FROM log_entry ORDER BY idx")
+            let rows = try Row.fetchCursor(db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry ORDER BY idx")
             var expected = state.snapshotIndex + 1
             while let row = try rows.next() {
                 let e = try Self.decodeEntry(row)
@@ -223,7 +226,7 @@ extension RaftStore {
 
     static func lastIndex(_ db: Database, _ state: RaftStateRow) throws -> LogIndex {
         if let max = try Int64.fetchOne(db, sql: "SELECT max(idx) FROM log_entry") {
-            return try fromSQL(max, table: "log_entry", key: "max(idx)", field: "idx")
+            return try fromSQL(max, table: "log_entry", key: "max(idx)", field: "idx", max: maxLogIndex)
         }
         return state.snapshotIndex
     }
@@ -233,23 +236,41 @@ extension RaftStore {
         if index == state.snapshotIndex { return state.snapshotTerm }
         guard index > state.snapshotIndex else { throw StorageError.compacted(index: index, snapshotIndex: state.snapshotIndex) }
         guard index <= lastIndex else { throw StorageError.unavailable(index: index, lastIndex: lastIndex) }
-        guard let t = try Int64.fetchOne(db, sql: "SELECT term FROM log_entry WHERE idx = ?", arguments: [try sqlInt(index, "index")]) else {
+        // The whole row, so that its checksum is verified before its term is believed.
+        guard let row = try Row.fetchOne(db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx = ?",
+                                         arguments: [try sqlInt(index, "index")]) else {
             throw StorageError.corruptRow(table: "log_entry", key: "idx \(index)", reason: "the entry is missing (the log has a hole)")
         }
-        return try fromSQL(t, table: "log_entry", key: "idx \(index)", field: "term")
+        return try decodeEntry(row).term
     }
 
+    /// Decodes a `log_entry` row (idx, term, kind, data, checksum): every number range-checked against
+    /// RaftCore's bounds, the kind a known one, and the checksum recomputed — a mismatch is
+    /// `entryChecksumMismatch` naming the index, never an entry handed on.
     static func decodeEntry(_ row: Row) throws -> Entry {
-        let idx: Int64 = row["idx"]
+        let idx = try int64Column(row, "idx", table: "log_entry", key: "idx ?")
         let key = "idx \(idx)"
-        let kindRaw: Int64 = row["kind"]
+        let index = try fromSQL(idx, table: "log_entry", key: key, field: "idx", max: maxLogIndex)
+        let kindRaw = try int64Column(row, "kind", table: "log_entry", key: key)
         guard let raw = UInt8(exactly: kindRaw), let kind = EntryKind(rawValue: raw) else {
             throw StorageError.corruptRow(table: "log_entry", key: key, reason: "unknown entry kind \(kindRaw)")
         }
-        let data: Data = row["data"] ?? Data()
-        return Entry(term: try fromSQL(row["term"], table: "log_entry", key: key, field: "term"),
-                     index: try fromSQL(idx, table: "log_entry", key: key, field: "idx"),
-                     kind: kind, data: [UInt8](data))
+        let term = try boundedColumn(row, "term", table: "log_entry", key: key, max: maxTerm)
+        let bytes: [UInt8]
+        switch ((row["data"] as DatabaseValue?) ?? .null).storage {
+        case let .blob(data): bytes = [UInt8](data)
+        case .null: bytes = []
+        default: throw StorageError.corruptRow(table: "log_entry", key: key, reason: "data is not a blob")
+        }
+        let computed = EntryChecksum.compute(index: index, term: term, kind: raw, data: bytes)
+        guard let storedValue = row["checksum"] as DatabaseValue?, case let .blob(storedData) = storedValue.storage else {
+            throw StorageError.entryChecksumMismatch(index: index, stored: "none", computed: hex(computed))
+        }
+        let stored = [UInt8](storedData)
+        guard stored == computed else {
+            throw StorageError.entryChecksumMismatch(index: index, stored: hex(stored), computed: hex(computed))
+        }
+        return Entry(term: term, index: index, kind: kind, data: bytes)
     }
 
     /// Validates and writes `entries`, replacing the stored suffix from the first one's index.
@@ -273,9 +294,10 @@ extension RaftStore {
         if first.index <= lastIndex {
             try db.execute(sql: "DELETE FROM log_entry WHERE idx >= ?", arguments: [try sqlInt(first.index, "index")])
         }
-        let insert = try db.cachedStatement(sql: "INSERT INTO log_entry (idx, term, kind, data) VALUES (?, ?, ?, ?)")
+        let insert = try db.cachedStatement(sql: "INSERT INTO log_entry (idx, term, kind, data, checksum) VALUES (?, ?, ?, ?, ?)")
         for e in toWrite {
-            try insert.execute(arguments: [try sqlInt(e.index, "index"), try sqlInt(e.term, "term"), Int64(e.kind.rawValue), Data(e.data)])
+            let sum = EntryChecksum.compute(index: e.index, term: e.term, kind: e.kind.rawValue, data: e.data)
+            try insert.execute(arguments: [try sqlInt(e.index, "index"), try sqlInt(e.term, "term"), Int64(e.kind.rawValue), Data(e.data), Data(sum)])
         }
         return (toWrite.last!.index, toWrite.count)
     }

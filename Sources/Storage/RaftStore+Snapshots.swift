@@ -50,8 +50,8 @@ extension RaftStore {
     /// The indexes of the stored snapshots, oldest first.
     public func snapshotIndexes() throws -> [LogIndex] {
         try read("list snapshots") { db in
-            try Int64.fetchAll(db, sql: "SELECT idx FROM snapshot ORDER BY idx").map {
-                try fromSQL($0, table: "snapshot", key: "idx \($0)", field: "idx")
+            try Row.fetchAll(db, sql: "SELECT idx FROM snapshot ORDER BY idx").map {
+                try boundedColumn($0, "idx", table: "snapshot", key: "idx", max: maxLogIndex)
             }
         }
     }
@@ -75,17 +75,19 @@ extension RaftStore {
     }
 
     static func decodeSnapshot(_ row: Row) throws -> StoredSnapshot {
-        let idx: Int64 = row["idx"]
+        let idx = try int64Column(row, "idx", table: "snapshot", key: "idx ?")
         let key = "idx \(idx)"
-        let index = try fromSQL(idx, table: "snapshot", key: key, field: "idx")
-        let data = [UInt8]((row["data"] as Data?) ?? Data())
-        let stored = [UInt8]((row["sha256"] as Data?) ?? Data())
+        let index = try fromSQL(idx, table: "snapshot", key: key, field: "idx", max: maxLogIndex)
+        let data = blobColumn(row, "data") ?? []
+        let stored = blobColumn(row, "sha256") ?? []
         let computed = sha256(data)
         guard stored == computed else {
             throw StorageError.snapshotChecksumMismatch(index: index, stored: hex(stored), computed: hex(computed))
         }
         func ids(_ column: String) throws -> [NodeID] {
-            let text: String = row[column] ?? ""
+            guard let text = textColumn(row, column) else {
+                throw StorageError.corruptRow(table: "snapshot", key: key, reason: "\(column) is not text")
+            }
             if text.isEmpty { return [] }
             return try text.split(separator: ",").map {
                 guard let id = NodeID($0), id != noNode else {
@@ -96,10 +98,13 @@ extension RaftStore {
         }
         let voters = try ids("voters"), learners = try ids("learners")
         guard !voters.isEmpty else { throw StorageError.corruptRow(table: "snapshot", key: key, reason: "no voters") }
+        guard Set(voters).count == voters.count, Set(learners).count == learners.count else {
+            throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node id appears twice")
+        }
         guard Set(voters).isDisjoint(with: learners) else {
             throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node is both voter and learner")
         }
-        return StoredSnapshot(index: index, term: try fromSQL(row["term"], table: "snapshot", key: key, field: "term"),
+        return StoredSnapshot(index: index, term: try boundedColumn(row, "term", table: "snapshot", key: key, max: maxTerm),
                         membership: Membership(voters: voters, learners: learners), data: data)
     }
 }

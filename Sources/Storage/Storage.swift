@@ -167,8 +167,59 @@ public final class RaftStore: @unchecked Sendable {
                 CREATE INDEX lamp_event_by_signal_time ON lamp_event (signal_id, time_ms);
                 """)
         }
+        // Every log entry carries a checksum (EntryChecksum), written on append and verified on every
+        // read. Rows written before this migration get theirs computed here, from their stored values;
+        // a row whose values are out of range is left without one (and is refused when read).
+        m.registerMigration(Self.entryChecksumMigration) { db in
+            try db.execute(sql: "ALTER TABLE log_entry ADD COLUMN checksum BLOB")
+            var after: Int64 = -1
+            while true {
+                let rows = try Row.fetchAll(db, sql: "SELECT idx, term, kind, data FROM log_entry WHERE idx > ? ORDER BY idx LIMIT 1000",
+                                            arguments: [after])
+                guard let lastRow = rows.last else { break }
+                for row in rows {
+                    let idx: Int64 = row["idx"], term: Int64 = row["term"], kind: Int64 = row["kind"]
+                    let data = [UInt8]((row["data"] as Data?) ?? Data())
+                    guard idx >= 0, term >= 0, let k = UInt8(exactly: kind) else { continue }
+                    let sum = EntryChecksum.compute(index: UInt64(idx), term: UInt64(term), kind: k, data: data)
+                    try db.execute(sql: "UPDATE log_entry SET checksum = ? WHERE idx = ?", arguments: [Data(sum), idx])
+                }
+                after = lastRow["idx"]
+            }
+        }
+        // Who the folder belongs to (FolderIdentity), recorded at first start and checked at every start,
+        // with the highest term and commit index the raft_state row ever held (kept by a trigger): a
+        // hard state that goes backwards is a database that lost its state.
+        m.registerMigration(Self.folderIdentityMigration) { db in
+            try db.execute(sql: """
+                CREATE TABLE folder_identity (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    format INTEGER NOT NULL,
+                    corridor_id TEXT NOT NULL,
+                    node_id INTEGER NOT NULL,
+                    cluster_id TEXT NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    voters TEXT NOT NULL,
+                    learners TEXT NOT NULL,
+                    recorded_at_ms INTEGER NOT NULL,
+                    max_term INTEGER NOT NULL DEFAULT 0,
+                    max_commit INTEGER NOT NULL DEFAULT 0,
+                    resync_audit_floor INTEGER NOT NULL DEFAULT 0,
+                    resync_count INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TRIGGER raft_state_high_water AFTER UPDATE ON raft_state
+                BEGIN
+                    UPDATE folder_identity SET max_term = max(max_term, NEW.term), max_commit = max(max_commit, NEW.commit_index);
+                END;
+                """)
+        }
         return m
     }
+
+    public static let entryChecksumMigration = "v2-log-entry-checksums"
+    public static let folderIdentityMigration = "v3-folder-identity"
+    /// Every migration this build knows, oldest first (for readers such as the audit tools).
+    public static var knownMigrations: [String] { migrator.migrations }
 
     /// The schema migrations applied to this database, oldest first.
     public func appliedMigrations() throws -> [String] {
@@ -244,11 +295,42 @@ public final class RaftStore: @unchecked Sendable {
     return Int64(value)
 }
 
-@inline(__always) func fromSQL(_ value: Int64, table: String, key: String, field: String) throws -> UInt64 {
+@inline(__always) func fromSQL(_ value: Int64, table: String, key: String, field: String, max: UInt64 = UInt64(Int64.max)) throws -> UInt64 {
     guard value >= 0 else {
         throw StorageError.corruptRow(table: table, key: key, reason: "\(field) is negative (\(value))")
     }
+    guard UInt64(value) <= max else {
+        throw StorageError.corruptRow(table: table, key: key, reason: "\(field) \(value) is above its bound \(max)")
+    }
     return UInt64(value)
+}
+
+/// Reads an INTEGER column without trapping: NULL, text, a real or a blob is a `corruptRow` (GRDB's
+/// non-optional subscript would trap on them).
+func int64Column(_ row: Row, _ column: String, table: String, key: String) throws -> Int64 {
+    let value = (row[column] as DatabaseValue?) ?? .null
+    if case let .int64(i) = value.storage { return i }
+    throw StorageError.corruptRow(table: table, key: key, reason: "\(column) is not an integer (\(value))")
+}
+
+/// Reads a term, index or commit column and checks it against RaftCore's bounds.
+func boundedColumn(_ row: Row, _ column: String, table: String, key: String, max: UInt64) throws -> UInt64 {
+    try fromSQL(try int64Column(row, column, table: table, key: key), table: table, key: key, field: column, max: max)
+}
+
+/// The column as stored, never trapping (GRDB's typed subscripts trap on a failed conversion).
+func rawColumn(_ row: Row, _ column: String) -> DatabaseValue { (row[column] as DatabaseValue?) ?? .null }
+func textColumn(_ row: Row, _ column: String) -> String? {
+    if case let .string(s) = rawColumn(row, column).storage { return s }
+    return nil
+}
+func blobColumn(_ row: Row, _ column: String) -> [UInt8]? {
+    if case let .blob(d) = rawColumn(row, column).storage { return [UInt8](d) }
+    return nil
+}
+func optionalInt64Column(_ row: Row, _ column: String) -> Int64? {
+    if case let .int64(i) = rawColumn(row, column).storage { return i }
+    return nil
 }
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

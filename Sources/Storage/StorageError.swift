@@ -31,6 +31,10 @@ public enum StorageError: Error, Equatable, CustomStringConvertible, Sendable {
     /// cannot be rebuilt from this directory.
     case missingSnapshot(compactedThrough: LogIndex, newestSnapshot: LogIndex?)
 
+    /// The log entry at `index` does not match the checksum stored with it (a flipped bit, an edited
+    /// row): it must not be replayed or sent. `stored` is "none" for a row without a checksum.
+    case entryChecksumMismatch(index: LogIndex, stored: String, computed: String)
+
     // Snapshots
     /// The snapshot's data does not hash to the SHA-256 stored with it: it must not be used.
     case snapshotChecksumMismatch(index: LogIndex, stored: String, computed: String)
@@ -41,6 +45,9 @@ public enum StorageError: Error, Equatable, CustomStringConvertible, Sendable {
     case auditIndexNotIncreasing(index: LogIndex, lastAuditIndex: LogIndex)
     /// A state hash must be exactly 32 bytes (SHA-256).
     case invalidStateHash(index: LogIndex, length: Int)
+
+    /// `recordIdentity` was given an identity other than the one the folder already records.
+    case identityAlreadyRecorded(path: String)
 
     /// A stored row cannot be decoded (unknown entry kind, malformed membership, ...).
     case corruptRow(table: String, key: String, reason: String)
@@ -74,6 +81,8 @@ public enum StorageError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .missingSnapshot(compactedThrough, newest):
             let have = newest.map { "the newest snapshot is at \($0)" } ?? "there is no snapshot"
             return "the log is compacted through index \(compactedThrough) but \(have); restore this node from a peer's snapshot"
+        case let .entryChecksumMismatch(index, stored, computed):
+            return "log entry at index \(index) is corrupt: its index, term, kind and data hash to \(computed), not the stored checksum \(stored); it was not used — re-sync this replica from a healthy one (greenwave controller resync, docs/operations.md)"
         case let .snapshotChecksumMismatch(index, stored, computed):
             return "snapshot at index \(index) is corrupt: its data hashes to \(computed), not the stored SHA-256 \(stored); it was not used — fetch a snapshot from a peer"
         case let .snapshotNotFound(index):
@@ -82,6 +91,8 @@ public enum StorageError: Error, Equatable, CustomStringConvertible, Sendable {
             return "audit row for index \(index) cannot follow the last audit row at index \(last): indexes must increase"
         case let .invalidStateHash(index, length):
             return "audit row for index \(index) has a \(length)-byte state hash; a SHA-256 of 32 bytes is required"
+        case let .identityAlreadyRecorded(path):
+            return "the data folder \(path) already records another identity; it is never replaced"
         case let .corruptRow(table, key, reason):
             return "corrupt row in \(table) (\(key)): \(reason)"
         }

@@ -12,13 +12,17 @@ struct ControllerCommand: AsyncParsableCommand {
         abstract: "Run the field controller of one signal (a daemon; stop it with SIGTERM).",
         discussion: """
             Addresses come from the corridor file; --peer and --api override this controller's own.
-            Restarted on the same --data folder it recovers and catches up.
-            """
+            Restarted on the same --data folder it recovers and catches up. A folder that belongs to \
+            another corridor, another signal or another corridor file, or that lost its database, is \
+            refused with what differs and what to do (docs/operations.md, "Start-up refusals and recovery").
+            """,
+        subcommands: [ControllerResyncCommand.self]
     )
 
-    @Option(help: "The corridor file.") var corridor: String
-    @Option(help: "This controller's signal id.") var signal: Int
-    @Option(help: "Data folder (SQLite database, snapshots).") var data: String
+    // Required (checked in run()); optional in the parser only so that `controller resync` does
+    // not ask for them.
+    @OptionGroup var folder: ControllerFolderOptions
+    @Option(help: "This controller's signal id (required).") var signal: Int?
     @Option(help: "Listen for peers on HOST:PORT instead of the corridor file's address.") var peer: String?
     @Option(help: "Serve the HTTP API on HOST:PORT instead of the corridor file's address.") var api: String?
     @Option(help: "Raft tick length in milliseconds.") var tickMs: Int = 10
@@ -31,6 +35,8 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Most HTTP connections from one client address.") var maxHttpConnectionsPerAddress: Int = 256
     @Flag(help: "On a fail-stop (failed write, halted Raft core, undecodable snapshot) exit with status 70 instead of staying up for inspection.")
     var exitOnFailStop = false
+    @Flag(help: "Start although the data folder shows a history its database lost: this node joins with no memory (no term, no vote, no log). Only safe for a learner, or for a voter already removed from the membership.")
+    var forceNewMember = false
     @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
     var exitWithParent = false
 
@@ -48,6 +54,7 @@ struct ControllerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard let corridor = folder.corridor, let signal, let data = folder.data else { throw ValidationError("--corridor, --signal and --data are required") }
         if exitWithParent {
             // A demo killed outright must not leave its controllers behind: when the parent is gone (this
             // process is re-parented), stop as on SIGTERM — a leader hands over first.
@@ -85,6 +92,7 @@ struct ControllerCommand: AsyncParsableCommand {
         options.httpIdleTimeoutMs = httpIdleTimeoutMs
         options.maxHTTPConnections = maxHttpConnections
         options.maxHTTPConnectionsPerAddress = maxHttpConnectionsPerAddress
+        options.forceNewMember = forceNewMember
         try await FieldController(options: options, logger: logger).run()
     }
 }
@@ -95,4 +103,42 @@ func parseEndpoint(_ s: String, option: String) throws -> Endpoint {
         throw ValidationError("\(option) must be HOST:PORT, got '\(s)'")
     }
     return Endpoint(host: String(parts[0]), port: port)
+}
+
+/// `greenwave controller resync`: prepares a data folder that failed a start-up check to catch up from
+/// the healthy replicas (keeps identity, term and vote; drops the log and snapshots).
+struct ControllerResyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resync",
+        abstract: "Make a data folder that failed a start-up check rejoin by catching up from the healthy replicas.",
+        discussion: """
+            Keeps the folder's identity, its term and its vote (a voter never votes twice in a term), its audit \
+            rows and lamp events; drops its log and snapshots, so that on its next start the leader sends it the \
+            log or a snapshot. Stop the controller first. A voter is refused unless --force: remove it from the \
+            membership first (docs/operations.md explains why).
+            """
+    )
+
+    @OptionGroup var folder: ControllerFolderOptions
+    @Flag(help: "Re-sync a voter (it can lose a committed entry if other voters also lack it).") var force = false
+
+    func run() throws {
+        guard let corridor = folder.corridor, let data = folder.data else {
+            throw ValidationError("--data and --corridor are required")
+        }
+        do {
+            let r = try Resync.run(dataDirectory: data, corridorPath: corridor, force: force)
+            print("re-synced \(data) (signal \(r.node)): kept term \(r.outcome.keptHardState.term) and vote \(r.outcome.keptHardState.vote); dropped \(r.outcome.droppedEntries) log entries and \(r.outcome.droppedSnapshots) snapshots; audit rows up to index \(r.outcome.auditFloor) kept as the history before the re-sync\(r.wasVoter ? " (a voter, --force)" : ""). Start the controller: it catches up from the leader.")
+        } catch {
+            FileHandle.standardError.write(Data("greenwave controller resync: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The options `controller` and `controller resync` share (declared once so that the parser hands
+/// them to the subcommand).
+struct ControllerFolderOptions: ParsableArguments {
+    @Option(help: "The corridor file (required).") var corridor: String?
+    @Option(help: "Data folder (SQLite database, snapshots) (required).") var data: String?
 }

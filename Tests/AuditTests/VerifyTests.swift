@@ -107,6 +107,20 @@ final class VerifyTests: XCTestCase {
         XCTAssertEqual(report.folders[0].notReplayed, rows.count - 71, "rows after the divergence are counted, not compared")
     }
 
+    /// A log entry whose bytes changed under its checksum is named (databases with entry checksums).
+    func testALogEntryThatFailsItsChecksumIsNamed() throws {
+        let (dir, _) = try syntheticFolder(self, commands: 60)
+        let folder = try DataFolder(path: dir)
+        let raft = try folder.raftState()
+        guard let victim = try folder.logEntries(from: raft.snapshotIndex + 1, through: raft.commitIndex).last(where: { $0.kind == 0 }) else {
+            return XCTFail("no command in the log")
+        }
+        try attack(dir, "UPDATE log_entry SET term = term + 1 WHERE idx = \(victim.index)")
+        let findings = try Verifier.verify(folders: [dir]).folders[0].findings
+        XCTAssertTrue(findings.contains { if case let .logMismatch(i, why) = $0 { return i == victim.index && why.contains("checksum does not match") } else { return false } },
+                      "\(findings)")
+    }
+
     func testFoldersThatDisagreeAreNamedAtTheIndex() throws {
         let (a, _) = try syntheticFolder(self, commands: 150)
         let b = (try scratchFolder(self, "copy") as NSString).appendingPathComponent("s02")
