@@ -396,14 +396,11 @@ public actor RaftDriver {
     }
 
     private func apply(_ e: Entry) {
-        let kind = MachineEntryKind(rawValue: e.kind.rawValue) ?? .noop
-        let r = machine.apply(index: e.index, term: e.term, kind: kind, payload: e.data)
+        // The same code as the start-up self-check's replay, so that what it compares is what this wrote.
+        let r = machine.applyLogEntry(e)
         if let header = r.header { observeLeaderClock(header.leaderTimeMs, index: e.index) }
-        if let header = r.header, let result = r.result, e.index > auditHead {
-            pendingAudit.append(AuditRecord(
-                index: e.index, term: e.term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
-                clientID: header.clientID.description, sequence: header.sequence, command: e.data,
-                commandText: describeCommand(e.data), result: "\(result)", stateHash: r.stateHash))
+        if e.index > auditHead, let record = StartupCheck.auditRecord(for: e, result: r) {
+            pendingAudit.append(record)
             auditHead = e.index
         }
         if let w = proposalWaiters.removeValue(forKey: e.index) {

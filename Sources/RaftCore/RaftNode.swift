@@ -489,6 +489,12 @@ public struct RaftNode: Sendable {
 
     private mutating func handleHeartbeat(_ m: Message) {
         // The leader never sends a commit beyond what it knows we hold.
+        if m.commit > log.lastIndex {
+            // ... so it believes we hold entries we do not: our log was lost after we acknowledged it (a
+            // re-synced replica). Say where it ends, so that the leader sends it again.
+            send(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: m.commit, reject: true,
+                         rejectHint: log.lastIndex, hintTerm: log.lastTerm))
+        }
         commitTo(min(m.commit, log.lastIndex))
         send(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, context: m.context))
     }
@@ -580,6 +586,16 @@ public struct RaftNode: Sendable {
         if m.reject {
             var hint = m.rejectHint
             if m.hintTerm > 0 { hint = log.findConflictByTerm(index: m.rejectHint, term: m.hintTerm).index }
+            if hint < pr.match {
+                // A follower that holds what it acknowledged never hints below it: this one lost its log
+                // (a replica re-synced from scratch, docs/operations.md). Start again from where its log
+                // ends. Lowering `match` only makes commit more conservative; the commit index never goes back.
+                pr.match = hint
+                pr.becomeProbe()
+                progress[m.from] = pr
+                sendAppend(to: m.from)
+                return
+            }
             if pr.maybeDecrease(rejected: m.index, hint: hint) {
                 if pr.state == .replicate { pr.becomeProbe() }
                 progress[m.from] = pr

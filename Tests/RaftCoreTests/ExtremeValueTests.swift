@@ -166,3 +166,29 @@ final class ExtremeValueTests: XCTestCase {
         XCTAssertEqual(open.lastIndex, last + 1)
     }
 }
+
+/// A replica that lost its log after acknowledging it (re-synced from scratch) must be brought back by
+/// the leader it acknowledged, not only by the next one.
+final class LostLogFollowerTests: XCTestCase {
+    func testLeaderResendsFromTheStartToAFollowerThatLostItsLog() {
+        var l = Paper.leader(config: Paper.config(1), restored: Paper.restored(term: 2, commit: 3, log: [1, 1, 2]), acked: [2, 3])
+        XCTAssertEqual(l.matchIndex(of: 2), l.lastIndex)
+        // Node 2 comes back with its term and vote but an empty log.
+        var f = RaftNode(config: Paper.config(2), restored: Paper.restored(term: l.term))
+        var toF: [Message] = []
+        var toL: [Message] = []
+        for _ in 0 ..< 200 {
+            l.tick()
+            for r in Paper.settle(&l) { toF += r.messages.filter { $0.to == 2 } }
+            for m in toF { f.step(m) }
+            toF = []
+            for r in Paper.settle(&f) { toL += r.messages }
+            for m in toL { l.step(m) }
+            toL = []
+            if f.lastIndex == l.lastIndex { break }
+        }
+        XCTAssertEqual(f.lastIndex, l.lastIndex, "the follower must receive the whole log again")
+        XCTAssertEqual(f.entries.map(\.term), l.entries.map(\.term))
+        XCTAssertEqual(l.matchIndex(of: 2), l.lastIndex)
+    }
+}
