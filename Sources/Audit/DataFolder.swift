@@ -69,11 +69,11 @@ public final class DataFolder: @unchecked Sendable {
     }
 
     static func decodeAudit(_ raw: Row) -> StoredRow {
-        let idx: Int64 = (raw["idx"] as Int64?) ?? -1
+        let idx: Int64 = raw.storedInt64("idx") ?? -1
         let index = LogIndex(max(0, idx))
-        func blob(_ c: String) -> [UInt8]? { (raw[c] as Data?).map { [UInt8]($0) } }
-        func text(_ c: String) -> String? { raw[c] as String? }
-        func int(_ c: String) -> Int64? { raw[c] as Int64? }
+        func blob(_ c: String) -> [UInt8]? { raw.storedData(c).map { [UInt8]($0) } }
+        func text(_ c: String) -> String? { raw.storedText(c) }
+        func int(_ c: String) -> Int64? { raw.storedInt64(c) }
         guard idx >= 0 else { return StoredRow(index: index, row: nil, problem: "negative index \(idx)") }
         guard let term = int("term"), term >= 0, let time = int("leader_time_ms"), let op = text("operator"),
               let client = text("client_id"), let seq = int("sequence"), let command = blob("command"),
@@ -104,7 +104,7 @@ public final class DataFolder: @unchecked Sendable {
             guard let r = try Row.fetchOne(db, sql: "SELECT term, commit_index, snapshot_index FROM raft_state WHERE id = 1") else {
                 return RaftState(term: 0, commitIndex: 0, snapshotIndex: 0)
             }
-            func u(_ c: String) -> UInt64 { UInt64(max(0, (r[c] as Int64?) ?? 0)) }
+            func u(_ c: String) -> UInt64 { UInt64(max(0, r.storedInt64(c) ?? 0)) }
             return RaftState(term: u("term"), commitIndex: u("commit_index"), snapshotIndex: u("snapshot_index"))
         }
     }
@@ -127,11 +127,11 @@ public final class DataFolder: @unchecked Sendable {
             let hasChecksums = try db.columns(in: "log_entry").contains { $0.name == "checksum" }
             return try Row.fetchAll(db, sql: "SELECT idx, term, kind, data\(hasChecksums ? ", checksum" : "") FROM log_entry WHERE idx >= ? AND idx <= ? ORDER BY idx",
                                     arguments: [Int64(clamping: low), Int64(clamping: high)]).map { r in
-                var e = LogEntryRow(index: UInt64(max(0, (r["idx"] as Int64?) ?? 0)), term: UInt64(max(0, (r["term"] as Int64?) ?? 0)),
-                                    kind: UInt8(clamping: (r["kind"] as Int64?) ?? 255), data: ((r["data"] as Data?).map { [UInt8]($0) }) ?? [])
+                var e = LogEntryRow(index: UInt64(max(0, r.storedInt64("idx") ?? 0)), term: UInt64(max(0, r.storedInt64("term") ?? 0)),
+                                    kind: UInt8(clamping: r.storedInt64("kind") ?? 255), data: (r.storedData("data").map { [UInt8]($0) }) ?? [])
                 if hasChecksums {
                     let computed = EntryChecksum.compute(index: e.index, term: e.term, kind: e.kind, data: e.data)
-                    let stored = (r["checksum"] as Data?).map { [UInt8]($0) }
+                    let stored = r.storedData("checksum").map { [UInt8]($0) }
                     if stored != computed {
                         e.checksumMismatch = "its checksum does not match: stored \(stored.map(hexString) ?? "none"), computed \(hexString(computed))"
                     }
@@ -153,8 +153,8 @@ public final class DataFolder: @unchecked Sendable {
     public func snapshots() throws -> [SnapshotRow] {
         try read("read the snapshots") { db in
             try Row.fetchAll(db, sql: "SELECT idx, term, data, sha256 FROM snapshot ORDER BY idx").map { r in
-                SnapshotRow(index: UInt64(max(0, (r["idx"] as Int64?) ?? 0)), term: UInt64(max(0, (r["term"] as Int64?) ?? 0)),
-                            data: ((r["data"] as Data?).map { [UInt8]($0) }) ?? [], sha256: ((r["sha256"] as Data?).map { [UInt8]($0) }) ?? [])
+                SnapshotRow(index: UInt64(max(0, r.storedInt64("idx") ?? 0)), term: UInt64(max(0, r.storedInt64("term") ?? 0)),
+                            data: (r.storedData("data").map { [UInt8]($0) }) ?? [], sha256: (r.storedData("sha256").map { [UInt8]($0) }) ?? [])
             }
         }
     }
@@ -172,7 +172,13 @@ public final class DataFolder: @unchecked Sendable {
                 rows = try Row.fetchAll(db, sql: "SELECT signal_id, time_ms, event_code, parameter FROM lamp_event WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id",
                                         arguments: [from, to])
             }
-            return rows.map { LampEvent(signalID: $0["signal_id"], timeMs: $0["time_ms"], eventCode: $0["event_code"], parameter: $0["parameter"]) }
+            return try rows.map { r in
+                guard let sig = r.storedText("signal_id"), let t = r.storedInt64("time_ms"), let code = r.storedInt64("event_code"),
+                      let param = r.storedInt64("parameter") else {
+                    throw AuditError("a lamp_event row near \(r.storedInt64("time_ms").map { AuditTime.iso($0) } ?? "an unknown time") has a NULL column or one of the wrong type: the lamp log was altered")
+                }
+                return LampEvent(signalID: sig, timeMs: t, eventCode: code, parameter: param)
+            }
         }
     }
 

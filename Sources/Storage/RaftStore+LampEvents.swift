@@ -46,8 +46,8 @@ extension RaftStore {
     }
 
     static func decodeLamp(_ row: Row) throws -> LampEvent {
-        let id = (row["id"] as Int64?).map { "id \($0)" } ?? "lamp event"
-        guard let signal = row["signal_id"] as String? else {
+        let id = row.storedInt64("id").map { "id \($0)" } ?? "lamp event"
+        guard let signal = row.storedText("signal_id") else {
             throw StorageError.corruptRow(table: "lamp_event", key: id, reason: "signal_id is not text")
         }
         return LampEvent(signalID: signal, timeMs: try int64Column(row, "time_ms", table: "lamp_event", key: id),

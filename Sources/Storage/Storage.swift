@@ -179,7 +179,7 @@ public final class RaftStore: @unchecked Sendable {
                 guard let lastRow = rows.last else { break }
                 for row in rows {
                     let idx: Int64 = row["idx"], term: Int64 = row["term"], kind: Int64 = row["kind"]
-                    let data = [UInt8]((row["data"] as Data?) ?? Data())
+                    let data = [UInt8](row.storedData("data") ?? Data())
                     guard idx >= 0, term >= 0, let k = UInt8(exactly: kind) else { continue }
                     let sum = EntryChecksum.compute(index: UInt64(idx), term: UInt64(term), kind: k, data: data)
                     try db.execute(sql: "UPDATE log_entry SET checksum = ? WHERE idx = ?", arguments: [Data(sum), idx])
@@ -270,7 +270,7 @@ public final class RaftStore: @unchecked Sendable {
 
     /// Test hook: the `detail` lines of EXPLAIN QUERY PLAN for `sql`.
     func queryPlanForTesting(_ sql: String) throws -> [String] {
-        try read("explain") { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] ?? "" } }
+        try read("explain") { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0.storedText("detail") ?? "" } }
     }
 
     /// Test hook: runs raw SQL outside the store's rules (used to simulate tampering).
@@ -336,3 +336,25 @@ func optionalInt64Column(_ row: Row, _ column: String) -> Int64? {
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
 func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+
+extension Row {
+    /// The column as an integer when SQLite stores it as one; nil otherwise (NULL, text, blob, real,
+    /// a missing column). Never traps, unlike GRDB's typed subscripts on a value of another type — a
+    /// row is input like any other and may have been edited by hand.
+    public func storedInt64(_ column: String) -> Int64? {
+        if case let .int64(i) = ((self[column] as DatabaseValue?) ?? .null).storage { return i }
+        return nil
+    }
+
+    /// The column as text when SQLite stores it as text; nil otherwise. Never traps.
+    public func storedText(_ column: String) -> String? {
+        if case let .string(s) = ((self[column] as DatabaseValue?) ?? .null).storage { return s }
+        return nil
+    }
+
+    /// The column's bytes when SQLite stores a blob; nil otherwise. Never traps.
+    public func storedData(_ column: String) -> Data? {
+        if case let .blob(d) = ((self[column] as DatabaseValue?) ?? .null).storage { return d }
+        return nil
+    }
+}

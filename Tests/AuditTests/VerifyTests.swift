@@ -39,6 +39,18 @@ final class VerifyTests: XCTestCase {
                                                                           recomputed: try operatorOfCommand(dir, target))))
     }
 
+    /// Values of the wrong SQLite type in audit, log and snapshot rows (text for an integer, a blob for
+    /// text): `verify` names a finding; it never traps on the row (GRDB's typed subscripts would).
+    func testRowsOfTheWrongTypeAreFindingsNotTraps() throws {
+        let (dir, _) = try syntheticFolder(self, commands: 120)
+        let target = try auditIndexes(dir)[40]
+        try attack(dir, "UPDATE audit SET term = 'x', operator = X'00FF' WHERE idx = \(target)",
+                   "UPDATE log_entry SET term = 'nine' WHERE idx = (SELECT MAX(idx) FROM log_entry)")
+        let report = try Verifier.verify(folders: [dir])
+        XCTAssertFalse(report.ok)
+        XCTAssertNotNil(report.firstFinding)
+    }
+
     func testATamperedCommandIsCaughtByTheChainAndTheReplay() throws {
         let (dir, _) = try syntheticFolder(self, commands: 200)
         // Find an accepted mode command and make it another plan, in the row only.
