@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -47,6 +49,16 @@ let package = Package(
         ),
         // Raft messages between controllers over TCP: versioned, length-prefixed frames; reconnect
         // with backoff; bounded send queues.
+        // The corridor's public-key infrastructure: its certificate authority, one key and certificate per
+        // controller, and the peer identity format a certificate carries (corridor id and signal).
+        .target(
+            name: "PKI",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "Transport",
             dependencies: [
@@ -117,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "greenwave",
             dependencies: [
-                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console", "Audit", "Dashboard", "Sumo",
+                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console", "Audit", "Dashboard", "Sumo", "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,6 +144,7 @@ let package = Package(
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"]),
+        .testTarget(name: "PKITests", dependencies: ["PKI", .product(name: "X509", package: "swift-certificates")]),
         .testTarget(
             name: "TransportTests",
             dependencies: [
