@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
     ],
@@ -62,9 +63,12 @@ let package = Package(
         .target(
             name: "Transport",
             dependencies: [
-                "RaftCore",
+                "RaftCore", "PKI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -81,7 +85,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "RaftCore", "Storage", "Transport", "CorridorMachine", "CorridorFile", "SignalTiming",
+                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -148,7 +152,9 @@ let package = Package(
         .testTarget(
             name: "TransportTests",
             dependencies: [
-                "Transport", "RaftCore",
+                "Transport", "RaftCore", "PKI",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -158,7 +164,7 @@ let package = Package(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile", "Transport", "RaftCore"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile", "Transport", "RaftCore", "PKI"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",

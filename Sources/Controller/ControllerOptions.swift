@@ -43,6 +43,9 @@ public struct ControllerOptions: Sendable {
     /// On a fail-stop, exit with status 70 after logging (for a supervisor that restarts the process)
     /// instead of staying up for inspection. See docs/operations.md, "Fail-stops".
     public var exitOnFailStop = false
+    /// Mutual TLS on the peer port: a folder with `ca.pem`, `signal-N.pem` and `signal-N.key` (`greenwave pki`).
+    /// nil: plaintext, unauthenticated peers.
+    public var peerTLSDirectory: String? = nil
 
     public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
         guard document.corridor.signals.contains(where: { $0.id == signal }) else {

@@ -31,6 +31,8 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Most HTTP connections from one client address.") var maxHttpConnectionsPerAddress: Int = 256
     @Flag(help: "On a fail-stop (failed write, halted Raft core, undecodable snapshot) exit with status 70 instead of staying up for inspection.")
     var exitOnFailStop = false
+    @Option(help: "Mutual TLS on the peer port: a folder with ca.pem, signal-N.pem and signal-N.key (made by 'greenwave pki'). Without it peers are plaintext and unauthenticated.")
+    var peerTlsDir: String?
     @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
     var exitWithParent = false
 
@@ -85,6 +87,7 @@ struct ControllerCommand: AsyncParsableCommand {
         options.httpIdleTimeoutMs = httpIdleTimeoutMs
         options.maxHTTPConnections = maxHttpConnections
         options.maxHTTPConnectionsPerAddress = maxHttpConnectionsPerAddress
+        options.peerTLSDirectory = peerTlsDir
         try await FieldController(options: options, logger: logger).run()
     }
 }
