@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -47,12 +50,25 @@ let package = Package(
         ),
         // Raft messages between controllers over TCP: versioned, length-prefixed frames; reconnect
         // with backoff; bounded send queues.
+        // The corridor's public-key infrastructure: its certificate authority, one key and certificate per
+        // controller, and the peer identity format a certificate carries (corridor id and signal).
+        .target(
+            name: "PKI",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "Transport",
             dependencies: [
-                "RaftCore",
+                "RaftCore", "PKI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -69,7 +85,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "RaftCore", "Storage", "Transport", "CorridorMachine", "CorridorFile", "SignalTiming",
+                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -117,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "greenwave",
             dependencies: [
-                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console", "Audit", "Dashboard", "Sumo",
+                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console", "Audit", "Dashboard", "Sumo", "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,10 +148,13 @@ let package = Package(
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"]),
+        .testTarget(name: "PKITests", dependencies: ["PKI", .product(name: "X509", package: "swift-certificates")]),
         .testTarget(
             name: "TransportTests",
             dependencies: [
-                "Transport", "RaftCore",
+                "Transport", "RaftCore", "PKI",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -145,7 +164,7 @@ let package = Package(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",

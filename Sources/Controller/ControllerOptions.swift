@@ -46,6 +46,9 @@ public struct ControllerOptions: Sendable {
     /// `--force-new-member`: start although the folder shows a history its database lost (this node
     /// joins with no memory; safe only for a learner, or for a voter already removed from the membership).
     public var forceNewMember = false
+    /// Mutual TLS on the peer port: a folder with `ca.pem`, `signal-N.pem` and `signal-N.key` (`greenwave pki`).
+    /// nil: plaintext, unauthenticated peers.
+    public var peerTLSDirectory: String? = nil
 
     public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
         guard document.corridor.signals.contains(where: { $0.id == signal }) else {

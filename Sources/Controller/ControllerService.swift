@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import PKI
 import RaftCore
 import ServiceLifecycle
 import SignalTiming
@@ -41,6 +42,16 @@ public struct FieldController: Sendable {
                                           listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers,
                                           members: Set(peers.keys))
         tcfg.sendQueueMaxMessages = 4096
+        if let dir = options.peerTLSDirectory {
+            do {
+                tcfg.tls = try PKIDirectory(path: dir).material(corridorID: options.document.id, signal: UInt64(options.signal.rawValue))
+            } catch {
+                throw ControllerError.configuration("--peer-tls-dir \(dir): \(error)")
+            }
+            logger.info("peer connections: mutual TLS", metadata: ["identity": "\(tcfg.tls!.identity)", "pki": "\(dir)"])
+        } else {
+            logger.warning("peer connections are plaintext and unauthenticated: anyone who reaches the peer port can claim to be a member (start with --peer-tls-dir; see docs/security.md)")
+        }
         var tlog = logger
         tlog[metadataKey: "component"] = "transport"
         let transport = PeerTransport(configuration: tcfg, logger: tlog)

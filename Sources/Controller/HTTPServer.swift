@@ -234,6 +234,8 @@ struct HTTPAPI: Sendable {
         gauge("greenwave_transport_messages_dropped_total", "Raft messages dropped by full send queues.", "\(t.messagesDropped)", type: "counter")
         gauge("greenwave_transport_decode_errors_total", "Malformed frames received.", "\(t.decodeErrors)", type: "counter")
         gauge("greenwave_transport_protocol_errors_total", "Inbound connections closed for a protocol violation (wrong corridor, non-member hello, message before hello, …).", "\(t.protocolErrors)", type: "counter")
+        gauge("greenwave_transport_tls_handshake_failures_total", "Peer TLS handshakes that failed (no certificate, not from the corridor CA, expired, plaintext peer).", "\(t.tlsHandshakeFailures)", type: "counter")
+        gauge("greenwave_transport_certificate_refusals_total", "Peer connections closed because the certificate's identity did not fit (another corridor, a non-member, a hello naming another node, not the intended peer).", "\(t.certificateRefusals)", type: "counter")
         gauge("greenwave_transport_pending_evicted_total", "Connections without an accepted hello closed to make room in the pending pool.", "\(t.pendingEvicted)", type: "counter")
         gauge("greenwave_transport_member_connections_replaced_total", "A member's oldest inbound connection closed for its newer one.", "\(t.memberConnectionsReplaced)", type: "counter")
         gauge("greenwave_transport_log_lines_suppressed_total", "Warnings about bad input not logged because of the rate limit.", "\(t.logLinesSuppressed)", type: "counter")

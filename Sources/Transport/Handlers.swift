@@ -1,6 +1,10 @@
 import Logging
 import NIOCore
+import NIOSSL
+import NIOTLS
+import PKI
 import RaftCore
+import X509
 
 /// Splits the byte stream into frames. The declared length is checked before the frame's bytes are
 /// buffered, so a huge declared length closes the connection at once instead of costing memory.
@@ -38,6 +42,29 @@ struct InboundRejection: Equatable {
     var key: String
     /// A bad frame (counted in `decodeErrors`) rather than a protocol violation (`protocolErrors`).
     var isFrameError: Bool
+    /// A failed TLS handshake (`tlsHandshakeFailures`) or a certificate whose identity does not fit
+    /// (`certificateRefusals`).
+    var tls: TLSRefusal? = nil
+
+    enum TLSRefusal: Equatable { case handshake, identity }
+}
+
+/// The identity in the certificate the peer presented on `context`'s channel (after the handshake).
+func peerIdentity(_ context: ChannelHandlerContext) -> Result<PeerIdentity, PKIError> {
+    let der: [UInt8]
+    do {
+        guard let cert = try context.pipeline.syncOperations.nioSSL_peerCertificate() else {
+            return .failure(.identity("the peer presented no certificate"))
+        }
+        der = try cert.toDERBytes()
+    } catch {
+        return .failure(.identity("cannot read the peer certificate: \(error)"))
+    }
+    let certificate: Certificate
+    do { certificate = try Certificate(derEncoded: der) } catch {
+        return .failure(.identity("the peer certificate does not parse: \(error)"))
+    }
+    do { return .success(try PeerIdentity(certificate: certificate)) } catch { return .failure(error) }
 }
 
 /// What an inbound connection reports to its owner. Called on the channel's event loop.
@@ -62,8 +89,16 @@ final class InboundHandler: ChannelInboundHandler {
     /// The peer named by the accepted hello, kept for the log line after the machine has closed.
     private var acceptedPeer: NodeID?
 
-    init(clusterID: String, localID: NodeID, members: Set<NodeID>, helloTimeout: TimeAmount, events: InboundEvents, logger: Logger) {
-        self.machine = InboundStateMachine(clusterID: clusterID, localID: localID, members: members)
+    /// Mutual TLS: whether a handshake has completed yet (errors before it are TLS refusals).
+    private let tls: Bool
+    private var handshakeDone = false
+
+    /// - Parameter tls: the handler sits behind a `NIOSSLServerHandler`: the peer's certificate must name a
+    ///   member, and the hello that member.
+    init(clusterID: String, localID: NodeID, members: Set<NodeID>, helloTimeout: TimeAmount, tls: Bool = false, events: InboundEvents,
+         logger: Logger) {
+        self.machine = InboundStateMachine(clusterID: clusterID, localID: localID, members: members, requireCertificate: tls)
+        self.tls = tls
         self.events = events
         self.logger = logger
         self.helloTimeout = helloTimeout
@@ -76,7 +111,8 @@ final class InboundHandler: ChannelInboundHandler {
             let (handler, context) = loopBound.value
             if handler.machine.peer == nil {
                 let ms = handler.helloTimeout.nanoseconds / 1_000_000
-                handler.perform(handler.machine.fail("no hello within \(ms) ms"), context: context, key: "helloTimeout", frameError: false)
+                let what = handler.tls && !handler.handshakeDone ? "TLS handshake" : "hello"
+                handler.perform(handler.machine.fail("no \(what) within \(ms) ms"), context: context, key: "helloTimeout", frameError: false)
             }
         }
     }
@@ -89,9 +125,20 @@ final class InboundHandler: ChannelInboundHandler {
         perform(machine.received(unwrapInboundIn(data)), context: context, key: nil, frameError: false)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if tls, let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            handshakeDone = true
+            perform(machine.handshakeCompleted(peerIdentity(context)), context: context, key: nil, frameError: false, tls: .identity)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let frameError = error as? FrameError {
             perform(machine.fail("bad frame: \(frameError)"), context: context, key: "frame.\(frameError.code.rawValue)", frameError: true)
+        } else if tls && !handshakeDone {
+            // No certificate, one from another CA, an expired one, TLS < 1.3, or no TLS at all (plaintext).
+            perform(machine.fail("TLS handshake failed: \(error)"), context: context, key: "tls.handshake", frameError: false, tls: .handshake)
         } else {
             // I/O errors (a reset connection) are routine: the peer reconnects.
             logger.debug("inbound connection failed", metadata: ["peer.id": "\(acceptedPeer.map { "\($0)" } ?? "unknown")", "error": "\(error)"])
@@ -101,7 +148,9 @@ final class InboundHandler: ChannelInboundHandler {
     }
 
     /// - Parameter key: the rate-limit key of a close; nil takes the state machine's close code.
-    private func perform(_ action: InboundStateMachine.Action, context: ChannelHandlerContext, key: String?, frameError: Bool) {
+    /// - Parameter tls: what kind of TLS refusal a close is (nil: not a TLS one).
+    private func perform(_ action: InboundStateMachine.Action, context: ChannelHandlerContext, key: String?, frameError: Bool,
+                         tls: InboundRejection.TLSRefusal? = nil) {
         switch action {
         case .accepted(let peer):
             helloTimer?.cancel()
@@ -113,7 +162,9 @@ final class InboundHandler: ChannelInboundHandler {
             events.deliver(message)
         case .close(let code, let reason):
             helloTimer?.cancel()
-            events.rejected(InboundRejection(peer: acceptedPeer, reason: reason, key: key ?? code.rawValue, isFrameError: frameError))
+            // A hello that does not match the certificate is an identity refusal too.
+            let tls = tls ?? (code == .helloBeforeHandshake || code == .helloNotCertificate ? .identity : nil)
+            events.rejected(InboundRejection(peer: acceptedPeer, reason: reason, key: key ?? code.rawValue, isFrameError: frameError, tls: tls))
             context.close(promise: nil)
         case .none:
             break
@@ -123,12 +174,25 @@ final class InboundHandler: ChannelInboundHandler {
 }
 
 /// On an outbound connection: reports writability changes so the owner can move queued frames, and
-/// ignores whatever the peer sends (peers never write on their inbound side).
+/// ignores whatever the peer sends (peers never write on their inbound side). Behind a `NIOSSLClientHandler`,
+/// reports the completed handshake with the server certificate's identity, and TLS errors.
 final class OutboundHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     private let writable: () -> Void
+    private let handshake: (Result<PeerIdentity, PKIError>) -> Void
+    private let failed: (Error) -> Void
 
-    init(writable: @escaping () -> Void) { self.writable = writable }
+    init(writable: @escaping () -> Void, handshake: @escaping (Result<PeerIdentity, PKIError>) -> Void = { _ in },
+         failed: @escaping (Error) -> Void = { _ in }) {
+        self.writable = writable
+        self.handshake = handshake
+        self.failed = failed
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event { handshake(peerIdentity(context)) }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 
@@ -138,6 +202,7 @@ final class OutboundHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failed(error)
         context.close(promise: nil)
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import PKI
 import RaftCore
 
 /// Where a peer listens.
@@ -44,6 +46,12 @@ public struct TransportConfiguration: Sendable {
     /// An inbound connection that sends no hello within this time is closed. A peer sends its hello as
     /// soon as it is connected, so this is short: it bounds how long a silent socket holds a pending slot.
     public var helloTimeoutMs: Int64 = 1000
+    /// With mutual TLS, the same bound for the handshake and the hello together (inbound), and for the
+    /// handshake alone (outbound: a server that accepts and never answers is given up on). Longer than
+    /// `helloTimeoutMs`: a handshake takes two round trips and some public-key work on both sides, and on a
+    /// saturated machine (47 debug-build controllers on 2 cores) 1 s was regularly exceeded, closing members'
+    /// connections and costing elections. A slow handshake still holds only a slot of the pending pool.
+    public var tlsHandshakeTimeoutMs: Int64 = 5000
     /// Most inbound connections without an accepted hello yet (the pending pool). A new connection
     /// beyond it closes the *oldest* pending one, so that silent or slow sockets cannot keep a member
     /// (who sends its hello at once) from reaching the hello.
@@ -61,6 +69,9 @@ public struct TransportConfiguration: Sendable {
     public var writeBufferHighBytes = 1024 * 1024
     /// Seeds the reconnect jitter; nil uses the system generator.
     public var jitterSeed: UInt64? = nil
+    /// Mutual TLS on every peer connection: this node's certificate and key, and the corridor CA as the only
+    /// trust root. nil: plaintext (no authentication; tests and setups without a PKI). See docs/protocol.md, "TLS".
+    public var tls: PeerTLSMaterial? = nil
 
     /// - Parameter members: the node ids allowed to connect; nil takes the keys of `peers`.
     public init(clusterID: String, nodeID: NodeID, listenHost: String, listenPort: Int, peers: [NodeID: PeerAddress],
@@ -84,7 +95,7 @@ public struct TransportConfiguration: Sendable {
         guard sendQueueMaxBytes >= limits.maxFrameBytes else {
             throw WireLimitsError("sendQueueMaxBytes (\(sendQueueMaxBytes)) must be at least maxFrameBytes (\(limits.maxFrameBytes))")
         }
-        guard reconnectDelayMinMs > 0, reconnectDelayMaxMs >= reconnectDelayMinMs, connectTimeoutMs > 0, helloTimeoutMs > 0,
+        guard reconnectDelayMinMs > 0, reconnectDelayMaxMs >= reconnectDelayMinMs, connectTimeoutMs > 0, helloTimeoutMs > 0, tlsHandshakeTimeoutMs > 0,
               logRateLimitMs >= 0 else {
             throw WireLimitsError("delays must be positive and reconnectDelayMaxMs >= reconnectDelayMinMs")
         }
@@ -107,6 +118,16 @@ public struct TransportMetrics: Sendable, Equatable {
     public var decodeErrors = 0
     /// Inbound connections closed for a protocol violation (no hello, another corridor, wrong sender).
     public var protocolErrors = 0
+    /// Mutual TLS: handshakes that failed, inbound or outbound (no certificate, one not issued by the corridor
+    /// CA, an expired one, a plaintext peer, a reset mid-handshake).
+    public var tlsHandshakeFailures = 0
+    /// Mutual TLS: connections closed after the handshake because the certificate's identity did not fit:
+    /// another corridor, a non-member, a hello naming another node than the certificate, or (outbound) a
+    /// server that is not the intended peer.
+    public var certificateRefusals = 0
+    /// Connections closed, by reason key (`helloNotCertificate`, `tls.handshake`, `frame.checksumMismatch`, …;
+    /// the keys of the log lines, a small fixed set).
+    public var refusals: [String: Int] = [:]
     public var connectionsAccepted = 0
     /// Pending inbound connections (no hello yet) closed because newer ones needed the pool.
     public var pendingEvicted = 0
@@ -150,6 +171,35 @@ public final class PeerTransport: @unchecked Sendable {
     private let group: EventLoopGroup
     private let ownsGroup: Bool
     private let loop: EventLoop
+    /// Mutual TLS contexts (server side for inbound, client side for outbound), or why they could not be made.
+    private let tlsContexts: Result<TLSContexts, Error>?
+
+    private struct TLSContexts {
+        var server: NIOSSLContext
+        var client: NIOSSLContext
+
+        init(_ material: PeerTLSMaterial) throws {
+            let ca = try NIOSSLCertificate.fromPEMBytes(Array(material.caCertificatePEM.utf8))
+            let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.certificatePEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(bytes: Array(material.privateKeyPEM.utf8), format: .pem)
+            // Inbound: the client must present a certificate chaining to the corridor CA (and to nothing else:
+            // `trustRoots` replaces the system roots). Its identity is checked after the handshake.
+            var server = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            server.minimumTLSVersion = .tlsv13
+            server.trustRoots = .certificates(ca)
+            server.certificateVerification = .noHostnameVerification
+            // Outbound: the server's certificate must chain to the corridor CA and name the address dialled
+            // (SAN IP or DNS); that it names the intended signal is checked after the handshake.
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.minimumTLSVersion = .tlsv13
+            client.trustRoots = .certificates(ca)
+            client.certificateChain = chain
+            client.privateKey = .privateKey(key)
+            client.certificateVerification = .fullVerification
+            self.server = try NIOSSLContext(configuration: server)
+            self.client = try NIOSSLContext(configuration: client)
+        }
+    }
 
     // Confined to `loop`.
     private var peers: [NodeID: Peer] = [:]
@@ -177,6 +227,8 @@ public final class PeerTransport: @unchecked Sendable {
         enum State {
             case idle
             case connecting
+            /// Mutual TLS: connected, the handshake and the server's identity not yet checked; nothing is sent.
+            case handshaking(Channel)
             case connected(Channel, since: NIODeadline)
             case waiting(Scheduled<Void>)
         }
@@ -209,6 +261,7 @@ public final class PeerTransport: @unchecked Sendable {
         logger[metadataKey: "node.id"] = "\(configuration.nodeID)"
         self.logger = logger
         self.rng = configuration.jitterSeed.map { SplitMix64(seed: $0) } ?? SystemRandomNumberGenerator()
+        self.tlsContexts = configuration.tls.map { material in Result { try TLSContexts(material) } }
         (messages, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(configuration.receiveBufferMessages))
     }
 
@@ -218,6 +271,7 @@ public final class PeerTransport: @unchecked Sendable {
     /// Validates the configuration and starts listening. Outbound connections open lazily on first send.
     public func start() async throws {
         try configuration.validate()
+        if case .failure(let error) = tlsContexts { throw error }
         let config = configuration
         let channel = try await ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -230,7 +284,10 @@ public final class PeerTransport: @unchecked Sendable {
             .bind(host: config.listenHost, port: config.listenPort).get()
         try await loop.submit { self.serverChannel = channel }.get()
         lock.withLock { boundAddress = channel.localAddress }
-        logger.info("transport listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        logger.info("transport listening", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+            "tls": "\(config.tls.map { "mutual TLS 1.3 as \($0.identity)" } ?? "off (plaintext, unauthenticated)")",
+        ])
     }
 
     /// Queues `messages` for their peers (`to`). Never blocks: a message for a slow or unknown peer, or one
@@ -265,7 +322,12 @@ public final class PeerTransport: @unchecked Sendable {
             }
             for (id, peer) in self.peers {
                 let new = addresses[id]
-                if peer.address != new, case .connected(let channel, _) = peer.state { channel.close(promise: nil) }
+                if peer.address != new {
+                    switch peer.state {
+                    case .connected(let channel, _), .handshaking(let channel): channel.close(promise: nil)
+                    case .idle, .connecting, .waiting: break
+                    }
+                }
                 peer.address = new
             }
         }
@@ -285,7 +347,7 @@ public final class PeerTransport: @unchecked Sendable {
             for channel in self.inboundChannels.values { futures.append(channel.close().recover { _ in }) }
             for (id, peer) in self.peers {
                 switch peer.state {
-                case .connected(let channel, _): futures.append(channel.close().recover { _ in })
+                case .connected(let channel, _), .handshaking(let channel): futures.append(channel.close().recover { _ in })
                 case .waiting(let timer): timer.cancel()
                 case .idle, .connecting: break
                 }
@@ -341,7 +403,13 @@ public final class PeerTransport: @unchecked Sendable {
             },
             rejected: { rejection in
                 self.lock.withLock {
-                    if rejection.isFrameError { self.counters.decodeErrors += 1 } else { self.counters.protocolErrors += 1 }
+                    self.counters.refusals[rejection.key, default: 0] += 1
+                    switch rejection.tls {
+                    case .handshake: self.counters.tlsHandshakeFailures += 1
+                    case .identity: self.counters.certificateRefusals += 1
+                    case nil:
+                        if rejection.isFrameError { self.counters.decodeErrors += 1 } else { self.counters.protocolErrors += 1 }
+                    }
                 }
                 self.logRefusal("closing inbound connection", source: source, key: rejection.key, metadata: [
                     "peer.id": "\(rejection.peer.map { "\($0)" } ?? "unknown")", "remote.address": "\(remote)", "error": "\(rejection.reason)",
@@ -349,10 +417,12 @@ public final class PeerTransport: @unchecked Sendable {
             },
             accepted: { peer in self.inboundAccepted(key, peer: peer, config) }
         )
+        let tls = try tlsContexts?.get()
+        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server)) }
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: config.limits)))
         try channel.pipeline.syncOperations.addHandler(InboundHandler(
-            clusterID: config.clusterID, localID: config.nodeID, members: members, helloTimeout: .milliseconds(config.helloTimeoutMs),
-            events: events, logger: logger
+            clusterID: config.clusterID, localID: config.nodeID, members: members, helloTimeout: .milliseconds(tls == nil ? config.helloTimeoutMs : config.tlsHandshakeTimeoutMs),
+            tls: tls != nil, events: events, logger: logger
         ))
     }
 
@@ -446,7 +516,7 @@ public final class PeerTransport: @unchecked Sendable {
         switch peer.state {
         case .idle: connect(id)
         case .connected: flush(id)
-        case .connecting, .waiting: break
+        case .connecting, .handshaking, .waiting: break
         }
         updateQueueGauge(id, peer)
     }
@@ -455,13 +525,30 @@ public final class PeerTransport: @unchecked Sendable {
         guard !isShutdown, let peer = peers[id], let address = peer.address else { return }
         peer.state = .connecting
         let highWater = configuration.writeBufferHighBytes
+        let tls: TLSContexts?
+        do { tls = try tlsContexts?.get() } catch {
+            // start() refuses such a configuration; never fall back to plaintext.
+            scheduleReconnect(id)
+            return
+        }
         ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(configuration.connectTimeoutMs))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: highWater / 2, high: highWater))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(OutboundHandler { self.flush(id) })
+                    guard let tls else {
+                        try channel.pipeline.syncOperations.addHandler(OutboundHandler { self.flush(id) })
+                        return
+                    }
+                    // SNI takes a host name only; an IP address is checked against the certificate's SAN IPs.
+                    let hostname = ipAddressBytes(address.host) == nil ? address.host : nil
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.client, serverHostname: hostname))
+                    let key = ObjectIdentifier(channel)
+                    try channel.pipeline.syncOperations.addHandler(OutboundHandler(
+                        writable: { self.flush(id) },
+                        handshake: { self.outboundHandshakeCompleted(id, key, $0) },
+                        failed: { self.outboundFailed(id, key, $0) }))
                 }
             }
             .connect(host: address.host, port: address.port)
@@ -475,23 +562,84 @@ public final class PeerTransport: @unchecked Sendable {
         }
         switch result {
         case .success(let channel):
-            peer.state = .connected(channel, since: .now())
-            lock.withLock { counters.connects += 1 }
-            count(peer: id) { $0.connected = true }
-            logger.debug("connected to peer", metadata: ["peer.id": "\(id)"])
-            channel.closeFuture.whenComplete { _ in self.connectionClosed(id, channel) }
-            // The hello always fits: the configuration was validated against the limits.
-            let hello = try! WireCodec.encode(.hello(Hello(clusterID: configuration.clusterID, nodeID: configuration.nodeID)), limits: configuration.limits)
-            channel.write(channel.allocator.buffer(bytes: hello), promise: nil)
-            flush(id)
+            if tlsContexts != nil {
+                // Nothing is written until the handshake completed and the server proved to be the peer.
+                peer.state = .handshaking(channel)
+                channel.closeFuture.whenComplete { _ in self.connectionClosed(id, channel) }
+                let timeout = configuration.tlsHandshakeTimeoutMs
+                loop.scheduleTask(in: .milliseconds(timeout)) {
+                    guard case .handshaking(let current) = peer.state, current === channel else { return }
+                    self.lock.withLock {
+                        self.counters.tlsHandshakeFailures += 1
+                        self.counters.refusals["tls.handshakeTimeout", default: 0] += 1
+                    }
+                    self.logRefusal("TLS handshake with peer failed", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")",
+                                    key: "tls.handshakeTimeout", metadata: ["peer.id": "\(id)", "error": "no handshake within \(timeout) ms"])
+                    channel.close(promise: nil)
+                }
+            } else {
+                opened(id, peer, channel)
+            }
         case .failure(let error):
             logger.debug("connect to peer failed", metadata: ["peer.id": "\(id)", "error": "\(error)"])
             scheduleReconnect(id)
         }
     }
 
+    /// The connection to `id` is ready for frames: the hello, then the queue.
+    private func opened(_ id: NodeID, _ peer: Peer, _ channel: Channel) {
+        peer.state = .connected(channel, since: .now())
+        lock.withLock { counters.connects += 1 }
+        count(peer: id) { $0.connected = true }
+        logger.debug("connected to peer", metadata: ["peer.id": "\(id)"])
+        if tlsContexts == nil { channel.closeFuture.whenComplete { _ in self.connectionClosed(id, channel) } }
+        // The hello always fits: the configuration was validated against the limits.
+        let hello = try! WireCodec.encode(.hello(Hello(clusterID: configuration.clusterID, nodeID: configuration.nodeID)), limits: configuration.limits)
+        channel.write(channel.allocator.buffer(bytes: hello), promise: nil)
+        flush(id)
+    }
+
+    /// Mutual TLS: the handshake with `id` completed (its certificate chains to the corridor CA and names the
+    /// address dialled). It must also name this corridor and signal `id`, or it is some other member.
+    private func outboundHandshakeCompleted(_ id: NodeID, _ key: ObjectIdentifier, _ identity: Result<PeerIdentity, PKIError>) {
+        guard let peer = peers[id], case .handshaking(let channel) = peer.state, ObjectIdentifier(channel) == key else { return }
+        let expected = PeerIdentity(corridor: configuration.clusterID, signal: id)
+        let problem: String? = switch identity {
+        case .failure(let error): "\(error)"
+        case .success(let got) where got != expected: "the server's certificate names \(got), not \(expected)"
+        case .success: nil
+        }
+        guard let problem else { return opened(id, peer, channel) }
+        lock.withLock {
+            counters.certificateRefusals += 1
+            counters.refusals["tls.wrongPeer", default: 0] += 1
+        }
+        logRefusal("closing outbound connection", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")", key: "tls.wrongPeer", metadata: [
+            "peer.id": "\(id)", "error": "\(problem)",
+        ])
+        channel.close(promise: nil)
+    }
+
+    /// An error on the outbound connection to `id`; before the handshake completed, a refused handshake.
+    private func outboundFailed(_ id: NodeID, _ key: ObjectIdentifier, _ error: Error) {
+        guard let peer = peers[id], case .handshaking(let channel) = peer.state, ObjectIdentifier(channel) == key else { return }
+        lock.withLock {
+            counters.tlsHandshakeFailures += 1
+            counters.refusals["tls.handshake", default: 0] += 1
+        }
+        logRefusal("TLS handshake with peer failed", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")", key: "tls.handshake", metadata: [
+            "peer.id": "\(id)", "error": "\(error)",
+        ])
+    }
+
     private func connectionClosed(_ id: NodeID, _ channel: Channel) {
-        guard let peer = peers[id], case .connected(let current, let since) = peer.state, current === channel else { return }
+        guard let peer = peers[id] else { return }
+        if case .handshaking(let current) = peer.state, current === channel {
+            // The handshake failed or the server was not the peer: retry with backoff (never reset here).
+            if !isShutdown { scheduleReconnect(id) }
+            return
+        }
+        guard case .connected(let current, let since) = peer.state, current === channel else { return }
         count(peer: id) { $0.connected = false }
         if isShutdown { return }
         // Only a connection that stayed up resets the backoff, so that a peer that accepts and at once

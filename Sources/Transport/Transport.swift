@@ -16,6 +16,10 @@
 // - `SendQueue`, `Backoff` and `InboundStateMachine` (pure): the bounded per-peer queue, reconnect delays
 //   with jitter, and what an inbound connection accepts and when it must close.
 // - `FrameDecoder` / `FrameEncoder` (NIO handlers) and `PeerTransport`, the shell that owns the sockets.
+// - Mutual TLS (`TransportConfiguration.tls`, swift-nio-ssl): TLS 1.3 both ways, the corridor CA the only trust
+//   root; `InboundStateMachine` then requires the certificate's identity (`PKI.PeerIdentity`) to name a member
+//   and the hello to name that same member; an outbound connection writes nothing until the server's
+//   certificate names the peer it dialled. Without TLS material the port is plaintext as before.
 //
 // Invariants
 // - Every queue has a bound: a peer's send queue (messages and bytes), the receive stream's buffer, the

@@ -37,6 +37,8 @@ struct ControllerCommand: AsyncParsableCommand {
     var exitOnFailStop = false
     @Flag(help: "Start although the data folder shows a history its database lost: this node joins with no memory (no term, no vote, no log). Only safe for a learner, or for a voter already removed from the membership.")
     var forceNewMember = false
+    @Option(help: "Mutual TLS on the peer port: a folder with ca.pem, signal-N.pem and signal-N.key (made by 'greenwave pki'). Without it peers are plaintext and unauthenticated.")
+    var peerTlsDir: String?
     @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
     var exitWithParent = false
 
@@ -93,6 +95,7 @@ struct ControllerCommand: AsyncParsableCommand {
         options.maxHTTPConnections = maxHttpConnections
         options.maxHTTPConnectionsPerAddress = maxHttpConnectionsPerAddress
         options.forceNewMember = forceNewMember
+        options.peerTLSDirectory = peerTlsDir
         try await FieldController(options: options, logger: logger).run()
     }
 }

@@ -20,6 +20,8 @@ struct DemoCommand: AsyncParsableCommand {
             summary every 2 s) and stays up.
             Ctrl-C or SIGTERM stops every controller cleanly; a second run on the same --data folder resumes.
             Logs: DATA/logs/sNN.log.
+            Peers talk mutual TLS: the first run creates the corridor's CA and every controller's key and
+            certificate in DATA/pki (as 'greenwave pki init' and 'greenwave pki issue --all' would).
             """
     )
 
@@ -42,6 +44,13 @@ struct DemoCommand: AsyncParsableCommand {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let logs = URL(fileURLWithPath: data).appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let pkiDir = URL(fileURLWithPath: data).appendingPathComponent("pki").path
+        do {
+            let issued = try ensurePKI(dir: pkiDir, doc: doc)
+            if issued > 0 { say("peer TLS: issued \(issued) controller certificates with the corridor's CA in \(pkiDir)") }
+        } catch {
+            throw ValidationError("peer TLS material in \(pkiDir): \(error)")
+        }
         let children = ChildProcesses()
         // Stop every child on Ctrl-C / SIGTERM.
         signal(SIGINT, SIG_IGN)
@@ -58,7 +67,8 @@ struct DemoCommand: AsyncParsableCommand {
             let p = Process()
             p.executableURL = exe
             p.arguments = ["controller", "--exit-with-parent", "--corridor", corridor, "--signal", "\(s.id.rawValue)",
-                           "--data", URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path]
+                           "--data", URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path,
+                           "--peer-tls-dir", pkiDir]
             let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
             if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
             let h = try FileHandle(forWritingTo: logURL)

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOEmbedded
+import PKI
 import RaftCore
 import XCTest
 @testable import Transport
@@ -230,5 +231,49 @@ final class QueueAndBackoffTests: XCTestCase {
         XCTAssertGreaterThan(Set(delays[10...]).count, 10, "jittered")
         b.reset()
         XCTAssertLessThanOrEqual(b.nextDelayMs(using: &rng), 50)
+    }
+}
+
+/// The pure TLS rules of `InboundStateMachine`: certificate first, then a hello from exactly that member.
+final class InboundTLSStateMachineTests: XCTestCase {
+    func machine() -> InboundStateMachine {
+        InboundStateMachine(clusterID: "c", localID: 1, members: [2, 3], requireCertificate: true)
+    }
+
+    func hello(_ id: NodeID, cluster: String = "c") -> Frame { .hello(Hello(clusterID: cluster, nodeID: id)) }
+
+    func code(_ a: InboundStateMachine.Action) -> InboundStateMachine.CloseCode? {
+        if case .close(let c, _) = a { return c }
+        return nil
+    }
+
+    func testAMemberWithItsOwnCertificateIsAccepted() {
+        var m = machine()
+        XCTAssertEqual(m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 2))), .none)
+        XCTAssertEqual(m.received(hello(2)), .accepted(peer: 2))
+        let msg = Message(kind: .heartbeat, from: 2, to: 1, term: 1)
+        XCTAssertEqual(m.received(.message(msg)), .deliver(msg))
+    }
+
+    func testEachIdentityProblemClosesWithItsOwnCode() {
+        var m = machine()
+        XCTAssertEqual(code(m.received(hello(2))), .helloBeforeHandshake)
+        m = machine()
+        XCTAssertEqual(code(m.handshakeCompleted(.failure(.identity("none")))), .certificateNoIdentity)
+        m = machine()
+        XCTAssertEqual(code(m.handshakeCompleted(.success(PeerIdentity(corridor: "other", signal: 2)))), .certificateOtherCorridor)
+        m = machine()
+        XCTAssertEqual(code(m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 1)))), .certificateOwnID)
+        m = machine()
+        XCTAssertEqual(code(m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 9)))), .certificateNotMember)
+        m = machine()
+        _ = m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 2)))
+        XCTAssertEqual(code(m.received(hello(3))), .helloNotCertificate, "a certificate of 2 cannot say hello as member 3")
+        XCTAssertEqual(m.received(hello(2)), .none, "closed for good")
+    }
+
+    func testWithoutTLSTheCertificateIsNotRequired() {
+        var m = InboundStateMachine(clusterID: "c", localID: 1, members: [2, 3])
+        XCTAssertEqual(m.received(hello(3)), .accepted(peer: 3))
     }
 }
