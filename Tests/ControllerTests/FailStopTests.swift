@@ -122,11 +122,15 @@ final class FailStopTests: XCTestCase {
         let peer = try RawPeer(port: c.peerPorts[victim]!)
         let doc = try CorridorFile.load(path: c.corridorPath).id
         try peer.send(.hello(Hello(clusterID: doc, nodeID: NodeID(leader))))
-        // The entry at the commit index belongs to the leader's term (its noop); append after it.
-        try peer.send(.message(Message(kind: .append, from: NodeID(leader), to: NodeID(victim), term: st.term + 1,
-                                       logTerm: st.term, index: st.commitIndex,
-                                       entries: [Entry(term: st.term + 1, index: st.commitIndex + 1, kind: .config, data: [1, 2, 3])],
-                                       commit: st.commitIndex)))
+        // Append after the commit index. Its entry's term is not in the status (normally the leader's noop,
+        // of the current term; after a re-election on a loaded machine an older one), so one forged append
+        // per candidate term: only the one whose logTerm matches is taken, the others are refused.
+        for logTerm in stride(from: st.term, through: 1, by: -1) {
+            try peer.send(.message(Message(kind: .append, from: NodeID(leader), to: NodeID(victim), term: st.term + 1,
+                                           logTerm: logTerm, index: st.commitIndex,
+                                           entries: [Entry(term: st.term + 1, index: st.commitIndex + 1, kind: .config, data: [1, 2, 3])],
+                                           commit: st.commitIndex)))
+        }
         await assertVisibleFailStop(c, victim, reason: "raft core halted")
     }
 
