@@ -3,6 +3,7 @@ import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Transport
 
 /// Open HTTP connections per client address, shared by every connection of one server. A client that
 /// opens more than `perAddress` has its new connections closed at once, so that one address cannot use
@@ -10,7 +11,7 @@ import NIOCore
 final class ConnectionsByAddress: Sendable {
     let perAddress: Int
     private let counts = NIOLockedValueBox<[String: Int]>([:])
-    private let refusals = NIOLockedValueBox<(last: UInt64, suppressed: Int)>((0, 0))
+    private let refusals = NIOLockedValueBox(LogLimiter(windowNs: 10_000_000_000, maxKeys: 1))
     let logger: Logger
 
     init(perAddress: Int, logger: Logger) {
@@ -36,18 +37,11 @@ final class ConnectionsByAddress: Sendable {
 
     /// One log line per 10 s at most, with the number of refusals it stands for.
     func noteRefused(_ address: String) {
-        let now = monotonicNs()
-        let line: Int? = refusals.withLockedValue { r in
-            if now - r.last < 10_000_000_000 && r.last != 0 { r.suppressed += 1; return nil }
-            let n = r.suppressed
-            r = (now, 0)
-            return n
-        }
-        if let suppressed = line {
-            logger.warning("HTTP connection refused: too many from one address", metadata: [
-                "client": "\(address)", "limit": "\(perAddress)", "suppressed": "\(suppressed)",
-            ])
-        }
+        let decision = refusals.withLockedValue { $0.admit(source: "http", reason: "per-address limit", nowNs: monotonicNs()) }
+        guard case .log(let suppressed) = decision else { return }
+        logger.warning("HTTP connection refused: too many from one address", metadata: [
+            "client": "\(address)", "limit": "\(perAddress)", "suppressed": "\(suppressed)",
+        ])
     }
 }
 

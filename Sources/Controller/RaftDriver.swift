@@ -50,10 +50,8 @@ public actor RaftDriver {
     /// Fault injection (tests only): the next write to the store fails as a full disk would.
     private var failNextPersist = false
     /// Rate limit of the warning about a leader clock far from this controller's own.
-    private var lastClockWarningMs: Int64 = 0
-    private var suppressedClockWarnings = 0
-    private var lastMalformedLogNs: UInt64 = 0
-    private var malformedAtLastLog: UInt64 = 0
+    /// At most one warning per 10 s per kind (malformed peer messages, leader clock), with the count held back.
+    private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 8)
     /// This controller's clock minus the leader's timestamp of the last command applied (ms).
     private var leaderClockOffsetMs: Int64 = 0
 
@@ -112,14 +110,10 @@ public actor RaftDriver {
 
     /// A warning per 10 s at most about peer messages the core dropped as malformed, with the count.
     private func noteMalformed() {
-        let now = monotonicNs()
-        if lastMalformedLogNs != 0 && now - lastMalformedLogNs < 10_000_000_000 { return }
+        guard case .log(let suppressed) = warnings.admit(source: "peers", reason: "malformed", nowNs: monotonicNs()) else { return }
         logger.warning("dropped malformed peer messages", metadata: [
-            "last": "\(node.lastMalformation ?? "")", "since.last.line": "\(node.malformedDropped - malformedAtLastLog)",
-            "total": "\(node.malformedDropped)",
+            "last": "\(node.lastMalformation ?? "")", "suppressed": "\(suppressed)", "total": "\(node.malformedDropped)",
         ])
-        lastMalformedLogNs = now
-        malformedAtLastLog = node.malformedDropped
     }
 
     /// Proposes an envelope on the leader; returns when it is applied. The leader stamps its own time.
@@ -424,15 +418,10 @@ public actor RaftDriver {
         // Commands applied while catching up are legitimately old; only a leader ahead of us, or a fresh
         // entry far behind, says a clock is wrong.
         guard overflow || offset < -Self.clockWarningMs || (node.commitIndex == index && offset > Self.clockWarningMs) else { return }
-        if now - lastClockWarningMs < 10_000 {
-            suppressedClockWarnings += 1
-            return
-        }
+        guard case .log(let suppressed) = warnings.admit(source: "leader", reason: "clock", nowNs: monotonicNs()) else { return }
         logger.warning("leader clock disagrees with this controller's", metadata: [
-            "offset.ms": "\(leaderClockOffsetMs)", "index": "\(index)", "suppressed": "\(suppressedClockWarnings)",
+            "offset.ms": "\(leaderClockOffsetMs)", "index": "\(index)", "suppressed": "\(suppressed)",
         ])
-        lastClockWarningMs = now
-        suppressedClockWarnings = 0
     }
 
     static let clockWarningMs: Int64 = 2_000

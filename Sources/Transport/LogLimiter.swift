@@ -3,37 +3,37 @@
 /// passes the time. Memory is bounded by `maxKeys`; when it is full, keys whose window has passed are
 /// forgotten (their held-back counts are returned so the caller can log them), and if none has, new
 /// sources share one overflow key per reason.
-struct LogLimiter {
-    struct Key: Hashable {
+public struct LogLimiter: Sendable {
+    public struct Key: Hashable, Sendable {
         /// Where the input came from (a remote host), or `overflowSource`.
-        var source: String
-        var reason: String
+        public var source: String
+        public var reason: String
     }
 
-    enum Decision: Equatable {
+    public enum Decision: Equatable, Sendable {
         /// Log this line; `suppressed` lines for the same key were held back since the previous one.
         case log(suppressed: Int)
         /// Hold this line back (it is counted).
         case suppress
     }
 
-    static let overflowSource = "(other sources)"
+    public static let overflowSource = "(other sources)"
 
-    let windowNs: UInt64
-    let maxKeys: Int
+    public let windowNs: UInt64
+    public let maxKeys: Int
     private var entries: [Key: (loggedAtNs: UInt64, suppressed: Int)] = [:]
 
-    init(windowNs: UInt64, maxKeys: Int = 1024) {
+    public init(windowNs: UInt64, maxKeys: Int = 1024) {
         precondition(maxKeys > 0)
         self.windowNs = windowNs
         self.maxKeys = maxKeys
     }
 
-    var keyCount: Int { entries.count }
+    public var keyCount: Int { entries.count }
 
     /// Whether to log a line for `source` and `reason` at `nowNs`, and how many were held back before it.
     /// `evicted` receives the held-back counts of keys forgotten to make room.
-    mutating func admit(source: String, reason: String, nowNs: UInt64,
+    public mutating func admit(source: String, reason: String, nowNs: UInt64,
                         evicted: (_ key: Key, _ suppressed: Int) -> Void = { _, _ in }) -> Decision {
         var key = Key(source: source, reason: reason)
         if entries[key] == nil && entries.count >= maxKeys {

@@ -95,6 +95,25 @@ final class LocalCluster {
 
     func startAll() throws { for s in signals { try start(s) } }
 
+    /// Runs the greenwave binary to its end (killed after `timeout` s); returns its exit status and its
+    /// standard output and error together. The output is read while it runs, so a long one cannot fill
+    /// the pipe and stall the process.
+    func runCommand(_ args: [String], timeout: Double = 20) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        watchdog.cancel()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+    }
+
     func kill9(_ s: Int) {
         guard let p = processes[s] else { return }
         kill(p.processIdentifier, SIGKILL)

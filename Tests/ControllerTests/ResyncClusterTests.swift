@@ -10,22 +10,7 @@ final class ResyncClusterTests: XCTestCase {
         CommandRequest(operator: "test", clientID: "\(UInt64.random(in: 1 ... .max))", sequence: seq, type: type, plan: plan, signal: signal)
     }
 
-    /// Runs the greenwave binary to its end (at most `timeout` s); returns its status and output.
-    private func run(_ c: LocalCluster, _ args: [String], timeout: Double = 20) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = c.binary
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (p.terminationStatus, text)
-    }
+    private func run(_ c: LocalCluster, _ args: [String]) throws -> (Int32, String) { try c.runCommand(args) }
 
     func testACorruptedLearnerIsRefusedThenResyncedAndCatchesUp() async throws {
         let c = try LocalCluster()

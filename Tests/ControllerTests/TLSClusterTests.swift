@@ -7,19 +7,7 @@ import XCTest
 
 /// Five real controllers with mutual TLS between peers, the PKI made by `greenwave pki`.
 final class TLSClusterTests: XCTestCase {
-    /// Runs the greenwave binary to completion; returns its exit status and output.
-    private func run(_ c: LocalCluster, _ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = c.binary
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
-    }
+    private func run(_ c: LocalCluster, _ args: [String]) throws -> (Int32, String) { try c.runCommand(args) }
 
     func testAFiveControllerCorridorOnMutualTLSElectsALeaderAndCommits() async throws {
         let c = try LocalCluster()
