@@ -32,7 +32,7 @@ let package = Package(
         // Signal timing: corridor, plans, phase-at-time, transitions, preemption, conflict monitor.
         .target(name: "SignalTiming"),
         // Corridor YAML files → SignalTiming values, with errors naming file, key and problem.
-        .target(name: "CorridorFile", dependencies: ["SignalTiming", .product(name: "Yams", package: "Yams")]),
+        .target(name: "CorridorFile", dependencies: ["SignalTiming", "CorridorMachine", .product(name: "Yams", package: "Yams")]),
         // The replicated corridor state machine: commands, deterministic apply, canonical encoding,
         // SHA-256 state hash, client sessions, snapshots.
         .target(
@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "greenwave-bench",
             dependencies: [
-                "Storage", "RaftCore", "CorridorMachine", "CorridorFile",
+                "Storage", "RaftCore", "CorridorMachine", "CorridorFile", "SignalTiming",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -97,7 +97,7 @@ let package = Package(
         ),
         // Client library for the CLI and the dashboard: finds a live controller, follows the leader,
         // retries with the same client id and sequence.
-        .target(name: "Console", dependencies: ["Controller", "CorridorFile", "SignalTiming"]),
+        .target(name: "Console", dependencies: ["Controller", "CorridorFile", "CorridorMachine", "SignalTiming"]),
         // Auditing the record: the command log, chain verification by replay, what a signal showed
         // at an instant, ATSPM export. Library so that tests drive it without a process.
         .target(
@@ -169,7 +169,7 @@ let package = Package(
         .testTarget(
             name: "AuditTests",
             dependencies: [
-                "Audit", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore",
+                "Audit", "Console", "Controller", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -23,6 +23,9 @@ public struct CommandEntry: Sendable, Equatable {
     public var effectiveAtMs: Int64?
     /// The row's state hash (hex).
     public var stateHash: String
+    /// The id of the key that signed the command (16 hex digits), nil when unsigned or undecodable. The
+    /// signature itself is in the log entry; `Verifier` re-checks it by replay.
+    public var keyID: String?
 }
 
 public enum CommandLog {
@@ -36,7 +39,7 @@ public enum CommandLog {
         let (accepted, effective) = parseResult(r.result)
         return CommandEntry(index: r.index, term: r.term, leaderTimeMs: r.leaderTimeMs, operatorName: r.operatorName, clientID: r.clientID,
                             sequence: r.sequence, command: describe(r.command), commandText: r.commandText, result: r.result, accepted: accepted, effectiveAtMs: effective,
-                            stateHash: hexString(r.stateHash))
+                            stateHash: hexString(r.stateHash), keyID: signer(r.command))
     }
 
     /// A command's bytes in the console's words.
@@ -56,7 +59,18 @@ public enum CommandLog {
             return text
         case .cancelPreemption(let i): return "cancel preemption of command \(i)"
         case .updatePlan(let p): return "update plan \(p.name)"
+        case .addOperator(let name, let key, let role):
+            return "add operator \(name) as \(role) with key \(OperatorKeys.keyIDText(OperatorKeys.keyID(key)))"
+        case .setRole(let name, let role): return "make operator \(name) a \(role)"
+        case .revokeKey(let id): return "revoke key \(OperatorKeys.keyIDText(id))"
         }
+    }
+
+    /// The signing key's id of a command's bytes.
+    public static func signer(_ bytes: [UInt8]) -> String? {
+        var reader = ByteReader(bytes)
+        guard let h = try? CommandEnvelope.decodeHeader(&reader), let s = h.signature else { return nil }
+        return OperatorKeys.keyIDText(s.keyID)
     }
 
     /// `CommandResult.description`: "accepted, effective at <ms>" or "rejected (<code>): <reason>".

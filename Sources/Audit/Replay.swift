@@ -30,7 +30,7 @@ public enum Replayer {
         func genesis() throws -> ReplayOrigin? {
             guard let (doc, source) = try folder.corridor(override: override) else { return nil }
             do {
-                let m = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+                let m = try CorridorMachine(genesisOf: doc)
                 return ReplayOrigin(machine: m, index: 0, description: "the initial state of corridor \(source)")
             } catch {
                 throw AuditError("corridor \(source): cannot build the initial state: \(error)")

@@ -35,13 +35,31 @@ public enum SyntheticRecord {
         }
         let store = try RaftStore(directory: dir)
         defer { try? store.close() }
-        try FileManager.default.copyItem(atPath: corridorPath, toPath: (dir as NSString).appendingPathComponent(DataFolder.corridorCopyName))
-        var machine = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        // The folder's corridor copy names a synthetic first engineer (a key derived from the seed), who
+        // registers the four operators with signed commands before anything else happens.
+        guard doc.firstEngineer == nil else {
+            throw AuditError("--corridor \(corridorPath) names its own first engineer, whose private key a synthetic record does not have; give a corridor file without security.first_engineer")
+        }
+        let engineer = OperatorSigner(name: "synthetic-engineer", seed: "synthetic-engineer/\(seed)")
+        var corridorText = try String(contentsOfFile: corridorPath, encoding: .utf8)
+        if !corridorText.hasSuffix("\n") { corridorText += "\n" }
+        corridorText += "security:\n  first_engineer:\n    name: \(engineer.name)\n    public_key: \(Data(engineer.publicKey).base64EncodedString())\n"
+        let copyPath = (dir as NSString).appendingPathComponent(DataFolder.corridorCopyName)
+        try corridorText.write(toFile: copyPath, atomically: true, encoding: .utf8)
+        let signedDoc: CorridorDocument
+        do { signedDoc = try CorridorFile.load(path: copyPath) } catch { throw AuditError("\(copyPath): \(error)") }
+        var machine = try CorridorMachine(genesisOf: signedDoc)
         var rng = SplitMix64(seed: seed)
         let operators = ["asha", "ravi", "meera", "control-room"]
+        let roles: [OperatorRole] = [.supervisor, .operator, .supervisor, .supervisor]
+        let signers = operators.map { OperatorSigner(name: $0, seed: "\($0)/\(seed)") }
         var sequences = [UInt64](repeating: 0, count: operators.count)
         var lastEnvelope: [CommandEnvelope?] = Array(repeating: nil, count: operators.count)
         var time = doc.referenceEpochMs + 86_400_000
+        // Each client id carries its creation time and is replaced every 30 minutes of leader time, as the
+        // dashboard does, so that exactly-once covers every command (ClientID.windowMs).
+        var clientCreated = [Int64](repeating: time, count: operators.count)
+        func clientID(_ c: Int) -> ClientID { ClientID.timed(createdAtMs: clientCreated[c], random: UInt64(c + 1)) }
         var index: LogIndex = 0
         var summary = Summary(rows: 0, accepted: 0, rejected: 0, duplicates: 0, saturated: 0, lastIndex: 0, finalStateHash: machine.stateHash)
         var entries: [Entry] = []
@@ -58,6 +76,26 @@ public enum SyntheticRecord {
             rows = []
         }
 
+        func record(_ envelope: CommandEnvelope, _ r: ApplyResult, _ bytes: [UInt8]) {
+            guard let header = r.header, let result = r.result else { return }
+            rows.append(AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+                                    clientID: header.clientID.description, sequence: header.sequence, command: bytes,
+                                    commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash))
+        }
+        let engineerClient = ClientID.timed(createdAtMs: time, random: 0)
+        for (k, s) in signers.enumerated() {
+            index += 1
+            time += 1_000
+            let e = engineer.envelope(corridorID: signedDoc.id, clientID: engineerClient, sequence: UInt64(k + 1), leaderTimeMs: time,
+                                      command: .addOperator(name: s.name, publicKey: s.publicKey, role: roles[k]))
+            let bytes = e.encoded()
+            entries.append(Entry(term: term, index: index, kind: .normal, data: bytes))
+            let r = machine.apply(index: index, term: term, kind: .normal, payload: bytes)
+            guard r.result?.isAccepted == true else { throw AuditError("synthetic record: registering \(s.name) was refused: \(r.result.map { "\($0)" } ?? "?")") }
+            record(e, r, bytes)
+            summary.rows += 1
+            summary.accepted += 1
+        }
         while summary.rows < commands {
             index += 1
             time += Int64(rng.next(in: 1_000...30_000))
@@ -70,14 +108,23 @@ public enum SyntheticRecord {
             let c = rng.next(in: 0...(operators.count - 1))
             let envelope: CommandEnvelope
             let roll = rng.next(in: 0...99)
-            if roll < 5, var e = lastEnvelope[c] {
-                if roll < 1, e.sequence > 1 { e.sequence -= 1 }   // stale retry; otherwise an exact retry (duplicate)
+            if roll < 5, var e = lastEnvelope[c], e.clientID == clientID(c) {
+                if roll < 1, e.sequence > 1 {   // a stale retry, signed as such (the old bytes would be a duplicate)
+                    e = signers[c].envelope(corridorID: signedDoc.id, clientID: e.clientID, sequence: e.sequence - 1, leaderTimeMs: time,
+                                            command: e.command)
+                } else {
+                    e.leaderTimeMs = time   // an exact retry (duplicate), stamped by the leader again
+                }
                 envelope = e
             } else {
+                if time - clientCreated[c] > 1_800_000 {
+                    clientCreated[c] = time
+                    sequences[c] = 0
+                }
                 sequences[c] += 1
                 let command = plan.next(&rng, index: index)
-                envelope = CommandEnvelope(operatorID: operators[c], clientID: ClientID(UInt64(c + 1)), sequence: sequences[c],
-                                           leaderTimeMs: time, command: command)
+                envelope = signers[c].envelope(corridorID: signedDoc.id, clientID: clientID(c), sequence: sequences[c],
+                                               leaderTimeMs: time, command: command)
                 lastEnvelope[c] = envelope
             }
             // Now and then a calm stretch: what is in force has been ended (above) and twenty quiet
@@ -86,11 +133,9 @@ public enum SyntheticRecord {
             let bytes = envelope.encoded()
             entries.append(Entry(term: term, index: index, kind: .normal, data: bytes))
             let r = machine.apply(index: index, term: term, kind: .normal, payload: bytes)
-            guard let header = r.header, let result = r.result else { continue }
+            guard r.header != nil, let result = r.result else { continue }
             if !r.duplicate, result.isAccepted { plan.accepted(envelope.command, index: index) }
-            rows.append(AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
-                                    clientID: header.clientID.description, sequence: header.sequence, command: bytes,
-                                    commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash))
+            record(envelope, r, bytes)
             summary.rows += 1
             if r.duplicate { summary.duplicates += 1 } else if result.isAccepted { summary.accepted += 1 } else { summary.rejected += 1 }
             if !r.duplicate, result.code == .tooManyEvents { summary.saturated += 1 }

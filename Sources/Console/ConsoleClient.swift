@@ -1,5 +1,6 @@
 import Controller
 import CorridorFile
+import CorridorMachine
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -10,12 +11,14 @@ import SignalTiming
 public enum ConsoleError: Error, CustomStringConvertible {
     case noQuorum(seconds: Double, tried: [String])
     case badAnswer(String)
+    /// The leader refused the signature (401) or the signer's role (403).
+    case refused(String)
 
     public var description: String {
         switch self {
         case .noQuorum(let s, let tried):
             return "no controller could commit the command within \(String(format: "%.1f", s)) s: the corridor has no quorum or no controller is reachable (tried \(tried.joined(separator: ", ")))"
-        case .badAnswer(let s): return s
+        case .badAnswer(let s), .refused(let s): return s
         }
     }
 }
@@ -27,6 +30,19 @@ public struct ConsoleClient: Sendable {
     public let document: CorridorDocument
     public var timeoutSeconds: Double
     let session: URLSession
+    /// Signs reads (`ReadCredential`) for controllers whose API needs one; nil: reads go without.
+    public var reader: OperatorSigner?
+
+    /// A request for `path` on `ep`, with a read credential when the client has a key.
+    func readRequest(_ ep: Endpoint, _ path: String) -> URLRequest {
+        var req = URLRequest(url: URL(string: "http://\(ep.host):\(ep.port)\(path)")!)
+        if let r = reader {
+            let bare = String(path.split(separator: "?", maxSplits: 1).first ?? "")
+            req.setValue(ReadCredential.header(r, corridorID: document.id, path: bare, nowMs: Int64(Date().timeIntervalSince1970 * 1000)),
+                         forHTTPHeaderField: ReadCredential.headerName)
+        }
+        return req
+    }
 
     public init(document: CorridorDocument, timeoutSeconds: Double = 10) {
         self.document = document
@@ -69,7 +85,10 @@ public struct ConsoleClient: Sendable {
                     }
                     return (http.statusCode, r)
                 }
-                if http.statusCode == 400 || http.statusCode == 413 {
+                if http.statusCode == 401 || http.statusCode == 403 {
+                    throw ConsoleError.refused((try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "refused (\(http.statusCode))")
+                }
+                if http.statusCode == 400 || http.statusCode == 413 || http.statusCode == 415 {
                     let e = (try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "bad request"
                     throw ConsoleError.badAnswer(e)
                 }
@@ -94,7 +113,7 @@ public struct ConsoleClient: Sendable {
         return await withTaskGroup(of: (Int, StatusResponse?).self) { group in
             for (i, t) in targets.enumerated() {
                 group.addTask {
-                    var req = URLRequest(url: URL(string: "http://\(t.1.host):\(t.1.port)/v1/status")!)
+                    var req = readRequest(t.1, "/v1/status")
                     req.timeoutInterval = timeoutSeconds
                     guard let (data, resp) = try? await quick.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200 else {
                         return (i, nil)
@@ -106,6 +125,18 @@ public struct ConsoleClient: Sendable {
             for await (i, s) in group { out[i] = s }
             return targets.enumerated().map { ($0.element.0, $0.element.1, out[$0.offset]) }
         }
+    }
+
+    /// The operator registry from the first controller that answers (voters first).
+    public func operators() async -> OperatorsResponse? {
+        for (_, ep) in apis {
+            var req = readRequest(ep, "/v1/operators")
+            req.timeoutInterval = 2
+            guard let (data, resp) = try? await session.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200,
+                  let r = try? JSONDecoder().decode(OperatorsResponse.self, from: data) else { continue }
+            return r
+        }
+        return nil
     }
 
     /// A fresh client id for one console invocation: its creation time (ms) in the high 64 bits, so that

@@ -4,8 +4,11 @@ import Foundation
 import SignalTiming
 
 /// `POST /v1/commands` body. `type` is one of: mode, hold, release, flash, unflash, preempt,
-/// cancel_preemption. Every command names its operator and carries a client id and sequence number
-/// so that a retry (to any controller) applies exactly once.
+/// cancel_preemption, operator_add, operator_role, operator_revoke. Every command names its operator,
+/// carries a client id and sequence number so that a retry (to any controller) applies exactly once,
+/// and is signed: `signed_by` is the operator's key id (16 hex digits) and `signature` the base64 of
+/// the Ed25519 signature of `OperatorKeys.signedMessage` over the command's canonical encoding
+/// (docs/security.md). Every replica verifies it when it applies the command.
 public struct CommandRequest: Codable, Sendable, Equatable {
     public var `operator`: String
     public var clientID: String
@@ -18,16 +21,32 @@ public struct CommandRequest: Codable, Sendable, Equatable {
     public var direction: String?
     public var speedKmh: Int?
     public var index: UInt64?
+    /// operator_add / operator_role: the operator added or changed; operator_add: its public key (base64 of
+    /// 32 bytes) and role; operator_revoke: the key id to revoke.
+    public var name: String?
+    public var publicKey: String?
+    public var role: String?
+    public var keyID: String?
+    public var signedBy: String?
+    public var signature: String?
 
     enum CodingKeys: String, CodingKey {
-        case `operator`, type, plan, signal, stage, signals, direction, sequence, index
+        case `operator`, type, plan, signal, stage, signals, direction, sequence, index, name, role, signature
         case clientID = "client_id"
         case speedKmh = "speed_kmh"
+        case publicKey = "public_key"
+        case keyID = "key_id"
+        case signedBy = "signed_by"
     }
 
     public init(operator: String, clientID: String, sequence: UInt64, type: String, plan: String? = nil,
                 signal: Int? = nil, stage: String? = nil, signals: [Int]? = nil, direction: String? = nil,
-                speedKmh: Int? = nil, index: UInt64? = nil) {
+                speedKmh: Int? = nil, index: UInt64? = nil, name: String? = nil, publicKey: String? = nil, role: String? = nil,
+                keyID: String? = nil) {
+        self.name = name
+        self.publicKey = publicKey
+        self.role = role
+        self.keyID = keyID
         self.operator = `operator`
         self.clientID = clientID
         self.sequence = sequence
@@ -39,6 +58,30 @@ public struct CommandRequest: Codable, Sendable, Equatable {
         self.direction = direction
         self.speedKmh = speedKmh
         self.index = index
+    }
+
+    /// The same request signed by `signer` for the corridor of `document` (the operator becomes the
+    /// signer's name).
+    public func signed(by signer: OperatorSigner, document: CorridorDocument) throws -> CommandRequest {
+        var r = self
+        r.operator = signer.name
+        let e = signer.envelope(corridorID: document.id, clientID: try validatedClientID(), sequence: sequence,
+                                command: try command(document: document))
+        r.signedBy = OperatorKeys.keyIDText(signer.keyID)
+        r.signature = Data(e.signature?.bytes ?? []).base64EncodedString()
+        return r
+    }
+
+    /// The signature the request carries, nil when it has none; a malformed one is a bad request.
+    public func validatedSignature() throws -> CommandSignature? {
+        guard signedBy != nil || signature != nil else { return nil }
+        guard let k = signedBy, let id = OperatorKeys.parseKeyID(k) else {
+            throw APIError.badRequest("signed_by must be a key id of 16 hex digits")
+        }
+        guard let text = signature, text.utf8.count <= 128, let raw = Data(base64Encoded: text), raw.count == 64 else {
+            throw APIError.badRequest("signature must be the base64 of a 64-byte Ed25519 signature")
+        }
+        return CommandSignature(keyID: id, bytes: Array(raw))
     }
 
     /// The state-machine command, or a message saying what is wrong with the request.
@@ -71,9 +114,33 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             }
             return .preempt(PreemptRequest(signals: list.map(SignalID.init), direction: dir, speedKmh: speedKmh))
         case "cancel_preemption": return .cancelPreemption(logIndex: try need(index, "index"))
+        case "operator_add":
+            let n = try need(name, "name")
+            if let p = OperatorRecord.nameProblem(n) { throw APIError.badRequest(p) }
+            let k = try need(publicKey, "public_key")
+            guard k.utf8.count <= 64, let raw = Data(base64Encoded: k), raw.count == 32 else {
+                throw APIError.badRequest("public_key must be the base64 of a 32-byte Ed25519 public key")
+            }
+            return .addOperator(name: n, publicKey: Array(raw), role: try parsedRole())
+        case "operator_role":
+            let n = try need(name, "name")
+            if let p = OperatorRecord.nameProblem(n) { throw APIError.badRequest(p) }
+            return .setRole(name: n, role: try parsedRole())
+        case "operator_revoke":
+            let k = try need(keyID, "key_id")
+            guard let id = OperatorKeys.parseKeyID(k) else { throw APIError.badRequest("key_id must be 16 hex digits") }
+            return .revokeKey(keyID: id)
         default:
-            throw APIError.badRequest("unknown command type '\(type)': use mode, hold, release, flash, unflash, preempt or cancel_preemption")
+            throw APIError.badRequest("unknown command type '\(type)': use mode, hold, release, flash, unflash, preempt, cancel_preemption, operator_add, operator_role or operator_revoke")
         }
+    }
+
+    func parsedRole() throws -> OperatorRole {
+        guard let text = role else { throw APIError.badRequest("command '\(type)' needs the field 'role'") }
+        guard text.utf8.count <= 16, let r = OperatorRole(name: text) else {
+            throw APIError.badRequest("unknown role: use viewer, operator, supervisor or engineer")
+        }
+        return r
     }
 
     /// The longest plan, stage or direction name a request may carry, in UTF-8 bytes.
@@ -237,6 +304,41 @@ public struct StateResponse: Codable, Sendable, Equatable {
         case pendingMode = "pending_mode"
         case pendingModeAtMs = "pending_mode_at_ms"
         case corridorFlash = "corridor_flash"
+    }
+}
+
+/// `GET /v1/operators` answer: the operator registry as this replica has applied it.
+public struct OperatorsResponse: Codable, Sendable, Equatable {
+    public struct Operator: Codable, Sendable, Equatable {
+        public var name: String
+        public var keyID: String
+        public var publicKey: String
+        public var role: String
+        public var addedAt: UInt64
+        public var revokedAt: UInt64?
+        enum CodingKeys: String, CodingKey {
+            case name, role
+            case keyID = "key_id"
+            case publicKey = "public_key"
+            case addedAt = "added_at"
+            case revokedAt = "revoked_at"
+        }
+    }
+    public var signal: Int
+    public var appliedIndex: UInt64
+    public var operators: [Operator]
+    enum CodingKeys: String, CodingKey {
+        case signal, operators
+        case appliedIndex = "applied_index"
+    }
+
+    public init(signal: Int, machine m: CorridorMachine) {
+        self.signal = signal
+        appliedIndex = m.appliedIndex
+        operators = m.operators.map {
+            Operator(name: $0.name, keyID: OperatorKeys.keyIDText($0.keyID), publicKey: Data($0.publicKey).base64EncodedString(),
+                     role: $0.role.description, addedAt: $0.addedAtIndex, revokedAt: $0.revokedAtIndex)
+        }
     }
 }
 

@@ -37,6 +37,16 @@ public struct ControllerOptions: Sendable {
     public var httpIdleTimeoutMs: Int = 30_000
     public var maxHTTPConnections: Int = 512
     public var maxHTTPConnectionsPerAddress: Int = 256
+    /// Who may read the API (`--read-access`); `loopback`: open when the API listens on loopback only.
+    public var readAccess: ReadAccess = .loopback
+    /// Reads need a signed credential (`ReadCredential`).
+    public var readsNeedCredential: Bool {
+        switch readAccess {
+        case .open: return false
+        case .signed: return true
+        case .loopback: return !isLoopbackHost(apiListen.host)
+        }
+    }
     /// Serve `POST /v1/debug/isolate` (cut or restore all peer links) and `POST /v1/debug/fail-persist`
     /// (the next durable write fails), for fault-injection tests.
     public var faultInjection = false
@@ -56,6 +66,9 @@ public struct ControllerOptions: Sendable {
         }
         if let problem = document.referenceEpochProblem(nowMs: wallClockMs()) {
             throw ControllerError.configuration("\(corridorPath): \(problem)")
+        }
+        guard document.firstEngineer != nil else {
+            throw ControllerError.configuration("\(corridorPath): security.first_engineer: missing. Every command must be signed by an operator's key, and the first engineer's public key is where the operator registry starts: run 'greenwave operator keygen --name NAME' and add the 'security:' block it prints (docs/security.md)")
         }
         self.corridorPath = corridorPath
         self.document = document
@@ -106,6 +119,9 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
     case rejected(String)
     case shuttingDown
     case halted(String)
+    /// The leader's replica refuses the command's signature (HTTP 401) or its signer's role (403).
+    case unauthorized(String)
+    case forbidden(String)
 
     public var description: String {
         switch self {
@@ -117,6 +133,7 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
         case .rejected(let s): return s
         case .shuttingDown: return "this controller is shutting down"
         case .halted(let s): return "this controller has stopped taking part in Raft (fail-stop): \(s)"
+        case .unauthorized(let s), .forbidden(let s): return s
         }
     }
 }

@@ -28,6 +28,7 @@ struct HTTPAPI: Sendable {
             return json(["status": "ok"])
         }
         router.get("/v1/status") { request, _ in
+            if let denied = await readDenied(request) { return denied }
             // ?applied_at_least=N[&wait_ms=T]: answer once this replica has applied N (or after T ms, at
             // most 10 s; the answer's applied_index says which).
             if let n = request.uri.queryParameters.get("applied_at_least").flatMap({ UInt64($0) }) {
@@ -39,11 +40,17 @@ struct HTTPAPI: Sendable {
         router.post("/v1/commands") { request, _ in
             await handleCommand(request)
         }
+        router.get("/v1/operators") { request, _ in
+            if let denied = await readDenied(request) { return denied }
+            return json(OperatorsResponse(signal: options.signal.rawValue, machine: await driver.machineCopy()))
+        }
         router.get("/v1/state") { request, _ in
+            if let denied = await readDenied(request) { return denied }
             let consistency = request.uri.queryParameters.get("consistency") ?? "linearizable"
             return await state(consistency: consistency)
         }
-        router.get("/v1/lamps/stream") { _, _ in
+        router.get("/v1/lamps/stream") { request, _ in
+            if let denied = await readDenied(request) { return denied }
             let stream = await lamps.subscribe()
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -69,7 +76,8 @@ struct HTTPAPI: Sendable {
                 return json(["isolated": on])
             }
         }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { request, _ in
+            if let denied = await readDenied(request) { return denied }
             let text = await metricsText()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
@@ -78,6 +86,16 @@ struct HTTPAPI: Sendable {
     }
 
     // MARK: - Handlers
+
+    /// 401 with the reason when reads need a credential and this request's does not admit it.
+    func readDenied(_ request: Request) async -> Response? {
+        guard options.readsNeedCredential else { return nil }
+        let value = request.headers[HTTPField.Name(ReadCredential.headerName)!]
+        let m = await driver.machineCopy()
+        guard let why = ReadCredential.problem(value, corridorID: options.document.id, method: "GET", path: request.uri.path,
+                                               nowMs: wallClockMs(), machine: m) else { return nil }
+        return json(ErrorResponse(error: "unauthorized: \(why)"), status: .unauthorized)
+    }
 
     func status() async -> StatusResponse {
         let s = await driver.status()
@@ -108,6 +126,16 @@ struct HTTPAPI: Sendable {
         if let declared = request.headers[.contentLength], let n = Int(declared), n > options.maxBodyBytes {
             return tooLarge()
         }
+        // Writes come from the console, the dashboard and scripts, never from a web page: a request a browser
+        // made for another site's page (it carries Origin or Sec-Fetch-Site) is refused, and only JSON is
+        // taken, so that a form or a text/plain "simple request" cannot order anything (no CORS is offered).
+        if request.headers[.origin] != nil || request.headers[HTTPField.Name("sec-fetch-site")!].map({ $0 != "none" }) == true {
+            return json(ErrorResponse(error: "requests from a web browser are refused"), status: .forbidden)
+        }
+        let contentType = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard contentType == "application/json" else {
+            return json(ErrorResponse(error: "commands must be sent as Content-Type: application/json"), status: .unsupportedMediaType)
+        }
         do {
             body = try await request.body.collect(upTo: options.maxBodyBytes)
         } catch {
@@ -122,9 +150,11 @@ struct HTTPAPI: Sendable {
         }
         let command: Command
         let clientID: ClientID
+        let signature: CommandSignature?
         do {
             command = try req.command(document: options.document)
             clientID = try req.validatedClientID()
+            signature = try req.validatedSignature()
         } catch {
             return json(ErrorResponse(error: "\(error)"), status: .badRequest)
         }
@@ -135,12 +165,17 @@ struct HTTPAPI: Sendable {
         do {
             let outcome = try await withTimeout(ms: options.proposalTimeoutMs) {
                 try await driver.propose { now in
-                    CommandEnvelope(operatorID: req.operator, clientID: clientID, sequence: req.sequence, leaderTimeMs: now, command: command)
+                    CommandEnvelope(operatorID: req.operator, clientID: clientID, sequence: req.sequence, leaderTimeMs: now,
+                                    command: command, signature: signature)
                 }
             }
             return commandResponse(outcome)
         } catch ControllerError.notLeader(let leader) where !forwarded {
             return await forward(bytes, to: leader)
+        } catch ControllerError.unauthorized(let why) {
+            return json(ErrorResponse(error: "unauthorized: \(why)"), status: .unauthorized)
+        } catch ControllerError.forbidden(let why) {
+            return json(ErrorResponse(error: "forbidden: \(why)"), status: .forbidden)
         } catch let e as ControllerError {
             var leader: Int?
             if case .notLeader(let l) = e { leader = Int(l) }

@@ -131,6 +131,12 @@ public actor RaftDriver {
             throw ControllerError.rejected("this leader cannot stamp commands: \(why)")
         }
         let envelope = make(now)
+        // Every replica verifies the signature and role when it applies the entry; refusing here as well
+        // means a forgery or a wrong role costs no log entry on 47 replicas.
+        if let refusal = machine.authorization(of: envelope) {
+            if refusal.code == .forbidden { throw ControllerError.forbidden(refusal.reason ?? "forbidden") }
+            throw ControllerError.unauthorized(refusal.reason ?? "unauthorized")
+        }
         let encoded = envelope.encoded()
         guard encoded.count <= CommandEnvelope.maxEncodedBytes else {
             throw ControllerError.rejected("command of \(encoded.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)")

@@ -68,8 +68,7 @@ public enum StartupCheck {
     /// change. Layout (v1): "GWFP" | u8 1 | u32 len + corridor id | u16 n + voters (u64 each) |
     /// u16 n + learners (u64 each) | u32 len + genesis state; integers big-endian.
     public static func fingerprint(document: CorridorDocument, membership: Membership) throws -> [UInt8] {
-        let genesis = try CorridorMachine(corridor: document.corridor, referenceEpochMs: document.referenceEpochMs,
-                                          initialPlan: document.initialPlan)
+        let genesis = try CorridorMachine(genesisOf: document)
         var out: [UInt8] = Array("GWFP".utf8)
         out.append(UInt8(FolderIdentity.currentFormat))
         func u16(_ v: Int) { withUnsafeBytes(of: UInt16(truncatingIfNeeded: v).bigEndian) { out.append(contentsOf: $0) } }
@@ -289,7 +288,7 @@ public enum StartupCheck {
             }
             snapshotIndex = snap.index
         } else {
-            machine = try CorridorMachine(corridor: document.corridor, referenceEpochMs: document.referenceEpochMs, initialPlan: document.initialPlan)
+            machine = try CorridorMachine(genesisOf: document)
         }
         let record = try store.folderRecord()
         let storedAuditHead = try store.auditHead().index

@@ -3,6 +3,7 @@
 // Every refusal is a `CorridorFileError` naming the file, the key path (e.g.
 // `plans[1].splits_s.side`), the line and column when the YAML parser knows them, and the problem.
 // The format is documented in docs/corridor-format.md.
+import CorridorMachine
 import Foundation
 import SignalTiming
 import Yams
@@ -53,8 +54,25 @@ public struct CorridorDocument: Hashable, Sendable {
     public var voters: [SignalID]
     /// Per signal, in corridor order.
     public var endpoints: [SignalEndpoints]
+    /// The engineer whose key is in the operator registry from the first entry on (`security.first_engineer`):
+    /// every other operator is added by a command that an engineer signs. Nil: the file names none; a
+    /// controller refuses to start a corridor from it (the console and the tools still read it).
+    public var firstEngineer: FirstEngineer?
+    /// `security.operators`: more keys in the registry from the start (name, public key, role), for a
+    /// corridor that starts with its staff list. Every later change is a signed command.
+    public var initialOperators: [OperatorRecord] = []
 
     public func name(of d: Direction) -> String { d == .increasing ? increasingName : decreasingName }
+}
+
+/// `security.first_engineer`: a name and a raw 32-byte Ed25519 public key (base64 in the file).
+public struct FirstEngineer: Hashable, Sendable {
+    public var name: String
+    public var publicKey: [UInt8]
+    public init(name: String, publicKey: [UInt8]) {
+        self.name = name
+        self.publicKey = publicKey
+    }
 }
 
 /// A refused corridor file.
@@ -482,6 +500,51 @@ struct Reader {
         guard planAt[initial] != nil else {
             throw fail(initialAt, .unknownPlan, "unknown plan '\(initial)' (plans: \(plans.map(\.id.rawValue).joined(separator: ", ")))")
         }
+        var firstEngineer: FirstEngineer?
+        var initialOperators: [OperatorRecord] = []
+        if let secAt = optional(&top, "security") {
+            var sec = try obj(secAt)
+            if let feAt = optional(&sec, "first_engineer") {
+                var fe = try obj(feAt)
+                let nameAt = try required(&fe, "name")
+                let engineer = try string(nameAt)
+                let okName = engineer.utf8.count <= 64 && engineer.unicodeScalars.allSatisfy {
+                    ($0.value < 0x80 && ($0.properties.isAlphabetic || ("0"..."9").contains(Character($0)))) || "._-@".unicodeScalars.contains($0)
+                }
+                guard okName else {
+                    throw fail(nameAt, .invalidValue, "operator name '\(engineer)' must be 1 to 64 letters, digits, '.', '_', '-' or '@'")
+                }
+                let keyAt = try required(&fe, "public_key")
+                let text = try string(keyAt)
+                guard let key = Data(base64Encoded: text), key.count == 32 else {
+                    throw fail(keyAt, .invalidValue, "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)")
+                }
+                try done(fe)
+                firstEngineer = FirstEngineer(name: engineer, publicKey: Array(key))
+            }
+            if let listAt = optional(&sec, "operators") {
+                for item in try list(listAt) {
+                    var o = try obj(item)
+                    let nameAt = try required(&o, "name")
+                    let name = try string(nameAt)
+                    if let p = OperatorRecord.nameProblem(name) { throw fail(nameAt, .invalidValue, p) }
+                    let keyAt = try required(&o, "public_key")
+                    guard let key = Data(base64Encoded: try string(keyAt)), OperatorKeys.isValidPublicKey(Array(key)) else {
+                        throw fail(keyAt, .invalidValue, "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)")
+                    }
+                    let roleAt = try required(&o, "role")
+                    guard let role = OperatorRole(name: try string(roleAt)) else {
+                        throw fail(roleAt, .invalidValue, "unknown role: use viewer, operator, supervisor or engineer")
+                    }
+                    try done(o)
+                    let record = OperatorRecord(name: name, publicKey: Array(key), role: role)
+                    let known = initialOperators.map(\.keyID) + (firstEngineer.map { [OperatorKeys.keyID($0.publicKey)] } ?? [])
+                    if known.contains(record.keyID) { throw fail(keyAt, .duplicateID, "this public key is listed twice") }
+                    initialOperators.append(record)
+                }
+            }
+            try done(sec)
+        }
         try done(top)
         let corridor: Corridor
         do {
@@ -490,7 +553,8 @@ struct Reader {
             throw fail(Located(node: root, path: ""), .invalidValue, e.message)
         }
         return CorridorDocument(id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
-                                initialPlan: initial, voters: voters, endpoints: endpoints)
+                                initialPlan: initial, voters: voters, endpoints: endpoints, firstEngineer: firstEngineer,
+                                initialOperators: initialOperators)
     }
 
     func yamlLine(_ e: YamlError) -> Int? {

@@ -110,7 +110,15 @@ enum Codecs {
             w.optional(p.clearMs) { $0.i64($1) }
         case .cancelPreemption(let i): w.u8(7); w.u64(i)
         case .updatePlan(let p): w.u8(8); planSpec(&w, p)
+        case .addOperator(let name, let key, let role): w.u8(9); w.string(name); w.data(key); w.u8(role.rawValue)
+        case .setRole(let name, let role): w.u8(10); w.string(name); w.u8(role.rawValue)
+        case .revokeKey(let id): w.u8(11); w.u64(id)
         }
+    }
+    static func role(_ r: inout ByteReader) throws -> OperatorRole {
+        let v = try r.u8("role")
+        guard let role = OperatorRole(rawValue: v) else { throw DecodeError.unknownTag(what: "role", tag: v) }
+        return role
     }
     static func command(_ r: inout ByteReader) throws -> Command {
         let tag = try r.u8("command tag")
@@ -129,6 +137,12 @@ enum Codecs {
             return .preempt(PreemptRequest(signals: s, direction: d, speedKmh: speed, leadMs: lead, clearMs: clear))
         case 7: return .cancelPreemption(logIndex: try r.u64("preemption index"))
         case 8: return .updatePlan(try planSpec(&r))
+        case 9:
+            let name = try r.string("operator name")
+            let key = try r.data("public key")
+            return .addOperator(name: name, publicKey: key, role: try role(&r))
+        case 10: return .setRole(name: try r.string("operator name"), role: try role(&r))
+        case 11: return .revokeKey(keyID: try r.u64("key id"))
         default: throw DecodeError.unknownTag(what: "command", tag: tag)
         }
     }

@@ -117,11 +117,20 @@ public enum Command: Hashable, Sendable {
     case cancelPreemption(logIndex: UInt64)
     /// Add a plan, or replace one that no pending or running control event uses.
     case updatePlan(PlanSpec)
+    /// Register an operator's Ed25519 public key (32 bytes) with a role. A name may have several keys
+    /// (rotation: add the new one, then revoke the old); they share its role.
+    case addOperator(name: String, publicKey: [UInt8], role: OperatorRole)
+    /// Change the role of every active key of an operator.
+    case setRole(name: String, role: OperatorRole)
+    /// Revoke one key: commands it signs are refused from this index on.
+    case revokeKey(keyID: UInt64)
 }
 
-/// A command with who sent it and when the leader proposed it.
+/// A command with who sent it, their signature, and when the leader proposed it.
 public struct CommandEnvelope: Hashable, Sendable {
-    public static let formatVersion: UInt16 = 1
+    /// Version 2 carries the signer's key id and signature; version 1 (unsigned) still decodes, so that the
+    /// audit can read old records, and every replica refuses it.
+    public static let formatVersion: UInt16 = 2
     /// The largest command entry a replica applies (a plan update for 128 signals fits many times over);
     /// a larger one is refused without being decoded.
     public static let maxEncodedBytes = 64 * 1024
@@ -130,16 +139,20 @@ public struct CommandEnvelope: Hashable, Sendable {
     public var operatorID: String
     public var clientID: ClientID
     public var sequence: UInt64
-    /// Stamped by the leader's shell when it proposes: the only clock the machine knows.
+    /// Stamped by the leader's shell when it proposes: the only clock the machine knows. Not signed.
     public var leaderTimeMs: Milliseconds
     public var command: Command
+    /// The operator's signature (nil: an unsigned command, which no replica applies).
+    public var signature: CommandSignature?
 
-    public init(operatorID: String, clientID: ClientID, sequence: UInt64, leaderTimeMs: Milliseconds, command: Command) {
+    public init(operatorID: String, clientID: ClientID, sequence: UInt64, leaderTimeMs: Milliseconds, command: Command,
+                signature: CommandSignature? = nil) {
         self.operatorID = operatorID
         self.clientID = clientID
         self.sequence = sequence
         self.leaderTimeMs = leaderTimeMs
         self.command = command
+        self.signature = signature
     }
 
     /// The header alone: what is known even when the command body cannot be decoded.
@@ -148,10 +161,26 @@ public struct CommandEnvelope: Hashable, Sendable {
         public var clientID: ClientID
         public var sequence: UInt64
         public var leaderTimeMs: Milliseconds
+        public var signature: CommandSignature?
+        public var version: UInt16 = CommandEnvelope.formatVersion
     }
 
-    // Layout (v1): u16 version | string operator | 16 bytes client id | u64 sequence |
-    // i64 leader time | u8 command tag | body.
+    /// The encoded command alone (tag and body), as signed.
+    public var commandBytes: [UInt8] {
+        var w = ByteWriter()
+        Codecs.command(&w, command)
+        return w.bytes
+    }
+
+    /// What the operator signs for this envelope on corridor `corridorID`.
+    public func signedMessage(corridorID: String) -> [UInt8] {
+        OperatorKeys.signedMessage(corridorID: corridorID, clientID: clientID, sequence: sequence, operatorName: operatorID,
+                                   command: commandBytes)
+    }
+
+    // Layout (v2): u16 version | string operator | 16 bytes client id | u64 sequence | i64 leader time |
+    // u8 signed (0/1) [| u64 key id | 64 bytes signature] | u8 command tag | body.
+    // (v1: the same without the signature fields.)
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
         w.u16(Self.formatVersion)
@@ -159,6 +188,11 @@ public struct CommandEnvelope: Hashable, Sendable {
         w.raw(clientID.bytes)
         w.u64(sequence)
         w.i64(leaderTimeMs)
+        if let s = signature, s.bytes.count == 64 {
+            w.u8(1); w.u64(s.keyID); w.raw(s.bytes)
+        } else {
+            w.u8(0)
+        }
         Codecs.command(&w, command)
         return w.bytes
     }
@@ -166,7 +200,7 @@ public struct CommandEnvelope: Hashable, Sendable {
     /// Decodes the header, leaving the reader at the command tag.
     public static func decodeHeader(_ r: inout ByteReader) throws -> Header {
         let v = try r.u16("command version")
-        guard v == formatVersion else { throw DecodeError.unsupportedVersion(kind: "command", version: v) }
+        guard v == formatVersion || v == 1 else { throw DecodeError.unsupportedVersion(kind: "command", version: v) }
         let op = try r.string("operator")
         guard !op.isEmpty, op.utf8.count <= maxOperatorBytes else {
             throw DecodeError.invalid(what: "operator name of \(op.utf8.count) bytes (1...\(maxOperatorBytes) allowed)")
@@ -174,7 +208,11 @@ public struct CommandEnvelope: Hashable, Sendable {
         let client = ClientID(bytes: try r.raw(16, "client id"))!
         let seq = try r.u64("sequence")
         let t = try r.i64("leader time")
-        return Header(operatorID: op, clientID: client, sequence: seq, leaderTimeMs: t)
+        var signature: CommandSignature?
+        if v >= 2, try r.bool("signed") {
+            signature = CommandSignature(keyID: try r.u64("key id"), bytes: try r.raw(64, "signature"))
+        }
+        return Header(operatorID: op, clientID: client, sequence: seq, leaderTimeMs: t, signature: signature, version: v)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> CommandEnvelope {
@@ -183,10 +221,11 @@ public struct CommandEnvelope: Hashable, Sendable {
         let c = try Codecs.command(&r)
         try r.finish()
         return CommandEnvelope(operatorID: h.operatorID, clientID: h.clientID, sequence: h.sequence,
-                               leaderTimeMs: h.leaderTimeMs, command: c)
+                               leaderTimeMs: h.leaderTimeMs, command: c, signature: h.signature)
     }
 
-    /// The same command with the leader's timestamp set (for the leader's shell).
+    /// The same command with the leader's timestamp set (for the leader's shell; the signature stays
+    /// valid: the timestamp is not signed).
     public static func stamp(_ bytes: [UInt8], leaderTimeMs: Milliseconds) throws -> [UInt8] {
         var e = try decode(bytes)
         e.leaderTimeMs = leaderTimeMs
@@ -220,6 +259,11 @@ public enum RejectCode: UInt8, Hashable, Sendable, CaseIterable {
     /// The client id's creation time is outside the exactly-once window (`ClientID.windowMs`): too old
     /// (it may be a retry of a command already applied) or from the future.
     case outsideSessionWindow
+    /// Unsigned, signed by a key the registry does not hold or has revoked, a signature that does not
+    /// verify, or a signer whose name is not the one the command carries. Nothing is recorded.
+    case unauthorized
+    /// Signed by an operator whose role may not order this command.
+    case forbidden
 }
 
 /// The deterministic outcome of one command, stored in its client's session.

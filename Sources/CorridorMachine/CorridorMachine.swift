@@ -60,7 +60,8 @@ public struct MachineSettings: Hashable, Sendable {
     /// A command takes effect no earlier than this after the leader's timestamp, so that every
     /// replica has applied it before it matters.
     public var safetyMarginMs: Milliseconds = 5_000
-    /// Sessions kept; beyond it the least recently used (by log index) is evicted.
+    /// Sessions kept: a new client beyond it is refused (`tooManySessions`) until older sessions expire
+    /// (`ClientID.windowMs` after their creation).
     public var maxSessions = 1_024
     /// Control events kept uncompacted; a command that would exceed it is refused.
     public var maxEvents = 1_024
@@ -94,7 +95,8 @@ public struct ApplyResult: Hashable, Sendable {
 }
 
 public struct CorridorMachine: Sendable {
-    public static let stateFormatVersion: UInt16 = 1
+    /// Version 2 added the corridor id and the operator registry.
+    public static let stateFormatVersion: UInt16 = 2
     static let stateMagic: [UInt8] = Array("GWCS".utf8)
 
     public internal(set) var settings: MachineSettings
@@ -116,6 +118,10 @@ public struct CorridorMachine: Sendable {
     public internal(set) var preemptions: [PreemptionRecord]
     /// Sorted by client id.
     public internal(set) var sessions: [Session]
+    /// The corridor's id (`corridor:` in its file): part of every signed message.
+    public let corridorID: String
+    /// The operator registry: every key ever registered, sorted by key id.
+    public internal(set) var operators: [OperatorRecord]
 
     public internal(set) var appliedIndex: UInt64 = 0
     public internal(set) var appliedTerm: UInt64 = 0
@@ -130,9 +136,24 @@ public struct CorridorMachine: Sendable {
     struct SettleKey: Equatable { var baseline: Baseline; var count: Int; var last: UInt64 }
 
     /// A fresh corridor running `initialPlan` from `referenceEpochMs`.
-    public init(corridor: Corridor, referenceEpochMs: Milliseconds, initialPlan: PlanID,
-                settings: MachineSettings = MachineSettings()) throws {
+    /// `operators` is the initial registry (the corridor file's first engineer): without an active
+    /// engineer nobody could ever order anything, so an empty one is refused.
+    public init(corridor: Corridor, referenceEpochMs: Milliseconds, initialPlan: PlanID, corridorID: String,
+                operators: [OperatorRecord], settings: MachineSettings = MachineSettings()) throws {
         guard corridor.planIndex(of: initialPlan) != nil else { throw TimingError("unknown initial plan '\(initialPlan)'") }
+        for o in operators {
+            if let p = OperatorRecord.nameProblem(o.name) { throw TimingError("first operators: \(p)") }
+            guard OperatorKeys.isValidPublicKey(o.publicKey) else { throw TimingError("first operators: '\(o.name)' has no valid Ed25519 public key") }
+        }
+        guard operators.contains(where: { $0.isActive && $0.role == .engineer }) else {
+            throw TimingError("the corridor names no first engineer (security.first_engineer): nobody could sign a command")
+        }
+        let sorted = operators.sorted { $0.keyID < $1.keyID }
+        for i in sorted.indices.dropFirst() where sorted[i - 1].keyID == sorted[i].keyID {
+            throw TimingError("first operators: key \(OperatorKeys.keyIDText(sorted[i].keyID)) is listed twice")
+        }
+        self.corridorID = corridorID
+        self.operators = sorted
         self.settings = settings
         self.corridor = corridor
         self.referenceEpochMs = referenceEpochMs
@@ -186,6 +207,15 @@ public struct CorridorMachine: Sendable {
             return ApplyResult(index: index, term: term, header: header, result: .rejected(.implausibleTime, reason: why),
                                duplicate: false, stateHash: stateHash)
         }
+        // Who signed it. An unsigned, unknown, revoked or forged signature changes nothing (no session is
+        // recorded): a forger cannot fill the session table, and a genuine retry still applies.
+        let commandBytes = Array(payload[reader.position...])
+        let signer: OperatorRecord
+        switch authenticate(header, command: commandBytes) {
+        case .signer(let r): signer = r
+        case .refused(let refusal):
+            return ApplyResult(index: index, term: term, header: header, result: refusal.bounded, duplicate: false, stateHash: stateHash)
+        }
         // Exactly once.
         let slot = sessionSlot(header.clientID)
         if slot.found {
@@ -213,7 +243,12 @@ public struct CorridorMachine: Sendable {
         do {
             let command = try Codecs.command(&reader)
             try reader.finish()
-            result = execute(command, index: index, operatorID: header.operatorID).bounded
+            let needed = OperatorRole.required(for: command)
+            if signer.role < needed {
+                result = CommandResult.rejected(.forbidden, reason: "'\(signer.name)' is a \(signer.role); this command needs a \(needed)").bounded
+            } else {
+                result = execute(command, index: index, operatorID: header.operatorID).bounded
+            }
         } catch let e as DecodeError {
             result = CommandResult.rejected(.malformed, reason: "undecodable command body: \(e)").bounded
         } catch {
@@ -269,9 +304,8 @@ public struct CorridorMachine: Sendable {
             }
         }
         guard !known, sessions.count >= max(1, settings.maxSessions) else { return nil }
-        // Full: a session without a creation time can be evicted (least recently used); live timed
-        // sessions never are, so the client is refused instead of losing another's exactly-once.
-        if sessions.contains(where: { $0.clientID.createdAtMs == nil }) { return nil }
+        // Full: a live session is never evicted (every signed command has a timed id, `authenticate`), so
+        // the new client is refused instead of another losing its exactly-once.
         return .rejected(.tooManySessions, reason: "\(sessions.count) clients have commands within the last \(ClientID.windowMs / 1000) s, the limit is \(settings.maxSessions); retry when older sessions expire")
     }
 
@@ -282,16 +316,6 @@ public struct CorridorMachine: Sendable {
             return
         }
         sessions.insert(Session(clientID: id, lastSequence: sequence, result: result, lastIndex: index), at: slot.index)
-        while sessions.count > max(1, settings.maxSessions) {
-            // Least recently used among the sessions without a creation time (`sessionRefusal` made sure
-            // there is one): the smallest last index (unique: one command per index).
-            var oldest: Int?
-            for i in sessions.indices where sessions[i].clientID.createdAtMs == nil {
-                if oldest == nil || sessions[i].lastIndex < sessions[oldest!].lastIndex { oldest = i }
-            }
-            guard let o = oldest else { break }
-            sessions.remove(at: o)
-        }
     }
 
     // MARK: - Commands
@@ -426,6 +450,9 @@ public struct CorridorMachine: Sendable {
             }
             corridor = updated
             return .accepted(effectiveAtMs: now)
+
+        case .addOperator, .setRole, .revokeKey:
+            return executeRegistry(command, index: index)
         }
     }
 

@@ -39,7 +39,8 @@ extension CorridorMachine {
     // State layout (v1), all canonical:
     // "GWCS" | u16 version | settings | corridor | i64 reference epoch | i64 clock |
     // baseline (i64 at, string plan, optional provenance) | events | optional corridor flash |
-    // signal flashes | holds | preemptions | sessions.
+    // signal flashes | holds | preemptions | sessions | (v2) string corridor id |
+    // operators (string name, data key, u8 role, u64 added, optional u64 revoked).
 
     /// The canonical encoding of the replicated state (not the applied index: equal states at
     /// different indices, e.g. across a no-op or a duplicate, have equal hashes).
@@ -66,6 +67,10 @@ extension CorridorMachine {
         }
         w.array(sessions) { w, s in
             w.raw(s.clientID.bytes); w.u64(s.lastSequence); w.u64(s.lastIndex); Codecs.result(&w, s.result)
+        }
+        w.string(corridorID)
+        w.array(operators) { w, o in
+            w.string(o.name); w.data(o.publicKey); w.u8(o.role.rawValue); w.u64(o.addedAtIndex); w.optional(o.revokedAtIndex) { $0.u64($1) }
         }
         return w.bytes
     }
@@ -113,7 +118,20 @@ extension CorridorMachine {
             let index = try r.u64("last index")
             return Session(clientID: id, lastSequence: seq, result: try Codecs.result(&r), lastIndex: index)
         }
+        let corridorID = try r.string("corridor id")
+        let operators = try r.array("operators") { r in
+            let name = try r.string("operator name")
+            let key = try r.data("public key")
+            let role = try Codecs.role(&r)
+            let added = try r.u64("added at")
+            let revoked = try r.optional("revoked at") { try $0.u64("revoked at") }
+            guard OperatorRecord.nameProblem(name) == nil, OperatorKeys.isValidPublicKey(key) else {
+                throw DecodeError.invalid(what: "operator record")
+            }
+            return OperatorRecord(name: name, publicKey: key, role: role, addedAtIndex: added, revokedAtIndex: revoked)
+        }
         try r.finish()
+        guard operators.count <= Self.maxOperatorKeys else { throw DecodeError.invalid(what: "operators (\(operators.count) keys)") }
         func increasing<T>(_ xs: [T], _ what: String, _ less: (T, T) -> Bool) throws {
             for i in xs.indices.dropFirst() where !less(xs[i - 1], xs[i]) {
                 throw DecodeError.invalid(what: "\(what) (not strictly increasing)")
@@ -124,6 +142,7 @@ extension CorridorMachine {
         try increasing(holds, "holds") { $0.signal < $1.signal }
         try increasing(preemptions, "preemptions") { $0.source.logIndex < $1.source.logIndex }
         try increasing(sessions, "sessions") { $0.clientID < $1.clientID }
+        try increasing(operators, "operators") { $0.keyID < $1.keyID }
         guard settings.maxSessions >= 1, settings.maxEvents >= 1, settings.maxEvents <= Limits.timelineEventsMax,
               settings.safetyMarginMs >= 0 else {
             throw DecodeError.invalid(what: "settings")
@@ -146,6 +165,8 @@ extension CorridorMachine {
         self.holds = holds
         self.preemptions = preemptions
         self.sessions = sessions
+        self.corridorID = corridorID
+        self.operators = operators
         self.timeline = timeline
         self.appliedIndex = appliedIndex
         self.appliedTerm = appliedTerm

@@ -14,14 +14,15 @@ import Foundation
 /// the task is cancelled; the terminal is restored either way.
 public struct DashboardApp: Sendable {
     public var document: CorridorDocument
-    public var operatorName: String
+    /// The operator's key: every command typed here is signed with it. Nil: view only.
+    public var signer: OperatorSigner?
     public var refreshPerSecond: Int
     public var color: Bool
 
-    public init(document: CorridorDocument, operatorName: String, refreshPerSecond: Int = 10,
+    public init(document: CorridorDocument, signer: OperatorSigner?, refreshPerSecond: Int = 10,
                 color: Bool = ProcessInfo.processInfo.environment["NO_COLOR"] == nil) {
         self.document = document
-        self.operatorName = operatorName
+        self.signer = signer
         self.refreshPerSecond = max(1, refreshPerSecond)
         self.color = color
     }
@@ -29,7 +30,11 @@ public struct DashboardApp: Sendable {
     public func run() async {
         let terminal = Terminal()
         let box = ModelBox(DashboardModel(document: document))
-        let client = ConsoleClient(document: document, timeoutSeconds: 10)
+        let client = { () -> ConsoleClient in
+            var c = ConsoleClient(document: document, timeoutSeconds: 10)
+            c.reader = self.signer
+            return c
+        }()
         let sequence = SequenceCounter()
         let clientID = sequence.clientID
         let keys = KeyReader()
@@ -38,7 +43,11 @@ public struct DashboardApp: Sendable {
             keys.stop()
             terminal.leave()
         }
-        box.update { $0.say(.info, "dashboard up: client \(clientID.prefix(8))…, operator \(operatorName)") }
+        let signer = self.signer
+        box.update {
+            $0.signedIn = signer.map { "\($0.name) (key \(OperatorKeys.keyIDText($0.keyID)), role ?)" } ?? "view only: no operator key"
+            $0.say(.info, "dashboard up: client \(clientID.prefix(8))…, " + (signer.map { "signing as \($0.name)" } ?? "no operator key (--key): view only"))
+        }
 
         await withTaskGroup(of: Void.self) { group in
             // Status of every controller, twice a second.
@@ -50,14 +59,35 @@ public struct DashboardApp: Sendable {
                     try? await Task.sleep(nanoseconds: 500_000_000)
                 }
             }
+            // The signer's role, from the replicated registry, every 5 s.
+            if let signer {
+                group.addTask {
+                    while !Task.isCancelled {
+                        if let list = await client.operators() {
+                            let me = list.operators.first { $0.keyID == OperatorKeys.keyIDText(signer.keyID) }
+                            let text: String
+                            if let me, me.revokedAt == nil { text = "\(signer.name) · \(me.role)" }
+                            else if me != nil { text = "\(signer.name) · KEY REVOKED" }
+                            else { text = "\(signer.name) · NOT REGISTERED" }
+                            box.update { $0.signedIn = text }
+                        }
+                        try? await Task.sleep(nanoseconds: 5_000_000_000)
+                    }
+                }
+            }
             // Every lamp stream.
             for e in document.endpoints {
                 let signal = e.signal.rawValue
                 group.addTask {
+                    let document = self.document
+                    let reader = self.signer
                     await LampStreamFollower(
                         host: e.api.host, port: e.api.port,
                         onUpdate: { u, first in box.update { $0.applyLamps(u, first: first) } },
-                        onDown: { box.update { $0.streamDown(signal: signal) } }
+                        onDown: { box.update { $0.streamDown(signal: signal) } },
+                        credential: {
+                            reader.map { ReadCredential.header($0, corridorID: document.id, path: "/v1/lamps/stream", nowMs: wallClockMs()) }
+                        }
                     ).run()
                 }
             }
@@ -112,10 +142,14 @@ public struct DashboardApp: Sendable {
         }
         if let line = submit {
             let (clientID, seq) = sequence.next()
-            switch DashboardCommand.parse(line, document: document, operatorName: operatorName, clientID: clientID, sequence: seq) {
+            switch DashboardCommand.parse(line, document: document, operatorName: signer?.name ?? "", clientID: clientID, sequence: seq) {
             case .failure(let e):
                 box.update { $0.say(.error, "\(line): \(e.description)") }
-            case .success(let request):
+            case .success(let unsigned):
+                guard let signer, let request = try? unsigned.signed(by: signer, document: document) else {
+                    box.update { $0.say(.error, "\(line): cannot sign: " + (self.signer == nil ? "no operator key (start the dashboard with --key FILE)" : "invalid command")) }
+                    return .next
+                }
                 let what = DashboardCommand.describe(request)
                 box.update { $0.say(.info, "\(what): proposing…") }
                 Task {

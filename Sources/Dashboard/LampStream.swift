@@ -12,6 +12,8 @@ struct LampStreamFollower: Sendable {
     /// (update, first after connecting)
     let onUpdate: @Sendable (LampUpdate, Bool) -> Void
     let onDown: @Sendable () -> Void
+    /// The `X-Greenwave-Auth` value for each connection (controllers whose reads need a credential).
+    var credential: @Sendable () -> String? = { nil }
 
     func run() async {
         while !Task.isCancelled {
@@ -37,6 +39,7 @@ struct LampStreamFollower: Sendable {
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/lamps/stream")
         head.headers.add(name: "Host", value: "\(host):\(port)")
         head.headers.add(name: "Accept", value: "text/event-stream")
+        if let c = credential() { head.headers.add(name: ReadCredential.headerName, value: c) }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         await withTaskCancellationHandler {

@@ -103,6 +103,9 @@ public struct DashboardModel: Sendable, Equatable {
     }
     public var referenceEpochMs: Int64
     public var schedules: [String: [Int: Schedule]] = [:]
+    /// Who is signed in: the key's operator and the role the registry gives it ("asha · engineer"), or why
+    /// commands cannot be sent ("view only: no operator key"). Shown on the cluster line.
+    public var signedIn: String?
     /// The command line: nil when closed, else what has been typed after ':'.
     public var input: String?
     public var messages: [Message] = []

@@ -76,6 +76,7 @@ public enum DashboardRenderer {
             l.add(" · the corridor cannot commit commands; signals keep their last committed plan")
             return l
         }
+
         l.add("leader ")
         l.add("S\(pad2(s.signal))", bold)
         l.add(" · term \(s.term) · commit \(s.commitIndex) · mode ")
@@ -86,6 +87,10 @@ public enum DashboardRenderer {
             l.add(" at \(clock(at, tenths: false))")
             let left = at - m.nowMs
             if left > 0 { l.add(" (in \(duration(left)))") }
+        }
+        if let who = m.signedIn {
+            l.add(" · signed in: ")
+            l.add(who, bold)
         }
         return l
     }

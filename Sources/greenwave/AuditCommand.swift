@@ -62,15 +62,16 @@ struct AuditLogCommand: ParsableCommand {
                         "result": e.result, "accepted": e.accepted, "state_hash": e.stateHash,
                     ]
                     if let t = e.effectiveAtMs { o["effective_at_ms"] = t; o["effective_at"] = AuditTime.iso(t) }
+                    if let k = e.keyID { o["key_id"] = k }
                     return o
                 })
                 return
             }
-            print("\(pad("index", 6)) \(pad("term", 4)) \(pad("leader time", 24)) \(pad("operator", 12)) \(pad("command", 30)) \(pad("effective", 24)) result")
+            print("\(pad("index", 6)) \(pad("term", 4)) \(pad("leader time", 24)) \(pad("operator", 12)) \(pad("key", 16)) \(pad("command", 30)) \(pad("effective", 24)) result")
             for e in entries {
                 let effective = e.effectiveAtMs.map { AuditTime.iso($0, digits: 1) } ?? "-"
                 let result = e.accepted ? "accepted" : e.result
-                print("\(pad("\(e.index)", 6)) \(pad("\(e.term)", 4)) \(pad(AuditTime.iso(e.leaderTimeMs), 24)) \(pad(e.operatorName, 12)) \(pad(e.command, 30)) \(pad(effective, 24)) \(result)")
+                print("\(pad("\(e.index)", 6)) \(pad("\(e.term)", 4)) \(pad(AuditTime.iso(e.leaderTimeMs), 24)) \(pad(e.operatorName, 12)) \(pad(e.keyID ?? "unsigned", 16)) \(pad(e.command, 30)) \(pad(effective, 24)) \(result)")
             }
             print("\(entries.count) commands (rows as stored; `greenwave audit verify` checks them)")
         }

@@ -2,27 +2,40 @@ import ArgumentParser
 import Console
 import Controller
 import CorridorFile
+import CorridorMachine
 import Foundation
 
 /// Options every console command shares.
 struct ConsoleOptions: ParsableArguments {
     @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
-    @Option(name: .customLong("operator"), help: "Who orders the command (recorded in the audit log).")
-    var operatorName: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+    @Option(help: "Your operator key file ('greenwave operator keygen'); default $GREENWAVE_KEY. Every command is signed with it, and the audit records who signed.")
+    var key: String?
     @Option(help: "Seconds to wait for a quorum to commit the command.") var timeout: Double = 10
     @Flag(help: "Print the controller's answer as JSON.") var json = false
 
     func document() throws -> CorridorDocument {
         do { return try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
     }
+
+    /// The operator's key: from --key or $GREENWAVE_KEY.
+    func signer() throws -> OperatorSigner {
+        guard let path = OperatorKeyFile.locate(key) else {
+            throw ValidationError("no operator key: give --key FILE or set \(OperatorKeyFile.environmentVariable) (create one with 'greenwave operator keygen --name NAME'; an engineer then adds it with 'greenwave operator add')")
+        }
+        do { return try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
+    }
 }
 
 /// Submits one command and prints what became of it. Exit status: 0 accepted, 1 rejected by the
 /// state machine, 2 not committed (no quorum or no controller reachable), 64 bad input.
+/// 77 the leader refused the signature or the signer's role.
 func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandRequest) async throws {
     let doc = try o.document()
-    let client = ConsoleClient(document: doc, timeoutSeconds: o.timeout)
-    let request = make(ConsoleClient.newClientID(), 1)
+    let signer = try o.signer()
+    var client = ConsoleClient(document: doc, timeoutSeconds: o.timeout)
+    client.reader = signer
+    let request: CommandRequest
+    do { request = try make(ConsoleClient.newClientID(), 1).signed(by: signer, document: doc) } catch { throw ValidationError("\(error)") }
     do {
         let (status, r) = try await client.submit(request)
         if o.json {
@@ -44,6 +57,7 @@ func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandR
     } catch let e as ConsoleError {
         FileHandle.standardError.write(Data("greenwave: \(e)\n".utf8))
         if case .badAnswer = e { throw ExitCode(64) }
+        if case .refused = e { throw ExitCode(77) }
         throw ExitCode(2)
     }
 }
@@ -53,7 +67,7 @@ struct ModeCommand: AsyncParsableCommand {
     @Argument(help: "The plan name.") var plan: String
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "mode", plan: plan) }
+        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "mode", plan: plan) }
     }
 }
 
@@ -65,7 +79,7 @@ struct HoldCommand: AsyncParsableCommand {
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
         guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
-        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "hold", signal: s, stage: stage) }
+        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "hold", signal: s, stage: stage) }
     }
 }
 
@@ -75,7 +89,7 @@ struct ReleaseCommand: AsyncParsableCommand {
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
         guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
-        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "release", signal: s) }
+        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "release", signal: s) }
     }
 }
 
@@ -85,7 +99,7 @@ struct FlashCommand: AsyncParsableCommand {
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
         let s = try signal.map { v -> Int in guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }; return s }
-        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "flash", signal: s) }
+        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "flash", signal: s) }
     }
 }
 
@@ -95,7 +109,7 @@ struct UnflashCommand: AsyncParsableCommand {
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
         let s = try signal.map { v -> Int in guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }; return s }
-        try await runConsoleCommand(options) { CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "unflash", signal: s) }
+        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "unflash", signal: s) }
     }
 }
 
@@ -112,7 +126,7 @@ struct PreemptCommand: AsyncParsableCommand {
         case .failure(let e): throw ValidationError(e.description)
         }
         try await runConsoleCommand(options) {
-            CommandRequest(operator: options.operatorName, clientID: $0, sequence: $1, type: "preempt", signals: list, direction: direction, speedKmh: speedKmh)
+            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "preempt", signals: list, direction: direction, speedKmh: speedKmh)
         }
     }
 }
@@ -121,6 +135,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show every controller of the corridor: role, term, indexes, state hash, mode, lamps.")
     @Option(help: "The corridor file.") var corridor: String = "corridors/western-express-highway.yaml"
     @Flag(help: "Print JSON: one object per controller (unreachable ones marked).") var json = false
+    @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.") var key: String?
 
     struct Row: Codable {
         var signal: Int
@@ -132,7 +147,11 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
-        let rows = await ConsoleClient(document: doc).statusAll()
+        var client = ConsoleClient(document: doc)
+        if let path = OperatorKeyFile.locate(key) {
+            do { client.reader = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
+        }
+        let rows = await client.statusAll()
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys, .prettyPrinted]

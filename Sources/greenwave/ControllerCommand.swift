@@ -41,6 +41,8 @@ struct ControllerCommand: AsyncParsableCommand {
     var peerTlsDir: String?
     @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
     var exitWithParent = false
+    @Option(help: "Who may read the API (status, state, lamps, metrics, operators): open; loopback (open when the API listens on loopback, else signed); signed (every read carries an operator's credential).")
+    var readAccess: String = "loopback"
 
     func validate() throws {
         guard tickMs >= 1, tickMs <= 1000 else { throw ValidationError("--tick-ms must be between 1 and 1000") }
@@ -53,6 +55,7 @@ struct ControllerCommand: AsyncParsableCommand {
             throw ValidationError("--max-http-connections must be 8...100000 and --max-http-connections-per-address 1...that")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard ReadAccess(rawValue: readAccess) != nil else { throw ValidationError("--read-access must be open, loopback or signed") }
     }
 
     func run() async throws {
@@ -96,6 +99,7 @@ struct ControllerCommand: AsyncParsableCommand {
         options.maxHTTPConnectionsPerAddress = maxHttpConnectionsPerAddress
         options.forceNewMember = forceNewMember
         options.peerTLSDirectory = peerTlsDir
+        options.readAccess = ReadAccess(rawValue: readAccess) ?? .loopback
         try await FieldController(options: options, logger: logger).run()
     }
 }

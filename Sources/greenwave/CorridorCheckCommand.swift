@@ -33,6 +33,9 @@ struct CorridorCheckCommand: ParsableCommand {
             FileHandle.standardError.write("error: \(file): reference_epoch_ms: \(problem)\n".data(using: .utf8)!)
             throw ExitCode(1)
         }
+        if doc.firstEngineer == nil {
+            FileHandle.standardError.write("warning: \(file): security.first_engineer: missing; a controller refuses to start from this file (the demo adds one for the person running it; docs/security.md)\n".data(using: .utf8)!)
+        }
         let c = doc.corridor
         let spacings = zip(c.signals, c.signals.dropFirst()).map { $1.positionMetres - $0.positionMetres }
         struct PlanRow: Codable {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import CorridorFile
+import Console
+import CorridorMachine
 import Dashboard
 import Foundation
 
@@ -18,8 +20,8 @@ struct DashboardCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
-    @Option(name: .customLong("operator"), help: "Who orders commands typed here (recorded in the audit log).")
-    var operatorName: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+    @Option(help: "Your operator key file; default $GREENWAVE_KEY. Commands typed here are signed with it; without one the dashboard is view only.")
+    var key: String?
     @Option(help: "Screen updates per second.") var refresh: Int = 10
 
     func run() async throws {
@@ -28,6 +30,10 @@ struct DashboardCommand: AsyncParsableCommand {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the dashboard needs a terminal; use 'greenwave status' in scripts")
         }
-        await DashboardApp(document: doc, operatorName: operatorName, refreshPerSecond: refresh).run()
+        var signer: OperatorSigner?
+        if let path = OperatorKeyFile.locate(key) {
+            do { signer = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
+        }
+        await DashboardApp(document: doc, signer: signer, refreshPerSecond: refresh).run()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Console
 import Controller
+import CorridorMachine
 import CorridorFile
 import Dashboard
 import Foundation
@@ -22,6 +23,9 @@ struct DemoCommand: AsyncParsableCommand {
             Logs: DATA/logs/sNN.log.
             Peers talk mutual TLS: the first run creates the corridor's CA and every controller's key and
             certificate in DATA/pki (as 'greenwave pki init' and 'greenwave pki issue --all' would).
+            Commands are signed: the first run makes an engineer key for --operator in DATA/operators/NAME.key
+            and runs the controllers from DATA/corridor.yaml, the corridor file with that key as its first
+            engineer (a corridor file that names one is used as it is, with --key). The dashboard signs with it.
             """
     )
 
@@ -29,15 +33,44 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Data folder: one sub-folder per controller.") var data: String = ".greenwave-demo"
     @Flag(help: "No live view: print the endpoints and stay up (for scripts).") var headless = false
     @Option(help: "Seconds to wait for a leader.") var leaderTimeout: Double = 60
-    @Option(name: .customLong("operator"), help: "Who orders commands typed in the dashboard (recorded in the audit log).")
-    var operatorName: String = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+    @Option(name: .customLong("operator"), help: "Who runs the demo: the first run makes an engineer key for this name (DATA/operators/NAME.key).")
+    var operatorName: String = ProcessInfo.processInfo.environment["USER"].flatMap { OperatorRecord.nameProblem($0) == nil ? $0 : nil } ?? "operator"
+    @Option(help: "An operator key file to sign with, for a corridor file that already names its first engineer.") var key: String?
     @Flag(help: "Also run SUMO in real time with every light taken from its controller's lamp stream (tools/sumo/setup installs SUMO; docs/sumo.md).")
     var sumo = false
     @Flag(help: "Like --sumo, in sumo-gui, to watch the traffic (needs a display).") var sumoGui = false
 
     func run() async throws {
-        let doc: CorridorDocument
+        var doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+        // Who signs: the engineer key of the person running the demo, the corridor's first engineer.
+        let signer: OperatorSigner
+        var runCorridor = corridor
+        if doc.firstEngineer == nil {
+            let keyPath = URL(fileURLWithPath: data).appendingPathComponent("operators/\(operatorName).key").path
+            do {
+                signer = FileManager.default.fileExists(atPath: keyPath)
+                    ? try OperatorKeyFile.load(path: keyPath) : try OperatorKeyFile.create(name: operatorName, path: keyPath)
+            } catch { throw ValidationError("operator key \(keyPath): \(error)") }
+            runCorridor = URL(fileURLWithPath: data).appendingPathComponent("corridor.yaml").path
+            do {
+                try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+                var text = try String(contentsOfFile: corridor, encoding: .utf8)
+                if !text.hasSuffix("\n") { text += "\n" }
+                text += "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands.\n" + OperatorKeyFile.corridorBlock(signer)
+                if (try? String(contentsOfFile: runCorridor, encoding: .utf8)) != text {
+                    try text.write(toFile: runCorridor, atomically: true, encoding: .utf8)
+                }
+                doc = try CorridorFile.load(path: runCorridor)
+            } catch { throw ValidationError("\(runCorridor): \(error)") }
+            say("operator: \(signer.name), engineer key \(keyPath) (the first engineer of \(runCorridor))")
+        } else {
+            guard let path = OperatorKeyFile.locate(key) else {
+                throw ValidationError("\(corridor) names its first engineer: give --key FILE (or \(OperatorKeyFile.environmentVariable)) to sign with")
+            }
+            do { signer = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
+        }
+        let keyHint = OperatorKeyFile.locate(key) ?? URL(fileURLWithPath: data).appendingPathComponent("operators/\(signer.name).key").path
         if (sumo || sumoGui) && SumoInstallation.locate() == nil {
             throw ValidationError("--sumo: SUMO not found; run tools/sumo/setup (it installs SUMO into tools/sumo/.venv)")
         }
@@ -66,7 +99,7 @@ struct DemoCommand: AsyncParsableCommand {
         for s in doc.corridor.signals {
             let p = Process()
             p.executableURL = exe
-            p.arguments = ["controller", "--exit-with-parent", "--corridor", corridor, "--signal", "\(s.id.rawValue)",
+            p.arguments = ["controller", "--exit-with-parent", "--corridor", runCorridor, "--signal", "\(s.id.rawValue)",
                            "--data", URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path,
                            "--peer-tls-dir", pkiDir]
             let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
@@ -79,7 +112,8 @@ struct DemoCommand: AsyncParsableCommand {
             children.add(p)
         }
         say("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
-        let client = ConsoleClient(document: doc)
+        var client = ConsoleClient(document: doc)
+        client.reader = signer
         let deadline = Date().addingTimeInterval(leaderTimeout)
         var leader: StatusResponse?
         while leader == nil && Date() < deadline {
@@ -96,7 +130,7 @@ struct DemoCommand: AsyncParsableCommand {
             for e in doc.endpoints {
                 say("S\(e.signal.rawValue)  api http://\(e.api)  peer \(e.peer)")
             }
-            say("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor)'; Ctrl-C stops the corridor")
+            say("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor) --key \(keyHint)'; Ctrl-C stops the corridor")
         }
         let dashboard = !headless && isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
         // SUMO in real time, driven by the controllers' own lamp streams (what the dashboard shows).
@@ -114,7 +148,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         if dashboard {
             // The dashboard until the operator quits it or a signal stops the demo.
-            let app = DashboardApp(document: doc, operatorName: operatorName)
+            let app = DashboardApp(document: doc, signer: signer)
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await app.run() }
                 group.addTask { for await _ in stop { break } }

@@ -9,7 +9,7 @@ struct Greenwave: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, ControllerCommand.self, StatusCommand.self, ModeCommand.self, HoldCommand.self, ReleaseCommand.self, FlashCommand.self,
             UnflashCommand.self, PreemptCommand.self, CorridorCommand.self, AuditCommand.self, DashboardCommand.self, SumoCommand.self,
-            PKICommand.self,
+            PKICommand.self, OperatorCommand.self,
         ]
     )
 }

@@ -1,4 +1,7 @@
 import Audit
+import Console
+import Controller
+import CorridorFile
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -18,8 +21,11 @@ final class LiveRecordTests: XCTestCase {
             yaml = yaml.replacingOccurrences(of: "127.0.0.1:720\(s)", with: "127.0.0.1:\(ports[2 * s - 2])")
             yaml = yaml.replacingOccurrences(of: "127.0.0.1:820\(s)", with: "127.0.0.1:\(ports[2 * s - 1])")
         }
+        let live = testSigner("live-test")
+        yaml += "\nsecurity:\n  first_engineer:\n    name: live-test\n    public_key: \(Data(live.publicKey).base64EncodedString())\n"
         let corridor = (dir as NSString).appendingPathComponent("corridor.yaml")
         try yaml.write(toFile: corridor, atomically: true, encoding: .utf8)
+        let doc = try CorridorFile.load(path: corridor)
         var processes: [Process] = []
         defer { for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         for s in 1...5 {
@@ -41,14 +47,16 @@ final class LiveRecordTests: XCTestCase {
         for (k, c) in commands.enumerated() {
             var body = c
             body["operator"] = "live-test"
-            body["client_id"] = "\(k + 1)"
+            body["client_id"] = ConsoleClient.newClientID()
             body["sequence"] = 1
-            let data = try JSONSerialization.data(withJSONObject: body)
+            let unsigned = try JSONDecoder().decode(CommandRequest.self, from: try JSONSerialization.data(withJSONObject: body))
+            let data = try JSONEncoder().encode(try unsigned.signed(by: live, document: doc))
             var done = false
             for _ in 0..<100 where !done {
                 var req = URLRequest(url: URL(string: "http://127.0.0.1:\(ports[1])/v1/commands")!)
                 req.httpMethod = "POST"
                 req.httpBody = data
+                req.setValue("application/json", forHTTPHeaderField: "Content-Type")
                 req.timeoutInterval = 6
                 if let (_, resp) = try? await session.data(for: req), let code = (resp as? HTTPURLResponse)?.statusCode, code == 200 || code == 422 {
                     done = true

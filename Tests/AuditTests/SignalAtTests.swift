@@ -19,22 +19,22 @@ struct KnownRecord {
 
     init(_ test: XCTestCase, commands: [(afterS: Int64, op: String, command: Command)], lampSignal: Int, lampThroughS: Int64) throws {
         dir = (try scratchFolder(test, "known") as NSString).appendingPathComponent("s0\(lampSignal)")
-        doc = try CorridorFile.load(path: demoCorridor)
+        doc = try writeSignedCorridor(into: dir)
         let store = try RaftStore(directory: dir)
         defer { try? store.close() }
-        try FileManager.default.copyItem(atPath: demoCorridor, toPath: (dir as NSString).appendingPathComponent("corridor.yaml"))
-        var m = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        var m = try CorridorMachine(genesisOf: doc)
         t0 = doc.referenceEpochMs + 7 * 86_400_000 + 1_234
         var batch = WriteBatch()
         var entries = [Entry(term: 1, index: 1, kind: .noop)]
         var index: UInt64 = 1
         for (k, c) in commands.enumerated() {
             index += 1
-            let env = CommandEnvelope(operatorID: c.op, clientID: ClientID(9), sequence: UInt64(k + 1), leaderTimeMs: t0 + c.afterS * 1000, command: c.command)
+            let env = testSigner(c.op).envelope(corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t0, random: 9), sequence: UInt64(k + 1),
+                                                leaderTimeMs: t0 + c.afterS * 1000, command: c.command)
             let bytes = env.encoded()
             entries.append(Entry(term: 1, index: index, data: bytes))
             let r = m.apply(index: index, term: 1, kind: .normal, payload: bytes)
-            batch.auditRecords.append(AuditRecord(index: index, term: 1, leaderTimeMs: env.leaderTimeMs, operatorName: c.op, clientID: "9",
+            batch.auditRecords.append(AuditRecord(index: index, term: 1, leaderTimeMs: env.leaderTimeMs, operatorName: c.op, clientID: env.clientID.description,
                                                   sequence: env.sequence, command: bytes, commandText: "\(c.command)", result: "\(r.result!)",
                                                   stateHash: r.stateHash))
             indexes.append(index)

@@ -1,4 +1,6 @@
 import Audit
+import CorridorFile
+import CorridorMachine
 import Foundation
 import GRDB
 import Storage
@@ -69,4 +71,24 @@ func rechain(_ folder: String, from index: UInt64) throws {
         for u in updates { try db.execute(sql: u) }
     }
     try db.close()
+}
+
+/// The test key of an operator (derived from its name).
+func testSigner(_ name: String) -> OperatorSigner { OperatorSigner(name: name, seed: "audit-test/\(name)") }
+
+/// Writes the demo corridor into `dir` as a controller's corridor copy, with `names[0]` as its first
+/// engineer and the other names as engineers from the start (`security.operators`); returns it loaded.
+func writeSignedCorridor(into dir: String, names: [String] = ["asha", "ravi", "meera"]) throws -> CorridorDocument {
+    var text = try String(contentsOfFile: demoCorridor, encoding: .utf8)
+    text += "\nsecurity:\n  first_engineer:\n    name: \(names[0])\n    public_key: \(Data(testSigner(names[0]).publicKey).base64EncodedString())\n"
+    if names.count > 1 {
+        text += "  operators:\n"
+        for n in names.dropFirst() {
+            text += "    - { name: \(n), role: engineer, public_key: \(Data(testSigner(n).publicKey).base64EncodedString()) }\n"
+        }
+    }
+    let path = (dir as NSString).appendingPathComponent("corridor.yaml")
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return try CorridorFile.load(path: path)
 }

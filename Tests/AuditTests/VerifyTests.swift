@@ -119,6 +119,31 @@ final class VerifyTests: XCTestCase {
         XCTAssertEqual(report.folders[0].notReplayed, rows.count - 71, "rows after the divergence are counted, not compared")
     }
 
+    /// An administrator who rewrites a signed command everywhere in one folder — the audit row, the log entry
+    /// with a valid checksum, the chain after it — still cannot produce the operator's signature: the replay
+    /// re-verifies it against the registry as it was at that index, refuses the command, and names the row.
+    func testACommandRewrittenEverywhereButUnsignableIsNamedByTheReplay() throws {
+        let (dir, _) = try syntheticFolder(self, commands: 120)
+        let rows = try DataFolder(path: dir).auditRows().compactMap(\.row)
+        guard let row = rows.first(where: { $0.record.commandText.hasPrefix("hold") && $0.record.result.hasPrefix("accepted") }) else {
+            return XCTFail("no accepted hold in the record")
+        }
+        var env = try CommandEnvelope.decode(row.record.command)
+        XCTAssertNotNil(env.signature, "the record holds the signature")
+        XCTAssertEqual(CommandLog.signer(row.record.command), OperatorKeys.keyIDText(env.signature!.keyID), "and the audit log shows its key id")
+        env.command = .flash(nil)   // "the supervisor flashed the corridor", signature kept
+        let data = env.encoded()
+        let term = row.record.term
+        let sum = EntryChecksum.compute(index: row.record.index, term: term, kind: 0, data: data)
+        try attack(dir, "UPDATE audit SET command = x'\(hexString(data))', command_text = '\(env.command)' WHERE idx = \(row.record.index)",
+                   "UPDATE log_entry SET data = x'\(hexString(data))', checksum = x'\(hexString(sum))' WHERE idx = \(row.record.index)")
+        try rechain(dir, from: row.record.index)
+        let findings = try Verifier.verify(folders: [dir]).folders[0].findings
+        XCTAssertEqual(findings.filter { $0.rank == 0 }, [], "the chain verifies: only the replay can tell")
+        XCTAssertEqual(findings.first?.index, row.record.index, "\(findings)")
+        XCTAssertTrue(findings.contains { $0.index == row.record.index && ($0.kind == "state_divergence" || $0.kind == "field_mismatch") }, "\(findings)")
+    }
+
     /// A log entry whose bytes changed under its checksum is named (databases with entry checksums).
     func testALogEntryThatFailsItsChecksumIsNamed() throws {
         let (dir, _) = try syntheticFolder(self, commands: 60)
@@ -164,8 +189,8 @@ final class VerifyTests: XCTestCase {
         let (dir, _) = try syntheticFolder(self, commands: 120)
         let rows = try DataFolder(path: dir).auditRows().compactMap(\.row)
         // Take a snapshot at the 60th row by replaying up to it, as a controller would.
-        let doc = try CorridorFile.load(path: demoCorridor)
-        var m = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        let doc = try CorridorFile.load(path: (dir as NSString).appendingPathComponent("corridor.yaml"))
+        var m = try CorridorMachine(genesisOf: doc)
         for r in rows.prefix(60) { _ = m.apply(index: r.record.index, term: r.record.term, kind: .normal, payload: r.record.command) }
         let at = rows[59].record.index
         let store = try RaftStore(directory: dir)

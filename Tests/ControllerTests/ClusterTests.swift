@@ -1,10 +1,11 @@
+import Console
 import Controller
 import Foundation
 import XCTest
 
 /// Multi-process tests on loopback: five real `greenwave controller` processes (3 voters, 2 learners).
 final class ClusterTests: XCTestCase {
-    private func request(_ type: String, seq: UInt64 = 1, client: String = "\(UInt64.random(in: 1 ... .max))",
+    private func request(_ type: String, seq: UInt64 = 1, client: String = ConsoleClient.newClientID(),
                          plan: String? = nil, signal: Int? = nil) -> CommandRequest {
         CommandRequest(operator: "test", clientID: client, sequence: seq, type: type, plan: plan, signal: signal)
     }
@@ -41,7 +42,7 @@ final class ClusterTests: XCTestCase {
         guard learnersKnow else { return XCTFail("the learners did not learn the leader") }
 
         // A command sent to a learner is forwarded to the leader and committed.
-        let client = "777"
+        let client = ConsoleClient.newClientID()
         guard let (code, r) = await c.command(2, request("mode", client: client, plan: "night")), let first = r else {
             return XCTFail("no answer")
         }

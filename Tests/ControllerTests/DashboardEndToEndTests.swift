@@ -16,6 +16,9 @@ final class DashboardEndToEndTests: XCTestCase {
             XCTAssertTrue(yaml.contains(old), "demo-5.yaml changed: \(old) not found")
             yaml = yaml.replacingOccurrences(of: old, with: new)
         }
+        // As a new user runs it: a corridor file without operators; the demo makes an engineer key for the
+        // person running it and signs with it.
+        yaml = yaml.components(separatedBy: "\nsecurity:")[0]
         try yaml.write(toFile: cluster.corridorPath, atomically: true, encoding: .utf8)
 
         // The demo, headless.
@@ -23,7 +26,8 @@ final class DashboardEndToEndTests: XCTestCase {
         FileManager.default.createFile(atPath: demoLog.path, contents: nil)
         let demo = Process()
         demo.executableURL = cluster.binary
-        demo.arguments = ["demo", "--headless", "--corridor", cluster.corridorPath, "--data", cluster.dir.appendingPathComponent("demo").path]
+        demo.arguments = ["demo", "--headless", "--corridor", cluster.corridorPath, "--data", cluster.dir.appendingPathComponent("demo").path,
+                          "--operator", "e2e-test"]
         let out = try FileHandle(forWritingTo: demoLog)
         demo.standardOutput = out
         demo.standardError = out
@@ -44,10 +48,13 @@ final class DashboardEndToEndTests: XCTestCase {
         let socket = "gw-e2e-\(UUID().uuidString.prefix(8))"
         func tm(_ args: [String]) -> (Int32, String) { Self.run(tmux, ["-L", socket] + args) }
         defer { _ = tm(["kill-server"]) }
-        let command = "\(cluster.binary.path) dashboard --corridor \(cluster.corridorPath) --operator e2e-test; sleep 30"
+        let key = cluster.dir.appendingPathComponent("demo/operators/e2e-test.key").path
+        XCTAssertTrue(demoOutput().contains("--key \(key)"), demoOutput())
+        let command = "\(cluster.binary.path) dashboard --corridor \(cluster.corridorPath) --key \(key); sleep 30"
         XCTAssertEqual(tm(["new-session", "-d", "-s", "dash", "-x", "150", "-y", "45", command]).0, 0)
         func screen() -> String { tm(["capture-pane", "-p", "-t", "dash"]).1 }
         try await waitUntil(30, "the dashboard shows a leader") { screen().contains("leader S0") && screen().contains("5/5 up") }
+        try await waitUntil(15, "the dashboard shows who is signed in") { screen().contains("signed in: e2e-test · engineer") }
 
         // A bad command is refused at the command line with a reason, and nothing is proposed.
         _ = tm(["send-keys", "-t", "dash", "-l", ":hold S99"])

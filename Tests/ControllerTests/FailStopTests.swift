@@ -1,3 +1,4 @@
+import Console
 import Controller
 import CorridorFile
 import CorridorMachine
@@ -44,7 +45,7 @@ final class RawPeer {
 /// operator or a supervisor looks, logs it once, and the corridor goes on without it.
 final class FailStopTests: XCTestCase {
     private func request(_ type: String, plan: String? = nil, signal: Int? = nil) -> CommandRequest {
-        CommandRequest(operator: "test", clientID: "\(UInt64.random(in: 1 ... .max))", sequence: 1, type: type, plan: plan, signal: signal)
+        CommandRequest(operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: type, plan: plan, signal: signal)
     }
 
     private func raw(_ c: LocalCluster, _ s: Int, _ path: String) async -> (Int, String)? {

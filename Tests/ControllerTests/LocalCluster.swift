@@ -1,4 +1,5 @@
 import Controller
+import CorridorFile
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -32,6 +33,7 @@ final class LocalCluster {
             yaml = yaml.replacingOccurrences(of: "127.0.0.1:820\(s)", with: "127.0.0.1:\(ports[2 * k + 1])")
         }
         corridorPath = dir.appendingPathComponent("corridor.yaml").path
+        yaml = TestOperators.secured(yaml)
         try yaml.write(toFile: corridorPath, atomically: true, encoding: .utf8)
         let cfg = URLSessionConfiguration.ephemeral
         cfg.timeoutIntervalForRequest = 2
@@ -135,6 +137,7 @@ final class LocalCluster {
         var req = URLRequest(url: URL(string: "http://127.0.0.1:\(apiPorts[s]!)\(path)")!)
         req.httpMethod = "POST"
         req.httpBody = body
+        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
         req.timeoutInterval = 8
         guard let (data, resp) = try? await session.data(for: req), let http = resp as? HTTPURLResponse else { return nil }
         return (http.statusCode, data)
@@ -155,8 +158,10 @@ final class LocalCluster {
     }
 
     /// Submits a command to controller `s` (which forwards to the leader).
+    /// The request is signed by the tests' engineer unless it carries a signature already.
     func command(_ s: Int, _ r: CommandRequest) async -> (Int, CommandResponse?)? {
-        guard let (code, data) = await post(s, "/v1/commands", body: try! JSONEncoder().encode(r)) else { return nil }
+        let signed = r.signature == nil ? r.signedForTest(try! CorridorFile.load(path: corridorPath)) : r
+        guard let (code, data) = await post(s, "/v1/commands", body: try! JSONEncoder().encode(signed)) else { return nil }
         return (code, try? JSONDecoder().decode(CommandResponse.self, from: data))
     }
 

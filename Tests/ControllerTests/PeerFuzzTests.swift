@@ -1,3 +1,4 @@
+import Console
 import Controller
 import Foundation
 import RaftCore
@@ -247,7 +248,7 @@ final class PeerFuzzTests: XCTestCase {
     private func commit(_ c: LocalCluster, among: [Int], timeout: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         var seq: UInt64 = 0
-        let client = "\(UInt64.random(in: 1 ... 1_000_000_000))"
+        let client = ConsoleClient.newClientID()
         while Date() < deadline {
             for s in among {
                 seq += 1

@@ -1,3 +1,4 @@
+import Console
 import Controller
 import Foundation
 @testable import Storage
@@ -7,7 +8,7 @@ import XCTest
 /// resync` keeps its term and vote and drops its log; started again it catches up from the leader.
 final class ResyncClusterTests: XCTestCase {
     private func request(_ type: String, seq: UInt64 = 1, plan: String? = nil, signal: Int? = nil) -> CommandRequest {
-        CommandRequest(operator: "test", clientID: "\(UInt64.random(in: 1 ... .max))", sequence: seq, type: type, plan: plan, signal: signal)
+        CommandRequest(operator: "test", clientID: ConsoleClient.newClientID(), sequence: seq, type: type, plan: plan, signal: signal)
     }
 
     private func run(_ c: LocalCluster, _ args: [String]) throws -> (Int32, String) { try c.runCommand(args) }

@@ -27,7 +27,7 @@ final class StartupCheckTests: XCTestCase {
     /// A corridor file in the test folder: demo-5 with `edit` applied.
     func corridorFile(_ name: String, _ edit: (String) -> String = { $0 }) throws -> String {
         let path = (dir as NSString).appendingPathComponent(name)
-        try edit(demoYAML).write(toFile: path, atomically: true, encoding: .utf8)
+        try edit(TestOperators.secured(demoYAML)).write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -208,7 +208,7 @@ final class StartupCheckTests: XCTestCase {
         let store = try start(o)
         defer { try? store.close() }
         let doc = o.document
-        var m = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        var m = try CorridorMachine(genesisOf: doc)
         var entries: [Entry] = [Entry(term: 1, index: 1, kind: .noop)]
         var rows: [AuditRecord] = []
         _ = m.applyLogEntry(entries[0])
@@ -218,8 +218,8 @@ final class StartupCheckTests: XCTestCase {
             let k = i % 4
             let command: Command = k == 0 ? .hold(SignalID(2 + i % 4), stage: nil) : k == 1 ? .release(SignalID(2 + (i - 1) % 4))
                 : .setMode(PlanID(plans[i % 3]))
-            let env = CommandEnvelope(operatorID: "op", clientID: ClientID(UInt64(1 + i % 7)), sequence: UInt64(i),
-                                      leaderTimeMs: t0 + Int64(i) * 1_000, command: command)
+            let env = TestOperators.engineer.envelope(corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t0, random: UInt64(1 + i % 7)),
+                                                      sequence: UInt64(i), leaderTimeMs: t0 + Int64(i) * 1_000, command: command)
             let e = Entry(term: 1, index: LogIndex(i), kind: .normal, data: env.encoded())
             let r = m.applyLogEntry(e)
             entries.append(e)
@@ -277,8 +277,8 @@ final class StartupCheckTests: XCTestCase {
     func testALogEntryRewrittenWithAValidChecksumIsCaughtByTheReplay() throws {
         let o = try options(try corridorFile("demo.yaml"))
         try buildLog(o, count: 40)
-        let env = CommandEnvelope(operatorID: "op", clientID: ClientID(99), sequence: 1, leaderTimeMs: o.document.referenceEpochMs + 86_400_000 + 30_000,
-                                  command: .flash(nil))
+        let env = TestOperators.engineer.envelope(corridorID: o.document.id, clientID: ClientID.timed(createdAtMs: o.document.referenceEpochMs + 86_400_000, random: 99),
+                                                  sequence: 1, leaderTimeMs: o.document.referenceEpochMs + 86_400_000 + 30_000, command: .flash(nil))
         let data = env.encoded()
         let sum = EntryChecksum.compute(index: 30, term: 1, kind: 0, data: data)
         try tamper(o, "UPDATE log_entry SET data = X'\(data.map { String(format: "%02x", $0) }.joined())', checksum = X'\(sum.map { String(format: "%02x", $0) }.joined())' WHERE idx = 30")
@@ -358,7 +358,7 @@ final class StartupCheckTests: XCTestCase {
         let loaded = try store.load()
         try store.close()
         let doc = o.document
-        var m = try CorridorMachine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, initialPlan: doc.initialPlan)
+        var m = try CorridorMachine(genesisOf: doc)
         let t0 = DispatchTime.now().uptimeNanoseconds
         for e in loaded.restored.entries { _ = m.applyLogEntry(e) }
         print("replay alone: \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) ms for \(n) entries")

@@ -1,3 +1,4 @@
+import Console
 import Controller
 import Foundation
 #if canImport(FoundationNetworking)
@@ -22,7 +23,7 @@ final class TLSClusterTests: XCTestCase {
 
         for s in c.signals { try c.start(s, extra: ["--peer-tls-dir", pki]) }
         guard let leader = await c.waitForLeader(timeout: 20) else { return XCTFail("no leader elected:\n\(c.log(1))") }
-        let request = CommandRequest(operator: "test", clientID: "\(UInt64.random(in: 1 ... .max))", sequence: 1, type: "mode", plan: "night")
+        let request = CommandRequest(operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: "mode", plan: "night")
         // Sent to learner 2, which forwards it to the leader; retried (same client id and sequence: applied
         // once) while 2's API is still starting.
         var answer: (Int, CommandResponse?)?

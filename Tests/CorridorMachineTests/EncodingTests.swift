@@ -20,6 +20,9 @@ final class EncodingTests: XCTestCase {
                              progression: Progression(speedKmh: 35, favoured: .decreasing, favouredBandPercent: 70),
                              offsetsMs: [1: 0, 2: 10_000, 3: 20_000, 4: 30_000, 5: 40_000])),
         .updatePlan(.flash("blink")),
+        .addOperator(name: "ravi", publicKey: Array(repeating: 7, count: 32), role: .supervisor),
+        .setRole(name: "ravi", role: .viewer),
+        .revokeKey(keyID: 0xFEED_FACE_CAFE_BEEF),
     ]
 
     func testEveryCommandRoundTrips() throws {
@@ -29,7 +32,10 @@ final class EncodingTests: XCTestCase {
             let bytes = e.encoded()
             XCTAssertEqual(try CommandEnvelope.decode(bytes), e, "\(c)")
             XCTAssertEqual(try CommandEnvelope.decode(bytes).encoded(), bytes, "canonical: \(c)")
-            XCTAssertEqual(Array(bytes[0..<2]), [0, 1], "big-endian version first")
+            XCTAssertEqual(Array(bytes[0..<2]), [0, 2], "big-endian version first")
+            let s = Fixture.signer("asha").envelope(corridorID: "x", clientID: e.clientID, sequence: e.sequence, leaderTimeMs: e.leaderTimeMs, command: c)
+            XCTAssertEqual(try CommandEnvelope.decode(s.encoded()), s, "signed: \(c)")
+            XCTAssertEqual(s.encoded().count, bytes.count - "operator \(i) — Ωμέγα".utf8.count + 4 + 8 + 64, "key id and signature: \(c)")
         }
     }
 
@@ -46,9 +52,9 @@ final class EncodingTests: XCTestCase {
 
     func testUnknownCommandVersionIsRefusedByName() {
         var bytes = payload(.flash(nil), seq: 1, at: Fixture.t0)
-        bytes[1] = 2
+        bytes[1] = 3
         XCTAssertThrowsError(try CommandEnvelope.decode(bytes)) { error in
-            XCTAssertEqual(error as? DecodeError, .unsupportedVersion(kind: "command", version: 2))
+            XCTAssertEqual(error as? DecodeError, .unsupportedVersion(kind: "command", version: 3))
         }
     }
 

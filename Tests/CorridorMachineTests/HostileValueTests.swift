@@ -31,7 +31,7 @@ final class HostileValueTests: XCTestCase {
         var d = Driver()
         let y2100: Int64 = 4_102_444_800_000
         XCTAssertTrue(d.send(.hold(SignalID(2), stage: nil), at: y2100).result!.isAccepted)
-        let r = d.send(.flash(nil), at: Fixture.t0)
+        let r = d.raw(signed(.flash(nil), clientID: ClientID.timed(createdAtMs: y2100, random: 7), seq: 1, at: Fixture.t0))
         XCTAssertEqual(r.result?.code, .implausibleTime)
         XCTAssertTrue(r.result!.reason!.contains("behind the corridor's clock"), r.result!.reason!)
         let ok = d.send(.release(SignalID(2)), at: y2100 - Limits.leaderTimeStepBackMsMax)
@@ -47,8 +47,10 @@ final class HostileValueTests: XCTestCase {
         XCTAssertNil(big.header)
         let long = d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0, op: String(repeating: "x", count: 129)))
         XCTAssertEqual(long.result?.code, .malformed)
-        XCTAssertNil(d.m.session(ClientID(3)))
-        XCTAssertTrue(d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0, op: String(repeating: "x", count: 128))).result!.isAccepted)
+        XCTAssertNil(d.m.session(Fixture.client(3)))
+        // 128 bytes decode, but no registered operator has such a name.
+        XCTAssertEqual(d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0, op: String(repeating: "x", count: 128))).result?.code, .unauthorized)
+        XCTAssertTrue(d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0)).result!.isAccepted)
     }
 
     /// A 60 KB plan name is refused with a reason of at most `maxReasonBytes`, and control characters in
@@ -63,7 +65,7 @@ final class HostileValueTests: XCTestCase {
         XCTAssertFalse(reason.unicodeScalars.contains { $0.value < 0x20 }, reason.prefix(40).description)
         XCTAssertTrue(reason.hasPrefix("unknown plan '\\u{1B}[2J\\u{A}forged line nnn"), reason.prefix(60).description)
         XCTAssertTrue(reason.hasSuffix("…"))
-        XCTAssertEqual(d.m.session(ClientID(1))?.result, r.result, "the session keeps the bounded reason")
+        XCTAssertEqual(d.m.sessions.first?.result, r.result, "the session keeps the bounded reason")
         // The whole encoded state stays small (it was the 60 KB payload echoed, per client, forever).
         XCTAssertLessThan(d.m.encodedState().count, 8_000)
     }
@@ -97,7 +99,7 @@ final class SessionWindowTests: XCTestCase {
     func timed(_ createdAt: Int64, _ r: UInt64) -> ClientID { ClientID.timed(createdAtMs: createdAt, random: r) }
 
     func env(_ c: Command, _ id: ClientID, seq: UInt64, at t: Int64) -> [UInt8] {
-        CommandEnvelope(operatorID: "asha", clientID: id, sequence: seq, leaderTimeMs: t, command: c).encoded()
+        signed(c, clientID: id, seq: seq, at: t)
     }
 
     func testARetryWithinTheWindowReturnsTheFirstResultAndOneAfterItIsRefused() {
@@ -147,15 +149,15 @@ final class SessionWindowTests: XCTestCase {
         XCTAssertEqual(d.m.sessions.count, 1)
     }
 
-    /// Ids without a creation time (plain numbers) keep the old least-recently-used behaviour, and are
-    /// evicted before any timed session.
-    func testUntimedSessionsAreEvictedFirst() {
-        var d = Driver(MachineSettings(maxSessions: 2))
-        XCTAssertTrue(d.raw(env(.hold(SignalID(1), stage: nil), ClientID(42), seq: 1, at: Fixture.t0)).result!.isAccepted)
-        XCTAssertTrue(d.raw(env(.hold(SignalID(2), stage: nil), timed(Fixture.t0, 1), seq: 1, at: Fixture.t0 + 1)).result!.isAccepted)
-        XCTAssertTrue(d.raw(env(.hold(SignalID(3), stage: nil), timed(Fixture.t0, 2), seq: 1, at: Fixture.t0 + 2)).result!.isAccepted)
-        XCTAssertNil(d.m.session(ClientID(42)))
-        XCTAssertNotNil(d.m.session(timed(Fixture.t0, 1)))
-        XCTAssertNotNil(d.m.session(timed(Fixture.t0, 2)))
+    /// Ids without a creation time (plain numbers) cannot be covered for the whole window once the table is
+    /// full (they were evicted least-recently-used), so a signed command under one could be replayed later:
+    /// they are refused, and nothing is recorded.
+    func testAClientIDWithoutCreationTimeIsRefused() {
+        var d = Driver()
+        let r = d.raw(signed(.hold(SignalID(1), stage: nil), clientID: ClientID(42), seq: 1, at: Fixture.t0))
+        XCTAssertEqual(r.result?.code, .unauthorized)
+        XCTAssertTrue(r.result!.reason!.contains("carries no creation time"), r.result!.reason!)
+        XCTAssertTrue(d.m.sessions.isEmpty)
+        XCTAssertTrue(d.m.holds.isEmpty)
     }
 }

@@ -105,14 +105,16 @@ final class RejectionTests: XCTestCase {
         var d = Driver()
         let garbage = d.raw([0xFF, 0x00, 0x13])
         XCTAssertEqual(garbage.result?.code, .unsupportedVersion)
-        XCTAssertEqual(garbage.result?.reason, "undecodable command: unsupported command format version 65280 (this build reads 1)")
+        XCTAssertEqual(garbage.result?.reason, "undecodable command: unsupported command format version 65280 (this build reads 2)")
         XCTAssertEqual(d.raw([]).result?.reason, "undecodable command: truncated while reading command version")
         var unknownTag = payload(.release(SignalID(1)), client: 5, seq: 1, at: Fixture.t0)
         unknownTag[unknownTag.count - 9] = 42
-        let r = d.raw(unknownTag)
+        // Changed bytes no longer match the signature; signed again, they reach the decoder.
+        XCTAssertEqual(d.raw(unknownTag).result?.code, .unauthorized)
+        let r = d.raw(resigned(unknownTag))
         XCTAssertEqual(r.result?.code, .malformed)
         XCTAssertEqual(r.result?.reason, "undecodable command body: unknown command tag 42")
-        XCTAssertEqual(d.m.session(ClientID(5))?.lastSequence, 1, "a decodable header still gets exactly-once")
+        XCTAssertEqual(d.m.session(Fixture.client(5))?.lastSequence, 1, "a decodable, signed header still gets exactly-once")
         let hash = d.m.stateHash
         XCTAssertEqual(d.raw([0, 1, 0, 0]).result?.code, .malformed)
         XCTAssertEqual(d.m.stateHash, hash, "bytes without a header change nothing")

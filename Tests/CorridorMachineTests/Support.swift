@@ -20,16 +20,46 @@ enum Fixture {
     /// A leader time well after the reference epoch.
     static let t0: Int64 = 1_735_669_800_000 + 86_400_000 + 12_345
 
+    /// The operators the tests sign as; each is an engineer in the fixture's registry.
+    static let operatorNames = ["asha", "ravi", "meera", "op", "op0", "op1", "op2", "op3", "control-room"]
+    static let corridorID = document.id
+
     static func machine(_ settings: MachineSettings = MachineSettings()) -> CorridorMachine {
         do {
             return try CorridorMachine(corridor: document.corridor, referenceEpochMs: document.referenceEpochMs,
-                                       initialPlan: document.initialPlan, settings: settings)
+                                       initialPlan: document.initialPlan, corridorID: corridorID,
+                                       operators: operatorNames.map { OperatorRecord(name: $0, publicKey: signer($0).publicKey, role: .engineer) },
+                                       settings: settings)
         } catch { fatalError("\(error)") }
     }
+
+    /// The test key of an operator (derived from its name).
+    static func signer(_ name: String) -> OperatorSigner { OperatorSigner(name: name, seed: "test/\(name)") }
+
+    /// Client `n` of the tests: an id created at `t0`, so exactly-once covers it for an hour after t0.
+    static func client(_ n: UInt64) -> ClientID { ClientID.timed(createdAtMs: t0, random: n) }
 }
 
+/// A signed command of test client `client`.
 func payload(_ c: Command, client: UInt64 = 1, seq: UInt64, at t: Int64, op: String = "asha") -> [UInt8] {
-    CommandEnvelope(operatorID: op, clientID: ClientID(client), sequence: seq, leaderTimeMs: t, command: c).encoded()
+    signed(c, clientID: Fixture.client(client), seq: seq, at: t, op: op)
+}
+
+func signed(_ c: Command, clientID: ClientID, seq: UInt64, at t: Int64, op: String = "asha") -> [UInt8] {
+    Fixture.signer(op).envelope(corridorID: Fixture.corridorID, clientID: clientID, sequence: seq, leaderTimeMs: t, command: c).encoded()
+}
+
+/// `bytes` (a signed envelope whose command bytes were changed) signed again by `op`, so that it passes
+/// the signature check and reaches the command decoder.
+func resigned(_ bytes: [UInt8], op: String = "asha") -> [UInt8] {
+    var r = ByteReader(bytes)
+    let h = try! CommandEnvelope.decodeHeader(&r)
+    let command = Array(bytes[r.position...])
+    let message = OperatorKeys.signedMessage(corridorID: Fixture.corridorID, clientID: h.clientID, sequence: h.sequence,
+                                             operatorName: h.operatorID, command: command)
+    var out = bytes
+    out.replaceSubrange((r.position - 64)..<r.position, with: Fixture.signer(op).sign(message))
+    return out
 }
 
 /// A machine with a log cursor, for tests.
@@ -37,6 +67,8 @@ struct Driver {
     var m: CorridorMachine
     var next: UInt64 = 1
     var seq: UInt64 = 0
+    /// Each test client's id carries the time of its first command.
+    var created: [UInt64: Int64] = [:]
     init(_ settings: MachineSettings = MachineSettings()) { m = Fixture.machine(settings) }
 
     @discardableResult
@@ -48,13 +80,14 @@ struct Driver {
     @discardableResult
     mutating func send(_ c: Command, client: UInt64 = 1, at t: Int64, op: String = "asha") -> ApplyResult {
         seq += 1
-        return raw(payload(c, client: client, seq: seq, at: t, op: op))
+        if created[client] == nil { created[client] = t }
+        return raw(signed(c, clientID: ClientID.timed(createdAtMs: created[client]!, random: client), seq: seq, at: t, op: op))
     }
 }
 
 /// The real CorridorMachine on the demo corridor, as the simulator's replicated state machine.
 struct SimCorridorMachine: SimulatedStateMachine {
-    static let settings = MachineSettings(safetyMarginMs: 5_000, maxSessions: 3, maxEvents: 200)
+    static let settings = MachineSettings(safetyMarginMs: 5_000, maxSessions: 6, maxEvents: 200)
     static let fresh: CorridorMachine = Fixture.machine(settings)
     var machine: CorridorMachine
 
@@ -98,9 +131,11 @@ enum CommandGenerator {
             + Int64(rng.below(2_000))
         var seq = sequence
         if rng.below(8) == 0 && s > 4 { seq = sequence - 1 - UInt64(rng.below(4)) }  // a retry
+        // Clients are timed ids created at the start of their block (a block spans about 21 minutes of
+        // leader time, within the exactly-once window); a retry across a block boundary is a new client's.
+        let created = Fixture.t0 + Int64((seq & 0xFFFF_FFFF) / 150) * 1_000_000
         let env = { (c: Command) in
-            CommandEnvelope(operatorID: "op\(client(of: seq))", clientID: ClientID(client(of: seq)), sequence: seq,
-                            leaderTimeMs: time, command: c).encoded()
+            signed(c, clientID: ClientID.timed(createdAtMs: created, random: client(of: seq)), seq: seq, at: time, op: "op\(client(of: seq))")
         }
         func signal() -> SignalID { SignalID(1 + rng.below(6)) }  // 6 is unknown
         // Calm stretches: only releases and unflashes, so that everything in force ends and
