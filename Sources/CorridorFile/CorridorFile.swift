@@ -508,12 +508,7 @@ struct Reader {
                 var fe = try obj(feAt)
                 let nameAt = try required(&fe, "name")
                 let engineer = try string(nameAt)
-                let okName = engineer.utf8.count <= 64 && engineer.unicodeScalars.allSatisfy {
-                    ($0.value < 0x80 && ($0.properties.isAlphabetic || ("0"..."9").contains(Character($0)))) || "._-@".unicodeScalars.contains($0)
-                }
-                guard okName else {
-                    throw fail(nameAt, .invalidValue, "operator name '\(engineer)' must be 1 to 64 letters, digits, '.', '_', '-' or '@'")
-                }
+                if let p = OperatorRecord.nameProblem(engineer) { throw fail(nameAt, .invalidValue, p) }
                 let keyAt = try required(&fe, "public_key")
                 let text = try string(keyAt)
                 guard let key = Data(base64Encoded: text), key.count == 32 else {

@@ -43,12 +43,21 @@ final class ClusterTests: XCTestCase {
 
         // A command sent to a learner is forwarded to the leader and committed.
         let client = ConsoleClient.newClientID()
-        guard let (code, r) = await c.command(2, request("mode", client: client, plan: "night")), let first = r else {
-            return XCTFail("no answer")
+        // A 503 (the forward found no leader API yet, on a loaded machine) is retried with the same client id
+        // and sequence: it applies once.
+        var answer = await c.command(2, request("mode", client: client, plan: "night"))
+        let retryUntil = Date().addingTimeInterval(10)
+        while (answer == nil || answer?.0 == 503) && Date() < retryUntil {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+            answer = await c.command(2, request("mode", client: client, plan: "night"))
+        }
+        guard let (code, r) = answer, let first = r else {
+            return XCTFail("no answer (\(String(describing: answer?.0))):\n\(c.log(2))")
         }
         XCTAssertEqual(code, 200)
         XCTAssertEqual(first.result, "accepted")
-        XCTAssertEqual(first.leader, leader)
+        // The leader that committed it (on a loaded machine leadership may have moved since the election).
+        XCTAssertTrue(c.voters.contains(first.leader), "\(first.leader)")
         XCTAssertNotNil(first.effectiveAtMs)
         // The same client id and sequence again: the first result, not a second application.
         let again = await c.command(4, request("mode", client: client, plan: "night"))
@@ -57,6 +66,7 @@ final class ClusterTests: XCTestCase {
         await assertConverged(c, c.signals)
 
         // kill -9 the leader: a new leader commits within 2 s.
+        guard let leader = await c.waitForLeader(among: c.voters) else { return XCTFail("no leader before the kill") }
         let killedAt = Date()
         c.kill9(leader)
         let survivors = c.signals.filter { $0 != leader }
