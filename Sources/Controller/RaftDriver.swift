@@ -57,6 +57,13 @@ public actor RaftDriver {
 
     // Metrics.
     private(set) var metrics = DriverMetrics()
+    /// Evidence about this controller's own scheduling, for the log lines that say why it campaigned or
+    /// stepped down (SchedulingWatch.swift).
+    private var watch = SchedulingWatch()
+    /// The role as of the last `Ready`, to tell what a role change was.
+    private var lastRole: Role = .follower
+    private var lastLeader: NodeID = noNode
+    private var lastRoleTerm: Term = 0
 
     public init(options: ControllerOptions, store: RaftStore, transport: PeerTransport, logger: Logger) throws {
         self.options = options
@@ -92,20 +99,65 @@ public actor RaftDriver {
 
     // MARK: - Inputs
 
-    func tick() {
-        guard !stopping else { return }
-        node.tick()
+    /// Advances Raft time by `count` ticks (the tick loop fires the ticks that elapsed on the monotonic
+    /// clock since its last call, at most `ControllerOptions.maxCatchUpTicks`; `skipped` says how many it
+    /// gave up). Every peer message waiting in `inbox` is stepped *first*: what arrived while this process
+    /// was not scheduled counts before the time that passed, so a heartbeat waiting in the inbox never lets
+    /// a follower's election timer run out, nor a leader's check-quorum window close, behind it.
+    /// `dueNs` is when the first tick was due and `calledNs` when the loop woke up (monotonic), for the
+    /// scheduling evidence (SchedulingWatch.swift).
+    ///
+    /// Returns how many ticks the loop may let pass before it calls again: 1 for a voter that follows or
+    /// campaigns (its randomised election timeout keeps one-tick resolution); one heartbeat interval for a
+    /// leader (it has nothing to do between heartbeats but count towards its check-quorum window, which is
+    /// a whole number of heartbeat intervals) and for a learner (it never campaigns). Ticks fired together
+    /// are the same ticks fired one by one, only later by less than the stride; heartbeats stay on time.
+    @discardableResult
+    func tick(count: Int = 1, dueNs: UInt64 = 0, calledNs: UInt64 = 0, skipped: UInt64 = 0, inbox: PeerInbox? = nil) -> Int {
+        guard !stopping else { return 1 }
+        let t0 = monotonicNs()
+        defer { watch.noteBusy(monotonicNs() - t0, now: t0) }
+        if calledNs > 0 { watch.noteTick(lateNs: calledNs > dueNs ? calledNs - dueNs : 0, actorWaitNs: t0 > calledNs ? t0 - calledNs : 0, now: t0) }
+        watch.ticksSkipped += skipped
+        if let inbox { stepAll(inbox.takeAll(), now: t0) }
+        for _ in 0..<max(1, count) { node.tick() }
         drain()
-        guard !stopping else { return }
+        guard !stopping else { return 1 }
         if !pendingAudit.isEmpty || !pendingLampEvents.isEmpty { flushSidecar() }
+        return tickStride
     }
 
-    func step(_ m: Message) {
-        guard !stopping, !isolated else { return }
-        let dropped = node.malformedDropped
-        node.step(m)
-        if node.malformedDropped != dropped { noteMalformed() }
+    /// See `tick`: ticks the loop may let pass between calls in the current role.
+    var tickStride: Int {
+        if node.role == .leader || (node.role == .follower && !node.isVoter) { return max(1, options.heartbeatTicks) }
+        return 1
+    }
+
+    /// Steps every peer message waiting in `inbox` and handles one `Ready` for all of them.
+    func stepInbox(_ inbox: PeerInbox) {
+        let batch = inbox.takeAll()
+        guard !batch.isEmpty, !stopping else { return }
+        let t0 = monotonicNs()
+        stepAll(batch, now: t0)
         drain()
+        watch.noteBusy(monotonicNs() - t0, now: t0)
+    }
+
+    /// One peer message (tests and tools that drive the driver directly).
+    func step(_ m: Message) {
+        guard !stopping else { return }
+        stepAll([m], now: monotonicNs())
+        drain()
+    }
+
+    private func stepAll(_ batch: [Message], now: UInt64) {
+        guard !stopping, !isolated, !batch.isEmpty else { return }
+        let dropped = node.malformedDropped
+        for m in batch {
+            watch.heard(from: m.from, now: now)
+            node.step(m)
+        }
+        if node.malformedDropped != dropped { noteMalformed() }
     }
 
     /// A warning per 10 s at most about peer messages the core dropped as malformed, with the count.
@@ -342,7 +394,13 @@ public actor RaftDriver {
             // 1. Persist (one transaction: snapshot, entries, hard state, plus pending audit rows and
             //    lamp events: group commit).
             var batch = WriteBatch()
-            if rd.snapshot != nil || rd.hardState != nil || !rd.entries.isEmpty { batch.add(rd) }
+            let raftDurable = rd.snapshot != nil || rd.hardState != nil || !rd.entries.isEmpty
+            if raftDurable { batch.add(rd) }
+            // Messages that wait for no Raft write (a leader's heartbeats, a follower's heartbeat answers)
+            // go out before the sidecar's audit rows and lamp events are made durable: they promise nothing
+            // about them, and an fsync on a busy disk must not delay a heartbeat.
+            let sentEarly = !raftDurable && !rd.messages.isEmpty && !isolated
+            if sentEarly { transport.send(rd.messages) }
             batch.auditRecords = pendingAudit
             batch.lampEvents = pendingLampEvents
             if !batch.isEmpty {
@@ -363,8 +421,8 @@ public actor RaftDriver {
                 pendingLampEvents = []
             }
             if let last = rd.entries.last { node.persisted(upTo: last.index, term: last.term) }
-            // 2. Send.
-            if !rd.messages.isEmpty && !isolated { transport.send(rd.messages) }
+            // 2. Send (unless sent before the sidecar write, above).
+            if !sentEarly && !rd.messages.isEmpty && !isolated { transport.send(rd.messages) }
             // 3. Install a received snapshot, then apply.
             if let snap = rd.snapshot {
                 do {
@@ -384,9 +442,40 @@ public actor RaftDriver {
             releaseAppliedWaiters()
             if let soft = rd.softState {
                 logger.info("raft role changed", metadata: ["raft.role": "\(soft.role)", "raft.leader": "\(soft.leader)", "raft.term": "\(node.term)"])
+                explainRoleChange(from: lastRole, to: soft.role, previousLeader: lastLeader)
+                lastRole = soft.role
+                lastLeader = soft.leader
+                lastRoleTerm = node.term
             }
         }
         maybeSnapshot()
+    }
+
+    /// A warning that says why this controller campaigned or stepped down, with the evidence about its own
+    /// scheduling: a busy machine shows here as late ticks or a busy driver, a lost leader as silence.
+    private func explainRoleChange(from old: Role, to new: Role, previousLeader: NodeID) {
+        let now = monotonicNs()
+        let timeoutMs = options.electionTicks * options.tickMs
+        switch (old, new) {
+        case (.follower, .preCandidate), (.follower, .candidate):
+            let silence = previousLeader == noNode ? "no leader known" :
+                "last message from leader \(previousLeader) \(watch.silenceMs(of: previousLeader, now: now).map { "\($0) ms" } ?? "never") ago"
+            logger.warning("campaigning: election timeout", metadata: [
+                "why": "\(silence); election timeout \(timeoutMs)–\(2 * timeoutMs) ms; \(watch.summary(now: now))",
+                "raft.term": "\(node.term)",
+            ])
+        case (.leader, .follower):
+            let voters = node.membership.voters.filter { $0 != node.id }
+            let heard = voters.map { v in "\(v): \(watch.silenceMs(of: v, now: now).map { "\($0) ms" } ?? "never")" }.joined(separator: ", ")
+            let reason = node.term > lastRoleTerm ? "a message of a higher term (term \(lastRoleTerm) to \(node.term))"
+                : "not heard from a quorum of voters within the election timeout (check-quorum)"
+            logger.warning("stepping down: \(reason)", metadata: [
+                "why": "voters last heard [\(heard)]; election timeout \(timeoutMs) ms; \(watch.summary(now: now))",
+                "raft.term": "\(node.term)",
+            ])
+        default:
+            break
+        }
     }
 
     private func apply(_ e: Entry) {
