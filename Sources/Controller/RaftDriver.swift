@@ -60,6 +60,9 @@ public actor RaftDriver {
     /// Evidence about this controller's own scheduling, for the log lines that say why it campaigned or
     /// stepped down (SchedulingWatch.swift).
     private var watch = SchedulingWatch()
+    /// Durable writes run here, one at a time in order, so that the actor is not blocked on the disk.
+    private let writerQueue = DispatchQueue(label: "greenwave.store-writer")
+    private var writes = WriteQueue()
     /// The role as of the last `Ready`, to tell what a role change was.
     private var lastRole: Role = .follower
     private var lastLeader: NodeID = noNode
@@ -372,8 +375,8 @@ public actor RaftDriver {
             }
             logger.info("leadership handed over", metadata: ["raft.role": "\(node.role)", "raft.leader": "\(node.leader)"])
         }
+        flushSidecar(wait: true)
         stopping = true
-        flushSidecar()
         for (_, w) in proposalWaiters { w.continuation.resume(throwing: ControllerError.shuttingDown) }
         proposalWaiters = [:]
         cancelAllReads()
@@ -392,38 +395,31 @@ public actor RaftDriver {
             rounds += 1
             let rd = node.ready()
             // 1. Persist (one transaction: snapshot, entries, hard state, plus pending audit rows and
-            //    lamp events: group commit).
+            //    lamp events: group commit) — on the writer queue, so that this actor goes on answering
+            //    heartbeats while SQLite waits for the disk (docs/operations.md, "Leadership under load").
             var batch = WriteBatch()
             let raftDurable = rd.snapshot != nil || rd.hardState != nil || !rd.entries.isEmpty
             if raftDurable { batch.add(rd) }
-            // Messages that wait for no Raft write (a leader's heartbeats, a follower's heartbeat answers)
-            // go out before the sidecar's audit rows and lamp events are made durable: they promise nothing
-            // about them, and an fsync on a busy disk must not delay a heartbeat.
-            let sentEarly = !raftDurable && !rd.messages.isEmpty && !isolated
-            if sentEarly { transport.send(rd.messages) }
             batch.auditRecords = pendingAudit
             batch.lampEvents = pendingLampEvents
-            if !batch.isEmpty {
-                let t0 = monotonicNs()
-                do {
-                    if failNextPersist {
-                        failNextPersist = false
-                        throw ControllerError.rejected("fault injection: write refused")
-                    }
-                    try store.commit(batch)
-                } catch {
-                    // Nothing that depends on this write may leave the process; the node cannot go on.
-                    failStop("persisting failed: \(error)")
-                    return
-                }
-                metrics.observePersist(nanoseconds: monotonicNs() - t0)
-                pendingAudit = []
-                pendingLampEvents = []
+            pendingAudit = []
+            pendingLampEvents = []
+            // 2. Send. Messages that promise nothing durable go now; the others (acknowledgements of
+            //    entries, votes, snapshot answers) wait until every Raft write handed out before them is
+            //    durable (`WriteQueue.waitsForDurability`).
+            let (now, held) = WriteQueue.split(rd.messages)
+            if rd.snapshot != nil {
+                // A snapshot replaces the log and, inside the core, counts as durable at once: it is
+                // written before anything else happens (rare: a follower far behind).
+                guard writeNow(batch) else { return }
+                send(now + held)
+            } else {
+                if !batch.isEmpty { enqueueWrite(batch, lastEntry: rd.entries.last.map { ($0.index, $0.term) }, raft: raftDurable) }
+                send(now)
+                holdUntilDurable(held)
             }
-            if let last = rd.entries.last { node.persisted(upTo: last.index, term: last.term) }
-            // 2. Send (unless sent before the sidecar write, above).
-            if !sentEarly && !rd.messages.isEmpty && !isolated { transport.send(rd.messages) }
-            // 3. Install a received snapshot, then apply.
+            // 3. Install a received snapshot, then apply (committed entries are durable here: the core
+            //    hands out only entries reported persisted).
             if let snap = rd.snapshot {
                 do {
                     machine = try CorridorMachine(snapshotBytes: snap.data)
@@ -449,6 +445,106 @@ public actor RaftDriver {
             }
         }
         maybeSnapshot()
+    }
+
+    private func send(_ messages: [Message]) {
+        if !messages.isEmpty && !isolated { transport.send(messages) }
+    }
+
+    // MARK: - Durable writes off the actor
+
+    /// Hands `batch` to the writer queue. `raft` marks a write of Raft state (entries, hard state) that
+    /// held messages may wait for; `lastEntry` is reported `persisted` when it is durable.
+    private func enqueueWrite(_ batch: WriteBatch, lastEntry: (LogIndex, Term)?, raft: Bool) {
+        let fail = failNextPersist
+        failNextPersist = false
+        let seq = writes.begin(raft: raft, lastEntry: lastEntry, sidecar: raft ? nil : (batch.auditRecords, batch.lampEvents))
+        let store = self.store
+        let done = writes.completions
+        writerQueue.async {
+            let t0 = monotonicNs()
+            var failure: String?
+            do {
+                if fail { throw ControllerError.rejected("fault injection: write refused") }
+                try store.commit(batch)
+            } catch {
+                failure = "\(error)"
+            }
+            done.push(WriteQueue.Completion(seq: seq, failure: failure, ns: monotonicNs() - t0))
+            Task { await self.writesCompleted() }
+        }
+    }
+
+    /// Writes `batch` before returning (after every write queued before it); false after a fail-stop.
+    private func writeNow(_ batch: WriteBatch) -> Bool {
+        waitForWrites()
+        guard !stopping else { return false }
+        guard !batch.isEmpty else { return true }
+        let t0 = monotonicNs()
+        do {
+            if failNextPersist {
+                failNextPersist = false
+                throw ControllerError.rejected("fault injection: write refused")
+            }
+            try writerQueue.sync { _ = try store.commit(batch) }
+        } catch {
+            // Nothing that depends on this write may leave the process; the node cannot go on.
+            failStop("persisting failed: \(error)")
+            return false
+        }
+        metrics.observePersist(nanoseconds: monotonicNs() - t0)
+        return true
+    }
+
+    /// Blocks until every queued write is done and handles their completions here.
+    private func waitForWrites() {
+        guard writes.inFlight else { return }
+        writerQueue.sync {}
+        handleCompletions()
+    }
+
+    private func holdUntilDurable(_ messages: [Message]) {
+        guard !messages.isEmpty else { return }
+        if !writes.hold(messages) { send(messages) }
+    }
+
+    /// Called (through a task) after each write the queue finished.
+    private func writesCompleted() {
+        guard handleCompletions() else { return }
+        drain()
+    }
+
+    /// Reports finished writes to the core and sends what waited for them. Returns true when the core
+    /// may have new work (an entry became durable).
+    @discardableResult
+    private func handleCompletions() -> Bool {
+        var progressed = false
+        for c in writes.completions.takeAll() {
+            guard let w = writes.finish(c.seq) else { continue }
+            if let f = c.failure {
+                if w.raft {
+                    // Nothing that depends on this write left the process (held messages are dropped);
+                    // the node cannot go on.
+                    failStop("persisting failed: \(f)")
+                    return false
+                }
+                // Audit rows and lamp events alone: keep them for the next write.
+                logger.error("writing audit rows / lamp events failed; will retry", metadata: ["error": "\(f)"])
+                if let (audit, lamps) = w.sidecar {
+                    pendingAudit = audit + pendingAudit
+                    pendingLampEvents = lamps + pendingLampEvents
+                }
+                continue
+            }
+            metrics.observePersist(nanoseconds: c.ns)
+            if let (index, term) = w.lastEntry {
+                node.persisted(upTo: index, term: term)
+                progressed = true
+            }
+            guard !stopping else { continue }
+            send(w.held)
+        }
+        return progressed && !stopping
     }
 
     /// A warning that says why this controller campaigned or stepped down, with the evidence about its own
@@ -525,29 +621,33 @@ public actor RaftDriver {
         appliedWaiters = keep
     }
 
-    /// Writes audit rows and lamp events that wait for a group commit when nothing else is written.
-    private func flushSidecar() {
-        guard !pendingAudit.isEmpty || !pendingLampEvents.isEmpty else { return }
-        do {
-            try store.commit(WriteBatch(auditRecords: pendingAudit, lampEvents: pendingLampEvents))
-            pendingAudit = []
-            pendingLampEvents = []
-        } catch {
-            logger.error("writing audit rows / lamp events failed; will retry", metadata: ["error": "\(error)"])
+    /// Writes audit rows and lamp events that wait for a group commit when nothing else is written: on
+    /// the writer queue, or before returning when `wait` (a snapshot is about to drop the log under them).
+    private func flushSidecar(wait: Bool = false) {
+        guard !pendingAudit.isEmpty || !pendingLampEvents.isEmpty else {
+            if wait { waitForWrites() }
+            return
         }
+        let batch = WriteBatch(auditRecords: pendingAudit, lampEvents: pendingLampEvents)
+        pendingAudit = []
+        pendingLampEvents = []
+        enqueueWrite(batch, lastEntry: nil, raft: false)
+        if wait { waitForWrites() }
     }
 
     private func maybeSnapshot() {
         let applied = machine.appliedIndex
         guard applied >= lastSnapshotIndex + LogIndex(options.snapshotEveryEntries), node.persistedIndex >= applied else { return }
         // The audit rows up to `applied` must be durable before the log under them can go.
-        flushSidecar()
-        guard pendingAudit.isEmpty else { return }
+        flushSidecar(wait: true)
+        guard pendingAudit.isEmpty, !stopping else { return }
         let data = machine.snapshot().encoded()
         guard let snap = node.compact(upTo: applied, data: data) else { return }
         do {
-            try store.saveSnapshot(StoredSnapshot(snap))
-            try store.compact(through: snap.index)
+            try writerQueue.sync {
+                try store.saveSnapshot(StoredSnapshot(snap))
+                try store.compact(through: snap.index)
+            }
             lastSnapshotIndex = snap.index
             logger.info("snapshot taken", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(data.count)"])
         } catch {
