@@ -17,12 +17,27 @@ public struct ControllerOptions: Sendable {
     public var peerAddresses: [SignalID: Endpoint]
     public var apiAddresses: [SignalID: Endpoint]
     /// Wall-clock length of one Raft tick.
-    public var tickMs: Int = 10
+    public var tickMs: Int = RaftTiming.loopback.tickMs
     /// Ticks before a follower campaigns (randomised up to twice this): 30 × 10 ms = 300–600 ms, as
-    /// etcd's default election timeout.
-    public var electionTicks: Int = 30
+    /// etcd's default election timeout. Also a leader's check-quorum window.
+    public var electionTicks: Int = RaftTiming.loopback.electionTicks
     /// Ticks between leader heartbeats: 5 × 10 ms = 50 ms.
-    public var heartbeatTicks: Int = 5
+    public var heartbeatTicks: Int = RaftTiming.loopback.heartbeatTicks
+    /// Most ticks one late wake-up of the tick loop fires (it fires the ticks that elapsed on the monotonic
+    /// clock, up to this; the rest are skipped and counted). One heartbeat interval: a leader that was not
+    /// scheduled sends its heartbeat at once, and a stall of this process moves no election timer, nor a
+    /// leader's check-quorum window, by more than one heartbeat interval.
+    public var maxCatchUpTicks: Int { heartbeatTicks }
+
+    /// The Raft timing in force.
+    public var timing: RaftTiming {
+        get { RaftTiming(tickMs: tickMs, electionTicks: electionTicks, heartbeatTicks: heartbeatTicks) }
+        set {
+            tickMs = newValue.tickMs
+            electionTicks = newValue.electionTicks
+            heartbeatTicks = newValue.heartbeatTicks
+        }
+    }
     /// Applied entries between snapshots (the log before a snapshot is deleted).
     public var snapshotEveryEntries: Int = 2_000
     /// How long a command waits to be committed and applied before the API answers 503.
@@ -107,6 +122,71 @@ public struct ControllerOptions: Sendable {
         // built and stamped with its own clock: a `propose` frame from a peer is never appended.
         c.forwardProposals = false
         return c
+    }
+}
+
+/// Election and heartbeat timing (docs/operations.md, "Raft timing"). Raft counts ticks; a tick is `tickMs`
+/// of the monotonic clock.
+public struct RaftTiming: Sendable, Equatable, CustomStringConvertible {
+    public var tickMs: Int
+    /// A follower campaigns after `electionTicks`…`2 × electionTicks − 1` ticks without a leader.
+    public var electionTicks: Int
+    public var heartbeatTicks: Int
+
+    public init(tickMs: Int, electionTicks: Int, heartbeatTicks: Int) {
+        self.tickMs = tickMs
+        self.electionTicks = electionTicks
+        self.heartbeatTicks = heartbeatTicks
+    }
+
+    /// Controllers on one machine or one LAN (the demo, the tests): heartbeat 50 ms, election timeout
+    /// 300–600 ms.
+    public static let loopback = RaftTiming(tickMs: 10, electionTicks: 30, heartbeatTicks: 5)
+    /// Controllers on a field network (cellular or radio backhaul: round trips of tens of ms, up to a few
+    /// hundred, and some loss): heartbeat 100 ms, election timeout 1–2 s. A heartbeat lost on TCP is
+    /// retransmitted after at least the kernel's minimum RTO (200 ms on Linux), twice that for a second
+    /// loss; 1 s leaves room for two retransmissions of one heartbeat plus a round trip before anyone
+    /// campaigns, and a follower campaigns only after ten heartbeat intervals of silence.
+    public static let field = RaftTiming(tickMs: 10, electionTicks: 100, heartbeatTicks: 10)
+
+    public static func named(_ name: String) -> RaftTiming? {
+        switch name {
+        case "loopback": return .loopback
+        case "field": return .field
+        default: return nil
+        }
+    }
+
+    public var heartbeatMs: Int { heartbeatTicks * tickMs }
+    public var electionTimeoutMs: Int { electionTicks * tickMs }
+
+    /// Heartbeats a follower misses before it may campaign.
+    public static let minHeartbeatsPerElectionTimeout = 5
+    public static let electionTimeoutRangeMs = 100...60_000
+
+    /// Throws a `ControllerError.configuration` naming the first setting out of range and why.
+    public func validate() throws {
+        guard (1...1000).contains(tickMs) else {
+            throw ControllerError.configuration("the Raft tick (--tick-ms) must be 1...1000 ms, got \(tickMs)")
+        }
+        guard heartbeatTicks >= 1 else {
+            throw ControllerError.configuration("the heartbeat interval (--heartbeat-ticks) must be at least 1 tick, got \(heartbeatTicks)")
+        }
+        guard electionTicks >= Self.minHeartbeatsPerElectionTimeout * heartbeatTicks else {
+            throw ControllerError.configuration(
+                "the election timeout (\(electionTicks) ticks = \(electionTimeoutMs) ms) must be at least \(Self.minHeartbeatsPerElectionTimeout) heartbeat intervals "
+                + "(\(Self.minHeartbeatsPerElectionTimeout) × \(heartbeatTicks) ticks = \(Self.minHeartbeatsPerElectionTimeout * heartbeatMs) ms): with fewer, one or two "
+                + "heartbeats lost or delayed make a follower campaign; raise --election-ticks or lower --heartbeat-ticks")
+        }
+        guard Self.electionTimeoutRangeMs.contains(electionTimeoutMs) else {
+            throw ControllerError.configuration(
+                "the election timeout (\(electionTicks) ticks × \(tickMs) ms = \(electionTimeoutMs) ms) must be \(Self.electionTimeoutRangeMs.lowerBound)...\(Self.electionTimeoutRangeMs.upperBound) ms: "
+                + "shorter ones are exceeded by scheduling delays on a busy machine (docs/operations.md, \"Raft timing\"), longer ones leave a corridor without a leader for minutes")
+        }
+    }
+
+    public var description: String {
+        "tick \(tickMs) ms, heartbeat \(heartbeatTicks) ticks (\(heartbeatMs) ms), election timeout \(electionTicks) ticks (\(electionTimeoutMs)–\(2 * electionTimeoutMs) ms)"
     }
 }
 

@@ -23,6 +23,7 @@ public struct FieldController: Sendable {
 
     /// Runs until SIGTERM/SIGINT; then hands over leadership, flushes and returns.
     public func run() async throws {
+        try options.timing.validate()
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
         // Whose the folder is, before anything is written (StartupCheck.swift, docs/operations.md).
         try StartupCheck.checkBeforeOpening(options, logger: logger)
@@ -94,6 +95,7 @@ public struct FieldController: Sendable {
         logger.info("controller starting", metadata: [
             "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
             "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+            "raft.timing": "\(options.timing)",
         ])
         try await group.run()
         try? store.close()
@@ -111,28 +113,42 @@ struct CoreService: Service {
 
     func run() async throws {
         try await transport.start()
+        let inbox = PeerInbox(capacity: 4096)
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
+                // Ticks on a fixed grid of the monotonic clock: a wake-up that comes late fires every tick
+                // that elapsed (at most `maxCatchUpTicks`, the rest counted as skipped), in one call that
+                // first steps the messages that arrived meanwhile, so that Raft time follows the clock and
+                // a late process does not blame the leader for its own stall.
+                // A leader or a learner lets a heartbeat interval pass between wake-ups (`RaftDriver.tick`).
                 let tickNs = UInt64(options.tickMs) * 1_000_000
                 var next = monotonicNs() + tickNs
+                var stride: UInt64 = 1
                 while !Task.isCancelled {
-                    let now = monotonicNs()
-                    if next > now { try? await Task.sleep(nanoseconds: next - now) }
-                    // Catch up missed ticks (bounded) so that Raft time follows the wall clock.
-                    var n = 0
-                    while monotonicNs() >= next && n < 10 {
-                        await driver.tick()
-                        next += tickNs
-                        n += 1
+                    let wakeAt = next + (stride - 1) * tickNs
+                    var now = monotonicNs()
+                    if wakeAt > now {
+                        try? await Task.sleep(nanoseconds: wakeAt - now)
+                        now = monotonicNs()
                     }
-                    if monotonicNs() >= next { next = monotonicNs() + tickNs }
+                    guard now >= wakeAt else { continue }
+                    let due = (now - next) / tickNs + 1
+                    let fire = min(due, max(stride, UInt64(options.maxCatchUpTicks)))
+                    stride = UInt64(await driver.tick(count: Int(fire), dueNs: wakeAt, calledNs: now, skipped: due - fire, inbox: inbox))
+                    next += due * tickNs
                 }
             }
             group.addTask {
+                // Peer messages go into the inbox as they arrive, without waiting for the driver.
                 for await m in transport.messages {
-                    if Task.isCancelled { break }
-                    await driver.step(m)
+                    if inbox.push(m) { wake.yield() }
                 }
+                wake.finish()
+            }
+            group.addTask {
+                // ... and are stepped in batches, one `Ready` per batch.
+                for await _ in wakes { await driver.stepInbox(inbox) }
             }
             group.addTask { await lamps.run() }
             // Wait for SIGTERM / SIGINT (or the group shutting down).

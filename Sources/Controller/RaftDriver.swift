@@ -57,6 +57,16 @@ public actor RaftDriver {
 
     // Metrics.
     private(set) var metrics = DriverMetrics()
+    /// Evidence about this controller's own scheduling, for the log lines that say why it campaigned or
+    /// stepped down (SchedulingWatch.swift).
+    private var watch = SchedulingWatch()
+    /// Durable writes run here, one at a time in order, so that the actor is not blocked on the disk.
+    private let writerQueue = DispatchQueue(label: "greenwave.store-writer")
+    private var writes = WriteQueue()
+    /// The role as of the last `Ready`, to tell what a role change was.
+    private var lastRole: Role = .follower
+    private var lastLeader: NodeID = noNode
+    private var lastRoleTerm: Term = 0
 
     public init(options: ControllerOptions, store: RaftStore, transport: PeerTransport, logger: Logger) throws {
         self.options = options
@@ -92,20 +102,65 @@ public actor RaftDriver {
 
     // MARK: - Inputs
 
-    func tick() {
-        guard !stopping else { return }
-        node.tick()
+    /// Advances Raft time by `count` ticks (the tick loop fires the ticks that elapsed on the monotonic
+    /// clock since its last call, at most `ControllerOptions.maxCatchUpTicks`; `skipped` says how many it
+    /// gave up). Every peer message waiting in `inbox` is stepped *first*: what arrived while this process
+    /// was not scheduled counts before the time that passed, so a heartbeat waiting in the inbox never lets
+    /// a follower's election timer run out, nor a leader's check-quorum window close, behind it.
+    /// `dueNs` is when the first tick was due and `calledNs` when the loop woke up (monotonic), for the
+    /// scheduling evidence (SchedulingWatch.swift).
+    ///
+    /// Returns how many ticks the loop may let pass before it calls again: 1 for a voter that follows or
+    /// campaigns (its randomised election timeout keeps one-tick resolution); one heartbeat interval for a
+    /// leader (it has nothing to do between heartbeats but count towards its check-quorum window, which is
+    /// a whole number of heartbeat intervals) and for a learner (it never campaigns). Ticks fired together
+    /// are the same ticks fired one by one, only later by less than the stride; heartbeats stay on time.
+    @discardableResult
+    func tick(count: Int = 1, dueNs: UInt64 = 0, calledNs: UInt64 = 0, skipped: UInt64 = 0, inbox: PeerInbox? = nil) -> Int {
+        guard !stopping else { return 1 }
+        let t0 = monotonicNs()
+        defer { watch.noteBusy(monotonicNs() - t0, now: t0) }
+        if calledNs > 0 { watch.noteTick(lateNs: calledNs > dueNs ? calledNs - dueNs : 0, actorWaitNs: t0 > calledNs ? t0 - calledNs : 0, now: t0) }
+        watch.ticksSkipped += skipped
+        if let inbox { stepAll(inbox.takeAll(), now: t0) }
+        for _ in 0..<max(1, count) { node.tick() }
         drain()
-        guard !stopping else { return }
+        guard !stopping else { return 1 }
         if !pendingAudit.isEmpty || !pendingLampEvents.isEmpty { flushSidecar() }
+        return tickStride
     }
 
-    func step(_ m: Message) {
-        guard !stopping, !isolated else { return }
-        let dropped = node.malformedDropped
-        node.step(m)
-        if node.malformedDropped != dropped { noteMalformed() }
+    /// See `tick`: ticks the loop may let pass between calls in the current role.
+    var tickStride: Int {
+        if node.role == .leader || (node.role == .follower && !node.isVoter) { return max(1, options.heartbeatTicks) }
+        return 1
+    }
+
+    /// Steps every peer message waiting in `inbox` and handles one `Ready` for all of them.
+    func stepInbox(_ inbox: PeerInbox) {
+        let batch = inbox.takeAll()
+        guard !batch.isEmpty, !stopping else { return }
+        let t0 = monotonicNs()
+        stepAll(batch, now: t0)
         drain()
+        watch.noteBusy(monotonicNs() - t0, now: t0)
+    }
+
+    /// One peer message (tests and tools that drive the driver directly).
+    func step(_ m: Message) {
+        guard !stopping else { return }
+        stepAll([m], now: monotonicNs())
+        drain()
+    }
+
+    private func stepAll(_ batch: [Message], now: UInt64) {
+        guard !stopping, !isolated, !batch.isEmpty else { return }
+        let dropped = node.malformedDropped
+        for m in batch {
+            watch.heard(from: m.from, now: now)
+            node.step(m)
+        }
+        if node.malformedDropped != dropped { noteMalformed() }
     }
 
     /// A warning per 10 s at most about peer messages the core dropped as malformed, with the count.
@@ -326,8 +381,8 @@ public actor RaftDriver {
             }
             logger.info("leadership handed over", metadata: ["raft.role": "\(node.role)", "raft.leader": "\(node.leader)"])
         }
+        flushSidecar(wait: true)
         stopping = true
-        flushSidecar()
         for (_, w) in proposalWaiters { w.continuation.resume(throwing: ControllerError.shuttingDown) }
         proposalWaiters = [:]
         cancelAllReads()
@@ -346,32 +401,31 @@ public actor RaftDriver {
             rounds += 1
             let rd = node.ready()
             // 1. Persist (one transaction: snapshot, entries, hard state, plus pending audit rows and
-            //    lamp events: group commit).
+            //    lamp events: group commit) — on the writer queue, so that this actor goes on answering
+            //    heartbeats while SQLite waits for the disk (docs/operations.md, "Leadership under load").
             var batch = WriteBatch()
-            if rd.snapshot != nil || rd.hardState != nil || !rd.entries.isEmpty { batch.add(rd) }
+            let raftDurable = rd.snapshot != nil || rd.hardState != nil || !rd.entries.isEmpty
+            if raftDurable { batch.add(rd) }
             batch.auditRecords = pendingAudit
             batch.lampEvents = pendingLampEvents
-            if !batch.isEmpty {
-                let t0 = monotonicNs()
-                do {
-                    if failNextPersist {
-                        failNextPersist = false
-                        throw ControllerError.rejected("fault injection: write refused")
-                    }
-                    try store.commit(batch)
-                } catch {
-                    // Nothing that depends on this write may leave the process; the node cannot go on.
-                    failStop("persisting failed: \(error)")
-                    return
-                }
-                metrics.observePersist(nanoseconds: monotonicNs() - t0)
-                pendingAudit = []
-                pendingLampEvents = []
+            pendingAudit = []
+            pendingLampEvents = []
+            // 2. Send. Messages that promise nothing durable go now; the others (acknowledgements of
+            //    entries, votes, snapshot answers) wait until every Raft write handed out before them is
+            //    durable (`WriteQueue.waitsForDurability`).
+            let (now, held) = WriteQueue.split(rd.messages)
+            if rd.snapshot != nil {
+                // A snapshot replaces the log and, inside the core, counts as durable at once: it is
+                // written before anything else happens (rare: a follower far behind).
+                guard writeNow(batch) else { return }
+                send(now + held)
+            } else {
+                if !batch.isEmpty { enqueueWrite(batch, lastEntry: rd.entries.last.map { ($0.index, $0.term) }, raft: raftDurable) }
+                send(now)
+                holdUntilDurable(held)
             }
-            if let last = rd.entries.last { node.persisted(upTo: last.index, term: last.term) }
-            // 2. Send.
-            if !rd.messages.isEmpty && !isolated { transport.send(rd.messages) }
-            // 3. Install a received snapshot, then apply.
+            // 3. Install a received snapshot, then apply (committed entries are durable here: the core
+            //    hands out only entries reported persisted).
             if let snap = rd.snapshot {
                 do {
                     machine = try CorridorMachine(snapshotBytes: snap.data)
@@ -390,9 +444,140 @@ public actor RaftDriver {
             releaseAppliedWaiters()
             if let soft = rd.softState {
                 logger.info("raft role changed", metadata: ["raft.role": "\(soft.role)", "raft.leader": "\(soft.leader)", "raft.term": "\(node.term)"])
+                explainRoleChange(from: lastRole, to: soft.role, previousLeader: lastLeader)
+                lastRole = soft.role
+                lastLeader = soft.leader
+                lastRoleTerm = node.term
             }
         }
         maybeSnapshot()
+    }
+
+    private func send(_ messages: [Message]) {
+        if !messages.isEmpty && !isolated { transport.send(messages) }
+    }
+
+    // MARK: - Durable writes off the actor
+
+    /// Hands `batch` to the writer queue. `raft` marks a write of Raft state (entries, hard state) that
+    /// held messages may wait for; `lastEntry` is reported `persisted` when it is durable.
+    private func enqueueWrite(_ batch: WriteBatch, lastEntry: (LogIndex, Term)?, raft: Bool) {
+        let fail = failNextPersist
+        failNextPersist = false
+        let seq = writes.begin(raft: raft, lastEntry: lastEntry, sidecar: raft ? nil : (batch.auditRecords, batch.lampEvents))
+        let store = self.store
+        let done = writes.completions
+        writerQueue.async {
+            let t0 = monotonicNs()
+            var failure: String?
+            do {
+                if fail { throw ControllerError.rejected("fault injection: write refused") }
+                try store.commit(batch)
+            } catch {
+                failure = "\(error)"
+            }
+            done.push(WriteQueue.Completion(seq: seq, failure: failure, ns: monotonicNs() - t0))
+            Task { await self.writesCompleted() }
+        }
+    }
+
+    /// Writes `batch` before returning (after every write queued before it); false after a fail-stop.
+    private func writeNow(_ batch: WriteBatch) -> Bool {
+        waitForWrites()
+        guard !stopping else { return false }
+        guard !batch.isEmpty else { return true }
+        let t0 = monotonicNs()
+        do {
+            if failNextPersist {
+                failNextPersist = false
+                throw ControllerError.rejected("fault injection: write refused")
+            }
+            try writerQueue.sync { _ = try store.commit(batch) }
+        } catch {
+            // Nothing that depends on this write may leave the process; the node cannot go on.
+            failStop("persisting failed: \(error)")
+            return false
+        }
+        metrics.observePersist(nanoseconds: monotonicNs() - t0)
+        return true
+    }
+
+    /// Blocks until every queued write is done and handles their completions here.
+    private func waitForWrites() {
+        guard writes.inFlight else { return }
+        writerQueue.sync {}
+        handleCompletions()
+    }
+
+    private func holdUntilDurable(_ messages: [Message]) {
+        guard !messages.isEmpty else { return }
+        if !writes.hold(messages) { send(messages) }
+    }
+
+    /// Called (through a task) after each write the queue finished.
+    private func writesCompleted() {
+        guard handleCompletions() else { return }
+        drain()
+    }
+
+    /// Reports finished writes to the core and sends what waited for them. Returns true when the core
+    /// may have new work (an entry became durable).
+    @discardableResult
+    private func handleCompletions() -> Bool {
+        var progressed = false
+        for c in writes.completions.takeAll() {
+            guard let w = writes.finish(c.seq) else { continue }
+            if let f = c.failure {
+                if w.raft {
+                    // Nothing that depends on this write left the process (held messages are dropped);
+                    // the node cannot go on.
+                    failStop("persisting failed: \(f)")
+                    return false
+                }
+                // Audit rows and lamp events alone: keep them for the next write.
+                logger.error("writing audit rows / lamp events failed; will retry", metadata: ["error": "\(f)"])
+                if let (audit, lamps) = w.sidecar {
+                    pendingAudit = audit + pendingAudit
+                    pendingLampEvents = lamps + pendingLampEvents
+                }
+                continue
+            }
+            metrics.observePersist(nanoseconds: c.ns)
+            if let (index, term) = w.lastEntry {
+                node.persisted(upTo: index, term: term)
+                progressed = true
+            }
+            guard !stopping else { continue }
+            send(w.held)
+        }
+        return progressed && !stopping
+    }
+
+    /// A warning that says why this controller campaigned or stepped down, with the evidence about its own
+    /// scheduling: a busy machine shows here as late ticks or a busy driver, a lost leader as silence.
+    private func explainRoleChange(from old: Role, to new: Role, previousLeader: NodeID) {
+        let now = monotonicNs()
+        let timeoutMs = options.electionTicks * options.tickMs
+        switch (old, new) {
+        case (.follower, .preCandidate), (.follower, .candidate):
+            let silence = previousLeader == noNode ? "no leader known" :
+                "last message from leader \(previousLeader) \(watch.silenceMs(of: previousLeader, now: now).map { "\($0) ms" } ?? "never") ago"
+            logger.warning("campaigning: election timeout", metadata: [
+                "why": "\(silence); election timeout \(timeoutMs)–\(2 * timeoutMs) ms; \(watch.summary(now: now))",
+                "raft.term": "\(node.term)",
+            ])
+        case (.leader, .follower):
+            let voters = node.membership.voters.filter { $0 != node.id }
+            let heard = voters.map { v in "\(v): \(watch.silenceMs(of: v, now: now).map { "\($0) ms" } ?? "never")" }.joined(separator: ", ")
+            let reason = node.term > lastRoleTerm ? "a message of a higher term (term \(lastRoleTerm) to \(node.term))"
+                : "not heard from a quorum of voters within the election timeout (check-quorum)"
+            logger.warning("stepping down: \(reason)", metadata: [
+                "why": "voters last heard [\(heard)]; election timeout \(timeoutMs) ms; \(watch.summary(now: now))",
+                "raft.term": "\(node.term)",
+            ])
+        default:
+            break
+        }
     }
 
     private func apply(_ e: Entry) {
@@ -442,29 +627,33 @@ public actor RaftDriver {
         appliedWaiters = keep
     }
 
-    /// Writes audit rows and lamp events that wait for a group commit when nothing else is written.
-    private func flushSidecar() {
-        guard !pendingAudit.isEmpty || !pendingLampEvents.isEmpty else { return }
-        do {
-            try store.commit(WriteBatch(auditRecords: pendingAudit, lampEvents: pendingLampEvents))
-            pendingAudit = []
-            pendingLampEvents = []
-        } catch {
-            logger.error("writing audit rows / lamp events failed; will retry", metadata: ["error": "\(error)"])
+    /// Writes audit rows and lamp events that wait for a group commit when nothing else is written: on
+    /// the writer queue, or before returning when `wait` (a snapshot is about to drop the log under them).
+    private func flushSidecar(wait: Bool = false) {
+        guard !pendingAudit.isEmpty || !pendingLampEvents.isEmpty else {
+            if wait { waitForWrites() }
+            return
         }
+        let batch = WriteBatch(auditRecords: pendingAudit, lampEvents: pendingLampEvents)
+        pendingAudit = []
+        pendingLampEvents = []
+        enqueueWrite(batch, lastEntry: nil, raft: false)
+        if wait { waitForWrites() }
     }
 
     private func maybeSnapshot() {
         let applied = machine.appliedIndex
         guard applied >= lastSnapshotIndex + LogIndex(options.snapshotEveryEntries), node.persistedIndex >= applied else { return }
         // The audit rows up to `applied` must be durable before the log under them can go.
-        flushSidecar()
-        guard pendingAudit.isEmpty else { return }
+        flushSidecar(wait: true)
+        guard pendingAudit.isEmpty, !stopping else { return }
         let data = machine.snapshot().encoded()
         guard let snap = node.compact(upTo: applied, data: data) else { return }
         do {
-            try store.saveSnapshot(StoredSnapshot(snap))
-            try store.compact(through: snap.index)
+            try writerQueue.sync {
+                try store.saveSnapshot(StoredSnapshot(snap))
+                try store.compact(through: snap.index)
+            }
             lastSnapshotIndex = snap.index
             logger.info("snapshot taken", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(data.count)"])
         } catch {

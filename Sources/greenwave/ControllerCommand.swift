@@ -25,9 +25,12 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "This controller's signal id (required).") var signal: Int?
     @Option(help: "Listen for peers on HOST:PORT instead of the corridor file's address.") var peer: String?
     @Option(help: "Serve the HTTP API on HOST:PORT instead of the corridor file's address.") var api: String?
-    @Option(help: "Raft tick length in milliseconds.") var tickMs: Int = 10
-    @Option(help: "Election timeout in ticks (randomised up to twice this).") var electionTicks: Int = 30
-    @Option(help: "Heartbeat interval in ticks.") var heartbeatTicks: Int = 5
+    @Option(help: "Raft timing: 'loopback' (heartbeat 50 ms, election timeout 300-600 ms; one machine or LAN) or 'field' (heartbeat 100 ms, election timeout 1-2 s; a field network with tens of ms latency and some loss). --tick-ms, --election-ticks and --heartbeat-ticks override it.")
+    var timing: String = "loopback"
+    @Option(help: "Raft tick length in milliseconds (default: the --timing profile's, 10).") var tickMs: Int?
+    @Option(help: "Election timeout in ticks, randomised up to twice this (default: the --timing profile's: loopback 30, field 100). At least 5 heartbeat intervals.")
+    var electionTicks: Int?
+    @Option(help: "Heartbeat interval in ticks (default: the --timing profile's: loopback 5, field 10).") var heartbeatTicks: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links (tests only).") var faultInjection = false
     @Option(help: "Close an HTTP connection after this many ms without a request in progress.") var httpIdleTimeoutMs: Int = 30_000
@@ -45,10 +48,7 @@ struct ControllerCommand: AsyncParsableCommand {
     var readAccess: String = "loopback"
 
     func validate() throws {
-        guard tickMs >= 1, tickMs <= 1000 else { throw ValidationError("--tick-ms must be between 1 and 1000") }
-        guard electionTicks > heartbeatTicks, heartbeatTicks >= 1 else {
-            throw ValidationError("--election-ticks must exceed --heartbeat-ticks, which must be at least 1")
-        }
+        do { try raftTiming().validate() } catch { throw ValidationError("\(error)") }
         guard httpIdleTimeoutMs >= 100, httpIdleTimeoutMs <= 3_600_000 else { throw ValidationError("--http-idle-timeout-ms must be between 100 and 3600000") }
         guard maxHttpConnections >= 8, maxHttpConnections <= 100_000, maxHttpConnectionsPerAddress >= 1,
               maxHttpConnectionsPerAddress <= maxHttpConnections else {
@@ -89,9 +89,7 @@ struct ControllerCommand: AsyncParsableCommand {
             options.apiListen = try parseEndpoint(a, option: "--api")
             options.apiAddresses[SignalID(signal)] = options.apiListen
         }
-        options.tickMs = tickMs
-        options.electionTicks = electionTicks
-        options.heartbeatTicks = heartbeatTicks
+        options.timing = try raftTiming()
         options.faultInjection = faultInjection
         options.exitOnFailStop = exitOnFailStop
         options.httpIdleTimeoutMs = httpIdleTimeoutMs
@@ -101,6 +99,19 @@ struct ControllerCommand: AsyncParsableCommand {
         options.peerTLSDirectory = peerTlsDir
         options.readAccess = ReadAccess(rawValue: readAccess) ?? .loopback
         try await FieldController(options: options, logger: logger).run()
+    }
+}
+
+extension ControllerCommand {
+    /// The --timing profile with --tick-ms, --election-ticks and --heartbeat-ticks applied over it.
+    func raftTiming() throws -> RaftTiming {
+        guard var t = RaftTiming.named(timing) else {
+            throw ValidationError("unknown --timing '\(timing)': 'loopback' or 'field'")
+        }
+        if let v = tickMs { t.tickMs = v }
+        if let v = electionTicks { t.electionTicks = v }
+        if let v = heartbeatTicks { t.heartbeatTicks = v }
+        return t
     }
 }
 

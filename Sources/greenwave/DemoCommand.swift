@@ -39,10 +39,13 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Also run SUMO in real time with every light taken from its controller's lamp stream (tools/sumo/setup installs SUMO; docs/sumo.md).")
     var sumo = false
     @Flag(help: "Like --sumo, in sumo-gui, to watch the traffic (needs a display).") var sumoGui = false
+    @Option(help: "Raft timing of every controller: 'field' (heartbeat 100 ms, election timeout 1-2 s) or 'loopback' (50 ms, 300-600 ms). The demo runs every controller on this one machine, where scheduling delays reach hundreds of ms, so it uses 'field' (docs/operations.md, \"Raft timing\").")
+    var timing: String = "field"
 
     func run() async throws {
         var doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+        guard RaftTiming.named(timing) != nil else { throw ValidationError("unknown --timing '\(timing)': 'loopback' or 'field'") }
         // Who signs: the engineer key of the person running the demo, the corridor's first engineer.
         let signer: OperatorSigner
         var runCorridor = corridor
@@ -101,7 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
             p.executableURL = exe
             p.arguments = ["controller", "--exit-with-parent", "--corridor", runCorridor, "--signal", "\(s.id.rawValue)",
                            "--data", URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path,
-                           "--peer-tls-dir", pkiDir]
+                           "--peer-tls-dir", pkiDir, "--timing", timing]
             let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
             if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
             let h = try FileHandle(forWritingTo: logURL)

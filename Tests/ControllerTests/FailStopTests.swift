@@ -117,6 +117,10 @@ final class FailStopTests: XCTestCase {
         try c.startAll()
         guard let leader = await c.waitForLeader() else { return XCTFail("no leader") }
         let victim = c.voters.first { $0 != leader }!
+        // The leader's first entry (its no-op) committed: before it, the commit index is 0, and no forged
+        // append can match a term at index 0.
+        let committed = Date().addingTimeInterval(10)
+        while Date() < committed, ((await c.status(leader))?.commitIndex ?? 0) == 0 { try? await Task.sleep(nanoseconds: 20_000_000) }
         guard let lst = await c.status(leader), let st = await c.waitApplied(lst.commitIndex, on: [victim])?[victim] else {
             return XCTFail("no status")
         }
