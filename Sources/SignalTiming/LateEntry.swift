@@ -18,15 +18,20 @@
 /// (`SignalEngine.sameFuture`), the follower is *in step* and simply is the schedule.
 ///
 /// Bound (clean inputs: no hold, flash or preemption for the signal): the follower reaches its next
-/// coordinated green within one cycle and is in step at most 5 transition cycles later (lengthening by
-/// 20 % closes any offset error in ⌈100/20⌉ = 5 cycles; shortening is taken only when it is faster).
-/// `LateEntry.convergenceCyclesMax` is the documented figure, in cycles of the longest plan, counted
-/// from the later of the instant the controller learnt the timeline and the signal's last input
-/// change; `tools/late-entry` measures it over ≥ 10^5 random histories.
+/// coordinated green within one (at most 120 %) cycle and is in step at most 5 transition cycles of at
+/// most 120 % later (lengthening by 20 % closes any offset error in ⌈100/20⌉ = 5 cycles; shortening
+/// is taken only when it is faster): 1.2 + 5 × 1.2 = 7.2 cycles, documented as
+/// `LateEntry.convergenceCyclesMax` = 8 cycles of the corridor's longest plan, counted from the later
+/// of the instant the controller learnt the timeline and the signal's last input change.
+/// `tools/late-entry` measures it over ≥ 10^5 random histories (docs/signal-timing.md).
 ///
 /// Start-up (every start of a controller, like a NEMA controller's start-up flash): flash for
-/// `startupFlashMs` whatever the schedule says, then all-red for the corridor's `flashExitRedMs`, then
-/// the coordinated stage's green and the same transition into step.
+/// `startupFlashMs` whatever the schedule says, then all-red for at least the corridor's
+/// `flashExitRedMs`, then entry at a safe point of the schedule: if the schedule flashes, flash; if it
+/// is green with at least the stage's min green left (or resting), that green from now to the
+/// schedule's planned end (its floors counted from now); otherwise the all-red lasts until the
+/// schedule's next green starts, and the signal enters there exactly in step. The all-red is thus at
+/// most `flashExitRedMs` + a min green + a yellow + a red clearance.
 public struct SignalFollower: Sendable {
     /// Where the follower stands.
     public enum Status: String, Hashable, Sendable {

@@ -88,6 +88,16 @@ final class ClusterTests: XCTestCase {
         guard await c.waitForLeader() != nil else { return XCTFail("no leader") }
         await assertConverged(c, c.signals)
         let learner = 4
+        // Every start runs the start-up sequence (flash, all-red, entry into the schedule): wait until
+        // the learner's lamps are in step with the schedule.
+        let inStepBy = Date().addingTimeInterval(60)
+        while Date() < inStepBy {
+            if let l = await c.status(learner)?.lamps, l.entry == nil { break }
+            try await Task.sleep(nanoseconds: 250_000_000)
+        }
+        let entered = await c.status(learner)?.lamps
+        XCTAssertNotNil(entered)
+        XCTAssertNil(entered?.entry, "the learner's lamps are in step after the start-up sequence")
         guard let (code, _) = await c.post(learner, "/v1/debug/isolate?on=1", body: Data()), code == 200 else {
             return XCTFail("fault injection endpoint missing")
         }
