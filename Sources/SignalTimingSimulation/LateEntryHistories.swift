@@ -308,6 +308,8 @@ public enum LateEntryHistories {
             while true {
                 let a = mine.state(at: probe)
                 let b = theirs.state(at: probe)
+                // The lamps keep going through the monitor while they converge.
+                if a.lamps != lastShown { show(a) }
                 if a.lamps != b.lamps || a.mode != b.mode || a.stage != b.stage {
                     onScheduleSince = nil
                 } else if onScheduleSince == nil {

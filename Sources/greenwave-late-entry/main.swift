@@ -72,7 +72,7 @@ func cycles(_ m: Int64) -> String { String(format: "%.2f", Double(m) / 1000) }
 print("lamp logic: \(logic == .follower ? "SignalFollower (safe late entry, start-up sequence)" : "jump to schedule (before late entry)")")
 print("histories: \(total.histories) (seeds from \(start)), signals: \(total.signals), commands: \(total.commands), lamp changes checked: \(total.lampChanges)")
 print("isolations: \(total.isolations), restarts: \(total.restarts), snapshot installs: \(total.snapshots), late entries: \(total.lateEntries)")
-print("monitor trips: \(total.trips.count) (signals in \(Set(total.trips.map(\.seed)).count) histories)")
+print("monitor trips: \(total.trips.count) (controller boots that tripped; in \(Set(total.trips.map(\.seed)).count) of the histories)")
 if logic == .follower {
     print("back on the schedule: \(total.convergenceMs.count) signals had to converge, \(total.alreadyOnSchedule) already on it; bound \(LateEntry.convergenceCyclesMax) cycles of the longest plan")
     print("convergence (cycles of the longest plan): p50 \(cycles(percentile(mc, 50))), p90 \(cycles(percentile(mc, 90))), p99 \(cycles(percentile(mc, 99))), max \(cycles(mc.max() ?? 0)); ms: p50 \(percentile(total.convergenceMs, 50)), p99 \(percentile(total.convergenceMs, 99)), max \(total.convergenceMs.max() ?? 0)")
