@@ -29,6 +29,10 @@ public struct LateEntryReport: Sendable {
     public var convergenceMilliCycles: [Milliseconds] = []
     /// Signals already on the schedule at that instant.
     public var alreadyOnSchedule = 0
+    /// Start-ups on the final schedule (clean inputs) at a random instant: from the start to in step,
+    /// and the start-up all-red (from the end of the flash to the first green or flash), ms.
+    public var startupToInStepMs: [Milliseconds] = []
+    public var startupAllRedMs: [Milliseconds] = []
 
     public init() {}
 
@@ -46,6 +50,8 @@ public struct LateEntryReport: Sendable {
         convergenceMs += o.convergenceMs
         convergenceMilliCycles += o.convergenceMilliCycles
         alreadyOnSchedule += o.alreadyOnSchedule
+        startupToInStepMs += o.startupToInStepMs
+        startupAllRedMs += o.startupAllRedMs
     }
 }
 
@@ -330,6 +336,29 @@ public enum LateEntryHistories {
                     continue
                 }
                 back = max(back, since)
+            }
+            // A start-up at a random instant of the final schedule: flash, all-red, entry; checked by a
+            // fresh monitor, timed to in step.
+            if schedule.finalInputsAreClean(of: sig.id) {
+                let boot = checkEnd + rng.int(0...maxCycle)
+                var f = SignalFollower(signal: sig.id, timeline: schedule, startingAt: boot, startupFlashMs: flashMs)
+                var m = ConflictMonitor(signal: sig)
+                var redFrom: Milliseconds?
+                var entered: Milliseconds?
+                for st in [f.state(at: boot)] + f.changes(through: boot + flashMs + 4 * maxCycle) {
+                    if let fault = m.observe(atMs: st.atMs, lamps: st.lamps).first {
+                        report.trips.append((seed, sig.id, "history \(seed) signal \(sig.id) start-up at \(boot): \(fault)"))
+                        break
+                    }
+                    if st.interval == .redRest && redFrom == nil { redFrom = st.atMs }
+                    if redFrom != nil && entered == nil && st.interval != .redRest { entered = st.atMs }
+                }
+                if f.inStep, let since = f.inStepSinceMs, let r = redFrom, let e = entered {
+                    report.startupToInStepMs.append(since - boot)
+                    report.startupAllRedMs.append(e - r)
+                } else {
+                    report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): not in step \(4 * maxCycle) ms after a start-up at \(boot)"))
+                }
             }
             if back <= from {
                 report.alreadyOnSchedule += 1

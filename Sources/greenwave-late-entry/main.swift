@@ -76,6 +76,8 @@ print("monitor trips: \(total.trips.count) (controller boots that tripped; in \(
 if logic == .follower {
     print("back on the schedule: \(total.convergenceMs.count) signals had to converge, \(total.alreadyOnSchedule) already on it; bound \(LateEntry.convergenceCyclesMax) cycles of the longest plan")
     print("convergence (cycles of the longest plan): p50 \(cycles(percentile(mc, 50))), p90 \(cycles(percentile(mc, 90))), p99 \(cycles(percentile(mc, 99))), max \(cycles(mc.max() ?? 0)); ms: p50 \(percentile(total.convergenceMs, 50)), p99 \(percentile(total.convergenceMs, 99)), max \(total.convergenceMs.max() ?? 0)")
+    let up = total.startupToInStepMs, red = total.startupAllRedMs
+    print("start-up on the final schedule (\(up.count) start-ups, random start-up flash 0-20 s): start to in step p50 \(percentile(up, 50)) ms, p99 \(percentile(up, 99)) ms, max \(up.max() ?? 0) ms; start-up all-red p50 \(percentile(red, 50)) ms, p99 \(percentile(red, 99)) ms, max \(red.max() ?? 0) ms")
     print("not back within the bound: \(total.late.count)")
 }
 print(String(format: "time: %.1f s, %.0f histories/s (%d threads)", seconds, Double(total.histories) / seconds, threads))
