@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "greenwave", targets: ["greenwave"]),
         .executable(name: "greenwave-simulate", targets: ["greenwave-simulate"]),
+        .executable(name: "greenwave-late-entry", targets: ["greenwave-late-entry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +32,9 @@ let package = Package(
         .target(name: "RaftSimulation", dependencies: ["RaftCore"]),
         // Signal timing: corridor, plans, phase-at-time, transitions, preemption, conflict monitor.
         .target(name: "SignalTiming"),
+        // Seeded random histories of late controllers (cut off, restarted, caught up by snapshot) over
+        // the real lamp logic and the conflict monitor: the property tests and `tools/late-entry`.
+        .target(name: "SignalTimingSimulation", dependencies: ["SignalTiming", "RaftCore"]),
         // Corridor YAML files → SignalTiming values, with errors naming file, key and problem.
         .target(name: "CorridorFile", dependencies: ["SignalTiming", "CorridorMachine", .product(name: "Yams", package: "Yams")]),
         // The replicated corridor state machine: commands, deterministic apply, canonical encoding,
@@ -139,6 +143,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .executableTarget(name: "greenwave-late-entry", dependencies: ["SignalTimingSimulation", "SignalTiming"]),
         .executableTarget(
             name: "greenwave-simulate",
             dependencies: [
@@ -165,7 +170,7 @@ let package = Package(
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI"]),
-        .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "CorridorFile", "RaftCore"]),
+        .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "SignalTimingSimulation", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",
             dependencies: [

@@ -21,9 +21,12 @@ public struct LampUpdate: Codable, Sendable, Equatable {
     /// When this controller actually switched its lamps, on its own clock (ms since the epoch). `atMs` is
     /// when the schedule says the change is due; the difference is the signal's phase skew.
     public var shownAtMs: Int64?
+    /// Set while the lamps are not the corridor's schedule: "startup" (the start-up flash and all-red) or
+    /// "entering" (a safe transition into the schedule after start-up or a late command). Nil: in step.
+    public var entry: String?
 
     public init(signal: Int, atMs: Int64, lamps: [String: String], interval: String, mode: String, plan: String,
-                timeLeftMs: Int64?, causeIndex: UInt64?, monitorFault: String?, shownAtMs: Int64?) {
+                timeLeftMs: Int64?, causeIndex: UInt64?, monitorFault: String?, shownAtMs: Int64?, entry: String? = nil) {
         self.signal = signal
         self.atMs = atMs
         self.lamps = lamps
@@ -34,6 +37,7 @@ public struct LampUpdate: Codable, Sendable, Equatable {
         self.causeIndex = causeIndex
         self.monitorFault = monitorFault
         self.shownAtMs = shownAtMs
+        self.entry = entry
     }
 }
 
@@ -58,9 +62,15 @@ public actor LampDriver {
     private var streamsClosed = false
     /// Phases that went from yellow to red and are timing their red clearance.
     private var clearing: Set<PhaseID> = []
+    /// How long the start-up flash lasts on every start.
+    let startupFlashMs: Int64
+    /// Where the lamps stand against the schedule (start-up, entering it, in step).
+    private var entry: SignalFollower.Status = .startup
 
-    public init(signal: Signal, plans: [PlanID], driver: RaftDriver, periodMs: Int, logger: Logger) {
+    public init(signal: Signal, plans: [PlanID], driver: RaftDriver, periodMs: Int, logger: Logger,
+                startupFlashMs: Int64 = Limits.startupFlashMsDefault) {
         self.signal = signal
+        self.startupFlashMs = startupFlashMs
         self.planNumbers = plans
         self.driver = driver
         self.periodMs = periodMs
@@ -96,23 +106,50 @@ public actor LampDriver {
         subscribers = [:]
     }
 
-    /// Runs until the task is cancelled.
+    /// Runs until the task is cancelled: the start-up sequence (start-up flash, all-red, entry into the
+    /// schedule at a safe point), then the schedule; whenever the applied timeline changes in a way the
+    /// lamps disagree with (a command applied after its effective time, a snapshot installed), a safe
+    /// late entry (`SignalFollower`).
     public func run() async {
         let start = wallClockMs()
-        let first = await driver.lampState(of: signal.id, at: start)
-        show(first, events: startEvents(first))
-        lastCheckedMs = start
+        var known = await driver.lampTimeline()
+        var follower = SignalFollower(signal: signal.id, timeline: known.timeline, startingAt: start, startupFlashMs: startupFlashMs)
+        let first = follower.state(at: start)
+        logger.info("lamps: start-up sequence", metadata: [
+            "signal.id": "\(signal.id)", "flash_ms": "\(startupFlashMs)", "all_red_ms": "\(known.timeline.corridor.safety.flashExitRedMs)",
+        ])
+        show(first, events: startEvents(first), entry: follower.status)
+        var lateEntries = 0
+        var wasInStep = follower.inStep
         while !Task.isCancelled {
-            let now = wallClockMs()
-            let changes = await driver.lampChanges(of: signal.id, after: lastCheckedMs, through: now)
-            for st in changes { observe(st) }
+            // The lamps' clock never goes back (a wall clock stepped back holds them until it catches up).
+            let now = max(wallClockMs(), follower.nowMs)
+            let latest = await driver.lampTimeline()
+            if latest.version != known.version {
+                // Takes effect where the lamps are (the last instant shown), before this period's changes.
+                follower.update(timeline: latest.timeline)
+                known = latest
+                if follower.lateEntries != lateEntries {
+                    lateEntries = follower.lateEntries
+                    logger.warning("lamps disagree with the schedule (a command applied after its effective time, or a snapshot): safe late entry", metadata: [
+                        "signal.id": "\(signal.id)", "at_ms": "\(follower.nowMs)", "applied_index": "\(known.version.appliedIndex)",
+                    ])
+                }
+            }
+            let changes = follower.changes(through: now)
+            for st in changes { observe(st, entry: follower.status) }
+            if follower.inStep != wasInStep {
+                wasInStep = follower.inStep
+                if wasInStep {
+                    logger.info("lamps in step with the schedule", metadata: ["signal.id": "\(signal.id)", "since_ms": "\(follower.inStepSinceMs ?? now)"])
+                }
+            }
             if changes.isEmpty, let shown {
                 // A plan or mode can change without a lamp change (a held signal when the corridor's plan
                 // changes; the pattern after flash): log and stream it within one period.
-                let cur = await driver.lampState(of: signal.id, at: now)
-                if cur.lamps == shown.lamps && (cur.plan != shown.plan || cur.mode != shown.mode) { observe(cur) }
+                let cur = follower.state(at: now)
+                if cur.lamps == shown.lamps && (cur.plan != shown.plan || cur.mode != shown.mode) { observe(cur, entry: follower.status) }
             }
-            lastCheckedMs = now
             // Wake at the next change, or after one period, whichever comes first.
             let next = changes.last?.nextChangeMs ?? shown?.nextChangeMs
             var sleepMs = Int64(periodMs)
@@ -122,7 +159,7 @@ public actor LampDriver {
         for (_, c) in subscribers { c.finish() }
     }
 
-    private func observe(_ st: SignalState) {
+    private func observe(_ st: SignalState, entry: SignalFollower.Status) {
         var state = st
         if trip == nil {
             let faults = monitor.observe(atMs: st.atMs, lamps: st.lamps)
@@ -138,11 +175,12 @@ public actor LampDriver {
             state.interval = .flash
             state.mode = .flash
         }
-        show(state, events: events(from: shown, to: state))
+        show(state, events: events(from: shown, to: state), entry: entry)
     }
 
-    private func show(_ st: SignalState, events: [LampEvent]) {
+    private func show(_ st: SignalState, events: [LampEvent], entry: SignalFollower.Status) {
         shown = st
+        self.entry = entry
         shownAtMs = wallClockMs()
         if !events.isEmpty { Task { await driver.recordLampEvents(events) } }
         let u = update(from: st)
@@ -154,7 +192,8 @@ public actor LampDriver {
         for (i, p) in signal.phases.enumerated() { lamps["\(p.id.rawValue)"] = lampName(st.lamps[i]) }
         return LampUpdate(signal: signal.id.rawValue, atMs: st.atMs, lamps: lamps, interval: st.interval.rawValue,
                           mode: st.mode.rawValue, plan: st.plan.rawValue, timeLeftMs: st.timeLeftMs,
-                          causeIndex: st.cause?.rawValue, monitorFault: trip, shownAtMs: shownAtMs)
+                          causeIndex: st.cause?.rawValue, monitorFault: trip, shownAtMs: shownAtMs,
+                          entry: entry == .inStep ? nil : entry.rawValue)
     }
 
     // MARK: - Indiana hi-res event codes

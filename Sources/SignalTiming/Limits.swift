@@ -39,6 +39,9 @@ public enum Limits {
     public static let preemptMaxPresenceMsMax: Milliseconds = 600_000
     /// All-red shown when leaving flash before the first green.
     public static let flashExitRedMsDefault: Milliseconds = 6_000
+    /// Start-up flash: how long a controller flashes on every start before its start-up all-red
+    /// (`SignalFollower`). NEMA controllers program 0–255 s; a few seconds to tens of seconds is usual.
+    public static let startupFlashMsDefault: Milliseconds = 10_000
     /// Upper bound on interval steps in one query; far above any legitimate need (each event
     /// costs at most a few cycles of steps, steady coordination is skipped in closed form).
     public static let engineStepsMax = 5_000_000

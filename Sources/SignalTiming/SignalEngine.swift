@@ -501,3 +501,158 @@ func distribute(totalMs: Milliseconds, nominalMs: [Milliseconds], minimumMs: [Mi
     assert(v.reduce(0, +) == totalMs)
     return v
 }
+
+// MARK: - Late entry and start-up (see LateEntry.swift)
+
+extension SignalSchedule {
+    /// This schedule with flash forced until `untilMs` (the start-up flash); from `untilMs` on, the
+    /// inputs are this schedule's.
+    func forcingFlash(untilMs: Milliseconds) -> SignalSchedule {
+        let i = index(at: untilMs)
+        var flashed = inputs[i]
+        flashed.flash = true
+        flashed.flashSource = nil
+        return SignalSchedule(startsMs: [Int64.min, untilMs] + startsMs[(i + 1)...],
+                              inputs: [flashed, inputs[i]] + inputs[(i + 1)...])
+    }
+}
+
+extension SignalEngine {
+    /// The start-up sequence: flash from `atMs` until `flashUntilMs` whatever the schedule says, then
+    /// (the engine's ordinary exit from flash) all-red for `flashExitRedMs`, then the coordinated
+    /// stage's green and a shortway transition into step. `schedule` is the signal's own; the forced
+    /// flash is spliced in front of it.
+    init(startingUpAt atMs: Milliseconds, flashUntilMs: Milliseconds, signal: ResolvedSignal,
+         schedule: SignalSchedule, epochMs: Milliseconds, safety: SafetyTimings) {
+        precondition(flashUntilMs >= atMs)
+        sig = signal
+        self.schedule = schedule.forcingFlash(untilMs: flashUntilMs)
+        self.epochMs = epochMs
+        self.safety = safety
+        nowMs = atMs
+        inputIndex = self.schedule.index(at: atMs)
+        interval = .flash
+        intervalStartMs = atMs
+        plannedEndMs = .max
+        greenStartMs = atMs
+        mode = .flash
+        cycle = nil
+        dwellStartMs = nil
+        cause = nil
+        // No flash to show (a zero start-up flash): the all-red starts now.
+        if !inputs.flash { reevaluate(at: atMs) }
+    }
+
+    /// Moves the clock to `t` without acting on a wake at `t` itself (the caller decides what happens
+    /// then); input segments starting at `t` are entered.
+    mutating func advanceClock(to t: Milliseconds) {
+        if t > nowMs { advance(to: t - 1) }
+        while schedule.nextStart(after: inputIndex) <= t { inputIndex += 1 }
+        nowMs = t
+    }
+
+    /// Late entry: the lamps keep the state `old` has reached (the interval it is timing, its start,
+    /// its floors, the cycle it laid out), and from `old.nowMs` on the engine follows `schedule` — the
+    /// signal's inputs under a timeline that `old` did not know. This is exactly an input change at
+    /// `old.nowMs`, which the engine handles at safe points only: the current green ends no earlier
+    /// than its floors, yellow and red clearance run in full, and the next coordinated green starts a
+    /// shortway transition towards the schedule's offsets.
+    ///
+    /// `flashUntilMs`: a start-up flash still running (the schedule is then forced to flash until it).
+    init(resuming old: SignalEngine, signal: ResolvedSignal, schedule: SignalSchedule, epochMs: Milliseconds,
+         safety: SafetyTimings, flashUntilMs: Milliseconds?) {
+        precondition(old.sig.stageCount == signal.stageCount, "the signal's stages changed")
+        sig = signal
+        if let f = flashUntilMs, f > old.nowMs {
+            self.schedule = schedule.forcingFlash(untilMs: f)
+        } else {
+            self.schedule = schedule
+        }
+        self.epochMs = epochMs
+        self.safety = safety
+        nowMs = old.nowMs
+        inputIndex = self.schedule.index(at: old.nowMs)
+        interval = old.interval
+        intervalStartMs = old.intervalStartMs
+        plannedEndMs = old.plannedEndMs
+        greenStartMs = old.greenStartMs
+        mode = old.mode
+        dwellStartMs = old.dwellStartMs
+        cause = old.cause
+        // Plans are referred to by index; map the running cycle's plan by id (a snapshot may carry a
+        // corridor with plans added). Without it the cycle is dropped: the greens still run to their
+        // floors and the next coordinated green lays out a new cycle.
+        if let c = old.cycle, let i = signal.planIDs.firstIndex(of: old.sig.planIDs[c.plan]),
+           !signal.plans[i].isFlash, signal.plans[i].coordinated == old.sig.plans[c.plan].coordinated {
+            var mapped = c
+            mapped.plan = i
+            // A plan replaced under the same name: the cycle is no longer on its reference points
+            // and must not be skipped in closed form (the next coordinated green corrects it).
+            if signal.plans[i] != old.sig.plans[c.plan] { mapped.inSync = false }
+            cycle = mapped
+        } else {
+            cycle = nil
+            if mode == .coordinated { mode = .transitioning }
+        }
+        if old.inputs != inputs {
+            reevaluate(at: nowMs)
+        }
+    }
+
+    /// True when this engine and `other`, at the same instant, will show the same lamps from now on:
+    /// the same interval with the same start and planned end, the same floors while green, the same
+    /// cycle and mode, and the same inputs until the same next input change (both then follow the same
+    /// schedule). In flash the start of the flash does not matter (the exit from flash starts afresh);
+    /// outside green the green's start and the dwell's do not (they only set a green's floors).
+    func sameFuture(as other: SignalEngine) -> Bool {
+        guard nowMs == other.nowMs, interval == other.interval, mode == other.mode, inputs == other.inputs,
+              schedule.nextStart(after: inputIndex) == other.schedule.nextStart(after: other.inputIndex),
+              sig == other.sig, epochMs == other.epochMs, safety == other.safety else { return false }
+        switch interval {
+        case .flash:
+            return true
+        case .green:
+            return intervalStartMs == other.intervalStartMs && plannedEndMs == other.plannedEndMs && cycle == other.cycle
+                && greenStartMs == other.greenStartMs && dwellStartMs == other.dwellStartMs
+        case .yellow, .redClear, .flashExitRed:
+            return intervalStartMs == other.intervalStartMs && plannedEndMs == other.plannedEndMs && cycle == other.cycle
+        }
+    }
+
+    /// The start-up all-red (after the start-up flash) is still running at `nowMs`.
+    var inStartupRed: Bool { interval == .flashExitRed }
+
+    /// Start-up pickup: the lamps have been all red since the start-up flash ended, and at `nowMs` they
+    /// enter the schedule `target` (at the same instant) at a safe point. Returns the engine to show, or
+    /// nil with the red extended to the schedule's next green start (or flash) when now is not one:
+    /// - the schedule flashes: flash (red to flashing is safe);
+    /// - the schedule is green and its green has at least the stage's min green left (or rests): show
+    ///   that green from now, to the schedule's planned end; its floors count from now;
+    /// - otherwise (yellow, red clearance, or a green about to end): stay all red until the schedule's
+    ///   next green starts, and enter there exactly in step.
+    mutating func pickUp(_ target: SignalEngine) -> SignalEngine? {
+        precondition(interval == .flashExitRed && target.nowMs == nowMs)
+        let t = nowMs
+        switch target.interval {
+        case .flash:
+            return target
+        case .green(let k) where target.plannedEndMs == .max || target.plannedEndMs - t >= sig.minGreenMs[k]:
+            var e = target
+            e.intervalStartMs = t
+            e.greenStartMs = t
+            return e
+        default:
+            var probe = target
+            var steps = 0
+            while let w = probe.nextWakeMs {
+                probe.advance(to: w)
+                if case .green = probe.interval, probe.intervalStartMs == w { break }
+                if probe.interval == .flash { break }
+                steps += 1
+                precondition(steps < Limits.engineStepsMax)
+            }
+            plannedEndMs = probe.nowMs > t ? probe.nowMs : t + safety.flashExitRedMs
+            return nil
+        }
+    }
+}

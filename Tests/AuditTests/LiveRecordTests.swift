@@ -38,6 +38,25 @@ final class LiveRecordTests: XCTestCase {
             processes.append(p)
         }
         let session = URLSession(configuration: .ephemeral)
+        // Every start runs the start-up sequence (start-up flash, all-red, entry into the schedule at a
+        // safe point), during which the lamps are deliberately not the replay's. Wait until every
+        // controller reports its lamps in step (no `entry` in its status); compare from then on.
+        var inStep = Set<Int>()
+        let inStepBy = Date().addingTimeInterval(90)
+        while inStep.count < 5 && Date() < inStepBy {
+            for s in 1...5 where !inStep.contains(s) {
+                var req = URLRequest(url: URL(string: "http://127.0.0.1:\(ports[2 * s - 1])/v1/status")!)
+                req.timeoutInterval = 2
+                if let (data, _) = try? await session.data(for: req),
+                   let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                   let lamps = json["lamps"] as? [String: Any], lamps["entry"] == nil {
+                    inStep.insert(s)
+                }
+            }
+            try await Task.sleep(nanoseconds: 250_000_000)
+        }
+        XCTAssertEqual(inStep.count, 5, "every controller's lamps in step after start-up")
+        let inStepMs = Int64(Date().timeIntervalSince1970 * 1000)
         // A mode change, a hold and its release, a refused release, a preemption; retried (same
         // client and sequence) until a leader has committed each.
         let commands: [[String: Any]] = [
@@ -86,7 +105,7 @@ final class LiveRecordTests: XCTestCase {
         for s in 1...5 {
             let folder = try DataFolder(path: folders[s - 1])
             let events = try folder.lampEvents()
-            var t = try XCTUnwrap(events.first).timeMs
+            var t = max(try XCTUnwrap(events.first).timeMs, inStepMs)
             var checked = 0
             while t < stoppedMs {
                 let r = try SignalAt.report(folder: folder, signal: s, at: t)

@@ -93,12 +93,63 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(st?.mode == "night" || st?.pendingMode == "night", true, "the restarted controller has the mode change")
     }
 
+    /// The trial of issue 16 on the real daemon: a learner cut off across a corridor flash and restored
+    /// 20 s after it took effect applies it late. Its lamps enter the new schedule safely (a late
+    /// entry, logged), never trip its conflict monitor, and end up flashing like everyone else.
+    func testACutOffLearnerEntersALateCommandSafely() async throws {
+        let c = try LocalCluster()
+        try c.startAll()
+        guard await c.waitForLeader() != nil else { return XCTFail("no leader") }
+        await assertConverged(c, c.signals)
+        let learner = 4
+        let inStepBy = Date().addingTimeInterval(60)
+        while Date() < inStepBy {
+            if let l = await c.status(learner)?.lamps, l.entry == nil { break }
+            try await Task.sleep(nanoseconds: 250_000_000)
+        }
+        let entry = await c.status(learner)?.lamps?.entry
+        XCTAssertNil(entry, "in step after the start-up sequence")
+        guard let (code, _) = await c.post(learner, "/v1/debug/isolate?on=1", body: Data()), code == 200 else {
+            return XCTFail("fault injection endpoint missing")
+        }
+        guard let (cc, r) = await c.command(1, request("flash")), cc == 200, let flashed = r else { return XCTFail("flash not committed") }
+        _ = await c.waitApplied(flashed.index, on: [1, 2, 3, 5])
+        // Past its effective time (5 s margin) by 20 s: the schedule has long left its green.
+        try await Task.sleep(nanoseconds: 25_000_000_000)
+        let cutMode = await c.status(learner)?.lamps?.mode
+        XCTAssertNotEqual(cutMode, "flash", "the cut-off learner does not know of the flash")
+        _ = await c.post(learner, "/v1/debug/isolate?on=0", body: Data())
+        // Watch its lamps: never a monitor fault, and flashing within a green + yellow + all-red.
+        var sawFlash = false
+        let watchUntil = Date().addingTimeInterval(40)
+        while Date() < watchUntil {
+            let l = await c.status(learner)?.lamps
+            XCTAssertNil(l?.monitorFault, "the late entry tripped the monitor")
+            if l?.mode == "flash" && l?.entry == nil { sawFlash = true; break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        XCTAssertTrue(sawFlash, "the learner ends up flashing, in step")
+        XCTAssertTrue(c.log(learner).contains("safe late entry"), "the late entry is logged")
+        XCTAssertFalse(c.log(learner).contains("conflict monitor tripped"))
+        await assertConverged(c, c.signals)
+    }
+
     func testPartitionedLearnerKeepsItsPlanAndCatchesUpAfterHealing() async throws {
         let c = try LocalCluster()
         try c.startAll()
         guard await c.waitForLeader() != nil else { return XCTFail("no leader") }
         await assertConverged(c, c.signals)
         let learner = 4
+        // Every start runs the start-up sequence (flash, all-red, entry into the schedule): wait until
+        // the learner's lamps are in step with the schedule.
+        let inStepBy = Date().addingTimeInterval(60)
+        while Date() < inStepBy {
+            if let l = await c.status(learner)?.lamps, l.entry == nil { break }
+            try await Task.sleep(nanoseconds: 250_000_000)
+        }
+        let entered = await c.status(learner)?.lamps
+        XCTAssertNotNil(entered)
+        XCTAssertNil(entered?.entry, "the learner's lamps are in step after the start-up sequence")
         guard let (code, _) = await c.post(learner, "/v1/debug/isolate?on=1", body: Data()), code == 200 else {
             return XCTFail("fault injection endpoint missing")
         }

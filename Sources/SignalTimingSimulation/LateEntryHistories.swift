@@ -1,0 +1,450 @@
+// Seeded random histories of a corridor's controllers being late: commands at random times, each
+// controller cut off, restarted or caught up from a snapshot at random moments. Each controller's
+// lamps are the real lamp logic (`SignalFollower`, as the controller's lamp driver runs it) fed the
+// timeline that controller knows at each instant, and every lamp change goes through an independent
+// conflict monitor. Deterministic: a seed fixes the history. Used by `SignalTimingTests` (a bounded
+// number of histories) and by `tools/late-entry` (≥ 10^5).
+import RaftCore
+import SignalTiming
+
+/// The outcome of one history (or of many, summed).
+public struct LateEntryReport: Sendable {
+    public var histories = 0
+    public var signals = 0
+    public var commands = 0
+    public var lampChanges = 0
+    public var isolations = 0
+    public var restarts = 0
+    public var snapshots = 0
+    /// Timeline updates that disagreed with the lamps (a late entry began).
+    public var lateEntries = 0
+    /// Monitor trips, with the seed and a description of the first fault.
+    public var trips: [(seed: UInt64, signal: SignalID, fault: String)] = []
+    /// Signals not back on the schedule within the documented bound.
+    public var late: [(seed: UInt64, signal: SignalID, detail: String)] = []
+    /// Per signal that had to converge (it was not on the schedule at the later of its last update and
+    /// its last input change): time to be back on the schedule, in ms and in thousandths of a cycle of
+    /// the corridor's longest plan.
+    public var convergenceMs: [Milliseconds] = []
+    public var convergenceMilliCycles: [Milliseconds] = []
+    /// Signals already on the schedule at that instant.
+    public var alreadyOnSchedule = 0
+    /// Start-ups on the final schedule (clean inputs) at a random instant: from the start to in step,
+    /// and the start-up all-red (from the end of the flash to the first green or flash), ms.
+    public var startupToInStepMs: [Milliseconds] = []
+    public var startupAllRedMs: [Milliseconds] = []
+
+    public init() {}
+
+    public mutating func add(_ o: LateEntryReport) {
+        histories += o.histories
+        signals += o.signals
+        commands += o.commands
+        lampChanges += o.lampChanges
+        isolations += o.isolations
+        restarts += o.restarts
+        snapshots += o.snapshots
+        lateEntries += o.lateEntries
+        trips += o.trips
+        late += o.late
+        convergenceMs += o.convergenceMs
+        convergenceMilliCycles += o.convergenceMilliCycles
+        alreadyOnSchedule += o.alreadyOnSchedule
+        startupToInStepMs += o.startupToInStepMs
+        startupAllRedMs += o.startupAllRedMs
+    }
+}
+
+/// How the lamps follow the timeline a controller knows.
+public enum LampLogic: Sendable {
+    /// `SignalFollower`: start-up sequence and safe late entry (what the controller runs).
+    case follower
+    /// What the lamp driver did before late entry existed: show the schedule of whatever timeline is
+    /// known, jumping to it when it changes, and start mid-interval. For showing that the property
+    /// test catches an unsafe jump.
+    case jumpToSchedule
+}
+
+public enum LateEntryHistories {
+    /// The corridor's safety margin: a command takes effect this long after the leader stamped it.
+    public static let marginMs: Milliseconds = 5_000
+
+    /// Runs one history.
+    public static func run(seed: UInt64, logic: LampLogic = .follower, startupFlashMs: Milliseconds? = nil,
+                           trace: ((String) -> Void)? = nil) throws -> LateEntryReport {
+        var rng = SplitMix64(seed: seed)
+        let corridor = try randomCorridor(&rng)
+        let epoch: Milliseconds = Limits.earliestTimeMs + rng.int(0...1_000_000_000_000)
+        let base = epoch + rng.int(0...10_000_000)
+        let coordinated = corridor.plans.filter { !$0.isFlash }
+        let maxCycle = coordinated.map(\.cycleMs).max()!
+        let basePlan = rng.chance(10) ? corridor.plans[corridor.plans.count - 1].id : rng.pick(coordinated).id
+        let drawnFlashMs = rng.int(Int64(0)...20_000)
+        let flashMs = startupFlashMs ?? drawnFlashMs
+        // The window in which things happen.
+        let horizon = rng.int(3 * maxCycle...12 * maxCycle)
+        let windowEnd = base + horizon
+
+        // Commands: (commit time, event). Effective = commit + margin (the leader's stamp), sometimes
+        // pushed to a cycle boundary.
+        var events: [ControlEvent] = []
+        var commits: [Milliseconds] = []
+        var preempts: [EventID] = []
+        var t = base
+        let count = rng.int(0...12)
+        for k in 0..<count {
+            t += rng.pick([0, rng.int(Int64(1)...5_000), rng.int(Int64(1_000)...90_000), rng.int(Int64(30_000)...300_000)])
+            if t > windowEnd { break }
+            var eff = t + marginMs
+            if rng.chance(25) { eff = epoch + (floorDiv(eff - epoch, coordinated[0].cycleMs) + 1) * coordinated[0].cycleMs }
+            let id = EventID(UInt64(k + 1))
+            let s = rng.pick(corridor.signals)
+            let action: ControlAction
+            switch rng.int(0...11) {
+            case 0, 1, 2, 3: action = .setPlan(rng.pick(corridor.plans).id)
+            case 4: action = .flash(rng.chance(50) ? nil : s.id)
+            case 5: action = .unflash(rng.chance(50) ? nil : s.id)
+            case 6: action = .hold(s.id, stage: rng.chance(40) ? nil : rng.pick(s.stages).name)
+            case 7, 8: action = .release(s.id)
+            case 9, 10:
+                let n = corridor.signals.count
+                let a = rng.int(0...(n - 1)), b = rng.int(0...(n - 1))
+                let ids = (a <= b ? Array(a...b) : Array((b...a).reversed())).map { corridor.signals[$0].id }
+                action = .preempt(Preemption(signals: ids, direction: a <= b ? .increasing : .decreasing, speedKmh: rng.int(20...80),
+                                             leadMs: rng.int(0...60_000), clearMs: rng.int(0...30_000)))
+                preempts.append(id)
+            default:
+                action = preempts.isEmpty ? .unflash(nil) : .cancelPreemption(rng.pick(preempts))
+            }
+            events.append(ControlEvent(id: id, effectiveAtMs: eff, action: action))
+            commits.append(t)
+        }
+        // Most histories end with everything released, so that there is a steady schedule to return
+        // to; the rest end in whatever holds and flashes the commands left.
+        if rng.chance(70) {
+            t = max(t, base) + rng.int(1_000...60_000)
+            var k = events.count
+            for s in corridor.signals {
+                k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .release(s.id))); commits.append(t)
+                k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .unflash(s.id))); commits.append(t)
+            }
+            k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .unflash(nil))); commits.append(t)
+            if rng.chance(50) {
+                k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .setPlan(rng.pick(coordinated).id))); commits.append(t)
+            }
+        }
+        let lastCommit = commits.last ?? base
+        if let trace {
+            trace("seed \(seed) base \(base) epoch \(epoch) plan \(basePlan) startup flash \(flashMs)")
+            for (e, c) in zip(events, commits) { trace("  commit \(c - base) effective \(e.effectiveAtMs - base) \(e.action)") }
+            for s in corridor.signals { trace("  S\(s.id) minSplit \(s.stageMinSplitMs) minGreen \(s.stageMinGreenMs)") }
+        }
+        let baseline = Baseline(atMs: base, plan: basePlan)
+        let schedule = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events)
+
+        /// The timeline a controller holds when it knows the first `n` commands at `u`: compacted into
+        /// a new baseline when the corridor machine would have (nothing in force, every signal settled).
+        func known(_ n: Int, at u: Milliseconds, compact: Bool) throws -> CorridorTimeline {
+            let evs = Array(events.prefix(n))
+            let full = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: evs)
+            guard compact, !evs.isEmpty, evs.allSatisfy({ $0.effectiveAtMs <= u }) else { return full }
+            // The plan in force at the end: the setPlan that takes effect last (stable for equal times).
+            var target = basePlan
+            var targetAt = Int64.min
+            for e in evs { if case .setPlan(let p) = e.action, e.effectiveAtMs >= targetAt { target = p; targetAt = e.effectiveAtMs } }
+            guard !corridor.plan(target)!.isFlash else { return full }
+            var latest = base
+            for s in corridor.signals {
+                guard let at = full.settledAtMs(of: s.id) else { return full }
+                latest = max(latest, at)
+            }
+            guard latest <= u else { return full }
+            return try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: Baseline(atMs: latest, plan: target), events: [])
+        }
+        func knownCount(at u: Milliseconds) -> Int { commits.lastIndex { $0 <= u }.map { $0 + 1 } ?? 0 }
+
+        var report = LateEntryReport()
+        report.histories = 1
+        report.commands = events.count
+        let checkEnd = max(windowEnd, lastCommit + marginMs) + (LateEntry.convergenceCyclesMax + 3) * maxCycle + corridor.safety.preemptMaxPresenceMs
+
+        for sig in corridor.signals {
+            report.signals += 1
+            // This controller's disturbances: isolations (released by log or by snapshot) and restarts,
+            // all inside the window; it is connected from the window's end on.
+            enum Happening { case isolate(until: Milliseconds, snapshot: Bool), restart(lagMs: Milliseconds, catchUpMs: Milliseconds) }
+            var happenings: [(Milliseconds, Happening)] = []
+            for _ in 0..<rng.int(0...3) {
+                let a = rng.int(base...windowEnd)
+                let b = min(windowEnd, a + rng.int(1_000...(4 * maxCycle)))
+                happenings.append((a, .isolate(until: b, snapshot: rng.chance(50))))
+                report.isolations += 1
+            }
+            for _ in 0..<rng.int(0...2) {
+                happenings.append((rng.int(base...windowEnd), .restart(lagMs: rng.pick([0, rng.int(Int64(0)...30_000)]), catchUpMs: rng.int(0...5_000))))
+                report.restarts += 1
+            }
+            happenings.sort { $0.0 < $1.0 }
+            var isolations: [(Milliseconds, Milliseconds, Bool)] = []
+            for (a, h) in happenings { if case .isolate(let b, let snap) = h { isolations.append((a, b, snap)) } }
+            func isolatedAt(_ u: Milliseconds) -> Milliseconds? {
+                var start: Milliseconds?
+                for (a, b, _) in isolations where a <= u && u < b { start = min(start ?? a, a) }
+                return start
+            }
+            /// What the controller knows at u: everything committed by u, or by the start of the cut.
+            func knowledge(at u: Milliseconds) -> Int { knownCount(at: isolatedAt(u) ?? u) }
+
+            // The instants its knowledge can change: commits while connected, ends of cuts, catch-ups
+            // after restarts. Each with whether the update comes as a snapshot.
+            var updates: [(Milliseconds, Bool)] = commits.map { ($0, false) }
+            for (_, b, snap) in isolations { updates.append((b, snap)) }
+            var restarts: [(at: Milliseconds, lag: Milliseconds, catchUp: Milliseconds)] = []
+            for (a, h) in happenings { if case .restart(let lag, let c) = h { restarts.append((a, lag, c)); updates.append((a + c, false)) } }
+            updates.sort { ($0.0, $0.1 ? 1 : 0) < ($1.0, $1.1 ? 1 : 0) }
+
+            // Boot at the baseline (the start-up sequence), knowing nothing but the baseline.
+            var monitor = ConflictMonitor(signal: sig)
+            let initial = try known(0, at: base, compact: false)
+            var follower = SignalFollower(signal: sig.id, timeline: initial, startingAt: base, startupFlashMs: flashMs)
+            var jump = initial
+            var jumpAt = base
+            var lastShown: [Lamp]?
+            var lastKnown = 0
+            var lastUpdate = base
+            var clock = base
+            var tripped = false
+            func show(_ st: SignalState) {
+                report.lampChanges += 1
+                trace?("S\(sig.id) \(st.atMs - base) \(st.lamps) \(st.interval) \(st.mode) status \(follower.status)")
+                guard !tripped else { return }
+                if let f = monitor.observe(atMs: st.atMs, lamps: st.lamps).first {
+                    tripped = true
+                    report.trips.append((seed, sig.id, "history \(seed) signal \(sig.id): \(f)"))
+                }
+                lastShown = st.lamps
+            }
+            if case .follower = logic { show(follower.state(at: base)) } else { show(jump.state(of: sig.id, at: base)) }
+            /// Shows every change up to `u`.
+            func run(to u: Milliseconds) {
+                clock = max(clock, u)
+                switch logic {
+                case .follower:
+                    for st in follower.changes(through: u) { show(st) }
+                case .jumpToSchedule:
+                    for st in jump.changes(of: sig.id, fromMs: jumpAt, throughMs: u).dropFirst() { show(st) }
+                    jumpAt = u
+                }
+            }
+            func learn(_ tl: CorridorTimeline, at u: Milliseconds) {
+                trace?("S\(sig.id) learn at \(u - base): baseline \(tl.baseline.atMs - base) events \(tl.events.count)")
+                switch logic {
+                case .follower:
+                    follower.update(timeline: tl)
+                case .jumpToSchedule:
+                    jump = tl
+                    let st = tl.state(of: sig.id, at: u)
+                    if st.lamps != lastShown { show(st) }
+                }
+            }
+            var ri = 0
+            for (u, snapshot) in updates where u <= checkEnd {
+                // Restarts due before this update.
+                while ri < restarts.count && restarts[ri].at <= u {
+                    let r = restarts[ri]
+                    ri += 1
+                    trace?("S\(sig.id) restart at \(r.at - base)")
+                    run(to: r.at)
+                    let stored = try known(min(lastKnown, knowledge(at: r.at - r.lag)), at: r.at, compact: true)
+                    monitor = ConflictMonitor(signal: sig)  // the cabinet's monitor powers up with it
+                    tripped = false
+                    lastShown = nil
+                    switch logic {
+                    case .follower:
+                        report.lateEntries += follower.lateEntries
+                        follower = SignalFollower(signal: sig.id, timeline: stored, startingAt: r.at, startupFlashMs: flashMs)
+                        show(follower.state(at: r.at))
+                    case .jumpToSchedule:
+                        jump = stored
+                        jumpAt = r.at
+                        show(stored.state(of: sig.id, at: r.at))
+                    }
+                    lastKnown = min(lastKnown, knowledge(at: r.at - r.lag))
+                    lastUpdate = r.at
+                }
+                run(to: u)
+                let n = knowledge(at: u)
+                if n == lastKnown && !snapshot { continue }
+                lastUpdate = u
+                if snapshot {
+                    // One snapshot: the leader's state, compacted if it could be.
+                    report.snapshots += 1
+                    learn(try known(n, at: u, compact: true), at: u)
+                } else {
+                    // Log catch-up: the entries apply one after another at this instant.
+                    for m in stride(from: n > lastKnown ? lastKnown + 1 : n, through: n, by: 1) {
+                        learn(try known(m, at: u, compact: true), at: u)
+                    }
+                }
+                lastKnown = n
+            }
+            // From here on the controller is connected and knows everything.
+            let allKnown = knownCount(at: checkEnd)
+            if lastKnown != allKnown {
+                let u = max(clock, lastCommit)
+                run(to: u)
+                lastUpdate = u
+                learn(try known(allKnown, at: u, compact: true), at: u)
+                lastKnown = allKnown
+            }
+            guard case .follower = logic else {
+                run(to: checkEnd)
+                continue
+            }
+            report.lateEntries += follower.lateEntries
+            // Convergence: from the later of the last update and the signal's last input change, how
+            // long until its lamps are the schedule's for good (and, with clean final inputs, until the
+            // follower is in step).
+            let from = max(clock, lastUpdate, schedule.inputChangesMs(of: sig.id).last ?? base)
+            run(to: from)
+            var mine = follower
+            var theirs = schedule.cursor(of: sig.id, at: from)
+            var onScheduleSince: Milliseconds?
+            var probe = from
+            while true {
+                let a = mine.state(at: probe)
+                let b = theirs.state(at: probe)
+                // The lamps keep going through the monitor while they converge.
+                if a.lamps != lastShown { show(a) }
+                if a.lamps != b.lamps || a.mode != b.mode || a.stage != b.stage {
+                    onScheduleSince = nil
+                } else if onScheduleSince == nil {
+                    onScheduleSince = probe
+                }
+                let next = min(a.nextChangeMs ?? .max, b.nextChangeMs ?? .max)
+                if next > checkEnd { break }
+                probe = next
+            }
+            mine.advance(to: checkEnd)
+            guard var back = onScheduleSince else {
+                report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): lamps differ from the schedule at \(checkEnd) (from \(from))"))
+                continue
+            }
+            if schedule.finalInputsAreClean(of: sig.id) {
+                guard mine.inStep, let since = mine.inStepSinceMs else {
+                    report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): not in step by \(checkEnd) (from \(from))"))
+                    continue
+                }
+                back = max(back, since)
+            }
+            // A start-up at a random instant of the final schedule: flash, all-red, entry; checked by a
+            // fresh monitor, timed to in step.
+            if schedule.finalInputsAreClean(of: sig.id) {
+                let boot = checkEnd + rng.int(0...maxCycle)
+                var f = SignalFollower(signal: sig.id, timeline: schedule, startingAt: boot, startupFlashMs: flashMs)
+                var m = ConflictMonitor(signal: sig)
+                var redFrom: Milliseconds?
+                var entered: Milliseconds?
+                for st in [f.state(at: boot)] + f.changes(through: boot + flashMs + 4 * maxCycle) {
+                    if let fault = m.observe(atMs: st.atMs, lamps: st.lamps).first {
+                        report.trips.append((seed, sig.id, "history \(seed) signal \(sig.id) start-up at \(boot): \(fault)"))
+                        break
+                    }
+                    if st.interval == .redRest && redFrom == nil { redFrom = st.atMs }
+                    if redFrom != nil && entered == nil && st.interval != .redRest { entered = st.atMs }
+                }
+                if f.inStep, let since = f.inStepSinceMs, let r = redFrom, let e = entered {
+                    report.startupToInStepMs.append(since - boot)
+                    report.startupAllRedMs.append(e - r)
+                } else {
+                    report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): not in step \(4 * maxCycle) ms after a start-up at \(boot)"))
+                }
+            }
+            if back <= from {
+                report.alreadyOnSchedule += 1
+                continue
+            }
+            let ms = back - from
+            report.convergenceMs.append(ms)
+            report.convergenceMilliCycles.append(ms * 1_000 / maxCycle)
+            if ms > LateEntry.convergenceCyclesMax * maxCycle {
+                report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): back on the schedule \(ms) ms after \(from), bound \(LateEntry.convergenceCyclesMax) × \(maxCycle) ms"))
+            }
+        }
+        return report
+    }
+
+    /// 2–5 signals 300–800 m apart, each with 2–6 phases of random timings in 2–4 stages and a random
+    /// conflict matrix; 1–3 coordinated plans with random cycles, splits and offsets; and flash.
+    static func randomCorridor(_ rng: inout SplitMix64) throws -> Corridor {
+        let n = rng.int(2...5)
+        var position: Int = rng.int(0...1_000)
+        var signals: [Signal] = []
+        for i in 0..<n {
+            let stageCount = rng.int(2...4)
+            let phaseCount = rng.int(stageCount...6)
+            var numbers = Array(1...8)
+            var phases: [Phase] = []
+            var stageOf: [Int] = []
+            for j in 0..<phaseCount {
+                let number = numbers.remove(at: rng.int(0...(numbers.count - 1)))
+                phases.append(Phase(id: PhaseID(number), name: "p\(number)",
+                                    minGreenMs: rng.int(Limits.minGreenMsMin...15_000),
+                                    yellowMs: rng.int(Limits.yellowMsMin...6_000),
+                                    redClearanceMs: rng.int(Limits.redClearanceMsMin...3_000),
+                                    flashLamp: rng.chance(50) ? .flashingYellow : .flashingRed))
+                stageOf.append(j < stageCount ? j : rng.int(0...(stageCount - 1)))
+            }
+            var conflicts: [(PhaseID, PhaseID)] = []
+            for a in 0..<phaseCount { for b in (a + 1)..<phaseCount where stageOf[a] != stageOf[b] && rng.chance(70) {
+                conflicts.append((phases[a].id, phases[b].id))
+            } }
+            let stages = (0..<stageCount).map { k in
+                Stage(name: "st\(k)", phases: (0..<phaseCount).filter { stageOf[$0] == k }.map { phases[$0].id })
+            }
+            signals.append(try Signal(id: SignalID(100 + i * 3), name: "R\(i)", positionMetres: position,
+                                      phases: phases, stages: stages, conflicts: conflicts))
+            position += rng.int(300...800)
+        }
+        var plans: [TimingPlan] = []
+        let minCycle = signals.map { $0.stageMinSplitMs.reduce(0, +) }.max()!
+        for p in 0..<rng.int(1...3) {
+            let cycle = min(Limits.cycleMsMax, max(Limits.cycleMsMin, minCycle + rng.int(0...70_000)))
+            let sps = signals.map { s -> SignalPlan in
+                var splits = s.stageMinSplitMs
+                var extra = cycle - splits.reduce(0, +)
+                while extra > 0 {
+                    let k = rng.int(0...(splits.count - 1))
+                    let add = min(extra, rng.int(1...max(1, extra)))
+                    splits[k] += add
+                    extra -= add
+                }
+                return SignalPlan(offsetMs: rng.int(0...(cycle - 1)), splitsMs: splits, coordinatedStage: rng.int(0...(s.stages.count - 1)))
+            }
+            plans.append(TimingPlan(id: PlanID("plan\(p)"), cycleMs: cycle, signals: sps,
+                                    progression: Progression(speedKmh: rng.int(20...60), favoured: .increasing, favouredBandPercent: 100)))
+        }
+        plans.append(.flash(PlanID("flash")))
+        var safety = SafetyTimings()
+        safety.flashExitRedMs = rng.int(2_000...8_000)
+        safety.preemptDwellMs = rng.int(10_000...20_000)
+        safety.preemptMaxPresenceMs = rng.int(60_000...180_000)
+        return try Corridor(name: "random", signals: signals, plans: plans, safety: safety)
+    }
+}
+
+extension SplitMix64 {
+    mutating func int(_ r: ClosedRange<Int64>) -> Int64 {
+        r.lowerBound + Int64(next() % UInt64(r.upperBound - r.lowerBound + 1))
+    }
+    mutating func int(_ r: ClosedRange<Int>) -> Int {
+        r.lowerBound + Int(next() % UInt64(r.upperBound - r.lowerBound + 1))
+    }
+    mutating func chance(_ percent: Int) -> Bool { int(0...99) < percent }
+    mutating func pick<T>(_ xs: [T]) -> T { xs[int(0...(xs.count - 1))] }
+}
+
+func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && a < 0) ? q - 1 : q
+}
