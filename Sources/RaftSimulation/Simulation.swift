@@ -383,6 +383,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     var readFirstRound: [ReadKey: UInt64] = [:]
     var deliveries = 0
     var coverage = Coverage()
+    /// TimeoutNow messages delivered: (target, term of the message).
+    struct TermKey: Hashable { var node: NodeID; var term: Term }
+    var timeoutNowDelivered: Set<TermKey> = []
     var livenessRounds = 0
 
     struct Link: Hashable { var from: NodeID; var to: NodeID }
@@ -796,6 +799,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         trace.message(14, m, "deliver \(describe(m))")
         if delivered.count < 64 { delivered.append(m) } else { delivered[rng.below(64)] = m }
         deliveries += 1
+        if m.kind == .timeoutNow { timeoutNowDelivered.insert(TermKey(node: m.to, term: m.term)) }
         switch m.kind {
         case .append where nodes[i].raft!.lastIndex > m.index + LogIndex(m.entries.count) && m.term == nodes[i].raft!.term:
             coverage.longerFollowerAppends += 1
@@ -884,9 +888,37 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             checker.observe(raft, step: step)
             let rd = raft.ready()
             if raft.role == .leader { checkReadRounds(raft, rd) }
+            checkCampaignsAndTransfers(raft, rd)
             nodes[i].pending.append(rd)
         }
         nodes[i].raft = raft
+    }
+
+    /// Elections and transfers by the rules of thesis §3.10 and §4.2: only a voter of its own
+    /// configuration asks for votes; a vote request that bypasses leader stickiness (a transfer's) comes
+    /// from a node told to campaign by the leader of the term just before; a leader sends TimeoutNow
+    /// only to a target whose log already ends with the leader's last entry.
+    mutating func checkCampaignsAndTransfers(_ n: RaftNode, _ rd: Ready) {
+        for m in rd.messages {
+            switch m.kind {
+            case .vote, .preVote:
+                if !n.membership.isVoter(n.id) {
+                    checker.fail(step: step, "node \(n.id), not a voter of its configuration \(n.membership.voters), asked \(m.to) for a \(m.kind) in term \(m.term)")
+                }
+                if m.kind == .vote, m.context == transferContext,
+                   !timeoutNowDelivered.contains(TermKey(node: n.id, term: m.term - 1)) {
+                    checker.fail(step: step, "node \(n.id) campaigned in term \(m.term) as a transfer target without a TimeoutNow of term \(m.term - 1)")
+                }
+            case .timeoutNow where n.role == .leader:
+                let ti = Int(m.to) - 1
+                guard ti < nodes.count, let t = nodes[ti].raft, t.term == n.term else { continue }
+                if t.term(at: n.lastIndex) != n.lastTerm {
+                    checker.fail(step: step, "leader \(n.id) sent TimeoutNow to \(m.to), whose log (last \(t.lastIndex)) lacks the leader's last entry \(n.lastIndex)")
+                }
+            default:
+                break
+            }
+        }
     }
 
     /// A read reached leader `l`: it may be confirmed only by a round sent after this moment.
