@@ -126,6 +126,8 @@ public struct ActionWeights: Sendable {
         strandLeader = [0, 1, 3][rng.below(3)]
         delay = [0, 8, 25][rng.below(3)]
         readAtLeader = [0, 10, 30][rng.below(3)]
+        // The families take steps (and leaders) away from ordinary membership changes.
+        membership *= 2
     }
 }
 

@@ -202,6 +202,40 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(sim.checker.violations, [])
     }
 
+    private func ready(_ messages: [Message]) -> Ready {
+        Ready(softState: nil, hardState: nil, entries: [], messages: messages, committedEntries: [], readStates: [])
+    }
+
+    func testCheckerFlagsATimeoutNowSentToALaggingTarget() {
+        var (sim, l, f) = settledCluster()
+        let target = sim.nodes[f].id
+        var leader = sim.nodes[l].raft!
+        sim.checkCampaignsAndTransfers(leader, ready([Message(kind: .timeoutNow, from: leader.id, to: target, term: leader.term)]))
+        XCTAssertEqual(sim.checker.violations, [], "the target is caught up")
+        leader.propose([[7]])  // planted: the leader has an entry the target lacks, and tells it to campaign anyway
+        sim.checkCampaignsAndTransfers(leader, ready([Message(kind: .timeoutNow, from: leader.id, to: target, term: leader.term)]))
+        XCTAssertTrue(sim.checker.violations.contains { $0.contains("lacks the leader's last entry") }, "\(sim.checker.violations)")
+    }
+
+    func testCheckerFlagsATransferCampaignWithoutATimeoutNowOfThePreviousTerm() {
+        var (sim, _, f) = settledCluster()
+        let n = sim.nodes[f].raft!
+        let vote = Message(kind: .vote, from: n.id, to: 99, term: n.term + 1, context: transferContext)
+        sim.timeoutNowDelivered.insert(.init(node: n.id, term: n.term))
+        sim.checkCampaignsAndTransfers(n, ready([vote]))
+        XCTAssertEqual(sim.checker.violations, [], "told to campaign by the leader of its term")
+        sim.timeoutNowDelivered = []  // planted: it campaigns on a TimeoutNow of an older term (or none)
+        sim.checkCampaignsAndTransfers(n, ready([vote]))
+        XCTAssertTrue(sim.checker.violations.contains { $0.contains("as a transfer target without a TimeoutNow") }, "\(sim.checker.violations)")
+    }
+
+    func testCheckerFlagsACampaignByANonVoter() {
+        var (sim, _, _) = settledCluster()
+        let learner = RaftNode(config: Paper.config(3, voters: [1, 2], learners: [3]))
+        sim.checkCampaignsAndTransfers(learner, ready([Message(kind: .preVote, from: 3, to: 1, term: 1)]))
+        XCTAssertTrue(sim.checker.violations.contains { $0.contains("not a voter of its configuration") }, "\(sim.checker.violations)")
+    }
+
     // MARK: - A stuck run ends with a verdict at once
 
     private func stuckCluster(_ configure: (inout SimulationOptions) -> Void) -> Simulation {
