@@ -388,6 +388,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     /// TimeoutNow messages delivered: (target, term of the message).
     struct TermKey: Hashable { var node: NodeID; var term: Term }
     var timeoutNowDelivered: Set<TermKey> = []
+    /// Leaders that sent a TimeoutNow: (leader, term). Such a leader has given up its lease for the term.
+    var timeoutNowSent: Set<TermKey> = []
     var livenessRounds = 0
 
     struct Link: Hashable { var from: NodeID; var to: NodeID }
@@ -719,7 +721,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             // Keep at least three voters so that the cluster can still tolerate a fault.
             let pool = m.voters.count > 3 ? m.all : m.learners
             guard !pool.isEmpty else { return }
-            change = .remove(pool[rng.below(pool.count)])
+            // Half of the time a recent transfer target, so that a late TimeoutNow reaches a removed node.
+            let targets = timeoutNows.map(\.to).filter { pool.contains($0) }
+            change = .remove(!targets.isEmpty && rng.below(2) == 0 ? targets[rng.below(targets.count)] : pool[rng.below(pool.count)])
         }
         let r = nodes[li].raft!.proposeMembershipChange(change)
         if case .dropped(let why) = r, why.contains("of its term") { coverage.earlyMembershipChanges += 1 }
@@ -889,7 +893,12 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             // The committed entries handed out now must be known committed to the checker.
             checker.observe(raft, step: step)
             let rd = raft.ready()
-            if raft.role == .leader { checkReadRounds(raft, rd) }
+            if raft.role == .leader {
+                if rd.messages.contains(where: { $0.kind == .timeoutNow }) {
+                    timeoutNowSent.insert(TermKey(node: raft.id, term: raft.term))
+                }
+                checkReadRounds(raft, rd)
+            }
             checkCampaignsAndTransfers(raft, rd)
             nodes[i].pending.append(rd)
         }
@@ -938,7 +947,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             let prev = roundSent[l.id].flatMap { $0.term == l.term ? $0.round : nil } ?? 0
             roundSent[l.id] = (l.term, max(prev, m.context))
         }
-        guard !leaseReads, l.membership.voters != [l.id] else { return }
+        // A lease read needs no round, unless the leader sent a TimeoutNow in this term: the target's
+        // election ignores leases (thesis §6.4.1), so from then on every read needs a round.
+        let leaseHolds = leaseReads && !timeoutNowSent.contains(TermKey(node: l.id, term: l.term))
+        guard !leaseHolds, l.membership.voters != [l.id] else { return }
         var released: [UInt64] = rd.readStates.map(\.context)
         for m in rd.messages where m.kind == .readIndexResponse { released.append(m.context) }
         guard !released.isEmpty else { return }
