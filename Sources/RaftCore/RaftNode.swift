@@ -776,7 +776,11 @@ public struct RaftNode: Sendable {
         for i in reads.indices where reads[i].round <= round { reads[i].acks.insert(from) }
         // An acknowledgement of a round confirms every earlier round too, so the front is released first.
         var released = 0
-        while released < reads.count && reads[released].acks.count >= membership.quorum { released += 1 }
+        // Only voters of the configuration in force count: a leader that removed itself (it leads until the
+        // removal commits, thesis §4.2.2) does not count its own acknowledgement, nor one of a voter removed since.
+        while released < reads.count && reads[released].acks.count(where: { membership.isVoter($0) }) >= membership.quorum {
+            released += 1
+        }
         guard released > 0 else { return }
         let done = reads[..<released]
         reads.removeFirst(released)

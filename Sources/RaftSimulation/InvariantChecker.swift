@@ -28,9 +28,23 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
     /// For each committed entry, the term of the node that first revealed it committed: at least the
     /// term in which it was committed. Leader completeness binds leaders of later terms only.
     private var committedInTerm: [Term] = []
-    /// Log matching: for every (index, term) ever seen, the entry's payload and the previous term.
-    private var seen: [EntryKey: (kind: EntryKind, data: [UInt8], prevTerm: Term)] = [:]
-    private struct EntryKey: Hashable { var index: LogIndex; var term: Term }
+    /// Log matching: for every (index, term) ever seen, the entry's payload and the previous term
+    /// (position i holds what was seen at index i; usually one term per index, rarely a few). A
+    /// configuration entry's decoded membership is kept with it.
+    private var seenAt: [[SeenEntry]] = [[]]
+    private struct SeenEntry {
+        var term: Term
+        var kind: EntryKind
+        var data: [UInt8]
+        var prevTerm: Term
+        var config: Membership?
+    }
+    /// Memberships new nodes were started with (their own addition included) and the index of the
+    /// entry that added them: a snapshot such a node takes below that index carries its start-up
+    /// membership, as an operator's new node would.
+    var joinedWith: [(membership: Membership, below: LogIndex)] = []
+    /// The committed configurations: (index, membership) in index order, the bootstrap one at 0.
+    private(set) var committedConfigs: [(index: LogIndex, membership: Membership)] = []
     /// Leader append-only: per node, the leadership term and the last entry seen while leading.
     private var leading: [NodeID: (term: Term, last: Entry?, checkedCommitted: Int)] = [:]
     /// One vote per term, across crashes: (voter, term) → candidate.
@@ -49,6 +63,12 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
     init(membership: Membership) {
         self.membership = membership
         self.committedMembership = membership
+        self.committedConfigs = [(0, membership)]
+    }
+
+    /// The configuration in force at `index` of the committed log.
+    func committedConfig(at index: LogIndex) -> Membership {
+        committedConfigs.last(where: { $0.index <= index })!.membership
     }
 
     mutating func fail(step: Int, _ message: String) {
@@ -78,24 +98,43 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         // and follow the same term; by induction equal entries then have equal prefixes.
         var prevTerm = raft.term(at: raft.firstIndex - 1) ?? 0
         var prevConfig: Membership?
+        var prevConfigIndex: LogIndex = 0
+        var lastConfig: Membership?
+        var newConfigs: [(index: LogIndex, term: Term, previous: LogIndex)] = []
         for e in raft.entries {
-            if e.kind == .config, let m = Membership.decode(e.data) {
+            let i = Int(e.index)
+            while seenAt.count <= i { seenAt.append([]) }
+            var config: Membership?
+            if let k = seenAt[i].firstIndex(where: { $0.term == e.term }) {
+                let s = seenAt[i][k]
+                if s.data != e.data || s.kind != e.kind || s.prevTerm != prevTerm {
+                    fail(step: step, "log matching: node \(id) holds a different entry at index \(e.index) term \(e.term)")
+                    return
+                }
+                config = s.config
+            } else {
+                if e.kind == .config {
+                    config = Membership.decode(e.data)
+                    newConfigs.append((e.index, e.term, prevConfigIndex))
+                }
+                seenAt[i].append(SeenEntry(term: e.term, kind: e.kind, data: e.data, prevTerm: prevTerm, config: config))
+            }
+            if let m = config {
                 // One voter at a time: successive configurations' majorities always intersect.
                 if let p = prevConfig, symmetricDifference(p.voters, m.voters) > 1 {
                     fail(step: step, "configuration at \(e.index) on node \(id) changes more than one voter (\(p.voters) -> \(m.voters))")
                 }
                 prevConfig = m
-            }
-            let key = EntryKey(index: e.index, term: e.term)
-            if let s = seen[key] {
-                if s.data != e.data || s.kind != e.kind || s.prevTerm != prevTerm {
-                    fail(step: step, "log matching: node \(id) holds a different entry at index \(e.index) term \(e.term)")
-                    return
-                }
-            } else {
-                seen[key] = (e.kind, e.data, prevTerm)
+                prevConfigIndex = e.index
+                lastConfig = m
             }
             prevTerm = e.term
+        }
+        // The configuration a node uses is the one its log implies: the newest configuration entry,
+        // else its snapshot's, else the one it was started with (thesis §4.1).
+        let implied = lastConfig ?? raft.snapshot?.membership ?? raft.config.membership
+        if implied != raft.membership {
+            fail(step: step, "configuration: node \(id) uses \(raft.membership.voters)+\(raft.membership.learners) but its log implies \(implied.voters)+\(implied.learners)")
         }
         // The committed log grows from every node's commit index; a node must agree with it.
         let commit = Int(raft.commitIndex)
@@ -124,10 +163,24 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
                     }
                     for gone in committedMembership.all where !m.contains(gone) { removedInTerm[gone] = raft.term }
                     committedMembership = m
+                    committedConfigs.append((e.index, m))
                     committedConfigChanges += 1
                 }
             }
             commitGrew(step: step)
+        }
+        // A leader appends a configuration entry only after its previous one is committed and after it
+        // committed an entry of its own term (Ongaro's 2015 fix to single-server changes).
+        for c in newConfigs {
+            if c.previous > LogIndex(committed.count) {
+                fail(step: step, "configuration \(c.index) (term \(c.term)) on node \(id) was appended while the change at \(c.previous) was uncommitted")
+            }
+            // Some committed entry before it has its term (a newer leader may have committed past it since).
+            var k = min(committed.count, Int(c.index) - 1)
+            while k >= 1 && committed[k - 1].term > c.term { k -= 1 }
+            if k < 1 || committed[k - 1].term != c.term {
+                fail(step: step, "configuration \(c.index) was appended in term \(c.term) before its leader committed an entry of that term")
+            }
         }
         // Leader append-only and leader completeness.
         if raft.role == .leader {
@@ -241,7 +294,12 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         if prefixDigest[Int(snapshot.index)] != digest {
             fail(step: step, "node \(node) holds snapshot \(snapshot.index) whose state differs from the committed log's")
         }
-        if snapshot.term != committed[Int(snapshot.index) - 1].term {
+        let expected = committedConfig(at: snapshot.index)
+        if snapshot.membership != expected
+            && !joinedWith.contains(where: { $0.membership == snapshot.membership && snapshot.index < $0.below }) {
+            fail(step: step, "node \(node) holds snapshot \(snapshot.index) with membership \(snapshot.membership.voters)+\(snapshot.membership.learners), but the committed log has \(expected.voters)+\(expected.learners) there")
+        }
+        if snapshot.index > 0, snapshot.term != committed[Int(snapshot.index) - 1].term {
             fail(step: step, "node \(node) holds snapshot \(snapshot.index) with term \(snapshot.term), committed term \(committed[Int(snapshot.index) - 1].term)")
         }
     }

@@ -45,6 +45,21 @@ public struct SimulationOptions: Sendable {
     /// reads are not safe — the checker is expected to find stale reads. Off: every tick is a tick
     /// of all nodes, so clocks do not drift.
     public var clockDrift = true
+    /// Mix the scenario families of issue 22 into the schedule (each seed draws which and how often):
+    /// transfers to lagging targets, stale and duplicated TimeoutNow, deposed leaders that keep
+    /// sending, stranded leaders that leave long divergent suffixes, membership changes racing a new
+    /// leader's first commit, snapshots taken right after a membership change, delayed heartbeats and
+    /// reads at (possibly deposed) leaders.
+    public var scenarios = true
+    /// Let each seed switch CheckQuorum off (about 1 seed in 5) or serve lease reads with clocks in
+    /// lockstep (about 1 in 6), unless the options above already fix them.
+    public var varyFeatures = true
+    /// The liveness phase ends with a verdict when the cluster makes no progress (no commit, apply or
+    /// snapshot install anywhere) for this many rounds, ...
+    public var stallRounds = 150
+    /// ... or after this many message deliveries, or this many wall-clock seconds.
+    public var livenessDeliveryBudget = 300_000
+    public var livenessWallSeconds = 5.0
 
     public init() {}
 }
@@ -72,6 +87,22 @@ public struct ActionWeights: Sendable {
     public var replay = 6
     /// Cut every link of the current leader, both ways: the stale-leader scenario.
     public var isolateLeader = 2
+    /// Scenario families (issue 22), used when `SimulationOptions.scenarios` is on; drawn per seed.
+    /// Transfer to the voter furthest behind (sometimes to a node that is no voter).
+    public var transferLagging = 0
+    /// Deliver again a TimeoutNow sent earlier (late, duplicated, possibly from a deposed leader).
+    public var replayTimeoutNow = 0
+    /// Deliver again a leader's append, heartbeat or snapshot chunk sent earlier (a deposed leader
+    /// that keeps sending).
+    public var replayLeader = 0
+    /// Cut the leader off (alone, or with one follower) and give it proposals that it cannot commit:
+    /// the old-term divergent suffix the next leader must overwrite.
+    public var strandLeader = 0
+    /// Hold a message (heartbeats and their acknowledgements, reads, TimeoutNow by preference) for
+    /// tens to hundreds of steps before it enters the network again.
+    public var delay = 0
+    /// A read at a node that believes it leads (perhaps a deposed one).
+    public var readAtLeader = 0
     /// Draw crash, partition and drop weights from the seed instead of using the ones above.
     public var varyPerSeed = true
     public init() {}
@@ -86,6 +117,17 @@ public struct ActionWeights: Sendable {
         partition = levels[rng.below(3)]
         drop = [0, 30, 100][rng.below(3)]
         duplicate = [0, 20][rng.below(2)]
+    }
+
+    mutating func varyScenarios(_ rng: inout SplitMix64) {
+        transferLagging = [0, 3, 10][rng.below(3)]
+        replayTimeoutNow = [0, 3, 10][rng.below(3)]
+        replayLeader = [0, 4, 12][rng.below(3)]
+        strandLeader = [0, 1, 3][rng.below(3)]
+        delay = [0, 8, 25][rng.below(3)]
+        readAtLeader = [0, 10, 30][rng.below(3)]
+        // The families take steps (and leaders) away from ordinary membership changes.
+        membership *= 2
     }
 }
 
@@ -105,10 +147,41 @@ public struct SimulationResult: Sendable {
     public var snapshotsInstalled = 0
     public var membershipChanges = 0
     public var largestSnapshotBytes = 0
+    /// How often each scenario family reached the state it is for (see `Coverage`).
+    public var coverage = Coverage()
+    /// Rounds the liveness phase used.
+    public var livenessRounds = 0
     /// FNV-1a hash of every action and its effect: equal hashes mean identical histories.
     public var traceHash: UInt64
     /// The trace, when `recordTrace` was set.
     public var trace: [String]
+}
+
+/// How often a run reached the states the scenario families aim at: tests require each to be reached,
+/// so that a family that silently stops working fails the suite.
+public struct Coverage: Sendable, Equatable {
+    /// Transfers started to the voter furthest behind, and transfer requests the leader refused.
+    public var lagTransfers = 0
+    public var refusedTransfers = 0
+    /// TimeoutNow delivered to a node already in a newer term (late or from a deposed leader).
+    public var staleTimeoutNow = 0
+    /// Appends, heartbeats or chunks of an older term delivered again (a deposed leader still sending).
+    public var staleLeaderMessages = 0
+    /// Appends answered by a follower whose log goes beyond the append's last entry.
+    public var longerFollowerAppends = 0
+    /// Stored entries replaced by a leader's (a divergent suffix overwritten).
+    public var suffixesOverwritten = 0
+    /// Membership changes a new leader proposed before committing in its term (refused by the core).
+    public var earlyMembershipChanges = 0
+    /// Snapshot chunks delivered to a node whose configuration differs from the snapshot's.
+    public var snapshotsAcrossMembership = 0
+    /// Reads released by a leader (checked against its heartbeat rounds), and reads asked of a leader
+    /// while a newer term exists.
+    public var readsReleased = 0
+    public var readsAtDeposedLeader = 0
+    /// Messages held back and released later.
+    public var delayedMessages = 0
+    public init() {}
 }
 
 /// A durable disk: only what a completed write put there survives a crash.
@@ -246,6 +319,15 @@ public struct HashStateMachine: SimulatedStateMachine {
 /// The simulator with the default state machine.
 public typealias Simulation = ClusterSimulation<HashStateMachine>
 
+extension ClusterSimulation where Machine == HashStateMachine {
+    /// Runs one seed with the default machine. Called from another module, the generic `run` would run
+    /// unspecialised (about half the speed); this entry point is compiled for `HashStateMachine`.
+    public static func run(seed: UInt64, options: SimulationOptions = SimulationOptions()) -> SimulationResult {
+        var sim = ClusterSimulation<HashStateMachine>(seed: seed, options: options)
+        return sim.run()
+    }
+}
+
 public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     public let seed: UInt64
     public let options: SimulationOptions
@@ -268,11 +350,47 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     var tickRate: [Int] = []
     var snapshotsInstalled = 0
     var largestSnapshotBytes = 0
-    var trace = Trace()
+    let trace = Trace()
     var nextPayload: UInt64 = 1
     var nextReadContext: UInt64 = 1
     let membership: Membership
     let maxNetwork = 4000
+    /// Features as drawn for this seed.
+    var checkQuorum: Bool
+    var leaseReads: Bool
+    var clockDrift: Bool
+    /// Scenario triggers drawn for this seed: propose a membership change the moment a node becomes
+    /// leader; compact every node the moment a membership change commits.
+    var eagerMembership = false
+    var compactOnMembership = false
+    /// Nodes touched since the last check (an untouched node is unchanged: it is a value).
+    var dirty: [Bool] = []
+    /// Messages held back by the delay fault, with the step at which each re-enters the network.
+    var held: [(release: Int, message: Message)] = []
+    /// Messages leaders sent, and TimeoutNow messages, for the replay families (bounded rings).
+    var leaderSent: [Message] = []
+    var timeoutNows: [Message] = []
+    /// A leadership seen per node (its term), and the scenario work due at the next step.
+    var leaderTermSeen: [Term] = []
+    var pendingEager: Int?
+    var pendingCompactAll = false
+    var configChangesSeen = 0
+    /// ReadIndex rounds, as the network sees them: per leader and term the newest heartbeat round it
+    /// sent and, per voter, the newest round that voter acknowledged; per read the first round sent
+    /// after the leader received it. A read may be released only when a quorum acknowledged a round
+    /// at least that new.
+    var roundSent: [NodeID: (term: Term, round: UInt64)] = [:]
+    var roundAcked: [NodeID: (term: Term, acks: [NodeID: UInt64])] = [:]
+    struct ReadKey: Hashable { var leader: NodeID; var term: Term; var context: UInt64 }
+    var readFirstRound: [ReadKey: UInt64] = [:]
+    var deliveries = 0
+    var coverage = Coverage()
+    /// TimeoutNow messages delivered: (target, term of the message).
+    struct TermKey: Hashable { var node: NodeID; var term: Term }
+    var timeoutNowDelivered: Set<TermKey> = []
+    /// Leaders that sent a TimeoutNow: (leader, term). Such a leader has given up its lease for the term.
+    var timeoutNowSent: Set<TermKey> = []
+    var livenessRounds = 0
 
     struct Link: Hashable { var from: NodeID; var to: NodeID }
 
@@ -281,18 +399,33 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         self.options = options
         self.rng = SplitMix64(seed: seed)
         self.weights = options.weights
+        self.checkQuorum = options.checkQuorum
+        self.leaseReads = options.leaseReads
+        self.clockDrift = options.clockDrift
         if weights.varyPerSeed {
             weights.vary(&rng)
             appendEntriesLimit = 1 + rng.below(4)
             inflightLimit = 1 + rng.below(4)
         }
-        if options.leaseReads && options.clockDrift {
+        if options.scenarios {
+            weights.varyScenarios(&rng)
+            eagerMembership = rng.below(3) == 0
+            compactOnMembership = rng.below(3) == 0
+        }
+        if options.varyFeatures && options.checkQuorum && !options.leaseReads {
+            switch rng.below(30) {
+            case 0..<6: checkQuorum = false
+            case 6..<11: leaseReads = true; clockDrift = false
+            default: break
+            }
+        }
+        if leaseReads && clockDrift {
             // Persistent drift: each node's clock runs at its own rate, up to 4 times another's.
             weights.tickAll = 0
             weights.tick = 120
             weights.read *= 4
         }
-        if options.leaseReads && !options.clockDrift {
+        if leaseReads && !clockDrift {
             weights.tickAll += weights.tick / 4
             weights.tick = 0
             weights.read *= 4
@@ -313,7 +446,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         for k in 0..<options.spares {
             nodes.append(SimNode<Machine>(id: NodeID(membership.all.count + k + 1)))
         }
-        tickRate = nodes.map { _ in options.leaseReads && options.clockDrift ? 1 + rng.below(4) : 1 }
+        tickRate = nodes.map { _ in leaseReads && clockDrift ? 1 + rng.below(4) : 1 }
+        dirty = nodes.map { _ in true }
+        leaderTermSeen = nodes.map { _ in 0 }
     }
 
     func config(for id: NodeID, membership: Membership) -> RaftConfig {
@@ -321,7 +456,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         c.electionTicks = options.electionTicks
         c.heartbeatTicks = options.heartbeatTicks
         c.preVote = options.preVote
-        c.checkQuorum = options.checkQuorum
+        c.checkQuorum = checkQuorum
         // Small limits so that batching, pipelining and flow control are exercised.
         c.limits.maxAppendEntries = appendEntriesLimit
         c.limits.maxAppendBytes = 200
@@ -331,7 +466,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         c.limits.maxApplyBatch = 8
         c.limits.maxPendingReads = 16
         c.limits.maxSnapshotChunkBytes = options.snapshotChunkBytes
-        if options.leaseReads { c.readMode = .lease(driftMarginTicks: 2) }
+        if leaseReads { c.readMode = .lease(driftMarginTicks: 2) }
         return c
     }
 
@@ -352,12 +487,22 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         return SimulationResult(seed: seed, violations: checker.violations, commits: checker.committed.count,
                                 elections: checker.leaderOfTerm.count, steps: step, maxInFlight: maxInFlight,
                                 snapshotsInstalled: snapshotsInstalled, membershipChanges: checker.committedConfigChanges,
-                                largestSnapshotBytes: largestSnapshotBytes, traceHash: trace.hash, trace: trace.lines)
+                                largestSnapshotBytes: largestSnapshotBytes, coverage: coverage, livenessRounds: livenessRounds,
+                                traceHash: trace.hash, trace: trace.lines)
     }
 
     // MARK: - Fault phase
 
     mutating func faultStep() {
+        releaseHeld(all: false)
+        if let li = pendingEager {
+            pendingEager = nil
+            changeMembership(at: li)
+        }
+        if pendingCompactAll {
+            pendingCompactAll = false
+            for i in nodes.indices { compact(i) }
+        }
         let w = weights
         let table: [(Int, Action)] = [
             (w.deliver, .deliver), (w.tick, .tick), (w.tickAll, .tickAll), (w.persist, .persist),
@@ -368,6 +513,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             (options.transfers ? w.transfer : 0, .transfer),
             (w.replay, .replay),
             (w.isolateLeader, .isolateLeader),
+            (options.transfers ? w.transferLagging : 0, .transferLagging),
+            (w.replayTimeoutNow, .replayTimeoutNow), (w.replayLeader, .replayLeader),
+            (w.strandLeader, .strandLeader), (w.delay, .delay), (w.readAtLeader, .readAtLeader),
         ]
         let total = table.reduce(0) { $0 + $1.0 }
         var pick = rng.below(total)
@@ -382,6 +530,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     enum Action {
         case deliver, tick, tickAll, persist, propose, read, drop, duplicate, crash, restart, partition, heal
         case compact, membership, transfer, replay, isolateLeader
+        case transferLagging, replayTimeoutNow, replayLeader, strandLeader, delay, readAtLeader
     }
 
     mutating func perform(_ action: Action) {
@@ -410,12 +559,12 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         case .drop:
             guard !network.isEmpty else { return }
             let m = network.remove(at: rng.below(network.count))
-            trace.add("drop \(describe(m))")
+            trace.message(2, m, "drop \(describe(m))")
         case .duplicate:
             guard !network.isEmpty, network.count < maxNetwork else { return }
             let m = network[rng.below(network.count)]
             network.append(m)
-            trace.add("dup \(describe(m))")
+            trace.message(3, m, "dup \(describe(m))")
         case .crash:
             let i = rng.below(nodes.count)
             crash(i)
@@ -427,7 +576,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             partition()
         case .heal:
             cut = []
-            trace.add("heal")
+            trace.add(4, "heal")
         case .compact:
             compact(rng.below(nodes.count))
         case .membership:
@@ -440,13 +589,107 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                 cut.insert(Link(from: l, to: other))
                 cut.insert(Link(from: other, to: l))
             }
-            trace.add("isolate leader \(l)")
+            trace.add(5, l, "isolate leader \(l)")
         case .replay:
             guard !delivered.isEmpty else { return }
             let m = delivered[rng.below(delivered.count)]
-            trace.add("replay \(describe(m))")
+            trace.message(6, m, "replay \(describe(m))")
             deliver(m)
+        case .transferLagging:
+            transferToLagging()
+        case .replayTimeoutNow:
+            guard !timeoutNows.isEmpty else { return }
+            let m = timeoutNows[rng.below(timeoutNows.count)]
+            trace.message(22, m, "replay timeoutNow \(describe(m))")
+            if let t = nodes[Int(m.to) - 1].raft?.term, t > m.term { coverage.staleTimeoutNow += 1 }
+            deliver(m)
+        case .replayLeader:
+            guard !leaderSent.isEmpty else { return }
+            let m = leaderSent[rng.below(leaderSent.count)]
+            trace.message(23, m, "replay leader message \(describe(m))")
+            if let t = nodes[Int(m.to) - 1].raft?.term, t > m.term { coverage.staleLeaderMessages += 1 }
+            deliver(m)
+        case .strandLeader:
+            strandLeader()
+        case .delay:
+            delayMessage()
+        case .readAtLeader:
+            let leaders = nodes.indices.filter { nodes[$0].raft?.role == .leader }
+            guard !leaders.isEmpty else { return }
+            let li = leaders[rng.below(leaders.count)]
+            if nodes.contains(where: { ($0.raft?.term ?? 0) > nodes[li].raft!.term }) { coverage.readsAtDeposedLeader += 1 }
+            read(li)
         }
+    }
+
+    // MARK: - Scenario families (issue 22)
+
+    /// Transfer to the voter the leader knows least about (it must catch up first, and may never), or
+    /// now and then to any node at all (a learner, a removed node, a spare: the leader must refuse).
+    mutating func transferToLagging() {
+        let leaders = nodes.indices.filter { nodes[$0].raft?.role == .leader }
+        guard !leaders.isEmpty else { return }
+        let li = leaders[rng.below(leaders.count)]
+        let l = nodes[li].raft!
+        let voters = l.membership.voters.filter { $0 != l.id }
+        let target: NodeID
+        if voters.isEmpty || rng.below(4) == 0 {
+            target = nodes[rng.below(nodes.count)].id
+        } else {
+            target = voters.min { (l.matchIndex(of: $0) ?? 0, $0) < (l.matchIndex(of: $1) ?? 0, $1) }!
+        }
+        let r = nodes[li].raft!.transferLeadership(to: target)
+        if case .started = r { coverage.lagTransfers += 1 } else { coverage.refusedTransfers += 1 }
+        trace.add(24, nodes[li].id, target, "transfer to lagging \(nodes[li].id) -> \(target): \(r)")
+        collect(li)
+    }
+
+    /// Cuts the leader off (with one companion that still hears it, half of the time) and proposes to
+    /// it: entries of its term that the rest never see, to be overwritten after a new election.
+    mutating func strandLeader() {
+        guard let li = nodes.indices.first(where: { nodes[$0].raft?.role == .leader }) else { return }
+        let l = nodes[li].id
+        let others = nodes.map(\.id).filter { $0 != l }
+        let companion: NodeID = rng.below(2) == 0 ? others[rng.below(others.count)] : noNode
+        for a in [l, companion] where a != noNode {
+            for b in others where b != companion {
+                cut.insert(Link(from: a, to: b))
+                cut.insert(Link(from: b, to: a))
+            }
+        }
+        trace.add(25, l, companion, "strand leader \(l) with \(companion)")
+        for _ in 0 ..< 2 + rng.below(6) { propose(li, count: 1 + rng.below(3)) }
+    }
+
+    /// Holds one message back, preferring the ones ReadIndex and transfers depend on.
+    mutating func delayMessage() {
+        guard !network.isEmpty else { return }
+        var k = rng.below(network.count)
+        for _ in 0..<4 {
+            switch network[k].kind {
+            case .heartbeat, .heartbeatResponse, .readIndex, .readIndexResponse, .timeoutNow, .appendResponse: break
+            default: k = rng.below(network.count); continue
+            }
+            break
+        }
+        let m = network.remove(at: k)
+        let release = step + 20 + rng.below(400)
+        held.append((release, m))
+        coverage.delayedMessages += 1
+        trace.message(26, m, "hold until \(release) \(describe(m))")
+    }
+
+    mutating func releaseHeld(all: Bool) {
+        guard !held.isEmpty else { return }
+        var kept: [(release: Int, message: Message)] = []
+        for h in held {
+            if all || h.release <= step {
+                if network.count < maxNetwork { network.append(h.message) }
+            } else {
+                kept.append(h)
+            }
+        }
+        held = kept
     }
 
     /// Folds the node's applied entries into a snapshot of its state machine.
@@ -457,13 +700,14 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         guard let snap = nodes[i].raft!.compact(upTo: index, data: data) else { return }
         nodes[i].disk.compact(snap)
         checker.snapshotTaken(node: nodes[i].id, snapshot: snap, step: step)
-        trace.add("compact \(nodes[i].id) at \(index) (\(data.count) bytes)")
+        trace.add(7, nodes[i].id, index, "compact \(nodes[i].id) at \(index) (\(data.count) bytes)")
         collect(i)
     }
 
     /// The leader adds a spare as a learner, promotes a caught-up learner, or removes a member.
-    mutating func changeMembership() {
-        guard let li = nodes.indices.first(where: { nodes[$0].raft?.role == .leader }) else { return }
+    mutating func changeMembership(at leaderIndex: Int? = nil) {
+        guard let li = leaderIndex ?? nodes.indices.first(where: { nodes[$0].raft?.role == .leader }),
+              nodes[li].raft?.role == .leader else { return }
         let m = nodes[li].raft!.membership
         let change: MembershipChange
         switch rng.below(3) {
@@ -477,18 +721,34 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             // Keep at least three voters so that the cluster can still tolerate a fault.
             let pool = m.voters.count > 3 ? m.all : m.learners
             guard !pool.isEmpty else { return }
-            change = .remove(pool[rng.below(pool.count)])
+            // Half of the time a recent transfer target, so that a late TimeoutNow reaches a removed node.
+            let targets = timeoutNows.map(\.to).filter { pool.contains($0) }
+            change = .remove(!targets.isEmpty && rng.below(2) == 0 ? targets[rng.below(targets.count)] : pool[rng.below(pool.count)])
         }
         let r = nodes[li].raft!.proposeMembershipChange(change)
-        trace.add("membership \(change) at \(nodes[li].id): \(r)")
-        if case .appended = r, case .addLearner(let id) = change {
+        if case .dropped(let why) = r, why.contains("of its term") { coverage.earlyMembershipChanges += 1 }
+        trace.add(8, nodes[li].id, r.traceCode, "membership \(change) at \(nodes[li].id): \(r)")
+        if case .appended(let index, _, _) = r, case .addLearner(let id) = change {
             // Provision the new node with a membership that includes it, as an operator would.
             let j = Int(id) - 1
             let boot = (try? m.applying(change).get()) ?? m
             nodes[j].provisioned = true
             nodes[j].bootstrap = boot
+            checker.joinedWith.append((boot, index))
             nodes[j].raft = RaftNode(config: config(for: id, membership: boot), restored: RestoredState())
             collect(j)
+        }
+        if case .appended = r, compactOnMembership {
+            // Someone misses the change, to be brought up to date by a snapshot that carries it.
+            let others = m.all.filter { $0 != nodes[li].id }
+            if !others.isEmpty {
+                let away = others[rng.below(others.count)]
+                for b in membership.all where b != away {
+                    cut.insert(Link(from: away, to: b))
+                    cut.insert(Link(from: b, to: away))
+                }
+                trace.add(27, away, "cut off \(away) during the change")
+            }
         }
         collect(li)
     }
@@ -499,7 +759,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         guard !voters.isEmpty else { return }
         let target = voters[rng.below(voters.count)]
         let r = nodes[li].raft!.transferLeadership(to: target)
-        trace.add("transfer \(nodes[li].id) -> \(target): \(r)")
+        trace.add(9, nodes[li].id, target, "transfer \(nodes[li].id) -> \(target): \(r)")
         collect(li)
     }
 
@@ -510,7 +770,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             let b = membership.all[rng.below(membership.all.count)]
             guard a != b else { return }
             cut.insert(Link(from: a, to: b))
-            trace.add("cut \(a)->\(b)")
+            trace.add(10, a, b, "cut \(a)->\(b)")
         } else {
             // Split into two groups; every link between them is cut both ways.
             var side: [NodeID: Bool] = [:]
@@ -523,7 +783,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                     cut.insert(Link(from: b, to: a))
                 }
             }
-            trace.add("partition \(desc)")
+            trace.add(11, UInt64(desc.count), desc.first ?? 0, "partition \(desc)")
         }
     }
 
@@ -532,18 +792,37 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     mutating func tick(_ i: Int) {
         guard nodes[i].raft != nil else { return }
         nodes[i].raft!.tick()
-        trace.add("tick \(nodes[i].id)")
+        trace.add(12, nodes[i].id, "tick \(nodes[i].id)")
         collect(i)
     }
 
     mutating func deliver(_ m: Message) {
         let i = Int(m.to) - 1
         guard !cut.contains(Link(from: m.from, to: m.to)), nodes[i].raft != nil else {
-            trace.add("lost \(describe(m))")
+            trace.message(13, m, "lost \(describe(m))")
             return
         }
-        trace.add("deliver \(describe(m))")
+        trace.message(14, m, "deliver \(describe(m))")
         if delivered.count < 64 { delivered.append(m) } else { delivered[rng.below(64)] = m }
+        deliveries += 1
+        if m.kind == .timeoutNow { timeoutNowDelivered.insert(TermKey(node: m.to, term: m.term)) }
+        switch m.kind {
+        case .append where nodes[i].raft!.lastIndex > m.index + LogIndex(m.entries.count) && m.term == nodes[i].raft!.term:
+            coverage.longerFollowerAppends += 1
+        case .snapshot where m.snapshot.map({ $0.membership != nodes[i].raft!.membership }) == true:
+            coverage.snapshotsAcrossMembership += 1
+        default: break
+        }
+        if nodes[i].raft!.role == .leader {
+            let l = nodes[i].raft!
+            if m.kind == .readIndex {
+                noteReadArrived(at: l, context: m.context)
+            } else if m.kind == .heartbeatResponse, m.term == l.term, m.context != 0, l.membership.isVoter(m.from) {
+                var r: (term: Term, acks: [NodeID: UInt64]) = roundAcked[l.id].flatMap { $0.term == l.term ? $0 : nil } ?? (l.term, [:])
+                r.acks[m.from] = max(r.acks[m.from] ?? 0, m.context)
+                roundAcked[l.id] = r
+            }
+        }
         let before = nodes[i].raft!.term
         let knowsSender = nodes[i].raft!.membership.contains(m.from)
         nodes[i].raft!.step(m)
@@ -561,7 +840,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             nextPayload += 1
         }
         let r = nodes[i].raft!.propose(batch)
-        trace.add("propose at \(nodes[i].id): \(r)")
+        trace.add(15, nodes[i].id, r.traceCode, "propose at \(nodes[i].id): \(r)")
         collect(i)
     }
 
@@ -570,8 +849,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         let ctx = nextReadContext
         nextReadContext += 1
         checker.readRequested(context: ctx, node: nodes[i].id, step: step)
+        if nodes[i].raft!.role == .leader { noteReadArrived(at: nodes[i].raft!, context: ctx) }
         let r = nodes[i].raft!.readIndex(context: ctx)
-        trace.add("read \(ctx) at \(nodes[i].id): \(r)")
+        trace.add(16, nodes[i].id, ctx, "read \(ctx) at \(nodes[i].id): \(r)")
         collect(i)
     }
 
@@ -581,7 +861,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         let lost = nodes[i].pending.count
         nodes[i].pending = []
         nodes[i].machine = Machine()
-        trace.add("crash \(nodes[i].id) losing \(lost) writes")
+        trace.add(17, nodes[i].id, UInt64(lost), "crash \(nodes[i].id) losing \(lost) writes")
     }
 
     mutating func restart(_ i: Int) {
@@ -595,12 +875,15 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         nodes[i].lastCommit = nodes[i].raft!.commitIndex
         nodes[i].lastSnapshotIndex = nodes[i].raft!.firstIndex - 1
         checker.restarted(node: nodes[i].id, hardState: d.hardState, lastIndex: LogIndex(d.entries.count))
-        trace.add("restart \(nodes[i].id) term \(d.hardState.term) log \(d.entries.count)")
+        roundSent[nodes[i].id] = nil
+        roundAcked[nodes[i].id] = nil
+        trace.add(18, nodes[i].id, d.hardState.term, "restart \(nodes[i].id) term \(d.hardState.term) log \(d.entries.count)")
         collect(i)
     }
 
     /// Takes the node's pending work into its write queue.
     mutating func collect(_ i: Int) {
+        dirty[i] = true
         guard var raft = nodes[i].raft else { return }
         if let h = raft.halted {
             checker.fail(step: step, "node \(nodes[i].id) halted: \(h)")
@@ -610,9 +893,80 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             // The committed entries handed out now must be known committed to the checker.
             checker.observe(raft, step: step)
             let rd = raft.ready()
+            if raft.role == .leader {
+                if rd.messages.contains(where: { $0.kind == .timeoutNow }) {
+                    timeoutNowSent.insert(TermKey(node: raft.id, term: raft.term))
+                }
+                checkReadRounds(raft, rd)
+            }
+            checkCampaignsAndTransfers(raft, rd)
             nodes[i].pending.append(rd)
         }
         nodes[i].raft = raft
+    }
+
+    /// Elections and transfers by the rules of thesis §3.10 and §4.2: only a voter of its own
+    /// configuration asks for votes; a vote request that bypasses leader stickiness (a transfer's) comes
+    /// from a node told to campaign by the leader of the term just before; a leader sends TimeoutNow
+    /// only to a target whose log already ends with the leader's last entry.
+    mutating func checkCampaignsAndTransfers(_ n: RaftNode, _ rd: Ready) {
+        for m in rd.messages {
+            switch m.kind {
+            case .vote, .preVote:
+                if !n.membership.isVoter(n.id) {
+                    checker.fail(step: step, "node \(n.id), not a voter of its configuration \(n.membership.voters), asked \(m.to) for a \(m.kind) in term \(m.term)")
+                }
+                if m.kind == .vote, m.context == transferContext,
+                   !timeoutNowDelivered.contains(TermKey(node: n.id, term: m.term - 1)) {
+                    checker.fail(step: step, "node \(n.id) campaigned in term \(m.term) as a transfer target without a TimeoutNow of term \(m.term - 1)")
+                }
+            case .timeoutNow where n.role == .leader:
+                let ti = Int(m.to) - 1
+                guard ti < nodes.count, let t = nodes[ti].raft, t.term == n.term else { continue }
+                if t.term(at: n.lastIndex) != n.lastTerm {
+                    checker.fail(step: step, "leader \(n.id) sent TimeoutNow to \(m.to), whose log (last \(t.lastIndex)) lacks the leader's last entry \(n.lastIndex)")
+                }
+            default:
+                break
+            }
+        }
+    }
+
+    /// A read reached leader `l`: it may be confirmed only by a round sent after this moment.
+    mutating func noteReadArrived(at l: RaftNode, context: UInt64) {
+        let sent = roundSent[l.id].flatMap { $0.term == l.term ? $0.round : nil } ?? 0
+        let key = ReadKey(leader: l.id, term: l.term, context: context)
+        readFirstRound[key] = min(readFirstRound[key] ?? .max, sent + 1)
+    }
+
+    /// Records the heartbeat rounds leader `l` sends, and checks every read it releases: a quorum of
+    /// voters must have acknowledged one round sent after the read arrived (thesis §6.4). Acks of
+    /// older rounds, of another term or from learners confirm nothing about this read.
+    mutating func checkReadRounds(_ l: RaftNode, _ rd: Ready) {
+        for m in rd.messages where m.kind == .heartbeat && m.context != 0 {
+            let prev = roundSent[l.id].flatMap { $0.term == l.term ? $0.round : nil } ?? 0
+            roundSent[l.id] = (l.term, max(prev, m.context))
+        }
+        // A lease read needs no round, unless the leader sent a TimeoutNow in this term: the target's
+        // election ignores leases (thesis §6.4.1), so from then on every read needs a round.
+        let leaseHolds = leaseReads && !timeoutNowSent.contains(TermKey(node: l.id, term: l.term))
+        guard !leaseHolds, l.membership.voters != [l.id] else { return }
+        var released: [UInt64] = rd.readStates.map(\.context)
+        for m in rd.messages where m.kind == .readIndexResponse { released.append(m.context) }
+        guard !released.isEmpty else { return }
+        coverage.readsReleased += released.count
+        let acks = roundAcked[l.id].flatMap { $0.term == l.term ? $0.acks : nil } ?? [:]
+        for c in released {
+            guard let first = readFirstRound[ReadKey(leader: l.id, term: l.term, context: c)] else {
+                checker.fail(step: step, "read \(c) released by leader \(l.id) in term \(l.term), which it never received in that term")
+                continue
+            }
+            var confirmed = l.membership.isVoter(l.id) ? 1 : 0
+            for v in l.membership.voters where v != l.id && (acks[v] ?? 0) >= first { confirmed += 1 }
+            if confirmed < l.membership.quorum {
+                checker.fail(step: step, "read \(c) released by leader \(l.id) in term \(l.term) with \(confirmed) of \(l.membership.quorum) voters confirming a round from \(first) on (acks: \(acks.sorted { $0.key < $1.key }))")
+            }
+        }
     }
 
     /// Makes the node's oldest pending write durable, then sends its messages and applies its entries.
@@ -633,11 +987,19 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             largestSnapshotBytes = max(largestSnapshotBytes, snap.data.count)
         }
         checker.diskWritten(node: id, disk: nodes[i].disk, removed: removed, step: step)
+        if !removed.isEmpty && w.snapshot == nil { coverage.suffixesOverwritten += 1 }
         if let last = w.entries.last {
             nodes[i].raft!.persisted(upTo: last.index, term: last.term)
         }
-        trace.add("persist \(id) hs=\(w.hardState.map { "\($0.term)/\($0.vote)/\($0.commit)" } ?? "-") entries=\(w.entries.count)")
+        trace.add(19, id, (w.hardState?.commit ?? 0) << 16 | UInt64(w.entries.count), "persist \(id) hs=\(w.hardState.map { "\($0.term)/\($0.vote)/\($0.commit)" } ?? "-") entries=\(w.entries.count)")
         for m in w.messages {
+            switch m.kind {
+            case .append, .heartbeat, .snapshot:
+                if leaderSent.count < 48 { leaderSent.append(m) } else { leaderSent[rng.below(48)] = m }
+            case .timeoutNow:
+                if timeoutNows.count < 12 { timeoutNows.append(m) } else { timeoutNows[rng.below(12)] = m }
+            default: break
+            }
             checker.sent(m, step: step)
             if network.count < maxNetwork { network.append(m) }
         }
@@ -654,7 +1016,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     // MARK: - Checks
 
     mutating func checkAll() {
-        for i in nodes.indices {
+        var anyDirty = false
+        for i in nodes.indices where dirty[i] {
+            dirty[i] = false
+            anyDirty = true
             guard let raft = nodes[i].raft else { continue }
             if raft.term < nodes[i].lastTerm {
                 checker.fail(step: step, "node \(nodes[i].id) term went back from \(nodes[i].lastTerm) to \(raft.term)")
@@ -669,25 +1034,78 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             nodes[i].lastCommit = raft.commitIndex
             nodes[i].lastSnapshotIndex = raft.firstIndex - 1
             checker.observe(raft, step: step)
+            if raft.role == .leader && leaderTermSeen[i] != raft.term {
+                leaderTermSeen[i] = raft.term
+                if eagerMembership && options.membershipChanges { pendingEager = i }
+            }
+        }
+        if anyDirty { checkMatchIndexes() }
+        if checker.committedConfigChanges != configChangesSeen {
+            configChangesSeen = checker.committedConfigChanges
+            if compactOnMembership && options.compaction { pendingCompactAll = true }
         }
         checker.durableCheck(step: step)
-        trace.add("check \(checker.committed.count)")
+        trace.add(20, UInt64(checker.committed.count), "check \(checker.committed.count)")
+    }
+
+    /// The leader's view of each follower is never ahead of that follower's real log: a follower still
+    /// in the leader's term holds, at the leader's match index, the leader's entry (log matching then
+    /// covers the prefix). A match beyond is a replica counted for commit that does not exist.
+    mutating func checkMatchIndexes() {
+        for li in nodes.indices {
+            guard let l = nodes[li].raft, l.role == .leader else { continue }
+            for peer in l.membership.all where peer != l.id {
+                guard let match = l.matchIndex(of: peer), match > 0 else { continue }
+                let pi = Int(peer) - 1
+                guard pi < nodes.count, let p = nodes[pi].raft, p.term == l.term else { continue }
+                if match > p.lastIndex {
+                    checker.fail(step: step, "match index: leader \(l.id) of term \(l.term) counts \(match) for node \(peer), whose log ends at \(p.lastIndex)")
+                } else if match >= p.firstIndex, let lt = l.term(at: match), p.term(at: match) != lt {
+                    checker.fail(step: step, "match index: leader \(l.id) of term \(l.term) counts \(match) for node \(peer), which holds term \(p.term(at: match) ?? 0) there, not \(lt)")
+                }
+            }
+        }
     }
 
     // MARK: - Liveness
 
     mutating func livenessPhase() {
         cut = []
+        releaseHeld(all: true)
         for i in nodes.indices where nodes[i].raft == nil && nodes[i].provisioned { restart(i) }
-        trace.add("liveness")
+        trace.add(21, "liveness")
         var target: (payload: [UInt8], leader: NodeID, term: Term)?
-        for _ in 0..<options.livenessRounds {  // bounded by livenessRounds
+        let clock = ContinuousClock()
+        let started = clock.now
+        let wall = Duration.milliseconds(Int64(options.livenessWallSeconds * 1000))
+        let deliveriesAtStart = deliveries
+        var progress = progressMark()
+        var stalled = 0
+        for round in 0..<options.livenessRounds {  // bounded by livenessRounds
+            livenessRounds = round + 1
+            let mark = progressMark()
+            if mark != progress { progress = mark; stalled = 0 } else { stalled += 1 }
+            // A stuck run ends with a verdict at once, not after minutes of rounds that change nothing.
+            var stuck: String?
+            if stalled >= options.stallRounds {
+                stuck = "no commit, apply or snapshot install anywhere for \(stalled) rounds"
+            } else if deliveries - deliveriesAtStart > options.livenessDeliveryBudget {
+                stuck = "more than \(options.livenessDeliveryBudget) messages delivered in \(round) rounds"
+            } else if round % 8 == 0, clock.now - started > wall {
+                stuck = "more than \(options.livenessWallSeconds) s of wall time in \(round) rounds"
+            }
+            if let why = stuck {
+                livenessFailure("liveness: stuck after healing (\(why))")
+                return
+            }
             step += 1
             for i in nodes.indices { tick(i) }
             drain()
             checkAll()
             if !checker.violations.isEmpty { return }
-            let current = nodes.indices.first(where: { nodes[$0].raft?.role == .leader })
+            // The leader of the newest term: without CheckQuorum a deposed (or removed) leader that nobody
+            // contacts may go on believing it leads.
+            let current = nodes.indices.filter { nodes[$0].raft?.role == .leader }.max { nodes[$0].raft!.term < nodes[$1].raft!.term }
             // A proposal appended by a leader that then lost leadership may be overwritten (it was never
             // committed); a client would retry it with the new leader, and so does the simulator.
             let targetLost = target.map { t in
@@ -709,14 +1127,33 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                 if nodes.allSatisfy({ !members.contains($0.id) || $0.appliedCount >= index }) { return }
             }
         }
+        livenessFailure(target == nil
+            ? "liveness: no leader within \(options.livenessRounds) rounds after healing"
+            : "liveness: a proposal made after healing was not applied everywhere within \(options.livenessRounds) rounds")
+    }
+
+    /// What changes when the cluster makes progress: commits, applies and installed snapshots.
+    func progressMark() -> (LogIndex, LogIndex, Int) {
+        var commit: LogIndex = 0
+        var applied: LogIndex = 0
+        for n in nodes {
+            commit = max(commit, n.raft?.commitIndex ?? 0)
+            applied &+= n.appliedCount
+        }
+        return (commit, applied, snapshotsInstalled)
+    }
+
+    /// Reports a liveness failure with the last state of the cluster.
+    mutating func livenessFailure(_ what: String) {
         let leaders = nodes.compactMap { n in n.raft.flatMap { $0.role == .leader ? n.id : nil } }
+        let states = nodes.compactMap { n in
+            n.raft.map { "\(n.id):\($0.role) t\($0.term) last \($0.lastIndex) commit \($0.commitIndex) applied \(n.appliedCount)" }
+        }
+        checker.fail(step: step, "\(what); leaders \(leaders); nodes \(states.joined(separator: ", "))")
         if let l = nodes.first(where: { $0.raft?.role == .leader })?.raft {
             let peers = l.membership.all.filter { $0 != l.id }.map { "\($0):\(l.matchIndex(of: $0) ?? 0)/\(l.nextIndex(of: $0) ?? 0)" }
             checker.fail(step: step, "liveness detail: leader \(l.id) term \(l.term) last \(l.lastIndex) persisted \(l.persistedIndex) commit \(l.commitIndex) transferee \(l.transferee) members \(l.membership.voters)+\(l.membership.learners) match/next \(peers)")
         }
-        checker.fail(step: step, target == nil
-            ? "liveness: no leader within \(options.livenessRounds) rounds after healing (leaders: \(leaders))"
-            : "liveness: a proposal made after healing was not applied everywhere within \(options.livenessRounds) rounds")
     }
 
     /// Delivers every message and completes every write until the cluster is quiet (bounded).
@@ -736,17 +1173,55 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     }
 }
 
-/// The history as a hash, and optionally as lines.
-struct Trace {
+/// The history as a hash, and optionally as lines. The hash mixes numbers (an action code and its
+/// main values), never formatted text, so that an unrecorded run builds no strings at all.
+/// A reference type, so that the lazily built text may read the simulator while the trace is updated.
+final class Trace {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     var record = false
     var lines: [String] = []
 
-    mutating func add(_ text: String) {
-        for b in text.utf8 {
-            hash ^= UInt64(b)
-            hash = hash &* 0x100_0000_01b3
+    @inline(__always) func mix(_ v: UInt64) {
+        hash = (hash ^ v) &* 0x100_0000_01b3
+        hash ^= hash >> 29
+    }
+
+    func add(_ code: UInt64, _ a: UInt64, _ b: UInt64, _ text: @autoclosure () -> String) {
+        mix(code)
+        mix(a)
+        mix(b)
+        if record { lines.append(text()) }
+    }
+
+    func add(_ code: UInt64, _ a: UInt64, _ text: @autoclosure () -> String) {
+        add(code, a, 0, text())
+    }
+
+    func add(_ code: UInt64, _ text: @autoclosure () -> String) {
+        add(code, 0, 0, text())
+    }
+
+    func message(_ code: UInt64, _ m: Message, _ text: @autoclosure () -> String) {
+        mix(code)
+        mix(UInt64(m.kind.rawValue) | m.from << 8 | m.to << 16 | (m.reject ? 1 << 24 : 0))
+        mix(m.term)
+        mix(m.index ^ m.logTerm << 32)
+        mix(m.commit ^ UInt64(m.entries.count) << 40)
+        mix(m.rejectHint ^ m.hintTerm << 32)
+        mix(m.context)
+        if let c = m.snapshot { mix(c.index ^ UInt64(c.offset) << 32) }
+        if record { lines.append(text()) }
+    }
+}
+
+extension ProposeResult {
+    /// A number for the trace hash.
+    var traceCode: UInt64 {
+        switch self {
+        case .appended(let first, _, let term): return 1 ^ first << 8 ^ term << 40
+        case .forwarded(let to): return 2 ^ to << 8
+        case .notLeader(let l): return 3 ^ l << 8
+        case .dropped: return 4
         }
-        if record { lines.append(text) }
     }
 }

@@ -45,12 +45,29 @@ struct SimulateCommand: ParsableCommand {
         options.spares = spares
         options.leaseReads = leaseReads
         options.clockDrift = clockDrift
+        let clock = ContinuousClock()
+        let started = clock.now
+        var coverage = Coverage()
+        var longestLiveness = 0
         var violations = 0
         var commits = 0
         var elections = 0
         for seed in start ..< start + UInt64(seeds) {
             let result = Simulation.run(seed: seed, options: options)
             commits += result.commits
+            let c = result.coverage
+            coverage.lagTransfers += c.lagTransfers
+            coverage.refusedTransfers += c.refusedTransfers
+            coverage.staleTimeoutNow += c.staleTimeoutNow
+            coverage.staleLeaderMessages += c.staleLeaderMessages
+            coverage.longerFollowerAppends += c.longerFollowerAppends
+            coverage.suffixesOverwritten += c.suffixesOverwritten
+            coverage.earlyMembershipChanges += c.earlyMembershipChanges
+            coverage.snapshotsAcrossMembership += c.snapshotsAcrossMembership
+            coverage.readsReleased += c.readsReleased
+            coverage.readsAtDeposedLeader += c.readsAtDeposedLeader
+            coverage.delayedMessages += c.delayedMessages
+            if result.violations.isEmpty { longestLiveness = max(longestLiveness, result.livenessRounds) }
             if verbose {
                 print("seed \(seed): commits \(result.commits), elections \(result.elections), snapshots installed \(result.snapshotsInstalled) (largest \(result.largestSnapshotBytes) B), membership changes \(result.membershipChanges), in flight at most \(result.maxInFlight), violations \(result.violations.count)")
             }
@@ -71,7 +88,13 @@ struct SimulateCommand: ParsableCommand {
                 }
             }
         }
-        print("seeds: \(seeds), violations: \(violations), commits: \(commits), elections: \(elections)")
+        let d = clock.now - started
+        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        if verbose {
+            print("coverage: \(coverage)")
+            print("longest passing liveness phase: \(longestLiveness) rounds")
+        }
+        print("seeds: \(seeds), violations: \(violations), commits: \(commits), elections: \(elections), wall \(Double(Int(secs * 10)) / 10) s, \(Int(Double(seeds) / max(secs, 0.001) * 60)) seeds/min")
         if violations > 0 { throw ExitCode(1) }
     }
 }

@@ -46,6 +46,26 @@ final class ReadIndexTests: XCTestCase {
         XCTAssertEqual(n.ready().readStates, [ReadState(index: 1, context: 7)])
     }
 
+    // Thesis §4.2.2 with §6.4: a leader that removed itself leads until the removal commits, but it is no
+    // longer a voter, so its own acknowledgement must not count towards the read's quorum. (Found by the
+    // simulator's round check, issue 22: with {2, 3, 4} left, leader 1 released a read that only voter 2
+    // had confirmed.)
+    func testLeaderThatRemovedItselfDoesNotCountItselfForReads() {
+        var n = Paper.leader(config: Paper.config(1, voters: [1, 2, 3, 4]), acked: [2, 3, 4])
+        XCTAssertEqual(n.commitIndex, 1)
+        guard case .appended = n.proposeMembershipChange(.remove(1)) else { return XCTFail("removal refused") }
+        Paper.settle(&n)
+        XCTAssertEqual(n.membership.voters, [2, 3, 4])
+        XCTAssertEqual(n.role, .leader, "it leads until the removal commits")
+        n.readIndex(context: 5)
+        let round = n.ready().messages.first { $0.kind == .heartbeat }?.context ?? 0
+        XCTAssertNotEqual(round, 0)
+        n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: 1, context: round))
+        XCTAssertEqual(n.ready().readStates, [], "1 of the 3 remaining voters is not a quorum of them")
+        n.step(Message(kind: .heartbeatResponse, from: 3, to: 1, term: 1, context: round))
+        XCTAssertEqual(n.ready().readStates, [ReadState(index: 1, context: 5)])
+    }
+
     // Thesis §6.4 step 1: a leader that has not yet committed an entry of its term delays the read until it has.
     func testLeaderWithoutCommitInItsTermDelaysRead() {
         var n = Paper.leader(config: Paper.config(1), restored: Paper.restored(term: 1, commit: 1, log: [1, 1]))
