@@ -348,10 +348,6 @@ public actor RaftDriver {
 
     func machineCopy() -> CorridorMachine { machine }
 
-    func lampState(of signal: SignalID, at t: Int64) -> SignalState {
-        machine.timeline.state(of: signal, at: max(t, machine.timeline.baseline.atMs))
-    }
-
     func driverMetrics() -> DriverMetrics {
         var m = metrics
         m.elections = node.electionsStarted

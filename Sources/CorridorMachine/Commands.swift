@@ -162,7 +162,6 @@ public struct CommandEnvelope: Hashable, Sendable {
         public var sequence: UInt64
         public var leaderTimeMs: Milliseconds
         public var signature: CommandSignature?
-        public var version: UInt16 = CommandEnvelope.formatVersion
     }
 
     /// The encoded command alone (tag and body), as signed.
@@ -212,7 +211,7 @@ public struct CommandEnvelope: Hashable, Sendable {
         if v >= 2, try r.bool("signed") {
             signature = CommandSignature(keyID: try r.u64("key id"), bytes: try r.raw(64, "signature"))
         }
-        return Header(operatorID: op, clientID: client, sequence: seq, leaderTimeMs: t, signature: signature, version: v)
+        return Header(operatorID: op, clientID: client, sequence: seq, leaderTimeMs: t, signature: signature)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> CommandEnvelope {

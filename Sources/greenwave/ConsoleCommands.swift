@@ -19,11 +19,18 @@ struct ConsoleOptions: ParsableArguments {
 
     /// The operator's key: from --key or $GREENWAVE_KEY.
     func signer() throws -> OperatorSigner {
-        guard let path = OperatorKeyFile.locate(key) else {
+        guard let s = try optionalOperatorKey(key) else {
             throw ValidationError("no operator key: give --key FILE or set \(OperatorKeyFile.environmentVariable) (create one with 'greenwave operator keygen --name NAME'; an engineer then adds it with 'greenwave operator add')")
         }
-        do { return try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
+        return s
     }
+}
+
+/// The operator key named by a `--key` option or $GREENWAVE_KEY, nil when neither names one; a file that
+/// cannot be used is a validation error naming why.
+func optionalOperatorKey(_ option: String?) throws -> OperatorSigner? {
+    guard let path = OperatorKeyFile.locate(option) else { return nil }
+    do { return try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
 }
 
 /// Submits one command and prints what became of it. Exit status: 0 accepted, 1 rejected by the
@@ -148,9 +155,7 @@ struct StatusCommand: AsyncParsableCommand {
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
         var client = ConsoleClient(document: doc)
-        if let path = OperatorKeyFile.locate(key) {
-            do { client.reader = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
-        }
+        client.reader = try optionalOperatorKey(key)
         let rows = await client.statusAll()
         if json {
             let e = JSONEncoder()

@@ -30,10 +30,6 @@ struct DashboardCommand: AsyncParsableCommand {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the dashboard needs a terminal; use 'greenwave status' in scripts")
         }
-        var signer: OperatorSigner?
-        if let path = OperatorKeyFile.locate(key) {
-            do { signer = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
-        }
-        await DashboardApp(document: doc, signer: signer, refreshPerSecond: refresh).run()
+        await DashboardApp(document: doc, signer: try optionalOperatorKey(key), refreshPerSecond: refresh).run()
     }
 }

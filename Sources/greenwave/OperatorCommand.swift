@@ -89,9 +89,7 @@ struct OperatorList: AsyncParsableCommand {
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
         var client = ConsoleClient(document: doc)
-        if let path = OperatorKeyFile.locate(key) {
-            do { client.reader = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
-        }
+        client.reader = try optionalOperatorKey(key)
         guard let list = await client.operators() else {
             FileHandle.standardError.write(Data("greenwave: no controller answered\n".utf8))
             throw ExitCode(2)
@@ -121,9 +119,9 @@ struct OperatorSign: ParsableCommand {
     func run() throws {
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
-        guard let path = OperatorKeyFile.locate(key) else { throw ValidationError("no operator key: give --key FILE or set \(OperatorKeyFile.environmentVariable)") }
-        let signer: OperatorSigner
-        do { signer = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
+        guard let signer = try optionalOperatorKey(key) else {
+            throw ValidationError("no operator key: give --key FILE or set \(OperatorKeyFile.environmentVariable)")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var n = 0

@@ -69,7 +69,11 @@ final class DashboardEndToEndTests: XCTestCase {
         try await waitUntil(240, "every signal runs night") {
             last = screen()
             let rows = last.split(separator: "\n").filter { $0.range(of: #"^S0[1-5] "#, options: .regularExpression) != nil }
+            // The cluster line comes from the status poll (every 500 ms), the rows from the lamp streams: wait
+            // for both, or the screen may be caught between them.
+            let cluster = last.split(separator: "\n").first { $0.hasPrefix("leader S") }.map(String.init) ?? ""
             return rows.count == 5 && rows.allSatisfy { $0.contains(" night ") } && last.contains("running on 5/5 signals")
+                && cluster.contains("mode night")
         }
         // What the screen says agrees with the controllers themselves.
         for s in cluster.signals {
