@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -84,13 +85,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // How every client reaches a controller's HTTP API: plain HTTP on loopback or HTTPS trusting the
+        // corridor CA alone, bounded bodies, server-sent event streams (async-http-client).
+        .target(
+            name: "APIClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The field controller: the shell that drives RaftCore with Storage, Transport and a clock; the
         // apply loop; the lamp driver; the HTTP/JSON API.
         .target(
             name: "Controller",
             dependencies: [
-                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming",
+                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming", "APIClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -101,7 +115,7 @@ let package = Package(
         ),
         // Client library for the CLI and the dashboard: finds a live controller, follows the leader,
         // retries with the same client id and sequence.
-        .target(name: "Console", dependencies: ["Controller", "CorridorFile", "CorridorMachine", "SignalTiming"]),
+        .target(name: "Console", dependencies: ["Controller", "APIClient", "CorridorFile", "CorridorMachine", "SignalTiming"]),
         // Auditing the record: the command log, chain verification by replay, what a signal showed
         // at an instant, ATSPM export. Library so that tests drive it without a process.
         .target(
@@ -119,10 +133,7 @@ let package = Package(
         .target(
             name: "Dashboard",
             dependencies: [
-                "Console", "Controller", "CorridorFile", "CorridorMachine", "SignalTiming",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "Console", "Controller", "APIClient", "CorridorFile", "CorridorMachine", "SignalTiming",
             ]
         ),
         // SUMO over TraCI: a TraCI client speaking the binary protocol over TCP, and the driver that
@@ -130,7 +141,7 @@ let package = Package(
         .target(
             name: "Sumo",
             dependencies: [
-                "SignalTiming", "CorridorFile", "RaftCore",
+                "SignalTiming", "CorridorFile", "RaftCore", "APIClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -169,7 +180,7 @@ let package = Package(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "APIClient", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "SignalTimingSimulation", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",
@@ -179,6 +190,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Controller", "Console", "CorridorFile", "SignalTiming"]),
-        .testTarget(name: "SumoTests", dependencies: ["Sumo", "SignalTiming", "CorridorFile"]),
+        .testTarget(name: "SumoTests", dependencies: ["Sumo", "SignalTiming", "CorridorFile", "APIClient"]),
+        .testTarget(name: "APIClientTests", dependencies: ["APIClient"]),
     ]
 )

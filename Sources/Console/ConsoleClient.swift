@@ -1,10 +1,8 @@
+import APIClient
 import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import SignalTiming
 
 /// Why a console command did not get an answer.
@@ -29,27 +27,32 @@ public enum ConsoleError: Error, CustomStringConvertible {
 public struct ConsoleClient: Sendable {
     public let document: CorridorDocument
     public var timeoutSeconds: Double
-    let session: URLSession
+    /// HTTPS trusting the corridor CA when the corridor's API is TLS (`security.api_tls`), else HTTP.
+    public let connection: APIConnection
     /// Signs reads (`ReadCredential`) for controllers whose API needs one; nil: reads go without.
     public var reader: OperatorSigner?
 
-    /// A request for `path` on `ep`, with a read credential when the client has a key.
-    func readRequest(_ ep: Endpoint, _ path: String) -> URLRequest {
-        var req = URLRequest(url: URL(string: "http://\(ep.host):\(ep.port)\(path)")!)
-        if let r = reader {
-            let bare = String(path.split(separator: "?", maxSplits: 1).first ?? "")
-            req.setValue(ReadCredential.header(r, corridorID: document.id, path: bare, nowMs: Int64(Date().timeIntervalSince1970 * 1000)),
-                         forHTTPHeaderField: ReadCredential.headerName)
-        }
-        return req
+    /// The headers of a read of `path`: a read credential when the client has a key.
+    func readHeaders(_ path: String) -> [(String, String)] {
+        guard let r = reader else { return [] }
+        let bare = String(path.split(separator: "?", maxSplits: 1).first ?? "")
+        return [(ReadCredential.headerName,
+                 ReadCredential.header(r, corridorID: document.id, path: bare, nowMs: Int64(Date().timeIntervalSince1970 * 1000)))]
     }
 
-    public init(document: CorridorDocument, timeoutSeconds: Double = 10) {
+    /// A read of `path` on `ep`: the body when the controller answered 200, else nil.
+    public func read(_ ep: Endpoint, _ path: String, timeoutSeconds: Double = 2) async -> Data? {
+        guard let a = try? await connection.send(host: ep.host, port: ep.port, path: path, headers: readHeaders(path),
+                                                 timeoutSeconds: timeoutSeconds), a.status == 200 else { return nil }
+        return a.body
+    }
+
+    /// A client of `document`'s controllers. Throws when the corridor's API is TLS and its CA certificate
+    /// cannot be read.
+    public init(document: CorridorDocument, timeoutSeconds: Double = 10) throws {
         self.document = document
         self.timeoutSeconds = timeoutSeconds
-        let cfg = URLSessionConfiguration.ephemeral
-        cfg.timeoutIntervalForRequest = 6
-        self.session = URLSession(configuration: cfg)
+        self.connection = try APIConnection.forCorridor(caPath: document.apiCertificateAuthority)
     }
 
     /// API addresses, voters first (the leader is one of them), then learners, in road order.
@@ -70,25 +73,30 @@ public struct ConsoleClient: Sendable {
             var order = apis
             if let p = preferred, let i = order.firstIndex(where: { $0.signal == p }) { order.insert(order.remove(at: i), at: 0) }
             for (signal, ep) in order.prefix(8) where Date() < deadline {
-                if !tried.contains("\(ep)") { tried.append("\(ep)") }
-                var req = URLRequest(url: URL(string: "http://\(ep.host):\(ep.port)/v1/commands")!)
-                req.httpMethod = "POST"
-                req.httpBody = body
-                req.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                req.timeoutInterval = max(1, min(7, deadline.timeIntervalSinceNow))
-                guard let (data, resp) = try? await session.data(for: req), let http = resp as? HTTPURLResponse else {
-                    continue  // unreachable: try the next controller
+                let a: APIAnswer
+                do {
+                    a = try await connection.send(method: .POST, host: ep.host, port: ep.port, path: "/v1/commands",
+                                                  headers: [("Content-Type", "application/json")], body: body,
+                                                  timeoutSeconds: max(1, min(7, deadline.timeIntervalSinceNow)))
+                    if let i = tried.firstIndex(where: { $0.hasPrefix("\(ep)") }) { tried[i] = "\(ep)" } else { tried.append("\(ep)") }
+                } catch {
+                    // Unreachable: try the next controller; the reason goes into the final message (a TLS
+                    // failure — wrong CA, plain HTTP at a TLS port — looks like this too).
+                    let entry = "\(ep) (\(String(describing: error).prefix(160)))"
+                    if let i = tried.firstIndex(where: { $0.hasPrefix("\(ep)") }) { tried[i] = entry } else { tried.append(entry) }
+                    continue
                 }
-                if http.statusCode == 200 || http.statusCode == 422 {
+                let data = a.body
+                if a.status == 200 || a.status == 422 {
                     guard let r = try? JSONDecoder().decode(CommandResponse.self, from: data) else {
-                        throw ConsoleError.badAnswer("controller \(signal) answered \(http.statusCode) with an unreadable body")
+                        throw ConsoleError.badAnswer("controller \(signal) answered \(a.status) with an unreadable body")
                     }
-                    return (http.statusCode, r)
+                    return (a.status, r)
                 }
-                if http.statusCode == 401 || http.statusCode == 403 {
-                    throw ConsoleError.refused((try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "refused (\(http.statusCode))")
+                if a.status == 401 || a.status == 403 {
+                    throw ConsoleError.refused((try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "refused (\(a.status))")
                 }
-                if http.statusCode == 400 || http.statusCode == 413 || http.statusCode == 415 {
+                if a.status == 400 || a.status == 413 || a.status == 415 {
                     let e = (try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "bad request"
                     throw ConsoleError.badAnswer(e)
                 }
@@ -101,23 +109,20 @@ public struct ConsoleClient: Sendable {
             round += 1
             try? await Task.sleep(nanoseconds: UInt64(min(500, 100 * round)) * 1_000_000)
         }
+        if connection.tls == nil && !tried.isEmpty && tried.allSatisfy({ $0.contains("remoteConnectionClosed") }) {
+            // Every controller closed the connection at once: what a TLS port does to plain HTTP.
+            tried.append("every controller closed the connection unanswered — if the corridor's API is HTTPS, give the corridor CA with --ca FILE or $GREENWAVE_CA")
+        }
         throw ConsoleError.noQuorum(seconds: timeoutSeconds, tried: tried)
     }
 
     /// Every controller's `/v1/status`, nil where unreachable, in road order.
     public func statusAll(timeoutSeconds: Double = 1.5) async -> [(signal: SignalID, endpoint: Endpoint, status: StatusResponse?)] {
         let targets = document.endpoints.map { ($0.signal, $0.api) }
-        let cfg = URLSessionConfiguration.ephemeral
-        cfg.timeoutIntervalForRequest = timeoutSeconds
-        let quick = URLSession(configuration: cfg)
         return await withTaskGroup(of: (Int, StatusResponse?).self) { group in
             for (i, t) in targets.enumerated() {
                 group.addTask {
-                    var req = readRequest(t.1, "/v1/status")
-                    req.timeoutInterval = timeoutSeconds
-                    guard let (data, resp) = try? await quick.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200 else {
-                        return (i, nil)
-                    }
+                    guard let data = await read(t.1, "/v1/status", timeoutSeconds: timeoutSeconds) else { return (i, nil) }
                     return (i, try? JSONDecoder().decode(StatusResponse.self, from: data))
                 }
             }
@@ -130,9 +135,7 @@ public struct ConsoleClient: Sendable {
     /// The operator registry from the first controller that answers (voters first).
     public func operators() async -> OperatorsResponse? {
         for (_, ep) in apis {
-            var req = readRequest(ep, "/v1/operators")
-            req.timeoutInterval = 2
-            guard let (data, resp) = try? await session.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200,
+            guard let data = await read(ep, "/v1/operators"),
                   let r = try? JSONDecoder().decode(OperatorsResponse.self, from: data) else { continue }
             return r
         }

@@ -87,13 +87,22 @@ public enum OperatorKeyFile {
     }
 
     /// The `security:` block a corridor file needs for `signer` as its first engineer.
-    public static func corridorBlock(_ signer: OperatorSigner) -> String {
-        """
+    /// `apiCA`: also `security.api_tls.ca` (the path of the corridor CA's certificate, relative to the file).
+    public static func corridorBlock(_ signer: OperatorSigner, apiCA: String? = nil) -> String {
+        var text = """
         security:
           first_engineer:
             name: \(signer.name)
             public_key: \(Data(signer.publicKey).base64EncodedString())
 
         """
+        if let apiCA {
+            text += """
+              api_tls:
+                ca: \(apiCA)
+
+            """
+        }
+        return text
     }
 }

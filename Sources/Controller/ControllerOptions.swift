@@ -102,6 +102,9 @@ public struct ControllerOptions: Sendable {
         self.apiAddresses = apis
         self.peerListen = p
         self.apiListen = a
+        if document.apiCertificateAuthority == nil && !isLoopbackHost(a.host) {
+            throw ControllerError.configuration("\(corridorPath): signal \(signal)'s API listens on \(a.host), which is not a loopback address, and the corridor's API is plain HTTP: anyone on that network could read it and see every signed command in clear. Serve it over TLS: add 'security: api_tls: ca: PATH' (the corridor CA's certificate) and start with --peer-tls-dir (docs/security.md, \"API TLS\")")
+        }
     }
 
     /// Raft node ids are signal ids.

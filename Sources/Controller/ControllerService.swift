@@ -1,8 +1,11 @@
 import CorridorFile
 import Foundation
+import APIClient
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import PKI
 import RaftCore
 import ServiceLifecycle
@@ -43,9 +46,11 @@ public struct FieldController: Sendable {
                                           listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers,
                                           members: Set(peers.keys))
         tcfg.sendQueueMaxMessages = 4096
+        var material: PeerTLSMaterial?
         if let dir = options.peerTLSDirectory {
             do {
-                tcfg.tls = try PKIDirectory(path: dir).material(corridorID: options.document.id, signal: UInt64(options.signal.rawValue))
+                material = try PKIDirectory(path: dir).material(corridorID: options.document.id, signal: UInt64(options.signal.rawValue))
+                tcfg.tls = material
             } catch {
                 throw ControllerError.configuration("--peer-tls-dir \(dir): \(error)")
             }
@@ -68,16 +73,20 @@ public struct FieldController: Sendable {
         }
         let lamps = LampDriver(signal: signal, plans: options.document.corridor.plans.map(\.id), driver: driver,
                                periodMs: options.lampPeriodMs, logger: logger)
-        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport)
+        // The API: HTTPS with this controller's certificate when the corridor says so (security.api_tls),
+        // else plain HTTP, which ControllerOptions allows on a loopback address only.
+        let apiTLS = try APITLS.configure(options: options, material: material, logger: logger)
+        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client)
         // Bounded HTTP: idle connections are closed, the total is capped below the descriptor limit (1,100
         // idle sockets used to exhaust 1,024 descriptors and crash the controller), and one client
         // address cannot take more than its share.
         let byAddress = ConnectionsByAddress(perAddress: options.maxHTTPConnectionsPerAddress, logger: logger)
+        let http1: HTTPServerBuilder = .http1(configuration: .init(
+            additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
+            idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs))))
         let app = Application(
             router: api.router(),
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
-                idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs)))),
+            server: try apiTLS.server.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
             configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
                                  availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
             logger: logger)
@@ -100,6 +109,43 @@ public struct FieldController: Sendable {
         try await group.run()
         try? store.close()
         logger.info("controller stopped", metadata: ["signal.id": "\(options.signal)"])
+    }
+}
+
+/// How the API is served and how this controller reaches another's (a follower forwarding to its leader).
+struct APITLS {
+    /// Nil: plain HTTP.
+    var server: TLSConfiguration?
+    var client: APIConnection
+
+    static func configure(options: ControllerOptions, material: PeerTLSMaterial?, logger: Logger) throws -> APITLS {
+        guard let caPath = options.document.apiCertificateAuthority else {
+            return APITLS(server: nil, client: .plaintext)
+        }
+        guard let material else {
+            throw ControllerError.configuration("\(options.corridorPath): security.api_tls: the API is TLS, with this controller's certificate from the corridor PKI: give --peer-tls-dir DIR (the folder 'greenwave pki issue' wrote)")
+        }
+        // The CA that clients are told to trust (the corridor file's path, where this machine has it)
+        // must be the one that issued this controller's certificate.
+        if let data = FileManager.default.contents(atPath: caPath), let text = String(data: data, encoding: .utf8),
+           text.trimmingCharacters(in: .whitespacesAndNewlines) != material.caCertificatePEM.trimmingCharacters(in: .whitespacesAndNewlines) {
+            throw ControllerError.configuration("\(options.corridorPath): security.api_tls.ca \(caPath) is not the CA in --peer-tls-dir \(options.peerTLSDirectory ?? ""): clients would refuse this controller's certificate")
+        }
+        var server: TLSConfiguration
+        do {
+            let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.certificatePEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(bytes: Array(material.privateKeyPEM.utf8), format: .pem)
+            server = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        } catch {
+            throw ControllerError.configuration("--peer-tls-dir \(options.peerTLSDirectory ?? ""): the API cannot use this controller's certificate and key: \(error)")
+        }
+        server.minimumTLSVersion = .tlsv12
+        let client: APIConnection
+        do { client = try APIConnection(trustingCAPEM: material.caCertificatePEM) } catch {
+            throw ControllerError.configuration("--peer-tls-dir \(options.peerTLSDirectory ?? ""): \(error)")
+        }
+        logger.info("API: HTTPS", metadata: ["identity": "\(material.identity)", "ca": "\(caPath)"])
+        return APITLS(server: server, client: client)
     }
 }
 

@@ -1,9 +1,7 @@
+import APIClient
 import CorridorFile
 import CorridorMachine
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -18,6 +16,8 @@ struct HTTPAPI: Sendable {
     let driver: RaftDriver
     let lamps: LampDriver
     let transport: PeerTransport
+    /// How a follower reaches its leader's API (HTTPS trusting the corridor CA when the API is TLS).
+    let leaderAPI: APIConnection
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -206,19 +206,15 @@ struct HTTPAPI: Sendable {
         guard let api = options.apiAddresses[SignalID(Int(leader))] else {
             return json(ErrorResponse(error: "the leader \(leader) has no API address", leader: Int(leader)), status: .serviceUnavailable)
         }
-        var req = URLRequest(url: URL(string: "http://\(api.host):\(api.port)/v1/commands")!)
-        req.httpMethod = "POST"
-        req.httpBody = body
-        req.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        req.setValue("1", forHTTPHeaderField: "x-greenwave-forwarded")
-        req.timeoutInterval = Double(options.proposalTimeoutMs) / 1000 + 1
         do {
-            let (data, resp) = try await URLSession.shared.data(for: req)
-            let code = (resp as? HTTPURLResponse)?.statusCode ?? 502
-            return Response(status: .init(code: code), headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            let a = try await leaderAPI.send(method: .POST, host: api.host, port: api.port, path: "/v1/commands",
+                                             headers: [("Content-Type", "application/json"), ("x-greenwave-forwarded", "1")],
+                                             body: body, timeoutSeconds: Double(options.proposalTimeoutMs) / 1000 + 1,
+                                             maxBody: 1 << 20)
+            return Response(status: .init(code: a.status), headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: a.body)))
         } catch {
-            return json(ErrorResponse(error: "forwarding to the leader \(leader) at \(api) failed: \(error.localizedDescription)",
+            return json(ErrorResponse(error: "forwarding to the leader \(leader) at \(api) failed: \(error)",
                                       leader: Int(leader)), status: .serviceUnavailable)
         }
     }

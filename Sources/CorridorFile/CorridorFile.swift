@@ -61,6 +61,14 @@ public struct CorridorDocument: Hashable, Sendable {
     /// `security.operators`: more keys in the registry from the start (name, public key, role), for a
     /// corridor that starts with its staff list. Every later change is a signed command.
     public var initialOperators: [OperatorRecord] = []
+    /// `security.api_tls.ca`: the controllers serve their HTTP API over TLS with certificates from the
+    /// corridor CA whose certificate is this file (an absolute path; the file gives it relative to itself),
+    /// and every client trusts that CA alone. Nil: the API is plain HTTP, which a controller serves on a
+    /// loopback address only (docs/security.md, "API TLS").
+    public var apiCertificateAuthority: String?
+
+    /// `https` when the API is TLS, else `http`.
+    public var apiScheme: String { apiCertificateAuthority == nil ? "http" : "https" }
 
     public func name(of d: Direction) -> String { d == .increasing ? increasingName : decreasingName }
 }
@@ -502,6 +510,7 @@ struct Reader {
         }
         var firstEngineer: FirstEngineer?
         var initialOperators: [OperatorRecord] = []
+        var apiCA: String?
         if let secAt = optional(&top, "security") {
             var sec = try obj(secAt)
             if let feAt = optional(&sec, "first_engineer") {
@@ -538,6 +547,17 @@ struct Reader {
                     initialOperators.append(record)
                 }
             }
+            if let tlsAt = optional(&sec, "api_tls") {
+                var t = try obj(tlsAt)
+                let caAt = try required(&t, "ca")
+                let ca = try string(caAt)
+                if ca.isEmpty || ca.utf8.count > 4096 || ca.utf8.contains(0) {
+                    throw fail(caAt, .invalidValue, "expected the path of the corridor CA's certificate (PEM), relative to this file or absolute")
+                }
+                try done(t)
+                let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+                apiCA = ca.hasPrefix("/") ? ca : base.appendingPathComponent(ca).standardizedFileURL.path
+            }
             try done(sec)
         }
         try done(top)
@@ -549,7 +569,7 @@ struct Reader {
         }
         return CorridorDocument(id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
                                 initialPlan: initial, voters: voters, endpoints: endpoints, firstEngineer: firstEngineer,
-                                initialOperators: initialOperators)
+                                initialOperators: initialOperators, apiCertificateAuthority: apiCA)
     }
 
     func yamlLine(_ e: YamlError) -> Int? {

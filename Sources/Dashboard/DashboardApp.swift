@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import APIClient
 import Console
 import Controller
 import CorridorFile
@@ -18,23 +19,25 @@ public struct DashboardApp: Sendable {
     public var signer: OperatorSigner?
     public var refreshPerSecond: Int
     public var color: Bool
+    /// Commands, status polls and lamp streams: HTTPS trusting the corridor CA when its API is TLS.
+    let client: ConsoleClient
 
+    /// Throws when the corridor's API is TLS and its CA certificate cannot be read.
     public init(document: CorridorDocument, signer: OperatorSigner?, refreshPerSecond: Int = 10,
-                color: Bool = ProcessInfo.processInfo.environment["NO_COLOR"] == nil) {
+                color: Bool = ProcessInfo.processInfo.environment["NO_COLOR"] == nil) throws {
         self.document = document
         self.signer = signer
         self.refreshPerSecond = max(1, refreshPerSecond)
         self.color = color
+        var c = try ConsoleClient(document: document, timeoutSeconds: 10)
+        c.reader = signer
+        self.client = c
     }
 
     public func run() async {
         let terminal = Terminal()
         let box = ModelBox(DashboardModel(document: document))
-        let client = { () -> ConsoleClient in
-            var c = ConsoleClient(document: document, timeoutSeconds: 10)
-            c.reader = self.signer
-            return c
-        }()
+        let client = self.client
         let sequence = SequenceCounter()
         let clientID = sequence.clientID
         let keys = KeyReader()
@@ -82,7 +85,7 @@ public struct DashboardApp: Sendable {
                     let document = self.document
                     let reader = self.signer
                     await LampStreamFollower(
-                        host: e.api.host, port: e.api.port,
+                        connection: client.connection, host: e.api.host, port: e.api.port,
                         onUpdate: { u, first in box.update { $0.applyLamps(u, first: first) } },
                         onDown: { box.update { $0.streamDown(signal: signal) } },
                         credential: {

@@ -7,6 +7,7 @@
 // unit puts the junction into flash, each phase showing its configured flash lamp (arterial flashing
 // yellow, turns and side street flashing red). A controller never heard from is an all-way stop
 // (every link flashing red). Lamps a controller reports are shown as they are, flash included.
+import APIClient
 import CorridorFile
 import Foundation
 import Logging
@@ -56,13 +57,18 @@ public struct LiveOptions: Sendable {
 /// Throws `SumoError` when SUMO is not installed (run tools/sumo/setup).
 public func runLive(document: CorridorDocument, options: LiveOptions = LiveOptions(), logger: Logger) async throws {
     guard let sumo = SumoInstallation.locate() else { throw SumoError("SUMO not found: run tools/sumo/setup") }
+    let connection: APIConnection
+    do { connection = try APIConnection.forCorridor(caPath: document.apiCertificateAuthority) } catch {
+        throw SumoError("the corridor's API CA: \(error)")
+    }
     try await runLive(corridor: document.corridor,
                       endpoints: document.endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
-                      options: options, sumo: sumo, logger: logger)
+                      options: options, sumo: sumo, connection: connection, logger: logger)
 }
 
+/// `connection`: how to reach the controllers' API (HTTPS trusting the corridor CA, or plain HTTP).
 public func runLive(corridor: Corridor, endpoints: [LiveEndpoint], options: LiveOptions, sumo: SumoInstallation,
-                    logger: Logger) async throws {
+                    connection: APIConnection = .plaintext, logger: Logger) async throws {
     let dir = options.workDirectory ?? (NSTemporaryDirectory() + "greenwave-sumo-live-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     defer { if options.workDirectory == nil { try? FileManager.default.removeItem(atPath: dir) } }
     var net = options.network
@@ -72,7 +78,7 @@ public func runLive(corridor: Corridor, endpoints: [LiveEndpoint], options: Live
     let board = LampBoard(corridor: corridor)
     let followers = endpoints.compactMap { e -> LampFollower? in
         guard let signal = corridor.signals.first(where: { $0.id == e.signal }) else { return nil }
-        let f = LampFollower(endpoint: e, signal: signal, board: board)
+        let f = LampFollower(endpoint: e, signal: signal, board: board, connection: connection)
         f.start()
         return f
     }
@@ -185,71 +191,45 @@ final class LampBoard: @unchecked Sendable {
     }
 }
 
-/// Follows one controller's lamp stream on its own thread (blocking socket, HTTP/1.1, chunked SSE),
+/// Follows one controller's lamp stream (APIClient: HTTP or HTTPS, server-sent events) in its own task,
 /// reconnecting every second while it is down.
 final class LampFollower: @unchecked Sendable {
     let endpoint: LiveEndpoint
     let signal: Signal
     let board: LampBoard
+    let connection: APIConnection
     private let lock = NSLock()
-    private var stopped = false
-    private var fd: Int32 = -1
+    private var task: Task<Void, Never>?
 
-    init(endpoint: LiveEndpoint, signal: Signal, board: LampBoard) {
+    init(endpoint: LiveEndpoint, signal: Signal, board: LampBoard, connection: APIConnection = .plaintext) {
         self.endpoint = endpoint
         self.signal = signal
         self.board = board
+        self.connection = connection
     }
 
     func start() {
-        let t = Thread { [self] in loop() }
-        t.name = "lamps-\(endpoint.signal)"
-        t.start()
+        let t = Task { [self] in await loop() }
+        lock.withLock { task = t }
     }
 
     func stop() {
-        lock.withLock {
-            stopped = true
-            if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
-        }
+        lock.withLock { task }?.cancel()
     }
 
-    private var isStopped: Bool { lock.withLock { stopped } }
-
-    private func loop() {
+    private func loop() async {
         board.setConnected(endpoint.signal, false, nowMs: nowMs())
-        while !isStopped {
-            followOnce()
+        while !Task.isCancelled {
+            await connection.followEvents(host: endpoint.host, port: endpoint.port, path: "/v1/lamps/stream") { data, first in
+                if first { board.setConnected(endpoint.signal, true, nowMs: nowMs()) }
+                if let lamps = decodeLamps(data) { board.report(endpoint.signal, lamps: lamps) }
+            }
             board.setConnected(endpoint.signal, false, nowMs: nowMs())
-            if !isStopped { usleep(1_000_000) }
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
         }
     }
 
     private func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-
-    private func followOnce() {
-        guard let s = connectTCP(host: endpoint.host, port: endpoint.port) else { return }
-        lock.withLock { fd = s }
-        defer {
-            lock.withLock { fd = -1 }
-            close(s)
-        }
-        let request = "GET /v1/lamps/stream HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\nAccept: text/event-stream\r\n\r\n"
-        let bytes = Array(request.utf8)
-        guard bytes.withUnsafeBytes({ send(s, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { return }
-        var parser = SSEParser()
-        var buf = [UInt8](repeating: 0, count: 16_384)
-        while !isStopped {
-            let n = buf.withUnsafeMutableBytes { recv(s, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
-            guard let events = try? parser.feed(buf[0..<n]) else { return }
-            if parser.headerDone { board.setConnected(endpoint.signal, true, nowMs: nowMs()) }
-            for data in events {
-                if let lamps = decodeLamps(data) { board.report(endpoint.signal, lamps: lamps) }
-            }
-        }
-    }
 
     /// A `data:` payload → lamps in `signal.phases` order (a phase missing from the update: dark).
     func decodeLamps(_ data: String) -> [Lamp]? {
@@ -268,92 +248,4 @@ func lamp(named name: String) -> Lamp {
     case "flashing-yellow": return .flashingYellow
     default: return .dark
     }
-}
-
-/// HTTP/1.1 response head, then a body either chunked or plain, split into server-sent events; returns
-/// the `data:` payload of each complete event.
-struct SSEParser {
-    struct Refused: Error {}
-    private(set) var headerDone = false
-    private var chunked = false
-    private var raw: [UInt8] = []          // bytes not yet de-chunked
-    private var text: [UInt8] = []         // de-chunked body not yet split into events
-    private var chunkLeft = 0              // body bytes left in the current chunk
-    private var skipCRLF = false
-
-    mutating func feed<C: Collection>(_ bytes: C) throws -> [String] where C.Element == UInt8 {
-        raw += bytes
-        if !headerDone {
-            guard let end = find([13, 10, 13, 10], in: raw) else {
-                if raw.count > 65_536 { throw Refused() }
-                return []
-            }
-            let head = String(decoding: raw[0..<end], as: UTF8.self).lowercased()
-            guard head.hasPrefix("http/1.1 200") || head.hasPrefix("http/1.0 200") else { throw Refused() }
-            chunked = head.contains("transfer-encoding: chunked")
-            raw.removeFirst(end + 4)
-            headerDone = true
-        }
-        if chunked { try dechunk() } else { text += raw; raw.removeAll() }
-        var events: [String] = []
-        while let end = find([10, 10], in: text) {
-            let block = String(decoding: text[0..<end], as: UTF8.self)
-            text.removeFirst(end + 2)
-            let data = block.split(separator: "\n").filter { $0.hasPrefix("data:") }
-                .map { $0.dropFirst(5).drop(while: { $0 == " " }) }.joined(separator: "\n")
-            if !data.isEmpty { events.append(data) }
-        }
-        if text.count > 1 << 20 { throw Refused() }
-        return events
-    }
-
-    private mutating func dechunk() throws {
-        while true {
-            if skipCRLF {
-                guard raw.count >= 2 else { return }
-                raw.removeFirst(2)
-                skipCRLF = false
-            }
-            if chunkLeft > 0 {
-                let n = min(chunkLeft, raw.count)
-                guard n > 0 else { return }
-                text += raw[0..<n]
-                raw.removeFirst(n)
-                chunkLeft -= n
-                if chunkLeft == 0 { skipCRLF = true }
-                continue
-            }
-            guard let eol = find([13, 10], in: raw) else { return }
-            let sizeText = String(decoding: raw[0..<eol], as: UTF8.self).split(separator: ";").first ?? ""
-            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { throw Refused() }
-            raw.removeFirst(eol + 2)
-            if size == 0 { throw Refused() }   // the stream ended
-            chunkLeft = size
-        }
-    }
-
-    private func find(_ needle: [UInt8], in hay: [UInt8]) -> Int? {
-        guard hay.count >= needle.count else { return nil }
-        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] {
-            if Array(hay[i..<i + needle.count]) == needle { return i }
-        }
-        return nil
-    }
-}
-
-/// A connected blocking TCP socket, or nil.
-func connectTCP(host: String, port: Int) -> Int32? {
-    var hints = addrinfo()
-    hints.ai_family = AF_INET
-    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-    var res: UnsafeMutablePointer<addrinfo>?
-    guard getaddrinfo(host, "\(port)", &hints, &res) == 0, let ai = res else { return nil }
-    defer { freeaddrinfo(res) }
-    let s = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
-    guard s >= 0 else { return nil }
-    guard connect(s, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
-        close(s)
-        return nil
-    }
-    return s
 }

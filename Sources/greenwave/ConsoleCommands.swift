@@ -10,12 +10,11 @@ struct ConsoleOptions: ParsableArguments {
     @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
     @Option(help: "Your operator key file ('greenwave operator keygen'); default $GREENWAVE_KEY. Every command is signed with it, and the audit records who signed.")
     var key: String?
+    @Option(help: caHelp) var ca: String?
     @Option(help: "Seconds to wait for a quorum to commit the command.") var timeout: Double = 10
     @Flag(help: "Print the controller's answer as JSON.") var json = false
 
-    func document() throws -> CorridorDocument {
-        do { return try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
-    }
+    func document() throws -> CorridorDocument { try clientDocument(corridor, ca: ca) }
 
     /// The operator's key: from --key or $GREENWAVE_KEY.
     func signer() throws -> OperatorSigner {
@@ -24,6 +23,28 @@ struct ConsoleOptions: ParsableArguments {
         }
         return s
     }
+}
+
+let caHelp: ArgumentHelp = "The corridor CA's certificate, to reach controllers whose API is TLS; default $\(caEnvironmentVariable), else the corridor file's security.api_tls.ca (without either: plain HTTP)."
+let caEnvironmentVariable = "GREENWAVE_CA"
+
+/// The corridor file as a client reads it: with `--ca FILE` (or $GREENWAVE_CA) the API is HTTPS trusting
+/// that CA, whatever the file says; else as the file says (`security.api_tls`).
+func clientDocument(_ path: String, ca: String?) throws -> CorridorDocument {
+    var doc: CorridorDocument
+    do { doc = try CorridorFile.load(path: path) } catch { throw ValidationError("\(error)") }
+    if let c = ca ?? ProcessInfo.processInfo.environment[caEnvironmentVariable].flatMap({ $0.isEmpty ? nil : $0 }) {
+        guard FileManager.default.isReadableFile(atPath: c) else {
+            throw ValidationError("--ca \(c): no readable file there (the corridor CA's certificate, e.g. .greenwave-demo/pki/ca.pem)")
+        }
+        doc.apiCertificateAuthority = URL(fileURLWithPath: c).standardizedFileURL.path
+    }
+    return doc
+}
+
+/// A console client for `doc`; a CA that cannot be used is a validation error naming why.
+func consoleClient(_ doc: CorridorDocument, timeoutSeconds: Double = 10) throws -> ConsoleClient {
+    do { return try ConsoleClient(document: doc, timeoutSeconds: timeoutSeconds) } catch { throw ValidationError("\(error)") }
 }
 
 /// The operator key named by a `--key` option or $GREENWAVE_KEY, nil when neither names one; a file that
@@ -39,7 +60,7 @@ func optionalOperatorKey(_ option: String?) throws -> OperatorSigner? {
 func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandRequest) async throws {
     let doc = try o.document()
     let signer = try o.signer()
-    var client = ConsoleClient(document: doc, timeoutSeconds: o.timeout)
+    var client = try consoleClient(doc, timeoutSeconds: o.timeout)
     client.reader = signer
     let request: CommandRequest
     do { request = try make(ConsoleClient.newClientID(), 1).signed(by: signer, document: doc) } catch { throw ValidationError("\(error)") }
@@ -141,6 +162,7 @@ struct PreemptCommand: AsyncParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show every controller of the corridor: role, term, indexes, state hash, mode, lamps.")
     @Option(help: "The corridor file.") var corridor: String = "corridors/western-express-highway.yaml"
+    @Option(help: caHelp) var ca: String?
     @Flag(help: "Print JSON: one object per controller (unreachable ones marked).") var json = false
     @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.") var key: String?
 
@@ -152,9 +174,8 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let doc: CorridorDocument
-        do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
-        var client = ConsoleClient(document: doc)
+        let doc = try clientDocument(corridor, ca: ca)
+        var client = try consoleClient(doc)
         client.reader = try optionalOperatorKey(key)
         let rows = await client.statusAll()
         if json {

@@ -20,16 +20,20 @@ struct DashboardCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
+    @Option(help: caHelp) var ca: String?
     @Option(help: "Your operator key file; default $GREENWAVE_KEY. Commands typed here are signed with it; without one the dashboard is view only.")
     var key: String?
     @Option(help: "Screen updates per second.") var refresh: Int = 10
 
     func run() async throws {
-        let doc: CorridorDocument
-        do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
+        let doc = try clientDocument(corridor, ca: ca)
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the dashboard needs a terminal; use 'greenwave status' in scripts")
         }
-        await DashboardApp(document: doc, signer: try optionalOperatorKey(key), refreshPerSecond: refresh).run()
+        let app: DashboardApp
+        do { app = try DashboardApp(document: doc, signer: try optionalOperatorKey(key), refreshPerSecond: refresh) } catch let e as ValidationError {
+            throw e
+        } catch { throw ValidationError("\(error)") }
+        await app.run()
     }
 }

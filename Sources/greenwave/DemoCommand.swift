@@ -60,7 +60,9 @@ struct DemoCommand: AsyncParsableCommand {
                 try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
                 var text = try String(contentsOfFile: corridor, encoding: .utf8)
                 if !text.hasSuffix("\n") { text += "\n" }
-                text += "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands.\n" + OperatorKeyFile.corridorBlock(signer)
+                text += "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands, and the CA whose\n"
+                    + "# certificates the controllers' HTTPS API presents (the demo's PKI, next to this file).\n"
+                    + OperatorKeyFile.corridorBlock(signer, apiCA: "pki/ca.pem")
                 if (try? String(contentsOfFile: runCorridor, encoding: .utf8)) != text {
                     try text.write(toFile: runCorridor, atomically: true, encoding: .utf8)
                 }
@@ -115,7 +117,8 @@ struct DemoCommand: AsyncParsableCommand {
             children.add(p)
         }
         say("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
-        var client = ConsoleClient(document: doc)
+        var client: ConsoleClient
+        do { client = try ConsoleClient(document: doc) } catch { throw ValidationError("\(error)") }
         client.reader = signer
         let deadline = Date().addingTimeInterval(leaderTimeout)
         var leader: StatusResponse?
@@ -131,9 +134,9 @@ struct DemoCommand: AsyncParsableCommand {
         say("leader: S\(l.signal) (\(l.name)), term \(l.term)")
         if headless {
             for e in doc.endpoints {
-                say("S\(e.signal.rawValue)  api http://\(e.api)  peer \(e.peer)")
+                say("S\(e.signal.rawValue)  api \(doc.apiScheme)://\(e.api)  peer \(e.peer)")
             }
-            say("ready: try 'greenwave status --corridor \(corridor)' or 'greenwave mode rush-hour --corridor \(corridor) --key \(keyHint)'; Ctrl-C stops the corridor")
+            say("ready: try 'greenwave status --corridor \(runCorridor)' or 'greenwave mode rush-hour --corridor \(runCorridor) --key \(keyHint)'; Ctrl-C stops the corridor")
         }
         let dashboard = !headless && isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
         // SUMO in real time, driven by the controllers' own lamp streams (what the dashboard shows).
@@ -151,7 +154,11 @@ struct DemoCommand: AsyncParsableCommand {
         }
         if dashboard {
             // The dashboard until the operator quits it or a signal stops the demo.
-            let app = DashboardApp(document: doc, signer: signer)
+            let app: DashboardApp
+            do { app = try DashboardApp(document: doc, signer: signer) } catch {
+                await children.stopAll()
+                throw ValidationError("\(error)")
+            }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await app.run() }
                 group.addTask { for await _ in stop { break } }

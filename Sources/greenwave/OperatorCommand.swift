@@ -82,13 +82,13 @@ struct OperatorRevoke: AsyncParsableCommand {
 struct OperatorList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "The operator registry as a controller has applied it.")
     @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
+    @Option(help: caHelp) var ca: String?
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.") var key: String?
 
     func run() async throws {
-        let doc: CorridorDocument
-        do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
-        var client = ConsoleClient(document: doc)
+        let doc = try clientDocument(corridor, ca: ca)
+        var client = try consoleClient(doc)
         client.reader = try optionalOperatorKey(key)
         guard let list = await client.operators() else {
             FileHandle.standardError.write(Data("greenwave: no controller answered\n".utf8))

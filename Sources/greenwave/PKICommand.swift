@@ -89,8 +89,14 @@ struct PKIIssueCommand: ParsableCommand {
 }
 
 /// The host names or addresses a signal's controller is reached at by its peers.
+/// The hosts a controller's certificate names: its peer host and its API host (the same certificate
+/// serves the peer port and, when the corridor's API is TLS, the API), each once.
 func peerHosts(_ doc: CorridorDocument, _ signal: SignalID) -> [String] {
-    doc.endpoints.filter { $0.signal == signal }.map(\.peer.host)
+    var hosts: [String] = []
+    for e in doc.endpoints where e.signal == signal {
+        for h in [e.peer.host, e.api.host] where !hosts.contains(h) { hosts.append(h) }
+    }
+    return hosts
 }
 
 /// A PKI for every controller of `doc` in `dir`: the CA on first use, then any missing controller files

@@ -1,4 +1,6 @@
+import Console
 import Controller
+import CorridorFile
 import Foundation
 import XCTest
 
@@ -50,7 +52,12 @@ final class DashboardEndToEndTests: XCTestCase {
         defer { _ = tm(["kill-server"]) }
         let key = cluster.dir.appendingPathComponent("demo/operators/e2e-test.key").path
         XCTAssertTrue(demoOutput().contains("--key \(key)"), demoOutput())
-        let command = "\(cluster.binary.path) dashboard --corridor \(cluster.corridorPath) --key \(key); sleep 30"
+        // The corridor file the demo runs from (its first engineer, and its API's CA: the API is HTTPS).
+        let demoCorridor = cluster.dir.appendingPathComponent("demo/corridor.yaml").path
+        XCTAssertTrue(demoOutput().contains("--corridor \(demoCorridor)"), demoOutput())
+        XCTAssertTrue(demoOutput().contains("api https://127.0.0.1:"), demoOutput())
+        let demoClient = try ConsoleClient(document: try CorridorFile.load(path: demoCorridor), timeoutSeconds: 5)
+        let command = "\(cluster.binary.path) dashboard --corridor \(demoCorridor) --key \(key); sleep 30"
         XCTAssertEqual(tm(["new-session", "-d", "-s", "dash", "-x", "150", "-y", "45", command]).0, 0)
         func screen() -> String { tm(["capture-pane", "-p", "-t", "dash"]).1 }
         try await waitUntil(30, "the dashboard shows a leader") { screen().contains("leader S0") && screen().contains("5/5 up") }
@@ -76,8 +83,9 @@ final class DashboardEndToEndTests: XCTestCase {
                 && cluster.contains("mode night")
         }
         // What the screen says agrees with the controllers themselves.
+        let running = await demoClient.statusAll()
         for s in cluster.signals {
-            let st = await cluster.status(s)
+            let st = running.first { $0.signal.rawValue == s }?.status
             XCTAssertEqual(st?.mode, "night", "S\(s) status")
             XCTAssertEqual(st?.lamps?.plan, "night", "S\(s) lamps")
         }
@@ -86,15 +94,17 @@ final class DashboardEndToEndTests: XCTestCase {
 
         // SIGTERM stops the demo and every controller cleanly, within the demo's 10 s before SIGKILL, even
         // with the dashboard's lamp streams open (they once held each controller's HTTP server up).
+        let before = await demoClient.statusAll()
+        XCTAssertEqual(before.compactMap(\.status).count, cluster.signals.count, "the demo's controllers answer over HTTPS")
         let stopAsked = Date()
         kill(demo.processIdentifier, SIGTERM)
         try await waitUntil(30, "the demo stops") { !demo.isRunning }
         XCTAssertLessThan(Date().timeIntervalSince(stopAsked), 8, "controllers did not stop on SIGTERM")
         XCTAssertEqual(demo.terminationStatus, 0, demoOutput())
         XCTAssertTrue(demoOutput().contains("stopped; a second run"), demoOutput())
+        let after = await demoClient.statusAll()
         for s in cluster.signals {
-            let answer = await cluster.status(s)
-            XCTAssertNil(answer, "S\(s) still answering after the demo stopped")
+            XCTAssertNil(after.first { $0.signal.rawValue == s }?.status, "S\(s) still answering after the demo stopped")
             let log = (try? String(contentsOf: cluster.dir.appendingPathComponent(String(format: "demo/logs/s%02d.log", s)), encoding: .utf8)) ?? ""
             XCTAssertTrue(log.contains("controller stopped"), "S\(s) did not stop cleanly")
         }
