@@ -4,7 +4,7 @@ import ArgumentParser
 struct CorridorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "corridor",
-        abstract: "Validate a corridor file or draw its time-space diagram.",
-        subcommands: [CorridorCheckCommand.self, CorridorDiagramCommand.self]
+        abstract: "Validate a corridor file, draw its time-space diagram, or optimise a plan's offsets.",
+        subcommands: [CorridorCheckCommand.self, CorridorDiagramCommand.self, CorridorOptimizeCommand.self]
     )
 }
