@@ -27,6 +27,9 @@ struct CorridorCheckCommand: ParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Option(help: "Also report each plan's bands over runs of this many signals (sections), at the plan's speed.")
+    var section: Int?
+
     func run() throws {
         let doc = try loadCorridorOrExit(file)
         if let problem = doc.referenceEpochProblem(nowMs: Int64(Date().timeIntervalSince1970 * 1000)) {
@@ -43,15 +46,24 @@ struct CorridorCheckCommand: ParsableCommand {
             var cycleS: String
             var progression: String
             var bands: [String: BandRow]
+            /// With --section: per section (first–last signal), the band each way.
+            var sections: [SectionRow]?
+        }
+        struct SectionRow: Codable {
+            var first: Int, last: Int
+            var bandsMs: [String: Int64]
         }
         struct BandRow: Codable {
             var widthMs: Int64
             var efficiencyPercent: Int
         }
+        if let n = section, !(2 ... max(2, c.signals.count)).contains(n) {
+            throw ValidationError("--section \(n) is outside 2 … \(c.signals.count)")
+        }
         var rows: [PlanRow] = []
         for p in c.plans {
             if p.isFlash {
-                rows.append(PlanRow(name: p.id.rawValue, cycleS: "flash", progression: "-", bands: [:]))
+                rows.append(PlanRow(name: p.id.rawValue, cycleS: "flash", progression: "-", bands: [:], sections: nil))
                 continue
             }
             let prog = p.progression!
@@ -62,7 +74,26 @@ struct CorridorCheckCommand: ParsableCommand {
             }
             let way = prog.favouredBandPercent >= 100 ? "one-way \(doc.name(of: prog.favoured))"
                 : "two-way, favour \(doc.name(of: prog.favoured)) \(prog.favouredBandPercent) %"
-            rows.append(PlanRow(name: p.id.rawValue, cycleS: fmt(p.cycleMs), progression: "\(prog.speedKmh) km/h, \(way)", bands: bands))
+            var sectionRows: [SectionRow]?
+            if let n = section {
+                // A section's band is the corridor's band formula over its signals alone (a common shift of the
+                // travel times moves every arc alike, so the whole-corridor travel times serve).
+                let x = c.signals.map(\.positionMetres), greens = c.coordinatedGreensMs(p), offsets = p.signals.map(\.offsetMs)
+                var list: [SectionRow] = []
+                for start in stride(from: 0, to: c.signals.count, by: n) {
+                    let r = start ..< min(c.signals.count, start + n)
+                    var widths: [String: Int64] = [:]
+                    for d in Direction.allCases {
+                        let travel = ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: prog.speedKmh, direction: d)
+                        widths[doc.name(of: d)] = ProgressionMath.band(offsetsMs: Array(offsets[r]), cycleMs: p.cycleMs,
+                                                                       greensMs: Array(greens[r]), travelMs: Array(travel[r])).widthMs
+                    }
+                    list.append(SectionRow(first: c.signals[r.lowerBound].id.rawValue, last: c.signals[r.upperBound - 1].id.rawValue, bandsMs: widths))
+                }
+                sectionRows = list
+            }
+            rows.append(PlanRow(name: p.id.rawValue, cycleS: fmt(p.cycleMs), progression: "\(prog.speedKmh) km/h, \(way)", bands: bands,
+                                sections: sectionRows))
         }
         if json {
             struct Summary: Codable {
@@ -99,6 +130,11 @@ struct CorridorCheckCommand: ParsableCommand {
         for row in table {
             print("  " + row.enumerated().map { i, cell in cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
+        for r in rows {
+            guard let list = r.sections else { continue }
+            print("sections of \(section ?? 0), plan \(r.name) (band \(inc) / \(dec), s)")
+            print("  " + list.map { "S\($0.first)–S\($0.last) \(fmt($0.bandsMs[inc] ?? 0))/\(fmt($0.bandsMs[dec] ?? 0))" }.joined(separator: "  "))
         }
     }
 }
