@@ -1,0 +1,48 @@
+import Foundation
+import XCTest
+
+/// `greenwave demo --sumo --headless` as an operator runs it: SUMO in real time, every light from its
+/// controller's lamp stream over the demo's HTTPS API (APIClient, trusting the demo's corridor CA).
+final class DemoSumoLiveTests: XCTestCase {
+    func testSumoLiveFollowsEveryControllerOverHTTPS() async throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        guard FileManager.default.isExecutableFile(atPath: repo.appendingPathComponent("tools/sumo/.venv/bin/sumo").path) else {
+            throw XCTSkip("SUMO is not installed in tools/sumo/.venv (tools/sumo/setup; .ci/run runs it)")
+        }
+        let cluster = try LocalCluster()
+        // As a new user runs it: no operators in the file; the demo adds its own engineer and api_tls.
+        let yaml = try String(contentsOfFile: cluster.corridorPath, encoding: .utf8).components(separatedBy: "\nsecurity:")[0]
+        try yaml.write(toFile: cluster.corridorPath, atomically: true, encoding: .utf8)
+        let log = cluster.dir.appendingPathComponent("demo.out")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let demo = Process()
+        demo.executableURL = cluster.binary
+        demo.currentDirectoryURL = repo
+        demo.arguments = ["demo", "--headless", "--sumo", "--corridor", cluster.corridorPath, "--data", cluster.dir.appendingPathComponent("demo").path,
+                          "--operator", "sumo-test"]
+        let out = try FileHandle(forWritingTo: log)
+        demo.standardOutput = out
+        demo.standardError = out
+        try demo.run()
+        defer {
+            if demo.isRunning {
+                kill(demo.processIdentifier, SIGTERM)
+                let until = Date().addingTimeInterval(15)
+                while demo.isRunning && Date() < until { usleep(100_000) }
+                if demo.isRunning { kill(demo.processIdentifier, SIGKILL) }
+            }
+        }
+        func output() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        let deadline = Date().addingTimeInterval(120)
+        while !output().contains("controllers 5/5 connected") && Date() < deadline && demo.isRunning {
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+        let text = output()
+        XCTAssertTrue(text.contains("api https://127.0.0.1:"), "the demo's API is HTTPS:\n\(text)")
+        XCTAssertTrue(text.contains("controllers 5/5 connected"), "SUMO never followed all five lamp streams:\n\(text)")
+        kill(demo.processIdentifier, SIGTERM)
+        let until = Date().addingTimeInterval(20)
+        while demo.isRunning && Date() < until { try await Task.sleep(nanoseconds: 100_000_000) }
+        XCTAssertFalse(demo.isRunning, "the demo did not stop on SIGTERM")
+    }
+}
