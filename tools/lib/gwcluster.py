@@ -1,6 +1,6 @@
 """Talking to a running corridor from the Python tools: status, the leader, signed commands with one client
 id, waiting until something is applied everywhere. HTTP goes through gwhttp.request only."""
-import json, os, subprocess, time
+import json, os, subprocess, threading, time
 
 import gwhttp, gwsign
 
@@ -16,7 +16,22 @@ def prepare(binary, corridor, work, tls=True):
         subprocess.run([binary, "pki", "issue", "--dir", pki, "--corridor", corridor, "--all"], check=True,
                        stdout=subprocess.DEVNULL)
         extra = ["--peer-tls-dir", pki]
-    return gwsign.Signer(binary, corridor, key), extra
+    return LockedSigner(gwsign.Signer(binary, corridor, key)), extra
+
+
+class LockedSigner:
+    """gwsign.Signer for several threads: one request line and its answer at a time (without the lock two
+    threads can each read the other's signed body)."""
+
+    def __init__(self, signer):
+        self.signer, self.lock, self.name = signer, threading.Lock(), signer.name
+
+    def sign(self, body):
+        with self.lock:
+            return self.signer.sign(body)
+
+    def close(self):
+        self.signer.close()
 
 
 class Cluster:
