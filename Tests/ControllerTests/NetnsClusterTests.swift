@@ -18,40 +18,16 @@ final class NetnsClusterTests: XCTestCase {
         let tool = repo.appendingPathComponent("tools/netns")
         // A prefix of this process's own, so that two test runs on one machine never share namespaces.
         let prefix = "gwt\(getpid() % 100_000)"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", tool.path, "--prefix", prefix, "check", "--binary", binary.path,
-                       "--corridor", repo.appendingPathComponent("corridors/demo-5.yaml").path]
         // Whatever happens to the tool (even a kill -9), remove what carries the prefix.
-        defer {
-            let sweep = Process()
-            sweep.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            sweep.arguments = ["python3", tool.path, "--prefix", prefix, "cleanup"]
-            sweep.standardOutput = FileHandle.nullDevice
-            sweep.standardError = FileHandle.nullDevice
-            if (try? sweep.run()) != nil { sweep.waitUntilExit() }
-        }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        // Read while it runs (a full pipe would block it), with a deadline that still fails on a hang.
-        let collected = OutputCollector(out.fileHandleForReading)
-        let deadline = Date().addingTimeInterval(150)
-        while p.isRunning && Date() < deadline { usleep(100_000) }
-        if p.isRunning {
-            p.terminate()  // the tool's own teardown removes the namespaces
-            p.waitUntilExit()
-            XCTFail("tools/netns check did not finish within 150 s:\n\(collected.text())")
-            return
-        }
-        p.waitUntilExit()
-        let text = collected.text()
+        defer { _ = try? runTool(["python3", tool.path, "--prefix", prefix, "cleanup"], seconds: 60) }
+        let (status, text) = try runTool(["python3", tool.path, "--prefix", prefix, "check", "--binary", binary.path,
+                                          "--corridor", repo.appendingPathComponent("corridors/demo-5.yaml").path], seconds: 150)
         print(text)
-        if p.terminationStatus == 3 {
+        guard let status else { return XCTFail("tools/netns check did not finish within 150 s:\n\(text)") }
+        if status == 3 {
             throw XCTSkip(text.split(separator: "\n").first { $0.contains("skipped") }.map(String.init) ?? "skipped")
         }
-        XCTAssertEqual(p.terminationStatus, 0, "tools/netns check failed:\n\(text)")
+        XCTAssertEqual(status, 0, "tools/netns check failed:\n\(text)")
         // The steps that must have run and passed (a check that silently did nothing must not pass).
         for step in ["a leader among 3 hosts", "a command commits and is applied on all 3", "leads the majority",
                      "commits on the majority while", "has not applied it", "catches up: one applied index and state hash",
@@ -60,16 +36,32 @@ final class NetnsClusterTests: XCTestCase {
         }
         XCTAssertFalse(text.contains("FAILED"), text)
         // Nothing left behind.
-        let list = Process()
-        list.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        list.arguments = ["ip", "netns", "list"]
-        let listOut = Pipe()
-        list.standardOutput = listOut
-        try list.run()
-        list.waitUntilExit()
-        let left = String(decoding: listOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (_, left) = try runTool(["ip", "netns", "list"], seconds: 30)
         XCTAssertFalse(left.contains("\(prefix)-"), "namespaces left behind:\n\(left)")
     }
+}
+
+/// Runs `args` (through /usr/bin/env) with output collected; nil status when it did not finish within
+/// `seconds` (it is then sent SIGTERM, which the tools turn into their teardown, and waited for).
+func runTool(_ args: [String], seconds: TimeInterval) throws -> (Int32?, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    // Read while it runs (a full pipe would block it), with a deadline that still fails on a hang.
+    let collected = OutputCollector(out.fileHandleForReading)
+    let deadline = Date().addingTimeInterval(seconds)
+    while p.isRunning && Date() < deadline { usleep(100_000) }
+    if p.isRunning {
+        p.terminate()
+        p.waitUntilExit()
+        return (nil, collected.text())
+    }
+    p.waitUntilExit()
+    return (p.terminationStatus, collected.text())
 }
 
 /// Collects a pipe's output on a background thread.
