@@ -3,7 +3,8 @@ import XCTest
 
 /// Issue 18: a corridor on a real network. Three `greenwave controller` processes, each in its own Linux
 /// network namespace with its own address (10.77.0.1-3, all on peer port 7000 and API port 8000: the
-/// field layout), mutual TLS between them, the "field" link profile (20 ± 5 ms one way, 1 % loss) from
+/// field layout) named in the corridor file by a DNS name (resolved through each namespace's own
+/// /etc/hosts), mutual TLS between them, the "field" link profile (20 ± 5 ms one way, 1 % loss) from
 /// `tools/netns`. The check partitions the leader away (the majority must elect another and commit, the
 /// cut-off one must not apply it), heals (it must catch up to the same applied index and state hash), and
 /// drops one direction of a leader-follower link (commands must still commit, and all agree after healing).

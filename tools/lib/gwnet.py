@@ -119,6 +119,11 @@ def cleanup(prefix, state_dir=None, quiet=False):
     for ns in namespaces(prefix):
         run(["ip", "netns", "del", ns], check=False)
         said.append(f"deleted {ns}")
+    if os.path.isdir("/etc/netns"):
+        for d in os.listdir("/etc/netns"):
+            if d.startswith(prefix + "-"):
+                shutil.rmtree(os.path.join("/etc/netns", d), ignore_errors=True)
+                said.append(f"removed /etc/netns/{d}")
     if not quiet:
         for s in said:
             print(f"netns cleanup: {s}", file=sys.stderr)
@@ -136,9 +141,14 @@ def default_state_dir(prefix):
     return os.path.join("/tmp", f"gwnet-{prefix}")
 
 
-def rewrite_corridor(yaml, n_limit=None):
-    """The corridor file with every signal on its own host, all on the same ports (the field layout).
-    Returns (yaml, [signal ids in corridor order])."""
+def host_name(prefix, i):
+    return f"s{i}.{prefix}.corridor.test"
+
+
+def rewrite_corridor(yaml, names_prefix=None):
+    """The corridor file with every signal on its own host, all on the same ports (the field layout);
+    with `names_prefix`, hosts are DNS names (s1.PREFIX.corridor.test, resolved through the namespaces'
+    own /etc/hosts). Returns (yaml, [signal ids in corridor order])."""
     ids = []
     out = []
     for line in yaml.splitlines(keepends=True):
@@ -146,7 +156,8 @@ def rewrite_corridor(yaml, n_limit=None):
         if m:
             ids.append(int(m.group(2)))
             i = len(ids)
-            line = f'{m.group(1)}peer: "{HOST_NET}.{i}:{PEER_PORT}", api: "{HOST_NET}.{i}:{API_PORT}"{m.group(3)}\n'
+            host = host_name(names_prefix, i) if names_prefix else f"{HOST_NET}.{i}"
+            line = f'{m.group(1)}peer: "{host}:{PEER_PORT}", api: "{host}:{API_PORT}"{m.group(3)}\n'
         out.append(line)
     if not ids:
         raise RuntimeError("no signals of the form `- { id: N, ..., peer: \"..\", api: \"..\" }` in the corridor file")
@@ -169,7 +180,7 @@ class Network:
     # --- construction
 
     @classmethod
-    def create(cls, corridor_yaml, prefix="gwn", state_dir=None, profile="field", seed=1):
+    def create(cls, corridor_yaml, prefix="gwn", state_dir=None, profile="field", seed=1, names=False):
         reason = available()
         if reason:
             raise RuntimeError(f"cannot build the namespace network: {reason}")
@@ -178,7 +189,7 @@ class Network:
             raise RuntimeError(f"namespaces with prefix {prefix}- exist already (another run, or a crashed one: "
                                f"`tools/netns cleanup --prefix {prefix}`)")
         os.makedirs(state_dir, exist_ok=True)
-        yaml, ids = rewrite_corridor(corridor_yaml)
+        yaml, ids = rewrite_corridor(corridor_yaml, prefix if names else None)
         corridor = os.path.join(state_dir, "corridor.yaml")
         open(corridor, "w").write(yaml)
         hosts = [{"signal": s, "index": i + 1, "ns": f"{prefix}-s{i + 1}", "addr": f"{HOST_NET}.{i + 1}",
@@ -187,6 +198,13 @@ class Network:
                  "hub": f"{prefix}-hub", "client": f"{prefix}-c", "iptables": iptables_binary(), "seed": seed}
         net = cls(state)
         try:
+            if names:
+                # `ip netns exec NS` bind-mounts /etc/netns/NS/hosts over /etc/hosts: the names resolve in
+                # these hosts only.
+                lines = "".join(f"{h['addr']} {host_name(prefix, h['index'])}\n" for h in hosts)
+                for ns in [state["client"]] + [h["ns"] for h in hosts]:
+                    os.makedirs(f"/etc/netns/{ns}", exist_ok=True)
+                    open(f"/etc/netns/{ns}/hosts", "w").write("127.0.0.1 localhost\n" + lines)
             net._build()
             net.set_conditions(profile, seed=seed)
             net._start_netemd()
