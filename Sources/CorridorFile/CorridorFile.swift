@@ -8,7 +8,9 @@ import Foundation
 import SignalTiming
 import Yams
 
-/// A network endpoint for a local run.
+/// Where a controller listens or is reached: an IPv4 address or a DNS name, and a port. A name is resolved
+/// each time a connection is made (the transport says so clearly when it does not resolve), so a
+/// cabinet whose address changes keeps its name in the corridor file.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -17,6 +19,67 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
     public var description: String { "\(host):\(port)" }
+
+    /// Two endpoints are the same socket as far as the file can tell: the same port and the same host,
+    /// names compared without case (`Cabinet-12` is `cabinet-12`). Different spellings of one machine
+    /// (`localhost` and `127.0.0.1`, two names of one address) cannot be told apart without resolving.
+    public var socketKey: String { "\(host.lowercased()):\(port)" }
+
+    /// Parses `HOST:PORT` with the corridor file's rules, or says what is wrong with it. HOST is a dotted
+    /// IPv4 address (four numbers 0–255) or a DNS name (RFC 1123: labels of 1–63 letters, digits and
+    /// hyphens, not starting or ending with a hyphen, at most 253 characters in all); PORT is 1–65535.
+    /// IPv6 literals are refused (the HTTP clients build URLs from the host; a DNS name that resolves to an
+    /// IPv6 address works). The unspecified address 0.0.0.0 is refused: nobody can dial it.
+    public static func parse(_ s: String) -> Result<Endpoint, EndpointProblem> {
+        guard s.utf8.count <= 300 else { return .failure(EndpointProblem("an address of \(s.utf8.count) bytes is too long for host:port")) }
+        guard let colon = s.lastIndex(of: ":") else { return .failure(EndpointProblem("expected host:port, got '\(s)'")) }
+        let host = String(s[..<colon])
+        let portText = s[s.index(after: colon)...]
+        if host.contains(":") || host.hasPrefix("[") {
+            return .failure(EndpointProblem("'\(s)' is an IPv6 address: not supported in corridor files yet; use a DNS name that resolves to it"))
+        }
+        guard !portText.isEmpty, portText.utf8.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let port = Int(portText), (1...65_535).contains(port) else {
+            return .failure(EndpointProblem("expected host:port with a port 1-65535, got '\(s)'"))
+        }
+        if let problem = hostProblem(host) { return .failure(EndpointProblem("'\(s)': \(problem)")) }
+        return .success(Endpoint(host: host, port: port))
+    }
+
+    /// Why `host` is neither a dotted IPv4 address nor a DNS name, or nil.
+    static func hostProblem(_ host: String) -> String? {
+        if host.isEmpty { return "the host is empty" }
+        let bytes = Array(host.utf8)
+        if bytes.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }) {
+            // Only digits and dots: it must be an IPv4 address, not a name (a name's last label is never all digits).
+            let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && Int($0).map { (0...255).contains($0) } == true }) else {
+                return "'\(host)' is not an IPv4 address (four numbers 0-255 separated by dots)"
+            }
+            if parts.allSatisfy({ Int($0) == 0 }) { return "0.0.0.0 is not an address anyone can reach: give the controller's own address" }
+            return nil
+        }
+        guard bytes.count <= 253 else { return "a host name of \(bytes.count) characters is longer than 253" }
+        var name = Substring(host)
+        if name.hasSuffix(".") { name = name.dropLast() }  // a fully qualified name's root dot
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard (1...63).contains(label.utf8.count) else {
+                return "'\(host)' has an empty label or one longer than 63 characters"
+            }
+            guard label.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }) else {
+                return "'\(host)' is not a host name (letters, digits, hyphens and dots only)"
+            }
+            if label.hasPrefix("-") || label.hasSuffix("-") { return "'\(host)' has a label that starts or ends with a hyphen" }
+        }
+        return nil
+    }
+}
+
+/// Why a `host:port` text was refused.
+public struct EndpointProblem: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// Where one signal's controller listens.
@@ -236,12 +299,10 @@ struct Reader {
     }
 
     func endpoint(_ l: Located) throws -> Endpoint {
-        let s = try string(l)
-        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65_535).contains(port),
-              colon > s.startIndex else {
-            throw fail(l, .invalidValue, "expected host:port, got '\(s)'")
+        switch Endpoint.parse(try string(l)) {
+        case .success(let e): return e
+        case .failure(let problem): throw fail(l, .invalidValue, problem.message)
         }
-        return Endpoint(host: String(s[..<colon]), port: port)
     }
 
     // MARK: the document
@@ -364,7 +425,9 @@ struct Reader {
         var signals: [Signal] = []
         var endpoints: [SignalEndpoints] = []
         var signalAt: [SignalID: Located] = [:]
-        var portsSeen: [Int: String] = [:]
+        // Every controller may run on its own host with the same ports (the field layout): what must be
+        // unique is the socket, host and port together, across all peer and API addresses.
+        var socketsSeen: [String: String] = [:]
         let signalList = try list(required(&top, "signals"))
         guard (1...Limits.signalsMax).contains(signalList.count) else {
             throw fail(templateAt, .invalidValue, "a corridor has 1...\(Limits.signalsMax) signals, not \(signalList.count)", path: "signals")
@@ -385,8 +448,8 @@ struct Reader {
             for key in ["peer", "api"] {
                 let at = try required(&so, key)
                 let e = try endpoint(at)
-                if let other = portsSeen[e.port] { throw fail(at, .duplicateID, "port \(e.port) is already used by \(other)") }
-                portsSeen[e.port] = at.path
+                if let other = socketsSeen[e.socketKey] { throw fail(at, .duplicateID, "address \(e) is already used by \(other)") }
+                socketsSeen[e.socketKey] = at.path
                 eps.append(e)
             }
             try done(so)

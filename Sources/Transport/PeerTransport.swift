@@ -581,7 +581,16 @@ public final class PeerTransport: @unchecked Sendable {
                 opened(id, peer, channel)
             }
         case .failure(let error):
-            logger.debug("connect to peer failed", metadata: ["peer.id": "\(id)", "error": "\(error)"])
+            if let e = error as? NIOConnectionError, e.connectionErrors.isEmpty, e.dnsAError != nil || e.dnsAAAAError != nil {
+                // A peer named by a DNS name that does not resolve (now): say so plainly, rate-limited, and
+                // keep retrying: the name is resolved again at every attempt.
+                logRefusal("cannot resolve peer host name", source: e.host, key: "dns.unresolvable", metadata: [
+                    "peer.id": "\(id)", "peer.address": "\(e.host):\(e.port)",
+                    "error": "\(e.dnsAError.map { "\($0)" } ?? "\(e.dnsAAAAError.map { "\($0)" } ?? "")")",
+                ])
+            } else {
+                logger.debug("connect to peer failed", metadata: ["peer.id": "\(id)", "error": "\(error)"])
+            }
             scheduleReconnect(id)
         }
     }

@@ -1,4 +1,5 @@
 import CorridorFile
+import RaftCore
 import Foundation
 @testable import SignalTiming
 import XCTest
@@ -226,5 +227,93 @@ final class CorridorFileTests: XCTestCase {
             XCTAssertEqual((e as? CorridorFileError)?.problem, .unreadable)
             XCTAssertTrue("\(e)".hasPrefix("/nonexistent/corridor.yaml: "), "\(e)")
         }
+    }
+    // MARK: field addressing (issue 18)
+
+    /// The base file's three signals moved to their own hosts, all on the same two ports.
+    static func fieldLayout(_ hosts: [String]) -> String {
+        var yaml = base
+        for (i, host) in hosts.enumerated() {
+            yaml = yaml.replacingOccurrences(of: "peer: \"127.0.0.1:710\(i + 1)\", api: \"127.0.0.1:810\(i + 1)\"",
+                                             with: "peer: \"\(host):7000\", api: \"\(host):8000\"")
+        }
+        return yaml
+    }
+
+    func testFieldLayoutOneHostPerControllerSamePorts() throws {
+        let yaml = Self.fieldLayout(["10.77.0.1", "10.77.0.2", "10.77.0.3"])
+        XCTAssertFalse(yaml.contains("127.0.0.1"), "every signal moved")
+        let doc = try parse(yaml)
+        XCTAssertEqual(doc.endpoints.map(\.peer), (1...3).map { Endpoint(host: "10.77.0.\($0)", port: 7000) })
+        XCTAssertEqual(doc.endpoints.map(\.api), (1...3).map { Endpoint(host: "10.77.0.\($0)", port: 8000) })
+    }
+
+    func testFieldLayoutWithDNSNames() throws {
+        let doc = try parse(Self.fieldLayout(["cabinet-01.weh.example", "Cabinet-02.weh.example.", "s3"]))
+        XCTAssertEqual(doc.endpoints.map(\.peer.host), ["cabinet-01.weh.example", "Cabinet-02.weh.example.", "s3"])
+        XCTAssertEqual(Set(doc.endpoints.map(\.peer.port)), [7000])
+    }
+
+    func testDuplicateAddressComparesHostAndPort() {
+        // Two controllers on one host with the same port: refused, naming the first user.
+        expect(.duplicateID, at: "signals[1].peer", line: 17, containing: "address 10.77.0.1:7000 is already used by signals[0].peer") { _ in
+            Self.fieldLayout(["10.77.0.1", "10.77.0.1", "10.77.0.3"])
+        }
+        // Names compare without case.
+        expect(.duplicateID, at: "signals[2].peer", line: 18, containing: "address cab-a:7000 is already used by signals[0].peer") { _ in
+            Self.fieldLayout(["CAB-A", "cab-b", "cab-a"])
+        }
+        // One controller's peer and API on the same socket.
+        expect(.duplicateID, at: "signals[0].api", line: 16, containing: "address 127.0.0.1:7101 is already used by signals[0].peer") {
+            $0.replacingOccurrences(of: "api: \"127.0.0.1:8101\"", with: "api: \"127.0.0.1:7101\"")
+        }
+        // The same port on another host is not a duplicate; the old check refused this.
+        XCTAssertNoThrow(try parse(Self.base.replacingOccurrences(of: "peer: \"127.0.0.1:7102\"", with: "peer: \"127.0.0.2:7101\"")))
+    }
+
+    func testBadHostsAreRefusedWithTheReason() {
+        let cases: [(String, String)] = [
+            ("10.77.0.256:7000", "is not an IPv4 address"),
+            ("10.77.0:7000", "is not an IPv4 address"),
+            ("0.0.0.0:7000", "0.0.0.0 is not an address anyone can reach"),
+            ("[::1]:7000", "IPv6"),
+            ("::1:7000", "IPv6"),
+            (":7000", "the host is empty"),
+            ("cab_1:7000", "is not a host name"),
+            ("cab 1:7000", "is not a host name"),
+            ("-cab:7000", "starts or ends with a hyphen"),
+            ("a..b:7000", "empty label"),
+            ("\(String(repeating: "x", count: 64)).example:7000", "longer than 63"),
+            ("cab:0", "a port 1-65535"),
+            ("cab:65536", "a port 1-65535"),
+            ("cab:+80", "a port 1-65535"),
+            ("cab:", "a port 1-65535"),
+            ("cab", "expected host:port"),
+        ]
+        for (address, fragment) in cases {
+            expect(.invalidValue, at: "signals[1].peer", line: 17, containing: fragment) {
+                $0.replacingOccurrences(of: "peer: \"127.0.0.1:7102\"", with: "peer: \"\(address)\"")
+            }
+        }
+    }
+
+    /// Hostile addresses: random text never traps, and whatever is accepted prints back to itself and has
+    /// a host that a URL accepts (the HTTP clients build URLs from it).
+    func testRandomAddressesNeverTrapAndAcceptedOnesRoundTrip() {
+        var rng = SplitMix64(seed: 18)
+        let alphabet = Array("abcXYZ019.-_:[] /%\u{0}\u{7f}é")
+        var accepted = 0
+        for _ in 0..<20_000 {
+            // Mostly HOST:DIGITS (so that some are valid), with hostile characters anywhere.
+            let n = Int(rng.next() % 24)
+            var text = String((0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+            if rng.next() % 5 != 0 { text += ":" + String(rng.next() % 100_000) }
+            guard case .success(let e) = Endpoint.parse(text) else { continue }
+            accepted += 1
+            XCTAssertEqual(Endpoint.parse(e.description), .success(e), text)
+            XCTAssertTrue((1...65_535).contains(e.port), text)
+            XCTAssertNotNil(URL(string: "http://\(e.host):\(e.port)/v1/status"), text)
+        }
+        XCTAssertGreaterThan(accepted, 10, "the generator must reach accepted addresses too")
     }
 }
