@@ -331,7 +331,7 @@ public enum Verifier {
                 } else if rec.outcome != Evidence.outcome(result) {
                     note(.fieldMismatch(index: rec.index, field: "result", recorded: Evidence.resultText(rec), recomputed: "\(result)"))
                 }
-                if result.code == .unauthorized, !r.duplicate {
+                if result.code == .unauthorized, !r.duplicate, !signedByItsOperator(rec.command, machine) {
                     note(.unattributed(index: rec.index, operatorName: r.header?.operatorID ?? rec.operatorName, reason: result.reason ?? "unauthorized"))
                 }
                 // The recorded text (v1) or kind (v2) is part of the evidence: it must be what the bytes say.
@@ -378,6 +378,19 @@ public enum Verifier {
                             headHash: hexString(rows.last?.rowHash ?? AuditChain.zeroHash), replayOrigin: origin.description,
                             replayed: replayed, notReplayed: notReplayed, replaySeconds: seconds, snapshotsChecked: snapshots.count,
                             logEntriesChecked: logChecked, findings: findings, rows: rows, checkpoints: checkpoints, rowHashes: rowHashes)
+    }
+
+    /// Whether a command refused as unauthorized was still signed by a registered key of the operator it
+    /// names (its key revoked between the leader's check and the apply, or a client id without a time):
+    /// then the refusal is the machine's business, not a re-attribution. Checked against the registry as
+    /// it stood at the row (revoked keys stay in it).
+    static func signedByItsOperator(_ bytes: [UInt8], _ machine: CorridorMachine) -> Bool {
+        var reader = ByteReader(bytes)
+        guard let h = try? CommandEnvelope.decodeHeader(&reader), let sig = h.signature, let key = machine.operatorKey(sig.keyID),
+              key.name == h.operatorID else { return false }
+        let message = OperatorKeys.signedMessage(corridorID: machine.corridorID, clientID: h.clientID, sequence: h.sequence,
+                                                 operatorName: h.operatorID, command: Array(bytes[reader.position...]))
+        return OperatorKeys.verify(publicKey: key.publicKey, signature: sig.bytes, message: message)
     }
 
     /// The command text a controller records with a command's row (`describeCommand` in the controller:

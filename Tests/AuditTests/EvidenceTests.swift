@@ -180,6 +180,45 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(reason.contains("'ravi'"), reason)
     }
 
+    /// A command refused only because its key was revoked after the leader checked it (a race an honest
+    /// corridor can have) is still attributable: its signature verifies. One re-attributed to the revoked
+    /// operator's key is not.
+    func testARevokedKeysGenuineCommandIsNotUnattributedButAForgeryUnderItIs() throws {
+        let dir = (try scratchFolder(self, "revoked") as NSString).appendingPathComponent("s01")
+        let doc = try writeSignedCorridor(into: dir)
+        var m = try CorridorMachine(genesisOf: doc)
+        var t = doc.referenceEpochMs + 86_400_000
+        let client = ClientID.timed(createdAtMs: t, random: 9)
+        let (asha, ravi, meera) = (testSigner("asha"), testSigner("ravi"), testSigner("meera"))
+        let genuine = ravi.envelope(corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t, random: 10), sequence: 1, command: .hold(SignalID(2), stage: nil))
+        var forged = meera.envelope(corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t, random: 11), sequence: 1, command: .flash(nil))
+        forged.operatorID = "ravi"
+        forged.signature = CommandSignature(keyID: ravi.keyID, bytes: forged.signature!.bytes)   // meera's signature under ravi's key id
+        var envelopes = [asha.envelope(corridorID: doc.id, clientID: client, sequence: 1, command: .revokeKey(keyID: ravi.keyID))]
+        envelopes += [genuine, forged]
+        var batch = WriteBatch()
+        var entries: [Entry] = []
+        for (k, var e) in envelopes.enumerated() {
+            t += 5_000
+            e.leaderTimeMs = t
+            let bytes = e.encoded()
+            let index = UInt64(k + 1)
+            let r = m.apply(index: index, term: 1, kind: .normal, payload: bytes)
+            entries.append(Entry(term: 1, index: index, kind: .normal, data: bytes))
+            batch.auditRecords.append(AuditRecord(index: index, term: 1, leaderTimeMs: t, operatorName: e.operatorID, clientID: e.clientID.description,
+                                                  sequence: e.sequence, command: bytes, stateHash: r.stateHash, commandKind: e.command.kindName,
+                                                  outcome: Evidence.outcome(try XCTUnwrap(r.result))))
+        }
+        XCTAssertEqual(batch.auditRecords.map { Evidence.acceptance($0).accepted }, [true, false, false])
+        batch.add(hardState: HardState(term: 1, vote: 0, commit: 3), entries: entries)
+        let store = try RaftStore(directory: dir)
+        try store.commit(batch)
+        try store.close()
+        let findings = try Verifier.verify(folders: [dir]).folders[0].findings
+        XCTAssertEqual(findings.map(\.kind), ["unattributed"], "\(findings)")
+        XCTAssertEqual(findings.first?.index, 3)
+    }
+
     /// An operator name carrying terminal escapes (a command header may name anyone; the replicas refuse it
     /// as unsigned but record it): every printed line shows it escaped, on one line.
     func testTerminalEscapesInAnOperatorNameArePrintedEscaped() throws {
