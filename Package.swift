@@ -121,8 +121,10 @@ let package = Package(
         .target(
             name: "Audit",
             dependencies: [
-                "CorridorMachine", "Storage", "SignalTiming", "CorridorFile", "RaftCore",
+                "CorridorMachine", "Storage", "SignalTiming", "CorridorFile", "RaftCore", "PKI",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Anchors are signed with a controller's peer key and carry its certificate.
+                .product(name: "X509", package: "swift-certificates"),
                 // Read-only access to a controller's database: the audit never writes to the evidence and
                 // works next to a running controller (RaftStore takes the folder's exclusive lock).
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -185,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "AuditTests",
             dependencies: [
-                "Audit", "Console", "Controller", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore",
+                "Audit", "Console", "Controller", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore", "PKI",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -26,6 +26,9 @@ public struct CommandEntry: Sendable, Equatable {
     /// The id of the key that signed the command (16 hex digits), nil when unsigned or undecodable. The
     /// signature itself is in the log entry; `Verifier` re-checks it by replay.
     public var keyID: String?
+    /// The row's schema format (1: texts recorded; 2: typed evidence) and, for v2, the command's kind.
+    public var format: UInt8 = 1
+    public var commandKind: String = ""
 }
 
 public enum CommandLog {
@@ -36,14 +39,18 @@ public enum CommandLog {
     }
 
     static func entry(from r: AuditRecord) -> CommandEntry {
-        let (accepted, effective) = parseResult(r.result)
+        let (accepted, effective) = Evidence.acceptance(r)
         return CommandEntry(index: r.index, term: r.term, leaderTimeMs: r.leaderTimeMs, operatorName: r.operatorName, clientID: r.clientID,
-                            sequence: r.sequence, command: describe(r.command), commandText: r.commandText, result: r.result, accepted: accepted, effectiveAtMs: effective,
-                            stateHash: hexString(r.stateHash), keyID: signer(r.command))
+                            sequence: r.sequence, command: describe(r.command), commandText: r.commandText, result: Evidence.resultText(r), accepted: accepted, effectiveAtMs: effective,
+                            stateHash: hexString(r.stateHash), keyID: signer(r.command), format: r.format, commandKind: r.commandKind)
     }
 
     /// A command's bytes in the console's words.
     public static func describe(_ bytes: [UInt8]) -> String {
+        if AuditCheckpoint.isCheckpoint(bytes) {
+            guard let cp = try? AuditCheckpoint.decode(bytes) else { return "undecodable audit checkpoint (\(bytes.count) bytes)" }
+            return "checkpoint of row \(cp.headIndex)"
+        }
         guard let env = try? CommandEnvelope.decode(bytes) else { return "undecodable command (\(bytes.count) bytes)" }
         func s(_ id: SignalID) -> String { "S\(id.rawValue)" }
         switch env.command {
@@ -66,6 +73,9 @@ public enum CommandLog {
         }
     }
 
+    /// Whether the row is an audit checkpoint (written by the replicas, ordered by nobody).
+    public static func isCheckpoint(_ e: CommandEntry) -> Bool { e.operatorName.isEmpty && e.command.hasPrefix("checkpoint of row") }
+
     /// The signing key's id of a command's bytes.
     public static func signer(_ bytes: [UInt8]) -> String? {
         var reader = ByteReader(bytes)
@@ -73,10 +83,4 @@ public enum CommandLog {
         return OperatorKeys.keyIDText(s.keyID)
     }
 
-    /// `CommandResult.description`: "accepted, effective at <ms>" or "rejected (<code>): <reason>".
-    static func parseResult(_ text: String) -> (accepted: Bool, effectiveAtMs: Int64?) {
-        let prefix = "accepted, effective at "
-        guard text.hasPrefix(prefix) else { return (false, nil) }
-        return (true, Int64(text.dropFirst(prefix.count)))
-    }
 }

@@ -45,6 +45,11 @@ public final class DataFolder: @unchecked Sendable {
         }
     }
 
+    /// The schema migrations applied to the database (docs/storage.md), oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try read("read the schema migrations") { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
+    }
+
     /// The folder's name (`s01`), for reports.
     public var name: String { (path as NSString).lastPathComponent }
 
@@ -68,26 +73,17 @@ public final class DataFolder: @unchecked Sendable {
         }
     }
 
+    /// Storage's own decoder (`RaftStore.decodeAuditRow`: v1 and v2 rows, every column checked).
     static func decodeAudit(_ raw: Row) -> StoredRow {
         let idx: Int64 = raw.storedInt64("idx") ?? -1
         let index = LogIndex(max(0, idx))
-        func blob(_ c: String) -> [UInt8]? { raw.storedData(c).map { [UInt8]($0) } }
-        func text(_ c: String) -> String? { raw.storedText(c) }
-        func int(_ c: String) -> Int64? { raw.storedInt64(c) }
-        guard idx >= 0 else { return StoredRow(index: index, row: nil, problem: "negative index \(idx)") }
-        guard let term = int("term"), term >= 0, let time = int("leader_time_ms"), let op = text("operator"),
-              let client = text("client_id"), let seq = int("sequence"), let command = blob("command"),
-              let commandText = text("command_text"), let result = text("result"), let stateHash = blob("state_hash"),
-              let prevIndex = int("prev_index"), prevIndex >= 0, let prevHash = blob("prev_row_hash"),
-              let rowHash = blob("row_hash")
-        else { return StoredRow(index: index, row: nil, problem: "a column is NULL, negative or of the wrong type") }
-        guard stateHash.count == 32, prevHash.count == 32, rowHash.count == 32 else {
-            return StoredRow(index: index, row: nil, problem: "a hash column is not 32 bytes")
+        switch RaftStore.decodeAuditRow(raw) {
+        case .success(let r):
+            return StoredRow(index: index, row: ChainRow(record: r.record, prevIndex: r.prevIndex, prevRowHash: r.prevRowHash, rowHash: r.rowHash), problem: nil)
+        case .failure(let v):
+            if case let .malformedRow(_, reason) = v { return StoredRow(index: index, row: nil, problem: reason) }
+            return StoredRow(index: index, row: nil, problem: "\(v)")
         }
-        let record = AuditRecord(index: index, term: Term(term), leaderTimeMs: time, operatorName: op, clientID: client,
-                                 sequence: UInt64(bitPattern: seq), command: command, commandText: commandText,
-                                 result: result, stateHash: stateHash)
-        return StoredRow(index: index, row: ChainRow(record: record, prevIndex: LogIndex(prevIndex), prevRowHash: prevHash, rowHash: rowHash), problem: nil)
     }
 
     // MARK: - Raft state, log, snapshots

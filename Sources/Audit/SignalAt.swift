@@ -95,7 +95,7 @@ public enum SignalAt {
         func ref(_ index: UInt64) -> SignalAtReport.CommandRef? {
             guard let r = byIndex[index] else { return nil }
             return SignalAtReport.CommandRef(index: index, operatorName: r.operatorName, command: CommandLog.describe(r.command),
-                                             leaderTimeMs: r.leaderTimeMs, effectiveAtMs: CommandLog.parseResult(r.result).effectiveAtMs)
+                                             leaderTimeMs: r.leaderTimeMs, effectiveAtMs: Evidence.acceptance(r).effectiveAtMs)
         }
         func ref(_ p: Provenance?) -> SignalAtReport.CommandRef? {
             guard let p else { return nil }

@@ -27,7 +27,11 @@ public enum SyntheticRecord {
         public var finalStateHash: [UInt8]
     }
 
-    public static func write(commands: Int, corridorPath: String, into dir: String, seed: UInt64 = 1, term: Term = 1) throws -> Summary {
+    /// `checkpointEvery` > 0: an audit checkpoint entry (the chain head, as a leader proposes it) after
+    /// every that many rows; its row is written as a replica writes it. Checkpoints are not commands:
+    /// `commands` counts commands only.
+    public static func write(commands: Int, corridorPath: String, into dir: String, seed: UInt64 = 1, term: Term = 1,
+                             checkpointEvery: Int = 0, legacyV1Rows: Bool = false) throws -> Summary {
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridorPath) } catch { throw AuditError("--corridor \(corridorPath): \(error)") }
         if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(RaftStore.databaseFileName)) {
@@ -64,6 +68,30 @@ public enum SyntheticRecord {
         var summary = Summary(rows: 0, accepted: 0, rejected: 0, duplicates: 0, saturated: 0, lastIndex: 0, finalStateHash: machine.stateHash)
         var entries: [Entry] = []
         var rows: [AuditRecord] = []
+        // The chain as the store will hash it (the public rules), for the checkpoints.
+        var head: (index: LogIndex, hash: [UInt8]) = (0, AuditChain.zeroHash)
+        var hashes: [LogIndex: [UInt8]] = [:]
+        var sinceCheckpoint = 0
+        func chained(_ r: AuditRecord) {
+            let h = AuditChain.rowHash(r, prevIndex: head.index, prevRowHash: head.hash)
+            head = (r.index, h)
+            if checkpointEvery > 0 { hashes[r.index] = h }
+            sinceCheckpoint += 1
+        }
+        func checkpoint() {
+            guard checkpointEvery > 0, sinceCheckpoint >= checkpointEvery else { return }
+            index += 1
+            let cp = AuditCheckpoint(headIndex: head.index, headHash: head.hash, leaderTimeMs: time)
+            let bytes = cp.encoded()
+            entries.append(Entry(term: term, index: index, kind: .normal, data: bytes))
+            let r = machine.apply(index: index, term: term, kind: .normal, payload: bytes)
+            let row = AuditRecord(index: index, term: term, leaderTimeMs: cp.leaderTimeMs, operatorName: "", clientID: "", sequence: 0,
+                                  command: bytes, stateHash: r.stateHash, commandKind: AuditCheckpoint.kindName,
+                                  outcome: .checkpoint(ownHeadHash: cp.headIndex > 0 ? hashes[cp.headIndex] : nil))
+            rows.append(row)
+            chained(row)
+            sinceCheckpoint = 0
+        }
         var plan = Planner(signals: doc.corridor.signals.map(\.id), plans: doc.corridor.plans.filter { !$0.isFlash }.map(\.id),
                            flashPlans: doc.corridor.plans.filter(\.isFlash).map(\.id))
 
@@ -78,9 +106,17 @@ public enum SyntheticRecord {
 
         func record(_ envelope: CommandEnvelope, _ r: ApplyResult, _ bytes: [UInt8]) {
             guard let header = r.header, let result = r.result else { return }
-            rows.append(AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
-                                    clientID: header.clientID.description, sequence: header.sequence, command: bytes,
-                                    commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash))
+            // v2 (typed evidence) as the controller writes it; `legacyV1Rows`: the v1 writer the landed
+            // code used (texts recorded, reflection included), kept for migration tests.
+            let row = legacyV1Rows
+                ? AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+                              clientID: header.clientID.description, sequence: header.sequence, command: bytes,
+                              commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash)
+                : AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+                              clientID: header.clientID.description, sequence: header.sequence, command: bytes,
+                              stateHash: r.stateHash, commandKind: envelope.command.kindName, outcome: Evidence.outcome(result))
+            rows.append(row)
+            chained(row)
         }
         let engineerClient = ClientID.timed(createdAtMs: time, random: 0)
         for (k, s) in signers.enumerated() {
@@ -97,6 +133,7 @@ public enum SyntheticRecord {
             summary.accepted += 1
         }
         while summary.rows < commands {
+            checkpoint()
             index += 1
             time += Int64(rng.next(in: 1_000...30_000))
             // One no-op entry in 50: the chain skips its index, as it does for a leader's no-op.
@@ -141,6 +178,7 @@ public enum SyntheticRecord {
             if !r.duplicate, result.code == .tooManyEvents { summary.saturated += 1 }
             if rows.count >= 2_000 { try flush() }
         }
+        checkpoint()
         try flush()
         summary.lastIndex = index
         summary.finalStateHash = machine.stateHash

@@ -34,13 +34,21 @@ public enum Finding: Sendable, Equatable, CustomStringConvertible {
     case foldersDisagree(index: LogIndex, folderA: String, folderB: String, field: String, a: String, b: String)
     /// A row that one folder has is absent from the other, inside the range both cover.
     case rowAbsent(index: LogIndex, presentIn: String, absentFrom: String)
+    /// The row's command names `operatorName` but no active key of that operator signed it (the replay
+    /// refuses it as unauthorized): the row was re-attributed, or a leader proposed a forgery.
+    case unattributed(index: LogIndex, operatorName: String, reason: String)
+    /// `folder` ends at row `lastRow`, but checkpoint `checkpoint` (from `source`) was committed after it:
+    /// its rows from `index` on were removed (or the replica stopped before applying them).
+    case tailTruncated(index: LogIndex, folder: String, lastRow: LogIndex, checkpoint: LogIndex, source: String)
+    /// The chain head a checkpoint committed (index `index`, from `source`) is not `folder`'s row there.
+    case checkpointMismatch(index: LogIndex, folder: String, checkpoint: LogIndex, source: String, expected: String, found: String)
 
     public var index: LogIndex {
         switch self {
         case let .rowTampered(i, _, _), let .rowMoved(i, _), let .rowMissing(i, _), let .unexpectedRow(i, _), let .chainBroken(i, _),
              let .malformedRow(i, _), let .stateDivergence(i, _, _), let .fieldMismatch(i, _, _, _), let .snapshotUntrusted(i, _),
              let .snapshotDisagrees(i, _, _), let .logMismatch(i, _), let .commandWithoutRow(i, _), let .foldersDisagree(i, _, _, _, _, _),
-             let .rowAbsent(i, _, _):
+             let .rowAbsent(i, _, _), let .unattributed(i, _, _), let .tailTruncated(i, _, _, _, _), let .checkpointMismatch(i, _, _, _, _, _):
             return i
         case let .rowsSwapped(a, b): return min(a, b)
         }
@@ -51,10 +59,10 @@ public enum Finding: Sendable, Equatable, CustomStringConvertible {
     public var rank: Int {
         switch self {
         case .rowTampered, .rowsSwapped, .rowMoved, .rowMissing, .unexpectedRow, .chainBroken, .malformedRow: return 0
-        case .stateDivergence, .fieldMismatch: return 1
+        case .stateDivergence, .fieldMismatch, .unattributed: return 1
         case .snapshotUntrusted, .snapshotDisagrees: return 2
         case .logMismatch, .commandWithoutRow: return 3
-        case .foldersDisagree, .rowAbsent: return 4
+        case .foldersDisagree, .rowAbsent, .tailTruncated, .checkpointMismatch: return 4
         }
     }
 
@@ -76,6 +84,9 @@ public enum Finding: Sendable, Equatable, CustomStringConvertible {
         case .commandWithoutRow: return "command_without_row"
         case .foldersDisagree: return "folders_disagree"
         case .rowAbsent: return "row_absent"
+        case .unattributed: return "unattributed"
+        case .tailTruncated: return "tail_truncated"
+        case .checkpointMismatch: return "checkpoint_mismatch"
         }
     }
 
@@ -111,6 +122,12 @@ public enum Finding: Sendable, Equatable, CustomStringConvertible {
             return "folders disagree at index \(i): \(field) is \(va) in \(a) but \(vb) in \(b)"
         case let .rowAbsent(i, present, absent):
             return "audit row \(i) is in \(present) but absent from \(absent), inside the range both cover"
+        case let .unattributed(i, op, why):
+            return "audit row \(i) names operator '\(op)' but no key of that operator signed it (\(why)): the row was re-attributed, or a leader proposed a forgery"
+        case let .tailTruncated(i, folder, last, cp, source):
+            return "\(folder) ends at audit row \(last), but checkpoint \(cp) (\(source)) was committed after it: its rows from index \(i) on are missing (tail cut, or the replica stopped before applying them)"
+        case let .checkpointMismatch(i, folder, cp, source, expected, found):
+            return "checkpoint \(cp) (\(source)) committed chain head row \(i) with hash \(expected), but in \(folder) it is \(found): rows up to \(i) were rewritten"
         }
     }
 }
@@ -134,6 +151,10 @@ public struct FolderReport: Sendable {
     public var findings: [Finding]
     /// The rows as read (for the cross-folder comparison).
     var rows: [ChainRow]
+    /// The audit checkpoints this folder recorded (row index, what it carries), in index order.
+    public var checkpoints: [(index: LogIndex, checkpoint: AuditCheckpoint)] = []
+    /// Each row's stored row hash, by index (for checkpoint checks).
+    var rowHashes: [LogIndex: [UInt8]] = [:]
 }
 
 public struct VerifyReport: Sendable {
@@ -155,7 +176,8 @@ public enum Verifier {
     /// Findings per folder are capped so that a wholesale corruption gives a readable report.
     public static let findingsMax = 50
 
-    public static func verify(folders paths: [String], corridor: String? = nil, start: ReplayStart = .automatic) throws -> VerifyReport {
+    public static func verify(folders paths: [String], corridor: String? = nil, start: ReplayStart = .automatic,
+                              anchor: AuditAnchor? = nil) throws -> VerifyReport {
         guard !paths.isEmpty else { throw AuditError("give at least one --data folder") }
         var reports: [FolderReport] = []
         for p in paths {
@@ -171,7 +193,57 @@ public enum Verifier {
                 cross += compare(reports[ref], other)
             }
         }
+        cross += checkpointFindings(reports, anchor: anchor)
         return VerifyReport(folders: reports, crossFindings: cross)
+    }
+
+    /// Every folder against every checkpoint any folder committed, and the anchor: a folder must reach
+    /// past each checkpoint (else its tail was cut), and its row at each checkpoint's head must have the
+    /// hash the quorum committed (else the rows up to it were rewritten). Checkpoints a folder's range
+    /// does not reach back to (it started later, from a snapshot) are not held against it.
+    static func checkpointFindings(_ reports: [FolderReport], anchor: AuditAnchor?) -> [Finding] {
+        var known: [LogIndex: (checkpoint: AuditCheckpoint, source: String, entry: [UInt8]?)] = [:]
+        for f in reports {
+            for (c, cp) in f.checkpoints where known[c] == nil { known[c] = (cp, "committed in \(f.path)", nil) }
+        }
+        if let a = anchor { known[a.checkpointIndex] = (a.checkpoint, "anchor \(a.path), signed by \(a.signer)", a.entry) }
+        let union = Set(reports.flatMap { $0.rows.map(\.record.index) })
+        var out: [Finding] = []
+        for f in reports {
+            let first = f.firstIndex ?? 0
+            let last = f.lastIndex ?? 0
+            var tailReported = false
+            for c in known.keys.sorted() {
+                guard out.count < findingsMax * 2, let k = known[c] else { break }
+                if c > last {
+                    // The lowest index this folder lacks after its tail, as any folder (or the checkpoint) names it.
+                    if !tailReported, f.rows.isEmpty || first <= c {
+                        let missing = union.filter { $0 > last }.min().map { min($0, c) } ?? c
+                        out.append(.tailTruncated(index: missing, folder: f.path, lastRow: last, checkpoint: c, source: k.source))
+                        tailReported = true
+                    }
+                    continue
+                }
+                if let entry = k.entry, first <= c {
+                    // The anchor names the checkpoint entry itself: the folder's row there must be it.
+                    let row = f.rows.first { $0.record.index == c }
+                    if row?.record.command != entry {
+                        out.append(.checkpointMismatch(index: c, folder: f.path, checkpoint: c, source: k.source,
+                                                       expected: "the checkpoint entry \(hexString(entry))",
+                                                       found: row.map { "a row with \($0.record.command.count) other command bytes" } ?? "no row"))
+                        continue
+                    }
+                }
+                let h = k.checkpoint.headIndex
+                guard h > 0, !f.rows.isEmpty, h >= first else { continue }
+                let found = f.rowHashes[h]
+                if found != k.checkpoint.headHash {
+                    out.append(.checkpointMismatch(index: h, folder: f.path, checkpoint: c, source: k.source,
+                                                   expected: hexString(k.checkpoint.headHash), found: found.map(hexString) ?? "no row"))
+                }
+            }
+        }
+        return out
     }
 
     public static func verify(folder: DataFolder, corridor: String? = nil, start: ReplayStart = .automatic) throws -> FolderReport {
@@ -181,6 +253,15 @@ public enum Verifier {
 
         // 1. The chain, row by row (the rules of Storage's verifyAuditChain, plus naming of swaps).
         let rows = stored.compactMap(\.row)
+        var rowHashes: [LogIndex: [UInt8]] = [:]
+        rowHashes.reserveCapacity(rows.count)
+        var checkpoints: [(index: LogIndex, checkpoint: AuditCheckpoint)] = []
+        for r in rows {
+            if rowHashes[r.record.index] == nil { rowHashes[r.record.index] = r.rowHash }
+            if AuditCheckpoint.isCheckpoint(r.record.command), let cp = try? AuditCheckpoint.decode(r.record.command) {
+                checkpoints.append((r.record.index, cp))
+            }
+        }
         for s in stored where s.row == nil { note(.malformedRow(index: s.index, reason: s.problem ?? "undecodable")) }
         findings += chainFindings(rows).prefix(max(0, findingsMax - findings.count))
 
@@ -206,6 +287,16 @@ public enum Verifier {
         var replayed = 0
         var notReplayed = 0
         var diverged = false
+        // A v2 row's kind must be its bytes', and its v1 text columns empty (they are outside its hash).
+        func checkTexts(_ rec: AuditRecord, kind: String) {
+            if rec.outcome == nil {
+                note(.fieldMismatch(index: rec.index, field: "format", recorded: "a v1 row", recomputed: "a v2 row (\(kind) entries exist only in schema v2)"))
+                return
+            }
+            if rec.commandKind != kind { note(.fieldMismatch(index: rec.index, field: "command kind", recorded: rec.commandKind, recomputed: kind)) }
+            if !rec.commandText.isEmpty { note(.fieldMismatch(index: rec.index, field: "command text", recorded: rec.commandText, recomputed: "none (a v2 row keeps no text)")) }
+            if !rec.result.isEmpty { note(.fieldMismatch(index: rec.index, field: "result text", recorded: rec.result, recomputed: "none (a v2 row keeps no text)")) }
+        }
         let t0 = DispatchTime.now().uptimeNanoseconds
         for row in rows where row.record.index > origin.index {
             if diverged { notReplayed += 1; continue }
@@ -213,7 +304,20 @@ public enum Verifier {
             checkSnapshots(upTo: rec.index)
             let r = machine.apply(index: rec.index, term: rec.term, kind: .normal, payload: rec.command)
             replayed += 1
-            if let h = r.header {
+            if let cp = r.checkpoint {
+                // A checkpoint row: written by the replica, not an operator; its result is the replica's
+                // verdict on its own chain, which the folder's rows give again.
+                if !rec.operatorName.isEmpty || !rec.clientID.isEmpty || rec.sequence != 0 {
+                    note(.fieldMismatch(index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: "none (an audit checkpoint)"))
+                }
+                if rec.leaderTimeMs != cp.leaderTimeMs { note(.fieldMismatch(index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)", recomputed: "\(cp.leaderTimeMs)")) }
+                let own = cp.headIndex > 0 ? rowHashes[cp.headIndex] : nil
+                let expected = AuditOutcome.checkpoint(ownHeadHash: own)
+                if rec.outcome != expected {
+                    note(.fieldMismatch(index: rec.index, field: "result", recorded: Evidence.resultText(rec), recomputed: cp.verdict(ownRowHash: own)))
+                }
+                checkTexts(rec, kind: AuditCheckpoint.kindName)
+            } else if let h = r.header {
                 if h.operatorID != rec.operatorName { note(.fieldMismatch(index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: h.operatorID)) }
                 if h.clientID.description != rec.clientID { note(.fieldMismatch(index: rec.index, field: "client id", recorded: rec.clientID, recomputed: h.clientID.description)) }
                 if h.sequence != rec.sequence { note(.fieldMismatch(index: rec.index, field: "sequence", recorded: "\(rec.sequence)", recomputed: "\(h.sequence)")) }
@@ -221,8 +325,24 @@ public enum Verifier {
             } else {
                 note(.fieldMismatch(index: rec.index, field: "command", recorded: "\(rec.command.count) bytes", recomputed: "no decodable command header (a controller writes no row for such an entry)"))
             }
-            if let result = r.result, "\(result)" != rec.result {
-                note(.fieldMismatch(index: rec.index, field: "result", recorded: rec.result, recomputed: "\(result)"))
+            if let result = r.result {
+                if rec.outcome == nil {
+                    if "\(result)" != rec.result { note(.fieldMismatch(index: rec.index, field: "result", recorded: rec.result, recomputed: "\(result)")) }
+                } else if rec.outcome != Evidence.outcome(result) {
+                    note(.fieldMismatch(index: rec.index, field: "result", recorded: Evidence.resultText(rec), recomputed: "\(result)"))
+                }
+                if result.code == .unauthorized, !r.duplicate, !signedByItsOperator(rec.command, machine) {
+                    note(.unattributed(index: rec.index, operatorName: r.header?.operatorID ?? rec.operatorName, reason: result.reason ?? "unauthorized"))
+                }
+                // The recorded text (v1) or kind (v2) is part of the evidence: it must be what the bytes say.
+                if r.header != nil {
+                    if rec.outcome == nil {
+                        let text = describeRecordedCommand(rec.command)
+                        if text != rec.commandText { note(.fieldMismatch(index: rec.index, field: "command text", recorded: rec.commandText, recomputed: text)) }
+                    } else {
+                        checkTexts(rec, kind: Command.kindName(of: rec.command))
+                    }
+                }
             }
             if r.stateHash != rec.stateHash {
                 note(.stateDivergence(index: rec.index, expected: hexString(rec.stateHash), found: hexString(r.stateHash)))
@@ -241,7 +361,7 @@ public enum Verifier {
             logChecked += 1
             if let why = e.checksumMismatch { note(.logMismatch(index: e.index, reason: why)) }
             var reader = ByteReader(e.data)
-            let isCommand = e.kind == 0 && (try? CommandEnvelope.decodeHeader(&reader)) != nil
+            let isCommand = e.kind == 0 && ((try? CommandEnvelope.decodeHeader(&reader)) != nil || AuditCheckpoint.isCheckpoint(e.data))
             if let row = byIndex[e.index] {
                 if row.record.term != e.term {
                     note(.logMismatch(index: e.index, reason: "term \(e.term) in the log, \(row.record.term) in the audit row"))
@@ -257,7 +377,27 @@ public enum Verifier {
         return FolderReport(path: folder.path, rowCount: stored.count, firstIndex: stored.first?.index, lastIndex: stored.last?.index,
                             headHash: hexString(rows.last?.rowHash ?? AuditChain.zeroHash), replayOrigin: origin.description,
                             replayed: replayed, notReplayed: notReplayed, replaySeconds: seconds, snapshotsChecked: snapshots.count,
-                            logEntriesChecked: logChecked, findings: findings, rows: rows)
+                            logEntriesChecked: logChecked, findings: findings, rows: rows, checkpoints: checkpoints, rowHashes: rowHashes)
+    }
+
+    /// Whether a command refused as unauthorized was still signed by a registered key of the operator it
+    /// names (its key revoked between the leader's check and the apply, or a client id without a time):
+    /// then the refusal is the machine's business, not a re-attribution. Checked against the registry as
+    /// it stood at the row (revoked keys stay in it).
+    static func signedByItsOperator(_ bytes: [UInt8], _ machine: CorridorMachine) -> Bool {
+        var reader = ByteReader(bytes)
+        guard let h = try? CommandEnvelope.decodeHeader(&reader), let sig = h.signature, let key = machine.operatorKey(sig.keyID),
+              key.name == h.operatorID else { return false }
+        let message = OperatorKeys.signedMessage(corridorID: machine.corridorID, clientID: h.clientID, sequence: h.sequence,
+                                                 operatorName: h.operatorID, command: Array(bytes[reader.position...]))
+        return OperatorKeys.verify(publicKey: key.publicKey, signature: sig.bytes, message: message)
+    }
+
+    /// The command text a controller records with a command's row (`describeCommand` in the controller:
+    /// the command's Swift rendering, schema v1).
+    static func describeRecordedCommand(_ bytes: [UInt8]) -> String {
+        guard let env = try? CommandEnvelope.decode(bytes) else { return "undecodable command (\(bytes.count) bytes)" }
+        return "\(env.command)"
     }
 
     /// Walks the rows in index order; one finding per row at most, and a row after a flagged row is
@@ -349,7 +489,7 @@ public enum Verifier {
                 diff("command", hexString(x.command), hexString(y.command))
                 diff("leader time", "\(x.leaderTimeMs)", "\(y.leaderTimeMs)")
                 diff("operator", x.operatorName, y.operatorName)
-                diff("result", x.result, y.result)
+                diff("result", Evidence.resultText(x), Evidence.resultText(y))
                 if out.count > before + 1 { out.removeSubrange((before + 1)...) }   // one finding per index
             case (_?, nil):
                 out.append(.rowAbsent(index: i, presentIn: na, absentFrom: nb))

@@ -40,6 +40,11 @@ public struct ControllerOptions: Sendable {
     }
     /// Applied entries between snapshots (the log before a snapshot is deleted).
     public var snapshotEveryEntries: Int = 2_000
+    /// The leader proposes an audit checkpoint (its chain head, committed through Raft: docs/audit.md)
+    /// after this many new audit rows, or after `auditCheckpointEveryMs` when at least one row is new.
+    /// 0 turns the count rule off (the time rule stays).
+    public var auditCheckpointEveryRows: Int = 100
+    public var auditCheckpointEveryMs: Int = 60_000
     /// How long a command waits to be committed and applied before the API answers 503.
     public var proposalTimeoutMs: Int = 5_000
     /// How often the lamp driver recomputes this signal's lamps.

@@ -260,6 +260,7 @@ struct HTTPAPI: Sendable {
         gauge("greenwave_raft_proposals_total", "Commands proposed on this controller while leading.", "\(d.proposals)", type: "counter")
         gauge("greenwave_raft_elections_total", "Elections this controller started.", "\(d.elections)", type: "counter")
         gauge("greenwave_raft_malformed_dropped_total", "Peer messages dropped by the Raft core as malformed (out-of-range terms or indexes, inconsistent appends).", "\(d.malformedDropped)", type: "counter")
+        gauge("greenwave_audit_checkpoint_mismatches_total", "Audit checkpoints whose chain head differed from this replica's own chain (docs/audit.md).", "\(d.auditCheckpointMismatches)", type: "counter")
         gauge("greenwave_leader_clock_offset_ms", "This controller's clock minus the leader's timestamp of the last command applied.", "\(d.leaderClockOffsetMs)")
         gauge("greenwave_transport_messages_sent_total", "Raft messages sent.", "\(t.messagesSent)", type: "counter")
         gauge("greenwave_transport_messages_dropped_total", "Raft messages dropped by full send queues.", "\(t.messagesDropped)", type: "counter")

@@ -40,6 +40,10 @@ public actor RaftDriver {
     private var pendingAudit: [AuditRecord] = []
     private var pendingLampEvents: [LampEvent] = []
     private var auditHead: LogIndex
+    /// This replica's audit chain as it will be stored (the store hashes with the same public rules):
+    /// the newest row's index and hash, and the hashes of recent rows, for checking audit checkpoints
+    /// against rows that may still wait in the write queue.
+    private var chain = ChainTracker()
     private var stopping = false
     /// Fault injection (tests only, `--fault-injection`): drop every peer message in and out, as if
     /// this controller's links were cut. Its lamps keep running on its own clock.
@@ -90,6 +94,9 @@ public actor RaftDriver {
         node = RaftNode(config: options.raftConfig, restored: restored)
         auditHead = check.auditHead
         pendingAudit = check.auditToWrite
+        let storedHead = try store.auditHead()
+        chain = ChainTracker(index: storedHead.index, hash: storedHead.hash)
+        for r in pendingAudit { chain.append(r) }
         let (t, c, l, si, ah) = (node.term, node.commitIndex, node.lastIndex, lastSnapshotIndex, auditHead)
         logger.info("controller state loaded", metadata: [
             "raft.term": "\(t)", "raft.commit": "\(c)", "raft.last": "\(l)", "snapshot.index": "\(si)", "audit.head": "\(ah)",
@@ -127,6 +134,7 @@ public actor RaftDriver {
         drain()
         guard !stopping else { return 1 }
         if !pendingAudit.isEmpty || !pendingLampEvents.isEmpty { flushSidecar() }
+        maybeProposeCheckpoint()
         return tickStride
     }
 
@@ -580,9 +588,28 @@ public actor RaftDriver {
         // The same code as the start-up self-check's replay, so that what it compares is what this wrote.
         let r = machine.applyLogEntry(e)
         if let header = r.header { observeLeaderClock(header.leaderTimeMs, index: e.index) }
-        if e.index > auditHead, let record = StartupCheck.auditRecord(for: e, result: r) {
+        if e.index > auditHead, let record = StartupCheck.auditRecord(for: e, result: r, chain: chain, store: store) {
             pendingAudit.append(record)
+            chain.append(record)
             auditHead = e.index
+            if let cp = r.checkpoint {
+                chain.rowsSinceCheckpoint = 0
+                chain.lastCheckpointMs = wallClockMs()
+                if checkpointProposal?.index ?? 0 <= e.index { checkpointProposal = nil }
+                if case .checkpoint(let own)? = record.outcome, cp.headIndex > 0, own != cp.headHash {
+                    // Recorded in the row (evidence) and counted; logged at most once per 10 s. A replica
+                    // that installed a snapshot from the leader mismatches at every later checkpoint
+                    // (its chain's links differ from the leader's: docs/audit.md, limits).
+                    metrics.auditCheckpointMismatches += 1
+                    if case .log(let suppressed) = warnings.admit(source: "audit", reason: "checkpoint", nowNs: monotonicNs()) {
+                        logger.error("audit checkpoint disagrees with this replica's chain", metadata: [
+                            "index": "\(e.index)", "checkpoint.head": "\(cp.headIndex)", "own.hash": "\(own.map { hex($0) } ?? "none")", "suppressed": "\(suppressed)",
+                        ])
+                    }
+                }
+            } else {
+                chain.rowsSinceCheckpoint += 1
+            }
         }
         if let w = proposalWaiters.removeValue(forKey: e.index) {
             if w.term == e.term, let result = r.result {
@@ -612,6 +639,28 @@ public actor RaftDriver {
     }
 
     static let clockWarningMs: Int64 = 2_000
+
+    /// The audit checkpoint proposed by this leader and not yet applied (index, term).
+    private var checkpointProposal: (index: LogIndex, term: Term)?
+
+    /// On the leader: proposes an audit checkpoint carrying this replica's chain head once enough rows
+    /// (or time with new rows) have passed since the last checkpoint applied (docs/audit.md). No waiter:
+    /// if it is lost to a leader change, the next leader proposes its own.
+    private func maybeProposeCheckpoint() {
+        guard node.role == .leader, failure == nil, !stopping, chain.rowsSinceCheckpoint > 0 else { return }
+        if let p = checkpointProposal, p.term == node.term, p.index > machine.appliedIndex { return }
+        let now = wallClockMs()
+        let byRows = options.auditCheckpointEveryRows > 0 && chain.rowsSinceCheckpoint >= options.auditCheckpointEveryRows
+        let (elapsed, overflow) = now.subtractingReportingOverflow(chain.lastCheckpointMs)
+        let byTime = overflow || elapsed >= Int64(max(1, options.auditCheckpointEveryMs))
+        guard byRows || byTime else { return }
+        let cp = AuditCheckpoint(headIndex: chain.index, headHash: chain.hash, leaderTimeMs: now)
+        if case .appended(let first, _, let term) = node.propose([cp.encoded()]) {
+            checkpointProposal = (first, term)
+            metrics.proposals += 1
+            drain()
+        }
+    }
 
     private func releaseAppliedWaiters() {
         guard !appliedWaiters.isEmpty else { return }
@@ -687,6 +736,8 @@ public struct DriverMetrics: Sendable {
     public var malformedDropped: UInt64 = 0
     public var healthy = true
     public var leaderClockOffsetMs: Int64 = 0
+    /// Audit checkpoints whose chain head disagreed with this replica's own chain.
+    public var auditCheckpointMismatches: UInt64 = 0
     /// Upper bounds (seconds) of the persistence latency buckets.
     public static let persistBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1]
     public var persistCounts = [UInt64](repeating: 0, count: DriverMetrics.persistBuckets.count)
@@ -701,8 +752,40 @@ public struct DriverMetrics: Sendable {
     }
 }
 
-/// A one-line rendering of an encoded command for the audit table.
-func describeCommand(_ bytes: [UInt8]) -> String {
-    guard let env = try? CommandEnvelope.decode(bytes) else { return "undecodable command (\(bytes.count) bytes)" }
-    return "\(env.command)"
+/// This replica's audit chain head and recent row hashes, kept as rows are queued for the store.
+struct ChainTracker {
+    var index: LogIndex = 0
+    var hash: [UInt8] = AuditChain.zeroHash
+    /// Row hashes of the newest rows (at most `keep`), oldest first.
+    private var recent: [(index: LogIndex, hash: [UInt8])] = []
+    static let keep = 8_192
+    var rowsSinceCheckpoint = 0
+    var lastCheckpointMs: Int64 = 0
+
+    init() {}
+    init(index: LogIndex, hash: [UInt8]) {
+        self.index = index
+        self.hash = hash
+        if index > 0 { recent = [(index, hash)] }
+    }
+
+    mutating func append(_ r: AuditRecord) {
+        let h = AuditChain.rowHash(r, prevIndex: index, prevRowHash: hash)
+        index = r.index
+        hash = h
+        recent.append((r.index, h))
+        if recent.count > Self.keep + 1_024 { recent.removeFirst(1_024) }
+    }
+
+    /// The hash of this replica's row at `i`, if it is among the recent rows.
+    func rowHash(at i: LogIndex) -> [UInt8]? {
+        var lo = 0, hi = recent.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if recent[mid].index < i { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < recent.count && recent[lo].index == i ? recent[lo].hash : nil
+    }
 }
+
+

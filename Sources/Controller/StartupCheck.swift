@@ -307,6 +307,8 @@ public enum StartupCheck {
         var replayed = 0, compared = snapshotIndex > 0 && recorded[snapshotIndex] != nil ? 1 : 0
         var toWrite: [AuditRecord] = []
         var auditHead = storedAuditHead
+        let stored = try store.auditHead()
+        var chain = ChainTracker(index: stored.index, hash: stored.hash)
         for e in entries where e.index > machine.appliedIndex && e.index <= commit {
             let r = machine.applyLogEntry(e)
             replayed += 1
@@ -315,8 +317,9 @@ public enum StartupCheck {
                 guard hash == r.stateHash else {
                     throw StartupRefusal.stateDiverged(folder: folder, index: e.index, recorded: hexString(hash), replayed: hexString(r.stateHash))
                 }
-            } else if e.index > auditHead, let row = auditRecord(for: e, result: r) {
+            } else if e.index > auditHead, let row = auditRecord(for: e, result: r, chain: chain, store: store) {
                 toWrite.append(row)
+                chain.append(row)
                 auditHead = e.index
             }
         }
@@ -324,13 +327,32 @@ public enum StartupCheck {
                          auditToWrite: toWrite, auditHead: auditHead, elapsedNs: monotonicNs() - t0)
     }
 
-    /// The audit row the apply path writes for an applied command (nil for no-op, config and
-    /// undecodable entries), as `RaftDriver.apply` builds it.
-    static func auditRecord(for e: Entry, result r: ApplyResult) -> AuditRecord? {
+    /// The audit row the apply path writes for an applied command or audit checkpoint (nil for no-op,
+    /// config and undecodable entries), as `RaftDriver.apply` builds it. A checkpoint's row records its
+    /// verdict on this replica's own chain (`chain`, then the store for older rows).
+    static func auditRecord(for e: Entry, result r: ApplyResult, chain: ChainTracker = ChainTracker(), store: RaftStore? = nil) -> AuditRecord? {
+        if let cp = r.checkpoint {
+            var own: [UInt8]? = nil
+            if cp.headIndex > 0 {
+                own = chain.rowHash(at: cp.headIndex)
+                if own == nil, cp.headIndex <= chain.index, let store { own = (try? store.auditRows(from: cp.headIndex, to: cp.headIndex + 1))?.first?.rowHash }
+            }
+            return AuditRecord(index: e.index, term: e.term, leaderTimeMs: cp.leaderTimeMs, operatorName: "", clientID: "", sequence: 0,
+                               command: e.data, stateHash: r.stateHash, commandKind: AuditCheckpoint.kindName,
+                               outcome: .checkpoint(ownHeadHash: cp.headIndex > 0 ? own : nil))
+        }
         guard let header = r.header, let result = r.result else { return nil }
         return AuditRecord(index: e.index, term: e.term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
                            clientID: header.clientID.description, sequence: header.sequence, command: e.data,
-                           commandText: describeCommand(e.data), result: "\(result)", stateHash: r.stateHash)
+                           stateHash: r.stateHash, commandKind: Command.kindName(of: e.data), outcome: auditOutcome(result))
+    }
+
+    /// A command's result as a v2 audit row types it (the same mapping as `Audit.Evidence.outcome`).
+    static func auditOutcome(_ r: CommandResult) -> AuditOutcome {
+        switch r {
+        case .accepted(let t): return .accepted(effectiveAtMs: t)
+        case .rejected(let c, let why): return .rejected(code: c.rawValue, reason: why)
+        }
     }
 }
 

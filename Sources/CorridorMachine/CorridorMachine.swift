@@ -92,6 +92,8 @@ public struct ApplyResult: Hashable, Sendable {
     public var duplicate: Bool
     /// The state hash after the entry.
     public var stateHash: [UInt8]
+    /// Set when the entry was an audit checkpoint (header and result are then nil; nothing changed).
+    public var checkpoint: AuditCheckpoint? = nil
 }
 
 public struct CorridorMachine: Sendable {
@@ -188,6 +190,16 @@ public struct CorridorMachine: Sendable {
             return ApplyResult(index: index, term: term, header: nil,
                                result: .rejected(.oversized, reason: "command of \(payload.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)"),
                                duplicate: false, stateHash: stateHash)
+        }
+        // An audit checkpoint orders nothing and changes nothing; the shell checks it against its chain.
+        if AuditCheckpoint.isCheckpoint(payload) {
+            switch Result(catching: { try AuditCheckpoint.decode(payload) }) {
+            case .success(let cp):
+                return ApplyResult(index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash, checkpoint: cp)
+            case .failure(let e):
+                return ApplyResult(index: index, term: term, header: nil, result: CommandResult.rejected(.malformed, reason: "undecodable audit checkpoint: \(e)").bounded,
+                                   duplicate: false, stateHash: stateHash)
+            }
         }
         var reader = ByteReader(payload)
         let header: CommandEnvelope.Header

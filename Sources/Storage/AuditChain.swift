@@ -15,12 +15,25 @@ import RaftCore
 ///     len+bytes command  len+bytes command_text  len+bytes result
 ///     32 bytes state_hash
 ///
-/// The first row's `prev_index` is 0 and its `prev_row_hash` is 32 zero bytes.
+/// Schema v2 rows (typed evidence, `format` = 2) replace the two texts by typed fields:
+///
+///     u8  version = 2
+///     u64 index          u64 prev_index      u64 term       i64 leader_time_ms
+///     len+bytes operator len+bytes client_id u64 sequence
+///     len+bytes command  len+bytes command_kind
+///     u8 result kind: 1 accepted  → i64 effective_at_ms
+///                     2 rejected  → u8 reason_code, len+bytes reason
+///                     3 checkpoint → u8 0 (no own row) | u8 1, 32 bytes own_head_hash
+///     32 bytes state_hash
+///
+/// The first row's `prev_index` is 0 and its `prev_row_hash` is 32 zero bytes. A chain may hold v1 rows
+/// followed by v2 rows (a folder migrated from v1): each row is hashed by its own version.
 public enum AuditChain {
-    public static let encodingVersion: UInt8 = 1
+    public static let encodingVersion: UInt8 = 2
     public static let zeroHash = [UInt8](repeating: 0, count: 32)
 
     public static func canonicalEncoding(_ r: AuditRecord, prevIndex: LogIndex) -> [UInt8] {
+        if let o = r.outcome { return canonicalEncodingV2(r, o, prevIndex: prevIndex) }
         var out: [UInt8] = []
         out.reserveCapacity(96 + r.command.count + r.commandText.utf8.count + r.result.utf8.count)
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
@@ -29,7 +42,7 @@ public enum AuditChain {
             out.append(contentsOf: b)
         }
         func text(_ s: String) { bytes(Array(s.utf8)) }
-        out.append(encodingVersion)
+        out.append(1)
         u64(r.index)
         u64(prevIndex)
         u64(r.term)
@@ -40,6 +53,36 @@ public enum AuditChain {
         bytes(r.command)
         text(r.commandText)
         text(r.result)
+        out.append(contentsOf: r.stateHash)
+        return out
+    }
+
+    static func canonicalEncodingV2(_ r: AuditRecord, _ o: AuditOutcome, prevIndex: LogIndex) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128 + r.command.count + r.operatorName.utf8.count)
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
+        func bytes(_ b: [UInt8]) {
+            withUnsafeBytes(of: UInt32(b.count).bigEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: b)
+        }
+        func text(_ s: String) { bytes(Array(s.utf8)) }
+        out.append(2)
+        u64(r.index)
+        u64(prevIndex)
+        u64(r.term)
+        u64(UInt64(bitPattern: r.leaderTimeMs))
+        text(r.operatorName)
+        text(r.clientID)
+        u64(r.sequence)
+        bytes(r.command)
+        text(r.commandKind)
+        switch o {
+        case .accepted(let t): out.append(1); u64(UInt64(bitPattern: t))
+        case .rejected(let code, let reason): out.append(2); out.append(code); text(reason)
+        case .checkpoint(let own):
+            out.append(3)
+            if let own { out.append(1); out.append(contentsOf: own) } else { out.append(0) }
+        }
         out.append(contentsOf: r.stateHash)
         return out
     }
@@ -121,23 +164,40 @@ extension RaftStore {
         var (prevIndex, prevHash) = try auditHead(db)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO audit (idx, term, leader_time_ms, operator, client_id, sequence, command, command_text,
-                               result, state_hash, prev_index, prev_row_hash, row_hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               result, state_hash, prev_index, prev_row_hash, row_hash,
+                               format, command_kind, result_kind, reason_code, reason, effective_at_ms, own_head_hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for r in records {
             guard r.index > prevIndex else { throw StorageError.auditIndexNotIncreasing(index: r.index, lastAuditIndex: prevIndex) }
             guard r.stateHash.count == 32 else { throw StorageError.invalidStateHash(index: r.index, length: r.stateHash.count) }
+            if case .checkpoint(let own?)? = r.outcome, own.count != 32 {
+                throw StorageError.invalidStateHash(index: r.index, length: own.count)
+            }
             let hash = AuditChain.rowHash(r, prevIndex: prevIndex, prevRowHash: prevHash)
+            var kind: String? = nil, code: Int64? = nil, reason: String? = nil, effective: Int64? = nil, own: Data? = nil
+            switch r.outcome {
+            case nil: break
+            case .accepted(let t)?: kind = "accepted"; effective = t
+            case .rejected(let c, let why)?: kind = "rejected"; code = Int64(c); reason = why
+            case .checkpoint(let h)?: kind = "checkpoint"; own = h.map { Data($0) }
+            }
             try insert.execute(arguments: [
                 try sqlInt(r.index, "audit index"), try sqlInt(r.term, "audit term"), r.leaderTimeMs, r.operatorName,
                 r.clientID, Int64(bitPattern: r.sequence), Data(r.command), r.commandText, r.result, Data(r.stateHash),
                 try sqlInt(prevIndex, "audit prev index"), Data(prevHash), Data(hash),
+                Int64(r.format), r.outcome == nil ? nil : r.commandKind, kind, code, reason, effective, own,
             ])
             prevIndex = r.index
             prevHash = hash
         }
         return records.count
     }
+
+    /// Decodes one stored audit row (v1 or v2) without trusting it: every column's type and range is
+    /// checked, and a row that fails is a `malformedRow` naming why — never a trap. Public so that a
+    /// reader of the evidence (the audit tools) uses this decoder, not its own.
+    public static func decodeAuditRow(_ row: Row) -> Result<AuditRow, AuditChainViolation> { decodeAudit(row) }
 
     static func decodeAudit(_ row: Row) -> Result<AuditRow, AuditChainViolation> {
         let rawIdx = optionalInt64Column(row, "idx") ?? -1
@@ -155,9 +215,37 @@ extension RaftStore {
         guard stateHash.count == 32, prevHash.count == 32, rowHash.count == 32 else {
             return .failure(.malformedRow(index: index, reason: "a hash column is not 32 bytes"))
         }
-        let record = AuditRecord(index: index, term: Term(term), leaderTimeMs: time, operatorName: op, clientID: client,
+        var record = AuditRecord(index: index, term: Term(term), leaderTimeMs: time, operatorName: op, clientID: client,
                                  sequence: UInt64(bitPattern: seq), command: command, commandText: commandText,
                                  result: result, stateHash: stateHash)
+        // A database from before v4 has no `format` column: every row is v1.
+        switch int("format") ?? 1 {
+        case 1:
+            break
+        case 2:
+            guard let kind = text("command_kind"), kind.utf8.count <= 64 else {
+                return .failure(.malformedRow(index: index, reason: "a v2 row without a command kind"))
+            }
+            record.commandKind = kind
+            switch text("result_kind") {
+            case "accepted"?:
+                guard let t = int("effective_at_ms") else { return .failure(.malformedRow(index: index, reason: "an accepted v2 row without an effective time")) }
+                record.outcome = .accepted(effectiveAtMs: t)
+            case "rejected"?:
+                guard let c = int("reason_code"), (1...255).contains(c), let why = text("reason") else {
+                    return .failure(.malformedRow(index: index, reason: "a rejected v2 row without a reason code in 1...255 and a reason"))
+                }
+                record.outcome = .rejected(code: UInt8(c), reason: why)
+            case "checkpoint"?:
+                let own = blob("own_head_hash")
+                guard own == nil || own?.count == 32 else { return .failure(.malformedRow(index: index, reason: "a checkpoint row's own head hash is not 32 bytes")) }
+                record.outcome = .checkpoint(ownHeadHash: own)
+            default:
+                return .failure(.malformedRow(index: index, reason: "a v2 row whose result kind is not accepted, rejected or checkpoint"))
+            }
+        case let f:
+            return .failure(.malformedRow(index: index, reason: "row format \(f) (this build reads 1 and 2)"))
+        }
         return .success(AuditRow(record: record, prevIndex: LogIndex(prevIndex), prevRowHash: prevHash, rowHash: rowHash))
     }
 }

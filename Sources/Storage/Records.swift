@@ -47,9 +47,17 @@ public struct AuditRecord: Sendable, Equatable {
     public var result: String
     /// SHA-256 of the state machine's state after applying this entry (32 bytes).
     public var stateHash: [UInt8]
+    /// Schema v2 (typed evidence): the command's kind (`CorridorMachine`'s stable name: `setMode`, `hold`,
+    /// …, `checkpoint`) and the outcome in typed fields. A v2 row leaves `commandText` and `result` empty:
+    /// the words are derived when read. nil: a v1 row, whose `commandText` and `result` are its evidence.
+    public var commandKind: String
+    public var outcome: AuditOutcome?
+    /// 1 or 2: how the row is stored and hashed (`AuditChain.canonicalEncoding`).
+    public var format: UInt8 { outcome == nil ? 1 : 2 }
 
     public init(index: LogIndex, term: Term, leaderTimeMs: Int64, operatorName: String, clientID: String,
-                sequence: UInt64, command: [UInt8], commandText: String, result: String, stateHash: [UInt8]) {
+                sequence: UInt64, command: [UInt8], commandText: String = "", result: String = "", stateHash: [UInt8],
+                commandKind: String = "", outcome: AuditOutcome? = nil) {
         self.index = index
         self.term = term
         self.leaderTimeMs = leaderTimeMs
@@ -60,7 +68,20 @@ public struct AuditRecord: Sendable, Equatable {
         self.commandText = commandText
         self.result = result
         self.stateHash = stateHash
+        self.commandKind = commandKind
+        self.outcome = outcome
     }
+}
+
+/// What came of an entry, as a v2 audit row stores it (typed columns `result_kind`, `reason_code`,
+/// `reason`, `effective_at_ms`, `own_head_hash`; docs/storage.md).
+public enum AuditOutcome: Sendable, Equatable {
+    /// The command was accepted and takes effect at this time (ms since the Unix epoch).
+    case accepted(effectiveAtMs: Int64)
+    /// Refused: the state machine's reason code (`CorridorMachine.RejectCode` raw value, 1…255) and reason.
+    case rejected(code: UInt8, reason: String)
+    /// An audit checkpoint: this replica's own row hash at the checkpoint's head (nil: it had no such row).
+    case checkpoint(ownHeadHash: [UInt8]?)
 }
 
 /// A stored audit row: the record plus its place in the hash chain.

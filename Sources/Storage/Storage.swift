@@ -213,9 +213,24 @@ public final class RaftStore: @unchecked Sendable {
                 END;
                 """)
         }
+        // Typed evidence (schema v2 rows, issue 15): rows written from now on carry the command's kind and
+        // the outcome in typed columns, hashed by the v2 rules; the rows already stored stay v1 (format
+        // 1, their hashes unchanged), so a migrated folder still verifies against its v1 hashes.
+        m.registerMigration(Self.typedEvidenceMigration) { db in
+            try db.execute(sql: """
+                ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE audit ADD COLUMN command_kind TEXT;
+                ALTER TABLE audit ADD COLUMN result_kind TEXT;
+                ALTER TABLE audit ADD COLUMN reason_code INTEGER;
+                ALTER TABLE audit ADD COLUMN reason TEXT;
+                ALTER TABLE audit ADD COLUMN effective_at_ms INTEGER;
+                ALTER TABLE audit ADD COLUMN own_head_hash BLOB;
+                """)
+        }
         return m
     }
 
+    public static let typedEvidenceMigration = "v4-audit-typed-evidence"
     public static let entryChecksumMigration = "v2-log-entry-checksums"
     public static let folderIdentityMigration = "v3-folder-identity"
     /// Every migration this build knows, oldest first (for readers such as the audit tools).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Audit
 import Console
 import Foundation
+import PKI
 import SignalTiming
 
 /// `greenwave audit log|verify|at|export|bench`: questions an investigator asks of controllers' data
@@ -11,7 +12,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Replay and verify controllers' records: command log, chain and replay check, a signal at an instant, ATSPM export.",
-        subcommands: [AuditLogCommand.self, AuditVerifyCommand.self, AuditAtCommand.self, AuditExportCommand.self, AuditBenchCommand.self]
+        subcommands: [AuditLogCommand.self, AuditVerifyCommand.self, AuditAtCommand.self, AuditExportCommand.self, AuditCheckpointCommand.self, AuditBenchCommand.self]
     )
 }
 
@@ -24,6 +25,10 @@ private func auditing(_ body: () throws -> Void) throws {
         throw ExitCode(e.isBadInput ? 64 : 1)
     }
 }
+
+/// One line of a report: recorded strings inside it (operator names, reasons, command text) are escaped,
+/// so that a row cannot move the cursor, clear the screen or start a forged line.
+private func printLine(_ line: String) { print(AuditText.escaped(line)) }
 
 private func parseTime(_ s: String?, _ option: String) throws -> Int64? {
     guard let s else { return nil }
@@ -59,21 +64,23 @@ struct AuditLogCommand: ParsableCommand {
                     var o: [String: Any] = [
                         "index": e.index, "term": e.term, "leader_time_ms": e.leaderTimeMs, "leader_time": AuditTime.iso(e.leaderTimeMs),
                         "operator": e.operatorName, "client_id": e.clientID, "sequence": e.sequence, "command": e.command, "command_text": e.commandText,
-                        "result": e.result, "accepted": e.accepted, "state_hash": e.stateHash,
+                        "result": e.result, "accepted": e.accepted, "state_hash": e.stateHash, "format": e.format,
                     ]
+                    if e.format == 2 { o["command_kind"] = e.commandKind; o["command_text"] = nil }
                     if let t = e.effectiveAtMs { o["effective_at_ms"] = t; o["effective_at"] = AuditTime.iso(t) }
                     if let k = e.keyID { o["key_id"] = k }
                     return o
                 })
                 return
             }
-            print("\(pad("index", 6)) \(pad("term", 4)) \(pad("leader time", 24)) \(pad("operator", 12)) \(pad("key", 16)) \(pad("command", 30)) \(pad("effective", 24)) result")
+            printLine("\(pad("index", 6)) \(pad("term", 4)) \(pad("leader time", 24)) \(pad("operator", 12)) \(pad("key", 16)) \(pad("command", 30)) \(pad("effective", 24)) result")
             for e in entries {
                 let effective = e.effectiveAtMs.map { AuditTime.iso($0, digits: 1) } ?? "-"
                 let result = e.accepted ? "accepted" : e.result
-                print("\(pad("\(e.index)", 6)) \(pad("\(e.term)", 4)) \(pad(AuditTime.iso(e.leaderTimeMs), 24)) \(pad(e.operatorName, 12)) \(pad(e.keyID ?? "unsigned", 16)) \(pad(e.command, 30)) \(pad(effective, 24)) \(result)")
+                printLine("\(pad("\(e.index)", 6)) \(pad("\(e.term)", 4)) \(pad(AuditTime.iso(e.leaderTimeMs), 24)) \(pad(e.operatorName.isEmpty ? "-" : e.operatorName, 12)) \(pad(e.keyID ?? (CommandLog.isCheckpoint(e) ? "-" : "unsigned"), 16)) \(pad(e.command, 30)) \(pad(effective, 24)) \(result)")
             }
-            print("\(entries.count) commands (rows as stored; `greenwave audit verify` checks them)")
+            let checkpoints = entries.filter(CommandLog.isCheckpoint).count
+            printLine("\(entries.count - checkpoints) commands\(checkpoints > 0 ? " and \(checkpoints) audit checkpoints" : "") (rows as stored; `greenwave audit verify` checks them)")
         }
     }
 }
@@ -87,12 +94,16 @@ struct AuditVerifyCommand: ParsableCommand {
     @Option(help: "The corridor file the controllers were first started with (default: the copy each folder recorded, corridor.yaml).") var corridor: String?
     @Option(name: .customLong("from-snapshot"), help: "Replay from a stored snapshot (checksum-verified first): 'latest' or its log index; 'none' forces the initial state.")
     var fromSnapshot: String?
+    @Option(help: "An anchor exported by `greenwave audit checkpoint` (kept off-site): every folder is checked against it.") var anchor: String?
+    @Option(help: "With --anchor: the corridor CA's certificate (ca.pem); the anchor's signer must have been issued by it.") var ca: String?
     @Flag(help: "JSON report.") var json = false
 
     func run() throws {
         try auditing {
             guard !data.isEmpty else { throw AuditError("give at least one --data folder") }
-            let report = try Verifier.verify(folders: data, corridor: corridor, start: try parseStart(fromSnapshot))
+            if ca != nil && anchor == nil { throw AuditError("--ca checks an anchor's signer: give --anchor too") }
+            let a = try anchor.map { try AuditAnchor.load(path: $0, caPath: ca) }
+            let report = try Verifier.verify(folders: data, corridor: corridor, start: try parseStart(fromSnapshot), anchor: a)
             if json {
                 try printJSON([
                     "ok": report.ok,
@@ -101,35 +112,38 @@ struct AuditVerifyCommand: ParsableCommand {
                         "last_index": f.lastIndex.map { $0 as Any } ?? NSNull(), "head_hash": f.headHash, "replay_origin": f.replayOrigin,
                         "replayed": f.replayed, "not_replayed": f.notReplayed, "replay_seconds": f.replaySeconds,
                         "snapshots_checked": f.snapshotsChecked, "log_entries_checked": f.logEntriesChecked,
+                        "checkpoints": f.checkpoints.map { ["index": $0.index, "head_index": $0.checkpoint.headIndex, "head_hash": hexString($0.checkpoint.headHash)] as [String: Any] },
                         "findings": f.findings.map { ["index": $0.index, "kind": $0.kind, "message": $0.description] as [String: Any] },
                     ] },
                     "cross_findings": report.crossFindings.map { ["index": $0.index, "kind": $0.kind, "message": $0.description] as [String: Any] },
+                    "anchor": a.map { ["path": $0.path, "signer": $0.signer, "checkpoint_index": $0.checkpointIndex, "head_index": $0.checkpoint.headIndex,
+                                       "head_hash": hexString($0.checkpoint.headHash), "ca_checked": $0.checkedAgainstCA] as [String: Any] } ?? NSNull(),
                 ])
             } else {
                 for f in report.folders {
                     let range = f.firstIndex.map { "\($0)…\(f.lastIndex!)" } ?? "none"
-                    print("\(f.path): \(f.rowCount) audit rows (indexes \(range)), chain head \(f.headHash)")
+                    printLine("\(f.path): \(f.rowCount) audit rows (indexes \(range)), chain head \(f.headHash)")
                     let rate = f.replaySeconds > 0 ? String(format: ", %.0f commands/s", Double(f.replayed) / f.replaySeconds) : ""
-                    print("  replayed \(f.replayed) commands from \(f.replayOrigin) in \(String(format: "%.3f", f.replaySeconds)) s\(rate)")
-                    if f.notReplayed > 0 { print("  \(f.notReplayed) rows after the divergence were not compared") }
-                    print("  snapshots checked: \(f.snapshotsChecked); committed log entries cross-checked: \(f.logEntriesChecked)")
+                    printLine("  replayed \(f.replayed) commands from \(f.replayOrigin) in \(String(format: "%.3f", f.replaySeconds)) s\(rate)")
+                    if f.notReplayed > 0 { printLine("  \(f.notReplayed) rows after the divergence were not compared") }
+                    printLine("  snapshots checked: \(f.snapshotsChecked); committed log entries cross-checked: \(f.logEntriesChecked); audit checkpoints: \(f.checkpoints.count)\(f.checkpoints.last.map { " (last at index \($0.index), head \($0.checkpoint.headIndex))" } ?? "")")
                     if f.findings.isEmpty {
-                        print("  OK: chain intact, every recorded state hash reproduced")
+                        printLine("  OK: chain intact, every recorded state hash reproduced")
                     } else {
-                        for x in f.findings { print("  FAIL [\(x.kind)] \(x.description)") }
+                        for x in f.findings { printLine("  FAIL [\(x.kind)] \(x.description)") }
                     }
                 }
-                if report.folders.count > 1 {
-                    if report.crossFindings.isEmpty {
-                        print("folders agree at every index they share")
-                    } else {
-                        for x in report.crossFindings { print("FAIL [\(x.kind)] \(x.description)") }
-                    }
+                if let a {
+                    printLine("anchor \(a.path): checkpoint \(a.checkpointIndex) (head \(a.checkpoint.headIndex)), signed by \(a.signer)\(a.checkedAgainstCA ? ", issued by the CA given" : " (signer not checked against a CA: give --ca)")")
                 }
+                if report.folders.count > 1 && report.crossFindings.isEmpty {
+                    printLine("folders agree at every index they share, and with every checkpoint")
+                }
+                for x in report.crossFindings { printLine("FAIL [\(x.kind)] \(x.description)") }
                 if let first = report.firstFinding {
-                    print("FIRST DIVERGENCE: index \(first.finding.index)\(first.folder.map { " in \($0)" } ?? ""): \(first.finding.description)")
+                    printLine("FIRST DIVERGENCE: index \(first.finding.index)\(first.folder.map { " in \($0)" } ?? ""): \(first.finding.description)")
                 } else {
-                    print("verified: \(report.folders.count) folder\(report.folders.count == 1 ? "" : "s"), no findings")
+                    printLine("verified: \(report.folders.count) folder\(report.folders.count == 1 ? "" : "s"), no findings")
                 }
             }
             if !report.ok { throw ExitCode(1) }
@@ -179,39 +193,39 @@ struct AuditAtCommand: ParsableCommand {
                     "disagreements": r.disagreements,
                 ])
             } else {
-                print("S\(r.signal) \(r.signalName) at \(AuditTime.iso(t))")
-                print("  lamps:     " + r.phases.map { "\($0.phase)=\(lampWord($0.lamp))" }.joined(separator: "  "))
+                printLine("S\(r.signal) \(r.signalName) at \(AuditTime.iso(t))")
+                printLine("  lamps:     " + r.phases.map { "\($0.phase)=\(lampWord($0.lamp))" }.joined(separator: "  "))
                 var interval = "\(r.interval.rawValue)"
                 if let s = r.stageName { interval += " of stage \(s)" }
                 interval += ", \(AuditTime.duration(t - r.intervalStartMs)) into it (since \(AuditTime.iso(r.intervalStartMs, digits: 1)))"
                 if let e = r.intervalEndMs { interval += ", \(AuditTime.duration(e - t)) left" } else { interval += ", resting until a command ends it" }
-                print("  interval:  \(interval)")
+                printLine("  interval:  \(interval)")
                 var plan = "\(r.plan)"
                 if let c = r.cycleStartMs, let len = r.cycleMs, len > 0 { plan += ", \(AuditTime.duration(t - c)) into its \(AuditTime.duration(len)) cycle" }
-                print("  mode:      \(r.mode.rawValue), plan \(plan)")
+                printLine("  mode:      \(r.mode.rawValue), plan \(plan)")
                 if let c = r.cause {
-                    print("  because:   command \(c.index) by \(c.operatorName): \(c.command) (proposed \(AuditTime.iso(c.leaderTimeMs, digits: 1))\(c.effectiveAtMs.map { ", effective \(AuditTime.iso($0, digits: 1))" } ?? ""))")
+                    printLine("  because:   command \(c.index) by \(c.operatorName): \(c.command) (proposed \(AuditTime.iso(c.leaderTimeMs, digits: 1))\(c.effectiveAtMs.map { ", effective \(AuditTime.iso($0, digits: 1))" } ?? ""))")
                 } else {
-                    print("  because:   the corridor's initial plan (no command)")
+                    printLine("  because:   the corridor's initial plan (no command)")
                 }
                 if r.corridorPlan != r.plan, r.mode != .flash, r.mode != .hold {
-                    print("  note:      the corridor runs plan \(r.corridorPlan); this signal adopts it at its next coordinated-green start (safe transition)")
+                    printLine("  note:      the corridor runs plan \(r.corridorPlan); this signal adopts it at its next coordinated-green start (safe transition)")
                 }
-                print("  corridor:  plan \(r.corridorPlan) since \(AuditTime.iso(r.corridorPlanSinceMs, digits: 1))\(r.corridorPlanSource.map { " (command \($0.index) by \($0.operatorName))" } ?? "")")
-                for p in r.pendingModes { print("  pending:   plan \(p.plan) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))") }
-                for p in r.preemptions { print("  preemption: \(p.direction) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) to \(AuditTime.iso(p.endsAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))") }
-                print("  replay:    \(r.commandsReplayed) commands through index \(r.lastCommandIndex) from \(r.replayOrigin)\(r.replayDivergence.map { "; WARNING: state hash differs from the record at index \($0) — run audit verify" } ?? "; every state hash matched the record")")
+                printLine("  corridor:  plan \(r.corridorPlan) since \(AuditTime.iso(r.corridorPlanSinceMs, digits: 1))\(r.corridorPlanSource.map { " (command \($0.index) by \($0.operatorName))" } ?? "")")
+                for p in r.pendingModes { printLine("  pending:   plan \(p.plan) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))") }
+                for p in r.preemptions { printLine("  preemption: \(p.direction) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) to \(AuditTime.iso(p.endsAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))") }
+                printLine("  replay:    \(r.commandsReplayed) commands through index \(r.lastCommandIndex) from \(r.replayOrigin)\(r.replayDivergence.map { "; WARNING: state hash differs from the record at index \($0) — run audit verify" } ?? "; every state hash matched the record")")
                 if let l = r.lampLog {
                     let lamps = zip(r.phases, l.lamps).map { "\($0.0.phase)=\($0.1.map(lampWord) ?? "not green")" }.joined(separator: "  ")
-                    print("  lamp log:  " + lamps)
-                    print("             pattern \(l.pattern.map { "\($0)" } ?? "?") (\(r.logPatternName ?? "?")), \(l.coordination.map(HiResCode.coordinationName) ?? "?"); controller running since \(AuditTime.iso(l.sinceStartMs, digits: 1)), last event \(AuditTime.iso(l.lastEventMs, digits: 1))")
+                    printLine("  lamp log:  " + lamps)
+                    printLine("             pattern \(l.pattern.map { "\($0)" } ?? "?") (\(r.logPatternName ?? "?")), \(l.coordination.map(HiResCode.coordinationName) ?? "?"); controller running since \(AuditTime.iso(l.sinceStartMs, digits: 1)), last event \(AuditTime.iso(l.lastEventMs, digits: 1))")
                 } else {
-                    print("  lamp log:  no start-up record at or before this instant in \(data) (controller not running yet, or not this signal's folder)")
+                    printLine("  lamp log:  no start-up record at or before this instant in \(data) (controller not running yet, or not this signal's folder)")
                 }
                 if r.disagreements.isEmpty {
-                    print(r.lampLog == nil ? "  cross-check: not possible" : "  cross-check: replay and lamp log agree")
+                    printLine(r.lampLog == nil ? "  cross-check: not possible" : "  cross-check: replay and lamp log agree")
                 } else {
-                    for d in r.disagreements { print("  DISAGREE:  \(d)") }
+                    for d in r.disagreements { printLine("  DISAGREE:  \(d)") }
                 }
             }
             if !r.disagreements.isEmpty || r.replayDivergence != nil { throw ExitCode(1) }
@@ -258,6 +272,33 @@ struct AuditExportCommand: ParsableCommand {
     }
 }
 
+struct AuditCheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Export the folder's newest audit checkpoint, signed with its controller's peer TLS key, as an anchor to keep off-site.",
+        discussion: "`greenwave audit verify --anchor FILE [--ca ca.pem]` checks folders against it (docs/audit.md).")
+    @Option(help: "The controller's data folder.") var data: String
+    @Option(name: .customLong("peer-tls-dir"), help: "The PKI folder with the controller's key and certificate (`greenwave pki issue`).") var peerTLSDir: String
+    @Option(help: "The controller's signal number (its key is signal-N.key).") var signal: UInt64
+    @Option(help: "The corridor file (default: the folder's recorded copy).") var corridor: String?
+    @Option(help: "Write the anchor here (JSON).") var out: String
+
+    func run() throws {
+        try auditing {
+            let folder = try DataFolder(path: data)
+            guard let doc = try folder.corridor(override: corridor) else { throw AuditError("--data \(data): no corridor.yaml in it; give --corridor") }
+            let material: PeerTLSMaterial
+            do { material = try PKIDirectory(path: peerTLSDir).material(corridorID: doc.document.id, signal: signal) } catch {
+                throw AuditError("--peer-tls-dir \(peerTLSDir): \(error)")
+            }
+            let text = try AuditAnchor.export(folder: folder, material: material)
+            do { try text.write(toFile: out, atomically: true, encoding: .utf8) } catch { throw AuditError("--out \(out): \(error.localizedDescription)") }
+            let a = try AuditAnchor.load(path: out)
+            printLine("wrote \(out): checkpoint \(a.checkpointIndex) (chain head row \(a.checkpoint.headIndex), \(hexString(a.checkpoint.headHash))), signed by \(a.signer)")
+        }
+    }
+}
+
 struct AuditBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -266,6 +307,7 @@ struct AuditBenchCommand: ParsableCommand {
     @Option(help: "The corridor file.") var corridor: String = "corridors/western-express-highway.yaml"
     @Option(help: "Scratch folder (default: a new one under the temporary directory, removed afterwards).") var dir: String?
     @Option(help: "Seed of the command generator.") var seed: UInt64 = 1
+    @Option(name: .customLong("checkpoint-every"), help: "An audit checkpoint after every N rows (0: none, as before checkpoints existed).") var checkpointEvery: Int = 0
 
     func run() throws {
         try auditing {
@@ -273,7 +315,8 @@ struct AuditBenchCommand: ParsableCommand {
             let scratch = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("greenwave-audit-bench-\(getpid())")
             defer { if dir == nil { try? FileManager.default.removeItem(atPath: scratch) } }
             let t0 = Date()
-            let written = try SyntheticRecord.write(commands: commands, corridorPath: corridor, into: scratch, seed: seed)
+            guard checkpointEvery >= 0, checkpointEvery <= 1_000_000 else { throw AuditError("--checkpoint-every must be between 0 and 1,000,000") }
+            let written = try SyntheticRecord.write(commands: commands, corridorPath: corridor, into: scratch, seed: seed, checkpointEvery: checkpointEvery)
             let t1 = Date()
             print("wrote \(written.rows) audit rows (\(written.accepted) accepted, \(written.rejected) rejected — \(written.saturated) of them for too many uncompacted events —, \(written.duplicates) duplicates) in \(String(format: "%.1f", t1.timeIntervalSince(t0))) s")
             let folder = try DataFolder(path: scratch)

@@ -46,6 +46,10 @@ struct ControllerCommand: AsyncParsableCommand {
     var exitWithParent = false
     @Option(help: "Who may read the API (status, state, lamps, metrics, operators): open; loopback (open when the API listens on loopback, else signed); signed (every read carries an operator's credential).")
     var readAccess: String = "loopback"
+    @Option(help: "As leader, propose an audit checkpoint (the chain head, committed through Raft) after this many new audit rows (0: only by time).")
+    var auditCheckpointRows: Int = 100
+    @Option(help: "As leader, propose an audit checkpoint after this many ms when there are new audit rows.")
+    var auditCheckpointMs: Int = 60_000
 
     func validate() throws {
         do { try raftTiming().validate() } catch { throw ValidationError("\(error)") }
@@ -56,6 +60,8 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard ReadAccess(rawValue: readAccess) != nil else { throw ValidationError("--read-access must be open, loopback or signed") }
+        guard auditCheckpointRows >= 0, auditCheckpointRows <= 1_000_000 else { throw ValidationError("--audit-checkpoint-rows must be between 0 and 1000000") }
+        guard auditCheckpointMs >= 100, auditCheckpointMs <= 86_400_000 else { throw ValidationError("--audit-checkpoint-ms must be between 100 and 86400000") }
     }
 
     func run() async throws {
@@ -98,6 +104,8 @@ struct ControllerCommand: AsyncParsableCommand {
         options.forceNewMember = forceNewMember
         options.peerTLSDirectory = peerTlsDir
         options.readAccess = ReadAccess(rawValue: readAccess) ?? .loopback
+        options.auditCheckpointEveryRows = auditCheckpointRows
+        options.auditCheckpointEveryMs = auditCheckpointMs
         try await FieldController(options: options, logger: logger).run()
     }
 }

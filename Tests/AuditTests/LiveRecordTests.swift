@@ -31,7 +31,9 @@ final class LiveRecordTests: XCTestCase {
         for s in 1...5 {
             let p = Process()
             p.executableURL = binary
-            p.arguments = ["controller", "--corridor", corridor, "--signal", "\(s)", "--data", (dir as NSString).appendingPathComponent("s\(s)")]
+            p.arguments = ["controller", "--corridor", corridor, "--signal", "\(s)", "--data", (dir as NSString).appendingPathComponent("s\(s)"),
+                           // Audit checkpoints through Raft after every 2 new rows, or 1 s with a new row.
+                           "--audit-checkpoint-rows", "2", "--audit-checkpoint-ms", "1000"]
             p.standardError = FileHandle.nullDevice
             p.standardOutput = FileHandle.nullDevice
             try p.run()
@@ -94,8 +96,16 @@ final class LiveRecordTests: XCTestCase {
         let folders = (1...5).map { (dir as NSString).appendingPathComponent("s\($0)") }
         let report = try Verifier.verify(folders: folders)
         XCTAssertTrue(report.ok, "\(report.folders.flatMap(\.findings)) \(report.crossFindings)")
-        XCTAssertEqual(report.folders.map(\.rowCount), Array(repeating: 5, count: 5))
-        let log = try CommandLog.entries(folder: try DataFolder(path: folders[0]))
+        XCTAssertEqual(report.folders.map { $0.rowCount - $0.checkpoints.count }, Array(repeating: 5, count: 5))
+        // Every controller recorded the leaders' checkpoints, and each found its own chain at the head.
+        for f in report.folders {
+            XCTAssertGreaterThanOrEqual(f.checkpoints.count, 2, "\(f.path)")
+            let rows = try DataFolder(path: f.path).auditRows().compactMap(\.row)
+            for (c, cp) in f.checkpoints {
+                XCTAssertEqual(rows.first { $0.record.index == c }.map { Evidence.resultText($0.record) }, "checkpoint: this replica's row \(cp.headIndex) has the leader's hash", "\(f.path)")
+            }
+        }
+        let log = try CommandLog.entries(folder: try DataFolder(path: folders[0])).filter { !CommandLog.isCheckpoint($0) }
         XCTAssertEqual(log.map(\.command), ["mode night", "hold S2", "release S4", "preempt S3 S4 S5 increasing", "release S2"])
         XCTAssertEqual(log.map(\.accepted), [true, true, false, true, true])
 

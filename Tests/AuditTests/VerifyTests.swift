@@ -55,7 +55,7 @@ final class VerifyTests: XCTestCase {
         let (dir, _) = try syntheticFolder(self, commands: 200)
         // Find an accepted mode command and make it another plan, in the row only.
         let rows = try DataFolder(path: dir).auditRows().compactMap(\.row)
-        guard let row = rows.first(where: { $0.record.commandText.hasPrefix("setMode") && $0.record.result.hasPrefix("accepted") }) else {
+        guard let row = rows.first(where: { $0.record.commandKind == "setMode" && Evidence.acceptance($0.record).accepted }) else {
             return XCTFail("no accepted mode command in the record")
         }
         var env = try CommandEnvelope.decode(row.record.command)
@@ -125,7 +125,7 @@ final class VerifyTests: XCTestCase {
     func testACommandRewrittenEverywhereButUnsignableIsNamedByTheReplay() throws {
         let (dir, _) = try syntheticFolder(self, commands: 120)
         let rows = try DataFolder(path: dir).auditRows().compactMap(\.row)
-        guard let row = rows.first(where: { $0.record.commandText.hasPrefix("hold") && $0.record.result.hasPrefix("accepted") }) else {
+        guard let row = rows.first(where: { $0.record.commandKind == "hold" && Evidence.acceptance($0.record).accepted }) else {
             return XCTFail("no accepted hold in the record")
         }
         var env = try CommandEnvelope.decode(row.record.command)
@@ -163,14 +163,14 @@ final class VerifyTests: XCTestCase {
         let b = (try scratchFolder(self, "copy") as NSString).appendingPathComponent("s02")
         try copyFolder(a, to: b)
         XCTAssertTrue(try Verifier.verify(folders: [a, b]).ok, "identical copies agree")
-        // The copy's result text for one command is rewritten and re-chained: by itself it verifies
-        // its chain, but not against the other folder.
+        // The copy's result for one command is rewritten (typed fields) and re-chained: by itself it
+        // verifies its chain, but not against the other folder.
         let row = try DataFolder(path: b).auditRows().compactMap(\.row)[40]
-        try attack(b, "UPDATE audit SET result = 'rejected (invalidCommand): forged' WHERE idx = \(row.record.index)")
+        try attack(b, "UPDATE audit SET result_kind = 'rejected', reason_code = \(RejectCode.invalidCommand.rawValue), reason = 'forged', effective_at_ms = NULL WHERE idx = \(row.record.index)")
         try rechain(b, from: row.record.index)
         let report = try Verifier.verify(folders: [a, b])
         XCTAssertEqual(report.crossFindings.first, .foldersDisagree(index: row.record.index, folderA: a, folderB: b, field: "result",
-                                                                     a: row.record.result, b: "rejected (invalidCommand): forged"))
+                                                                     a: Evidence.resultText(row.record), b: "rejected (invalidCommand): forged"))
         XCTAssertFalse(report.ok)
     }
 

@@ -32,6 +32,50 @@ final class AuditTests: XCTestCase {
                        "c9cb0cc9f41fc949f4b89d54a8855d5b5ec32bc232f7701eb9c0905822cbb8bb")
     }
 
+    /// Schema v2 rows (typed evidence): the bytes hashed for an accepted, a rejected and a checkpoint row,
+    /// pinned; digests computed independently (Python hashlib, from docs/storage.md).
+    func testV2CanonicalEncodingAndHashAreThePublishedFormat() {
+        func r(_ o: AuditOutcome, kind: String = "setMode", op: String = "asha", client: String = "console-1", seq: UInt64 = 42) -> AuditRecord {
+            AuditRecord(index: 7, term: 2, leaderTimeMs: 1_700_000_000_123, operatorName: op, clientID: client, sequence: seq,
+                        command: [1, 2, 3], stateHash: Array(0 ..< 32), commandKind: kind, outcome: o)
+        }
+        let rejected = r(.rejected(code: 11, reason: "not held"))
+        XCTAssertEqual(rejected.format, 2)
+        XCTAssertEqual(hexBytes(AuditChain.canonicalEncoding(rejected, prevIndex: 3)),
+                       "020000000000000007000000000000000300000000000000020000018bcfe5687b000000046173686100000009636f6e736f6c652d31000000000000002a00000003010203000000077365744d6f6465020b000000086e6f742068656c64000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+        XCTAssertEqual(hexBytes(AuditChain.rowHash(rejected, prevIndex: 3, prevRowHash: AuditChain.zeroHash)), "a129eb7b18636290fc22258c98ccaa9674ca58c4cf6ff066e73da0eb7d5be04e")
+        XCTAssertEqual(hexBytes(AuditChain.rowHash(r(.accepted(effectiveAtMs: 1_700_000_005_000)), prevIndex: 3, prevRowHash: AuditChain.zeroHash)),
+                       "f68c19f8695bdece741553a96b8928147c76ad6c6aedb1063a88b641e295ee38")
+        let cp = r(.checkpoint(ownHeadHash: [UInt8](repeating: 0xAB, count: 32)), kind: "checkpoint", op: "", client: "", seq: 0)
+        XCTAssertEqual(hexBytes(AuditChain.rowHash(cp, prevIndex: 3, prevRowHash: AuditChain.zeroHash)), "090c10c20d45e4ace8042038ef53612a6e1b8ebe1fa98d41f1df140e1d1d0e75")
+    }
+
+    /// v2 rows round-trip through the store beside v1 rows in one chain, and an edit of a typed column
+    /// (here the reason code) breaks its row's hash.
+    func testV2RowsRoundTripAfterV1RowsAndATypedEditIsCaught() throws {
+        let (store, _) = try makeStore(self)
+        try store.appendAudit([auditRecord(1), auditRecord(2)])
+        let v2: [AuditRecord] = [
+            AuditRecord(index: 3, term: 1, leaderTimeMs: 10, operatorName: "ravi", clientID: "c", sequence: 1, command: [9], stateHash: Array(repeating: 1, count: 32),
+                        commandKind: "hold", outcome: .accepted(effectiveAtMs: 5_010)),
+            AuditRecord(index: 5, term: 1, leaderTimeMs: 11, operatorName: "ravi", clientID: "c", sequence: 2, command: [9], stateHash: Array(repeating: 2, count: 32),
+                        commandKind: "release", outcome: .rejected(code: 11, reason: "signal 1 is not held")),
+            AuditRecord(index: 6, term: 1, leaderTimeMs: 12, operatorName: "", clientID: "", sequence: 0, command: [7], stateHash: Array(repeating: 2, count: 32),
+                        commandKind: "checkpoint", outcome: .checkpoint(ownHeadHash: nil)),
+            AuditRecord(index: 8, term: 1, leaderTimeMs: 13, operatorName: "", clientID: "", sequence: 0, command: [7], stateHash: Array(repeating: 2, count: 32),
+                        commandKind: "checkpoint", outcome: .checkpoint(ownHeadHash: Array(repeating: 3, count: 32))),
+        ]
+        try store.appendAudit(v2)
+        XCTAssertNoThrow(try store.verifyAuditChain())
+        let rows = try store.auditRows()
+        XCTAssertEqual(rows.map(\.record.format), [1, 1, 2, 2, 2, 2])
+        XCTAssertEqual(Array(rows.map(\.record).suffix(4)), v2)
+        try store.executeRawSQLForTesting("DROP TRIGGER audit_append_only_update; UPDATE audit SET reason_code = 3 WHERE idx = 5")
+        assertViolation(store, .rowTampered(index: 5))
+        try store.executeRawSQLForTesting("UPDATE audit SET reason_code = 11, result_kind = 'maybe' WHERE idx = 5")
+        XCTAssertThrowsError(try store.verifyAuditChain()) { XCTAssertTrue("\($0)".contains("result kind"), "\($0)") }
+    }
+
     func testChainIsBuiltAcrossAppendsAndVerifies() throws {
         let store = try chainedStore(indexes: [1, 2, 4, 7, 8, 9], dropTriggers: false)
         let rows = try store.auditRows()
@@ -155,7 +199,8 @@ final class AuditTests: XCTestCase {
         let forged = auditRecord(3)
         let hash = AuditChain.rowHash(forged, prevIndex: 2, prevRowHash: rows[1].rowHash)
         try store.executeRawSQLForTesting("""
-            INSERT INTO audit VALUES (3, \(forged.term), \(forged.leaderTimeMs), '\(forged.operatorName)', '\(forged.clientID)',
+            INSERT INTO audit (idx, term, leader_time_ms, operator, client_id, sequence, command, command_text, result,
+                               state_hash, prev_index, prev_row_hash, row_hash) VALUES (3, \(forged.term), \(forged.leaderTimeMs), '\(forged.operatorName)', '\(forged.clientID)',
                                       \(forged.sequence), X'\(hexBytes(forged.command))', '\(forged.commandText)', '\(forged.result)',
                                       X'\(hexBytes(forged.stateHash))', 2, X'\(hexBytes(rows[1].rowHash))', X'\(hexBytes(hash))')
             """)

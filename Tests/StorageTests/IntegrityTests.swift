@@ -71,10 +71,14 @@ final class IntegrityTests: XCTestCase {
         do {
             let store = try RaftStore(directory: dir)
             try store.append(entries(1, 2500, term: 3), hardState: HardState(term: 3, vote: 1, commit: 2500))
-            // Back to the v1 schema: no checksum column, no identity table.
+            // Back to the v1 schema: no checksum column, no identity table, no typed audit columns.
             try store.executeRawSQLForTesting("""
                 DROP TRIGGER raft_state_high_water; DROP TABLE folder_identity;
                 ALTER TABLE log_entry DROP COLUMN checksum;
+                ALTER TABLE audit DROP COLUMN format; ALTER TABLE audit DROP COLUMN command_kind;
+                ALTER TABLE audit DROP COLUMN result_kind; ALTER TABLE audit DROP COLUMN reason_code;
+                ALTER TABLE audit DROP COLUMN reason; ALTER TABLE audit DROP COLUMN effective_at_ms;
+                ALTER TABLE audit DROP COLUMN own_head_hash;
                 DELETE FROM grdb_migrations WHERE identifier <> 'v1-raft-log-snapshots-audit-lamps';
                 """)
             try store.close()

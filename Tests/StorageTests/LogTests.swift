@@ -10,7 +10,7 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try store.lastIndex(), 0)
         XCTAssertEqual(try store.term(at: 0), 0)
         XCTAssertEqual(try store.hardState(), HardState())
-        XCTAssertEqual(try store.appliedMigrations(), ["v1-raft-log-snapshots-audit-lamps", "v2-log-entry-checksums", "v3-folder-identity"])
+        XCTAssertEqual(try store.appliedMigrations(), ["v1-raft-log-snapshots-audit-lamps", "v2-log-entry-checksums", "v3-folder-identity", "v4-audit-typed-evidence"])
         XCTAssertEqual(try store.load(), LoadedState(restored: RestoredState(), snapshot: nil))
     }
 
