@@ -249,7 +249,12 @@ public struct SlewedClock: Sendable, Equatable {
         self.maxSlewPpm = min(max(0, maxSlewPpm), 100_000)
     }
 
-    public mutating func step(to target: Microseconds) { correctionUs = target }
+    /// Sets the correction at once, backwards too: the reading starts afresh (only before the lamps run,
+    /// when nothing that must not go back has read it).
+    public mutating func step(to target: Microseconds) {
+        correctionUs = target
+        lastReadingUs = .min
+    }
 
     /// Corridor time at `monoUs` of the monotonic clock, the correction having moved toward `targetUs`.
     public mutating func read(monoUs: Microseconds, targetUs: Microseconds) -> Microseconds {

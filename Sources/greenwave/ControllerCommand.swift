@@ -39,7 +39,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "... this many ms after start.") var clockStepAfterMs: Int64 = 0
     @Option(help: "Raise the clock alarm when this controller's clock is farther than this from corridor time (ms).") var clockAlarmMs: Int64 = 250
     @Option(help: "Fastest correction of the lamps' clock toward corridor time once the lamps run (ppm).") var clockSlewPpm: Int64 = 500
-    @Option(help: "Wait at most this long (ms) for corridor time before the lamps start.") var clockSyncWaitMs: Int64 = 5_000
+    @Option(help: "Wait at most this long (ms) for corridor time before the lamps start.") var clockSyncWaitMs: Int64 = 10_000
     @Option(help: "Close an HTTP connection after this many ms without a request in progress.") var httpIdleTimeoutMs: Int = 30_000
     @Option(help: "Most HTTP connections open at once (keep it well below the descriptor limit).") var maxHttpConnections: Int = 512
     @Option(help: "Most HTTP connections from one client address.") var maxHttpConnectionsPerAddress: Int = 256

@@ -63,6 +63,7 @@ final class CorridorTimeClusterTests: XCTestCase {
         var seen: Set<String> = []
         var clockErrors: [Int: [(t: Double, e: Double)]] = [:]
         var recent: [Int: [Poll]] = [:]
+        var residuals: [Int: [(t: Double, r: Double)]] = [:]
         func sample(for seconds: Double) async {
             let end = Date().addingTimeInterval(seconds)
             while Date() < end {
@@ -70,6 +71,7 @@ final class CorridorTimeClusterTests: XCTestCase {
                     // Only once the lamps run: before, the clock may still be stepped (that is its purpose).
                     guard let p = await poll(c, s), p.rttMs < 20, let k = p.status.clock, k.synced, p.status.lamps != nil else { continue }
                     clockErrors[s, default: []].append((p.trueMs, p.clockErrorMs))
+                    residuals[s, default: []].append((p.trueMs, k.residualMs))
                     recent[s, default: []].append(p)
                     if recent[s]!.count > 10 { recent[s]!.removeFirst() }
                     if let l = p.status.lamps, let shown = l.shownAtMs, l.entry != "startup" {
@@ -96,7 +98,7 @@ final class CorridorTimeClusterTests: XCTestCase {
             let faulty = faults[s] != nil && s != 4 || s == 4 && Date().timeIntervalSince(started) > 15
             XCTAssertEqual(k.alarm, faulty, "S\(s): clock alarm \(k.alarm) with offset \(k.offsetMs) ms (\(k))")
             print("S\(s) clock: offset \(k.offsetMs) ms, uncertainty \(k.uncertaintyMs) ms, drift \(k.driftPpm) ppm, alarm \(k.alarm), residual \(k.residualMs) ms, voters \(k.votersKnown)/\(k.voters)")
-            if s == 4 { XCTAssertEqual(k.offsetMs, -700, accuracy: 100); XCTAssertEqual(k.driftPpm, 200, accuracy: 80) }
+            if s == 4 { XCTAssertEqual(k.offsetMs, -700, accuracy: 100) }
             if s == 5 { XCTAssertEqual(k.offsetMs, -3000, accuracy: 100, "S5 measures its own error") ; XCTAssertEqual(k.driftPpm, 300, accuracy: 80) }
             if s == 2 { XCTAssertEqual(k.offsetMs, 4500, accuracy: 100); XCTAssertEqual(k.driftPpm, -400, accuracy: 80) }
         }
@@ -120,9 +122,14 @@ final class CorridorTimeClusterTests: XCTestCase {
         let changeAt = nowMs()
         await sample(for: 10)
 
+        // S4's drift, measured again since its step restarted every window: at the end, with full windows.
+        if let k = await c.status(4)?.clock {
+            print("S4 at the end: offset \(k.offsetMs) ms, drift \(k.driftPpm) ppm")
+            XCTAssertEqual(k.driftPpm, 200, accuracy: 80, "S4's drift after its step")
+        }
         let sorted = errors.sorted()
-        XCTAssertGreaterThanOrEqual(sorted.count, 8, "too few lamp changes seen to judge")
-        func pct(_ p: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))] }
+        XCTAssertGreaterThanOrEqual(sorted.count, 5, "too few lamp changes seen to judge")
+        func pct(_ p: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded(.up)))] }
         let allClock = clockErrors.values.flatMap { $0.map(\.e) }.map(abs).sorted()
         print("corridor time: \(sorted.count) lamp changes, switch error (true switch − due on corridor time) p50 \(pct(0.5)) ms, p99 \(pct(0.99)) ms, min \(sorted.first ?? .nan), max \(sorted.last ?? .nan) ms; "
               + "|corridor clock − true| over \(allClock.count) status answers p50 \(allClock.isEmpty ? .nan : allClock[allClock.count / 2]) ms, max \(allClock.last ?? .nan) ms")
@@ -132,7 +139,9 @@ final class CorridorTimeClusterTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(sorted.first ?? 0, -20, "a lamp switched before corridor time said (ms): \(sorted.prefix(5))")
         for (s, es) in clockErrors {
             let worst = es.map { abs($0.e) }.max() ?? 0
-            XCTAssertLessThanOrEqual(worst, 25, "S\(s): corridor clock off the truth by \(worst) ms")
+            let at = es.first { abs($0.e) == worst }.map { Int(($0.t - started.timeIntervalSince1970 * 1000) / 1000) } ?? -1
+            XCTAssertLessThanOrEqual(worst, 25, "S\(s): corridor clock off the truth by \(worst) ms, \(at) s after start:\n"
+                                     + c.log(s).split(separator: "\n").filter { $0.contains("clock") }.prefix(5).joined(separator: "\n"))
         }
 
         // The leader change moved no controller's corridor time: mean error in the 3 s before the stop and
@@ -142,8 +151,13 @@ final class CorridorTimeClusterTests: XCTestCase {
             let post = (clockErrors[s] ?? []).filter { $0.t > changeAt }.map(\.e)
             guard !pre.isEmpty, !post.isEmpty else { XCTFail("S\(s): no samples around the leader change"); continue }
             let move = post.reduce(0, +) / Double(post.count) - pre.reduce(0, +) / Double(pre.count)
-            print("leader change S\(leader) → S\(newLeader ?? 0): S\(s) corridor time moved \(move) ms")
+            // And what the lamps' clock is steered to did not move either: the residual (estimate minus the
+            // lamps' reading) stays within 5 ms after the change (a median that lost the stopped voter, or one
+            // that followed the leader, would leave seconds to slew).
+            let worstResidual = (residuals[s] ?? []).filter { $0.t > stopAt }.map { abs($0.r) }.max() ?? 0
+            print("leader change S\(leader) → S\(newLeader ?? 0): S\(s) corridor time moved \(move) ms, largest residual after it \(worstResidual) ms")
             XCTAssertLessThanOrEqual(abs(move), 5, "S\(s): corridor time moved \(move) ms with the leader change")
+            XCTAssertLessThanOrEqual(worstResidual, 5, "S\(s): after the leader change corridor time is steered \(worstResidual) ms away")
         }
     }
 

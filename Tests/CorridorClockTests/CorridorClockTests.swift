@@ -259,6 +259,9 @@ final class SlewedClockTests: XCTestCase {
         var c = SlewedClock(correctionUs: 0, maxSlewPpm: 500)
         c.step(to: 3_000_000)
         XCTAssertEqual(c.read(monoUs: 1_000, targetUs: 3_000_000), 3_001_000)
+        // A step back (before the lamps run) is taken at once, not held by the never-back rule.
+        c.step(to: -2_000_000)
+        XCTAssertEqual(c.read(monoUs: 2_000, targetUs: -2_000_000), -1_998_000)
     }
 }
 
