@@ -369,7 +369,8 @@ public enum WireCodec {
         }
         guard let v = payload.first else { throw FrameError(.truncated, "frame ends before version") }
         guard acceptedVersions.contains(v) else {
-            throw FrameError(.wrongVersion, "protocol version \(v), this build speaks \(acceptedVersions.lowerBound)...\(acceptedVersions.upperBound)")
+            throw FrameError(.wrongVersion, acceptedVersions.count == 1 ? "protocol version \(v), this build speaks \(version)"
+                : "protocol version \(v), this build speaks \(acceptedVersions.lowerBound)...\(acceptedVersions.upperBound)")
         }
         guard payload.count >= minFrameLength else {
             throw FrameError(.truncated, "frame of \(payload.count) bytes is shorter than version, type and checksum")
