@@ -102,6 +102,29 @@ final class SocketTests: XCTestCase {
         await b.shutdown()
     }
 
+    /// A member that sends answers nobody asked for, and requests faster than one per 50 ms: the answers
+    /// are ignored (no sample), the extra requests unanswered, both counted, and the connection stays.
+    func testUnsolicitedTimeAnswersAndRequestFloodsAreIgnored() async throws {
+        let receiver = try await makeTransport(2, members: [1])
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: address(receiver).port).get()
+        var bytes = try WireCodec.encode(.hello(Hello(clusterID: Self.cluster, nodeID: 1)))
+        bytes += try WireCodec.encode(.time(TimeExchange(kind: .reply, from: 1, to: 2, originUs: 123, receiveUs: 456, transmitUs: 789)))
+        for i in 0 ..< 3 { bytes += try WireCodec.encode(.time(TimeExchange(kind: .request, from: 1, to: 2, transmitUs: 1_000 + Int64(i)))) }
+        try await client.writeAndFlush(ByteBuffer(bytes: bytes))
+        let deadline = Date().addingTimeInterval(5)
+        while receiver.metrics().timeFramesIgnored < 3 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let m = receiver.metrics()
+        XCTAssertEqual(m.timeFramesIgnored, 3, "one unsolicited answer, two requests within 50 ms of the first")
+        XCTAssertEqual(m.timeRepliesSent, 1)
+        XCTAssertEqual(m.timeSamples, 0)
+        XCTAssertEqual(m.decodeErrors + m.protocolErrors, 0, "well-formed frames do not cost the connection")
+        XCTAssertTrue(client.isActive)
+        try await client.close()
+        try await group.shutdownGracefully()
+        await receiver.shutdown()
+    }
+
     func testPeerDownThenUpReceivesAfterReconnect() async throws {
         let first = try await makeTransport(2)
         let port = first.localAddress!.port!
