@@ -33,6 +33,9 @@ let package = Package(
         .target(name: "RaftSimulation", dependencies: ["RaftCore"]),
         // Signal timing: corridor, plans, phase-at-time, transitions, preemption, conflict monitor.
         .target(name: "SignalTiming"),
+        // Corridor time: the NTP-style estimator (median of the voters' clocks), the slewed clock the lamps
+        // read, and the clock fault of tests. Standard library only.
+        .target(name: "CorridorClock"),
         // Seeded random histories of late controllers (cut off, restarted, caught up by snapshot) over
         // the real lamp logic and the conflict monitor: the property tests and `tools/late-entry`.
         .target(name: "SignalTimingSimulation", dependencies: ["SignalTiming", "RaftCore"]),
@@ -101,7 +104,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming", "APIClient",
+                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming", "APIClient", "CorridorClock",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -165,6 +168,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
+        .testTarget(name: "CorridorClockTests", dependencies: ["CorridorClock"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", .product(name: "X509", package: "swift-certificates")]),
         .testTarget(

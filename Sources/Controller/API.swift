@@ -216,11 +216,14 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     public var health: String
     /// Why it failed (fail-stop), or a condition that needs a person while it still runs.
     public var healthReason: String?
+    /// This controller's clock against corridor time (docs/corridor-time.md); nil from a controller before it.
+    public var clock: ClockStatus?
 
     public init(signal: Int, name: String, role: String, voter: Bool, term: UInt64, leader: Int, commitIndex: UInt64,
                 appliedIndex: UInt64, lastIndex: UInt64, stateHash: String, mode: String, modeSinceMs: Int64,
                 pendingMode: String?, pendingModeAtMs: Int64?, lamps: LampUpdate?, pid: Int32, timeMs: Int64, halted: String?,
-                health: String = "ok", healthReason: String? = nil) {
+                health: String = "ok", healthReason: String? = nil, clock: ClockStatus? = nil) {
+        self.clock = clock
         self.signal = signal
         self.name = name
         self.role = role
@@ -266,10 +269,11 @@ public struct StatusResponse: Codable, Sendable, Equatable {
         // A controller from before the health field is taken as healthy unless it says it halted.
         health = try c.decodeIfPresent(String.self, forKey: .health) ?? (halted == nil ? "ok" : "failed")
         healthReason = try c.decodeIfPresent(String.self, forKey: .healthReason)
+        clock = try c.decodeIfPresent(ClockStatus.self, forKey: .clock)
     }
 
     enum CodingKeys: String, CodingKey {
-        case signal, name, role, voter, term, leader, mode, lamps, pid, halted, health
+        case signal, name, role, voter, term, leader, mode, lamps, pid, halted, health, clock
         case healthReason = "health_reason"
         case commitIndex = "commit_index"
         case appliedIndex = "applied_index"
@@ -279,6 +283,55 @@ public struct StatusResponse: Codable, Sendable, Equatable {
         case pendingMode = "pending_mode"
         case pendingModeAtMs = "pending_mode_at_ms"
         case timeMs = "time_ms"
+    }
+}
+
+/// The `clock` part of `/v1/status`: this controller's clock against corridor time (docs/corridor-time.md).
+public struct ClockStatus: Codable, Sendable, Equatable {
+    /// Corridor time is known: a majority of the voters' clocks measured.
+    public var synced: Bool
+    /// Corridor time minus this controller's own clock (ms).
+    public var offsetMs: Double
+    /// Half the round trip of the sample the estimate came from (ms): the bound on the offset's error.
+    public var uncertaintyMs: Double
+    /// This controller's clock rate minus corridor time's (ppm); positive: it runs fast.
+    public var driftPpm: Double
+    /// The clock is farther than `alarmBoundMs` from corridor time.
+    public var alarm: Bool
+    public var alarmBoundMs: Int64
+    /// What the lamps' clock still has to slew (ms): corridor time as estimated minus corridor time as the lamps read it.
+    public var residualMs: Double
+    public var votersKnown: Int
+    public var voters: Int
+    /// This controller's own clock and corridor time as the lamps read it, at the answer (ms since the epoch).
+    public var localTimeMs: Int64
+    public var corridorTimeMs: Int64
+
+    public init(synced: Bool, offsetMs: Double, uncertaintyMs: Double, driftPpm: Double, alarm: Bool, alarmBoundMs: Int64,
+                residualMs: Double, votersKnown: Int, voters: Int, localTimeMs: Int64, corridorTimeMs: Int64) {
+        self.synced = synced
+        self.offsetMs = offsetMs
+        self.uncertaintyMs = uncertaintyMs
+        self.driftPpm = driftPpm
+        self.alarm = alarm
+        self.alarmBoundMs = alarmBoundMs
+        self.residualMs = residualMs
+        self.votersKnown = votersKnown
+        self.voters = voters
+        self.localTimeMs = localTimeMs
+        self.corridorTimeMs = corridorTimeMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case synced, alarm, voters
+        case offsetMs = "offset_ms"
+        case uncertaintyMs = "uncertainty_ms"
+        case driftPpm = "drift_ppm"
+        case alarmBoundMs = "alarm_bound_ms"
+        case residualMs = "residual_ms"
+        case votersKnown = "voters_known"
+        case localTimeMs = "local_time_ms"
+        case corridorTimeMs = "corridor_time_ms"
     }
 }
 

@@ -79,6 +79,8 @@ public struct ControllerOptions: Sendable {
     /// Mutual TLS on the peer port: a folder with `ca.pem`, `signal-N.pem` and `signal-N.key` (`greenwave pki`).
     /// nil: plaintext, unauthenticated peers.
     public var peerTLSDirectory: String? = nil
+    /// Corridor time: alarm bound, slew rate, start-up wait, and the clock fault of tests (docs/corridor-time.md).
+    public var clock = CorridorTimeSettings()
 
     public init(corridorPath: String, document: CorridorDocument, signal: SignalID, dataDirectory: String) throws {
         guard document.corridor.signals.contains(where: { $0.id == signal }) else {

@@ -27,6 +27,7 @@ public struct FieldController: Sendable {
     /// Runs until SIGTERM/SIGINT; then hands over leadership, flushes and returns.
     public func run() async throws {
         try options.timing.validate()
+        try options.clock.validate(faultInjection: options.faultInjection)
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
         // Whose the folder is, before anything is written (StartupCheck.swift, docs/operations.md).
         try StartupCheck.checkBeforeOpening(options, logger: logger)
@@ -58,12 +59,20 @@ public struct FieldController: Sendable {
         } else {
             logger.warning("peer connections are plaintext and unauthenticated: anyone who reaches the peer port can claim to be a member (start with --peer-tls-dir; see docs/security.md)")
         }
+        let clock = ControllerClock(selfID: options.nodeID, voters: Set(options.membership.voters), settings: options.clock, logger: logger)
+        tcfg.clockUs = { clock.localUs() }
+        if !options.clock.fault.isNone {
+            logger.warning("fault injection: this controller's clock is made wrong", metadata: [
+                "offset.ms": "\(options.clock.fault.offsetMs)", "drift.ppm": "\(options.clock.fault.driftPpm)",
+                "step.ms": "\(options.clock.fault.stepMs)", "step.after.ms": "\(options.clock.fault.stepAfterMs)",
+            ])
+        }
         var tlog = logger
         tlog[metadataKey: "component"] = "transport"
         let transport = PeerTransport(configuration: tcfg, logger: tlog)
         let driver: RaftDriver
         do {
-            driver = try RaftDriver(options: options, store: store, transport: transport, logger: logger)
+            driver = try RaftDriver(options: options, store: store, transport: transport, clock: clock, logger: logger)
         } catch {
             try? store.close()
             throw error
@@ -71,12 +80,12 @@ public struct FieldController: Sendable {
         guard let signal = options.document.corridor.signals.first(where: { $0.id == options.signal }) else {
             throw ControllerError.configuration("signal \(options.signal) is not in the corridor")
         }
-        let lamps = LampDriver(signal: signal, plans: options.document.corridor.plans.map(\.id), driver: driver,
+        let lamps = LampDriver(signal: signal, plans: options.document.corridor.plans.map(\.id), driver: driver, clock: clock,
                                periodMs: options.lampPeriodMs, logger: logger)
         // The API: HTTPS with this controller's certificate when the corridor says so (security.api_tls),
         // else plain HTTP, which ControllerOptions allows on a loopback address only.
         let apiTLS = try APITLS.configure(options: options, material: material, logger: logger)
-        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client)
+        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client, clock: clock)
         // Bounded HTTP: idle connections are closed, the total is capped below the descriptor limit (1,100
         // idle sockets used to exhaust 1,024 descriptors and crash the controller), and one client
         // address cannot take more than its share.
@@ -90,7 +99,7 @@ public struct FieldController: Sendable {
             configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
                                  availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
             logger: logger)
-        let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport)
+        let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport, clock: clock)
         // A service group shuts its services down one at a time, last first. The core goes first: it
         // hands leadership over at once and ends the lamp streams, which the HTTP server's graceful stop
         // would otherwise wait for (a dashboard keeps one open per controller).
@@ -156,6 +165,7 @@ struct CoreService: Service {
     let driver: RaftDriver
     let lamps: LampDriver
     let transport: PeerTransport
+    let clock: ControllerClock
 
     func run() async throws {
         try await transport.start()
@@ -196,7 +206,16 @@ struct CoreService: Service {
                 // ... and are stepped in batches, one `Ready` per batch.
                 for await _ in wakes { await driver.stepInbox(inbox) }
             }
-            group.addTask { await lamps.run() }
+            group.addTask {
+                // Corridor time: time requests to the voters, and their answers into the estimator.
+                await clock.runExchanges(transport: transport) { Set(await driver.status().membership.voters) }
+            }
+            group.addTask { for await s in transport.timeSamples { clock.add(s) } }
+            group.addTask {
+                // The lamps start on corridor time (stepped to it until now, slewed from here on).
+                _ = await clock.lampsStarting()
+                await lamps.run()
+            }
             // Wait for SIGTERM / SIGINT (or the group shutting down).
             try? await gracefulShutdown()
             // Lamp streams end first: the HTTP server's graceful stop waits for open responses.

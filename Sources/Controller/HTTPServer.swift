@@ -18,6 +18,7 @@ struct HTTPAPI: Sendable {
     let transport: PeerTransport
     /// How a follower reaches its leader's API (HTTPS trusting the corridor CA when the API is TLS).
     let leaderAPI: APIConnection
+    let clock: ControllerClock
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -93,14 +94,14 @@ struct HTTPAPI: Sendable {
         let value = request.headers[HTTPField.Name(ReadCredential.headerName)!]
         let m = await driver.machineCopy()
         guard let why = ReadCredential.problem(value, corridorID: options.document.id, method: "GET", path: request.uri.path,
-                                               nowMs: wallClockMs(), machine: m) else { return nil }
+                                               nowMs: clock.corridorMs(), machine: m) else { return nil }
         return json(ErrorResponse(error: "unauthorized: \(why)"), status: .unauthorized)
     }
 
     func status() async -> StatusResponse {
         let s = await driver.status()
         let m = await driver.machineCopy()
-        let now = wallClockMs()
+        let now = clock.corridorMs()
         let md = modes(m, at: now)
         let name = options.document.corridor.signals.first { $0.id == options.signal }?.name ?? ""
         return StatusResponse(
@@ -110,7 +111,18 @@ struct HTTPAPI: Sendable {
             appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, stateHash: hex(s.stateHash), mode: md.mode,
             modeSinceMs: md.since, pendingMode: md.pending, pendingModeAtMs: md.pendingAt, lamps: await lamps.current(),
             pid: ProcessInfo.processInfo.processIdentifier, timeMs: now, halted: s.halted,
-            health: s.failure == nil && s.halted == nil ? "ok" : "failed", healthReason: s.failure ?? s.halted ?? s.warning)
+            health: s.failure == nil && s.halted == nil ? "ok" : "failed", healthReason: s.failure ?? s.halted ?? s.warning,
+            clock: clockStatus())
+    }
+
+    func clockStatus() -> ClockStatus {
+        let r = clock.report()
+        // Doubles with three decimals (µs), so that the JSON stays short.
+        func ms(_ us: Int64) -> Double { Double(us) / 1000 }
+        return ClockStatus(synced: r.synced, offsetMs: ms(r.offsetUs), uncertaintyMs: ms(r.uncertaintyUs),
+                           driftPpm: (r.driftPpm * 10).rounded() / 10, alarm: r.alarm, alarmBoundMs: clock.settings.alarmMs,
+                           residualMs: ms(r.residualUs), votersKnown: r.votersKnown, voters: r.voters,
+                           localTimeMs: r.localUs / 1000, corridorTimeMs: r.corridorUs / 1000)
     }
 
     func handleCommand(_ request: Request) async -> Response {
@@ -234,7 +246,7 @@ struct HTTPAPI: Sendable {
             return json(ErrorResponse(error: "consistency must be linearizable or local"), status: .badRequest)
         }
         let m = await driver.machineCopy()
-        let md = modes(m, at: wallClockMs())
+        let md = modes(m, at: clock.corridorMs())
         return json(StateResponse(
             consistency: consistency, appliedIndex: m.appliedIndex, readIndex: readIndex, stateHash: hex(m.stateHash),
             mode: md.mode, pendingMode: md.pending, pendingModeAtMs: md.pendingAt,
@@ -273,6 +285,14 @@ struct HTTPAPI: Sendable {
         gauge("greenwave_transport_log_lines_suppressed_total", "Warnings about bad input not logged because of the rate limit.", "\(t.logLinesSuppressed)", type: "counter")
         gauge("greenwave_transport_inbound_pending", "Inbound connections waiting for their hello.", "\(t.inboundPending)")
         gauge("greenwave_transport_inbound_accepted", "Inbound connections from members.", "\(t.inboundAccepted)")
+        let c = clock.report()
+        gauge("greenwave_clock_synced", "1 while corridor time is known (a majority of the voters' clocks measured).", c.synced ? "1" : "0")
+        gauge("greenwave_clock_offset_ms", "Corridor time minus this controller's own clock.", "\(Double(c.offsetUs) / 1000)")
+        gauge("greenwave_clock_uncertainty_ms", "Half the round trip of the time sample the offset comes from.", "\(Double(c.uncertaintyUs) / 1000)")
+        gauge("greenwave_clock_drift_ppm", "This controller's clock rate minus corridor time's.", "\((c.driftPpm * 10).rounded() / 10)")
+        gauge("greenwave_clock_alarm", "1 while this controller's clock is farther from corridor time than the alarm bound.", c.alarm ? "1" : "0")
+        gauge("greenwave_clock_residual_ms", "Corridor time as estimated minus as the lamps read it (what slewing still has to remove).", "\(Double(c.residualUs) / 1000)")
+        gauge("greenwave_transport_time_samples_total", "Time exchanges with peers completed.", "\(t.timeSamples)", type: "counter")
         out += "# HELP greenwave_persist_seconds Time to make one Ready durable (one SQLite transaction).\n"
         out += "# TYPE greenwave_persist_seconds histogram\n"
         for (i, b) in DriverMetrics.persistBuckets.enumerated() {

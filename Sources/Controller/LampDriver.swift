@@ -18,7 +18,7 @@ public struct LampUpdate: Codable, Sendable, Equatable {
     public var causeIndex: UInt64?
     /// Set when the conflict monitor tripped: the controller flashes until a person resets it.
     public var monitorFault: String?
-    /// When this controller actually switched its lamps, on its own clock (ms since the epoch). `atMs` is
+    /// When this controller actually switched its lamps, on its corridor time (ms since the epoch). `atMs` is
     /// when the schedule says the change is due; the difference is the signal's phase skew.
     public var shownAtMs: Int64?
     /// Set while the lamps are not the corridor's schedule: "startup" (the start-up flash and all-red) or
@@ -50,6 +50,8 @@ public actor LampDriver {
     /// Plan ids in corridor-file order (pattern numbers).
     let planNumbers: [PlanID]
     let driver: RaftDriver
+    /// Corridor time (docs/corridor-time.md): what the schedule and `shownAtMs` are read on.
+    let clock: ControllerClock
     let periodMs: Int
     let logger: Logger
     private var monitor: ConflictMonitor
@@ -67,9 +69,10 @@ public actor LampDriver {
     /// Where the lamps stand against the schedule (start-up, entering it, in step).
     private var entry: SignalFollower.Status = .startup
 
-    public init(signal: Signal, plans: [PlanID], driver: RaftDriver, periodMs: Int, logger: Logger,
+    public init(signal: Signal, plans: [PlanID], driver: RaftDriver, clock: ControllerClock, periodMs: Int, logger: Logger,
                 startupFlashMs: Int64 = Limits.startupFlashMsDefault) {
         self.signal = signal
+        self.clock = clock
         self.startupFlashMs = startupFlashMs
         self.planNumbers = plans
         self.driver = driver
@@ -111,7 +114,7 @@ public actor LampDriver {
     /// lamps disagree with (a command applied after its effective time, a snapshot installed), a safe
     /// late entry (`SignalFollower`).
     public func run() async {
-        let start = wallClockMs()
+        let start = clock.corridorMs()
         var known = await driver.lampTimeline()
         var follower = SignalFollower(signal: signal.id, timeline: known.timeline, startingAt: start, startupFlashMs: startupFlashMs)
         let first = follower.state(at: start)
@@ -122,8 +125,8 @@ public actor LampDriver {
         var lateEntries = 0
         var wasInStep = follower.inStep
         while !Task.isCancelled {
-            // The lamps' clock never goes back (a wall clock stepped back holds them until it catches up).
-            let now = max(wallClockMs(), follower.nowMs)
+            // Corridor time, slewed and never going back (ControllerClock); the max guards the follower anyway.
+            let now = max(clock.corridorMs(), follower.nowMs)
             let latest = await driver.lampTimeline()
             if latest.version != known.version {
                 // Takes effect where the lamps are (the last instant shown), before this period's changes.
@@ -181,7 +184,7 @@ public actor LampDriver {
     private func show(_ st: SignalState, events: [LampEvent], entry: SignalFollower.Status) {
         shown = st
         self.entry = entry
-        shownAtMs = wallClockMs()
+        shownAtMs = clock.corridorMs()
         if !events.isEmpty { Task { await driver.recordLampEvents(events) } }
         let u = update(from: st)
         for (_, c) in subscribers { c.yield(u) }

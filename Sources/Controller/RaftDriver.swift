@@ -25,6 +25,8 @@ public actor RaftDriver {
     let options: ControllerOptions
     let store: RaftStore
     let transport: PeerTransport
+    /// Corridor time: what the leader stamps into commands (docs/corridor-time.md).
+    let clock: ControllerClock
     let logger: Logger
     private(set) var node: RaftNode
     private(set) var machine: CorridorMachine
@@ -72,8 +74,9 @@ public actor RaftDriver {
     private var lastLeader: NodeID = noNode
     private var lastRoleTerm: Term = 0
 
-    public init(options: ControllerOptions, store: RaftStore, transport: PeerTransport, logger: Logger) throws {
+    public init(options: ControllerOptions, store: RaftStore, transport: PeerTransport, clock: ControllerClock, logger: Logger) throws {
         self.options = options
+        self.clock = clock
         self.store = store
         self.transport = transport
         self.logger = logger
@@ -186,7 +189,7 @@ public actor RaftDriver {
         guard node.role == .leader else {
             throw node.leader == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: node.leader)
         }
-        let now = wallClockMs()
+        let now = clock.corridorMs()
         // Every replica would refuse the command (deterministically, `CorridorMachine.implausibleTime`):
         // say so at once instead of committing a refusal. The leader's clock is what is wrong.
         if let why = CorridorMachine.implausibleTime(now, clockMs: machine.clockMs) {
@@ -626,7 +629,7 @@ public actor RaftDriver {
     /// reported (log, rate-limited; `greenwave_leader_clock_offset_ms`): what the state machine does
     /// with the time must not depend on any one replica's clock.
     private func observeLeaderClock(_ leaderTimeMs: Int64, index: LogIndex) {
-        let now = wallClockMs()
+        let now = clock.corridorMs()
         let (offset, overflow) = now.subtractingReportingOverflow(leaderTimeMs)
         leaderClockOffsetMs = overflow ? Int64.max : offset
         // Commands applied while catching up are legitimately old; only a leader ahead of us, or a fresh

@@ -159,11 +159,31 @@ public enum DashboardRenderer {
                 guard let s = c.phaseSkewMs else { return Span("") }
                 return Span(signedMs(s), abs(s) <= m.syncToleranceMs ? .plain : TextStyle(fg: .yellow, bold: true))
             },
+            // Corridor time (docs/corridor-time.md): this controller's clock offset to it; '!' and red when
+            // the clock alarm is raised, '?' while corridor time is not known.
+            Column(header: "clock", width: 7, priority: 4, rightAligned: true) { _, c in clockSpan(c) },
             Column(header: "delay", width: 6, priority: 5, rightAligned: true) { m, c in
                 guard let s = c.switchDelayMs else { return Span("") }
                 return Span(signedMs(s), abs(s) <= m.syncToleranceMs ? .plain : TextStyle(fg: .yellow, bold: true))
             },
         ]
+    }
+
+    static func clockSpan(_ c: DashboardModel.Controller) -> Span {
+        guard let k = c.status?.clock else { return Span("") }
+        guard k.synced else { return Span("?", TextStyle(fg: .yellow, bold: true)) }
+        // The controller's clock minus corridor time, the way an operator thinks of a wrong clock.
+        let off = -k.offsetMs
+        guard off.isFinite else { return Span("?", TextStyle(fg: .yellow, bold: true)) }
+        let a = abs(off)
+        let sign = off < 0 ? "-" : "+"
+        func tenths(_ v: Double) -> String { let t = Int((v * 10).rounded()); return "\(t / 10).\(t % 10)" }
+        let text: String
+        if a < 9.95 { text = sign + tenths(a) + "ms" }
+        else if a < 999.5 { text = sign + "\(Int(a.rounded()))ms" }
+        else if a < 99_950 { text = sign + tenths(a / 1000) + "s" }
+        else { text = sign + ">99s" }
+        return k.alarm ? Span(text + "!", alarm) : Span(text)
     }
 
     /// The columns that fit in `width`, dropping the least important first.

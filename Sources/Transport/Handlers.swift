@@ -70,6 +70,8 @@ func peerIdentity(_ context: ChannelHandlerContext) -> Result<PeerIdentity, PKIE
 /// What an inbound connection reports to its owner. Called on the channel's event loop.
 struct InboundEvents {
     var deliver: (Message) -> Void
+    /// A time frame from the connection's peer (stamp its arrival at once).
+    var time: (TimeExchange) -> Void = { _ in }
     /// A bad frame or protocol violation closed the connection. The handler does not log it: the owner
     /// rate-limits those lines across connections.
     var rejected: (InboundRejection) -> Void
@@ -160,6 +162,8 @@ final class InboundHandler: ChannelInboundHandler {
             events.accepted(peer)
         case .deliver(let message):
             events.deliver(message)
+        case .deliverTime(let t):
+            events.time(t)
         case .close(let code, let reason):
             helloTimer?.cancel()
             // A hello that does not match the certificate is an identity refusal too.

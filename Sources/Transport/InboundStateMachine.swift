@@ -29,6 +29,8 @@ struct InboundStateMachine {
         /// The hello was accepted; log the peer.
         case accepted(peer: NodeID)
         case deliver(Message)
+        /// A time exchange (request or answer) from the connection's peer to this node.
+        case deliverTime(TimeExchange)
         /// Close the connection; the reason names what was wrong.
         case close(code: CloseCode, reason: String)
         /// Nothing to do (input after close).
@@ -99,7 +101,7 @@ struct InboundStateMachine {
             }
             state = .open(peer: hello.nodeID)
             return .accepted(peer: hello.nodeID)
-        case (.awaitingHello, .message):
+        case (.awaitingHello, .message), (.awaitingHello, .time):
             return close(.messageBeforeHello, "message before hello")
         case (.open, .hello):
             return close(.secondHello, "second hello on one connection")
@@ -107,6 +109,10 @@ struct InboundStateMachine {
             guard m.from == peer else { return close(.wrongSender, "message from \(m.from) on the connection of node \(peer)") }
             guard m.to == localID else { return close(.wrongReceiver, "message to \(m.to) delivered to node \(localID)") }
             return .deliver(m)
+        case (.open(let peer), .time(let t)):
+            guard t.from == peer else { return close(.wrongSender, "time frame from \(t.from) on the connection of node \(peer)") }
+            guard t.to == localID else { return close(.wrongReceiver, "time frame to \(t.to) delivered to node \(localID)") }
+            return .deliverTime(t)
         }
     }
 

@@ -72,6 +72,12 @@ public struct TransportConfiguration: Sendable {
     /// Mutual TLS on every peer connection: this node's certificate and key, and the corridor CA as the only
     /// trust root. nil: plaintext (no authentication; tests and setups without a PKI). See docs/protocol.md, "TLS".
     public var tls: PeerTLSMaterial? = nil
+    /// The clock that stamps time frames (µs since the epoch): the controller's own clock, fault injection
+    /// included (docs/corridor-time.md). Default: the system's real-time clock.
+    public var clockUs: @Sendable () -> Int64 = { realTimeClockUs() }
+    /// Time requests answered per peer at most once per this many ms (a peer sends one per 500 ms; more
+    /// is a fault or a flood and costs nothing but the dropped request).
+    public var timeReplyMinIntervalMs: Int64 = 50
 
     /// - Parameter members: the node ids allowed to connect; nil takes the keys of `peers`.
     public init(clusterID: String, nodeID: NodeID, listenHost: String, listenPort: Int, peers: [NodeID: PeerAddress],
@@ -143,8 +149,31 @@ public struct TransportMetrics: Sendable, Equatable {
     /// Reconnect attempts scheduled after a failed connect or a lost connection.
     public var reconnects = 0
     public var peers: [NodeID: PeerMetrics] = [:]
+    /// Time exchanges (docs/corridor-time.md): requests sent, answers sent, complete samples delivered, and
+    /// answers dropped (no matching request, or a request answered too soon after the last).
+    public var timeRequestsSent = 0
+    public var timeRepliesSent = 0
+    public var timeSamples = 0
+    public var timeFramesIgnored = 0
 
     public init() {}
+}
+
+/// One complete time exchange with `peer`, NTP's four timestamps (µs): t1 and t4 on this node's clock,
+/// t2 and t3 on the peer's.
+public struct TimeExchangeSample: Sendable, Equatable {
+    public var peer: NodeID
+    public var t1: Int64
+    public var t2: Int64
+    public var t3: Int64
+    public var t4: Int64
+}
+
+/// The system's real-time clock in µs since the epoch.
+public func realTimeClockUs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
 }
 
 public struct PeerMetrics: Sendable, Equatable {
@@ -166,6 +195,9 @@ public final class PeerTransport: @unchecked Sendable {
     /// Messages received from peers, in order per peer. Finishes on `shutdown()`.
     public let messages: AsyncStream<Message>
     private let continuation: AsyncStream<Message>.Continuation
+    /// Completed time exchanges (answers to `sendTimeRequests`). Finishes on `shutdown()`.
+    public let timeSamples: AsyncStream<TimeExchangeSample>
+    private let timeContinuation: AsyncStream<TimeExchangeSample>.Continuation
     private let configuration: TransportConfiguration
     private let logger: Logger
     private let group: EventLoopGroup
@@ -216,6 +248,10 @@ public final class PeerTransport: @unchecked Sendable {
     private var logLimiter: LogLimiter
     private var isShutdown = false
     private var rng: any RandomNumberGenerator
+    /// The transmit time of the last time request sent to each peer, until its answer arrives.
+    private var timeOutstanding: [NodeID: Int64] = [:]
+    /// When (monotonic ns) each peer's last time request was answered.
+    private var timeAnsweredNs: [NodeID: UInt64] = [:]
 
     // Behind `lock`.
     private let lock = NSLock()
@@ -263,6 +299,7 @@ public final class PeerTransport: @unchecked Sendable {
         self.rng = configuration.jitterSeed.map { SplitMix64(seed: $0) } ?? SystemRandomNumberGenerator()
         self.tlsContexts = configuration.tls.map { material in Result { try TLSContexts(material) } }
         (messages, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(configuration.receiveBufferMessages))
+        (timeSamples, timeContinuation) = AsyncStream.makeStream(of: TimeExchangeSample.self, bufferingPolicy: .bufferingNewest(1024))
     }
 
     /// The address the listener is bound to, once `start()` returned.
@@ -308,6 +345,49 @@ public final class PeerTransport: @unchecked Sendable {
         guard !frames.isEmpty else { return }
         let batch = frames
         loop.execute { for (to, frame) in batch { self.enqueue(frame, to: to) } }
+    }
+
+    /// Sends a time request to each of `peers` (stamped on the event loop as it is queued); their answers
+    /// arrive on `timeSamples`. A request still unanswered is replaced.
+    public func sendTimeRequests(to peers: [NodeID]) {
+        loop.execute {
+            for id in peers where id != self.configuration.nodeID && id != noNode {
+                let t1 = self.configuration.clockUs()
+                guard let frame = try? WireCodec.encode(.time(TimeExchange(kind: .request, from: self.configuration.nodeID, to: id, transmitUs: t1)),
+                                                        limits: self.configuration.limits) else { continue }
+                self.timeOutstanding[id] = t1
+                self.lock.withLock { self.counters.timeRequestsSent += 1 }
+                self.enqueue(frame, to: id)
+            }
+        }
+    }
+
+    /// A time frame arrived from its peer (on `loop`): a request is answered, an answer to the outstanding
+    /// request becomes a sample.
+    private func received(_ t: TimeExchange) {
+        let now = configuration.clockUs()
+        switch t.kind {
+        case .request:
+            let mono = NIODeadline.now().uptimeNanoseconds
+            if let last = timeAnsweredNs[t.from], mono &- last < UInt64(max(0, configuration.timeReplyMinIntervalMs)) * 1_000_000 {
+                lock.withLock { counters.timeFramesIgnored += 1 }
+                return
+            }
+            timeAnsweredNs[t.from] = mono
+            let reply = TimeExchange(kind: .reply, from: configuration.nodeID, to: t.from, originUs: t.transmitUs, receiveUs: now,
+                                     transmitUs: max(now, configuration.clockUs()))
+            guard let frame = try? WireCodec.encode(.time(reply), limits: configuration.limits) else { return }
+            lock.withLock { counters.timeRepliesSent += 1 }
+            enqueue(frame, to: t.from)
+        case .reply:
+            guard let t1 = timeOutstanding[t.from], t1 == t.originUs else {
+                lock.withLock { counters.timeFramesIgnored += 1 }
+                return
+            }
+            timeOutstanding[t.from] = nil
+            lock.withLock { counters.timeSamples += 1 }
+            timeContinuation.yield(TimeExchangeSample(peer: t.from, t1: t1, t2: t.receiveUs, t3: t.transmitUs, t4: now))
+        }
     }
 
     /// Replaces the peer addresses and the members allowed to connect (nil: the keys of `addresses`).
@@ -361,6 +441,7 @@ public final class PeerTransport: @unchecked Sendable {
         }
         try? await closed.get()
         continuation.finish()
+        timeContinuation.finish()
         if ownsGroup { try? await group.shutdownGracefully() }
         logger.info("transport stopped")
     }
@@ -390,7 +471,7 @@ public final class PeerTransport: @unchecked Sendable {
         lock.withLock { counters.connectionsAccepted += 1 }
         updateInboundGauges()
         let remote = "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")"
-        let events = InboundEvents(
+        var events = InboundEvents(
             deliver: { message in
                 // Count before yielding, so that a consumer who has the message also sees it counted.
                 self.lock.withLock { self.counters.messagesReceived += 1 }
@@ -417,6 +498,7 @@ public final class PeerTransport: @unchecked Sendable {
             },
             accepted: { peer in self.inboundAccepted(key, peer: peer, config) }
         )
+        events.time = { t in self.received(t) }
         let tls = try tlsContexts?.get()
         if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server)) }
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: config.limits)))

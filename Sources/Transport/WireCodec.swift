@@ -13,16 +13,49 @@ public struct Hello: Sendable, Equatable {
     }
 }
 
+/// One NTP-style time exchange between two controllers (docs/corridor-time.md), outside Raft: a request
+/// carries the sender's clock when it sent it; the answer echoes that and adds when the peer received the
+/// request and when it sent the answer. Microseconds since the Unix epoch on each sender's own clock.
+public struct TimeExchange: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        case request = 1
+        case reply = 2
+    }
+
+    public var kind: Kind
+    public var from: NodeID
+    public var to: NodeID
+    /// Reply: the request's `transmitUs` (t1). Request: 0.
+    public var originUs: Int64
+    /// Reply: when the request arrived (t2). Request: 0.
+    public var receiveUs: Int64
+    /// When this frame was sent (request: t1, reply: t3).
+    public var transmitUs: Int64
+
+    public init(kind: Kind, from: NodeID, to: NodeID, originUs: Int64 = 0, receiveUs: Int64 = 0, transmitUs: Int64) {
+        self.kind = kind
+        self.from = from
+        self.to = to
+        self.originUs = originUs
+        self.receiveUs = receiveUs
+        self.transmitUs = transmitUs
+    }
+}
+
 /// One unit on the wire.
 public enum Frame: Sendable, Equatable {
     case hello(Hello)
     case message(Message)
+    /// Version 3.
+    case time(TimeExchange)
 }
 
 /// The frame type byte.
 public enum FrameType: UInt8, Sendable, CaseIterable {
     case hello = 1
     case message = 2
+    /// Version 3: a time exchange.
+    case time = 3
 }
 
 /// Bounds on what one frame may hold. The sender checks them as well as the receiver, so that a message
@@ -80,13 +113,22 @@ public struct WireLimitsError: Error, Equatable, CustomStringConvertible {
 ///               entryCount:u32 { term:u64 index:u64 kind:u8 dataLength:u32 data }*
 ///               hasSnapshot:u8 [ index:u64 term:u64 membershipLength:u16 membership
 ///                                offset:u64 total:u64 checksum:u64 dataLength:u32 data ]
+///     time    = kind:u8 from:u64 to:u64 origin:u64 receive:u64 transmit:u64      (version 3)
 ///
 /// All integers are big-endian. Every term is at most `maxTerm` and every index at most `maxLogIndex`
 /// (2^63 − 1, what SQLite stores); both sides refuse a frame with a larger one (`outOfRange`).
 public enum WireCodec {
     /// The protocol version this build speaks. A receiver closes a connection whose frame carries another.
-    /// Version 2 added the CRC-32C at the end of every frame and the term/index range checks.
-    public static let version: UInt8 = 2
+    /// Version 2 added the CRC-32C at the end of every frame and the term/index range checks; version 3 the
+    /// time frame (type 3). A receiver accepts exactly this version, so that every frame has one encoding.
+    public static let version: UInt8 = 3
+    /// The versions a receiver accepts.
+    public static let acceptedVersions: ClosedRange<UInt8> = 3 ... 3
+    /// Largest timestamp in a time frame: 2^60 µs (about 36,000 years), so that differences and sums of
+    /// differences of timestamps never overflow.
+    public static let maxTimestampUs: Int64 = 1 << 60
+    /// Bytes of a time body.
+    static let timeBodyBytes = 1 + 8 * 5
     /// Bytes of the length field that precedes every frame.
     public static let lengthFieldBytes = 4
     /// Bytes of version and type that every frame's length counts.
@@ -187,6 +229,17 @@ public enum WireCodec {
             } else {
                 out.append(0)
             }
+        case .time(let t):
+            try checkTime(t)
+            put(&out, UInt32(0))
+            out.append(version)
+            out.append(FrameType.time.rawValue)
+            out.append(t.kind.rawValue)
+            put(&out, t.from)
+            put(&out, t.to)
+            put(&out, UInt64(t.originUs))
+            put(&out, UInt64(t.receiveUs))
+            put(&out, UInt64(t.transmitUs))
         }
         let length = out.count - lengthFieldBytes + checksumBytes
         guard length <= limits.maxFrameBytes else {
@@ -205,6 +258,20 @@ public enum WireCodec {
         put(&frame, crc)
         withUnsafeBytes(of: UInt32(truncatingIfNeeded: frame.count - lengthFieldBytes).bigEndian) { raw in
             for i in 0 ..< 4 { frame[i] = raw[i] }
+        }
+    }
+
+    /// A time frame's node ids are not 0, its timestamps within 0 ... `maxTimestampUs`, and a request carries
+    /// only its transmit time (one encoding per frame).
+    static func checkTime(_ t: TimeExchange) throws(FrameError) {
+        guard t.from != noNode, t.to != noNode else {
+            throw FrameError(.invalidField, "time frame from \(t.from) to \(t.to): node id 0 is reserved")
+        }
+        for (name, v) in [("origin", t.originUs), ("receive", t.receiveUs), ("transmit", t.transmitUs)] where v < 0 || v > maxTimestampUs {
+            throw FrameError(.outOfRange, "time frame \(name) \(v) µs is outside 0...\(maxTimestampUs)")
+        }
+        if t.kind == .request, t.originUs != 0 || t.receiveUs != 0 {
+            throw FrameError(.invalidField, "a time request carries only its transmit time")
         }
     }
 
@@ -301,8 +368,9 @@ public enum WireCodec {
             throw FrameError(.oversized, "frame of \(payload.count) bytes exceeds the limit of \(limits.maxFrameBytes)")
         }
         guard let v = payload.first else { throw FrameError(.truncated, "frame ends before version") }
-        guard v == version else {
-            throw FrameError(.wrongVersion, "protocol version \(v), this build speaks \(version)")
+        guard acceptedVersions.contains(v) else {
+            throw FrameError(.wrongVersion, acceptedVersions.count == 1 ? "protocol version \(v), this build speaks \(version)"
+                : "protocol version \(v), this build speaks \(acceptedVersions.lowerBound)...\(acceptedVersions.upperBound)")
         }
         guard payload.count >= minFrameLength else {
             throw FrameError(.truncated, "frame of \(payload.count) bytes is shorter than version, type and checksum")
@@ -322,7 +390,9 @@ public enum WireCodec {
             frame = .hello(try decodeHello(&r, limits))
         case .message:
             frame = .message(try decodeMessage(&r, limits))
-        case nil:
+        case .time where v >= 3:
+            frame = .time(try decodeTime(&r))
+        case .time, nil:
             throw FrameError(.unknownFrameType, "frame type \(t)")
         }
         guard r.remaining == 0 else {
@@ -345,6 +415,24 @@ public enum WireCodec {
         let node = try r.u64("hello node id")
         guard node != noNode else { throw FrameError(.invalidField, "hello from node 0") }
         return Hello(clusterID: id, nodeID: node)
+    }
+
+    private static func decodeTime(_ r: inout Reader) throws(FrameError) -> TimeExchange {
+        let k = try r.u8("time kind")
+        guard let kind = TimeExchange.Kind(rawValue: k) else { throw FrameError(.unknownKind, "time frame kind \(k)") }
+        let from = try r.u64("from")
+        let to = try r.u64("to")
+        func stamp(_ field: StaticString, _ r: inout Reader) throws(FrameError) -> Int64 {
+            let v = try r.u64(field)
+            guard v <= UInt64(maxTimestampUs) else { throw FrameError(.outOfRange, "time frame \(field) \(v) µs exceeds \(maxTimestampUs)") }
+            return Int64(v)
+        }
+        let origin = try stamp("origin", &r)
+        let receive = try stamp("receive", &r)
+        let transmit = try stamp("transmit", &r)
+        let t = TimeExchange(kind: kind, from: from, to: to, originUs: origin, receiveUs: receive, transmitUs: transmit)
+        try checkTime(t)
+        return t
     }
 
     private static func decodeMessage(_ r: inout Reader, _ limits: WireLimits) throws(FrameError) -> Message {

@@ -32,7 +32,14 @@ struct ControllerCommand: AsyncParsableCommand {
     var electionTicks: Int?
     @Option(help: "Heartbeat interval in ticks (default: the --timing profile's: loopback 5, field 10).") var heartbeatTicks: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
-    @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links (tests only).") var faultInjection = false
+    @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links, and allow the --clock-* faults (tests only).") var faultInjection = false
+    @Option(help: "Fault injection (needs --fault-injection): this controller's clock reads this many ms ahead (negative: behind).") var clockOffsetMs: Int64 = 0
+    @Option(help: "Fault injection (needs --fault-injection): this controller's clock runs fast by this many ppm (negative: slow).") var clockDriftPpm: Int64 = 0
+    @Option(help: "Fault injection (needs --fault-injection): this controller's clock jumps by this many ms ...") var clockStepMs: Int64 = 0
+    @Option(help: "... this many ms after start.") var clockStepAfterMs: Int64 = 0
+    @Option(help: "Raise the clock alarm when this controller's clock is farther than this from corridor time (ms).") var clockAlarmMs: Int64 = 250
+    @Option(help: "Fastest correction of the lamps' clock toward corridor time once the lamps run (ppm).") var clockSlewPpm: Int64 = 500
+    @Option(help: "Wait at most this long (ms) for corridor time before the lamps start.") var clockSyncWaitMs: Int64 = 10_000
     @Option(help: "Close an HTTP connection after this many ms without a request in progress.") var httpIdleTimeoutMs: Int = 30_000
     @Option(help: "Most HTTP connections open at once (keep it well below the descriptor limit).") var maxHttpConnections: Int = 512
     @Option(help: "Most HTTP connections from one client address.") var maxHttpConnectionsPerAddress: Int = 256
@@ -62,6 +69,19 @@ struct ControllerCommand: AsyncParsableCommand {
         guard ReadAccess(rawValue: readAccess) != nil else { throw ValidationError("--read-access must be open, loopback or signed") }
         guard auditCheckpointRows >= 0, auditCheckpointRows <= 1_000_000 else { throw ValidationError("--audit-checkpoint-rows must be between 0 and 1000000") }
         guard auditCheckpointMs >= 100, auditCheckpointMs <= 86_400_000 else { throw ValidationError("--audit-checkpoint-ms must be between 100 and 86400000") }
+        do { try clockSettings().validate(faultInjection: faultInjection) } catch { throw ValidationError("\(error)") }
+    }
+
+    func clockSettings() -> CorridorTimeSettings {
+        var c = CorridorTimeSettings()
+        c.alarmMs = clockAlarmMs
+        c.maxSlewPpm = clockSlewPpm
+        c.syncWaitMs = clockSyncWaitMs
+        c.fault.offsetMs = clockOffsetMs
+        c.fault.driftPpm = clockDriftPpm
+        c.fault.stepMs = clockStepMs
+        c.fault.stepAfterMs = clockStepAfterMs
+        return c
     }
 
     func run() async throws {
@@ -97,6 +117,7 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         options.timing = try raftTiming()
         options.faultInjection = faultInjection
+        options.clock = clockSettings()
         options.exitOnFailStop = exitOnFailStop
         options.httpIdleTimeoutMs = httpIdleTimeoutMs
         options.maxHTTPConnections = maxHttpConnections

@@ -109,6 +109,30 @@ final class RendererTests: XCTestCase {
         XCTAssertTrue(text.contains("Bandra"), "names shown when there is room")
     }
 
+    func testTheClockColumnShowsEachControllersOffsetAndFlagsTheAlarm() throws {
+        var m = Self.model(try Self.document("demo-5.yaml"))
+        func clock(offsetMs: Double, alarm: Bool, synced: Bool = true) -> ClockStatus {
+            ClockStatus(synced: synced, offsetMs: offsetMs, uncertaintyMs: 0.1, driftPpm: 0, alarm: alarm, alarmBoundMs: 250, residualMs: 0,
+                        votersKnown: 3, voters: 3, localTimeMs: Self.now, corridorTimeMs: Self.now)
+        }
+        var statuses = m.controllers.map(\.status)
+        statuses[0]?.clock = clock(offsetMs: -0.4, alarm: false)
+        statuses[1]?.clock = clock(offsetMs: 0, alarm: false, synced: false)
+        statuses[2]?.clock = clock(offsetMs: 37, alarm: false)
+        statuses[4]?.clock = clock(offsetMs: -3012, alarm: true)
+        m.applyStatuses(statuses, atMs: Self.now)
+        let text = DashboardRenderer.render(m, width: 240, height: 30).text
+        func row(_ s: String) -> String { text.split(separator: "\n").first { $0.hasPrefix(s) }.map(String.init) ?? "" }
+        XCTAssertTrue(text.contains("clock"), text)
+        XCTAssertTrue(row("S01").contains("+0.4ms"), row("S01"))
+        XCTAssertTrue(row("S02").contains("?"), row("S02"))
+        XCTAssertTrue(row("S03").contains("-37ms"), row("S03"))
+        XCTAssertTrue(row("S05").contains("+3.0s!"), row("S05"))
+        XCTAssertFalse(row("S04").contains("ms"), "no clock reported, nothing shown: \(row("S04"))")
+        XCTAssertEqual(DashboardRenderer.clockSpan(m.controllers[4]).style, DashboardRenderer.alarm, "the alarm is red")
+        XCTAssertNotEqual(DashboardRenderer.clockSpan(m.controllers[0]).style, DashboardRenderer.alarm)
+    }
+
     func testANarrowTerminalKeepsTheEssentialColumns() throws {
         let m = Self.model(try Self.document("demo-5.yaml"))
         let text = DashboardRenderer.render(m, width: 44, height: 20).text

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -72,6 +73,56 @@ final class SocketTests: XCTestCase {
         XCTAssertEqual(ts[0].metrics().messagesSent, 40)
         XCTAssertEqual(ts[0].metrics().messagesReceived, 40)
         for t in ts { await t.shutdown() }
+    }
+
+    func testTimeExchangesMeasureAPeersClockOverRealSockets() async throws {
+        // Node 2's clock reads 2.5 s ahead; node 1 asks, node 2 answers on its own connection.
+        let a = try await makeTransport(1)
+        let b = try await makeTransport(2) { $0.clockUs = { realTimeClockUs() + 2_500_000 }; $0.timeReplyMinIntervalMs = 0 }
+        a.updatePeers([2: address(b)], members: [2])
+        b.updatePeers([1: address(a)], members: [1])
+        var samples: [TimeExchangeSample] = []
+        let deadline = Date().addingTimeInterval(10)
+        var it = a.timeSamples.makeAsyncIterator()
+        while samples.count < 3 && Date() < deadline {
+            a.sendTimeRequests(to: [2])
+            if let s = await it.next() { samples.append(s) }
+        }
+        XCTAssertEqual(samples.count, 3)
+        for s in samples {
+            XCTAssertEqual(s.peer, 2)
+            let offset = ((s.t2 - s.t1) + (s.t3 - s.t4)) / 2
+            let rtt = (s.t4 - s.t1) - (s.t3 - s.t2)
+            XCTAssertGreaterThanOrEqual(rtt, 0)
+            XCTAssertLessThanOrEqual(abs(offset - 2_500_000), rtt / 2 + 1, "offset \(offset) µs, round trip \(rtt) µs")
+        }
+        XCTAssertGreaterThanOrEqual(a.metrics().timeRequestsSent, 3)
+        XCTAssertGreaterThanOrEqual(b.metrics().timeRepliesSent, 3)
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    /// A member that sends answers nobody asked for, and requests faster than one per 50 ms: the answers
+    /// are ignored (no sample), the extra requests unanswered, both counted, and the connection stays.
+    func testUnsolicitedTimeAnswersAndRequestFloodsAreIgnored() async throws {
+        let receiver = try await makeTransport(2, members: [1])
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: address(receiver).port).get()
+        var bytes = try WireCodec.encode(.hello(Hello(clusterID: Self.cluster, nodeID: 1)))
+        bytes += try WireCodec.encode(.time(TimeExchange(kind: .reply, from: 1, to: 2, originUs: 123, receiveUs: 456, transmitUs: 789)))
+        for i in 0 ..< 3 { bytes += try WireCodec.encode(.time(TimeExchange(kind: .request, from: 1, to: 2, transmitUs: 1_000 + Int64(i)))) }
+        try await client.writeAndFlush(ByteBuffer(bytes: bytes))
+        let deadline = Date().addingTimeInterval(5)
+        while receiver.metrics().timeFramesIgnored < 3 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let m = receiver.metrics()
+        XCTAssertEqual(m.timeFramesIgnored, 3, "one unsolicited answer, two requests within 50 ms of the first")
+        XCTAssertEqual(m.timeRepliesSent, 1)
+        XCTAssertEqual(m.timeSamples, 0)
+        XCTAssertEqual(m.decodeErrors + m.protocolErrors, 0, "well-formed frames do not cost the connection")
+        XCTAssertTrue(client.isActive)
+        try await client.close()
+        try await group.shutdownGracefully()
+        await receiver.shutdown()
     }
 
     func testPeerDownThenUpReceivesAfterReconnect() async throws {

@@ -45,7 +45,7 @@ final class WireCodecTests: XCTestCase {
         XCTAssertEqual(bytes.count, 4 + 2 + WireCodec.messageFixedBytes + 4, "89 bytes")
         XCTAssertEqual(bytes.count, 89)
         XCTAssertEqual(Array(bytes[0 ..< 4]), [0, 0, 0, UInt8(2 + WireCodec.messageFixedBytes + 4)])
-        XCTAssertEqual(bytes[4], 2, "version")
+        XCTAssertEqual(bytes[4], 3, "version")
         XCTAssertEqual(bytes[5], 2, "frame type: message")
         XCTAssertEqual(bytes[6], 3, "kind: heartbeat")
         XCTAssertEqual(Array(bytes[7 ..< 15]), [0, 0, 0, 0, 0, 0, 0, 1], "from")
@@ -53,6 +53,45 @@ final class WireCodecTests: XCTestCase {
         let crc = CRC32C.checksum(bytes[4 ..< bytes.count - 4])
         XCTAssertEqual(Array(bytes.suffix(4)), [UInt8(crc >> 24), UInt8((crc >> 16) & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8(crc & 0xFF)],
                        "CRC-32C of version, type and body, big-endian")
+    }
+
+    func testTimeFramesRoundTripWithTheirLayout() throws {
+        let req = TimeExchange(kind: .request, from: 3, to: 5, transmitUs: 1_764_000_000_123_456)
+        let reply = TimeExchange(kind: .reply, from: 5, to: 3, originUs: 1_764_000_000_123_456, receiveUs: 1_764_000_003_000_001,
+                                 transmitUs: 1_764_000_003_000_050)
+        for t in [req, reply] { XCTAssertEqual(try WireCodec.decode(try WireCodec.encode(.time(t))), .time(t)) }
+        let bytes = try WireCodec.encode(.time(reply))
+        XCTAssertEqual(bytes.count, 4 + 2 + WireCodec.timeBodyBytes + 4, "51 bytes")
+        XCTAssertEqual(bytes[4], 3, "version")
+        XCTAssertEqual(bytes[5], 3, "frame type: time")
+        XCTAssertEqual(bytes[6], 2, "kind: reply")
+        XCTAssertEqual(Array(bytes[23 ..< 31]), [0, 0x06, 0x44, 0x59, 0x41, 0x64, 0x22, 0x40], "origin, big-endian")
+    }
+
+    func testHostileTimeFramesAreRefusedByName() throws {
+        func code(_ t: TimeExchange) -> FrameError.Code? {
+            do { _ = try WireCodec.encode(.time(t)); return nil } catch { return error.code }
+        }
+        XCTAssertEqual(code(TimeExchange(kind: .request, from: 0, to: 5, transmitUs: 1)), .invalidField)
+        XCTAssertEqual(code(TimeExchange(kind: .request, from: 1, to: 5, transmitUs: -1)), .outOfRange)
+        XCTAssertEqual(code(TimeExchange(kind: .reply, from: 1, to: 5, originUs: WireCodec.maxTimestampUs + 1, transmitUs: 1)), .outOfRange)
+        XCTAssertEqual(code(TimeExchange(kind: .request, from: 1, to: 5, originUs: 7, transmitUs: 1)), .invalidField, "a request carries only t1")
+        XCTAssertNil(code(TimeExchange(kind: .reply, from: 1, to: 5, originUs: WireCodec.maxTimestampUs, receiveUs: 0, transmitUs: 0)))
+        // On the decoding side: the same checks behind a correct checksum.
+        let good = try WireCodec.encode(.time(TimeExchange(kind: .reply, from: 1, to: 5, originUs: 10, receiveUs: 20, transmitUs: 30)))
+        func decodeCode(_ b: [UInt8]) -> FrameError.Code? {
+            do { _ = try WireCodec.decode(Samples.resealed(b)); return nil } catch { return error.code }
+        }
+        var b = good; b[23] = 0xFF   // origin's top byte: 2^63 and above
+        XCTAssertEqual(decodeCode(b), .outOfRange)
+        b = good; b[6] = 9
+        XCTAssertEqual(decodeCode(b), .unknownKind)
+        b = good; b[4] = 2
+        XCTAssertEqual(decodeCode(b), .wrongVersion)
+        b = good; b.removeLast(5)
+        XCTAssertEqual(decodeCode(b), .truncated)
+        b = good; b.insert(0, at: b.count - 4)
+        XCTAssertEqual(decodeCode(b), .trailingBytes)
     }
 
     func testCRC32CStandardCheckValue() {
@@ -176,8 +215,10 @@ final class WireCodecTests: XCTestCase {
         func code(resealing bytes: [UInt8]) -> FrameError.Code? { code(Samples.resealed(bytes)) }
         var b = good; b[4] = 1
         XCTAssertEqual(code(b), .wrongVersion)
-        b = good; b[4] = 3
+        b = good; b[4] = 4
         XCTAssertEqual(code(resealing: b), .wrongVersion)
+        b = good; b[4] = 2
+        XCTAssertEqual(code(resealing: b), .wrongVersion, "version 2 (no time frame) is refused: one version, one encoding")
         b = good; b[5] = 9
         XCTAssertEqual(code(b), .checksumMismatch)
         XCTAssertEqual(code(resealing: b), .unknownFrameType)
