@@ -24,26 +24,11 @@ final class DashboardEndToEndTests: XCTestCase {
         try yaml.write(toFile: cluster.corridorPath, atomically: true, encoding: .utf8)
 
         // The demo, headless.
-        let demoLog = cluster.dir.appendingPathComponent("demo.out")
-        FileManager.default.createFile(atPath: demoLog.path, contents: nil)
-        let demo = Process()
-        demo.executableURL = cluster.binary
-        demo.arguments = ["demo", "--headless", "--corridor", cluster.corridorPath, "--data", cluster.dir.appendingPathComponent("demo").path,
-                          "--operator", "e2e-test"]
-        let out = try FileHandle(forWritingTo: demoLog)
-        demo.standardOutput = out
-        demo.standardError = out
-        try demo.run()
-        defer {
-            // On failure too: SIGTERM lets the demo stop its controllers; SIGKILL only if it hangs.
-            if demo.isRunning {
-                kill(demo.processIdentifier, SIGTERM)
-                let until = Date().addingTimeInterval(20)
-                while demo.isRunning && Date() < until { usleep(100_000) }
-                if demo.isRunning { kill(demo.processIdentifier, SIGKILL) }
-            }
-        }
-        func demoOutput() -> String { (try? String(contentsOf: demoLog, encoding: .utf8)) ?? "" }
+        let demoProcess = try DemoProcess(cluster, ["--headless", "--corridor", cluster.corridorPath,
+                                                    "--data", cluster.dir.appendingPathComponent("demo").path, "--operator", "e2e-test"])
+        let demo = demoProcess.process
+        defer { withExtendedLifetime(demoProcess) {} }  // stopped (SIGTERM) when the test ends, not before
+        func demoOutput() -> String { demoProcess.output }
         try await waitUntil(60, "the demo is ready") { demoOutput().contains("ready:") }
 
         // The dashboard in its own tmux server, on a terminal big enough for the whole table.

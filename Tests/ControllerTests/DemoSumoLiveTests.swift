@@ -13,26 +13,12 @@ final class DemoSumoLiveTests: XCTestCase {
         // As a new user runs it: no operators in the file; the demo adds its own engineer and api_tls.
         let yaml = try String(contentsOfFile: cluster.corridorPath, encoding: .utf8).components(separatedBy: "\nsecurity:")[0]
         try yaml.write(toFile: cluster.corridorPath, atomically: true, encoding: .utf8)
-        let log = cluster.dir.appendingPathComponent("demo.out")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let demo = Process()
-        demo.executableURL = cluster.binary
-        demo.currentDirectoryURL = repo
-        demo.arguments = ["demo", "--headless", "--sumo", "--corridor", cluster.corridorPath, "--data", cluster.dir.appendingPathComponent("demo").path,
-                          "--operator", "sumo-test"]
-        let out = try FileHandle(forWritingTo: log)
-        demo.standardOutput = out
-        demo.standardError = out
-        try demo.run()
-        defer {
-            if demo.isRunning {
-                kill(demo.processIdentifier, SIGTERM)
-                let until = Date().addingTimeInterval(15)
-                while demo.isRunning && Date() < until { usleep(100_000) }
-                if demo.isRunning { kill(demo.processIdentifier, SIGKILL) }
-            }
-        }
-        func output() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        let demoProcess = try DemoProcess(cluster, ["--headless", "--sumo", "--corridor", cluster.corridorPath,
+                                                    "--data", cluster.dir.appendingPathComponent("demo").path, "--operator", "sumo-test"],
+                                          directory: repo)
+        let demo = demoProcess.process
+        defer { withExtendedLifetime(demoProcess) {} }  // stopped (SIGTERM) when the test ends, not before
+        func output() -> String { demoProcess.output }
         let deadline = Date().addingTimeInterval(120)
         while !output().contains("controllers 5/5 connected") && Date() < deadline && demo.isRunning {
             try await Task.sleep(nanoseconds: 500_000_000)

@@ -179,3 +179,34 @@ final class LocalCluster {
         return nil
     }
 }
+
+/// `greenwave demo` started as an operator starts it, its output in a file; `stop()` (also on deinit)
+/// sends SIGTERM, so that the demo stops its controllers, and SIGKILL only if it hangs.
+final class DemoProcess {
+    let process = Process()
+    let log: URL
+
+    init(_ cluster: LocalCluster, _ arguments: [String], directory: URL? = nil) throws {
+        log = cluster.dir.appendingPathComponent("demo.out")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = cluster.binary
+        if let directory { process.currentDirectoryURL = directory }
+        process.arguments = ["demo"] + arguments
+        let out = try FileHandle(forWritingTo: log)
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+    }
+
+    deinit { stop(within: 20) }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    func stop(within seconds: Double) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let until = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < until { usleep(100_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
