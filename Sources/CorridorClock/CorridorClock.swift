@@ -100,6 +100,11 @@ public struct ClockFilterSettings: Sendable, Equatable {
 public struct PeerClockFilter: Sendable, Equatable {
     public let settings: ClockFilterSettings
     private(set) var samples: [ClockSample] = []
+    /// The window's best sample every `historyIntervalUs`, for the last `historyPoints`: the drift is fitted
+    /// over this long baseline (a minute), where a round trip's jitter under load tilts the slope little.
+    private(set) var history: [ClockSample] = []
+    static let historyIntervalUs: Microseconds = 4_000_000
+    static let historyPoints = 16
     /// Times the window restarted because the offset jumped.
     public private(set) var steps = 0
 
@@ -119,11 +124,17 @@ public struct PeerClockFilter: Sendable, Equatable {
             let jump = s.offset - e.offsetUs
             if jump.magnitude > UInt64(settings.stepThresholdUs + s.roundTrip + e.roundTripUs) {
                 samples.removeAll()
+                history.removeAll()
                 steps += 1
             }
         }
         samples.append(s)
         if samples.count > max(1, settings.window) { samples.removeFirst(samples.count - max(1, settings.window)) }
+        if let best = samples.min(by: { $0.roundTrip < $1.roundTrip }),
+           history.last.map({ s.midpoint - $0.midpoint >= Self.historyIntervalUs && best.midpoint > $0.midpoint }) ?? (samples.count >= max(1, settings.window / 2)) {
+            history.append(best)
+            if history.count > Self.historyPoints { history.removeFirst(history.count - Self.historyPoints) }
+        }
         return true
     }
 
@@ -139,10 +150,23 @@ public struct PeerClockFilter: Sendable, Equatable {
         return PeerClockEstimate(offsetUs: best.offset + carried, roundTripUs: best.roundTrip, driftPpm: drift, samples: samples.count)
     }
 
-    /// Least-squares slope of offset over this controller's clock, over the samples with a good round trip.
+    /// Least-squares slope of offset over this controller's clock: over the long baseline of the windows'
+    /// best samples once it spans 6 s, else over the window's samples with a good round trip, else over
+    /// its faster half (a loaded machine), else 0.
     private func driftPpm(bestRoundTrip: Microseconds) -> Double {
+        if history.count >= 3, let f = history.first, let l = history.last, l.midpoint - f.midpoint >= 6_000_000 {
+            return fit(history)
+        }
         let limit = bestRoundTrip + max(settings.driftRoundTripSlackUs, bestRoundTrip / 4)
-        let good = samples.filter { $0.roundTrip <= limit }
+        var good = samples.filter { $0.roundTrip <= limit }
+        if good.count < 3 {
+            let cut = samples.map(\.roundTrip).sorted()[samples.count / 2]
+            good = samples.filter { $0.roundTrip <= cut }
+        }
+        return fit(good)
+    }
+
+    private func fit(_ good: [ClockSample]) -> Double {
         guard good.count >= 3, let first = good.first, let last = good.last,
               last.midpoint - first.midpoint >= settings.driftMinSpanUs else { return 0 }
         let x0 = first.midpoint, y0 = first.offset
