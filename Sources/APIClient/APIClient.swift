@@ -15,6 +15,20 @@ public struct APIClientError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// The process's one HTTP client. A controller that is down must cost a client one refused connection,
+/// not a wait: async-http-client would otherwise retry connecting, with backoff, until the request's
+/// deadline (a follower forwarding to a leader just killed waited out its whole 6 s). One connect attempt
+/// of at most 2 s; idle connections kept for 50 s (controllers close theirs after 30 s of silence anyway).
+private let apiHTTPClient: HTTPClient = {
+    var c = HTTPClient.Configuration()
+    c.connectionPool = .init(idleTimeout: .seconds(50))
+    c.connectionPool.retryConnectionEstablishment = false
+    c.timeout = .init(connect: .seconds(2))
+    c.redirectConfiguration = .disallow
+    c.decompression = .disabled
+    return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: c)
+}()
+
 /// One answer: the status code and the body (at most the request's limit).
 public struct APIAnswer: Sendable {
     public var status: Int
@@ -82,7 +96,7 @@ public struct APIConnection: Sendable {
             if !req.headers.contains(name: "Content-Type") { req.headers.add(name: "Content-Type", value: "application/json") }
         }
         let ms = Int64(max(0.05, min(3600, timeoutSeconds)) * 1000)
-        let resp = try await HTTPClient.shared.execute(req, timeout: .milliseconds(ms))
+        let resp = try await apiHTTPClient.execute(req, timeout: .milliseconds(ms))
         let buf = try await resp.body.collect(upTo: maxBody)
         return APIAnswer(status: Int(resp.status.code), body: Data(buf.readableBytesView))
     }
@@ -100,7 +114,7 @@ public struct APIConnection: Sendable {
         do {
             // No overall deadline: the stream is meant to last; a dead peer ends it by the server's idle
             // timeout or a closed socket, and cancellation of the calling task ends it at once.
-            let resp = try await HTTPClient.shared.execute(req, deadline: .distantFuture)
+            let resp = try await apiHTTPClient.execute(req, deadline: .distantFuture)
             guard resp.status == .ok else { return }
             var parser = EventStreamParser(maxEvent: maxEvent)
             var first = true
