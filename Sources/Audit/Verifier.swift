@@ -125,7 +125,7 @@ public enum Finding: Sendable, Equatable, CustomStringConvertible {
         case let .unattributed(i, op, why):
             return "audit row \(i) names operator '\(op)' but no key of that operator signed it (\(why)): the row was re-attributed, or a leader proposed a forgery"
         case let .tailTruncated(i, folder, last, cp, source):
-            return "\(folder) ends at audit row \(last), but checkpoint \(cp) (\(source)) was committed after it: its rows from index \(i) on are missing (tail cut, or the replica stopped before applying them)"
+            return "\(folder) ends at audit row \(last), but checkpoint \(cp) (\(source)) was committed after it: its rows after \(last) are missing, the first one another record names being \(i) (tail cut, or the replica stopped before applying them)"
         case let .checkpointMismatch(i, folder, cp, source, expected, found):
             return "checkpoint \(cp) (\(source)) committed chain head row \(i) with hash \(expected), but in \(folder) it is \(found): rows up to \(i) were rewritten"
         }

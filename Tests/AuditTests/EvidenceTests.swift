@@ -161,6 +161,81 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(findings.contains { if case let .fieldMismatch(i, f, _, re) = $0 { return i == c.index && f == "result" && re.hasSuffix(reason) } else { return false } }, "\(findings)")
     }
 
+    /// A v1 folder as the landed code wrote it — made here with the v1 writer kept for the purpose
+    /// (`SyntheticRecord.write(legacyV1Rows:)`: texts recorded as the code before schema v2 recorded them)
+    /// and the schema taken back to v3 (no typed columns, no v4 migration) — verifies read-only as it is,
+    /// its `command_text` checked too; opened by the store it migrates, keeps its v1 rows (hashes
+    /// unchanged) and appends v2 rows to the same chain, and the whole verifies; a v1 row's text edited
+    /// after the migration, chain recomputed, is still named.
+    func testAV1FolderMigratesAndStillVerifies() throws {
+        let dir = (try scratchFolder(self, "v1") as NSString).appendingPathComponent("s01")
+        _ = try SyntheticRecord.write(commands: 60, corridorPath: demoCorridor, into: dir, seed: 3, legacyV1Rows: true)
+        let db = try DatabaseQueue(path: (dir as NSString).appendingPathComponent(RaftStore.databaseFileName))
+        try db.write { db in
+            for c in ["format", "command_kind", "result_kind", "reason_code", "reason", "effective_at_ms", "own_head_hash"] {
+                try db.execute(sql: "ALTER TABLE audit DROP COLUMN \(c)")
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [RaftStore.typedEvidenceMigration])
+        }
+        try db.close()
+        XCTAssertFalse(try DataFolder(path: dir).appliedMigrations().contains(RaftStore.typedEvidenceMigration), "the fixture predates v2")
+        let before = try Verifier.verify(folders: [dir])
+        XCTAssertTrue(before.ok, "\(before.folders[0].findings)")
+        let v1 = try DataFolder(path: dir).auditRows().compactMap(\.row)
+        XCTAssertEqual(v1.count, 60)
+        XCTAssertTrue(v1.allSatisfy { $0.record.format == 1 && !$0.record.commandText.isEmpty })
+
+        // Continue the history with the real machine and the real store (which migrates on open).
+        let doc = try CorridorFile.load(path: (dir as NSString).appendingPathComponent("corridor.yaml"))
+        var m = try CorridorMachine(genesisOf: doc)
+        for r in v1 { _ = m.apply(index: r.record.index, term: r.record.term, kind: .normal, payload: r.record.command) }
+        let store = try RaftStore(directory: dir)
+        let asha = try XCTUnwrap(v1.first { $0.record.operatorName == "asha" })
+        let env0 = try CommandEnvelope.decode(asha.record.command)
+        var next = try XCTUnwrap(v1.last).record.index
+        var t = try XCTUnwrap(v1.last).record.leaderTimeMs
+        var batch = WriteBatch()
+        var entries: [Entry] = []
+        for k in 0..<3 {
+            next += 1
+            t += 10_000
+            // Unsigned (no key for the fixture's operators here): refused as unauthorized, recorded all the same.
+            let env = CommandEnvelope(operatorID: "asha", clientID: env0.clientID, sequence: 10_000 + UInt64(k), leaderTimeMs: t, command: .release(SignalID(1)))
+            let bytes = env.encoded()
+            let r = m.apply(index: next, term: 1, kind: .normal, payload: bytes)
+            entries.append(Entry(term: 1, index: next, kind: .normal, data: bytes))
+            batch.auditRecords.append(AuditRecord(index: next, term: 1, leaderTimeMs: t, operatorName: "asha", clientID: env.clientID.description,
+                                                  sequence: env.sequence, command: bytes, stateHash: r.stateHash, commandKind: "release",
+                                                  outcome: Evidence.outcome(try XCTUnwrap(r.result))))
+        }
+        next += 1
+        let head = try store.auditHead()
+        let cp = AuditCheckpoint(headIndex: head.index, headHash: head.hash, leaderTimeMs: t)
+        let r = m.apply(index: next, term: 1, kind: .normal, payload: cp.encoded())
+        entries.append(Entry(term: 1, index: next, kind: .normal, data: cp.encoded()))
+        batch.auditRecords.append(AuditRecord(index: next, term: 1, leaderTimeMs: t, operatorName: "", clientID: "", sequence: 0, command: cp.encoded(),
+                                              stateHash: r.stateHash, commandKind: "checkpoint", outcome: .checkpoint(ownHeadHash: head.hash)))
+        batch.add(hardState: HardState(term: 1, vote: 0, commit: next), entries: entries)
+        try store.commit(batch)
+        try store.verifyAuditChain()
+        try store.close()
+
+        XCTAssertTrue(try DataFolder(path: dir).appliedMigrations().contains(RaftStore.typedEvidenceMigration))
+        let after = try Verifier.verify(folders: [dir])
+        let kinds = after.folders[0].findings.map(\.kind)
+        XCTAssertEqual(Set(kinds), ["unattributed"], "only the three unsigned commands: \(after.folders[0].findings)")
+        let rows = try DataFolder(path: dir).auditRows().compactMap(\.row)
+        XCTAssertEqual(rows.map(\.record.format), Array(repeating: 1, count: 60) + Array(repeating: 2, count: 4))
+        XCTAssertEqual(Array(rows.prefix(60)), v1, "v1 rows and their hashes unchanged by the migration")
+
+        // A v1 row's command text edited and the chain recomputed: named by the text check.
+        let victim = v1[25].record
+        try attack(dir, "UPDATE audit SET command_text = 'unflash(nil)' WHERE idx = \(victim.index)")
+        try rechain(dir, from: victim.index)
+        let findings = try Verifier.verify(folders: [dir]).folders[0].findings
+        XCTAssertTrue(findings.contains(.fieldMismatch(index: victim.index, field: "command text", recorded: "unflash(nil)", recomputed: victim.commandText)), "\(findings)")
+    }
+
     /// A command re-attributed to another operator on every replica, with everything after it recomputed
     /// by running the real machine on the forged history (rows, state hashes, chain, log entries and
     /// their checksums): chain, replay and cross-folder comparison all agree — the signature does not.
