@@ -340,7 +340,7 @@ public enum Verifier {
                         let text = describeRecordedCommand(rec.command)
                         if text != rec.commandText { note(.fieldMismatch(index: rec.index, field: "command text", recorded: rec.commandText, recomputed: text)) }
                     } else {
-                        checkTexts(rec, kind: Command.kindName(of: rec.command))
+                        checkTexts(rec, kind: r.commandKind ?? Command.kindName(of: rec.command))
                     }
                 }
             }

@@ -344,7 +344,7 @@ public enum StartupCheck {
         guard let header = r.header, let result = r.result else { return nil }
         return AuditRecord(index: e.index, term: e.term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
                            clientID: header.clientID.description, sequence: header.sequence, command: e.data,
-                           stateHash: r.stateHash, commandKind: Command.kindName(of: e.data), outcome: auditOutcome(result))
+                           stateHash: r.stateHash, commandKind: r.commandKind ?? Command.kindName(of: e.data), outcome: auditOutcome(result))
     }
 
     /// A command's result as a v2 audit row types it (the same mapping as `Audit.Evidence.outcome`).

@@ -94,6 +94,9 @@ public struct ApplyResult: Hashable, Sendable {
     public var stateHash: [UInt8]
     /// Set when the entry was an audit checkpoint (header and result are then nil; nothing changed).
     public var checkpoint: AuditCheckpoint? = nil
+    /// The command's kind (`Command.kindName`) when its body was decoded (a new command): the audit's
+    /// replay uses it instead of decoding the entry a second time.
+    public var commandKind: String? = nil
 }
 
 public struct CorridorMachine: Sendable {
@@ -252,9 +255,11 @@ public struct CorridorMachine: Sendable {
             return ApplyResult(index: index, term: term, header: header, result: refusal, duplicate: false, stateHash: stateHash)
         }
         let result: CommandResult
+        var kind: String?
         do {
             let command = try Codecs.command(&reader)
             try reader.finish()
+            kind = command.kindName
             let needed = OperatorRole.required(for: command)
             if signer.role < needed {
                 result = CommandResult.rejected(.forbidden, reason: "'\(signer.name)' is a \(signer.role); this command needs a \(needed)").bounded
@@ -269,7 +274,8 @@ public struct CorridorMachine: Sendable {
         recordSession(header.clientID, sequence: header.sequence, result: result, index: index)
         compactIfSettled()
         stateHash = Self.hash(encodedState())
-        return ApplyResult(index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash)
+        return ApplyResult(index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash,
+                           commandKind: kind)
     }
 
     /// Why a leader timestamp cannot be applied, or nil when it is plausible (deterministic: it
