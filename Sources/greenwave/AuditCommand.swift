@@ -332,4 +332,5 @@ struct AuditBenchCommand: ParsableCommand {
     }
 }
 
-private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+/// `s` padded with spaces to `n` characters (the CLI's tables).
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }

@@ -187,7 +187,6 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let hashes = rows.compactMap { $0.status?.stateHash }
         let leaderHash = rows.first { $0.status?.role == "leader" }?.status?.stateHash
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
         print([pad("signal", 7), pad("role", 9), lpad("term", 5), lpad("commit", 7), lpad("applied", 8), pad(" hash", 10),
                pad("agrees", 7), pad("mode", 11), "lamps (main / side)"].joined(separator: " "))

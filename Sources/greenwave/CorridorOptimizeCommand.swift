@@ -83,6 +83,7 @@ struct CorridorOptimizeCommand: ParsableCommand {
             bySpeed.append((s, inc, dec))
         }
         func name(_ i: Int) -> String { "S\(c.signals[i].id.rawValue)" }
+        let offsetsLine = "offsets_s: { " + c.signals.enumerated().map { "\($0.element.id.rawValue): \(fmt(result.offsetsMs[$0.offset]))" }.joined(separator: ", ") + " }"
         if json {
             struct Section: Codable { var first: String; var last: String; var increasingBandS: Double; var decreasingBandS: Double }
             struct AtSpeed: Codable { var speedKmh: Int; var increasingBandS: Double; var decreasingBandS: Double }
@@ -108,13 +109,12 @@ struct CorridorOptimizeCommand: ParsableCommand {
             }
             print("end to end at one speed (bands, s):")
             for r in bySpeed { print("  \(pad("\(r.speed) km/h", 10)) \(pad(fmt(r.increasing), 8)) \(fmt(r.decreasing))") }
-            print("offsets_s: { " + c.signals.enumerated().map { "\($0.element.id.rawValue): \(fmt(result.offsetsMs[$0.offset]))" }.joined(separator: ", ") + " }")
+            print(offsetsLine)
         }
         if let out = write {
             let text: String
             do { text = try String(contentsOfFile: file, encoding: .utf8) } catch { throw ValidationError("\(file): \(error)") }
-            let line = "offsets_s: { " + c.signals.enumerated().map { "\($0.element.id.rawValue): \(fmt(result.offsetsMs[$0.offset]))" }.joined(separator: ", ") + " }"
-            let updated = try withOffsets(text, plan: plan, line: line)
+            let updated = try withOffsets(text, plan: plan, line: offsetsLine)
             do { try updated.write(toFile: out, atomically: true, encoding: .utf8) } catch { throw ValidationError("\(out): \(error)") }
             let check: CorridorDocument
             do { check = try CorridorFile.load(path: out) } catch { throw ValidationError("the written file does not load: \(error)") }
@@ -124,8 +124,6 @@ struct CorridorOptimizeCommand: ParsableCommand {
             FileHandle.standardError.write(Data("wrote \(out) (plan \(plan) with offsets_s)\n".utf8))
         }
     }
-
-    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
     /// `text` with the plan's `offsets_s` line replaced by `line` (or added after its `progression` line).
     func withOffsets(_ text: String, plan: String, line: String) throws -> String {

@@ -102,7 +102,6 @@ struct OperatorList: AsyncParsableCommand {
         }
         print("key id            role        name                 added   revoked")
         for o in list.operators {
-            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
             print("\(o.keyID)  \(pad(o.role, 10))  \(pad(o.name, 20)) \(pad("\(o.addedAt)", 7)) \(o.revokedAt.map(String.init) ?? "-")")
         }
         print("applied index \(list.appliedIndex) on S\(list.signal)")
