@@ -33,6 +33,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Data folder: one sub-folder per controller.") var data: String = ".greenwave-demo"
     @Flag(help: "No live view: print the endpoints and stay up (for scripts).") var headless = false
     @Option(help: "Seconds to wait for a leader.") var leaderTimeout: Double = 60
+
+    /// How many learners start together once the voters have a leader.
+    static let learnerGroup = 4
     @Option(name: .customLong("operator"), help: "Who runs the demo: the first run makes an engineer key for this name (DATA/operators/NAME.key).")
     var operatorName: String = ProcessInfo.processInfo.environment["USER"].flatMap { OperatorRecord.nameProblem($0) == nil ? $0 : nil } ?? "operator"
     @Option(help: "An operator key file to sign with, for a corridor file that already names its first engineer.") var key: String?
@@ -101,7 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
                 children.keep(src)
             }
         }
-        for s in doc.corridor.signals {
+        func launch(_ s: SignalTiming.Signal) throws {
             let p = Process()
             p.executableURL = exe
             p.arguments = ["controller", "--exit-with-parent", "--corridor", runCorridor, "--signal", "\(s.id.rawValue)",
@@ -116,21 +119,48 @@ struct DemoCommand: AsyncParsableCommand {
             try p.run()
             children.add(p)
         }
-        say("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
         var client: ConsoleClient
         do { client = try ConsoleClient(document: doc) } catch { throw ValidationError("\(error)") }
         client.reader = signer
+        // The voters first, and the learners only once they have a leader, in groups, each group answering
+        // before the next starts: 47 processes starting at once on a small machine starve each other for
+        // seconds (TLS handshakes, databases, clock sampling), long enough for a first leader to lose its
+        // quorum and for lamps to switch late. A field corridor never starts that way; a demo on one machine
+        // would.
+        let voterIDs = Set(doc.voters)
+        for s in doc.corridor.signals where voterIDs.contains(s.id) { try launch(s) }
         let deadline = Date().addingTimeInterval(leaderTimeout)
         var leader: StatusResponse?
         while leader == nil && Date() < deadline {
             try? await Task.sleep(nanoseconds: 300_000_000)
             leader = await client.statusAll().compactMap { $0.status }.first { $0.role == "leader" }
         }
-        guard let l = leader else {
+        guard let firstLeader = leader else {
             FileHandle.standardError.write(Data("greenwave demo: no leader within \(Int(leaderTimeout)) s; stopping (see \(logs.path))\n".utf8))
             await children.stopAll()
             throw ExitCode(2)
         }
+        let learners = doc.corridor.signals.filter { !voterIDs.contains($0.id) }
+        for first in stride(from: 0, to: learners.count, by: Self.learnerGroup) {
+            let group = learners[first..<min(learners.count, first + Self.learnerGroup)]
+            for s in group { try launch(s) }
+            // Ready: caught up with the log and corridor time measured (which takes connections to a
+            // majority of the voters, the handshakes that cost the voters most).
+            let ids = Set(group.map(\.id))
+            let groupDeadline = Date().addingTimeInterval(15)
+            while Date() < groupDeadline {
+                try? await Task.sleep(nanoseconds: 200_000_000)
+                let ready = await client.statusAll().filter { row in
+                    guard ids.contains(row.signal), let st = row.status else { return false }
+                    return st.appliedIndex >= firstLeader.commitIndex && st.clock?.synced != false
+                }
+                if ready.count == ids.count { break }
+            }
+        }
+        say("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
+        // The leader now (the first one may have changed while the learners started).
+        let current = await client.statusAll().compactMap { $0.status }.first { $0.role == "leader" }
+        let l = current ?? firstLeader
         say("leader: S\(l.signal) (\(l.name)), term \(l.term)")
         if headless {
             for e in doc.endpoints {
