@@ -52,6 +52,8 @@ let package = Package(
             name: "Storage",
             dependencies: [
                 "RaftCore",
+                // The lamp event log's hi-res codes are derived from signal states (HiResEvents.swift).
+                "SignalTiming",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -128,9 +130,6 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Anchors are signed with a controller's peer key and carry its certificate.
                 .product(name: "X509", package: "swift-certificates"),
-                // Read-only access to a controller's database: the audit never writes to the evidence and
-                // works next to a running controller (RaftStore takes the folder's exclusive lock).
-                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // The operator's terminal dashboard: a pure renderer (model → screen) plus the terminal and

@@ -1,52 +1,6 @@
 import SignalTiming
 import Storage
 
-/// The Indiana hi-res event codes the controller's lamp driver writes (docs/audit.md has the table).
-public enum HiResCode {
-    public static let phaseGreen: Int64 = 1
-    public static let yellowBegin: Int64 = 8
-    public static let yellowEnd: Int64 = 9
-    public static let redClearBegin: Int64 = 10
-    public static let redClearEnd: Int64 = 11
-    public static let phaseInactive: Int64 = 12
-    public static let preemptCall: Int64 = 102
-    public static let preemptEntry: Int64 = 105
-    public static let preemptDwell: Int64 = 107
-    public static let preemptExit: Int64 = 111
-    public static let patternChange: Int64 = 131
-    public static let coordinationState: Int64 = 150
-    public static let flashStatus: Int64 = 173
-    public static let powerRestored: Int64 = 184
-
-    /// Event 150's parameter as the lamp driver writes it.
-    public static func coordination(_ m: SignalMode) -> Int64 {
-        switch m {
-        case .coordinated: return 0
-        case .transitioning: return 1
-        case .hold: return 2
-        case .preemptEntry, .preemptDwell, .preemptExit: return 3
-        case .flash: return 4
-        }
-    }
-
-    public static func coordinationName(_ code: Int64) -> String {
-        switch code {
-        case 0: return "coordinated"
-        case 1: return "transitioning"
-        case 2: return "hold"
-        case 3: return "preemption"
-        case 4: return "flash"
-        default: return "code \(code)"
-        }
-    }
-
-    /// Event 131's parameter: plans in corridor order from 1; 255 is flash (NTCIP).
-    public static func pattern(plan: PlanID, mode: SignalMode, plans: [PlanID]) -> Int64 {
-        if mode == .flash { return 255 }
-        return Int64((plans.firstIndex(of: plan) ?? 0) + 1)
-    }
-}
-
 /// A signal's state as its own lamp event log tells it, rebuilt from the last start-up record
 /// (event 184, written with the full state) by applying every event after it. Lamps the log does
 /// not pin down (a phase that was not green at start-up and has not changed since) are nil.

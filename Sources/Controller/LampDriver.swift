@@ -47,8 +47,6 @@ public struct LampUpdate: Codable, Sendable, Equatable {
 /// lamp event log with Indiana hi-res event codes, and streams it to subscribers.
 public actor LampDriver {
     let signal: Signal
-    /// Plan ids in corridor-file order (pattern numbers).
-    let planNumbers: [PlanID]
     let driver: RaftDriver
     /// Corridor time (docs/corridor-time.md): what the schedule and `shownAtMs` are read on.
     let clock: ControllerClock
@@ -62,8 +60,8 @@ public actor LampDriver {
     private var subscribers: [Int: AsyncStream<LampUpdate>.Continuation] = [:]
     private var nextSubscriber = 0
     private var streamsClosed = false
-    /// Phases that went from yellow to red and are timing their red clearance.
-    private var clearing: Set<PhaseID> = []
+    /// The lamp event log's derivation (Indiana hi-res codes, `Storage.HiResEventLog`).
+    private var eventLog: HiResEventLog
     /// How long the start-up flash lasts on every start.
     let startupFlashMs: Int64
     /// Where the lamps stand against the schedule (start-up, entering it, in step).
@@ -74,7 +72,7 @@ public actor LampDriver {
         self.signal = signal
         self.clock = clock
         self.startupFlashMs = startupFlashMs
-        self.planNumbers = plans
+        self.eventLog = HiResEventLog(signal: signal, plans: plans)
         self.driver = driver
         self.periodMs = periodMs
         self.logger = logger
@@ -121,7 +119,7 @@ public actor LampDriver {
         logger.info("lamps: start-up sequence", metadata: [
             "signal.id": "\(signal.id)", "flash_ms": "\(startupFlashMs)", "all_red_ms": "\(known.timeline.corridor.safety.flashExitRedMs)",
         ])
-        show(first, events: startEvents(first), entry: follower.status)
+        show(first, events: eventLog.startEvents(first), entry: follower.status)
         var lateEntries = 0
         var wasInStep = follower.inStep
         while !Task.isCancelled {
@@ -178,7 +176,7 @@ public actor LampDriver {
             state.interval = .flash
             state.mode = .flash
         }
-        show(state, events: events(from: shown, to: state), entry: entry)
+        show(state, events: eventLog.events(from: shown, to: state), entry: entry)
     }
 
     private func show(_ st: SignalState, events: [LampEvent], entry: SignalFollower.Status) {
@@ -197,78 +195,6 @@ public actor LampDriver {
                           mode: st.mode.rawValue, plan: st.plan.rawValue, timeLeftMs: st.timeLeftMs,
                           causeIndex: st.cause?.rawValue, monitorFault: trip, shownAtMs: shownAtMs,
                           entry: entry == .inStep ? nil : entry.rawValue)
-    }
-
-    // MARK: - Indiana hi-res event codes
-
-    private func ev(_ t: Int64, _ code: Int64, _ param: Int64) -> LampEvent {
-        LampEvent(signalID: "\(signal.id.rawValue)", timeMs: t, eventCode: code, parameter: param)
-    }
-
-    /// At start-up (and at the start of each export window) the state is logged in full, so that a
-    /// window never starts mid-plan: pattern, coordination state, and each green phase.
-    private func startEvents(_ st: SignalState) -> [LampEvent] {
-        var out = [ev(st.atMs, 184, 0), ev(st.atMs, 131, patternNumber(st)), ev(st.atMs, 150, coordinationCode(st.mode))]
-        if st.mode == .flash { out.append(ev(st.atMs, 173, 1)) }
-        for (i, p) in signal.phases.enumerated() where st.lamps[i] == .green { out.append(ev(st.atMs, 1, Int64(p.id.rawValue))) }
-        return out
-    }
-
-    private func events(from old: SignalState?, to new: SignalState) -> [LampEvent] {
-        guard let old else { return startEvents(new) }
-        let t = new.atMs
-        var out: [LampEvent] = []
-        // The pattern number covers flash too (255): leaving flash logs the pattern the signal returns to.
-        if patternNumber(old) != patternNumber(new) { out.append(ev(t, 131, patternNumber(new))) }
-        if old.mode != new.mode {
-            out.append(ev(t, 150, coordinationCode(new.mode)))
-            if (old.mode == .flash) != (new.mode == .flash) { out.append(ev(t, 173, new.mode == .flash ? 1 : 0)) }
-            switch new.mode {
-            case .preemptEntry: out.append(ev(t, 102, 1)); out.append(ev(t, 105, 1))
-            case .preemptDwell: out.append(ev(t, 107, 1))
-            case .preemptExit: out.append(ev(t, 111, 1))
-            default: break
-            }
-        }
-        for (i, p) in signal.phases.enumerated() where old.lamps[i] != new.lamps[i] {
-            let id = Int64(p.id.rawValue)
-            switch (old.lamps[i], new.lamps[i]) {
-            case (_, .green):
-                out.append(ev(t, 1, id))
-            case (.green, .yellow):
-                out.append(ev(t, 8, id))
-            case (.yellow, .red):
-                out.append(ev(t, 9, id))
-                out.append(ev(t, 10, id))
-                clearing.insert(p.id)
-            default:
-                break
-            }
-        }
-        if old.interval == .redClear && new.interval != .redClear {
-            for p in signal.phases where clearing.contains(p.id) {
-                out.append(ev(t, 11, Int64(p.id.rawValue)))
-                out.append(ev(t, 12, Int64(p.id.rawValue)))
-            }
-            clearing = []
-        }
-        return out
-    }
-
-    /// NTCIP pattern numbers: plans in corridor-file order from 1; 255 is flash.
-    private func patternNumber(_ st: SignalState) -> Int64 {
-        if st.mode == .flash { return 255 }
-        return Int64((planNumbers.firstIndex(of: st.plan) ?? 0) + 1)
-    }
-
-    private func coordinationCode(_ m: SignalMode) -> Int64 {
-        switch m {
-        case .coordinated: return 0
-        case .transitioning: return 1
-        case .hold: return 2
-        case .preemptEntry, .preemptDwell, .preemptExit: return 3
-        case .flash: return 4
-        }
     }
 }
 

@@ -4,6 +4,7 @@ import Console
 import Foundation
 import PKI
 import SignalTiming
+import Storage
 
 /// `greenwave audit log|verify|at|export|bench`: questions an investigator asks of controllers' data
 /// folders. Read-only. Exit status: 0 fine, 1 the record failed a check (or replay and lamp log

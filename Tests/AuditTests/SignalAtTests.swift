@@ -44,25 +44,11 @@ struct KnownRecord {
         let sig = doc.corridor.signals.first { $0.id.rawValue == lampSignal }!
         let plans = doc.corridor.plans.map(\.id)
         let states = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + lampThroughS * 1000)
+        // Exactly what the lamp driver writes: the same derivation (Storage.HiResEventLog).
+        var log = HiResEventLog(signal: sig, plans: plans)
         var prev: SignalState?
         for st in states {
-            func ev(_ code: Int64, _ p: Int64) { batch.lampEvents.append(LampEvent(signalID: "\(lampSignal)", timeMs: st.atMs, eventCode: code, parameter: p)) }
-            guard let old = prev else {
-                ev(184, 0); ev(131, HiResCode.pattern(plan: st.plan, mode: st.mode, plans: plans)); ev(150, HiResCode.coordination(st.mode))
-                for (i, p) in sig.phases.enumerated() where st.lamps[i] == .green { ev(1, Int64(p.id.rawValue)) }
-                prev = st
-                continue
-            }
-            if old.plan != st.plan { ev(131, HiResCode.pattern(plan: st.plan, mode: st.mode, plans: plans)) }
-            if old.mode != st.mode { ev(150, HiResCode.coordination(st.mode)) }
-            for (i, p) in sig.phases.enumerated() where old.lamps[i] != st.lamps[i] {
-                switch (old.lamps[i], st.lamps[i]) {
-                case (_, .green): ev(1, Int64(p.id.rawValue))
-                case (.green, .yellow): ev(8, Int64(p.id.rawValue))
-                case (.yellow, .red): ev(9, Int64(p.id.rawValue)); ev(10, Int64(p.id.rawValue))
-                default: break
-                }
-            }
+            batch.lampEvents += log.events(from: prev, to: st)
             prev = st
         }
         try store.commit(batch)
