@@ -6,7 +6,7 @@ import Storage
 ///
 /// When the window starts after the log does, the state at the window's start is written first, at
 /// the window's start time, so that a reader does not begin mid-plan: event 131 (pattern), 150
-/// (coordination state), 173 (flash on) when flashing, then 1 (begin green) for every green phase and
+/// (coordination state), 173 (why it flashes) when flashing, then 1 (begin green) for every green phase and
 /// 8 (begin yellow) for every phase in yellow — the same set the controller writes at start-up.
 public enum ATSPMExport {
     public enum TimestampStyle: String, Sendable, CaseIterable {
@@ -63,7 +63,7 @@ public enum ATSPMExport {
                     func add(_ code: Int64, _ p: Int64) { out.append(Row(signalID: sid, timeMs: from, eventCode: code, parameter: p, synthesized: true)) }
                     if let p = st.pattern { add(HiResCode.patternChange, p) }
                     if let c = st.coordination { add(HiResCode.coordinationState, c) }
-                    if st.flashing { add(HiResCode.flashStatus, 1) }
+                    if st.flashing { add(HiResCode.flashStatus, st.flashStatus ?? HiResCode.FlashReason.automatic.rawValue) }
                     for (i, p) in sig.phases.enumerated() where st.lamps[i] == .green { add(HiResCode.phaseGreen, Int64(p.id.rawValue)) }
                     for (i, p) in sig.phases.enumerated() where st.lamps[i] == .yellow { add(HiResCode.yellowBegin, Int64(p.id.rawValue)) }
                 }

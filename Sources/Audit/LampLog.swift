@@ -17,6 +17,8 @@ public struct LampLogState: Sendable, Equatable {
     public var pattern: Int64?
     public var coordination: Int64?
     public var flashing: Bool
+    /// Event 173's last parameter (why it flashes, NTCIP unitFlashStatus), if the log has one.
+    public var flashStatus: Int64? = nil
     public var events: Int
 
     /// Rebuilds the state of `signal` at `t` (events at `t` included) from `folder`; nil if the log
@@ -59,7 +61,9 @@ public struct LampLogState: Sendable, Equatable {
             case HiResCode.coordinationState:
                 s.coordination = e.parameter
             case HiResCode.flashStatus:
-                s.flashing = e.parameter != 0
+                // NTCIP unitFlashStatus: 2 is not flashing; lamp logs written before it was used wrote 0.
+                s.flashing = e.parameter != HiResCode.FlashReason.notFlash.rawValue && e.parameter != 0
+                s.flashStatus = e.parameter
                 for (i, p) in signal.phases.enumerated() { set(i, s.flashing ? p.flashLamp : .red, e.timeMs) }
             default:
                 break

@@ -140,8 +140,8 @@ public enum SignalAt {
                     disagreements.append("plan: replay gives \(st.mode == .flash ? "flash" : st.plan.rawValue) (pattern \(want)), the lamp log gives pattern \(pat) (\(logPatternName!))")
                 }
             }
-            if let c = log.coordination, c != HiResCode.coordination(st.mode) {
-                disagreements.append("mode: replay gives \(st.mode.rawValue), the lamp log gives \(HiResCode.coordinationName(c)) (event 150 parameter \(c))")
+            if let c = log.coordination, c != HiResCode.coordination(st) {
+                disagreements.append("mode: replay gives \(st.mode.rawValue) (\(HiResCode.coordinationName(HiResCode.coordination(st)))), the lamp log gives \(HiResCode.coordinationName(c)) (event 150 parameter \(c))")
             }
             if log.flashing != (st.mode == .flash) {
                 disagreements.append("flash: replay gives \(st.mode == .flash ? "flashing" : "not flashing"), the lamp log gives \(log.flashing ? "flashing" : "not flashing")")

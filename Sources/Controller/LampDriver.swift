@@ -119,7 +119,7 @@ public actor LampDriver {
         logger.info("lamps: start-up sequence", metadata: [
             "signal.id": "\(signal.id)", "flash_ms": "\(startupFlashMs)", "all_red_ms": "\(known.timeline.corridor.safety.flashExitRedMs)",
         ])
-        show(first, events: eventLog.startEvents(first), entry: follower.status)
+        show(first, events: eventLog.startEvents(first, flash: .startup), entry: follower.status)
         var lateEntries = 0
         var wasInStep = follower.inStep
         while !Task.isCancelled {
@@ -176,7 +176,9 @@ public actor LampDriver {
             state.interval = .flash
             state.mode = .flash
         }
-        show(state, events: eventLog.events(from: shown, to: state), entry: entry)
+        // Why it flashes, for event 173: the monitor's trip, the start-up flash, or an operator's order.
+        let flash: HiResCode.FlashReason = trip != nil ? .mmu : (entry == .startup ? .startup : .automatic)
+        show(state, events: eventLog.events(from: shown, to: state, flash: flash), entry: entry)
     }
 
     private func show(_ st: SignalState, events: [LampEvent], entry: SignalFollower.Status) {

@@ -458,7 +458,8 @@ struct SignalEngine: Sendable {
         return SignalState(signal: signal, atMs: t, lamps: lamps, interval: code, stage: stage,
                            intervalStartMs: startMs,
                            intervalEndMs: endMs, mode: mode, plan: sig.planIDs[planIndex],
-                           cycleStartMs: cycle?.startMs, cause: cause, nextChangeMs: nil)
+                           cycleStartMs: cycle?.startMs, cycleAdjustMs: cycle.map { $0.nextStartMs - $0.startMs - sig.plans[$0.plan].cycleMs },
+                           cause: cause, nextChangeMs: nil)
     }
 }
 

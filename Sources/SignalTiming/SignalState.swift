@@ -51,6 +51,9 @@ public struct SignalState: Hashable, Sendable {
     public var plan: PlanID
     /// Start of the current cycle (the coordinated green's start), if a cycle is running.
     public var cycleStartMs: Milliseconds?
+    /// The running cycle's length minus the plan's cycle: positive while a transition lengthens it,
+    /// negative while it shortens it, 0 in step; nil when no cycle is running.
+    public var cycleAdjustMs: Milliseconds? = nil
     /// The control event that decided the current mode (nil: the baseline).
     public var cause: EventID?
     /// Next time the lamps, the interval code or the mode change under the known timeline (nil:

@@ -20,26 +20,46 @@ public enum HiResCode {
     public static let flashStatus: Int64 = 173
     public static let powerRestored: Int64 = 184
 
-    /// Event 150's parameter as the lamp driver writes it.
-    public static func coordination(_ m: SignalMode) -> Int64 {
-        switch m {
-        case .coordinated: return 0
-        case .transitioning: return 1
-        case .hold: return 2
-        case .preemptEntry, .preemptDwell, .preemptExit: return 3
-        case .flash: return 4
+    public static let preemptCallOff: Int64 = 104
+
+    /// Event 150's parameter, the coordinator's cycle state as the specification enumerates it: 0 free,
+    /// 1 in step, 2 transition (add), 3 transition (subtract), 4 transition (dwell), 5 local zero, 6 begin
+    /// pickup. A signal held, preempted or flashing is not coordinating: free. A transition lengthening
+    /// its cycle adds, shortening subtracts; one not laying out a cycle of its own yet (between a release
+    /// and the next coordinated green) waits for the reference point: dwell.
+    public static func coordination(_ st: SignalState) -> Int64 {
+        switch st.mode {
+        case .coordinated: return 1
+        case .transitioning:
+            guard let adjust = st.cycleAdjustMs, adjust != 0 else { return 4 }
+            return adjust > 0 ? 2 : 3
+        case .hold, .preemptEntry, .preemptDwell, .preemptExit, .flash: return 0
         }
     }
 
     public static func coordinationName(_ code: Int64) -> String {
         switch code {
-        case 0: return "coordinated"
-        case 1: return "transitioning"
-        case 2: return "hold"
-        case 3: return "preemption"
-        case 4: return "flash"
+        case 0: return "free"
+        case 1: return "in step"
+        case 2: return "transition (add)"
+        case 3: return "transition (subtract)"
+        case 4: return "transition (dwell)"
+        case 5: return "local zero"
+        case 6: return "begin pickup"
         default: return "code \(code)"
         }
+    }
+
+    /// Why a signal flashes, as event 173 says it (NTCIP 1202 unitFlashStatus).
+    public enum FlashReason: Int64, Sendable {
+        /// Not flashing.
+        case notFlash = 2
+        /// Ordered: an operator's flash command (a central's commanded flash).
+        case automatic = 3
+        /// The conflict monitor (the cabinet's MMU role) tripped.
+        case mmu = 6
+        /// The start-up flash every start runs.
+        case startup = 7
     }
 
     /// Event 131's parameter: plans in corridor order from 1; 255 is flash (NTCIP).
@@ -72,24 +92,27 @@ public struct HiResEventLog: Sendable {
 
     /// At start-up (and at the start of each export window) the state is logged in full, so that a window
     /// never starts mid-plan: power restored, pattern, coordination state, flash, and each green phase.
-    public func startEvents(_ st: SignalState) -> [LampEvent] {
+    public func startEvents(_ st: SignalState, flash: HiResCode.FlashReason = .automatic) -> [LampEvent] {
         var out = [event(st.atMs, HiResCode.powerRestored, 0), event(st.atMs, HiResCode.patternChange, pattern(st)),
-                   event(st.atMs, HiResCode.coordinationState, HiResCode.coordination(st.mode))]
-        if st.mode == .flash { out.append(event(st.atMs, HiResCode.flashStatus, 1)) }
+                   event(st.atMs, HiResCode.coordinationState, HiResCode.coordination(st))]
+        if st.mode == .flash { out.append(event(st.atMs, HiResCode.flashStatus, flash.rawValue)) }
         for (i, p) in signal.phases.enumerated() where st.lamps[i] == .green {
             out.append(event(st.atMs, HiResCode.phaseGreen, Int64(p.id.rawValue)))
         }
         return out
     }
 
-    /// The events of the change from `old` to `new` (the start-up record when there is no `old`).
-    public mutating func events(from old: SignalState?, to new: SignalState) -> [LampEvent] {
-        guard let old else { return startEvents(new) }
+    /// The events of the change from `old` to `new` (the start-up record when there is no `old`). `flash`
+    /// says why `new` flashes, when it does (event 173).
+    public mutating func events(from old: SignalState?, to new: SignalState, flash: HiResCode.FlashReason = .automatic) -> [LampEvent] {
+        guard let old else { return startEvents(new, flash: flash) }
         let t = new.atMs
         var out: [LampEvent] = []
         // The pattern number covers flash too (255): leaving flash logs the pattern the signal returns to.
         if pattern(old) != pattern(new) { out.append(event(t, HiResCode.patternChange, pattern(new))) }
-        if old.mode != new.mode { out += modeEvents(old: old.mode, new: new.mode, at: t) }
+        if old.mode != new.mode || HiResCode.coordination(old) != HiResCode.coordination(new) {
+            out += modeEvents(old: old, new: new, flash: flash)
+        }
         for (i, p) in signal.phases.enumerated() where old.lamps[i] != new.lamps[i] {
             let id = Int64(p.id.rawValue)
             switch (old.lamps[i], new.lamps[i]) {
@@ -115,17 +138,28 @@ public struct HiResEventLog: Sendable {
         return out
     }
 
-    private func modeEvents(old: SignalMode, new: SignalMode, at t: Int64) -> [LampEvent] {
-        var out = [event(t, HiResCode.coordinationState, HiResCode.coordination(new))]
-        if (old == .flash) != (new == .flash) { out.append(event(t, HiResCode.flashStatus, new == .flash ? 1 : 0)) }
-        switch new {
-        case .preemptEntry:
-            out.append(event(t, HiResCode.preemptCall, 1))
-            out.append(event(t, HiResCode.preemptEntry, 1))
-        case .preemptDwell: out.append(event(t, HiResCode.preemptDwell, 1))
-        case .preemptExit: out.append(event(t, HiResCode.preemptExit, 1))
-        default: break
+    private func modeEvents(old: SignalState, new: SignalState, flash: HiResCode.FlashReason) -> [LampEvent] {
+        let t = new.atMs
+        var out: [LampEvent] = []
+        if HiResCode.coordination(old) != HiResCode.coordination(new) {
+            out.append(event(t, HiResCode.coordinationState, HiResCode.coordination(new)))
         }
+        if (old.mode == .flash) != (new.mode == .flash) {
+            out.append(event(t, HiResCode.flashStatus, new.mode == .flash ? flash.rawValue : HiResCode.FlashReason.notFlash.rawValue))
+        }
+        // Preemption: the call comes on when the signal first enters any preemption mode (a call that
+        // finds the preempted stage already green goes straight to dwell), and goes off when the dwell
+        // ends (the call withdrawn: exit begins) or the preemption ends otherwise.
+        let wasPreempted = Self.preempted(old.mode), isPreempted = Self.preempted(new.mode)
+        if isPreempted && !wasPreempted { out.append(event(t, HiResCode.preemptCall, 1)) }
+        if new.mode == .preemptEntry || (new.mode == .preemptDwell && !wasPreempted) { out.append(event(t, HiResCode.preemptEntry, 1)) }
+        if new.mode == .preemptDwell && old.mode != .preemptDwell { out.append(event(t, HiResCode.preemptDwell, 1)) }
+        if old.mode == .preemptDwell || old.mode == .preemptEntry, new.mode != .preemptDwell && new.mode != .preemptEntry {
+            out.append(event(t, HiResCode.preemptCallOff, 1))
+        }
+        if new.mode == .preemptExit && old.mode != .preemptExit { out.append(event(t, HiResCode.preemptExit, 1)) }
         return out
     }
+
+    private static func preempted(_ m: SignalMode) -> Bool { m == .preemptEntry || m == .preemptDwell || m == .preemptExit }
 }

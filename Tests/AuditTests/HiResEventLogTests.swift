@@ -44,7 +44,7 @@ final class HiResEventLogTests: XCTestCase {
         entry.mode = .preemptEntry
         entry.atMs += 1
         let ev = direct.events(from: base, to: entry)
-        XCTAssertEqual(ev.filter { $0.eventCode == HiResCode.coordinationState }.map(\.parameter), [HiResCode.coordination(.preemptEntry)])
+        XCTAssertEqual(ev.filter { $0.eventCode == HiResCode.coordinationState }.map(\.parameter), [HiResCode.coordination(entry)])
         XCTAssertEqual(ev.filter { [HiResCode.preemptCall, HiResCode.preemptEntry].contains($0.eventCode) }.map(\.eventCode),
                        [HiResCode.preemptCall, HiResCode.preemptEntry])
         var flash = base
@@ -52,6 +52,55 @@ final class HiResEventLogTests: XCTestCase {
         flash.atMs += 2
         let fl = direct.events(from: base, to: flash)
         XCTAssertEqual(fl.filter { $0.eventCode == HiResCode.patternChange }.map(\.parameter), [255], "flash is pattern 255")
-        XCTAssertEqual(fl.filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [1])
+        XCTAssertEqual(fl.filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [HiResCode.FlashReason.automatic.rawValue])
+        XCTAssertEqual(direct.events(from: base, to: flash, flash: .mmu).filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [6],
+                       "a monitor trip is the MMU's flash (NTCIP unitFlashStatus 6)")
+        var back = base
+        back.atMs += 3
+        XCTAssertEqual(direct.events(from: flash, to: back).filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [2], "2: not flashing")
+    }
+
+    func testCoordinationStatesAreTheSpecificationsValues() throws {
+        let doc = try writeSignedCorridor(into: try scratchFolder(self, "hires150"))
+        let m = try CorridorMachine(genesisOf: doc)
+        let sig = doc.corridor.signals[1]
+        let t0 = doc.referenceEpochMs + 86_400_000
+        let states = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 300_000)
+        guard var st = states.last(where: { $0.mode == .coordinated }) else { return XCTFail("no coordinated state") }
+        XCTAssertEqual(HiResCode.coordination(st), 1, "in step")
+        st.mode = .transitioning
+        st.cycleAdjustMs = 12_000
+        XCTAssertEqual(HiResCode.coordination(st), 2, "a lengthened cycle adds")
+        st.cycleAdjustMs = -9_000
+        XCTAssertEqual(HiResCode.coordination(st), 3, "a shortened cycle subtracts")
+        st.cycleAdjustMs = nil
+        XCTAssertEqual(HiResCode.coordination(st), 4, "no cycle of its own yet: dwell")
+        for mode in [SignalMode.hold, .preemptEntry, .preemptDwell, .preemptExit, .flash] {
+            st.mode = mode
+            XCTAssertEqual(HiResCode.coordination(st), 0, "\(mode) is not coordinating: free")
+        }
+    }
+
+    func testAPreemptionCallThatFindsItsStageGreenIsLoggedAndSoIsItsEnd() throws {
+        let doc = try writeSignedCorridor(into: try scratchFolder(self, "hires102"))
+        let m = try CorridorMachine(genesisOf: doc)
+        let sig = doc.corridor.signals[1]
+        let t0 = doc.referenceEpochMs + 86_400_000
+        guard let base = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 300_000).last(where: { $0.mode == .coordinated })
+        else { return XCTFail("no coordinated state") }
+        var log = HiResEventLog(signal: sig, plans: doc.corridor.plans.map(\.id))
+        var dwell = base
+        dwell.mode = .preemptDwell
+        dwell.atMs += 1
+        let codes = { (e: [LampEvent]) in e.map(\.eventCode).filter { (100...111).contains($0) } }
+        XCTAssertEqual(codes(log.events(from: base, to: dwell)), [102, 105, 107], "call on, entry and dwell at once")
+        var exit = dwell
+        exit.mode = .preemptExit
+        exit.atMs += 20_000
+        XCTAssertEqual(codes(log.events(from: dwell, to: exit)), [104, 111], "call off, exit")
+        var done = exit
+        done.mode = .transitioning
+        done.atMs += 5_000
+        XCTAssertEqual(codes(log.events(from: exit, to: done)), [], "leaving the exit logs no further preemption event")
     }
 }

@@ -73,7 +73,7 @@ final class SignalAtTests: XCTestCase {
         XCTAssertEqual(r.commandsReplayed, 2, "the release was proposed later and is not replayed")
         XCTAssertEqual(r.disagreements, [])
         XCTAssertNotNil(r.lampLog)
-        XCTAssertEqual(r.lampLog?.coordination, 2)
+        XCTAssertEqual(r.lampLog?.coordination, 0, "a held signal is not coordinating: event 150 says free")
         // The main stage rests green in the hold.
         XCTAssertEqual(r.phases.first { $0.phase == 2 }?.lamp, .green)
         XCTAssertEqual(r.phases.first { $0.phase == 2 }?.logLamp, .green)
@@ -121,9 +121,9 @@ final class ExportAndLogTests: XCTestCase {
         let head = rows.prefix { $0.synthesized }
         XCTAssertFalse(head.isEmpty)
         XCTAssertTrue(head.allSatisfy { $0.timeMs == from })
-        // Pattern 2 = rush-hour (corridor order, from 1), coordination 2 = hold, main phases green.
+        // Pattern 2 = rush-hour (corridor order, from 1), coordination 0 = free (held), main phases green.
         XCTAssertEqual(head.first { $0.eventCode == 131 }?.parameter, 2)
-        XCTAssertEqual(head.first { $0.eventCode == 150 }?.parameter, 2)
+        XCTAssertEqual(head.first { $0.eventCode == 150 }?.parameter, 0)
         XCTAssertEqual(Set(head.filter { $0.eventCode == 1 }.map(\.parameter)), [2, 6])
         XCTAssertTrue(rows.dropFirst(head.count).allSatisfy { !$0.synthesized && $0.timeMs >= from && $0.timeMs < to })
         XCTAssertEqual(rows.map(\.timeMs), rows.map(\.timeMs).sorted())
