@@ -413,7 +413,8 @@ public enum Verifier {
         for row in rows {
             let index = row.record.index
             var finding: Finding?
-            if AuditChain.rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash) != row.rowHash {
+            switch AuditChain.check(row, previousIndex: prevIndex, previousHash: prevHash) {
+            case .rowTampered?:
                 if !explained.contains(index) { homeSearches += 1 }
                 if explained.contains(index) {
                     finding = nil
@@ -430,16 +431,16 @@ public enum Verifier {
                     finding = .rowTampered(index: index, computed: hexString(computed), stored: hexString(row.rowHash))
                 }
                 previousFlagged = true
-            } else if row.prevIndex > prevIndex {
-                finding = .rowMissing(index: row.prevIndex, referencedBy: index)
+            case .rowMissing(let missing, let by)?:
+                finding = .rowMissing(index: missing, referencedBy: by)
                 previousFlagged = false
-            } else if row.prevIndex < prevIndex {
-                finding = previousFlagged ? nil : .unexpectedRow(index: prevIndex, before: index)
+            case .unexpectedRow(let at, let before)?:
+                finding = previousFlagged ? nil : .unexpectedRow(index: at, before: before)
                 previousFlagged = false
-            } else if row.prevRowHash != prevHash {
-                finding = previousFlagged ? nil : .chainBroken(index: index, previousIndex: prevIndex)
+            case .chainBroken(let at, let previous)?:
+                finding = previousFlagged ? nil : .chainBroken(index: at, previousIndex: previous)
                 previousFlagged = false
-            } else {
+            case .malformedRow?, nil:
                 previousFlagged = false
             }
             if let f = finding { out.append(f) }

@@ -90,6 +90,19 @@ public enum AuditChain {
     public static func rowHash(_ r: AuditRecord, prevIndex: LogIndex, prevRowHash: [UInt8]) -> [UInt8] {
         sha256(prevRowHash + canonicalEncoding(r, prevIndex: prevIndex))
     }
+
+    /// One step of the chain walk — the one rule every walker applies (`RaftStore.verifyAuditChain`
+    /// stops at the first violation, the audit's verifier reports and explains them all): the row must
+    /// hash to its stored hash, and name the row before it (`previousIndex`, whose stored hash is
+    /// `previousHash`; 0 and zeros before the first row). Nil when it does.
+    public static func check(_ row: AuditRow, previousIndex: LogIndex, previousHash: [UInt8]) -> AuditChainViolation? {
+        let index = row.record.index
+        if rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash) != row.rowHash { return .rowTampered(index: index) }
+        if row.prevIndex > previousIndex { return .rowMissing(index: row.prevIndex, referencedBy: index) }
+        if row.prevIndex < previousIndex { return .unexpectedRow(index: previousIndex, before: index) }
+        if row.prevRowHash != previousHash { return .chainBroken(index: index, previousIndex: previousIndex) }
+        return nil
+    }
 }
 
 extension RaftStore {
@@ -130,20 +143,8 @@ extension RaftStore {
                 case let .success(r): row = r
                 case let .failure(v): throw v
                 }
-                let index = row.record.index
-                if AuditChain.rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash) != row.rowHash {
-                    throw AuditChainViolation.rowTampered(index: index)
-                }
-                if row.prevIndex > prevIndex {
-                    throw AuditChainViolation.rowMissing(index: row.prevIndex, referencedBy: index)
-                }
-                if row.prevIndex < prevIndex {
-                    throw AuditChainViolation.unexpectedRow(index: prevIndex, before: index)
-                }
-                if row.prevRowHash != prevHash {
-                    throw AuditChainViolation.chainBroken(index: index, previousIndex: prevIndex)
-                }
-                prevIndex = index
+                if let v = AuditChain.check(row, previousIndex: prevIndex, previousHash: prevHash) { throw v }
+                prevIndex = row.record.index
                 prevHash = row.rowHash
                 count += 1
             }
