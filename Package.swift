@@ -90,6 +90,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The wire contract of a controller's HTTP API: the request and response types, the lamp update and
+        // the lamp names, signal and direction parsing, time formatting, the read credential. No HTTP, no
+        // NIO: the daemon and every client depend on it, and the clients need nothing of the daemon.
+        .target(name: "GreenwaveAPI", dependencies: ["SignalTiming", "CorridorMachine", "CorridorFile"]),
         // How every client reaches a controller's HTTP API: plain HTTP on loopback or HTTPS trusting the
         // corridor CA alone, bounded bodies, server-sent event streams (async-http-client).
         .target(
@@ -106,7 +110,8 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming", "APIClient", "CorridorClock",
+                "RaftCore", "Storage", "Transport", "PKI", "CorridorMachine", "CorridorFile", "SignalTiming", "GreenwaveAPI", "APIClient",
+                "CorridorClock",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -120,13 +125,13 @@ let package = Package(
         ),
         // Client library for the CLI and the dashboard: finds a live controller, follows the leader,
         // retries with the same client id and sequence.
-        .target(name: "Console", dependencies: ["Controller", "APIClient", "CorridorFile", "CorridorMachine", "SignalTiming"]),
+        .target(name: "Console", dependencies: ["GreenwaveAPI", "APIClient", "CorridorFile", "CorridorMachine", "SignalTiming"]),
         // Auditing the record: the command log, chain verification by replay, what a signal showed
         // at an instant, ATSPM export. Library so that tests drive it without a process.
         .target(
             name: "Audit",
             dependencies: [
-                "CorridorMachine", "Storage", "SignalTiming", "CorridorFile", "RaftCore", "PKI",
+                "CorridorMachine", "Storage", "SignalTiming", "CorridorFile", "RaftCore", "PKI", "GreenwaveAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Anchors are signed with a controller's peer key and carry its certificate.
                 .product(name: "X509", package: "swift-certificates"),
@@ -137,7 +142,7 @@ let package = Package(
         .target(
             name: "Dashboard",
             dependencies: [
-                "Console", "Controller", "APIClient", "CorridorFile", "CorridorMachine", "SignalTiming",
+                "Console", "GreenwaveAPI", "APIClient", "CorridorFile", "CorridorMachine", "SignalTiming",
             ]
         ),
         // SUMO over TraCI: a TraCI client speaking the binary protocol over TCP, and the driver that
@@ -145,14 +150,15 @@ let package = Package(
         .target(
             name: "Sumo",
             dependencies: [
-                "SignalTiming", "CorridorFile", "RaftCore", "APIClient",
+                "SignalTiming", "CorridorFile", "RaftCore", "GreenwaveAPI", "APIClient",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "greenwave",
             dependencies: [
-                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "Console", "Audit", "Dashboard", "Sumo", "PKI",
+                "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "GreenwaveAPI", "Console", "Audit", "Dashboard", "Sumo",
+                "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,17 +191,21 @@ let package = Package(
             name: "CorridorMachineTests",
             dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Console", "APIClient", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "GreenwaveAPI", "Console", "APIClient", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI"]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "SignalTimingSimulation", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",
             dependencies: [
-                "Audit", "Console", "Controller", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore", "PKI",
+                "Audit", "Console", "Controller", "GreenwaveAPI", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore", "PKI",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Controller", "Console", "CorridorFile", "SignalTiming"]),
-        .testTarget(name: "SumoTests", dependencies: ["Sumo", "SignalTiming", "CorridorFile", "APIClient"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "GreenwaveAPI", "Console", "CorridorFile", "SignalTiming"]),
+        .testTarget(name: "SumoTests", dependencies: ["Sumo", "SignalTiming", "CorridorFile", "GreenwaveAPI", "APIClient"]),
         .testTarget(name: "APIClientTests", dependencies: ["APIClient"]),
+        .testTarget(
+            name: "GreenwaveAPITests",
+            dependencies: ["GreenwaveAPI", "CorridorFile", "CorridorMachine", "SignalTiming"]
+        ),
     ]
 )

@@ -1,4 +1,6 @@
 import CorridorMachine
+import Foundation
+import GreenwaveAPI
 import RaftCore
 import SignalTiming
 import Storage
@@ -159,13 +161,7 @@ public enum SignalAt {
     }
 }
 
+/// A lamp in the audit's words: its wire name (`lampName`) with spaces ("flashing red").
 public func lampWord(_ l: Lamp) -> String {
-    switch l {
-    case .dark: return "dark"
-    case .red: return "red"
-    case .yellow: return "yellow"
-    case .green: return "green"
-    case .flashingRed: return "flashing red"
-    case .flashingYellow: return "flashing yellow"
-    }
+    lampName(l).replacingOccurrences(of: "-", with: " ")
 }

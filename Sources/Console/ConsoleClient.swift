@@ -1,8 +1,8 @@
 import APIClient
-import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 import SignalTiming
 
 /// Why a console command did not get an answer.
@@ -37,7 +37,7 @@ public struct ConsoleClient: Sendable {
         guard let r = reader else { return [] }
         let bare = String(path.split(separator: "?", maxSplits: 1).first ?? "")
         return [(ReadCredential.headerName,
-                 ReadCredential.header(r, corridorID: document.id, path: bare, nowMs: Int64(Date().timeIntervalSince1970 * 1000)))]
+                 ReadCredential.header(r, corridorID: document.id, path: bare, nowMs: wallClockMs()))]
     }
 
     /// A read of `path` on `ep`: the body when the controller answered 200, else nil.
@@ -146,35 +146,7 @@ public struct ConsoleClient: Sendable {
     /// every replica can tell a retry older than the exactly-once window (`ClientID.windowMs`), and 64
     /// random bits, so that two operators never collide.
     public static func newClientID() -> String {
-        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        let now = UInt64(max(0, wallClockMs()))
         return String(format: "%016llx%016llx", now, UInt64.random(in: .min ... .max))
     }
-}
-
-/// "S12", "s12" or "12" → 12.
-public func parseSignal(_ s: String) -> Int? {
-    let t = s.hasPrefix("S") || s.hasPrefix("s") ? String(s.dropFirst()) : s
-    return Int(t)
-}
-
-/// Signals in travel order from "S05 S06 S07" or ranges "S05-S11" (a descending range keeps its order):
-/// the signal ids, or the first word that is neither an id nor a range.
-public func parseSignalList(_ words: [String]) -> Result<[Int], SignalListError> {
-    var list: [Int] = []
-    for w in words {
-        let parts = w.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
-        if parts.count == 2, let a = parseSignal(parts[0]), let b = parseSignal(parts[1]) {
-            list += a <= b ? Array(a...b) : Array((b...a).reversed())
-        } else if parts.count == 1, let v = parseSignal(w) {
-            list.append(v)
-        } else {
-            return .failure(SignalListError(word: w))
-        }
-    }
-    return .success(list)
-}
-
-public struct SignalListError: Error, CustomStringConvertible {
-    public var word: String
-    public var description: String { "'\(word)' is not a signal id or range (S05, 5 or S05-S11)" }
 }

@@ -1,5 +1,6 @@
 import CorridorFile
 import Foundation
+import GreenwaveAPI
 import RaftCore
 import SignalTiming
 
@@ -226,15 +227,6 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
         case .unauthorized(let s), .forbidden(let s): return s
         }
     }
-}
-
-/// Milliseconds since the Unix epoch (UTC), from the wall clock: what the leader stamps into entries
-/// and what the lamp driver schedules against.
-/// The wall clock, integer ms since the Unix epoch.
-@inline(__always) public func wallClockMs() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
 /// Monotonic nanoseconds, for latencies.

@@ -2,6 +2,7 @@ import APIClient
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -340,4 +341,16 @@ func withTimeout<T: Sendable>(ms: Int, _ body: @escaping @Sendable () async thro
         defer { group.cancelAll() }
         return try await group.next()!
     }
+}
+
+/// Mode in force at `t` and the next pending one, from the applied state.
+func modes(_ m: CorridorMachine, at t: Int64) -> (mode: String, since: Int64, pending: String?, pendingAt: Int64?) {
+    let now = m.mode(at: t)
+    var pending: (String, Int64)?
+    for r in m.events where r.event.effectiveAtMs > t {
+        if case .setPlan(let p) = r.event.action {
+            if pending == nil || r.event.effectiveAtMs < pending!.1 { pending = (p.rawValue, r.event.effectiveAtMs) }
+        }
+    }
+    return (now.plan.rawValue, now.sinceMs, pending?.0, pending?.1)
 }

@@ -1,45 +1,9 @@
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 import Logging
 import SignalTiming
 import Storage
-
-/// One lamp change as the API streams it.
-public struct LampUpdate: Codable, Sendable, Equatable {
-    public var signal: Int
-    public var atMs: Int64
-    /// Phase id → lamp ("green", "yellow", "red", "flashing-yellow", …).
-    public var lamps: [String: String]
-    public var interval: String
-    public var mode: String
-    public var plan: String
-    public var timeLeftMs: Int64?
-    /// Log index of the command that put the signal in this mode, if any.
-    public var causeIndex: UInt64?
-    /// Set when the conflict monitor tripped: the controller flashes until a person resets it.
-    public var monitorFault: String?
-    /// When this controller actually switched its lamps, on its corridor time (ms since the epoch). `atMs` is
-    /// when the schedule says the change is due; the difference is the signal's phase skew.
-    public var shownAtMs: Int64?
-    /// Set while the lamps are not the corridor's schedule: "startup" (the start-up flash and all-red) or
-    /// "entering" (a safe transition into the schedule after start-up or a late command). Nil: in step.
-    public var entry: String?
-
-    public init(signal: Int, atMs: Int64, lamps: [String: String], interval: String, mode: String, plan: String,
-                timeLeftMs: Int64?, causeIndex: UInt64?, monitorFault: String?, shownAtMs: Int64?, entry: String? = nil) {
-        self.signal = signal
-        self.atMs = atMs
-        self.lamps = lamps
-        self.interval = interval
-        self.mode = mode
-        self.plan = plan
-        self.timeLeftMs = timeLeftMs
-        self.causeIndex = causeIndex
-        self.monitorFault = monitorFault
-        self.shownAtMs = shownAtMs
-        self.entry = entry
-    }
-}
 
 /// Drives this signal's lamps from the applied state: computes every change on the signal's own clock
 /// (so a controller cut off from its peers keeps running the last committed plan), passes each change
@@ -197,16 +161,5 @@ public actor LampDriver {
                           mode: st.mode.rawValue, plan: st.plan.rawValue, timeLeftMs: st.timeLeftMs,
                           causeIndex: st.cause?.rawValue, monitorFault: trip, shownAtMs: shownAtMs,
                           entry: entry == .inStep ? nil : entry.rawValue)
-    }
-}
-
-func lampName(_ l: Lamp) -> String {
-    switch l {
-    case .dark: return "dark"
-    case .red: return "red"
-    case .yellow: return "yellow"
-    case .green: return "green"
-    case .flashingRed: return "flashing-red"
-    case .flashingYellow: return "flashing-yellow"
     }
 }

@@ -1,5 +1,6 @@
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 import Logging
 import RaftCore
 import SignalTiming

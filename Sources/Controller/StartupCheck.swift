@@ -1,6 +1,7 @@
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 import Logging
 import RaftCore
 import SignalTiming

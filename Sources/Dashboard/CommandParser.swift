@@ -1,6 +1,6 @@
 import Console
-import Controller
 import CorridorFile
+import GreenwaveAPI
 
 /// What the operator typed after ':', as an API command request, or why it cannot be one.
 ///

@@ -5,10 +5,10 @@ import Darwin
 #endif
 import APIClient
 import Console
-import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 
 /// The running dashboard: polls every controller's status twice a second, follows every lamp stream,
 /// redraws ten times a second, and reads the keyboard. Returns when the operator quits (q, Ctrl-C) or

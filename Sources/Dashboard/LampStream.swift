@@ -1,6 +1,6 @@
 import APIClient
-import Controller
 import Foundation
+import GreenwaveAPI
 
 /// Follows one controller's `GET /v1/lamps/stream` (server-sent events, over HTTPS when the corridor's
 /// API is TLS) and hands each lamp update over as it arrives; reconnects after a second when the

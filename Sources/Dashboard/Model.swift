@@ -1,5 +1,5 @@
-import Controller
 import CorridorFile
+import GreenwaveAPI
 import SignalTiming
 
 /// Everything the dashboard knows, as plain values: the corridor, what each controller last reported
@@ -229,8 +229,8 @@ public struct DashboardModel: Sendable, Equatable {
         // A start of coordinated green while coordinated: where the corridor file says it must fall.
         if let old = previous, u.mode == "coordinated", let sch = schedules[u.plan]?[u.signal], sch.cycleMs > 0,
            !sch.coordinatedPhases.isEmpty,
-           sch.coordinatedPhases.allSatisfy({ u.lamps["\($0)"] == "green" }),
-           !sch.coordinatedPhases.allSatisfy({ old.lamps["\($0)"] == "green" }) {
+           sch.coordinatedPhases.allSatisfy({ u.lamps["\($0)"] == lampName(.green) }),
+           !sch.coordinatedPhases.allSatisfy({ old.lamps["\($0)"] == lampName(.green) }) {
             var e = (u.atMs - referenceEpochMs - sch.offsetMs) % sch.cycleMs
             if e < 0 { e += sch.cycleMs }
             if e > sch.cycleMs / 2 { e -= sch.cycleMs }

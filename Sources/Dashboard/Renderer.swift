@@ -1,4 +1,5 @@
-import Controller
+import GreenwaveAPI
+import SignalTiming
 
 /// Model → screen, with nothing else consulted: the same model and size always give the same frame.
 ///
@@ -303,15 +304,16 @@ public enum DashboardRenderer {
     }
 
     /// A lamp as one coloured cell: G green, Y yellow, R red, lower case when flashing, - dark.
-    static func lampCell(_ lamp: String) -> (String, TextStyle) {
-        switch lamp {
-        case "green": return ("G", TextStyle(fg: .black, bg: .green, bold: true))
-        case "yellow": return ("Y", TextStyle(fg: .black, bg: .yellow, bold: true))
-        case "red": return ("R", TextStyle(fg: .white, bg: .red, bold: true))
-        case "flashing-yellow": return ("y", TextStyle(fg: .yellow, bold: true))
-        case "flashing-red": return ("r", TextStyle(fg: .red, bold: true))
-        case "dark": return ("-", dim)
-        default: return ("?", dim)
+    /// A name that is no lamp's (`lamp(named:)`, the wire's one table) is "?".
+    static func lampCell(_ name: String) -> (String, TextStyle) {
+        switch lamp(named: name) {
+        case .green: return ("G", TextStyle(fg: .black, bg: .green, bold: true))
+        case .yellow: return ("Y", TextStyle(fg: .black, bg: .yellow, bold: true))
+        case .red: return ("R", TextStyle(fg: .white, bg: .red, bold: true))
+        case .flashingYellow: return ("y", TextStyle(fg: .yellow, bold: true))
+        case .flashingRed: return ("r", TextStyle(fg: .red, bold: true))
+        case .dark: return ("-", dim)
+        case nil: return ("?", dim)
         }
     }
 

@@ -10,6 +10,7 @@
 import APIClient
 import CorridorFile
 import Foundation
+import GreenwaveAPI
 import Logging
 import SignalTiming
 #if canImport(Glibc)
@@ -100,7 +101,7 @@ public func runLive(corridor: Corridor, endpoints: [LiveEndpoint], options: Live
     var step: Int64 = 0
     var lastReport = 0.0
     while !Task.isCancelled {
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let nowMs = wallClockMs()
         let views = board.snapshot(nowMs: nowMs, graceMs: options.graceMs)
         var changes: [(trafficLight: String, state: String)] = []
         for (i, p) in programs.enumerated() {
@@ -229,23 +230,12 @@ final class LampFollower: @unchecked Sendable {
         }
     }
 
-    private func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    private func nowMs() -> Int64 { wallClockMs() }
 
-    /// A `data:` payload → lamps in `signal.phases` order (a phase missing from the update: dark).
+    /// A `data:` payload (a `LampUpdate`) → lamps in `signal.phases` order (a phase missing from the update,
+    /// or a lamp name that is none of the wire's: dark).
     func decodeLamps(_ data: String) -> [Lamp]? {
-        struct Update: Decodable { var signal: Int; var lamps: [String: String] }
-        guard let u = try? JSONDecoder().decode(Update.self, from: Data(data.utf8)), u.signal == endpoint.signal.rawValue else { return nil }
-        return signal.phases.map { lamp(named: u.lamps["\($0.id.rawValue)"] ?? "dark") }
-    }
-}
-
-func lamp(named name: String) -> Lamp {
-    switch name {
-    case "green": return .green
-    case "yellow": return .yellow
-    case "red": return .red
-    case "flashing-red": return .flashingRed
-    case "flashing-yellow": return .flashingYellow
-    default: return .dark
+        guard let u = try? JSONDecoder().decode(LampUpdate.self, from: Data(data.utf8)), u.signal == endpoint.signal.rawValue else { return nil }
+        return signal.phases.map { u.lamps["\($0.id.rawValue)"].flatMap(lamp(named:)) ?? .dark }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Audit
 import Console
 import Foundation
+import GreenwaveAPI
 import PKI
 import SignalTiming
 import Storage

@@ -4,6 +4,7 @@ import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 
 /// Options every console command shares.
 struct ConsoleOptions: ParsableArguments {
@@ -73,7 +74,7 @@ func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandR
         } else if r.result == "accepted" {
             var line = "\(request.type) accepted: log index \(r.index), term \(r.term), leader \(r.leader)"
             if let t = r.effectiveAtMs {
-                let inS = Double(t - Int64(Date().timeIntervalSince1970 * 1000)) / 1000
+                let inS = (Double(t) - Double(wallClockMs())) / 1000   // in Double: a hostile time cannot overflow
                 line += "; takes effect \(isoTime(t))" + (inS > 0 ? String(format: " (in %.1f s)", inS) : "")
             }
             if r.duplicate { line += " (a retry: this is the first result)" }

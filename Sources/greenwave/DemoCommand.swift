@@ -5,6 +5,7 @@ import CorridorMachine
 import CorridorFile
 import Dashboard
 import Foundation
+import GreenwaveAPI
 import Logging
 import SignalTiming
 import Sumo

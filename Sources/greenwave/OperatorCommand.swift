@@ -4,6 +4,7 @@ import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 
 /// `greenwave operator …`: operator keys and the replicated operator registry.
 struct OperatorCommand: AsyncParsableCommand {

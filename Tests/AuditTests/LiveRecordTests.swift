@@ -6,6 +6,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import GreenwaveAPI
 import XCTest
 
 /// The audit on a record written by real controllers: five `greenwave controller` processes of the

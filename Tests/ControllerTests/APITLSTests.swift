@@ -3,6 +3,7 @@ import Console
 import Controller
 import CorridorFile
 import Foundation
+import GreenwaveAPI
 import SignalTiming
 #if canImport(FoundationNetworking)
 import FoundationNetworking

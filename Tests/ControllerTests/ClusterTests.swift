@@ -1,6 +1,7 @@
 import Console
 import Controller
 import Foundation
+import GreenwaveAPI
 import XCTest
 
 /// Multi-process tests on loopback: five real `greenwave controller` processes (3 voters, 2 learners).

@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import GreenwaveAPI
 import XCTest
 
 /// Issue 16, "a measured corridor time": real controllers of demo-5 (voters 1, 3, 5; learners 2, 4) with

@@ -4,6 +4,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import GreenwaveAPI
 import XCTest
 
 /// Real `greenwave controller` processes on loopback for the multi-process tests: a copy of

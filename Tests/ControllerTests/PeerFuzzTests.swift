@@ -1,6 +1,7 @@
 import Console
 import Controller
 import Foundation
+import GreenwaveAPI
 import RaftCore
 import Transport
 import XCTest

@@ -2,6 +2,7 @@ import Console
 import Controller
 import Foundation
 @testable import Storage
+import GreenwaveAPI
 import XCTest
 
 /// A replica whose log entry was corrupted refuses to start naming the index; `greenwave controller

@@ -6,6 +6,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import GreenwaveAPI
 import XCTest
 
 /// Signed commands and roles through real controllers and the real console (issue 13, items 2–4).

@@ -4,6 +4,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import GreenwaveAPI
 import XCTest
 
 /// Five real controllers with mutual TLS between peers, the PKI made by `greenwave pki`.

@@ -2,6 +2,7 @@ import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveAPI
 
 /// The operators of the controller tests: keys derived from their names, in the registry from the start.
 enum TestOperators {

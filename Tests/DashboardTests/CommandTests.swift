@@ -1,5 +1,5 @@
-import Controller
 import CorridorFile
+import GreenwaveAPI
 @testable import Dashboard
 import XCTest
 

@@ -1,3 +1,12 @@
+// GreenwaveAPI: the wire contract of a controller's HTTP/JSON API (docs/operations.md lists the routes,
+// docs/architecture.md shows where this module stands). The daemon (`Controller`) encodes these types and
+// every client (`Console`, `Dashboard`, `Sumo`, the `greenwave` commands) decodes them; neither side
+// re-declares one. It holds no transport: no HTTP server or client, no NIO, so that a client links the
+// contract without the daemon (Hummingbird, GRDB, the peer transport) and the daemon without a client.
+// `APIClient` carries the bytes (async-http-client); what the bytes mean is here.
+//
+// Compatibility: the JSON is the API's; a field is added as optional (an older controller or client
+// omits it), and none is renamed or removed without a version.
 import CorridorFile
 import CorridorMachine
 import Foundation
@@ -154,15 +163,6 @@ public struct CommandRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// A direction from the corridor's name for it, or `increasing` / `decreasing`.
-public func parseDirection(_ s: String, document: CorridorDocument) -> Direction? {
-    switch s.lowercased() {
-    case "increasing", document.increasingName.lowercased(): return .increasing
-    case "decreasing", document.decreasingName.lowercased(): return .decreasing
-    default: return nil
-    }
-}
-
 public func parseClientID(_ s: String) -> ClientID? {
     if let v = UInt64(s) { return ClientID(v) }
     let hex = s.lowercased()
@@ -184,6 +184,19 @@ public struct CommandResponse: Codable, Sendable, Equatable {
     public var duplicate: Bool
     /// The controller (signal id) that led when the command committed.
     public var leader: Int
+
+    public init(index: UInt64, term: UInt64, result: String, effectiveAtMs: Int64?, effectiveAt: String?, reason: String?,
+                code: String?, duplicate: Bool, leader: Int) {
+        self.index = index
+        self.term = term
+        self.result = result
+        self.effectiveAtMs = effectiveAtMs
+        self.effectiveAt = effectiveAt
+        self.reason = reason
+        self.code = code
+        self.duplicate = duplicate
+        self.leader = leader
+    }
 
     enum CodingKeys: String, CodingKey {
         case index, term, result, reason, code, duplicate, leader
@@ -349,6 +362,21 @@ public struct StateResponse: Codable, Sendable, Equatable {
     public var corridorFlash: Bool
     public var preemptions: [UInt64]
 
+    public init(consistency: String, appliedIndex: UInt64, readIndex: UInt64?, stateHash: String, mode: String, pendingMode: String?,
+                pendingModeAtMs: Int64?, holds: [Int], flashing: [Int], corridorFlash: Bool, preemptions: [UInt64]) {
+        self.consistency = consistency
+        self.appliedIndex = appliedIndex
+        self.readIndex = readIndex
+        self.stateHash = stateHash
+        self.mode = mode
+        self.pendingMode = pendingMode
+        self.pendingModeAtMs = pendingModeAtMs
+        self.holds = holds
+        self.flashing = flashing
+        self.corridorFlash = corridorFlash
+        self.preemptions = preemptions
+    }
+
     enum CodingKeys: String, CodingKey {
         case consistency, mode, holds, flashing, preemptions
         case appliedIndex = "applied_index"
@@ -398,6 +426,11 @@ public struct OperatorsResponse: Codable, Sendable, Equatable {
 public struct ErrorResponse: Codable, Sendable, Equatable {
     public var error: String
     public var leader: Int?
+
+    public init(error: String, leader: Int? = nil) {
+        self.error = error
+        self.leader = leader
+    }
 }
 
 public enum APIError: Error, CustomStringConvertible {
@@ -407,23 +440,4 @@ public enum APIError: Error, CustomStringConvertible {
         case .badRequest(let s): return s
         }
     }
-}
-
-/// ISO 8601 UTC with milliseconds.
-public func isoTime(_ ms: Int64) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
-}
-
-/// Mode in force at `t` and the next pending one, from the applied state.
-func modes(_ m: CorridorMachine, at t: Int64) -> (mode: String, since: Int64, pending: String?, pendingAt: Int64?) {
-    let now = m.mode(at: t)
-    var pending: (String, Int64)?
-    for r in m.events where r.event.effectiveAtMs > t {
-        if case .setPlan(let p) = r.event.action {
-            if pending == nil || r.event.effectiveAtMs < pending!.1 { pending = (p.rawValue, r.event.effectiveAtMs) }
-        }
-    }
-    return (now.plan.rawValue, now.sinceMs, pending?.0, pending?.1)
 }
