@@ -104,8 +104,8 @@ public struct CorridorMachine: Sendable {
     public static let stateFormatVersion: UInt16 = 2
     static let stateMagic: [UInt8] = Array("GWCS".utf8)
 
-    public internal(set) var settings: MachineSettings
-    public internal(set) var corridor: Corridor
+    public internal(set) var settings: MachineSettings { didSet { corridorVersion &+= 1 } }
+    public internal(set) var corridor: Corridor { didSet { corridorVersion &+= 1 } }
     public let referenceEpochMs: Milliseconds
     /// The latest leader timestamp seen (the machine's monotonic clock).
     public internal(set) var clockMs: Milliseconds
@@ -140,6 +140,11 @@ public struct CorridorMachine: Sendable {
     private var settleProbe: (key: SettleKey, at: Milliseconds?)?
     struct SettleKey: Equatable { var baseline: Baseline; var count: Int; var last: UInt64 }
 
+    /// Cache (not state) for the state hash: counts changes of the settings and the corridor, which make
+    /// the prefix of the state encoding; `hashPrefix` is SHA-256 fed with that prefix at a version.
+    private(set) var corridorVersion: UInt64 = 0
+    var hashPrefix: StateHashPrefix?
+
     /// A fresh corridor running `initialPlan` from `referenceEpochMs`.
     /// `operators` is the initial registry (the corridor file's first engineer): without an active
     /// engineer nobody could ever order anything, so an empty one is refused.
@@ -172,7 +177,7 @@ public struct CorridorMachine: Sendable {
         self.preemptions = []
         self.sessions = []
         self.timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, events: [])
-        self.stateHash = Self.hash(encodedState())
+        self.stateHash = computeStateHash()
     }
 
     // MARK: - Apply
@@ -251,7 +256,7 @@ public struct CorridorMachine: Sendable {
         compactIfSettled()
         if let refusal = sessionRefusal(header.clientID, known: slot.found) {
             // Not executed and no session recorded: nothing of the command happened.
-            stateHash = Self.hash(encodedState())
+            stateHash = computeStateHash()
             return ApplyResult(index: index, term: term, header: header, result: refusal, duplicate: false, stateHash: stateHash)
         }
         let result: CommandResult
@@ -273,7 +278,7 @@ public struct CorridorMachine: Sendable {
         }
         recordSession(header.clientID, sequence: header.sequence, result: result, index: index)
         compactIfSettled()
-        stateHash = Self.hash(encodedState())
+        stateHash = computeStateHash()
         return ApplyResult(index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash,
                            commandKind: kind)
     }
@@ -499,8 +504,9 @@ public struct CorridorMachine: Sendable {
         }
         let record = EventRecord(event: ControlEvent(id: EventID(index), effectiveAtMs: at, action: action), operatorID: operatorID)
         do {
+            // Same corridor and baseline: the signals the event does not concern keep their schedules.
             timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                                            events: events.map(\.event) + [record.event])
+                                            events: events.map(\.event) + [record.event], reusing: timeline)
         } catch let e as TimingError {
             return .rejected(.invalidCommand, reason: e.message)
         } catch {
@@ -621,4 +627,11 @@ public struct CorridorMachine: Sendable {
     // MARK: - Hash
 
     static func hash(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+}
+
+/// SHA-256 after the state encoding's prefix (`CorridorMachine.encodeStatePrefix`), for one version of the
+/// settings and corridor. Copying it copies the hasher's state (swift-crypto's digests are values).
+struct StateHashPrefix: Sendable {
+    var corridorVersion: UInt64
+    var hasher: SHA256
 }

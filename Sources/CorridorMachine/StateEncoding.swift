@@ -46,11 +46,24 @@ extension CorridorMachine {
     /// different indices, e.g. across a no-op or a duplicate, have equal hashes).
     public func encodedState() -> [UInt8] {
         var w = ByteWriter()
+        encodeStatePrefix(&w)
+        encodeStateTail(&w)
+        return w.bytes
+    }
+
+    /// The part of the state encoding that only `updatePlan` (the corridor) changes: magic, version,
+    /// settings, corridor, reference epoch. For the 47-signal corridor it is most of the bytes, so the
+    /// state hash feeds it to SHA-256 once and keeps the hasher (`StateHashPrefix`).
+    func encodeStatePrefix(_ w: inout ByteWriter) {
         w.raw(Self.stateMagic)
         w.u16(Self.stateFormatVersion)
         w.i64(settings.safetyMarginMs); w.u32(UInt32(settings.maxSessions)); w.u32(UInt32(settings.maxEvents))
         Codecs.corridor(&w, corridor)
         w.i64(referenceEpochMs)
+    }
+
+    /// The rest of the state encoding, from the clock on: what a command changes.
+    func encodeStateTail(_ w: inout ByteWriter) {
         w.i64(clockMs)
         w.i64(baseline.atMs); w.string(baseline.plan.rawValue)
         w.optional(baselineSource, Self.provenance)
@@ -72,7 +85,28 @@ extension CorridorMachine {
         w.array(operators) { w, o in
             w.string(o.name); w.data(o.publicKey); w.u8(o.role.rawValue); w.u64(o.addedAtIndex); w.optional(o.revokedAtIndex) { $0.u64($1) }
         }
-        return w.bytes
+    }
+
+    /// SHA-256 of `encodedState()`, the same bytes hashed (the state hash's definition does not change:
+    /// audit rows, snapshots and replicas of older builds agree), but the prefix that only `updatePlan`
+    /// changes is hashed once and its hasher state kept; each call hashes only the tail.
+    mutating func computeStateHash() -> [UInt8] {
+        let prefix: SHA256
+        if let cached = hashPrefix, cached.corridorVersion == corridorVersion {
+            prefix = cached.hasher
+        } else {
+            var w = ByteWriter()
+            encodeStatePrefix(&w)
+            var h = SHA256()
+            h.update(data: w.bytes)
+            hashPrefix = StateHashPrefix(corridorVersion: corridorVersion, hasher: h)
+            prefix = h
+        }
+        var h = prefix  // a value: the cached hasher is not advanced
+        var w = ByteWriter()
+        encodeStateTail(&w)
+        h.update(data: w.bytes)
+        return Array(h.finalize())
     }
 
     static func provenance(_ w: inout ByteWriter, _ p: Provenance) { w.u64(p.logIndex); w.string(p.operatorID) }

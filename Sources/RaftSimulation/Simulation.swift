@@ -60,6 +60,13 @@ public struct SimulationOptions: Sendable {
     /// ... or after this many message deliveries, or this many wall-clock seconds.
     public var livenessDeliveryBudget = 300_000
     public var livenessWallSeconds = 5.0
+    /// Send what promises nothing durable (`MessageKind.waitsForDurability`: a leader's appends and
+    /// heartbeats above all) as soon as the node hands it out, while its write is still in flight, as the
+    /// controller's shell does (issue 19; thesis §10.2.1): a leader's own write may then complete after
+    /// its followers' acknowledgements, and it must count itself only once it is durable. Drawn per seed
+    /// (about half, from the seed's bits, so that the other seeds keep their histories); off: every
+    /// message waits for its `Ready`'s write.
+    public var earlySends = true
 
     public init() {}
 }
@@ -151,6 +158,8 @@ public struct SimulationResult: Sendable {
     public var coverage = Coverage()
     /// Rounds the liveness phase used.
     public var livenessRounds = 0
+    /// Whether this seed sent non-durable messages before their write completed (`SimulationOptions.earlySends`).
+    public var earlySends = false
     /// FNV-1a hash of every action and its effect: equal hashes mean identical histories.
     public var traceHash: UInt64
     /// The trace, when `recordTrace` was set.
@@ -181,6 +190,9 @@ public struct Coverage: Sendable, Equatable {
     public var readsAtDeposedLeader = 0
     /// Messages held back and released later.
     public var delayedMessages = 0
+    /// Commits a leader made when its own write completed, its followers' acknowledgements having come
+    /// first (only with early sends: the leader's own write completing after the followers').
+    public var commitsOnLeaderWrite = 0
     public init() {}
 }
 
@@ -391,6 +403,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     /// Leaders that sent a TimeoutNow: (leader, term). Such a leader has given up its lease for the term.
     var timeoutNowSent: Set<TermKey> = []
     var livenessRounds = 0
+    /// This seed sends non-durable messages before the write completes (`SimulationOptions.earlySends`).
+    var earlySends = false
 
     struct Link: Hashable { var from: NodeID; var to: NodeID }
 
@@ -402,6 +416,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         self.checkQuorum = options.checkQuorum
         self.leaseReads = options.leaseReads
         self.clockDrift = options.clockDrift
+        // From the seed's bits, not the generator: seeds without early sends keep their histories.
+        var bits = SplitMix64(seed: seed ^ 0x5EED_0E41_7A11_5E4D)
+        self.earlySends = options.earlySends && bits.next() & 1 == 1
         if weights.varyPerSeed {
             weights.vary(&rng)
             appendEntriesLimit = 1 + rng.below(4)
@@ -488,7 +505,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                                 elections: checker.leaderOfTerm.count, steps: step, maxInFlight: maxInFlight,
                                 snapshotsInstalled: snapshotsInstalled, membershipChanges: checker.committedConfigChanges,
                                 largestSnapshotBytes: largestSnapshotBytes, coverage: coverage, livenessRounds: livenessRounds,
-                                traceHash: trace.hash, trace: trace.lines)
+                                earlySends: earlySends, traceHash: trace.hash, trace: trace.lines)
     }
 
     // MARK: - Fault phase
@@ -900,7 +917,13 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                 checkReadRounds(raft, rd)
             }
             checkCampaignsAndTransfers(raft, rd)
-            nodes[i].pending.append(rd)
+            var write = rd
+            if earlySends {
+                let (now, held) = rd.messagesByDurability
+                for m in now { emit(m) }
+                write.messages = held
+            }
+            nodes[i].pending.append(write)
         }
         nodes[i].raft = raft
     }
@@ -969,6 +992,19 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         }
     }
 
+    /// Puts a message on the network (and in the replay rings).
+    mutating func emit(_ m: Message) {
+        switch m.kind {
+        case .append, .heartbeat, .snapshot:
+            if leaderSent.count < 48 { leaderSent.append(m) } else { leaderSent[rng.below(48)] = m }
+        case .timeoutNow:
+            if timeoutNows.count < 12 { timeoutNows.append(m) } else { timeoutNows[rng.below(12)] = m }
+        default: break
+        }
+        checker.sent(m, step: step)
+        if network.count < maxNetwork { network.append(m) }
+    }
+
     /// Makes the node's oldest pending write durable, then sends its messages and applies its entries.
     mutating func completeWrite(_ i: Int) {
         guard nodes[i].raft != nil, !nodes[i].pending.isEmpty else { return }
@@ -989,20 +1025,12 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         checker.diskWritten(node: id, disk: nodes[i].disk, removed: removed, step: step)
         if !removed.isEmpty && w.snapshot == nil { coverage.suffixesOverwritten += 1 }
         if let last = w.entries.last {
+            let before = nodes[i].raft!.commitIndex
             nodes[i].raft!.persisted(upTo: last.index, term: last.term)
+            if earlySends && nodes[i].raft!.commitIndex > before { coverage.commitsOnLeaderWrite += 1 }
         }
         trace.add(19, id, (w.hardState?.commit ?? 0) << 16 | UInt64(w.entries.count), "persist \(id) hs=\(w.hardState.map { "\($0.term)/\($0.vote)/\($0.commit)" } ?? "-") entries=\(w.entries.count)")
-        for m in w.messages {
-            switch m.kind {
-            case .append, .heartbeat, .snapshot:
-                if leaderSent.count < 48 { leaderSent.append(m) } else { leaderSent[rng.below(48)] = m }
-            case .timeoutNow:
-                if timeoutNows.count < 12 { timeoutNows.append(m) } else { timeoutNows[rng.below(12)] = m }
-            default: break
-            }
-            checker.sent(m, step: step)
-            if network.count < maxNetwork { network.append(m) }
-        }
+        for m in w.messages { emit(m) }
         for e in w.committedEntries {
             checker.applied(node: id, entry: e, expectedIndex: nodes[i].appliedCount + 1, step: step)
             nodes[i].machine.apply(e)

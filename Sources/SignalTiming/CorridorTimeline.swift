@@ -16,11 +16,20 @@ public struct CorridorTimeline: Sendable {
 
     let signals: [ResolvedSignal]
     let schedules: [SignalSchedule]
+    /// What each signal's schedule was compiled from (for `init(…reusing:)`).
+    let scheduleInputs: [SignalScheduleInputs]
 
     /// Compiles a timeline. Refuses events that name unknown plans, signals or stages, preemptions
     /// over non-consecutive signals, and events before the baseline.
+    ///
+    /// `previous`, when given, must have been compiled for the same corridor (the caller knows: the
+    /// state machine passes it only when adding an event). A signal whose inputs — the events that
+    /// concern it (corridor-wide ones and its own) and its preemption call windows — are those it had in
+    /// `previous` keeps its compiled schedule instead of compiling it again (issue 19: adding a hold of
+    /// one signal compiled all 47). The schedule is a pure function of those inputs, so the result is
+    /// the same timeline either way (`TimelineReuseTests`).
     public init(corridor: Corridor, referenceEpochMs: Milliseconds, baseline: Baseline,
-                events: [ControlEvent]) throws {
+                events: [ControlEvent], reusing previous: CorridorTimeline? = nil) throws {
         guard let base = corridor.planIndex(of: baseline.plan) else {
             throw TimingError("baseline plan '\(baseline.plan)' does not exist")
         }
@@ -71,11 +80,22 @@ public struct CorridorTimeline: Sendable {
             }
         }
         var schedules: [SignalSchedule] = []
+        var inputs: [SignalScheduleInputs] = []
+        let reusable = previous.map {
+            $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline && $0.scheduleInputs.count == corridor.signals.count
+        } ?? false
         for i in corridor.signals.indices {
             let w = windows[i].sorted { ($0.callMs, $0.source) < ($1.callMs, $1.source) }
-            schedules.append(try SignalSchedule.build(corridor: corridor, signalIndex: i, baseline: base,
-                                                      events: sorted, windows: w))
+            let key = SignalScheduleInputs(signal: corridor.signals[i].id, events: sorted, windows: w)
+            if reusable, let p = previous, p.scheduleInputs[i] == key {
+                schedules.append(p.schedules[i])
+            } else {
+                schedules.append(try SignalSchedule.build(corridor: corridor, signalIndex: i, baseline: base,
+                                                          events: sorted, windows: w))
+            }
+            inputs.append(key)
         }
+        self.scheduleInputs = inputs
         self.corridor = corridor
         self.referenceEpochMs = referenceEpochMs
         self.baseline = baseline

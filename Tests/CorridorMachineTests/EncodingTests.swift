@@ -150,3 +150,42 @@ final class EncodingTests: XCTestCase {
         XCTAssertThrowsError(try CorridorMachine(encodedState: snap.state + [0]))
     }
 }
+
+/// The state hash keeps the hasher of the encoding's unchanging prefix (settings, corridor) and hashes
+/// only the tail per command (issue 19). Its definition must not change: at every index of a generated
+/// log — accepted and refused commands, duplicates, compactions, plan updates that change the prefix —
+/// it equals SHA-256 of the whole encoding, computed by the decoder from the bytes alone.
+final class IncrementalStateHashTests: XCTestCase {
+    func testTheCachedPrefixHashEqualsTheHashOfTheWholeEncodingAtEveryIndex() throws {
+        let log = DeterminismTests.makeLog(entries: 400, seed: 11)
+        var m = try CorridorMachine(snapshot: log.initial)
+        var checked = 0, planUpdates = 0
+        for e in log.entries {
+            let corridorBefore = m.corridor
+            let r = m.apply(index: e.index, term: e.term, kind: e.kind, payload: e.payload)
+            if m.corridor != corridorBefore { planUpdates += 1 }
+            let full = try CorridorMachine(encodedState: m.encodedState()).stateHash
+            XCTAssertEqual(m.stateHash, full, "index \(e.index)")
+            XCTAssertEqual(r.stateHash, full, "index \(e.index)")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 400)
+        XCTAssertGreaterThan(planUpdates, 0, "the log must change the prefix (updatePlan) for this test to mean something")
+    }
+
+    func testAPlanUpdateChangesTheHashAsTheFullEncodingDoes() throws {
+        var d = Driver()
+        let before = d.m.stateHash
+        let spec = PlanSpec(name: "evening", cycleMs: 100_000, coordinatedStage: "main",
+                            splitsMs: ["main": 60_000, "main-turn": 16_000, "side": 24_000],
+                            progression: Progression(speedKmh: 35, favoured: .decreasing, favouredBandPercent: 70))
+        XCTAssertTrue(d.send(.updatePlan(spec), at: Fixture.t0).result!.isAccepted)
+        XCTAssertNotEqual(d.m.stateHash, before)
+        XCTAssertEqual(d.m.stateHash, try CorridorMachine(encodedState: d.m.encodedState()).stateHash)
+        // A copy of the machine taken before the update keeps its own (older) prefix.
+        var copy = d.m
+        XCTAssertTrue(copy.apply(index: 1_000, term: 1, kind: .normal,
+                                 payload: payload(.hold(SignalID(2), stage: nil), client: 5, seq: 1, at: Fixture.t0 + 1_000)).result!.isAccepted)
+        XCTAssertEqual(copy.stateHash, try CorridorMachine(encodedState: copy.encodedState()).stateHash)
+    }
+}

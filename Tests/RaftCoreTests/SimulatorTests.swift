@@ -73,6 +73,26 @@ final class SimulatorTests: XCTestCase {
         XCTAssertGreaterThan(largest, SimulationOptions().snapshotChunkBytes, "snapshots must span several chunks")
     }
 
+    /// Issue 19: a node sends what promises nothing durable (a leader's appends) while its write is in
+    /// flight, as the controller does. The leader's own write then sometimes completes after its
+    /// followers' acknowledgements — the commit happens when it does — and every invariant still holds
+    /// (the durability check would see a leader that counted its own undurable entry).
+    func testLeaderWritingInParallelWithSendingKeepsEveryInvariant() {
+        var early = 0, commitsOnLeaderWrite = 0
+        for seed in UInt64(8001)...8060 {
+            let r = Simulation.run(seed: seed)
+            XCTAssertEqual(r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
+            if r.earlySends { early += 1 }
+            commitsOnLeaderWrite += r.coverage.commitsOnLeaderWrite
+        }
+        XCTAssertGreaterThan(early, 15, "about half the seeds send early")
+        XCTAssertLessThan(early, 45)
+        XCTAssertGreaterThan(commitsOnLeaderWrite, 20, "the leader's own write must often be the one that completes a quorum")
+        var off = SimulationOptions()
+        off.earlySends = false
+        for seed in UInt64(8001)...8010 { XCTAssertFalse(Simulation.run(seed: seed, options: off).earlySends) }
+    }
+
     func testSameSeedReplaysTheIdenticalHistory() {
         var options = SimulationOptions()
         options.recordTrace = true

@@ -75,6 +75,9 @@ MUTATIONS = [
      "for v in membership.voters {\n            matches.append(", "for v in membership.all {\n            matches.append("),
     ("heartbeat-full-commit (doc 13)", "commit", N,
      "commit: min(match, log.committed),", "commit: log.committed,"),
+    ("leader-counts-itself-before-durable (issue 19)", "commit", N,
+     "matches.append(v == id ? log.persisted : (progress[v]?.match ?? 0))",
+     "matches.append(v == id ? log.lastIndex : (progress[v]?.match ?? 0))"),
     ("apply-before-commit (doc 4)", "commit", L,
      "let hi = min(committed, persisted, lo + LogIndex(maxCount))", "let hi = min(persisted, lo + LogIndex(maxCount))"),
     # --- liveness (a stuck cluster must end with a verdict quickly)
