@@ -34,8 +34,9 @@ let package = Package(
         // Signal timing: corridor, plans, phase-at-time, transitions, preemption, conflict monitor.
         .target(name: "SignalTiming"),
         // Corridor time: the NTP-style estimator (median of the voters' clocks), the slewed clock the lamps
-        // read, and the clock fault of tests. Standard library only.
-        .target(name: "CorridorClock"),
+        // read, and the clock fault of tests. Standard library only, and RaftCore's `Quorum` (a majority of
+        // the voters is the same rule as Raft's).
+        .target(name: "CorridorClock", dependencies: ["RaftCore"]),
         // Seeded random histories of late controllers (cut off, restarted, caught up by snapshot) over
         // the real lamp logic and the conflict monitor: the property tests and `tools/late-entry`.
         .target(name: "SignalTimingSimulation", dependencies: ["SignalTiming", "RaftCore"]),

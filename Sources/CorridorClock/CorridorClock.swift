@@ -1,6 +1,6 @@
 // CorridorClock: corridor time as each controller measures it (docs/corridor-time.md).
 //
-// Pure: standard library only, no clock of its own. Every function takes the times it needs, so that
+// Pure: standard library and RaftCore's `Quorum` only, no clock of its own. Every function takes the times it needs, so that
 // the estimator and the slewing are tested deterministically from seeds.
 //
 // - `ClockSample`: one NTP-style exchange with a peer (four timestamps, microseconds), checked before any
@@ -12,6 +12,7 @@
 // - `SlewedClock`: the clock the lamps read: monotonic, moved toward the estimate at a bounded rate,
 //   stepped only when its owner allows it (before the lamps start).
 // - `ClockFault`: the injected fault of a test (an offset, a drift, a step at a given time).
+import RaftCore
 
 /// Microseconds. Every timestamp on the wire and in a sample is 0 ... `ClockSample.maxTimestampUs`.
 public typealias Microseconds = Int64
@@ -244,7 +245,7 @@ public struct CorridorClockEstimator: Sendable, Equatable {
                 known.append(e)
             }
         }
-        guard !voters.isEmpty, known.count >= voters.count / 2 + 1 else { return nil }
+        guard !voters.isEmpty, known.count >= Quorum(voters: Array(voters)).size else { return nil }
         let byOffset = known.sorted { $0.offsetUs < $1.offsetUs }
         let n = byOffset.count
         let lo = byOffset[(n - 1) / 2], hi = byOffset[n / 2]

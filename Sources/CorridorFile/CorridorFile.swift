@@ -477,7 +477,6 @@ struct Reader {
         // Plans.
         var plans: [TimingPlan] = []
         var planAt: [PlanID: Located] = [:]
-        let minSplits = template.stageMinSplitMs
         for pl in try list(required(&top, "plans")) {
             var po = try obj(pl)
             let nameAt = try required(&po, "name")
@@ -496,30 +495,23 @@ struct Reader {
             guard let coord = stageNames.firstIndex(of: coordName) else {
                 throw fail(coordAt, .unknownStage, "unknown stage '\(coordName)' (stages: \(stageNames.joined(separator: ", ")))")
             }
+            // The rules are PlanRules' (shared with the state machine's plan updates), in seconds here.
+            func broken(_ at: Located, _ p: PlanRules.Problem, _ what: String = "") -> CorridorFileError {
+                fail(at, p.fileProblem, p.message(time: { "\(fmt($0)) s" }, context: what))
+            }
             func splitTable(_ l: Located, what: String) throws -> [Milliseconds] {
                 var so = try obj(l)
-                for (k, v) in so.pairs where !stageNames.contains(k) {
-                    throw fail(v, .unknownStage, "unknown stage '\(k)' (stages: \(stageNames.joined(separator: ", ")))")
+                for (k, v) in so.pairs {
+                    if let p = PlanRules.stages([k], of: stageNames) { throw broken(v, p) }
                 }
                 var out: [Milliseconds] = []
-                var ats: [Located] = []
                 for (k, sn) in stageNames.enumerated() {
                     let at = try required(&so, sn)
                     let v = try seconds(at)
-                    let y = template.stageYellowMs[k], r = template.stageRedClearanceMs[k], g = template.stageMinGreenMs[k]
-                    if v < minSplits[k] {
-                        throw fail(at, .splitBelowMinimum, "split \(fmt(v)) s is below min green \(fmt(g)) s + yellow \(fmt(y)) s + all-red \(fmt(r)) s = \(fmt(minSplits[k])) s\(what)")
-                    }
+                    if let p = PlanRules.split(v, stage: k, of: template) { throw broken(at, p, what) }
                     out.append(v)
-                    ats.append(at)
                 }
-                let total = out.reduce(0, +)
-                if total > cycle {
-                    throw fail(l, .splitsOverrunCycle, "splits sum to \(fmt(total)) s, overrunning the cycle of \(fmt(cycle)) s by \(fmt(total - cycle)) s\(what)")
-                }
-                if total < cycle {
-                    throw fail(l, .splitsUnderrunCycle, "splits sum to \(fmt(total)) s, \(fmt(cycle - total)) s short of the cycle of \(fmt(cycle)) s\(what)")
-                }
+                if let p = PlanRules.splits(out, fill: cycle) { throw broken(l, p, what) }
                 try done(so)
                 return out
             }
@@ -554,9 +546,7 @@ struct Reader {
                 for (i, s) in signals.enumerated() {
                     let at = try required(&oo, "\(s.id)")
                     let o = try seconds(at)
-                    if o >= cycle {
-                        throw fail(at, .offsetNotBelowCycle, "offset \(fmt(o)) s is not less than the cycle of \(fmt(cycle)) s")
-                    }
+                    if let p = PlanRules.offset(o, of: s.id, cycleMs: cycle) { throw broken(at, p) }
                     offsets[i] = o
                 }
                 try done(oo)
@@ -655,4 +645,17 @@ public func fmt(_ ms: Milliseconds) -> String {
     while f.count < 3 { f = "0" + f }
     while f.hasSuffix("0") { f.removeLast() }
     return "\(sign)\(whole).\(f)"
+}
+
+extension PlanRules.Problem {
+    /// The corridor file's name for a broken plan rule.
+    var fileProblem: CorridorFileError.Problem {
+        switch self {
+        case .unknownStage: return .unknownStage
+        case .splitBelowMinimum: return .splitBelowMinimum
+        case .splitsOverrunCycle: return .splitsOverrunCycle
+        case .splitsUnderrunCycle: return .splitsUnderrunCycle
+        case .offsetOutsideCycle: return .offsetNotBelowCycle
+        }
+    }
 }

@@ -379,24 +379,16 @@ public struct RaftNode: Sendable {
     /// Counts the votes; on a win moves on (real election after PreVote, leadership after a vote).
     /// Returns true when the round is decided.
     private mutating func pollWon(pre: Bool) -> Bool {
-        var granted = 0
-        var rejected = 0
-        for v in membership.voters {
-            switch votes[v] {
-            case true?: granted += 1
-            case false?: rejected += 1
-            case nil: break
-            }
-        }
-        if granted >= membership.quorum {
+        switch membership.majority.voteResult({ votes[$0] }) {
+        case .won:
             if pre { campaign(pre: false) } else { becomeLeader() }
             return true
-        }
-        if rejected > membership.voters.count - membership.quorum {
+        case .lost:
             becomeFollower(term: term, leader: noNode)
             return true
+        case .pending:
+            return false
         }
-        return false
     }
 
     private mutating func handleVoteRequest(_ m: Message) {
@@ -533,9 +525,7 @@ public struct RaftNode: Sendable {
     }
 
     private func quorumActive() -> Bool {
-        var active = 0
-        for v in membership.voters where v == id || progress[v]?.recentActive == true { active += 1 }
-        return active >= membership.quorum
+        membership.majority.hasMajority { $0 == id || progress[$0]?.recentActive == true }
     }
 
     private mutating func stepLeader(_ m: Message) {
@@ -657,13 +647,7 @@ public struct RaftNode: Sendable {
     /// Commits the highest index a quorum of voters holds, if it belongs to the current term
     /// (Figure 8: an entry from an earlier term is never committed by counting replicas).
     private mutating func maybeCommit() -> Bool {
-        var matches: [LogIndex] = []
-        matches.reserveCapacity(membership.voters.count)
-        for v in membership.voters {
-            matches.append(v == id ? log.persisted : (progress[v]?.match ?? 0))
-        }
-        matches.sort(by: >)
-        let candidate = matches[membership.quorum - 1]
+        let candidate = membership.majority.committed { $0 == id ? log.persisted : (progress[$0]?.match ?? 0) }
         guard candidate > log.committed, log.term(at: candidate) == term else { return false }
         let hadCommitInTerm = log.term(at: log.committed) == term
         log.committed = candidate
@@ -724,12 +708,7 @@ public struct RaftNode: Sendable {
     /// clocks drift apart by less than the margin.
     private func leaseValid(marginTicks: Int) -> Bool {
         guard !leaseForfeited, transferee == noNode, membership.isVoter(id) else { return false }
-        var sent: [Int] = []
-        for v in membership.voters {
-            sent.append(v == id ? leaderTicks : (progress[v]?.leaseTick ?? -1))
-        }
-        sent.sort(by: >)
-        let t = sent[membership.quorum - 1]
+        let t = membership.majority.committed { $0 == id ? leaderTicks : (progress[$0]?.leaseTick ?? -1) }
         return t >= 0 && leaderTicks < t + config.electionTicks - marginTicks
     }
 
@@ -778,7 +757,7 @@ public struct RaftNode: Sendable {
         var released = 0
         // Only voters of the configuration in force count: a leader that removed itself (it leads until the
         // removal commits, thesis §4.2.2) does not count its own acknowledgement, nor one of a voter removed since.
-        while released < reads.count && reads[released].acks.count(where: { membership.isVoter($0) }) >= membership.quorum {
+        while released < reads.count && membership.majority.hasMajority({ reads[released].acks.contains($0) }) {
             released += 1
         }
         guard released > 0 else { return }

@@ -111,8 +111,10 @@ public struct Membership: Sendable, Equatable {
 
     /// All members, voters first, each in ascending order.
     public var all: [NodeID] { voters + learners }
-    /// Votes (or acknowledgements) needed for a decision: a strict majority of voters.
-    public var quorum: Int { voters.count / 2 + 1 }
+    /// The majority math over the voters (`Quorum`).
+    public var majority: Quorum { Quorum(sortedUniqueVoters: voters) }
+    /// Votes (or acknowledgements) needed for a decision: a strict majority of voters (`Quorum.size`).
+    public var quorum: Int { majority.size }
     public func isVoter(_ id: NodeID) -> Bool { voters.contains(id) }
     public func isLearner(_ id: NodeID) -> Bool { learners.contains(id) }
     public func contains(_ id: NodeID) -> Bool { isVoter(id) || isLearner(id) }

@@ -135,7 +135,7 @@ final class CorridorFileTests: XCTestCase {
     }
 
     func testOffsetNotBelowTheCycle() {
-        expect(.offsetNotBelowCycle, at: "plans[0].offsets_s.3", line: 26, containing: "offset 90 s is not less than the cycle of 90 s") {
+        expect(.offsetNotBelowCycle, at: "plans[0].offsets_s.3", line: 26, containing: "offset 90 s of signal 3 is not in 0..<cycle 90 s") {
             $0.replacingOccurrences(of: "    progression: { speed_kmh: 40, favour: northbound }\n",
                                     with: "    progression: { speed_kmh: 40, favour: northbound }\n    offsets_s: { 1: 0, 2: 45, 3: 90 }\n")
         }
@@ -143,7 +143,7 @@ final class CorridorFileTests: XCTestCase {
 
     func testSplitBelowMinGreenPlusYellowPlusAllRed() {
         expect(.splitBelowMinimum, at: "plans[0].splits_s.side", line: 24,
-               containing: "split 11 s is below min green 7 s + yellow 3 s + all-red 2 s = 12 s") {
+               containing: "split 11 s of stage 'side' is below min green 7 s + yellow 3 s + all-red 2 s = 12 s") {
             $0.replacingOccurrences(of: "splits_s: { main: 60, side: 30 }", with: "splits_s: { main: 79, side: 11 }")
         }
     }
