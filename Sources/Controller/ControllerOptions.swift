@@ -48,8 +48,10 @@ public struct ControllerOptions: Sendable {
     public var auditCheckpointEveryMs: Int = 60_000
     /// How long a command waits to be committed and applied before the API answers 503.
     public var proposalTimeoutMs: Int = 5_000
-    /// How often the lamp driver recomputes this signal's lamps.
-    public var lampPeriodMs: Int = 100
+    /// The longest the lamp driver sleeps: it wakes at the signal's next change, at the next event taking
+    /// effect and when an entry is applied (AppliedSignal), and at the latest after this (a safety net for
+    /// a plan shown that changes without a lamp change; it used to poll every 100 ms).
+    public var lampPeriodMs: Int = 1_000
     /// Largest HTTP request body accepted. A command body is a few hundred bytes; a larger one is
     /// refused with 413 before it is read (when it declares its length) or as soon as it passes this.
     public var maxBodyBytes: Int = 8 * 1024

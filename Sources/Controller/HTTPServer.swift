@@ -271,6 +271,7 @@ struct HTTPAPI: Sendable {
         gauge("greenwave_raft_applied_index", "Highest log index applied to the corridor state machine.", "\(d.appliedIndex)")
         gauge("greenwave_raft_apply_lag", "Committed entries not yet applied.", "\(d.commitIndex > d.appliedIndex ? d.commitIndex - d.appliedIndex : 0)")
         gauge("greenwave_raft_proposals_total", "Commands proposed on this controller while leading.", "\(d.proposals)", type: "counter")
+        gauge("greenwave_raft_proposal_batches_total", "Batches of API commands the leader handed to Raft: commands that arrived while its log write was in flight go together (issue 19).", "\(d.proposalBatches)", type: "counter")
         gauge("greenwave_raft_elections_total", "Elections this controller started.", "\(d.elections)", type: "counter")
         gauge("greenwave_raft_malformed_dropped_total", "Peer messages dropped by the Raft core as malformed (out-of-range terms or indexes, inconsistent appends).", "\(d.malformedDropped)", type: "counter")
         gauge("greenwave_audit_checkpoint_mismatches_total", "Audit checkpoints whose chain head differed from this replica's own chain (docs/audit.md).", "\(d.auditCheckpointMismatches)", type: "counter")

@@ -77,6 +77,8 @@ public actor LampDriver {
     /// late entry (`SignalFollower`).
     public func run() async {
         let start = clock.corridorMs()
+        let applied = driver.appliedSignal
+        var seen = applied.current
         var known = await driver.lampTimeline()
         var follower = SignalFollower(signal: signal.id, timeline: known.timeline, startingAt: start, startupFlashMs: startupFlashMs)
         let first = follower.state(at: start)
@@ -89,7 +91,10 @@ public actor LampDriver {
         while !Task.isCancelled {
             // Corridor time, slewed and never going back (ControllerClock); the max guards the follower anyway.
             let now = max(clock.corridorMs(), follower.nowMs)
-            let latest = await driver.lampTimeline()
+            // The driver is asked only when something was applied since it was last asked.
+            let version = applied.current
+            let latest = version == seen ? known : await driver.lampTimeline()
+            seen = version
             if latest.version != known.version {
                 // Takes effect where the lamps are (the last instant shown), before this period's changes.
                 follower.update(timeline: latest.timeline)
@@ -115,13 +120,21 @@ public actor LampDriver {
                 let cur = follower.state(at: now)
                 if cur.lamps == shown.lamps && (cur.plan != shown.plan || cur.mode != shown.mode) { observe(cur, entry: follower.status) }
             }
-            // Wake at the next change, or after one period, whichever comes first.
-            let next = changes.last?.nextChangeMs ?? shown?.nextChangeMs
+            // Sleep until the next change of the lamps, interval or mode, the next event taking effect (a plan
+            // can change without either), an applied entry, or at most `periodMs`, whichever comes first.
             var sleepMs = Int64(periodMs)
-            if let n = next { sleepMs = max(1, min(sleepMs, n - now)) }
-            try? await Task.sleep(nanoseconds: UInt64(sleepMs) * 1_000_000)
+            if let n = changes.last?.nextChangeMs ?? shown?.nextChangeMs { sleepMs = min(sleepMs, n - now) }
+            if let e = Self.nextEffective(after: now, in: known.timeline) { sleepMs = min(sleepMs, e - now) }
+            await applied.wait(seen: seen, timeoutNs: UInt64(max(1, sleepMs)) * 1_000_000)
         }
         for (_, c) in subscribers { c.finish() }
+    }
+
+    /// The first effective time of an event after `now` (events are few: compaction folds them away).
+    static func nextEffective(after now: Int64, in timeline: CorridorTimeline) -> Int64? {
+        var best: Int64?
+        for e in timeline.events where e.effectiveAtMs > now { best = min(best ?? e.effectiveAtMs, e.effectiveAtMs) }
+        return best
     }
 
     private func observe(_ st: SignalState, entry: SignalFollower.Status) {

@@ -33,7 +33,13 @@ public actor RaftDriver {
     private(set) var machine: CorridorMachine
     private var lastSnapshotIndex: LogIndex
 
-    private var proposalWaiters: [LogIndex: (term: Term, continuation: CheckedContinuation<CommandOutcome, Error>)] = [:]
+    private var proposalWaiters: [LogIndex: (term: Term, id: UInt64, continuation: CheckedContinuation<CommandOutcome, Error>)] = [:]
+    /// Proposals that arrived while a write of this leader's log was in flight (issue 19, batching): they go
+    /// to the core together, as one batch, once it is durable — one `Ready`, one SQLite transaction and
+    /// fsync, one append per follower. At most `RaftLimits.maxProposalBatch` wait; beyond that a proposal
+    /// is refused (the leader is not keeping up).
+    private var queuedProposals: [QueuedProposal] = []
+    private var nextProposalID: UInt64 = 1
     private var readWaiters: [UInt64: CheckedContinuation<LogIndex, Error>] = [:]
     private var appliedWaiters: [(index: LogIndex, id: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
     private var nextReadContext: UInt64 = 1
@@ -67,6 +73,8 @@ public actor RaftDriver {
     /// Evidence about this controller's own scheduling, for the log lines that say why it campaigned or
     /// stepped down (SchedulingWatch.swift).
     private var watch = SchedulingWatch()
+    /// Fires whenever entries were applied or a snapshot installed: the lamp driver sleeps on it.
+    nonisolated let appliedSignal = AppliedSignal()
     /// Durable writes run here, one at a time in order, so that the actor is not blocked on the disk.
     private let writerQueue = DispatchQueue(label: "greenwave.store-writer")
     private var writes = WriteQueue()
@@ -124,7 +132,7 @@ public actor RaftDriver {
     /// Returns how many ticks the loop may let pass before it calls again: 1 for a voter that follows or
     /// campaigns (its randomised election timeout keeps one-tick resolution); one heartbeat interval for a
     /// leader (it has nothing to do between heartbeats but count towards its check-quorum window, which is
-    /// a whole number of heartbeat intervals) and for a learner (it never campaigns). Ticks fired together
+    /// a whole number of heartbeat intervals); one election timeout for a learner (it never campaigns). Ticks fired together
     /// are the same ticks fired one by one, only later by less than the stride; heartbeats stay on time.
     @discardableResult
     func tick(count: Int = 1, dueNs: UInt64 = 0, calledNs: UInt64 = 0, skipped: UInt64 = 0, inbox: PeerInbox? = nil) -> Int {
@@ -144,7 +152,10 @@ public actor RaftDriver {
 
     /// See `tick`: ticks the loop may let pass between calls in the current role.
     var tickStride: Int {
-        if node.role == .leader || (node.role == .follower && !node.isVoter) { return max(1, options.heartbeatTicks) }
+        if node.role == .leader { return max(1, options.heartbeatTicks) }
+        // A learner never campaigns: its ticks only count time (issue 19: 42 learners woke 20 times a
+        // second for nothing). Its audit rows and lamp events still go with every write of entries.
+        if node.role == .follower && !node.isVoter { return max(1, options.electionTicks) }
         return 1
     }
 
@@ -208,32 +219,70 @@ public actor RaftDriver {
         guard encoded.count <= CommandEnvelope.maxEncodedBytes else {
             throw ControllerError.rejected("command of \(encoded.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)")
         }
-        let r = node.propose([encoded])
-        metrics.proposals += 1
-        switch r {
-        case .appended(let first, _, let term):
-            // A cancelled wait (the API's timeout) gives up the waiter; the entry may still commit, and
-            // a retry with the same client id and sequence then returns its result.
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { c in
-                    proposalWaiters[first] = (term, c)
-                    drain()
+        let id = nextProposalID
+        nextProposalID += 1
+        // A cancelled wait (the API's timeout) gives up the waiter; the entry may still commit, and a retry
+        // with the same client id and sequence then returns its result.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { c in
+                guard queuedProposals.count < node.config.limits.maxProposalBatch else {
+                    c.resume(throwing: ControllerError.rejected("\(queuedProposals.count) proposals wait for the leader's disk: the leader is not keeping up"))
+                    return
                 }
-            } onCancel: {
-                Task { await self.abandonProposal(index: first) }
+                queuedProposals.append(QueuedProposal(id: id, bytes: encoded, continuation: c))
+                // With no write of entries in flight the proposal goes to the core at once (no added latency);
+                // otherwise it waits for that write and goes with the others that arrive meanwhile.
+                if proposeQueued() { drain() }
             }
-        case .forwarded(let to), .notLeader(let to):
-            throw to == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: to)
-        case .dropped(let why):
-            throw ControllerError.rejected("the leader refused the proposal: \(why)")
+        } onCancel: {
+            Task { await self.abandonProposal(id: id) }
         }
+    }
+
+    struct QueuedProposal {
+        var id: UInt64
+        var bytes: [UInt8]
+        var continuation: CheckedContinuation<CommandOutcome, Error>
+    }
+
+    /// Hands the queued proposals to the core as one batch unless a write of entries is in flight. Returns true
+    /// when it proposed (the caller drains).
+    private func proposeQueued() -> Bool {
+        guard !queuedProposals.isEmpty, !writes.entriesInFlight else { return false }
+        let n = min(queuedProposals.count, node.config.limits.maxProposalBatch)
+        let batch = queuedProposals.prefix(n)
+        queuedProposals.removeFirst(n)
+        metrics.proposals += UInt64(n)
+        metrics.proposalBatches += 1
+        switch node.propose(batch.map(\.bytes)) {
+        case .appended(let first, _, let term):
+            for (i, p) in batch.enumerated() { proposalWaiters[first + LogIndex(i)] = (term, p.id, p.continuation) }
+        case .forwarded(let to), .notLeader(let to):
+            let e = to == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: to)
+            for p in batch { p.continuation.resume(throwing: e) }
+        case .dropped(let why):
+            for p in batch { p.continuation.resume(throwing: ControllerError.rejected("the leader refused the proposal: \(why)")) }
+        }
+        return true
+    }
+
+    /// Every waiting proposal, queued or in the log, is told `error`.
+    private func failProposals(_ error: ControllerError) {
+        for p in queuedProposals { p.continuation.resume(throwing: error) }
+        queuedProposals = []
+        for (_, w) in proposalWaiters { w.continuation.resume(throwing: error) }
+        proposalWaiters = [:]
     }
 
     /// Drops a waiter that timed out (the command may still commit later; a retry with the same client
     /// id and sequence returns its result).
-    func abandonProposal(index: LogIndex) {
-        proposalWaiters[index]?.continuation.resume(throwing: ControllerError.timeout("not committed in time"))
-        proposalWaiters[index] = nil
+    func abandonProposal(id: UInt64) {
+        if let i = queuedProposals.firstIndex(where: { $0.id == id }) {
+            queuedProposals.remove(at: i).continuation.resume(throwing: ControllerError.timeout("not committed in time"))
+        } else if let waiting = proposalWaiters.first(where: { $0.value.id == id }) {
+            proposalWaiters[waiting.key] = nil
+            waiting.value.continuation.resume(throwing: ControllerError.timeout("not committed in time"))
+        }
     }
 
     /// A linearizable read point (ReadIndex): returns once this replica has applied up to it.
@@ -330,8 +379,7 @@ public actor RaftDriver {
             "reason": "\(reason)", "raft.term": "\(node.term)", "raft.role": "\(node.role)",
             "raft.commit": "\(node.commitIndex)", "applied": "\(machine.appliedIndex)",
         ])
-        for (_, w) in proposalWaiters { w.continuation.resume(throwing: ControllerError.halted(reason)) }
-        proposalWaiters = [:]
+        failProposals(.halted(reason))
         cancelAllReads()
         if options.exitOnFailStop {
             // For a supervisor that restarts the process (systemd Restart=on-failure); see docs/operations.md.
@@ -391,8 +439,7 @@ public actor RaftDriver {
         }
         flushSidecar(wait: true)
         stopping = true
-        for (_, w) in proposalWaiters { w.continuation.resume(throwing: ControllerError.shuttingDown) }
-        proposalWaiters = [:]
+        failProposals(.shuttingDown)
         cancelAllReads()
     }
 
@@ -446,6 +493,7 @@ public actor RaftDriver {
             }
             for e in rd.committedEntries { apply(e) }
             if let last = rd.committedEntries.last { node.applied(upTo: last.index) }
+            if rd.snapshot != nil || !rd.committedEntries.isEmpty { appliedSignal.notify() }
             for rs in rd.readStates {
                 readWaiters.removeValue(forKey: rs.context)?.resume(returning: rs.index)
             }
@@ -524,7 +572,9 @@ public actor RaftDriver {
 
     /// Called (through a task) after each write the queue finished.
     private func writesCompleted() {
-        guard handleCompletions() else { return }
+        let progressed = handleCompletions()
+        let proposed = !stopping && proposeQueued()
+        guard progressed || proposed else { return }
         drain()
     }
 
@@ -732,6 +782,8 @@ public struct DriverStatus: Sendable {
 /// Counters and a persistence-latency histogram, rendered by `/metrics`.
 public struct DriverMetrics: Sendable {
     public var proposals: UInt64 = 0
+    /// Batches the leader handed to the core (`proposals` / `proposalBatches` is the mean batch size).
+    public var proposalBatches: UInt64 = 0
     public var applied: UInt64 = 0
     public var elections: UInt64 = 0
     public var term: Term = 0

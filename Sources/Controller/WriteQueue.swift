@@ -58,6 +58,9 @@ struct WriteQueue {
     private var nextSeq: UInt64 = 0
 
     var inFlight: Bool { !pending.isEmpty }
+    /// A write of log entries is in flight: the leader batches proposals behind it. (A write of the hard
+    /// state alone, such as the commit index after a commit, does not hold proposals back.)
+    var entriesInFlight: Bool { pending.contains { $0.lastEntry != nil } }
 
     mutating func begin(raft: Bool, lastEntry: (LogIndex, Term)?, sidecar: ([AuditRecord], [LampEvent])?) -> UInt64 {
         nextSeq += 1
@@ -78,12 +81,7 @@ struct WriteQueue {
         return pending.remove(at: i)
     }
 
-    static func waitsForDurability(_ kind: MessageKind) -> Bool {
-        switch kind {
-        case .appendResponse, .vote, .voteResponse, .snapshotResponse: return true
-        default: return false
-        }
-    }
+    static func waitsForDurability(_ kind: MessageKind) -> Bool { kind.waitsForDurability }
 
     /// `messages` in order, parted into those that may go now and those that wait for durability.
     static func split(_ messages: [Message]) -> (now: [Message], held: [Message]) {
