@@ -176,7 +176,7 @@ extension DualRingController {
             rings[r].phase = nil
             rings[r].interval = .red
             rings[r].intervalStartMs = t
-            startNextInGroup(r, &out)
+            startNextInGroup(r, after: i, &out)
         case .red:
             break
         }
@@ -264,10 +264,15 @@ extension DualRingController {
         return t + p.minGreenMs <= forceOff ? (true, forceOff, false) : (false, nil, false)
     }
 
-    /// After red clearance: the next called, startable phase of ring r on this side of the
-    /// barrier, or red at the barrier.
-    mutating func startNextInGroup(_ r: Int, _ out: inout [HiResEvent]) {
-        for i in layout.sequence[r] where DualRing.group(of: ring.phases[i].id) == group && rings[r].passedMask & (1 << i) == 0 {
+    /// After red clearance (of phase index `last`): the next called, startable phase of ring r on
+    /// this side of the barrier, or red at the barrier. Phases the current sequence puts before
+    /// `last` count as passed (after a plan change with another lead/lag, the ring does not go back).
+    mutating func startNextInGroup(_ r: Int, after last: Int? = nil, _ out: inout [HiResEvent]) {
+        let seq = layout.sequence[r]
+        if let last, let pos = seq.firstIndex(of: last) {
+            for k in seq[..<pos] { rings[r].passedMask |= 1 << k }
+        }
+        for i in seq where DualRing.group(of: ring.phases[i].id) == group && rings[r].passedMask & (1 << i) == 0 {
             rings[r].passedMask |= 1 << i
             if preemptOnSinceMs != nil && !isPreemptTarget(i) { continue }
             guard hasCall(i) else { continue }  // phase skip: no call
