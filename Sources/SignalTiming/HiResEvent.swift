@@ -15,8 +15,9 @@ public struct HiResEvent: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(atMs) \(code) \(param)" }
 }
 
-/// The event codes the dual-ring controller uses (Indiana Traffic Signal Hi Resolution Data Logger
-/// Enumerations, Sturdevant et al., 2012).
+/// The Indiana hi-res event codes (Indiana Traffic Signal Hi Resolution Data Logger Enumerations,
+/// Sturdevant et al., 2012) Greenwave writes: the one table of their numbers. The dual-ring controller uses
+/// them directly; the lamp event log names them through `Storage.HiResCode`.
 public enum HiResEventCode {
     public static let phaseBeginGreen = 1
     public static let phaseMinComplete = 3
@@ -50,6 +51,7 @@ public enum HiResEventCode {
     public static let pedDetectorOff = 89
     public static let pedDetectorOn = 90
     public static let preemptCallInputOn = 102
+    public static let preemptCallInputOff = 104
     public static let preemptEntryStarted = 105
     public static let preemptBeginDwell = 107
     public static let preemptBeginExit = 111
@@ -57,6 +59,10 @@ public enum HiResEventCode {
     /// Coordination state; parameter 0 free, 1 in step, 4 transition (this controller's transition
     /// dwells or shortens the coordinated green to the nearest yield point).
     public static let coordState = 150
+    /// Unit flash status change; parameter NTCIP 1202 unitFlashStatus.
+    public static let unitFlashStatus = 173
+    /// Power restored: the controller (re)started.
+    public static let powerRestored = 184
 
     /// The three termination reasons of a green.
     public static let terminations: Set<Int> = [phaseGapOut, phaseMaxOut, phaseForceOff]

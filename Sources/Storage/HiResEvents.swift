@@ -1,26 +1,25 @@
 import SignalTiming
 
-/// The Indiana hi-res event codes (Indiana DOT / Purdue "Indiana Traffic Signal Hi Resolution Data Logger
-/// Enumerations") that Greenwave writes into the lamp event log: the one table of them. The controller's
-/// lamp driver writes them through `HiResEventLog`, the audit reads them back by these names, and
-/// docs/audit.md lists them with their parameters.
+/// The lamp event log's names for the Indiana hi-res event codes (their numbers are
+/// `SignalTiming.HiResEventCode`, the one table), as Int64 columns. The controller's lamp driver writes
+/// them through `HiResEventLog`, the audit reads them back by these names, and docs/audit.md lists them
+/// with their parameters.
 public enum HiResCode {
-    public static let phaseGreen: Int64 = 1
-    public static let yellowBegin: Int64 = 8
-    public static let yellowEnd: Int64 = 9
-    public static let redClearBegin: Int64 = 10
-    public static let redClearEnd: Int64 = 11
-    public static let phaseInactive: Int64 = 12
-    public static let preemptCall: Int64 = 102
-    public static let preemptEntry: Int64 = 105
-    public static let preemptDwell: Int64 = 107
-    public static let preemptExit: Int64 = 111
-    public static let patternChange: Int64 = 131
-    public static let coordinationState: Int64 = 150
-    public static let flashStatus: Int64 = 173
-    public static let powerRestored: Int64 = 184
-
-    public static let preemptCallOff: Int64 = 104
+    public static let phaseGreen = Int64(HiResEventCode.phaseBeginGreen)
+    public static let yellowBegin = Int64(HiResEventCode.phaseBeginYellow)
+    public static let yellowEnd = Int64(HiResEventCode.phaseEndYellow)
+    public static let redClearBegin = Int64(HiResEventCode.phaseBeginRedClearance)
+    public static let redClearEnd = Int64(HiResEventCode.phaseEndRedClearance)
+    public static let phaseInactive = Int64(HiResEventCode.phaseInactive)
+    public static let preemptCall = Int64(HiResEventCode.preemptCallInputOn)
+    public static let preemptEntry = Int64(HiResEventCode.preemptEntryStarted)
+    public static let preemptDwell = Int64(HiResEventCode.preemptBeginDwell)
+    public static let preemptExit = Int64(HiResEventCode.preemptBeginExit)
+    public static let patternChange = Int64(HiResEventCode.patternChange)
+    public static let coordinationState = Int64(HiResEventCode.coordState)
+    public static let flashStatus = Int64(HiResEventCode.unitFlashStatus)
+    public static let powerRestored = Int64(HiResEventCode.powerRestored)
+    public static let preemptCallOff = Int64(HiResEventCode.preemptCallInputOff)
 
     /// Event 150's parameter, the coordinator's cycle state as the specification enumerates it: 0 free,
     /// 1 in step, 2 transition (add), 3 transition (subtract), 4 transition (dwell), 5 local zero, 6 begin
