@@ -116,9 +116,9 @@ public struct ConsoleClient: Sendable {
         throw ConsoleError.noQuorum(seconds: timeoutSeconds, tried: tried)
     }
 
-    /// Every controller's `/v1/status`, nil where unreachable, in road order.
-    public func statusAll(timeoutSeconds: Double = 1.5) async -> [(signal: SignalID, endpoint: Endpoint, status: StatusResponse?)] {
-        let targets = document.endpoints.map { ($0.signal, $0.api) }
+    /// Every controller's `/v1/status` (or only those of `only`), nil where unreachable, in road order.
+    public func statusAll(only: Set<SignalID>? = nil, timeoutSeconds: Double = 1.5) async -> [(signal: SignalID, endpoint: Endpoint, status: StatusResponse?)] {
+        let targets = document.endpoints.filter { only?.contains($0.signal) ?? true }.map { ($0.signal, $0.api) }
         return await withTaskGroup(of: (Int, StatusResponse?).self) { group in
             for (i, t) in targets.enumerated() {
                 group.addTask {

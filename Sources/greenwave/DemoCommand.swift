@@ -134,7 +134,7 @@ struct DemoCommand: AsyncParsableCommand {
         var leader: StatusResponse?
         while leader == nil && Date() < deadline {
             try? await Task.sleep(nanoseconds: 300_000_000)
-            leader = await client.statusAll().compactMap { $0.status }.first { $0.role == "leader" }
+            leader = await client.statusAll(only: voterIDs).compactMap { $0.status }.first { $0.role == "leader" }
         }
         guard let firstLeader = leader else {
             FileHandle.standardError.write(Data("greenwave demo: no leader within \(Int(leaderTimeout)) s; stopping (see \(logs.path))\n".utf8))
@@ -151,8 +151,8 @@ struct DemoCommand: AsyncParsableCommand {
             let groupDeadline = Date().addingTimeInterval(15)
             while Date() < groupDeadline {
                 try? await Task.sleep(nanoseconds: 200_000_000)
-                let ready = await client.statusAll().filter { row in
-                    guard ids.contains(row.signal), let st = row.status else { return false }
+                let ready = await client.statusAll(only: ids).filter { row in
+                    guard let st = row.status else { return false }
                     return st.appliedIndex >= firstLeader.commitIndex && st.clock?.synced != false
                 }
                 if ready.count == ids.count { break }
