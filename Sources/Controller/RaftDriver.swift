@@ -620,8 +620,9 @@ public actor RaftDriver {
         case (.follower, .preCandidate), (.follower, .candidate):
             let silence = previousLeader == noNode ? "no leader known" :
                 "last message from leader \(previousLeader) \(watch.silenceMs(of: previousLeader, now: now).map { "\($0) ms" } ?? "never") ago"
+            let seen = previousLeader == noNode ? "" : "; \(transport.evidence(for: [previousLeader]))"
             logger.warning("campaigning: election timeout", metadata: [
-                "why": "\(silence); election timeout \(timeoutMs)–\(2 * timeoutMs) ms; \(watch.summary(now: now))",
+                "why": "\(silence); election timeout \(timeoutMs)–\(2 * timeoutMs) ms; \(watch.summary(now: now))\(seen)",
                 "raft.term": "\(node.term)",
             ])
         case (.leader, .follower):
@@ -630,7 +631,7 @@ public actor RaftDriver {
             let reason = node.term > lastRoleTerm ? "a message of a higher term (term \(lastRoleTerm) to \(node.term))"
                 : "not heard from a quorum of voters within the election timeout (check-quorum)"
             logger.warning("stepping down: \(reason)", metadata: [
-                "why": "voters last heard [\(heard)]; election timeout \(timeoutMs) ms; \(watch.summary(now: now))",
+                "why": "voters last heard [\(heard)]; election timeout \(timeoutMs) ms; \(watch.summary(now: now)); \(transport.evidence(for: voters))",
                 "raft.term": "\(node.term)",
             ])
         default:

@@ -1,4 +1,5 @@
 import RaftCore
+import Transport
 
 /// What a controller knows about its own scheduling, kept so that it can say *why* it campaigned or
 /// stepped down (issue 16: elections on a busy machine with no failure injected). Pure: the caller passes
@@ -14,30 +15,7 @@ import RaftCore
 /// Maxima are kept per window of `windowNs` (the current and the previous one), so that a figure says
 /// "in the last one to two windows".
 struct SchedulingWatch: Sendable {
-    struct Peak: Sendable {
-        var current: UInt64 = 0
-        var previous: UInt64 = 0
-        var windowStart: UInt64 = 0
-
-        mutating func note(_ value: UInt64, now: UInt64, windowNs: UInt64) {
-            roll(now: now, windowNs: windowNs)
-            current = max(current, value)
-        }
-
-        mutating func roll(now: UInt64, windowNs: UInt64) {
-            guard now >= windowStart + windowNs else { return }
-            // A window with nothing noted in it leaves nothing for the next one.
-            previous = now >= windowStart + 2 * windowNs ? 0 : current
-            current = 0
-            windowStart = now
-        }
-
-        func value(now: UInt64, windowNs: UInt64) -> UInt64 {
-            var p = self
-            p.roll(now: now, windowNs: windowNs)
-            return max(p.current, p.previous)
-        }
-    }
+    typealias Peak = WindowedPeak
 
     let windowNs: UInt64
     var tickLate = Peak()

@@ -226,8 +226,12 @@ public struct DashboardModel: Sendable, Equatable {
             switchesSeen += 1
             if abs(delay) <= syncToleranceMs { switchesInSync += 1 }
         }
-        // A start of coordinated green while coordinated: where the corridor file says it must fall.
-        if let old = previous, u.mode == "coordinated", let sch = schedules[u.plan]?[u.signal], sch.cycleMs > 0,
+        // A start of coordinated green while coordinated and in step: where the corridor file says it must
+        // fall. A green the signal starts while it enters the schedule (after its start-up sequence or a late
+        // command: `entry` set on this update or the one before, the update that joins the schedule) is not
+        // one: the entry joins the schedule's green part-way through, so that green's start is the entry's,
+        // not the schedule's. The entry's own lamp changes still count for their switch delay above.
+        if let old = previous, u.mode == "coordinated", u.entry == nil, old.entry == nil, let sch = schedules[u.plan]?[u.signal], sch.cycleMs > 0,
            !sch.coordinatedPhases.isEmpty,
            sch.coordinatedPhases.allSatisfy({ u.lamps["\($0)"] == lampName(.green) }),
            !sch.coordinatedPhases.allSatisfy({ old.lamps["\($0)"] == lampName(.green) }) {

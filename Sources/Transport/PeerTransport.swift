@@ -182,6 +182,11 @@ public struct PeerMetrics: Sendable, Equatable {
     public var queuedBytes = 0
     public var sent = 0
     public var dropped = 0
+    /// When (monotonic ns) a frame was last written to this peer's connection, and a message from it last
+    /// handed to `messages`: evidence for a log line that explains an election (was the leader's heartbeat
+    /// written, did the answers reach this process at all).
+    public var lastWrittenNs: UInt64?
+    public var lastReceivedNs: UInt64?
 
     public init() {}
 }
@@ -252,10 +257,18 @@ public final class PeerTransport: @unchecked Sendable {
     private var timeOutstanding: [NodeID: Int64] = [:]
     /// When (monotonic ns) each peer's last time request was answered.
     private var timeAnsweredNs: [NodeID: UInt64] = [:]
+    /// The event-loop punctuality probe and when it last ran (monotonic ns).
+    private var loopProbe: RepeatedTask?
+    private var loopProbeLastNs: UInt64 = 0
 
     // Behind `lock`.
     private let lock = NSLock()
     private var counters = TransportMetrics()
+    /// How late the event loop ran a probe scheduled every `loopProbeMs` (the longest in the last 2–4 s):
+    /// a loop busy with something else, or a thread not scheduled, delays every socket read and write.
+    private var loopLate = WindowedPeak()
+    private static let loopProbeMs: Int64 = 250
+    private static let evidenceWindowNs: UInt64 = 2_000_000_000
     private var boundAddress: SocketAddress?
 
     /// One outbound connection and its queue. Confined to `loop`.
@@ -319,7 +332,14 @@ public final class PeerTransport: @unchecked Sendable {
                 }
             }
             .bind(host: config.listenHost, port: config.listenPort).get()
-        try await loop.submit { self.serverChannel = channel }.get()
+        try await loop.submit {
+            self.serverChannel = channel
+            self.loopProbeLastNs = NIODeadline.now().uptimeNanoseconds
+            let period = Self.loopProbeMs
+            self.loopProbe = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(period), delay: .milliseconds(period)) { _ in
+                self.probeLoop()
+            }
+        }.get()
         lock.withLock { boundAddress = channel.localAddress }
         logger.info("transport listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
@@ -417,11 +437,35 @@ public final class PeerTransport: @unchecked Sendable {
 
     public func metrics() -> TransportMetrics { lock.withLock { counters } }
 
+    /// One probe of the event loop's punctuality (on `loop`): how much later than its period it ran.
+    private func probeLoop() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let due = loopProbeLastNs &+ UInt64(Self.loopProbeMs) * 1_000_000
+        loopProbeLastNs = now
+        let late = now > due ? now - due : 0
+        lock.withLock { loopLate.note(late, now: now, windowNs: Self.evidenceWindowNs) }
+    }
+
+    /// What the transport saw of `peers`, for a log line that explains an election: for each, how long ago
+    /// (ms) a message from it reached this process and a frame to it was written to its connection, and how
+    /// late the event loop ran in the last 2–4 s. `now` is monotonic ns (`NIODeadline.now().uptimeNanoseconds`).
+    public func evidence(for peers: [NodeID], now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> String {
+        let (perPeer, late) = lock.withLock { (counters.peers, loopLate.value(now: now, windowNs: Self.evidenceWindowNs)) }
+        let ago = { (t: UInt64?) in t.map { "\(now > $0 ? (now - $0) / 1_000_000 : 0) ms" } ?? "never" }
+        let each = peers.map { id in
+            let p = perPeer[id]
+            return "\(id): received \(ago(p?.lastReceivedNs)), written \(ago(p?.lastWrittenNs))\(p?.connected == true ? "" : " (not connected)")"
+        }
+        return "transport [\(each.joined(separator: "; "))], event loop late up to \(late / 1_000_000) ms"
+    }
+
     /// Closes the listener and every connection, finishes `messages`, and stops the group if it owns it.
     /// Queued messages are dropped (Raft retransmits after a restart).
     public func shutdown() async {
         let closed: EventLoopFuture<Void> = loop.flatSubmit {
             self.isShutdown = true
+            self.loopProbe?.cancel()
+            self.loopProbe = nil
             var futures: [EventLoopFuture<Void>] = []
             if let server = self.serverChannel { futures.append(server.close().recover { _ in }) }
             for channel in self.inboundChannels.values { futures.append(channel.close().recover { _ in }) }
@@ -474,7 +518,11 @@ public final class PeerTransport: @unchecked Sendable {
         var events = InboundEvents(
             deliver: { message in
                 // Count before yielding, so that a consumer who has the message also sees it counted.
-                self.lock.withLock { self.counters.messagesReceived += 1 }
+                let now = NIODeadline.now().uptimeNanoseconds
+                self.lock.withLock {
+                    self.counters.messagesReceived += 1
+                    self.counters.peers[message.from, default: PeerMetrics()].lastReceivedNs = now
+                }
                 switch self.continuation.yield(message) {
                 case .enqueued: break
                 case .dropped: self.lock.withLock { self.counters.messagesReceiveDropped += 1 }
@@ -757,7 +805,8 @@ public final class PeerTransport: @unchecked Sendable {
         }
         guard sent > 0 else { return }
         // Count before flushing, so that a reader who saw the message arrive also sees it counted.
-        count(peer: id) { $0.sent += sent }
+        let now = NIODeadline.now().uptimeNanoseconds
+        count(peer: id) { $0.sent += sent; $0.lastWrittenNs = now }
         lock.withLock { counters.messagesSent += sent }
         updateQueueGauge(id, peer)
         channel.flush()

@@ -265,8 +265,22 @@ final class RendererTests: XCTestCase {
         m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, mode: "transitioning", atMs: start + 3 * cycle + 9000), first: false)
         XCTAssertEqual(m.controllers[1].phaseSkewMs, -2000)
         XCTAssertEqual(m.switchesSeen, 11)
+        // A signal entering the schedule after start-up: the green it starts while entering, and the green
+        // with which it joins the schedule part-way through, are no schedule checks; the next one is.
+        for (green, at) in [([4, 8], start + 4 * cycle - 5000), ([2, 6], start + 4 * cycle + 700), ([4, 8], start + 4 * cycle + 3000)] {
+            var entering = Self.lamps(2, green: green, phases: ph, atMs: at)
+            entering.entry = "entering"
+            m.applyLamps(entering, first: false)
+        }
+        m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, atMs: start + 4 * cycle + 4176), first: false)
+        XCTAssertEqual(m.controllers[1].phaseSkewMs, -2000, "joining the schedule is not a skew check")
+        XCTAssertEqual(m.switchesSeen, 15)
+        m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, atMs: start + 5 * cycle - 5000), first: false)
+        m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, atMs: start + 5 * cycle + 40), first: false)
+        XCTAssertEqual(m.controllers[1].phaseSkewMs, 40)
+        XCTAssertEqual(m.switchesSeen, 18)
         let text = DashboardRenderer.render(m, width: 140, height: 30).text
-        XCTAssertTrue(text.split(separator: "\n").first { $0.hasPrefix("S02") }!.contains("-2000ms"), text)
+        XCTAssertTrue(text.split(separator: "\n").first { $0.hasPrefix("S02") }!.contains("+40ms"), text)
     }
 
     func testTimeLeftCountsDownOnTheDashboardClock() throws {

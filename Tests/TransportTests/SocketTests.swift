@@ -75,6 +75,40 @@ final class SocketTests: XCTestCase {
         for t in ts { await t.shutdown() }
     }
 
+    /// The evidence an election's log line quotes: when a peer's messages last reached the process, when a
+    /// frame to it was last written, and how late the event loop ran; "never" before anything happened.
+    func testEvidenceSaysWhenPeersWereLastHeardAndWritten() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var config = TransportConfiguration(clusterID: Self.cluster, nodeID: 1, listenHost: "127.0.0.1", listenPort: 0, peers: [:],
+                                            members: Set(1 ... 16))
+        config.jitterSeed = 1
+        var logger = Logger(label: "test.transport")
+        logger.logLevel = .critical
+        let a = PeerTransport(configuration: config, group: group, logger: logger)
+        try await a.start()
+        let b = try await makeTransport(2)
+        let addresses: [NodeID: PeerAddress] = [1: address(a), 2: address(b)]
+        a.updatePeers(addresses); b.updatePeers(addresses)
+        XCTAssertTrue(a.evidence(for: [2]).hasPrefix("transport [2: received never, written never"), a.evidence(for: [2]))
+        a.send([heartbeat(1, 2, 1)])
+        _ = try await receive(b, count: 1)
+        b.send([heartbeat(2, 1, 1)])
+        _ = try await receive(a, count: 1)
+        let seen = a.evidence(for: [2, 3])
+        XCTAssertTrue(seen.hasPrefix("transport [2: received "), seen)
+        XCTAssertFalse(seen.contains("2: received never"), seen)
+        XCTAssertFalse(seen.contains("written never;"), seen)
+        XCTAssertTrue(seen.contains("3: received never, written never (not connected)"), seen)
+        // Hold the event loop for 600 ms: the probe (every 250 ms) reports it late by at least 300 ms.
+        try await Task.sleep(for: .milliseconds(300))
+        try await group.next().submit { usleep(600_000) }.get()
+        try await Task.sleep(for: .milliseconds(300))
+        let late = try XCTUnwrap(Int(a.evidence(for: []).split(separator: " ").dropLast().last ?? ""))
+        XCTAssertGreaterThanOrEqual(late, 300, a.evidence(for: []))
+        await a.shutdown(); await b.shutdown()
+        try await group.shutdownGracefully()
+    }
+
     func testTimeExchangesMeasureAPeersClockOverRealSockets() async throws {
         // Node 2's clock reads 2.5 s ahead; node 1 asks, node 2 answers on its own connection.
         let a = try await makeTransport(1)
