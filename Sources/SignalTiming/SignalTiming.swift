@@ -3,7 +3,8 @@
 // Terminology (see docs/signal-timing.md for the full story):
 // - A *corridor* is an ordered list of *signals* (intersections) along one road, each at a position
 //   in metres from the first. Each signal has *phases* (movements with NEMA numbers: 2 and 6 the
-//   arterial throughs, 1 and 5 the arterial right turns — Mumbai drives on the left — 4 and 8 the
+//   arterial throughs, 5 and 1 the arterial right turns from 2's and 6's approach — Mumbai drives on
+//   the left — 4 and 8 the
 //   side street), a *conflict matrix* (pairs of phases that may never be green together) and an
 //   ordered ring of *stages* (a stage is a set of mutually compatible phases that are green
 //   together; Indian practice calls these stages). This is the sequential-ring model: one stage at a

@@ -3,14 +3,15 @@
 import SignalTiming
 
 /// Which phase (NEMA number) governs each movement. Defaults follow the corridor files: 2 and 6
-/// arterial throughs (increasing / decreasing), 1 and 5 the arterial right turns (left-hand
-/// traffic: the right turn crosses oncoming traffic), 4 and 8 the side street from the west and
+/// arterial throughs (increasing / decreasing), 5 and 1 the arterial right turns from the increasing
+/// and the decreasing approach (left-hand traffic: the right turn crosses oncoming traffic; NEMA puts
+/// the turn from phase 2's approach on 5 and the one from phase 6's on 1), 4 and 8 the side street from the west and
 /// from the east. The arterial left turn (nearside, crossing nothing) runs with its through.
 public struct PhaseAssignment: Sendable, Equatable {
     public var increasingThrough = PhaseID(2)
     public var decreasingThrough = PhaseID(6)
-    public var increasingRight = PhaseID(1)
-    public var decreasingRight = PhaseID(5)
+    public var increasingRight = PhaseID(5)
+    public var decreasingRight = PhaseID(1)
     public var sideFromWest = PhaseID(4)
     public var sideFromEast = PhaseID(8)
     public init() {}

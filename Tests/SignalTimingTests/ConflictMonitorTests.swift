@@ -25,8 +25,8 @@ final class ConflictMonitorTests: XCTestCase {
 
     func testConflictingGreens() {
         var m = ConflictMonitor(signal: s)
-        let f = m.observe(atMs: 0, lamps: lamps(G, R, R, G))
-        XCTAssertEqual(f.map(\.kind), [.conflictingGreens(PhaseID(2), PhaseID(5))])
+        let f = m.observe(atMs: 0, lamps: lamps(G, R, G, R))
+        XCTAssertEqual(f.map(\.kind), [.conflictingGreens(PhaseID(2), PhaseID(1))])
         XCTAssertTrue(m.tripped)
         m.reset()
         XCTAssertFalse(m.tripped)

@@ -213,7 +213,7 @@ final class SignalTimingTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("below min green"), "\(e)")
         }
         XCTAssertThrowsError(try Signal(id: SignalID(1), name: "x", positionMetres: 0, phases: Fixture.phases(),
-                                        stages: [Stage(name: "bad", phases: [PhaseID(2), PhaseID(5)]), Stage(name: "b", phases: [PhaseID(4)])],
+                                        stages: [Stage(name: "bad", phases: [PhaseID(2), PhaseID(1)]), Stage(name: "b", phases: [PhaseID(4)])],
                                         conflicts: Fixture.conflicts())) { e in
             XCTAssertTrue("\(e)".contains("conflicting"), "\(e)")
         }

@@ -24,15 +24,16 @@ enum Fixture {
         [
             Phase(id: PhaseID(2), name: "NB through", minGreenMs: 10_000, yellowMs: 4_000, redClearanceMs: 2_000, flashLamp: .flashingYellow),
             Phase(id: PhaseID(6), name: "SB through", minGreenMs: 10_000, yellowMs: 4_000, redClearanceMs: 2_000, flashLamp: .flashingYellow),
-            Phase(id: PhaseID(1), name: "NB right turn", minGreenMs: 5_000, yellowMs: 3_000, redClearanceMs: 2_000, flashLamp: .flashingRed),
-            Phase(id: PhaseID(5), name: "SB right turn", minGreenMs: 5_000, yellowMs: 3_000, redClearanceMs: 2_000, flashLamp: .flashingRed),
+            Phase(id: PhaseID(1), name: "SB right turn", minGreenMs: 5_000, yellowMs: 3_000, redClearanceMs: 2_000, flashLamp: .flashingRed),
+            Phase(id: PhaseID(5), name: "NB right turn", minGreenMs: 5_000, yellowMs: 3_000, redClearanceMs: 2_000, flashLamp: .flashingRed),
             Phase(id: PhaseID(4), name: "side EB", minGreenMs: 7_000, yellowMs: 3_000, redClearanceMs: 2_000, flashLamp: .flashingRed),
             Phase(id: PhaseID(8), name: "side WB", minGreenMs: 7_000, yellowMs: 3_000, redClearanceMs: 2_000, flashLamp: .flashingRed),
         ]
     }
 
     static func conflicts() -> [(PhaseID, PhaseID)] {
-        var c: [(PhaseID, PhaseID)] = [(PhaseID(1), PhaseID(6)), (PhaseID(5), PhaseID(2))]
+        // NEMA: each turn conflicts with the through of its own ring (1 with 2, 5 with 6).
+        var c: [(PhaseID, PhaseID)] = [(PhaseID(1), PhaseID(2)), (PhaseID(5), PhaseID(6))]
         for s in [4, 8] { for m in [1, 2, 5, 6] { c.append((PhaseID(s), PhaseID(m))) } }
         return c
     }

@@ -40,6 +40,10 @@ final class MappingTests: XCTestCase {
         return LightProgram(signal: c.signals[0], links: map.links["S2"]!)
     }
 
+    func links4Approach() -> Approach? {
+        (try? LinkMap.parse(netXML: recordedConnectionsS2, corridor: try demo()).links["S2"]?[4].approach) ?? nil
+    }
+
     func testLinkMapReadBackFromNetconvert() throws {
         let links = try LinkMap.parse(netXML: recordedConnectionsS2, corridor: try demo()).links["S2"]!
         XCTAssertEqual(links.count, 16)
@@ -63,6 +67,11 @@ final class MappingTests: XCTestCase {
         XCTAssertEqual(p.state(lamps: [.red, .red, .green, .green, .red, .red]), "rrrrGrrrrrrrGrrr")
         // side (4, 8): side-street right turns cross the opposite side's flow: permissive 'g'.
         XCTAssertEqual(p.state(lamps: [.red, .red, .red, .red, .green, .green]), "rrrrrGGgrrrrrGGg")
+        // NEMA numbering: phase 5 is the right turn from phase 2's (northbound, increasing) approach,
+        // phase 1 the one from phase 6's.
+        XCTAssertEqual(links4Approach(), .mainIncreasing)
+        XCTAssertEqual(p.state(lamps: [.red, .red, .red, .green, .red, .red]), "rrrrGrrrrrrrrrrr")
+        XCTAssertEqual(p.state(lamps: [.red, .red, .green, .red, .red, .red]), "rrrrrrrrrrrrGrrr")
         // only phase 2 green (e.g. a lagging close): northbound links only.
         XCTAssertEqual(p.state(lamps: [.green, .red, .red, .red, .red, .red]), "GGGGrrrrrrrrrrrr")
         // flash: arterial flashing yellow = signal off with priority 'O', flashing red = stop 's'.
