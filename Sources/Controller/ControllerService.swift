@@ -80,7 +80,7 @@ public struct FieldController: Sendable {
         guard let signal = options.document.corridor.signals.first(where: { $0.id == options.signal }) else {
             throw ControllerError.configuration("signal \(options.signal) is not in the corridor")
         }
-        let lamps = LampDriver(signal: signal, plans: options.document.corridor.plans.map(\.id), driver: driver, clock: clock,
+        let lamps = LampDriver(signal: signal, corridor: options.document.corridor, driver: driver, clock: clock,
                                periodMs: options.lampPeriodMs, logger: logger)
         // The API: HTTPS with this controller's certificate when the corridor says so (security.api_tls),
         // else plain HTTP, which ControllerOptions allows on a loopback address only.

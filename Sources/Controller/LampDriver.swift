@@ -31,12 +31,12 @@ public actor LampDriver {
     /// Where the lamps stand against the schedule (start-up, entering it, in step).
     private var entry: SignalFollower.Status = .startup
 
-    public init(signal: Signal, plans: [PlanID], driver: RaftDriver, clock: ControllerClock, periodMs: Int, logger: Logger,
+    public init(signal: Signal, corridor: Corridor, driver: RaftDriver, clock: ControllerClock, periodMs: Int, logger: Logger,
                 startupFlashMs: Int64 = Limits.startupFlashMsDefault) {
         self.signal = signal
         self.clock = clock
         self.startupFlashMs = startupFlashMs
-        self.eventLog = HiResEventLog(signal: signal, plans: plans)
+        self.eventLog = HiResEventLog(signal: signal, corridor: corridor)
         self.driver = driver
         self.periodMs = periodMs
         self.logger = logger

@@ -35,6 +35,9 @@ public enum HiResEventCode {
     public static let pedBeginDontWalk = 23
     /// Barrier crossed; parameter 1 into the 1-2/5-6 side, 2 into the 3-4/7-8 side.
     public static let barrierTermination = 31
+    /// Phase hold applied (the coordinator, a preemptor or an operator's hold) and released.
+    public static let phaseHoldActive = 41
+    public static let phaseHoldReleased = 42
     public static let phaseCallRegistered = 43
     public static let pedCallRegistered = 45
     public static let detectorOff = 81
@@ -56,9 +59,18 @@ public enum HiResEventCode {
     public static let preemptBeginDwell = 107
     public static let preemptBeginExit = 111
     public static let patternChange = 131
+    /// Cycle length and offset of the pattern in force, seconds.
+    public static let cycleLengthChange = 132
+    public static let offsetLengthChange = 133
+    /// Split change of phase N is `splitChangeBase + N` (134 … 149 for phases 1 … 16), seconds.
+    public static let splitChangeBase = 133
     /// Coordination state; parameter 0 free, 1 in step, 4 transition (this controller's transition
     /// dwells or shortens the coordinated green to the nearest yield point).
     public static let coordState = 150
+    /// Once per cycle per coordinated phase, when the coordinator releases it (its yield point).
+    public static let coordinatedPhaseYieldPoint = 151
+    /// A coordinated phase's green begins.
+    public static let coordinatedPhaseBegin = 152
     /// Unit flash status change; parameter NTCIP 1202 unitFlashStatus.
     public static let unitFlashStatus = 173
     /// Power restored: the controller (re)started.

@@ -103,4 +103,80 @@ final class HiResEventLogTests: XCTestCase {
         done.atMs += 5_000
         XCTAssertEqual(codes(log.events(from: exit, to: done)), [], "leaving the exit logs no further preemption event")
     }
+
+    /// With the corridor's plans the log says why each green ended (151 for a coordinated phase at its yield
+    /// point, 6 for the others' force-off, then 7, then 8), when each coordinated green began (152), each
+    /// pattern's cycle, offset and splits (132, 133, 134–149), and a hold's phases (41, 42).
+    func testTerminationsCoordinatedPhasesPatternTimingAndHolds() throws {
+        let doc = try writeSignedCorridor(into: try scratchFolder(self, "hires-terms"))
+        let m = try CorridorMachine(genesisOf: doc)
+        let k = 1
+        let sig = doc.corridor.signals[k]
+        let t0 = doc.referenceEpochMs + 86_400_000
+        var log = HiResEventLog(signal: sig, corridor: doc.corridor)
+        var prev: SignalState?
+        var events: [LampEvent] = []
+        for st in m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 900_000) {
+            events += log.events(from: prev, to: st)
+            prev = st
+        }
+        let normal = try XCTUnwrap(doc.corridor.plans.first { $0.id.rawValue == "normal" })
+        let sp = normal.signals[k]
+        let coordinated = Set(sig.stages[sp.coordinatedStage].phases.map { Int64($0.rawValue) })
+        XCTAssertEqual(coordinated, [2, 6])
+        // The start-up record carries the pattern's timing, in whole seconds.
+        let start = events.prefix { $0.timeMs == events[0].timeMs }
+        XCTAssertEqual(start.first { $0.eventCode == 132 }?.parameter, normal.cycleMs / 1000)
+        XCTAssertEqual(start.first { $0.eventCode == 133 }?.parameter, (sp.offsetMs + 500) / 1000)
+        for (si, stage) in sig.stages.enumerated() {
+            for p in stage.phases {
+                XCTAssertEqual(start.first { $0.eventCode == 133 + Int64(p.rawValue) }?.parameter, (sp.splitsMs[si] + 500) / 1000,
+                               "split of phase \(p.rawValue)")
+            }
+        }
+        // Every begin of yellow is preceded, at the same instant, by the green's termination and its reason.
+        var yellows = 0, yields: [Int64: Int] = [:], begins: [Int64: Int] = [:]
+        for (i, e) in events.enumerated() {
+            if e.eventCode == HiResCode.coordPhaseBegin { begins[e.parameter, default: 0] += 1 }
+            guard e.eventCode == HiResCode.yellowBegin else { continue }
+            yellows += 1
+            let before = events[..<i].filter { $0.timeMs == e.timeMs && $0.parameter == e.parameter }.map(\.eventCode)
+            let reason: Int64 = coordinated.contains(e.parameter) ? HiResCode.coordYieldPoint : HiResCode.forceOff
+            XCTAssertEqual(Array(before.suffix(2)), [reason, HiResCode.greenTermination], "phase \(e.parameter) at \(e.timeMs)")
+            if reason == HiResCode.coordYieldPoint { yields[e.parameter, default: 0] += 1 }
+        }
+        let cycles = 900_000 / Int(normal.cycleMs)
+        XCTAssertGreaterThanOrEqual(yellows, 5 * cycles)
+        for p in coordinated {
+            XCTAssertTrue((cycles - 1...cycles + 1).contains(yields[p] ?? 0), "one yield point per cycle for phase \(p): \(yields)")
+            XCTAssertTrue((cycles - 1...cycles + 1).contains(begins[p] ?? 0), "one coordinated begin per cycle for phase \(p): \(begins)")
+        }
+        XCTAssertNil(events.first { $0.eventCode == HiResCode.coordPhaseBegin && !coordinated.contains($0.parameter) })
+        // A hold on the coordinated stage: 41 for its phases when the signal rests there, 42 when released.
+        guard let base = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 300_000)
+            .last(where: { $0.mode == .coordinated && $0.interval == .greenRest }) else { return XCTFail("no coordinated green") }
+        var direct = HiResEventLog(signal: sig, corridor: doc.corridor)
+        var hold = base
+        hold.mode = .hold
+        hold.atMs += 1
+        let on = direct.events(from: base, to: hold)
+        XCTAssertEqual(Set(on.filter { $0.eventCode == HiResCode.holdActive }.map(\.parameter)), coordinated)
+        var released = hold
+        released.mode = .transitioning
+        released.atMs += 60_000
+        let off = direct.events(from: hold, to: released)
+        XCTAssertEqual(Set(off.filter { $0.eventCode == HiResCode.holdReleased }.map(\.parameter)), coordinated)
+        XCTAssertEqual(direct.events(from: released, to: released).filter { $0.eventCode == HiResCode.holdReleased }, [], "released once")
+        // A pattern change logs the new pattern's timing.
+        let rush = try XCTUnwrap(doc.corridor.plans.first { $0.id.rawValue == "rush-hour" })
+        var changed = released
+        changed.plan = rush.id
+        changed.atMs += 1
+        let pc = direct.events(from: released, to: changed)
+        XCTAssertEqual(pc.first { $0.eventCode == HiResCode.patternChange }?.parameter, 2)
+        XCTAssertEqual(pc.first { $0.eventCode == 132 }?.parameter, rush.cycleMs / 1000)
+        // Made from plan ids alone (no timings), the log writes none of these.
+        var bare = HiResEventLog(signal: sig, plans: doc.corridor.plans.map(\.id))
+        XCTAssertTrue(bare.events(from: released, to: changed).allSatisfy { ![132, 133, 151, 152, 6].contains($0.eventCode) })
+    }
 }
