@@ -267,6 +267,9 @@ public final class PeerTransport: @unchecked Sendable {
     /// How late the event loop ran a probe scheduled every `loopProbeMs` (the longest in the last 2–4 s):
     /// a loop busy with something else, or a thread not scheduled, delays every socket read and write.
     private var loopLate = WindowedPeak()
+    /// Set once `shutdown()` stops the event loops: work handed over after that is dropped, not scheduled
+    /// on a loop that has shut down.
+    private var loopStopped = false
     private static let loopProbeMs: Int64 = 250
     private static let evidenceWindowNs: UInt64 = 2_000_000_000
     private var boundAddress: SocketAddress?
@@ -364,13 +367,13 @@ public final class PeerTransport: @unchecked Sendable {
         if unencodable > 0 { lock.withLock { counters.messagesUnencodable += unencodable } }
         guard !frames.isEmpty else { return }
         let batch = frames
-        loop.execute { for (to, frame) in batch { self.enqueue(frame, to: to) } }
+        onLoop { for (to, frame) in batch { self.enqueue(frame, to: to) } }
     }
 
     /// Sends a time request to each of `peers` (stamped on the event loop as it is queued); their answers
     /// arrive on `timeSamples`. A request still unanswered is replaced.
     public func sendTimeRequests(to peers: [NodeID]) {
-        loop.execute {
+        onLoop {
             for id in peers where id != self.configuration.nodeID && id != noNode {
                 let t1 = self.configuration.clockUs()
                 guard let frame = try? WireCodec.encode(.time(TimeExchange(kind: .request, from: self.configuration.nodeID, to: id, transmitUs: t1)),
@@ -415,7 +418,7 @@ public final class PeerTransport: @unchecked Sendable {
     /// longer a member are closed.
     public func updatePeers(_ addresses: [NodeID: PeerAddress], members: Set<NodeID>? = nil) {
         let members = members ?? Set(addresses.keys)
-        loop.execute {
+        onLoop {
             self.members = members
             for (id, keys) in self.memberInbound where !members.contains(id) {
                 for key in keys { self.inboundChannels[key]?.close(promise: nil) }
@@ -431,11 +434,20 @@ public final class PeerTransport: @unchecked Sendable {
                 peer.address = new
             }
         }
-        loop.execute { self.addresses = addresses }
+        onLoop { self.addresses = addresses }
     }
 
 
     public func metrics() -> TransportMetrics { lock.withLock { counters } }
+
+    /// Runs `body` on the event loop, unless `shutdown()` has stopped it (a driver still sending while the
+    /// controller stops): then it is dropped, as a queued message is at shutdown.
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        lock.withLock {
+            guard !loopStopped else { return }
+            loop.execute(body)
+        }
+    }
 
     /// One probe of the event loop's punctuality (on `loop`): how much later than its period it ran.
     private func probeLoop() {
@@ -486,6 +498,7 @@ public final class PeerTransport: @unchecked Sendable {
         try? await closed.get()
         continuation.finish()
         timeContinuation.finish()
+        lock.withLock { loopStopped = true }
         if ownsGroup { try? await group.shutdownGracefully() }
         logger.info("transport stopped")
     }
