@@ -4,6 +4,7 @@
 // signature and its signer's role when it applies the entry, so a forged, altered, revoked-key or
 // wrong-role command is refused with the same reason on every replica, whoever appended it.
 import Crypto
+import Foundation
 import SignalTiming
 
 /// What an operator may order. Each role may do everything the roles before it may.
@@ -122,6 +123,17 @@ public enum OperatorKeys {
         return key.isValidSignature(signature, for: message)
     }
 
+    /// `verify`, remembering successes (`VerifiedSignatures`): the leader checks a command's signature when
+    /// it is proposed and again when it applies the entry; the second check is a lookup.
+    public static func verifyRemembered(publicKey: [UInt8], signature: [UInt8], message: [UInt8],
+                                        memo: VerifiedSignatures = .shared) -> Bool {
+        let key = VerifiedSignatures.key(publicKey: publicKey, signature: signature, message: message)
+        if memo.contains(key) { return true }
+        guard verify(publicKey: publicKey, signature: signature, message: message) else { return false }
+        memo.insert(key)
+        return true
+    }
+
     /// Whether 32 bytes are a usable Ed25519 public key.
     public static func isValidPublicKey(_ bytes: [UInt8]) -> Bool {
         bytes.count == 32 && (try? Curve25519.Signing.PublicKey(rawRepresentation: bytes)) != nil
@@ -215,7 +227,7 @@ extension CorridorMachine {
         }
         let message = OperatorKeys.signedMessage(corridorID: corridorID, clientID: header.clientID, sequence: header.sequence,
                                                  operatorName: header.operatorID, command: command)
-        guard OperatorKeys.verify(publicKey: record.publicKey, signature: sig.bytes, message: message) else {
+        guard OperatorKeys.verifyRemembered(publicKey: record.publicKey, signature: sig.bytes, message: message) else {
             return .refused(.rejected(.unauthorized, reason: "the signature by key \(OperatorKeys.keyIDText(sig.keyID)) of '\(record.name)' does not verify: the command was altered or forged"))
         }
         // A signed command must carry its creation time in its client id: exactly-once then covers it for
@@ -292,4 +304,50 @@ extension CorridorMachine {
             return .rejected(.invalidCommand, reason: "not a registry command")
         }
     }
+}
+
+/// Signatures this process has verified, remembered so that one command's signature is verified once, not
+/// at each of its checks (issue 19: the leader verified each command twice, about 5 % of its CPU). Only
+/// successes are kept, under the SHA-256 of key, signature and message (length-prefixed): another triple
+/// hits only through a SHA-256 collision. Verification is a pure function of those bytes, so remembering it
+/// changes no outcome — every replica still decides the same. Bounded: beyond `capacity` the oldest is
+/// forgotten (and verified again if it comes back).
+public final class VerifiedSignatures: @unchecked Sendable {
+    public static let shared = VerifiedSignatures(capacity: 4096)
+
+    private let lock = NSLock()
+    private var members: Set<SHA256.Digest> = []
+    private var order: [SHA256.Digest?]
+    private var next = 0
+    public let capacity: Int
+
+    public init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        self.order = Array(repeating: nil, count: capacity)
+    }
+
+    static func key(publicKey: [UInt8], signature: [UInt8], message: [UInt8]) -> SHA256.Digest {
+        var h = SHA256()
+        for part in [publicKey, signature, message] {
+            var n = UInt64(part.count).bigEndian
+            withUnsafeBytes(of: &n) { h.update(bufferPointer: $0) }
+            h.update(data: part)
+        }
+        return h.finalize()
+    }
+
+    func contains(_ key: SHA256.Digest) -> Bool { lock.withLock { members.contains(key) } }
+
+    func insert(_ key: SHA256.Digest) {
+        lock.withLock {
+            guard !members.contains(key) else { return }
+            if let old = order[next] { members.remove(old) }
+            order[next] = key
+            members.insert(key)
+            next = (next + 1) % capacity
+        }
+    }
+
+    public var count: Int { lock.withLock { members.count } }
 }

@@ -197,4 +197,31 @@ struct HostileMachine: SimulatedStateMachine {
         }
         return e.encoded()
     }
+
+    /// The memo of verified signatures remembers successes only, never lets an altered message, another
+    /// signature or another key through on the strength of a remembered one, and stays within its bound.
+    func testRememberedSignaturesAnswerLikeVerificationAndStayBounded() {
+        let memo = VerifiedSignatures(capacity: 3)
+        let asha = Fixture.signer("asha"), ravi = Fixture.signer("ravi")
+        let message = Array("hold S12".utf8)
+        let sig = asha.sign(message)
+        XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
+        XCTAssertEqual(memo.count, 1)
+        // Remembered: the same triple again; anything else is verified, and refused.
+        XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
+        XCTAssertFalse(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message + [0], memo: memo))
+        XCTAssertFalse(OperatorKeys.verifyRemembered(publicKey: ravi.publicKey, signature: sig, message: message, memo: memo))
+        var flipped = sig
+        flipped[5] ^= 1
+        XCTAssertFalse(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: flipped, message: message, memo: memo))
+        XCTAssertEqual(memo.count, 1, "refusals are not remembered")
+        // Bounded: the oldest is forgotten, and verified again when it comes back.
+        for k in 0..<5 {
+            let m = Array("command \(k)".utf8)
+            XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: ravi.publicKey, signature: ravi.sign(m), message: m, memo: memo))
+        }
+        XCTAssertEqual(memo.count, 3)
+        XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
+        XCTAssertEqual(memo.count, 3)
+    }
 }
