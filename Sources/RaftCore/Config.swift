@@ -40,6 +40,13 @@ public struct RaftConfig: Sendable, Equatable {
     public var electionTicks: Int = 10
     /// Ticks between leader heartbeats. Invariant: `heartbeatTicks < electionTicks`.
     public var heartbeatTicks: Int = 1
+    /// Ticks between a leader's heartbeats to learners; 0: with every heartbeat, as to voters. A learner
+    /// never campaigns and counts in no quorum, so its heartbeats only keep it in touch: every commit
+    /// still reaches it at once (a leader sends an append to every member when its commit index moves),
+    /// and a learner that lost an append is re-sent it on its next heartbeat's answer. On a corridor with
+    /// 42 learners and 5 voters, one heartbeat per election timeout to each learner cuts the leader's
+    /// heartbeat traffic about five-fold. Invariant: 0, or at least `heartbeatTicks`.
+    public var learnerHeartbeatTicks: Int = 0
     /// Run a PreVote round before a real election so that a node that was cut off cannot raise the
     /// term and depose a healthy leader when it rejoins.
     public var preVote: Bool = true
@@ -69,6 +76,9 @@ public struct RaftConfig: Sendable, Equatable {
         guard heartbeatTicks >= 1 else { throw RaftConfigError("heartbeatTicks must be at least 1") }
         guard electionTicks > heartbeatTicks else {
             throw RaftConfigError("electionTicks (\(electionTicks)) must exceed heartbeatTicks (\(heartbeatTicks))")
+        }
+        guard learnerHeartbeatTicks == 0 || learnerHeartbeatTicks >= heartbeatTicks else {
+            throw RaftConfigError("learnerHeartbeatTicks (\(learnerHeartbeatTicks)) must be 0 or at least heartbeatTicks (\(heartbeatTicks))")
         }
         guard membership.all.count <= limits.maxMembers else {
             throw RaftConfigError("\(membership.all.count) members exceed the limit of \(limits.maxMembers)")

@@ -31,6 +31,8 @@ public struct RaftNode: Sendable {
     private var rng: SplitMix64
     var electionElapsed = 0
     private var heartbeatElapsed = 0
+    /// Ticks since the leader's last heartbeat to learners (`RaftConfig.learnerHeartbeatTicks`).
+    private var learnerHeartbeatElapsed = 0
     private var randomizedElectionTimeout = 0
     /// Leader only: one entry per other member. Only looked up, never iterated (iteration goes
     /// through `membership`, whose order is fixed), so hashing order never leaks into behaviour.
@@ -323,6 +325,7 @@ public struct RaftNode: Sendable {
     private mutating func reset() {
         electionElapsed = 0
         heartbeatElapsed = 0
+        learnerHeartbeatElapsed = 0
         resetRandomizedTimeout()
         votes = [:]
         progress = [:]
@@ -500,6 +503,7 @@ public struct RaftNode: Sendable {
     private mutating func tickLeader() {
         leaderTicks += 1
         heartbeatElapsed += 1
+        learnerHeartbeatElapsed += 1
         electionElapsed += 1
         if transferee != noNode {
             transferElapsed += 1
@@ -520,7 +524,9 @@ public struct RaftNode: Sendable {
         }
         if heartbeatElapsed >= config.heartbeatTicks {
             heartbeatElapsed = 0
-            bcastHeartbeat()
+            let learners = learnerHeartbeatElapsed >= config.learnerHeartbeatTicks
+            if learners { learnerHeartbeatElapsed = 0 }
+            bcastHeartbeat(learners: learners)
         }
     }
 
@@ -691,11 +697,12 @@ public struct RaftNode: Sendable {
         progress[peer] = pr
     }
 
-    private mutating func bcastHeartbeat() {
+    /// A heartbeat to every voter, and to the learners too when `learners` (see `learnerHeartbeatTicks`).
+    private mutating func bcastHeartbeat(learners: Bool = true) {
         readRound += 1
         roundSentAt.append((readRound, leaderTicks))
         if roundSentAt.count > 64 { roundSentAt.removeFirst() }
-        for peer in membership.all where peer != id {
+        for peer in membership.all where peer != id && (learners || membership.isVoter(peer)) {
             let match = progress[peer]?.match ?? 0
             send(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: min(match, log.committed),
                          context: readRound))

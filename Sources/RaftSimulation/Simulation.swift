@@ -405,6 +405,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     var livenessRounds = 0
     /// This seed sends non-durable messages before the write completes (`SimulationOptions.earlySends`).
     var earlySends = false
+    /// This seed's leaders heartbeat learners once per election timeout only (`RaftConfig.learnerHeartbeatTicks`).
+    var sparseLearnerHeartbeats = false
 
     struct Link: Hashable { var from: NodeID; var to: NodeID }
 
@@ -419,6 +421,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         // From the seed's bits, not the generator: seeds without early sends keep their histories.
         var bits = SplitMix64(seed: seed ^ 0x5EED_0E41_7A11_5E4D)
         self.earlySends = options.earlySends && bits.next() & 1 == 1
+        self.sparseLearnerHeartbeats = bits.next() & 1 == 1
         if weights.varyPerSeed {
             weights.vary(&rng)
             appendEntriesLimit = 1 + rng.below(4)
@@ -472,6 +475,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         var c = RaftConfig(id: id, membership: membership, seed: seed)
         c.electionTicks = options.electionTicks
         c.heartbeatTicks = options.heartbeatTicks
+        if sparseLearnerHeartbeats { c.learnerHeartbeatTicks = options.electionTicks }
         c.preVote = options.preVote
         c.checkQuorum = checkQuorum
         // Small limits so that batching, pipelining and flow control are exercised.

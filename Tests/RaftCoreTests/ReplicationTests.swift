@@ -29,6 +29,37 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(n.ready().messages, expected(round: 2))
     }
 
+    // learnerHeartbeatTicks: learners hear a heartbeat once per that many ticks, voters every heartbeatTicks;
+    // a commit still reaches the learners at once (the commit broadcast is an append to every member).
+    func testLearnersHearHeartbeatsLessOftenButEveryCommitAtOnce() {
+        var c = Paper.config(1, voters: [1, 2, 3], learners: [4, 5], heartbeatTicks: 2)
+        c.learnerHeartbeatTicks = 6
+        XCTAssertNoThrow(try c.validate())
+        var n = Paper.leader(config: c, acked: [2, 3, 4, 5])  // the learners answered the first append: replicating
+        _ = n.ready()
+        var heard: [NodeID: Int] = [:]
+        for _ in 0..<12 {
+            n.tick()
+            for m in n.ready().messages where m.kind == .heartbeat { heard[m.to, default: 0] += 1 }
+        }
+        XCTAssertEqual(heard[2], 6, "a voter every 2 ticks")
+        XCTAssertEqual(heard[3], 6)
+        XCTAssertEqual(heard[4], 2, "a learner every 6 ticks")
+        XCTAssertEqual(heard[5], 2)
+        n.propose([[9]])
+        let idx = n.lastIndex
+        _ = n.ready()
+        n.persisted(upTo: idx, term: n.term)
+        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: n.term, index: idx))
+        XCTAssertEqual(n.commitIndex, idx)
+        let toLearners = n.ready().messages.filter { $0.kind == .append && [4, 5].contains($0.to) }
+        XCTAssertEqual(toLearners.map(\.to), [4, 5])
+        XCTAssertTrue(toLearners.allSatisfy { $0.commit == idx }, "the commit reaches the learners without waiting for a heartbeat")
+        var bad = c
+        bad.learnerHeartbeatTicks = 1
+        XCTAssertThrowsError(try bad.validate(), "fewer ticks than a heartbeat interval is refused")
+    }
+
     // Figure 2 Leaders: "If command received from client: append entry to local log" and replicate it (§5.3).
     func testLeaderAppendsProposalAndReplicatesItToFollowers() {
         var n = Paper.leader(config: Paper.config(1), acked: [2, 3])
