@@ -67,6 +67,17 @@ extension RaftDriver {
         }
     }
 
+    /// After the last flush: lamp events still waiting (their rows failed in it) are lost with the
+    /// process; counted as dropped and logged.
+    func noteLampEventsLostAtStop() {
+        guard !pendingLampEvents.isEmpty else { return }
+        instruments.lampEventsDropped.increment(by: Int64(pendingLampEvents.count))
+        logger.error("lamp events not stored at shutdown: the store refused them (the event log has a gap)", metadata: [
+            "lost": "\(pendingLampEvents.count)", "first.ms": "\(pendingLampEvents.first?.timeMs ?? 0)",
+        ])
+        pendingLampEvents = []
+    }
+
     /// Fault injection (tests only, `--fault-injection`): while `on`, SQLite refuses this store's lamp rows.
     func setLampRowsRefused(_ on: Bool) {
         let store = self.store

@@ -449,9 +449,12 @@ public actor RaftDriver {
             }
             logger.info("leadership handed over", metadata: ["raft.role": "\(node.role)", "raft.leader": "\(node.leader)"])
         }
-        // The last flush: the lamp events the channel delivered (CoreService waited for it) go too.
+        // The last flush: the lamp events the channel delivered (CoreService waited for it) go too, after
+        // any write in flight (which may hold lamp events back, or hand some back for a retry).
+        waitForWrites()
         lampRetryAtNs = 0
         flushSidecar(wait: true)
+        noteLampEventsLostAtStop()
         stopping = true
         failProposals(.shuttingDown)
         cancelAllReads()

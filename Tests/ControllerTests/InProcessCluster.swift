@@ -49,6 +49,14 @@ final class InProcessCluster {
         tasks[s] = Task { try await controller.run(handleSignals: false) }
     }
 
+    /// Starts the corridor's voters (1, 3, 5) and returns the leader they elect; nil (all stopped) if none.
+    func startVoters() async throws -> Int? {
+        for s in TestCorridor.voters { try start(s) }
+        if let leader = await waitForLeader(among: TestCorridor.voters) { return leader }
+        await stopAll()
+        return nil
+    }
+
     /// Cancels every controller and waits (at most `seconds`) for each to return.
     func stopAll(within seconds: Double = 15) async {
         for (_, t) in tasks { t.cancel() }

@@ -85,11 +85,7 @@ final class LampEventOrderTests: XCTestCase {
     /// its store, in order of time.
     func testRefusedLampRowsAreCountedRetriedAndStopDrainsTheRest() async throws {
         let c = try InProcessCluster()
-        for s in TestCorridor.voters { try c.start(s) }
-        guard let leader = await c.waitForLeader(among: TestCorridor.voters) else {
-            await c.stopAll()
-            return XCTFail("no leader")
-        }
+        guard let leader = try await c.startVoters() else { return XCTFail("no leader among the in-process voters") }
         let folder = c.corridor.dataFolder(leader).path
         let refused = await c.post(leader, "/v1/debug/refuse-lamp-rows?on=1")
         XCTAssertEqual(refused, 200)

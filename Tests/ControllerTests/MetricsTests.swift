@@ -111,11 +111,7 @@ final class MetricsTests: XCTestCase {
     /// its persistence histogram.
     func testScrapedMetricsMoveWithACommittedCommand() async throws {
         let c = try InProcessCluster()
-        for s in TestCorridor.voters { try c.start(s) }
-        guard let leader = await c.waitForLeader(among: TestCorridor.voters) else {
-            await c.stopAll()
-            return XCTFail("no leader among the in-process voters")
-        }
+        guard let leader = try await c.startVoters() else { return XCTFail("no leader among the in-process voters") }
         let before = try await scrape(c, leader)
         for name in Self.documented.keys.sorted() {
             XCTAssertEqual(before.types[name], Self.documented[name], "TYPE of \(name)")
