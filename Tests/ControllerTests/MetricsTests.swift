@@ -16,6 +16,9 @@ struct Scrape {
     var help: [String: String] = [:]
     var samples: [Sample] = []
 
+    static let empty = Scrape()
+    private init() {}
+
     struct Malformed: Error, CustomStringConvertible {
         var line: String
         var description: String { "malformed exposition line: \(line)" }
