@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The consensus algorithm as a deterministic value type. Standard library only.
@@ -122,6 +124,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Client library for the CLI and the dashboard: finds a live controller, follows the leader,
@@ -173,6 +177,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Helpers the test targets share (free ports, the built binaries, scratch folders, running a
+        // command, the demo corridor on free ports): Foundation and XCTest only.
+        .target(name: "GreenwaveTestSupport", path: "Tests/GreenwaveTestSupport"),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore", "RaftSimulation"]),
         .testTarget(name: "CorridorClockTests", dependencies: ["CorridorClock"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "RaftCore"]),
@@ -190,14 +197,16 @@ let package = Package(
         ),
         .testTarget(
             name: "CorridorMachineTests",
-            dependencies: ["CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
+            dependencies: ["GreenwaveTestSupport", "CorridorMachine", "SignalTiming", "CorridorFile", "RaftCore", "RaftSimulation", "Storage"]
         ),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "GreenwaveAPI", "Console", "APIClient", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI"]),
+        .testTarget(name: "ControllerTests", dependencies: ["GreenwaveTestSupport", "Controller", "GreenwaveAPI", "Console", "APIClient", "CorridorMachine", "CorridorFile", "Storage", "Transport", "RaftCore", "SignalTiming", "PKI",
+                                                           .product(name: "Logging", package: "swift-log"),
+                                                           .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SignalTimingTests", dependencies: ["SignalTiming", "SignalTimingSimulation", "CorridorFile", "RaftCore"]),
         .testTarget(
             name: "AuditTests",
             dependencies: [
-                "Audit", "Console", "Controller", "GreenwaveAPI", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore", "PKI",
+                "GreenwaveTestSupport", "Audit", "Console", "Controller", "GreenwaveAPI", "Storage", "CorridorMachine", "CorridorFile", "SignalTiming", "RaftCore", "PKI",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -206,7 +215,7 @@ let package = Package(
         .testTarget(name: "APIClientTests", dependencies: ["APIClient"]),
         .testTarget(
             name: "GreenwaveAPITests",
-            dependencies: ["GreenwaveAPI", "CorridorFile", "CorridorMachine", "SignalTiming"]
+            dependencies: ["GreenwaveTestSupport", "GreenwaveAPI", "CorridorFile", "CorridorMachine", "SignalTiming"]
         ),
     ]
 )

@@ -18,14 +18,19 @@ import Transport
 public struct FieldController: Sendable {
     public let options: ControllerOptions
     let logger: Logger
+    /// This controller's metrics (`GET /metrics`); a test may pass its own to read them after a stop.
+    public let metrics: ControllerMetrics
 
-    public init(options: ControllerOptions, logger: Logger) {
+    public init(options: ControllerOptions, logger: Logger, metrics: ControllerMetrics? = nil) {
         self.options = options
         self.logger = logger
+        self.metrics = metrics ?? ControllerMetrics(signal: options.signal.rawValue)
     }
 
-    /// Runs until SIGTERM/SIGINT; then hands over leadership, flushes and returns.
-    public func run() async throws {
+    /// Runs until SIGTERM/SIGINT (or until the task is cancelled); then hands over leadership, flushes and
+    /// returns. `handleSignals: false` leaves the process's signals alone (several controllers in one
+    /// test process: each is stopped by cancelling its task).
+    public func run(handleSignals: Bool = true) async throws {
         try options.timing.validate()
         try options.clock.validate(faultInjection: options.faultInjection)
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
@@ -72,7 +77,7 @@ public struct FieldController: Sendable {
         let transport = PeerTransport(configuration: tcfg, logger: tlog)
         let driver: RaftDriver
         do {
-            driver = try RaftDriver(options: options, store: store, transport: transport, clock: clock, logger: logger)
+            driver = try RaftDriver(options: options, store: store, transport: transport, clock: clock, logger: logger, metrics: metrics)
         } catch {
             try? store.close()
             throw error
@@ -108,14 +113,19 @@ public struct FieldController: Sendable {
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: core, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         logger.info("controller starting", metadata: [
             "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
             "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
             "raft.timing": "\(options.timing)",
         ])
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? store.close()
+            throw error
+        }
         try? store.close()
         logger.info("controller stopped", metadata: ["signal.id": "\(options.signal)"])
     }
@@ -216,10 +226,17 @@ struct CoreService: Service {
                 _ = await clock.lampsStarting()
                 await lamps.run()
             }
+            group.addTask {
+                // Lamp events, in the order shown, into the driver's next group commit (LampEventChannel).
+                await lamps.events.deliver { await driver.recordLampEvents($0) }
+            }
             // Wait for SIGTERM / SIGINT (or the group shutting down).
             try? await gracefulShutdown()
             // Lamp streams end first: the HTTP server's graceful stop waits for open responses.
             await lamps.closeStreams()
+            // The lamps stop, and every lamp event they showed reaches the driver before its last flush.
+            await lamps.stop()
+            await lamps.events.drained()
             await driver.prepareToStop(waitMs: 1_500)
             group.cancelAll()
         }

@@ -56,6 +56,21 @@ public struct ClockReport: Sendable, Equatable {
     public var stepped: Bool
 }
 
+/// The two clocks a controller reads (the seam for in-process tests: a fake clock that the test moves).
+public struct ClockSource: Sendable {
+    /// Monotonic nanoseconds.
+    public var monotonicNs: @Sendable () -> UInt64
+    /// Wall-clock microseconds since the epoch.
+    public var wallClockUs: @Sendable () -> Int64
+
+    public init(monotonicNs: @escaping @Sendable () -> UInt64, wallClockUs: @escaping @Sendable () -> Int64) {
+        self.monotonicNs = monotonicNs
+        self.wallClockUs = wallClockUs
+    }
+
+    public static let system = ClockSource(monotonicNs: { ControllerClock.realMonotonicNs() }, wallClockUs: { realTimeClockUs() })
+}
+
 /// The one clock of a controller: every time read of the controller (the lamps, the leader's stamps, the
 /// status, the time frames, the Raft tick loop) goes through it, so that an injected fault applies everywhere.
 ///
@@ -66,6 +81,8 @@ public struct ClockReport: Sendable, Equatable {
 ///   stepped to the estimate until `lampsStarting()`.
 public final class ControllerClock: @unchecked Sendable {
     public let settings: CorridorTimeSettings
+    /// Where the time comes from: the system's clocks, or a test's fake clock.
+    public let source: ClockSource
     public let selfID: NodeID
     private let startMonoNs: UInt64
     private let lock = NSLock()
@@ -77,11 +94,12 @@ public final class ControllerClock: @unchecked Sendable {
     private let logger: Logger
     private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 4)
 
-    public init(selfID: NodeID, voters: Set<NodeID>, settings: CorridorTimeSettings, logger: Logger) {
+    public init(selfID: NodeID, voters: Set<NodeID>, settings: CorridorTimeSettings, logger: Logger, source: ClockSource = .system) {
         self.settings = settings
+        self.source = source
         self.selfID = selfID
         self.logger = logger
-        startMonoNs = Self.realMonotonicNs()
+        startMonoNs = source.monotonicNs()
         estimator = CorridorClockEstimator(selfID: selfID, voters: voters)
         slewed = SlewedClock(correctionUs: 0, maxSlewPpm: settings.maxSlewPpm)
         let mono = monoUs()
@@ -94,14 +112,14 @@ public final class ControllerClock: @unchecked Sendable {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    private func elapsedUs() -> Int64 { Int64((Self.realMonotonicNs() &- startMonoNs) / 1_000) }
+    private func elapsedUs() -> Int64 { Int64((source.monotonicNs() &- startMonoNs) / 1_000) }
 
     /// This controller's own wall clock, µs since the epoch (with the injected fault).
-    public func localUs() -> Int64 { realTimeClockUs() + settings.fault.errorUs(elapsedUs: elapsedUs()) }
+    public func localUs() -> Int64 { source.wallClockUs() + settings.fault.errorUs(elapsedUs: elapsedUs()) }
 
     /// This controller's monotonic clock (ns), drifting as the injected fault says.
     public func monotonicNs() -> UInt64 {
-        let real = Self.realMonotonicNs()
+        let real = source.monotonicNs()
         guard settings.fault.driftPpm != 0 else { return real }
         let d = settings.fault.driftUs(elapsedUs: Int64((real &- startMonoNs) / 1_000)) * 1_000
         return d >= 0 ? real &+ UInt64(d) : real &- UInt64(-d)
@@ -141,7 +159,7 @@ public final class ControllerClock: @unchecked Sendable {
         estimate = estimator.estimate(at: now)
         if stepAllowed, let e = estimate { slewed.step(to: (now - monoUs()) + e.offsetUs) }
         if alarmLocked(), let e = estimate,
-           case .log(let suppressed) = warnings.admit(source: "clock", reason: "alarm", nowNs: Self.realMonotonicNs()) {
+           case .log(let suppressed) = warnings.admit(source: "clock", reason: "alarm", nowNs: source.monotonicNs()) {
             logger.warning("clock alarm: this controller's clock is beyond the bound from corridor time (its NTP/GPS discipline is failing); the lamps run on corridor time", metadata: [
                 "offset.ms": "\(Double(e.offsetUs) / 1000)", "bound.ms": "\(settings.alarmMs)", "drift.ppm": "\(e.driftPpm)",
                 "uncertainty.ms": "\(Double(e.uncertaintyUs) / 1000)", "suppressed": "\(suppressed)",
@@ -182,8 +200,8 @@ public final class ControllerClock: @unchecked Sendable {
     /// Waits until every voter's clock is measured, or `syncWaitMs` passed, then allows only slewing from
     /// here on. Returns whether the lamps start on corridor time (a majority of the voters measured).
     public func lampsStarting() async -> Bool {
-        let deadline = Self.realMonotonicNs() + UInt64(max(0, settings.syncWaitMs)) * 1_000_000
-        while !readyToStart && !Task.isCancelled && Self.realMonotonicNs() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
+        let deadline = source.monotonicNs() + UInt64(max(0, settings.syncWaitMs)) * 1_000_000
+        while !readyToStart && !Task.isCancelled && source.monotonicNs() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
         return startSlewing()
     }
 

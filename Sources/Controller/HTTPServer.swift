@@ -72,6 +72,11 @@ struct HTTPAPI: Sendable {
                 await driver.injectPersistFailure()
                 return json(["fail_next_persist": true])
             }
+            router.post("/v1/debug/refuse-lamp-rows") { request, _ in
+                let on = request.uri.queryParameters.get("on") != "0"
+                await driver.setLampRowsRefused(on)
+                return json(["refuse_lamp_rows": on])
+            }
             router.post("/v1/debug/isolate") { request, _ in
                 let on = request.uri.queryParameters.get("on") != "0"
                 await driver.setIsolated(on)
@@ -255,55 +260,12 @@ struct HTTPAPI: Sendable {
             corridorFlash: m.corridorFlash != nil, preemptions: m.preemptions.map { $0.source.logIndex }))
     }
 
+    /// The Prometheus text of this controller's metrics (ControllerInstruments.swift), the gauges and
+    /// mirrored totals set from the state at this moment.
     func metricsText() async -> String {
-        let d = await driver.driverMetrics()
-        let s = await driver.status()
-        let t = transport.metrics()
-        let sig = "signal=\"\(options.signal.rawValue)\""
-        var out = ""
-        func gauge(_ name: String, _ help: String, _ v: String, type: String = "gauge") {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name){\(sig)} \(v)\n"
-        }
-        gauge("greenwave_health_ok", "1 while healthy; 0 after a fail-stop (see /v1/status health_reason).", d.healthy && s.halted == nil ? "1" : "0")
-        gauge("greenwave_raft_term", "Current Raft term.", "\(d.term)")
-        gauge("greenwave_raft_is_leader", "1 when this controller leads.", s.role == .leader ? "1" : "0")
-        gauge("greenwave_raft_commit_index", "Highest log index known committed.", "\(d.commitIndex)")
-        gauge("greenwave_raft_applied_index", "Highest log index applied to the corridor state machine.", "\(d.appliedIndex)")
-        gauge("greenwave_raft_apply_lag", "Committed entries not yet applied.", "\(d.commitIndex > d.appliedIndex ? d.commitIndex - d.appliedIndex : 0)")
-        gauge("greenwave_raft_proposals_total", "Commands proposed on this controller while leading.", "\(d.proposals)", type: "counter")
-        gauge("greenwave_raft_proposal_batches_total", "Batches of API commands the leader handed to Raft: commands that arrived while its log write was in flight go together (issue 19).", "\(d.proposalBatches)", type: "counter")
-        gauge("greenwave_raft_elections_total", "Elections this controller started.", "\(d.elections)", type: "counter")
-        gauge("greenwave_raft_malformed_dropped_total", "Peer messages dropped by the Raft core as malformed (out-of-range terms or indexes, inconsistent appends).", "\(d.malformedDropped)", type: "counter")
-        gauge("greenwave_audit_checkpoint_mismatches_total", "Audit checkpoints whose chain head differed from this replica's own chain (docs/audit.md).", "\(d.auditCheckpointMismatches)", type: "counter")
-        gauge("greenwave_leader_clock_offset_ms", "This controller's clock minus the leader's timestamp of the last command applied.", "\(d.leaderClockOffsetMs)")
-        gauge("greenwave_transport_messages_sent_total", "Raft messages sent.", "\(t.messagesSent)", type: "counter")
-        gauge("greenwave_transport_messages_dropped_total", "Raft messages dropped by full send queues.", "\(t.messagesDropped)", type: "counter")
-        gauge("greenwave_transport_decode_errors_total", "Malformed frames received.", "\(t.decodeErrors)", type: "counter")
-        gauge("greenwave_transport_protocol_errors_total", "Inbound connections closed for a protocol violation (wrong corridor, non-member hello, message before hello, …).", "\(t.protocolErrors)", type: "counter")
-        gauge("greenwave_transport_tls_handshake_failures_total", "Peer TLS handshakes that failed (no certificate, not from the corridor CA, expired, plaintext peer).", "\(t.tlsHandshakeFailures)", type: "counter")
-        gauge("greenwave_transport_certificate_refusals_total", "Peer connections closed because the certificate's identity did not fit (another corridor, a non-member, a hello naming another node, not the intended peer).", "\(t.certificateRefusals)", type: "counter")
-        gauge("greenwave_transport_pending_evicted_total", "Connections without an accepted hello closed to make room in the pending pool.", "\(t.pendingEvicted)", type: "counter")
-        gauge("greenwave_transport_member_connections_replaced_total", "A member's oldest inbound connection closed for its newer one.", "\(t.memberConnectionsReplaced)", type: "counter")
-        gauge("greenwave_transport_log_lines_suppressed_total", "Warnings about bad input not logged because of the rate limit.", "\(t.logLinesSuppressed)", type: "counter")
-        gauge("greenwave_transport_inbound_pending", "Inbound connections waiting for their hello.", "\(t.inboundPending)")
-        gauge("greenwave_transport_inbound_accepted", "Inbound connections from members.", "\(t.inboundAccepted)")
-        let c = clock.report()
-        gauge("greenwave_clock_synced", "1 while corridor time is known (a majority of the voters' clocks measured).", c.synced ? "1" : "0")
-        gauge("greenwave_clock_offset_ms", "Corridor time minus this controller's own clock.", "\(Double(c.offsetUs) / 1000)")
-        gauge("greenwave_clock_uncertainty_ms", "Half the round trip of the time sample the offset comes from.", "\(Double(c.uncertaintyUs) / 1000)")
-        gauge("greenwave_clock_drift_ppm", "This controller's clock rate minus corridor time's.", "\((c.driftPpm * 10).rounded() / 10)")
-        gauge("greenwave_clock_alarm", "1 while this controller's clock is farther from corridor time than the alarm bound.", c.alarm ? "1" : "0")
-        gauge("greenwave_clock_residual_ms", "Corridor time as estimated minus as the lamps read it (what slewing still has to remove).", "\(Double(c.residualUs) / 1000)")
-        gauge("greenwave_transport_time_samples_total", "Time exchanges with peers completed.", "\(t.timeSamples)", type: "counter")
-        out += "# HELP greenwave_persist_seconds Time to make one Ready durable (one SQLite transaction).\n"
-        out += "# TYPE greenwave_persist_seconds histogram\n"
-        for (i, b) in DriverMetrics.persistBuckets.enumerated() {
-            out += "greenwave_persist_seconds_bucket{\(sig),le=\"\(b)\"} \(d.persistCounts[i])\n"
-        }
-        out += "greenwave_persist_seconds_bucket{\(sig),le=\"+Inf\"} \(d.persistCount)\n"
-        out += "greenwave_persist_seconds_sum{\(sig)} \(d.persistSumSeconds)\n"
-        out += "greenwave_persist_seconds_count{\(sig)} \(d.persistCount)\n"
-        return out
+        let instruments = driver.instruments
+        instruments.collect(driver: await driver.driverMetrics(), transport: transport.metrics(), clock: clock.report())
+        return instruments.metrics.render()
     }
 }
 

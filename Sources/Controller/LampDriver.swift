@@ -4,6 +4,7 @@ import GreenwaveAPI
 import Logging
 import SignalTiming
 import Storage
+import Transport
 
 /// Drives this signal's lamps from the applied state: computes every change on the signal's own clock
 /// (so a controller cut off from its peers keeps running the last committed plan), passes each change
@@ -30,10 +31,18 @@ public actor LampDriver {
     let startupFlashMs: Int64
     /// Where the lamps stand against the schedule (start-up, entering it, in step).
     private var entry: SignalFollower.Status = .startup
+    /// The lamp events, in the order shown, to the Raft driver's group commit (LampEventChannel.swift).
+    nonisolated let events: LampEventChannel
+    /// `stop()` was called: `run` ends at its next wake-up (or at once, if it has not started).
+    private var stopRequested = false
+    private var running = false
+    /// At most one warning per 10 s about lamp events dropped because the channel was full.
+    private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 2)
 
     public init(signal: Signal, corridor: Corridor, driver: RaftDriver, clock: ControllerClock, periodMs: Int, logger: Logger,
-                startupFlashMs: Int64 = Limits.startupFlashMsDefault) {
+                startupFlashMs: Int64 = Limits.startupFlashMsDefault, events: LampEventChannel = LampEventChannel()) {
         self.signal = signal
+        self.events = events
         self.clock = clock
         self.startupFlashMs = startupFlashMs
         self.eventLog = HiResEventLog(signal: signal, corridor: corridor)
@@ -76,6 +85,13 @@ public actor LampDriver {
     /// lamps disagree with (a command applied after its effective time, a snapshot installed), a safe
     /// late entry (`SignalFollower`).
     public func run() async {
+        guard !stopRequested else { return events.finish() }
+        running = true
+        defer {
+            // Whatever ends the loop (stop, cancellation), the events shown so far go on to the driver.
+            running = false
+            events.finish()
+        }
         let start = clock.corridorMs()
         let applied = driver.appliedSignal
         var seen = applied.current
@@ -88,7 +104,7 @@ public actor LampDriver {
         show(first, events: eventLog.startEvents(first, flash: .startup), entry: follower.status)
         var lateEntries = 0
         var wasInStep = follower.inStep
-        while !Task.isCancelled {
+        while !Task.isCancelled && !stopRequested {
             // Corridor time, slewed and never going back (ControllerClock); the max guards the follower anyway.
             let now = max(clock.corridorMs(), follower.nowMs)
             // The driver is asked only when something was applied since it was last asked.
@@ -130,6 +146,13 @@ public actor LampDriver {
         for (_, c) in subscribers { c.finish() }
     }
 
+    /// Ends `run` at its next wake-up (woken now) and with it the lamp event channel: the shutdown then
+    /// waits for `events.drained()` so that every change shown is stored by the driver's last flush.
+    public func stop() {
+        stopRequested = true
+        if running { driver.appliedSignal.notify() } else { events.finish() }
+    }
+
     /// The first effective time of an event after `now` (events are few: compaction folds them away).
     static func nextEffective(after now: Int64, in timeline: CorridorTimeline) -> Int64? {
         var best: Int64?
@@ -162,9 +185,29 @@ public actor LampDriver {
         shown = st
         self.entry = entry
         shownAtMs = clock.corridorMs()
-        if !events.isEmpty { Task { await driver.recordLampEvents(events) } }
+        record(events)
         let u = update(from: st)
         for (_, c) in subscribers { c.yield(u) }
+    }
+
+    /// Hands `batch` to the channel; a full channel drops it, counted and (rate-limited) logged.
+    private func record(_ batch: [LampEvent]) {
+        guard !batch.isEmpty else { return }
+        let instruments = driver.instruments
+        switch events.send(batch) {
+        case .sent:
+            instruments.lampEventsRecorded.increment(by: Int64(batch.count))
+        case .dropped(let n):
+            instruments.lampEventsDropped.increment(by: Int64(n))
+            if case .log(let suppressed) = warnings.admit(source: "lamps", reason: "channel-full", nowNs: monotonicNs()) {
+                logger.error("lamp events dropped: the driver is not taking them (the event log has a gap)", metadata: [
+                    "signal.id": "\(signal.id)", "dropped": "\(n)", "suppressed": "\(suppressed)",
+                ])
+            }
+        case .closed:
+            // After stop(): the loop shows nothing more, so only a change racing the stop lands here.
+            instruments.lampEventsDropped.increment(by: Int64(batch.count))
+        }
     }
 
     private func update(from st: SignalState) -> LampUpdate {

@@ -7,6 +7,20 @@ import SignalTiming
 import Storage
 import Transport
 
+/// Where the driver sends Raft messages (the seam for in-process tests: `PeerTransport` in a controller,
+/// an in-memory network in the tests). Must not block: a full queue drops (Raft tolerates loss).
+public protocol RaftMessageSender: Sendable {
+    func send(_ messages: [Message])
+    /// What the transport saw of `peers`, for a log line that explains an election (`PeerTransport.evidence`).
+    func evidence(for peers: [NodeID]) -> String
+}
+
+extension RaftMessageSender {
+    public func evidence(for peers: [NodeID]) -> String { "transport: no evidence" }
+}
+
+extension PeerTransport: RaftMessageSender {}
+
 /// The outcome of one command once it has been committed and applied.
 public struct CommandOutcome: Sendable {
     public var index: LogIndex
@@ -25,7 +39,8 @@ public struct CommandOutcome: Sendable {
 public actor RaftDriver {
     let options: ControllerOptions
     let store: RaftStore
-    let transport: PeerTransport
+    /// Where Raft messages go: the TCP transport, or an in-memory network in the in-process tests.
+    let transport: any RaftMessageSender
     /// Corridor time: what the leader stamps into commands (docs/corridor-time.md).
     let clock: ControllerClock
     let logger: Logger
@@ -47,7 +62,14 @@ public actor RaftDriver {
     private var nextApplyWaitID: UInt64 = 1 << 62
     /// Audit rows and lamp events waiting for the next group commit.
     private var pendingAudit: [AuditRecord] = []
-    private var pendingLampEvents: [LampEvent] = []
+    var pendingLampEvents: [LampEvent] = []
+    /// After a write whose lamp event rows failed, lamp events wait until then (monotonic ns) before they
+    /// go with a write again, so that a store that keeps refusing them costs one retry a second, not one
+    /// per write (RaftDriver+LampEvents.swift).
+    var lampRetryAtNs: UInt64 = 0
+    /// The write in flight that carries lamp events, if any: one at a time, so that the events of a write
+    /// stored without them go back in front of the newer ones and stay in the order shown.
+    var lampWriteSeq: UInt64?
     private var auditHead: LogIndex
     /// This replica's audit chain as it will be stored (the store hashes with the same public rules):
     /// the newest row's index and hash, and the hashes of recent rows, for checking audit checkpoints
@@ -64,27 +86,29 @@ public actor RaftDriver {
     private var failNextPersist = false
     /// Rate limit of the warning about a leader clock far from this controller's own.
     /// At most one warning per 10 s per kind (malformed peer messages, leader clock), with the count held back.
-    private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 8)
+    var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 8)
     /// This controller's clock minus the leader's timestamp of the last command applied (ms).
     private var leaderClockOffsetMs: Int64 = 0
 
-    // Metrics.
-    private(set) var metrics = DriverMetrics()
+    /// This controller's metrics (ControllerInstruments.swift): what the driver counts and times itself.
+    nonisolated let instruments: ControllerInstruments
     /// Evidence about this controller's own scheduling, for the log lines that say why it campaigned or
     /// stepped down (SchedulingWatch.swift).
     private var watch = SchedulingWatch()
     /// Fires whenever entries were applied or a snapshot installed: the lamp driver sleeps on it.
     nonisolated let appliedSignal = AppliedSignal()
     /// Durable writes run here, one at a time in order, so that the actor is not blocked on the disk.
-    private let writerQueue = DispatchQueue(label: "greenwave.store-writer")
+    let writerQueue = DispatchQueue(label: "greenwave.store-writer")
     private var writes = WriteQueue()
     /// The role as of the last `Ready`, to tell what a role change was.
     private var lastRole: Role = .follower
     private var lastLeader: NodeID = noNode
     private var lastRoleTerm: Term = 0
 
-    public init(options: ControllerOptions, store: RaftStore, transport: PeerTransport, clock: ControllerClock, logger: Logger) throws {
+    public init(options: ControllerOptions, store: RaftStore, transport: any RaftMessageSender, clock: ControllerClock, logger: Logger,
+                metrics: ControllerMetrics? = nil) throws {
         self.options = options
+        self.instruments = ControllerInstruments(metrics ?? ControllerMetrics(signal: options.signal.rawValue))
         self.clock = clock
         self.store = store
         self.transport = transport
@@ -145,7 +169,7 @@ public actor RaftDriver {
         for _ in 0..<max(1, count) { node.tick() }
         drain()
         guard !stopping else { return 1 }
-        if !pendingAudit.isEmpty || !pendingLampEvents.isEmpty { flushSidecar() }
+        if !pendingAudit.isEmpty || (!pendingLampEvents.isEmpty && lampEventsDue) { flushSidecar() }
         maybeProposeCheckpoint()
         return tickStride
     }
@@ -252,8 +276,8 @@ public actor RaftDriver {
         let n = min(queuedProposals.count, node.config.limits.maxProposalBatch)
         let batch = queuedProposals.prefix(n)
         queuedProposals.removeFirst(n)
-        metrics.proposals += UInt64(n)
-        metrics.proposalBatches += 1
+        instruments.proposals.increment(by: Int64(n))
+        instruments.proposalBatches.increment()
         switch node.propose(batch.map(\.bytes)) {
         case .appended(let first, _, let term):
             for (i, p) in batch.enumerated() { proposalWaiters[first + LogIndex(i)] = (term, p.id, p.continuation) }
@@ -409,15 +433,9 @@ public actor RaftDriver {
     func machineCopy() -> CorridorMachine { machine }
 
     func driverMetrics() -> DriverMetrics {
-        var m = metrics
-        m.elections = node.electionsStarted
-        m.term = node.term
-        m.commitIndex = node.commitIndex
-        m.appliedIndex = machine.appliedIndex
-        m.malformedDropped = node.malformedDropped
-        m.healthy = failure == nil
-        m.leaderClockOffsetMs = leaderClockOffsetMs
-        return m
+        DriverMetrics(elections: node.electionsStarted, term: node.term, isLeader: node.role == .leader,
+                      commitIndex: node.commitIndex, appliedIndex: machine.appliedIndex, malformedDropped: node.malformedDropped,
+                      healthy: failure == nil && node.halted == nil, leaderClockOffsetMs: leaderClockOffsetMs)
     }
 
     // MARK: - Graceful stop
@@ -437,7 +455,12 @@ public actor RaftDriver {
             }
             logger.info("leadership handed over", metadata: ["raft.role": "\(node.role)", "raft.leader": "\(node.leader)"])
         }
+        // The last flush: the lamp events the channel delivered (CoreService waited for it) go too, after
+        // any write in flight (which may hold lamp events back, or hand some back for a retry).
+        waitForWrites()
+        lampRetryAtNs = 0
         flushSidecar(wait: true)
+        noteLampEventsLostAtStop()
         stopping = true
         failProposals(.shuttingDown)
         cancelAllReads()
@@ -462,9 +485,11 @@ public actor RaftDriver {
             let raftDurable = rd.snapshot != nil || rd.hardState != nil || !rd.entries.isEmpty
             if raftDurable { batch.add(rd) }
             batch.auditRecords = pendingAudit
-            batch.lampEvents = pendingLampEvents
             pendingAudit = []
-            pendingLampEvents = []
+            if lampEventsDue {
+                batch.lampEvents = pendingLampEvents
+                pendingLampEvents = []
+            }
             // 2. Send. Messages that promise nothing durable go now; the others (acknowledgements of
             //    entries, votes, snapshot answers) wait until every Raft write handed out before them is
             //    durable (`WriteQueue.waitsForDurability`).
@@ -521,18 +546,19 @@ public actor RaftDriver {
         let fail = failNextPersist
         failNextPersist = false
         let seq = writes.begin(raft: raft, lastEntry: lastEntry, sidecar: raft ? nil : (batch.auditRecords, batch.lampEvents))
+        if !batch.lampEvents.isEmpty { lampWriteSeq = seq }
         let store = self.store
         let done = writes.completions
         writerQueue.async {
             let t0 = monotonicNs()
-            var failure: String?
-            do {
-                if fail { throw ControllerError.rejected("fault injection: write refused") }
-                try store.commit(batch)
-            } catch {
-                failure = "\(error)"
+            var outcome = RaftDriver.WriteOutcome()
+            if fail {
+                outcome.failure = "\(ControllerError.rejected("fault injection: write refused"))"
+            } else {
+                outcome = RaftDriver.commitSeparatingLampEvents(store, batch)
             }
-            done.push(WriteQueue.Completion(seq: seq, failure: failure, ns: monotonicNs() - t0))
+            done.push(WriteQueue.Completion(seq: seq, failure: outcome.failure, ns: monotonicNs() - t0,
+                                            lampFailure: outcome.lampFailure, failedLamps: outcome.lampFailure == nil ? [] : batch.lampEvents))
             Task { await self.writesCompleted() }
         }
     }
@@ -548,13 +574,15 @@ public actor RaftDriver {
                 failNextPersist = false
                 throw ControllerError.rejected("fault injection: write refused")
             }
-            try writerQueue.sync { _ = try store.commit(batch) }
+            let outcome = writerQueue.sync { RaftDriver.commitSeparatingLampEvents(store, batch) }
+            if let f = outcome.failure { throw ControllerError.rejected(f) }
+            if let lf = outcome.lampFailure { lampEventsFailed(batch.lampEvents, failure: lf) }
         } catch {
             // Nothing that depends on this write may leave the process; the node cannot go on.
             failStop("persisting failed: \(error)")
             return false
         }
-        metrics.observePersist(nanoseconds: monotonicNs() - t0)
+        instruments.persist.recordNanoseconds(Int64(clamping: monotonicNs() - t0))
         return true
     }
 
@@ -584,6 +612,7 @@ public actor RaftDriver {
     private func handleCompletions() -> Bool {
         var progressed = false
         for c in writes.completions.takeAll() {
+            if c.seq == lampWriteSeq { lampWriteSeq = nil }
             guard let w = writes.finish(c.seq) else { continue }
             if let f = c.failure {
                 if w.raft {
@@ -600,7 +629,8 @@ public actor RaftDriver {
                 }
                 continue
             }
-            metrics.observePersist(nanoseconds: c.ns)
+            instruments.persist.recordNanoseconds(Int64(clamping: c.ns))
+            if let lf = c.lampFailure { lampEventsFailed(c.failedLamps, failure: lf) }
             if let (index, term) = w.lastEntry {
                 node.persisted(upTo: index, term: term)
                 progressed = true
@@ -655,7 +685,7 @@ public actor RaftDriver {
                     // Recorded in the row (evidence) and counted; logged at most once per 10 s. A replica
                     // that installed a snapshot from the leader mismatches at every later checkpoint
                     // (its chain's links differ from the leader's: docs/audit.md, limits).
-                    metrics.auditCheckpointMismatches += 1
+                    instruments.auditCheckpointMismatches.increment()
                     if case .log(let suppressed) = warnings.admit(source: "audit", reason: "checkpoint", nowNs: monotonicNs()) {
                         logger.error("audit checkpoint disagrees with this replica's chain", metadata: [
                             "index": "\(e.index)", "checkpoint.head": "\(cp.headIndex)", "own.hash": "\(own.map { hex($0) } ?? "none")", "suppressed": "\(suppressed)",
@@ -674,7 +704,6 @@ public actor RaftDriver {
                 w.continuation.resume(throwing: ControllerError.superseded(index: e.index))
             }
         }
-        metrics.applied += 1
     }
 
     /// Compares a command's leader timestamp with this controller's clock when it is applied. Only
@@ -712,7 +741,7 @@ public actor RaftDriver {
         let cp = AuditCheckpoint(headIndex: chain.index, headHash: chain.hash, leaderTimeMs: now)
         if case .appended(let first, _, let term) = node.propose([cp.encoded()]) {
             checkpointProposal = (first, term)
-            metrics.proposals += 1
+            instruments.proposals.increment()
             drain()
         }
     }
@@ -730,13 +759,14 @@ public actor RaftDriver {
     /// Writes audit rows and lamp events that wait for a group commit when nothing else is written: on
     /// the writer queue, or before returning when `wait` (a snapshot is about to drop the log under them).
     private func flushSidecar(wait: Bool = false) {
-        guard !pendingAudit.isEmpty || !pendingLampEvents.isEmpty else {
+        let lamps = lampEventsDue ? pendingLampEvents : []
+        guard !pendingAudit.isEmpty || !lamps.isEmpty else {
             if wait { waitForWrites() }
             return
         }
-        let batch = WriteBatch(auditRecords: pendingAudit, lampEvents: pendingLampEvents)
+        let batch = WriteBatch(auditRecords: pendingAudit, lampEvents: lamps)
         pendingAudit = []
-        pendingLampEvents = []
+        if !lamps.isEmpty { pendingLampEvents = [] }
         enqueueWrite(batch, lastEntry: nil, raft: false)
         if wait { waitForWrites() }
     }
@@ -780,33 +810,17 @@ public struct DriverStatus: Sendable {
     public var warning: String?
 }
 
-/// Counters and a persistence-latency histogram, rendered by `/metrics`.
+/// The Raft side's state and the totals the core keeps, read by `/metrics` (ControllerInstruments.swift).
 public struct DriverMetrics: Sendable {
-    public var proposals: UInt64 = 0
-    /// Batches the leader handed to the core (`proposals` / `proposalBatches` is the mean batch size).
-    public var proposalBatches: UInt64 = 0
-    public var applied: UInt64 = 0
     public var elections: UInt64 = 0
     public var term: Term = 0
+    public var isLeader = false
     public var commitIndex: LogIndex = 0
     public var appliedIndex: LogIndex = 0
     public var malformedDropped: UInt64 = 0
+    /// False after a fail-stop or when the core halted.
     public var healthy = true
     public var leaderClockOffsetMs: Int64 = 0
-    /// Audit checkpoints whose chain head disagreed with this replica's own chain.
-    public var auditCheckpointMismatches: UInt64 = 0
-    /// Upper bounds (seconds) of the persistence latency buckets.
-    public static let persistBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1]
-    public var persistCounts = [UInt64](repeating: 0, count: DriverMetrics.persistBuckets.count)
-    public var persistCount: UInt64 = 0
-    public var persistSumSeconds: Double = 0
-
-    mutating func observePersist(nanoseconds: UInt64) {
-        let s = Double(nanoseconds) / 1e9
-        persistCount += 1
-        persistSumSeconds += s
-        for (i, b) in DriverMetrics.persistBuckets.enumerated() where s <= b { persistCounts[i] += 1 }
-    }
 }
 
 /// This replica's audit chain head and recent row hashes, kept as rows are queued for the store.

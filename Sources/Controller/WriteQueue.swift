@@ -32,8 +32,12 @@ struct WriteQueue {
 
     struct Completion: Sendable {
         var seq: UInt64
+        /// The write failed (its Raft state, audit rows and lamp events: nothing of it is stored).
         var failure: String?
         var ns: UInt64
+        /// The write's lamp event rows failed and it was stored without them (RaftDriver+LampEvents.swift).
+        var lampFailure: String? = nil
+        var failedLamps: [LampEvent] = []
     }
 
     /// Finished writes, filled by the writer queue in order and emptied by the driver.

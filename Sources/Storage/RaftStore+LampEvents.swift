@@ -55,3 +55,21 @@ extension RaftStore {
                          parameter: try int64Column(row, "parameter", table: "lamp_event", key: id))
     }
 }
+
+extension RaftStore {
+    /// Fault injection (tests, `--fault-injection`): while `on`, this store's inserts of lamp event rows
+    /// fail in SQLite itself, as a violated constraint or a damaged table would. A TEMP trigger: it lives
+    /// in this connection only and is never written to the file.
+    public func refuseLampRows(_ on: Bool) throws {
+        try write("fault injection") { db in
+            if on {
+                try db.execute(sql: """
+                    CREATE TEMP TRIGGER IF NOT EXISTS fault_refuse_lamp_rows BEFORE INSERT ON main.lamp_event
+                    BEGIN SELECT RAISE(ABORT, 'fault injection: lamp rows refused'); END
+                    """)
+            } else {
+                try db.execute(sql: "DROP TRIGGER IF EXISTS temp.fault_refuse_lamp_rows")
+            }
+        }
+    }
+}

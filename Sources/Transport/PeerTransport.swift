@@ -461,7 +461,9 @@ public final class PeerTransport: @unchecked Sendable {
     /// What the transport saw of `peers`, for a log line that explains an election: for each, how long ago
     /// (ms) a message from it reached this process and a frame to it was written to its connection, and how
     /// late the event loop ran in the last 2–4 s. `now` is monotonic ns (`NIODeadline.now().uptimeNanoseconds`).
-    public func evidence(for peers: [NodeID], now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> String {
+    public func evidence(for peers: [NodeID]) -> String { evidence(for: peers, now: NIODeadline.now().uptimeNanoseconds) }
+
+    public func evidence(for peers: [NodeID], now: UInt64) -> String {
         let (perPeer, late) = lock.withLock { (counters.peers, loopLate.value(now: now, windowNs: Self.evidenceWindowNs)) }
         let ago = { (t: UInt64?) in t.map { "\(now > $0 ? (now - $0) / 1_000_000 : 0) ms" } ?? "never" }
         let each = peers.map { id in

@@ -2,6 +2,7 @@ import Audit
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveTestSupport
 import GRDB
 import PKI
 import RaftCore
@@ -319,7 +320,7 @@ final class EvidenceTests: XCTestCase {
         batch.add(hardState: HardState(term: 1, vote: 0, commit: 1), entries: [Entry(term: 1, index: 1, kind: .normal, data: bytes)])
         try store.commit(batch)
         try store.close()
-        let binary = try findGreenwave()
+        let binary = try builtBinary("greenwave")
         for args in [["audit", "log", "--data", dir], ["audit", "verify", "--data", dir]] {
             let out = try run(binary, args)
             XCTAssertFalse(out.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7F || $0 == "\u{202E}" }, "\(args): \(out.debugDescription)")
@@ -383,26 +384,7 @@ final class EvidenceTests: XCTestCase {
         try rechain(folder, from: index)
     }
 
-    func findGreenwave() throws -> URL {
-        var candidates: [URL] = []
-        for b in Bundle.allBundles where b.bundleURL.pathExtension == "xctest" { candidates.append(b.bundleURL.deletingLastPathComponent()) }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c.appendingPathComponent("greenwave").path) {
-            return c.appendingPathComponent("greenwave")
-        }
-        throw XCTSkip("greenwave is not built next to the tests; `swift build --build-tests` builds it")
-    }
-
     func run(_ binary: URL, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try runCommand(binary, args, mergeErrors: false).output
     }
 }

@@ -3,6 +3,7 @@ import Console
 import Controller
 import CorridorFile
 import Foundation
+import GreenwaveTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -14,7 +15,7 @@ import XCTest
 /// verified and compared, and each signal's replayed lamps checked against its own lamp log.
 final class LiveRecordTests: XCTestCase {
     func testRealControllersRecordsVerifyAgreeAndTheirLampsMatchTheReplay() async throws {
-        let binary = try findGreenwave()
+        let binary = try builtBinary("greenwave")
         let dir = try scratchFolder(self, "live")
         var yaml = try String(contentsOfFile: demoCorridor, encoding: .utf8)
         let ports = try freePorts(10)
@@ -132,35 +133,5 @@ final class LiveRecordTests: XCTestCase {
             }
             XCTAssertGreaterThan(checked, 10)
         }
-    }
-
-    private func findGreenwave() throws -> URL {
-        var candidates: [URL] = []
-        for b in Bundle.allBundles where b.bundleURL.pathExtension == "xctest" { candidates.append(b.bundleURL.deletingLastPathComponent()) }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c.appendingPathComponent("greenwave").path) {
-            return c.appendingPathComponent("greenwave")
-        }
-        throw XCTSkip("greenwave is not built next to the tests; `swift build --build-tests` builds it")
-    }
-
-    private func freePorts(_ n: Int) throws -> [Int] {
-        var out: [Int] = []
-        var fds: [Int32] = []
-        defer { for fd in fds { close(fd) } }
-        while out.count < n {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let ok = withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-            }
-            guard ok else { throw XCTSkip("no free port") }
-            fds.append(fd)
-            out.append(Int(UInt16(bigEndian: addr.sin_port)))
-        }
-        return out
     }
 }

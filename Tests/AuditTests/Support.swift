@@ -2,20 +2,16 @@ import Audit
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveTestSupport
 import GRDB
 import Storage
 import XCTest
 
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let demoCorridor = repoRoot.appendingPathComponent("corridors/demo-5.yaml").path
+let repoRoot = Repo.root
+let demoCorridor = Repo.demoCorridor
 
-/// A scratch folder removed when the test ends.
-func scratchFolder(_ test: XCTestCase, _ name: String = "audit") throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-\(name)-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-    return dir.path
-}
+/// A scratch folder removed when the test ends (its path).
+func scratchFolder(_ test: XCTestCase, _ name: String = "audit") throws -> String { try temporaryFolder(test, name).path }
 
 /// A data folder with a synthetic history (SyntheticRecord: real machine, real store).
 func syntheticFolder(_ test: XCTestCase, commands: Int, seed: UInt64 = 7) throws -> (path: String, summary: SyntheticRecord.Summary) {

@@ -1,4 +1,5 @@
 import Foundation
+import GreenwaveTestSupport
 import XCTest
 
 /// Issue 18, item 3 in CI: a few rounds of `tools/chaos` (concurrent clients, a seeded nemesis, the four
@@ -7,7 +8,7 @@ import XCTest
 /// make each checker fail: `tools/chaos --rounds 100`, `--plant …` (docs/operations.md, "Chaos harness").
 final class ChaosTests: XCTestCase {
     private func chaos(_ extra: [String]) throws -> String {
-        let binary = try LocalCluster.findBinary("greenwave")
+        let binary = try builtBinary("greenwave")
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let tool = repo.appendingPathComponent("tools/chaos").path
         let prefix = "gwc\(getpid() % 100_000)"

@@ -5,37 +5,27 @@ import Foundation
 import FoundationNetworking
 #endif
 import GreenwaveAPI
+import GreenwaveTestSupport
 import XCTest
 
 /// Real `greenwave controller` processes on loopback for the multi-process tests: a copy of
 /// corridors/demo-5.yaml (3 voters: 1, 3, 5; learners 2, 4) on free ports, a data folder each.
 final class LocalCluster {
-    let dir: URL
-    let corridorPath: String
+    /// The corridor file on free ports and the data folders (GreenwaveTestSupport).
+    let corridor: TestCorridor
+    var dir: URL { corridor.dir }
+    var corridorPath: String { corridor.path }
     let binary: URL
-    var peerPorts: [Int: Int] = [:]
-    var apiPorts: [Int: Int] = [:]
+    var peerPorts: [Int: Int] { corridor.peerPorts }
+    var apiPorts: [Int: Int] { corridor.apiPorts }
     var processes: [Int: Process] = [:]
-    let signals = [1, 2, 3, 4, 5]
-    let voters = [1, 3, 5]
+    let signals = TestCorridor.signals
+    let voters = TestCorridor.voters
     let session: URLSession
 
     init() throws {
-        binary = try LocalCluster.findBinary("greenwave")
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-cluster-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        var yaml = try String(contentsOf: repo.appendingPathComponent("corridors/demo-5.yaml"), encoding: .utf8)
-        let ports = try LocalCluster.freePorts(10)
-        for (k, s) in signals.enumerated() {
-            peerPorts[s] = ports[2 * k]
-            apiPorts[s] = ports[2 * k + 1]
-            yaml = yaml.replacingOccurrences(of: "127.0.0.1:720\(s)", with: "127.0.0.1:\(ports[2 * k])")
-            yaml = yaml.replacingOccurrences(of: "127.0.0.1:820\(s)", with: "127.0.0.1:\(ports[2 * k + 1])")
-        }
-        corridorPath = dir.appendingPathComponent("corridor.yaml").path
-        yaml = TestOperators.secured(yaml)
-        try yaml.write(toFile: corridorPath, atomically: true, encoding: .utf8)
+        binary = try builtBinary("greenwave")
+        corridor = try TestCorridor(security: TestOperators.securityBlock)
         let cfg = URLSessionConfiguration.ephemeral
         cfg.timeoutIntervalForRequest = 2
         session = URLSession(configuration: cfg)
@@ -43,42 +33,6 @@ final class LocalCluster {
 
     deinit {
         for (_, p) in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(at: dir)
-    }
-
-    static func findBinary(_ name: String) throws -> URL {
-        var candidates: [URL] = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        for b in Bundle.allBundles where b.bundleURL.pathExtension == "xctest" {
-            candidates.append(b.bundleURL.deletingLastPathComponent())
-        }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
-        for c in candidates {
-            let u = c.appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
-        }
-        throw XCTSkip("\(name) is not built next to the tests (looked in \(candidates.map(\.path))); `swift build --build-tests` builds it")
-    }
-
-    /// Ports the kernel reports free right now (bound to port 0, then released).
-    static func freePorts(_ n: Int) throws -> [Int] {
-        var out: [Int] = []
-        var fds: [Int32] = []
-        defer { for fd in fds { close(fd) } }
-        while out.count < n {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = 0
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let ok = withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-            }
-            guard ok else { throw XCTSkip("no free port") }
-            fds.append(fd)
-            out.append(Int(UInt16(bigEndian: addr.sin_port)))
-        }
-        return out
     }
 
     func start(_ s: Int, extra: [String] = []) throws {
@@ -102,19 +56,8 @@ final class LocalCluster {
     /// standard output and error together. The output is read while it runs, so a long one cannot fill
     /// the pipe and stall the process.
     func runCommand(_ args: [String], timeout: Double = 20) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        watchdog.cancel()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+        let r = try GreenwaveTestSupport.runCommand(binary, args, timeout: timeout)
+        return (r.status, r.output)
     }
 
     func kill9(_ s: Int) {

@@ -1,4 +1,5 @@
 import Foundation
+import GreenwaveTestSupport
 import XCTest
 
 /// Issue 18: a corridor on a real network. Three `greenwave controller` processes, each in its own Linux
@@ -14,7 +15,7 @@ import XCTest
 /// iptables NFQUEUE target are not available (not root, no iproute2 or iptables; .ci/run installs both).
 final class NetnsClusterTests: XCTestCase {
     func testPartitionedLeaderAndOneWayLinkOnNamespacedHosts() throws {
-        let binary = try LocalCluster.findBinary("greenwave")
+        let binary = try builtBinary("greenwave")
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let tool = repo.appendingPathComponent("tools/netns")
         // A prefix of this process's own, so that two test runs on one machine never share namespaces.

@@ -1,5 +1,6 @@
 import CorridorMachine
 import Foundation
+import GreenwaveTestSupport
 import RaftCore
 import RaftSimulation
 import SignalTiming
@@ -96,33 +97,14 @@ final class DeterminismTests: XCTestCase {
         XCTAssertGreaterThan(Set(la.map { $0.split(separator: " ")[1] }).count, 100)
     }
 
-    static func benchBinary() throws -> URL {
-        var candidates: [URL] = []
-        let main = Bundle.main.bundleURL
-        candidates.append(main.appendingPathComponent("greenwave-bench"))
-        candidates.append(main.deletingLastPathComponent().appendingPathComponent("greenwave-bench"))
-        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
-            candidates.append(b.bundleURL.deletingLastPathComponent().appendingPathComponent("greenwave-bench"))
-        }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        candidates.append(exe.appendingPathComponent("greenwave-bench"))
-        for c in candidates where FileManager.default.isExecutableFile(atPath: c.path) { return c }
-        throw XCTSkip("greenwave-bench not found next to the tests (build with `swift build --build-tests`); looked in \(candidates.map(\.path))")
-    }
+    static func benchBinary() throws -> URL { try builtBinary("greenwave-bench") }
 
     static func run(_ exe: URL, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw NSError(domain: "replay", code: Int(p.terminationStatus), userInfo: [NSLocalizedDescriptionKey: "exit \(p.terminationStatus)"])
+        let r = try runCommand(exe, args, mergeErrors: false)
+        guard r.status == 0 else {
+            throw NSError(domain: "replay", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "exit \(r.status)"])
         }
-        return String(decoding: data, as: UTF8.self)
+        return r.output
     }
 }
 

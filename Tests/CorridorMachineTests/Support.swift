@@ -1,19 +1,16 @@
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveTestSupport
 import RaftCore
 import RaftSimulation
 import SignalTiming
 
 /// The demo corridor (corridors/demo-5.yaml), loaded once.
 enum Fixture {
-    static let repoRoot: String = {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)  // Tests/CorridorMachineTests/Support.swift
-        return parts.joined(separator: "/")
-    }()
+    static let repoRoot: String = Repo.root.path
     static let document: CorridorDocument = {
-        do { return try CorridorFile.load(path: repoRoot + "/corridors/demo-5.yaml") } catch { fatalError("\(error)") }
+        do { return try CorridorFile.load(path: Repo.demoCorridor) } catch { fatalError("\(error)") }
     }()
     static var corridor: Corridor { document.corridor }
     static var epoch: Int64 { document.referenceEpochMs }

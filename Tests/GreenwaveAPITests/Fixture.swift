@@ -1,16 +1,13 @@
 import CorridorFile
 import CorridorMachine
 import Foundation
+import GreenwaveTestSupport
 
 /// The demo corridor (corridors/demo-5.yaml), loaded once, and a registry with one operator.
 enum Fixture {
-    static let repoRoot: String = {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)  // Tests/GreenwaveAPITests/Fixture.swift
-        return parts.joined(separator: "/")
-    }()
+    static let repoRoot: String = Repo.root.path
     static let document: CorridorDocument = {
-        do { return try CorridorFile.load(path: repoRoot + "/corridors/demo-5.yaml") } catch { fatalError("\(error)") }
+        do { return try CorridorFile.load(path: Repo.demoCorridor) } catch { fatalError("\(error)") }
     }()
     static let reader = OperatorSigner(name: "vic", seed: "greenwave-api-test/vic")
     static let engineer = OperatorSigner(name: "asha", seed: "greenwave-api-test/asha")
