@@ -70,6 +70,10 @@ public enum CommandLog {
             return "add operator \(name) as \(role) with key \(OperatorKeys.keyIDText(OperatorKeys.keyID(key)))"
         case .setRole(let name, let role): return "make operator \(name) a \(role)"
         case .revokeKey(let id): return "revoke key \(OperatorKeys.keyIDText(id))"
+        case .setModeUntil(let p, .nextScheduledChange): return "mode \(p.rawValue) until the next scheduled change"
+        case .setModeUntil(let p, .time(let t)): return "mode \(p.rawValue) until \(AuditTime.iso(t))"
+        case .setSchedule(let sc):
+            return "set schedule (\(sc.dayPlans.count) day plans, \(sc.holidays.count) holidays, UTC\(sc.utcOffsetMinutes >= 0 ? "+" : "-")\(ScheduleAction.timeText(abs(sc.utcOffsetMinutes))))"
         }
     }
 

@@ -142,6 +142,16 @@ public struct ConsoleClient: Sendable {
         return nil
     }
 
+    /// The schedule and the mode in force from the first controller that answers (voters first).
+    public func schedule() async -> ScheduleResponse? {
+        for (_, ep) in apis {
+            guard let data = await read(ep, "/v1/schedule"),
+                  let r = try? JSONDecoder().decode(ScheduleResponse.self, from: data) else { continue }
+            return r
+        }
+        return nil
+    }
+
     /// A fresh client id for one console invocation: its creation time (ms) in the high 64 bits, so that
     /// every replica can tell a retry older than the exactly-once window (`ClientID.windowMs`), and 64
     /// random bits, so that two operators never collide.

@@ -46,6 +46,10 @@ struct HTTPAPI: Sendable {
             if let denied = await readDenied(request) { return denied }
             return json(OperatorsResponse(signal: options.signal.rawValue, machine: await driver.machineCopy()))
         }
+        router.get("/v1/schedule") { request, _ in
+            if let denied = await readDenied(request) { return denied }
+            return json(ScheduleResponse(machine: await driver.machineCopy(), at: clock.corridorMs()))
+        }
         router.get("/v1/state") { request, _ in
             if let denied = await readDenied(request) { return denied }
             let consistency = request.uri.queryParameters.get("consistency") ?? "linearizable"
@@ -110,7 +114,7 @@ struct HTTPAPI: Sendable {
         let now = clock.corridorMs()
         let md = modes(m, at: now)
         let name = options.document.corridor.signals.first { $0.id == options.signal }?.name ?? ""
-        return StatusResponse(
+        var r = StatusResponse(
             signal: options.signal.rawValue, name: name,
             role: s.failure != nil ? "failed" : roleName(s.role, membership: s.membership, id: s.nodeID),
             voter: s.membership.isVoter(s.nodeID), term: s.term, leader: Int(s.leader), commitIndex: s.commitIndex,
@@ -119,6 +123,14 @@ struct HTTPAPI: Sendable {
             pid: ProcessInfo.processInfo.processIdentifier, timeMs: now, halted: s.halted,
             health: s.failure == nil && s.halted == nil ? "ok" : "failed", healthReason: s.failure ?? s.halted ?? s.warning,
             clock: clockStatus())
+        let f = m.modeInForce(at: max(now, m.baseline.atMs))
+        switch f.source {
+        case .schedule: r.modeSource = "schedule"
+        case .override: r.modeSource = "override"
+        case .baseline: r.modeSource = "baseline"
+        }
+        r.modeUntilMs = f.untilMs
+        return r
     }
 
     func clockStatus() -> ClockStatus {
@@ -309,6 +321,11 @@ func withTimeout<T: Sendable>(ms: Int, _ body: @escaping @Sendable () async thro
 /// Mode in force at `t` and the next pending one, from the applied state.
 func modes(_ m: CorridorMachine, at t: Int64) -> (mode: String, since: Int64, pending: String?, pendingAt: Int64?) {
     let now = m.mode(at: t)
+    if !m.schedules.isEmpty {
+        let f = m.modeInForce(at: max(t, m.baseline.atMs))
+        let next = f.untilMs.map { m.modeInForce(at: $0).plan.rawValue }
+        return (now.plan.rawValue, now.sinceMs, next, f.untilMs)
+    }
     var pending: (String, Int64)?
     for r in m.events where r.event.effectiveAtMs > t {
         if case .setPlan(let p) = r.event.action {

@@ -95,7 +95,7 @@ public actor LampDriver {
         let start = clock.corridorMs()
         let applied = driver.appliedSignal
         var seen = applied.current
-        var known = await driver.lampTimeline()
+        var known = await driver.lampTimeline(nowMs: start)
         var follower = SignalFollower(signal: signal.id, timeline: known.timeline, startingAt: start, startupFlashMs: startupFlashMs)
         let first = follower.state(at: start)
         logger.info("lamps: start-up sequence", metadata: [
@@ -109,7 +109,7 @@ public actor LampDriver {
             let now = max(clock.corridorMs(), follower.nowMs)
             // The driver is asked only when something was applied since it was last asked.
             let version = applied.current
-            let latest = version == seen ? known : await driver.lampTimeline()
+            let latest = version == seen && !known.needsExtension(at: now) ? known : await driver.lampTimeline(nowMs: now)
             seen = version
             if latest.version != known.version {
                 // Takes effect where the lamps are (the last instant shown), before this period's changes.

@@ -129,6 +129,9 @@ public struct CorridorDocument: Hashable, Sendable {
     /// and every client trusts that CA alone. Nil: the API is plain HTTP, which a controller serves on a
     /// loopback address only (docs/security.md, "API TLS").
     public var apiCertificateAuthority: String?
+    /// `schedule:`: the time-of-day schedule the corridor follows from its reference epoch (nil: none; the
+    /// mode changes only by command). Part of the genesis state; changed later by `set-schedule` commands.
+    public var schedule: TimeOfDaySchedule?
 
     /// `https` when the API is TLS, else `http`.
     public var apiScheme: String { apiCertificateAuthority == nil ? "http" : "https" }
@@ -613,6 +616,8 @@ struct Reader {
             }
             try done(sec)
         }
+        var schedule: TimeOfDaySchedule?
+        if let schedAt = optional(&top, "schedule") { schedule = try self.schedule(schedAt, plans: plans.map(\.id)) }
         try done(top)
         let corridor: Corridor
         do {
@@ -620,9 +625,11 @@ struct Reader {
         } catch let e as TimingError {
             throw fail(Located(node: root, path: ""), .invalidValue, e.message)
         }
-        return CorridorDocument(id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
-                                initialPlan: initial, voters: voters, endpoints: endpoints, firstEngineer: firstEngineer,
-                                initialOperators: initialOperators, apiCertificateAuthority: apiCA)
+        var doc = CorridorDocument(id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
+                                   initialPlan: initial, voters: voters, endpoints: endpoints, firstEngineer: firstEngineer,
+                                   initialOperators: initialOperators, apiCertificateAuthority: apiCA)
+        doc.schedule = schedule
+        return doc
     }
 
     func yamlLine(_ e: YamlError) -> Int? {

@@ -7,6 +7,7 @@ extension CorridorMachine {
     public init(genesisOf document: CorridorDocument, settings: MachineSettings = MachineSettings()) throws {
         let operators = (document.firstEngineer.map { [OperatorRecord(name: $0.name, publicKey: $0.publicKey, role: .engineer)] } ?? []) + document.initialOperators
         try self.init(corridor: document.corridor, referenceEpochMs: document.referenceEpochMs, initialPlan: document.initialPlan,
-                      corridorID: document.id, operators: operators, settings: settings)
+                      corridorID: document.id, operators: operators, settings: settings,
+                      schedule: document.schedule)
     }
 }

@@ -113,6 +113,8 @@ enum Codecs {
         case .addOperator(let name, let key, let role): w.u8(9); w.string(name); w.data(key); w.u8(role.rawValue)
         case .setRole(let name, let role): w.u8(10); w.string(name); w.u8(role.rawValue)
         case .revokeKey(let id): w.u8(11); w.u64(id)
+        case .setModeUntil(let p, let until): w.u8(12); w.string(p.rawValue); modeUntil(&w, until)
+        case .setSchedule(let s): w.u8(13); schedule(&w, s)
         }
     }
     static func role(_ r: inout ByteReader) throws -> OperatorRole {
@@ -143,6 +145,8 @@ enum Codecs {
             return .addOperator(name: name, publicKey: key, role: try role(&r))
         case 10: return .setRole(name: try r.string("operator name"), role: try role(&r))
         case 11: return .revokeKey(keyID: try r.u64("key id"))
+        case 12: return .setModeUntil(PlanID(try r.string("plan")), until: try modeUntil(&r))
+        case 13: return .setSchedule(try schedule(&r))
         default: throw DecodeError.unknownTag(what: "command", tag: tag)
         }
     }

@@ -105,6 +105,11 @@ public enum Command: Hashable, Sendable {
     /// Switch the corridor to a plan (`flash` is a plan too) at the next cycle boundary of the
     /// reference clock at least the safety margin after the leader's timestamp.
     case setMode(PlanID)
+    /// A mode that overrides the time-of-day schedule until a time or its next change (needs a schedule).
+    /// With a schedule in force, `setMode` is this with `.nextScheduledChange`.
+    case setModeUntil(PlanID, until: ModeUntil)
+    /// Replace the time-of-day schedule from the next cycle boundary after the safety margin.
+    case setSchedule(TimeOfDaySchedule)
     /// Rest a signal in a stage (nil: the coordinated stage) until released.
     case hold(SignalID, stage: String?)
     case release(SignalID)

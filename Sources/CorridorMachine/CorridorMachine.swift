@@ -127,6 +127,15 @@ public struct CorridorMachine: Sendable {
     public let corridorID: String
     /// The operator registry: every key ever registered, sorted by key id.
     public internal(set) var operators: [OperatorRecord]
+    /// The time-of-day schedules, in the order they take over (the corridor file's first; a replaced one
+    /// stays until history is compacted past its successor's start). Empty: no schedule, the mode changes
+    /// only by command, exactly as before schedules existed.
+    public internal(set) var schedules: [ScheduleRecord] = []
+    /// When mode commands ordered with a schedule in force give way to it, sorted by event id.
+    public internal(set) var modeEnds: [ModeEnd] = []
+    /// Cache (not state): the last instant whose scheduled changes `timeline` holds (`Int64.max` without a
+    /// schedule).
+    public internal(set) var timelineThroughMs: Milliseconds = Int64.max
 
     public internal(set) var appliedIndex: UInt64 = 0
     public internal(set) var appliedTerm: UInt64 = 0
@@ -137,7 +146,7 @@ public struct CorridorMachine: Sendable {
 
     /// Cache of the compaction probe (not state): for (baseline, event count, last event) the
     /// time from which everything is settled, if any.
-    private var settleProbe: (key: SettleKey, at: Milliseconds?)?
+    var settleProbe: (key: SettleKey, at: Milliseconds?)?
     struct SettleKey: Equatable { var baseline: Baseline; var count: Int; var last: UInt64 }
 
     /// Cache (not state) for the state hash: counts changes of the settings and the corridor, which make
@@ -149,7 +158,8 @@ public struct CorridorMachine: Sendable {
     /// `operators` is the initial registry (the corridor file's first engineer): without an active
     /// engineer nobody could ever order anything, so an empty one is refused.
     public init(corridor: Corridor, referenceEpochMs: Milliseconds, initialPlan: PlanID, corridorID: String,
-                operators: [OperatorRecord], settings: MachineSettings = MachineSettings()) throws {
+                operators: [OperatorRecord], settings: MachineSettings = MachineSettings(),
+                schedule: TimeOfDaySchedule? = nil) throws {
         guard corridor.planIndex(of: initialPlan) != nil else { throw TimingError("unknown initial plan '\(initialPlan)'") }
         for o in operators {
             if let p = OperatorRecord.nameProblem(o.name) { throw TimingError("first operators: \(p)") }
@@ -177,6 +187,12 @@ public struct CorridorMachine: Sendable {
         self.preemptions = []
         self.sessions = []
         self.timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, events: [])
+        if let schedule {
+            // The corridor file's schedule runs from the reference epoch (id 0: no command set it).
+            try schedule.validate(planIDs: corridor.plans.map(\.id))
+            self.schedules = [ScheduleRecord(inForce: ScheduleInForce(schedule: schedule, sinceMs: referenceEpochMs, id: EventID(0)), source: nil)]
+            try recompile(reusing: false)
+        }
         self.stateHash = computeStateHash()
     }
 
@@ -254,6 +270,7 @@ public struct CorridorMachine: Sendable {
         preemptions.removeAll { $0.endsAtMs <= clockMs }
         expireSessions()
         compactIfSettled()
+        extendTimelineIfNeeded()
         if let refusal = sessionRefusal(header.clientID, known: slot.found) {
             // Not executed and no session recorded: nothing of the command happened.
             stateHash = computeStateHash()
@@ -351,6 +368,13 @@ public struct CorridorMachine: Sendable {
             .rejected(.unknownSignal, reason: "unknown signal \(s) (signals: \(corridor.signals.map(\.id.description).joined(separator: ", ")))")
         }
         switch command {
+        case .setMode(let plan) where !schedules.isEmpty:
+            return executeMode(plan, until: nil, index: index, operatorID: operatorID)
+        case .setModeUntil(let plan, let until):
+            return executeMode(plan, until: until, index: index, operatorID: operatorID)
+        case .setSchedule(let s):
+            return executeSetSchedule(s, index: index, operatorID: operatorID)
+
         case .setMode(let plan):
             guard let p = corridor.plan(plan) else {
                 return .rejected(.unknownPlan, reason: "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
@@ -461,17 +485,18 @@ public struct CorridorMachine: Sendable {
             }
             var plans = corridor.plans
             if let i = corridor.planIndex(of: plan.id) { plans[i] = plan } else { plans.append(plan) }
-            let updated: Corridor
+            let saved = (corridor, timeline, timelineThroughMs)
             do {
-                updated = try Corridor(name: corridor.name, signals: corridor.signals, plans: plans, safety: corridor.safety)
-                timeline = try CorridorTimeline(corridor: updated, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                                                events: events.map(\.event))
+                // The mode line aligns scheduled changes to the plans' cycles: compiled with the new corridor.
+                corridor = try Corridor(name: corridor.name, signals: corridor.signals, plans: plans, safety: corridor.safety)
+                try recompile(reusing: false)
             } catch let e as TimingError {
+                (corridor, timeline, timelineThroughMs) = saved
                 return .rejected(.invalidPlan, reason: e.message)
             } catch {
+                (corridor, timeline, timelineThroughMs) = saved
                 return .rejected(.invalidPlan, reason: "invalid plan")
             }
-            corridor = updated
             return .accepted(effectiveAtMs: now)
 
         case .addOperator, .setRole, .revokeKey:
@@ -503,16 +528,18 @@ public struct CorridorMachine: Sendable {
             return .rejected(.tooManyEvents, reason: "\(events.count) control events are in force, the limit is \(settings.maxEvents); release holds, flashes and preemptions so that history can be compacted")
         }
         let record = EventRecord(event: ControlEvent(id: EventID(index), effectiveAtMs: at, action: action), operatorID: operatorID)
+        let through = defaultTimelineThroughMs
         do {
             // Same corridor and baseline: the signals the event does not concern keep their schedules.
             timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                                            events: events.map(\.event) + [record.event], reusing: timeline)
+                                            events: timelineEvents(through: through) + [record.event], reusing: timeline)
         } catch let e as TimingError {
             return .rejected(.invalidCommand, reason: e.message)
         } catch {
             return .rejected(.invalidCommand, reason: "refused by the timing model")
         }
         events.append(record)
+        if !schedules.isEmpty { timelineThroughMs = through }
         return .accepted(effectiveAtMs: at)
     }
 
@@ -526,6 +553,11 @@ public struct CorridorMachine: Sendable {
 
     private func planInUse(_ id: PlanID) -> Bool {
         if baseline.plan == id { return true }
+        if !schedules.isEmpty {
+            // Scheduled use from the baseline up to the next cycle after the safety margin: the timeline replays it.
+            let horizon = clockMs + settings.safetyMarginMs + Limits.cycleMsMax
+            if modeLine.segments(through: horizon).contains(where: { $0.plan == id }) { return true }
+        }
         return events.contains { if case .setPlan(let p) = $0.event.action { return p == id } else { return false } }
     }
 
@@ -534,6 +566,7 @@ public struct CorridorMachine: Sendable {
     /// Folds every event into a new baseline once nothing is in force but the plan and every
     /// signal has settled into steady coordination (or, for the flash plan, is flashing).
     private mutating func compactIfSettled() {
+        if !schedules.isEmpty { return compactScheduled() }
         guard !events.isEmpty, corridorFlash == nil, signalFlashes.isEmpty, holds.isEmpty, preemptions.isEmpty else { return }
         let now = clockMs
         guard events.allSatisfy({ $0.event.effectiveAtMs <= now }) else { return }
@@ -582,6 +615,10 @@ public struct CorridorMachine: Sendable {
 
     /// The mode (plan) in force at `t` by the reference clock, since when, and who ordered it.
     public func mode(at t: Milliseconds) -> (plan: PlanID, sinceMs: Milliseconds, source: Provenance?) {
+        if !schedules.isEmpty {
+            let m = modeInForce(at: max(t, baseline.atMs))
+            return (m.plan, m.sinceMs, m.provenance)
+        }
         var result: (PlanID, Milliseconds, Provenance?) = (baseline.plan, baseline.atMs, baselineSource)
         for e in events {
             if case .setPlan(let p) = e.event.action, e.event.effectiveAtMs <= t { result = (p, e.event.effectiveAtMs, e.provenance) }
@@ -594,7 +631,24 @@ public struct CorridorMachine: Sendable {
 
     /// Mode changes ordered but not yet in force at the machine's clock, in the order they apply.
     public var pendingModes: [(plan: PlanID, effectiveAtMs: Milliseconds, source: Provenance)] {
-        events.compactMap { e in
+        if !schedules.isEmpty {
+            // The mode changes after the clock, up to and including the schedule's next one.
+            var out: [(plan: PlanID, effectiveAtMs: Milliseconds, source: Provenance)] = []
+            for seg in modeLine.segments(through: clockMs + Self.timelineHorizonMs) where seg.startMs > clockMs {
+                switch seg.source {
+                case .override(let id):
+                    if let p = event(id)?.provenance { out.append((seg.plan, seg.startMs, p)) }
+                case .schedule:
+                    let src = schedules.last { $0.inForce.sinceMs <= seg.startMs }?.source
+                    out.append((seg.plan, seg.startMs, src ?? Provenance(logIndex: 0, operatorID: "schedule")))
+                case .baseline:
+                    continue
+                }
+                if seg.source == .schedule { break }
+            }
+            return out
+        }
+        return events.compactMap { e in
             guard case .setPlan(let p) = e.event.action, e.event.effectiveAtMs > clockMs else { return nil }
             return (p, e.event.effectiveAtMs, e.provenance)
         }
@@ -615,7 +669,9 @@ public struct CorridorMachine: Sendable {
     public func cause(of signal: SignalID, at t: Milliseconds) -> Provenance? {
         guard corridor.signalIndex(of: signal) != nil, t >= baseline.atMs else { return nil }
         guard let id = timeline.state(of: signal, at: t).cause else { return baselineSource }
-        return event(id)?.provenance
+        if let r = event(id) { return r.provenance }
+        // A scheduled change carries the id of the command that set its schedule (0: the corridor file's).
+        return schedules.first { $0.inForce.id == id }?.source
     }
 
     /// The session of a client.

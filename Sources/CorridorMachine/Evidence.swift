@@ -16,6 +16,8 @@ extension Command {
         case .addOperator: return "addOperator"
         case .setRole: return "setRole"
         case .revokeKey: return "revokeKey"
+        case .setModeUntil: return "setModeUntil"
+        case .setSchedule: return "setSchedule"
         }
     }
 

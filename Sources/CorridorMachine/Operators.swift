@@ -35,9 +35,9 @@ public enum OperatorRole: UInt8, Hashable, Sendable, Comparable, CaseIterable, C
     /// The least role that may order `command`.
     public static func required(for command: Command) -> OperatorRole {
         switch command {
-        case .setMode, .hold, .release, .preempt, .cancelPreemption: return .operator
+        case .setMode, .setModeUntil, .hold, .release, .preempt, .cancelPreemption: return .operator
         case .flash(let s), .unflash(let s): return s == nil ? .supervisor : .operator
-        case .updatePlan, .addOperator, .setRole, .revokeKey: return .engineer
+        case .updatePlan, .setSchedule, .addOperator, .setRole, .revokeKey: return .engineer
         }
     }
 }

@@ -85,6 +85,15 @@ extension CorridorMachine {
         w.array(operators) { w, o in
             w.string(o.name); w.data(o.publicKey); w.u8(o.role.rawValue); w.u64(o.addedAtIndex); w.optional(o.revokedAtIndex) { $0.u64($1) }
         }
+        // Schedules: only when there are any, so that a corridor without one encodes (and hashes) as before.
+        if !schedules.isEmpty || !modeEnds.isEmpty {
+            w.u8(1)
+            w.array(schedules) { w, s in
+                Codecs.schedule(&w, s.inForce.schedule); w.i64(s.inForce.sinceMs); w.u64(s.inForce.id.rawValue)
+                w.optional(s.source, Self.provenance)
+            }
+            w.array(modeEnds) { w, e in w.u64(e.id.rawValue); w.i64(e.untilMs) }
+        }
     }
 
     /// SHA-256 of `encodedState()`, the same bytes hashed (the state hash's definition does not change:
@@ -164,6 +173,24 @@ extension CorridorMachine {
             }
             return OperatorRecord(name: name, publicKey: key, role: role, addedAtIndex: added, revokedAtIndex: revoked)
         }
+        var schedules: [ScheduleRecord] = []
+        var modeEnds: [ModeEnd] = []
+        if r.remaining > 0 {
+            guard try r.u8("schedules marker") == 1 else { throw DecodeError.invalid(what: "schedules marker") }
+            schedules = try r.array("schedules") { r in
+                let s = try Codecs.schedule(&r)
+                let since = try r.i64("schedule start")
+                let id = EventID(try r.u64("schedule id"))
+                return ScheduleRecord(inForce: ScheduleInForce(schedule: s, sinceMs: since, id: id), source: try r.optional("schedule source", Self.provenance))
+            }
+            modeEnds = try r.array("mode ends") { r in ModeEnd(id: EventID(try r.u64("mode end id")), untilMs: try r.i64("mode end")) }
+            guard !schedules.isEmpty || !modeEnds.isEmpty else { throw DecodeError.invalid(what: "schedules (an empty section is not canonical)") }
+            for s in schedules {
+                do { try s.inForce.schedule.validate(planIDs: corridor.plans.map(\.id)) } catch let e as TimingError {
+                    throw DecodeError.invalid(what: "schedule: \(e.message)")
+                }
+            }
+        }
         try r.finish()
         guard operators.count <= Self.maxOperatorKeys else { throw DecodeError.invalid(what: "operators (\(operators.count) keys)") }
         func increasing<T>(_ xs: [T], _ what: String, _ less: (T, T) -> Bool) throws {
@@ -177,6 +204,8 @@ extension CorridorMachine {
         try increasing(preemptions, "preemptions") { $0.source.logIndex < $1.source.logIndex }
         try increasing(sessions, "sessions") { $0.clientID < $1.clientID }
         try increasing(operators, "operators") { $0.keyID < $1.keyID }
+        try increasing(schedules, "schedules") { $0.inForce.sinceMs < $1.inForce.sinceMs }
+        try increasing(modeEnds, "mode ends") { $0.id < $1.id }
         guard settings.maxSessions >= 1, settings.maxEvents >= 1, settings.maxEvents <= Limits.timelineEventsMax,
               settings.safetyMarginMs >= 0 else {
             throw DecodeError.invalid(what: "settings")
@@ -202,6 +231,11 @@ extension CorridorMachine {
         self.corridorID = corridorID
         self.operators = operators
         self.timeline = timeline
+        self.schedules = schedules
+        self.modeEnds = modeEnds
+        if !schedules.isEmpty {
+            do { try recompile(reusing: false) } catch let e as TimingError { throw DecodeError.invalid(what: "timeline: \(e.message)") }
+        }
         self.appliedIndex = appliedIndex
         self.appliedTerm = appliedTerm
         self.stateHash = Self.hash(bytes)

@@ -34,9 +34,16 @@ public enum DashboardCommand {
         let plans = document.corridor.plans.map(\.id.rawValue)
         switch verb {
         case "mode":
-            guard args.count == 1 else { return fail("usage: mode PLAN (one of: \((plans + ["flash"]).joined(separator: ", ")))") }
+            // mode PLAN [until next|MS]: with a schedule, the override lasts until its next change or that time.
+            guard args.count == 1 || (args.count == 3 && args[1] == "until") else {
+                return fail("usage: mode PLAN (one of: \((plans + ["flash"]).joined(separator: ", "))) [until next|MS]")
+            }
             var r = request("mode")
             r.plan = args[0]
+            if args.count == 3 {
+                guard args[2] == "next" || Int64(args[2]) != nil else { return fail("until: 'next' or ms since the Unix epoch") }
+                r.until = args[2]
+            }
             return .success(r)
         case "hold":
             guard (1...2).contains(args.count) else { return fail("usage: hold S12 [STAGE]") }

@@ -82,6 +82,13 @@ public enum DashboardRenderer {
         l.add("S\(pad2(s.signal))", bold)
         l.add(" · term \(s.term) · commit \(s.commitIndex) · mode ")
         l.add(s.mode, bold)
+        // Which is in force: the time-of-day schedule, or an operator's override and until when.
+        if let src = s.modeSource, src != "baseline" {
+            l.add(" (")
+            l.add(src == "override" ? "override" : "schedule", TextStyle(fg: src == "override" ? .yellow : .green, bold: true))
+            if src == "override", let u = s.modeUntilMs { l.add(" until \(clock(u, tenths: false))") }
+            l.add(")")
+        }
         if let p = s.pendingMode, let at = s.pendingModeAtMs {
             l.add(" → ")
             l.add(p, TextStyle(fg: .cyan, bold: true))

@@ -38,9 +38,14 @@ public struct CommandRequest: Codable, Sendable, Equatable {
     public var keyID: String?
     public var signedBy: String?
     public var signature: String?
+    /// mode: when the schedule takes over again: `next` (its next change) or ms since the Unix epoch.
+    public var until: String?
+    /// schedule: the YAML of a `schedule:` section (docs/corridor-format.md), parsed the one way every
+    /// replica and the signer parse it.
+    public var schedule: String?
 
     enum CodingKeys: String, CodingKey {
-        case `operator`, type, plan, signal, stage, signals, direction, sequence, index, name, role, signature
+        case `operator`, type, plan, signal, stage, signals, direction, sequence, index, name, role, signature, until, schedule
         case clientID = "client_id"
         case speedKmh = "speed_kmh"
         case publicKey = "public_key"
@@ -110,7 +115,22 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             throw APIError.badRequest("'signals' lists \(list.count) signals; a corridor has at most \(Limits.signalsMax)")
         }
         switch type {
-        case "mode": return .setMode(PlanID(try need(plan, "plan")))
+        case "mode":
+            let p = PlanID(try need(plan, "plan"))
+            guard let u = until else { return .setMode(p) }
+            if u == "next" { return .setModeUntil(p, until: .nextScheduledChange) }
+            guard u.utf8.count <= 20, let ms = Int64(u), ms >= Limits.earliestTimeMs, ms <= Limits.latestTimeMs else {
+                throw APIError.badRequest("'until' must be 'next' or a time in ms since the Unix epoch (2000...2200)")
+            }
+            return .setModeUntil(p, until: .time(ms))
+        case "schedule":
+            let text = try need(schedule, "schedule")
+            guard text.utf8.count <= Self.maxScheduleBytes else {
+                throw APIError.badRequest("'schedule' of \(text.utf8.count) bytes is longer than \(Self.maxScheduleBytes)")
+            }
+            do { return .setSchedule(try CorridorFile.parseSchedule(yaml: text, file: "schedule")) } catch {
+                throw APIError.badRequest("\(error)")
+            }
         case "hold": return .hold(SignalID(try need(signal, "signal")), stage: stage)
         case "release": return .release(SignalID(try need(signal, "signal")))
         case "flash": return .flash(signal.map(SignalID.init))
@@ -140,7 +160,7 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             guard let id = OperatorKeys.parseKeyID(k) else { throw APIError.badRequest("key_id must be 16 hex digits") }
             return .revokeKey(keyID: id)
         default:
-            throw APIError.badRequest("unknown command type '\(type)': use mode, hold, release, flash, unflash, preempt, cancel_preemption, operator_add, operator_role or operator_revoke")
+            throw APIError.badRequest("unknown command type '\(type)': use mode, schedule, hold, release, flash, unflash, preempt, cancel_preemption, operator_add, operator_role or operator_revoke")
         }
     }
 
@@ -154,6 +174,9 @@ public struct CommandRequest: Codable, Sendable, Equatable {
 
     /// The longest plan, stage or direction name a request may carry, in UTF-8 bytes.
     public static let maxNameBytes = 64
+    /// The longest schedule YAML a request may carry, in UTF-8 bytes: what fits in the API's 8 KiB body
+    /// with the rest of the request (JSON escaping of newlines and quotes included).
+    public static let maxScheduleBytes = 6 * 1024
 
     public func validatedClientID() throws -> ClientID {
         guard let id = parseClientID(clientID) else {
@@ -231,6 +254,11 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     public var healthReason: String?
     /// This controller's clock against corridor time (docs/corridor-time.md); nil from a controller before it.
     public var clock: ClockStatus?
+    /// Where the mode comes from: `schedule`, `override` (an operator's mode command) or `baseline`; nil from
+    /// a controller before schedules.
+    public var modeSource: String?
+    /// When the mode in force ends (the next scheduled change, or the override's end); nil: not known.
+    public var modeUntilMs: Int64?
 
     public init(signal: Int, name: String, role: String, voter: Bool, term: UInt64, leader: Int, commitIndex: UInt64,
                 appliedIndex: UInt64, lastIndex: UInt64, stateHash: String, mode: String, modeSinceMs: Int64,
@@ -283,6 +311,8 @@ public struct StatusResponse: Codable, Sendable, Equatable {
         health = try c.decodeIfPresent(String.self, forKey: .health) ?? (halted == nil ? "ok" : "failed")
         healthReason = try c.decodeIfPresent(String.self, forKey: .healthReason)
         clock = try c.decodeIfPresent(ClockStatus.self, forKey: .clock)
+        modeSource = try c.decodeIfPresent(String.self, forKey: .modeSource)
+        modeUntilMs = try c.decodeIfPresent(Int64.self, forKey: .modeUntilMs)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -296,6 +326,8 @@ public struct StatusResponse: Codable, Sendable, Equatable {
         case pendingMode = "pending_mode"
         case pendingModeAtMs = "pending_mode_at_ms"
         case timeMs = "time_ms"
+        case modeSource = "mode_source"
+        case modeUntilMs = "mode_until_ms"
     }
 }
 
@@ -439,5 +471,93 @@ public enum APIError: Error, CustomStringConvertible {
         switch self {
         case .badRequest(let s): return s
         }
+    }
+}
+
+/// `GET /v1/schedule` answer: the mode in force and where it comes from, the schedule in force, and the
+/// mode changes of the next two days, as this replica has applied the state (at its corridor time).
+public struct ScheduleResponse: Codable, Sendable, Equatable {
+    public struct Change: Codable, Sendable, Equatable {
+        public var atMs: Int64
+        public var plan: String
+        /// `schedule` or `override`.
+        public var source: String
+        public init(atMs: Int64, plan: String, source: String) {
+            self.atMs = atMs
+            self.plan = plan
+            self.source = source
+        }
+        enum CodingKeys: String, CodingKey {
+            case plan, source
+            case atMs = "at_ms"
+        }
+    }
+    public var timeMs: Int64
+    public var mode: String
+    /// `schedule`, `override` or `baseline`.
+    public var modeSource: String
+    public var modeSinceMs: Int64
+    public var modeUntilMs: Int64?
+    /// Who ordered the mode (`command N by NAME`), nil for the schedule of the corridor file or the initial plan.
+    public var modeOrderedBy: String?
+    /// The schedule in force as a corridor file's `schedule:` section; nil: the corridor has none.
+    public var schedule: String?
+    public var scheduleSinceMs: Int64?
+    /// `corridor file`, or `command N by NAME`.
+    public var scheduleSetBy: String?
+    /// The UTC offset of the schedule's local time, minutes.
+    public var utcOffsetMinutes: Int?
+    public var upcoming: [Change]
+
+    public init(timeMs: Int64, mode: String, modeSource: String, modeSinceMs: Int64, modeUntilMs: Int64?, modeOrderedBy: String?,
+                schedule: String?, scheduleSinceMs: Int64?, scheduleSetBy: String?, utcOffsetMinutes: Int?, upcoming: [Change]) {
+        self.timeMs = timeMs
+        self.mode = mode
+        self.modeSource = modeSource
+        self.modeSinceMs = modeSinceMs
+        self.modeUntilMs = modeUntilMs
+        self.modeOrderedBy = modeOrderedBy
+        self.schedule = schedule
+        self.scheduleSinceMs = scheduleSinceMs
+        self.scheduleSetBy = scheduleSetBy
+        self.utcOffsetMinutes = utcOffsetMinutes
+        self.upcoming = upcoming
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mode, schedule, upcoming
+        case timeMs = "time_ms"
+        case modeSource = "mode_source"
+        case modeSinceMs = "mode_since_ms"
+        case modeUntilMs = "mode_until_ms"
+        case modeOrderedBy = "mode_ordered_by"
+        case scheduleSinceMs = "schedule_since_ms"
+        case scheduleSetBy = "schedule_set_by"
+        case utcOffsetMinutes = "utc_offset_minutes"
+    }
+}
+
+extension ScheduleResponse {
+    /// The answer for `machine` at corridor time `t`.
+    public init(machine m: CorridorMachine, at t: Int64) {
+        let q = max(t, m.baseline.atMs)
+        let f = m.modeInForce(at: q)
+        func by(_ p: Provenance?) -> String? { p.map { "command \($0.logIndex) by \($0.operatorID)" } }
+        func name(_ s: ModeSource) -> String {
+            switch s {
+            case .schedule: return "schedule"
+            case .override: return "override"
+            case .baseline: return "baseline"
+            }
+        }
+        let sched = m.schedule(at: q) ?? m.schedules.last
+        var upcoming: [Change] = []
+        for s in m.modeLine.segments(through: q + 2 * 86_400_000) where s.startMs > q {
+            upcoming.append(Change(atMs: s.startMs, plan: s.plan.rawValue, source: name(s.source)))
+        }
+        self.init(timeMs: t, mode: f.plan.rawValue, modeSource: name(f.source), modeSinceMs: f.sinceMs, modeUntilMs: f.untilMs,
+                  modeOrderedBy: f.source == .baseline && f.provenance == nil ? nil : by(f.provenance), schedule: sched?.inForce.schedule.yaml,
+                  scheduleSinceMs: sched?.inForce.sinceMs, scheduleSetBy: sched.map { by($0.source) ?? "corridor file" },
+                  utcOffsetMinutes: sched?.inForce.schedule.utcOffsetMinutes, upcoming: upcoming)
     }
 }

@@ -92,11 +92,25 @@ func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandR
 }
 
 struct ModeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mode", abstract: "Switch the corridor to a plan (normal, rush-hour, night, flash, …) at the next cycle boundary.")
+    static let configuration = CommandConfiguration(commandName: "mode", abstract: "Switch the corridor to a plan (normal, rush-hour, night, flash, …) at the next cycle boundary; with a schedule, until its next change or --until.")
     @Argument(help: "The plan name.") var plan: String
+    @Option(help: "With a time-of-day schedule: when the schedule takes over again: 'next' (its next change, the default), a local time HH:MM (the next one, in the schedule's UTC offset) or ms since the Unix epoch.")
+    var until: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "mode", plan: plan) }
+        var untilText: String?
+        if let u = until {
+            let offset = (try? options.document().schedule?.utcOffsetMinutes) ?? nil
+            guard let t = parseUntil(u, offsetMinutes: offset ?? 0, nowMs: wallClockMs()) else {
+                throw ValidationError("--until \(u): expected 'next', HH:MM or ms since the Unix epoch")
+            }
+            untilText = t
+        }
+        try await runConsoleCommand(options) { id, seq in
+            var r = CommandRequest(operator: "", clientID: id, sequence: seq, type: "mode", plan: plan)
+            r.until = untilText
+            return r
+        }
     }
 }
 

@@ -99,10 +99,12 @@ struct CorridorCheckCommand: ParsableCommand {
             struct Summary: Codable {
                 var file: String, corridor: String, name: String, signals: Int, voters: [Int]
                 var lengthM: Int, spacingMinM: Int?, spacingMaxM: Int?, initialPlan: String, plans: [PlanRow]
+                /// The schedule section as the loader read it (nil: none).
+                var schedule: String?
             }
             let s = Summary(file: file, corridor: doc.id, name: c.name, signals: c.signals.count, voters: doc.voters.map(\.rawValue),
                             lengthM: c.lengthMetres, spacingMinM: spacings.min(), spacingMaxM: spacings.max(),
-                            initialPlan: doc.initialPlan.rawValue, plans: rows)
+                            initialPlan: doc.initialPlan.rawValue, plans: rows, schedule: doc.schedule?.yaml)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(data: try enc.encode(s), encoding: .utf8)!)
@@ -136,5 +138,28 @@ struct CorridorCheckCommand: ParsableCommand {
             print("sections of \(section ?? 0), plan \(r.name) (band \(inc) / \(dec), s)")
             print("  " + list.map { "S\($0.first)–S\($0.last) \(fmt($0.bandsMs[inc] ?? 0))/\(fmt($0.bandsMs[dec] ?? 0))" }.joined(separator: "  "))
         }
+        printSchedule(doc)
+    }
+
+    /// The schedule: local time, day plans, week, holidays, and what it does over the coming week.
+    func printSchedule(_ doc: CorridorDocument) {
+        guard let s = doc.schedule else {
+            print("schedule  none (the mode changes only by command)")
+            return
+        }
+        let off = s.utcOffsetMinutes
+        print("schedule  local time UTC\(off < 0 ? "-" : "+")\(ScheduleAction.timeText(abs(off))), \(s.dayPlans.count) day plans, \(s.holidays.count) holidays")
+        for d in s.dayPlans {
+            let days = s.week.enumerated().filter { $0.element == d.name }.map { String(TimeOfDaySchedule.weekdayNames[$0.offset].prefix(3)) }
+            print("  \(d.name) (\(days.isEmpty ? "holidays only" : days.joined(separator: " "))): " + d.actions.map { "\($0.timeText) \($0.plan)" }.joined(separator: ", "))
+        }
+        for h in s.holidays.prefix(12) { print("  holiday \(h.date): \(h.dayPlan)") }
+        if s.holidays.count > 12 { print("  … \(s.holidays.count - 12) more holidays") }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let line = ModeLine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, baseline: Baseline(atMs: doc.referenceEpochMs, plan: doc.initialPlan),
+                            overrides: [], schedule: ScheduleInForce(schedule: s, sinceMs: doc.referenceEpochMs, id: EventID(0)))
+        let week = line.scheduledChanges(after: now, through: now + 7 * 86_400_000)
+        print("  now \(line.scheduledPlan(at: now).map(\.rawValue) ?? "-"); \(week.count) changes in the next 7 days, at cycle boundaries:")
+        for c in week.prefix(6) { print("    \(localTime(c.atMs, offsetMinutes: off))  \(c.previous) → \(c.plan)") }
     }
 }

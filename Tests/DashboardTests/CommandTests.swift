@@ -35,6 +35,14 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(ok("cancel 120")?.type, "cancel_preemption")
     }
 
+    func testModeUntilOverridesTheSchedule() {
+        XCTAssertEqual(ok("mode night until next")?.until, "next")
+        XCTAssertEqual(ok("mode night until 1735700000000")?.until, "1735700000000")
+        XCTAssertNil(ok("mode night")?.until)
+        XCTAssertTrue(error("mode night until soon")!.hasPrefix("until: 'next' or ms"))
+        XCTAssertTrue(error("mode night after next")!.hasPrefix("usage: mode PLAN"))
+    }
+
     func testPreemptRangesAreTravelledInTheirDirection() {
         let inbound = ok("preempt S05-S11 inbound")
         XCTAssertEqual(inbound?.signals, [11, 10, 9, 8, 7, 6, 5])
