@@ -131,9 +131,8 @@ public struct ControllerOptions: Sendable {
         var c = RaftConfig(id: nodeID, membership: membership, seed: UInt64(truncatingIfNeeded: ProcessInfo.processInfo.processIdentifier))
         c.electionTicks = electionTicks
         c.heartbeatTicks = heartbeatTicks
-        // Followers pass commands to the leader over HTTP, and the leader proposes only envelopes it
-        // built and stamped with its own clock: a `propose` frame from a peer is never appended.
-        c.forwardProposals = false
+        // Followers pass commands to the leader over HTTP (the one forwarding path; RaftCore has none),
+        // and the leader proposes only envelopes it built and stamped with its own clock.
         return c
     }
 }

@@ -11,7 +11,10 @@ final class ScenarioTests: XCTestCase {
 
     func testScenarioFamiliesReachTheStatesTheyAreFor() {
         var total = Coverage()
-        for seed in UInt64(22001)...22030 {
+        // 40 seeds: since the clients propose at the leader a refusal names (issue 17, no Raft-level
+        // forwarding) the histories differ, and 22001...22030 happen to give no snapshot across a
+        // membership change (over 300 seeds the family occurs more often than before: 726 against 535).
+        for seed in UInt64(22001)...22040 {
             let r = Simulation.run(seed: seed)
             XCTAssertEqual(r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
             let c = r.coverage
