@@ -134,9 +134,8 @@ public struct ControllerOptions: Sendable {
         // Learners (42 of the 47 on the shipped corridor) hear a heartbeat once per election timeout; every
         // commit still reaches them at once (issue 16: the leader's event loop fell behind under load).
         c.learnerHeartbeatTicks = electionTicks
-        // Followers pass commands to the leader over HTTP, and the leader proposes only envelopes it
-        // built and stamped with its own clock: a `propose` frame from a peer is never appended.
-        c.forwardProposals = false
+        // Followers pass commands to the leader over HTTP (the one forwarding path; RaftCore has none),
+        // and the leader proposes only envelopes it built and stamped with its own clock.
         return c
     }
 }

@@ -281,7 +281,7 @@ public actor RaftDriver {
         switch node.propose(batch.map(\.bytes)) {
         case .appended(let first, _, let term):
             for (i, p) in batch.enumerated() { proposalWaiters[first + LogIndex(i)] = (term, p.id, p.continuation) }
-        case .forwarded(let to), .notLeader(let to):
+        case .notLeader(let to):
             let e = to == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: to)
             for p in batch { p.continuation.resume(throwing: e) }
         case .dropped(let why):

@@ -55,10 +55,6 @@ public struct RaftConfig: Sendable, Equatable {
     public var checkQuorum: Bool = true
     /// How linearizable reads are confirmed.
     public var readMode: ReadMode = .readIndex
-    /// What a follower does with a proposal: forward it to the leader, or refuse it naming the leader.
-    /// When false, a leader also drops `propose` messages from peers, so that only what its own shell
-    /// proposed is ever appended (the controller stamps and checks every command it proposes).
-    public var forwardProposals: Bool = true
     /// Seed of the generator behind randomised election timeouts.
     public var seed: UInt64 = 0
     public var limits = RaftLimits()

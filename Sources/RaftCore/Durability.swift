@@ -9,13 +9,14 @@
 /// Everything else promises nothing durable: a leader's appends and heartbeats (the leader writes its own
 /// log in parallel and counts itself toward a quorum only once the shell reports `persisted(upTo:term:)`),
 /// heartbeat answers (they say the follower accepts the leader's term, all that check-quorum and ReadIndex
-/// rounds use), PreVote rounds (they change no state), read-index traffic, forwarded proposals and
-/// leadership transfer.
+/// rounds use), PreVote rounds (they change no state), read-index traffic and leadership transfer.
+/// A leader elected alone (a single voter) sends nothing at all until its term is durable
+/// (`RaftNode.termDurable`): its disk could lose the term, and it could then lead the term again.
 extension MessageKind {
     public var waitsForDurability: Bool {
         switch self {
         case .appendResponse, .vote, .voteResponse, .snapshotResponse: return true
-        case .append, .heartbeat, .heartbeatResponse, .preVote, .preVoteResponse, .propose, .readIndex,
+        case .append, .heartbeat, .heartbeatResponse, .preVote, .preVoteResponse, .readIndex,
              .readIndexResponse, .snapshot, .timeoutNow: return false
         }
     }

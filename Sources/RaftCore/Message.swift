@@ -16,8 +16,9 @@ public enum MessageKind: UInt8, Sendable, Equatable, CaseIterable {
     /// PreVote (thesis §9.6): like `vote` for `term` = candidate's term + 1, but nobody changes state.
     case preVote = 7
     case preVoteResponse = 8
-    /// A proposal forwarded by a follower to the leader.
-    case propose = 9
+    // 9 was a proposal forwarded by a follower to the leader. Proposals reach the leader only through
+    // the controller's HTTP API now (docs/raft-core.md, "Proposals"); a frame of kind 9 is refused as
+    // an unknown kind and costs its sender the connection. Do not reuse the number.
     /// A ReadIndex request forwarded to the leader; `context` is the requester's.
     case readIndex = 10
     /// The leader's answer: `index` is the read index for the requester's `context`.

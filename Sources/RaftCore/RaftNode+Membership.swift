@@ -108,7 +108,7 @@ extension RaftNode {
 
     /// Sends the next chunk of the local snapshot to `peer` (leader only).
     mutating func sendSnapshotChunk(to peer: NodeID) {
-        guard let snap = snapshot, var pr = progress[peer] else { return }
+        guard termDurable, let snap = snapshot, var pr = progress[peer] else { return }
         if pr.state != .snapshot || pr.snapshotIndex != snap.index { pr.becomeSnapshot(index: snap.index) }
         guard !pr.snapshotChunkSent else { progress[peer] = pr; return }
         let start = min(pr.snapshotOffset, snap.data.count)

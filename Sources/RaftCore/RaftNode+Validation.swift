@@ -5,7 +5,7 @@
 extension Message {
     /// Why this message cannot be acted upon, or nil when it is well-formed.
     ///
-    /// - Only forwarded proposals and reads have term 0.
+    /// - Only forwarded reads have term 0.
     /// - Every term is at most `maxTerm` and every index at most `maxLogIndex` (so that `+ 1` never
     ///   overflows and every value can be made durable).
     /// - An append's entries continue its `index` one by one (`index + 1`, `index + 2`, …), their terms
@@ -13,9 +13,9 @@ extension Message {
     /// - A snapshot chunk lies inside its snapshot and its term is at most the message's term.
     public var malformation: String? {
         if term > maxTerm { return "term \(term) above \(maxTerm)" }
-        // Only forwarded requests travel without a term (whoever leads handles them); anything else with
+        // Only a forwarded read travels without a term (whoever leads handles it); anything else with
         // term 0 would slip past the term comparison in `step`.
-        if term == 0 && kind != .propose && kind != .readIndex { return "\(kind) with term 0" }
+        if term == 0 && kind != .readIndex { return "\(kind) with term 0" }
         if logTerm > maxTerm { return "logTerm \(logTerm) above \(maxTerm)" }
         if hintTerm > maxTerm { return "hintTerm \(hintTerm) above \(maxTerm)" }
         if index > maxLogIndex { return "index \(index) above \(maxLogIndex)" }
@@ -38,8 +38,6 @@ extension Message {
                 }
                 previousTerm = e.term
             }
-        case .propose:
-            break  // Entries are only payloads; the leader assigns index and term.
         default:
             if !entries.isEmpty { return "\(kind) message with \(entries.count) entries" }
         }

@@ -68,6 +68,12 @@ public struct RaftNode: Sendable {
     /// Set once this leader started a leadership transfer: the target's forced election ignores
     /// leases, so no lease read is served again in this term.
     var leaseForfeited = false
+    /// Leader only: whether this leader's term (and its vote for itself) is known to be durable here. A
+    /// leader elected by peers' votes knows it (they answered vote requests sent only once the term was
+    /// stored); a lone voter wins in the same `Ready` that stores the term, and learns it when the shell
+    /// reports an entry of the term durable. Until then it sends nothing: a message carrying a term its
+    /// own disk may lose lets it, restarted, lead that term a second time with different entries.
+    var termDurable = false
 
     // Membership (thesis §4.1, one server at a time).
     /// The membership at the compaction point.
@@ -148,8 +154,9 @@ public struct RaftNode: Sendable {
         startElection()
     }
 
-    /// Proposes application commands. On the leader they are appended at once; on a follower they
-    /// are forwarded or refused according to `config.forwardProposals`.
+    /// Proposes application commands. On the leader they are appended at once; anywhere else they are
+    /// refused, naming the leader this node knows of, for the client to propose there. There is no
+    /// Raft-level forwarding: the one path to the leader is the shell's (the controller's HTTP API).
     @discardableResult
     public mutating func propose(_ batch: [[UInt8]]) -> ProposeResult {
         guard halted == nil else { return .dropped(reason: "node halted") }
@@ -158,11 +165,7 @@ public struct RaftNode: Sendable {
             return .dropped(reason: "batch of \(batch.count) exceeds \(config.limits.maxProposalBatch) entries")
         }
         if role == .leader { return appendProposal(batch) }
-        guard leader != noNode else { return .notLeader(leader: noNode) }
-        guard config.forwardProposals else { return .notLeader(leader: leader) }
-        send(Message(kind: .propose, from: id, to: leader, term: 0,
-                     entries: batch.map { Entry(term: 0, index: 0, data: $0) }))
-        return .forwarded(to: leader)
+        return .notLeader(leader: leader)
     }
 
     /// Asks for a linearizable read point (thesis §6.4). A `ReadState` with `context` appears in a
@@ -181,7 +184,11 @@ public struct RaftNode: Sendable {
     public mutating func persisted(upTo index: LogIndex, term t: Term) {
         guard halted == nil, index > log.persisted, index <= log.handedOut, log.term(at: index) == t else { return }
         log.persisted = index
-        if role == .leader, maybeCommit() { bcastAppend() }
+        guard role == .leader else { return }
+        // An entry of this term is durable, so is the hard state written with or before it: the term.
+        let termBecameDurable = !termDurable && t == term
+        if termBecameDurable { termDurable = true }
+        if maybeCommit() || (termBecameDurable && role == .leader) { bcastAppend() }
     }
 
     /// The shell applied entries up to `index` to its state machine.
@@ -229,7 +236,7 @@ public struct RaftNode: Sendable {
         // a node that lags behind a membership change must still hear from a newly added leader.
         if (m.kind == .vote || m.kind == .preVote) && !membership.isVoter(m.from) { return }
         if m.term == 0 {
-            // Forwarded requests are not bound to a term: whoever leads handles them.
+            // A forwarded read is not bound to a term: whoever leads handles it.
         } else if m.term > term {
             if m.kind == .vote || m.kind == .preVote {
                 // Heard from a leader within the minimum election timeout: a disruptive candidate
@@ -311,7 +318,10 @@ public struct RaftNode: Sendable {
         precondition(role == .candidate)
         role = .leader
         leader = id
+        // Granted votes from peers answer requests that left only once this term was durable.
+        let electedByPeers = votes.contains { $0.key != id && $0.value }
         reset()
+        termDurable = electedByPeers
         let last = log.lastIndex
         for peer in membership.all where peer != id {
             progress[peer] = Progress(next: last + 1, isLearner: membership.isLearner(peer), limits: config.limits)
@@ -336,6 +346,7 @@ public struct RaftNode: Sendable {
         leaderTicks = 0
         roundSentAt = []
         leaseForfeited = false
+        termDurable = false
     }
 
     private mutating func resetRandomizedTimeout() {
@@ -455,7 +466,7 @@ public struct RaftNode: Sendable {
         case .readIndexResponse:
             pushReadState(ReadState(index: m.index, context: m.context))
         default:
-            break  // A forwarded proposal or read that reached a non-leader is dropped, never re-forwarded.
+            break  // A forwarded read that reached a non-leader is dropped, never re-forwarded.
         }
     }
 
@@ -536,11 +547,6 @@ public struct RaftNode: Sendable {
 
     private mutating func stepLeader(_ m: Message) {
         switch m.kind {
-        case .propose:
-            // A cluster whose followers do not forward takes no proposal from a peer either: the shell
-            // proposes only what it built and stamped itself.
-            guard config.forwardProposals else { return }
-            _ = appendProposal(m.entries.map(\.data))
         case .readIndex:
             _ = handleReadRequest(from: m.from, context: m.context)
         case .appendResponse:
@@ -675,7 +681,7 @@ public struct RaftNode: Sendable {
     /// Sends the next append to `peer` unless its progress is paused. An empty append still carries
     /// the commit index and, in replicate, re-probes a follower that may have lost appends.
     mutating func sendAppend(to peer: NodeID, allowEmpty: Bool = true) {
-        guard var pr = progress[peer] else { return }
+        guard termDurable, var pr = progress[peer] else { return }
         if pr.state == .snapshot {
             sendSnapshotChunk(to: peer)
             return
@@ -699,6 +705,7 @@ public struct RaftNode: Sendable {
 
     /// A heartbeat to every voter, and to the learners too when `learners` (see `learnerHeartbeatTicks`).
     private mutating func bcastHeartbeat(learners: Bool = true) {
+        guard termDurable else { return }
         readRound += 1
         roundSentAt.append((readRound, leaderTicks))
         if roundSentAt.count > 64 { roundSentAt.removeFirst() }

@@ -29,9 +29,8 @@ public struct Ready: Sendable, Equatable {
 public enum ProposeResult: Sendable, Equatable {
     /// Appended to the leader's log at these indexes in this term; not yet committed.
     case appended(firstIndex: LogIndex, lastIndex: LogIndex, term: Term)
-    /// Sent to the leader, which will append it if it still leads.
-    case forwarded(to: NodeID)
-    /// Not accepted here; `leader` is the leader this node knows of, or `noNode`.
+    /// Not accepted here (only the leader appends); `leader` is the leader this node knows of, or
+    /// `noNode`. The client proposes again there.
     case notLeader(leader: NodeID)
     /// Refused: too large, too many uncommitted bytes, empty, a transfer or membership change in
     /// progress.

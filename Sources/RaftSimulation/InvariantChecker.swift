@@ -39,6 +39,12 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         var prevTerm: Term
         var config: Membership?
     }
+    /// Entries that left a node's memory: written to a disk or sent in an append. One that never did
+    /// vanishes with its node's crash and was never part of any log but that incarnation's, so the same
+    /// (index, term) may carry another entry later (a lone voter whose first write of a term was lost
+    /// leads that term again): not a log-matching violation (`crashed`).
+    private var escaped: Set<EntryID> = []
+    private struct EntryID: Hashable { var index: LogIndex; var term: Term }
     /// Memberships new nodes were started with (their own addition included) and the index of the
     /// entry that added them: a snapshot such a node takes below that index carries its start-up
     /// membership, as an operator's new node would.
@@ -316,8 +322,34 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         for key in votesHeld.keys where key.voter == node { votesHeld[key] = nil }
     }
 
+    /// Entries a write made durable, or a message carried off the node.
+    mutating func entriesLeft(_ entries: [Entry]) {
+        for e in entries { escaped.insert(EntryID(index: e.index, term: e.term)) }
+    }
+
+    /// A node crashed holding `entries` in memory; `disk` is what survives. Entries that never left it
+    /// are forgotten by the log-matching check (see `escaped`); committed ones never are.
+    mutating func crashed(node: NodeID, entries: [Entry], disk: SimDisk) {
+        for e in entries where Int(e.index) > committed.count && e.index > disk.offset && disk.entry(at: e.index) != e
+            && !escaped.contains(EntryID(index: e.index, term: e.term)) {
+            let i = Int(e.index)
+            if i < seenAt.count { seenAt[i].removeAll { $0.term == e.term && $0.kind == e.kind && $0.data == e.data } }
+        }
+    }
+
     /// Every message leaves a node only after what it depends on is durable.
     mutating func sent(_ m: Message, step: Int) {
+        if m.kind == .append { entriesLeft(m.entries) }
+        switch m.kind {
+        case .append, .heartbeat, .snapshot, .timeoutNow, .readIndexResponse:
+            // What a leader sends carries its term: the term must be on its disk first, or a crash could
+            // let it lead the same term again with other entries at the same indexes.
+            if durableTerm[m.from, default: 0] < m.term {
+                fail(step: step, "leader \(m.from) sent a \(m.kind) of term \(m.term) before persisting that term (its disk has \(durableTerm[m.from, default: 0]))")
+            }
+        default:
+            break
+        }
         if m.kind == .voteResponse && !m.reject {
             let key = VoteKey(voter: m.from, term: m.term)
             if let c = votesCast[key], c != m.to {

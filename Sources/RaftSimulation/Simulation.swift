@@ -193,6 +193,8 @@ public struct Coverage: Sendable, Equatable {
     /// Commits a leader made when its own write completed, its followers' acknowledgements having come
     /// first (only with early sends: the leader's own write completing after the followers').
     public var commitsOnLeaderWrite = 0
+    /// Proposals a node that does not lead refused, naming a leader the client then proposed to.
+    public var proposalsRedirected = 0
     public init() {}
 }
 
@@ -853,6 +855,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         collect(i)
     }
 
+    /// A client proposes at node `i`. Only a leader appends (RaftCore forwards no proposal); a node that
+    /// does not lead refuses naming the leader it knows, and the client proposes the same batch there, as
+    /// a client of the controller's API is sent on by a follower. A refusal may name a stale leader, so
+    /// the client follows at most a few such hops, then gives up (the commands were never appended).
     mutating func propose(_ i: Int, count: Int) {
         guard nodes[i].raft != nil else { return }
         var batch: [[UInt8]] = []
@@ -860,9 +866,16 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             batch.append(Machine.makeCommand(sequence: nextPayload, rng: &rng))
             nextPayload += 1
         }
-        let r = nodes[i].raft!.propose(batch)
-        trace.add(15, nodes[i].id, r.traceCode, "propose at \(nodes[i].id): \(r)")
-        collect(i)
+        var at = i
+        for _ in 0..<3 {
+            let r = nodes[at].raft!.propose(batch)
+            trace.add(15, nodes[at].id, r.traceCode, "propose at \(nodes[at].id): \(r)")
+            collect(at)
+            guard case .notLeader(let named) = r, named != nodes[at].id, let next = nodes.firstIndex(where: { $0.id == named }),
+                  nodes[next].raft != nil else { return }
+            coverage.proposalsRedirected += 1
+            at = next
+        }
     }
 
     mutating func read(_ i: Int) {
@@ -877,7 +890,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     }
 
     mutating func crash(_ i: Int) {
-        guard nodes[i].raft != nil else { return }
+        guard let raft = nodes[i].raft else { return }
+        checker.crashed(node: nodes[i].id, entries: raft.entries, disk: nodes[i].disk)
         nodes[i].raft = nil
         let lost = nodes[i].pending.count
         nodes[i].pending = []
@@ -1015,6 +1029,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         let w = nodes[i].pending.removeFirst()
         let id = nodes[i].id
         let removed = nodes[i].disk.write(hardState: w.hardState, entries: w.entries, snapshot: w.snapshot)
+        checker.entriesLeft(w.entries)
         if let snap = w.snapshot {
             // Install into the state machine before applying anything after it.
             guard let m = Machine(snapshotData: snap.data), m.appliedIndex == snap.index else {
@@ -1251,7 +1266,6 @@ extension ProposeResult {
     var traceCode: UInt64 {
         switch self {
         case .appended(let first, _, let term): return 1 ^ first << 8 ^ term << 40
-        case .forwarded(let to): return 2 ^ to << 8
         case .notLeader(let l): return 3 ^ l << 8
         case .dropped: return 4
         }

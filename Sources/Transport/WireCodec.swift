@@ -64,8 +64,7 @@ public struct WireLimits: Sendable, Equatable {
     /// Most bytes after the 4-byte length field (version, type and body). Must exceed the largest
     /// `append` and snapshot chunk that RaftCore produces; see `check(against:)`.
     public var maxFrameBytes: Int = 8 * 1024 * 1024
-    /// Most entries in one message. RaftCore sends at most `maxAppendEntries` (256) in an append and at
-    /// most `maxProposalBatch` (1024) in a forwarded proposal.
+    /// Most entries in one message. RaftCore sends at most `maxAppendEntries` (256), only in an append.
     public var maxEntriesPerMessage: Int = 4096
     /// Most members (voters + learners) in a snapshot chunk's membership.
     public var maxMembers: Int = 255
@@ -86,8 +85,8 @@ public struct WireLimits: Sendable, Equatable {
         guard maxFrameBytes > appendFrameBytes else {
             throw WireLimitsError("maxFrameBytes (\(maxFrameBytes)) must exceed a full append frame (\(appendFrameBytes))")
         }
-        guard maxEntriesPerMessage >= raft.maxAppendEntries, maxEntriesPerMessage >= raft.maxProposalBatch else {
-            throw WireLimitsError("maxEntriesPerMessage (\(maxEntriesPerMessage)) must be at least maxAppendEntries and maxProposalBatch")
+        guard maxEntriesPerMessage >= raft.maxAppendEntries else {
+            throw WireLimitsError("maxEntriesPerMessage (\(maxEntriesPerMessage)) must be at least maxAppendEntries (\(raft.maxAppendEntries))")
         }
         guard maxMembers >= raft.maxMembers else {
             throw WireLimitsError("maxMembers (\(maxMembers)) must be at least RaftLimits.maxMembers (\(raft.maxMembers))")

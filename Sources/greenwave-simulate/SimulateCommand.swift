@@ -67,6 +67,7 @@ struct SimulateCommand: ParsableCommand {
             coverage.readsReleased += c.readsReleased
             coverage.readsAtDeposedLeader += c.readsAtDeposedLeader
             coverage.delayedMessages += c.delayedMessages
+            coverage.proposalsRedirected += c.proposalsRedirected
             if result.violations.isEmpty { longestLiveness = max(longestLiveness, result.livenessRounds) }
             if verbose {
                 print("seed \(seed): commits \(result.commits), elections \(result.elections), snapshots installed \(result.snapshotsInstalled) (largest \(result.largestSnapshotBytes) B), membership changes \(result.membershipChanges), in flight at most \(result.maxInFlight), violations \(result.violations.count)")

@@ -40,6 +40,20 @@ final class RawPeer {
     }
 
     func send(_ frame: Frame) throws { send(try WireCodec.encode(frame)) }
+
+    /// Whether the other side closes the connection within `seconds` (nothing is expected to arrive on
+    /// an inbound peer connection; a read that ends or is reset means closed, a timeout means open).
+    func closedByPeer(within seconds: Int) -> Bool {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var buf = [UInt8](repeating: 0, count: 256)
+        for _ in 0 ..< 64 {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+        }
+        return false
+    }
 }
 
 /// Fail-stop (issue 14): a controller that can no longer take part in Raft says so everywhere an
@@ -156,11 +170,11 @@ final class FailStopTests: XCTestCase {
         XCTAssertTrue(c.log(leader).contains("fail-stop"))
     }
 
-    /// The first single-frame attack of the security issue: a `propose` frame whose envelope carries
-    /// leader time Int64.max, sent straight to the leader's peer port. It is never appended (the leader
-    /// proposes only what it stamped itself), no replica traps, and the corridor still commits with
-    /// sane effective times.
-    func testAForgedProposeFrameIsNeverAppended() async throws {
+    /// The first single-frame attack of the security issue: a forwarded-proposal frame (kind 9) whose
+    /// envelope carries leader time Int64.max, sent straight to the leader's peer port. Raft-level
+    /// forwarding is gone (issue 17), so the frame is an unknown kind: the leader drops the connection,
+    /// nothing is appended, no replica traps, and the corridor still commits with sane effective times.
+    func testAForgedProposeFrameIsRefusedAndNeverAppended() async throws {
         let c = try LocalCluster()
         try c.startAll()
         guard let leader = await c.waitForLeader(), let before = await c.status(leader) else { return XCTFail("no leader") }
@@ -170,10 +184,15 @@ final class FailStopTests: XCTestCase {
             let env = CommandEnvelope(operatorID: "mallory", clientID: ClientID(666), sequence: 1, leaderTimeMs: time, command: .flash(nil))
             let peer = try RawPeer(port: c.peerPorts[leader]!)
             try peer.send(.hello(Hello(clusterID: doc, nodeID: NodeID(other))))
-            try peer.send(.message(Message(kind: .propose, from: NodeID(other), to: NodeID(leader), term: 0,
-                                           entries: [Entry(term: 0, index: 0, data: env.encoded())])))
+            // The layout the old encoder gave a forwarded proposal: an entry-carrying message of kind 9.
+            var frame = try WireCodec.encode(.message(Message(kind: .append, from: NodeID(other), to: NodeID(leader), term: 1,
+                                                              entries: [Entry(term: 1, index: 1, data: env.encoded())])))
+            frame[WireCodec.lengthFieldBytes + WireCodec.frameHeaderBytes] = 9
+            frame.removeLast(WireCodec.checksumBytes)
+            WireCodec.seal(&frame)
+            peer.send(frame)
+            XCTAssertTrue(peer.closedByPeer(within: 5), "the leader kept a connection that sent a frame of kind 9")
         }
-        try? await Task.sleep(nanoseconds: 500_000_000)
         let after = await c.status(leader)
         XCTAssertEqual(after?.lastIndex, before.lastIndex, "nothing was appended")
         XCTAssertEqual(after?.role, "leader")

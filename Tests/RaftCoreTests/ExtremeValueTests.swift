@@ -33,7 +33,7 @@ final class ExtremeValueTests: XCTestCase {
                         logTerm: randomExtreme(&rng), index: randomExtreme(&rng), commit: randomExtreme(&rng),
                         reject: rng.below(2) == 0, rejectHint: randomExtreme(&rng), hintTerm: randomExtreme(&rng),
                         context: randomExtreme(&rng))
-        if kind == .append || kind == .propose || rng.below(8) == 0 {
+        if kind == .append || rng.below(8) == 0 {
             // Sometimes consecutive (the shape that passes validation), sometimes anything.
             let n = rng.below(4)
             let consecutive = rng.below(2) == 0
@@ -153,17 +153,6 @@ final class ExtremeValueTests: XCTestCase {
         XCTAssertEqual(l.matchIndex(of: 3), 0)
         XCTAssertEqual(l.commitIndex, commit)
         XCTAssertEqual(l.role, .leader)
-    }
-
-    /// With `forwardProposals` off, a leader takes no `propose` frame from a peer.
-    func testLeaderDropsPeerProposalsWhenNotForwarding() {
-        var l = Paper.leader(config: Paper.config(1, forwardProposals: false), acked: [2])
-        let last = l.lastIndex
-        l.step(Message(kind: .propose, from: 2, to: 1, term: 0, entries: [Entry(term: 0, index: 0, data: [1, 2, 3])]))
-        XCTAssertEqual(l.lastIndex, last)
-        var open = Paper.leader(config: Paper.config(1, forwardProposals: true), acked: [2])
-        open.step(Message(kind: .propose, from: 2, to: 1, term: 0, entries: [Entry(term: 0, index: 0, data: [1, 2, 3])]))
-        XCTAssertEqual(open.lastIndex, last + 1)
     }
 }
 

@@ -8,13 +8,12 @@ enum Paper {
     /// A configuration with the defaults the tests rely on spelled out.
     static func config(
         _ id: NodeID, voters: [NodeID] = [1, 2, 3], learners: [NodeID] = [], preVote: Bool = true,
-        checkQuorum: Bool = true, forwardProposals: Bool = true, seed: UInt64 = 0, electionTicks: Int = 10,
+        checkQuorum: Bool = true, seed: UInt64 = 0, electionTicks: Int = 10,
         heartbeatTicks: Int = 1, limits: (inout RaftLimits) -> Void = { _ in }
     ) -> RaftConfig {
         var c = RaftConfig(id: id, membership: Membership(voters: voters, learners: learners), seed: seed)
         c.preVote = preVote
         c.checkQuorum = checkQuorum
-        c.forwardProposals = forwardProposals
         c.electionTicks = electionTicks
         c.heartbeatTicks = heartbeatTicks
         limits(&c.limits)

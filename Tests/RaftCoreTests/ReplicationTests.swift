@@ -322,32 +322,16 @@ final class ReplicationTests: XCTestCase {
 
     // MARK: Proposals on followers, bounds, membership
 
-    // Thesis §6.2: a follower forwards a client request to its leader when forwarding is on.
-    func testFollowerForwardsProposalToLeader() {
-        var n = Paper.follower(2, leader: 1, term: 1)
-        XCTAssertEqual(n.propose([[5, 6]]), .forwarded(to: 1))
-        XCTAssertEqual(n.lastIndex, 0)
-        XCTAssertEqual(n.ready().messages, [
-            Message(kind: .propose, from: 2, to: 1, term: 0, entries: [Entry(term: 0, index: 0, data: [5, 6])]),
-        ])
-    }
-
-    // Thesis §6.2: without forwarding the follower refuses, naming the leader; with no leader it names none.
+    // Thesis §6.2: a follower refuses, naming the leader (the client proposes there; RaftCore forwards no
+    // proposal, docs/raft-core.md); with no leader it names none. Either way nothing is sent or appended.
     func testFollowerRefusesProposalNamingLeaderOrNone() {
-        var n = Paper.follower(2, leader: 3, term: 1, config: Paper.config(2, forwardProposals: false))
+        var n = Paper.follower(2, leader: 3, term: 1)
         XCTAssertEqual(n.propose([[5]]), .notLeader(leader: 3))
+        XCTAssertEqual(n.lastIndex, 0)
         XCTAssertFalse(n.hasReady)
         var lost = Paper.follower(2, leader: noNode, term: 1)
         XCTAssertEqual(lost.propose([[5]]), .notLeader(leader: noNode))
         XCTAssertFalse(lost.hasReady)
-    }
-
-    // Leader side of forwarding: a forwarded proposal is appended and replicated.
-    func testLeaderAppendsForwardedProposal() {
-        var n = Paper.leader(config: Paper.config(1), acked: [2, 3])
-        n.step(Message(kind: .propose, from: 2, to: 1, term: 0, entries: [Entry(term: 0, index: 0, data: [5])]))
-        XCTAssertEqual(n.entries.last, Entry(term: 1, index: 2, data: [5]))
-        XCTAssertEqual(n.ready().messages.count, 2)
     }
 
     // Bounds (thesis §10.2 flow control): proposals beyond maxUncommittedBytes are dropped until commits catch up.

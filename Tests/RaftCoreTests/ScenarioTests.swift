@@ -11,7 +11,12 @@ final class ScenarioTests: XCTestCase {
 
     func testScenarioFamiliesReachTheStatesTheyAreFor() {
         var total = Coverage()
-        for seed in UInt64(22001)...22030 {
+        // 50 seeds: since the clients propose at the leader a refusal names (issue 17, no Raft-level
+        // forwarding) the histories differ, and 22001...22030 happen to give no snapshot across a
+        // membership change (over 300 seeds the family occurs more often than before: 726 against 535);
+        // since half the seeds heartbeat learners once per election timeout (issue 16) 22001...22040 give
+        // exactly 5.
+        for seed in UInt64(22001)...22050 {
             let r = Simulation.run(seed: seed)
             XCTAssertEqual(r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
             let c = r.coverage

@@ -37,6 +37,41 @@ final class SimulatorTests: XCTestCase {
         runSeeds(3001...3030) { $0.voters = 1; $0.learners = 2; $0.faultSteps = 1000 }
     }
 
+    private var singleVoter: SimulationOptions {
+        var options = SimulationOptions()
+        options.voters = 1
+        options.learners = 2
+        options.faultSteps = 1000
+        return options
+    }
+
+    /// A real core bug (issue 17), found once the clients stopped using proposal forwarding: with early
+    /// sends the lone voter streamed entries of a term it had not stored yet, crashed, led the same term
+    /// again with other entries, and its learners held two different entries at one (index, term) and
+    /// applied one never committed. Seed 731 failed so until the core held a lone leader's messages until
+    /// its term was durable (`DurabilityTests`); seed 3004, which failed in a first try at this change,
+    /// is an early-sends seed too. The checker now also flags the first such message itself.
+    func testSingleVoterSeedsThatLedATermTwiceAfterSendingEarly() {
+        for seed: UInt64 in [731, 3004] {
+            let r = Simulation.run(seed: seed, options: singleVoter)
+            XCTAssertTrue(r.earlySends, "seed \(seed) must keep exercising early sends")
+            XCTAssertEqual(r.violations, [], "seed \(seed)")
+            XCTAssertGreaterThan(r.coverage.proposalsRedirected, 0, "clients must be sent on to the leader")
+        }
+    }
+
+    /// A checker artefact, not a core bug: without early sends the lone voter won a term, appended, and
+    /// crashed before anything of that term was written or sent; restarted, it led the term again with
+    /// another entry at the same index. Nobody but the lost incarnation ever held the first entry, but the
+    /// checker had recorded it from the node's memory and reported "log matching". Seed 2058 failed so
+    /// (with and without the old forwarding) until the checker forgot entries that never left a crashed
+    /// node (`SafetyChecker.crashed`).
+    func testSingleVoterSeedWhoseLostEntriesNeverLeftTheNode() {
+        let r = Simulation.run(seed: 2058, options: singleVoter)
+        XCTAssertFalse(r.earlySends)
+        XCTAssertEqual(r.violations, [])
+    }
+
     func testStormyFaultsKeepEveryInvariant() {
         runSeeds(4001...4030) {
             $0.weights.varyPerSeed = false
@@ -60,7 +95,10 @@ final class SimulatorTests: XCTestCase {
         var installed = 0
         var changes = 0
         var largest = 0
-        for seed in UInt64(7001)...7030 {
+        // 45 seeds: with the clients proposing at the leader a refusal names (issue 17) the histories
+        // differ and 7001...7030 commit 8 changes (11 before); over 300 seeds the rate is unchanged
+        // (111 against 118 changes, 161 against 108 snapshots installed).
+        for seed in UInt64(7001)...7045 {
             let r = Simulation.run(seed: seed)
             XCTAssertEqual(r.violations, [], "seed \(seed)")
             installed += r.snapshotsInstalled
@@ -79,15 +117,17 @@ final class SimulatorTests: XCTestCase {
     /// (the durability check would see a leader that counted its own undurable entry).
     func testLeaderWritingInParallelWithSendingKeepsEveryInvariant() {
         var early = 0, commitsOnLeaderWrite = 0
-        for seed in UInt64(8001)...8060 {
+        // 90 seeds: with the learners' sparser heartbeats on half the seeds (issue 16), 8001...8060 reach the
+        // case 4 times.
+        for seed in UInt64(8001)...8090 {
             let r = Simulation.run(seed: seed)
             XCTAssertEqual(r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
             if r.earlySends { early += 1 }
             commitsOnLeaderWrite += r.coverage.commitsOnLeaderWrite
         }
-        XCTAssertGreaterThan(early, 15, "about half the seeds send early")
-        XCTAssertLessThan(early, 45)
-        // 12 in these 60 seeds: the case is reached, not rare enough to go unseen.
+        XCTAssertGreaterThan(early, 25, "about half the seeds send early")
+        XCTAssertLessThan(early, 65)
+        // The case is reached, not rare enough to go unseen.
         XCTAssertGreaterThan(commitsOnLeaderWrite, 5, "the leader's own write must sometimes be the one that completes a quorum")
         var off = SimulationOptions()
         off.earlySends = false
@@ -152,6 +192,42 @@ final class SimulatorTests: XCTestCase {
         var checker = InvariantChecker(membership: Membership(voters: [1, 2, 3]))
         checker.sent(Message(kind: .voteResponse, from: 1, to: 2, term: 4), step: 1)
         XCTAssertTrue(checker.violations.contains { $0.contains("before persisting") }, "\(checker.violations)")
+    }
+
+    func testCheckerFlagsALeaderMessageSentBeforeItsTermWasDurable() {
+        var checker = InvariantChecker(membership: Membership(voters: [1], learners: [2]))
+        checker.diskWritten(node: 1, disk: SimDisk(hardState: HardState(term: 1, vote: 1), entries: []), removed: [], step: 1)
+        checker.sent(Message(kind: .append, from: 1, to: 2, term: 1), step: 1)
+        XCTAssertEqual(checker.violations, [])
+        checker.sent(Message(kind: .heartbeat, from: 1, to: 2, term: 2), step: 2)
+        XCTAssertTrue(checker.violations.contains { $0.contains("sent a heartbeat of term 2 before persisting that term") },
+                      "\(checker.violations)")
+    }
+
+    /// Entries that never left a crashed node (not written, not sent) are forgotten, and the same
+    /// (index, term) may carry another entry afterwards; once sent, they are not.
+    func testCheckerForgetsOnlyEntriesThatNeverLeftACrashedNode() {
+        func lone(proposing byte: UInt8) -> RaftNode {
+            var n = RaftNode(config: RaftConfig(id: 1, membership: Membership(voters: [1], learners: [2])))
+            n.campaign()
+            n.propose([[byte]])
+            return n
+        }
+        let a = lone(proposing: 0xA)
+        var quiet = InvariantChecker(membership: a.membership)
+        quiet.observe(a, step: 1)
+        quiet.crashed(node: 1, entries: a.entries, disk: SimDisk())
+        quiet.restarted(node: 1, hardState: HardState(), lastIndex: 0)
+        quiet.observe(lone(proposing: 0xB), step: 2)
+        XCTAssertEqual(quiet.violations, [])
+        var sent = InvariantChecker(membership: a.membership)
+        sent.observe(a, step: 1)
+        sent.entriesLeft(a.entries)
+        sent.crashed(node: 1, entries: a.entries, disk: SimDisk())
+        sent.restarted(node: 1, hardState: HardState(), lastIndex: 0)
+        sent.observe(lone(proposing: 0xB), step: 2)
+        XCTAssertTrue(sent.violations.contains { $0.contains("log matching: node 1 holds a different entry at index 2 term 1") },
+                      "\(sent.violations)")
     }
 
     func testCheckerFlagsApplyingBeforeCommitAndDivergentApply() {

@@ -81,6 +81,25 @@ final class HandlerTests: XCTestCase {
         XCTAssertEqual(sink.rejected.first?.key, "frame.wrongVersion")
     }
 
+    /// Kind 9 was a proposal forwarded to the leader; issue 17 removed Raft-level forwarding. A frame of
+    /// that kind, correctly sealed, is now an unknown kind: it closes the connection, is counted as a
+    /// decode error, and neither it nor the valid message behind it is delivered.
+    func testFrameOfTheRemovedProposeKindClosesTheChannel() throws {
+        XCTAssertNil(MessageKind(rawValue: 9))
+        var old = try WireCodec.encode(.message(Message(kind: .readIndex, from: 1, to: 2, term: 0, context: 7)))
+        old[6] = 9  // the kind byte, right after length, version and type
+        let after = try WireCodec.encode(.message(Message(kind: .heartbeat, from: 1, to: 2, term: 3)))
+        let sink = Sink()
+        let channel = try makeChannel(sink)
+        try channel.writeInbound(ByteBuffer(bytes: try stream([]) + Samples.resealed(old) + after))
+        XCTAssertEqual(sink.accepted, [1])
+        XCTAssertFalse(channel.isActive)
+        XCTAssertTrue(sink.delivered.isEmpty)
+        XCTAssertEqual(sink.rejected.count, 1)
+        XCTAssertEqual(sink.rejected.first?.key, "frame.unknownKind")
+        XCTAssertEqual(sink.rejected.first?.isFrameError, true)
+    }
+
     func testHugeDeclaredLengthClosesAtOnce() throws {
         let sink = Sink()
         let channel = try makeChannel(sink)

@@ -21,7 +21,7 @@ enum Samples {
             term: rng.bounded(), logTerm: rng.bounded(), index: rng.bounded(), commit: rng.bounded(), reject: .random(using: &rng),
             rejectHint: rng.bounded(), hintTerm: rng.bounded(), context: rng.next()
         )
-        if kind == .append || kind == .propose || Bool.random(using: &rng) {
+        if kind == .append || Bool.random(using: &rng) {
             let kinds: [EntryKind] = [.normal, .noop, .config]
             m.entries = (0 ..< Int.random(in: 0 ... 5, using: &rng)).map { i in
                 let k = kinds[i % 3]

@@ -206,6 +206,24 @@ final class WireCodecTests: XCTestCase {
         return b
     }
 
+    /// Kind 9 (a forwarded proposal, removed in issue 17) is refused by name, with or without the
+    /// entries an old proposal frame carried, and no kind the encoder knows has that number.
+    func testRemovedProposeKindIsRefusedAsUnknown() throws {
+        XCTAssertFalse(MessageKind.allCases.contains { $0.rawValue == 9 })
+        let bare = try WireCodec.encode(.message(Message(kind: .readIndex, from: 2, to: 1, term: 0, context: 1)))
+        let withEntries = try WireCodec.encode(.message(Message(kind: .append, from: 2, to: 1, term: 1,
+                                                                entries: [Entry(term: 1, index: 1, data: [5, 6])])))
+        for var b in [bare, withEntries] {
+            b[6] = 9
+            do {
+                _ = try WireCodec.decode(Samples.resealed(b))
+                XCTFail("a frame of kind 9 decoded")
+            } catch {
+                XCTAssertEqual(error.code, .unknownKind)
+            }
+        }
+    }
+
     func testDecoderRejectsWithNamedErrors() throws {
         let good = try WireCodec.encode(.message(Message(kind: .vote, from: 1, to: 2, term: 3)))
         func code(_ bytes: [UInt8], limits: WireLimits = WireLimits()) -> FrameError.Code? {
