@@ -239,17 +239,15 @@ final class ChildProcesses: @unchecked Sendable {
     func add(_ p: Process, voter: Bool = false) { lock.withLock { processes.append((p, voter)) } }
     func keep(_ s: DispatchSourceSignal) { lock.withLock { sources.append(s) } }
 
-    /// The learners first, then the voters (the leader hands over as it stops): SIGTERM to each wave, then
-    /// SIGKILL whatever of it is left after 10 s. Learners first, because voters stopping under a running
-    /// corridor cost its quorum, and every learner then logs a leader lost for nothing.
+    /// SIGTERM to every child (each leader hands over first), then SIGKILL whatever is left after 10 s.
+    /// All at once: stopping learners first and voters after them took two controllers' stopping times,
+    /// beyond what an operator's Ctrl-C should take (DashboardEndToEndTests allows 8 s).
     func stopAll() async {
-        let all = lock.withLock { processes }
-        for wave in [all.filter { !$0.voter }.map(\.process), all.filter(\.voter).map(\.process)] {
-            for p in wave where p.isRunning { kill(p.processIdentifier, SIGTERM) }
-            let deadline = Date().addingTimeInterval(10)
-            while wave.contains(where: \.isRunning) && Date() < deadline { try? await Task.sleep(nanoseconds: 100_000_000) }
-            for p in wave where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        }
+        let ps = lock.withLock { processes.map(\.process) }
+        for p in ps where p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(10)
+        while ps.contains(where: \.isRunning) && Date() < deadline { try? await Task.sleep(nanoseconds: 100_000_000) }
+        for p in ps where p.isRunning { kill(p.processIdentifier, SIGKILL) }
     }
 }
 

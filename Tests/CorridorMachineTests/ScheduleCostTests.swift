@@ -10,13 +10,9 @@ import XCTest
 /// the timeline's event limit, which this history must stay under.
 final class ScheduleCostTests: XCTestCase {
     func testFirstCommandOnTheWesternExpressHighwayCompactsTwoYearsOfSchedule() throws {
-        // The shipped file carries no schedule (its comment says why): the example Mumbai schedule of
-        // docs/corridor-format.md is added to a copy.
+        // The shipped file carries no schedule (its comment says why): a Mumbai week is added to its text.
         let text = try String(contentsOfFile: Fixture.repoRoot + "/corridors/western-express-highway.yaml", encoding: .utf8)
-        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("weh-scheduled-\(UUID().uuidString).yaml")
-        try (text + "\n" + Self.mumbaiSchedule).write(to: copy, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: copy) }
-        let doc = try CorridorFile.load(path: copy.path)
+        let doc = try CorridorFile.parse(yaml: text + "\n" + ScheduleMachineTests.scheduleYAML + "\n", file: "western-express-highway+schedule.yaml")
         let s = try XCTUnwrap(doc.schedule)
         let started = Date()
         var d = Driver()
@@ -37,31 +33,4 @@ final class ScheduleCostTests: XCTestCase {
         let nextS = Date().timeIntervalSince(nextStart)
         print(String(format: "WEH schedule cost: genesis %.2f s; first command after %d scheduled changes %.2f s; next command %.3f s", genesisS, history, firstS, nextS))
     }
-    static let mumbaiSchedule = """
-# Time-of-day schedule (docs/corridor-format.md, "schedule"), in IST. Mumbai's peaks: the morning peak
-# runs south into the city (rush-hour favours southbound); the evening peak runs north, and the only plan
-# that favours northbound is `normal` (two-way, 50 %), so the evening runs `normal` until an evening plan
-# exists. Night plan from 23:00; Sundays and the fixed-date public holidays start later and have no peak.
-schedule:
-  utc_offset: "+05:30"
-  day_plans:
-    weekday:
-      - { at: "06:00", plan: normal }
-      - { at: "08:00", plan: rush-hour }
-      - { at: "11:30", plan: normal }
-      - { at: "23:00", plan: night }
-    sunday:
-      - { at: "07:00", plan: normal }
-      - { at: "23:30", plan: night }
-  week: { monday: weekday, tuesday: weekday, wednesday: weekday, thursday: weekday, friday: weekday, saturday: weekday, sunday: sunday }
-  holidays:
-    - { date: "2026-01-26", day_plan: sunday }   # Republic Day
-    - { date: "2026-05-01", day_plan: sunday }   # Maharashtra Day
-    - { date: "2026-08-15", day_plan: sunday }   # Independence Day
-    - { date: "2026-10-02", day_plan: sunday }   # Gandhi Jayanti
-    - { date: "2027-01-26", day_plan: sunday }
-    - { date: "2027-05-01", day_plan: sunday }
-    - { date: "2027-08-15", day_plan: sunday }
-    - { date: "2027-10-02", day_plan: sunday }
-"""
 }
