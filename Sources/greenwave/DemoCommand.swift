@@ -105,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
                 children.keep(src)
             }
         }
-        func launch(_ s: SignalTiming.Signal, voter: Bool = false) throws {
+        func launch(_ s: SignalTiming.Signal) throws {
             let p = Process()
             p.executableURL = exe
             p.arguments = ["controller", "--exit-with-parent", "--corridor", runCorridor, "--signal", "\(s.id.rawValue)",
@@ -118,7 +118,7 @@ struct DemoCommand: AsyncParsableCommand {
             p.standardOutput = h
             p.standardError = h
             try p.run()
-            children.add(p, voter: voter)
+            children.add(p)
         }
         var client: ConsoleClient
         do { client = try ConsoleClient(document: doc) } catch { throw ValidationError("\(error)") }
@@ -129,7 +129,7 @@ struct DemoCommand: AsyncParsableCommand {
         // quorum and for lamps to switch late. A field corridor never starts that way; a demo on one machine
         // would.
         let voterIDs = Set(doc.voters)
-        for s in doc.corridor.signals where voterIDs.contains(s.id) { try launch(s, voter: true) }
+        for s in doc.corridor.signals where voterIDs.contains(s.id) { try launch(s) }
         let deadline = Date().addingTimeInterval(leaderTimeout)
         var leader: StatusResponse?
         while leader == nil && Date() < deadline {
@@ -233,17 +233,17 @@ func liveSummary(_ rows: [(signal: SignalID, endpoint: Endpoint, status: StatusR
 /// The demo's children, stopped together.
 final class ChildProcesses: @unchecked Sendable {
     private let lock = NSLock()
-    private var processes: [(process: Process, voter: Bool)] = []
+    private var processes: [Process] = []
     private var sources: [DispatchSourceSignal] = []
 
-    func add(_ p: Process, voter: Bool = false) { lock.withLock { processes.append((p, voter)) } }
+    func add(_ p: Process) { lock.withLock { processes.append(p) } }
     func keep(_ s: DispatchSourceSignal) { lock.withLock { sources.append(s) } }
 
     /// SIGTERM to every child (each leader hands over first), then SIGKILL whatever is left after 10 s.
     /// All at once: stopping learners first and voters after them took two controllers' stopping times,
     /// beyond what an operator's Ctrl-C should take (DashboardEndToEndTests allows 8 s).
     func stopAll() async {
-        let ps = lock.withLock { processes.map(\.process) }
+        let ps = lock.withLock { processes }
         for p in ps where p.isRunning { kill(p.processIdentifier, SIGTERM) }
         let deadline = Date().addingTimeInterval(10)
         while ps.contains(where: \.isRunning) && Date() < deadline { try? await Task.sleep(nanoseconds: 100_000_000) }
