@@ -63,8 +63,10 @@ public struct APIConnection: Sendable {
     /// HTTPS trusting the CA certificate in the file at `path`.
     public init(trustingCAFile path: String) throws {
         guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20,
-              let text = String(data: data, encoding: .utf8) else {
-            throw APIClientError("\(path): cannot read the corridor CA certificate (missing, unreadable, over 1 MiB or not text)")
+            let text = String(data: data, encoding: .utf8)
+        else {
+            throw APIClientError(
+                "\(path): cannot read the corridor CA certificate (missing, unreadable, over 1 MiB or not text)")
         }
         do { try self.init(trustingCAPEM: text) } catch let e as APIClientError {
             throw APIClientError("\(path): \(e.message)")
@@ -85,15 +87,19 @@ public struct APIConnection: Sendable {
     }
 
     /// One request; throws when no answer came (refused, TLS failure, timeout, body over `maxBody`).
-    public func send(method: HTTPMethod = .GET, host: String, port: Int, path: String, headers: [(String, String)] = [],
-                     body: Data? = nil, timeoutSeconds: Double, maxBody: Int = 4 << 20) async throws -> APIAnswer {
+    public func send(
+        method: HTTPMethod = .GET, host: String, port: Int, path: String, headers: [(String, String)] = [],
+        body: Data? = nil, timeoutSeconds: Double, maxBody: Int = 4 << 20
+    ) async throws -> APIAnswer {
         var req = HTTPClientRequest(url: url(host: host, port: port, path: path))
         req.method = method
         req.tlsConfiguration = tls
         for (k, v) in headers { req.headers.add(name: k, value: v) }
         if let body {
             req.body = .bytes(ByteBuffer(bytes: body))
-            if !req.headers.contains(name: "Content-Type") { req.headers.add(name: "Content-Type", value: "application/json") }
+            if !req.headers.contains(name: "Content-Type") {
+                req.headers.add(name: "Content-Type", value: "application/json")
+            }
         }
         let ms = Int64(max(0.05, min(3600, timeoutSeconds)) * 1000)
         let resp = try await apiHTTPClient.execute(req, timeout: .milliseconds(ms))
@@ -104,9 +110,11 @@ public struct APIConnection: Sendable {
     /// Follows a server-sent event stream: calls `onEvent` with each event's `data:` text (lines joined
     /// by newlines) and `true` for the first of the connection, until the stream ends or fails (then it
     /// returns, for the caller to reconnect). An event over `maxEvent` bytes ends the connection.
-    public func followEvents(host: String, port: Int, path: String, headers: [(String, String)] = [],
-                             connectTimeoutSeconds: Double = 2, maxEvent: Int = 1 << 20,
-                             onEvent: @Sendable (String, Bool) -> Void) async {
+    public func followEvents(
+        host: String, port: Int, path: String, headers: [(String, String)] = [],
+        connectTimeoutSeconds: Double = 2, maxEvent: Int = 1 << 20,
+        onEvent: @Sendable (String, Bool) -> Void
+    ) async {
         var req = HTTPClientRequest(url: url(host: host, port: port, path: path))
         req.tlsConfiguration = tls
         req.headers.add(name: "Accept", value: "text/event-stream")
@@ -149,7 +157,7 @@ public struct EventStreamParser: Sendable {
         var i = max(0, scanned - 1)
         while i + 1 < pending.count {
             if pending[i] == 0x0A && pending[i + 1] == 0x0A {
-                if let e = Self.data(of: pending[start ..< i]) { out.append(e) }
+                if let e = Self.data(of: pending[start..<i]) { out.append(e) }
                 start = i + 2
                 i = start
             } else {

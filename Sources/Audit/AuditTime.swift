@@ -12,7 +12,9 @@ public enum AuditTime {
             return v
         }
         guard let ms = parseISO(s) else {
-            throw AuditError("\(option): '\(text)' is neither an ISO-8601 UTC time (e.g. 2026-11-26T23:40:12.3Z) nor milliseconds since the epoch")
+            throw AuditError(
+                "\(option): '\(text)' is neither an ISO-8601 UTC time (e.g. 2026-11-26T23:40:12.3Z) nor milliseconds since the epoch"
+            )
         }
         return ms
     }
@@ -28,14 +30,16 @@ public enum AuditTime {
         case 2: fraction = "." + pad(Int64(frac / 10), 2)
         default: fraction = "." + pad(Int64(frac), 3)
         }
-        return "\(pad(date.y, 4))-\(pad(date.m, 2))-\(pad(date.d, 2))T\(pad(time.h, 2)):\(pad(time.min, 2)):\(pad(time.s, 2))\(fraction)Z"
+        return
+            "\(pad(date.y, 4))-\(pad(date.m, 2))-\(pad(date.d, 2))T\(pad(time.h, 2)):\(pad(time.min, 2)):\(pad(time.s, 2))\(fraction)Z"
     }
 
     /// `2026-11-26 23:40:12.3` with `separator` between date and time and tenths of a second,
     /// truncated (the hi-res log's resolution); no zone suffix.
     public static func tenths(_ ms: Int64, separator: String = " ") -> String {
         let (date, time) = split(ms)
-        return "\(pad(date.y, 4))-\(pad(date.m, 2))-\(pad(date.d, 2))\(separator)\(pad(time.h, 2)):\(pad(time.min, 2)):\(pad(time.s, 2)).\(time.ms / 100)"
+        return
+            "\(pad(date.y, 4))-\(pad(date.m, 2))-\(pad(date.d, 2))\(separator)\(pad(time.h, 2)):\(pad(time.min, 2)):\(pad(time.s, 2)).\(time.ms / 100)"
     }
 
     /// A duration as `12.3 s` or `4 min 05.0 s`.
@@ -48,11 +52,16 @@ public enum AuditTime {
 
     // MARK: - Calendar
 
-    private static func split(_ ms: Int64) -> (date: (y: Int64, m: Int64, d: Int64), time: (h: Int64, min: Int64, s: Int64, ms: Int64)) {
+    private static func split(
+        _ ms: Int64
+    ) -> (date: (y: Int64, m: Int64, d: Int64), time: (h: Int64, min: Int64, s: Int64, ms: Int64)) {
         let dayMs: Int64 = 86_400_000
         var days = ms / dayMs
         var rem = ms % dayMs
-        if rem < 0 { rem += dayMs; days -= 1 }
+        if rem < 0 {
+            rem += dayMs
+            days -= 1
+        }
         let date = civil(fromDays: days)
         return (date, (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000))
     }
@@ -106,7 +115,9 @@ public enum AuditTime {
         }
         guard let y = num(4), expect("-"), let mo = num(2), expect("-"), let d = num(2) else { return nil }
         guard (1...12).contains(mo), d >= 1, d <= daysIn(month: mo, year: y) else { return nil }
-        guard i < c.count, c[i] == UInt8(ascii: "T") || c[i] == UInt8(ascii: "t") || c[i] == UInt8(ascii: " ") else { return nil }
+        guard i < c.count, c[i] == UInt8(ascii: "T") || c[i] == UInt8(ascii: "t") || c[i] == UInt8(ascii: " ") else {
+            return nil
+        }
         i += 1
         guard let h = num(2), expect(":"), let mi = num(2), h < 24, mi < 60 else { return nil }
         var sec: Int64 = 0
@@ -118,7 +129,10 @@ public enum AuditTime {
                 var digits = 0
                 var scale: Int64 = 100
                 while i < c.count, c[i] >= 48, c[i] <= 57 {
-                    if digits < 3 { fracMs += Int64(c[i] - 48) * scale; scale /= 10 }
+                    if digits < 3 {
+                        fracMs += Int64(c[i] - 48) * scale
+                        scale /= 10
+                    }
                     digits += 1
                     i += 1
                 }

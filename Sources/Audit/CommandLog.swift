@@ -35,20 +35,27 @@ public enum CommandLog {
     /// The commands of `folder` whose leader time is in [from, to), in log order. Rows are shown as
     /// stored: run `Verifier` to know whether they can be trusted.
     public static func entries(folder: DataFolder, from: Int64 = .min, to: Int64 = .max) throws -> [CommandEntry] {
-        try folder.auditRows().compactMap(\.row).filter { $0.record.leaderTimeMs >= from && $0.record.leaderTimeMs < to }.map { entry(from: $0.record) }
+        try folder.auditRows().compactMap(\.row).filter {
+            $0.record.leaderTimeMs >= from && $0.record.leaderTimeMs < to
+        }.map { entry(from: $0.record) }
     }
 
     static func entry(from r: AuditRecord) -> CommandEntry {
         let (accepted, effective) = Evidence.acceptance(r)
-        return CommandEntry(index: r.index, term: r.term, leaderTimeMs: r.leaderTimeMs, operatorName: r.operatorName, clientID: r.clientID,
-                            sequence: r.sequence, command: describe(r.command), commandText: r.commandText, result: Evidence.resultText(r), accepted: accepted, effectiveAtMs: effective,
-                            stateHash: hexString(r.stateHash), keyID: signer(r.command), format: r.format, commandKind: r.commandKind)
+        return CommandEntry(
+            index: r.index, term: r.term, leaderTimeMs: r.leaderTimeMs, operatorName: r.operatorName,
+            clientID: r.clientID,
+            sequence: r.sequence, command: describe(r.command), commandText: r.commandText,
+            result: Evidence.resultText(r), accepted: accepted, effectiveAtMs: effective,
+            stateHash: hexString(r.stateHash), keyID: signer(r.command), format: r.format, commandKind: r.commandKind)
     }
 
     /// A command's bytes in the console's words.
     public static func describe(_ bytes: [UInt8]) -> String {
         if AuditCheckpoint.isCheckpoint(bytes) {
-            guard let cp = try? AuditCheckpoint.decode(bytes) else { return "undecodable audit checkpoint (\(bytes.count) bytes)" }
+            guard let cp = try? AuditCheckpoint.decode(bytes) else {
+                return "undecodable audit checkpoint (\(bytes.count) bytes)"
+            }
             return "checkpoint of row \(cp.headIndex)"
         }
         guard let env = try? CommandEnvelope.decode(bytes) else { return "undecodable command (\(bytes.count) bytes)" }
@@ -73,12 +80,15 @@ public enum CommandLog {
         case .setModeUntil(let p, .nextScheduledChange): return "mode \(p.rawValue) until the next scheduled change"
         case .setModeUntil(let p, .time(let t)): return "mode \(p.rawValue) until \(AuditTime.iso(t))"
         case .setSchedule(let sc):
-            return "set schedule (\(sc.dayPlans.count) day plans, \(sc.holidays.count) holidays, UTC\(sc.utcOffsetMinutes >= 0 ? "+" : "-")\(ScheduleAction.timeText(abs(sc.utcOffsetMinutes))))"
+            return
+                "set schedule (\(sc.dayPlans.count) day plans, \(sc.holidays.count) holidays, UTC\(sc.utcOffsetMinutes >= 0 ? "+" : "-")\(ScheduleAction.timeText(abs(sc.utcOffsetMinutes))))"
         }
     }
 
     /// Whether the row is an audit checkpoint (written by the replicas, ordered by nobody).
-    public static func isCheckpoint(_ e: CommandEntry) -> Bool { e.operatorName.isEmpty && e.command.hasPrefix("checkpoint of row") }
+    public static func isCheckpoint(_ e: CommandEntry) -> Bool {
+        e.operatorName.isEmpty && e.command.hasPrefix("checkpoint of row")
+    }
 
     /// The signing key's id of a command's bytes.
     public static func signer(_ bytes: [UInt8]) -> String? {

@@ -25,16 +25,19 @@ public struct LampLogState: Sendable, Equatable {
     /// has no start-up record at or before `t`.
     public static func at(_ t: Int64, signal: Signal, folder: DataFolder) throws -> LampLogState? {
         let id = "\(signal.id.rawValue)"
-        guard let start = try folder.lastLampEvent(signalID: id, code: HiResCode.powerRestored, atOrBefore: t) else { return nil }
+        guard let start = try folder.lastLampEvent(signalID: id, code: HiResCode.powerRestored, atOrBefore: t) else {
+            return nil
+        }
         let events = try folder.lampEvents(signalID: id, from: start, to: t == .max ? .max : t + 1)
         return rebuild(events, signal: signal, start: start)
     }
 
     static func rebuild(_ events: [LampEvent], signal: Signal, start: Int64) -> LampLogState {
         let n = signal.phases.count
-        var s = LampLogState(signalID: "\(signal.id.rawValue)", sinceStartMs: start, lastEventMs: start,
-                             lamps: Array(repeating: nil, count: n), lampSinceMs: Array(repeating: nil, count: n),
-                             pattern: nil, coordination: nil, flashing: false, events: 0)
+        var s = LampLogState(
+            signalID: "\(signal.id.rawValue)", sinceStartMs: start, lastEventMs: start,
+            lamps: Array(repeating: nil, count: n), lampSinceMs: Array(repeating: nil, count: n),
+            pattern: nil, coordination: nil, flashing: false, events: 0)
         func slot(_ p: Int64) -> Int? { signal.phases.firstIndex { Int64($0.id.rawValue) == p } }
         func set(_ i: Int, _ l: Lamp, _ t: Int64) {
             if s.lamps[i] != l { s.lampSinceMs[i] = t == start ? nil : t }

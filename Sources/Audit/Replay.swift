@@ -26,7 +26,8 @@ public struct ReplayOrigin: Sendable {
 
 public enum Replayer {
     /// Builds the starting machine for `folder`.
-    public static func origin(folder: DataFolder, corridor override: String?, start: ReplayStart) throws -> ReplayOrigin {
+    public static func origin(folder: DataFolder, corridor override: String?, start: ReplayStart) throws -> ReplayOrigin
+    {
         func genesis() throws -> ReplayOrigin? {
             guard let (doc, source) = try folder.corridor(override: override) else { return nil }
             do {
@@ -42,7 +43,9 @@ public enum Replayer {
             if let i = which {
                 pick = all.first { $0.index == i }
                 guard pick != nil else {
-                    throw AuditError("--from-snapshot \(i): \(folder.path) has no snapshot at that index (snapshots: \(all.isEmpty ? "none" : all.map { "\($0.index)" }.joined(separator: ", ")))")
+                    throw AuditError(
+                        "--from-snapshot \(i): \(folder.path) has no snapshot at that index (snapshots: \(all.isEmpty ? "none" : all.map { "\($0.index)" }.joined(separator: ", ")))"
+                    )
                 }
             } else {
                 pick = all.last
@@ -50,15 +53,20 @@ public enum Replayer {
             guard let s = pick else { return nil }
             switch verify(s) {
             case .success(let m):
-                return ReplayOrigin(machine: m, index: s.index, description: "the snapshot at index \(s.index) (checksum and state hash verified)")
+                return ReplayOrigin(
+                    machine: m, index: s.index,
+                    description: "the snapshot at index \(s.index) (checksum and state hash verified)")
             case .failure(let why):
-                throw AuditError("the snapshot at index \(s.index) in \(folder.path) cannot be trusted: \(why)", badInput: false)
+                throw AuditError(
+                    "the snapshot at index \(s.index) in \(folder.path) cannot be trusted: \(why)", badInput: false)
             }
         }
         switch start {
         case .genesis:
             guard let g = try genesis() else {
-                throw AuditError("\(folder.path) has no \(DataFolder.corridorCopyName) (recorded by controllers since issue 8); pass --corridor FILE, the corridor file the controller was first started with")
+                throw AuditError(
+                    "\(folder.path) has no \(DataFolder.corridorCopyName) (recorded by controllers since issue 8); pass --corridor FILE, the corridor file the controller was first started with"
+                )
             }
             return g
         case .snapshot(let i):
@@ -69,10 +77,16 @@ public enum Replayer {
             // No corridor: the oldest snapshot that verifies.
             for s in try folder.snapshots() {
                 if case .success(let m) = verify(s) {
-                    return ReplayOrigin(machine: m, index: s.index, description: "the snapshot at index \(s.index) (checksum and state hash verified; no corridor copy in the folder)")
+                    return ReplayOrigin(
+                        machine: m, index: s.index,
+                        description:
+                            "the snapshot at index \(s.index) (checksum and state hash verified; no corridor copy in the folder)"
+                    )
                 }
             }
-            throw AuditError("\(folder.path) has neither \(DataFolder.corridorCopyName) nor a usable snapshot; pass --corridor FILE (the corridor file the controller was first started with)")
+            throw AuditError(
+                "\(folder.path) has neither \(DataFolder.corridorCopyName) nor a usable snapshot; pass --corridor FILE (the corridor file the controller was first started with)"
+            )
         }
     }
 
@@ -91,7 +105,9 @@ public enum Replayer {
             return .failure(.undecodable("\(error)"))
         }
         guard framed.appliedIndex == s.index else {
-            return .failure(.undecodable("it says it is the state at index \(framed.appliedIndex), but it is stored at index \(s.index)"))
+            return .failure(
+                .undecodable(
+                    "it says it is the state at index \(framed.appliedIndex), but it is stored at index \(s.index)"))
         }
         do {
             return .success(try CorridorMachine(snapshot: framed))
@@ -105,8 +121,9 @@ public enum Replayer {
         case undecodable(String)
         public var description: String {
             switch self {
-            case let .checksumMismatch(stored, computed): return "its data does not match its recorded SHA-256 (recorded \(stored), computed \(computed))"
-            case let .undecodable(why): return "it does not decode: \(why)"
+            case .checksumMismatch(let stored, let computed):
+                return "its data does not match its recorded SHA-256 (recorded \(stored), computed \(computed))"
+            case .undecodable(let why): return "it does not decode: \(why)"
             }
         }
     }

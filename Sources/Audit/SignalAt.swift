@@ -65,16 +65,22 @@ public struct SignalAtReport: Sendable {
 }
 
 public enum SignalAt {
-    public static func report(folder: DataFolder, signal id: Int, at t: Int64, corridor override: String? = nil,
-                              start: ReplayStart = .automatic) throws -> SignalAtReport {
+    public static func report(
+        folder: DataFolder, signal id: Int, at t: Int64, corridor override: String? = nil,
+        start: ReplayStart = .automatic
+    ) throws -> SignalAtReport {
         let origin = try Replayer.origin(folder: folder, corridor: override, start: start)
         var machine = origin.machine
         guard let si = machine.corridor.signalIndex(of: SignalID(id)) else {
-            throw AuditError("--signal \(id): no such signal in the corridor (signals: \(machine.corridor.signals.map { "\($0.id.rawValue)" }.joined(separator: ", ")))")
+            throw AuditError(
+                "--signal \(id): no such signal in the corridor (signals: \(machine.corridor.signals.map { "\($0.id.rawValue)" }.joined(separator: ", ")))"
+            )
         }
         let signal = machine.corridor.signals[si]
         guard t >= machine.baseline.atMs else {
-            throw AuditError("--time \(AuditTime.iso(t)): the replay starts from \(origin.description), whose history begins at \(AuditTime.iso(machine.baseline.atMs)); pick a later instant or an older snapshot")
+            throw AuditError(
+                "--time \(AuditTime.iso(t)): the replay starts from \(origin.description), whose history begins at \(AuditTime.iso(machine.baseline.atMs)); pick a later instant or an older snapshot"
+            )
         }
         // Replay what the leader had proposed by `t`; a command proposed later cannot have changed
         // what was shown at `t` (it takes effect at least the safety margin after its leader time),
@@ -96,19 +102,24 @@ public enum SignalAt {
         for row in rows where byIndex[row.record.index] == nil { byIndex[row.record.index] = row.record }
         func ref(_ index: UInt64) -> SignalAtReport.CommandRef? {
             guard let r = byIndex[index] else { return nil }
-            return SignalAtReport.CommandRef(index: index, operatorName: r.operatorName, command: CommandLog.describe(r.command),
-                                             leaderTimeMs: r.leaderTimeMs, effectiveAtMs: Evidence.acceptance(r).effectiveAtMs)
+            return SignalAtReport.CommandRef(
+                index: index, operatorName: r.operatorName, command: CommandLog.describe(r.command),
+                leaderTimeMs: r.leaderTimeMs, effectiveAtMs: Evidence.acceptance(r).effectiveAtMs)
         }
         func ref(_ p: Provenance?) -> SignalAtReport.CommandRef? {
             guard let p else { return nil }
-            return ref(p.logIndex) ?? SignalAtReport.CommandRef(index: p.logIndex, operatorName: p.operatorID, command: "(row not in this folder)",
-                                                               leaderTimeMs: 0, effectiveAtMs: nil)
+            return ref(p.logIndex)
+                ?? SignalAtReport.CommandRef(
+                    index: p.logIndex, operatorName: p.operatorID, command: "(row not in this folder)",
+                    leaderTimeMs: 0, effectiveAtMs: nil)
         }
 
         let st = machine.timeline.state(of: signal.id, at: t)
         let mode = machine.mode(at: t)
         let pending = machine.events.compactMap { e -> (String, Int64, SignalAtReport.CommandRef)? in
-            guard case .setPlan(let p) = e.event.action, e.event.effectiveAtMs > t, let r = ref(e.provenance) else { return nil }
+            guard case .setPlan(let p) = e.event.action, e.event.effectiveAtMs > t, let r = ref(e.provenance) else {
+                return nil
+            }
             return (p.rawValue, e.event.effectiveAtMs, r)
         }
         let preempts = machine.preemptions.compactMap { p -> (SignalAtReport.CommandRef, String, Int64, Int64)? in
@@ -123,41 +134,61 @@ public enum SignalAt {
         var phases: [SignalAtReport.PhaseLamp] = []
         for (i, p) in signal.phases.enumerated() {
             let logLamp = log?.lamps[i]
-            phases.append(.init(phase: p.id.rawValue, name: p.name, lamp: st.lamps[i], logLamp: logLamp, logNotGreen: log != nil && logLamp == nil))
+            phases.append(
+                .init(
+                    phase: p.id.rawValue, name: p.name, lamp: st.lamps[i], logLamp: logLamp,
+                    logNotGreen: log != nil && logLamp == nil))
             guard let log else { continue }
             if let l = logLamp, l != st.lamps[i] {
                 let since = log.lampSinceMs[i].map { " since \(AuditTime.iso($0, digits: 1))" } ?? ""
-                disagreements.append("phase \(p.id.rawValue) (\(p.name)): replay gives \(lampWord(st.lamps[i])), the lamp log gives \(lampWord(l))\(since)")
+                disagreements.append(
+                    "phase \(p.id.rawValue) (\(p.name)): replay gives \(lampWord(st.lamps[i])), the lamp log gives \(lampWord(l))\(since)"
+                )
             } else if logLamp == nil, st.lamps[i] == .green {
-                disagreements.append("phase \(p.id.rawValue) (\(p.name)): replay gives green, the lamp log has it not green since the controller started at \(AuditTime.iso(log.sinceStartMs, digits: 1))")
+                disagreements.append(
+                    "phase \(p.id.rawValue) (\(p.name)): replay gives green, the lamp log has it not green since the controller started at \(AuditTime.iso(log.sinceStartMs, digits: 1))"
+                )
             }
         }
         let plans = machine.corridor.plans.map(\.id)
         var logPatternName: String?
         if let log {
             if let pat = log.pattern {
-                logPatternName = pat == 255 ? "flash" : (pat >= 1 && Int(pat) <= plans.count ? plans[Int(pat) - 1].rawValue : "pattern \(pat)")
+                logPatternName =
+                    pat == 255
+                    ? "flash" : (pat >= 1 && Int(pat) <= plans.count ? plans[Int(pat) - 1].rawValue : "pattern \(pat)")
                 let want = HiResCode.pattern(plan: st.plan, mode: st.mode, plans: plans)
                 if pat != want {
-                    disagreements.append("plan: replay gives \(st.mode == .flash ? "flash" : st.plan.rawValue) (pattern \(want)), the lamp log gives pattern \(pat) (\(logPatternName!))")
+                    disagreements.append(
+                        "plan: replay gives \(st.mode == .flash ? "flash" : st.plan.rawValue) (pattern \(want)), the lamp log gives pattern \(pat) (\(logPatternName!))"
+                    )
                 }
             }
             if let c = log.coordination, c != HiResCode.coordination(st) {
-                disagreements.append("mode: replay gives \(st.mode.rawValue) (\(HiResCode.coordinationName(HiResCode.coordination(st)))), the lamp log gives \(HiResCode.coordinationName(c)) (event 150 parameter \(c))")
+                disagreements.append(
+                    "mode: replay gives \(st.mode.rawValue) (\(HiResCode.coordinationName(HiResCode.coordination(st)))), the lamp log gives \(HiResCode.coordinationName(c)) (event 150 parameter \(c))"
+                )
             }
             if log.flashing != (st.mode == .flash) {
-                disagreements.append("flash: replay gives \(st.mode == .flash ? "flashing" : "not flashing"), the lamp log gives \(log.flashing ? "flashing" : "not flashing")")
+                disagreements.append(
+                    "flash: replay gives \(st.mode == .flash ? "flashing" : "not flashing"), the lamp log gives \(log.flashing ? "flashing" : "not flashing")"
+                )
             }
         }
         return SignalAtReport(
-            signal: id, signalName: signal.name, timeMs: t, replayOrigin: origin.description, commandsReplayed: replayed,
+            signal: id, signalName: signal.name, timeMs: t, replayOrigin: origin.description,
+            commandsReplayed: replayed,
             lastCommandIndex: last, replayDivergence: divergence, phases: phases, interval: st.interval,
-            stageName: st.stage.map { signal.stages[$0].name }, intervalStartMs: st.intervalStartMs, intervalEndMs: st.intervalEndMs,
+            stageName: st.stage.map { signal.stages[$0].name }, intervalStartMs: st.intervalStartMs,
+            intervalEndMs: st.intervalEndMs,
             mode: st.mode, plan: st.plan.rawValue, cycleStartMs: st.cycleStartMs, cycleMs: plan.map(\.cycleMs),
-            cause: st.cause.map { id in ref(machine.event(id)?.provenance ?? Provenance(logIndex: id.rawValue, operatorID: "?")) }
+            cause: st.cause.map { id in
+                ref(machine.event(id)?.provenance ?? Provenance(logIndex: id.rawValue, operatorID: "?"))
+            }
                 ?? ref(machine.cause(of: signal.id, at: t)),
             corridorPlan: mode.plan.rawValue, corridorPlanSinceMs: mode.sinceMs, corridorPlanSource: ref(mode.source),
-            pendingModes: pending, preemptions: preempts, lampLog: log, logPatternName: logPatternName, disagreements: disagreements)
+            pendingModes: pending, preemptions: preempts, lampLog: log, logPatternName: logPatternName,
+            disagreements: disagreements)
     }
 }
 

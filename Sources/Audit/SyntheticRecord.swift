@@ -30,11 +30,16 @@ public enum SyntheticRecord {
     /// `checkpointEvery` > 0: an audit checkpoint entry (the chain head, as a leader proposes it) after
     /// every that many rows; its row is written as a replica writes it. Checkpoints are not commands:
     /// `commands` counts commands only.
-    public static func write(commands: Int, corridorPath: String, into dir: String, seed: UInt64 = 1, term: Term = 1,
-                             checkpointEvery: Int = 0, legacyV1Rows: Bool = false) throws -> Summary {
+    public static func write(
+        commands: Int, corridorPath: String, into dir: String, seed: UInt64 = 1, term: Term = 1,
+        checkpointEvery: Int = 0, legacyV1Rows: Bool = false
+    ) throws -> Summary {
         let doc: CorridorDocument
-        do { doc = try CorridorFile.load(path: corridorPath) } catch { throw AuditError("--corridor \(corridorPath): \(error)") }
-        if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(RaftStore.databaseFileName)) {
+        do { doc = try CorridorFile.load(path: corridorPath) } catch {
+            throw AuditError("--corridor \(corridorPath): \(error)")
+        }
+        if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(RaftStore.databaseFileName))
+        {
             throw AuditError("\(dir) already holds a database; give an empty folder")
         }
         let store = try RaftStore(directory: dir)
@@ -42,12 +47,15 @@ public enum SyntheticRecord {
         // The folder's corridor copy names a synthetic first engineer (a key derived from the seed), who
         // registers the four operators with signed commands before anything else happens.
         guard doc.firstEngineer == nil else {
-            throw AuditError("--corridor \(corridorPath) names its own first engineer, whose private key a synthetic record does not have; give a corridor file without security.first_engineer")
+            throw AuditError(
+                "--corridor \(corridorPath) names its own first engineer, whose private key a synthetic record does not have; give a corridor file without security.first_engineer"
+            )
         }
         let engineer = OperatorSigner(name: "synthetic-engineer", seed: "synthetic-engineer/\(seed)")
         var corridorText = try String(contentsOfFile: corridorPath, encoding: .utf8)
         if !corridorText.hasSuffix("\n") { corridorText += "\n" }
-        corridorText += "security:\n  first_engineer:\n    name: \(engineer.name)\n    public_key: \(Data(engineer.publicKey).base64EncodedString())\n"
+        corridorText +=
+            "security:\n  first_engineer:\n    name: \(engineer.name)\n    public_key: \(Data(engineer.publicKey).base64EncodedString())\n"
         let copyPath = (dir as NSString).appendingPathComponent(DataFolder.corridorCopyName)
         try corridorText.write(toFile: copyPath, atomically: true, encoding: .utf8)
         let signedDoc: CorridorDocument
@@ -65,7 +73,9 @@ public enum SyntheticRecord {
         var clientCreated = [Int64](repeating: time, count: operators.count)
         func clientID(_ c: Int) -> ClientID { ClientID.timed(createdAtMs: clientCreated[c], random: UInt64(c + 1)) }
         var index: LogIndex = 0
-        var summary = Summary(rows: 0, accepted: 0, rejected: 0, duplicates: 0, saturated: 0, lastIndex: 0, finalStateHash: machine.stateHash)
+        var summary = Summary(
+            rows: 0, accepted: 0, rejected: 0, duplicates: 0, saturated: 0, lastIndex: 0,
+            finalStateHash: machine.stateHash)
         var entries: [Entry] = []
         var rows: [AuditRecord] = []
         // The chain as the store will hash it (the public rules), for the checkpoints.
@@ -85,15 +95,17 @@ public enum SyntheticRecord {
             let bytes = cp.encoded()
             entries.append(Entry(term: term, index: index, kind: .normal, data: bytes))
             let r = machine.apply(index: index, term: term, kind: .normal, payload: bytes)
-            let row = AuditRecord(index: index, term: term, leaderTimeMs: cp.leaderTimeMs, operatorName: "", clientID: "", sequence: 0,
-                                  command: bytes, stateHash: r.stateHash, commandKind: AuditCheckpoint.kindName,
-                                  outcome: .checkpoint(ownHeadHash: cp.headIndex > 0 ? hashes[cp.headIndex] : nil))
+            let row = AuditRecord(
+                index: index, term: term, leaderTimeMs: cp.leaderTimeMs, operatorName: "", clientID: "", sequence: 0,
+                command: bytes, stateHash: r.stateHash, commandKind: AuditCheckpoint.kindName,
+                outcome: .checkpoint(ownHeadHash: cp.headIndex > 0 ? hashes[cp.headIndex] : nil))
             rows.append(row)
             chained(row)
             sinceCheckpoint = 0
         }
-        var plan = Planner(signals: doc.corridor.signals.map(\.id), plans: doc.corridor.plans.filter { !$0.isFlash }.map(\.id),
-                           flashPlans: doc.corridor.plans.filter(\.isFlash).map(\.id))
+        var plan = Planner(
+            signals: doc.corridor.signals.map(\.id), plans: doc.corridor.plans.filter { !$0.isFlash }.map(\.id),
+            flashPlans: doc.corridor.plans.filter(\.isFlash).map(\.id))
 
         func flush() throws {
             guard !entries.isEmpty || !rows.isEmpty else { return }
@@ -108,13 +120,16 @@ public enum SyntheticRecord {
             guard let header = r.header, let result = r.result else { return }
             // v2 (typed evidence) as the controller writes it; `legacyV1Rows`: the v1 writer the landed
             // code used (texts recorded, reflection included), kept for migration tests.
-            let row = legacyV1Rows
-                ? AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
-                              clientID: header.clientID.description, sequence: header.sequence, command: bytes,
-                              commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash)
-                : AuditRecord(index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
-                              clientID: header.clientID.description, sequence: header.sequence, command: bytes,
-                              stateHash: r.stateHash, commandKind: envelope.command.kindName, outcome: Evidence.outcome(result))
+            let row =
+                legacyV1Rows
+                ? AuditRecord(
+                    index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+                    clientID: header.clientID.description, sequence: header.sequence, command: bytes,
+                    commandText: "\(envelope.command)", result: "\(result)", stateHash: r.stateHash)
+                : AuditRecord(
+                    index: index, term: term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+                    clientID: header.clientID.description, sequence: header.sequence, command: bytes,
+                    stateHash: r.stateHash, commandKind: envelope.command.kindName, outcome: Evidence.outcome(result))
             rows.append(row)
             chained(row)
         }
@@ -122,12 +137,16 @@ public enum SyntheticRecord {
         for (k, s) in signers.enumerated() {
             index += 1
             time += 1_000
-            let e = engineer.envelope(corridorID: signedDoc.id, clientID: engineerClient, sequence: UInt64(k + 1), leaderTimeMs: time,
-                                      command: .addOperator(name: s.name, publicKey: s.publicKey, role: roles[k]))
+            let e = engineer.envelope(
+                corridorID: signedDoc.id, clientID: engineerClient, sequence: UInt64(k + 1), leaderTimeMs: time,
+                command: .addOperator(name: s.name, publicKey: s.publicKey, role: roles[k]))
             let bytes = e.encoded()
             entries.append(Entry(term: term, index: index, kind: .normal, data: bytes))
             let r = machine.apply(index: index, term: term, kind: .normal, payload: bytes)
-            guard r.result?.isAccepted == true else { throw AuditError("synthetic record: registering \(s.name) was refused: \(r.result.map { "\($0)" } ?? "?")") }
+            guard r.result?.isAccepted == true else {
+                throw AuditError(
+                    "synthetic record: registering \(s.name) was refused: \(r.result.map { "\($0)" } ?? "?")")
+            }
             record(e, r, bytes)
             summary.rows += 1
             summary.accepted += 1
@@ -146,11 +165,12 @@ public enum SyntheticRecord {
             let envelope: CommandEnvelope
             let roll = rng.next(in: 0...99)
             if roll < 5, var e = lastEnvelope[c], e.clientID == clientID(c) {
-                if roll < 1, e.sequence > 1 {   // a stale retry, signed as such (the old bytes would be a duplicate)
-                    e = signers[c].envelope(corridorID: signedDoc.id, clientID: e.clientID, sequence: e.sequence - 1, leaderTimeMs: time,
-                                            command: e.command)
+                if roll < 1, e.sequence > 1 { // a stale retry, signed as such (the old bytes would be a duplicate)
+                    e = signers[c].envelope(
+                        corridorID: signedDoc.id, clientID: e.clientID, sequence: e.sequence - 1, leaderTimeMs: time,
+                        command: e.command)
                 } else {
-                    e.leaderTimeMs = time   // an exact retry (duplicate), stamped by the leader again
+                    e.leaderTimeMs = time // an exact retry (duplicate), stamped by the leader again
                 }
                 envelope = e
             } else {
@@ -160,8 +180,9 @@ public enum SyntheticRecord {
                 }
                 sequences[c] += 1
                 let command = plan.next(&rng, index: index)
-                envelope = signers[c].envelope(corridorID: signedDoc.id, clientID: clientID(c), sequence: sequences[c],
-                                               leaderTimeMs: time, command: command)
+                envelope = signers[c].envelope(
+                    corridorID: signedDoc.id, clientID: clientID(c), sequence: sequences[c],
+                    leaderTimeMs: time, command: command)
                 lastEnvelope[c] = envelope
             }
             // Now and then a calm stretch: what is in force has been ended (above) and twenty quiet
@@ -174,7 +195,13 @@ public enum SyntheticRecord {
             if !r.duplicate, result.isAccepted { plan.accepted(envelope.command, index: index) }
             record(envelope, r, bytes)
             summary.rows += 1
-            if r.duplicate { summary.duplicates += 1 } else if result.isAccepted { summary.accepted += 1 } else { summary.rejected += 1 }
+            if r.duplicate {
+                summary.duplicates += 1
+            } else if result.isAccepted {
+                summary.accepted += 1
+            } else {
+                summary.rejected += 1
+            }
             if !r.duplicate, result.code == .tooManyEvents { summary.saturated += 1 }
             if rows.count >= 2_000 { try flush() }
         }
@@ -206,7 +233,9 @@ struct Planner {
         case .unflash(let s?): flashing.removeAll { $0 == s }
         case .flash(nil): corridorFlash = true
         case .unflash(nil): corridorFlash = false
-        case .preempt: preempts.append(index); if preempts.count > 4 { preempts.removeFirst() }
+        case .preempt:
+            preempts.append(index)
+            if preempts.count > 4 { preempts.removeFirst() }
         default: break
         }
     }
@@ -224,16 +253,19 @@ struct Planner {
         // previous one, so a burst of them would keep the history from ever settling.
         case 0..<6: return .setMode(any(plans, &rng))
         case 6..<7: return .setMode(flashPlans.isEmpty ? PlanID("no-such-plan") : any(flashPlans, &rng))
-        case 7..<9: return .setMode(PlanID("no-such-plan"))                   // refused: unknown plan
+        case 7..<9: return .setMode(PlanID("no-such-plan")) // refused: unknown plan
         case 9..<29: return .hold(s, stage: nil)
-        case 29..<37: return .release(s)                                      // mostly refused: not held
+        case 29..<37: return .release(s) // mostly refused: not held
         case 37..<49: return .flash(s)
         case 49..<54: return .unflash(s)
         case 54..<57: return .flash(nil)
         case 57..<85:
             let first = rng.next(in: 0...(signals.count - 1))
             let n = min(signals.count - first, rng.next(in: 1...4))
-            return .preempt(PreemptRequest(signals: Array(signals[first..<(first + n)]), direction: rng.next(in: 0...1) == 0 ? .increasing : .decreasing))
+            return .preempt(
+                PreemptRequest(
+                    signals: Array(signals[first..<(first + n)]),
+                    direction: rng.next(in: 0...1) == 0 ? .increasing : .decreasing))
         default:
             return .cancelPreemption(logIndex: preempts.last ?? index)
         }

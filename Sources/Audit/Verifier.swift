@@ -41,16 +41,21 @@ public enum Finding: Sendable, Equatable, CustomStringConvertible {
     /// its rows from `index` on were removed (or the replica stopped before applying them).
     case tailTruncated(index: LogIndex, folder: String, lastRow: LogIndex, checkpoint: LogIndex, source: String)
     /// The chain head a checkpoint committed (index `index`, from `source`) is not `folder`'s row there.
-    case checkpointMismatch(index: LogIndex, folder: String, checkpoint: LogIndex, source: String, expected: String, found: String)
+    case checkpointMismatch(
+        index: LogIndex, folder: String, checkpoint: LogIndex, source: String, expected: String, found: String)
 
     public var index: LogIndex {
         switch self {
-        case let .rowTampered(i, _, _), let .rowMoved(i, _), let .rowMissing(i, _), let .unexpectedRow(i, _), let .chainBroken(i, _),
-             let .malformedRow(i, _), let .stateDivergence(i, _, _), let .fieldMismatch(i, _, _, _), let .snapshotUntrusted(i, _),
-             let .snapshotDisagrees(i, _, _), let .logMismatch(i, _), let .commandWithoutRow(i, _), let .foldersDisagree(i, _, _, _, _, _),
-             let .rowAbsent(i, _, _), let .unattributed(i, _, _), let .tailTruncated(i, _, _, _, _), let .checkpointMismatch(i, _, _, _, _, _):
+        case .rowTampered(let i, _, _), .rowMoved(let i, _), .rowMissing(let i, _), .unexpectedRow(let i, _),
+            .chainBroken(let i, _),
+            .malformedRow(let i, _), .stateDivergence(let i, _, _), .fieldMismatch(let i, _, _, _),
+            .snapshotUntrusted(let i, _),
+            .snapshotDisagrees(let i, _, _), .logMismatch(let i, _), .commandWithoutRow(let i, _),
+            .foldersDisagree(let i, _, _, _, _, _),
+            .rowAbsent(let i, _, _), .unattributed(let i, _, _), .tailTruncated(let i, _, _, _, _),
+            .checkpointMismatch(let i, _, _, _, _, _):
             return i
-        case let .rowsSwapped(a, b): return min(a, b)
+        case .rowsSwapped(let a, let b): return min(a, b)
         }
     }
 
@@ -92,42 +97,49 @@ public enum Finding: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .rowTampered(i, computed, stored):
+        case .rowTampered(let i, let computed, let stored):
             return "audit row \(i) was altered: its contents hash to \(computed) but its recorded row hash is \(stored)"
-        case let .rowsSwapped(a, b):
-            return "audit rows \(min(a, b)) and \(max(a, b)) were swapped: each holds the other's contents (each hashes correctly only at the other's index)"
-        case let .rowMoved(i, to):
-            return "audit row stored at index \(i) is the row of index \(to) (it hashes correctly only there): rows were reordered"
-        case let .rowMissing(i, by):
+        case .rowsSwapped(let a, let b):
+            return
+                "audit rows \(min(a, b)) and \(max(a, b)) were swapped: each holds the other's contents (each hashes correctly only at the other's index)"
+        case .rowMoved(let i, let to):
+            return
+                "audit row stored at index \(i) is the row of index \(to) (it hashes correctly only there): rows were reordered"
+        case .rowMissing(let i, let by):
             return "audit row \(i) was deleted: row \(by) chains to it but it is not in the table"
-        case let .unexpectedRow(i, before):
+        case .unexpectedRow(let i, let before):
             return "audit row \(i) was inserted: row \(before) chains past it"
-        case let .chainBroken(i, p):
-            return "audit row \(i) does not chain to row \(p): its previous-row hash differs from row \(p)'s row hash (a row rewritten with a recomputed hash)"
-        case let .malformedRow(i, why):
+        case .chainBroken(let i, let p):
+            return
+                "audit row \(i) does not chain to row \(p): its previous-row hash differs from row \(p)'s row hash (a row rewritten with a recomputed hash)"
+        case .malformedRow(let i, let why):
             return "audit row \(i) is malformed: \(why)"
-        case let .stateDivergence(i, expected, found):
+        case .stateDivergence(let i, let expected, let found):
             return "state diverges at index \(i): recorded state hash \(expected), replay gives \(found)"
-        case let .fieldMismatch(i, field, rec, re):
+        case .fieldMismatch(let i, let field, let rec, let re):
             return "audit row \(i): \(field) recorded as '\(rec)' but the command bytes and replay give '\(re)'"
-        case let .snapshotUntrusted(i, why):
+        case .snapshotUntrusted(let i, let why):
             return "snapshot at index \(i) cannot be trusted: \(why)"
-        case let .snapshotDisagrees(i, s, r):
+        case .snapshotDisagrees(let i, let s, let r):
             return "snapshot at index \(i) disagrees with the replay: its state hash \(s), replayed state hash \(r)"
-        case let .logMismatch(i, why):
+        case .logMismatch(let i, let why):
             return "log entry \(i) and audit row \(i) differ: \(why)"
-        case let .commandWithoutRow(i, head):
-            return "committed log entry \(i) is a command but the audit chain has no row for it (chain head \(head)): rows removed, or the controller died before writing them"
-        case let .foldersDisagree(i, a, b, field, va, vb):
+        case .commandWithoutRow(let i, let head):
+            return
+                "committed log entry \(i) is a command but the audit chain has no row for it (chain head \(head)): rows removed, or the controller died before writing them"
+        case .foldersDisagree(let i, let a, let b, let field, let va, let vb):
             return "folders disagree at index \(i): \(field) is \(va) in \(a) but \(vb) in \(b)"
-        case let .rowAbsent(i, present, absent):
+        case .rowAbsent(let i, let present, let absent):
             return "audit row \(i) is in \(present) but absent from \(absent), inside the range both cover"
-        case let .unattributed(i, op, why):
-            return "audit row \(i) names operator '\(op)' but no key of that operator signed it (\(why)): the row was re-attributed, or a leader proposed a forgery"
-        case let .tailTruncated(i, folder, last, cp, source):
-            return "\(folder) ends at audit row \(last), but checkpoint \(cp) (\(source)) was committed after it: its rows after \(last) are missing, the first one another record names being \(i) (tail cut, or the replica stopped before applying them)"
-        case let .checkpointMismatch(i, folder, cp, source, expected, found):
-            return "checkpoint \(cp) (\(source)) committed chain head row \(i) with hash \(expected), but in \(folder) it is \(found): rows up to \(i) were rewritten"
+        case .unattributed(let i, let op, let why):
+            return
+                "audit row \(i) names operator '\(op)' but no key of that operator signed it (\(why)): the row was re-attributed, or a leader proposed a forgery"
+        case .tailTruncated(let i, let folder, let last, let cp, let source):
+            return
+                "\(folder) ends at audit row \(last), but checkpoint \(cp) (\(source)) was committed after it: its rows after \(last) are missing, the first one another record names being \(i) (tail cut, or the replica stopped before applying them)"
+        case .checkpointMismatch(let i, let folder, let cp, let source, let expected, let found):
+            return
+                "checkpoint \(cp) (\(source)) committed chain head row \(i) with hash \(expected), but in \(folder) it is \(found): rows up to \(i) were rewritten"
         }
     }
 }
@@ -176,8 +188,10 @@ public enum Verifier {
     /// Findings per folder are capped so that a wholesale corruption gives a readable report.
     public static let findingsMax = 50
 
-    public static func verify(folders paths: [String], corridor: String? = nil, start: ReplayStart = .automatic,
-                              anchor: AuditAnchor? = nil) throws -> VerifyReport {
+    public static func verify(
+        folders paths: [String], corridor: String? = nil, start: ReplayStart = .automatic,
+        anchor: AuditAnchor? = nil
+    ) throws -> VerifyReport {
         guard !paths.isEmpty else { throw AuditError("give at least one --data folder") }
         var reports: [FolderReport] = []
         for p in paths {
@@ -206,7 +220,9 @@ public enum Verifier {
         for f in reports {
             for (c, cp) in f.checkpoints where known[c] == nil { known[c] = (cp, "committed in \(f.path)", nil) }
         }
-        if let a = anchor { known[a.checkpointIndex] = (a.checkpoint, "anchor \(a.path), signed by \(a.signer)", a.entry) }
+        if let a = anchor {
+            known[a.checkpointIndex] = (a.checkpoint, "anchor \(a.path), signed by \(a.signer)", a.entry)
+        }
         let union = Set(reports.flatMap { $0.rows.map(\.record.index) })
         var out: [Finding] = []
         for f in reports {
@@ -219,7 +235,9 @@ public enum Verifier {
                     // The lowest index this folder lacks after its tail, as any folder (or the checkpoint) names it.
                     if !tailReported, f.rows.isEmpty || first <= c {
                         let missing = union.filter { $0 > last }.min().map { min($0, c) } ?? c
-                        out.append(.tailTruncated(index: missing, folder: f.path, lastRow: last, checkpoint: c, source: k.source))
+                        out.append(
+                            .tailTruncated(
+                                index: missing, folder: f.path, lastRow: last, checkpoint: c, source: k.source))
                         tailReported = true
                     }
                     continue
@@ -228,9 +246,12 @@ public enum Verifier {
                     // The anchor names the checkpoint entry itself: the folder's row there must be it.
                     let row = f.rows.first { $0.record.index == c }
                     if row?.record.command != entry {
-                        out.append(.checkpointMismatch(index: c, folder: f.path, checkpoint: c, source: k.source,
-                                                       expected: "the checkpoint entry \(hexString(entry))",
-                                                       found: row.map { "a row with \($0.record.command.count) other command bytes" } ?? "no row"))
+                        out.append(
+                            .checkpointMismatch(
+                                index: c, folder: f.path, checkpoint: c, source: k.source,
+                                expected: "the checkpoint entry \(hexString(entry))",
+                                found: row.map { "a row with \($0.record.command.count) other command bytes" }
+                                    ?? "no row"))
                         continue
                     }
                 }
@@ -238,15 +259,19 @@ public enum Verifier {
                 guard h > 0, !f.rows.isEmpty, h >= first else { continue }
                 let found = f.rowHashes[h]
                 if found != k.checkpoint.headHash {
-                    out.append(.checkpointMismatch(index: h, folder: f.path, checkpoint: c, source: k.source,
-                                                   expected: hexString(k.checkpoint.headHash), found: found.map(hexString) ?? "no row"))
+                    out.append(
+                        .checkpointMismatch(
+                            index: h, folder: f.path, checkpoint: c, source: k.source,
+                            expected: hexString(k.checkpoint.headHash), found: found.map(hexString) ?? "no row"))
                 }
             }
         }
         return out
     }
 
-    public static func verify(folder: DataFolder, corridor: String? = nil, start: ReplayStart = .automatic) throws -> FolderReport {
+    public static func verify(
+        folder: DataFolder, corridor: String? = nil, start: ReplayStart = .automatic
+    ) throws -> FolderReport {
         let stored = try folder.auditRows()
         var findings: [Finding] = []
         func note(_ f: Finding) { if findings.count < findingsMax { findings.append(f) } }
@@ -269,7 +294,7 @@ public enum Verifier {
         let origin = try Replayer.origin(folder: folder, corridor: corridor, start: start)
         var machine = origin.machine
         let snapshots = try folder.snapshots()
-        var snapshotChecks: [LogIndex: [UInt8]] = [:]   // verified snapshot index → its state hash
+        var snapshotChecks: [LogIndex: [UInt8]] = [:] // verified snapshot index → its state hash
         for s in snapshots {
             switch Replayer.verify(s) {
             case .success(let m): snapshotChecks[s.index] = m.stateHash
@@ -290,16 +315,36 @@ public enum Verifier {
         // A v2 row's kind must be its bytes', and its v1 text columns empty (they are outside its hash).
         func checkTexts(_ rec: AuditRecord, kind: String) {
             if rec.outcome == nil {
-                note(.fieldMismatch(index: rec.index, field: "format", recorded: "a v1 row", recomputed: "a v2 row (\(kind) entries exist only in schema v2)"))
+                note(
+                    .fieldMismatch(
+                        index: rec.index, field: "format", recorded: "a v1 row",
+                        recomputed: "a v2 row (\(kind) entries exist only in schema v2)"))
                 return
             }
-            if rec.commandKind != kind { note(.fieldMismatch(index: rec.index, field: "command kind", recorded: rec.commandKind, recomputed: kind)) }
-            if !rec.commandText.isEmpty { note(.fieldMismatch(index: rec.index, field: "command text", recorded: rec.commandText, recomputed: "none (a v2 row keeps no text)")) }
-            if !rec.result.isEmpty { note(.fieldMismatch(index: rec.index, field: "result text", recorded: rec.result, recomputed: "none (a v2 row keeps no text)")) }
+            if rec.commandKind != kind {
+                note(
+                    .fieldMismatch(index: rec.index, field: "command kind", recorded: rec.commandKind, recomputed: kind)
+                )
+            }
+            if !rec.commandText.isEmpty {
+                note(
+                    .fieldMismatch(
+                        index: rec.index, field: "command text", recorded: rec.commandText,
+                        recomputed: "none (a v2 row keeps no text)"))
+            }
+            if !rec.result.isEmpty {
+                note(
+                    .fieldMismatch(
+                        index: rec.index, field: "result text", recorded: rec.result,
+                        recomputed: "none (a v2 row keeps no text)"))
+            }
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
         for row in rows where row.record.index > origin.index {
-            if diverged { notReplayed += 1; continue }
+            if diverged {
+                notReplayed += 1
+                continue
+            }
             let rec = row.record
             checkSnapshots(upTo: rec.index)
             let r = machine.apply(index: rec.index, term: rec.term, kind: .normal, payload: rec.command)
@@ -308,44 +353,94 @@ public enum Verifier {
                 // A checkpoint row: written by the replica, not an operator; its result is the replica's
                 // verdict on its own chain, which the folder's rows give again.
                 if !rec.operatorName.isEmpty || !rec.clientID.isEmpty || rec.sequence != 0 {
-                    note(.fieldMismatch(index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: "none (an audit checkpoint)"))
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "operator", recorded: rec.operatorName,
+                            recomputed: "none (an audit checkpoint)"))
                 }
-                if rec.leaderTimeMs != cp.leaderTimeMs { note(.fieldMismatch(index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)", recomputed: "\(cp.leaderTimeMs)")) }
+                if rec.leaderTimeMs != cp.leaderTimeMs {
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)",
+                            recomputed: "\(cp.leaderTimeMs)"))
+                }
                 let own = cp.headIndex > 0 ? rowHashes[cp.headIndex] : nil
                 let expected = AuditOutcome.checkpoint(ownHeadHash: own)
                 if rec.outcome != expected {
-                    note(.fieldMismatch(index: rec.index, field: "result", recorded: Evidence.resultText(rec), recomputed: cp.verdict(ownRowHash: own)))
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "result", recorded: Evidence.resultText(rec),
+                            recomputed: cp.verdict(ownRowHash: own)))
                 }
                 checkTexts(rec, kind: AuditCheckpoint.kindName)
             } else if let h = r.header {
-                if h.operatorID != rec.operatorName { note(.fieldMismatch(index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: h.operatorID)) }
-                if h.clientID.description != rec.clientID { note(.fieldMismatch(index: rec.index, field: "client id", recorded: rec.clientID, recomputed: h.clientID.description)) }
-                if h.sequence != rec.sequence { note(.fieldMismatch(index: rec.index, field: "sequence", recorded: "\(rec.sequence)", recomputed: "\(h.sequence)")) }
-                if h.leaderTimeMs != rec.leaderTimeMs { note(.fieldMismatch(index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)", recomputed: "\(h.leaderTimeMs)")) }
+                if h.operatorID != rec.operatorName {
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: h.operatorID))
+                }
+                if h.clientID.description != rec.clientID {
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "client id", recorded: rec.clientID,
+                            recomputed: h.clientID.description))
+                }
+                if h.sequence != rec.sequence {
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "sequence", recorded: "\(rec.sequence)",
+                            recomputed: "\(h.sequence)"))
+                }
+                if h.leaderTimeMs != rec.leaderTimeMs {
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)",
+                            recomputed: "\(h.leaderTimeMs)"))
+                }
             } else {
-                note(.fieldMismatch(index: rec.index, field: "command", recorded: "\(rec.command.count) bytes", recomputed: "no decodable command header (a controller writes no row for such an entry)"))
+                note(
+                    .fieldMismatch(
+                        index: rec.index, field: "command", recorded: "\(rec.command.count) bytes",
+                        recomputed: "no decodable command header (a controller writes no row for such an entry)"))
             }
             if let result = r.result {
                 if rec.outcome == nil {
-                    if "\(result)" != rec.result { note(.fieldMismatch(index: rec.index, field: "result", recorded: rec.result, recomputed: "\(result)")) }
+                    if "\(result)" != rec.result {
+                        note(
+                            .fieldMismatch(
+                                index: rec.index, field: "result", recorded: rec.result, recomputed: "\(result)"))
+                    }
                 } else if rec.outcome != Evidence.outcome(result) {
-                    note(.fieldMismatch(index: rec.index, field: "result", recorded: Evidence.resultText(rec), recomputed: "\(result)"))
+                    note(
+                        .fieldMismatch(
+                            index: rec.index, field: "result", recorded: Evidence.resultText(rec),
+                            recomputed: "\(result)"))
                 }
                 if result.code == .unauthorized, !r.duplicate, !signedByItsOperator(rec.command, machine) {
-                    note(.unattributed(index: rec.index, operatorName: r.header?.operatorID ?? rec.operatorName, reason: result.reason ?? "unauthorized"))
+                    note(
+                        .unattributed(
+                            index: rec.index, operatorName: r.header?.operatorID ?? rec.operatorName,
+                            reason: result.reason ?? "unauthorized"))
                 }
                 // The recorded text (v1) or kind (v2) is part of the evidence: it must be what the bytes say.
                 if r.header != nil {
                     if rec.outcome == nil {
                         let text = describeRecordedCommand(rec.command)
-                        if text != rec.commandText { note(.fieldMismatch(index: rec.index, field: "command text", recorded: rec.commandText, recomputed: text)) }
+                        if text != rec.commandText {
+                            note(
+                                .fieldMismatch(
+                                    index: rec.index, field: "command text", recorded: rec.commandText, recomputed: text
+                                ))
+                        }
                     } else {
                         checkTexts(rec, kind: r.commandKind ?? Command.kindName(of: rec.command))
                     }
                 }
             }
             if r.stateHash != rec.stateHash {
-                note(.stateDivergence(index: rec.index, expected: hexString(rec.stateHash), found: hexString(r.stateHash)))
+                note(
+                    .stateDivergence(
+                        index: rec.index, expected: hexString(rec.stateHash), found: hexString(r.stateHash)))
                 diverged = true
             }
         }
@@ -361,10 +456,14 @@ public enum Verifier {
             logChecked += 1
             if let why = e.checksumMismatch { note(.logMismatch(index: e.index, reason: why)) }
             var reader = ByteReader(e.data)
-            let isCommand = e.kind == 0 && ((try? CommandEnvelope.decodeHeader(&reader)) != nil || AuditCheckpoint.isCheckpoint(e.data))
+            let isCommand =
+                e.kind == 0
+                && ((try? CommandEnvelope.decodeHeader(&reader)) != nil || AuditCheckpoint.isCheckpoint(e.data))
             if let row = byIndex[e.index] {
                 if row.record.term != e.term {
-                    note(.logMismatch(index: e.index, reason: "term \(e.term) in the log, \(row.record.term) in the audit row"))
+                    note(
+                        .logMismatch(
+                            index: e.index, reason: "term \(e.term) in the log, \(row.record.term) in the audit row"))
                 } else if row.record.command != e.data {
                     note(.logMismatch(index: e.index, reason: "the command bytes differ"))
                 }
@@ -374,10 +473,12 @@ public enum Verifier {
         }
 
         findings.sort { ($0.index, $0.rank) < ($1.index, $1.rank) }
-        return FolderReport(path: folder.path, rowCount: stored.count, firstIndex: stored.first?.index, lastIndex: stored.last?.index,
-                            headHash: hexString(rows.last?.rowHash ?? AuditChain.zeroHash), replayOrigin: origin.description,
-                            replayed: replayed, notReplayed: notReplayed, replaySeconds: seconds, snapshotsChecked: snapshots.count,
-                            logEntriesChecked: logChecked, findings: findings, rows: rows, checkpoints: checkpoints, rowHashes: rowHashes)
+        return FolderReport(
+            path: folder.path, rowCount: stored.count, firstIndex: stored.first?.index, lastIndex: stored.last?.index,
+            headHash: hexString(rows.last?.rowHash ?? AuditChain.zeroHash), replayOrigin: origin.description,
+            replayed: replayed, notReplayed: notReplayed, replaySeconds: seconds, snapshotsChecked: snapshots.count,
+            logEntriesChecked: logChecked, findings: findings, rows: rows, checkpoints: checkpoints,
+            rowHashes: rowHashes)
     }
 
     /// Whether a command refused as unauthorized was still signed by a registered key of the operator it
@@ -386,10 +487,13 @@ public enum Verifier {
     /// it stood at the row (revoked keys stay in it).
     static func signedByItsOperator(_ bytes: [UInt8], _ machine: CorridorMachine) -> Bool {
         var reader = ByteReader(bytes)
-        guard let h = try? CommandEnvelope.decodeHeader(&reader), let sig = h.signature, let key = machine.operatorKey(sig.keyID),
-              key.name == h.operatorID else { return false }
-        let message = OperatorKeys.signedMessage(corridorID: machine.corridorID, clientID: h.clientID, sequence: h.sequence,
-                                                 operatorName: h.operatorID, command: Array(bytes[reader.position...]))
+        guard let h = try? CommandEnvelope.decodeHeader(&reader), let sig = h.signature,
+            let key = machine.operatorKey(sig.keyID),
+            key.name == h.operatorID
+        else { return false }
+        let message = OperatorKeys.signedMessage(
+            corridorID: machine.corridorID, clientID: h.clientID, sequence: h.sequence,
+            operatorName: h.operatorID, command: Array(bytes[reader.position...]))
         return OperatorKeys.verify(publicKey: key.publicKey, signature: sig.bytes, message: message)
     }
 
@@ -420,14 +524,17 @@ public enum Verifier {
                     finding = nil
                 } else if homeSearches < 10, let home = homeIndex(of: row, candidates: indexes) {
                     // Does the row at `home` belong here? Then the two were swapped.
-                    if let j = rows.firstIndex(where: { $0.record.index == home }), homeIndex(of: rows[j], candidates: [index]) == index {
+                    if let j = rows.firstIndex(where: { $0.record.index == home }),
+                        homeIndex(of: rows[j], candidates: [index]) == index
+                    {
                         finding = .rowsSwapped(index, home)
                         explained.insert(home)
                     } else {
                         finding = .rowMoved(index: index, belongsAt: home)
                     }
                 } else {
-                    let computed = AuditChain.rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash)
+                    let computed = AuditChain.rowHash(
+                        row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash)
                     finding = .rowTampered(index: index, computed: hexString(computed), stored: hexString(row.rowHash))
                 }
                 previousFlagged = true
@@ -476,14 +583,20 @@ public enum Verifier {
         let rb = Dictionary(b.rows.map { ($0.record.index, $0.record) }, uniquingKeysWith: { x, _ in x })
         let (na, nb) = (a.path, b.path)
         guard let loA = a.rows.first?.record.index, let hiA = a.rows.last?.record.index,
-              let loB = b.rows.first?.record.index, let hiB = b.rows.last?.record.index else { return [] }
-        let lo = max(loA, loB), hi = min(hiA, hiB)
+            let loB = b.rows.first?.record.index, let hiB = b.rows.last?.record.index
+        else { return [] }
+        let lo = max(loA, loB)
+        let hi = min(hiA, hiB)
         let shared = Set(ra.keys).union(rb.keys).filter { $0 >= lo && $0 <= hi }.sorted()
         for i in shared {
             guard out.count < findingsMax else { break }
             switch (ra[i], rb[i]) {
-            case let (x?, y?):
-                func diff(_ field: String, _ u: String, _ v: String) { if u != v { out.append(.foldersDisagree(index: i, folderA: na, folderB: nb, field: field, a: u, b: v)) } }
+            case (let x?, let y?):
+                func diff(_ field: String, _ u: String, _ v: String) {
+                    if u != v {
+                        out.append(.foldersDisagree(index: i, folderA: na, folderB: nb, field: field, a: u, b: v))
+                    }
+                }
                 let before = out.count
                 diff("state hash", hexString(x.stateHash), hexString(y.stateHash))
                 diff("term", "\(x.term)", "\(y.term)")
@@ -491,7 +604,7 @@ public enum Verifier {
                 diff("leader time", "\(x.leaderTimeMs)", "\(y.leaderTimeMs)")
                 diff("operator", x.operatorName, y.operatorName)
                 diff("result", Evidence.resultText(x), Evidence.resultText(y))
-                if out.count > before + 1 { out.removeSubrange((before + 1)...) }   // one finding per index
+                if out.count > before + 1 { out.removeSubrange((before + 1)...) } // one finding per index
             case (_?, nil):
                 out.append(.rowAbsent(index: i, presentIn: na, absentFrom: nb))
             case (nil, _?):

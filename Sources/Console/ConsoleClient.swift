@@ -15,7 +15,8 @@ public enum ConsoleError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .noQuorum(let s, let tried):
-            return "no controller could commit the command within \(String(format: "%.1f", s)) s: the corridor has no quorum or no controller is reachable (tried \(tried.joined(separator: ", ")))"
+            return
+                "no controller could commit the command within \(String(format: "%.1f", s)) s: the corridor has no quorum or no controller is reachable (tried \(tried.joined(separator: ", ")))"
         case .badAnswer(let s), .refused(let s): return s
         }
     }
@@ -36,14 +37,21 @@ public struct ConsoleClient: Sendable {
     func readHeaders(_ path: String) -> [(String, String)] {
         guard let r = reader else { return [] }
         let bare = String(path.split(separator: "?", maxSplits: 1).first ?? "")
-        return [(ReadCredential.headerName,
-                 ReadCredential.header(r, corridorID: document.id, path: bare, nowMs: wallClockMs()))]
+        return [
+            (
+                ReadCredential.headerName,
+                ReadCredential.header(r, corridorID: document.id, path: bare, nowMs: wallClockMs())
+            )
+        ]
     }
 
     /// A read of `path` on `ep`: the body when the controller answered 200, else nil.
     public func read(_ ep: Endpoint, _ path: String, timeoutSeconds: Double = 2) async -> Data? {
-        guard let a = try? await connection.send(host: ep.host, port: ep.port, path: path, headers: readHeaders(path),
-                                                 timeoutSeconds: timeoutSeconds), a.status == 200 else { return nil }
+        guard
+            let a = try? await connection.send(
+                host: ep.host, port: ep.port, path: path, headers: readHeaders(path),
+                timeoutSeconds: timeoutSeconds), a.status == 200
+        else { return nil }
         return a.body
     }
 
@@ -71,30 +79,43 @@ public struct ConsoleClient: Sendable {
         var round = 0
         while Date() < deadline {
             var order = apis
-            if let p = preferred, let i = order.firstIndex(where: { $0.signal == p }) { order.insert(order.remove(at: i), at: 0) }
+            if let p = preferred, let i = order.firstIndex(where: { $0.signal == p }) {
+                order.insert(order.remove(at: i), at: 0)
+            }
             for (signal, ep) in order.prefix(8) where Date() < deadline {
                 let a: APIAnswer
                 do {
-                    a = try await connection.send(method: .POST, host: ep.host, port: ep.port, path: "/v1/commands",
-                                                  headers: [("Content-Type", "application/json")], body: body,
-                                                  timeoutSeconds: max(1, min(7, deadline.timeIntervalSinceNow)))
-                    if let i = tried.firstIndex(where: { $0.hasPrefix("\(ep)") }) { tried[i] = "\(ep)" } else { tried.append("\(ep)") }
+                    a = try await connection.send(
+                        method: .POST, host: ep.host, port: ep.port, path: "/v1/commands",
+                        headers: [("Content-Type", "application/json")], body: body,
+                        timeoutSeconds: max(1, min(7, deadline.timeIntervalSinceNow)))
+                    if let i = tried.firstIndex(where: { $0.hasPrefix("\(ep)") }) {
+                        tried[i] = "\(ep)"
+                    } else {
+                        tried.append("\(ep)")
+                    }
                 } catch {
                     // Unreachable: try the next controller; the reason goes into the final message (a TLS
                     // failure — wrong CA, plain HTTP at a TLS port — looks like this too).
                     let entry = "\(ep) (\(String(describing: error).prefix(160)))"
-                    if let i = tried.firstIndex(where: { $0.hasPrefix("\(ep)") }) { tried[i] = entry } else { tried.append(entry) }
+                    if let i = tried.firstIndex(where: { $0.hasPrefix("\(ep)") }) {
+                        tried[i] = entry
+                    } else {
+                        tried.append(entry)
+                    }
                     continue
                 }
                 let data = a.body
                 if a.status == 200 || a.status == 422 {
                     guard let r = try? JSONDecoder().decode(CommandResponse.self, from: data) else {
-                        throw ConsoleError.badAnswer("controller \(signal) answered \(a.status) with an unreadable body")
+                        throw ConsoleError.badAnswer(
+                            "controller \(signal) answered \(a.status) with an unreadable body")
                     }
                     return (a.status, r)
                 }
                 if a.status == 401 || a.status == 403 {
-                    throw ConsoleError.refused((try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "refused (\(a.status))")
+                    throw ConsoleError.refused(
+                        (try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "refused (\(a.status))")
                 }
                 if a.status == 400 || a.status == 413 || a.status == 415 {
                     let e = (try? JSONDecoder().decode(ErrorResponse.self, from: data))?.error ?? "bad request"
@@ -111,18 +132,24 @@ public struct ConsoleClient: Sendable {
         }
         if connection.tls == nil && !tried.isEmpty && tried.allSatisfy({ $0.contains("remoteConnectionClosed") }) {
             // Every controller closed the connection at once: what a TLS port does to plain HTTP.
-            tried.append("every controller closed the connection unanswered — if the corridor's API is HTTPS, give the corridor CA with --ca FILE or $GREENWAVE_CA")
+            tried.append(
+                "every controller closed the connection unanswered — if the corridor's API is HTTPS, give the corridor CA with --ca FILE or $GREENWAVE_CA"
+            )
         }
         throw ConsoleError.noQuorum(seconds: timeoutSeconds, tried: tried)
     }
 
     /// Every controller's `/v1/status` (or only those of `only`), nil where unreachable, in road order.
-    public func statusAll(only: Set<SignalID>? = nil, timeoutSeconds: Double = 1.5) async -> [(signal: SignalID, endpoint: Endpoint, status: StatusResponse?)] {
+    public func statusAll(
+        only: Set<SignalID>? = nil, timeoutSeconds: Double = 1.5
+    ) async -> [(signal: SignalID, endpoint: Endpoint, status: StatusResponse?)] {
         let targets = document.endpoints.filter { only?.contains($0.signal) ?? true }.map { ($0.signal, $0.api) }
         return await withTaskGroup(of: (Int, StatusResponse?).self) { group in
             for (i, t) in targets.enumerated() {
                 group.addTask {
-                    guard let data = await read(t.1, "/v1/status", timeoutSeconds: timeoutSeconds) else { return (i, nil) }
+                    guard let data = await read(t.1, "/v1/status", timeoutSeconds: timeoutSeconds) else {
+                        return (i, nil)
+                    }
                     return (i, try? JSONDecoder().decode(StatusResponse.self, from: data))
                 }
             }
@@ -136,7 +163,8 @@ public struct ConsoleClient: Sendable {
     public func operators() async -> OperatorsResponse? {
         for (_, ep) in apis {
             guard let data = await read(ep, "/v1/operators"),
-                  let r = try? JSONDecoder().decode(OperatorsResponse.self, from: data) else { continue }
+                let r = try? JSONDecoder().decode(OperatorsResponse.self, from: data)
+            else { continue }
             return r
         }
         return nil
@@ -146,7 +174,8 @@ public struct ConsoleClient: Sendable {
     public func schedule() async -> ScheduleResponse? {
         for (_, ep) in apis {
             guard let data = await read(ep, "/v1/schedule"),
-                  let r = try? JSONDecoder().decode(ScheduleResponse.self, from: data) else { continue }
+                let r = try? JSONDecoder().decode(ScheduleResponse.self, from: data)
+            else { continue }
             return r
         }
         return nil

@@ -39,8 +39,10 @@ public enum OperatorKeyFile {
 
     /// Writes `signer` to `path` (0600, created exclusively).
     public static func write(_ signer: OperatorSigner, to path: String) throws {
-        let c = Contents(format: 1, name: signer.name, keyID: OperatorKeys.keyIDText(signer.keyID),
-                         publicKey: Data(signer.publicKey).base64EncodedString(), privateKey: Data(signer.privateKey).base64EncodedString())
+        let c = Contents(
+            format: 1, name: signer.name, keyID: OperatorKeys.keyIDText(signer.keyID),
+            publicKey: Data(signer.publicKey).base64EncodedString(),
+            privateKey: Data(signer.privateKey).base64EncodedString())
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try e.encode(c) + Data("\n".utf8)
@@ -61,15 +63,22 @@ public enum OperatorKeyFile {
             throw Failure(description: "cannot read the operator key file \(path): \(String(cString: strerror(errno)))")
         }
         guard st.st_mode & 0o077 == 0 else {
-            throw Failure(description: "the operator key file \(path) is readable or writable by others (mode \(String(st.st_mode & 0o777, radix: 8))); run 'chmod 600 \(path)'")
+            throw Failure(
+                description:
+                    "the operator key file \(path) is readable or writable by others (mode \(String(st.st_mode & 0o777, radix: 8))); run 'chmod 600 \(path)'"
+            )
         }
         guard st.st_size <= 4096, let data = FileManager.default.contents(atPath: path) else {
             throw Failure(description: "\(path) is not an operator key file (too large or unreadable)")
         }
         guard let c = try? JSONDecoder().decode(Contents.self, from: data), c.format == 1 else {
-            throw Failure(description: "\(path) is not an operator key file (expected the JSON 'greenwave operator keygen' writes)")
+            throw Failure(
+                description:
+                    "\(path) is not an operator key file (expected the JSON 'greenwave operator keygen' writes)")
         }
-        guard let priv = Data(base64Encoded: c.privateKey), let signer = try? OperatorSigner(name: c.name, privateKey: Array(priv)) else {
+        guard let priv = Data(base64Encoded: c.privateKey),
+            let signer = try? OperatorSigner(name: c.name, privateKey: Array(priv))
+        else {
             throw Failure(description: "\(path): private_key is not the base64 of a 32-byte Ed25519 key")
         }
         if let p = OperatorRecord.nameProblem(c.name) { throw Failure(description: "\(path): \(p)") }
@@ -90,18 +99,18 @@ public enum OperatorKeyFile {
     /// `apiCA`: also `security.api_tls.ca` (the path of the corridor CA's certificate, relative to the file).
     public static func corridorBlock(_ signer: OperatorSigner, apiCA: String? = nil) -> String {
         var text = """
-        security:
-          first_engineer:
-            name: \(signer.name)
-            public_key: \(Data(signer.publicKey).base64EncodedString())
-
-        """
-        if let apiCA {
-            text += """
-              api_tls:
-                ca: \(apiCA)
+            security:
+              first_engineer:
+                name: \(signer.name)
+                public_key: \(Data(signer.publicKey).base64EncodedString())
 
             """
+        if let apiCA {
+            text += """
+                  api_tls:
+                    ca: \(apiCA)
+
+                """
         }
         return text
     }

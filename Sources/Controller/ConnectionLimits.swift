@@ -37,11 +37,15 @@ final class ConnectionsByAddress: Sendable {
 
     /// One log line per 10 s at most, with the number of refusals it stands for.
     func noteRefused(_ address: String) {
-        let decision = refusals.withLockedValue { $0.admit(source: "http", reason: "per-address limit", nowNs: monotonicNs()) }
+        let decision = refusals.withLockedValue {
+            $0.admit(source: "http", reason: "per-address limit", nowNs: monotonicNs())
+        }
         guard case .log(let suppressed) = decision else { return }
-        logger.warning("HTTP connection refused: too many from one address", metadata: [
-            "client": "\(address)", "limit": "\(perAddress)", "suppressed": "\(suppressed)",
-        ])
+        logger.warning(
+            "HTTP connection refused: too many from one address",
+            metadata: [
+                "client": "\(address)", "limit": "\(perAddress)", "suppressed": "\(suppressed)"
+            ])
     }
 }
 

@@ -93,7 +93,9 @@ public struct ControllerOptions: Sendable {
             throw ControllerError.configuration("\(corridorPath): \(problem)")
         }
         guard document.firstEngineer != nil else {
-            throw ControllerError.configuration("\(corridorPath): security.first_engineer: missing. Every command must be signed by an operator's key, and the first engineer's public key is where the operator registry starts: run 'greenwave operator keygen --name NAME' and add the 'security:' block it prints (docs/security.md)")
+            throw ControllerError.configuration(
+                "\(corridorPath): security.first_engineer: missing. Every command must be signed by an operator's key, and the first engineer's public key is where the operator registry starts: run 'greenwave operator keygen --name NAME' and add the 'security:' block it prints (docs/security.md)"
+            )
         }
         self.corridorPath = corridorPath
         self.document = document
@@ -113,7 +115,9 @@ public struct ControllerOptions: Sendable {
         self.peerListen = p
         self.apiListen = a
         if document.apiCertificateAuthority == nil && !isLoopbackHost(a.host) {
-            throw ControllerError.configuration("\(corridorPath): signal \(signal)'s API listens on \(a.host), which is not a loopback address, and the corridor's API is plain HTTP: anyone on that network could read it and see every signed command in clear. Serve it over TLS: add 'security: api_tls: ca: PATH' (the corridor CA's certificate) and start with --peer-tls-dir (docs/security.md, \"API TLS\")")
+            throw ControllerError.configuration(
+                "\(corridorPath): signal \(signal)'s API listens on \(a.host), which is not a loopback address, and the corridor's API is plain HTTP: anyone on that network could read it and see every signed command in clear. Serve it over TLS: add 'security: api_tls: ca: PATH' (the corridor CA's certificate) and start with --peer-tls-dir (docs/security.md, \"API TLS\")"
+            )
         }
     }
 
@@ -128,7 +132,9 @@ public struct ControllerOptions: Sendable {
     }
 
     public var raftConfig: RaftConfig {
-        var c = RaftConfig(id: nodeID, membership: membership, seed: UInt64(truncatingIfNeeded: ProcessInfo.processInfo.processIdentifier))
+        var c = RaftConfig(
+            id: nodeID, membership: membership,
+            seed: UInt64(truncatingIfNeeded: ProcessInfo.processInfo.processIdentifier))
         c.electionTicks = electionTicks
         c.heartbeatTicks = heartbeatTicks
         // Learners (42 of the 47 on the shipped corridor) hear a heartbeat once per election timeout; every
@@ -185,18 +191,21 @@ public struct RaftTiming: Sendable, Equatable, CustomStringConvertible {
             throw ControllerError.configuration("the Raft tick (--tick-ms) must be 1...1000 ms, got \(tickMs)")
         }
         guard heartbeatTicks >= 1 else {
-            throw ControllerError.configuration("the heartbeat interval (--heartbeat-ticks) must be at least 1 tick, got \(heartbeatTicks)")
+            throw ControllerError.configuration(
+                "the heartbeat interval (--heartbeat-ticks) must be at least 1 tick, got \(heartbeatTicks)")
         }
         guard electionTicks >= Self.minHeartbeatsPerElectionTimeout * heartbeatTicks else {
             throw ControllerError.configuration(
                 "the election timeout (\(electionTicks) ticks = \(electionTimeoutMs) ms) must be at least \(Self.minHeartbeatsPerElectionTimeout) heartbeat intervals "
-                + "(\(Self.minHeartbeatsPerElectionTimeout) × \(heartbeatTicks) ticks = \(Self.minHeartbeatsPerElectionTimeout * heartbeatMs) ms): with fewer, one or two "
-                + "heartbeats lost or delayed make a follower campaign; raise --election-ticks or lower --heartbeat-ticks")
+                    + "(\(Self.minHeartbeatsPerElectionTimeout) × \(heartbeatTicks) ticks = \(Self.minHeartbeatsPerElectionTimeout * heartbeatMs) ms): with fewer, one or two "
+                    + "heartbeats lost or delayed make a follower campaign; raise --election-ticks or lower --heartbeat-ticks"
+            )
         }
         guard Self.electionTimeoutRangeMs.contains(electionTimeoutMs) else {
             throw ControllerError.configuration(
                 "the election timeout (\(electionTicks) ticks × \(tickMs) ms = \(electionTimeoutMs) ms) must be \(Self.electionTimeoutRangeMs.lowerBound)...\(Self.electionTimeoutRangeMs.upperBound) ms: "
-                + "shorter ones are exceeded by scheduling delays on a busy machine (docs/operations.md, \"Raft timing\"), longer ones leave a corridor without a leader for minutes")
+                    + "shorter ones are exceeded by scheduling delays on a busy machine (docs/operations.md, \"Raft timing\"), longer ones leave a corridor without a leader for minutes"
+            )
         }
     }
 
@@ -224,7 +233,9 @@ public enum ControllerError: Error, CustomStringConvertible, Sendable {
         case .notLeader(let l): return "this controller is not the leader; the leader is \(l)"
         case .noLeader: return "no leader is known: the corridor has no quorum right now"
         case .timeout(let s): return s
-        case .superseded(let i): return "the command at index \(i) was overwritten by a new leader before it committed; retry with the same client id and sequence"
+        case .superseded(let i):
+            return
+                "the command at index \(i) was overwritten by a new leader before it committed; retry with the same client id and sequence"
         case .rejected(let s): return s
         case .shuttingDown: return "this controller is shutting down"
         case .halted(let s): return "this controller has stopped taking part in Raft (fail-stop): \(s)"

@@ -1,6 +1,6 @@
+import APIClient
 import CorridorFile
 import Foundation
-import APIClient
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -43,41 +43,51 @@ public struct FieldController: Sendable {
             try? store.close()
             throw error
         }
-        try CorridorCopy.record(corridorPath: options.corridorPath, dataDirectory: options.dataDirectory, logger: logger)
+        try CorridorCopy.record(
+            corridorPath: options.corridorPath, dataDirectory: options.dataDirectory, logger: logger)
         var peers: [NodeID: PeerAddress] = [:]
         for (sig, ep) in options.peerAddresses where sig != options.signal {
             peers[NodeID(sig.rawValue)] = PeerAddress(host: ep.host, port: ep.port)
         }
-        var tcfg = TransportConfiguration(clusterID: options.document.id, nodeID: options.nodeID,
-                                          listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers,
-                                          members: Set(peers.keys))
+        var tcfg = TransportConfiguration(
+            clusterID: options.document.id, nodeID: options.nodeID,
+            listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers,
+            members: Set(peers.keys))
         tcfg.sendQueueMaxMessages = 4096
         var material: PeerTLSMaterial?
         if let dir = options.peerTLSDirectory {
             do {
-                material = try PKIDirectory(path: dir).material(corridorID: options.document.id, signal: UInt64(options.signal.rawValue))
+                material = try PKIDirectory(path: dir).material(
+                    corridorID: options.document.id, signal: UInt64(options.signal.rawValue))
                 tcfg.tls = material
             } catch {
                 throw ControllerError.configuration("--peer-tls-dir \(dir): \(error)")
             }
-            logger.info("peer connections: mutual TLS", metadata: ["identity": "\(tcfg.tls!.identity)", "pki": "\(dir)"])
+            logger.info(
+                "peer connections: mutual TLS", metadata: ["identity": "\(tcfg.tls!.identity)", "pki": "\(dir)"])
         } else {
-            logger.warning("peer connections are plaintext and unauthenticated: anyone who reaches the peer port can claim to be a member (start with --peer-tls-dir; see docs/security.md)")
+            logger.warning(
+                "peer connections are plaintext and unauthenticated: anyone who reaches the peer port can claim to be a member (start with --peer-tls-dir; see docs/security.md)"
+            )
         }
-        let clock = ControllerClock(selfID: options.nodeID, voters: Set(options.membership.voters), settings: options.clock, logger: logger)
+        let clock = ControllerClock(
+            selfID: options.nodeID, voters: Set(options.membership.voters), settings: options.clock, logger: logger)
         tcfg.clockUs = { clock.localUs() }
         if !options.clock.fault.isNone {
-            logger.warning("fault injection: this controller's clock is made wrong", metadata: [
-                "offset.ms": "\(options.clock.fault.offsetMs)", "drift.ppm": "\(options.clock.fault.driftPpm)",
-                "step.ms": "\(options.clock.fault.stepMs)", "step.after.ms": "\(options.clock.fault.stepAfterMs)",
-            ])
+            logger.warning(
+                "fault injection: this controller's clock is made wrong",
+                metadata: [
+                    "offset.ms": "\(options.clock.fault.offsetMs)", "drift.ppm": "\(options.clock.fault.driftPpm)",
+                    "step.ms": "\(options.clock.fault.stepMs)", "step.after.ms": "\(options.clock.fault.stepAfterMs)"
+                ])
         }
         var tlog = logger
         tlog[metadataKey: "component"] = "transport"
         let transport = PeerTransport(configuration: tcfg, logger: tlog)
         let driver: RaftDriver
         do {
-            driver = try RaftDriver(options: options, store: store, transport: transport, clock: clock, logger: logger, metrics: metrics)
+            driver = try RaftDriver(
+                options: options, store: store, transport: transport, clock: clock, logger: logger, metrics: metrics)
         } catch {
             try? store.close()
             throw error
@@ -85,41 +95,53 @@ public struct FieldController: Sendable {
         guard let signal = options.document.corridor.signals.first(where: { $0.id == options.signal }) else {
             throw ControllerError.configuration("signal \(options.signal) is not in the corridor")
         }
-        let lamps = LampDriver(signal: signal, corridor: options.document.corridor, driver: driver, clock: clock,
-                               periodMs: options.lampPeriodMs, logger: logger)
+        let lamps = LampDriver(
+            signal: signal, corridor: options.document.corridor, driver: driver, clock: clock,
+            periodMs: options.lampPeriodMs, logger: logger)
         // The API: HTTPS with this controller's certificate when the corridor says so (security.api_tls),
         // else plain HTTP, which ControllerOptions allows on a loopback address only.
         let apiTLS = try APITLS.configure(options: options, material: material, logger: logger)
-        let api = HTTPAPI(options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client, clock: clock)
+        let api = HTTPAPI(
+            options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client, clock: clock
+        )
         // Bounded HTTP: idle connections are closed, the total is capped below the descriptor limit (1,100
         // idle sockets used to exhaust 1,024 descriptors and crash the controller), and one client
         // address cannot take more than its share.
         let byAddress = ConnectionsByAddress(perAddress: options.maxHTTPConnectionsPerAddress, logger: logger)
-        let http1: HTTPServerBuilder = .http1(configuration: .init(
-            additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
-            idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs))))
+        let http1: HTTPServerBuilder = .http1(
+            configuration: .init(
+                additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
+                idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs))))
         let app = Application(
             router: api.router(),
             server: try apiTLS.server.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
-            configuration: .init(address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
+            configuration: .init(
+                address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
+                availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
             logger: logger)
         let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport, clock: clock)
         // A service group shuts its services down one at a time, last first. The core goes first: it
         // hands leadership over at once and ends the lamp streams, which the HTTP server's graceful stop
         // would otherwise wait for (a dashboard keeps one open per controller).
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: core, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-            logger: logger))
-        logger.info("controller starting", metadata: [
-            "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
-            "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
-            "raft.timing": "\(options.timing)",
-        ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: app, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(
+                        service: core, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup)
+                ],
+                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+                logger: logger))
+        logger.info(
+            "controller starting",
+            metadata: [
+                "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
+                "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+                "raft.timing": "\(options.timing)"
+            ])
         do {
             try await group.run()
         } catch {
@@ -142,21 +164,31 @@ struct APITLS {
             return APITLS(server: nil, client: .plaintext)
         }
         guard let material else {
-            throw ControllerError.configuration("\(options.corridorPath): security.api_tls: the API is TLS, with this controller's certificate from the corridor PKI: give --peer-tls-dir DIR (the folder 'greenwave pki issue' wrote)")
+            throw ControllerError.configuration(
+                "\(options.corridorPath): security.api_tls: the API is TLS, with this controller's certificate from the corridor PKI: give --peer-tls-dir DIR (the folder 'greenwave pki issue' wrote)"
+            )
         }
         // The CA that clients are told to trust (the corridor file's path, where this machine has it)
         // must be the one that issued this controller's certificate.
         if let data = FileManager.default.contents(atPath: caPath), let text = String(data: data, encoding: .utf8),
-           text.trimmingCharacters(in: .whitespacesAndNewlines) != material.caCertificatePEM.trimmingCharacters(in: .whitespacesAndNewlines) {
-            throw ControllerError.configuration("\(options.corridorPath): security.api_tls.ca \(caPath) is not the CA in --peer-tls-dir \(options.peerTLSDirectory ?? ""): clients would refuse this controller's certificate")
+            text.trimmingCharacters(in: .whitespacesAndNewlines)
+                != material.caCertificatePEM.trimmingCharacters(in: .whitespacesAndNewlines)
+        {
+            throw ControllerError.configuration(
+                "\(options.corridorPath): security.api_tls.ca \(caPath) is not the CA in --peer-tls-dir \(options.peerTLSDirectory ?? ""): clients would refuse this controller's certificate"
+            )
         }
         var server: TLSConfiguration
         do {
-            let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.certificatePEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.certificatePEM.utf8)).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let key = try NIOSSLPrivateKey(bytes: Array(material.privateKeyPEM.utf8), format: .pem)
             server = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         } catch {
-            throw ControllerError.configuration("--peer-tls-dir \(options.peerTLSDirectory ?? ""): the API cannot use this controller's certificate and key: \(error)")
+            throw ControllerError.configuration(
+                "--peer-tls-dir \(options.peerTLSDirectory ?? ""): the API cannot use this controller's certificate and key: \(error)"
+            )
         }
         server.minimumTLSVersion = .tlsv12
         let client: APIConnection
@@ -201,7 +233,9 @@ struct CoreService: Service {
                     guard now >= wakeAt else { continue }
                     let due = (now - next) / tickNs + 1
                     let fire = min(due, max(stride, UInt64(options.maxCatchUpTicks)))
-                    stride = UInt64(await driver.tick(count: Int(fire), dueNs: wakeAt, calledNs: now, skipped: due - fire, inbox: inbox))
+                    stride = UInt64(
+                        await driver.tick(
+                            count: Int(fire), dueNs: wakeAt, calledNs: now, skipped: due - fire, inbox: inbox))
                     next += due * tickNs
                 }
             }

@@ -21,8 +21,9 @@ public enum CorridorCopy {
         }
         if let existing = FileManager.default.contents(atPath: target) {
             if existing != bytes {
-                logger.warning("the corridor file differs from the copy recorded in the data folder at first start; the audit replays from the recorded copy",
-                               metadata: ["corridor.file": "\(corridorPath)", "corridor.copy": "\(target)"])
+                logger.warning(
+                    "the corridor file differs from the copy recorded in the data folder at first start; the audit replays from the recorded copy",
+                    metadata: ["corridor.file": "\(corridorPath)", "corridor.copy": "\(target)"])
             }
             return false
         }

@@ -18,24 +18,34 @@ public struct CorridorTimeSettings: Sendable, Equatable {
     /// Fault injection (tests only, refused without `--fault-injection`).
     public var fault = ClockFault()
 
-    public static let alarmRangeMs: ClosedRange<Int64> = 1 ... 60_000
-    public static let slewRangePpm: ClosedRange<Int64> = 0 ... 5_000
-    public static let syncWaitRangeMs: ClosedRange<Int64> = 0 ... 120_000
-    public static let exchangeIntervalRangeMs: ClosedRange<Int64> = 50 ... 60_000
+    public static let alarmRangeMs: ClosedRange<Int64> = 1...60_000
+    public static let slewRangePpm: ClosedRange<Int64> = 0...5_000
+    public static let syncWaitRangeMs: ClosedRange<Int64> = 0...120_000
+    public static let exchangeIntervalRangeMs: ClosedRange<Int64> = 50...60_000
 
     public init() {}
 
     /// Throws a configuration error naming the first setting out of range.
     public func validate(faultInjection: Bool) throws {
-        guard Self.alarmRangeMs.contains(alarmMs) else { throw ControllerError.configuration("--clock-alarm-ms must be \(Self.alarmRangeMs), got \(alarmMs)") }
-        guard Self.slewRangePpm.contains(maxSlewPpm) else { throw ControllerError.configuration("--clock-slew-ppm must be \(Self.slewRangePpm), got \(maxSlewPpm)") }
-        guard Self.syncWaitRangeMs.contains(syncWaitMs) else { throw ControllerError.configuration("--clock-sync-wait-ms must be \(Self.syncWaitRangeMs), got \(syncWaitMs)") }
+        guard Self.alarmRangeMs.contains(alarmMs) else {
+            throw ControllerError.configuration("--clock-alarm-ms must be \(Self.alarmRangeMs), got \(alarmMs)")
+        }
+        guard Self.slewRangePpm.contains(maxSlewPpm) else {
+            throw ControllerError.configuration("--clock-slew-ppm must be \(Self.slewRangePpm), got \(maxSlewPpm)")
+        }
+        guard Self.syncWaitRangeMs.contains(syncWaitMs) else {
+            throw ControllerError.configuration(
+                "--clock-sync-wait-ms must be \(Self.syncWaitRangeMs), got \(syncWaitMs)")
+        }
         guard Self.exchangeIntervalRangeMs.contains(exchangeIntervalMs) else {
-            throw ControllerError.configuration("the time exchange interval must be \(Self.exchangeIntervalRangeMs) ms, got \(exchangeIntervalMs)")
+            throw ControllerError.configuration(
+                "the time exchange interval must be \(Self.exchangeIntervalRangeMs) ms, got \(exchangeIntervalMs)")
         }
         if let p = fault.problem { throw ControllerError.configuration(p) }
         if !fault.isNone && !faultInjection {
-            throw ControllerError.configuration("--clock-offset-ms, --clock-drift-ppm and --clock-step-ms are fault injection: they need --fault-injection (tests only)")
+            throw ControllerError.configuration(
+                "--clock-offset-ms, --clock-drift-ppm and --clock-step-ms are fault injection: they need --fault-injection (tests only)"
+            )
         }
     }
 }
@@ -68,7 +78,8 @@ public struct ClockSource: Sendable {
         self.wallClockUs = wallClockUs
     }
 
-    public static let system = ClockSource(monotonicNs: { ControllerClock.realMonotonicNs() }, wallClockUs: { realTimeClockUs() })
+    public static let system = ClockSource(
+        monotonicNs: { ControllerClock.realMonotonicNs() }, wallClockUs: { realTimeClockUs() })
 }
 
 /// The one clock of a controller: every time read of the controller (the lamps, the leader's stamps, the
@@ -94,7 +105,10 @@ public final class ControllerClock: @unchecked Sendable {
     private let logger: Logger
     private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 4)
 
-    public init(selfID: NodeID, voters: Set<NodeID>, settings: CorridorTimeSettings, logger: Logger, source: ClockSource = .system) {
+    public init(
+        selfID: NodeID, voters: Set<NodeID>, settings: CorridorTimeSettings, logger: Logger,
+        source: ClockSource = .system
+    ) {
         self.settings = settings
         self.source = source
         self.selfID = selfID
@@ -159,11 +173,15 @@ public final class ControllerClock: @unchecked Sendable {
         estimate = estimator.estimate(at: now)
         if stepAllowed, let e = estimate { slewed.step(to: (now - monoUs()) + e.offsetUs) }
         if alarmLocked(), let e = estimate,
-           case .log(let suppressed) = warnings.admit(source: "clock", reason: "alarm", nowNs: source.monotonicNs()) {
-            logger.warning("clock alarm: this controller's clock is beyond the bound from corridor time (its NTP/GPS discipline is failing); the lamps run on corridor time", metadata: [
-                "offset.ms": "\(Double(e.offsetUs) / 1000)", "bound.ms": "\(settings.alarmMs)", "drift.ppm": "\(e.driftPpm)",
-                "uncertainty.ms": "\(Double(e.uncertaintyUs) / 1000)", "suppressed": "\(suppressed)",
-            ])
+            case .log(let suppressed) = warnings.admit(source: "clock", reason: "alarm", nowNs: source.monotonicNs())
+        {
+            logger.warning(
+                "clock alarm: this controller's clock is beyond the bound from corridor time (its NTP/GPS discipline is failing); the lamps run on corridor time",
+                metadata: [
+                    "offset.ms": "\(Double(e.offsetUs) / 1000)", "bound.ms": "\(settings.alarmMs)",
+                    "drift.ppm": "\(e.driftPpm)",
+                    "uncertainty.ms": "\(Double(e.uncertaintyUs) / 1000)", "suppressed": "\(suppressed)"
+                ])
         }
     }
 
@@ -201,7 +219,9 @@ public final class ControllerClock: @unchecked Sendable {
     /// here on. Returns whether the lamps start on corridor time (a majority of the voters measured).
     public func lampsStarting() async -> Bool {
         let deadline = source.monotonicNs() + UInt64(max(0, settings.syncWaitMs)) * 1_000_000
-        while !readyToStart && !Task.isCancelled && source.monotonicNs() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
+        while !readyToStart && !Task.isCancelled && source.monotonicNs() < deadline {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
         return startSlewing()
     }
 
@@ -212,31 +232,40 @@ public final class ControllerClock: @unchecked Sendable {
             steppedOnce = estimate != nil
             if let e = estimate {
                 let good = e.uncertaintyUs <= Self.startUncertaintyUs
-                let message: Logger.Message = good ? "clock: lamps start on corridor time"
+                let message: Logger.Message =
+                    good
+                    ? "clock: lamps start on corridor time"
                     : "clock: lamps start on corridor time, measured only roughly (slow time exchanges); slewing removes the error at --clock-slew-ppm"
-                logger.log(level: good ? .notice : .warning, message, metadata: [
-                    "offset.ms": "\(Double(e.offsetUs) / 1000)", "uncertainty.ms": "\(Double(e.uncertaintyUs) / 1000)",
-                    "voters": "\(e.votersKnown)/\(e.voters)",
-                ])
+                logger.log(
+                    level: good ? .notice : .warning, message,
+                    metadata: [
+                        "offset.ms": "\(Double(e.offsetUs) / 1000)",
+                        "uncertainty.ms": "\(Double(e.uncertaintyUs) / 1000)",
+                        "voters": "\(e.votersKnown)/\(e.voters)"
+                    ])
             } else {
-                logger.warning("clock: lamps start on this controller's own clock; corridor time unknown (fewer than a majority of the voters' clocks measured)",
-                               metadata: ["waited.ms": "\(settings.syncWaitMs)"])
+                logger.warning(
+                    "clock: lamps start on this controller's own clock; corridor time unknown (fewer than a majority of the voters' clocks measured)",
+                    metadata: ["waited.ms": "\(settings.syncWaitMs)"])
             }
             return estimate != nil
         }
     }
 
-
     public func report() -> ClockReport {
         lock.withLock {
-            let local = localUs(), mono = monoUs()
+            let local = localUs()
+            let mono = monoUs()
             let corridor = readLocked(local: local, mono: mono)
             let e = estimate
             let target = local + (e?.offsetUs ?? 0)
-            return ClockReport(synced: e != nil, offsetUs: e?.offsetUs ?? 0, uncertaintyUs: e?.uncertaintyUs ?? 0, driftPpm: e?.driftPpm ?? 0,
-                               alarm: alarmLocked(),
-                               residualUs: target - corridor, votersKnown: e?.votersKnown ?? 0, voters: e?.voters ?? estimator.voters.count,
-                               localUs: local, corridorUs: corridor, stepped: steppedOnce)
+            return ClockReport(
+                synced: e != nil, offsetUs: e?.offsetUs ?? 0, uncertaintyUs: e?.uncertaintyUs ?? 0,
+                driftPpm: e?.driftPpm ?? 0,
+                alarm: alarmLocked(),
+                residualUs: target - corridor, votersKnown: e?.votersKnown ?? 0,
+                voters: e?.voters ?? estimator.voters.count,
+                localUs: local, corridorUs: corridor, stepped: steppedOnce)
         }
     }
 
@@ -249,7 +278,8 @@ public final class ControllerClock: @unchecked Sendable {
             setVoters(v)
             transport.sendTimeRequests(to: v.filter { $0 != me }.sorted())
             refresh()
-            let interval = starting ? min(Self.startExchangeIntervalMs, settings.exchangeIntervalMs) : settings.exchangeIntervalMs
+            let interval =
+                starting ? min(Self.startExchangeIntervalMs, settings.exchangeIntervalMs) : settings.exchangeIntervalMs
             try? await Task.sleep(nanoseconds: UInt64(interval) * 1_000_000)
         }
     }

@@ -26,7 +26,9 @@ struct HTTPAPI: Sendable {
         router.get("/healthz") { _, _ in
             let s = await driver.status()
             if let f = s.failure { return json(ErrorResponse(error: "fail-stop: \(f)"), status: .serviceUnavailable) }
-            if let h = s.halted { return json(ErrorResponse(error: "raft core halted: \(h)"), status: .serviceUnavailable) }
+            if let h = s.halted {
+                return json(ErrorResponse(error: "raft core halted: \(h)"), status: .serviceUnavailable)
+            }
             return json(["status": "ok"])
         }
         router.get("/v1/status") { request, _ in
@@ -66,7 +68,8 @@ struct HTTPAPI: Sendable {
                 body: ResponseBody { writer in
                     for await u in stream {
                         let data = (try? encoder.encode(u)) ?? Data()
-                        try await writer.write(ByteBuffer(string: "event: lamps\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
+                        try await writer.write(
+                            ByteBuffer(string: "event: lamps\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
                     }
                     try await writer.finish(nil)
                 })
@@ -90,8 +93,9 @@ struct HTTPAPI: Sendable {
         router.get("/metrics") { request, _ in
             if let denied = await readDenied(request) { return denied }
             let text = await metricsText()
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: .init(byteBuffer: ByteBuffer(string: text)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         return router
     }
@@ -103,8 +107,11 @@ struct HTTPAPI: Sendable {
         guard options.readsNeedCredential else { return nil }
         let value = request.headers[HTTPField.Name(ReadCredential.headerName)!]
         let m = await driver.machineCopy()
-        guard let why = ReadCredential.problem(value, corridorID: options.document.id, method: "GET", path: request.uri.path,
-                                               nowMs: clock.corridorMs(), machine: m) else { return nil }
+        guard
+            let why = ReadCredential.problem(
+                value, corridorID: options.document.id, method: "GET", path: request.uri.path,
+                nowMs: clock.corridorMs(), machine: m)
+        else { return nil }
         return json(ErrorResponse(error: "unauthorized: \(why)"), status: .unauthorized)
     }
 
@@ -121,7 +128,8 @@ struct HTTPAPI: Sendable {
             appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, stateHash: hex(s.stateHash), mode: md.mode,
             modeSinceMs: md.since, pendingMode: md.pending, pendingModeAtMs: md.pendingAt, lamps: await lamps.current(),
             pid: ProcessInfo.processInfo.processIdentifier, timeMs: now, halted: s.halted,
-            health: s.failure == nil && s.halted == nil ? "ok" : "failed", healthReason: s.failure ?? s.halted ?? s.warning,
+            health: s.failure == nil && s.halted == nil ? "ok" : "failed",
+            healthReason: s.failure ?? s.halted ?? s.warning,
             clock: clockStatus())
         let f = m.modeInForce(at: max(now, m.baseline.atMs))
         switch f.source {
@@ -137,10 +145,11 @@ struct HTTPAPI: Sendable {
         let r = clock.report()
         // Doubles with three decimals (µs), so that the JSON stays short.
         func ms(_ us: Int64) -> Double { Double(us) / 1000 }
-        return ClockStatus(synced: r.synced, offsetMs: ms(r.offsetUs), uncertaintyMs: ms(r.uncertaintyUs),
-                           driftPpm: (r.driftPpm * 10).rounded() / 10, alarm: r.alarm, alarmBoundMs: clock.settings.alarmMs,
-                           residualMs: ms(r.residualUs), votersKnown: r.votersKnown, voters: r.voters,
-                           localTimeMs: r.localUs / 1000, corridorTimeMs: r.corridorUs / 1000)
+        return ClockStatus(
+            synced: r.synced, offsetMs: ms(r.offsetUs), uncertaintyMs: ms(r.uncertaintyUs),
+            driftPpm: (r.driftPpm * 10).rounded() / 10, alarm: r.alarm, alarmBoundMs: clock.settings.alarmMs,
+            residualMs: ms(r.residualUs), votersKnown: r.votersKnown, voters: r.voters,
+            localTimeMs: r.localUs / 1000, corridorTimeMs: r.corridorUs / 1000)
     }
 
     func handleCommand(_ request: Request) async -> Response {
@@ -149,7 +158,9 @@ struct HTTPAPI: Sendable {
         // (chunked) as soon as it passes the limit. Either way the connection is closed, so a client still
         // sending cannot make the server read (or wait for) the rest.
         let tooLarge = { () -> Response in
-            var r = json(ErrorResponse(error: "request body larger than \(options.maxBodyBytes) bytes"), status: .contentTooLarge)
+            var r = json(
+                ErrorResponse(error: "request body larger than \(options.maxBodyBytes) bytes"), status: .contentTooLarge
+            )
             r.headers[.connection] = "close"
             return r
         }
@@ -159,12 +170,18 @@ struct HTTPAPI: Sendable {
         // Writes come from the console, the dashboard and scripts, never from a web page: a request a browser
         // made for another site's page (it carries Origin or Sec-Fetch-Site) is refused, and only JSON is
         // taken, so that a form or a text/plain "simple request" cannot order anything (no CORS is offered).
-        if request.headers[.origin] != nil || request.headers[HTTPField.Name("sec-fetch-site")!].map({ $0 != "none" }) == true {
+        if request.headers[.origin] != nil
+            || request.headers[HTTPField.Name("sec-fetch-site")!].map({ $0 != "none" }) == true
+        {
             return json(ErrorResponse(error: "requests from a web browser are refused"), status: .forbidden)
         }
-        let contentType = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let contentType = request.headers[.contentType]?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
         guard contentType == "application/json" else {
-            return json(ErrorResponse(error: "commands must be sent as Content-Type: application/json"), status: .unsupportedMediaType)
+            return json(
+                ErrorResponse(error: "commands must be sent as Content-Type: application/json"),
+                status: .unsupportedMediaType)
         }
         do {
             body = try await request.body.collect(upTo: options.maxBodyBytes)
@@ -195,8 +212,9 @@ struct HTTPAPI: Sendable {
         do {
             let outcome = try await withTimeout(ms: options.proposalTimeoutMs) {
                 try await driver.propose { now in
-                    CommandEnvelope(operatorID: req.operator, clientID: clientID, sequence: req.sequence, leaderTimeMs: now,
-                                    command: command, signature: signature)
+                    CommandEnvelope(
+                        operatorID: req.operator, clientID: clientID, sequence: req.sequence, leaderTimeMs: now,
+                        command: command, signature: signature)
                 }
             }
             return commandResponse(outcome)
@@ -216,8 +234,9 @@ struct HTTPAPI: Sendable {
     }
 
     func commandResponse(_ o: CommandOutcome) -> Response {
-        var r = CommandResponse(index: o.index, term: o.term, result: "accepted", effectiveAtMs: nil, effectiveAt: nil,
-                                reason: nil, code: nil, duplicate: o.duplicate, leader: options.signal.rawValue)
+        var r = CommandResponse(
+            index: o.index, term: o.term, result: "accepted", effectiveAtMs: nil, effectiveAt: nil,
+            reason: nil, code: nil, duplicate: o.duplicate, leader: options.signal.rawValue)
         switch o.result {
         case .accepted(let t):
             r.effectiveAtMs = t
@@ -234,18 +253,24 @@ struct HTTPAPI: Sendable {
     /// A follower passes the command to the leader's API and relays its answer.
     func forward(_ body: Data, to leader: NodeID) async -> Response {
         guard let api = options.apiAddresses[SignalID(Int(leader))] else {
-            return json(ErrorResponse(error: "the leader \(leader) has no API address", leader: Int(leader)), status: .serviceUnavailable)
+            return json(
+                ErrorResponse(error: "the leader \(leader) has no API address", leader: Int(leader)),
+                status: .serviceUnavailable)
         }
         do {
-            let a = try await leaderAPI.send(method: .POST, host: api.host, port: api.port, path: "/v1/commands",
-                                             headers: [("Content-Type", "application/json"), ("x-greenwave-forwarded", "1")],
-                                             body: body, timeoutSeconds: Double(options.proposalTimeoutMs) / 1000 + 1,
-                                             maxBody: 1 << 20)
-            return Response(status: .init(code: a.status), headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: a.body)))
+            let a = try await leaderAPI.send(
+                method: .POST, host: api.host, port: api.port, path: "/v1/commands",
+                headers: [("Content-Type", "application/json"), ("x-greenwave-forwarded", "1")],
+                body: body, timeoutSeconds: Double(options.proposalTimeoutMs) / 1000 + 1,
+                maxBody: 1 << 20)
+            return Response(
+                status: .init(code: a.status), headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: a.body)))
         } catch {
-            return json(ErrorResponse(error: "forwarding to the leader \(leader) at \(api) failed: \(error)",
-                                      leader: Int(leader)), status: .serviceUnavailable)
+            return json(
+                ErrorResponse(
+                    error: "forwarding to the leader \(leader) at \(api) failed: \(error)",
+                    leader: Int(leader)), status: .serviceUnavailable)
         }
     }
 
@@ -256,20 +281,25 @@ struct HTTPAPI: Sendable {
             break
         case "linearizable":
             do {
-                readIndex = try await withTimeout(ms: options.proposalTimeoutMs) { try await driver.linearizableReadIndex() }
+                readIndex = try await withTimeout(ms: options.proposalTimeoutMs) {
+                    try await driver.linearizableReadIndex()
+                }
             } catch {
-                return json(ErrorResponse(error: "linearizable read not possible: \(error)"), status: .serviceUnavailable)
+                return json(
+                    ErrorResponse(error: "linearizable read not possible: \(error)"), status: .serviceUnavailable)
             }
         default:
             return json(ErrorResponse(error: "consistency must be linearizable or local"), status: .badRequest)
         }
         let m = await driver.machineCopy()
         let md = modes(m, at: clock.corridorMs())
-        return json(StateResponse(
-            consistency: consistency, appliedIndex: m.appliedIndex, readIndex: readIndex, stateHash: hex(m.stateHash),
-            mode: md.mode, pendingMode: md.pending, pendingModeAtMs: md.pendingAt,
-            holds: m.holds.map { $0.signal.rawValue }, flashing: m.signalFlashes.map { $0.signal.rawValue },
-            corridorFlash: m.corridorFlash != nil, preemptions: m.preemptions.map { $0.source.logIndex }))
+        return json(
+            StateResponse(
+                consistency: consistency, appliedIndex: m.appliedIndex, readIndex: readIndex,
+                stateHash: hex(m.stateHash),
+                mode: md.mode, pendingMode: md.pending, pendingModeAtMs: md.pendingAt,
+                holds: m.holds.map { $0.signal.rawValue }, flashing: m.signalFlashes.map { $0.signal.rawValue },
+                corridorFlash: m.corridorFlash != nil, preemptions: m.preemptions.map { $0.source.logIndex }))
     }
 
     /// The Prometheus text of this controller's metrics (ControllerInstruments.swift), the gauges and
@@ -297,7 +327,8 @@ let jsonEncoder: JSONEncoder = {
 
 func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(
+        status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
 struct TimeoutError: Error, CustomStringConvertible {

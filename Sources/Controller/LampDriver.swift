@@ -39,8 +39,10 @@ public actor LampDriver {
     /// At most one warning per 10 s about lamp events dropped because the channel was full.
     private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 2)
 
-    public init(signal: Signal, corridor: Corridor, driver: RaftDriver, clock: ControllerClock, periodMs: Int, logger: Logger,
-                startupFlashMs: Int64 = Limits.startupFlashMsDefault, events: LampEventChannel = LampEventChannel()) {
+    public init(
+        signal: Signal, corridor: Corridor, driver: RaftDriver, clock: ControllerClock, periodMs: Int, logger: Logger,
+        startupFlashMs: Int64 = Limits.startupFlashMsDefault, events: LampEventChannel = LampEventChannel()
+    ) {
         self.signal = signal
         self.events = events
         self.clock = clock
@@ -96,11 +98,15 @@ public actor LampDriver {
         let applied = driver.appliedSignal
         var seen = applied.current
         var known = await driver.lampTimeline(nowMs: start)
-        var follower = SignalFollower(signal: signal.id, timeline: known.timeline, startingAt: start, startupFlashMs: startupFlashMs)
+        var follower = SignalFollower(
+            signal: signal.id, timeline: known.timeline, startingAt: start, startupFlashMs: startupFlashMs)
         let first = follower.state(at: start)
-        logger.info("lamps: start-up sequence", metadata: [
-            "signal.id": "\(signal.id)", "flash_ms": "\(startupFlashMs)", "all_red_ms": "\(known.timeline.corridor.safety.flashExitRedMs)",
-        ])
+        logger.info(
+            "lamps: start-up sequence",
+            metadata: [
+                "signal.id": "\(signal.id)", "flash_ms": "\(startupFlashMs)",
+                "all_red_ms": "\(known.timeline.corridor.safety.flashExitRedMs)"
+            ])
         show(first, events: eventLog.startEvents(first, flash: .startup), entry: follower.status)
         var lateEntries = 0
         var wasInStep = follower.inStep
@@ -109,7 +115,8 @@ public actor LampDriver {
             let now = max(clock.corridorMs(), follower.nowMs)
             // The driver is asked only when something was applied since it was last asked.
             let version = applied.current
-            let latest = version == seen && !known.needsExtension(at: now) ? known : await driver.lampTimeline(nowMs: now)
+            let latest =
+                version == seen && !known.needsExtension(at: now) ? known : await driver.lampTimeline(nowMs: now)
             seen = version
             if latest.version != known.version {
                 // Takes effect where the lamps are (the last instant shown), before this period's changes.
@@ -117,9 +124,12 @@ public actor LampDriver {
                 known = latest
                 if follower.lateEntries != lateEntries {
                     lateEntries = follower.lateEntries
-                    logger.warning("lamps disagree with the schedule (a command applied after its effective time, or a snapshot): safe late entry", metadata: [
-                        "signal.id": "\(signal.id)", "at_ms": "\(follower.nowMs)", "applied_index": "\(known.version.appliedIndex)",
-                    ])
+                    logger.warning(
+                        "lamps disagree with the schedule (a command applied after its effective time, or a snapshot): safe late entry",
+                        metadata: [
+                            "signal.id": "\(signal.id)", "at_ms": "\(follower.nowMs)",
+                            "applied_index": "\(known.version.appliedIndex)"
+                        ])
                 }
             }
             let changes = follower.changes(through: now)
@@ -127,14 +137,18 @@ public actor LampDriver {
             if follower.inStep != wasInStep {
                 wasInStep = follower.inStep
                 if wasInStep {
-                    logger.info("lamps in step with the schedule", metadata: ["signal.id": "\(signal.id)", "since_ms": "\(follower.inStepSinceMs ?? now)"])
+                    logger.info(
+                        "lamps in step with the schedule",
+                        metadata: ["signal.id": "\(signal.id)", "since_ms": "\(follower.inStepSinceMs ?? now)"])
                 }
             }
             if changes.isEmpty, let shown {
                 // A plan or mode can change without a lamp change (a held signal when the corridor's plan
                 // changes; the pattern after flash): log and stream it within one period.
                 let cur = follower.state(at: now)
-                if cur.lamps == shown.lamps && (cur.plan != shown.plan || cur.mode != shown.mode) { observe(cur, entry: follower.status) }
+                if cur.lamps == shown.lamps && (cur.plan != shown.plan || cur.mode != shown.mode) {
+                    observe(cur, entry: follower.status)
+                }
             }
             // Sleep until the next change of the lamps, interval or mode, the next event taking effect (a plan
             // can change without either), an applied entry, or at most `periodMs`, whichever comes first.
@@ -166,9 +180,11 @@ public actor LampDriver {
             let faults = monitor.observe(atMs: st.atMs, lamps: st.lamps)
             if let f = faults.first {
                 trip = f.description
-                logger.critical("conflict monitor tripped: flashing until reset", metadata: [
-                    "signal.id": "\(signal.id)", "fault": "\(f)", "faults": "\(faults.count)",
-                ])
+                logger.critical(
+                    "conflict monitor tripped: flashing until reset",
+                    metadata: [
+                        "signal.id": "\(signal.id)", "fault": "\(f)", "faults": "\(faults.count)"
+                    ])
             }
         }
         if trip != nil {
@@ -199,10 +215,13 @@ public actor LampDriver {
             instruments.lampEventsRecorded.increment(by: Int64(batch.count))
         case .dropped(let n):
             instruments.lampEventsDropped.increment(by: Int64(n))
-            if case .log(let suppressed) = warnings.admit(source: "lamps", reason: "channel-full", nowNs: monotonicNs()) {
-                logger.error("lamp events dropped: the driver is not taking them (the event log has a gap)", metadata: [
-                    "signal.id": "\(signal.id)", "dropped": "\(n)", "suppressed": "\(suppressed)",
-                ])
+            if case .log(let suppressed) = warnings.admit(source: "lamps", reason: "channel-full", nowNs: monotonicNs())
+            {
+                logger.error(
+                    "lamp events dropped: the driver is not taking them (the event log has a gap)",
+                    metadata: [
+                        "signal.id": "\(signal.id)", "dropped": "\(n)", "suppressed": "\(suppressed)"
+                    ])
             }
         case .closed:
             // After stop(): the loop shows nothing more, so only a change racing the stop lands here.
@@ -213,9 +232,10 @@ public actor LampDriver {
     private func update(from st: SignalState) -> LampUpdate {
         var lamps: [String: String] = [:]
         for (i, p) in signal.phases.enumerated() { lamps["\(p.id.rawValue)"] = lampName(st.lamps[i]) }
-        return LampUpdate(signal: signal.id.rawValue, atMs: st.atMs, lamps: lamps, interval: st.interval.rawValue,
-                          mode: st.mode.rawValue, plan: st.plan.rawValue, timeLeftMs: st.timeLeftMs,
-                          causeIndex: st.cause?.rawValue, monitorFault: trip, shownAtMs: shownAtMs,
-                          entry: entry == .inStep ? nil : entry.rawValue)
+        return LampUpdate(
+            signal: signal.id.rawValue, atMs: st.atMs, lamps: lamps, interval: st.interval.rawValue,
+            mode: st.mode.rawValue, plan: st.plan.rawValue, timeLeftMs: st.timeLeftMs,
+            causeIndex: st.cause?.rawValue, monitorFault: trip, shownAtMs: shownAtMs,
+            entry: entry == .inStep ? nil : entry.rawValue)
     }
 }

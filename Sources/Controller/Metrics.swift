@@ -89,7 +89,9 @@ final class HelpTextPrometheusFactory: MetricsFactory, Sendable {
         return MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
-    static let defaultBuckets: [Duration] = [.milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1), .seconds(10)]
+    static let defaultBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1), .seconds(10)
+    ]
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         registry.makeCounter(descriptor: descriptor(label), labels: dimensions)

@@ -61,9 +61,12 @@ extension RaftDriver {
         }
         lampRetryAtNs = monotonicNs() + Self.lampRetryDelayNs
         if case .log(let suppressed) = warnings.admit(source: "store", reason: "lamp-events", nowNs: monotonicNs()) {
-            logger.error("storing lamp events failed: the Raft state and audit rows of the write were stored without them; the lamp events are kept and retried", metadata: [
-                "error": "\(failure)", "waiting": "\(pendingLampEvents.count)", "dropped": "\(max(0, over))", "suppressed": "\(suppressed)",
-            ])
+            logger.error(
+                "storing lamp events failed: the Raft state and audit rows of the write were stored without them; the lamp events are kept and retried",
+                metadata: [
+                    "error": "\(failure)", "waiting": "\(pendingLampEvents.count)", "dropped": "\(max(0, over))",
+                    "suppressed": "\(suppressed)"
+                ])
         }
     }
 
@@ -72,9 +75,11 @@ extension RaftDriver {
     func noteLampEventsLostAtStop() {
         guard !pendingLampEvents.isEmpty else { return }
         instruments.lampEventsDropped.increment(by: Int64(pendingLampEvents.count))
-        logger.error("lamp events not stored at shutdown: the store refused them (the event log has a gap)", metadata: [
-            "lost": "\(pendingLampEvents.count)", "first.ms": "\(pendingLampEvents.first?.timeMs ?? 0)",
-        ])
+        logger.error(
+            "lamp events not stored at shutdown: the store refused them (the event log has a gap)",
+            metadata: [
+                "lost": "\(pendingLampEvents.count)", "first.ms": "\(pendingLampEvents.first?.timeMs ?? 0)"
+            ])
         pendingLampEvents = []
     }
 

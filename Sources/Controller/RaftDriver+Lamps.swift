@@ -35,7 +35,8 @@ extension RaftDriver {
                 through = target
             }
         }
-        return LampTimeline(version: .init(appliedIndex: machine.appliedIndex, baseline: t.baseline, events: t.events.count),
-                            timeline: t, throughMs: through)
+        return LampTimeline(
+            version: .init(appliedIndex: machine.appliedIndex, baseline: t.baseline, events: t.events.count),
+            timeline: t, throughMs: through)
     }
 }

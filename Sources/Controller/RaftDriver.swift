@@ -48,7 +48,8 @@ public actor RaftDriver {
     private(set) var machine: CorridorMachine
     private var lastSnapshotIndex: LogIndex
 
-    private var proposalWaiters: [LogIndex: (term: Term, id: UInt64, continuation: CheckedContinuation<CommandOutcome, Error>)] = [:]
+    private var proposalWaiters:
+        [LogIndex: (term: Term, id: UInt64, continuation: CheckedContinuation<CommandOutcome, Error>)] = [:]
     /// Proposals that arrived while a write of this leader's log was in flight (issue 19, batching): they go
     /// to the core together, as one batch, once it is durable — one `Ready`, one SQLite transaction and
     /// fsync, one append per follower. At most `RaftLimits.maxProposalBatch` wait; beyond that a proposal
@@ -105,8 +106,11 @@ public actor RaftDriver {
     private var lastLeader: NodeID = noNode
     private var lastRoleTerm: Term = 0
 
-    public init(options: ControllerOptions, store: RaftStore, transport: any RaftMessageSender, clock: ControllerClock, logger: Logger,
-                metrics: ControllerMetrics? = nil) throws {
+    public init(
+        options: ControllerOptions, store: RaftStore, transport: any RaftMessageSender, clock: ControllerClock,
+        logger: Logger,
+        metrics: ControllerMetrics? = nil
+    ) throws {
         self.options = options
         self.instruments = ControllerInstruments(metrics ?? ControllerMetrics(signal: options.signal.rawValue))
         self.clock = clock
@@ -134,13 +138,19 @@ public actor RaftDriver {
         chain = ChainTracker(index: storedHead.index, hash: storedHead.hash)
         for r in pendingAudit { chain.append(r) }
         let (t, c, l, si, ah) = (node.term, node.commitIndex, node.lastIndex, lastSnapshotIndex, auditHead)
-        logger.info("controller state loaded", metadata: [
-            "raft.term": "\(t)", "raft.commit": "\(c)", "raft.last": "\(l)", "snapshot.index": "\(si)", "audit.head": "\(ah)",
-        ])
-        logger.info("start-up self-check passed", metadata: [
-            "replayed": "\(check.replayed)", "compared": "\(check.compared)", "applied": "\(check.machine.appliedIndex)",
-            "ms": "\(String(format: "%.1f", Double(check.elapsedNs) / 1e6))",
-        ])
+        logger.info(
+            "controller state loaded",
+            metadata: [
+                "raft.term": "\(t)", "raft.commit": "\(c)", "raft.last": "\(l)", "snapshot.index": "\(si)",
+                "audit.head": "\(ah)"
+            ])
+        logger.info(
+            "start-up self-check passed",
+            metadata: [
+                "replayed": "\(check.replayed)", "compared": "\(check.compared)",
+                "applied": "\(check.machine.appliedIndex)",
+                "ms": "\(String(format: "%.1f", Double(check.elapsedNs) / 1e6))"
+            ])
     }
 
     // MARK: - Inputs
@@ -159,11 +169,17 @@ public actor RaftDriver {
     /// a whole number of heartbeat intervals); one election timeout for a learner (it never campaigns). Ticks fired together
     /// are the same ticks fired one by one, only later by less than the stride; heartbeats stay on time.
     @discardableResult
-    func tick(count: Int = 1, dueNs: UInt64 = 0, calledNs: UInt64 = 0, skipped: UInt64 = 0, inbox: PeerInbox? = nil) -> Int {
+    func tick(
+        count: Int = 1, dueNs: UInt64 = 0, calledNs: UInt64 = 0, skipped: UInt64 = 0, inbox: PeerInbox? = nil
+    ) -> Int {
         guard !stopping else { return 1 }
         let t0 = monotonicNs()
         defer { watch.noteBusy(monotonicNs() - t0, now: t0) }
-        if calledNs > 0 { watch.noteTick(lateNs: calledNs > dueNs ? calledNs - dueNs : 0, actorWaitNs: t0 > calledNs ? t0 - calledNs : 0, now: t0) }
+        if calledNs > 0 {
+            watch.noteTick(
+                lateNs: calledNs > dueNs ? calledNs - dueNs : 0, actorWaitNs: t0 > calledNs ? t0 - calledNs : 0, now: t0
+            )
+        }
         watch.ticksSkipped += skipped
         if let inbox { stepAll(inbox.takeAll(), now: t0) }
         for _ in 0..<max(1, count) { node.tick() }
@@ -212,10 +228,14 @@ public actor RaftDriver {
 
     /// A warning per 10 s at most about peer messages the core dropped as malformed, with the count.
     private func noteMalformed() {
-        guard case .log(let suppressed) = warnings.admit(source: "peers", reason: "malformed", nowNs: monotonicNs()) else { return }
-        logger.warning("dropped malformed peer messages", metadata: [
-            "last": "\(node.lastMalformation ?? "")", "suppressed": "\(suppressed)", "total": "\(node.malformedDropped)",
-        ])
+        guard case .log(let suppressed) = warnings.admit(source: "peers", reason: "malformed", nowNs: monotonicNs())
+        else { return }
+        logger.warning(
+            "dropped malformed peer messages",
+            metadata: [
+                "last": "\(node.lastMalformation ?? "")", "suppressed": "\(suppressed)",
+                "total": "\(node.malformedDropped)"
+            ])
     }
 
     /// Proposes an envelope on the leader; returns when it is applied. The leader stamps its own time.
@@ -241,7 +261,8 @@ public actor RaftDriver {
         }
         let encoded = envelope.encoded()
         guard encoded.count <= CommandEnvelope.maxEncodedBytes else {
-            throw ControllerError.rejected("command of \(encoded.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)")
+            throw ControllerError.rejected(
+                "command of \(encoded.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)")
         }
         let id = nextProposalID
         nextProposalID += 1
@@ -250,7 +271,10 @@ public actor RaftDriver {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { c in
                 guard queuedProposals.count < node.config.limits.maxProposalBatch else {
-                    c.resume(throwing: ControllerError.rejected("\(queuedProposals.count) proposals wait for the leader's disk: the leader is not keeping up"))
+                    c.resume(
+                        throwing: ControllerError.rejected(
+                            "\(queuedProposals.count) proposals wait for the leader's disk: the leader is not keeping up"
+                        ))
                     return
                 }
                 queuedProposals.append(QueuedProposal(id: id, bytes: encoded, continuation: c))
@@ -285,7 +309,9 @@ public actor RaftDriver {
             let e = to == noNode ? ControllerError.noLeader : ControllerError.notLeader(leader: to)
             for p in batch { p.continuation.resume(throwing: e) }
         case .dropped(let why):
-            for p in batch { p.continuation.resume(throwing: ControllerError.rejected("the leader refused the proposal: \(why)")) }
+            for p in batch {
+                p.continuation.resume(throwing: ControllerError.rejected("the leader refused the proposal: \(why)"))
+            }
         }
         return true
     }
@@ -302,7 +328,8 @@ public actor RaftDriver {
     /// id and sequence returns its result).
     func abandonProposal(id: UInt64) {
         if let i = queuedProposals.firstIndex(where: { $0.id == id }) {
-            queuedProposals.remove(at: i).continuation.resume(throwing: ControllerError.timeout("not committed in time"))
+            queuedProposals.remove(at: i).continuation.resume(
+                throwing: ControllerError.timeout("not committed in time"))
         } else if let waiting = proposalWaiters.first(where: { $0.value.id == id }) {
             proposalWaiters[waiting.key] = nil
             waiting.value.continuation.resume(throwing: ControllerError.timeout("not committed in time"))
@@ -354,13 +381,16 @@ public actor RaftDriver {
     }
 
     func cancelRead(context: UInt64) {
-        readWaiters.removeValue(forKey: context)?.resume(throwing: ControllerError.timeout("read not confirmed in time"))
+        readWaiters.removeValue(forKey: context)?.resume(
+            throwing: ControllerError.timeout("read not confirmed in time"))
     }
 
     func cancelAllReads() {
         for (_, c) in readWaiters { c.resume(throwing: ControllerError.timeout("read not confirmed in time")) }
         readWaiters = [:]
-        for w in appliedWaiters { w.continuation.resume(throwing: ControllerError.timeout("replica did not catch up in time")) }
+        for w in appliedWaiters {
+            w.continuation.resume(throwing: ControllerError.timeout("replica did not catch up in time"))
+        }
         appliedWaiters = []
     }
 
@@ -381,7 +411,8 @@ public actor RaftDriver {
 
     private func cancelAppliedWait(id: UInt64) {
         guard let i = appliedWaiters.firstIndex(where: { $0.id == id }) else { return }
-        appliedWaiters.remove(at: i).continuation.resume(throwing: ControllerError.timeout("replica did not catch up in time"))
+        appliedWaiters.remove(at: i).continuation.resume(
+            throwing: ControllerError.timeout("replica did not catch up in time"))
     }
 
     /// Fault injection (tests only): make the next durable write fail, as a full or dying disk would.
@@ -399,10 +430,12 @@ public actor RaftDriver {
         guard failure == nil else { return }
         failure = reason
         stopping = true
-        logger.critical("fail-stop: this controller no longer takes part in Raft", metadata: [
-            "reason": "\(reason)", "raft.term": "\(node.term)", "raft.role": "\(node.role)",
-            "raft.commit": "\(node.commitIndex)", "applied": "\(machine.appliedIndex)",
-        ])
+        logger.critical(
+            "fail-stop: this controller no longer takes part in Raft",
+            metadata: [
+                "reason": "\(reason)", "raft.term": "\(node.term)", "raft.role": "\(node.role)",
+                "raft.commit": "\(node.commitIndex)", "applied": "\(machine.appliedIndex)"
+            ])
         failProposals(.halted(reason))
         cancelAllReads()
         if options.exitOnFailStop {
@@ -423,19 +456,22 @@ public actor RaftDriver {
     // MARK: - Views
 
     func status() -> DriverStatus {
-        DriverStatus(nodeID: node.id, role: node.role, term: node.term, leader: failure == nil ? node.leader : noNode,
-                     commitIndex: node.commitIndex,
-                     appliedIndex: machine.appliedIndex, lastIndex: node.lastIndex, stateHash: machine.stateHash,
-                     membership: node.membership, halted: node.halted, failure: failure,
-                     warning: node.termExhausted ? "term \(node.term) is the largest that can be stored: this node cannot campaign" : nil)
+        DriverStatus(
+            nodeID: node.id, role: node.role, term: node.term, leader: failure == nil ? node.leader : noNode,
+            commitIndex: node.commitIndex,
+            appliedIndex: machine.appliedIndex, lastIndex: node.lastIndex, stateHash: machine.stateHash,
+            membership: node.membership, halted: node.halted, failure: failure,
+            warning: node.termExhausted
+                ? "term \(node.term) is the largest that can be stored: this node cannot campaign" : nil)
     }
 
     func machineCopy() -> CorridorMachine { machine }
 
     func driverMetrics() -> DriverMetrics {
-        DriverMetrics(elections: node.electionsStarted, term: node.term, isLeader: node.role == .leader,
-                      commitIndex: node.commitIndex, appliedIndex: machine.appliedIndex, malformedDropped: node.malformedDropped,
-                      healthy: failure == nil && node.halted == nil, leaderClockOffsetMs: leaderClockOffsetMs)
+        DriverMetrics(
+            elections: node.electionsStarted, term: node.term, isLeader: node.role == .leader,
+            commitIndex: node.commitIndex, appliedIndex: machine.appliedIndex, malformedDropped: node.malformedDropped,
+            healthy: failure == nil && node.halted == nil, leaderClockOffsetMs: leaderClockOffsetMs)
     }
 
     // MARK: - Graceful stop
@@ -453,7 +489,8 @@ public actor RaftDriver {
                 node.tick()
                 drain()
             }
-            logger.info("leadership handed over", metadata: ["raft.role": "\(node.role)", "raft.leader": "\(node.leader)"])
+            logger.info(
+                "leadership handed over", metadata: ["raft.role": "\(node.role)", "raft.leader": "\(node.leader)"])
         }
         // The last flush: the lamp events the channel delivered (CoreService waited for it) go too, after
         // any write in flight (which may hold lamp events back, or hand some back for a retry).
@@ -500,7 +537,9 @@ public actor RaftDriver {
                 guard writeNow(batch) else { return }
                 send(now + held)
             } else {
-                if !batch.isEmpty { enqueueWrite(batch, lastEntry: rd.entries.last.map { ($0.index, $0.term) }, raft: raftDurable) }
+                if !batch.isEmpty {
+                    enqueueWrite(batch, lastEntry: rd.entries.last.map { ($0.index, $0.term) }, raft: raftDurable)
+                }
                 send(now)
                 holdUntilDurable(held)
             }
@@ -510,7 +549,9 @@ public actor RaftDriver {
                 do {
                     machine = try CorridorMachine(snapshotBytes: snap.data)
                     lastSnapshotIndex = snap.index
-                    logger.info("installed snapshot from leader", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(snap.data.count)"])
+                    logger.info(
+                        "installed snapshot from leader",
+                        metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(snap.data.count)"])
                 } catch {
                     failStop("the snapshot received at index \(snap.index) does not decode: \(error)")
                     return
@@ -524,7 +565,11 @@ public actor RaftDriver {
             }
             releaseAppliedWaiters()
             if let soft = rd.softState {
-                logger.info("raft role changed", metadata: ["raft.role": "\(soft.role)", "raft.leader": "\(soft.leader)", "raft.term": "\(node.term)"])
+                logger.info(
+                    "raft role changed",
+                    metadata: [
+                        "raft.role": "\(soft.role)", "raft.leader": "\(soft.leader)", "raft.term": "\(node.term)"
+                    ])
                 explainRoleChange(from: lastRole, to: soft.role, previousLeader: lastLeader)
                 lastRole = soft.role
                 lastLeader = soft.leader
@@ -545,7 +590,8 @@ public actor RaftDriver {
     private func enqueueWrite(_ batch: WriteBatch, lastEntry: (LogIndex, Term)?, raft: Bool) {
         let fail = failNextPersist
         failNextPersist = false
-        let seq = writes.begin(raft: raft, lastEntry: lastEntry, sidecar: raft ? nil : (batch.auditRecords, batch.lampEvents))
+        let seq = writes.begin(
+            raft: raft, lastEntry: lastEntry, sidecar: raft ? nil : (batch.auditRecords, batch.lampEvents))
         if !batch.lampEvents.isEmpty { lampWriteSeq = seq }
         let store = self.store
         let done = writes.completions
@@ -557,8 +603,10 @@ public actor RaftDriver {
             } else {
                 outcome = RaftDriver.commitSeparatingLampEvents(store, batch)
             }
-            done.push(WriteQueue.Completion(seq: seq, failure: outcome.failure, ns: monotonicNs() - t0,
-                                            lampFailure: outcome.lampFailure, failedLamps: outcome.lampFailure == nil ? [] : batch.lampEvents))
+            done.push(
+                WriteQueue.Completion(
+                    seq: seq, failure: outcome.failure, ns: monotonicNs() - t0,
+                    lampFailure: outcome.lampFailure, failedLamps: outcome.lampFailure == nil ? [] : batch.lampEvents))
             Task { await self.writesCompleted() }
         }
     }
@@ -648,22 +696,33 @@ public actor RaftDriver {
         let timeoutMs = options.electionTicks * options.tickMs
         switch (old, new) {
         case (.follower, .preCandidate), (.follower, .candidate):
-            let silence = previousLeader == noNode ? "no leader known" :
-                "last message from leader \(previousLeader) \(watch.silenceMs(of: previousLeader, now: now).map { "\($0) ms" } ?? "never") ago"
+            let silence =
+                previousLeader == noNode
+                ? "no leader known"
+                : "last message from leader \(previousLeader) \(watch.silenceMs(of: previousLeader, now: now).map { "\($0) ms" } ?? "never") ago"
             let seen = previousLeader == noNode ? "" : "; \(transport.evidence(for: [previousLeader]))"
-            logger.warning("campaigning: election timeout", metadata: [
-                "why": "\(silence); election timeout \(timeoutMs)–\(2 * timeoutMs) ms; \(watch.summary(now: now))\(seen)",
-                "raft.term": "\(node.term)",
-            ])
+            logger.warning(
+                "campaigning: election timeout",
+                metadata: [
+                    "why":
+                        "\(silence); election timeout \(timeoutMs)–\(2 * timeoutMs) ms; \(watch.summary(now: now))\(seen)",
+                    "raft.term": "\(node.term)"
+                ])
         case (.leader, .follower):
             let voters = node.membership.voters.filter { $0 != node.id }
-            let heard = voters.map { v in "\(v): \(watch.silenceMs(of: v, now: now).map { "\($0) ms" } ?? "never")" }.joined(separator: ", ")
-            let reason = node.term > lastRoleTerm ? "a message of a higher term (term \(lastRoleTerm) to \(node.term))"
+            let heard = voters.map { v in "\(v): \(watch.silenceMs(of: v, now: now).map { "\($0) ms" } ?? "never")" }
+                .joined(separator: ", ")
+            let reason =
+                node.term > lastRoleTerm
+                ? "a message of a higher term (term \(lastRoleTerm) to \(node.term))"
                 : "not heard from a quorum of voters within the election timeout (check-quorum)"
-            logger.warning("stepping down: \(reason)", metadata: [
-                "why": "voters last heard [\(heard)]; election timeout \(timeoutMs) ms; \(watch.summary(now: now)); \(transport.evidence(for: voters))",
-                "raft.term": "\(node.term)",
-            ])
+            logger.warning(
+                "stepping down: \(reason)",
+                metadata: [
+                    "why":
+                        "voters last heard [\(heard)]; election timeout \(timeoutMs) ms; \(watch.summary(now: now)); \(transport.evidence(for: voters))",
+                    "raft.term": "\(node.term)"
+                ])
         default:
             break
         }
@@ -686,10 +745,15 @@ public actor RaftDriver {
                     // that installed a snapshot from the leader mismatches at every later checkpoint
                     // (its chain's links differ from the leader's: docs/audit.md, limits).
                     instruments.auditCheckpointMismatches.increment()
-                    if case .log(let suppressed) = warnings.admit(source: "audit", reason: "checkpoint", nowNs: monotonicNs()) {
-                        logger.error("audit checkpoint disagrees with this replica's chain", metadata: [
-                            "index": "\(e.index)", "checkpoint.head": "\(cp.headIndex)", "own.hash": "\(own.map { hex($0) } ?? "none")", "suppressed": "\(suppressed)",
-                        ])
+                    if case .log(let suppressed) = warnings.admit(
+                        source: "audit", reason: "checkpoint", nowNs: monotonicNs())
+                    {
+                        logger.error(
+                            "audit checkpoint disagrees with this replica's chain",
+                            metadata: [
+                                "index": "\(e.index)", "checkpoint.head": "\(cp.headIndex)",
+                                "own.hash": "\(own.map { hex($0) } ?? "none")", "suppressed": "\(suppressed)"
+                            ])
                     }
                 }
             } else {
@@ -698,8 +762,10 @@ public actor RaftDriver {
         }
         if let w = proposalWaiters.removeValue(forKey: e.index) {
             if w.term == e.term, let result = r.result {
-                w.continuation.resume(returning: CommandOutcome(index: e.index, term: e.term, result: result,
-                                                                duplicate: r.duplicate, stateHash: r.stateHash))
+                w.continuation.resume(
+                    returning: CommandOutcome(
+                        index: e.index, term: e.term, result: result,
+                        duplicate: r.duplicate, stateHash: r.stateHash))
             } else {
                 w.continuation.resume(throwing: ControllerError.superseded(index: e.index))
             }
@@ -715,11 +781,16 @@ public actor RaftDriver {
         leaderClockOffsetMs = overflow ? Int64.max : offset
         // Commands applied while catching up are legitimately old; only a leader ahead of us, or a fresh
         // entry far behind, says a clock is wrong.
-        guard overflow || offset < -Self.clockWarningMs || (node.commitIndex == index && offset > Self.clockWarningMs) else { return }
-        guard case .log(let suppressed) = warnings.admit(source: "leader", reason: "clock", nowNs: monotonicNs()) else { return }
-        logger.warning("leader clock disagrees with this controller's", metadata: [
-            "offset.ms": "\(leaderClockOffsetMs)", "index": "\(index)", "suppressed": "\(suppressed)",
-        ])
+        guard overflow || offset < -Self.clockWarningMs || (node.commitIndex == index && offset > Self.clockWarningMs)
+        else { return }
+        guard case .log(let suppressed) = warnings.admit(source: "leader", reason: "clock", nowNs: monotonicNs()) else {
+            return
+        }
+        logger.warning(
+            "leader clock disagrees with this controller's",
+            metadata: [
+                "offset.ms": "\(leaderClockOffsetMs)", "index": "\(index)", "suppressed": "\(suppressed)"
+            ])
     }
 
     static let clockWarningMs: Int64 = 2_000
@@ -734,7 +805,8 @@ public actor RaftDriver {
         guard node.role == .leader, failure == nil, !stopping, chain.rowsSinceCheckpoint > 0 else { return }
         if let p = checkpointProposal, p.term == node.term, p.index > machine.appliedIndex { return }
         let now = wallClockMs()
-        let byRows = options.auditCheckpointEveryRows > 0 && chain.rowsSinceCheckpoint >= options.auditCheckpointEveryRows
+        let byRows =
+            options.auditCheckpointEveryRows > 0 && chain.rowsSinceCheckpoint >= options.auditCheckpointEveryRows
         let (elapsed, overflow) = now.subtractingReportingOverflow(chain.lastCheckpointMs)
         let byTime = overflow || elapsed >= Int64(max(1, options.auditCheckpointEveryMs))
         guard byRows || byTime else { return }
@@ -773,7 +845,8 @@ public actor RaftDriver {
 
     private func maybeSnapshot() {
         let applied = machine.appliedIndex
-        guard applied >= lastSnapshotIndex + LogIndex(options.snapshotEveryEntries), node.persistedIndex >= applied else { return }
+        guard applied >= lastSnapshotIndex + LogIndex(options.snapshotEveryEntries), node.persistedIndex >= applied
+        else { return }
         // The audit rows up to `applied` must be durable before the log under them can go.
         flushSidecar(wait: true)
         guard pendingAudit.isEmpty, !stopping else { return }
@@ -785,7 +858,8 @@ public actor RaftDriver {
                 try store.compact(through: snap.index)
             }
             lastSnapshotIndex = snap.index
-            logger.info("snapshot taken", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(data.count)"])
+            logger.info(
+                "snapshot taken", metadata: ["snapshot.index": "\(snap.index)", "snapshot.bytes": "\(data.count)"])
         } catch {
             logger.error("saving snapshot failed", metadata: ["error": "\(error)"])
         }
@@ -850,7 +924,8 @@ struct ChainTracker {
 
     /// The hash of this replica's row at `i`, if it is among the recent rows.
     func rowHash(at i: LogIndex) -> [UInt8]? {
-        var lo = 0, hi = recent.count
+        var lo = 0
+        var hi = recent.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if recent[mid].index < i { lo = mid + 1 } else { hi = mid }
@@ -858,5 +933,3 @@ struct ChainTracker {
         return lo < recent.count && recent[lo].index == i ? recent[lo].hash : nil
     }
 }
-
-

@@ -26,7 +26,9 @@ public enum Resync {
     public static func run(dataDirectory: String, corridorPath: String, force: Bool) throws -> Report {
         let db = (dataDirectory as NSString).appendingPathComponent(RaftStore.databaseFileName)
         guard FileManager.default.fileExists(atPath: db) else {
-            throw ControllerError.configuration("\(dataDirectory) has no database \(RaftStore.databaseFileName): there is no term or vote to keep, nothing to re-sync. Re-create the replica with `greenwave controller --force-new-member` (a voter: remove it from the membership first)")
+            throw ControllerError.configuration(
+                "\(dataDirectory) has no database \(RaftStore.databaseFileName): there is no term or vote to keep, nothing to re-sync. Re-create the replica with `greenwave controller --force-new-member` (a voter: remove it from the membership first)"
+            )
         }
         let doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridorPath) } catch {
@@ -36,21 +38,29 @@ public enum Resync {
         defer { try? store.close() }
         let record = try store.folderRecord()
         guard let recorded = record.identity else {
-            throw ControllerError.configuration("\(dataDirectory) records no identity (it was never started by this version, or its database was emptied): nothing to re-sync against. Start it once normally, or re-create it with `greenwave controller --force-new-member`")
+            throw ControllerError.configuration(
+                "\(dataDirectory) records no identity (it was never started by this version, or its database was emptied): nothing to re-sync against. Start it once normally, or re-create it with `greenwave controller --force-new-member`"
+            )
         }
         guard recorded.corridorID == doc.id else {
             throw StartupRefusal.otherCorridor(folder: dataDirectory, recorded: recorded.corridorID, given: doc.id)
         }
         let signal = SignalID(Int(truncatingIfNeeded: recorded.nodeID))
         guard doc.corridor.signals.contains(where: { $0.id == signal }) else {
-            throw ControllerError.configuration("signal \(recorded.nodeID), whose folder this is, is not in \(corridorPath)")
+            throw ControllerError.configuration(
+                "signal \(recorded.nodeID), whose folder this is, is not in \(corridorPath)")
         }
-        let options = try ControllerOptions(corridorPath: corridorPath, document: doc, signal: signal, dataDirectory: dataDirectory)
+        let options = try ControllerOptions(
+            corridorPath: corridorPath, document: doc, signal: signal, dataDirectory: dataDirectory)
         let given = try StartupCheck.identity(for: options)
-        guard recorded.fingerprint == given.fingerprint || StartupCheck.firstStartIdentity(options)?.fingerprint == given.fingerprint else {
+        guard
+            recorded.fingerprint == given.fingerprint
+                || StartupCheck.firstStartIdentity(options)?.fingerprint == given.fingerprint
+        else {
             throw StartupRefusal.otherCorridorFile(
                 folder: dataDirectory, corridorPath: corridorPath,
-                differences: StartupCheck.differences(recorded: recorded, given: given, folder: dataDirectory, document: doc),
+                differences: StartupCheck.differences(
+                    recorded: recorded, given: given, folder: dataDirectory, document: doc),
                 recorded: recorded.fingerprintHex, given: given.fingerprintHex)
         }
         let known = try store.newestKnownMembership()
@@ -58,7 +68,9 @@ public enum Resync {
         let source = known?.source ?? "the corridor file it was first started with"
         let voter = membership.isVoter(recorded.nodeID)
         if voter && !force {
-            throw ControllerError.configuration("refusing to re-sync \(dataDirectory): signal \(recorded.nodeID) is a voter in its newest known membership (\(source)). A wiped voter can lose a committed entry: its acknowledgement may have counted towards the quorum of entries the other voters do not all hold. Remove it from the membership first (it stays a learner), re-sync, let it catch up, then add it back; or pass --force if you know every committed entry is held by a majority without it")
+            throw ControllerError.configuration(
+                "refusing to re-sync \(dataDirectory): signal \(recorded.nodeID) is a voter in its newest known membership (\(source)). A wiped voter can lose a committed entry: its acknowledgement may have counted towards the quorum of entries the other voters do not all hold. Remove it from the membership first (it stays a learner), re-sync, let it catch up, then add it back; or pass --force if you know every committed entry is held by a majority without it"
+            )
         }
         let outcome = try store.resetForResync()
         return Report(node: recorded.nodeID, outcome: outcome, wasVoter: voter, membershipSource: source)

@@ -29,27 +29,36 @@ public enum StartupRefusal: Error, CustomStringConvertible, Sendable, Equatable 
     /// The store refused to load (a corrupt log entry, a corrupt snapshot, a row out of range).
     case corruptStorage(folder: String, error: StorageError)
 
-    static let resyncHint = "re-sync this replica from the healthy ones: stop it, run `greenwave controller resync --data DIR --corridor FILE` (a voter must first be removed from the membership, or pass --force knowing why: docs/operations.md), then start it"
+    static let resyncHint =
+        "re-sync this replica from the healthy ones: stop it, run `greenwave controller resync --data DIR --corridor FILE` (a voter must first be removed from the membership, or pass --force knowing why: docs/operations.md), then start it"
 
     public var description: String {
         switch self {
-        case let .otherCorridor(folder, recorded, given):
-            return "refusing to start: the data folder \(folder) belongs to corridor '\(recorded)', the corridor file given is for '\(given)'. Start it with the corridor file of '\(recorded)' (its copy is \(folder)/\(CorridorCopy.fileName)), or use another data folder for '\(given)'"
-        case let .otherNode(folder, recorded, given):
-            return "refusing to start: the data folder \(folder) belongs to signal \(recorded), not signal \(given). Start signal \(recorded) on it (--signal \(recorded)), or give signal \(given) its own data folder"
-        case let .otherCorridorFile(folder, path, differences, recorded, given):
-            return "refusing to start: the corridor file \(path) differs from the one the data folder \(folder) was first started with: \(differences.joined(separator: "; ")) (fingerprint recorded \(recorded), given \(given)). Start with the corridor file the folder was first started with (its copy is \(folder)/\(CorridorCopy.fileName)); plans change with an updatePlan command and membership through Raft, never by editing the file; to make this node a member of another cluster, move the folder aside and start on an empty one"
-        case let .databaseMissing(folder, evidence):
-            return "refusing to start: the data folder \(folder) has a history (\(evidence.joined(separator: "; "))) but no database \(RaftStore.databaseFileName): starting would make this node a brand-new member that forgot its term, its vote and its log. Restore the database, or re-create this replica: remove a voter from the membership first, then start with --force-new-member (this node joins with no memory)"
-        case let .databaseEmpty(folder, evidence):
-            return "refusing to start: the data folder \(folder) has a history (\(evidence.joined(separator: "; "))) but its database holds no Raft state (no term, no vote, no log): starting would make this node a brand-new member that forgot its term, its vote and its log. Restore the database, or re-create this replica: remove a voter from the membership first, then start with --force-new-member (this node joins with no memory)"
-        case let .stateLost(folder, term, highestTerm, commit, highestCommit):
-            return "refusing to start: the database in \(folder) went backwards: it holds term \(term) and commit index \(commit), but once held term \(highestTerm) and commit index \(highestCommit); a node that forgot its term can vote twice in it. Restore the database, or re-create this replica: remove a voter from the membership first, then start with --force-new-member (this node joins with no memory)"
-        case let .stateDiverged(folder, index, recorded, replayed):
-            return "refusing to start: the start-up self-check of \(folder) replayed its log onto its snapshot and at index \(index) got state hash \(replayed), but its audit row records \(recorded): this replica's log or state is not what it applied. Keep the folder for `greenwave audit verify`; \(Self.resyncHint)"
-        case let .badSnapshot(folder, index, reason):
-            return "refusing to start: the snapshot at index \(index) in \(folder) cannot be used: \(reason). \(Self.resyncHint)"
-        case let .corruptStorage(folder, error):
+        case .otherCorridor(let folder, let recorded, let given):
+            return
+                "refusing to start: the data folder \(folder) belongs to corridor '\(recorded)', the corridor file given is for '\(given)'. Start it with the corridor file of '\(recorded)' (its copy is \(folder)/\(CorridorCopy.fileName)), or use another data folder for '\(given)'"
+        case .otherNode(let folder, let recorded, let given):
+            return
+                "refusing to start: the data folder \(folder) belongs to signal \(recorded), not signal \(given). Start signal \(recorded) on it (--signal \(recorded)), or give signal \(given) its own data folder"
+        case .otherCorridorFile(let folder, let path, let differences, let recorded, let given):
+            return
+                "refusing to start: the corridor file \(path) differs from the one the data folder \(folder) was first started with: \(differences.joined(separator: "; ")) (fingerprint recorded \(recorded), given \(given)). Start with the corridor file the folder was first started with (its copy is \(folder)/\(CorridorCopy.fileName)); plans change with an updatePlan command and membership through Raft, never by editing the file; to make this node a member of another cluster, move the folder aside and start on an empty one"
+        case .databaseMissing(let folder, let evidence):
+            return
+                "refusing to start: the data folder \(folder) has a history (\(evidence.joined(separator: "; "))) but no database \(RaftStore.databaseFileName): starting would make this node a brand-new member that forgot its term, its vote and its log. Restore the database, or re-create this replica: remove a voter from the membership first, then start with --force-new-member (this node joins with no memory)"
+        case .databaseEmpty(let folder, let evidence):
+            return
+                "refusing to start: the data folder \(folder) has a history (\(evidence.joined(separator: "; "))) but its database holds no Raft state (no term, no vote, no log): starting would make this node a brand-new member that forgot its term, its vote and its log. Restore the database, or re-create this replica: remove a voter from the membership first, then start with --force-new-member (this node joins with no memory)"
+        case .stateLost(let folder, let term, let highestTerm, let commit, let highestCommit):
+            return
+                "refusing to start: the database in \(folder) went backwards: it holds term \(term) and commit index \(commit), but once held term \(highestTerm) and commit index \(highestCommit); a node that forgot its term can vote twice in it. Restore the database, or re-create this replica: remove a voter from the membership first, then start with --force-new-member (this node joins with no memory)"
+        case .stateDiverged(let folder, let index, let recorded, let replayed):
+            return
+                "refusing to start: the start-up self-check of \(folder) replayed its log onto its snapshot and at index \(index) got state hash \(replayed), but its audit row records \(recorded): this replica's log or state is not what it applied. Keep the folder for `greenwave audit verify`; \(Self.resyncHint)"
+        case .badSnapshot(let folder, let index, let reason):
+            return
+                "refusing to start: the snapshot at index \(index) in \(folder) cannot be used: \(reason). \(Self.resyncHint)"
+        case .corruptStorage(let folder, let error):
             return "refusing to start on \(folder): \(error). \(Self.resyncHint)"
         }
     }
@@ -72,16 +81,25 @@ public enum StartupCheck {
         let genesis = try CorridorMachine(genesisOf: document)
         var out: [UInt8] = Array("GWFP".utf8)
         out.append(UInt8(FolderIdentity.currentFormat))
-        func u16(_ v: Int) { withUnsafeBytes(of: UInt16(truncatingIfNeeded: v).bigEndian) { out.append(contentsOf: $0) } }
-        func u32(_ v: Int) { withUnsafeBytes(of: UInt32(truncatingIfNeeded: v).bigEndian) { out.append(contentsOf: $0) } }
+        func u16(_ v: Int) {
+            withUnsafeBytes(of: UInt16(truncatingIfNeeded: v).bigEndian) { out.append(contentsOf: $0) }
+        }
+        func u32(_ v: Int) {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: v).bigEndian) { out.append(contentsOf: $0) }
+        }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
         let id = Array(document.id.utf8)
-        u32(id.count); out.append(contentsOf: id)
-        let voters = membership.voters.sorted(), learners = membership.learners.sorted()
-        u16(voters.count); voters.forEach(u64)
-        u16(learners.count); learners.forEach(u64)
+        u32(id.count)
+        out.append(contentsOf: id)
+        let voters = membership.voters.sorted()
+        let learners = membership.learners.sorted()
+        u16(voters.count)
+        voters.forEach(u64)
+        u16(learners.count)
+        learners.forEach(u64)
         let state = genesis.encodedState()
-        u32(state.count); out.append(contentsOf: state)
+        u32(state.count)
+        out.append(contentsOf: state)
         return FolderIdentity.digest(out)
     }
 
@@ -89,9 +107,10 @@ public enum StartupCheck {
     public static func identity(for options: ControllerOptions) throws -> FolderIdentity {
         let m = options.membership
         let fp = try fingerprint(document: options.document, membership: m)
-        return FolderIdentity(corridorID: options.document.id, nodeID: options.nodeID,
-                              clusterID: "\(options.document.id)-\(fp.prefix(8).map { String(format: "%02x", $0) }.joined())",
-                              fingerprint: fp, voters: m.voters, learners: m.learners, recordedAtMs: wallClockMs())
+        return FolderIdentity(
+            corridorID: options.document.id, nodeID: options.nodeID,
+            clusterID: "\(options.document.id)-\(fp.prefix(8).map { String(format: "%02x", $0) }.joined())",
+            fingerprint: fp, voters: m.voters, learners: m.learners, recordedAtMs: wallClockMs())
     }
 
     /// What in the folder shows that a controller ran on it before (besides the database).
@@ -115,8 +134,9 @@ public enum StartupCheck {
         let evidence = historyEvidence(folder: options.dataDirectory, databaseMissing: true)
         guard !evidence.isEmpty else { return }
         if options.forceNewMember {
-            logger.critical("--force-new-member: the data folder has a history but no database; this node starts with no memory (no term, no vote, no log)",
-                            metadata: ["data": "\(options.dataDirectory)", "evidence": "\(evidence)"])
+            logger.critical(
+                "--force-new-member: the data folder has a history but no database; this node starts with no memory (no term, no vote, no log)",
+                metadata: ["data": "\(options.dataDirectory)", "evidence": "\(evidence)"])
             return
         }
         throw StartupRefusal.databaseMissing(folder: options.dataDirectory, evidence: evidence)
@@ -131,7 +151,8 @@ public enum StartupCheck {
         let given = try identity(for: options)
         if let recorded = record.identity {
             guard recorded.corridorID == given.corridorID else {
-                throw StartupRefusal.otherCorridor(folder: folder, recorded: recorded.corridorID, given: given.corridorID)
+                throw StartupRefusal.otherCorridor(
+                    folder: folder, recorded: recorded.corridorID, given: given.corridorID)
             }
             guard recorded.nodeID == given.nodeID else {
                 throw StartupRefusal.otherNode(folder: folder, recorded: recorded.nodeID, given: given.nodeID)
@@ -141,24 +162,33 @@ public enum StartupCheck {
                 // new state encoding changes the genesis bytes): the folder's copy of the first file
                 // decides. Otherwise: another corridor file.
                 if let first = firstStartIdentity(options), first.fingerprint == given.fingerprint {
-                    logger.notice("the corridor file is the one of the first start; recording the fingerprint this build computes",
-                                  metadata: ["data": "\(folder)", "fingerprint.recorded": "\(recorded.fingerprintHex)",
-                                             "fingerprint.now": "\(given.fingerprintHex)"])
+                    logger.notice(
+                        "the corridor file is the one of the first start; recording the fingerprint this build computes",
+                        metadata: [
+                            "data": "\(folder)", "fingerprint.recorded": "\(recorded.fingerprintHex)",
+                            "fingerprint.now": "\(given.fingerprintHex)"
+                        ])
                     try store.updateFingerprint(given.fingerprint)
                 } else {
                     throw StartupRefusal.otherCorridorFile(
                         folder: folder, corridorPath: options.corridorPath,
-                        differences: differences(recorded: recorded, given: given, folder: folder, document: options.document),
+                        differences: differences(
+                            recorded: recorded, given: given, folder: folder, document: options.document),
                         recorded: recorded.fingerprintHex, given: given.fingerprintHex)
                 }
             }
             if record.hardState.term < record.highWaterTerm || record.hardState.commit < record.highWaterCommit {
                 guard options.forceNewMember else {
-                    throw StartupRefusal.stateLost(folder: folder, term: record.hardState.term, highestTerm: record.highWaterTerm,
-                                                   commit: record.hardState.commit, highestCommit: record.highWaterCommit)
+                    throw StartupRefusal.stateLost(
+                        folder: folder, term: record.hardState.term, highestTerm: record.highWaterTerm,
+                        commit: record.hardState.commit, highestCommit: record.highWaterCommit)
                 }
-                logger.critical("--force-new-member: the database lost its state; this node starts with no memory of it",
-                                metadata: ["data": "\(folder)", "raft.term": "\(record.hardState.term)", "highest.term": "\(record.highWaterTerm)"])
+                logger.critical(
+                    "--force-new-member: the database lost its state; this node starts with no memory of it",
+                    metadata: [
+                        "data": "\(folder)", "raft.term": "\(record.hardState.term)",
+                        "highest.term": "\(record.highWaterTerm)"
+                    ])
                 try store.resetHighWaterMarks()
             }
             return
@@ -170,38 +200,49 @@ public enum StartupCheck {
             if record.auditRows > 0 { evidence.append("\(record.auditRows) audit rows") }
             if record.lampEvents > 0 { evidence.append("\(record.lampEvents) lamp events") }
             if !evidence.isEmpty {
-                guard options.forceNewMember else { throw StartupRefusal.databaseEmpty(folder: folder, evidence: evidence) }
-                logger.critical("--force-new-member: the data folder has a history but an empty database; this node starts with no memory (no term, no vote, no log)",
-                                metadata: ["data": "\(folder)", "evidence": "\(evidence)"])
+                guard options.forceNewMember else {
+                    throw StartupRefusal.databaseEmpty(folder: folder, evidence: evidence)
+                }
+                logger.critical(
+                    "--force-new-member: the data folder has a history but an empty database; this node starts with no memory (no term, no vote, no log)",
+                    metadata: ["data": "\(folder)", "evidence": "\(evidence)"])
             }
         } else {
             // Upgrade: the folder's own copy of the corridor file says what it was first started with.
             if let recorded = firstStartIdentity(options) {
                 if recorded.corridorID != given.corridorID {
-                    throw StartupRefusal.otherCorridor(folder: folder, recorded: recorded.corridorID, given: given.corridorID)
+                    throw StartupRefusal.otherCorridor(
+                        folder: folder, recorded: recorded.corridorID, given: given.corridorID)
                 }
                 if recorded.fingerprint != given.fingerprint {
                     throw StartupRefusal.otherCorridorFile(
                         folder: folder, corridorPath: options.corridorPath,
-                        differences: differences(recorded: recorded, given: given, folder: folder, document: options.document),
+                        differences: differences(
+                            recorded: recorded, given: given, folder: folder, document: options.document),
                         recorded: recorded.fingerprintHex, given: given.fingerprintHex)
                 }
             }
-            logger.notice("recording the identity of a data folder written before identities were recorded",
-                          metadata: ["data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)"])
+            logger.notice(
+                "recording the identity of a data folder written before identities were recorded",
+                metadata: ["data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)"])
         }
         try store.recordIdentity(given)
-        logger.info("data folder identity recorded", metadata: [
-            "data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)", "cluster": "\(given.clusterID)",
-            "fingerprint": "\(given.fingerprintHex)",
-        ])
+        logger.info(
+            "data folder identity recorded",
+            metadata: [
+                "data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)",
+                "cluster": "\(given.clusterID)",
+                "fingerprint": "\(given.fingerprintHex)"
+            ])
     }
 
     /// The identity computed (by this build) from the folder's copy of the corridor file of its first
     /// start, `DATA/corridor.yaml`; nil without a readable copy.
     static func firstStartIdentity(_ options: ControllerOptions) -> FolderIdentity? {
         let copy = (options.dataDirectory as NSString).appendingPathComponent(CorridorCopy.fileName)
-        guard FileManager.default.fileExists(atPath: copy), let doc = try? CorridorFile.load(path: copy) else { return nil }
+        guard FileManager.default.fileExists(atPath: copy), let doc = try? CorridorFile.load(path: copy) else {
+            return nil
+        }
         var first = options
         first.document = doc
         return try? identity(for: first)
@@ -210,7 +251,9 @@ public enum StartupCheck {
     /// What differs between the corridor file the folder was first started with and the one given, as
     /// far as the folder can tell: the recorded membership, and, from the folder's copy of the file,
     /// signals, plans, reference epoch, initial plan and safety timings.
-    static func differences(recorded: FolderIdentity, given: FolderIdentity, folder: String, document: CorridorDocument) -> [String] {
+    static func differences(
+        recorded: FolderIdentity, given: FolderIdentity, folder: String, document: CorridorDocument
+    ) -> [String] {
         func list(_ ids: [NodeID]) -> String { "[" + ids.sorted().map(String.init).joined(separator: ", ") + "]" }
         var out: [String] = []
         if Set(recorded.voters) != Set(given.voters) {
@@ -221,8 +264,10 @@ public enum StartupCheck {
         }
         let copy = (folder as NSString).appendingPathComponent(CorridorCopy.fileName)
         if let first = try? CorridorFile.load(path: copy) {
-            let a = first.corridor, b = document.corridor
-            let aIDs = a.signals.map(\.id.rawValue), bIDs = b.signals.map(\.id.rawValue)
+            let a = first.corridor
+            let b = document.corridor
+            let aIDs = a.signals.map(\.id.rawValue)
+            let bIDs = b.signals.map(\.id.rawValue)
             if aIDs != bIDs {
                 out.append("signals recorded \(aIDs), given \(bIDs)")
             } else {
@@ -233,10 +278,15 @@ public enum StartupCheck {
             let aPlans = Dictionary(a.plans.map { ($0.id.rawValue, $0) }, uniquingKeysWith: { f, _ in f })
             let bPlans = Dictionary(b.plans.map { ($0.id.rawValue, $0) }, uniquingKeysWith: { f, _ in f })
             for name in aPlans.keys.sorted() {
-                guard let y = bPlans[name] else { out.append("plan '\(name)' recorded, not given"); continue }
+                guard let y = bPlans[name] else {
+                    out.append("plan '\(name)' recorded, not given")
+                    continue
+                }
                 if aPlans[name] != y { out.append("plan '\(name)' differs (cycle, splits, offsets or progression)") }
             }
-            for name in bPlans.keys.sorted() where aPlans[name] == nil { out.append("plan '\(name)' given, not recorded") }
+            for name in bPlans.keys.sorted() where aPlans[name] == nil {
+                out.append("plan '\(name)' given, not recorded")
+            }
             if first.referenceEpochMs != document.referenceEpochMs {
                 out.append("reference_epoch_ms recorded \(first.referenceEpochMs), given \(document.referenceEpochMs)")
             }
@@ -245,7 +295,9 @@ public enum StartupCheck {
             }
             if a.safety != b.safety { out.append("the safety timings differ") }
         }
-        if out.isEmpty { out.append("the corridor's timing (signals, phases, stages, plans or safety timings) differs") }
+        if out.isEmpty {
+            out.append("the corridor's timing (signals, phases, stages, plans or safety timings) differs")
+        }
         return out
     }
 
@@ -272,7 +324,8 @@ public enum StartupCheck {
     /// each entry with the one recorded in its audit row (and the snapshot's with the row at its index).
     /// The first disagreement is `StartupRefusal.stateDiverged` naming the index. Audit rows written
     /// before a re-sync (`FolderRecord.resyncAuditFloor`) are not compared.
-    public static func selfCheck(store: RaftStore, loaded: LoadedState, document: CorridorDocument) throws -> SelfCheck {
+    public static func selfCheck(store: RaftStore, loaded: LoadedState, document: CorridorDocument) throws -> SelfCheck
+    {
         let t0 = monotonicNs()
         let folder = store.directory
         var machine: CorridorMachine
@@ -281,11 +334,13 @@ public enum StartupCheck {
             do {
                 machine = try CorridorMachine(snapshotBytes: snap.data)
             } catch {
-                throw StartupRefusal.badSnapshot(folder: folder, index: snap.index, reason: "it does not decode: \(error)")
+                throw StartupRefusal.badSnapshot(
+                    folder: folder, index: snap.index, reason: "it does not decode: \(error)")
             }
             guard machine.appliedIndex == snap.index else {
-                throw StartupRefusal.badSnapshot(folder: folder, index: snap.index,
-                                                 reason: "its state is at index \(machine.appliedIndex), not \(snap.index)")
+                throw StartupRefusal.badSnapshot(
+                    folder: folder, index: snap.index,
+                    reason: "its state is at index \(machine.appliedIndex), not \(snap.index)")
             }
             snapshotIndex = snap.index
         } else {
@@ -299,13 +354,17 @@ public enum StartupCheck {
         let low = max(snapshotIndex, record.resyncAuditFloor + 1)
         var recorded: [LogIndex: [UInt8]] = [:]
         if commit >= low {
-            for row in try store.auditRows(from: low, to: commit + 1) { recorded[row.record.index] = row.record.stateHash }
+            for row in try store.auditRows(from: low, to: commit + 1) {
+                recorded[row.record.index] = row.record.stateHash
+            }
         }
         func hexString(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
         if snapshotIndex > 0, let hash = recorded[snapshotIndex], hash != machine.stateHash {
-            throw StartupRefusal.stateDiverged(folder: folder, index: snapshotIndex, recorded: hexString(hash), replayed: hexString(machine.stateHash))
+            throw StartupRefusal.stateDiverged(
+                folder: folder, index: snapshotIndex, recorded: hexString(hash), replayed: hexString(machine.stateHash))
         }
-        var replayed = 0, compared = snapshotIndex > 0 && recorded[snapshotIndex] != nil ? 1 : 0
+        var replayed = 0
+        var compared = snapshotIndex > 0 && recorded[snapshotIndex] != nil ? 1 : 0
         var toWrite: [AuditRecord] = []
         var auditHead = storedAuditHead
         let stored = try store.auditHead()
@@ -316,7 +375,8 @@ public enum StartupCheck {
             if let hash = recorded[e.index] {
                 compared += 1
                 guard hash == r.stateHash else {
-                    throw StartupRefusal.stateDiverged(folder: folder, index: e.index, recorded: hexString(hash), replayed: hexString(r.stateHash))
+                    throw StartupRefusal.stateDiverged(
+                        folder: folder, index: e.index, recorded: hexString(hash), replayed: hexString(r.stateHash))
                 }
             } else if e.index > auditHead, let row = auditRecord(for: e, result: r, chain: chain, store: store) {
                 toWrite.append(row)
@@ -324,28 +384,37 @@ public enum StartupCheck {
                 auditHead = e.index
             }
         }
-        return SelfCheck(machine: machine, snapshotIndex: snapshotIndex, replayed: replayed, compared: compared,
-                         auditToWrite: toWrite, auditHead: auditHead, elapsedNs: monotonicNs() - t0)
+        return SelfCheck(
+            machine: machine, snapshotIndex: snapshotIndex, replayed: replayed, compared: compared,
+            auditToWrite: toWrite, auditHead: auditHead, elapsedNs: monotonicNs() - t0)
     }
 
     /// The audit row the apply path writes for an applied command or audit checkpoint (nil for no-op,
     /// config and undecodable entries), as `RaftDriver.apply` builds it. A checkpoint's row records its
     /// verdict on this replica's own chain (`chain`, then the store for older rows).
-    static func auditRecord(for e: Entry, result r: ApplyResult, chain: ChainTracker = ChainTracker(), store: RaftStore? = nil) -> AuditRecord? {
+    static func auditRecord(
+        for e: Entry, result r: ApplyResult, chain: ChainTracker = ChainTracker(), store: RaftStore? = nil
+    ) -> AuditRecord? {
         if let cp = r.checkpoint {
             var own: [UInt8]? = nil
             if cp.headIndex > 0 {
                 own = chain.rowHash(at: cp.headIndex)
-                if own == nil, cp.headIndex <= chain.index, let store { own = (try? store.auditRows(from: cp.headIndex, to: cp.headIndex + 1))?.first?.rowHash }
+                if own == nil, cp.headIndex <= chain.index, let store {
+                    own = (try? store.auditRows(from: cp.headIndex, to: cp.headIndex + 1))?.first?.rowHash
+                }
             }
-            return AuditRecord(index: e.index, term: e.term, leaderTimeMs: cp.leaderTimeMs, operatorName: "", clientID: "", sequence: 0,
-                               command: e.data, stateHash: r.stateHash, commandKind: AuditCheckpoint.kindName,
-                               outcome: .checkpoint(ownHeadHash: cp.headIndex > 0 ? own : nil))
+            return AuditRecord(
+                index: e.index, term: e.term, leaderTimeMs: cp.leaderTimeMs, operatorName: "", clientID: "",
+                sequence: 0,
+                command: e.data, stateHash: r.stateHash, commandKind: AuditCheckpoint.kindName,
+                outcome: .checkpoint(ownHeadHash: cp.headIndex > 0 ? own : nil))
         }
         guard let header = r.header, let result = r.result else { return nil }
-        return AuditRecord(index: e.index, term: e.term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
-                           clientID: header.clientID.description, sequence: header.sequence, command: e.data,
-                           stateHash: r.stateHash, commandKind: r.commandKind ?? Command.kindName(of: e.data), outcome: auditOutcome(result))
+        return AuditRecord(
+            index: e.index, term: e.term, leaderTimeMs: header.leaderTimeMs, operatorName: header.operatorID,
+            clientID: header.clientID.description, sequence: header.sequence, command: e.data,
+            stateHash: r.stateHash, commandKind: r.commandKind ?? Command.kindName(of: e.data),
+            outcome: auditOutcome(result))
     }
 
     /// A command's result as a v2 audit row types it (the same mapping as `Audit.Evidence.outcome`).

@@ -132,7 +132,9 @@ public struct PeerClockFilter: Sendable, Equatable {
         samples.append(s)
         if samples.count > max(1, settings.window) { samples.removeFirst(samples.count - max(1, settings.window)) }
         if let best = samples.min(by: { $0.roundTrip < $1.roundTrip }),
-           history.last.map({ s.midpoint - $0.midpoint >= Self.historyIntervalUs && best.midpoint > $0.midpoint }) ?? (samples.count >= max(1, settings.window / 2)) {
+            history.last.map({ s.midpoint - $0.midpoint >= Self.historyIntervalUs && best.midpoint > $0.midpoint })
+                ?? (samples.count >= max(1, settings.window / 2))
+        {
             history.append(best)
             if history.count > Self.historyPoints { history.removeFirst(history.count - Self.historyPoints) }
         }
@@ -148,7 +150,8 @@ public struct PeerClockFilter: Sendable, Equatable {
         // Carried forward from the chosen sample by the drift, over at most the window's span.
         let age = min(max(0, nowUs - best.midpoint), settings.staleUs)
         let carried = Microseconds((drift * Double(age) / 1e6).rounded())
-        return PeerClockEstimate(offsetUs: best.offset + carried, roundTripUs: best.roundTrip, driftPpm: drift, samples: samples.count)
+        return PeerClockEstimate(
+            offsetUs: best.offset + carried, roundTripUs: best.roundTrip, driftPpm: drift, samples: samples.count)
     }
 
     /// Least-squares slope of offset over this controller's clock: over the long baseline of the windows'
@@ -169,12 +172,21 @@ public struct PeerClockFilter: Sendable, Equatable {
 
     private func fit(_ good: [ClockSample]) -> Double {
         guard good.count >= 3, let first = good.first, let last = good.last,
-              last.midpoint - first.midpoint >= settings.driftMinSpanUs else { return 0 }
-        let x0 = first.midpoint, y0 = first.offset
-        var sx = 0.0, sy = 0.0
-        for s in good { sx += Double(s.midpoint - x0); sy += Double(s.offset - y0) }
-        let n = Double(good.count), mx = sx / n, my = sy / n
-        var sxy = 0.0, sxx = 0.0
+            last.midpoint - first.midpoint >= settings.driftMinSpanUs
+        else { return 0 }
+        let x0 = first.midpoint
+        let y0 = first.offset
+        var sx = 0.0
+        var sy = 0.0
+        for s in good {
+            sx += Double(s.midpoint - x0)
+            sy += Double(s.offset - y0)
+        }
+        let n = Double(good.count)
+        let mx = sx / n
+        let my = sy / n
+        var sxy = 0.0
+        var sxx = 0.0
         for s in good {
             let dx = Double(s.midpoint - x0) - mx
             sxy += dx * (Double(s.offset - y0) - my)
@@ -225,9 +237,15 @@ public struct CorridorClockEstimator: Sendable, Equatable {
 
     @discardableResult
     public mutating func add(peer: UInt64, _ s: ClockSample) -> Bool {
-        guard peer != selfID else { refused += 1; return false }
+        guard peer != selfID else {
+            refused += 1
+            return false
+        }
         var f = peers[peer] ?? PeerClockFilter(settings: settings)
-        guard f.add(s) else { refused += 1; return false }
+        guard f.add(s) else {
+            refused += 1
+            return false
+        }
         peers[peer] = f
         return true
     }
@@ -248,13 +266,15 @@ public struct CorridorClockEstimator: Sendable, Equatable {
         guard !voters.isEmpty, known.count >= Quorum(voters: Array(voters)).size else { return nil }
         let byOffset = known.sorted { $0.offsetUs < $1.offsetUs }
         let n = byOffset.count
-        let lo = byOffset[(n - 1) / 2], hi = byOffset[n / 2]
+        let lo = byOffset[(n - 1) / 2]
+        let hi = byOffset[n / 2]
         let offset = lo.offsetUs / 2 + hi.offsetUs / 2 + (lo.offsetUs % 2 + hi.offsetUs % 2) / 2
         let drifts = known.map(\.driftPpm).sorted()
         let drift = (drifts[(n - 1) / 2] + drifts[n / 2]) / 2
         let others = voters.filter { $0 != selfID }.compactMap { peers[$0]?.estimate(at: nowUs)?.samples }
-        return CorridorEstimate(offsetUs: offset, uncertaintyUs: max(lo.roundTripUs, hi.roundTripUs) / 2,
-                                driftPpm: -drift, votersKnown: n, voters: voters.count, fewestSamples: others.min() ?? 0)
+        return CorridorEstimate(
+            offsetUs: offset, uncertaintyUs: max(lo.roundTripUs, hi.roundTripUs) / 2,
+            driftPpm: -drift, votersKnown: n, voters: voters.count, fewestSamples: others.min() ?? 0)
     }
 }
 
@@ -284,12 +304,16 @@ public struct SlewedClock: Sendable, Equatable {
     /// Corridor time at `monoUs` of the monotonic clock, the correction having moved toward `targetUs`.
     public mutating func read(monoUs: Microseconds, targetUs: Microseconds) -> Microseconds {
         let elapsed = monoUs.subtractingReportingOverflow(lastMonoUs ?? monoUs)
-        let dt = elapsed.overflow ? (monoUs > (lastMonoUs ?? monoUs) ? 1_000_000_000 : 0) : min(max(0, elapsed.partialValue), 1_000_000_000)
+        let dt =
+            elapsed.overflow
+            ? (monoUs > (lastMonoUs ?? monoUs) ? 1_000_000_000 : 0) : min(max(0, elapsed.partialValue), 1_000_000_000)
         lastMonoUs = max(monoUs, lastMonoUs ?? monoUs)
         budget = min(budget + dt * maxSlewPpm, 1_000_000_000_000)
         let allowed = budget / 1_000_000
         let want = targetUs.subtractingReportingOverflow(correctionUs)
-        let delta = want.overflow ? (targetUs > correctionUs ? allowed : -allowed) : min(max(want.partialValue, -allowed), allowed)
+        let delta =
+            want.overflow
+            ? (targetUs > correctionUs ? allowed : -allowed) : min(max(want.partialValue, -allowed), allowed)
         correctionUs += delta
         budget -= Int64(delta.magnitude) * 1_000_000
         // On target: keep only the fraction, so that no credit is saved up for a later jump.
@@ -310,9 +334,9 @@ public struct ClockFault: Sendable, Equatable {
     public var stepAfterMs: Int64 = 0
 
     /// Ranges the flags accept.
-    public static let offsetRangeMs: ClosedRange<Int64> = -86_400_000 ... 86_400_000
-    public static let driftRangePpm: ClosedRange<Int64> = -10_000 ... 10_000
-    public static let stepAfterRangeMs: ClosedRange<Int64> = 0 ... 86_400_000
+    public static let offsetRangeMs: ClosedRange<Int64> = -86_400_000...86_400_000
+    public static let driftRangePpm: ClosedRange<Int64> = -10_000...10_000
+    public static let stepAfterRangeMs: ClosedRange<Int64> = 0...86_400_000
 
     public init(offsetMs: Int64 = 0, driftPpm: Int64 = 0, stepMs: Int64 = 0, stepAfterMs: Int64 = 0) {
         self.offsetMs = offsetMs
@@ -325,10 +349,16 @@ public struct ClockFault: Sendable, Equatable {
 
     /// Why the fault is out of range, or nil.
     public var problem: String? {
-        if !Self.offsetRangeMs.contains(offsetMs) { return "clock offset \(offsetMs) ms is outside \(Self.offsetRangeMs)" }
-        if !Self.driftRangePpm.contains(driftPpm) { return "clock drift \(driftPpm) ppm is outside \(Self.driftRangePpm)" }
+        if !Self.offsetRangeMs.contains(offsetMs) {
+            return "clock offset \(offsetMs) ms is outside \(Self.offsetRangeMs)"
+        }
+        if !Self.driftRangePpm.contains(driftPpm) {
+            return "clock drift \(driftPpm) ppm is outside \(Self.driftRangePpm)"
+        }
         if !Self.offsetRangeMs.contains(stepMs) { return "clock step \(stepMs) ms is outside \(Self.offsetRangeMs)" }
-        if !Self.stepAfterRangeMs.contains(stepAfterMs) { return "clock step time \(stepAfterMs) ms is outside \(Self.stepAfterRangeMs)" }
+        if !Self.stepAfterRangeMs.contains(stepAfterMs) {
+            return "clock step time \(stepAfterMs) ms is outside \(Self.stepAfterRangeMs)"
+        }
         return nil
     }
 

@@ -31,15 +31,23 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     /// IPv6 literals are refused (the HTTP clients build URLs from the host; a DNS name that resolves to an
     /// IPv6 address works). The unspecified address 0.0.0.0 is refused: nobody can dial it.
     public static func parse(_ s: String) -> Result<Endpoint, EndpointProblem> {
-        guard s.utf8.count <= 300 else { return .failure(EndpointProblem("an address of \(s.utf8.count) bytes is too long for host:port")) }
-        guard let colon = s.lastIndex(of: ":") else { return .failure(EndpointProblem("expected host:port, got '\(s)'")) }
+        guard s.utf8.count <= 300 else {
+            return .failure(EndpointProblem("an address of \(s.utf8.count) bytes is too long for host:port"))
+        }
+        guard let colon = s.lastIndex(of: ":") else {
+            return .failure(EndpointProblem("expected host:port, got '\(s)'"))
+        }
         let host = String(s[..<colon])
         let portText = s[s.index(after: colon)...]
         if host.contains(":") || host.hasPrefix("[") {
-            return .failure(EndpointProblem("'\(s)' is an IPv6 address: not supported in corridor files yet; use a DNS name that resolves to it"))
+            return .failure(
+                EndpointProblem(
+                    "'\(s)' is an IPv6 address: not supported in corridor files yet; use a DNS name that resolves to it"
+                ))
         }
         guard !portText.isEmpty, portText.utf8.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let port = Int(portText), (1...65_535).contains(port) else {
+            let port = Int(portText), (1...65_535).contains(port)
+        else {
             return .failure(EndpointProblem("expected host:port with a port 1-65535, got '\(s)'"))
         }
         if let problem = hostProblem(host) { return .failure(EndpointProblem("'\(s)': \(problem)")) }
@@ -53,23 +61,33 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         if bytes.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }) {
             // Only digits and dots: it must be an IPv4 address, not a name (a name's last label is never all digits).
             let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-            guard parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && Int($0).map { (0...255).contains($0) } == true }) else {
+            guard parts.count == 4,
+                parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && Int($0).map { (0...255).contains($0) } == true })
+            else {
                 return "'\(host)' is not an IPv4 address (four numbers 0-255 separated by dots)"
             }
-            if parts.allSatisfy({ Int($0) == 0 }) { return "0.0.0.0 is not an address anyone can reach: give the controller's own address" }
+            if parts.allSatisfy({ Int($0) == 0 }) {
+                return "0.0.0.0 is not an address anyone can reach: give the controller's own address"
+            }
             return nil
         }
         guard bytes.count <= 253 else { return "a host name of \(bytes.count) characters is longer than 253" }
         var name = Substring(host)
-        if name.hasSuffix(".") { name = name.dropLast() }  // a fully qualified name's root dot
+        if name.hasSuffix(".") { name = name.dropLast() } // a fully qualified name's root dot
         for label in name.split(separator: ".", omittingEmptySubsequences: false) {
             guard (1...63).contains(label.utf8.count) else {
                 return "'\(host)' has an empty label or one longer than 63 characters"
             }
-            guard label.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }) else {
+            guard
+                label.utf8.allSatisfy({
+                    ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D
+                })
+            else {
                 return "'\(host)' is not a host name (letters, digits, hyphens and dots only)"
             }
-            if label.hasPrefix("-") || label.hasSuffix("-") { return "'\(host)' has a label that starts or ends with a hyphen" }
+            if label.hasPrefix("-") || label.hasSuffix("-") {
+                return "'\(host)' has a label that starts or ends with a hyphen"
+            }
         }
         return nil
     }
@@ -98,7 +116,8 @@ extension CorridorDocument {
     /// it is made where a controller starts and by `corridor check`, not by the loader.
     public func referenceEpochProblem(nowMs: Milliseconds) -> String? {
         guard referenceEpochMs > nowMs else { return nil }
-        return "reference_epoch_ms \(referenceEpochMs) is \((referenceEpochMs - nowMs) / 1000) s in the future (the clock says \(nowMs)): the corridor's plans start there, so no controller can run before it; set it to a past instant"
+        return
+            "reference_epoch_ms \(referenceEpochMs) is \((referenceEpochMs - nowMs) / 1000) s in the future (the clock says \(nowMs)): the corridor's plans start there, so no controller can run before it; set it to a past instant"
     }
 }
 
@@ -178,9 +197,11 @@ public struct CorridorFileError: Error, Hashable, Sendable, CustomStringConverti
 public enum CorridorFile {
     /// Reads and validates a corridor file.
     public static func load(path: String) throws -> CorridorDocument {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw CorridorFileError(file: path, keyPath: "", line: nil, column: nil, problem: .unreadable,
-                                    message: "cannot read the file (missing, unreadable or not UTF-8)")
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
+            throw CorridorFileError(
+                file: path, keyPath: "", line: nil, column: nil, problem: .unreadable,
+                message: "cannot read the file (missing, unreadable or not UTF-8)")
         }
         return try parse(yaml: text, file: path)
     }
@@ -202,9 +223,12 @@ struct Located {
 struct Reader {
     let file: String
 
-    func fail(_ at: Located?, _ problem: CorridorFileError.Problem, _ message: String, path: String? = nil) -> CorridorFileError {
-        CorridorFileError(file: file, keyPath: path ?? at?.path ?? "", line: at?.node.mark.map { $0.line },
-                          column: at?.node.mark.map { $0.column }, problem: problem, message: message)
+    func fail(
+        _ at: Located?, _ problem: CorridorFileError.Problem, _ message: String, path: String? = nil
+    ) -> CorridorFileError {
+        CorridorFileError(
+            file: file, keyPath: path ?? at?.path ?? "", line: at?.node.mark.map { $0.line },
+            column: at?.node.mark.map { $0.column }, problem: problem, message: message)
     }
 
     // MARK: typed access
@@ -220,7 +244,9 @@ struct Reader {
         guard case .mapping(let m) = l.node else { throw fail(l, .wrongType, "expected a mapping") }
         var pairs: [(String, Located)] = []
         for (k, v) in m {
-            guard let key = k.string else { throw fail(Located(node: k, path: l.path), .wrongType, "keys must be strings") }
+            guard let key = k.string else {
+                throw fail(Located(node: k, path: l.path), .wrongType, "keys must be strings")
+            }
             if pairs.contains(where: { $0.0 == key }) {
                 throw fail(Located(node: k, path: l.child(key)), .duplicateID, "key '\(key)' appears twice")
             }
@@ -253,25 +279,34 @@ struct Reader {
     }
 
     func string(_ l: Located) throws -> String {
-        guard case .scalar(let s) = l.node, !s.string.isEmpty else { throw fail(l, .wrongType, "expected a non-empty string") }
+        guard case .scalar(let s) = l.node, !s.string.isEmpty else {
+            throw fail(l, .wrongType, "expected a non-empty string")
+        }
         return s.string
     }
 
     func int(_ l: Located) throws -> Int {
-        guard case .scalar(let s) = l.node, let v = Int(s.string) else { throw fail(l, .wrongType, "expected an integer") }
+        guard case .scalar(let s) = l.node, let v = Int(s.string) else {
+            throw fail(l, .wrongType, "expected an integer")
+        }
         return v
     }
 
     func int(_ l: Located, in range: ClosedRange<Int>, _ what: String) throws -> Int {
         let v = try int(l)
-        guard range.contains(v) else { throw fail(l, .invalidValue, "\(what) \(v) is outside \(range.lowerBound)...\(range.upperBound)") }
+        guard range.contains(v) else {
+            throw fail(l, .invalidValue, "\(what) \(v) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
         return v
     }
 
     func bool(_ l: Located) throws -> Bool {
         guard case .scalar(let s) = l.node else { throw fail(l, .wrongType, "expected true or false") }
-        switch s.string { case "true", "yes": return true; case "false", "no": return false
-        default: throw fail(l, .wrongType, "expected true or false") }
+        switch s.string {
+        case "true", "yes": return true
+        case "false", "no": return false
+        default: throw fail(l, .wrongType, "expected true or false")
+        }
     }
 
     /// Seconds written as an integer or a decimal with up to 3 places, read exactly into ms.
@@ -285,7 +320,8 @@ struct Reader {
         var ms = whole * 1_000
         if parts.count == 2 {
             let frac = parts[1]
-            guard (1...3).contains(frac.count), frac.allSatisfy({ $0.isASCII && $0.isNumber }), let f = Int64(frac) else {
+            guard (1...3).contains(frac.count), frac.allSatisfy({ $0.isASCII && $0.isNumber }), let f = Int64(frac)
+            else {
                 throw fail(l, .wrongType, "expected seconds with at most 3 decimals, got '\(text)'")
             }
             ms += f * [1, 100, 10, 1][frac.count]
@@ -296,7 +332,9 @@ struct Reader {
     func seconds(_ l: Located, in range: ClosedRange<Milliseconds>, _ what: String) throws -> Milliseconds {
         let v = try seconds(l)
         guard range.contains(v) else {
-            throw fail(l, .invalidValue, "\(what) \(fmt(v)) s is outside \(fmt(range.lowerBound))...\(fmt(range.upperBound)) s")
+            throw fail(
+                l, .invalidValue, "\(what) \(fmt(v)) s is outside \(fmt(range.lowerBound))...\(fmt(range.upperBound)) s"
+            )
         }
         return v
     }
@@ -314,13 +352,16 @@ struct Reader {
         let root: Node
         do {
             guard let n = try Yams.compose(yaml: text) else {
-                throw CorridorFileError(file: file, keyPath: "", line: nil, column: nil, problem: .yaml, message: "the file is empty")
+                throw CorridorFileError(
+                    file: file, keyPath: "", line: nil, column: nil, problem: .yaml, message: "the file is empty")
             }
             root = n
         } catch let e as CorridorFileError {
             throw e
         } catch let e as YamlError {
-            throw CorridorFileError(file: file, keyPath: "", line: yamlLine(e), column: nil, problem: .yaml, message: "not valid YAML: \(e)")
+            throw CorridorFileError(
+                file: file, keyPath: "", line: yamlLine(e), column: nil, problem: .yaml, message: "not valid YAML: \(e)"
+            )
         }
         var top = try obj(Located(node: root, path: ""))
         let id = try string(required(&top, "corridor"))
@@ -330,7 +371,10 @@ struct Reader {
             throw fail(epochAt, .wrongType, "expected a non-negative integer (ms since the Unix epoch, UTC)")
         }
         guard epoch >= Limits.earliestTimeMs, epoch <= Limits.latestTimeMs else {
-            throw fail(epochAt, .invalidValue, "\(epoch) is outside \(Limits.earliestTimeMs)...\(Limits.latestTimeMs) (2000-01-01 to 2200-01-01, ms since the Unix epoch, UTC)")
+            throw fail(
+                epochAt, .invalidValue,
+                "\(epoch) is outside \(Limits.earliestTimeMs)...\(Limits.latestTimeMs) (2000-01-01 to 2200-01-01, ms since the Unix epoch, UTC)"
+            )
         }
         var dirs = try obj(required(&top, "directions"))
         let inc = try string(required(&dirs, "increasing"))
@@ -347,10 +391,15 @@ struct Reader {
         var safety = SafetyTimings()
         if let sl = optional(&top, "safety") {
             var so = try obj(sl)
-            if let v = optional(&so, "flash_exit_red_s") { safety.flashExitRedMs = try seconds(v, in: Limits.redClearanceMsMin...60_000, "flash exit red") }
-            if let v = optional(&so, "preempt_dwell_s") { safety.preemptDwellMs = try seconds(v, in: Limits.preemptDwellMsMin...120_000, "preemption dwell") }
+            if let v = optional(&so, "flash_exit_red_s") {
+                safety.flashExitRedMs = try seconds(v, in: Limits.redClearanceMsMin...60_000, "flash exit red")
+            }
+            if let v = optional(&so, "preempt_dwell_s") {
+                safety.preemptDwellMs = try seconds(v, in: Limits.preemptDwellMsMin...120_000, "preemption dwell")
+            }
             if let v = optional(&so, "preempt_max_presence_s") {
-                safety.preemptMaxPresenceMs = try seconds(v, in: (safety.preemptDwellMs + 1)...Limits.preemptMaxPresenceMsMax, "preemption max presence")
+                safety.preemptMaxPresenceMs = try seconds(
+                    v, in: (safety.preemptDwellMs + 1)...Limits.preemptMaxPresenceMsMax, "preemption max presence")
             }
             try done(so)
         }
@@ -363,12 +412,16 @@ struct Reader {
             var po = try obj(pl)
             let idAt = try required(&po, "id")
             let pid = PhaseID(try int(idAt, in: 1...Limits.phaseNumberMax, "phase number"))
-            if phaseAt[pid] != nil { throw fail(idAt, .duplicateID, "duplicate phase id \(pid) (also \(phaseAt[pid]!.path))") }
+            if phaseAt[pid] != nil {
+                throw fail(idAt, .duplicateID, "duplicate phase id \(pid) (also \(phaseAt[pid]!.path))")
+            }
             phaseAt[pid] = idAt
             let pname = try string(required(&po, "name"))
-            let minGreen = try seconds(required(&po, "min_green_s"), in: Limits.minGreenMsMin...Limits.minGreenMsMax, "min green")
+            let minGreen = try seconds(
+                required(&po, "min_green_s"), in: Limits.minGreenMsMin...Limits.minGreenMsMax, "min green")
             let yellow = try seconds(required(&po, "yellow_s"), in: Limits.yellowMsMin...Limits.yellowMsMax, "yellow")
-            let allRed = try seconds(required(&po, "all_red_s"), in: Limits.redClearanceMsMin...Limits.redClearanceMsMax, "all-red")
+            let allRed = try seconds(
+                required(&po, "all_red_s"), in: Limits.redClearanceMsMin...Limits.redClearanceMsMax, "all-red")
             let flashAt = try required(&po, "flash")
             let flash: Lamp
             switch try string(flashAt) {
@@ -377,12 +430,17 @@ struct Reader {
             default: throw fail(flashAt, .invalidValue, "flash must be 'yellow' or 'red'")
             }
             try done(po)
-            phases.append(Phase(id: pid, name: pname, minGreenMs: minGreen, yellowMs: yellow, redClearanceMs: allRed, flashLamp: flash))
+            phases.append(
+                Phase(
+                    id: pid, name: pname, minGreenMs: minGreen, yellowMs: yellow, redClearanceMs: allRed,
+                    flashLamp: flash))
         }
         func phaseRef(_ l: Located) throws -> PhaseID {
             let p = PhaseID(try int(l))
             guard phaseAt[p] != nil else {
-                throw fail(l, .unknownPhase, "unknown phase \(p) (phases: \(phaseAt.keys.sorted().map(\.description).joined(separator: ", ")))")
+                throw fail(
+                    l, .unknownPhase,
+                    "unknown phase \(p) (phases: \(phaseAt.keys.sorted().map(\.description).joined(separator: ", ")))")
             }
             return p
         }
@@ -390,11 +448,15 @@ struct Reader {
         if let cl = optional(&ix, "conflicts") {
             for pair in try list(cl) {
                 let two = try list(pair)
-                guard two.count == 2 else { throw fail(pair, .wrongType, "a conflict is a pair of phases, e.g. [2, 5]") }
+                guard two.count == 2 else {
+                    throw fail(pair, .wrongType, "a conflict is a pair of phases, e.g. [2, 5]")
+                }
                 conflicts.append((try phaseRef(two[0]), try phaseRef(two[1])))
             }
         }
-        func conflict(_ a: PhaseID, _ b: PhaseID) -> Bool { conflicts.contains { ($0.0 == a && $0.1 == b) || ($0.0 == b && $0.1 == a) } }
+        func conflict(_ a: PhaseID, _ b: PhaseID) -> Bool {
+            conflicts.contains { ($0.0 == a && $0.1 == b) || ($0.0 == b && $0.1 == a) }
+        }
         var stages: [Stage] = []
         var stageAt: [String: Located] = [:]
         for sl in try list(required(&ix, "stages")) {
@@ -419,7 +481,9 @@ struct Reader {
         let templateAt = Located(node: ix.at.node, path: "intersection")
         let template: Signal
         do {
-            template = try Signal(id: SignalID(0), name: "template", positionMetres: 0, phases: phases, stages: stages, conflicts: conflicts)
+            template = try Signal(
+                id: SignalID(0), name: "template", positionMetres: 0, phases: phases, stages: stages,
+                conflicts: conflicts)
         } catch let e as TimingError {
             throw fail(templateAt, .invalidValue, e.message)
         }
@@ -433,37 +497,50 @@ struct Reader {
         var socketsSeen: [String: String] = [:]
         let signalList = try list(required(&top, "signals"))
         guard (1...Limits.signalsMax).contains(signalList.count) else {
-            throw fail(templateAt, .invalidValue, "a corridor has 1...\(Limits.signalsMax) signals, not \(signalList.count)", path: "signals")
+            throw fail(
+                templateAt, .invalidValue, "a corridor has 1...\(Limits.signalsMax) signals, not \(signalList.count)",
+                path: "signals")
         }
         for sl in signalList {
             var so = try obj(sl)
             let idAt = try required(&so, "id")
             let sid = SignalID(try int(idAt, in: 1...1_000_000, "signal id"))
-            if let other = signalAt[sid] { throw fail(idAt, .duplicateID, "duplicate signal id \(sid) (also at \(other.path))") }
+            if let other = signalAt[sid] {
+                throw fail(idAt, .duplicateID, "duplicate signal id \(sid) (also at \(other.path))")
+            }
             signalAt[sid] = idAt
             let sname = try string(required(&so, "name"))
             let posAt = try required(&so, "position_m")
             let pos = try int(posAt, in: 0...Limits.corridorLengthMetresMax, "position")
             if let prev = signals.last, pos <= prev.positionMetres {
-                throw fail(posAt, .positionsNotIncreasing, "position \(pos) m is not after the previous signal's \(prev.positionMetres) m (list signals in order along the road)")
+                throw fail(
+                    posAt, .positionsNotIncreasing,
+                    "position \(pos) m is not after the previous signal's \(prev.positionMetres) m (list signals in order along the road)"
+                )
             }
             var eps: [Endpoint] = []
             for key in ["peer", "api"] {
                 let at = try required(&so, key)
                 let e = try endpoint(at)
-                if let other = socketsSeen[e.socketKey] { throw fail(at, .duplicateID, "address \(e) is already used by \(other)") }
+                if let other = socketsSeen[e.socketKey] {
+                    throw fail(at, .duplicateID, "address \(e) is already used by \(other)")
+                }
                 socketsSeen[e.socketKey] = at.path
                 eps.append(e)
             }
             try done(so)
-            signals.append(try Signal(id: sid, name: sname, positionMetres: pos, phases: template.phases,
-                                      stages: template.stages, conflicts: conflicts))
+            signals.append(
+                try Signal(
+                    id: sid, name: sname, positionMetres: pos, phases: template.phases,
+                    stages: template.stages, conflicts: conflicts))
             endpoints.append(SignalEndpoints(signal: sid, peer: eps[0], api: eps[1]))
         }
         func signalRef(_ l: Located, problem: CorridorFileError.Problem = .unknownSignal) throws -> SignalID {
             let s = SignalID(try int(l))
             guard signalAt[s] != nil else {
-                throw fail(l, problem, problem == .voterNotASignal ? "voter \(s) is not a signal of this corridor" : "unknown signal \(s)")
+                throw fail(
+                    l, problem,
+                    problem == .voterNotASignal ? "voter \(s) is not a signal of this corridor" : "unknown signal \(s)")
             }
             return s
         }
@@ -484,7 +561,9 @@ struct Reader {
             var po = try obj(pl)
             let nameAt = try required(&po, "name")
             let pid = PlanID(try string(nameAt))
-            if let other = planAt[pid] { throw fail(nameAt, .duplicateID, "duplicate plan '\(pid)' (also at \(other.path))") }
+            if let other = planAt[pid] {
+                throw fail(nameAt, .duplicateID, "duplicate plan '\(pid)' (also at \(other.path))")
+            }
             planAt[pid] = nameAt
             if let fl = optional(&po, "flash"), try bool(fl) {
                 try done(po)
@@ -496,7 +575,9 @@ struct Reader {
             let coordAt = try required(&po, "coordinated_stage")
             let coordName = try string(coordAt)
             guard let coord = stageNames.firstIndex(of: coordName) else {
-                throw fail(coordAt, .unknownStage, "unknown stage '\(coordName)' (stages: \(stageNames.joined(separator: ", ")))")
+                throw fail(
+                    coordAt, .unknownStage,
+                    "unknown stage '\(coordName)' (stages: \(stageNames.joined(separator: ", ")))")
             }
             // The rules are PlanRules' (shared with the state machine's plan updates), in seconds here.
             func broken(_ at: Located, _ p: PlanRules.Problem, _ what: String = "") -> CorridorFileError {
@@ -532,14 +613,21 @@ struct Reader {
             }
             let progAt = try required(&po, "progression")
             var pr = try obj(progAt)
-            let speed = try int(required(&pr, "speed_kmh"), in: Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax, "progression speed (km/h)")
+            let speed = try int(
+                required(&pr, "speed_kmh"), in: Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax,
+                "progression speed (km/h)")
             let favour = try direction(required(&pr, "favour"))
-            let percent = try optional(&pr, "favour_band_percent").map { try int($0, in: 1...100, "favoured band percent") } ?? 100
+            let percent =
+                try optional(&pr, "favour_band_percent").map { try int($0, in: 1...100, "favoured band percent") }
+                ?? 100
             try done(pr)
             let progression = Progression(speedKmh: speed, favoured: favour, favouredBandPercent: percent)
-            let greens = perSignal.map { $0[coord] - template.stageYellowMs[coord] - template.stageRedClearanceMs[coord] }
-            var offsets = ProgressionMath.offsetsMs(positionsMetres: signals.map(\.positionMetres), cycleMs: cycle,
-                                                    coordinatedGreensMs: greens, progression: progression)
+            let greens = perSignal.map {
+                $0[coord] - template.stageYellowMs[coord] - template.stageRedClearanceMs[coord]
+            }
+            var offsets = ProgressionMath.offsetsMs(
+                positionsMetres: signals.map(\.positionMetres), cycleMs: cycle,
+                coordinatedGreensMs: greens, progression: progression)
             if let ol = optional(&po, "offsets_s") {
                 // Explicit offsets replace the computed ones (all signals must be given).
                 var oo = try obj(ol)
@@ -555,14 +643,20 @@ struct Reader {
                 try done(oo)
             }
             try done(po)
-            plans.append(TimingPlan(id: pid, cycleMs: cycle,
-                                    signals: (0..<signals.count).map { SignalPlan(offsetMs: offsets[$0], splitsMs: perSignal[$0], coordinatedStage: coord) },
-                                    progression: progression))
+            plans.append(
+                TimingPlan(
+                    id: pid, cycleMs: cycle,
+                    signals: (0..<signals.count).map {
+                        SignalPlan(offsetMs: offsets[$0], splitsMs: perSignal[$0], coordinatedStage: coord)
+                    },
+                    progression: progression))
         }
         let initialAt = try required(&top, "initial_plan")
         let initial = PlanID(try string(initialAt))
         guard planAt[initial] != nil else {
-            throw fail(initialAt, .unknownPlan, "unknown plan '\(initial)' (plans: \(plans.map(\.id.rawValue).joined(separator: ", ")))")
+            throw fail(
+                initialAt, .unknownPlan,
+                "unknown plan '\(initial)' (plans: \(plans.map(\.id.rawValue).joined(separator: ", ")))")
         }
         var firstEngineer: FirstEngineer?
         var initialOperators: [OperatorRecord] = []
@@ -577,7 +671,9 @@ struct Reader {
                 let keyAt = try required(&fe, "public_key")
                 let text = try string(keyAt)
                 guard let key = Data(base64Encoded: text), key.count == 32 else {
-                    throw fail(keyAt, .invalidValue, "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)")
+                    throw fail(
+                        keyAt, .invalidValue,
+                        "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)")
                 }
                 try done(fe)
                 firstEngineer = FirstEngineer(name: engineer, publicKey: Array(key))
@@ -589,8 +685,12 @@ struct Reader {
                     let name = try string(nameAt)
                     if let p = OperatorRecord.nameProblem(name) { throw fail(nameAt, .invalidValue, p) }
                     let keyAt = try required(&o, "public_key")
-                    guard let key = Data(base64Encoded: try string(keyAt)), OperatorKeys.isValidPublicKey(Array(key)) else {
-                        throw fail(keyAt, .invalidValue, "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)")
+                    guard let key = Data(base64Encoded: try string(keyAt)), OperatorKeys.isValidPublicKey(Array(key))
+                    else {
+                        throw fail(
+                            keyAt, .invalidValue,
+                            "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)"
+                        )
                     }
                     let roleAt = try required(&o, "role")
                     guard let role = OperatorRole(name: try string(roleAt)) else {
@@ -598,8 +698,11 @@ struct Reader {
                     }
                     try done(o)
                     let record = OperatorRecord(name: name, publicKey: Array(key), role: role)
-                    let known = initialOperators.map(\.keyID) + (firstEngineer.map { [OperatorKeys.keyID($0.publicKey)] } ?? [])
-                    if known.contains(record.keyID) { throw fail(keyAt, .duplicateID, "this public key is listed twice") }
+                    let known =
+                        initialOperators.map(\.keyID) + (firstEngineer.map { [OperatorKeys.keyID($0.publicKey)] } ?? [])
+                    if known.contains(record.keyID) {
+                        throw fail(keyAt, .duplicateID, "this public key is listed twice")
+                    }
                     initialOperators.append(record)
                 }
             }
@@ -608,7 +711,9 @@ struct Reader {
                 let caAt = try required(&t, "ca")
                 let ca = try string(caAt)
                 if ca.isEmpty || ca.utf8.count > 4096 || ca.utf8.contains(0) {
-                    throw fail(caAt, .invalidValue, "expected the path of the corridor CA's certificate (PEM), relative to this file or absolute")
+                    throw fail(
+                        caAt, .invalidValue,
+                        "expected the path of the corridor CA's certificate (PEM), relative to this file or absolute")
                 }
                 try done(t)
                 let base = URL(fileURLWithPath: file).deletingLastPathComponent()
@@ -625,9 +730,10 @@ struct Reader {
         } catch let e as TimingError {
             throw fail(Located(node: root, path: ""), .invalidValue, e.message)
         }
-        var doc = CorridorDocument(id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
-                                   initialPlan: initial, voters: voters, endpoints: endpoints, firstEngineer: firstEngineer,
-                                   initialOperators: initialOperators, apiCertificateAuthority: apiCA)
+        var doc = CorridorDocument(
+            id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
+            initialPlan: initial, voters: voters, endpoints: endpoints, firstEngineer: firstEngineer,
+            initialOperators: initialOperators, apiCertificateAuthority: apiCA)
         doc.schedule = schedule
         return doc
     }
@@ -646,7 +752,8 @@ struct Reader {
 public func fmt(_ ms: Milliseconds) -> String {
     let sign = ms < 0 ? "-" : ""
     let a = ms.magnitude
-    let whole = a / 1_000, frac = a % 1_000
+    let whole = a / 1_000
+    let frac = a % 1_000
     if frac == 0 { return "\(sign)\(whole)" }
     var f = String(frac)
     while f.count < 3 { f = "0" + f }

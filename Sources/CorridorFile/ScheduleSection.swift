@@ -21,13 +21,16 @@ extension CorridorFile {
         let root: Node
         do {
             guard let n = try Yams.compose(yaml: yaml) else {
-                throw CorridorFileError(file: file, keyPath: "", line: nil, column: nil, problem: .yaml, message: "the file is empty")
+                throw CorridorFileError(
+                    file: file, keyPath: "", line: nil, column: nil, problem: .yaml, message: "the file is empty")
             }
             root = n
         } catch let e as CorridorFileError {
             throw e
         } catch let e as YamlError {
-            throw CorridorFileError(file: file, keyPath: "", line: r.yamlLine(e), column: nil, problem: .yaml, message: "not valid YAML: \(e)")
+            throw CorridorFileError(
+                file: file, keyPath: "", line: r.yamlLine(e), column: nil, problem: .yaml,
+                message: "not valid YAML: \(e)")
         }
         var top = try r.obj(Located(node: root, path: ""))
         let s = try r.schedule(try r.required(&top, "schedule"), plans: plans)
@@ -41,7 +44,10 @@ extension Reader {
         var o = try obj(at)
         let offsetAt = try required(&o, "utc_offset")
         guard let offset = Self.utcOffsetMinutes(try string(offsetAt)) else {
-            throw fail(offsetAt, .invalidValue, "expected a fixed UTC offset like \"+05:30\" (India) or \"+00:00\", -12:00...+14:00; time zones with daylight saving are not supported")
+            throw fail(
+                offsetAt, .invalidValue,
+                "expected a fixed UTC offset like \"+05:30\" (India) or \"+00:00\", -12:00...+14:00; time zones with daylight saving are not supported"
+            )
         }
         var dayPlans: [DayPlan] = []
         var dayPlanAt: [String: Located] = [:]
@@ -66,7 +72,9 @@ extension Reader {
             let l = try required(&weekObj, day)
             let n = try string(l)
             guard dayPlanAt[n] != nil else {
-                throw fail(l, .invalidValue, "unknown day plan '\(n)' (day plans: \(dayPlanAt.keys.sorted().joined(separator: ", ")))")
+                throw fail(
+                    l, .invalidValue,
+                    "unknown day plan '\(n)' (day plans: \(dayPlanAt.keys.sorted().joined(separator: ", ")))")
             }
             week.append(n)
         }
@@ -83,7 +91,9 @@ extension Reader {
                 guard let date = CivilDate(parsing: try string(dateAt)) else {
                     throw fail(dateAt, .invalidValue, "expected a date YYYY-MM-DD between 2000-01-01 and 2199-12-31")
                 }
-                if holidays.contains(where: { $0.date == date }) { throw fail(dateAt, .duplicateID, "holiday \(date) is listed twice") }
+                if holidays.contains(where: { $0.date == date }) {
+                    throw fail(dateAt, .duplicateID, "holiday \(date) is listed twice")
+                }
                 let dpl = try required(&h, "day_plan")
                 let n = try string(dpl)
                 guard dayPlanAt[n] != nil else { throw fail(dpl, .invalidValue, "unknown day plan '\(n)'") }
@@ -104,7 +114,9 @@ extension Reader {
     func dayPlan(_ name: String, _ l: Located, plans: [PlanID]?) throws -> DayPlan {
         let items = try list(l)
         guard !items.isEmpty, items.count <= TimeOfDaySchedule.actionsPerDayMax else {
-            throw fail(l, .invalidValue, "a day plan needs 1...\(TimeOfDaySchedule.actionsPerDayMax) actions, got \(items.count)")
+            throw fail(
+                l, .invalidValue,
+                "a day plan needs 1...\(TimeOfDaySchedule.actionsPerDayMax) actions, got \(items.count)")
         }
         var actions: [ScheduleAction] = []
         for item in items {
@@ -114,12 +126,17 @@ extension Reader {
                 throw fail(timeAt, .invalidValue, "expected a local time HH:MM (00:00...23:59), quoted: \"06:00\"")
             }
             if let prev = actions.last, minute - prev.minuteOfDay < TimeOfDaySchedule.actionSpacingMinutesMin {
-                throw fail(timeAt, .invalidValue, "\(ScheduleAction.timeText(minute)) follows \(prev.timeText): actions must be in increasing order and at least \(TimeOfDaySchedule.actionSpacingMinutesMin) min apart")
+                throw fail(
+                    timeAt, .invalidValue,
+                    "\(ScheduleAction.timeText(minute)) follows \(prev.timeText): actions must be in increasing order and at least \(TimeOfDaySchedule.actionSpacingMinutesMin) min apart"
+                )
             }
             let planAt = try required(&a, "plan")
             let plan = PlanID(try string(planAt))
             if let plans, !plans.contains(plan) {
-                throw fail(planAt, .unknownPlan, "unknown plan '\(plan)' (plans: \(plans.map(\.rawValue).joined(separator: ", ")))")
+                throw fail(
+                    planAt, .unknownPlan,
+                    "unknown plan '\(plan)' (plans: \(plans.map(\.rawValue).joined(separator: ", ")))")
             }
             try done(a)
             actions.append(ScheduleAction(minuteOfDay: minute, plan: plan))
@@ -131,7 +148,9 @@ extension Reader {
     static func utcOffsetMinutes(_ text: String) -> Int? {
         if text == "Z" || text == "UTC" { return 0 }
         let b = Array(text.utf8)
-        guard b.count == 6, b[0] == 0x2B || b[0] == 0x2D, let hm = ScheduleAction.parseTime(String(decoding: b[1...], as: UTF8.self)) else { return nil }
+        guard b.count == 6, b[0] == 0x2B || b[0] == 0x2D,
+            let hm = ScheduleAction.parseTime(String(decoding: b[1...], as: UTF8.self))
+        else { return nil }
         let v = b[0] == 0x2D ? -hm : hm
         return (-720...840).contains(v) ? v : nil
     }
@@ -142,7 +161,8 @@ extension TimeOfDaySchedule {
     /// an equal schedule.
     public var yaml: String {
         let sign = utcOffsetMinutes < 0 ? "-" : "+"
-        var out = "schedule:\n  utc_offset: \"\(sign)\(ScheduleAction.timeText(abs(utcOffsetMinutes)))\"\n  day_plans:\n"
+        var out =
+            "schedule:\n  utc_offset: \"\(sign)\(ScheduleAction.timeText(abs(utcOffsetMinutes)))\"\n  day_plans:\n"
         for d in dayPlans {
             out += "    \(d.name):\n"
             for a in d.actions { out += "      - { at: \"\(a.timeText)\", plan: \(a.plan.rawValue) }\n" }

@@ -43,7 +43,8 @@ public struct AuditCheckpoint: Hashable, Sendable {
 
     /// Whether `bytes` claim to be a checkpoint (they start with the magic).
     public static func isCheckpoint(_ bytes: [UInt8]) -> Bool {
-        bytes.count >= magic.count && bytes[0] == magic[0] && bytes[1] == magic[1] && bytes[2] == magic[2] && bytes[3] == magic[3]
+        bytes.count >= magic.count && bytes[0] == magic[0] && bytes[1] == magic[1] && bytes[2] == magic[2]
+            && bytes[3] == magic[3]
     }
 
     /// Decodes a checkpoint entry; throws a named `DecodeError` for anything else.
@@ -68,7 +69,8 @@ public struct AuditCheckpoint: Hashable, Sendable {
             return "checkpoint MISMATCH: this replica has no audit row \(headIndex)"
         }
         if own == headHash { return "checkpoint: this replica's row \(headIndex) has the leader's hash" }
-        return "checkpoint MISMATCH: this replica's row \(headIndex) hashes to \(hex(own)), the leader's to \(hex(headHash))"
+        return
+            "checkpoint MISMATCH: this replica's row \(headIndex) hashes to \(hex(own)), the leader's to \(hex(headHash))"
     }
 
     /// One line for the audit log.

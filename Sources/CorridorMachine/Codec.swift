@@ -22,7 +22,9 @@ public enum DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .truncated(let w): return "truncated while reading \(w)"
-        case .unsupportedVersion(let k, let v): return "unsupported \(k) format version \(v) (this build reads \(k == "command" ? CommandEnvelope.formatVersion : CorridorMachine.stateFormatVersion))"
+        case .unsupportedVersion(let k, let v):
+            return
+                "unsupported \(k) format version \(v) (this build reads \(k == "command" ? CommandEnvelope.formatVersion : CorridorMachine.stateFormatVersion))"
         case .badMagic(let k): return "not a \(k): bad magic"
         case .unknownTag(let w, let t): return "unknown \(w) tag \(t)"
         case .invalid(let w): return "invalid \(w)"
@@ -39,7 +41,10 @@ public struct ByteWriter: Sendable {
 
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func bool(_ v: Bool) { bytes.append(v ? 1 : 0) }
-    public mutating func u16(_ v: UInt16) { bytes.append(UInt8(v >> 8)); bytes.append(UInt8(truncatingIfNeeded: v)) }
+    public mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v))
+    }
     public mutating func u32(_ v: UInt32) {
         for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) }
     }
@@ -56,9 +61,17 @@ public struct ByteWriter: Sendable {
         bytes.append(contentsOf: utf8)
     }
     public mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
-    public mutating func data(_ b: [UInt8]) { count(b.count); bytes.append(contentsOf: b) }
+    public mutating func data(_ b: [UInt8]) {
+        count(b.count)
+        bytes.append(contentsOf: b)
+    }
     public mutating func optional<T>(_ v: T?, _ body: (inout ByteWriter, T) -> Void) {
-        if let v { u8(1); body(&self, v) } else { u8(0) }
+        if let v {
+            u8(1)
+            body(&self, v)
+        } else {
+            u8(0)
+        }
     }
     public mutating func array<T>(_ items: [T], _ body: (inout ByteWriter, T) -> Void) {
         count(items.count)
@@ -110,7 +123,9 @@ public struct ByteReader: Sendable {
     public mutating func i64(_ what: String) throws -> Int64 { Int64(bitPattern: try u64(what)) }
     public mutating func int(_ what: String) throws -> Int {
         let v = try i64(what)
-        guard v >= Int64(Int32.min), v <= Int64(Int32.max) else { throw DecodeError.invalid(what: "\(what) (\(v) out of range)") }
+        guard v >= Int64(Int32.min), v <= Int64(Int32.max) else {
+            throw DecodeError.invalid(what: "\(what) (\(v) out of range)")
+        }
         return Int(v)
     }
     public mutating func count(_ what: String) throws -> Int {
@@ -121,7 +136,9 @@ public struct ByteReader: Sendable {
     public mutating func string(_ what: String) throws -> String {
         let n = try count(what)
         let raw = Array(try take(n, what))
-        guard let s = String(validating: raw, as: UTF8.self) else { throw DecodeError.invalid(what: "\(what) (not UTF-8)") }
+        guard let s = String(validating: raw, as: UTF8.self) else {
+            throw DecodeError.invalid(what: "\(what) (not UTF-8)")
+        }
         return s
     }
     public mutating func raw(_ n: Int, _ what: String) throws -> [UInt8] { Array(try take(n, what)) }
@@ -150,6 +167,9 @@ public func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef")
     var s = ""
     s.reserveCapacity(bytes.count * 2)
-    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }
+    for b in bytes {
+        s.append(digits[Int(b >> 4)])
+        s.append(digits[Int(b & 15)])
+    }
     return s
 }

@@ -17,14 +17,21 @@ enum Codecs {
     static func signal(_ r: inout ByteReader) throws -> SignalID { SignalID(try r.int("signal id")) }
 
     /// A map with sorted, unique keys; the decoder refuses any other order.
-    static func map<K: Comparable, V>(_ w: inout ByteWriter, _ m: [K: V], key: (inout ByteWriter, K) -> Void,
-                                      value: (inout ByteWriter, V) -> Void) {
+    static func map<K: Comparable, V>(
+        _ w: inout ByteWriter, _ m: [K: V], key: (inout ByteWriter, K) -> Void,
+        value: (inout ByteWriter, V) -> Void
+    ) {
         let keys = m.keys.sorted()
         w.count(keys.count)
-        for k in keys { key(&w, k); value(&w, m[k]!) }
+        for k in keys {
+            key(&w, k)
+            value(&w, m[k]!)
+        }
     }
-    static func map<K: Comparable & Hashable, V>(_ r: inout ByteReader, _ what: String, key: (inout ByteReader) throws -> K,
-                                                 value: (inout ByteReader) throws -> V) throws -> [K: V] {
+    static func map<K: Comparable & Hashable, V>(
+        _ r: inout ByteReader, _ what: String, key: (inout ByteReader) throws -> K,
+        value: (inout ByteReader) throws -> V
+    ) throws -> [K: V] {
         let n = try r.count(what)
         var out: [K: V] = [:]
         var previous: K?
@@ -45,7 +52,9 @@ enum Codecs {
     }
 
     static func progression(_ w: inout ByteWriter, _ p: Progression) {
-        w.int(p.speedKmh); direction(&w, p.favoured); w.int(p.favouredBandPercent)
+        w.int(p.speedKmh)
+        direction(&w, p.favoured)
+        w.int(p.favouredBandPercent)
     }
     static func progression(_ r: inout ByteReader) throws -> Progression {
         let s = try r.int("progression speed")
@@ -57,13 +66,16 @@ enum Codecs {
     static func preemption(_ w: inout ByteWriter, _ p: Preemption) {
         w.array(p.signals, signal)
         direction(&w, p.direction)
-        w.int(p.speedKmh); w.i64(p.leadMs); w.i64(p.clearMs)
+        w.int(p.speedKmh)
+        w.i64(p.leadMs)
+        w.i64(p.clearMs)
     }
     static func preemption(_ r: inout ByteReader) throws -> Preemption {
         let s = try r.array("preemption signals", signal)
         let d = try direction(&r)
-        return Preemption(signals: s, direction: d, speedKmh: try r.int("speed"), leadMs: try r.i64("lead"),
-                          clearMs: try r.i64("clear"))
+        return Preemption(
+            signals: s, direction: d, speedKmh: try r.int("speed"), leadMs: try r.i64("lead"),
+            clearMs: try r.i64("clear"))
     }
 
     // MARK: Commands
@@ -90,17 +102,29 @@ enum Codecs {
         let off = try r.optional("offsets") { r in
             try map(&r, "offsets", key: { try $0.int("signal id") }, value: { try $0.i64("offset") })
         }
-        return PlanSpec(name: name, cycleMs: cycle, coordinatedStage: coord, splitsMs: sp, signalSplitsMs: sig,
-                        progression: prog, offsetsMs: off)
+        return PlanSpec(
+            name: name, cycleMs: cycle, coordinatedStage: coord, splitsMs: sp, signalSplitsMs: sig,
+            progression: prog, offsetsMs: off)
     }
 
     static func command(_ w: inout ByteWriter, _ c: Command) {
         switch c {
-        case .setMode(let p): w.u8(1); w.string(p.rawValue)
-        case .hold(let s, let stage): w.u8(2); signal(&w, s); w.optional(stage) { $0.string($1) }
-        case .release(let s): w.u8(3); signal(&w, s)
-        case .flash(let s): w.u8(4); w.optional(s, signal)
-        case .unflash(let s): w.u8(5); w.optional(s, signal)
+        case .setMode(let p):
+            w.u8(1)
+            w.string(p.rawValue)
+        case .hold(let s, let stage):
+            w.u8(2)
+            signal(&w, s)
+            w.optional(stage) { $0.string($1) }
+        case .release(let s):
+            w.u8(3)
+            signal(&w, s)
+        case .flash(let s):
+            w.u8(4)
+            w.optional(s, signal)
+        case .unflash(let s):
+            w.u8(5)
+            w.optional(s, signal)
         case .preempt(let p):
             w.u8(6)
             w.array(p.signals, signal)
@@ -108,13 +132,31 @@ enum Codecs {
             w.optional(p.speedKmh) { $0.int($1) }
             w.optional(p.leadMs) { $0.i64($1) }
             w.optional(p.clearMs) { $0.i64($1) }
-        case .cancelPreemption(let i): w.u8(7); w.u64(i)
-        case .updatePlan(let p): w.u8(8); planSpec(&w, p)
-        case .addOperator(let name, let key, let role): w.u8(9); w.string(name); w.data(key); w.u8(role.rawValue)
-        case .setRole(let name, let role): w.u8(10); w.string(name); w.u8(role.rawValue)
-        case .revokeKey(let id): w.u8(11); w.u64(id)
-        case .setModeUntil(let p, let until): w.u8(12); w.string(p.rawValue); modeUntil(&w, until)
-        case .setSchedule(let s): w.u8(13); schedule(&w, s)
+        case .cancelPreemption(let i):
+            w.u8(7)
+            w.u64(i)
+        case .updatePlan(let p):
+            w.u8(8)
+            planSpec(&w, p)
+        case .addOperator(let name, let key, let role):
+            w.u8(9)
+            w.string(name)
+            w.data(key)
+            w.u8(role.rawValue)
+        case .setRole(let name, let role):
+            w.u8(10)
+            w.string(name)
+            w.u8(role.rawValue)
+        case .revokeKey(let id):
+            w.u8(11)
+            w.u64(id)
+        case .setModeUntil(let p, let until):
+            w.u8(12)
+            w.string(p.rawValue)
+            modeUntil(&w, until)
+        case .setSchedule(let s):
+            w.u8(13)
+            schedule(&w, s)
         }
     }
     static func role(_ r: inout ByteReader) throws -> OperatorRole {
@@ -153,8 +195,12 @@ enum Codecs {
 
     static func result(_ w: inout ByteWriter, _ res: CommandResult) {
         switch res {
-        case .accepted(let t): w.u8(0); w.i64(t)
-        case .rejected(let c, let reason): w.u8(c.rawValue); w.string(reason)
+        case .accepted(let t):
+            w.u8(0)
+            w.i64(t)
+        case .rejected(let c, let reason):
+            w.u8(c.rawValue)
+            w.string(reason)
         }
     }
     static func result(_ r: inout ByteReader) throws -> CommandResult {
@@ -168,13 +214,28 @@ enum Codecs {
 
     static func action(_ w: inout ByteWriter, _ a: ControlAction) {
         switch a {
-        case .setPlan(let p): w.u8(1); w.string(p.rawValue)
-        case .flash(let s): w.u8(2); w.optional(s, signal)
-        case .unflash(let s): w.u8(3); w.optional(s, signal)
-        case .hold(let s, let stage): w.u8(4); signal(&w, s); w.optional(stage) { $0.string($1) }
-        case .release(let s): w.u8(5); signal(&w, s)
-        case .preempt(let p): w.u8(6); preemption(&w, p)
-        case .cancelPreemption(let e): w.u8(7); w.u64(e.rawValue)
+        case .setPlan(let p):
+            w.u8(1)
+            w.string(p.rawValue)
+        case .flash(let s):
+            w.u8(2)
+            w.optional(s, signal)
+        case .unflash(let s):
+            w.u8(3)
+            w.optional(s, signal)
+        case .hold(let s, let stage):
+            w.u8(4)
+            signal(&w, s)
+            w.optional(stage) { $0.string($1) }
+        case .release(let s):
+            w.u8(5)
+            signal(&w, s)
+        case .preempt(let p):
+            w.u8(6)
+            preemption(&w, p)
+        case .cancelPreemption(let e):
+            w.u8(7)
+            w.u64(e.rawValue)
         }
     }
     static func action(_ r: inout ByteReader) throws -> ControlAction {
@@ -206,21 +267,37 @@ enum Codecs {
             w.string(s.name)
             w.int(s.positionMetres)
             w.array(s.phases) { w, p in
-                w.int(p.id.rawValue); w.string(p.name); w.i64(p.minGreenMs); w.i64(p.yellowMs)
-                w.i64(p.redClearanceMs); w.u8(p.flashLamp.rawValue)
+                w.int(p.id.rawValue)
+                w.string(p.name)
+                w.i64(p.minGreenMs)
+                w.i64(p.yellowMs)
+                w.i64(p.redClearanceMs)
+                w.u8(p.flashLamp.rawValue)
             }
-            w.array(s.stages) { w, st in w.string(st.name); w.array(st.phases) { $0.int($1.rawValue) } }
-            w.array(s.conflicts) { w, pair in w.int(pair.a.rawValue); w.int(pair.b.rawValue) }
+            w.array(s.stages) { w, st in
+                w.string(st.name)
+                w.array(st.phases) { $0.int($1.rawValue) }
+            }
+            w.array(s.conflicts) { w, pair in
+                w.int(pair.a.rawValue)
+                w.int(pair.b.rawValue)
+            }
         }
         w.array(c.plans) { w, p in
             w.string(p.id.rawValue)
             w.bool(p.isFlash)
             if p.isFlash { return }
             w.i64(p.cycleMs)
-            w.array(p.signals) { w, sp in w.i64(sp.offsetMs); w.array(sp.splitsMs) { $0.i64($1) }; w.int(sp.coordinatedStage) }
+            w.array(p.signals) { w, sp in
+                w.i64(sp.offsetMs)
+                w.array(sp.splitsMs) { $0.i64($1) }
+                w.int(sp.coordinatedStage)
+            }
             w.optional(p.progression, progression)
         }
-        w.i64(c.safety.flashExitRedMs); w.i64(c.safety.preemptDwellMs); w.i64(c.safety.preemptMaxPresenceMs)
+        w.i64(c.safety.flashExitRedMs)
+        w.i64(c.safety.preemptDwellMs)
+        w.i64(c.safety.preemptMaxPresenceMs)
     }
 
     static func corridor(_ r: inout ByteReader) throws -> Corridor {
@@ -231,15 +308,21 @@ enum Codecs {
                 let sname = try r.string("signal name")
                 let pos = try r.int("position")
                 let phases = try r.array("phases") { r in
-                    Phase(id: PhaseID(try r.int("phase id")), name: try r.string("phase name"),
-                          minGreenMs: try r.i64("min green"), yellowMs: try r.i64("yellow"),
-                          redClearanceMs: try r.i64("red clearance"), flashLamp: try lamp(&r))
+                    Phase(
+                        id: PhaseID(try r.int("phase id")), name: try r.string("phase name"),
+                        minGreenMs: try r.i64("min green"), yellowMs: try r.i64("yellow"),
+                        redClearanceMs: try r.i64("red clearance"), flashLamp: try lamp(&r))
                 }
                 let stages = try r.array("stages") { r in
-                    Stage(name: try r.string("stage name"), phases: try r.array("stage phases") { PhaseID(try $0.int("phase")) })
+                    Stage(
+                        name: try r.string("stage name"),
+                        phases: try r.array("stage phases") { PhaseID(try $0.int("phase")) })
                 }
-                let conflicts = try r.array("conflicts") { r in (PhaseID(try r.int("phase")), PhaseID(try r.int("phase"))) }
-                let s = try Signal(id: id, name: sname, positionMetres: pos, phases: phases, stages: stages, conflicts: conflicts)
+                let conflicts = try r.array("conflicts") { r in
+                    (PhaseID(try r.int("phase")), PhaseID(try r.int("phase")))
+                }
+                let s = try Signal(
+                    id: id, name: sname, positionMetres: pos, phases: phases, stages: stages, conflicts: conflicts)
                 guard s.conflicts.map({ ($0.a, $0.b) }).elementsEqual(conflicts, by: { $0 == $1 }) else {
                     throw DecodeError.invalid(what: "conflicts of signal \(id) (not sorted)")
                 }
@@ -250,8 +333,9 @@ enum Codecs {
                 if try r.bool("flash") { return .flash(id) }
                 let cycle = try r.i64("cycle")
                 let sps = try r.array("signal plans") { r in
-                    SignalPlan(offsetMs: try r.i64("offset"), splitsMs: try r.array("splits") { try $0.i64("split") },
-                               coordinatedStage: try r.int("coordinated stage"))
+                    SignalPlan(
+                        offsetMs: try r.i64("offset"), splitsMs: try r.array("splits") { try $0.i64("split") },
+                        coordinatedStage: try r.int("coordinated stage"))
                 }
                 guard let prog = try r.optional("progression", progression) else {
                     throw DecodeError.invalid(what: "plan '\(id)' (a coordinated plan needs a progression)")

@@ -16,7 +16,12 @@ public struct ClientID: Hashable, Comparable, Sendable, CustomStringConvertible 
         high = try! r.u64("client id")
         low = try! r.u64("client id")
     }
-    public var bytes: [UInt8] { var w = ByteWriter(); w.u64(high); w.u64(low); return w.bytes }
+    public var bytes: [UInt8] {
+        var w = ByteWriter()
+        w.u64(high)
+        w.u64(low)
+        return w.bytes
+    }
 
     /// How long exactly-once covers a client whose id carries its creation time: one hour of the
     /// corridor's clock from that time. Within it a retry returns the first result; after it a command
@@ -47,8 +52,10 @@ public struct PreemptRequest: Hashable, Sendable {
     public var speedKmh: Int?
     public var leadMs: Milliseconds?
     public var clearMs: Milliseconds?
-    public init(signals: [SignalID], direction: Direction, speedKmh: Int? = nil, leadMs: Milliseconds? = nil,
-                clearMs: Milliseconds? = nil) {
+    public init(
+        signals: [SignalID], direction: Direction, speedKmh: Int? = nil, leadMs: Milliseconds? = nil,
+        clearMs: Milliseconds? = nil
+    ) {
         self.signals = signals
         self.direction = direction
         self.speedKmh = speedKmh
@@ -57,8 +64,9 @@ public struct PreemptRequest: Hashable, Sendable {
     }
     public var preemption: Preemption {
         let d = Preemption(signals: signals, direction: direction)
-        return Preemption(signals: signals, direction: direction, speedKmh: speedKmh ?? d.speedKmh,
-                          leadMs: leadMs ?? d.leadMs, clearMs: clearMs ?? d.clearMs)
+        return Preemption(
+            signals: signals, direction: direction, speedKmh: speedKmh ?? d.speedKmh,
+            leadMs: leadMs ?? d.leadMs, clearMs: clearMs ?? d.clearMs)
     }
 }
 
@@ -79,9 +87,11 @@ public struct PlanSpec: Hashable, Sendable {
     /// Explicit offsets for every signal (each < cycle); nil = computed from the progression.
     public var offsetsMs: [Int: Milliseconds]?
 
-    public init(name: String, cycleMs: Milliseconds, coordinatedStage: String, splitsMs: [String: Milliseconds],
-                signalSplitsMs: [Int: [String: Milliseconds]] = [:], progression: Progression,
-                offsetsMs: [Int: Milliseconds]? = nil) {
+    public init(
+        name: String, cycleMs: Milliseconds, coordinatedStage: String, splitsMs: [String: Milliseconds],
+        signalSplitsMs: [Int: [String: Milliseconds]] = [:], progression: Progression,
+        offsetsMs: [Int: Milliseconds]? = nil
+    ) {
         self.name = name
         self.isFlash = false
         self.cycleMs = cycleMs
@@ -93,8 +103,9 @@ public struct PlanSpec: Hashable, Sendable {
     }
 
     public static func flash(_ name: String) -> PlanSpec {
-        var p = PlanSpec(name: name, cycleMs: 0, coordinatedStage: "", splitsMs: [:],
-                         progression: Progression(speedKmh: 0, favoured: .increasing, favouredBandPercent: 0))
+        var p = PlanSpec(
+            name: name, cycleMs: 0, coordinatedStage: "", splitsMs: [:],
+            progression: Progression(speedKmh: 0, favoured: .increasing, favouredBandPercent: 0))
         p.isFlash = true
         return p
     }
@@ -150,8 +161,10 @@ public struct CommandEnvelope: Hashable, Sendable {
     /// The operator's signature (nil: an unsigned command, which no replica applies).
     public var signature: CommandSignature?
 
-    public init(operatorID: String, clientID: ClientID, sequence: UInt64, leaderTimeMs: Milliseconds, command: Command,
-                signature: CommandSignature? = nil) {
+    public init(
+        operatorID: String, clientID: ClientID, sequence: UInt64, leaderTimeMs: Milliseconds, command: Command,
+        signature: CommandSignature? = nil
+    ) {
         self.operatorID = operatorID
         self.clientID = clientID
         self.sequence = sequence
@@ -178,8 +191,9 @@ public struct CommandEnvelope: Hashable, Sendable {
 
     /// What the operator signs for this envelope on corridor `corridorID`.
     public func signedMessage(corridorID: String) -> [UInt8] {
-        OperatorKeys.signedMessage(corridorID: corridorID, clientID: clientID, sequence: sequence, operatorName: operatorID,
-                                   command: commandBytes)
+        OperatorKeys.signedMessage(
+            corridorID: corridorID, clientID: clientID, sequence: sequence, operatorName: operatorID,
+            command: commandBytes)
     }
 
     // Layout (v2): u16 version | string operator | 16 bytes client id | u64 sequence | i64 leader time |
@@ -193,7 +207,9 @@ public struct CommandEnvelope: Hashable, Sendable {
         w.u64(sequence)
         w.i64(leaderTimeMs)
         if let s = signature, s.bytes.count == 64 {
-            w.u8(1); w.u64(s.keyID); w.raw(s.bytes)
+            w.u8(1)
+            w.u64(s.keyID)
+            w.raw(s.bytes)
         } else {
             w.u8(0)
         }
@@ -224,8 +240,9 @@ public struct CommandEnvelope: Hashable, Sendable {
         let h = try decodeHeader(&r)
         let c = try Codecs.command(&r)
         try r.finish()
-        return CommandEnvelope(operatorID: h.operatorID, clientID: h.clientID, sequence: h.sequence,
-                               leaderTimeMs: h.leaderTimeMs, command: c, signature: h.signature)
+        return CommandEnvelope(
+            operatorID: h.operatorID, clientID: h.clientID, sequence: h.sequence,
+            leaderTimeMs: h.leaderTimeMs, command: c, signature: h.signature)
     }
 
     /// The same command with the leader's timestamp set (for the leader's shell; the signature stays
@@ -290,7 +307,8 @@ public enum CommandResult: Hashable, Sendable, CustomStringConvertible {
         var out = ""
         var bytes = 0
         for scalar in reason.unicodeScalars {
-            let piece = scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
+            let piece =
+                scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value)
                 ? "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" : String(scalar)
             let n = piece.utf8.count
             if bytes + n > Self.maxReasonBytes - 3 {

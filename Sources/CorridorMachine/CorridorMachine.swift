@@ -147,7 +147,11 @@ public struct CorridorMachine: Sendable {
     /// Cache of the compaction probe (not state): for (baseline, event count, last event) the
     /// time from which everything is settled, if any.
     var settleProbe: (key: SettleKey, at: Milliseconds?)?
-    struct SettleKey: Equatable { var baseline: Baseline; var count: Int; var last: UInt64 }
+    struct SettleKey: Equatable {
+        var baseline: Baseline
+        var count: Int
+        var last: UInt64
+    }
 
     /// Cache (not state) for the state hash: counts changes of the settings and the corridor, which make
     /// the prefix of the state encoding; `hashPrefix` is SHA-256 fed with that prefix at a version.
@@ -157,16 +161,23 @@ public struct CorridorMachine: Sendable {
     /// A fresh corridor running `initialPlan` from `referenceEpochMs`.
     /// `operators` is the initial registry (the corridor file's first engineer): without an active
     /// engineer nobody could ever order anything, so an empty one is refused.
-    public init(corridor: Corridor, referenceEpochMs: Milliseconds, initialPlan: PlanID, corridorID: String,
-                operators: [OperatorRecord], settings: MachineSettings = MachineSettings(),
-                schedule: TimeOfDaySchedule? = nil) throws {
-        guard corridor.planIndex(of: initialPlan) != nil else { throw TimingError("unknown initial plan '\(initialPlan)'") }
+    public init(
+        corridor: Corridor, referenceEpochMs: Milliseconds, initialPlan: PlanID, corridorID: String,
+        operators: [OperatorRecord], settings: MachineSettings = MachineSettings(),
+        schedule: TimeOfDaySchedule? = nil
+    ) throws {
+        guard corridor.planIndex(of: initialPlan) != nil else {
+            throw TimingError("unknown initial plan '\(initialPlan)'")
+        }
         for o in operators {
             if let p = OperatorRecord.nameProblem(o.name) { throw TimingError("first operators: \(p)") }
-            guard OperatorKeys.isValidPublicKey(o.publicKey) else { throw TimingError("first operators: '\(o.name)' has no valid Ed25519 public key") }
+            guard OperatorKeys.isValidPublicKey(o.publicKey) else {
+                throw TimingError("first operators: '\(o.name)' has no valid Ed25519 public key")
+            }
         }
         guard operators.contains(where: { $0.isActive && $0.role == .engineer }) else {
-            throw TimingError("the corridor names no first engineer (security.first_engineer): nobody could sign a command")
+            throw TimingError(
+                "the corridor names no first engineer (security.first_engineer): nobody could sign a command")
         }
         let sorted = operators.sorted { $0.keyID < $1.keyID }
         for i in sorted.indices.dropFirst() where sorted[i - 1].keyID == sorted[i].keyID {
@@ -186,11 +197,16 @@ public struct CorridorMachine: Sendable {
         self.holds = []
         self.preemptions = []
         self.sessions = []
-        self.timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, events: [])
+        self.timeline = try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, events: [])
         if let schedule {
             // The corridor file's schedule runs from the reference epoch (id 0: no command set it).
             try schedule.validate(planIDs: corridor.plans.map(\.id))
-            self.schedules = [ScheduleRecord(inForce: ScheduleInForce(schedule: schedule, sinceMs: referenceEpochMs, id: EventID(0)), source: nil)]
+            self.schedules = [
+                ScheduleRecord(
+                    inForce: ScheduleInForce(schedule: schedule, sinceMs: referenceEpochMs, id: EventID(0)), source: nil
+                )
+            ]
             try recompile(reusing: false)
         }
         self.stateHash = computeStateHash()
@@ -202,27 +218,35 @@ public struct CorridorMachine: Sendable {
     /// rejected with a reason. Entries at or below the applied index are ignored.
     public mutating func apply(index: UInt64, term: UInt64, kind: MachineEntryKind, payload: [UInt8]) -> ApplyResult {
         guard index > appliedIndex else {
-            return ApplyResult(index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
+            return ApplyResult(
+                index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
         }
         appliedIndex = index
         appliedTerm = term
         guard kind == .normal else {
-            return ApplyResult(index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
+            return ApplyResult(
+                index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
         }
         guard payload.count <= CommandEnvelope.maxEncodedBytes else {
             // Not even the header is trusted: a payload this large is no command any client can send.
-            return ApplyResult(index: index, term: term, header: nil,
-                               result: .rejected(.oversized, reason: "command of \(payload.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)"),
-                               duplicate: false, stateHash: stateHash)
+            return ApplyResult(
+                index: index, term: term, header: nil,
+                result: .rejected(
+                    .oversized, reason: "command of \(payload.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)"),
+                duplicate: false, stateHash: stateHash)
         }
         // An audit checkpoint orders nothing and changes nothing; the shell checks it against its chain.
         if AuditCheckpoint.isCheckpoint(payload) {
             switch Result(catching: { try AuditCheckpoint.decode(payload) }) {
             case .success(let cp):
-                return ApplyResult(index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash, checkpoint: cp)
+                return ApplyResult(
+                    index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash,
+                    checkpoint: cp)
             case .failure(let e):
-                return ApplyResult(index: index, term: term, header: nil, result: CommandResult.rejected(.malformed, reason: "undecodable audit checkpoint: \(e)").bounded,
-                                   duplicate: false, stateHash: stateHash)
+                return ApplyResult(
+                    index: index, term: term, header: nil,
+                    result: CommandResult.rejected(.malformed, reason: "undecodable audit checkpoint: \(e)").bounded,
+                    duplicate: false, stateHash: stateHash)
             }
         }
         var reader = ByteReader(payload)
@@ -230,18 +254,25 @@ public struct CorridorMachine: Sendable {
         do {
             header = try CommandEnvelope.decodeHeader(&reader)
         } catch let e as DecodeError {
-            let code: RejectCode = { if case .unsupportedVersion = e { return .unsupportedVersion }; return .malformed }()
-            return ApplyResult(index: index, term: term, header: nil, result: CommandResult.rejected(code, reason: "undecodable command: \(e)").bounded,
-                               duplicate: false, stateHash: stateHash)
+            let code: RejectCode = {
+                if case .unsupportedVersion = e { return .unsupportedVersion }
+                return .malformed
+            }()
+            return ApplyResult(
+                index: index, term: term, header: nil,
+                result: CommandResult.rejected(code, reason: "undecodable command: \(e)").bounded,
+                duplicate: false, stateHash: stateHash)
         } catch {
-            return ApplyResult(index: index, term: term, header: nil, result: .rejected(.malformed, reason: "undecodable command"),
-                               duplicate: false, stateHash: stateHash)
+            return ApplyResult(
+                index: index, term: term, header: nil, result: .rejected(.malformed, reason: "undecodable command"),
+                duplicate: false, stateHash: stateHash)
         }
         // A timestamp no honest leader stamps is refused before it can move the clock. Nothing else
         // changes (no session is recorded), so a retry through a leader with a sane clock still applies.
         if let why = Self.implausibleTime(header.leaderTimeMs, clockMs: clockMs) {
-            return ApplyResult(index: index, term: term, header: header, result: .rejected(.implausibleTime, reason: why),
-                               duplicate: false, stateHash: stateHash)
+            return ApplyResult(
+                index: index, term: term, header: header, result: .rejected(.implausibleTime, reason: why),
+                duplicate: false, stateHash: stateHash)
         }
         // Who signed it. An unsigned, unknown, revoked or forged signature changes nothing (no session is
         // recorded): a forger cannot fill the session table, and a genuine retry still applies.
@@ -250,19 +281,27 @@ public struct CorridorMachine: Sendable {
         switch authenticate(header, command: commandBytes) {
         case .signer(let r): signer = r
         case .refused(let refusal):
-            return ApplyResult(index: index, term: term, header: header, result: refusal.bounded, duplicate: false, stateHash: stateHash)
+            return ApplyResult(
+                index: index, term: term, header: header, result: refusal.bounded, duplicate: false,
+                stateHash: stateHash)
         }
         // Exactly once.
         let slot = sessionSlot(header.clientID)
         if slot.found {
             let s = sessions[slot.index]
             if header.sequence == s.lastSequence {
-                return ApplyResult(index: index, term: term, header: header, result: s.result, duplicate: true, stateHash: stateHash)
+                return ApplyResult(
+                    index: index, term: term, header: header, result: s.result, duplicate: true, stateHash: stateHash)
             }
             if header.sequence < s.lastSequence {
-                return ApplyResult(index: index, term: term, header: header,
-                                   result: .rejected(.stale, reason: "sequence \(header.sequence) of client \(header.clientID) is older than its last sequence \(s.lastSequence)"),
-                                   duplicate: false, stateHash: stateHash)
+                return ApplyResult(
+                    index: index, term: term, header: header,
+                    result: .rejected(
+                        .stale,
+                        reason:
+                            "sequence \(header.sequence) of client \(header.clientID) is older than its last sequence \(s.lastSequence)"
+                    ),
+                    duplicate: false, stateHash: stateHash)
             }
         }
         // A new command: the clock moves forward, finished preemptions and sessions are dropped.
@@ -274,7 +313,8 @@ public struct CorridorMachine: Sendable {
         if let refusal = sessionRefusal(header.clientID, known: slot.found) {
             // Not executed and no session recorded: nothing of the command happened.
             stateHash = computeStateHash()
-            return ApplyResult(index: index, term: term, header: header, result: refusal, duplicate: false, stateHash: stateHash)
+            return ApplyResult(
+                index: index, term: term, header: header, result: refusal, duplicate: false, stateHash: stateHash)
         }
         let result: CommandResult
         var kind: String?
@@ -284,7 +324,10 @@ public struct CorridorMachine: Sendable {
             kind = command.kindName
             let needed = OperatorRole.required(for: command)
             if signer.role < needed {
-                result = CommandResult.rejected(.forbidden, reason: "'\(signer.name)' is a \(signer.role); this command needs a \(needed)").bounded
+                result =
+                    CommandResult.rejected(
+                        .forbidden, reason: "'\(signer.name)' is a \(signer.role); this command needs a \(needed)"
+                    ).bounded
             } else {
                 result = execute(command, index: index, operatorID: header.operatorID).bounded
             }
@@ -296,25 +339,29 @@ public struct CorridorMachine: Sendable {
         recordSession(header.clientID, sequence: header.sequence, result: result, index: index)
         compactIfSettled()
         stateHash = computeStateHash()
-        return ApplyResult(index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash,
-                           commandKind: kind)
+        return ApplyResult(
+            index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash,
+            commandKind: kind)
     }
 
     /// Why a leader timestamp cannot be applied, or nil when it is plausible (deterministic: it
     /// depends on the timestamp and the corridor's clock only).
     public static func implausibleTime(_ t: Milliseconds, clockMs: Milliseconds) -> String? {
         guard t >= Limits.earliestTimeMs, t <= Limits.latestTimeMs else {
-            return "leader time \(t) ms is outside \(Limits.earliestTimeMs)...\(Limits.latestTimeMs) (2000-01-01 to 2200-01-01)"
+            return
+                "leader time \(t) ms is outside \(Limits.earliestTimeMs)...\(Limits.latestTimeMs) (2000-01-01 to 2200-01-01)"
         }
         // clockMs is itself within the bounds, so the subtraction cannot overflow.
         if t < clockMs - Limits.leaderTimeStepBackMsMax {
-            return "leader time \(t) ms is \(clockMs - t) ms behind the corridor's clock \(clockMs) ms (at most \(Limits.leaderTimeStepBackMsMax) ms allowed): the leader's clock is wrong"
+            return
+                "leader time \(t) ms is \(clockMs - t) ms behind the corridor's clock \(clockMs) ms (at most \(Limits.leaderTimeStepBackMsMax) ms allowed): the leader's clock is wrong"
         }
         return nil
     }
 
     private func sessionSlot(_ id: ClientID) -> (found: Bool, index: Int) {
-        var lo = 0, hi = sessions.count
+        var lo = 0
+        var hi = sessions.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if sessions[mid].clientID < id { lo = mid + 1 } else { hi = mid }
@@ -337,16 +384,28 @@ public struct CorridorMachine: Sendable {
         let now = clockMs
         if let created = id.createdAtMs {
             if created < now - ClientID.windowMs {
-                return .rejected(.outsideSessionWindow, reason: "client id \(id) was created at \(created) ms, more than \(ClientID.windowMs / 1000) s before the corridor's clock \(now) ms: a command this old may be a retry of one already applied, so it is refused; send it again under a new client id")
+                return .rejected(
+                    .outsideSessionWindow,
+                    reason:
+                        "client id \(id) was created at \(created) ms, more than \(ClientID.windowMs / 1000) s before the corridor's clock \(now) ms: a command this old may be a retry of one already applied, so it is refused; send it again under a new client id"
+                )
             }
             if created > now + ClientID.windowMs {
-                return .rejected(.outsideSessionWindow, reason: "client id \(id) claims to be created at \(created) ms, more than \(ClientID.windowMs / 1000) s after the corridor's clock \(now) ms; check the client's clock")
+                return .rejected(
+                    .outsideSessionWindow,
+                    reason:
+                        "client id \(id) claims to be created at \(created) ms, more than \(ClientID.windowMs / 1000) s after the corridor's clock \(now) ms; check the client's clock"
+                )
             }
         }
         guard !known, sessions.count >= max(1, settings.maxSessions) else { return nil }
         // Full: a live session is never evicted (every signed command has a timed id, `authenticate`), so
         // the new client is refused instead of another losing its exactly-once.
-        return .rejected(.tooManySessions, reason: "\(sessions.count) clients have commands within the last \(ClientID.windowMs / 1000) s, the limit is \(settings.maxSessions); retry when older sessions expire")
+        return .rejected(
+            .tooManySessions,
+            reason:
+                "\(sessions.count) clients have commands within the last \(ClientID.windowMs / 1000) s, the limit is \(settings.maxSessions); retry when older sessions expire"
+        )
     }
 
     private mutating func recordSession(_ id: ClientID, sequence: UInt64, result: CommandResult, index: UInt64) {
@@ -365,7 +424,10 @@ public struct CorridorMachine: Sendable {
         let soon = now + settings.safetyMarginMs
         let source = Provenance(logIndex: index, operatorID: operatorID)
         func unknownSignal(_ s: SignalID) -> CommandResult {
-            .rejected(.unknownSignal, reason: "unknown signal \(s) (signals: \(corridor.signals.map(\.id.description).joined(separator: ", ")))")
+            .rejected(
+                .unknownSignal,
+                reason:
+                    "unknown signal \(s) (signals: \(corridor.signals.map(\.id.description).joined(separator: ", ")))")
         }
         switch command {
         case .setMode(let plan) where !schedules.isEmpty:
@@ -377,7 +439,10 @@ public struct CorridorMachine: Sendable {
 
         case .setMode(let plan):
             guard let p = corridor.plan(plan) else {
-                return .rejected(.unknownPlan, reason: "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
+                return .rejected(
+                    .unknownPlan,
+                    reason:
+                        "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
             }
             let (targetPlan, lastChange) = targetMode
             let earliest = max(soon, lastChange + 1)
@@ -389,12 +454,18 @@ public struct CorridorMachine: Sendable {
         case .hold(let s, let stage):
             guard let si = corridor.signalIndex(of: s) else { return unknownSignal(s) }
             if let stage, corridor.signals[si].stageIndex(named: stage) == nil {
-                return .rejected(.unknownStage, reason: "signal \(s) has no stage '\(stage)' (stages: \(corridor.signals[si].stages.map(\.name).joined(separator: ", ")))")
+                return .rejected(
+                    .unknownStage,
+                    reason:
+                        "signal \(s) has no stage '\(stage)' (stages: \(corridor.signals[si].stages.map(\.name).joined(separator: ", ")))"
+                )
             }
             let r = addEvent(.hold(s, stage: stage), at: soon, index: index, operatorID: operatorID)
             if r.isAccepted {
                 let rec = HoldRecord(signal: s, stage: stage, source: source, effectiveAtMs: soon)
-                if let i = holds.firstIndex(where: { $0.signal == s }) { holds[i] = rec } else {
+                if let i = holds.firstIndex(where: { $0.signal == s }) {
+                    holds[i] = rec
+                } else {
                     holds.append(rec)
                     holds.sort { $0.signal < $1.signal }
                 }
@@ -412,14 +483,18 @@ public struct CorridorMachine: Sendable {
 
         case .flash(nil):
             if let f = corridorFlash {
-                return .rejected(.alreadyFlashing, reason: "the corridor is already flashing (since command \(f.logIndex) by \(f.operatorID))")
+                return .rejected(
+                    .alreadyFlashing,
+                    reason: "the corridor is already flashing (since command \(f.logIndex) by \(f.operatorID))")
             }
             let r = addEvent(.flash(nil), at: soon, index: index, operatorID: operatorID)
             if r.isAccepted { corridorFlash = source }
             return r
 
         case .unflash(nil):
-            guard corridorFlash != nil else { return .rejected(.notFlashing, reason: "the corridor is not flashing by command") }
+            guard corridorFlash != nil else {
+                return .rejected(.notFlashing, reason: "the corridor is not flashing by command")
+            }
             let r = addEvent(.unflash(nil), at: soon, index: index, operatorID: operatorID)
             if r.isAccepted { corridorFlash = nil }
             return r
@@ -427,7 +502,11 @@ public struct CorridorMachine: Sendable {
         case .flash(let s?):
             guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
             if let f = signalFlashes.first(where: { $0.signal == s }) {
-                return .rejected(.alreadyFlashing, reason: "signal \(s) is already flashing (since command \(f.source.logIndex) by \(f.source.operatorID))")
+                return .rejected(
+                    .alreadyFlashing,
+                    reason:
+                        "signal \(s) is already flashing (since command \(f.source.logIndex) by \(f.source.operatorID))"
+                )
             }
             let r = addEvent(.flash(s), at: soon, index: index, operatorID: operatorID)
             if r.isAccepted {
@@ -448,7 +527,9 @@ public struct CorridorMachine: Sendable {
         case .preempt(let request):
             let p = request.preemption
             for s in p.signals where corridor.signalIndex(of: s) == nil { return unknownSignal(s) }
-            guard !p.signals.isEmpty else { return .rejected(.invalidPreemption, reason: "a preemption needs at least one signal") }
+            guard !p.signals.isEmpty else {
+                return .rejected(.invalidPreemption, reason: "a preemption needs at least one signal")
+            }
             do {
                 try Self.validatePreemption(p, corridor: corridor)
             } catch let e as TimingError {
@@ -481,14 +562,19 @@ public struct CorridorMachine: Sendable {
             case .failure(let e): return e.result
             }
             if planInUse(plan.id) {
-                return .rejected(.planInUse, reason: "plan '\(plan.id)' is in force or pending; switch to another mode and let it settle before replacing it")
+                return .rejected(
+                    .planInUse,
+                    reason:
+                        "plan '\(plan.id)' is in force or pending; switch to another mode and let it settle before replacing it"
+                )
             }
             var plans = corridor.plans
             if let i = corridor.planIndex(of: plan.id) { plans[i] = plan } else { plans.append(plan) }
             let saved = (corridor, timeline, timelineThroughMs)
             do {
                 // The mode line aligns scheduled changes to the plans' cycles: compiled with the new corridor.
-                corridor = try Corridor(name: corridor.name, signals: corridor.signals, plans: plans, safety: corridor.safety)
+                corridor = try Corridor(
+                    name: corridor.name, signals: corridor.signals, plans: plans, safety: corridor.safety)
                 try recompile(reusing: false)
             } catch let e as TimingError {
                 (corridor, timeline, timelineThroughMs) = saved
@@ -507,32 +593,48 @@ public struct CorridorMachine: Sendable {
     /// Preemption rules (mirrors `CorridorTimeline`'s, with a reason a person can act on).
     static func validatePreemption(_ p: Preemption, corridor: Corridor) throws {
         guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
-            throw TimingError("preemption speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)")
+            throw TimingError(
+                "preemption speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)"
+            )
         }
-        guard p.leadMs >= 0, p.clearMs >= 0, p.leadMs <= Limits.preemptMaxPresenceMsMax, p.clearMs <= Limits.preemptMaxPresenceMsMax,
-              p.leadMs + p.clearMs <= Limits.preemptMaxPresenceMsMax else {
-            throw TimingError("preemption lead and clear times must be non-negative and at most \(Limits.preemptMaxPresenceMsMax) ms together")
+        guard p.leadMs >= 0, p.clearMs >= 0, p.leadMs <= Limits.preemptMaxPresenceMsMax,
+            p.clearMs <= Limits.preemptMaxPresenceMsMax,
+            p.leadMs + p.clearMs <= Limits.preemptMaxPresenceMsMax
+        else {
+            throw TimingError(
+                "preemption lead and clear times must be non-negative and at most \(Limits.preemptMaxPresenceMsMax) ms together"
+            )
         }
         var previous: Int?
         for s in p.signals {
             let i = corridor.signalIndex(of: s)!
             if let prev = previous, i != (p.direction == .increasing ? prev + 1 : prev - 1) {
-                throw TimingError("preemption signals must be consecutive in the \(p.direction) direction; \(s) does not follow \(corridor.signals[prev].id)")
+                throw TimingError(
+                    "preemption signals must be consecutive in the \(p.direction) direction; \(s) does not follow \(corridor.signals[prev].id)"
+                )
             }
             previous = i
         }
     }
 
-    private mutating func addEvent(_ action: ControlAction, at: Milliseconds, index: UInt64, operatorID: String) -> CommandResult {
+    private mutating func addEvent(
+        _ action: ControlAction, at: Milliseconds, index: UInt64, operatorID: String
+    ) -> CommandResult {
         guard events.count < settings.maxEvents else {
-            return .rejected(.tooManyEvents, reason: "\(events.count) control events are in force, the limit is \(settings.maxEvents); release holds, flashes and preemptions so that history can be compacted")
+            return .rejected(
+                .tooManyEvents,
+                reason:
+                    "\(events.count) control events are in force, the limit is \(settings.maxEvents); release holds, flashes and preemptions so that history can be compacted"
+            )
         }
-        let record = EventRecord(event: ControlEvent(id: EventID(index), effectiveAtMs: at, action: action), operatorID: operatorID)
+        let record = EventRecord(
+            event: ControlEvent(id: EventID(index), effectiveAtMs: at, action: action), operatorID: operatorID)
         let through = defaultTimelineThroughMs
         do {
             // Same corridor and baseline: the signals the event does not concern keep their schedules.
-            timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                                            events: timelineEvents(through: through) + [record.event], reusing: timeline)
+            timeline = try CorridorTimeline(
+                corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
+                events: timelineEvents(through: through) + [record.event], reusing: timeline)
         } catch let e as TimingError {
             return .rejected(.invalidCommand, reason: e.message)
         } catch {
@@ -567,7 +669,9 @@ public struct CorridorMachine: Sendable {
     /// signal has settled into steady coordination (or, for the flash plan, is flashing).
     private mutating func compactIfSettled() {
         if !schedules.isEmpty { return compactScheduled() }
-        guard !events.isEmpty, corridorFlash == nil, signalFlashes.isEmpty, holds.isEmpty, preemptions.isEmpty else { return }
+        guard !events.isEmpty, corridorFlash == nil, signalFlashes.isEmpty, holds.isEmpty, preemptions.isEmpty else {
+            return
+        }
         let now = clockMs
         guard events.allSatisfy({ $0.event.effectiveAtMs <= now }) else { return }
         let target = targetMode.plan
@@ -582,7 +686,10 @@ public struct CorridorMachine: Sendable {
         } else {
             var latest: Milliseconds? = baseline.atMs
             for s in corridor.signals {
-                guard let t = timeline.settledAtMs(of: s.id), let l = latest else { latest = nil; break }
+                guard let t = timeline.settledAtMs(of: s.id), let l = latest else {
+                    latest = nil
+                    break
+                }
                 latest = max(l, t)
             }
             settled = latest
@@ -591,7 +698,10 @@ public struct CorridorMachine: Sendable {
         guard let at = settled, at <= now else { return }
         let source = lastModeEvent?.provenance ?? baselineSource
         let newBaseline = Baseline(atMs: at, plan: target)
-        guard let t = try? CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: newBaseline, events: []) else { return }
+        guard
+            let t = try? CorridorTimeline(
+                corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: newBaseline, events: [])
+        else { return }
         baseline = newBaseline
         baselineSource = source
         events = []
@@ -621,7 +731,9 @@ public struct CorridorMachine: Sendable {
         }
         var result: (PlanID, Milliseconds, Provenance?) = (baseline.plan, baseline.atMs, baselineSource)
         for e in events {
-            if case .setPlan(let p) = e.event.action, e.event.effectiveAtMs <= t { result = (p, e.event.effectiveAtMs, e.provenance) }
+            if case .setPlan(let p) = e.event.action, e.event.effectiveAtMs <= t {
+                result = (p, e.event.effectiveAtMs, e.provenance)
+            }
         }
         return result
     }
@@ -656,7 +768,8 @@ public struct CorridorMachine: Sendable {
 
     /// The event record with this id (log index), if not compacted.
     public func event(_ id: EventID) -> EventRecord? {
-        var lo = 0, hi = events.count
+        var lo = 0
+        var hi = events.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if events[mid].event.id < id { lo = mid + 1 } else { hi = mid }

@@ -56,7 +56,9 @@ public struct OperatorRecord: Hashable, Sendable {
     /// id is never given to another key and the audit can say whose it was.
     public var revokedAtIndex: UInt64?
 
-    public init(name: String, publicKey: [UInt8], role: OperatorRole, addedAtIndex: UInt64 = 0, revokedAtIndex: UInt64? = nil) {
+    public init(
+        name: String, publicKey: [UInt8], role: OperatorRole, addedAtIndex: UInt64 = 0, revokedAtIndex: UInt64? = nil
+    ) {
         self.name = name
         self.publicKey = publicKey
         self.role = role
@@ -73,7 +75,8 @@ public struct OperatorRecord: Hashable, Sendable {
         let n = name.utf8.count
         guard n >= 1, n <= maxNameBytes else { return "operator name of \(n) bytes (1...\(maxNameBytes) allowed)" }
         let ok = name.unicodeScalars.allSatisfy { s in
-            (s.value >= 0x30 && s.value <= 0x39) || (s.value >= 0x41 && s.value <= 0x5A) || (s.value >= 0x61 && s.value <= 0x7A)
+            (s.value >= 0x30 && s.value <= 0x39) || (s.value >= 0x41 && s.value <= 0x5A)
+                || (s.value >= 0x61 && s.value <= 0x7A)
                 || s == "." || s == "_" || s == "-" || s == "@"
         }
         return ok ? nil : "operator name may contain only letters, digits, '.', '_', '-' and '@'"
@@ -103,8 +106,10 @@ public enum OperatorKeys {
     /// The bytes an operator signs: a domain tag, the corridor id, the client id, the sequence, the
     /// operator's name and the encoded command. The leader's timestamp is not signed (the leader adds
     /// it); the corridor id stops a command signed for one corridor from being replayed on another.
-    public static func signedMessage(corridorID: String, clientID: ClientID, sequence: UInt64, operatorName: String,
-                                     command: [UInt8]) -> [UInt8] {
+    public static func signedMessage(
+        corridorID: String, clientID: ClientID, sequence: UInt64, operatorName: String,
+        command: [UInt8]
+    ) -> [UInt8] {
         var w = ByteWriter()
         w.raw(domain)
         w.string(corridorID)
@@ -119,14 +124,17 @@ public enum OperatorKeys {
     /// signature, never a trap).
     public static func verify(publicKey: [UInt8], signature: [UInt8], message: [UInt8]) -> Bool {
         guard publicKey.count == 32, signature.count == 64,
-              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey)
+        else { return false }
         return key.isValidSignature(signature, for: message)
     }
 
     /// `verify`, remembering successes (`VerifiedSignatures`): the leader checks a command's signature when
     /// it is proposed and again when it applies the entry; the second check is a lookup.
-    public static func verifyRemembered(publicKey: [UInt8], signature: [UInt8], message: [UInt8],
-                                        memo: VerifiedSignatures = .shared) -> Bool {
+    public static func verifyRemembered(
+        publicKey: [UInt8], signature: [UInt8], message: [UInt8],
+        memo: VerifiedSignatures = .shared
+    ) -> Bool {
         let key = VerifiedSignatures.key(publicKey: publicKey, signature: signature, message: message)
         if memo.contains(key) { return true }
         guard verify(publicKey: publicKey, signature: signature, message: message) else { return false }
@@ -153,7 +161,8 @@ public struct OperatorSigner: Sendable {
     /// tests, benchmarks and synthetic records only; a real operator's key comes from `init(newKeyFor:)`.
     public init(name: String, seed: String) {
         self.name = name
-        self.key = try! Curve25519.Signing.PrivateKey(rawRepresentation: Array(SHA256.hash(data: Array("greenwave-test-key:\(seed)".utf8))))
+        self.key = try! Curve25519.Signing.PrivateKey(
+            rawRepresentation: Array(SHA256.hash(data: Array("greenwave-test-key:\(seed)".utf8))))
     }
     /// A new random key.
     public init(newKeyFor name: String) {
@@ -171,9 +180,12 @@ public struct OperatorSigner: Sendable {
     }
 
     /// A signed envelope for `command` (the leader sets `leaderTimeMs` when it proposes).
-    public func envelope(corridorID: String, clientID: ClientID, sequence: UInt64, leaderTimeMs: Milliseconds = 0,
-                         command: Command) -> CommandEnvelope {
-        var e = CommandEnvelope(operatorID: name, clientID: clientID, sequence: sequence, leaderTimeMs: leaderTimeMs, command: command)
+    public func envelope(
+        corridorID: String, clientID: ClientID, sequence: UInt64, leaderTimeMs: Milliseconds = 0,
+        command: Command
+    ) -> CommandEnvelope {
+        var e = CommandEnvelope(
+            operatorID: name, clientID: clientID, sequence: sequence, leaderTimeMs: leaderTimeMs, command: command)
         e.signature = CommandSignature(keyID: keyID, bytes: sign(e.signedMessage(corridorID: corridorID)))
         return e
     }
@@ -202,7 +214,8 @@ extension CorridorMachine {
 
     /// The registry record of a key id.
     public func operatorKey(_ id: UInt64) -> OperatorRecord? {
-        var lo = 0, hi = operators.count
+        var lo = 0
+        var hi = operators.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if operators[mid].keyID < id { lo = mid + 1 } else { hi = mid }
@@ -214,27 +227,57 @@ extension CorridorMachine {
     /// the registry and the bytes only, so every replica decides the same.
     func authenticate(_ header: CommandEnvelope.Header, command: [UInt8]) -> Authentication {
         guard let sig = header.signature else {
-            return .refused(.rejected(.unauthorized, reason: "unsigned command: every command must be signed by an operator's key (format version \(CommandEnvelope.formatVersion))"))
+            return .refused(
+                .rejected(
+                    .unauthorized,
+                    reason:
+                        "unsigned command: every command must be signed by an operator's key (format version \(CommandEnvelope.formatVersion))"
+                ))
         }
         guard let record = operatorKey(sig.keyID) else {
-            return .refused(.rejected(.unauthorized, reason: "signed by key \(OperatorKeys.keyIDText(sig.keyID)), which is not in the operator registry"))
+            return .refused(
+                .rejected(
+                    .unauthorized,
+                    reason: "signed by key \(OperatorKeys.keyIDText(sig.keyID)), which is not in the operator registry")
+            )
         }
         if let revoked = record.revokedAtIndex {
-            return .refused(.rejected(.unauthorized, reason: "signed by key \(OperatorKeys.keyIDText(sig.keyID)) of '\(record.name)', revoked by command \(revoked)"))
+            return .refused(
+                .rejected(
+                    .unauthorized,
+                    reason:
+                        "signed by key \(OperatorKeys.keyIDText(sig.keyID)) of '\(record.name)', revoked by command \(revoked)"
+                ))
         }
         guard record.name == header.operatorID else {
-            return .refused(.rejected(.unauthorized, reason: "signed by key \(OperatorKeys.keyIDText(sig.keyID)) of '\(record.name)' but the command names '\(header.operatorID)'"))
+            return .refused(
+                .rejected(
+                    .unauthorized,
+                    reason:
+                        "signed by key \(OperatorKeys.keyIDText(sig.keyID)) of '\(record.name)' but the command names '\(header.operatorID)'"
+                ))
         }
-        let message = OperatorKeys.signedMessage(corridorID: corridorID, clientID: header.clientID, sequence: header.sequence,
-                                                 operatorName: header.operatorID, command: command)
+        let message = OperatorKeys.signedMessage(
+            corridorID: corridorID, clientID: header.clientID, sequence: header.sequence,
+            operatorName: header.operatorID, command: command)
         guard OperatorKeys.verifyRemembered(publicKey: record.publicKey, signature: sig.bytes, message: message) else {
-            return .refused(.rejected(.unauthorized, reason: "the signature by key \(OperatorKeys.keyIDText(sig.keyID)) of '\(record.name)' does not verify: the command was altered or forged"))
+            return .refused(
+                .rejected(
+                    .unauthorized,
+                    reason:
+                        "the signature by key \(OperatorKeys.keyIDText(sig.keyID)) of '\(record.name)' does not verify: the command was altered or forged"
+                ))
         }
         // A signed command must carry its creation time in its client id: exactly-once then covers it for
         // the whole window and a captured command replayed after the window is refused as too old. (An id
         // without one could be evicted from the session table and the same signed bytes applied again.)
         guard header.clientID.createdAtMs != nil else {
-            return .refused(.rejected(.unauthorized, reason: "client id \(header.clientID) carries no creation time; a signed command needs a timed client id (ClientID.timed)"))
+            return .refused(
+                .rejected(
+                    .unauthorized,
+                    reason:
+                        "client id \(header.clientID) carries no creation time; a signed command needs a timed client id (ClientID.timed)"
+                ))
         }
         return .signer(record)
     }
@@ -243,13 +286,17 @@ extension CorridorMachine {
     /// this replica's registry and the signer's role may order it, else the refusal. The leader's shell asks
     /// before proposing, so that a forgery costs no log entry; every replica still checks at apply.
     public func authorization(of envelope: CommandEnvelope) -> CommandResult? {
-        let header = CommandEnvelope.Header(operatorID: envelope.operatorID, clientID: envelope.clientID, sequence: envelope.sequence,
-                                            leaderTimeMs: envelope.leaderTimeMs, signature: envelope.signature)
+        let header = CommandEnvelope.Header(
+            operatorID: envelope.operatorID, clientID: envelope.clientID, sequence: envelope.sequence,
+            leaderTimeMs: envelope.leaderTimeMs, signature: envelope.signature)
         switch authenticate(header, command: envelope.commandBytes) {
         case .refused(let r): return r.bounded
         case .signer(let s):
             let needed = OperatorRole.required(for: envelope.command)
-            return s.role < needed ? CommandResult.rejected(.forbidden, reason: "'\(s.name)' is a \(s.role); this command needs a \(needed)").bounded : nil
+            return s.role < needed
+                ? CommandResult.rejected(
+                    .forbidden, reason: "'\(s.name)' is a \(s.role); this command needs a \(needed)"
+                ).bounded : nil
         }
     }
 
@@ -267,13 +314,22 @@ extension CorridorMachine {
             }
             let id = OperatorKeys.keyID(key)
             if let existing = operatorKey(id) {
-                return .rejected(.invalidCommand, reason: "key \(OperatorKeys.keyIDText(id)) is already registered (to '\(existing.name)'\(existing.isActive ? "" : ", revoked"))")
+                return .rejected(
+                    .invalidCommand,
+                    reason:
+                        "key \(OperatorKeys.keyIDText(id)) is already registered (to '\(existing.name)'\(existing.isActive ? "" : ", revoked"))"
+                )
             }
             guard operators.count < Self.maxOperatorKeys else {
-                return .rejected(.invalidCommand, reason: "the registry holds \(operators.count) keys, the most it keeps")
+                return .rejected(
+                    .invalidCommand, reason: "the registry holds \(operators.count) keys, the most it keeps")
             }
             if let other = operators.first(where: { $0.isActive && $0.name == name }), other.role != role {
-                return .rejected(.invalidCommand, reason: "'\(name)' already has a key with role \(other.role); add the new key with the same role, or change the role first")
+                return .rejected(
+                    .invalidCommand,
+                    reason:
+                        "'\(name)' already has a key with role \(other.role); add the new key with the same role, or change the role first"
+                )
             }
             let record = OperatorRecord(name: name, publicKey: key, role: role, addedAtIndex: index)
             let at = operators.firstIndex { $0.keyID > id } ?? operators.count
@@ -284,19 +340,33 @@ extension CorridorMachine {
                 return .rejected(.invalidCommand, reason: "no active key is registered for '\(name)'")
             }
             if role != .engineer && activeEngineers(excluding: { $0.name == name }) == 0 {
-                return .rejected(.invalidCommand, reason: "'\(name)' holds the corridor's last engineer key: add another engineer first, or nobody could manage operators again")
+                return .rejected(
+                    .invalidCommand,
+                    reason:
+                        "'\(name)' holds the corridor's last engineer key: add another engineer first, or nobody could manage operators again"
+                )
             }
-            for i in operators.indices where operators[i].isActive && operators[i].name == name { operators[i].role = role }
+            for i in operators.indices where operators[i].isActive && operators[i].name == name {
+                operators[i].role = role
+            }
             return .accepted(effectiveAtMs: now)
         case .revokeKey(let id):
             guard let i = operators.firstIndex(where: { $0.keyID == id }) else {
                 return .rejected(.invalidCommand, reason: "key \(OperatorKeys.keyIDText(id)) is not in the registry")
             }
             guard operators[i].isActive else {
-                return .rejected(.invalidCommand, reason: "key \(OperatorKeys.keyIDText(id)) was already revoked by command \(operators[i].revokedAtIndex!)")
+                return .rejected(
+                    .invalidCommand,
+                    reason:
+                        "key \(OperatorKeys.keyIDText(id)) was already revoked by command \(operators[i].revokedAtIndex!)"
+                )
             }
             if operators[i].role == .engineer && activeEngineers(excluding: { $0.keyID == id }) == 0 {
-                return .rejected(.invalidCommand, reason: "key \(OperatorKeys.keyIDText(id)) is the corridor's last engineer key: add another engineer first")
+                return .rejected(
+                    .invalidCommand,
+                    reason:
+                        "key \(OperatorKeys.keyIDText(id)) is the corridor's last engineer key: add another engineer first"
+                )
             }
             operators[i].revokedAtIndex = index
             return .accepted(effectiveAtMs: now)

@@ -11,11 +11,15 @@ enum PlanValidation {
         guard !spec.name.isEmpty else { return .failure(.invalid("a plan needs a name")) }
         if spec.isFlash { return .success(.flash(PlanID(spec.name))) }
         guard (Limits.cycleMsMin...Limits.cycleMsMax).contains(spec.cycleMs) else {
-            return .failure(.invalid("\(here): cycle \(spec.cycleMs) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax) ms"))
+            return .failure(
+                .invalid("\(here): cycle \(spec.cycleMs) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax) ms"))
         }
         let p = spec.progression
         guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
-            return .failure(.invalid("\(here): progression speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)"))
+            return .failure(
+                .invalid(
+                    "\(here): progression speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)"
+                ))
         }
         guard (1...100).contains(p.favouredBandPercent) else {
             return .failure(.invalid("\(here): favoured band \(p.favouredBandPercent) % outside 1...100"))
@@ -33,7 +37,10 @@ enum PlanValidation {
         for s in corridor.signals {
             let names = s.stages.map(\.name)
             guard let coord = names.firstIndex(of: spec.coordinatedStage) else {
-                return .failure(.unknownStage("\(here): unknown coordinated stage '\(spec.coordinatedStage)' (stages: \(names.joined(separator: ", ")))"))
+                return .failure(
+                    .unknownStage(
+                        "\(here): unknown coordinated stage '\(spec.coordinatedStage)' (stages: \(names.joined(separator: ", ")))"
+                    ))
             }
             let table = spec.signalSplitsMs[s.id.rawValue] ?? spec.splitsMs
             let what = spec.signalSplitsMs[s.id.rawValue] == nil ? "" : " at signal \(s.id)"
@@ -51,12 +58,14 @@ enum PlanValidation {
             greens.append(splits[coord] - s.stageYellowMs[coord] - s.stageRedClearanceMs[coord])
             signalPlans.append(SignalPlan(offsetMs: 0, splitsMs: splits, coordinatedStage: coord))
         }
-        var offsets = ProgressionMath.offsetsMs(positionsMetres: corridor.signals.map(\.positionMetres), cycleMs: spec.cycleMs,
-                                                coordinatedGreensMs: greens, progression: p)
+        var offsets = ProgressionMath.offsetsMs(
+            positionsMetres: corridor.signals.map(\.positionMetres), cycleMs: spec.cycleMs,
+            coordinatedGreensMs: greens, progression: p)
         if let explicit = spec.offsetsMs {
             for (i, s) in corridor.signals.enumerated() {
                 guard let o = explicit[s.id.rawValue] else {
-                    return .failure(.invalid("\(here): explicit offsets must give every signal; signal \(s.id) is missing"))
+                    return .failure(
+                        .invalid("\(here): explicit offsets must give every signal; signal \(s.id) is missing"))
                 }
                 if let p = PlanRules.offset(o, of: s.id, cycleMs: spec.cycleMs) {
                     return .failure(.invalid("\(here): " + p.message(time: { "\($0) ms" })))
@@ -91,8 +100,9 @@ enum PlanValidation {
 public enum PlanRules {
     public enum Problem: Equatable, Sendable {
         case unknownStage(String, stages: [String])
-        case splitBelowMinimum(splitMs: Milliseconds, stage: String, minGreenMs: Milliseconds, yellowMs: Milliseconds,
-                               redClearanceMs: Milliseconds)
+        case splitBelowMinimum(
+            splitMs: Milliseconds, stage: String, minGreenMs: Milliseconds, yellowMs: Milliseconds,
+            redClearanceMs: Milliseconds)
         case splitsOverrunCycle(totalMs: Milliseconds, cycleMs: Milliseconds)
         case splitsUnderrunCycle(totalMs: Milliseconds, cycleMs: Milliseconds)
         case offsetOutsideCycle(offsetMs: Milliseconds, signal: SignalID, cycleMs: Milliseconds)
@@ -101,15 +111,17 @@ public enum PlanRules {
         /// (" at signal 3") says where, when a plan has tables per signal.
         public func message(time t: (Milliseconds) -> String, context: String = "") -> String {
             switch self {
-            case let .unknownStage(name, stages):
+            case .unknownStage(let name, let stages):
                 return "unknown stage '\(name)'\(context) (stages: \(stages.joined(separator: ", ")))"
-            case let .splitBelowMinimum(v, stage, g, y, r):
-                return "split \(t(v)) of stage '\(stage)'\(context) is below min green \(t(g)) + yellow \(t(y)) + all-red \(t(r)) = \(t(g + y + r))"
-            case let .splitsOverrunCycle(total, cycle):
-                return "splits sum to \(t(total)), overrunning the cycle of \(t(cycle)) by \(t(total - cycle))\(context)"
-            case let .splitsUnderrunCycle(total, cycle):
+            case .splitBelowMinimum(let v, let stage, let g, let y, let r):
+                return
+                    "split \(t(v)) of stage '\(stage)'\(context) is below min green \(t(g)) + yellow \(t(y)) + all-red \(t(r)) = \(t(g + y + r))"
+            case .splitsOverrunCycle(let total, let cycle):
+                return
+                    "splits sum to \(t(total)), overrunning the cycle of \(t(cycle)) by \(t(total - cycle))\(context)"
+            case .splitsUnderrunCycle(let total, let cycle):
                 return "splits sum to \(t(total)), \(t(cycle - total)) short of the cycle of \(t(cycle))\(context)"
-            case let .offsetOutsideCycle(o, s, cycle):
+            case .offsetOutsideCycle(let o, let s, let cycle):
                 return "offset \(t(o)) of signal \(s)\(context) is not in 0..<cycle \(t(cycle))"
             }
         }
@@ -123,8 +135,9 @@ public enum PlanRules {
     /// The split of stage `k` of `s` covers the stage's min green, yellow and all-red.
     public static func split(_ v: Milliseconds, stage k: Int, of s: Signal) -> Problem? {
         guard v < s.stageMinSplitMs[k] else { return nil }
-        return .splitBelowMinimum(splitMs: v, stage: s.stages[k].name, minGreenMs: s.stageMinGreenMs[k], yellowMs: s.stageYellowMs[k],
-                                  redClearanceMs: s.stageRedClearanceMs[k])
+        return .splitBelowMinimum(
+            splitMs: v, stage: s.stages[k].name, minGreenMs: s.stageMinGreenMs[k], yellowMs: s.stageYellowMs[k],
+            redClearanceMs: s.stageRedClearanceMs[k])
     }
 
     /// A signal's splits fill the cycle exactly. The splits are each at least 0 (`split` is asked first).
@@ -135,7 +148,10 @@ public enum PlanRules {
         var total: Milliseconds = 0
         for v in splits {
             let (sum, overflow) = total.addingReportingOverflow(v)
-            if overflow { total = .max; break }
+            if overflow {
+                total = .max
+                break
+            }
             total = sum
         }
         if total > cycleMs { return .splitsOverrunCycle(totalMs: total, cycleMs: cycleMs) }

@@ -30,9 +30,15 @@ public struct ReplayLog: Hashable, Sendable {
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
-        w.raw(Self.magic); w.u16(Self.formatVersion)
+        w.raw(Self.magic)
+        w.u16(Self.formatVersion)
         w.data(initial.encoded())
-        w.array(entries) { w, e in w.u64(e.index); w.u64(e.term); w.u8(e.kind.rawValue); w.data(e.payload) }
+        w.array(entries) { w, e in
+            w.u64(e.index)
+            w.u64(e.term)
+            w.u8(e.kind.rawValue)
+            w.data(e.payload)
+        }
         return w.bytes
     }
 
@@ -46,7 +52,9 @@ public struct ReplayLog: Hashable, Sendable {
             let index = try r.u64("index")
             let term = try r.u64("term")
             let k = try r.u8("kind")
-            guard let kind = MachineEntryKind(rawValue: k) else { throw DecodeError.unknownTag(what: "entry kind", tag: k) }
+            guard let kind = MachineEntryKind(rawValue: k) else {
+                throw DecodeError.unknownTag(what: "entry kind", tag: k)
+            }
             return Entry(index: index, term: term, kind: kind, payload: try r.data("payload"))
         }
         try r.finish()

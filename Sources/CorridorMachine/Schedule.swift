@@ -35,18 +35,23 @@ extension CorridorMachine {
     public var modeLine: ModeLine {
         let overrides: [ModeOverride] = events.compactMap { r in
             guard case .setPlan(let p) = r.event.action else { return nil }
-            return ModeOverride(id: r.event.id, plan: p, effectiveAtMs: r.event.effectiveAtMs,
-                                untilMs: modeEnds.first { $0.id == r.event.id }?.untilMs)
+            return ModeOverride(
+                id: r.event.id, plan: p, effectiveAtMs: r.event.effectiveAtMs,
+                untilMs: modeEnds.first { $0.id == r.event.id }?.untilMs)
         }
-        return ModeLine(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, overrides: overrides,
-                        schedules: schedules.map(\.inForce))
+        return ModeLine(
+            corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, overrides: overrides,
+            schedules: schedules.map(\.inForce))
     }
 
     /// The events a timeline through `throughMs` is compiled from: without a schedule the events as they
     /// are (as always); with one, the mode line's plan changes instead of the mode commands.
     func timelineEvents(through throughMs: Milliseconds) -> [ControlEvent] {
         guard !schedules.isEmpty else { return events.map(\.event) }
-        let others = events.filter { if case .setPlan = $0.event.action { return false }; return true }.map(\.event)
+        let others = events.filter {
+            if case .setPlan = $0.event.action { return false }
+            return true
+        }.map(\.event)
         return others + modeLine.planEvents(through: throughMs)
     }
 
@@ -57,15 +62,17 @@ extension CorridorMachine {
     /// horizon: a pure function of the state, equal to `timeline` wherever both are defined).
     public func timeline(through throughMs: Milliseconds) throws -> CorridorTimeline {
         if schedules.isEmpty || throughMs <= timelineThroughMs { return timeline }
-        return try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                                    events: timelineEvents(through: throughMs), reusing: timeline)
+        return try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
+            events: timelineEvents(through: throughMs), reusing: timeline)
     }
 
     /// Compiles the machine's timeline (through its horizon), reusing unchanged signals.
     mutating func recompile(reusing: Bool = true) throws {
         let through = defaultTimelineThroughMs
-        timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                                        events: timelineEvents(through: through), reusing: reusing ? timeline : nil)
+        timeline = try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
+            events: timelineEvents(through: through), reusing: reusing ? timeline : nil)
         timelineThroughMs = schedules.isEmpty ? Int64.max : through
     }
 
@@ -78,7 +85,9 @@ extension CorridorMachine {
     /// `setMode` with a schedule in force, or `setModeUntil`.
     mutating func executeMode(_ plan: PlanID, until: ModeUntil?, index: UInt64, operatorID: String) -> CommandResult {
         guard let p = corridor.plan(plan) else {
-            return .rejected(.unknownPlan, reason: "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
+            return .rejected(
+                .unknownPlan,
+                reason: "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
         }
         let soon = clockMs + settings.safetyMarginMs
         let line = modeLine
@@ -92,19 +101,30 @@ extension CorridorMachine {
         case nil: end = nil
         case .time(let t)?:
             guard !schedules.isEmpty else {
-                return .rejected(.invalidCommand, reason: "the corridor has no schedule to return to: without one a mode stays until the next mode command (leave out 'until')")
+                return .rejected(
+                    .invalidCommand,
+                    reason:
+                        "the corridor has no schedule to return to: without one a mode stays until the next mode command (leave out 'until')"
+                )
             }
             guard t > at, t <= at + Self.overrideMaxMs else {
-                return .rejected(.invalidCommand, reason: "until \(t) ms must be after the mode takes effect (\(at) ms) and at most \(Self.overrideMaxMs / 86_400_000) days later")
+                return .rejected(
+                    .invalidCommand,
+                    reason:
+                        "until \(t) ms must be after the mode takes effect (\(at) ms) and at most \(Self.overrideMaxMs / 86_400_000) days later"
+                )
             }
             let c = p.isFlash ? line.cycleMs(line.scheduledPlan(at: t) ?? plan) : p.cycleMs
             end = ModeLine.boundary(atOrAfter: t, epochMs: referenceEpochMs, cycleMs: c)
         case .nextScheduledChange?:
             guard !schedules.isEmpty else {
-                return .rejected(.invalidCommand, reason: "the corridor has no schedule, so there is no next scheduled change")
+                return .rejected(
+                    .invalidCommand, reason: "the corridor has no schedule, so there is no next scheduled change")
             }
             guard let next = line.nextScheduledChange(after: at) else {
-                return .rejected(.invalidCommand, reason: "the schedule does not change within 400 days of \(at) ms: give 'until' a time")
+                return .rejected(
+                    .invalidCommand,
+                    reason: "the schedule does not change within 400 days of \(at) ms: give 'until' a time")
             }
             end = next.atMs
         }
@@ -122,15 +142,21 @@ extension CorridorMachine {
         }
         let soon = clockMs + settings.safetyMarginMs
         let line = modeLine
-        let earliest = max(soon, (schedules.last?.inForce.sinceMs ?? baseline.atMs) + 1, (line.overrides.last?.effectiveAtMs ?? baseline.atMs) + 1)
+        let earliest = max(
+            soon, (schedules.last?.inForce.sinceMs ?? baseline.atMs) + 1,
+            (line.overrides.last?.effectiveAtMs ?? baseline.atMs) + 1)
         let current = line.mode(at: earliest).plan
         let since = ModeLine.boundary(atOrAfter: earliest, epochMs: referenceEpochMs, cycleMs: line.cycleMs(current))
         guard schedules.count < 16 else {
-            return .rejected(.tooManyEvents, reason: "\(schedules.count) schedules wait to be compacted; let the last one take over first")
+            return .rejected(
+                .tooManyEvents,
+                reason: "\(schedules.count) schedules wait to be compacted; let the last one take over first")
         }
         let saved = (schedules, timeline, timelineThroughMs)
-        schedules.append(ScheduleRecord(inForce: ScheduleInForce(schedule: s, sinceMs: since, id: EventID(index)),
-                                        source: Provenance(logIndex: index, operatorID: operatorID)))
+        schedules.append(
+            ScheduleRecord(
+                inForce: ScheduleInForce(schedule: s, sinceMs: since, id: EventID(index)),
+                source: Provenance(logIndex: index, operatorID: operatorID)))
         do {
             try recompile()
         } catch let e as TimingError {
@@ -144,12 +170,19 @@ extension CorridorMachine {
     }
 
     /// Adds a mode command's event (and its end) and recompiles.
-    mutating func addModeEvent(_ plan: PlanID, at: Milliseconds, until: Milliseconds?, index: UInt64, operatorID: String) -> CommandResult {
+    mutating func addModeEvent(
+        _ plan: PlanID, at: Milliseconds, until: Milliseconds?, index: UInt64, operatorID: String
+    ) -> CommandResult {
         guard events.count < settings.maxEvents else {
-            return .rejected(.tooManyEvents, reason: "\(events.count) control events are in force, the limit is \(settings.maxEvents)")
+            return .rejected(
+                .tooManyEvents,
+                reason: "\(events.count) control events are in force, the limit is \(settings.maxEvents)")
         }
         let saved = (events, modeEnds, timeline, timelineThroughMs)
-        events.append(EventRecord(event: ControlEvent(id: EventID(index), effectiveAtMs: at, action: .setPlan(plan)), operatorID: operatorID))
+        events.append(
+            EventRecord(
+                event: ControlEvent(id: EventID(index), effectiveAtMs: at, action: .setPlan(plan)),
+                operatorID: operatorID))
         if let u = until { modeEnds.append(ModeEnd(id: EventID(index), untilMs: u)) }
         do {
             try recompile()
@@ -177,24 +210,37 @@ extension CorridorMachine {
             if let u = o.untilMs { ends.append(min(u, next)) }
         }
         guard events.allSatisfy({ $0.event.effectiveAtMs <= now }), ends.allSatisfy({ $0 <= now }),
-              let last = schedules.last, last.inForce.sinceMs <= now else { return }
+            let last = schedules.last, last.inForce.sinceMs <= now
+        else { return }
         let planEvents = line.planEvents(through: now)
         guard !events.isEmpty || schedules.count > 1 || !planEvents.isEmpty else { return }
-        let key = SettleKey(baseline: baseline, count: events.count + planEvents.count, last: planEvents.last.map { UInt64(bitPattern: $0.effectiveAtMs) } ?? 0)
+        let key = SettleKey(
+            baseline: baseline, count: events.count + planEvents.count,
+            last: planEvents.last.map { UInt64(bitPattern: $0.effectiveAtMs) } ?? 0)
         var settled: Milliseconds?
         if let probe = settleProbe, probe.key == key {
             settled = probe.at
         } else {
-            let others = events.filter { if case .setPlan = $0.event.action { return false }; return true }.map(\.event)
-            guard let probeTimeline = try? CorridorTimeline(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                                                            events: others + planEvents) else { return }
+            let others = events.filter {
+                if case .setPlan = $0.event.action { return false }
+                return true
+            }.map(\.event)
+            guard
+                let probeTimeline = try? CorridorTimeline(
+                    corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
+                    events: others + planEvents)
+            else { return }
             let target = line.mode(at: now).plan
             if corridor.plan(target)!.isFlash {
-                settled = corridor.signals.allSatisfy { probeTimeline.state(of: $0.id, at: now).mode == .flash } ? now : nil
+                settled =
+                    corridor.signals.allSatisfy { probeTimeline.state(of: $0.id, at: now).mode == .flash } ? now : nil
             } else {
                 var latest: Milliseconds? = baseline.atMs
                 for s in corridor.signals {
-                    guard let t = probeTimeline.settledAtMs(of: s.id), let l = latest else { latest = nil; break }
+                    guard let t = probeTimeline.settledAtMs(of: s.id), let l = latest else {
+                        latest = nil
+                        break
+                    }
                     latest = max(l, t)
                 }
                 settled = latest
@@ -225,13 +271,20 @@ extension CorridorMachine {
 
     /// The mode in force at `t` (≥ the baseline), since when, until when (nil: no change known within the
     /// timeline's horizon), where it comes from, and who ordered it.
-    public func modeInForce(at t: Milliseconds) -> (plan: PlanID, sinceMs: Milliseconds, untilMs: Milliseconds?, source: ModeSource, provenance: Provenance?) {
+    public func modeInForce(
+        at t: Milliseconds
+    ) -> (plan: PlanID, sinceMs: Milliseconds, untilMs: Milliseconds?, source: ModeSource, provenance: Provenance?) {
         let line = modeLine
         let segs = line.segments(through: t + Self.timelineHorizonMs)
         var current = segs[0]
         var until: Milliseconds?
         for s in segs {
-            if s.startMs <= t { current = s } else { until = s.startMs; break }
+            if s.startMs <= t {
+                current = s
+            } else {
+                until = s.startMs
+                break
+            }
         }
         let provenance: Provenance?
         switch current.source {
@@ -253,10 +306,18 @@ extension Codecs {
         w.int(s.utcOffsetMinutes)
         w.array(s.dayPlans) { w, d in
             w.string(d.name)
-            w.array(d.actions) { w, a in w.int(a.minuteOfDay); w.string(a.plan.rawValue) }
+            w.array(d.actions) { w, a in
+                w.int(a.minuteOfDay)
+                w.string(a.plan.rawValue)
+            }
         }
         w.array(s.week) { $0.string($1) }
-        w.array(s.holidays) { w, h in w.int(h.date.year); w.int(h.date.month); w.int(h.date.day); w.string(h.dayPlan) }
+        w.array(s.holidays) { w, h in
+            w.int(h.date.year)
+            w.int(h.date.month)
+            w.int(h.date.day)
+            w.string(h.dayPlan)
+        }
     }
 
     /// Decodes a schedule in canonical order (day plans by name, holidays by date), refusing anything
@@ -264,14 +325,20 @@ extension Codecs {
     static func schedule(_ r: inout ByteReader) throws -> TimeOfDaySchedule {
         let offset = try r.int("utc offset")
         let dayPlans = try r.array("day plans") { r in
-            DayPlan(name: try r.string("day plan name"), actions: try r.array("actions") { r in
-                ScheduleAction(minuteOfDay: try r.int("minute"), plan: PlanID(try r.string("plan")))
-            })
+            DayPlan(
+                name: try r.string("day plan name"),
+                actions: try r.array("actions") { r in
+                    ScheduleAction(minuteOfDay: try r.int("minute"), plan: PlanID(try r.string("plan")))
+                })
         }
         let week = try r.array("week") { try $0.string("day plan") }
         let holidays = try r.array("holidays") { r in
-            let y = try r.int("year"), m = try r.int("month"), d = try r.int("day")
-            guard let date = CivilDate(year: y, month: m, day: d) else { throw DecodeError.invalid(what: "holiday date \(y)-\(m)-\(d)") }
+            let y = try r.int("year")
+            let m = try r.int("month")
+            let d = try r.int("day")
+            guard let date = CivilDate(year: y, month: m, day: d) else {
+                throw DecodeError.invalid(what: "holiday date \(y)-\(m)-\(d)")
+            }
             return Holiday(date: date, dayPlan: try r.string("holiday day plan"))
         }
         let s: TimeOfDaySchedule
@@ -280,13 +347,17 @@ extension Codecs {
         } catch let e as TimingError {
             throw DecodeError.invalid(what: "schedule: \(e.message)")
         }
-        guard s.dayPlans == dayPlans, s.holidays == holidays else { throw DecodeError.invalid(what: "schedule (not in canonical order)") }
+        guard s.dayPlans == dayPlans, s.holidays == holidays else {
+            throw DecodeError.invalid(what: "schedule (not in canonical order)")
+        }
         return s
     }
 
     static func modeUntil(_ w: inout ByteWriter, _ u: ModeUntil) {
         switch u {
-        case .time(let t): w.u8(1); w.i64(t)
+        case .time(let t):
+            w.u8(1)
+            w.i64(t)
         case .nextScheduledChange: w.u8(2)
         }
     }

@@ -13,8 +13,10 @@ public struct MachineSnapshot: Hashable, Sendable {
     // Layout (v1): "GWSN" | u16 version | u64 index | u64 term | u32 length + state | 32 bytes hash.
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
-        w.raw(Self.magic); w.u16(Self.formatVersion)
-        w.u64(appliedIndex); w.u64(appliedTerm)
+        w.raw(Self.magic)
+        w.u16(Self.formatVersion)
+        w.u64(appliedIndex)
+        w.u64(appliedTerm)
         w.data(state)
         w.raw(stateHash)
         return w.bytes
@@ -57,7 +59,9 @@ extension CorridorMachine {
     func encodeStatePrefix(_ w: inout ByteWriter) {
         w.raw(Self.stateMagic)
         w.u16(Self.stateFormatVersion)
-        w.i64(settings.safetyMarginMs); w.u32(UInt32(settings.maxSessions)); w.u32(UInt32(settings.maxEvents))
+        w.i64(settings.safetyMarginMs)
+        w.u32(UInt32(settings.maxSessions))
+        w.u32(UInt32(settings.maxEvents))
         Codecs.corridor(&w, corridor)
         w.i64(referenceEpochMs)
     }
@@ -65,34 +69,60 @@ extension CorridorMachine {
     /// The rest of the state encoding, from the clock on: what a command changes.
     func encodeStateTail(_ w: inout ByteWriter) {
         w.i64(clockMs)
-        w.i64(baseline.atMs); w.string(baseline.plan.rawValue)
+        w.i64(baseline.atMs)
+        w.string(baseline.plan.rawValue)
         w.optional(baselineSource, Self.provenance)
         w.array(events) { w, e in
-            w.u64(e.event.id.rawValue); w.i64(e.event.effectiveAtMs); w.string(e.operatorID); Codecs.action(&w, e.event.action)
+            w.u64(e.event.id.rawValue)
+            w.i64(e.event.effectiveAtMs)
+            w.string(e.operatorID)
+            Codecs.action(&w, e.event.action)
         }
         w.optional(corridorFlash, Self.provenance)
-        w.array(signalFlashes) { w, f in Codecs.signal(&w, f.signal); Self.provenance(&w, f.source); w.i64(f.effectiveAtMs) }
+        w.array(signalFlashes) { w, f in
+            Codecs.signal(&w, f.signal)
+            Self.provenance(&w, f.source)
+            w.i64(f.effectiveAtMs)
+        }
         w.array(holds) { w, h in
-            Codecs.signal(&w, h.signal); w.optional(h.stage) { $0.string($1) }; Self.provenance(&w, h.source); w.i64(h.effectiveAtMs)
+            Codecs.signal(&w, h.signal)
+            w.optional(h.stage) { $0.string($1) }
+            Self.provenance(&w, h.source)
+            w.i64(h.effectiveAtMs)
         }
         w.array(preemptions) { w, p in
-            Self.provenance(&w, p.source); Codecs.preemption(&w, p.preemption); w.i64(p.effectiveAtMs); w.i64(p.endsAtMs)
+            Self.provenance(&w, p.source)
+            Codecs.preemption(&w, p.preemption)
+            w.i64(p.effectiveAtMs)
+            w.i64(p.endsAtMs)
         }
         w.array(sessions) { w, s in
-            w.raw(s.clientID.bytes); w.u64(s.lastSequence); w.u64(s.lastIndex); Codecs.result(&w, s.result)
+            w.raw(s.clientID.bytes)
+            w.u64(s.lastSequence)
+            w.u64(s.lastIndex)
+            Codecs.result(&w, s.result)
         }
         w.string(corridorID)
         w.array(operators) { w, o in
-            w.string(o.name); w.data(o.publicKey); w.u8(o.role.rawValue); w.u64(o.addedAtIndex); w.optional(o.revokedAtIndex) { $0.u64($1) }
+            w.string(o.name)
+            w.data(o.publicKey)
+            w.u8(o.role.rawValue)
+            w.u64(o.addedAtIndex)
+            w.optional(o.revokedAtIndex) { $0.u64($1) }
         }
         // Schedules: only when there are any, so that a corridor without one encodes (and hashes) as before.
         if !schedules.isEmpty || !modeEnds.isEmpty {
             w.u8(1)
             w.array(schedules) { w, s in
-                Codecs.schedule(&w, s.inForce.schedule); w.i64(s.inForce.sinceMs); w.u64(s.inForce.id.rawValue)
+                Codecs.schedule(&w, s.inForce.schedule)
+                w.i64(s.inForce.sinceMs)
+                w.u64(s.inForce.id.rawValue)
                 w.optional(s.source, Self.provenance)
             }
-            w.array(modeEnds) { w, e in w.u64(e.id.rawValue); w.i64(e.untilMs) }
+            w.array(modeEnds) { w, e in
+                w.u64(e.id.rawValue)
+                w.i64(e.untilMs)
+            }
         }
     }
 
@@ -111,14 +141,17 @@ extension CorridorMachine {
             hashPrefix = StateHashPrefix(corridorVersion: corridorVersion, hasher: h)
             prefix = h
         }
-        var h = prefix  // a value: the cached hasher is not advanced
+        var h = prefix // a value: the cached hasher is not advanced
         var w = ByteWriter()
         encodeStateTail(&w)
         h.update(data: w.bytes)
         return Array(h.finalize())
     }
 
-    static func provenance(_ w: inout ByteWriter, _ p: Provenance) { w.u64(p.logIndex); w.string(p.operatorID) }
+    static func provenance(_ w: inout ByteWriter, _ p: Provenance) {
+        w.u64(p.logIndex)
+        w.string(p.operatorID)
+    }
     static func provenance(_ r: inout ByteReader) throws -> Provenance {
         Provenance(logIndex: try r.u64("log index"), operatorID: try r.string("operator"))
     }
@@ -130,8 +163,9 @@ extension CorridorMachine {
         guard try r.raw(4, "state magic") == Self.stateMagic else { throw DecodeError.badMagic(kind: "state") }
         let v = try r.u16("state version")
         guard v == Self.stateFormatVersion else { throw DecodeError.unsupportedVersion(kind: "state", version: v) }
-        let settings = MachineSettings(safetyMarginMs: try r.i64("safety margin"), maxSessions: Int(try r.u32("max sessions")),
-                                       maxEvents: Int(try r.u32("max events")))
+        let settings = MachineSettings(
+            safetyMarginMs: try r.i64("safety margin"), maxSessions: Int(try r.u32("max sessions")),
+            maxEvents: Int(try r.u32("max events")))
         let corridor = try Codecs.corridor(&r)
         let epoch = try r.i64("reference epoch")
         let clock = try r.i64("clock")
@@ -141,19 +175,24 @@ extension CorridorMachine {
             let id = EventID(try r.u64("event id"))
             let at = try r.i64("effective time")
             let op = try r.string("operator")
-            return EventRecord(event: ControlEvent(id: id, effectiveAtMs: at, action: try Codecs.action(&r)), operatorID: op)
+            return EventRecord(
+                event: ControlEvent(id: id, effectiveAtMs: at, action: try Codecs.action(&r)), operatorID: op)
         }
         let corridorFlash = try r.optional("corridor flash", Self.provenance)
         let flashes = try r.array("signal flashes") { r in
-            FlashRecord(signal: try Codecs.signal(&r), source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
+            FlashRecord(
+                signal: try Codecs.signal(&r), source: try Self.provenance(&r),
+                effectiveAtMs: try r.i64("effective time"))
         }
         let holds = try r.array("holds") { r in
-            HoldRecord(signal: try Codecs.signal(&r), stage: try r.optional("stage") { try $0.string("stage") },
-                       source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
+            HoldRecord(
+                signal: try Codecs.signal(&r), stage: try r.optional("stage") { try $0.string("stage") },
+                source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
         }
         let preemptions = try r.array("preemptions") { r in
-            PreemptionRecord(source: try Self.provenance(&r), preemption: try Codecs.preemption(&r),
-                             effectiveAtMs: try r.i64("effective time"), endsAtMs: try r.i64("end time"))
+            PreemptionRecord(
+                source: try Self.provenance(&r), preemption: try Codecs.preemption(&r),
+                effectiveAtMs: try r.i64("effective time"), endsAtMs: try r.i64("end time"))
         }
         let sessions = try r.array("sessions") { r in
             let id = ClientID(bytes: try r.raw(16, "client id"))!
@@ -181,10 +220,16 @@ extension CorridorMachine {
                 let s = try Codecs.schedule(&r)
                 let since = try r.i64("schedule start")
                 let id = EventID(try r.u64("schedule id"))
-                return ScheduleRecord(inForce: ScheduleInForce(schedule: s, sinceMs: since, id: id), source: try r.optional("schedule source", Self.provenance))
+                return ScheduleRecord(
+                    inForce: ScheduleInForce(schedule: s, sinceMs: since, id: id),
+                    source: try r.optional("schedule source", Self.provenance))
             }
-            modeEnds = try r.array("mode ends") { r in ModeEnd(id: EventID(try r.u64("mode end id")), untilMs: try r.i64("mode end")) }
-            guard !schedules.isEmpty || !modeEnds.isEmpty else { throw DecodeError.invalid(what: "schedules (an empty section is not canonical)") }
+            modeEnds = try r.array("mode ends") { r in
+                ModeEnd(id: EventID(try r.u64("mode end id")), untilMs: try r.i64("mode end"))
+            }
+            guard !schedules.isEmpty || !modeEnds.isEmpty else {
+                throw DecodeError.invalid(what: "schedules (an empty section is not canonical)")
+            }
             for s in schedules {
                 do { try s.inForce.schedule.validate(planIDs: corridor.plans.map(\.id)) } catch let e as TimingError {
                     throw DecodeError.invalid(what: "schedule: \(e.message)")
@@ -192,7 +237,9 @@ extension CorridorMachine {
             }
         }
         try r.finish()
-        guard operators.count <= Self.maxOperatorKeys else { throw DecodeError.invalid(what: "operators (\(operators.count) keys)") }
+        guard operators.count <= Self.maxOperatorKeys else {
+            throw DecodeError.invalid(what: "operators (\(operators.count) keys)")
+        }
         func increasing<T>(_ xs: [T], _ what: String, _ less: (T, T) -> Bool) throws {
             for i in xs.indices.dropFirst() where !less(xs[i - 1], xs[i]) {
                 throw DecodeError.invalid(what: "\(what) (not strictly increasing)")
@@ -207,12 +254,14 @@ extension CorridorMachine {
         try increasing(schedules, "schedules") { $0.inForce.sinceMs < $1.inForce.sinceMs }
         try increasing(modeEnds, "mode ends") { $0.id < $1.id }
         guard settings.maxSessions >= 1, settings.maxEvents >= 1, settings.maxEvents <= Limits.timelineEventsMax,
-              settings.safetyMarginMs >= 0 else {
+            settings.safetyMarginMs >= 0
+        else {
             throw DecodeError.invalid(what: "settings")
         }
         let timeline: CorridorTimeline
         do {
-            timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events.map(\.event))
+            timeline = try CorridorTimeline(
+                corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events.map(\.event))
         } catch let e as TimingError {
             throw DecodeError.invalid(what: "timeline: \(e.message)")
         }
@@ -234,7 +283,9 @@ extension CorridorMachine {
         self.schedules = schedules
         self.modeEnds = modeEnds
         if !schedules.isEmpty {
-            do { try recompile(reusing: false) } catch let e as TimingError { throw DecodeError.invalid(what: "timeline: \(e.message)") }
+            do { try recompile(reusing: false) } catch let e as TimingError {
+                throw DecodeError.invalid(what: "timeline: \(e.message)")
+            }
         }
         self.appliedIndex = appliedIndex
         self.appliedTerm = appliedTerm
@@ -243,7 +294,8 @@ extension CorridorMachine {
 
     /// A snapshot of the current state.
     public func snapshot() -> MachineSnapshot {
-        MachineSnapshot(appliedIndex: appliedIndex, appliedTerm: appliedTerm, state: encodedState(), stateHash: stateHash)
+        MachineSnapshot(
+            appliedIndex: appliedIndex, appliedTerm: appliedTerm, state: encodedState(), stateHash: stateHash)
     }
 
     /// Restores from a snapshot, verifying the state's hash first.
@@ -252,7 +304,8 @@ extension CorridorMachine {
         guard actual == snapshot.stateHash else {
             throw DecodeError.hashMismatch(expected: hex(snapshot.stateHash), actual: hex(actual))
         }
-        try self.init(encodedState: snapshot.state, appliedIndex: snapshot.appliedIndex, appliedTerm: snapshot.appliedTerm)
+        try self.init(
+            encodedState: snapshot.state, appliedIndex: snapshot.appliedIndex, appliedTerm: snapshot.appliedTerm)
     }
 
     /// Restores from `MachineSnapshot.encoded()` bytes.

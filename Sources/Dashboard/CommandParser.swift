@@ -18,8 +18,10 @@ public enum DashboardCommand {
         public var description: String
     }
 
-    public static func parse(_ line: String, document: CorridorDocument, operatorName: String, clientID: String,
-                             sequence: UInt64) -> Result<CommandRequest, ParseError> {
+    public static func parse(
+        _ line: String, document: CorridorDocument, operatorName: String, clientID: String,
+        sequence: UInt64
+    ) -> Result<CommandRequest, ParseError> {
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let verb = words.first?.lowercased() else { return .failure(ParseError(description: "empty command")) }
         let args = Array(words.dropFirst())
@@ -28,7 +30,9 @@ public enum DashboardCommand {
             CommandRequest(operator: operatorName, clientID: clientID, sequence: sequence, type: type)
         }
         func signal(_ s: String) -> Int? {
-            guard let v = parseSignal(s), document.endpoints.contains(where: { $0.signal.rawValue == v }) else { return nil }
+            guard let v = parseSignal(s), document.endpoints.contains(where: { $0.signal.rawValue == v }) else {
+                return nil
+            }
             return v
         }
         let plans = document.corridor.plans.map(\.id.rawValue)
@@ -41,7 +45,9 @@ public enum DashboardCommand {
             var r = request("mode")
             r.plan = args[0]
             if args.count == 3 {
-                guard args[2] == "next" || Int64(args[2]) != nil else { return fail("until: 'next' or ms since the Unix epoch") }
+                guard args[2] == "next" || Int64(args[2]) != nil else {
+                    return fail("until: 'next' or ms since the Unix epoch")
+                }
                 r.until = args[2]
             }
             return .success(r)
@@ -76,7 +82,9 @@ public enum DashboardCommand {
             }
             let dirWord = rest.removeLast()
             guard let direction = direction(dirWord, document: document) else {
-                return fail("unknown direction '\(dirWord)': use \(document.increasingName), \(document.decreasingName), inbound or outbound")
+                return fail(
+                    "unknown direction '\(dirWord)': use \(document.increasingName), \(document.decreasingName), inbound or outbound"
+                )
             }
             // A range names a stretch of road: it is travelled in the preemption's direction, so
             // "S05-S11 inbound" runs S11, S10, …, S05. Single ids keep the order given.
@@ -89,7 +97,9 @@ public enum DashboardCommand {
                 case .failure(let e): return fail(e.description)
                 }
             }
-            if let bad = list.first(where: { signal("\($0)") == nil }) { return fail("S\(bad) is not a signal of \(document.id)") }
+            if let bad = list.first(where: { signal("\($0)") == nil }) {
+                return fail("S\(bad) is not a signal of \(document.id)")
+            }
             var r = request("preempt")
             r.signals = list
             r.direction = direction

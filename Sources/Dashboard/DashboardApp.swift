@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import APIClient
 import Console
 import CorridorFile
 import CorridorMachine
 import Foundation
 import GreenwaveAPI
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The running dashboard: polls every controller's status twice a second, follows every lamp stream,
 /// redraws ten times a second, and reads the keyboard. Returns when the operator quits (q, Ctrl-C) or
@@ -23,8 +24,10 @@ public struct DashboardApp: Sendable {
     let client: ConsoleClient
 
     /// Throws when the corridor's API is TLS and its CA certificate cannot be read.
-    public init(document: CorridorDocument, signer: OperatorSigner?, refreshPerSecond: Int = 10,
-                color: Bool = ProcessInfo.processInfo.environment["NO_COLOR"] == nil) throws {
+    public init(
+        document: CorridorDocument, signer: OperatorSigner?, refreshPerSecond: Int = 10,
+        color: Bool = ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    ) throws {
         self.document = document
         self.signer = signer
         self.refreshPerSecond = max(1, refreshPerSecond)
@@ -48,8 +51,13 @@ public struct DashboardApp: Sendable {
         }
         let signer = self.signer
         box.update {
-            $0.signedIn = signer.map { "\($0.name) (key \(OperatorKeys.keyIDText($0.keyID)), role ?)" } ?? "view only: no operator key"
-            $0.say(.info, "dashboard up: client \(clientID.prefix(8))…, " + (signer.map { "signing as \($0.name)" } ?? "no operator key (--key): view only"))
+            $0.signedIn =
+                signer.map { "\($0.name) (key \(OperatorKeys.keyIDText($0.keyID)), role ?)" }
+                ?? "view only: no operator key"
+            $0.say(
+                .info,
+                "dashboard up: client \(clientID.prefix(8))…, "
+                    + (signer.map { "signing as \($0.name)" } ?? "no operator key (--key): view only"))
         }
 
         await withTaskGroup(of: Void.self) { group in
@@ -69,9 +77,13 @@ public struct DashboardApp: Sendable {
                         if let list = await client.operators() {
                             let me = list.operators.first { $0.keyID == OperatorKeys.keyIDText(signer.keyID) }
                             let text: String
-                            if let me, me.revokedAt == nil { text = "\(signer.name) · \(me.role)" }
-                            else if me != nil { text = "\(signer.name) · KEY REVOKED" }
-                            else { text = "\(signer.name) · NOT REGISTERED" }
+                            if let me, me.revokedAt == nil {
+                                text = "\(signer.name) · \(me.role)"
+                            } else if me != nil {
+                                text = "\(signer.name) · KEY REVOKED"
+                            } else {
+                                text = "\(signer.name) · NOT REGISTERED"
+                            }
                             box.update { $0.signedIn = text }
                         }
                         try? await Task.sleep(nanoseconds: 5_000_000_000)
@@ -89,7 +101,10 @@ public struct DashboardApp: Sendable {
                         onUpdate: { u, first in box.update { $0.applyLamps(u, first: first) } },
                         onDown: { box.update { $0.streamDown(signal: signal) } },
                         credential: {
-                            reader.map { ReadCredential.header($0, corridorID: document.id, path: "/v1/lamps/stream", nowMs: wallClockMs()) }
+                            reader.map {
+                                ReadCredential.header(
+                                    $0, corridorID: document.id, path: "/v1/lamps/stream", nowMs: wallClockMs())
+                            }
                         }
                     ).run()
                 }
@@ -117,14 +132,18 @@ public struct DashboardApp: Sendable {
 
     enum Outcome { case next, quit }
 
-    private func handle(_ key: Key, box: ModelBox, client: ConsoleClient, clientID: String, sequence: SequenceCounter) -> Outcome {
+    private func handle(
+        _ key: Key, box: ModelBox, client: ConsoleClient, clientID: String, sequence: SequenceCounter
+    ) -> Outcome {
         var submit: String?
         let outcome: Outcome = box.update { m in
             if var input = m.input {
                 switch key {
                 case .char(let c): input.append(c)
                 case .backspace: if !input.isEmpty { input.removeLast() }
-                case .escape, .ctrlC: m.input = nil; return .next
+                case .escape, .ctrlC:
+                    m.input = nil
+                    return .next
                 case .enter:
                     m.input = nil
                     if !input.trimmingCharacters(in: .whitespaces).isEmpty { submit = input }
@@ -145,12 +164,20 @@ public struct DashboardApp: Sendable {
         }
         if let line = submit {
             let (clientID, seq) = sequence.next()
-            switch DashboardCommand.parse(line, document: document, operatorName: signer?.name ?? "", clientID: clientID, sequence: seq) {
+            switch DashboardCommand.parse(
+                line, document: document, operatorName: signer?.name ?? "", clientID: clientID, sequence: seq)
+            {
             case .failure(let e):
                 box.update { $0.say(.error, "\(line): \(e.description)") }
             case .success(let unsigned):
                 guard let signer, let request = try? unsigned.signed(by: signer, document: document) else {
-                    box.update { $0.say(.error, "\(line): cannot sign: " + (self.signer == nil ? "no operator key (start the dashboard with --key FILE)" : "invalid command")) }
+                    box.update {
+                        $0.say(
+                            .error,
+                            "\(line): cannot sign: "
+                                + (self.signer == nil
+                                    ? "no operator key (start the dashboard with --key FILE)" : "invalid command"))
+                    }
                     return .next
                 }
                 let what = DashboardCommand.describe(request)
@@ -160,8 +187,11 @@ public struct DashboardApp: Sendable {
                         let (_, r) = try await client.submit(request)
                         box.update { m in
                             if r.result == "accepted" {
-                                var text = "#\(r.index) \(what): accepted (leader S\(DashboardRenderer.pad2(r.leader)), term \(r.term))"
-                                if let t = r.effectiveAtMs { text += ", takes effect \(DashboardRenderer.clock(t, tenths: false))" }
+                                var text =
+                                    "#\(r.index) \(what): accepted (leader S\(DashboardRenderer.pad2(r.leader)), term \(r.term))"
+                                if let t = r.effectiveAtMs {
+                                    text += ", takes effect \(DashboardRenderer.clock(t, tenths: false))"
+                                }
                                 if r.duplicate { text += " (retry of an earlier submission)" }
                                 m.say(.ok, text)
                                 if request.type == "mode", let plan = request.plan, let t = r.effectiveAtMs {
@@ -233,7 +263,7 @@ final class KeyReader: @unchecked Sendable {
                     if r < 0 && errno != EINTR { break }
                     guard r > 0 else { continue }
                     let n = buf.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress!, $0.count) }
-                    if n == 0 { break }  // end of input
+                    if n == 0 { break } // end of input
                     if n < 0 { if errno == EINTR || errno == EAGAIN { continue } else { break } }
                     for k in decodeKeys(Array(buf[0..<n])) { cont.yield(k) }
                 }

@@ -135,8 +135,9 @@ public struct DashboardModel: Sendable, Equatable {
             for (i, sig) in document.corridor.signals.enumerated() where i < plan.signals.count {
                 let sp = plan.signals[i]
                 guard sp.coordinatedStage < sig.stages.count else { continue }
-                bySignal[sig.id.rawValue] = Schedule(offsetMs: Int64(sp.offsetMs), cycleMs: Int64(plan.cycleMs),
-                                                     coordinatedPhases: sig.stages[sp.coordinatedStage].phases.map(\.rawValue))
+                bySignal[sig.id.rawValue] = Schedule(
+                    offsetMs: Int64(sp.offsetMs), cycleMs: Int64(plan.cycleMs),
+                    coordinatedPhases: sig.stages[sp.coordinatedStage].phases.map(\.rawValue))
             }
             schedules[plan.id.rawValue] = bySignal
         }
@@ -150,7 +151,9 @@ public struct DashboardModel: Sendable, Equatable {
 
     /// The controller that says it leads with the highest term.
     public var leader: Controller? {
-        controllers.filter { !$0.unreachable && $0.status?.role == "leader" }.max { ($0.status?.term ?? 0) < ($1.status?.term ?? 0) }
+        controllers.filter { !$0.unreachable && $0.status?.role == "leader" }.max {
+            ($0.status?.term ?? 0) < ($1.status?.term ?? 0)
+        }
     }
 
     public var reachableCount: Int { controllers.filter { !$0.unreachable && $0.status != nil }.count }
@@ -231,10 +234,12 @@ public struct DashboardModel: Sendable, Equatable {
         // command: `entry` set on this update or the one before, the update that joins the schedule) is not
         // one: the entry joins the schedule's green part-way through, so that green's start is the entry's,
         // not the schedule's. The entry's own lamp changes still count for their switch delay above.
-        if let old = previous, u.mode == "coordinated", u.entry == nil, old.entry == nil, let sch = schedules[u.plan]?[u.signal], sch.cycleMs > 0,
-           !sch.coordinatedPhases.isEmpty,
-           sch.coordinatedPhases.allSatisfy({ u.lamps["\($0)"] == lampName(.green) }),
-           !sch.coordinatedPhases.allSatisfy({ old.lamps["\($0)"] == lampName(.green) }) {
+        if let old = previous, u.mode == "coordinated", u.entry == nil, old.entry == nil,
+            let sch = schedules[u.plan]?[u.signal], sch.cycleMs > 0,
+            !sch.coordinatedPhases.isEmpty,
+            sch.coordinatedPhases.allSatisfy({ u.lamps["\($0)"] == lampName(.green) }),
+            !sch.coordinatedPhases.allSatisfy({ old.lamps["\($0)"] == lampName(.green) })
+        {
             var e = (u.atMs - referenceEpochMs - sch.offsetMs) % sch.cycleMs
             if e < 0 { e += sch.cycleMs }
             if e > sch.cycleMs / 2 { e -= sch.cycleMs }

@@ -25,7 +25,7 @@ public enum DashboardRenderer {
         if let wl = watchLine(m) { bottom.append(wl) }
         let recent = m.messages.suffix(max(0, messageRows - bottom.count))
         for msg in recent { bottom.append(messageLine(msg)) }
-        var tableRows = h - top.count - bottom.count - 1 - 1  // header and the command line
+        var tableRows = h - top.count - bottom.count - 1 - 1 // header and the command line
         if tableRows < 1 {
             // Very short terminal: keep the title, the table header and a row, and the command line.
             top = Array(top.prefix(max(0, h - 3)))
@@ -50,10 +50,14 @@ public enum DashboardRenderer {
     /// The title bar. The figures come first in importance; the corridor name takes what width is left.
     static func titleLine(_ m: DashboardModel, _ w: Int) -> ScreenLine {
         let up = m.reachableCount
-        let upSpan = Span(" \(up)/\(m.controllers.count) up ", up == m.controllers.count ? inverse : TextStyle(fg: .red, bold: true, inverse: true))
+        let upSpan = Span(
+            " \(up)/\(m.controllers.count) up ",
+            up == m.controllers.count ? inverse : TextStyle(fg: .red, bold: true, inverse: true))
         let syncSpan: Span
         if let acc = m.syncAccuracy {
-            syncSpan = Span(" sync \(percent(acc)) of \(m.switchesSeen) checks ", acc >= 0.999 ? inverse : TextStyle(fg: .yellow, bold: true, inverse: true))
+            syncSpan = Span(
+                " sync \(percent(acc)) of \(m.switchesSeen) checks ",
+                acc >= 0.999 ? inverse : TextStyle(fg: .yellow, bold: true, inverse: true))
         } else {
             syncSpan = Span(" sync – ", inverse)
         }
@@ -85,7 +89,9 @@ public enum DashboardRenderer {
         // Which is in force: the time-of-day schedule, or an operator's override and until when.
         if let src = s.modeSource, src != "baseline" {
             l.add(" (")
-            l.add(src == "override" ? "override" : "schedule", TextStyle(fg: src == "override" ? .yellow : .green, bold: true))
+            l.add(
+                src == "override" ? "override" : "schedule",
+                TextStyle(fg: src == "override" ? .yellow : .green, bold: true))
             if src == "override", let u = s.modeUntilMs { l.add(" until \(clock(u, tenths: false))") }
             l.add(")")
         }
@@ -106,7 +112,9 @@ public enum DashboardRenderer {
     static func stripLines(_ m: DashboardModel, _ w: Int) -> [ScreenLine] {
         var out: [ScreenLine] = []
         let labelWidth = min(13, max(4, w - m.controllers.count - 1))
-        for (name, phase, arrow) in [(m.increasingName, m.increasingPhase, "▸"), (m.decreasingName, m.decreasingPhase, "◂")] {
+        for (name, phase, arrow) in [
+            (m.increasingName, m.increasingPhase, "▸"), (m.decreasingName, m.decreasingPhase, "◂")
+        ] {
             var l = ScreenLine()
             let label = String(name.prefix(labelWidth - 2))
             l.add(label + String(repeating: " ", count: max(0, labelWidth - 2 - label.count)) + arrow + " ", dim)
@@ -143,7 +151,9 @@ public enum DashboardRenderer {
             Column(header: "sig", width: 3, priority: 0) { _, c in Span("S\(pad2(c.signal))", bold) },
             Column(header: "name", width: 18, priority: 7) { _, c in Span(String(c.name.prefix(18))) },
             // Header: the phase ids over their lamps.
-            Column(header: m.phases.map { "\($0.id)" }.joined(separator: " "), width: lampWidth, priority: 0, isLamps: true) { _, _ in Span("") },
+            Column(
+                header: m.phases.map { "\($0.id)" }.joined(separator: " "), width: lampWidth, priority: 0, isLamps: true
+            ) { _, _ in Span("") },
             Column(header: "interval", width: 8, priority: 6) { _, c in Span(intervalName(c.lamps?.interval)) },
             Column(header: "left", width: 5, priority: 1, rightAligned: true) { m, c in
                 Span(m.timeLeftMs(of: c).map { tenthsText($0) } ?? "")
@@ -151,7 +161,9 @@ public enum DashboardRenderer {
             Column(header: "state", width: 7, priority: 1) { _, c in stateSpan(c) },
             Column(header: "plan", width: 10, priority: 2) { _, c in Span(String((c.lamps?.plan ?? "").prefix(10))) },
             Column(header: "role", width: 7, priority: 3) { _, c in roleSpan(c) },
-            Column(header: "applied", width: 7, priority: 5, rightAligned: true) { _, c in Span(c.status.map { "\($0.appliedIndex)" } ?? "") },
+            Column(header: "applied", width: 7, priority: 5, rightAligned: true) { _, c in
+                Span(c.status.map { "\($0.appliedIndex)" } ?? "")
+            },
             Column(header: "lag", width: 4, priority: 2, rightAligned: true) { m, c in
                 guard let lag = m.lag(of: c) else { return Span("") }
                 return Span("\(lag)", lag > 10 ? TextStyle(fg: .yellow, bold: true) : .plain)
@@ -173,7 +185,7 @@ public enum DashboardRenderer {
             Column(header: "delay", width: 6, priority: 5, rightAligned: true) { m, c in
                 guard let s = c.switchDelayMs else { return Span("") }
                 return Span(signedMs(s), abs(s) <= m.syncToleranceMs ? .plain : TextStyle(fg: .yellow, bold: true))
-            },
+            }
         ]
     }
 
@@ -185,12 +197,20 @@ public enum DashboardRenderer {
         guard off.isFinite else { return Span("?", TextStyle(fg: .yellow, bold: true)) }
         let a = abs(off)
         let sign = off < 0 ? "-" : "+"
-        func tenths(_ v: Double) -> String { let t = Int((v * 10).rounded()); return "\(t / 10).\(t % 10)" }
+        func tenths(_ v: Double) -> String {
+            let t = Int((v * 10).rounded())
+            return "\(t / 10).\(t % 10)"
+        }
         let text: String
-        if a < 9.95 { text = sign + tenths(a) + "ms" }
-        else if a < 999.5 { text = sign + "\(Int(a.rounded()))ms" }
-        else if a < 99_950 { text = sign + tenths(a / 1000) + "s" }
-        else { text = sign + ">99s" }
+        if a < 9.95 {
+            text = sign + tenths(a) + "ms"
+        } else if a < 999.5 {
+            text = sign + "\(Int(a.rounded()))ms"
+        } else if a < 99_950 {
+            text = sign + tenths(a / 1000) + "s"
+        } else {
+            text = sign + ">99s"
+        }
         return k.alarm ? Span(text + "!", alarm) : Span(text)
     }
 
@@ -352,7 +372,9 @@ public enum DashboardRenderer {
             l.add(" · each signal adopts it at its next coordinated green", dim)
         } else {
             l.add("effective \(clock(w.effectiveAtMs, tenths: false)) · ")
-            l.add("running on \(p.done)/\(p.total) signals", done ? TextStyle(fg: .green, bold: true) : TextStyle(fg: .yellow, bold: true))
+            l.add(
+                "running on \(p.done)/\(p.total) signals",
+                done ? TextStyle(fg: .green, bold: true) : TextStyle(fg: .yellow, bold: true))
             if let f = p.firstMs, let last = p.lastMs {
                 l.add(" (adopted \(clock(f, tenths: false))–\(clock(last, tenths: false)))", dim)
             }
@@ -375,13 +397,15 @@ public enum DashboardRenderer {
         if let input = m.input {
             l.add(":", bold)
             l.add(input)
-            l.add(" ", inverse)  // the cursor
+            l.add(" ", inverse) // the cursor
             l.add("   Enter submits · Esc cancels", dim)
         } else {
             l.add(":", bold)
             l.add(" command", dim)
             if pages > 1 { l.add("  [ ] page \(page + 1)/\(pages)", bold) }
-            l.add("  q quit  ·  mode PLAN · hold S12 · release S12 · flash [S12] · unflash [S12] · preempt S05-S11 DIR · cancel N", dim)
+            l.add(
+                "  q quit  ·  mode PLAN · hold S12 · release S12 · flash [S12] · unflash [S12] · preempt S05-S11 DIR · cancel N",
+                dim)
         }
         return l
     }
@@ -398,7 +422,10 @@ public enum DashboardRenderer {
     /// HH:MM:SS(.t) UTC from epoch ms.
     static func clock(_ ms: Int64, tenths: Bool = true) -> String {
         let dayMs = ((ms % 86_400_000) + 86_400_000) % 86_400_000
-        let h = dayMs / 3_600_000, mi = (dayMs / 60_000) % 60, s = (dayMs / 1000) % 60, t = (dayMs / 100) % 10
+        let h = dayMs / 3_600_000
+        let mi = (dayMs / 60_000) % 60
+        let s = (dayMs / 1000) % 60
+        let t = (dayMs / 100) % 10
         let base = "\(pad2(Int(h))):\(pad2(Int(mi))):\(pad2(Int(s)))"
         return tenths ? base + ".\(t)" : base
     }

@@ -1,7 +1,8 @@
 /// Terminal text with styles, measured in cells. Every character the renderer emits is one cell wide
 /// (ASCII plus a few box and arrow characters), so a line's width is its character count.
 public enum TermColor: Int, Sendable, Equatable {
-    case black = 0, red, green, yellow, blue, magenta, cyan, white
+    case black = 0
+    case red, green, yellow, blue, magenta, cyan, white
 }
 
 public struct TextStyle: Sendable, Equatable {
@@ -11,7 +12,9 @@ public struct TextStyle: Sendable, Equatable {
     public var dim = false
     public var inverse = false
 
-    public init(fg: TermColor? = nil, bg: TermColor? = nil, bold: Bool = false, dim: Bool = false, inverse: Bool = false) {
+    public init(
+        fg: TermColor? = nil, bg: TermColor? = nil, bold: Bool = false, dim: Bool = false, inverse: Bool = false
+    ) {
         self.fg = fg
         self.bg = bg
         self.bold = bold

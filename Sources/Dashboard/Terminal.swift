@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The controlling terminal: raw input, the alternate screen, its size, and writing frames so that only
 /// the lines that changed are redrawn (no clear, so no flicker).
@@ -21,8 +22,8 @@ final class Terminal: @unchecked Sendable {
             var t = saved
             t.c_lflag &= ~tcflag_t(ECHO | ICANON | ISIG | IEXTEN)
             t.c_iflag &= ~tcflag_t(IXON | ICRNL | BRKINT | INPCK | ISTRIP)
-            t.c_cc.6 = 1  // VMIN
-            t.c_cc.5 = 0  // VTIME
+            t.c_cc.6 = 1 // VMIN
+            t.c_cc.5 = 0 // VTIME
             if tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0 { raw = true }
         }
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J")
@@ -31,7 +32,10 @@ final class Terminal: @unchecked Sendable {
     /// Puts the terminal back as it was.
     func leave() {
         write("\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l")
-        if raw { var t = saved; tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) }
+        if raw {
+            var t = saved
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &t)
+        }
         raw = false
     }
 
@@ -99,7 +103,9 @@ public func decodeKeys(_ bytes: [UInt8]) -> [Key] {
             flushText()
             if i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "[") {
                 let c = bytes[i + 2]
-                if (c == UInt8(ascii: "5") || c == UInt8(ascii: "6")), i + 3 < bytes.count, bytes[i + 3] == UInt8(ascii: "~") {
+                if c == UInt8(ascii: "5") || c == UInt8(ascii: "6"), i + 3 < bytes.count,
+                    bytes[i + 3] == UInt8(ascii: "~")
+                {
                     keys.append(c == UInt8(ascii: "5") ? .pageUp : .pageDown)
                     i += 4
                     continue
@@ -134,7 +140,7 @@ public func decodeKeys(_ bytes: [UInt8]) -> [Key] {
             keys.append(.ctrlD)
             i += 1
         case 0..<32:
-            i += 1  // other control bytes are ignored
+            i += 1 // other control bytes are ignored
         default:
             text.append(b)
             i += 1

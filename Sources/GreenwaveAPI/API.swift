@@ -45,7 +45,8 @@ public struct CommandRequest: Codable, Sendable, Equatable {
     public var schedule: String?
 
     enum CodingKeys: String, CodingKey {
-        case `operator`, type, plan, signal, stage, signals, direction, sequence, index, name, role, signature, until, schedule
+        case `operator`, type, plan, signal, stage, signals, direction, sequence, index, name, role, signature, until,
+            schedule
         case clientID = "client_id"
         case speedKmh = "speed_kmh"
         case publicKey = "public_key"
@@ -53,10 +54,12 @@ public struct CommandRequest: Codable, Sendable, Equatable {
         case signedBy = "signed_by"
     }
 
-    public init(operator: String, clientID: String, sequence: UInt64, type: String, plan: String? = nil,
-                signal: Int? = nil, stage: String? = nil, signals: [Int]? = nil, direction: String? = nil,
-                speedKmh: Int? = nil, index: UInt64? = nil, name: String? = nil, publicKey: String? = nil, role: String? = nil,
-                keyID: String? = nil) {
+    public init(
+        operator: String, clientID: String, sequence: UInt64, type: String, plan: String? = nil,
+        signal: Int? = nil, stage: String? = nil, signals: [Int]? = nil, direction: String? = nil,
+        speedKmh: Int? = nil, index: UInt64? = nil, name: String? = nil, publicKey: String? = nil, role: String? = nil,
+        keyID: String? = nil
+    ) {
         self.name = name
         self.publicKey = publicKey
         self.role = role
@@ -79,8 +82,9 @@ public struct CommandRequest: Codable, Sendable, Equatable {
     public func signed(by signer: OperatorSigner, document: CorridorDocument) throws -> CommandRequest {
         var r = self
         r.operator = signer.name
-        let e = signer.envelope(corridorID: document.id, clientID: try validatedClientID(), sequence: sequence,
-                                command: try command(document: document))
+        let e = signer.envelope(
+            corridorID: document.id, clientID: try validatedClientID(), sequence: sequence,
+            command: try command(document: document))
         r.signedBy = OperatorKeys.keyIDText(signer.keyID)
         r.signature = Data(e.signature?.bytes ?? []).base64EncodedString()
         return r
@@ -112,7 +116,8 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             }
         }
         if let list = signals, list.count > Limits.signalsMax {
-            throw APIError.badRequest("'signals' lists \(list.count) signals; a corridor has at most \(Limits.signalsMax)")
+            throw APIError.badRequest(
+                "'signals' lists \(list.count) signals; a corridor has at most \(Limits.signalsMax)")
         }
         switch type {
         case "mode":
@@ -126,7 +131,8 @@ public struct CommandRequest: Codable, Sendable, Equatable {
         case "schedule":
             let text = try need(schedule, "schedule")
             guard text.utf8.count <= Self.maxScheduleBytes else {
-                throw APIError.badRequest("'schedule' of \(text.utf8.count) bytes is longer than \(Self.maxScheduleBytes)")
+                throw APIError.badRequest(
+                    "'schedule' of \(text.utf8.count) bytes is longer than \(Self.maxScheduleBytes)")
             }
             do { return .setSchedule(try CorridorFile.parseSchedule(yaml: text, file: "schedule")) } catch {
                 throw APIError.badRequest("\(error)")
@@ -139,7 +145,9 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             let list = try need(signals, "signals")
             let d = try need(direction, "direction")
             guard let dir = parseDirection(d, document: document) else {
-                throw APIError.badRequest("unknown direction '\(d)': use \(document.increasingName), \(document.decreasingName), increasing or decreasing")
+                throw APIError.badRequest(
+                    "unknown direction '\(d)': use \(document.increasingName), \(document.decreasingName), increasing or decreasing"
+                )
             }
             return .preempt(PreemptRequest(signals: list.map(SignalID.init), direction: dir, speedKmh: speedKmh))
         case "cancel_preemption": return .cancelPreemption(logIndex: try need(index, "index"))
@@ -160,7 +168,9 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             guard let id = OperatorKeys.parseKeyID(k) else { throw APIError.badRequest("key_id must be 16 hex digits") }
             return .revokeKey(keyID: id)
         default:
-            throw APIError.badRequest("unknown command type '\(type)': use mode, schedule, hold, release, flash, unflash, preempt, cancel_preemption, operator_add, operator_role or operator_revoke")
+            throw APIError.badRequest(
+                "unknown command type '\(type)': use mode, schedule, hold, release, flash, unflash, preempt, cancel_preemption, operator_add, operator_role or operator_revoke"
+            )
         }
     }
 
@@ -191,7 +201,9 @@ public func parseClientID(_ s: String) -> ClientID? {
     let hex = s.lowercased()
     guard !hex.isEmpty, hex.count <= 32, hex.allSatisfy({ $0.isHexDigit }) else { return nil }
     let padded = String(repeating: "0", count: 32 - hex.count) + hex
-    guard let hi = UInt64(padded.prefix(16), radix: 16), let lo = UInt64(padded.suffix(16), radix: 16) else { return nil }
+    guard let hi = UInt64(padded.prefix(16), radix: 16), let lo = UInt64(padded.suffix(16), radix: 16) else {
+        return nil
+    }
     return ClientID(high: hi, low: lo)
 }
 
@@ -208,8 +220,10 @@ public struct CommandResponse: Codable, Sendable, Equatable {
     /// The controller (signal id) that led when the command committed.
     public var leader: Int
 
-    public init(index: UInt64, term: UInt64, result: String, effectiveAtMs: Int64?, effectiveAt: String?, reason: String?,
-                code: String?, duplicate: Bool, leader: Int) {
+    public init(
+        index: UInt64, term: UInt64, result: String, effectiveAtMs: Int64?, effectiveAt: String?, reason: String?,
+        code: String?, duplicate: Bool, leader: Int
+    ) {
         self.index = index
         self.term = term
         self.result = result
@@ -260,10 +274,12 @@ public struct StatusResponse: Codable, Sendable, Equatable {
     /// When the mode in force ends (the next scheduled change, or the override's end); nil: not known.
     public var modeUntilMs: Int64?
 
-    public init(signal: Int, name: String, role: String, voter: Bool, term: UInt64, leader: Int, commitIndex: UInt64,
-                appliedIndex: UInt64, lastIndex: UInt64, stateHash: String, mode: String, modeSinceMs: Int64,
-                pendingMode: String?, pendingModeAtMs: Int64?, lamps: LampUpdate?, pid: Int32, timeMs: Int64, halted: String?,
-                health: String = "ok", healthReason: String? = nil, clock: ClockStatus? = nil) {
+    public init(
+        signal: Int, name: String, role: String, voter: Bool, term: UInt64, leader: Int, commitIndex: UInt64,
+        appliedIndex: UInt64, lastIndex: UInt64, stateHash: String, mode: String, modeSinceMs: Int64,
+        pendingMode: String?, pendingModeAtMs: Int64?, lamps: LampUpdate?, pid: Int32, timeMs: Int64, halted: String?,
+        health: String = "ok", healthReason: String? = nil, clock: ClockStatus? = nil
+    ) {
         self.clock = clock
         self.signal = signal
         self.name = name
@@ -352,8 +368,10 @@ public struct ClockStatus: Codable, Sendable, Equatable {
     public var localTimeMs: Int64
     public var corridorTimeMs: Int64
 
-    public init(synced: Bool, offsetMs: Double, uncertaintyMs: Double, driftPpm: Double, alarm: Bool, alarmBoundMs: Int64,
-                residualMs: Double, votersKnown: Int, voters: Int, localTimeMs: Int64, corridorTimeMs: Int64) {
+    public init(
+        synced: Bool, offsetMs: Double, uncertaintyMs: Double, driftPpm: Double, alarm: Bool, alarmBoundMs: Int64,
+        residualMs: Double, votersKnown: Int, voters: Int, localTimeMs: Int64, corridorTimeMs: Int64
+    ) {
         self.synced = synced
         self.offsetMs = offsetMs
         self.uncertaintyMs = uncertaintyMs
@@ -394,8 +412,11 @@ public struct StateResponse: Codable, Sendable, Equatable {
     public var corridorFlash: Bool
     public var preemptions: [UInt64]
 
-    public init(consistency: String, appliedIndex: UInt64, readIndex: UInt64?, stateHash: String, mode: String, pendingMode: String?,
-                pendingModeAtMs: Int64?, holds: [Int], flashing: [Int], corridorFlash: Bool, preemptions: [UInt64]) {
+    public init(
+        consistency: String, appliedIndex: UInt64, readIndex: UInt64?, stateHash: String, mode: String,
+        pendingMode: String?,
+        pendingModeAtMs: Int64?, holds: [Int], flashing: [Int], corridorFlash: Bool, preemptions: [UInt64]
+    ) {
         self.consistency = consistency
         self.appliedIndex = appliedIndex
         self.readIndex = readIndex
@@ -449,8 +470,10 @@ public struct OperatorsResponse: Codable, Sendable, Equatable {
         self.signal = signal
         appliedIndex = m.appliedIndex
         operators = m.operators.map {
-            Operator(name: $0.name, keyID: OperatorKeys.keyIDText($0.keyID), publicKey: Data($0.publicKey).base64EncodedString(),
-                     role: $0.role.description, addedAt: $0.addedAtIndex, revokedAt: $0.revokedAtIndex)
+            Operator(
+                name: $0.name, keyID: OperatorKeys.keyIDText($0.keyID),
+                publicKey: Data($0.publicKey).base64EncodedString(),
+                role: $0.role.description, addedAt: $0.addedAtIndex, revokedAt: $0.revokedAtIndex)
         }
     }
 }
@@ -509,8 +532,11 @@ public struct ScheduleResponse: Codable, Sendable, Equatable {
     public var utcOffsetMinutes: Int?
     public var upcoming: [Change]
 
-    public init(timeMs: Int64, mode: String, modeSource: String, modeSinceMs: Int64, modeUntilMs: Int64?, modeOrderedBy: String?,
-                schedule: String?, scheduleSinceMs: Int64?, scheduleSetBy: String?, utcOffsetMinutes: Int?, upcoming: [Change]) {
+    public init(
+        timeMs: Int64, mode: String, modeSource: String, modeSinceMs: Int64, modeUntilMs: Int64?,
+        modeOrderedBy: String?,
+        schedule: String?, scheduleSinceMs: Int64?, scheduleSetBy: String?, utcOffsetMinutes: Int?, upcoming: [Change]
+    ) {
         self.timeMs = timeMs
         self.mode = mode
         self.modeSource = modeSource
@@ -555,9 +581,12 @@ extension ScheduleResponse {
         for s in m.modeLine.segments(through: q + 2 * 86_400_000) where s.startMs > q {
             upcoming.append(Change(atMs: s.startMs, plan: s.plan.rawValue, source: name(s.source)))
         }
-        self.init(timeMs: t, mode: f.plan.rawValue, modeSource: name(f.source), modeSinceMs: f.sinceMs, modeUntilMs: f.untilMs,
-                  modeOrderedBy: f.source == .baseline && f.provenance == nil ? nil : by(f.provenance), schedule: sched?.inForce.schedule.yaml,
-                  scheduleSinceMs: sched?.inForce.sinceMs, scheduleSetBy: sched.map { by($0.source) ?? "corridor file" },
-                  utcOffsetMinutes: sched?.inForce.schedule.utcOffsetMinutes, upcoming: upcoming)
+        self.init(
+            timeMs: t, mode: f.plan.rawValue, modeSource: name(f.source), modeSinceMs: f.sinceMs,
+            modeUntilMs: f.untilMs,
+            modeOrderedBy: f.source == .baseline && f.provenance == nil ? nil : by(f.provenance),
+            schedule: sched?.inForce.schedule.yaml,
+            scheduleSinceMs: sched?.inForce.sinceMs, scheduleSetBy: sched.map { by($0.source) ?? "corridor file" },
+            utcOffsetMinutes: sched?.inForce.schedule.utcOffsetMinutes, upcoming: upcoming)
     }
 }

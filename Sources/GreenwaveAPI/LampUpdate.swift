@@ -21,8 +21,10 @@ public struct LampUpdate: Codable, Sendable, Equatable {
     /// "entering" (a safe transition into the schedule after start-up or a late command). Nil: in step.
     public var entry: String?
 
-    public init(signal: Int, atMs: Int64, lamps: [String: String], interval: String, mode: String, plan: String,
-                timeLeftMs: Int64?, causeIndex: UInt64?, monitorFault: String?, shownAtMs: Int64?, entry: String? = nil) {
+    public init(
+        signal: Int, atMs: Int64, lamps: [String: String], interval: String, mode: String, plan: String,
+        timeLeftMs: Int64?, causeIndex: UInt64?, monitorFault: String?, shownAtMs: Int64?, entry: String? = nil
+    ) {
         self.signal = signal
         self.atMs = atMs
         self.lamps = lamps

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The wall clock, integer milliseconds since the Unix epoch (UTC): what the leader stamps into entries,
@@ -17,4 +18,3 @@ public func isoTime(_ ms: Int64) -> String {
     f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
 }
-

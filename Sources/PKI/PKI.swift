@@ -35,18 +35,23 @@ public struct PeerIdentity: Hashable, Sendable, CustomStringConvertible {
         guard uri.hasPrefix(prefix) else { return nil }
         let rest = uri.dropFirst(prefix.count)
         let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[1] == "signal", PeerIdentity.isValidCorridorID(String(parts[0])) else { return nil }
+        guard parts.count == 3, parts[1] == "signal", PeerIdentity.isValidCorridorID(String(parts[0])) else {
+            return nil
+        }
         let digits = parts[2]
-        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), digits.first != "0" || digits.count == 1,
-              let n = UInt64(digits), n != 0 else { return nil }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            digits.first != "0" || digits.count == 1,
+            let n = UInt64(digits), n != 0
+        else { return nil }
         self.init(corridor: String(parts[0]), signal: n)
     }
 
     /// Corridor ids that fit a URI authority as they are: 1 ... 255 of `A-Z a-z 0-9 . _ -`.
     public static func isValidCorridorID(_ id: String) -> Bool {
-        guard (1 ... 255).contains(id.utf8.count) else { return false }
+        guard (1...255).contains(id.utf8.count) else { return false }
         return id.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F
+                || c == 0x2D
         }
     }
 
@@ -61,12 +66,15 @@ public struct PeerIdentity: Hashable, Sendable, CustomStringConvertible {
             if case .uniformResourceIdentifier(let u) = name, u.hasPrefix("\(Self.scheme):") { uris.append(u) }
         }
         guard uris.count == 1 else {
-            throw PKIError.identity(uris.isEmpty
-                ? "the certificate names no \(Self.scheme):// identity (subject \(certificate.subject))"
-                : "the certificate names \(uris.count) \(Self.scheme):// identities (\(uris.joined(separator: ", "))); exactly one is allowed")
+            throw PKIError.identity(
+                uris.isEmpty
+                    ? "the certificate names no \(Self.scheme):// identity (subject \(certificate.subject))"
+                    : "the certificate names \(uris.count) \(Self.scheme):// identities (\(uris.joined(separator: ", "))); exactly one is allowed"
+            )
         }
         guard let identity = PeerIdentity(uri: uris[0]) else {
-            throw PKIError.identity("the certificate's identity \"\(uris[0])\" is not of the form \(Self.scheme)://CORRIDOR/signal/N")
+            throw PKIError.identity(
+                "the certificate's identity \"\(uris[0])\" is not of the form \(Self.scheme)://CORRIDOR/signal/N")
         }
         self = identity
     }
@@ -105,7 +113,8 @@ public struct CorridorCA: Sendable {
     /// A new CA for `corridorID`, valid `Validity.caDays` from `now`.
     public static func create(corridorID: String, now: Date = Date()) throws -> CorridorCA {
         guard PeerIdentity.isValidCorridorID(corridorID) else {
-            throw PKIError.mismatch("corridor id \"\(corridorID)\" cannot name a certificate identity: use 1...255 of A-Z a-z 0-9 . _ -")
+            throw PKIError.mismatch(
+                "corridor id \"\(corridorID)\" cannot name a certificate identity: use 1...255 of A-Z a-z 0-9 . _ -")
         }
         let key = P256.Signing.PrivateKey()
         let ckey = Certificate.PrivateKey(key)
@@ -122,7 +131,8 @@ public struct CorridorCA: Sendable {
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: ckey.publicKey,
             notValidBefore: now.addingTimeInterval(-Validity.backdate),
             notValidAfter: now.addingTimeInterval(TimeInterval(Validity.caDays) * 86_400),
-            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: ckey)
+            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions,
+            issuerPrivateKey: ckey)
         return CorridorCA(corridorID: corridorID, key: key, certificate: cert)
     }
 
@@ -134,8 +144,11 @@ public struct CorridorCA: Sendable {
 
     /// A key and certificate for signal `signal`'s controller. `hosts`: its peer host names or IP addresses
     /// (subject alternative names besides the identity URI).
-    public func issue(signal: UInt64, hosts: [String], now: Date = Date(), validityDays: Int = Validity.peerDays) throws
-        -> (key: P256.Signing.PrivateKey, certificate: Certificate) {
+    public func issue(
+        signal: UInt64, hosts: [String], now: Date = Date(), validityDays: Int = Validity.peerDays
+    ) throws
+        -> (key: P256.Signing.PrivateKey, certificate: Certificate)
+    {
         guard signal != 0 else { throw PKIError.mismatch("signal 0 is not a signal") }
         let identity = PeerIdentity(corridor: corridorID, signal: signal)
         let key = P256.Signing.PrivateKey()
@@ -206,10 +219,12 @@ public struct PKIDirectory: Sendable {
     public func initialize(corridorID: String, force: Bool = false, now: Date = Date()) throws -> CorridorCA {
         if !force {
             for p in [caCertificatePath, caKeyPath] where FileManager.default.fileExists(atPath: p) {
-                throw PKIError.file("\(p) exists; a new CA would invalidate every certificate issued by it (use --force to replace it)")
+                throw PKIError.file(
+                    "\(p) exists; a new CA would invalidate every certificate issued by it (use --force to replace it)")
             }
         }
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let ca = try CorridorCA.create(corridorID: corridorID, now: now)
         try writeSecret(ca.key.pemRepresentation, to: caKeyPath)
         try writePublic(try ca.certificate.serializeAsPEM().pemString, to: caCertificatePath)
@@ -227,18 +242,24 @@ public struct PKIDirectory: Sendable {
         guard Certificate.PrivateKey(key).publicKey == cert.publicKey else {
             throw PKIError.mismatch("\(caKeyPath) is not the key of \(caCertificatePath)")
         }
-        let org = cert.subject.flatMap { $0 }.first { $0.type == .RDNAttributeType.organizationName }.flatMap { String($0.value) }
+        let org = cert.subject.flatMap { $0 }.first { $0.type == .RDNAttributeType.organizationName }.flatMap {
+            String($0.value)
+        }
         guard org == corridorID else {
-            throw PKIError.mismatch("\(caCertificatePath) is the CA of corridor \"\(org ?? "?")\", not of \"\(corridorID)\"")
+            throw PKIError.mismatch(
+                "\(caCertificatePath) is the CA of corridor \"\(org ?? "?")\", not of \"\(corridorID)\"")
         }
         return CorridorCA(corridorID: corridorID, key: key, certificate: cert)
     }
 
     /// Issues signal `signal`'s key and certificate with the CA in this folder. Refuses to replace existing
     /// files unless `force`.
-    public func issue(corridorID: String, signal: UInt64, hosts: [String], force: Bool = false, now: Date = Date()) throws {
+    public func issue(
+        corridorID: String, signal: UInt64, hosts: [String], force: Bool = false, now: Date = Date()
+    ) throws {
         if !force {
-            for p in [certificatePath(signal: signal), keyPath(signal: signal)] where FileManager.default.fileExists(atPath: p) {
+            for p in [certificatePath(signal: signal), keyPath(signal: signal)]
+            where FileManager.default.fileExists(atPath: p) {
                 throw PKIError.file("\(p) exists (use --force to replace it)")
             }
         }
@@ -250,8 +271,9 @@ public struct PKIDirectory: Sendable {
 
     /// The files one controller needs, checked against each other: see `PeerTLSMaterial.load`.
     public func material(corridorID: String, signal: UInt64, now: Date = Date()) throws -> PeerTLSMaterial {
-        try PeerTLSMaterial.load(caPath: caCertificatePath, certificatePath: certificatePath(signal: signal),
-                                 keyPath: keyPath(signal: signal), corridorID: corridorID, signal: signal, now: now)
+        try PeerTLSMaterial.load(
+            caPath: caCertificatePath, certificatePath: certificatePath(signal: signal),
+            keyPath: keyPath(signal: signal), corridorID: corridorID, signal: signal, now: now)
     }
 }
 
@@ -272,14 +294,21 @@ public struct PeerTLSMaterial: Sendable {
 
     /// Reads and checks: the key is private to its owner (no group or other permission bits), is the
     /// certificate's key; the certificate was issued by the CA, is valid now and names `corridorID` and `signal`.
-    public static func load(caPath: String, certificatePath: String, keyPath: String, corridorID: String, signal: UInt64,
-                            now: Date = Date()) throws -> PeerTLSMaterial {
+    public static func load(
+        caPath: String, certificatePath: String, keyPath: String, corridorID: String, signal: UInt64,
+        now: Date = Date()
+    ) throws -> PeerTLSMaterial {
         let caPEM = try readPublic(caPath)
         let certPEM = try readPublic(certificatePath)
         let keyPEM = try readSecret(keyPath)
-        let ca: Certificate, cert: Certificate
-        do { ca = try Certificate(pemEncoded: caPEM) } catch { throw PKIError.file("\(caPath): not a certificate in PEM (\(error))") }
-        do { cert = try Certificate(pemEncoded: certPEM) } catch { throw PKIError.file("\(certificatePath): not a certificate in PEM (\(error))") }
+        let ca: Certificate
+        let cert: Certificate
+        do { ca = try Certificate(pemEncoded: caPEM) } catch {
+            throw PKIError.file("\(caPath): not a certificate in PEM (\(error))")
+        }
+        do { cert = try Certificate(pemEncoded: certPEM) } catch {
+            throw PKIError.file("\(certificatePath): not a certificate in PEM (\(error))")
+        }
         let key: P256.Signing.PrivateKey
         do { key = try P256.Signing.PrivateKey(pemRepresentation: keyPEM) } catch {
             throw PKIError.file("\(keyPath): not a P-256 private key in PEM (\(error))")
@@ -290,14 +319,17 @@ public struct PeerTLSMaterial: Sendable {
         guard cert.issuer == ca.subject, ca.publicKey.isValidSignature(cert.signature, for: cert) else {
             throw PKIError.mismatch("\(certificatePath) was not issued by the CA in \(caPath)")
         }
-        for (c, p) in [(ca, caPath), (cert, certificatePath)] where !(c.notValidBefore ... c.notValidAfter).contains(now) {
+        for (c, p) in [(ca, caPath), (cert, certificatePath)] where !(c.notValidBefore...c.notValidAfter).contains(now)
+        {
             throw PKIError.mismatch("\(p) is valid from \(c.notValidBefore) to \(c.notValidAfter), not now (\(now))")
         }
         let identity = try PeerIdentity(certificate: cert)
         guard identity == PeerIdentity(corridor: corridorID, signal: signal) else {
-            throw PKIError.mismatch("\(certificatePath) names \(identity), not \(PeerIdentity(corridor: corridorID, signal: signal))")
+            throw PKIError.mismatch(
+                "\(certificatePath) names \(identity), not \(PeerIdentity(corridor: corridorID, signal: signal))")
         }
-        return PeerTLSMaterial(caCertificatePEM: caPEM, certificatePEM: certPEM, privateKeyPEM: keyPEM, identity: identity)
+        return PeerTLSMaterial(
+            caCertificatePEM: caPEM, certificatePEM: certPEM, privateKeyPEM: keyPEM, identity: identity)
     }
 }
 
@@ -305,12 +337,15 @@ public struct PeerTLSMaterial: Sendable {
 
 private func loadCertificate(_ path: String) throws -> Certificate {
     let pem = try readPublic(path)
-    do { return try Certificate(pemEncoded: pem) } catch { throw PKIError.file("\(path): not a certificate in PEM (\(error))") }
+    do { return try Certificate(pemEncoded: pem) } catch {
+        throw PKIError.file("\(path): not a certificate in PEM (\(error))")
+    }
 }
 
 private func readPublic(_ path: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: path), let s = String(data: data, encoding: .utf8) else {
-        throw PKIError.file("\(path): cannot read it (missing? `greenwave pki init` and `greenwave pki issue` create the files)")
+        throw PKIError.file(
+            "\(path): cannot read it (missing? `greenwave pki init` and `greenwave pki issue` create the files)")
     }
     return s
 }
@@ -322,7 +357,8 @@ private func readSecret(_ path: String) throws -> String {
         throw PKIError.file("\(path): cannot read it (missing? `greenwave pki issue` creates the key files)")
     }
     guard st.st_mode & 0o077 == 0 else {
-        throw PKIError.file("\(path) is accessible to others (mode \(String(st.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")
+        throw PKIError.file(
+            "\(path) is accessible to others (mode \(String(st.st_mode & 0o777, radix: 8))); run chmod 600 \(path)")
     }
     return try readPublic(path)
 }

@@ -74,7 +74,9 @@ public struct RaftConfig: Sendable, Equatable {
             throw RaftConfigError("electionTicks (\(electionTicks)) must exceed heartbeatTicks (\(heartbeatTicks))")
         }
         guard learnerHeartbeatTicks == 0 || learnerHeartbeatTicks >= heartbeatTicks else {
-            throw RaftConfigError("learnerHeartbeatTicks (\(learnerHeartbeatTicks)) must be 0 or at least heartbeatTicks (\(heartbeatTicks))")
+            throw RaftConfigError(
+                "learnerHeartbeatTicks (\(learnerHeartbeatTicks)) must be 0 or at least heartbeatTicks (\(heartbeatTicks))"
+            )
         }
         guard membership.all.count <= limits.maxMembers else {
             throw RaftConfigError("\(membership.all.count) members exceed the limit of \(limits.maxMembers)")
@@ -82,13 +84,14 @@ public struct RaftConfig: Sendable, Equatable {
         if case .lease(let margin) = readMode {
             guard checkQuorum else { throw RaftConfigError("lease reads need checkQuorum") }
             guard margin >= 1 && margin < electionTicks / 2 else {
-                throw RaftConfigError("lease drift margin must be between 1 and half of electionTicks (\(electionTicks / 2)) ticks")
+                throw RaftConfigError(
+                    "lease drift margin must be between 1 and half of electionTicks (\(electionTicks / 2)) ticks")
             }
         }
         let l = limits
         guard l.maxAppendBytes > 0, l.maxAppendEntries > 0, l.maxInflightMessages > 0, l.maxProposalBatch > 0,
-              l.maxPendingMessages > 0, l.maxApplyBatch > 0, l.maxPendingReads > 0, l.maxReadStates > 0,
-              l.maxSnapshotChunkBytes > 0, l.maxSnapshotBytes >= l.maxSnapshotChunkBytes
+            l.maxPendingMessages > 0, l.maxApplyBatch > 0, l.maxPendingReads > 0, l.maxReadStates > 0,
+            l.maxSnapshotChunkBytes > 0, l.maxSnapshotBytes >= l.maxSnapshotChunkBytes
         else { throw RaftConfigError("every limit must be positive") }
         guard l.maxInflightBytes == 0 || l.maxInflightBytes >= l.maxAppendBytes else {
             throw RaftConfigError("maxInflightBytes must be 0 or at least maxAppendBytes")

@@ -17,7 +17,8 @@ extension MessageKind {
         switch self {
         case .appendResponse, .vote, .voteResponse, .snapshotResponse: return true
         case .append, .heartbeat, .heartbeatResponse, .preVote, .preVoteResponse, .readIndex,
-             .readIndexResponse, .snapshot, .timeoutNow: return false
+            .readIndexResponse, .snapshot, .timeoutNow:
+            return false
         }
     }
 }

@@ -15,7 +15,10 @@ struct RaftLog: Sendable {
     /// Entries up to here were reported durable by the shell.
     var persisted: LogIndex
 
-    init(offset: LogIndex = 0, offsetTerm: Term = 0, entries: [Entry] = [], committed: LogIndex = 0, applied: LogIndex = 0) {
+    init(
+        offset: LogIndex = 0, offsetTerm: Term = 0, entries: [Entry] = [], committed: LogIndex = 0,
+        applied: LogIndex = 0
+    ) {
         self.offset = offset
         self.offsetTerm = offsetTerm
         self.entries = entries
@@ -57,7 +60,7 @@ struct RaftLog: Sendable {
         var result: [Entry] = []
         var bytes = 0
         var i = from
-        while i <= to && result.count < maxCount {  // bounded by maxCount
+        while i <= to && result.count < maxCount { // bounded by maxCount
             let e = entries[Int(i - offset - 1)]
             if !result.isEmpty && bytes + e.sizeBytes > maxBytes { break }
             bytes += e.sizeBytes
@@ -77,7 +80,7 @@ struct RaftLog: Sendable {
     /// The first index in `incoming` whose entry conflicts with ours (different term) or is new;
     /// nil when every incoming entry is already present.
     func findConflict(_ incoming: [Entry]) -> LogIndex? {
-        for e in incoming {  // bounded by incoming.count
+        for e in incoming { // bounded by incoming.count
             if !matchTerm(e.index, e.term) { return e.index }
         }
         return nil
@@ -86,7 +89,9 @@ struct RaftLog: Sendable {
     /// Follower side of AppendEntries after the consistency check passed: drops a conflicting suffix
     /// and appends what is new (§5.3 rules 3 and 4). Returns the last index now known to match and
     /// the first index whose entry changed (nil when nothing changed).
-    mutating func maybeAppend(prevIndex: LogIndex, entries incoming: [Entry]) -> (lastNew: LogIndex, changedFrom: LogIndex?) {
+    mutating func maybeAppend(
+        prevIndex: LogIndex, entries incoming: [Entry]
+    ) -> (lastNew: LogIndex, changedFrom: LogIndex?) {
         let lastNew = prevIndex + LogIndex(incoming.count)
         guard let conflict = findConflict(incoming) else { return (lastNew, nil) }
         precondition(conflict > committed, "a committed entry conflicts with the leader (index \(conflict))")
@@ -135,7 +140,7 @@ struct RaftLog: Sendable {
     /// of a rejected AppendEntries to skip a whole term at a time.
     func findConflictByTerm(index: LogIndex, term: Term) -> (index: LogIndex, term: Term) {
         var i = min(index, lastIndex)
-        while i > offset {  // bounded by the log length
+        while i > offset { // bounded by the log length
             let t = entries[Int(i - offset - 1)].term
             if t <= term { return (i, t) }
             i -= 1
@@ -149,7 +154,7 @@ struct RaftLog: Sendable {
         let lo = max(after, offset)
         let hi = min(committed, persisted, lo + LogIndex(maxCount))
         guard hi > lo else { return [] }
-        return Array(entries[Int(lo - offset) ..< Int(hi - offset)])
+        return Array(entries[Int(lo - offset)..<Int(hi - offset)])
     }
 
     /// Bytes of entries after `index`.

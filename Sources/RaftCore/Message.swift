@@ -45,7 +45,9 @@ public struct SnapshotChunk: Sendable, Equatable {
     public var checksum: UInt64
     public var data: [UInt8]
 
-    public init(index: LogIndex, term: Term, membership: Membership, offset: Int, total: Int, checksum: UInt64, data: [UInt8]) {
+    public init(
+        index: LogIndex, term: Term, membership: Membership, offset: Int, total: Int, checksum: UInt64, data: [UInt8]
+    ) {
         self.index = index
         self.term = term
         self.membership = membership

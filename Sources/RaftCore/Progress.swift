@@ -136,7 +136,7 @@ struct Inflights: Sendable {
 
     /// Frees every in-flight append whose last index is `<= index`.
     mutating func free(upTo index: LogIndex) {
-        while count > 0 && indexes[start] <= index {  // bounded by capacity
+        while count > 0 && indexes[start] <= index { // bounded by capacity
             bytes -= sizes[start]
             start = (start + 1) % capacity
             count -= 1

@@ -18,7 +18,8 @@ public struct Quorum: Sendable, Hashable {
 
     /// For a list known to be sorted and unique (`Membership.voters`): no second sort on the hot path.
     init(sortedUniqueVoters v: [NodeID]) {
-        assert(!v.isEmpty && zip(v, v.dropFirst()).allSatisfy { $0 < $1 }, "voters must be sorted, unique and not empty")
+        assert(
+            !v.isEmpty && zip(v, v.dropFirst()).allSatisfy { $0 < $1 }, "voters must be sorted, unique and not empty")
         self.voters = v
     }
 

@@ -45,7 +45,7 @@ extension RaftNode {
     mutating func noteLogChange(from index: LogIndex) {
         while let last = configHistory.last, last.index >= index { configHistory.removeLast() }
         var i = max(index, log.firstIndex)
-        while i <= log.lastIndex {  // bounded by the entries just appended (or the log on start-up)
+        while i <= log.lastIndex { // bounded by the entries just appended (or the log on start-up)
             if let e = log.entry(at: i), e.kind == .config {
                 if let m = Membership.decode(e.data) {
                     configHistory.append((i, m))
@@ -71,7 +71,7 @@ extension RaftNode {
             for peer in m.all where peer != id {
                 if progress[peer] == nil {
                     var pr = Progress(next: log.lastIndex + 1, isLearner: m.isLearner(peer), limits: config.limits)
-                    pr.recentActive = true  // A new member is given one CheckQuorum round to answer.
+                    pr.recentActive = true // A new member is given one CheckQuorum round to answer.
                     progress[peer] = pr
                 } else {
                     progress[peer]!.isLearner = m.isLearner(peer)
@@ -97,7 +97,8 @@ extension RaftNode {
     ///   - data: the state machine's encoding as of exactly `index`.
     public mutating func compact(upTo index: LogIndex, data: [UInt8]) -> Snapshot? {
         guard halted == nil, index > log.offset, index <= log.applied, index <= log.persisted,
-              let t = log.term(at: index) else { return nil }
+            let t = log.term(at: index)
+        else { return nil }
         let snap = Snapshot(index: index, term: t, membership: membership(at: index), data: data)
         baseMembership = snap.membership
         configHistory.removeAll { $0.index <= index }
@@ -110,11 +111,15 @@ extension RaftNode {
     mutating func sendSnapshotChunk(to peer: NodeID) {
         guard termDurable, let snap = snapshot, var pr = progress[peer] else { return }
         if pr.state != .snapshot || pr.snapshotIndex != snap.index { pr.becomeSnapshot(index: snap.index) }
-        guard !pr.snapshotChunkSent else { progress[peer] = pr; return }
+        guard !pr.snapshotChunkSent else {
+            progress[peer] = pr
+            return
+        }
         let start = min(pr.snapshotOffset, snap.data.count)
         let end = min(start + config.limits.maxSnapshotChunkBytes, snap.data.count)
-        let chunk = SnapshotChunk(index: snap.index, term: snap.term, membership: snap.membership, offset: start,
-                                  total: snap.data.count, checksum: snap.checksum, data: Array(snap.data[start ..< end]))
+        let chunk = SnapshotChunk(
+            index: snap.index, term: snap.term, membership: snap.membership, offset: start,
+            total: snap.data.count, checksum: snap.checksum, data: Array(snap.data[start..<end]))
         send(Message(kind: .snapshot, from: id, to: peer, term: term, snapshot: chunk))
         pr.snapshotChunkSent = true
         progress[peer] = pr
@@ -123,7 +128,10 @@ extension RaftNode {
     mutating func handleSnapshotResponse(_ m: Message) {
         guard var pr = progress[m.from] else { return }
         pr.recentActive = true
-        guard pr.state == .snapshot, m.index == pr.snapshotIndex else { progress[m.from] = pr; return }
+        guard pr.state == .snapshot, m.index == pr.snapshotIndex else {
+            progress[m.from] = pr
+            return
+        }
         pr.snapshotOffset = m.reject ? 0 : Int(clamping: m.context)
         pr.snapshotChunkSent = false
         progress[m.from] = pr
@@ -147,13 +155,18 @@ extension RaftNode {
             return
         }
         guard c.total <= config.limits.maxSnapshotBytes, c.data.count <= config.limits.maxSnapshotChunkBytes,
-              c.data.count <= c.total, c.offset >= 0, c.offset <= c.total - c.data.count else {
+            c.data.count <= c.total, c.offset >= 0, c.offset <= c.total - c.data.count
+        else {
             incoming = nil
-            send(Message(kind: .snapshotResponse, from: id, to: m.from, term: term, logTerm: c.term, index: c.index,
-                         reject: true))
+            send(
+                Message(
+                    kind: .snapshotResponse, from: id, to: m.from, term: term, logTerm: c.term, index: c.index,
+                    reject: true))
             return
         }
-        if let inc = incoming, inc.index == c.index, inc.term == c.term, inc.checksum == c.checksum, inc.total == c.total {
+        if let inc = incoming, inc.index == c.index, inc.term == c.term, inc.checksum == c.checksum,
+            inc.total == c.total
+        {
             // Same snapshot, possibly from a new leader: resume where we are.
         } else {
             incoming = (c.index, c.term, c.checksum, c.total, [])
@@ -164,16 +177,20 @@ extension RaftNode {
         }
         let now = incoming!.data.count
         guard now == c.total else {
-            send(Message(kind: .snapshotResponse, from: id, to: m.from, term: term, logTerm: c.term, index: c.index,
-                         context: UInt64(now)))
+            send(
+                Message(
+                    kind: .snapshotResponse, from: id, to: m.from, term: term, logTerm: c.term, index: c.index,
+                    context: UInt64(now)))
             return
         }
         let data = incoming!.data
         incoming = nil
         guard Checksum.of(data) == c.checksum else {
             // Corrupt: start over from the first chunk.
-            send(Message(kind: .snapshotResponse, from: id, to: m.from, term: term, logTerm: c.term, index: c.index,
-                         reject: true))
+            send(
+                Message(
+                    kind: .snapshotResponse, from: id, to: m.from, term: term, logTerm: c.term, index: c.index,
+                    reject: true))
             return
         }
         let snap = Snapshot(index: c.index, term: c.term, membership: c.membership, data: data)

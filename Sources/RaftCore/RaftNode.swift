@@ -100,9 +100,10 @@ public struct RaftNode: Sendable {
         do { try config.validate() } catch { preconditionFailure("invalid RaftConfig: \(error)") }
         self.config = config
         self.rng = SplitMix64(seed: config.seed ^ (config.id &* 0x9E37_79B9_7F4A_7C15))
-        self.log = RaftLog(offset: restored.snapshotIndex, offsetTerm: restored.snapshotTerm,
-                           entries: restored.entries, committed: restored.hardState.commit,
-                           applied: max(restored.applied, restored.snapshotIndex))
+        self.log = RaftLog(
+            offset: restored.snapshotIndex, offsetTerm: restored.snapshotTerm,
+            entries: restored.entries, committed: restored.hardState.commit,
+            applied: max(restored.applied, restored.snapshotIndex))
         self.snapshot = restored.snapshot
         self.baseMembership = restored.snapshot?.membership ?? config.membership
         self.membership = baseMembership
@@ -212,9 +213,10 @@ public struct RaftNode: Sendable {
         log.handedOut = log.lastIndex
         let toApply = log.entriesToApply(after: applyHandedOut, maxCount: config.limits.maxApplyBatch)
         if let last = toApply.last { applyHandedOut = last.index }
-        let r = Ready(softState: soft != prevSoft ? soft : nil, hardState: hard != prevHard ? hard : nil,
-                      entries: entries, messages: msgs, committedEntries: toApply, readStates: readStates,
-                      snapshot: snapshotToInstall)
+        let r = Ready(
+            softState: soft != prevSoft ? soft : nil, hardState: hard != prevHard ? hard : nil,
+            entries: entries, messages: msgs, committedEntries: toApply, readStates: readStates,
+            snapshot: snapshotToInstall)
         snapshotToInstall = nil
         prevSoft = soft
         prevHard = hard
@@ -247,9 +249,9 @@ public struct RaftNode: Sendable {
             }
             switch m.kind {
             case .preVote:
-                break  // A PreVote never changes our term.
+                break // A PreVote never changes our term.
             case .preVoteResponse where !m.reject:
-                break  // A granted PreVote carries the term we would campaign in.
+                break // A granted PreVote carries the term we would campaign in.
             default:
                 becomeFollower(term: m.term, leader: m.isFromLeader || m.kind == .readIndexResponse ? m.from : noNode)
             }
@@ -385,8 +387,10 @@ public struct RaftNode: Sendable {
         votes[id] = true
         if pollWon(pre: pre) { return }
         for peer in membership.voters where peer != id {
-            send(Message(kind: pre ? .preVote : .vote, from: id, to: peer, term: voteTerm,
-                         logTerm: log.lastTerm, index: log.lastIndex, context: transfer ? transferContext : 0))
+            send(
+                Message(
+                    kind: pre ? .preVote : .vote, from: id, to: peer, term: voteTerm,
+                    logTerm: log.lastTerm, index: log.lastIndex, context: transfer ? transferContext : 0))
         }
     }
 
@@ -407,7 +411,8 @@ public struct RaftNode: Sendable {
 
     private mutating func handleVoteRequest(_ m: Message) {
         let pre = m.kind == .preVote
-        let canVote = vote == m.from
+        let canVote =
+            vote == m.from
             || (vote == noNode && leader == noNode)
             || (pre && m.term > term)
         if canVote && log.isUpToDate(lastIndex: m.index, lastTerm: m.logTerm) {
@@ -434,12 +439,12 @@ public struct RaftNode: Sendable {
             becomeFollower(term: m.term, leader: m.from)
             handleSnapshot(m)
         case .voteResponse where role == .candidate && m.term == term,
-             .preVoteResponse where role == .preCandidate:
+            .preVoteResponse where role == .preCandidate:
             guard membership.isVoter(m.from) else { return }
             votes[m.from] = !m.reject
             _ = pollWon(pre: role == .preCandidate)
         default:
-            break  // Proposals and reads are dropped: there is no leader to take them.
+            break // Proposals and reads are dropped: there is no leader to take them.
         }
     }
 
@@ -466,7 +471,7 @@ public struct RaftNode: Sendable {
         case .readIndexResponse:
             pushReadState(ReadState(index: m.index, context: m.context))
         default:
-            break  // A forwarded read that reached a non-leader is dropped, never re-forwarded.
+            break // A forwarded read that reached a non-leader is dropped, never re-forwarded.
         }
     }
 
@@ -488,8 +493,10 @@ public struct RaftNode: Sendable {
             // Tell the leader where our logs may agree: the last index at or before the probe whose term
             // is no newer than the leader's, so it can skip a whole term per round trip.
             let hint = log.findConflictByTerm(index: min(m.index, log.lastIndex), term: m.logTerm)
-            send(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: m.index,
-                         reject: true, rejectHint: hint.index, hintTerm: hint.term))
+            send(
+                Message(
+                    kind: .appendResponse, from: id, to: m.from, term: term, index: m.index,
+                    reject: true, rejectHint: hint.index, hintTerm: hint.term))
         }
     }
 
@@ -498,8 +505,10 @@ public struct RaftNode: Sendable {
         if m.commit > log.lastIndex {
             // ... so it believes we hold entries we do not: our log was lost after we acknowledged it (a
             // re-synced replica). Say where it ends, so that the leader sends it again.
-            send(Message(kind: .appendResponse, from: id, to: m.from, term: term, index: m.commit, reject: true,
-                         rejectHint: log.lastIndex, hintTerm: log.lastTerm))
+            send(
+                Message(
+                    kind: .appendResponse, from: id, to: m.from, term: term, index: m.commit, reject: true,
+                    rejectHint: log.lastIndex, hintTerm: log.lastTerm))
         }
         commitTo(min(m.commit, log.lastIndex))
         send(Message(kind: .heartbeatResponse, from: id, to: m.from, term: term, context: m.context))
@@ -519,7 +528,10 @@ public struct RaftNode: Sendable {
         if transferee != noNode {
             transferElapsed += 1
             // A transfer that has not finished within an election timeout is abandoned.
-            if transferElapsed >= config.electionTicks { transferee = noNode; transferElapsed = 0 }
+            if transferElapsed >= config.electionTicks {
+                transferee = noNode
+                transferElapsed = 0
+            }
         }
         if electionElapsed >= config.electionTicks {
             electionElapsed = 0
@@ -627,7 +639,8 @@ public struct RaftNode: Sendable {
             // Keep the pipeline full while there is more to send (bounded by the inflight limit).
             var rounds = 0
             while rounds < config.limits.maxInflightMessages, let p = progress[m.from], !p.isPaused,
-                  p.next <= log.lastIndex {
+                p.next <= log.lastIndex
+            {
                 sendAppend(to: m.from, allowEmpty: false)
                 rounds += 1
             }
@@ -693,13 +706,17 @@ public struct RaftNode: Sendable {
             sendSnapshotChunk(to: peer)
             return
         }
-        let ents = log.slice(from: pr.next, to: log.lastIndex, maxBytes: config.limits.maxAppendBytes,
-                             maxCount: config.limits.maxAppendEntries)
+        let ents = log.slice(
+            from: pr.next, to: log.lastIndex, maxBytes: config.limits.maxAppendBytes,
+            maxCount: config.limits.maxAppendEntries)
         if ents.isEmpty && !allowEmpty { return }
-        send(Message(kind: .append, from: id, to: peer, term: term, logTerm: prevTerm, index: prevIndex,
-                     entries: ents, commit: log.committed))
-        pr.sentEntries(lastIndex: ents.last?.index ?? prevIndex, count: ents.count,
-                       bytes: ents.reduce(0) { $0 + $1.sizeBytes })
+        send(
+            Message(
+                kind: .append, from: id, to: peer, term: term, logTerm: prevTerm, index: prevIndex,
+                entries: ents, commit: log.committed))
+        pr.sentEntries(
+            lastIndex: ents.last?.index ?? prevIndex, count: ents.count,
+            bytes: ents.reduce(0) { $0 + $1.sizeBytes })
         progress[peer] = pr
     }
 
@@ -711,8 +728,10 @@ public struct RaftNode: Sendable {
         if roundSentAt.count > 64 { roundSentAt.removeFirst() }
         for peer in membership.all where peer != id && (learners || membership.isVoter(peer)) {
             let match = progress[peer]?.match ?? 0
-            send(Message(kind: .heartbeat, from: id, to: peer, term: term, commit: min(match, log.committed),
-                         context: readRound))
+            send(
+                Message(
+                    kind: .heartbeat, from: id, to: peer, term: term, commit: min(match, log.committed),
+                    context: readRound))
         }
     }
 
@@ -752,8 +771,10 @@ public struct RaftNode: Sendable {
             return
         }
         for r in requests {
-            reads.append(PendingRead(round: readRound + 1, index: log.committed, from: r.from, context: r.context,
-                                     acks: [id]))
+            reads.append(
+                PendingRead(
+                    round: readRound + 1, index: log.committed, from: r.from, context: r.context,
+                    acks: [id]))
         }
         bcastHeartbeat()
     }

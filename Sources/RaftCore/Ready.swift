@@ -68,8 +68,10 @@ public struct RestoredState: Sendable, Equatable {
     /// The newest stored snapshot; when set, `snapshotIndex`/`snapshotTerm` are taken from it.
     public var snapshot: Snapshot?
 
-    public init(hardState: HardState = HardState(), entries: [Entry] = [], snapshotIndex: LogIndex = 0,
-                snapshotTerm: Term = 0, applied: LogIndex = 0, snapshot: Snapshot? = nil) {
+    public init(
+        hardState: HardState = HardState(), entries: [Entry] = [], snapshotIndex: LogIndex = 0,
+        snapshotTerm: Term = 0, applied: LogIndex = 0, snapshot: Snapshot? = nil
+    ) {
         self.hardState = hardState
         self.entries = entries
         self.snapshotIndex = snapshot?.index ?? snapshotIndex

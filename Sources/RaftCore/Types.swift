@@ -136,7 +136,7 @@ public struct Membership: Sendable, Equatable {
         let l = Int(readBigEndian(bytes, 2, as: UInt16.self))
         guard v > 0, bytes.count == 4 + 8 * (v + l) else { return nil }
         var ids: [NodeID] = []
-        for i in 0 ..< v + l { ids.append(readBigEndian(bytes, 4 + 8 * i, as: UInt64.self)) }
+        for i in 0..<v + l { ids.append(readBigEndian(bytes, 4 + 8 * i, as: UInt64.self)) }
         let voters = Array(ids[..<v])
         let learners = Array(ids[v...])
         guard !ids.contains(noNode), Set(ids).count == ids.count else { return nil }
@@ -221,7 +221,7 @@ func appendBigEndian<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
 
 func readBigEndian<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, as: T.Type) -> T {
     var v: T = 0
-    for i in 0 ..< MemoryLayout<T>.size { v = (v << 8) | T(bytes[offset + i]) }
+    for i in 0..<MemoryLayout<T>.size { v = (v << 8) | T(bytes[offset + i]) }
     return v
 }
 

@@ -44,7 +44,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
     /// (index, term) may carry another entry later (a lone voter whose first write of a term was lost
     /// leads that term again): not a log-matching violation (`crashed`).
     private var escaped: Set<EntryID> = []
-    private struct EntryID: Hashable { var index: LogIndex; var term: Term }
+    private struct EntryID: Hashable {
+        var index: LogIndex
+        var term: Term
+    }
     /// Memberships new nodes were started with (their own addition included) and the index of the
     /// entry that added them: a snapshot such a node takes below that index carries its start-up
     /// membership, as an operator's new node would.
@@ -59,7 +62,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
     private var votesHeld: [VoteKey: NodeID] = [:]
     /// The vote each node has durably recorded per term.
     private var durableVote: [VoteKey: NodeID] = [:]
-    private struct VoteKey: Hashable { var voter: NodeID; var term: Term }
+    private struct VoteKey: Hashable {
+        var voter: NodeID
+        var term: Term
+    }
     /// Durable state never goes back.
     private var durableTerm: [NodeID: Term] = [:]
     private var durableCommit: [NodeID: LogIndex] = [:]
@@ -114,7 +120,9 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             if let k = seenAt[i].firstIndex(where: { $0.term == e.term }) {
                 let s = seenAt[i][k]
                 if s.data != e.data || s.kind != e.kind || s.prevTerm != prevTerm {
-                    fail(step: step, "log matching: node \(id) holds a different entry at index \(e.index) term \(e.term)")
+                    fail(
+                        step: step,
+                        "log matching: node \(id) holds a different entry at index \(e.index) term \(e.term)")
                     return
                 }
                 config = s.config
@@ -123,12 +131,16 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
                     config = Membership.decode(e.data)
                     newConfigs.append((e.index, e.term, prevConfigIndex))
                 }
-                seenAt[i].append(SeenEntry(term: e.term, kind: e.kind, data: e.data, prevTerm: prevTerm, config: config))
+                seenAt[i].append(
+                    SeenEntry(term: e.term, kind: e.kind, data: e.data, prevTerm: prevTerm, config: config))
             }
             if let m = config {
                 // One voter at a time: successive configurations' majorities always intersect.
                 if let p = prevConfig, symmetricDifference(p.voters, m.voters) > 1 {
-                    fail(step: step, "configuration at \(e.index) on node \(id) changes more than one voter (\(p.voters) -> \(m.voters))")
+                    fail(
+                        step: step,
+                        "configuration at \(e.index) on node \(id) changes more than one voter (\(p.voters) -> \(m.voters))"
+                    )
                 }
                 prevConfig = m
                 prevConfigIndex = e.index
@@ -140,7 +152,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         // else its snapshot's, else the one it was started with (thesis §4.1).
         let implied = lastConfig ?? raft.snapshot?.membership ?? raft.config.membership
         if implied != raft.membership {
-            fail(step: step, "configuration: node \(id) uses \(raft.membership.voters)+\(raft.membership.learners) but its log implies \(implied.voters)+\(implied.learners)")
+            fail(
+                step: step,
+                "configuration: node \(id) uses \(raft.membership.voters)+\(raft.membership.learners) but its log implies \(implied.voters)+\(implied.learners)"
+            )
         }
         // The committed log grows from every node's commit index; a node must agree with it.
         let commit = Int(raft.commitIndex)
@@ -149,11 +164,12 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             return
         }
         let agree = min(commit, committed.count)
-        if agree > 0, agree >= Int(raft.firstIndex), let e = raft.entry(at: LogIndex(agree)), e != committed[agree - 1] {
+        if agree > 0, agree >= Int(raft.firstIndex), let e = raft.entry(at: LogIndex(agree)), e != committed[agree - 1]
+        {
             fail(step: step, "state machine safety: node \(id) committed a different entry at \(agree)")
         }
         if commit > committed.count {
-            for i in committed.count + 1 ... commit {
+            for i in committed.count + 1...commit {
                 guard let e = raft.entry(at: LogIndex(i)) else { break }
                 committed.append(e)
                 committedInTerm.append(raft.term)
@@ -179,13 +195,19 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         // committed an entry of its own term (Ongaro's 2015 fix to single-server changes).
         for c in newConfigs {
             if c.previous > LogIndex(committed.count) {
-                fail(step: step, "configuration \(c.index) (term \(c.term)) on node \(id) was appended while the change at \(c.previous) was uncommitted")
+                fail(
+                    step: step,
+                    "configuration \(c.index) (term \(c.term)) on node \(id) was appended while the change at \(c.previous) was uncommitted"
+                )
             }
             // Some committed entry before it has its term (a newer leader may have committed past it since).
             var k = min(committed.count, Int(c.index) - 1)
             while k >= 1 && committed[k - 1].term > c.term { k -= 1 }
             if k < 1 || committed[k - 1].term != c.term {
-                fail(step: step, "configuration \(c.index) was appended in term \(c.term) before its leader committed an entry of that term")
+                fail(
+                    step: step,
+                    "configuration \(c.index) was appended in term \(c.term) before its leader committed an entry of that term"
+                )
             }
         }
         // Leader append-only and leader completeness.
@@ -195,7 +217,9 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
                 state = (raft.term, nil, 0)
             }
             if let last = state!.last, last.index >= raft.firstIndex, raft.entry(at: last.index) != last {
-                fail(step: step, "leader append-only: leader \(id) of term \(raft.term) lost or changed entry \(last.index)")
+                fail(
+                    step: step,
+                    "leader append-only: leader \(id) of term \(raft.term) lost or changed entry \(last.index)")
             }
             var k = state!.checkedCommitted
             // Amortised: each committed entry is checked once per leadership. A stale leader of an older
@@ -203,14 +227,18 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             while k < committed.count && committedInTerm[k] < raft.term {
                 // Entries folded into the leader's snapshot were applied, so they are the committed ones.
                 if k + 1 >= Int(raft.firstIndex) && raft.entry(at: LogIndex(k + 1)) != committed[k] {
-                    fail(step: step, "leader completeness: leader \(id) of term \(raft.term) lacks committed entry \(k + 1)")
+                    fail(
+                        step: step,
+                        "leader completeness: leader \(id) of term \(raft.term) lacks committed entry \(k + 1)")
                     break
                 }
                 k += 1
             }
             leading[id] = (raft.term, raft.entries.last, k)
             if let t = removedInTerm[id], raft.term > t {
-                fail(step: step, "removed node \(id) became leader in term \(raft.term), after its removal committed in term \(t)")
+                fail(
+                    step: step,
+                    "removed node \(id) became leader in term \(raft.term), after its removal committed in term \(t)")
             }
         } else {
             leading[id] = nil
@@ -271,7 +299,9 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         if hs.vote != noNode {
             let key = VoteKey(voter: node, term: hs.term)
             if let v = durableVote[key], v != hs.vote {
-                fail(step: step, "node \(node) persisted a vote for \(hs.vote) in term \(hs.term) after persisting one for \(v)")
+                fail(
+                    step: step,
+                    "node \(node) persisted a vote for \(hs.vote) in term \(hs.term) after persisting one for \(v)")
             }
             durableVote[key] = hs.vote
         }
@@ -288,25 +318,38 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         if let prev = d?.snapshot, prev.index > snapshot.index {
             fail(step: step, "node \(node) stored snapshot \(snapshot.index) after \(prev.index)")
         }
-        if var disk = d { disk.compact(snapshot); disks[node] = disk }
+        if var disk = d {
+            disk.compact(snapshot)
+            disks[node] = disk
+        }
     }
 
     /// An installed snapshot must carry the state of the committed prefix up to its index.
     mutating func snapshotInstalled(node: NodeID, snapshot: Snapshot, digest: [UInt8], step: Int) {
         guard Int(snapshot.index) < prefixDigest.count else {
-            fail(step: step, "node \(node) holds snapshot \(snapshot.index) beyond the committed log \(committed.count)")
+            fail(
+                step: step, "node \(node) holds snapshot \(snapshot.index) beyond the committed log \(committed.count)")
             return
         }
         if prefixDigest[Int(snapshot.index)] != digest {
-            fail(step: step, "node \(node) holds snapshot \(snapshot.index) whose state differs from the committed log's")
+            fail(
+                step: step, "node \(node) holds snapshot \(snapshot.index) whose state differs from the committed log's"
+            )
         }
         let expected = committedConfig(at: snapshot.index)
         if snapshot.membership != expected
-            && !joinedWith.contains(where: { $0.membership == snapshot.membership && snapshot.index < $0.below }) {
-            fail(step: step, "node \(node) holds snapshot \(snapshot.index) with membership \(snapshot.membership.voters)+\(snapshot.membership.learners), but the committed log has \(expected.voters)+\(expected.learners) there")
+            && !joinedWith.contains(where: { $0.membership == snapshot.membership && snapshot.index < $0.below })
+        {
+            fail(
+                step: step,
+                "node \(node) holds snapshot \(snapshot.index) with membership \(snapshot.membership.voters)+\(snapshot.membership.learners), but the committed log has \(expected.voters)+\(expected.learners) there"
+            )
         }
         if snapshot.index > 0, snapshot.term != committed[Int(snapshot.index) - 1].term {
-            fail(step: step, "node \(node) holds snapshot \(snapshot.index) with term \(snapshot.term), committed term \(committed[Int(snapshot.index) - 1].term)")
+            fail(
+                step: step,
+                "node \(node) holds snapshot \(snapshot.index) with term \(snapshot.term), committed term \(committed[Int(snapshot.index) - 1].term)"
+            )
         }
     }
 
@@ -330,8 +373,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
     /// A node crashed holding `entries` in memory; `disk` is what survives. Entries that never left it
     /// are forgotten by the log-matching check (see `escaped`); committed ones never are.
     mutating func crashed(node: NodeID, entries: [Entry], disk: SimDisk) {
-        for e in entries where Int(e.index) > committed.count && e.index > disk.offset && disk.entry(at: e.index) != e
-            && !escaped.contains(EntryID(index: e.index, term: e.term)) {
+        for e in entries
+        where Int(e.index) > committed.count && e.index > disk.offset && disk.entry(at: e.index) != e
+            && !escaped.contains(EntryID(index: e.index, term: e.term))
+        {
             let i = Int(e.index)
             if i < seenAt.count { seenAt[i].removeAll { $0.term == e.term && $0.kind == e.kind && $0.data == e.data } }
         }
@@ -345,7 +390,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             // What a leader sends carries its term: the term must be on its disk first, or a crash could
             // let it lead the same term again with other entries at the same indexes.
             if durableTerm[m.from, default: 0] < m.term {
-                fail(step: step, "leader \(m.from) sent a \(m.kind) of term \(m.term) before persisting that term (its disk has \(durableTerm[m.from, default: 0]))")
+                fail(
+                    step: step,
+                    "leader \(m.from) sent a \(m.kind) of term \(m.term) before persisting that term (its disk has \(durableTerm[m.from, default: 0]))"
+                )
             }
         default:
             break
@@ -359,7 +407,9 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             if durableTerm[m.from, default: 0] < m.term {
                 fail(step: step, "node \(m.from) granted a vote in term \(m.term) before persisting that term")
             } else if durableVote[VoteKey(voter: m.from, term: m.term)] != m.to {
-                fail(step: step, "node \(m.from) granted a vote to \(m.to) in term \(m.term) before persisting that vote")
+                fail(
+                    step: step, "node \(m.from) granted a vote to \(m.to) in term \(m.term) before persisting that vote"
+                )
             }
         }
     }
@@ -369,7 +419,9 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             fail(step: step, "node \(node) applied index \(entry.index) when \(expectedIndex) was next")
         }
         if Int(entry.index) > committed.count {
-            fail(step: step, "node \(node) applied entry \(entry.index) before it was committed (committed: \(committed.count))")
+            fail(
+                step: step,
+                "node \(node) applied entry \(entry.index) before it was committed (committed: \(committed.count))")
         } else if committed[Int(entry.index) - 1] != entry {
             fail(step: step, "state machine safety: node \(node) applied a different entry at \(entry.index)")
         }
@@ -388,11 +440,12 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         }
         if r.node != node { fail(step: step, "read \(rs.context) asked at \(r.node) answered at \(node)") }
         if Int(rs.index) < r.floor {
-            fail(step: step, "stale read: read \(rs.context) got index \(rs.index) but \(r.floor) was committed when it was asked")
+            fail(
+                step: step,
+                "stale read: read \(rs.context) got index \(rs.index) but \(r.floor) was committed when it was asked")
         }
     }
 }
-
 
 /// How many ids are in one list and not the other.
 func symmetricDifference(_ a: [NodeID], _ b: [NodeID]) -> Int {

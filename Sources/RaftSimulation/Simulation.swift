@@ -204,7 +204,7 @@ struct SimDisk {
     /// The newest snapshot; entries at or below its index are folded into it.
     var snapshot: Snapshot?
     var offset: LogIndex = 0
-    var entries: [Entry] = []  // index offset+1+i at position i
+    var entries: [Entry] = [] // index offset+1+i at position i
 
     var lastIndex: LogIndex { offset + LogIndex(entries.count) }
 
@@ -224,7 +224,9 @@ struct SimDisk {
             entries = []
         }
         if let first = new.first {
-            precondition(first.index > offset && first.index <= lastIndex + 1, "a write must continue or overwrite the stored log")
+            precondition(
+                first.index > offset && first.index <= lastIndex + 1,
+                "a write must continue or overwrite the stored log")
             let keep = Int(first.index - offset) - 1
             if keep < entries.count {
                 removed += entries[keep...]
@@ -306,7 +308,10 @@ public struct HashStateMachine: SimulatedStateMachine {
     }
 
     public mutating func apply(_ e: Entry) {
-        func mix(_ b: UInt8) { hash ^= UInt64(b); hash = hash &* 0x100_0000_01b3 }
+        func mix(_ b: UInt8) {
+            hash ^= UInt64(b)
+            hash = hash &* 0x100_0000_01b3
+        }
         for i in 0..<8 { mix(UInt8(truncatingIfNeeded: e.index >> (8 * UInt64(i)))) }
         mix(e.kind.rawValue)
         for b in e.data { mix(b) }
@@ -325,7 +330,9 @@ public struct HashStateMachine: SimulatedStateMachine {
         var out: [UInt8] = []
         for v in [index, hash] { for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
         let filler = 40 + Int(index % 23) * 37
-        for i in 0..<filler { out.append(UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i % 8))) ^ UInt8(truncatingIfNeeded: i)) }
+        for i in 0..<filler {
+            out.append(UInt8(truncatingIfNeeded: hash >> (8 * UInt64(i % 8))) ^ UInt8(truncatingIfNeeded: i))
+        }
         return out
     }
 }
@@ -395,12 +402,19 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     /// at least that new.
     var roundSent: [NodeID: (term: Term, round: UInt64)] = [:]
     var roundAcked: [NodeID: (term: Term, acks: [NodeID: UInt64])] = [:]
-    struct ReadKey: Hashable { var leader: NodeID; var term: Term; var context: UInt64 }
+    struct ReadKey: Hashable {
+        var leader: NodeID
+        var term: Term
+        var context: UInt64
+    }
     var readFirstRound: [ReadKey: UInt64] = [:]
     var deliveries = 0
     var coverage = Coverage()
     /// TimeoutNow messages delivered: (target, term of the message).
-    struct TermKey: Hashable { var node: NodeID; var term: Term }
+    struct TermKey: Hashable {
+        var node: NodeID
+        var term: Term
+    }
     var timeoutNowDelivered: Set<TermKey> = []
     /// Leaders that sent a TimeoutNow: (leader, term). Such a leader has given up its lease for the term.
     var timeoutNowSent: Set<TermKey> = []
@@ -410,7 +424,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     /// This seed's leaders heartbeat learners once per election timeout only (`RaftConfig.learnerHeartbeatTicks`).
     var sparseLearnerHeartbeats = false
 
-    struct Link: Hashable { var from: NodeID; var to: NodeID }
+    struct Link: Hashable {
+        var from: NodeID
+        var to: NodeID
+    }
 
     public init(seed: UInt64, options: SimulationOptions = SimulationOptions()) {
         self.seed = seed
@@ -437,7 +454,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         if options.varyFeatures && options.checkQuorum && !options.leaseReads {
             switch rng.below(30) {
             case 0..<6: checkQuorum = false
-            case 6..<11: leaseReads = true; clockDrift = false
+            case 6..<11:
+                leaseReads = true
+                clockDrift = false
             default: break
             }
         }
@@ -453,8 +472,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             weights.read *= 4
         }
         let voters = (1...options.voters).map { NodeID($0) }
-        let learners = options.learners > 0
-            ? (options.voters + 1 ... options.voters + options.learners).map { NodeID($0) } : []
+        let learners =
+            options.learners > 0
+            ? (options.voters + 1...options.voters + options.learners).map { NodeID($0) } : []
         membership = Membership(voters: voters, learners: learners)
         checker = SafetyChecker<Machine>(membership: membership)
         trace.record = options.recordTrace
@@ -500,18 +520,19 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     }
 
     public mutating func run() -> SimulationResult {
-        while step < options.faultSteps && checker.violations.isEmpty {  // bounded by faultSteps
+        while step < options.faultSteps && checker.violations.isEmpty { // bounded by faultSteps
             step += 1
             faultStep()
             checkAll()
             maxInFlight = max(maxInFlight, network.count)
         }
         if checker.violations.isEmpty { livenessPhase() }
-        return SimulationResult(seed: seed, violations: checker.violations, commits: checker.committed.count,
-                                elections: checker.leaderOfTerm.count, steps: step, maxInFlight: maxInFlight,
-                                snapshotsInstalled: snapshotsInstalled, membershipChanges: checker.committedConfigChanges,
-                                largestSnapshotBytes: largestSnapshotBytes, coverage: coverage, livenessRounds: livenessRounds,
-                                earlySends: earlySends, traceHash: trace.hash, trace: trace.lines)
+        return SimulationResult(
+            seed: seed, violations: checker.violations, commits: checker.committed.count,
+            elections: checker.leaderOfTerm.count, steps: step, maxInFlight: maxInFlight,
+            snapshotsInstalled: snapshotsInstalled, membershipChanges: checker.committedConfigChanges,
+            largestSnapshotBytes: largestSnapshotBytes, coverage: coverage, livenessRounds: livenessRounds,
+            earlySends: earlySends, traceHash: trace.hash, trace: trace.lines)
     }
 
     // MARK: - Fault phase
@@ -538,13 +559,16 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             (w.isolateLeader, .isolateLeader),
             (options.transfers ? w.transferLagging : 0, .transferLagging),
             (w.replayTimeoutNow, .replayTimeoutNow), (w.replayLeader, .replayLeader),
-            (w.strandLeader, .strandLeader), (w.delay, .delay), (w.readAtLeader, .readAtLeader),
+            (w.strandLeader, .strandLeader), (w.delay, .delay), (w.readAtLeader, .readAtLeader)
         ]
         let total = table.reduce(0) { $0 + $1.0 }
         var pick = rng.below(total)
         var action = Action.deliver
         for (weight, a) in table {
-            if pick < weight { action = a; break }
+            if pick < weight {
+                action = a
+                break
+            }
             pick -= weight
         }
         perform(action)
@@ -565,7 +589,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         case .tick:
             var pick = rng.below(tickRate.reduce(0, +))
             var i = 0
-            while pick >= tickRate[i] { pick -= tickRate[i]; i += 1 }
+            while pick >= tickRate[i] {
+                pick -= tickRate[i]
+                i += 1
+            }
             tick(i)
         case .tickAll:
             for i in nodes.indices { tick(i) }
@@ -640,7 +667,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             let leaders = nodes.indices.filter { nodes[$0].raft?.role == .leader }
             guard !leaders.isEmpty else { return }
             let li = leaders[rng.below(leaders.count)]
-            if nodes.contains(where: { ($0.raft?.term ?? 0) > nodes[li].raft!.term }) { coverage.readsAtDeposedLeader += 1 }
+            if nodes.contains(where: { ($0.raft?.term ?? 0) > nodes[li].raft!.term }) {
+                coverage.readsAtDeposedLeader += 1
+            }
             read(li)
         }
     }
@@ -681,7 +710,7 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             }
         }
         trace.add(25, l, companion, "strand leader \(l) with \(companion)")
-        for _ in 0 ..< 2 + rng.below(6) { propose(li, count: 1 + rng.below(3)) }
+        for _ in 0..<2 + rng.below(6) { propose(li, count: 1 + rng.below(3)) }
     }
 
     /// Holds one message back, preferring the ones ReadIndex and transfers depend on.
@@ -691,7 +720,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         for _ in 0..<4 {
             switch network[k].kind {
             case .heartbeat, .heartbeatResponse, .readIndex, .readIndexResponse, .timeoutNow, .appendResponse: break
-            default: k = rng.below(network.count); continue
+            default:
+                k = rng.below(network.count)
+                continue
             }
             break
         }
@@ -730,7 +761,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     /// The leader adds a spare as a learner, promotes a caught-up learner, or removes a member.
     mutating func changeMembership(at leaderIndex: Int? = nil) {
         guard let li = leaderIndex ?? nodes.indices.first(where: { nodes[$0].raft?.role == .leader }),
-              nodes[li].raft?.role == .leader else { return }
+            nodes[li].raft?.role == .leader
+        else { return }
         let m = nodes[li].raft!.membership
         let change: MembershipChange
         switch rng.below(3) {
@@ -746,7 +778,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             guard !pool.isEmpty else { return }
             // Half of the time a recent transfer target, so that a late TimeoutNow reaches a removed node.
             let targets = timeoutNows.map(\.to).filter { pool.contains($0) }
-            change = .remove(!targets.isEmpty && rng.below(2) == 0 ? targets[rng.below(targets.count)] : pool[rng.below(pool.count)])
+            change = .remove(
+                !targets.isEmpty && rng.below(2) == 0 ? targets[rng.below(targets.count)] : pool[rng.below(pool.count)])
         }
         let r = nodes[li].raft!.proposeMembershipChange(change)
         if case .dropped(let why) = r, why.contains("of its term") { coverage.earlyMembershipChanges += 1 }
@@ -830,7 +863,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         deliveries += 1
         if m.kind == .timeoutNow { timeoutNowDelivered.insert(TermKey(node: m.to, term: m.term)) }
         switch m.kind {
-        case .append where nodes[i].raft!.lastIndex > m.index + LogIndex(m.entries.count) && m.term == nodes[i].raft!.term:
+        case .append
+        where nodes[i].raft!.lastIndex > m.index + LogIndex(m.entries.count) && m.term == nodes[i].raft!.term:
             coverage.longerFollowerAppends += 1
         case .snapshot where m.snapshot.map({ $0.membership != nodes[i].raft!.membership }) == true:
             coverage.snapshotsAcrossMembership += 1
@@ -841,7 +875,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             if m.kind == .readIndex {
                 noteReadArrived(at: l, context: m.context)
             } else if m.kind == .heartbeatResponse, m.term == l.term, m.context != 0, l.membership.isVoter(m.from) {
-                var r: (term: Term, acks: [NodeID: UInt64]) = roundAcked[l.id].flatMap { $0.term == l.term ? $0 : nil } ?? (l.term, [:])
+                var r: (term: Term, acks: [NodeID: UInt64]) =
+                    roundAcked[l.id].flatMap { $0.term == l.term ? $0 : nil } ?? (l.term, [:])
                 r.acks[m.from] = max(r.acks[m.from] ?? 0, m.context)
                 roundAcked[l.id] = r
             }
@@ -871,8 +906,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             let r = nodes[at].raft!.propose(batch)
             trace.add(15, nodes[at].id, r.traceCode, "propose at \(nodes[at].id): \(r)")
             collect(at)
-            guard case .notLeader(let named) = r, named != nodes[at].id, let next = nodes.firstIndex(where: { $0.id == named }),
-                  nodes[next].raft != nil else { return }
+            guard case .notLeader(let named) = r, named != nodes[at].id,
+                let next = nodes.firstIndex(where: { $0.id == named }),
+                nodes[next].raft != nil
+            else { return }
             coverage.proposalsRedirected += 1
             at = next
         }
@@ -902,8 +939,9 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     mutating func restart(_ i: Int) {
         let d = nodes[i].disk
         // The state machine restarts from the stored snapshot, then replays committed entries.
-        let restored = RestoredState(hardState: d.hardState, entries: d.entries, applied: d.snapshot?.index ?? 0,
-                                     snapshot: d.snapshot)
+        let restored = RestoredState(
+            hardState: d.hardState, entries: d.entries, applied: d.snapshot?.index ?? 0,
+            snapshot: d.snapshot)
         nodes[i].machine = d.snapshot.flatMap { Machine(snapshotData: $0.data) } ?? Machine()
         nodes[i].raft = RaftNode(config: config(for: nodes[i].id, membership: nodes[i].bootstrap!), restored: restored)
         nodes[i].lastTerm = d.hardState.term
@@ -912,7 +950,8 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         checker.restarted(node: nodes[i].id, hardState: d.hardState, lastIndex: LogIndex(d.entries.count))
         roundSent[nodes[i].id] = nil
         roundAcked[nodes[i].id] = nil
-        trace.add(18, nodes[i].id, d.hardState.term, "restart \(nodes[i].id) term \(d.hardState.term) log \(d.entries.count)")
+        trace.add(
+            18, nodes[i].id, d.hardState.term, "restart \(nodes[i].id) term \(d.hardState.term) log \(d.entries.count)")
         collect(i)
     }
 
@@ -955,17 +994,27 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             switch m.kind {
             case .vote, .preVote:
                 if !n.membership.isVoter(n.id) {
-                    checker.fail(step: step, "node \(n.id), not a voter of its configuration \(n.membership.voters), asked \(m.to) for a \(m.kind) in term \(m.term)")
+                    checker.fail(
+                        step: step,
+                        "node \(n.id), not a voter of its configuration \(n.membership.voters), asked \(m.to) for a \(m.kind) in term \(m.term)"
+                    )
                 }
                 if m.kind == .vote, m.context == transferContext,
-                   !timeoutNowDelivered.contains(TermKey(node: n.id, term: m.term - 1)) {
-                    checker.fail(step: step, "node \(n.id) campaigned in term \(m.term) as a transfer target without a TimeoutNow of term \(m.term - 1)")
+                    !timeoutNowDelivered.contains(TermKey(node: n.id, term: m.term - 1))
+                {
+                    checker.fail(
+                        step: step,
+                        "node \(n.id) campaigned in term \(m.term) as a transfer target without a TimeoutNow of term \(m.term - 1)"
+                    )
                 }
             case .timeoutNow where n.role == .leader:
                 let ti = Int(m.to) - 1
                 guard ti < nodes.count, let t = nodes[ti].raft, t.term == n.term else { continue }
                 if t.term(at: n.lastIndex) != n.lastTerm {
-                    checker.fail(step: step, "leader \(n.id) sent TimeoutNow to \(m.to), whose log (last \(t.lastIndex)) lacks the leader's last entry \(n.lastIndex)")
+                    checker.fail(
+                        step: step,
+                        "leader \(n.id) sent TimeoutNow to \(m.to), whose log (last \(t.lastIndex)) lacks the leader's last entry \(n.lastIndex)"
+                    )
                 }
             default:
                 break
@@ -999,13 +1048,18 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         let acks = roundAcked[l.id].flatMap { $0.term == l.term ? $0.acks : nil } ?? [:]
         for c in released {
             guard let first = readFirstRound[ReadKey(leader: l.id, term: l.term, context: c)] else {
-                checker.fail(step: step, "read \(c) released by leader \(l.id) in term \(l.term), which it never received in that term")
+                checker.fail(
+                    step: step,
+                    "read \(c) released by leader \(l.id) in term \(l.term), which it never received in that term")
                 continue
             }
             var confirmed = l.membership.isVoter(l.id) ? 1 : 0
             for v in l.membership.voters where v != l.id && (acks[v] ?? 0) >= first { confirmed += 1 }
             if confirmed < l.membership.quorum {
-                checker.fail(step: step, "read \(c) released by leader \(l.id) in term \(l.term) with \(confirmed) of \(l.membership.quorum) voters confirming a round from \(first) on (acks: \(acks.sorted { $0.key < $1.key }))")
+                checker.fail(
+                    step: step,
+                    "read \(c) released by leader \(l.id) in term \(l.term) with \(confirmed) of \(l.membership.quorum) voters confirming a round from \(first) on (acks: \(acks.sorted { $0.key < $1.key }))"
+                )
             }
         }
     }
@@ -1048,7 +1102,10 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             nodes[i].raft!.persisted(upTo: last.index, term: last.term)
             if earlySends && nodes[i].raft!.commitIndex > before { coverage.commitsOnLeaderWrite += 1 }
         }
-        trace.add(19, id, (w.hardState?.commit ?? 0) << 16 | UInt64(w.entries.count), "persist \(id) hs=\(w.hardState.map { "\($0.term)/\($0.vote)/\($0.commit)" } ?? "-") entries=\(w.entries.count)")
+        trace.add(
+            19, id, (w.hardState?.commit ?? 0) << 16 | UInt64(w.entries.count),
+            "persist \(id) hs=\(w.hardState.map { "\($0.term)/\($0.vote)/\($0.commit)" } ?? "-") entries=\(w.entries.count)"
+        )
         for m in w.messages { emit(m) }
         for e in w.committedEntries {
             checker.applied(node: id, entry: e, expectedIndex: nodes[i].appliedCount + 1, step: step)
@@ -1072,10 +1129,15 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                 checker.fail(step: step, "node \(nodes[i].id) term went back from \(nodes[i].lastTerm) to \(raft.term)")
             }
             if raft.commitIndex < nodes[i].lastCommit {
-                checker.fail(step: step, "node \(nodes[i].id) commit went back from \(nodes[i].lastCommit) to \(raft.commitIndex)")
+                checker.fail(
+                    step: step,
+                    "node \(nodes[i].id) commit went back from \(nodes[i].lastCommit) to \(raft.commitIndex)")
             }
             if raft.firstIndex - 1 < nodes[i].lastSnapshotIndex {
-                checker.fail(step: step, "node \(nodes[i].id) snapshot index went back from \(nodes[i].lastSnapshotIndex) to \(raft.firstIndex - 1)")
+                checker.fail(
+                    step: step,
+                    "node \(nodes[i].id) snapshot index went back from \(nodes[i].lastSnapshotIndex) to \(raft.firstIndex - 1)"
+                )
             }
             nodes[i].lastTerm = raft.term
             nodes[i].lastCommit = raft.commitIndex
@@ -1106,9 +1168,15 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                 let pi = Int(peer) - 1
                 guard pi < nodes.count, let p = nodes[pi].raft, p.term == l.term else { continue }
                 if match > p.lastIndex {
-                    checker.fail(step: step, "match index: leader \(l.id) of term \(l.term) counts \(match) for node \(peer), whose log ends at \(p.lastIndex)")
+                    checker.fail(
+                        step: step,
+                        "match index: leader \(l.id) of term \(l.term) counts \(match) for node \(peer), whose log ends at \(p.lastIndex)"
+                    )
                 } else if match >= p.firstIndex, let lt = l.term(at: match), p.term(at: match) != lt {
-                    checker.fail(step: step, "match index: leader \(l.id) of term \(l.term) counts \(match) for node \(peer), which holds term \(p.term(at: match) ?? 0) there, not \(lt)")
+                    checker.fail(
+                        step: step,
+                        "match index: leader \(l.id) of term \(l.term) counts \(match) for node \(peer), which holds term \(p.term(at: match) ?? 0) there, not \(lt)"
+                    )
                 }
             }
         }
@@ -1128,10 +1196,15 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         let deliveriesAtStart = deliveries
         var progress = progressMark()
         var stalled = 0
-        for round in 0..<options.livenessRounds {  // bounded by livenessRounds
+        for round in 0..<options.livenessRounds { // bounded by livenessRounds
             livenessRounds = round + 1
             let mark = progressMark()
-            if mark != progress { progress = mark; stalled = 0 } else { stalled += 1 }
+            if mark != progress {
+                progress = mark
+                stalled = 0
+            } else {
+                stalled += 1
+            }
             // A stuck run ends with a verdict at once, not after minutes of rounds that change nothing.
             var stuck: String?
             if stalled >= options.stallRounds {
@@ -1152,13 +1225,16 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
             if !checker.violations.isEmpty { return }
             // The leader of the newest term: without CheckQuorum a deposed (or removed) leader that nobody
             // contacts may go on believing it leads.
-            let current = nodes.indices.filter { nodes[$0].raft?.role == .leader }.max { nodes[$0].raft!.term < nodes[$1].raft!.term }
+            let current = nodes.indices.filter { nodes[$0].raft?.role == .leader }.max {
+                nodes[$0].raft!.term < nodes[$1].raft!.term
+            }
             // A proposal appended by a leader that then lost leadership may be overwritten (it was never
             // committed); a client would retry it with the new leader, and so does the simulator.
-            let targetLost = target.map { t in
-                !checker.committed.contains { $0.data == t.payload }
-                    && current.map { nodes[$0].id != t.leader || nodes[$0].raft!.term != t.term } ?? false
-            } ?? true
+            let targetLost =
+                target.map { t in
+                    !checker.committed.contains { $0.data == t.payload }
+                        && current.map { nodes[$0].id != t.leader || nodes[$0].raft!.term != t.term } ?? false
+                } ?? true
             if targetLost, let leaderIndex = current {
                 let payload = Machine.makeCommand(sequence: nextPayload | 1 << 62, rng: &rng)
                 nextPayload += 1
@@ -1174,9 +1250,11 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
                 if nodes.allSatisfy({ !members.contains($0.id) || $0.appliedCount >= index }) { return }
             }
         }
-        livenessFailure(target == nil
-            ? "liveness: no leader within \(options.livenessRounds) rounds after healing"
-            : "liveness: a proposal made after healing was not applied everywhere within \(options.livenessRounds) rounds")
+        livenessFailure(
+            target == nil
+                ? "liveness: no leader within \(options.livenessRounds) rounds after healing"
+                : "liveness: a proposal made after healing was not applied everywhere within \(options.livenessRounds) rounds"
+        )
     }
 
     /// What changes when the cluster makes progress: commits, applies and installed snapshots.
@@ -1194,12 +1272,19 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
     mutating func livenessFailure(_ what: String) {
         let leaders = nodes.compactMap { n in n.raft.flatMap { $0.role == .leader ? n.id : nil } }
         let states = nodes.compactMap { n in
-            n.raft.map { "\(n.id):\($0.role) t\($0.term) last \($0.lastIndex) commit \($0.commitIndex) applied \(n.appliedCount)" }
+            n.raft.map {
+                "\(n.id):\($0.role) t\($0.term) last \($0.lastIndex) commit \($0.commitIndex) applied \(n.appliedCount)"
+            }
         }
         checker.fail(step: step, "\(what); leaders \(leaders); nodes \(states.joined(separator: ", "))")
         if let l = nodes.first(where: { $0.raft?.role == .leader })?.raft {
-            let peers = l.membership.all.filter { $0 != l.id }.map { "\($0):\(l.matchIndex(of: $0) ?? 0)/\(l.nextIndex(of: $0) ?? 0)" }
-            checker.fail(step: step, "liveness detail: leader \(l.id) term \(l.term) last \(l.lastIndex) persisted \(l.persistedIndex) commit \(l.commitIndex) transferee \(l.transferee) members \(l.membership.voters)+\(l.membership.learners) match/next \(peers)")
+            let peers = l.membership.all.filter { $0 != l.id }.map {
+                "\($0):\(l.matchIndex(of: $0) ?? 0)/\(l.nextIndex(of: $0) ?? 0)"
+            }
+            checker.fail(
+                step: step,
+                "liveness detail: leader \(l.id) term \(l.term) last \(l.lastIndex) persisted \(l.persistedIndex) commit \(l.commitIndex) transferee \(l.transferee) members \(l.membership.voters)+\(l.membership.learners) match/next \(peers)"
+            )
         }
     }
 

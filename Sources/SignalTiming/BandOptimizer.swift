@@ -35,10 +35,12 @@ public enum BandOptimizer {
         /// The travel times over `metres` at speeds within `speedKmh` (each direction the same range); nil
         /// for a negative or over-1000-km distance or a speed outside 1 … 400 km/h.
         public init?(metres: Int, speedKmh: ClosedRange<Int>) {
-            guard (0 ... 1_000_000).contains(metres), speedKmh.lowerBound >= 1, speedKmh.upperBound <= 400 else { return nil }
+            guard (0...1_000_000).contains(metres), speedKmh.lowerBound >= 1, speedKmh.upperBound <= 400 else {
+                return nil
+            }
             let fast = travelMs(metres: metres, speedKmh: speedKmh.upperBound)
             let slow = travelMs(metres: metres, speedKmh: speedKmh.lowerBound)
-            self.init(increasingMs: fast ... slow, decreasingMs: fast ... slow)
+            self.init(increasingMs: fast...slow, decreasingMs: fast...slow)
         }
     }
 
@@ -54,8 +56,10 @@ public enum BandOptimizer {
         /// Share of the total band given to the increasing direction, percent (50: equal bands).
         public var increasingSharePercent: Int
 
-        public init(cycleMs: Milliseconds, greensMs: [Milliseconds], links: [LinkTimes], increasingSharePercent: Int = 50,
-                    queueIncreasingMs: [Milliseconds]? = nil, queueDecreasingMs: [Milliseconds]? = nil) {
+        public init(
+            cycleMs: Milliseconds, greensMs: [Milliseconds], links: [LinkTimes], increasingSharePercent: Int = 50,
+            queueIncreasingMs: [Milliseconds]? = nil, queueDecreasingMs: [Milliseconds]? = nil
+        ) {
             self.cycleMs = cycleMs
             self.greensMs = greensMs
             self.links = links
@@ -70,11 +74,17 @@ public enum BandOptimizer {
             guard n >= 1 else { return "no signals" }
             guard cycleMs > 0, cycleMs <= 3_600_000 else { return "cycle \(cycleMs) ms is not in 1 ms … 1 h" }
             guard links.count == n - 1 else { return "\(links.count) links for \(n) signals (expected \(n - 1))" }
-            guard queueIncreasingMs.count == n, queueDecreasingMs.count == n else { return "one queue clearance per signal and direction" }
-            guard (0 ... 100).contains(increasingSharePercent) else { return "the increasing share \(increasingSharePercent) % is not in 0 … 100" }
-            for i in 0 ..< n {
-                guard (0 ... cycleMs).contains(greensMs[i]) else { return "signal \(i + 1): green \(greensMs[i]) ms is not within the cycle" }
-                for q in [queueIncreasingMs[i], queueDecreasingMs[i]] where !(0 ... greensMs[i]).contains(q) {
+            guard queueIncreasingMs.count == n, queueDecreasingMs.count == n else {
+                return "one queue clearance per signal and direction"
+            }
+            guard (0...100).contains(increasingSharePercent) else {
+                return "the increasing share \(increasingSharePercent) % is not in 0 … 100"
+            }
+            for i in 0..<n {
+                guard (0...cycleMs).contains(greensMs[i]) else {
+                    return "signal \(i + 1): green \(greensMs[i]) ms is not within the cycle"
+                }
+                for q in [queueIncreasingMs[i], queueDecreasingMs[i]] where !(0...greensMs[i]).contains(q) {
                     return "signal \(i + 1): queue clearance \(q) ms is not within its green"
                 }
             }
@@ -102,7 +112,9 @@ public enum BandOptimizer {
     public enum Failure: Error, Hashable, Sendable, CustomStringConvertible {
         case invalid(String)
         public var description: String {
-            switch self { case .invalid(let s): return s }
+            switch self {
+            case .invalid(let s): return s
+            }
         }
     }
 
@@ -117,7 +129,7 @@ public enum BandOptimizer {
         if let why = p.problem { throw .invalid(why) }
         let two = try solveTwoWay(p)
         let favourIncreasing = p.increasingSharePercent >= 50
-        if let two, two.totalBandMs > 0, (1 ... 99).contains(p.increasingSharePercent) { return two }
+        if let two, two.totalBandMs > 0, (1...99).contains(p.increasingSharePercent) { return two }
         let one = oneWay(p, increasing: favourIncreasing)
         guard let two, two.totalBandMs > 0 else { return one }
         let twoFavoured = favourIncreasing ? two.increasingBandMs : two.decreasingBandMs
@@ -129,8 +141,9 @@ public enum BandOptimizer {
     /// clearance) centred on the favoured direction's band, which is then its narrowest green.
     static func oneWay(_ p: Problem, increasing: Bool) -> Solution {
         let n = p.greensMs.count
-        var t = [Milliseconds](repeating: 0, count: n), s = t
-        for i in 1 ..< max(1, n) {
+        var t = [Milliseconds](repeating: 0, count: n)
+        var s = t
+        for i in 1..<max(1, n) {
             let r = p.links[i - 1].increasingMs
             t[i] = t[i - 1] + (r.lowerBound + r.upperBound) / 2
         }
@@ -142,27 +155,31 @@ public enum BandOptimizer {
         }
         let queue = increasing ? p.queueIncreasingMs : p.queueDecreasingMs
         let travel = increasing ? t : s
-        let effective = (0 ..< n).map { p.greensMs[$0] - queue[$0] }
+        let effective = (0..<n).map { p.greensMs[$0] - queue[$0] }
         let band = effective.min() ?? 0
         // φ_i ∈ [travel_i + band − g_i, travel_i − Q_i]: the middle.
-        var offsets = (0 ..< n).map { i in
+        var offsets = (0..<n).map { i in
             floorMod(travel[i] - queue[i] - (effective[i] - band) / 2, p.cycleMs)
         }
         let first = offsets[0]
         offsets = offsets.map { floorMod($0 - first, p.cycleMs) }
         let shifted = zip(offsets, increasing ? p.queueDecreasingMs : p.queueIncreasingMs).map { $0 + $1 }
         let otherGreens = zip(p.greensMs, increasing ? p.queueDecreasingMs : p.queueIncreasingMs).map { $0 - $1 }
-        let other = ProgressionMath.band(offsetsMs: shifted, cycleMs: p.cycleMs, greensMs: otherGreens,
-                                         travelMs: increasing ? s : t).widthMs
-        return Solution(offsetsMs: offsets, increasingBandMs: increasing ? band : other, decreasingBandMs: increasing ? other : band,
-                        increasingTravelMs: t, decreasingTravelMs: s)
+        let other = ProgressionMath.band(
+            offsetsMs: shifted, cycleMs: p.cycleMs, greensMs: otherGreens,
+            travelMs: increasing ? s : t
+        ).widthMs
+        return Solution(
+            offsetsMs: offsets, increasingBandMs: increasing ? band : other,
+            decreasingBandMs: increasing ? other : band,
+            increasingTravelMs: t, decreasingTravelMs: s)
     }
 
     /// The widest two-way total, or nil when no pair of windows fits at all.
     static func solveTwoWay(_ p: Problem) throws(Failure) -> Solution? {
         let n = p.greensMs.count
-        let g = (0 ..< n).map { p.greensMs[$0] - p.queueIncreasingMs[$0] }
-        let gBar = (0 ..< n).map { p.greensMs[$0] - p.queueDecreasingMs[$0] }
+        let g = (0..<n).map { p.greensMs[$0] - p.queueIncreasingMs[$0] }
+        let gBar = (0..<n).map { p.greensMs[$0] - p.queueDecreasingMs[$0] }
         let cap = (g.min() ?? 0) + (gBar.min() ?? 0)
         // Binary search for the largest feasible total (feasibility only grows as the total shrinks).
         var lo: Milliseconds = 0
@@ -175,7 +192,8 @@ public enum BandOptimizer {
         let total = lo
         let sets = reachable(p, g, gBar, total: total)!
         // The split: as asked, within what each direction's narrowest green allows.
-        let minG = g.min() ?? 0, minGBar = gBar.min() ?? 0
+        let minG = g.min() ?? 0
+        let minGBar = gBar.min() ?? 0
         var b = total * Milliseconds(p.increasingSharePercent) / 100
         b = min(max(b, total - minGBar), minG)
         let bBar = total - b
@@ -198,9 +216,10 @@ public enum BandOptimizer {
                     let mLow = floorDiv(y[i + 1] - shift - rMax - bnd, p.cycleMs)
                     let mHigh = ceilDivide(y[i + 1] - shift - rMin - a, p.cycleMs)
                     if mHigh < mLow { continue }
-                    for m in mLow ... mHigh {
-                        let base = y[i + 1] - shift - m * p.cycleMs  // y_i = base − r
-                        let rLo = max(rMin, base - bnd), rHi = min(rMax, base - a)
+                    for m in mLow...mHigh {
+                        let base = y[i + 1] - shift - m * p.cycleMs // y_i = base − r
+                        let rLo = max(rMin, base - bnd)
+                        let rHi = min(rMax, base - a)
                         guard rLo <= rHi else { continue }
                         let r = min(max(nominal, rLo), rHi)
                         let cost = abs(r - nominal)
@@ -215,30 +234,34 @@ public enum BandOptimizer {
         // Split each round trip between the directions in proportion to their ranges.
         var tau = [Milliseconds](repeating: 0, count: max(0, n - 1))
         var tauBar = tau
-        for i in 0 ..< max(0, n - 1) {
+        for i in 0..<max(0, n - 1) {
             let l = p.links[i]
             let rMin = l.increasingMs.lowerBound + l.decreasingMs.lowerBound
             let rMax = l.increasingMs.upperBound + l.decreasingMs.upperBound
             let span = l.increasingMs.upperBound - l.increasingMs.lowerBound
-            let t = rMax == rMin ? l.increasingMs.lowerBound
+            let t =
+                rMax == rMin
+                ? l.increasingMs.lowerBound
                 : l.increasingMs.lowerBound + (roundTrip[i] - rMin) * span / (rMax - rMin)
             tau[i] = min(max(t, l.increasingMs.lowerBound), l.increasingMs.upperBound)
             tauBar[i] = roundTrip[i] - tau[i]
         }
         var t = [Milliseconds](repeating: 0, count: n)
-        for i in 1 ..< max(1, n) { t[i] = t[i - 1] + tau[i - 1] }
+        for i in 1..<max(1, n) { t[i] = t[i - 1] + tau[i - 1] }
         var s = [Milliseconds](repeating: 0, count: n)
         if n >= 2 { for i in stride(from: n - 2, through: 0, by: -1) { s[i] = s[i + 1] + tauBar[i] } }
         let c = p.cycleMs
         // e_i − q ≡ y_i (mod C) for the search's split (B = total, B̄ = 0); the asked split moves every
         // interval by B̄ = total − b, and q by −B̄.
-        let e = (0 ..< n).map { t[$0] - p.queueIncreasingMs[$0] - s[$0] + p.queueDecreasingMs[$0] }
+        let e = (0..<n).map { t[$0] - p.queueIncreasingMs[$0] - s[$0] + p.queueDecreasingMs[$0] }
         let q = floorMod(e[0] - y[0] - (total - b), c)
         // x = 0, z = q: each φ_i in the middle of where its two arcs meet.
         var offsets = [Milliseconds](repeating: 0, count: n)
-        for i in 0 ..< n {
-            let a1 = t[i] - p.queueIncreasingMs[i], l1 = g[i] - b
-            let a2 = q + s[i] - p.queueDecreasingMs[i], l2 = gBar[i] - bBar
+        for i in 0..<n {
+            let a1 = t[i] - p.queueIncreasingMs[i]
+            let l1 = g[i] - b
+            let a2 = q + s[i] - p.queueDecreasingMs[i]
+            let l2 = gBar[i] - bBar
             // D ≡ a1 − a2 (mod C), taken in [−l2, l1]: the two arcs [a1 − l1, a1] and [a2 − l2, a2] meet.
             let d = floorMod(a1 - a2 + l2, c) - l2
             guard d <= l1 else { throw .invalid("internal: signal \(i + 1)'s arcs do not meet") }
@@ -248,8 +271,9 @@ public enum BandOptimizer {
         }
         let first = offsets[0]
         offsets = offsets.map { floorMod($0 - first, c) }
-        return Solution(offsetsMs: offsets, increasingBandMs: b, decreasingBandMs: bBar,
-                        increasingTravelMs: t, decreasingTravelMs: s)
+        return Solution(
+            offsetsMs: offsets, increasingBandMs: b, decreasingBandMs: bBar,
+            increasingTravelMs: t, decreasingTravelMs: s)
     }
 
     // MARK: - Reachability
@@ -262,14 +286,16 @@ public enum BandOptimizer {
     }
 
     /// The reachable set of every y_i for a total band, or nil when the last one is empty.
-    static func reachable(_ p: Problem, _ g: [Milliseconds], _ gBar: [Milliseconds], total: Milliseconds) -> [Intervals]? {
+    static func reachable(
+        _ p: Problem, _ g: [Milliseconds], _ gBar: [Milliseconds], total: Milliseconds
+    ) -> [Intervals]? {
         let n = g.count
         let c = p.cycleMs
         func window(_ i: Int) -> (Milliseconds, Milliseconds) { (-gBar[i], g[i] - total) }
         let w0 = window(0)
         guard w0.0 <= w0.1 else { return nil }
         var sets: [Intervals] = [[w0]]
-        for i in 0 ..< n - 1 {
+        for i in 0..<n - 1 {
             let l = p.links[i]
             let rMin = l.increasingMs.lowerBound + l.decreasingMs.lowerBound + stepConstant(p, i)
             let rMax = l.increasingMs.upperBound + l.decreasingMs.upperBound + stepConstant(p, i)
@@ -281,8 +307,9 @@ public enum BandOptimizer {
                 let mLow = ceilDivide(wl - (b + rMax), c)
                 let mHigh = floorDiv(wh - (a + rMin), c)
                 if mHigh < mLow { continue }
-                for m in mLow ... mHigh {
-                    let lo = max(wl, a + rMin + m * c), hi = min(wh, b + rMax + m * c)
+                for m in mLow...mHigh {
+                    let lo = max(wl, a + rMin + m * c)
+                    let hi = min(wh, b + rMax + m * c)
                     if lo <= hi { next.append((lo, hi)) }
                 }
             }
@@ -322,7 +349,9 @@ public enum BandOptimizer {
 extension BandOptimizer {
     /// Sections of at most `size` consecutive signals (the last may be shorter), each optimised on its own:
     /// the offsets of the whole corridor, section by section, and each section's bands.
-    public static func solveSections(_ p: Problem, size: Int) throws(Failure) -> (offsetsMs: [Milliseconds], sections: [(range: Range<Int>, solution: Solution)]) {
+    public static func solveSections(
+        _ p: Problem, size: Int
+    ) throws(Failure) -> (offsetsMs: [Milliseconds], sections: [(range: Range<Int>, solution: Solution)]) {
         if let why = p.problem { throw .invalid(why) }
         guard size >= 1 else { throw .invalid("a section needs at least one signal") }
         let n = p.greensMs.count
@@ -331,13 +360,14 @@ extension BandOptimizer {
         var start = 0
         while start < n {
             let end = min(n, start + size)
-            let sub = Problem(cycleMs: p.cycleMs, greensMs: Array(p.greensMs[start ..< end]), links: Array(p.links[start ..< end - 1]),
-                              increasingSharePercent: p.increasingSharePercent,
-                              queueIncreasingMs: Array(p.queueIncreasingMs[start ..< end]),
-                              queueDecreasingMs: Array(p.queueDecreasingMs[start ..< end]))
+            let sub = Problem(
+                cycleMs: p.cycleMs, greensMs: Array(p.greensMs[start..<end]), links: Array(p.links[start..<end - 1]),
+                increasingSharePercent: p.increasingSharePercent,
+                queueIncreasingMs: Array(p.queueIncreasingMs[start..<end]),
+                queueDecreasingMs: Array(p.queueDecreasingMs[start..<end]))
             let sol = try solve(sub)
             for (k, o) in sol.offsetsMs.enumerated() { offsets[start + k] = o }
-            out.append((start ..< end, sol))
+            out.append((start..<end, sol))
             start = end
         }
         return (offsets, out)

@@ -59,14 +59,17 @@ public struct ConflictMonitor: Sendable {
 
     /// A monitor of a stage-based signal: its phases and conflict matrix, no pedestrian heads.
     public init(signal: Signal) {
-        self.init(phases: signal.phases, conflictMatrix: signal.conflictMatrix, pedClearanceMs: signal.phases.map { _ in nil })
+        self.init(
+            phases: signal.phases, conflictMatrix: signal.conflictMatrix, pedClearanceMs: signal.phases.map { _ in nil }
+        )
     }
 
     /// A monitor of a dual-ring intersection: the NEMA conflicts (same ring, or across the barrier)
     /// and a pedestrian head on every phase with pedestrian intervals.
     public init(dualRing: DualRing) {
-        self.init(phases: dualRing.monitorPhases, conflictMatrix: dualRing.conflictMatrix,
-                  pedClearanceMs: dualRing.phases.map { $0.ped?.clearanceMs })
+        self.init(
+            phases: dualRing.monitorPhases, conflictMatrix: dualRing.conflictMatrix,
+            pedClearanceMs: dualRing.phases.map { $0.ped?.clearanceMs })
     }
 
     init(phases: [Phase], conflictMatrix: [[Bool]], pedClearanceMs: [Milliseconds?]) {
@@ -99,7 +102,8 @@ public struct ConflictMonitor: Sendable {
                         found.append(Fault(atMs: t, kind: .greenNotFollowedByYellow(p.id, next: new[i])))
                     }
                     if let s = sinceMs[i], t - s < p.minGreenMs {
-                        found.append(Fault(atMs: t, kind: .greenTooShort(p.id, actualMs: t - s, requiredMs: p.minGreenMs)))
+                        found.append(
+                            Fault(atMs: t, kind: .greenTooShort(p.id, actualMs: t - s, requiredMs: p.minGreenMs)))
                     }
                 case .yellow:
                     if new[i] != .red {
@@ -119,8 +123,12 @@ public struct ConflictMonitor: Sendable {
                     }
                     for j in phases.indices where j == i || conflictMatrix[i][j] {
                         if let end = yellowEndMs[j], t - end < phases[j].redClearanceMs {
-                            found.append(Fault(atMs: t, kind: .redClearanceTooShort(
-                                p.id, afterYellowOf: phases[j].id, actualMs: t - end, requiredMs: phases[j].redClearanceMs)))
+                            found.append(
+                                Fault(
+                                    atMs: t,
+                                    kind: .redClearanceTooShort(
+                                        p.id, afterYellowOf: phases[j].id, actualMs: t - end,
+                                        requiredMs: phases[j].redClearanceMs)))
                         }
                     }
                 }
@@ -155,12 +163,14 @@ public struct ConflictMonitor: Sendable {
                     pedFaults.append(Fault(atMs: t, kind: .pedSequence(p, from: old, to: shown)))
                 }
                 if old == .flashingDontWalk, let s = pedSinceMs[i], t - s < clearance {
-                    pedFaults.append(Fault(atMs: t, kind: .pedClearanceTooShort(p, actualMs: t - s, requiredMs: clearance)))
+                    pedFaults.append(
+                        Fault(atMs: t, kind: .pedClearanceTooShort(p, actualMs: t - s, requiredMs: clearance)))
                 }
                 pedSinceMs[i] = t
             }
             guard shown != .dontWalk else { continue }
-            if shown == .walk && new[i] != .green || shown == .flashingDontWalk && new[i] != .green && new[i] != .yellow {
+            if shown == .walk && new[i] != .green || shown == .flashingDontWalk && new[i] != .green && new[i] != .yellow
+            {
                 pedFaults.append(Fault(atMs: t, kind: .pedWithoutOwnGreen(p, shown: shown, vehicle: new[i])))
             }
             for j in phases.indices where conflictMatrix[i][j] && (new[j] == .green || new[j] == .yellow) {

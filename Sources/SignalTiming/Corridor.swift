@@ -34,8 +34,10 @@ public struct Phase: Hashable, Sendable {
     /// What the phase shows in flash: arterial flashing yellow, side street flashing red.
     public var flashLamp: Lamp
 
-    public init(id: PhaseID, name: String, minGreenMs: Milliseconds, yellowMs: Milliseconds,
-                redClearanceMs: Milliseconds, flashLamp: Lamp) {
+    public init(
+        id: PhaseID, name: String, minGreenMs: Milliseconds, yellowMs: Milliseconds,
+        redClearanceMs: Milliseconds, flashLamp: Lamp
+    ) {
         self.id = id
         self.name = name
         self.minGreenMs = minGreenMs
@@ -95,8 +97,10 @@ public struct Signal: Hashable, Sendable {
         public static func < (l: ConflictPair, r: ConflictPair) -> Bool { (l.a, l.b) < (r.a, r.b) }
     }
 
-    public init(id: SignalID, name: String, positionMetres: Int, phases: [Phase], stages: [Stage],
-                conflicts: [(PhaseID, PhaseID)]) throws {
+    public init(
+        id: SignalID, name: String, positionMetres: Int, phases: [Phase], stages: [Stage],
+        conflicts: [(PhaseID, PhaseID)]
+    ) throws {
         let here = "signal \(id) (\(name))"
         guard !phases.isEmpty, phases.count <= Limits.phasesPerSignalMax else {
             throw TimingError("\(here): needs 1...\(Limits.phasesPerSignalMax) phases, has \(phases.count)")
@@ -112,13 +116,19 @@ public struct Signal: Hashable, Sendable {
             guard index[p.id] == nil else { throw TimingError("\(here): duplicate phase \(p.id)") }
             index[p.id] = i
             guard (Limits.minGreenMsMin...Limits.minGreenMsMax).contains(p.minGreenMs) else {
-                throw TimingError("\(here): phase \(p.id) min green \(p.minGreenMs) ms outside \(Limits.minGreenMsMin)...\(Limits.minGreenMsMax)")
+                throw TimingError(
+                    "\(here): phase \(p.id) min green \(p.minGreenMs) ms outside \(Limits.minGreenMsMin)...\(Limits.minGreenMsMax)"
+                )
             }
             guard (Limits.yellowMsMin...Limits.yellowMsMax).contains(p.yellowMs) else {
-                throw TimingError("\(here): phase \(p.id) yellow \(p.yellowMs) ms outside \(Limits.yellowMsMin)...\(Limits.yellowMsMax)")
+                throw TimingError(
+                    "\(here): phase \(p.id) yellow \(p.yellowMs) ms outside \(Limits.yellowMsMin)...\(Limits.yellowMsMax)"
+                )
             }
             guard (Limits.redClearanceMsMin...Limits.redClearanceMsMax).contains(p.redClearanceMs) else {
-                throw TimingError("\(here): phase \(p.id) red clearance \(p.redClearanceMs) ms outside \(Limits.redClearanceMsMin)...\(Limits.redClearanceMsMax)")
+                throw TimingError(
+                    "\(here): phase \(p.id) red clearance \(p.redClearanceMs) ms outside \(Limits.redClearanceMsMin)...\(Limits.redClearanceMsMax)"
+                )
             }
             guard p.flashLamp == .flashingYellow || p.flashLamp == .flashingRed else {
                 throw TimingError("\(here): phase \(p.id) flash lamp must be flashing yellow or flashing red")
@@ -264,11 +274,14 @@ public struct Corridor: Hashable, Sendable {
         for (i, s) in signals.enumerated() {
             guard ids.insert(s.id).inserted else { throw TimingError("duplicate signal id \(s.id)") }
             if i > 0, s.positionMetres <= signals[i - 1].positionMetres {
-                throw TimingError("signal \(s.id) (\(s.name)) at \(s.positionMetres) m is not after signal \(signals[i - 1].id) at \(signals[i - 1].positionMetres) m")
+                throw TimingError(
+                    "signal \(s.id) (\(s.name)) at \(s.positionMetres) m is not after signal \(signals[i - 1].id) at \(signals[i - 1].positionMetres) m"
+                )
             }
         }
         guard signals[0].positionMetres >= 0,
-              signals[signals.count - 1].positionMetres <= Limits.corridorLengthMetresMax else {
+            signals[signals.count - 1].positionMetres <= Limits.corridorLengthMetresMax
+        else {
             throw TimingError("signal positions must lie within 0...\(Limits.corridorLengthMetresMax) m")
         }
         guard !plans.isEmpty, plans.count <= Limits.plansMax else {
@@ -280,14 +293,17 @@ public struct Corridor: Hashable, Sendable {
             if plan.isFlash { continue }
             let here = "plan '\(plan.id)'"
             guard (Limits.cycleMsMin...Limits.cycleMsMax).contains(plan.cycleMs) else {
-                throw TimingError("\(here): cycle \(plan.cycleMs) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax)")
+                throw TimingError(
+                    "\(here): cycle \(plan.cycleMs) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax)")
             }
             guard plan.signals.count == signals.count else {
                 throw TimingError("\(here): has \(plan.signals.count) signal timings for \(signals.count) signals")
             }
             if let p = plan.progression {
                 guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
-                    throw TimingError("\(here): progression speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)")
+                    throw TimingError(
+                        "\(here): progression speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)"
+                    )
                 }
                 guard (1...100).contains(p.favouredBandPercent) else {
                     throw TimingError("\(here): favoured band \(p.favouredBandPercent) % outside 1...100")
@@ -308,7 +324,9 @@ public struct Corridor: Hashable, Sendable {
                     throw TimingError("\(at): splits sum to \(total) ms, cycle is \(plan.cycleMs) ms")
                 }
                 for (k, split) in sp.splitsMs.enumerated() where split < s.stageMinSplitMs[k] {
-                    throw TimingError("\(at): stage '\(s.stages[k].name)' split \(split) ms is below min green + yellow + red clearance = \(s.stageMinSplitMs[k]) ms")
+                    throw TimingError(
+                        "\(at): stage '\(s.stages[k].name)' split \(split) ms is below min green + yellow + red clearance = \(s.stageMinSplitMs[k]) ms"
+                    )
                 }
                 guard sp.offsetMs >= 0, sp.offsetMs < plan.cycleMs else {
                     throw TimingError("\(at): offset \(sp.offsetMs) ms is not in 0..<cycle \(plan.cycleMs) ms")
@@ -322,8 +340,11 @@ public struct Corridor: Hashable, Sendable {
             throw TimingError("preemption dwell \(safety.preemptDwellMs) ms is below \(Limits.preemptDwellMsMin) ms")
         }
         guard safety.preemptMaxPresenceMs > safety.preemptDwellMs,
-              safety.preemptMaxPresenceMs <= Limits.preemptMaxPresenceMsMax else {
-            throw TimingError("preemption max presence \(safety.preemptMaxPresenceMs) ms must exceed the dwell and be at most \(Limits.preemptMaxPresenceMsMax) ms")
+            safety.preemptMaxPresenceMs <= Limits.preemptMaxPresenceMsMax
+        else {
+            throw TimingError(
+                "preemption max presence \(safety.preemptMaxPresenceMs) ms must exceed the dwell and be at most \(Limits.preemptMaxPresenceMsMax) ms"
+            )
         }
         self.name = name
         self.signals = signals

@@ -28,13 +28,16 @@ public struct CorridorTimeline: Sendable {
     /// `previous` keeps its compiled schedule instead of compiling it again (issue 19: adding a hold of
     /// one signal compiled all 47). The schedule is a pure function of those inputs, so the result is
     /// the same timeline either way (`TimelineReuseTests`).
-    public init(corridor: Corridor, referenceEpochMs: Milliseconds, baseline: Baseline,
-                events: [ControlEvent], reusing previous: CorridorTimeline? = nil) throws {
+    public init(
+        corridor: Corridor, referenceEpochMs: Milliseconds, baseline: Baseline,
+        events: [ControlEvent], reusing previous: CorridorTimeline? = nil
+    ) throws {
         guard let base = corridor.planIndex(of: baseline.plan) else {
             throw TimingError("baseline plan '\(baseline.plan)' does not exist")
         }
         guard events.count <= Limits.timelineEventsMax else {
-            throw TimingError("\(events.count) events exceed the limit of \(Limits.timelineEventsMax); compact into a baseline")
+            throw TimingError(
+                "\(events.count) events exceed the limit of \(Limits.timelineEventsMax); compact into a baseline")
         }
         let sorted = events.enumerated().sorted {
             ($0.element.effectiveAtMs, $0.offset) < ($1.element.effectiveAtMs, $1.offset)
@@ -43,15 +46,21 @@ public struct CorridorTimeline: Sendable {
         var cancels: [EventID: Milliseconds] = [:]
         for e in sorted {
             guard e.effectiveAtMs >= baseline.atMs else {
-                throw TimingError("event \(e.id) takes effect at \(e.effectiveAtMs), before the baseline at \(baseline.atMs)")
+                throw TimingError(
+                    "event \(e.id) takes effect at \(e.effectiveAtMs), before the baseline at \(baseline.atMs)")
             }
             switch e.action {
             case .setPlan(let id):
-                guard corridor.planIndex(of: id) != nil else { throw TimingError("event \(e.id): unknown plan '\(id)'") }
+                guard corridor.planIndex(of: id) != nil else {
+                    throw TimingError("event \(e.id): unknown plan '\(id)'")
+                }
             case .flash(let s?), .unflash(let s?), .hold(let s, _), .release(let s):
-                guard corridor.signalIndex(of: s) != nil else { throw TimingError("event \(e.id): unknown signal \(s)") }
+                guard corridor.signalIndex(of: s) != nil else {
+                    throw TimingError("event \(e.id): unknown signal \(s)")
+                }
                 if case .hold(_, let stage?) = e.action,
-                   corridor.signals[corridor.signalIndex(of: s)!].stageIndex(named: stage) == nil {
+                    corridor.signals[corridor.signalIndex(of: s)!].stageIndex(named: stage) == nil
+                {
                     throw TimingError("event \(e.id): signal \(s) has no stage '\(stage)'")
                 }
             case .flash(nil), .unflash(nil):
@@ -70,7 +79,9 @@ public struct CorridorTimeline: Sendable {
             let first = corridor.signals[corridor.signalIndex(of: p.signals[0])!].positionMetres
             for s in p.signals {
                 let i = corridor.signalIndex(of: s)!
-                let call = e.effectiveAtMs + travelMs(metres: abs(corridor.signals[i].positionMetres - first), speedKmh: p.speedKmh)
+                let call =
+                    e.effectiveAtMs
+                    + travelMs(metres: abs(corridor.signals[i].positionMetres - first), speedKmh: p.speedKmh)
                 var release = min(call + p.leadMs + p.clearMs, call + corridor.safety.preemptMaxPresenceMs)
                 if let c = cancels[id] {
                     if c <= call { continue }
@@ -81,17 +92,21 @@ public struct CorridorTimeline: Sendable {
         }
         var schedules: [SignalSchedule] = []
         var inputs: [SignalScheduleInputs] = []
-        let reusable = previous.map {
-            $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline && $0.scheduleInputs.count == corridor.signals.count
-        } ?? false
+        let reusable =
+            previous.map {
+                $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline
+                    && $0.scheduleInputs.count == corridor.signals.count
+            } ?? false
         for i in corridor.signals.indices {
             let w = windows[i].sorted { ($0.callMs, $0.source) < ($1.callMs, $1.source) }
             let key = SignalScheduleInputs(signal: corridor.signals[i].id, events: sorted, windows: w)
             if reusable, let p = previous, p.scheduleInputs[i] == key {
                 schedules.append(p.schedules[i])
             } else {
-                schedules.append(try SignalSchedule.build(corridor: corridor, signalIndex: i, baseline: base,
-                                                          events: sorted, windows: w))
+                schedules.append(
+                    try SignalSchedule.build(
+                        corridor: corridor, signalIndex: i, baseline: base,
+                        events: sorted, windows: w))
             }
             inputs.append(key)
         }
@@ -100,25 +115,35 @@ public struct CorridorTimeline: Sendable {
         self.referenceEpochMs = referenceEpochMs
         self.baseline = baseline
         self.events = sorted
-        self.signals = corridor.signals.indices.map { ResolvedSignal(signal: corridor.signals[$0], index: $0, corridor: corridor) }
+        self.signals = corridor.signals.indices.map {
+            ResolvedSignal(signal: corridor.signals[$0], index: $0, corridor: corridor)
+        }
         self.schedules = schedules
     }
 
     static func validate(_ p: Preemption, corridor: Corridor, event: EventID) throws {
         guard !p.signals.isEmpty else { throw TimingError("event \(event): preemption names no signals") }
         guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
-            throw TimingError("event \(event): preemption speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)")
+            throw TimingError(
+                "event \(event): preemption speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)"
+            )
         }
         guard p.leadMs >= 0, p.clearMs >= 0, p.leadMs + p.clearMs <= Limits.preemptMaxPresenceMsMax else {
-            throw TimingError("event \(event): preemption lead and clear times must be non-negative and at most \(Limits.preemptMaxPresenceMsMax) ms together")
+            throw TimingError(
+                "event \(event): preemption lead and clear times must be non-negative and at most \(Limits.preemptMaxPresenceMsMax) ms together"
+            )
         }
         var previous: Int?
         for s in p.signals {
-            guard let i = corridor.signalIndex(of: s) else { throw TimingError("event \(event): preemption names unknown signal \(s)") }
+            guard let i = corridor.signalIndex(of: s) else {
+                throw TimingError("event \(event): preemption names unknown signal \(s)")
+            }
             if let prev = previous {
                 let expected = p.direction == .increasing ? prev + 1 : prev - 1
                 guard i == expected else {
-                    throw TimingError("event \(event): preemption signals must be consecutive in the \(p.direction) direction; \(s) does not follow \(corridor.signals[prev].id)")
+                    throw TimingError(
+                        "event \(event): preemption signals must be consecutive in the \(p.direction) direction; \(s) does not follow \(corridor.signals[prev].id)"
+                    )
                 }
             }
             previous = i
@@ -140,8 +165,9 @@ public struct CorridorTimeline: Sendable {
     public func cursor(of signal: SignalID, at t: Milliseconds) -> SignalCursor {
         precondition(t >= baseline.atMs, "query at \(t) before the baseline at \(baseline.atMs)")
         let i = index(of: signal)
-        var engine = SignalEngine(signal: signals[i], schedule: schedules[i], epochMs: referenceEpochMs,
-                                  safety: corridor.safety, baselineAtMs: baseline.atMs)
+        var engine = SignalEngine(
+            signal: signals[i], schedule: schedules[i], epochMs: referenceEpochMs,
+            safety: corridor.safety, baselineAtMs: baseline.atMs)
         engine.advance(to: t)
         return SignalCursor(signal: signal, engine: engine)
     }
@@ -169,7 +195,9 @@ public struct CorridorTimeline: Sendable {
         var c = cursor(of: signal, at: max(baseline.atMs, last))
         var steps = 0
         while true {
-            if c.engine.mode == .coordinated, let cycle = c.engine.cycle, cycle.inSync, c.engine.inputs.plan == cycle.plan {
+            if c.engine.mode == .coordinated, let cycle = c.engine.cycle, cycle.inSync,
+                c.engine.inputs.plan == cycle.plan
+            {
                 return cycle.startMs
             }
             guard let w = c.engine.nextWakeMs else { return nil }

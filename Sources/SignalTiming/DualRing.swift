@@ -45,8 +45,10 @@ public struct PedTiming: Hashable, Sendable {
     }
 
     /// Walk plus a clearance computed from the crossing: `ceil(length / speed)`.
-    public init(walkMs: Milliseconds = PedDefaults.walkMs, crossingMm: Int,
-                walkingSpeedMmPerS: Int = PedDefaults.walkingSpeedMmPerS) throws {
+    public init(
+        walkMs: Milliseconds = PedDefaults.walkMs, crossingMm: Int,
+        walkingSpeedMmPerS: Int = PedDefaults.walkingSpeedMmPerS
+    ) throws {
         self.walkMs = walkMs
         // Rounded up to the controller's 100 ms step: never shorter than the crossing needs.
         let exact = try PedDefaults.clearanceMs(crossingMm: crossingMm, walkingSpeedMmPerS: walkingSpeedMmPerS)
@@ -84,14 +86,18 @@ public enum PedDefaults {
     /// - Parameters:
     ///   - splitMs: the phase's split, including its yellow and all-red.
     ///   - crossingMm: the crossing length the phase's pedestrians walk.
-    public static func checkSplit(splitMs: Milliseconds, walkMs: Milliseconds = walkMs, crossingMm: Int,
-                                  walkingSpeedMmPerS: Int = walkingSpeedMmPerS,
-                                  yellowMs: Milliseconds, redClearanceMs: Milliseconds) throws {
+    public static func checkSplit(
+        splitMs: Milliseconds, walkMs: Milliseconds = walkMs, crossingMm: Int,
+        walkingSpeedMmPerS: Int = walkingSpeedMmPerS,
+        yellowMs: Milliseconds, redClearanceMs: Milliseconds
+    ) throws {
         let clearance = try clearanceMs(crossingMm: crossingMm, walkingSpeedMmPerS: walkingSpeedMmPerS)
         let needed = walkMs + clearance + yellowMs + redClearanceMs
         guard splitMs >= needed else {
-            throw TimingError("split \(splitMs) ms is too short for pedestrians: walk \(walkMs) + clearance \(clearance) "
-                              + "(\(crossingMm) mm at \(walkingSpeedMmPerS) mm/s) + yellow \(yellowMs) + all-red \(redClearanceMs) = \(needed) ms")
+            throw TimingError(
+                "split \(splitMs) ms is too short for pedestrians: walk \(walkMs) + clearance \(clearance) "
+                    + "(\(crossingMm) mm at \(walkingSpeedMmPerS) mm/s) + yellow \(yellowMs) + all-red \(redClearanceMs) = \(needed) ms"
+            )
         }
     }
 }
@@ -117,9 +123,11 @@ public struct ActuatedPhase: Hashable, Sendable {
     public var ped: PedTiming?
     public var flashLamp: Lamp
 
-    public init(id: PhaseID, name: String, minGreenMs: Milliseconds, passageMs: Milliseconds, maxGreenMs: Milliseconds,
-                yellowMs: Milliseconds, redClearanceMs: Milliseconds, recall: Recall = .none, dualEntry: Bool = false,
-                ped: PedTiming? = nil, flashLamp: Lamp = .flashingRed) {
+    public init(
+        id: PhaseID, name: String, minGreenMs: Milliseconds, passageMs: Milliseconds, maxGreenMs: Milliseconds,
+        yellowMs: Milliseconds, redClearanceMs: Milliseconds, recall: Recall = .none, dualEntry: Bool = false,
+        ped: PedTiming? = nil, flashLamp: Lamp = .flashingRed
+    ) {
         self.id = id
         self.name = name
         self.minGreenMs = minGreenMs
@@ -141,7 +149,9 @@ public struct ActuatedPhase: Hashable, Sendable {
 
     /// As a `Phase` of the stage model, for the conflict monitor.
     public var monitorPhase: Phase {
-        Phase(id: id, name: name, minGreenMs: minGreenMs, yellowMs: yellowMs, redClearanceMs: redClearanceMs, flashLamp: flashLamp)
+        Phase(
+            id: id, name: name, minGreenMs: minGreenMs, yellowMs: yellowMs, redClearanceMs: redClearanceMs,
+            flashLamp: flashLamp)
     }
 }
 
@@ -208,7 +218,8 @@ extension DualRing {
     public func sequences(leadLag: [[LeadLag]] = [[.lead, .lead], [.lead, .lead]]) -> [[PhaseID]] {
         (0..<2).map { r in
             (0..<2).flatMap { g -> [PhaseID] in
-                let turn = PhaseID(r * 4 + g * 2 + 1), through = PhaseID(r * 4 + g * 2 + 2)
+                let turn = PhaseID(r * 4 + g * 2 + 1)
+                let through = PhaseID(r * 4 + g * 2 + 2)
                 let order = leadLag[r][g] == .lead ? [turn, through] : [through, turn]
                 return order.filter { index(of: $0) != nil }
             }
@@ -218,15 +229,20 @@ extension DualRing {
     /// Checks ring sequences against the structure: each ring lists exactly its phases, group A
     /// before group B.
     func validate(sequences: [[PhaseID]]) throws {
-        guard sequences.count == 2 else { throw TimingError("a dual-ring plan needs two ring sequences, has \(sequences.count)") }
+        guard sequences.count == 2 else {
+            throw TimingError("a dual-ring plan needs two ring sequences, has \(sequences.count)")
+        }
         for r in 0..<2 {
             let seq = sequences[r]
             guard Set(seq).count == seq.count, Set(seq) == Set(ringPhases[r].map { phases[$0].id }) else {
-                throw TimingError("ring \(r + 1) sequence \(seq) must list each of its phases \(ringPhases[r].map { phases[$0].id }) once")
+                throw TimingError(
+                    "ring \(r + 1) sequence \(seq) must list each of its phases \(ringPhases[r].map { phases[$0].id }) once"
+                )
             }
             let groups = seq.map { Self.group(of: $0) }
             guard groups == groups.sorted() else {
-                throw TimingError("ring \(r + 1) sequence \(seq): the phases left of the barrier (1, 2, 5, 6) come first")
+                throw TimingError(
+                    "ring \(r + 1) sequence \(seq): the phases left of the barrier (1, 2, 5, 6) come first")
             }
         }
     }
@@ -251,7 +267,9 @@ public enum ActuatedLimits {
         let here = "phase \(p.id) (\(p.name))"
         func within(_ v: Milliseconds, _ lo: Milliseconds, _ hi: Milliseconds, _ what: String) throws {
             guard (lo...hi).contains(v) else { throw TimingError("\(here): \(what) \(v) ms outside \(lo)...\(hi)") }
-            guard v % tickMs == 0 else { throw TimingError("\(here): \(what) \(v) ms is not a multiple of \(tickMs) ms") }
+            guard v % tickMs == 0 else {
+                throw TimingError("\(here): \(what) \(v) ms is not a multiple of \(tickMs) ms")
+            }
         }
         try within(p.minGreenMs, Limits.minGreenMsMin, Limits.minGreenMsMax, "min green")
         try within(p.passageMs, 0, passageMsMax, "passage")

@@ -110,18 +110,25 @@ public struct DualRingController: Sendable {
     ///   - plans: the plans it may run (coordinated or free); `plan` is the one it starts with.
     ///   - startMs: the first instant; must lie on the reference's 100 ms grid. The controller
     ///     starts all red (red clearance of the longest phase) before its first green.
-    public init(ring: DualRing, plans: [DualRingPlan], plan: PlanID, detectors: [DetectorConfig],
-                pedDetectors: [PedDetectorConfig] = [], referenceMs: Milliseconds, startMs: Milliseconds) throws {
-        guard !plans.isEmpty, let p = plans.firstIndex(where: { $0.id == plan }) else { throw TimingError("unknown plan \(plan)") }
+    public init(
+        ring: DualRing, plans: [DualRingPlan], plan: PlanID, detectors: [DetectorConfig],
+        pedDetectors: [PedDetectorConfig] = [], referenceMs: Milliseconds, startMs: Milliseconds
+    ) throws {
+        guard !plans.isEmpty, let p = plans.firstIndex(where: { $0.id == plan }) else {
+            throw TimingError("unknown plan \(plan)")
+        }
         guard Set(plans.map(\.id)).count == plans.count else { throw TimingError("duplicate plan names") }
         guard detectors.count + pedDetectors.count <= ActuatedLimits.detectorsMax else {
             throw TimingError("more than \(ActuatedLimits.detectorsMax) detectors")
         }
-        guard Set(detectors.map(\.id)).count == detectors.count, Set(pedDetectors.map(\.id)).count == pedDetectors.count else {
+        guard Set(detectors.map(\.id)).count == detectors.count, Set(pedDetectors.map(\.id)).count == pedDetectors.count
+        else {
             throw TimingError("duplicate detector channel numbers")
         }
         for d in detectors {
-            guard ring.index(of: d.phase) != nil else { throw TimingError("detector \(d.id) calls phase \(d.phase), which does not exist") }
+            guard ring.index(of: d.phase) != nil else {
+                throw TimingError("detector \(d.id) calls phase \(d.phase), which does not exist")
+            }
             guard d.maxPresenceMs > 0 else { throw TimingError("detector \(d.id): max presence must be positive") }
         }
         for d in pedDetectors {

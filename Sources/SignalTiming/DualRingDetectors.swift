@@ -25,8 +25,10 @@ public struct DetectorConfig: Hashable, Sendable {
     /// On for longer than this: stuck (Indiana 84), its phase goes to max recall.
     public var maxPresenceMs: Milliseconds
 
-    public init(id: Int, phase: PhaseID, calls: Bool = true, extends: Bool = true,
-                maxPresenceMs: Milliseconds = ActuatedLimits.maxPresenceMsDefault) {
+    public init(
+        id: Int, phase: PhaseID, calls: Bool = true, extends: Bool = true,
+        maxPresenceMs: Milliseconds = ActuatedLimits.maxPresenceMsDefault
+    ) {
         self.id = id
         self.phase = phase
         self.calls = calls
@@ -92,7 +94,11 @@ struct DetectorTrack: Hashable, Sendable {
         case .off: now = nil
         }
         if now != fault {
-            if let f = now { out.append(HiResEvent(atMs: t, code: f, param: id)) } else { out.append(HiResEvent(atMs: t, code: HiResEventCode.detectorRestored, param: id)) }
+            if let f = now {
+                out.append(HiResEvent(atMs: t, code: f, param: id))
+            } else {
+                out.append(HiResEvent(atMs: t, code: HiResEventCode.detectorRestored, param: id))
+            }
             fault = now
         }
         return out

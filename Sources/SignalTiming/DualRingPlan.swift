@@ -30,8 +30,10 @@ public struct DualRingPlan: Hashable, Sendable {
 
     public var isFree: Bool { cycleMs == 0 }
 
-    public init(id: PlanID, cycleMs: Milliseconds, offsetMs: Milliseconds, splitsMs: [PhaseID: Milliseconds],
-                coordinatedPhases: [PhaseID] = [PhaseID(2), PhaseID(6)], sequences: [[PhaseID]]) {
+    public init(
+        id: PlanID, cycleMs: Milliseconds, offsetMs: Milliseconds, splitsMs: [PhaseID: Milliseconds],
+        coordinatedPhases: [PhaseID] = [PhaseID(2), PhaseID(6)], sequences: [[PhaseID]]
+    ) {
         self.id = id
         self.cycleMs = cycleMs
         self.offsetMs = offsetMs
@@ -70,7 +72,9 @@ public struct DualRingLayout: Hashable, Sendable {
     /// one per ring on the same side of the barrier.
     public init(plan: DualRingPlan, ring: DualRing) throws {
         let here = "plan \(plan.id)"
-        do { try ring.validate(sequences: plan.sequences) } catch let e as TimingError { throw TimingError("\(here): \(e.message)") }
+        do { try ring.validate(sequences: plan.sequences) } catch let e as TimingError {
+            throw TimingError("\(here): \(e.message)")
+        }
         self.plan = plan
         sequence = plan.sequences.map { $0.map { ring.index(of: $0)! } }
         let n = ring.phases.count
@@ -83,14 +87,20 @@ public struct DualRingLayout: Hashable, Sendable {
         }
         let cycle = plan.cycleMs
         guard (Limits.cycleMsMin...Limits.cycleMsMax).contains(cycle), cycle % ActuatedLimits.tickMs == 0 else {
-            throw TimingError("\(here): cycle \(cycle) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax) or not a multiple of 100 ms")
+            throw TimingError(
+                "\(here): cycle \(cycle) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax) or not a multiple of 100 ms"
+            )
         }
-        guard (0..<cycle).contains(plan.offsetMs) else { throw TimingError("\(here): offset \(plan.offsetMs) ms outside 0..<\(cycle)") }
+        guard (0..<cycle).contains(plan.offsetMs) else {
+            throw TimingError("\(here): offset \(plan.offsetMs) ms outside 0..<\(cycle)")
+        }
         var split = [Milliseconds](repeating: 0, count: n)
         for (i, p) in ring.phases.enumerated() {
             guard let s = plan.splitsMs[p.id] else { throw TimingError("\(here): no split for phase \(p.id)") }
             guard s >= p.minSplitMs else {
-                throw TimingError("\(here): phase \(p.id) split \(s) ms below min green/pedestrian service + yellow + all-red = \(p.minSplitMs) ms")
+                throw TimingError(
+                    "\(here): phase \(p.id) split \(s) ms below min green/pedestrian service + yellow + all-red = \(p.minSplitMs) ms"
+                )
             }
             split[i] = s
         }
@@ -105,13 +115,17 @@ public struct DualRingLayout: Hashable, Sendable {
                 guard !phasesHere.isEmpty else { continue }
                 let total = phasesHere.reduce(0) { $0 + split[$1] }
                 if let t = groupTotal[g], t != total {
-                    throw TimingError("\(here): the rings' splits disagree at the barrier: group \(g == 0 ? "1-2/5-6" : "3-4/7-8") is \(t) ms in ring 1 and \(total) ms in ring 2")
+                    throw TimingError(
+                        "\(here): the rings' splits disagree at the barrier: group \(g == 0 ? "1-2/5-6" : "3-4/7-8") is \(t) ms in ring 1 and \(total) ms in ring 2"
+                    )
                 }
                 groupTotal[g] = total
             }
         }
         guard (groupTotal[0] ?? 0) + (groupTotal[1] ?? 0) == cycle else {
-            throw TimingError("\(here): splits sum to \((groupTotal[0] ?? 0) + (groupTotal[1] ?? 0)) ms per ring, cycle is \(cycle) ms")
+            throw TimingError(
+                "\(here): splits sum to \((groupTotal[0] ?? 0) + (groupTotal[1] ?? 0)) ms per ring, cycle is \(cycle) ms"
+            )
         }
         let coord = try Self.coordinatedPhases(plan, ring: ring)
         // Lay out from the barrier before group A; group B starts at group A's total.
@@ -145,10 +159,13 @@ public struct DualRingLayout: Hashable, Sendable {
 
     private static func coordinatedPhases(_ plan: DualRingPlan, ring: DualRing) throws -> [Int] {
         let here = "plan \(plan.id)"
-        guard plan.coordinatedPhases.count == 2 else { throw TimingError("\(here): needs one coordinated phase per ring") }
+        guard plan.coordinatedPhases.count == 2 else {
+            throw TimingError("\(here): needs one coordinated phase per ring")
+        }
         var idx: [Int] = []
         for r in 0..<2 {
-            guard let p = plan.coordinatedPhases.first(where: { DualRing.ring(of: $0) == r }), let i = ring.index(of: p) else {
+            guard let p = plan.coordinatedPhases.first(where: { DualRing.ring(of: $0) == r }), let i = ring.index(of: p)
+            else {
                 throw TimingError("\(here): no coordinated phase in ring \(r + 1) among \(plan.coordinatedPhases)")
             }
             idx.append(i)

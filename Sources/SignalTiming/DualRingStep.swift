@@ -41,7 +41,9 @@ extension DualRingController {
         for (k, b) in pedDetectors.enumerated() {
             let on = inputs.pedButtons[k]
             if on != buttons[k] {
-                out.append(HiResEvent(atMs: t, code: on ? HiResEventCode.pedDetectorOn : HiResEventCode.pedDetectorOff, param: b.id))
+                out.append(
+                    HiResEvent(
+                        atMs: t, code: on ? HiResEventCode.pedDetectorOn : HiResEventCode.pedDetectorOff, param: b.id))
                 buttons[k] = on
             }
             if on, let i = ring.index(of: b.phase) { registerPedCall(i, &out) }
@@ -75,7 +77,8 @@ extension DualRingController {
         let lay = layout
         for (i, p) in ring.phases.enumerated() where !isGreen(i) {
             if p.recall == .minimum || p.recall == .maximum || onFaultRecall(i)
-                || (coordinated && lay.coordinated.contains(i)) || (preemptOnSinceMs != nil && isPreemptTarget(i)) {
+                || (coordinated && lay.coordinated.contains(i)) || (preemptOnSinceMs != nil && isPreemptTarget(i))
+            {
                 registerCall(i, &out)
             }
             if p.recall == .pedestrian { registerPedCall(i, &out) }
@@ -107,7 +110,7 @@ extension DualRingController {
         var on = input && !preemptDropped && preemptTargets != nil
         if on, let since = preemptOnSinceMs, t - since >= Limits.preemptMaxPresenceMsDefault {
             on = false
-            preemptDropped = true  // a stuck call ends at the max presence
+            preemptDropped = true // a stuck call ends at the max presence
         }
         if on && !wasOn {
             preemptOnSinceMs = t
@@ -126,7 +129,9 @@ extension DualRingController {
 
     /// The dwell begins when both preempted phases are green (event 107).
     mutating func notePreemptDwell(_ out: inout [HiResEvent]) {
-        guard preemptOnSinceMs != nil, !preemptInDwell, let targets = preemptTargets, targets.allSatisfy({ isGreen($0) }) else { return }
+        guard preemptOnSinceMs != nil, !preemptInDwell, let targets = preemptTargets,
+            targets.allSatisfy({ isGreen($0) })
+        else { return }
         preemptInDwell = true
         out.append(HiResEvent(atMs: nowMs, code: HiResEventCode.preemptBeginDwell, param: 1))
     }
@@ -157,7 +162,8 @@ extension DualRingController {
         case .green:
             if rings[r].maxStartMs == nil && demandsTermination(i) { rings[r].maxStartMs = t }
             guard t >= rings[r].greenStartMs + p.minGreenMs, rings[r].ped == .dontWalk,
-                  let reason = terminationReason(r, i) else { return }
+                let reason = terminationReason(r, i)
+            else { return }
             out.append(HiResEvent(atMs: t, code: reason, param: id))
             out.append(HiResEvent(atMs: t, code: HiResEventCode.phaseGreenTermination, param: id))
             out.append(HiResEvent(atMs: t, code: HiResEventCode.phaseBeginYellow, param: id))
@@ -197,7 +203,7 @@ extension DualRingController {
             let yieldAt = lay.nextYield(ring: r, atOrAfter: rs.greenStartMs + need, referenceMs: referenceMs)
             return t >= yieldAt && servableDemand(i) ? HiResEventCode.phaseForceOff : nil
         }
-        guard demandsTermination(i) else { return nil }  // no one waiting: rest in green
+        guard demandsTermination(i) else { return nil } // no one waiting: rest in green
         if let f = rs.forceOffAtMs, t >= f { return HiResEventCode.phaseForceOff }
         if let m = rs.maxStartMs, t >= m + p.maxGreenMs { return HiResEventCode.phaseMaxOut }
         let extended = onMaxRecall(i) || presence[i] || t < rs.gapEndMs
@@ -275,7 +281,7 @@ extension DualRingController {
         for i in seq where DualRing.group(of: ring.phases[i].id) == group && rings[r].passedMask & (1 << i) == 0 {
             rings[r].passedMask |= 1 << i
             if preemptOnSinceMs != nil && !isPreemptTarget(i) { continue }
-            guard hasCall(i) else { continue }  // phase skip: no call
+            guard hasCall(i) else { continue } // phase skip: no call
             let s = startability(r, i)
             if s.ok {
                 startGreen(r, i, forceOffMs: s.forceOffMs, walk: s.walk, &out)
@@ -289,8 +295,9 @@ extension DualRingController {
         let t = nowMs
         let id = ring.phases[i].id.rawValue
         precondition(rings[r].phase == nil && rings[r].interval == .red, "a ring starts a green only from red")
-        rings[r] = RingState(phase: i, passedMask: rings[r].passedMask | 1 << i, interval: .green, intervalStartMs: t, greenStartMs: t,
-                             gapEndMs: t, maxStartMs: nil, forceOffAtMs: forceOffMs, ped: .dontWalk, pedStartMs: t, walkGiven: walk)
+        rings[r] = RingState(
+            phase: i, passedMask: rings[r].passedMask | 1 << i, interval: .green, intervalStartMs: t, greenStartMs: t,
+            gapEndMs: t, maxStartMs: nil, forceOffAtMs: forceOffMs, ped: .dontWalk, pedStartMs: t, walkGiven: walk)
         vehicleCall[i] = false
         // The max timer starts with the green if a conflicting call is already waiting.
         if demandsTermination(i) { rings[r].maxStartMs = t }
@@ -315,7 +322,7 @@ extension DualRingController {
         } else if groupHasCall(group) {
             target = group
         } else {
-            return  // nothing is called anywhere: rest in red
+            return // nothing is called anywhere: rest in red
         }
         group = target
         out.append(HiResEvent(atMs: nowMs, code: HiResEventCode.barrierTermination, param: target + 1))

@@ -63,17 +63,20 @@ public struct SignalFollower: Sendable {
     var lastReport: SignalState?
 
     /// A controller starting at `atMs`: the start-up sequence, then entry into `timeline`'s schedule.
-    public init(signal: SignalID, timeline: CorridorTimeline, startingAt atMs: Milliseconds,
-                startupFlashMs: Milliseconds = Limits.startupFlashMsDefault) {
+    public init(
+        signal: SignalID, timeline: CorridorTimeline, startingAt atMs: Milliseconds,
+        startupFlashMs: Milliseconds = Limits.startupFlashMsDefault
+    ) {
         precondition(startupFlashMs >= 0)
         self.signal = signal
         self.timeline = timeline
         let i = timeline.index(of: signal)
         startupFlashUntilMs = atMs + startupFlashMs
         booting = true
-        engine = SignalEngine(startingUpAt: atMs, flashUntilMs: atMs + startupFlashMs, signal: timeline.signals[i],
-                              schedule: timeline.schedules[i], epochMs: timeline.referenceEpochMs,
-                              safety: timeline.corridor.safety)
+        engine = SignalEngine(
+            startingUpAt: atMs, flashUntilMs: atMs + startupFlashMs, signal: timeline.signals[i],
+            schedule: timeline.schedules[i], epochMs: timeline.referenceEpochMs,
+            safety: timeline.corridor.safety)
         target = Self.schedule(of: signal, in: timeline, at: atMs)
     }
 
@@ -91,8 +94,9 @@ public struct SignalFollower: Sendable {
     /// baseline's definition, in steady state "as if since forever", so the engine starts there.
     static func schedule(of signal: SignalID, in timeline: CorridorTimeline, at t: Milliseconds) -> SignalEngine {
         let i = timeline.index(of: signal)
-        var e = SignalEngine(signal: timeline.signals[i], schedule: timeline.schedules[i], epochMs: timeline.referenceEpochMs,
-                             safety: timeline.corridor.safety, baselineAtMs: min(t, timeline.baseline.atMs))
+        var e = SignalEngine(
+            signal: timeline.signals[i], schedule: timeline.schedules[i], epochMs: timeline.referenceEpochMs,
+            safety: timeline.corridor.safety, baselineAtMs: min(t, timeline.baseline.atMs))
         e.advance(to: t)
         return e
     }
@@ -121,8 +125,9 @@ public struct SignalFollower: Sendable {
         let i = new.index(of: signal)
         let tgt = Self.schedule(of: signal, in: new, at: t)
         let flashUntil = startupFlashUntilMs.flatMap { $0 > t ? $0 : nil }
-        let resumed = SignalEngine(resuming: engine, signal: new.signals[i], schedule: new.schedules[i],
-                                   epochMs: new.referenceEpochMs, safety: new.corridor.safety, flashUntilMs: flashUntil)
+        let resumed = SignalEngine(
+            resuming: engine, signal: new.signals[i], schedule: new.schedules[i],
+            epochMs: new.referenceEpochMs, safety: new.corridor.safety, flashUntilMs: flashUntil)
         timeline = new
         if flashUntil == nil && resumed.sameFuture(as: tgt) {
             if target != nil { inStepSinceMs = t }

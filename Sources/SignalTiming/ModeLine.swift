@@ -65,8 +65,10 @@ public struct ModeLine: Sendable {
     /// In the order they take effect (increasing `sinceMs`).
     public let schedules: [ScheduleInForce]
 
-    public init(corridor: Corridor, referenceEpochMs: Milliseconds, baseline: Baseline, overrides: [ModeOverride],
-                schedules: [ScheduleInForce]) {
+    public init(
+        corridor: Corridor, referenceEpochMs: Milliseconds, baseline: Baseline, overrides: [ModeOverride],
+        schedules: [ScheduleInForce]
+    ) {
         self.corridor = corridor
         self.referenceEpochMs = referenceEpochMs
         self.baseline = baseline
@@ -74,14 +76,18 @@ public struct ModeLine: Sendable {
         self.schedules = schedules
     }
 
-    public init(corridor: Corridor, referenceEpochMs: Milliseconds, baseline: Baseline, overrides: [ModeOverride],
-                schedule: ScheduleInForce?) {
-        self.init(corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, overrides: overrides,
-                  schedules: schedule.map { [$0] } ?? [])
+    public init(
+        corridor: Corridor, referenceEpochMs: Milliseconds, baseline: Baseline, overrides: [ModeOverride],
+        schedule: ScheduleInForce?
+    ) {
+        self.init(
+            corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline, overrides: overrides,
+            schedules: schedule.map { [$0] } ?? [])
     }
 
     /// The first `referenceEpochMs + k·cycle` at or after `t` (`t` itself for a cycle of 0).
-    public static func boundary(atOrAfter t: Milliseconds, epochMs: Milliseconds, cycleMs: Milliseconds) -> Milliseconds {
+    public static func boundary(atOrAfter t: Milliseconds, epochMs: Milliseconds, cycleMs: Milliseconds) -> Milliseconds
+    {
         guard cycleMs > 0 else { return t }
         return epochMs - floorDiv(epochMs - t, cycleMs) * cycleMs
     }
@@ -104,11 +110,15 @@ public struct ModeLine: Sendable {
 
     /// The schedules' changes that take effect in `(afterMs, throughMs]`, at their cycle boundaries, each
     /// from the schedule in force then.
-    public func scheduledChanges(after afterMs: Milliseconds, through throughMs: Milliseconds)
-        -> [(atMs: Milliseconds, plan: PlanID, previous: PlanID)] {
+    public func scheduledChanges(
+        after afterMs: Milliseconds, through throughMs: Milliseconds
+    )
+        -> [(atMs: Milliseconds, plan: PlanID, previous: PlanID)]
+    {
         var out: [(Milliseconds, PlanID, PlanID)] = []
         for (i, s) in schedules.enumerated() {
-            let lo = max(afterMs, s.sinceMs), hi = min(throughMs, end(of: i) - 1)
+            let lo = max(afterMs, s.sinceMs)
+            let hi = min(throughMs, end(of: i) - 1)
             guard hi > lo else { continue }
             // A change whose action is up to one cycle before `lo` may take effect after it.
             for c in s.schedule.nominalChanges(after: lo - Limits.cycleMsMax, through: hi) {
@@ -124,7 +134,9 @@ public struct ModeLine: Sendable {
     public func scheduledPlan(at t: Milliseconds) -> PlanID? {
         guard let i = scheduleIndex(at: t) else { return nil }
         let s = schedules[i].schedule
-        if let c = s.nominalChanges(after: t - Limits.cycleMsMax, through: t).last, aligned(c.atMs, from: c.previous, to: c.plan) > t {
+        if let c = s.nominalChanges(after: t - Limits.cycleMsMax, through: t).last,
+            aligned(c.atMs, from: c.previous, to: c.plan) > t
+        {
             return c.previous
         }
         return s.nominalPlan(at: t)
@@ -154,7 +166,9 @@ public struct ModeLine: Sendable {
         if let s = sched, let p = scheduledPlan(at: t) {
             return ModeSegment(startMs: t, plan: p, source: .schedule, eventID: s.id)
         }
-        if let o = last { return ModeSegment(startMs: o.effectiveAtMs, plan: o.plan, source: .override(o.id), eventID: o.id) }
+        if let o = last {
+            return ModeSegment(startMs: o.effectiveAtMs, plan: o.plan, source: .override(o.id), eventID: o.id)
+        }
         return ModeSegment(startMs: baseline.atMs, plan: baseline.plan, source: .baseline, eventID: nil)
     }
 
@@ -193,7 +207,10 @@ public struct ModeLine: Sendable {
         var plan = baseline.plan
         for s in segments(through: throughMs) {
             guard let id = s.eventID else { continue }
-            let isOverride: Bool = { if case .override = s.source { return true }; return false }()
+            let isOverride: Bool = {
+                if case .override = s.source { return true }
+                return false
+            }()
             if s.plan != plan || isOverride {
                 out.append(ControlEvent(id: id, effectiveAtMs: s.startMs, action: .setPlan(s.plan)))
             }
@@ -204,11 +221,19 @@ public struct ModeLine: Sendable {
 
     /// The mode in force at `t` and until when it lasts (the next change of plan or source found within
     /// `horizonMs`; nil: none found).
-    public func modeAndEnd(at t: Milliseconds, horizonMs: Milliseconds = 8 * 86_400_000) -> (mode: ModeSegment, untilMs: Milliseconds?) {
+    public func modeAndEnd(
+        at t: Milliseconds, horizonMs: Milliseconds = 8 * 86_400_000
+    ) -> (mode: ModeSegment, untilMs: Milliseconds?) {
         let segs = segments(through: t + horizonMs)
-        var current = segs[0], until: Milliseconds?
+        var current = segs[0]
+        var until: Milliseconds?
         for s in segs {
-            if s.startMs <= t { current = s } else { until = s.startMs; break }
+            if s.startMs <= t {
+                current = s
+            } else {
+                until = s.startMs
+                break
+            }
         }
         return (current, until)
     }

@@ -28,14 +28,18 @@ public enum ProgressionMath {
     ///   - positionsMetres: signal positions, increasing.
     ///   - cycleMs: the plan's cycle.
     ///   - coordinatedGreensMs: each signal's coordinated-stage green (split − yellow − red clearance).
-    public static func offsetsMs(positionsMetres: [Int], cycleMs: Milliseconds,
-                                 coordinatedGreensMs: [Milliseconds], progression: Progression) -> [Milliseconds] {
+    public static func offsetsMs(
+        positionsMetres: [Int], cycleMs: Milliseconds,
+        coordinatedGreensMs: [Milliseconds], progression: Progression
+    ) -> [Milliseconds] {
         precondition(positionsMetres.count == coordinatedGreensMs.count && cycleMs > 0)
         let n = positionsMetres.count
-        let favoured = travelTimesMs(positionsMetres: positionsMetres, speedKmh: progression.speedKmh,
-                                     direction: progression.favoured)
-        let other = travelTimesMs(positionsMetres: positionsMetres, speedKmh: progression.speedKmh,
-                                  direction: progression.favoured.opposite)
+        let favoured = travelTimesMs(
+            positionsMetres: positionsMetres, speedKmh: progression.speedKmh,
+            direction: progression.favoured)
+        let other = travelTimesMs(
+            positionsMetres: positionsMetres, speedKmh: progression.speedKmh,
+            direction: progression.favoured.opposite)
         let narrowest = coordinatedGreensMs.min() ?? 0
         let w = max(1, narrowest * Int64(progression.favouredBandPercent) / 100)
         if progression.favouredBandPercent >= 100 || n == 1 {
@@ -62,7 +66,8 @@ public enum ProgressionMath {
         var phi: Milliseconds = 500
         while phi < cycleMs {
             let candidate = offsets(phi: phi)
-            let width = band(offsetsMs: candidate, cycleMs: cycleMs, greensMs: coordinatedGreensMs, travelMs: other).widthMs
+            let width = band(offsetsMs: candidate, cycleMs: cycleMs, greensMs: coordinatedGreensMs, travelMs: other)
+                .widthMs
             if width > bestWidth {
                 best = candidate
                 bestWidth = width
@@ -74,8 +79,10 @@ public enum ProgressionMath {
 
     /// The band of one direction: the widest window of frame times through which a platoon meets
     /// only coordinated greens.
-    public static func band(offsetsMs: [Milliseconds], cycleMs: Milliseconds, greensMs: [Milliseconds],
-                            travelMs: [Milliseconds]) -> (widthMs: Milliseconds, startMs: Milliseconds) {
+    public static func band(
+        offsetsMs: [Milliseconds], cycleMs: Milliseconds, greensMs: [Milliseconds],
+        travelMs: [Milliseconds]
+    ) -> (widthMs: Milliseconds, startMs: Milliseconds) {
         precondition(offsetsMs.count == greensMs.count && greensMs.count == travelMs.count)
         // Sorted, disjoint half-open intervals within 0..<cycle.
         var set: [(Milliseconds, Milliseconds)] = [(0, cycleMs)]
@@ -111,7 +118,9 @@ public enum ProgressionMath {
         return (bestWidth, bestStart)
     }
 
-    static func intersect(_ x: [(Milliseconds, Milliseconds)], _ y: [(Milliseconds, Milliseconds)]) -> [(Milliseconds, Milliseconds)] {
+    static func intersect(
+        _ x: [(Milliseconds, Milliseconds)], _ y: [(Milliseconds, Milliseconds)]
+    ) -> [(Milliseconds, Milliseconds)] {
         var out: [(Milliseconds, Milliseconds)] = []
         var i = 0
         var j = 0
@@ -152,11 +161,14 @@ extension Corridor {
     /// The band in `direction` for `plan`, at the plan's progression speed. Nil for flash.
     public func bandwidth(plan: TimingPlan, direction: Direction) -> BandwidthReport? {
         guard !plan.isFlash, let progression = plan.progression else { return nil }
-        let travel = ProgressionMath.travelTimesMs(positionsMetres: signals.map(\.positionMetres),
-                                                   speedKmh: progression.speedKmh, direction: direction)
-        let (width, start) = ProgressionMath.band(offsetsMs: plan.signals.map(\.offsetMs), cycleMs: plan.cycleMs,
-                                                  greensMs: coordinatedGreensMs(plan), travelMs: travel)
-        return BandwidthReport(plan: plan.id, direction: direction, widthMs: width, startMs: start,
-                               efficiencyPercent: Int(width * 100 / plan.cycleMs), speedKmh: progression.speedKmh)
+        let travel = ProgressionMath.travelTimesMs(
+            positionsMetres: signals.map(\.positionMetres),
+            speedKmh: progression.speedKmh, direction: direction)
+        let (width, start) = ProgressionMath.band(
+            offsetsMs: plan.signals.map(\.offsetMs), cycleMs: plan.cycleMs,
+            greensMs: coordinatedGreensMs(plan), travelMs: travel)
+        return BandwidthReport(
+            plan: plan.id, direction: direction, widthMs: width, startMs: start,
+            efficiencyPercent: Int(width * 100 / plan.cycleMs), speedKmh: progression.speedKmh)
     }
 }

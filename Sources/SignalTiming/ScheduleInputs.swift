@@ -13,7 +13,7 @@ struct SignalScheduleInputs: Equatable, Sendable {
             switch e.action {
             case .setPlan, .flash(nil), .unflash(nil): return true
             case .flash(let s?), .unflash(let s?), .hold(let s, _), .release(let s): return s == signal
-            case .preempt, .cancelPreemption: return false  // they reach the signal as call windows
+            case .preempt, .cancelPreemption: return false // they reach the signal as call windows
             }
         }
         self.windows = windows

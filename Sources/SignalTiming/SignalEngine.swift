@@ -36,8 +36,9 @@ struct ResolvedSignal: Hashable, Sendable {
             }
             let sp = p.signals[index]
             let greens = (0..<s.stages.count).map { sp.splitsMs[$0] - s.stageYellowMs[$0] - s.stageRedClearanceMs[$0] }
-            return ResolvedPlan(isFlash: false, cycleMs: p.cycleMs, offsetMs: sp.offsetMs,
-                                coordinated: sp.coordinatedStage, splitsMs: sp.splitsMs, greensMs: greens)
+            return ResolvedPlan(
+                isFlash: false, cycleMs: p.cycleMs, offsetMs: sp.offsetMs,
+                coordinated: sp.coordinatedStage, splitsMs: sp.splitsMs, greensMs: greens)
         }
         redLamps = Array(repeating: .red, count: s.phases.count)
         flashLamps = s.phases.map(\.flashLamp)
@@ -105,8 +106,10 @@ struct SignalEngine: Sendable {
     private(set) var cause: EventID?
 
     /// Starts in the baseline state: steady coordination since forever (or flash).
-    init(signal: ResolvedSignal, schedule: SignalSchedule, epochMs: Milliseconds, safety: SafetyTimings,
-         baselineAtMs: Milliseconds) {
+    init(
+        signal: ResolvedSignal, schedule: SignalSchedule, epochMs: Milliseconds, safety: SafetyTimings,
+        baselineAtMs: Milliseconds
+    ) {
         sig = signal
         self.schedule = schedule
         self.epochMs = epochMs
@@ -181,13 +184,17 @@ struct SignalEngine: Sendable {
     /// last reference point before `limit` and before the next input change, in closed form.
     private mutating func skipSteadyCycles(limit: Milliseconds) {
         guard mode == .coordinated, let c = cycle, c.inSync, nowMs < c.nextStartMs, inputs.isClean,
-              inputs.plan == c.plan else { return }
+            inputs.plan == c.plan
+        else { return }
         let p = sig.plans[c.plan]
         let bound = min(limit, schedule.nextStart(after: inputIndex) - 1)
         guard bound >= c.startMs else { return }
         let r = c.startMs + (bound - c.startMs) / p.cycleMs * p.cycleMs
         guard r > c.startMs else { return }
-        assert(nowMs < r, "a steady cycle ends at the next reference point: now \(nowMs) r \(r) cycle \(c) interval \(interval) end \(plannedEndMs) inputs \(inputs)")
+        assert(
+            nowMs < r,
+            "a steady cycle ends at the next reference point: now \(nowMs) r \(r) cycle \(c) interval \(interval) end \(plannedEndMs) inputs \(inputs)"
+        )
         setSteadyCycle(startMs: r, plan: c.plan)
         // What `decideNext` would have recorded at that cycle start.
         cause = inputs.planSource
@@ -433,7 +440,9 @@ struct SignalEngine: Sendable {
             if t < minEnd {
                 code = .minGreen
                 endMs = minEnd
-            } else if mode == .hold || mode == .preemptDwell || (!sig.plans[planIndex].isFlash && k == sig.plans[planIndex].coordinated) {
+            } else if mode == .hold || mode == .preemptDwell
+                || (!sig.plans[planIndex].isFlash && k == sig.plans[planIndex].coordinated)
+            {
                 code = .greenRest
                 startMs = minEnd
             } else {
@@ -455,11 +464,13 @@ struct SignalEngine: Sendable {
             lamps = sig.redLamps
             code = .redRest
         }
-        return SignalState(signal: signal, atMs: t, lamps: lamps, interval: code, stage: stage,
-                           intervalStartMs: startMs,
-                           intervalEndMs: endMs, mode: mode, plan: sig.planIDs[planIndex],
-                           cycleStartMs: cycle?.startMs, cycleAdjustMs: cycle.map { $0.nextStartMs - $0.startMs - sig.plans[$0.plan].cycleMs },
-                           cause: cause, nextChangeMs: nil)
+        return SignalState(
+            signal: signal, atMs: t, lamps: lamps, interval: code, stage: stage,
+            intervalStartMs: startMs,
+            intervalEndMs: endMs, mode: mode, plan: sig.planIDs[planIndex],
+            cycleStartMs: cycle?.startMs,
+            cycleAdjustMs: cycle.map { $0.nextStartMs - $0.startMs - sig.plans[$0.plan].cycleMs },
+            cause: cause, nextChangeMs: nil)
     }
 }
 
@@ -513,8 +524,9 @@ extension SignalSchedule {
         var flashed = inputs[i]
         flashed.flash = true
         flashed.flashSource = nil
-        return SignalSchedule(startsMs: [Int64.min, untilMs] + startsMs[(i + 1)...],
-                              inputs: [flashed, inputs[i]] + inputs[(i + 1)...])
+        return SignalSchedule(
+            startsMs: [Int64.min, untilMs] + startsMs[(i + 1)...],
+            inputs: [flashed, inputs[i]] + inputs[(i + 1)...])
     }
 }
 
@@ -523,8 +535,10 @@ extension SignalEngine {
     /// (the engine's ordinary exit from flash) all-red for `flashExitRedMs`, then the coordinated
     /// stage's green and a shortway transition into step. `schedule` is the signal's own; the forced
     /// flash is spliced in front of it.
-    init(startingUpAt atMs: Milliseconds, flashUntilMs: Milliseconds, signal: ResolvedSignal,
-         schedule: SignalSchedule, epochMs: Milliseconds, safety: SafetyTimings) {
+    init(
+        startingUpAt atMs: Milliseconds, flashUntilMs: Milliseconds, signal: ResolvedSignal,
+        schedule: SignalSchedule, epochMs: Milliseconds, safety: SafetyTimings
+    ) {
         precondition(flashUntilMs >= atMs)
         sig = signal
         self.schedule = schedule.forcingFlash(untilMs: flashUntilMs)
@@ -560,8 +574,10 @@ extension SignalEngine {
     /// shortway transition towards the schedule's offsets.
     ///
     /// `flashUntilMs`: a start-up flash still running (the schedule is then forced to flash until it).
-    init(resuming old: SignalEngine, signal: ResolvedSignal, schedule: SignalSchedule, epochMs: Milliseconds,
-         safety: SafetyTimings, flashUntilMs: Milliseconds?) {
+    init(
+        resuming old: SignalEngine, signal: ResolvedSignal, schedule: SignalSchedule, epochMs: Milliseconds,
+        safety: SafetyTimings, flashUntilMs: Milliseconds?
+    ) {
         precondition(old.sig.stageCount == signal.stageCount, "the signal's stages changed")
         sig = signal
         if let f = flashUntilMs, f > old.nowMs {
@@ -584,7 +600,8 @@ extension SignalEngine {
         // corridor with plans added). Without it the cycle is dropped: the greens still run to their
         // floors and the next coordinated green lays out a new cycle.
         if let c = old.cycle, let i = signal.planIDs.firstIndex(of: old.sig.planIDs[c.plan]),
-           !signal.plans[i].isFlash, signal.plans[i].coordinated == old.sig.plans[c.plan].coordinated {
+            !signal.plans[i].isFlash, signal.plans[i].coordinated == old.sig.plans[c.plan].coordinated
+        {
             var mapped = c
             mapped.plan = i
             // A plan replaced under the same name: the cycle is no longer on its reference points
@@ -607,16 +624,19 @@ extension SignalEngine {
     /// outside green the green's start and the dwell's do not (they only set a green's floors).
     func sameFuture(as other: SignalEngine) -> Bool {
         guard nowMs == other.nowMs, interval == other.interval, mode == other.mode, inputs == other.inputs,
-              schedule.nextStart(after: inputIndex) == other.schedule.nextStart(after: other.inputIndex),
-              sig == other.sig, epochMs == other.epochMs, safety == other.safety else { return false }
+            schedule.nextStart(after: inputIndex) == other.schedule.nextStart(after: other.inputIndex),
+            sig == other.sig, epochMs == other.epochMs, safety == other.safety
+        else { return false }
         switch interval {
         case .flash:
             return true
         case .green:
-            return intervalStartMs == other.intervalStartMs && plannedEndMs == other.plannedEndMs && cycle == other.cycle
+            return intervalStartMs == other.intervalStartMs && plannedEndMs == other.plannedEndMs
+                && cycle == other.cycle
                 && greenStartMs == other.greenStartMs && dwellStartMs == other.dwellStartMs
         case .yellow, .redClear, .flashExitRed:
-            return intervalStartMs == other.intervalStartMs && plannedEndMs == other.plannedEndMs && cycle == other.cycle
+            return intervalStartMs == other.intervalStartMs && plannedEndMs == other.plannedEndMs
+                && cycle == other.cycle
         }
     }
 

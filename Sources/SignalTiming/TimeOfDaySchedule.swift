@@ -15,7 +15,8 @@ public struct CivilDate: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public init?(year: Int, month: Int, day: Int) {
         guard (2000...2199).contains(year), (1...12).contains(month), day >= 1,
-              day <= CivilDate.daysIn(month: month, year: year) else { return nil }
+            day <= CivilDate.daysIn(month: month, year: year)
+        else { return nil }
         self.year = year
         self.month = month
         self.day = day
@@ -77,7 +78,10 @@ public struct CivilDate: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public static func < (a: CivilDate, b: CivilDate) -> Bool { (a.year, a.month, a.day) < (b.year, b.month, b.day) }
     public var description: String {
-        func pad(_ v: Int, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
+        func pad(_ v: Int, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
     }
 }
@@ -93,14 +97,18 @@ public struct ScheduleAction: Hashable, Sendable {
     /// `HH:MM`.
     public var timeText: String { Self.timeText(minuteOfDay) }
     public static func timeText(_ minute: Int) -> String {
-        let h = minute / 60, m = minute % 60
+        let h = minute / 60
+        let m = minute % 60
         return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
     }
     /// Parses `HH:MM` (00:00 ... 23:59) into minutes of the day.
     public static func parseTime(_ text: String) -> Int? {
         let b = Array(text.utf8)
-        guard b.count == 5, b[2] == 0x3A, b.indices.allSatisfy({ $0 == 2 || (b[$0] >= 0x30 && b[$0] <= 0x39) }) else { return nil }
-        let h = Int(b[0] - 0x30) * 10 + Int(b[1] - 0x30), m = Int(b[3] - 0x30) * 10 + Int(b[4] - 0x30)
+        guard b.count == 5, b[2] == 0x3A, b.indices.allSatisfy({ $0 == 2 || (b[$0] >= 0x30 && b[$0] <= 0x39) }) else {
+            return nil
+        }
+        let h = Int(b[0] - 0x30) * 10 + Int(b[1] - 0x30)
+        let m = Int(b[3] - 0x30) * 10 + Int(b[4] - 0x30)
         guard h < 24, m < 60 else { return nil }
         return h * 60 + m
     }
@@ -165,21 +173,31 @@ public struct TimeOfDaySchedule: Hashable, Sendable {
             if i > 0, sorted[i - 1].name == d.name { throw TimingError("day plan '\(d.name)' is defined twice") }
             try Self.check(d)
         }
-        for a in sorted { for b in sorted {
-            let gap = 1_440 - a.actions[a.actions.count - 1].minuteOfDay + b.actions[0].minuteOfDay
-            if gap < Self.actionSpacingMinutesMin {
-                throw TimingError("day plan '\(a.name)' ends with an action at \(a.actions[a.actions.count - 1].timeText) and '\(b.name)' starts at \(b.actions[0].timeText): across midnight they are \(gap) min apart, at least \(Self.actionSpacingMinutesMin) min needed")
+        for a in sorted {
+            for b in sorted {
+                let gap = 1_440 - a.actions[a.actions.count - 1].minuteOfDay + b.actions[0].minuteOfDay
+                if gap < Self.actionSpacingMinutesMin {
+                    throw TimingError(
+                        "day plan '\(a.name)' ends with an action at \(a.actions[a.actions.count - 1].timeText) and '\(b.name)' starts at \(b.actions[0].timeText): across midnight they are \(gap) min apart, at least \(Self.actionSpacingMinutesMin) min needed"
+                    )
+                }
             }
-        } }
-        guard week.count == 7 else { throw TimingError("the week table needs 7 days (monday ... sunday), got \(week.count)") }
+        }
+        guard week.count == 7 else {
+            throw TimingError("the week table needs 7 days (monday ... sunday), got \(week.count)")
+        }
         for (i, w) in week.enumerated() where !sorted.contains(where: { $0.name == w }) {
             throw TimingError("\(Self.weekdayNames[i]): unknown day plan '\(w)'")
         }
-        guard holidays.count <= Self.holidaysMax else { throw TimingError("\(holidays.count) holidays exceed \(Self.holidaysMax)") }
+        guard holidays.count <= Self.holidaysMax else {
+            throw TimingError("\(holidays.count) holidays exceed \(Self.holidaysMax)")
+        }
         let hs = holidays.sorted { $0.date < $1.date }
         for (i, h) in hs.enumerated() {
             if i > 0, hs[i - 1].date == h.date { throw TimingError("holiday \(h.date) is listed twice") }
-            guard sorted.contains(where: { $0.name == h.dayPlan }) else { throw TimingError("holiday \(h.date): unknown day plan '\(h.dayPlan)'") }
+            guard sorted.contains(where: { $0.name == h.dayPlan }) else {
+                throw TimingError("holiday \(h.date): unknown day plan '\(h.dayPlan)'")
+            }
         }
         self.utcOffsetMinutes = utcOffsetMinutes
         self.dayPlans = sorted
@@ -192,12 +210,18 @@ public struct TimeOfDaySchedule: Hashable, Sendable {
             throw TimingError("day plan '\(d.name)' needs 1...\(actionsPerDayMax) actions, got \(d.actions.count)")
         }
         for (i, a) in d.actions.enumerated() {
-            guard (0..<1_440).contains(a.minuteOfDay) else { throw TimingError("day plan '\(d.name)': time \(a.minuteOfDay) min is outside 00:00...23:59") }
-            guard !a.plan.rawValue.isEmpty, a.plan.rawValue.utf8.count <= nameBytesMax else { throw TimingError("day plan '\(d.name)': plan names must be 1...\(nameBytesMax) bytes") }
+            guard (0..<1_440).contains(a.minuteOfDay) else {
+                throw TimingError("day plan '\(d.name)': time \(a.minuteOfDay) min is outside 00:00...23:59")
+            }
+            guard !a.plan.rawValue.isEmpty, a.plan.rawValue.utf8.count <= nameBytesMax else {
+                throw TimingError("day plan '\(d.name)': plan names must be 1...\(nameBytesMax) bytes")
+            }
             if i > 0 {
                 let gap = a.minuteOfDay - d.actions[i - 1].minuteOfDay
                 guard gap >= actionSpacingMinutesMin else {
-                    throw TimingError("day plan '\(d.name)': actions at \(d.actions[i - 1].timeText) and \(a.timeText) are \(gap) min apart; they must be in increasing order and at least \(actionSpacingMinutesMin) min apart")
+                    throw TimingError(
+                        "day plan '\(d.name)': actions at \(d.actions[i - 1].timeText) and \(a.timeText) are \(gap) min apart; they must be in increasing order and at least \(actionSpacingMinutesMin) min apart"
+                    )
                 }
             }
         }
@@ -205,9 +229,13 @@ public struct TimeOfDaySchedule: Hashable, Sendable {
 
     /// Refuses an action that names a plan not in `planIDs`.
     public func validate(planIDs: [PlanID]) throws {
-        for d in dayPlans { for a in d.actions where !planIDs.contains(a.plan) {
-            throw TimingError("day plan '\(d.name)' at \(a.timeText): unknown plan '\(a.plan)' (plans: \(planIDs.map(\.rawValue).joined(separator: ", ")))")
-        } }
+        for d in dayPlans {
+            for a in d.actions where !planIDs.contains(a.plan) {
+                throw TimingError(
+                    "day plan '\(d.name)' at \(a.timeText): unknown plan '\(a.plan)' (plans: \(planIDs.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+        }
     }
 
     /// Every plan an action names, sorted, once.
@@ -224,7 +252,8 @@ public struct TimeOfDaySchedule: Hashable, Sendable {
     /// The day plan of local day `day` (days since 1970-01-01 in local time): its holiday's, else the week's.
     public func dayPlan(forLocalDay day: Int64) -> DayPlan {
         if let date = CivilDate(daysSinceUnixEpoch: day) {
-            var lo = 0, hi = holidays.count
+            var lo = 0
+            var hi = holidays.count
             while lo < hi {
                 let mid = (lo + hi) / 2
                 if holidays[mid].date < date { lo = mid + 1 } else { hi = mid }
@@ -260,8 +289,11 @@ public struct TimeOfDaySchedule: Hashable, Sendable {
 
     /// Every instant in `(afterMs, throughMs]` at which the selected plan changes, with the plan from then
     /// on and the plan before; actions that select the plan already in force are no change.
-    public func nominalChanges(after afterMs: Milliseconds, through throughMs: Milliseconds)
-        -> [(atMs: Milliseconds, plan: PlanID, previous: PlanID)] {
+    public func nominalChanges(
+        after afterMs: Milliseconds, through throughMs: Milliseconds
+    )
+        -> [(atMs: Milliseconds, plan: PlanID, previous: PlanID)]
+    {
         guard throughMs > afterMs else { return [] }
         var current = nominalPlan(at: afterMs)
         var out: [(Milliseconds, PlanID, PlanID)] = []
@@ -278,7 +310,9 @@ public struct TimeOfDaySchedule: Hashable, Sendable {
     }
 
     /// The first change after `t` within `days` days (a year and a bit covers every holiday), or nil.
-    public func nextNominalChange(after t: Milliseconds, withinDays days: Int64 = 400) -> (atMs: Milliseconds, plan: PlanID, previous: PlanID)? {
+    public func nextNominalChange(
+        after t: Milliseconds, withinDays days: Int64 = 400
+    ) -> (atMs: Milliseconds, plan: PlanID, previous: PlanID)? {
         var from = t
         let end = t + days * Self.dayMs
         while from < end {

@@ -14,8 +14,10 @@ public struct Preemption: Hashable, Sendable {
     /// How long after the vehicle's expected arrival the call stays, ms.
     public var clearMs: Milliseconds
 
-    public init(signals: [SignalID], direction: Direction, speedKmh: Int = 40,
-                leadMs: Milliseconds = 30_000, clearMs: Milliseconds = 10_000) {
+    public init(
+        signals: [SignalID], direction: Direction, speedKmh: Int = 40,
+        leadMs: Milliseconds = 30_000, clearMs: Milliseconds = 10_000
+    ) {
         self.signals = signals
         self.direction = direction
         self.speedKmh = speedKmh
@@ -117,11 +119,14 @@ struct SignalSchedule: Hashable, Sendable {
         var source: EventID
     }
 
-    static func build(corridor: Corridor, signalIndex: Int, baseline: Int, events: [ControlEvent],
-                      windows: [CallWindow]) throws -> SignalSchedule {
+    static func build(
+        corridor: Corridor, signalIndex: Int, baseline: Int, events: [ControlEvent],
+        windows: [CallWindow]
+    ) throws -> SignalSchedule {
         let me = corridor.signals[signalIndex]
-        var current = SignalInputs(plan: baseline, planSource: nil, flash: corridor.plans[baseline].isFlash,
-                                   flashSource: nil, hold: nil, holdSource: nil, preempt: false, preemptSource: nil)
+        var current = SignalInputs(
+            plan: baseline, planSource: nil, flash: corridor.plans[baseline].isFlash,
+            flashSource: nil, hold: nil, holdSource: nil, preempt: false, preemptSource: nil)
         var starts: [Milliseconds] = [Int64.min]
         var inputs: [SignalInputs] = [current]
         var points: [Milliseconds] = []

@@ -42,17 +42,24 @@ public enum ActuatedHistories {
         }
         plans.append(.free(id: PlanID("free"), sequences: ring.sequences()))
         let detectors = randomDetectors(&rng, ring: ring)
-        let buttons = ring.phases.filter { $0.ped != nil }.enumerated().map { PedDetectorConfig(id: 40 + $0.offset, phase: $0.element.id) }
+        let buttons = ring.phases.filter { $0.ped != nil }.enumerated().map {
+            PedDetectorConfig(id: 40 + $0.offset, phase: $0.element.id)
+        }
         let start = referenceMs + ActuatedLimits.tickMs * rng.int(Int64(0)...10_000)
         let first = rng.chance(85) ? plans[0].id : rng.pick(plans).id
-        var c = try DualRingController(ring: ring, plans: plans, plan: first, detectors: detectors, pedDetectors: buttons,
-                                       referenceMs: referenceMs, startMs: start)
-        var inputs = RandomInputs(&rng, detectors: detectors.count, buttons: buttons.count, startMs: start, durationMs: durationMs)
-        var planChangeAt = (0..<rng.int(0...3)).map { _ in start + ActuatedLimits.tickMs * rng.int(Int64(1)...durationMs / 100) }.sorted()
+        var c = try DualRingController(
+            ring: ring, plans: plans, plan: first, detectors: detectors, pedDetectors: buttons,
+            referenceMs: referenceMs, startMs: start)
+        var inputs = RandomInputs(
+            &rng, detectors: detectors.count, buttons: buttons.count, startMs: start, durationMs: durationMs)
+        var planChangeAt = (0..<rng.int(0...3)).map { _ in
+            start + ActuatedLimits.tickMs * rng.int(Int64(1)...durationMs / 100)
+        }.sorted()
         var result = ActuatedHistoryResult(seed: seed)
         var check = LogCheck(ring: ring, detectors: detectors)
         var monitor = ConflictMonitor(dualRing: ring)
-        var lamps = c.lamps, peds = c.pedLamps
+        var lamps = c.lamps
+        var peds = c.pedLamps
         monitor.observe(atMs: c.nowMs, lamps: lamps, peds: peds)
         while c.nowMs < start + durationMs {
             var events: [HiResEvent] = []
@@ -63,7 +70,8 @@ public enum ActuatedHistories {
             }
             events += c.step(inputs.next(&rng, at: c.nowMs + ActuatedLimits.tickMs))
             result.steps += 1
-            let l = c.lamps, p = c.pedLamps
+            let l = c.lamps
+            let p = c.pedLamps
             if l != lamps || p != peds {
                 monitor.observe(atMs: c.nowMs, lamps: l, peds: p)
                 lamps = l
@@ -85,8 +93,9 @@ public enum ActuatedHistories {
         func s(_ r: ClosedRange<Int64>) -> Milliseconds { rng.int(r) * 100 }
         let phases = numbers.map { n -> ActuatedPhase in
             let minGreen = s(40...120)
-            var p = ActuatedPhase(id: PhaseID(n), name: "p\(n)", minGreenMs: minGreen, passageMs: s(0...50),
-                                  maxGreenMs: minGreen + s(50...400), yellowMs: s(30...50), redClearanceMs: s(10...30))
+            var p = ActuatedPhase(
+                id: PhaseID(n), name: "p\(n)", minGreenMs: minGreen, passageMs: s(0...50),
+                maxGreenMs: minGreen + s(50...400), yellowMs: s(30...50), redClearanceMs: s(10...30))
             let roll = rng.int(0...99)
             p.recall = roll < 80 ? .none : roll < 86 ? .minimum : roll < 90 ? .maximum : roll < 95 ? .soft : .pedestrian
             p.dualEntry = rng.chance(n % 2 == 0 ? 80 : 10)
@@ -120,8 +129,9 @@ public enum ActuatedHistories {
             total = Limits.cycleMsMin
         }
         guard total <= Limits.cycleMsMax else { return nil }
-        return DualRingPlan(id: PlanID(id), cycleMs: total, offsetMs: 100 * rng.int(Int64(0)...(total / 100 - 1)),
-                            splitsMs: split, sequences: sequences)
+        return DualRingPlan(
+            id: PlanID(id), cycleMs: total, offsetMs: 100 * rng.int(Int64(0)...(total / 100 - 1)),
+            splitsMs: split, sequences: sequences)
     }
 
     static func randomDetectors(_ rng: inout SplitMix64, ring: DualRing) -> [DetectorConfig] {
@@ -129,7 +139,9 @@ public enum ActuatedHistories {
         for p in ring.phases {
             let maxPresence = rng.chance(50) ? ActuatedLimits.maxPresenceMsDefault : 100 * rng.int(Int64(150)...1_200)
             out.append(DetectorConfig(id: p.id.rawValue, phase: p.id, maxPresenceMs: maxPresence))
-            if rng.chance(30) { out.append(DetectorConfig(id: 8 + p.id.rawValue, phase: p.id, calls: false, extends: true)) }
+            if rng.chance(30) {
+                out.append(DetectorConfig(id: 8 + p.id.rawValue, phase: p.id, calls: false, extends: true))
+            }
         }
         return out
     }
@@ -168,11 +180,14 @@ struct RandomInputs {
                 readings.append(f.reading)
                 continue
             }
-            if occupiedUntil[k] <= t, rng.int(0...999) < ratePerMille[k] { occupiedUntil[k] = t + 100 * rng.int(Int64(1)...20) }
+            if occupiedUntil[k] <= t, rng.int(0...999) < ratePerMille[k] {
+                occupiedUntil[k] = t + 100 * rng.int(Int64(1)...20)
+            }
             readings.append(occupiedUntil[k] > t ? .on : .off)
         }
         let peds = pedPerMille.map { rng.int(0...999) < $0 }
-        return ControllerInputs(detectors: readings, pedButtons: peds, preempt: preempt.contains { $0.fromMs <= t && t < $0.toMs })
+        return ControllerInputs(
+            detectors: readings, pedButtons: peds, preempt: preempt.contains { $0.fromMs <= t && t < $0.toMs })
     }
 }
 
@@ -192,18 +207,26 @@ struct LogCheck {
 
     mutating func take(_ events: [HiResEvent], controller c: DualRingController, into r: inout ActuatedHistoryResult) {
         var reasons: [Int: [Int]] = [:]
-        let excused = events.contains { [HiResEventCode.patternChange, HiResEventCode.preemptEntryStarted, HiResEventCode.preemptBeginExit].contains($0.code) }
+        let excused = events.contains {
+            [HiResEventCode.patternChange, HiResEventCode.preemptEntryStarted, HiResEventCode.preemptBeginExit]
+                .contains($0.code)
+        }
         for e in events {
             r.counts[e.code, default: 0] += 1
-            for v in [UInt64(bitPattern: e.atMs), UInt64(e.code), UInt64(e.param)] { r.digest = (r.digest ^ v) &* 0x100_0000_01b3 }
+            for v in [UInt64(bitPattern: e.atMs), UInt64(e.code), UInt64(e.param)] {
+                r.digest = (r.digest ^ v) &* 0x100_0000_01b3
+            }
             switch e.code {
             case HiResEventCode.phaseGapOut, HiResEventCode.phaseMaxOut, HiResEventCode.phaseForceOff:
                 reasons[e.param, default: []].append(e.code)
                 if e.code == HiResEventCode.phaseGapOut, faultedPhases.contains(e.param) {
-                    r.violations.append("at \(e.atMs): phase \(e.param) gapped out although a detector of it has failed")
+                    r.violations.append(
+                        "at \(e.atMs): phase \(e.param) gapped out although a detector of it has failed")
                 }
             case HiResEventCode.phaseBeginYellow:
-                if reasons[e.param]?.count != 1 { r.violations.append("at \(e.atMs): phase \(e.param) yellow with reasons \(reasons[e.param] ?? [])") }
+                if reasons[e.param]?.count != 1 {
+                    r.violations.append("at \(e.atMs): phase \(e.param) yellow with reasons \(reasons[e.param] ?? [])")
+                }
             case HiResEventCode.detectorFaultOther...HiResEventCode.detectorFaultExcessiveChange:
                 faulted.insert(e.param)
             case HiResEventCode.detectorRestored:
@@ -225,9 +248,12 @@ struct LogCheck {
         let t = c.nowMs
         guard floorMod(t - c.referenceMs - lay.plan.offsetMs, lay.plan.cycleMs) == 0 else { return }
         r.zerosInStep += 1
-        let first = lay.windowStartMs[lay.coordinated[0]] <= lay.windowStartMs[lay.coordinated[1]] ? lay.coordinated[0] : lay.coordinated[1]
+        let first =
+            lay.windowStartMs[lay.coordinated[0]] <= lay.windowStartMs[lay.coordinated[1]]
+            ? lay.coordinated[0] : lay.coordinated[1]
         if c.lamps[first] != .green {
-            r.violations.append("at \(t): in step but coordinated phase \(ring.phases[first].id) is \(c.lamps[first]) at local zero")
+            r.violations.append(
+                "at \(t): in step but coordinated phase \(ring.phases[first].id) is \(c.lamps[first]) at local zero")
         }
     }
 }

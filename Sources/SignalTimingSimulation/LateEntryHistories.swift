@@ -70,8 +70,10 @@ public enum LateEntryHistories {
     public static let marginMs: Milliseconds = 5_000
 
     /// Runs one history.
-    public static func run(seed: UInt64, logic: LampLogic = .follower, startupFlashMs: Milliseconds? = nil,
-                           trace: ((String) -> Void)? = nil) throws -> LateEntryReport {
+    public static func run(
+        seed: UInt64, logic: LampLogic = .follower, startupFlashMs: Milliseconds? = nil,
+        trace: ((String) -> Void)? = nil
+    ) throws -> LateEntryReport {
         var rng = SplitMix64(seed: seed)
         let corridor = try randomCorridor(&rng)
         let epoch: Milliseconds = Limits.earliestTimeMs + rng.int(0...1_000_000_000_000)
@@ -93,10 +95,14 @@ public enum LateEntryHistories {
         var t = base
         let count = rng.int(0...12)
         for k in 0..<count {
-            t += rng.pick([0, rng.int(Int64(1)...5_000), rng.int(Int64(1_000)...90_000), rng.int(Int64(30_000)...300_000)])
+            t += rng.pick([
+                0, rng.int(Int64(1)...5_000), rng.int(Int64(1_000)...90_000), rng.int(Int64(30_000)...300_000)
+            ])
             if t > windowEnd { break }
             var eff = t + marginMs
-            if rng.chance(25) { eff = epoch + (floorDiv(eff - epoch, coordinated[0].cycleMs) + 1) * coordinated[0].cycleMs }
+            if rng.chance(25) {
+                eff = epoch + (floorDiv(eff - epoch, coordinated[0].cycleMs) + 1) * coordinated[0].cycleMs
+            }
             let id = EventID(UInt64(k + 1))
             let s = rng.pick(corridor.signals)
             let action: ControlAction
@@ -108,10 +114,13 @@ public enum LateEntryHistories {
             case 7, 8: action = .release(s.id)
             case 9, 10:
                 let n = corridor.signals.count
-                let a = rng.int(0...(n - 1)), b = rng.int(0...(n - 1))
+                let a = rng.int(0...(n - 1))
+                let b = rng.int(0...(n - 1))
                 let ids = (a <= b ? Array(a...b) : Array((b...a).reversed())).map { corridor.signals[$0].id }
-                action = .preempt(Preemption(signals: ids, direction: a <= b ? .increasing : .decreasing, speedKmh: rng.int(20...80),
-                                             leadMs: rng.int(0...60_000), clearMs: rng.int(0...30_000)))
+                action = .preempt(
+                    Preemption(
+                        signals: ids, direction: a <= b ? .increasing : .decreasing, speedKmh: rng.int(20...80),
+                        leadMs: rng.int(0...60_000), clearMs: rng.int(0...30_000)))
                 preempts.append(id)
             default:
                 action = preempts.isEmpty ? .unflash(nil) : .cancelPreemption(rng.pick(preempts))
@@ -125,33 +134,55 @@ public enum LateEntryHistories {
             t = max(t, base) + rng.int(1_000...60_000)
             var k = events.count
             for s in corridor.signals {
-                k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .release(s.id))); commits.append(t)
-                k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .unflash(s.id))); commits.append(t)
+                k += 1
+                events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .release(s.id)))
+                commits.append(t)
+                k += 1
+                events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .unflash(s.id)))
+                commits.append(t)
             }
-            k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .unflash(nil))); commits.append(t)
+            k += 1
+            events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .unflash(nil)))
+            commits.append(t)
             if rng.chance(50) {
-                k += 1; events.append(ControlEvent(id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .setPlan(rng.pick(coordinated).id))); commits.append(t)
+                k += 1
+                events.append(
+                    ControlEvent(
+                        id: EventID(UInt64(k)), effectiveAtMs: t + marginMs, action: .setPlan(rng.pick(coordinated).id))
+                )
+                commits.append(t)
             }
         }
         let lastCommit = commits.last ?? base
         if let trace {
             trace("seed \(seed) base \(base) epoch \(epoch) plan \(basePlan) startup flash \(flashMs)")
-            for (e, c) in zip(events, commits) { trace("  commit \(c - base) effective \(e.effectiveAtMs - base) \(e.action)") }
-            for s in corridor.signals { trace("  S\(s.id) minSplit \(s.stageMinSplitMs) minGreen \(s.stageMinGreenMs)") }
+            for (e, c) in zip(events, commits) {
+                trace("  commit \(c - base) effective \(e.effectiveAtMs - base) \(e.action)")
+            }
+            for s in corridor.signals {
+                trace("  S\(s.id) minSplit \(s.stageMinSplitMs) minGreen \(s.stageMinGreenMs)")
+            }
         }
         let baseline = Baseline(atMs: base, plan: basePlan)
-        let schedule = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events)
+        let schedule = try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events)
 
         /// The timeline a controller holds when it knows the first `n` commands at `u`: compacted into
         /// a new baseline when the corridor machine would have (nothing in force, every signal settled).
         func known(_ n: Int, at u: Milliseconds, compact: Bool) throws -> CorridorTimeline {
             let evs = Array(events.prefix(n))
-            let full = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: evs)
+            let full = try CorridorTimeline(
+                corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: evs)
             guard compact, !evs.isEmpty, evs.allSatisfy({ $0.effectiveAtMs <= u }) else { return full }
             // The plan in force at the end: the setPlan that takes effect last (stable for equal times).
             var target = basePlan
             var targetAt = Int64.min
-            for e in evs { if case .setPlan(let p) = e.action, e.effectiveAtMs >= targetAt { target = p; targetAt = e.effectiveAtMs } }
+            for e in evs {
+                if case .setPlan(let p) = e.action, e.effectiveAtMs >= targetAt {
+                    target = p
+                    targetAt = e.effectiveAtMs
+                }
+            }
             guard !corridor.plan(target)!.isFlash else { return full }
             var latest = base
             for s in corridor.signals {
@@ -159,20 +190,26 @@ public enum LateEntryHistories {
                 latest = max(latest, at)
             }
             guard latest <= u else { return full }
-            return try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: Baseline(atMs: latest, plan: target), events: [])
+            return try CorridorTimeline(
+                corridor: corridor, referenceEpochMs: epoch, baseline: Baseline(atMs: latest, plan: target), events: [])
         }
         func knownCount(at u: Milliseconds) -> Int { commits.lastIndex { $0 <= u }.map { $0 + 1 } ?? 0 }
 
         var report = LateEntryReport()
         report.histories = 1
         report.commands = events.count
-        let checkEnd = max(windowEnd, lastCommit + marginMs) + (LateEntry.convergenceCyclesMax + 3) * maxCycle + corridor.safety.preemptMaxPresenceMs
+        let checkEnd =
+            max(windowEnd, lastCommit + marginMs) + (LateEntry.convergenceCyclesMax + 3) * maxCycle
+            + corridor.safety.preemptMaxPresenceMs
 
         for sig in corridor.signals {
             report.signals += 1
             // This controller's disturbances: isolations (released by log or by snapshot) and restarts,
             // all inside the window; it is connected from the window's end on.
-            enum Happening { case isolate(until: Milliseconds, snapshot: Bool), restart(lagMs: Milliseconds, catchUpMs: Milliseconds) }
+            enum Happening {
+                case isolate(until: Milliseconds, snapshot: Bool)
+                case restart(lagMs: Milliseconds, catchUpMs: Milliseconds)
+            }
             var happenings: [(Milliseconds, Happening)] = []
             for _ in 0..<rng.int(0...3) {
                 let a = rng.int(base...windowEnd)
@@ -181,7 +218,11 @@ public enum LateEntryHistories {
                 report.isolations += 1
             }
             for _ in 0..<rng.int(0...2) {
-                happenings.append((rng.int(base...windowEnd), .restart(lagMs: rng.pick([0, rng.int(Int64(0)...30_000)]), catchUpMs: rng.int(0...5_000))))
+                happenings.append(
+                    (
+                        rng.int(base...windowEnd),
+                        .restart(lagMs: rng.pick([0, rng.int(Int64(0)...30_000)]), catchUpMs: rng.int(0...5_000))
+                    ))
                 report.restarts += 1
             }
             happenings.sort { $0.0 < $1.0 }
@@ -200,7 +241,12 @@ public enum LateEntryHistories {
             var updates: [(Milliseconds, Bool)] = commits.map { ($0, false) }
             for (_, b, snap) in isolations { updates.append((b, snap)) }
             var restarts: [(at: Milliseconds, lag: Milliseconds, catchUp: Milliseconds)] = []
-            for (a, h) in happenings { if case .restart(let lag, let c) = h { restarts.append((a, lag, c)); updates.append((a + c, false)) } }
+            for (a, h) in happenings {
+                if case .restart(let lag, let c) = h {
+                    restarts.append((a, lag, c))
+                    updates.append((a + c, false))
+                }
+            }
             updates.sort { ($0.0, $0.1 ? 1 : 0) < ($1.0, $1.1 ? 1 : 0) }
 
             // Boot at the baseline (the start-up sequence), knowing nothing but the baseline.
@@ -256,13 +302,14 @@ public enum LateEntryHistories {
                     trace?("S\(sig.id) restart at \(r.at - base)")
                     run(to: r.at)
                     let stored = try known(min(lastKnown, knowledge(at: r.at - r.lag)), at: r.at, compact: true)
-                    monitor = ConflictMonitor(signal: sig)  // the cabinet's monitor powers up with it
+                    monitor = ConflictMonitor(signal: sig) // the cabinet's monitor powers up with it
                     tripped = false
                     lastShown = nil
                     switch logic {
                     case .follower:
                         report.lateEntries += follower.lateEntries
-                        follower = SignalFollower(signal: sig.id, timeline: stored, startingAt: r.at, startupFlashMs: flashMs)
+                        follower = SignalFollower(
+                            signal: sig.id, timeline: stored, startingAt: r.at, startupFlashMs: flashMs)
                         show(follower.state(at: r.at))
                     case .jumpToSchedule:
                         jump = stored
@@ -327,12 +374,17 @@ public enum LateEntryHistories {
             }
             mine.advance(to: checkEnd)
             guard var back = onScheduleSince else {
-                report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): lamps differ from the schedule at \(checkEnd) (from \(from))"))
+                report.late.append(
+                    (
+                        seed, sig.id,
+                        "history \(seed) signal \(sig.id): lamps differ from the schedule at \(checkEnd) (from \(from))"
+                    ))
                 continue
             }
             if schedule.finalInputsAreClean(of: sig.id) {
                 guard mine.inStep, let since = mine.inStepSinceMs else {
-                    report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): not in step by \(checkEnd) (from \(from))"))
+                    report.late.append(
+                        (seed, sig.id, "history \(seed) signal \(sig.id): not in step by \(checkEnd) (from \(from))"))
                     continue
                 }
                 back = max(back, since)
@@ -347,7 +399,8 @@ public enum LateEntryHistories {
                 var entered: Milliseconds?
                 for st in [f.state(at: boot)] + f.changes(through: boot + flashMs + 4 * maxCycle) {
                     if let fault = m.observe(atMs: st.atMs, lamps: st.lamps).first {
-                        report.trips.append((seed, sig.id, "history \(seed) signal \(sig.id) start-up at \(boot): \(fault)"))
+                        report.trips.append(
+                            (seed, sig.id, "history \(seed) signal \(sig.id) start-up at \(boot): \(fault)"))
                         break
                     }
                     if st.interval == .redRest && redFrom == nil { redFrom = st.atMs }
@@ -357,7 +410,11 @@ public enum LateEntryHistories {
                     report.startupToInStepMs.append(since - boot)
                     report.startupAllRedMs.append(e - r)
                 } else {
-                    report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): not in step \(4 * maxCycle) ms after a start-up at \(boot)"))
+                    report.late.append(
+                        (
+                            seed, sig.id,
+                            "history \(seed) signal \(sig.id): not in step \(4 * maxCycle) ms after a start-up at \(boot)"
+                        ))
                 }
             }
             if back <= from {
@@ -368,7 +425,11 @@ public enum LateEntryHistories {
             report.convergenceMs.append(ms)
             report.convergenceMilliCycles.append(ms * 1_000 / maxCycle)
             if ms > LateEntry.convergenceCyclesMax * maxCycle {
-                report.late.append((seed, sig.id, "history \(seed) signal \(sig.id): back on the schedule \(ms) ms after \(from), bound \(LateEntry.convergenceCyclesMax) × \(maxCycle) ms"))
+                report.late.append(
+                    (
+                        seed, sig.id,
+                        "history \(seed) signal \(sig.id): back on the schedule \(ms) ms after \(from), bound \(LateEntry.convergenceCyclesMax) × \(maxCycle) ms"
+                    ))
             }
         }
         return report
@@ -388,22 +449,28 @@ public enum LateEntryHistories {
             var stageOf: [Int] = []
             for j in 0..<phaseCount {
                 let number = numbers.remove(at: rng.int(0...(numbers.count - 1)))
-                phases.append(Phase(id: PhaseID(number), name: "p\(number)",
-                                    minGreenMs: rng.int(Limits.minGreenMsMin...15_000),
-                                    yellowMs: rng.int(Limits.yellowMsMin...6_000),
-                                    redClearanceMs: rng.int(Limits.redClearanceMsMin...3_000),
-                                    flashLamp: rng.chance(50) ? .flashingYellow : .flashingRed))
+                phases.append(
+                    Phase(
+                        id: PhaseID(number), name: "p\(number)",
+                        minGreenMs: rng.int(Limits.minGreenMsMin...15_000),
+                        yellowMs: rng.int(Limits.yellowMsMin...6_000),
+                        redClearanceMs: rng.int(Limits.redClearanceMsMin...3_000),
+                        flashLamp: rng.chance(50) ? .flashingYellow : .flashingRed))
                 stageOf.append(j < stageCount ? j : rng.int(0...(stageCount - 1)))
             }
             var conflicts: [(PhaseID, PhaseID)] = []
-            for a in 0..<phaseCount { for b in (a + 1)..<phaseCount where stageOf[a] != stageOf[b] && rng.chance(70) {
-                conflicts.append((phases[a].id, phases[b].id))
-            } }
+            for a in 0..<phaseCount {
+                for b in (a + 1)..<phaseCount where stageOf[a] != stageOf[b] && rng.chance(70) {
+                    conflicts.append((phases[a].id, phases[b].id))
+                }
+            }
             let stages = (0..<stageCount).map { k in
                 Stage(name: "st\(k)", phases: (0..<phaseCount).filter { stageOf[$0] == k }.map { phases[$0].id })
             }
-            signals.append(try Signal(id: SignalID(100 + i * 3), name: "R\(i)", positionMetres: position,
-                                      phases: phases, stages: stages, conflicts: conflicts))
+            signals.append(
+                try Signal(
+                    id: SignalID(100 + i * 3), name: "R\(i)", positionMetres: position,
+                    phases: phases, stages: stages, conflicts: conflicts))
             position += rng.int(300...800)
         }
         var plans: [TimingPlan] = []
@@ -419,10 +486,15 @@ public enum LateEntryHistories {
                     splits[k] += add
                     extra -= add
                 }
-                return SignalPlan(offsetMs: rng.int(0...(cycle - 1)), splitsMs: splits, coordinatedStage: rng.int(0...(s.stages.count - 1)))
+                return SignalPlan(
+                    offsetMs: rng.int(0...(cycle - 1)), splitsMs: splits,
+                    coordinatedStage: rng.int(0...(s.stages.count - 1)))
             }
-            plans.append(TimingPlan(id: PlanID("plan\(p)"), cycleMs: cycle, signals: sps,
-                                    progression: Progression(speedKmh: rng.int(20...60), favoured: .increasing, favouredBandPercent: 100)))
+            plans.append(
+                TimingPlan(
+                    id: PlanID("plan\(p)"), cycleMs: cycle, signals: sps,
+                    progression: Progression(
+                        speedKmh: rng.int(20...60), favoured: .increasing, favouredBandPercent: 100)))
         }
         plans.append(.flash(PlanID("flash")))
         var safety = SafetyTimings()

@@ -77,11 +77,21 @@ public enum AuditChain {
         bytes(r.command)
         text(r.commandKind)
         switch o {
-        case .accepted(let t): out.append(1); u64(UInt64(bitPattern: t))
-        case .rejected(let code, let reason): out.append(2); out.append(code); text(reason)
+        case .accepted(let t):
+            out.append(1)
+            u64(UInt64(bitPattern: t))
+        case .rejected(let code, let reason):
+            out.append(2)
+            out.append(code)
+            text(reason)
         case .checkpoint(let own):
             out.append(3)
-            if let own { out.append(1); out.append(contentsOf: own) } else { out.append(0) }
+            if let own {
+                out.append(1)
+                out.append(contentsOf: own)
+            } else {
+                out.append(0)
+            }
         }
         out.append(contentsOf: r.stateHash)
         return out
@@ -97,7 +107,9 @@ public enum AuditChain {
     /// `previousHash`; 0 and zeros before the first row). Nil when it does.
     public static func check(_ row: AuditRow, previousIndex: LogIndex, previousHash: [UInt8]) -> AuditChainViolation? {
         let index = row.record.index
-        if rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash) != row.rowHash { return .rowTampered(index: index) }
+        if rowHash(row.record, prevIndex: row.prevIndex, prevRowHash: row.prevRowHash) != row.rowHash {
+            return .rowTampered(index: index)
+        }
         if row.prevIndex > previousIndex { return .rowMissing(index: row.prevIndex, referencedBy: index) }
         if row.prevIndex < previousIndex { return .unexpectedRow(index: previousIndex, before: index) }
         if row.prevRowHash != previousHash { return .chainBroken(index: index, previousIndex: previousIndex) }
@@ -116,8 +128,10 @@ extension RaftStore {
     /// The audit rows with index in [low, high), in index order (unverified; see `verifyAuditChain`).
     public func auditRows(from low: LogIndex = 0, to high: LogIndex = LogIndex(Int64.max)) throws -> [AuditRow] {
         try read("read audit rows") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE idx >= ? AND idx < ? ORDER BY idx",
-                             arguments: [try sqlInt(low, "index"), try sqlInt(high, "index")]).map { try Self.decodeAudit($0).get() }
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM audit WHERE idx >= ? AND idx < ? ORDER BY idx",
+                arguments: [try sqlInt(low, "index"), try sqlInt(high, "index")]
+            ).map { try Self.decodeAudit($0).get() }
         }
     }
 
@@ -140,8 +154,8 @@ extension RaftStore {
             while let raw = try rows.next() {
                 let row: AuditRow
                 switch Self.decodeAudit(raw) {
-                case let .success(r): row = r
-                case let .failure(v): throw v
+                case .success(let r): row = r
+                case .failure(let v): throw v
                 }
                 if let v = AuditChain.check(row, previousIndex: prevIndex, previousHash: prevHash) { throw v }
                 prevIndex = row.record.index
@@ -157,37 +171,56 @@ extension RaftStore {
             return (0, AuditChain.zeroHash)
         }
         let idx = try int64Column(row, "idx", table: "audit", key: "newest row")
-        return (try fromSQL(idx, table: "audit", key: "idx \(idx)", field: "idx", max: maxLogIndex), blobColumn(row, "row_hash") ?? [])
+        return (
+            try fromSQL(idx, table: "audit", key: "idx \(idx)", field: "idx", max: maxLogIndex),
+            blobColumn(row, "row_hash") ?? []
+        )
     }
 
     static func appendAudit(_ db: Database, _ records: [AuditRecord]) throws -> Int {
         guard !records.isEmpty else { return 0 }
         var (prevIndex, prevHash) = try auditHead(db)
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO audit (idx, term, leader_time_ms, operator, client_id, sequence, command, command_text,
-                               result, state_hash, prev_index, prev_row_hash, row_hash,
-                               format, command_kind, result_kind, reason_code, reason, effective_at_ms, own_head_hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO audit (idx, term, leader_time_ms, operator, client_id, sequence, command, command_text,
+                                   result, state_hash, prev_index, prev_row_hash, row_hash,
+                                   format, command_kind, result_kind, reason_code, reason, effective_at_ms, own_head_hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
         for r in records {
-            guard r.index > prevIndex else { throw StorageError.auditIndexNotIncreasing(index: r.index, lastAuditIndex: prevIndex) }
-            guard r.stateHash.count == 32 else { throw StorageError.invalidStateHash(index: r.index, length: r.stateHash.count) }
+            guard r.index > prevIndex else {
+                throw StorageError.auditIndexNotIncreasing(index: r.index, lastAuditIndex: prevIndex)
+            }
+            guard r.stateHash.count == 32 else {
+                throw StorageError.invalidStateHash(index: r.index, length: r.stateHash.count)
+            }
             if case .checkpoint(let own?)? = r.outcome, own.count != 32 {
                 throw StorageError.invalidStateHash(index: r.index, length: own.count)
             }
             let hash = AuditChain.rowHash(r, prevIndex: prevIndex, prevRowHash: prevHash)
-            var kind: String? = nil, code: Int64? = nil, reason: String? = nil, effective: Int64? = nil, own: Data? = nil
+            var kind: String? = nil
+            var code: Int64? = nil
+            var reason: String? = nil
+            var effective: Int64? = nil
+            var own: Data? = nil
             switch r.outcome {
             case nil: break
-            case .accepted(let t)?: kind = "accepted"; effective = t
-            case .rejected(let c, let why)?: kind = "rejected"; code = Int64(c); reason = why
-            case .checkpoint(let h)?: kind = "checkpoint"; own = h.map { Data($0) }
+            case .accepted(let t)?:
+                kind = "accepted"
+                effective = t
+            case .rejected(let c, let why)?:
+                kind = "rejected"
+                code = Int64(c)
+                reason = why
+            case .checkpoint(let h)?:
+                kind = "checkpoint"
+                own = h.map { Data($0) }
             }
             try insert.execute(arguments: [
                 try sqlInt(r.index, "audit index"), try sqlInt(r.term, "audit term"), r.leaderTimeMs, r.operatorName,
                 r.clientID, Int64(bitPattern: r.sequence), Data(r.command), r.commandText, r.result, Data(r.stateHash),
                 try sqlInt(prevIndex, "audit prev index"), Data(prevHash), Data(hash),
-                Int64(r.format), r.outcome == nil ? nil : r.commandKind, kind, code, reason, effective, own,
+                Int64(r.format), r.outcome == nil ? nil : r.commandKind, kind, code, reason, effective, own
             ])
             prevIndex = r.index
             prevHash = hash
@@ -202,23 +235,26 @@ extension RaftStore {
 
     static func decodeAudit(_ row: Row) -> Result<AuditRow, AuditChainViolation> {
         let rawIdx = optionalInt64Column(row, "idx") ?? -1
-        guard rawIdx >= 0 else { return .failure(.malformedRow(index: 0, reason: "negative or missing index \(rawIdx)")) }
+        guard rawIdx >= 0 else {
+            return .failure(.malformedRow(index: 0, reason: "negative or missing index \(rawIdx)"))
+        }
         let index = LogIndex(rawIdx)
         func blob(_ c: String) -> [UInt8]? { blobColumn(row, c) }
         func text(_ c: String) -> String? { textColumn(row, c) }
         func int(_ c: String) -> Int64? { optionalInt64Column(row, c) }
         guard let term = int("term"), term >= 0, let time = int("leader_time_ms"), let op = text("operator"),
-              let client = text("client_id"), let seq = int("sequence"), let command = blob("command"),
-              let commandText = text("command_text"), let result = text("result"), let stateHash = blob("state_hash"),
-              let prevIndex = int("prev_index"), prevIndex >= 0, let prevHash = blob("prev_row_hash"),
-              let rowHash = blob("row_hash")
+            let client = text("client_id"), let seq = int("sequence"), let command = blob("command"),
+            let commandText = text("command_text"), let result = text("result"), let stateHash = blob("state_hash"),
+            let prevIndex = int("prev_index"), prevIndex >= 0, let prevHash = blob("prev_row_hash"),
+            let rowHash = blob("row_hash")
         else { return .failure(.malformedRow(index: index, reason: "a column is NULL, negative or of the wrong type")) }
         guard stateHash.count == 32, prevHash.count == 32, rowHash.count == 32 else {
             return .failure(.malformedRow(index: index, reason: "a hash column is not 32 bytes"))
         }
-        var record = AuditRecord(index: index, term: Term(term), leaderTimeMs: time, operatorName: op, clientID: client,
-                                 sequence: UInt64(bitPattern: seq), command: command, commandText: commandText,
-                                 result: result, stateHash: stateHash)
+        var record = AuditRecord(
+            index: index, term: Term(term), leaderTimeMs: time, operatorName: op, clientID: client,
+            sequence: UInt64(bitPattern: seq), command: command, commandText: commandText,
+            result: result, stateHash: stateHash)
         // A database from before v4 has no `format` column: every row is v1.
         switch int("format") ?? 1 {
         case 1:
@@ -230,23 +266,33 @@ extension RaftStore {
             record.commandKind = kind
             switch text("result_kind") {
             case "accepted"?:
-                guard let t = int("effective_at_ms") else { return .failure(.malformedRow(index: index, reason: "an accepted v2 row without an effective time")) }
+                guard let t = int("effective_at_ms") else {
+                    return .failure(.malformedRow(index: index, reason: "an accepted v2 row without an effective time"))
+                }
                 record.outcome = .accepted(effectiveAtMs: t)
             case "rejected"?:
                 guard let c = int("reason_code"), (1...255).contains(c), let why = text("reason") else {
-                    return .failure(.malformedRow(index: index, reason: "a rejected v2 row without a reason code in 1...255 and a reason"))
+                    return .failure(
+                        .malformedRow(
+                            index: index, reason: "a rejected v2 row without a reason code in 1...255 and a reason"))
                 }
                 record.outcome = .rejected(code: UInt8(c), reason: why)
             case "checkpoint"?:
                 let own = blob("own_head_hash")
-                guard own == nil || own?.count == 32 else { return .failure(.malformedRow(index: index, reason: "a checkpoint row's own head hash is not 32 bytes")) }
+                guard own == nil || own?.count == 32 else {
+                    return .failure(
+                        .malformedRow(index: index, reason: "a checkpoint row's own head hash is not 32 bytes"))
+                }
                 record.outcome = .checkpoint(ownHeadHash: own)
             default:
-                return .failure(.malformedRow(index: index, reason: "a v2 row whose result kind is not accepted, rejected or checkpoint"))
+                return .failure(
+                    .malformedRow(
+                        index: index, reason: "a v2 row whose result kind is not accepted, rejected or checkpoint"))
             }
         case let f:
             return .failure(.malformedRow(index: index, reason: "row format \(f) (this build reads 1 and 2)"))
         }
-        return .success(AuditRow(record: record, prevIndex: LogIndex(prevIndex), prevRowHash: prevHash, rowHash: rowHash))
+        return .success(
+            AuditRow(record: record, prevIndex: LogIndex(prevIndex), prevRowHash: prevHash, rowHash: rowHash))
     }
 }

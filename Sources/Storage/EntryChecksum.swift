@@ -14,7 +14,9 @@ public enum EntryChecksum {
 
     public static func compute(index: LogIndex, term: Term, kind: UInt8, data: [UInt8]) -> [UInt8] {
         // The fixed header on the stack, the data hashed in place: no copy per entry.
-        var header: (UInt8, UInt64, UInt64, UInt8, UInt32) = (version, index.bigEndian, term.bigEndian, kind, UInt32(truncatingIfNeeded: data.count).bigEndian)
+        var header: (UInt8, UInt64, UInt64, UInt8, UInt32) = (
+            version, index.bigEndian, term.bigEndian, kind, UInt32(truncatingIfNeeded: data.count).bigEndian
+        )
         var hasher = SHA256()
         withUnsafeBytes(of: &header.0) { hasher.update(bufferPointer: $0) }
         withUnsafeBytes(of: &header.1) { hasher.update(bufferPointer: $0) }

@@ -140,8 +140,10 @@ public struct HiResEventLog: Sendable {
             }
             return (Int64(p.id.rawValue), seconds(ms))
         }
-        let coordinated = sp.coordinatedStage < signal.stages.count ? Set(signal.stages[sp.coordinatedStage].phases) : []
-        return PatternTiming(cycleS: seconds(plan.cycleMs), offsetS: seconds(sp.offsetMs), splitS: splits, coordinated: coordinated)
+        let coordinated =
+            sp.coordinatedStage < signal.stages.count ? Set(signal.stages[sp.coordinatedStage].phases) : []
+        return PatternTiming(
+            cycleS: seconds(plan.cycleMs), offsetS: seconds(sp.offsetMs), splitS: splits, coordinated: coordinated)
     }
 
     /// Events 132–149 for the pattern `st` runs (none in flash or without timings).
@@ -156,7 +158,9 @@ public struct HiResEventLog: Sendable {
 
     private func coordinating(_ st: SignalState) -> Bool { st.mode == .coordinated || st.mode == .transitioning }
 
-    private func isCoordinatedPhase(_ p: PhaseID, in st: SignalState) -> Bool { timings[st.plan]?.coordinated.contains(p) ?? false }
+    private func isCoordinatedPhase(_ p: PhaseID, in st: SignalState) -> Bool {
+        timings[st.plan]?.coordinated.contains(p) ?? false
+    }
 
     private func event(_ t: Int64, _ code: Int64, _ param: Int64) -> LampEvent {
         LampEvent(signalID: "\(signal.id.rawValue)", timeMs: t, eventCode: code, parameter: param)
@@ -176,7 +180,9 @@ public struct HiResEventLog: Sendable {
         held = []
         for (i, p) in signal.phases.enumerated() where st.lamps[i] == .green {
             out.append(event(st.atMs, HiResCode.phaseGreen, Int64(p.id.rawValue)))
-            if coordinating(st) && isCoordinatedPhase(p.id, in: st) { out.append(event(st.atMs, HiResCode.coordPhaseBegin, Int64(p.id.rawValue))) }
+            if coordinating(st) && isCoordinatedPhase(p.id, in: st) {
+                out.append(event(st.atMs, HiResCode.coordPhaseBegin, Int64(p.id.rawValue)))
+            }
             if st.mode == .hold || st.mode == .preemptDwell {
                 held.insert(p.id)
                 out.append(event(st.atMs, HiResCode.holdActive, Int64(p.id.rawValue)))
@@ -187,7 +193,9 @@ public struct HiResEventLog: Sendable {
 
     /// The events of the change from `old` to `new` (the start-up record when there is no `old`). `flash`
     /// says why `new` flashes, when it does (event 173).
-    public mutating func events(from old: SignalState?, to new: SignalState, flash: HiResCode.FlashReason = .automatic) -> [LampEvent] {
+    public mutating func events(
+        from old: SignalState?, to new: SignalState, flash: HiResCode.FlashReason = .automatic
+    ) -> [LampEvent] {
         guard let old else { return startEvents(new, flash: flash) }
         let t = new.atMs
         var out: [LampEvent] = []
@@ -207,7 +215,9 @@ public struct HiResEventLog: Sendable {
             switch (old.lamps[i], new.lamps[i]) {
             case (_, .green):
                 out.append(event(t, HiResCode.phaseGreen, id))
-                if coordinating(new) && isCoordinatedPhase(p.id, in: new) { out.append(event(t, HiResCode.coordPhaseBegin, id)) }
+                if coordinating(new) && isCoordinatedPhase(p.id, in: new) {
+                    out.append(event(t, HiResCode.coordPhaseBegin, id))
+                }
             case (.green, .yellow):
                 out.append(event(t, HiResCode.yellowBegin, id))
             case (.yellow, .red):
@@ -247,7 +257,9 @@ public struct HiResEventLog: Sendable {
         let holding = { (st: SignalState) in st.mode == .hold || st.mode == .preemptDwell }
         var out: [LampEvent] = []
         if !held.isEmpty && (!holding(new) || new.stage != old.stage) {
-            for p in signal.phases where held.contains(p.id) { out.append(event(new.atMs, HiResCode.holdReleased, Int64(p.id.rawValue))) }
+            for p in signal.phases where held.contains(p.id) {
+                out.append(event(new.atMs, HiResCode.holdReleased, Int64(p.id.rawValue)))
+            }
             held = []
         }
         if holding(new) && held.isEmpty {
@@ -266,21 +278,31 @@ public struct HiResEventLog: Sendable {
             out.append(event(t, HiResCode.coordinationState, HiResCode.coordination(new)))
         }
         if (old.mode == .flash) != (new.mode == .flash) {
-            out.append(event(t, HiResCode.flashStatus, new.mode == .flash ? flash.rawValue : HiResCode.FlashReason.notFlash.rawValue))
+            out.append(
+                event(
+                    t, HiResCode.flashStatus,
+                    new.mode == .flash ? flash.rawValue : HiResCode.FlashReason.notFlash.rawValue))
         }
         // Preemption: the call comes on when the signal first enters any preemption mode (a call that
         // finds the preempted stage already green goes straight to dwell), and goes off when the dwell
         // ends (the call withdrawn: exit begins) or the preemption ends otherwise.
-        let wasPreempted = Self.preempted(old.mode), isPreempted = Self.preempted(new.mode)
+        let wasPreempted = Self.preempted(old.mode)
+        let isPreempted = Self.preempted(new.mode)
         if isPreempted && !wasPreempted { out.append(event(t, HiResCode.preemptCall, 1)) }
-        if new.mode == .preemptEntry || (new.mode == .preemptDwell && !wasPreempted) { out.append(event(t, HiResCode.preemptEntry, 1)) }
+        if new.mode == .preemptEntry || (new.mode == .preemptDwell && !wasPreempted) {
+            out.append(event(t, HiResCode.preemptEntry, 1))
+        }
         if new.mode == .preemptDwell && old.mode != .preemptDwell { out.append(event(t, HiResCode.preemptDwell, 1)) }
-        if old.mode == .preemptDwell || old.mode == .preemptEntry, new.mode != .preemptDwell && new.mode != .preemptEntry {
+        if old.mode == .preemptDwell || old.mode == .preemptEntry,
+            new.mode != .preemptDwell && new.mode != .preemptEntry
+        {
             out.append(event(t, HiResCode.preemptCallOff, 1))
         }
         if new.mode == .preemptExit && old.mode != .preemptExit { out.append(event(t, HiResCode.preemptExit, 1)) }
         return out
     }
 
-    private static func preempted(_ m: SignalMode) -> Bool { m == .preemptEntry || m == .preemptDwell || m == .preemptExit }
+    private static func preempted(_ m: SignalMode) -> Bool {
+        m == .preemptEntry || m == .preemptDwell || m == .preemptExit
+    }
 }

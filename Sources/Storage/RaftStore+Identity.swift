@@ -21,8 +21,10 @@ public struct FolderIdentity: Sendable, Equatable {
     public var learners: [NodeID]
     public var recordedAtMs: Int64
 
-    public init(format: Int = FolderIdentity.currentFormat, corridorID: String, nodeID: NodeID, clusterID: String,
-                fingerprint: [UInt8], voters: [NodeID], learners: [NodeID], recordedAtMs: Int64) {
+    public init(
+        format: Int = FolderIdentity.currentFormat, corridorID: String, nodeID: NodeID, clusterID: String,
+        fingerprint: [UInt8], voters: [NodeID], learners: [NodeID], recordedAtMs: Int64
+    ) {
         self.format = format
         self.corridorID = corridorID
         self.nodeID = nodeID
@@ -74,23 +76,31 @@ extension RaftStore {
     public func folderRecord() throws -> FolderRecord {
         try read("read the folder identity") { db in
             let state = try RaftStateRow.fetch(db)
-            func count(_ table: String) throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0 }
-            var record = FolderRecord(identity: nil, highWaterTerm: 0, highWaterCommit: 0, resyncAuditFloor: 0, resyncCount: 0,
-                                      hardState: state.hardState, compactionIndex: state.snapshotIndex,
-                                      logEntries: try count("log_entry"), snapshots: try count("snapshot"),
-                                      auditRows: try count("audit"), lampEvents: try count("lamp_event"))
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM folder_identity WHERE id = 1") else { return record }
-            let key = "id 1", table = "folder_identity"
+            func count(_ table: String) throws -> Int {
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0
+            }
+            var record = FolderRecord(
+                identity: nil, highWaterTerm: 0, highWaterCommit: 0, resyncAuditFloor: 0, resyncCount: 0,
+                hardState: state.hardState, compactionIndex: state.snapshotIndex,
+                logEntries: try count("log_entry"), snapshots: try count("snapshot"),
+                auditRows: try count("audit"), lampEvents: try count("lamp_event"))
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM folder_identity WHERE id = 1") else {
+                return record
+            }
+            let key = "id 1"
+            let table = "folder_identity"
             guard let corridor = textColumn(row, "corridor_id"), let cluster = textColumn(row, "cluster_id"),
-                  let fingerprint = blobColumn(row, "fingerprint"), fingerprint.count == 32,
-                  let voters = textColumn(row, "voters"), let learners = textColumn(row, "learners") else {
+                let fingerprint = blobColumn(row, "fingerprint"), fingerprint.count == 32,
+                let voters = textColumn(row, "voters"), let learners = textColumn(row, "learners")
+            else {
                 throw StorageError.corruptRow(table: table, key: key, reason: "a column is NULL or of the wrong type")
             }
             func ids(_ text: String, _ column: String) throws -> [NodeID] {
                 if text.isEmpty { return [] }
                 return try text.split(separator: ",").map {
                     guard let id = NodeID($0), id != noNode else {
-                        throw StorageError.corruptRow(table: table, key: key, reason: "\(column) has a bad node id \"\($0)\"")
+                        throw StorageError.corruptRow(
+                            table: table, key: key, reason: "\(column) has a bad node id \"\($0)\"")
                     }
                     return id
                 }
@@ -99,11 +109,13 @@ extension RaftStore {
             record.identity = FolderIdentity(
                 format: Int(clamping: format), corridorID: corridor,
                 nodeID: UInt64(bitPattern: try int64Column(row, "node_id", table: table, key: key)),
-                clusterID: cluster, fingerprint: fingerprint, voters: try ids(voters, "voters"), learners: try ids(learners, "learners"),
+                clusterID: cluster, fingerprint: fingerprint, voters: try ids(voters, "voters"),
+                learners: try ids(learners, "learners"),
                 recordedAtMs: try int64Column(row, "recorded_at_ms", table: table, key: key))
             record.highWaterTerm = try boundedColumn(row, "max_term", table: table, key: key, max: maxTerm)
             record.highWaterCommit = try boundedColumn(row, "max_commit", table: table, key: key, max: maxLogIndex)
-            record.resyncAuditFloor = try boundedColumn(row, "resync_audit_floor", table: table, key: key, max: maxLogIndex)
+            record.resyncAuditFloor = try boundedColumn(
+                row, "resync_audit_floor", table: table, key: key, max: maxLogIndex)
             record.resyncCount = Int(clamping: try int64Column(row, "resync_count", table: table, key: key))
             return record
         }
@@ -114,21 +126,26 @@ extension RaftStore {
     /// recorded is never replaced: a different one throws `identityAlreadyRecorded`.
     public func recordIdentity(_ identity: FolderIdentity) throws {
         try write("record the folder identity") { db in
-            if let existing = try Row.fetchOne(db, sql: "SELECT corridor_id, node_id, fingerprint FROM folder_identity WHERE id = 1") {
-                let same = textColumn(existing, "corridor_id") == identity.corridorID
+            if let existing = try Row.fetchOne(
+                db, sql: "SELECT corridor_id, node_id, fingerprint FROM folder_identity WHERE id = 1")
+            {
+                let same =
+                    textColumn(existing, "corridor_id") == identity.corridorID
                     && optionalInt64Column(existing, "node_id") == Int64(bitPattern: identity.nodeID)
                     && blobColumn(existing, "fingerprint") == identity.fingerprint
                 if same { return }
                 throw StorageError.identityAlreadyRecorded(path: self.directory)
             }
-            try db.execute(sql: """
-                INSERT INTO folder_identity (id, format, corridor_id, node_id, cluster_id, fingerprint, voters, learners,
-                                             recorded_at_ms, max_term, max_commit)
-                SELECT 1, ?, ?, ?, ?, ?, ?, ?, ?, term, commit_index FROM raft_state WHERE id = 1
-                """, arguments: [
+            try db.execute(
+                sql: """
+                    INSERT INTO folder_identity (id, format, corridor_id, node_id, cluster_id, fingerprint, voters, learners,
+                                                 recorded_at_ms, max_term, max_commit)
+                    SELECT 1, ?, ?, ?, ?, ?, ?, ?, ?, term, commit_index FROM raft_state WHERE id = 1
+                    """,
+                arguments: [
                     identity.format, identity.corridorID, Int64(bitPattern: identity.nodeID), identity.clusterID,
                     Data(identity.fingerprint), identity.voters.map(String.init).joined(separator: ","),
-                    identity.learners.map(String.init).joined(separator: ","), identity.recordedAtMs,
+                    identity.learners.map(String.init).joined(separator: ","), identity.recordedAtMs
                 ])
         }
     }
@@ -138,8 +155,9 @@ extension RaftStore {
     /// (`Controller.StartupCheck` compares the folder's `corridor.yaml` copy). The cluster id is kept.
     public func updateFingerprint(_ fingerprint: [UInt8], format: Int = FolderIdentity.currentFormat) throws {
         try write("update the folder fingerprint") { db in
-            try db.execute(sql: "UPDATE folder_identity SET fingerprint = ?, format = ? WHERE id = 1",
-                           arguments: [Data(fingerprint), format])
+            try db.execute(
+                sql: "UPDATE folder_identity SET fingerprint = ?, format = ? WHERE id = 1",
+                arguments: [Data(fingerprint), format])
         }
     }
 
@@ -147,10 +165,11 @@ extension RaftStore {
     /// accepts that this node starts without its memory).
     public func resetHighWaterMarks() throws {
         try write("reset the high-water marks") { db in
-            try db.execute(sql: """
-                UPDATE folder_identity SET max_term = (SELECT term FROM raft_state WHERE id = 1),
-                                           max_commit = (SELECT commit_index FROM raft_state WHERE id = 1)
-                """)
+            try db.execute(
+                sql: """
+                    UPDATE folder_identity SET max_term = (SELECT term FROM raft_state WHERE id = 1),
+                                               max_commit = (SELECT commit_index FROM raft_state WHERE id = 1)
+                    """)
         }
     }
 
@@ -174,11 +193,14 @@ extension RaftStore {
             reset.snapshotIndex = 0
             reset.snapshotTerm = 0
             try reset.store(db)
-            try db.execute(sql: """
-                UPDATE folder_identity SET max_commit = 0, resync_audit_floor = max(resync_audit_floor, ?),
-                                           resync_count = resync_count + 1
-                """, arguments: [try sqlInt(auditHead, "audit head")])
-            return ResyncOutcome(keptHardState: reset.hardState, droppedEntries: entries, droppedSnapshots: snapshots, auditFloor: auditHead)
+            try db.execute(
+                sql: """
+                    UPDATE folder_identity SET max_commit = 0, resync_audit_floor = max(resync_audit_floor, ?),
+                                               resync_count = resync_count + 1
+                    """, arguments: [try sqlInt(auditHead, "audit head")])
+            return ResyncOutcome(
+                keptHardState: reset.hardState, droppedEntries: entries, droppedSnapshots: snapshots,
+                auditFloor: auditHead)
         }
     }
 
@@ -186,8 +208,9 @@ extension RaftStore {
     /// configuration entry whose checksum verifies and that decodes, else the newest snapshot's, else nil.
     public func newestKnownMembership() throws -> (membership: Membership, source: String)? {
         try read("read the newest membership") { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE kind = ? ORDER BY idx DESC",
-                                           arguments: [Int64(EntryKind.config.rawValue)])
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE kind = ? ORDER BY idx DESC",
+                arguments: [Int64(EntryKind.config.rawValue)])
             while let row = try rows.next() {
                 if let e = try? Self.decodeEntry(row), let m = Membership.decode(e.data) {
                     return (m, "the configuration entry at index \(e.index)")

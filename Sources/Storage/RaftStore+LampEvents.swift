@@ -11,20 +11,26 @@ extension RaftStore {
     /// The events of `signalID` with `from <= timeMs < to`, in time order (ties in insertion order).
     public func lampEvents(signalID: String, from: Int64, to: Int64, limit: Int = .max) throws -> [LampEvent] {
         try read("read lamp events") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
-                WHERE signal_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
-                """, arguments: [signalID, from, to, Int64(clamping: limit)]).map { try Self.decodeLamp($0) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
+                    WHERE signal_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
+                    """, arguments: [signalID, from, to, Int64(clamping: limit)]
+            ).map { try Self.decodeLamp($0) }
         }
     }
 
     /// The events of every signal with `from <= timeMs < to`, in time order.
     public func lampEvents(from: Int64, to: Int64, limit: Int = .max) throws -> [LampEvent] {
         try read("read lamp events") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
-                WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
-                """, arguments: [from, to, Int64(clamping: limit)]).map { try Self.decodeLamp($0) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT signal_id, time_ms, event_code, parameter FROM lamp_event
+                    WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?
+                    """, arguments: [from, to, Int64(clamping: limit)]
+            ).map { try Self.decodeLamp($0) }
         }
     }
 
@@ -39,7 +45,8 @@ extension RaftStore {
 
     static func insertLampEvents(_ db: Database, _ events: [LampEvent]) throws {
         guard !events.isEmpty else { return }
-        let insert = try db.cachedStatement(sql: "INSERT INTO lamp_event (signal_id, time_ms, event_code, parameter) VALUES (?, ?, ?, ?)")
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO lamp_event (signal_id, time_ms, event_code, parameter) VALUES (?, ?, ?, ?)")
         for e in events {
             try insert.execute(arguments: [e.signalID, e.timeMs, e.eventCode, e.parameter])
         }
@@ -50,9 +57,10 @@ extension RaftStore {
         guard let signal = row.storedText("signal_id") else {
             throw StorageError.corruptRow(table: "lamp_event", key: id, reason: "signal_id is not text")
         }
-        return LampEvent(signalID: signal, timeMs: try int64Column(row, "time_ms", table: "lamp_event", key: id),
-                         eventCode: try int64Column(row, "event_code", table: "lamp_event", key: id),
-                         parameter: try int64Column(row, "parameter", table: "lamp_event", key: id))
+        return LampEvent(
+            signalID: signal, timeMs: try int64Column(row, "time_ms", table: "lamp_event", key: id),
+            eventCode: try int64Column(row, "event_code", table: "lamp_event", key: id),
+            parameter: try int64Column(row, "parameter", table: "lamp_event", key: id))
     }
 }
 
@@ -63,10 +71,11 @@ extension RaftStore {
     public func refuseLampRows(_ on: Bool) throws {
         try write("fault injection") { db in
             if on {
-                try db.execute(sql: """
-                    CREATE TEMP TRIGGER IF NOT EXISTS fault_refuse_lamp_rows BEFORE INSERT ON main.lamp_event
-                    BEGIN SELECT RAISE(ABORT, 'fault injection: lamp rows refused'); END
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TEMP TRIGGER IF NOT EXISTS fault_refuse_lamp_rows BEFORE INSERT ON main.lamp_event
+                        BEGIN SELECT RAISE(ABORT, 'fault injection: lamp rows refused'); END
+                        """)
             } else {
                 try db.execute(sql: "DROP TRIGGER IF EXISTS temp.fault_refuse_lamp_rows")
             }

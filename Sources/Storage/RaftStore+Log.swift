@@ -9,7 +9,10 @@ struct RaftStateRow {
     var snapshotTerm: Term
 
     static func fetch(_ db: Database) throws -> RaftStateRow {
-        guard let row = try Row.fetchOne(db, sql: "SELECT term, vote, commit_index, snapshot_index, snapshot_term FROM raft_state WHERE id = 1") else {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT term, vote, commit_index, snapshot_index, snapshot_term FROM raft_state WHERE id = 1")
+        else {
             throw StorageError.corruptRow(table: "raft_state", key: "id 1", reason: "the row is missing")
         }
         let key = "id 1"
@@ -19,19 +22,23 @@ struct RaftStateRow {
         // Node ids are stored bit for bit (any UInt64 but 0 names a node).
         let vote = try int64Column(row, "vote", table: "raft_state", key: key)
         let state = RaftStateRow(
-            hardState: HardState(term: try u("term", maxTerm), vote: UInt64(bitPattern: vote), commit: try u("commit_index", maxLogIndex)),
+            hardState: HardState(
+                term: try u("term", maxTerm), vote: UInt64(bitPattern: vote), commit: try u("commit_index", maxLogIndex)
+            ),
             snapshotIndex: try u("snapshot_index", maxLogIndex), snapshotTerm: try u("snapshot_term", maxTerm))
         return state
     }
 
     func store(_ db: Database) throws {
-        try db.execute(sql: """
-            UPDATE raft_state SET term = ?, vote = ?, commit_index = ?, snapshot_index = ?, snapshot_term = ?
-            WHERE id = 1
-            """, arguments: [
+        try db.execute(
+            sql: """
+                UPDATE raft_state SET term = ?, vote = ?, commit_index = ?, snapshot_index = ?, snapshot_term = ?
+                WHERE id = 1
+                """,
+            arguments: [
                 try sqlInt(hardState.term, "term"), Int64(bitPattern: hardState.vote),
                 try sqlInt(hardState.commit, "commit index"), try sqlInt(snapshotIndex, "snapshot index"),
-                try sqlInt(snapshotTerm, "snapshot term"),
+                try sqlInt(snapshotTerm, "snapshot term")
             ])
     }
 }
@@ -72,9 +79,10 @@ extension RaftStore {
             if stateChanged { try state.store(db) }
             let audits = try Self.appendAudit(db, batch.auditRecords)
             try Self.insertLampEvents(db, batch.lampEvents)
-            return WriteResult(lastIndex: last, lastTerm: try Self.term(db, at: last, state: state, lastIndex: last),
-                               hardState: state.hardState, entriesWritten: entriesWritten,
-                               auditRowsWritten: audits, lampEventsWritten: batch.lampEvents.count)
+            return WriteResult(
+                lastIndex: last, lastTerm: try Self.term(db, at: last, state: state, lastIndex: last),
+                hardState: state.hardState, entriesWritten: entriesWritten,
+                auditRowsWritten: audits, lampEventsWritten: batch.lampEvents.count)
         }
     }
 
@@ -166,22 +174,29 @@ extension RaftStore {
             if low == high { return [] }
             var out: [Entry] = []
             var bytes = 0
-            let rows = try Row.fetchCursor(db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
-                                           arguments: [try sqlInt(low, "index"), try sqlInt(high, "index")])
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
+                arguments: [try sqlInt(low, "index"), try sqlInt(high, "index")])
             var expected = low
             var stoppedBySize = false
             while let row = try rows.next() {
                 let e = try Self.decodeEntry(row)
                 guard e.index == expected else {
-                    throw StorageError.corruptRow(table: "log_entry", key: "idx \(expected)", reason: "the entry is missing (the log has a hole)")
+                    throw StorageError.corruptRow(
+                        table: "log_entry", key: "idx \(expected)", reason: "the entry is missing (the log has a hole)")
                 }
-                if !out.isEmpty, bytes + e.sizeBytes > maxBytes { stoppedBySize = true; break }
+                if !out.isEmpty, bytes + e.sizeBytes > maxBytes {
+                    stoppedBySize = true
+                    break
+                }
                 bytes += e.sizeBytes
                 out.append(e)
                 expected += 1
             }
             if !stoppedBySize, expected < high {
-                throw StorageError.corruptRow(table: "log_entry", key: "idx \(expected)", reason: "the entry is missing (the log has a hole)")
+                throw StorageError.corruptRow(
+                    table: "log_entry", key: "idx \(expected)", reason: "the entry is missing (the log has a hole)")
             }
             return out
         }
@@ -197,27 +212,32 @@ extension RaftStore {
         try read("load state") { db in
             let state = try RaftStateRow.fetch(db)
             var entries: [Entry] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry ORDER BY idx")
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry ORDER BY idx")
             var expected = state.snapshotIndex + 1
             while let row = try rows.next() {
                 let e = try Self.decodeEntry(row)
                 guard e.index == expected else {
-                    throw StorageError.corruptRow(table: "log_entry", key: "idx \(expected)",
-                                                  reason: e.index < expected ? "an entry at or below the compaction point \(state.snapshotIndex) remains"
-                                                                             : "the entry is missing (the log has a hole before \(e.index))")
+                    throw StorageError.corruptRow(
+                        table: "log_entry", key: "idx \(expected)",
+                        reason: e.index < expected
+                            ? "an entry at or below the compaction point \(state.snapshotIndex) remains"
+                            : "the entry is missing (the log has a hole before \(e.index))")
                 }
                 entries.append(e)
                 expected += 1
             }
             let snapshot = try Self.latestSnapshot(db)
             if state.snapshotIndex > 0, (snapshot?.index ?? 0) < state.snapshotIndex {
-                throw StorageError.missingSnapshot(compactedThrough: state.snapshotIndex, newestSnapshot: snapshot?.index)
+                throw StorageError.missingSnapshot(
+                    compactedThrough: state.snapshotIndex, newestSnapshot: snapshot?.index)
             }
             // RaftCore takes the compaction point from the snapshot when one is given: hand it the
             // entries after the snapshot only (those before are folded into it).
-            let restored = RestoredState(hardState: state.hardState, entries: entries.filter { $0.index > (snapshot?.index ?? 0) },
-                                         snapshotIndex: state.snapshotIndex, snapshotTerm: state.snapshotTerm,
-                                         applied: snapshot?.index ?? 0, snapshot: snapshot?.raftSnapshot)
+            let restored = RestoredState(
+                hardState: state.hardState, entries: entries.filter { $0.index > (snapshot?.index ?? 0) },
+                snapshotIndex: state.snapshotIndex, snapshotTerm: state.snapshotTerm,
+                applied: snapshot?.index ?? 0, snapshot: snapshot?.raftSnapshot)
             return LoadedState(restored: restored, snapshot: snapshot)
         }
     }
@@ -234,12 +254,18 @@ extension RaftStore {
     static func term(_ db: Database, at index: LogIndex, state: RaftStateRow, lastIndex: LogIndex) throws -> Term {
         if index == 0 { return 0 }
         if index == state.snapshotIndex { return state.snapshotTerm }
-        guard index > state.snapshotIndex else { throw StorageError.compacted(index: index, snapshotIndex: state.snapshotIndex) }
+        guard index > state.snapshotIndex else {
+            throw StorageError.compacted(index: index, snapshotIndex: state.snapshotIndex)
+        }
         guard index <= lastIndex else { throw StorageError.unavailable(index: index, lastIndex: lastIndex) }
         // The whole row, so that its checksum is verified before its term is believed.
-        guard let row = try Row.fetchOne(db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx = ?",
-                                         arguments: [try sqlInt(index, "index")]) else {
-            throw StorageError.corruptRow(table: "log_entry", key: "idx \(index)", reason: "the entry is missing (the log has a hole)")
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx = ?",
+                arguments: [try sqlInt(index, "index")])
+        else {
+            throw StorageError.corruptRow(
+                table: "log_entry", key: "idx \(index)", reason: "the entry is missing (the log has a hole)")
         }
         return try decodeEntry(row).term
     }
@@ -258,12 +284,13 @@ extension RaftStore {
         let term = try boundedColumn(row, "term", table: "log_entry", key: key, max: maxTerm)
         let bytes: [UInt8]
         switch ((row["data"] as DatabaseValue?) ?? .null).storage {
-        case let .blob(data): bytes = [UInt8](data)
+        case .blob(let data): bytes = [UInt8](data)
         case .null: bytes = []
         default: throw StorageError.corruptRow(table: "log_entry", key: key, reason: "data is not a blob")
         }
         let computed = EntryChecksum.compute(index: index, term: term, kind: raw, data: bytes)
-        guard let storedValue = row["checksum"] as DatabaseValue?, case let .blob(storedData) = storedValue.storage else {
+        guard let storedValue = row["checksum"] as DatabaseValue?, case .blob(let storedData) = storedValue.storage
+        else {
             throw StorageError.entryChecksumMismatch(index: index, stored: "none", computed: hex(computed))
         }
         let stored = [UInt8](storedData)
@@ -276,15 +303,24 @@ extension RaftStore {
     /// Validates and writes `entries`, replacing the stored suffix from the first one's index.
     /// Entries at or below the compaction point are already committed and folded into a snapshot:
     /// they are skipped. Returns the new last index and the number of rows written.
-    static func appendEntries(_ db: Database, _ entries: [Entry], state: RaftStateRow, lastIndex: LogIndex) throws -> (LogIndex, Int) {
+    static func appendEntries(
+        _ db: Database, _ entries: [Entry], state: RaftStateRow, lastIndex: LogIndex
+    ) throws -> (LogIndex, Int) {
         for i in entries.indices.dropFirst() {
-            let prev = entries[i - 1], e = entries[i]
-            guard e.index == prev.index + 1 else { throw StorageError.entriesNotConsecutive(at: e.index, previous: prev.index) }
-            guard e.term >= prev.term else { throw StorageError.termsDecrease(at: e.index, term: e.term, previousTerm: prev.term) }
+            let prev = entries[i - 1]
+            let e = entries[i]
+            guard e.index == prev.index + 1 else {
+                throw StorageError.entriesNotConsecutive(at: e.index, previous: prev.index)
+            }
+            guard e.term >= prev.term else {
+                throw StorageError.termsDecrease(at: e.index, term: e.term, previousTerm: prev.term)
+            }
         }
         let toWrite = entries.drop { $0.index <= state.snapshotIndex }
         guard let first = toWrite.first else { return (lastIndex, 0) }
-        guard first.index <= lastIndex + 1 else { throw StorageError.appendLeavesGap(firstIndex: first.index, lastIndex: lastIndex) }
+        guard first.index <= lastIndex + 1 else {
+            throw StorageError.appendLeavesGap(firstIndex: first.index, lastIndex: lastIndex)
+        }
         if first.index > 1 {
             let prevTerm = try term(db, at: first.index - 1, state: state, lastIndex: lastIndex)
             guard first.term >= prevTerm else {
@@ -294,10 +330,14 @@ extension RaftStore {
         if first.index <= lastIndex {
             try db.execute(sql: "DELETE FROM log_entry WHERE idx >= ?", arguments: [try sqlInt(first.index, "index")])
         }
-        let insert = try db.cachedStatement(sql: "INSERT INTO log_entry (idx, term, kind, data, checksum) VALUES (?, ?, ?, ?, ?)")
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO log_entry (idx, term, kind, data, checksum) VALUES (?, ?, ?, ?, ?)")
         for e in toWrite {
             let sum = EntryChecksum.compute(index: e.index, term: e.term, kind: e.kind.rawValue, data: e.data)
-            try insert.execute(arguments: [try sqlInt(e.index, "index"), try sqlInt(e.term, "term"), Int64(e.kind.rawValue), Data(e.data), Data(sum)])
+            try insert.execute(arguments: [
+                try sqlInt(e.index, "index"), try sqlInt(e.term, "term"), Int64(e.kind.rawValue), Data(e.data),
+                Data(sum)
+            ])
         }
         return (toWrite.last!.index, toWrite.count)
     }

@@ -40,7 +40,10 @@ extension RaftStore {
     /// The snapshot at `index`, verified. Throws `snapshotNotFound` or `snapshotChecksumMismatch`.
     public func snapshot(at index: LogIndex) throws -> StoredSnapshot {
         try read("load snapshot") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM snapshot WHERE idx = ?", arguments: [try sqlInt(index, "index")]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM snapshot WHERE idx = ?", arguments: [try sqlInt(index, "index")])
+            else {
                 throw StorageError.snapshotNotFound(index: index)
             }
             return try Self.decodeSnapshot(row)
@@ -57,20 +60,25 @@ extension RaftStore {
     }
 
     func insertSnapshot(_ db: Database, _ s: StoredSnapshot) throws {
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO snapshot (idx, term, voters, learners, data, sha256) VALUES (?, ?, ?, ?, ?, ?)
-            """, arguments: [
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO snapshot (idx, term, voters, learners, data, sha256) VALUES (?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
                 try sqlInt(s.index, "snapshot index"), try sqlInt(s.term, "snapshot term"),
                 s.membership.voters.map(String.init).joined(separator: ","),
                 s.membership.learners.map(String.init).joined(separator: ","),
-                Data(s.data), Data(sha256(s.data)),
+                Data(s.data), Data(sha256(s.data))
             ])
-        try db.execute(sql: "DELETE FROM snapshot WHERE idx NOT IN (SELECT idx FROM snapshot ORDER BY idx DESC LIMIT ?)",
-                       arguments: [snapshotsToKeep])
+        try db.execute(
+            sql: "DELETE FROM snapshot WHERE idx NOT IN (SELECT idx FROM snapshot ORDER BY idx DESC LIMIT ?)",
+            arguments: [snapshotsToKeep])
     }
 
     static func latestSnapshot(_ db: Database) throws -> StoredSnapshot? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM snapshot ORDER BY idx DESC LIMIT 1") else { return nil }
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM snapshot ORDER BY idx DESC LIMIT 1") else {
+            return nil
+        }
         return try decodeSnapshot(row)
     }
 
@@ -91,12 +99,14 @@ extension RaftStore {
             if text.isEmpty { return [] }
             return try text.split(separator: ",").map {
                 guard let id = NodeID($0), id != noNode else {
-                    throw StorageError.corruptRow(table: "snapshot", key: key, reason: "\(column) has a bad node id \"\($0)\"")
+                    throw StorageError.corruptRow(
+                        table: "snapshot", key: key, reason: "\(column) has a bad node id \"\($0)\"")
                 }
                 return id
             }
         }
-        let voters = try ids("voters"), learners = try ids("learners")
+        let voters = try ids("voters")
+        let learners = try ids("learners")
         guard !voters.isEmpty else { throw StorageError.corruptRow(table: "snapshot", key: key, reason: "no voters") }
         guard Set(voters).count == voters.count, Set(learners).count == learners.count else {
             throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node id appears twice")
@@ -104,7 +114,8 @@ extension RaftStore {
         guard Set(voters).isDisjoint(with: learners) else {
             throw StorageError.corruptRow(table: "snapshot", key: key, reason: "a node is both voter and learner")
         }
-        return StoredSnapshot(index: index, term: try boundedColumn(row, "term", table: "snapshot", key: key, max: maxTerm),
-                        membership: Membership(voters: voters, learners: learners), data: data)
+        return StoredSnapshot(
+            index: index, term: try boundedColumn(row, "term", table: "snapshot", key: key, max: maxTerm),
+            membership: Membership(voters: voters, learners: learners), data: data)
     }
 }

@@ -55,9 +55,11 @@ public struct AuditRecord: Sendable, Equatable {
     /// 1 or 2: how the row is stored and hashed (`AuditChain.canonicalEncoding`).
     public var format: UInt8 { outcome == nil ? 1 : 2 }
 
-    public init(index: LogIndex, term: Term, leaderTimeMs: Int64, operatorName: String, clientID: String,
-                sequence: UInt64, command: [UInt8], commandText: String = "", result: String = "", stateHash: [UInt8],
-                commandKind: String = "", outcome: AuditOutcome? = nil) {
+    public init(
+        index: LogIndex, term: Term, leaderTimeMs: Int64, operatorName: String, clientID: String,
+        sequence: UInt64, command: [UInt8], commandText: String = "", result: String = "", stateHash: [UInt8],
+        commandKind: String = "", outcome: AuditOutcome? = nil
+    ) {
         self.index = index
         self.term = term
         self.leaderTimeMs = leaderTimeMs
@@ -158,7 +160,8 @@ public struct WriteBatch: Sendable, Equatable {
     }
 
     public var isEmpty: Bool {
-        writes.allSatisfy { $0.snapshot == nil && $0.hardState == nil && $0.entries.isEmpty } && auditRecords.isEmpty && lampEvents.isEmpty
+        writes.allSatisfy { $0.snapshot == nil && $0.hardState == nil && $0.entries.isEmpty } && auditRecords.isEmpty
+            && lampEvents.isEmpty
     }
 }
 

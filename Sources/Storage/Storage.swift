@@ -1,3 +1,4 @@
+import Crypto
 // Storage: Greenwave's durable state on one SQLite file (WAL, synchronous=FULL).
 //
 // `RaftStore` keeps the Raft hard state and log, state-machine snapshots (SHA-256 checked on load),
@@ -7,13 +8,12 @@
 // power loss. See docs/storage.md.
 import Foundation
 import GRDB
-import Crypto
 import RaftCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 public final class RaftStore: @unchecked Sendable {
@@ -41,7 +41,8 @@ public final class RaftStore: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw StorageError.cannotOpen(path: directory, reason: "cannot create the directory: \(error.localizedDescription)")
+            throw StorageError.cannotOpen(
+                path: directory, reason: "cannot create the directory: \(error.localizedDescription)")
         }
         let lockPath = (directory as NSString).appendingPathComponent(Self.lockFileName)
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -77,7 +78,8 @@ public final class RaftStore: @unchecked Sendable {
             try Self.migrator.migrate(queue)
             let mode = try queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
             guard mode?.lowercased() == "wal" else {
-                throw StorageError.cannotOpen(path: path, reason: "SQLite refused WAL mode (journal_mode is \(mode ?? "unknown"))")
+                throw StorageError.cannotOpen(
+                    path: path, reason: "SQLite refused WAL mode (journal_mode is \(mode ?? "unknown"))")
             }
             self.dbQueue = queue
             self.lockFD = fd
@@ -113,59 +115,60 @@ public final class RaftStore: @unchecked Sendable {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-raft-log-snapshots-audit-lamps") { db in
-            try db.execute(sql: """
-                CREATE TABLE raft_state (
-                    id INTEGER PRIMARY KEY CHECK (id = 1),
-                    term INTEGER NOT NULL,
-                    vote INTEGER NOT NULL,
-                    commit_index INTEGER NOT NULL,
-                    snapshot_index INTEGER NOT NULL,
-                    snapshot_term INTEGER NOT NULL
-                );
-                INSERT INTO raft_state (id, term, vote, commit_index, snapshot_index, snapshot_term)
-                    VALUES (1, 0, 0, 0, 0, 0);
-                CREATE TABLE log_entry (
-                    idx INTEGER PRIMARY KEY,
-                    term INTEGER NOT NULL,
-                    kind INTEGER NOT NULL,
-                    data BLOB NOT NULL
-                );
-                CREATE TABLE snapshot (
-                    idx INTEGER PRIMARY KEY,
-                    term INTEGER NOT NULL,
-                    voters TEXT NOT NULL,
-                    learners TEXT NOT NULL,
-                    data BLOB NOT NULL,
-                    sha256 BLOB NOT NULL
-                );
-                CREATE TABLE audit (
-                    idx INTEGER PRIMARY KEY,
-                    term INTEGER NOT NULL,
-                    leader_time_ms INTEGER NOT NULL,
-                    operator TEXT NOT NULL,
-                    client_id TEXT NOT NULL,
-                    sequence INTEGER NOT NULL,
-                    command BLOB NOT NULL,
-                    command_text TEXT NOT NULL,
-                    result TEXT NOT NULL,
-                    state_hash BLOB NOT NULL,
-                    prev_index INTEGER NOT NULL,
-                    prev_row_hash BLOB NOT NULL,
-                    row_hash BLOB NOT NULL
-                );
-                CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
-                BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END;
-                CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
-                BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: DELETE refused'); END;
-                CREATE TABLE lamp_event (
-                    id INTEGER PRIMARY KEY,
-                    signal_id TEXT NOT NULL,
-                    time_ms INTEGER NOT NULL,
-                    event_code INTEGER NOT NULL,
-                    parameter INTEGER NOT NULL
-                );
-                CREATE INDEX lamp_event_by_signal_time ON lamp_event (signal_id, time_ms);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE raft_state (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        term INTEGER NOT NULL,
+                        vote INTEGER NOT NULL,
+                        commit_index INTEGER NOT NULL,
+                        snapshot_index INTEGER NOT NULL,
+                        snapshot_term INTEGER NOT NULL
+                    );
+                    INSERT INTO raft_state (id, term, vote, commit_index, snapshot_index, snapshot_term)
+                        VALUES (1, 0, 0, 0, 0, 0);
+                    CREATE TABLE log_entry (
+                        idx INTEGER PRIMARY KEY,
+                        term INTEGER NOT NULL,
+                        kind INTEGER NOT NULL,
+                        data BLOB NOT NULL
+                    );
+                    CREATE TABLE snapshot (
+                        idx INTEGER PRIMARY KEY,
+                        term INTEGER NOT NULL,
+                        voters TEXT NOT NULL,
+                        learners TEXT NOT NULL,
+                        data BLOB NOT NULL,
+                        sha256 BLOB NOT NULL
+                    );
+                    CREATE TABLE audit (
+                        idx INTEGER PRIMARY KEY,
+                        term INTEGER NOT NULL,
+                        leader_time_ms INTEGER NOT NULL,
+                        operator TEXT NOT NULL,
+                        client_id TEXT NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        command BLOB NOT NULL,
+                        command_text TEXT NOT NULL,
+                        result TEXT NOT NULL,
+                        state_hash BLOB NOT NULL,
+                        prev_index INTEGER NOT NULL,
+                        prev_row_hash BLOB NOT NULL,
+                        row_hash BLOB NOT NULL
+                    );
+                    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END;
+                    CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: DELETE refused'); END;
+                    CREATE TABLE lamp_event (
+                        id INTEGER PRIMARY KEY,
+                        signal_id TEXT NOT NULL,
+                        time_ms INTEGER NOT NULL,
+                        event_code INTEGER NOT NULL,
+                        parameter INTEGER NOT NULL
+                    );
+                    CREATE INDEX lamp_event_by_signal_time ON lamp_event (signal_id, time_ms);
+                    """)
         }
         // Every log entry carries a checksum (EntryChecksum), written on append and verified on every
         // read. Rows written before this migration get theirs computed here, from their stored values;
@@ -174,11 +177,14 @@ public final class RaftStore: @unchecked Sendable {
             try db.execute(sql: "ALTER TABLE log_entry ADD COLUMN checksum BLOB")
             var after: Int64 = -1
             while true {
-                let rows = try Row.fetchAll(db, sql: "SELECT idx, term, kind, data FROM log_entry WHERE idx > ? ORDER BY idx LIMIT 1000",
-                                            arguments: [after])
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT idx, term, kind, data FROM log_entry WHERE idx > ? ORDER BY idx LIMIT 1000",
+                    arguments: [after])
                 guard let lastRow = rows.last else { break }
                 for row in rows {
-                    let idx: Int64 = row["idx"], term: Int64 = row["term"], kind: Int64 = row["kind"]
+                    let idx: Int64 = row["idx"]
+                    let term: Int64 = row["term"]
+                    let kind: Int64 = row["kind"]
                     let data = [UInt8](row.storedData("data") ?? Data())
                     guard idx >= 0, term >= 0, let k = UInt8(exactly: kind) else { continue }
                     let sum = EntryChecksum.compute(index: UInt64(idx), term: UInt64(term), kind: k, data: data)
@@ -191,41 +197,43 @@ public final class RaftStore: @unchecked Sendable {
         // with the highest term and commit index the raft_state row ever held (kept by a trigger): a
         // hard state that goes backwards is a database that lost its state.
         m.registerMigration(Self.folderIdentityMigration) { db in
-            try db.execute(sql: """
-                CREATE TABLE folder_identity (
-                    id INTEGER PRIMARY KEY CHECK (id = 1),
-                    format INTEGER NOT NULL,
-                    corridor_id TEXT NOT NULL,
-                    node_id INTEGER NOT NULL,
-                    cluster_id TEXT NOT NULL,
-                    fingerprint BLOB NOT NULL,
-                    voters TEXT NOT NULL,
-                    learners TEXT NOT NULL,
-                    recorded_at_ms INTEGER NOT NULL,
-                    max_term INTEGER NOT NULL DEFAULT 0,
-                    max_commit INTEGER NOT NULL DEFAULT 0,
-                    resync_audit_floor INTEGER NOT NULL DEFAULT 0,
-                    resync_count INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE TRIGGER raft_state_high_water AFTER UPDATE ON raft_state
-                BEGIN
-                    UPDATE folder_identity SET max_term = max(max_term, NEW.term), max_commit = max(max_commit, NEW.commit_index);
-                END;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE folder_identity (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        format INTEGER NOT NULL,
+                        corridor_id TEXT NOT NULL,
+                        node_id INTEGER NOT NULL,
+                        cluster_id TEXT NOT NULL,
+                        fingerprint BLOB NOT NULL,
+                        voters TEXT NOT NULL,
+                        learners TEXT NOT NULL,
+                        recorded_at_ms INTEGER NOT NULL,
+                        max_term INTEGER NOT NULL DEFAULT 0,
+                        max_commit INTEGER NOT NULL DEFAULT 0,
+                        resync_audit_floor INTEGER NOT NULL DEFAULT 0,
+                        resync_count INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TRIGGER raft_state_high_water AFTER UPDATE ON raft_state
+                    BEGIN
+                        UPDATE folder_identity SET max_term = max(max_term, NEW.term), max_commit = max(max_commit, NEW.commit_index);
+                    END;
+                    """)
         }
         // Typed evidence (schema v2 rows, issue 15): rows written from now on carry the command's kind and
         // the outcome in typed columns, hashed by the v2 rules; the rows already stored stay v1 (format
         // 1, their hashes unchanged), so a migrated folder still verifies against its v1 hashes.
         m.registerMigration(Self.typedEvidenceMigration) { db in
-            try db.execute(sql: """
-                ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
-                ALTER TABLE audit ADD COLUMN command_kind TEXT;
-                ALTER TABLE audit ADD COLUMN result_kind TEXT;
-                ALTER TABLE audit ADD COLUMN reason_code INTEGER;
-                ALTER TABLE audit ADD COLUMN reason TEXT;
-                ALTER TABLE audit ADD COLUMN effective_at_ms INTEGER;
-                ALTER TABLE audit ADD COLUMN own_head_hash BLOB;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE audit ADD COLUMN command_kind TEXT;
+                    ALTER TABLE audit ADD COLUMN result_kind TEXT;
+                    ALTER TABLE audit ADD COLUMN reason_code INTEGER;
+                    ALTER TABLE audit ADD COLUMN reason TEXT;
+                    ALTER TABLE audit ADD COLUMN effective_at_ms INTEGER;
+                    ALTER TABLE audit ADD COLUMN own_head_hash BLOB;
+                    """)
         }
         return m
     }
@@ -275,9 +283,9 @@ public final class RaftStore: @unchecked Sendable {
     func pragmaForTesting(_ name: String) throws -> String? {
         try read("pragma") { db in
             switch try DatabaseValue.fetchOne(db, sql: "PRAGMA \(name)")?.storage {
-            case let .int64(v)?: return String(v)
-            case let .string(s)?: return s
-            case let .double(d)?: return String(d)
+            case .int64(let v)?: return String(v)
+            case .string(let s)?: return s
+            case .double(let d)?: return String(d)
             default: return nil
             }
         }
@@ -285,7 +293,9 @@ public final class RaftStore: @unchecked Sendable {
 
     /// Test hook: the `detail` lines of EXPLAIN QUERY PLAN for `sql`.
     func queryPlanForTesting(_ sql: String) throws -> [String] {
-        try read("explain") { db in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0.storedText("detail") ?? "" } }
+        try read("explain") { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0.storedText("detail") ?? "" }
+        }
     }
 
     /// Test hook: runs raw SQL outside the store's rules (used to simulate tampering).
@@ -295,11 +305,12 @@ public final class RaftStore: @unchecked Sendable {
 }
 
 // glibc and Darwin both export `close`, which `RaftStore.close()` shadows inside the class.
+// swift-format-ignore: AlwaysUseLowerCamelCase
 @inline(__always) func Glibc_close(_ fd: Int32) -> Int32 {
     #if canImport(Glibc)
-    return Glibc.close(fd)
+        return Glibc.close(fd)
     #else
-    return Darwin.close(fd)
+        return Darwin.close(fd)
     #endif
 }
 
@@ -310,7 +321,9 @@ public final class RaftStore: @unchecked Sendable {
     return Int64(value)
 }
 
-@inline(__always) func fromSQL(_ value: Int64, table: String, key: String, field: String, max: UInt64 = UInt64(Int64.max)) throws -> UInt64 {
+@inline(__always) func fromSQL(
+    _ value: Int64, table: String, key: String, field: String, max: UInt64 = UInt64(Int64.max)
+) throws -> UInt64 {
     guard value >= 0 else {
         throw StorageError.corruptRow(table: table, key: key, reason: "\(field) is negative (\(value))")
     }
@@ -324,7 +337,7 @@ public final class RaftStore: @unchecked Sendable {
 /// non-optional subscript would trap on them).
 func int64Column(_ row: Row, _ column: String, table: String, key: String) throws -> Int64 {
     let value = (row[column] as DatabaseValue?) ?? .null
-    if case let .int64(i) = value.storage { return i }
+    if case .int64(let i) = value.storage { return i }
     throw StorageError.corruptRow(table: table, key: key, reason: "\(column) is not an integer (\(value))")
 }
 
@@ -336,15 +349,15 @@ func boundedColumn(_ row: Row, _ column: String, table: String, key: String, max
 /// The column as stored, never trapping (GRDB's typed subscripts trap on a failed conversion).
 func rawColumn(_ row: Row, _ column: String) -> DatabaseValue { (row[column] as DatabaseValue?) ?? .null }
 func textColumn(_ row: Row, _ column: String) -> String? {
-    if case let .string(s) = rawColumn(row, column).storage { return s }
+    if case .string(let s) = rawColumn(row, column).storage { return s }
     return nil
 }
 func blobColumn(_ row: Row, _ column: String) -> [UInt8]? {
-    if case let .blob(d) = rawColumn(row, column).storage { return [UInt8](d) }
+    if case .blob(let d) = rawColumn(row, column).storage { return [UInt8](d) }
     return nil
 }
 func optionalInt64Column(_ row: Row, _ column: String) -> Int64? {
-    if case let .int64(i) = rawColumn(row, column).storage { return i }
+    if case .int64(let i) = rawColumn(row, column).storage { return i }
     return nil
 }
 
@@ -357,19 +370,19 @@ extension Row {
     /// a missing column). Never traps, unlike GRDB's typed subscripts on a value of another type — a
     /// row is input like any other and may have been edited by hand.
     public func storedInt64(_ column: String) -> Int64? {
-        if case let .int64(i) = ((self[column] as DatabaseValue?) ?? .null).storage { return i }
+        if case .int64(let i) = ((self[column] as DatabaseValue?) ?? .null).storage { return i }
         return nil
     }
 
     /// The column as text when SQLite stores it as text; nil otherwise. Never traps.
     public func storedText(_ column: String) -> String? {
-        if case let .string(s) = ((self[column] as DatabaseValue?) ?? .null).storage { return s }
+        if case .string(let s) = ((self[column] as DatabaseValue?) ?? .null).storage { return s }
         return nil
     }
 
     /// The column's bytes when SQLite stores a blob; nil otherwise. Never traps.
     public func storedData(_ column: String) -> Data? {
-        if case let .blob(d) = ((self[column] as DatabaseValue?) ?? .null).storage { return d }
+        if case .blob(let d) = ((self[column] as DatabaseValue?) ?? .null).storage { return d }
         return nil
     }
 }

@@ -54,46 +54,52 @@ public enum StorageError: Error, Equatable, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case let .cannotOpen(path, reason):
+        case .cannotOpen(let path, let reason):
             return "cannot open the storage at \(path): \(reason)"
-        case let .dataDirectoryLocked(path):
-            return "the data directory \(path) is in use by another process (its LOCK file is held); stop that controller first"
-        case let .schemaTooNew(path, unknown):
-            return "the database \(path) was written by a newer version (unknown migrations: \(unknown.joined(separator: ", "))); upgrade this binary"
-        case let .sqlite(operation, message):
+        case .dataDirectoryLocked(let path):
+            return
+                "the data directory \(path) is in use by another process (its LOCK file is held); stop that controller first"
+        case .schemaTooNew(let path, let unknown):
+            return
+                "the database \(path) was written by a newer version (unknown migrations: \(unknown.joined(separator: ", "))); upgrade this binary"
+        case .sqlite(let operation, let message):
             return "SQLite failed during \(operation): \(message)"
         case .closed:
             return "the store is closed"
-        case let .entriesNotConsecutive(at, previous):
+        case .entriesNotConsecutive(let at, let previous):
             return "entries to append are not consecutive: index \(at) follows index \(previous)"
-        case let .termsDecrease(at, term, previousTerm):
+        case .termsDecrease(let at, let term, let previousTerm):
             return "entries to append have decreasing terms: index \(at) has term \(term) after term \(previousTerm)"
-        case let .appendLeavesGap(firstIndex, lastIndex):
+        case .appendLeavesGap(let firstIndex, let lastIndex):
             return "cannot append at index \(firstIndex): the log ends at \(lastIndex), which would leave a gap"
-        case let .compacted(index, snapshotIndex):
+        case .compacted(let index, let snapshotIndex):
             return "log index \(index) was compacted into the snapshot at \(snapshotIndex); read the snapshot instead"
-        case let .unavailable(index, lastIndex):
+        case .unavailable(let index, let lastIndex):
             return "log index \(index) is past the end of the log (last index \(lastIndex))"
-        case let .invalidRange(low, high):
+        case .invalidRange(let low, let high):
             return "invalid log range [\(low), \(high)): low is above high"
-        case let .valueOutOfRange(field, value):
+        case .valueOutOfRange(let field, let value):
             return "\(field) \(value) does not fit a signed 64-bit SQLite INTEGER"
-        case let .missingSnapshot(compactedThrough, newest):
+        case .missingSnapshot(let compactedThrough, let newest):
             let have = newest.map { "the newest snapshot is at \($0)" } ?? "there is no snapshot"
-            return "the log is compacted through index \(compactedThrough) but \(have); restore this node from a peer's snapshot"
-        case let .entryChecksumMismatch(index, stored, computed):
-            return "log entry at index \(index) is corrupt: its index, term, kind and data hash to \(computed), not the stored checksum \(stored); it was not used — re-sync this replica from a healthy one (greenwave controller resync, docs/operations.md)"
-        case let .snapshotChecksumMismatch(index, stored, computed):
-            return "snapshot at index \(index) is corrupt: its data hashes to \(computed), not the stored SHA-256 \(stored); it was not used — fetch a snapshot from a peer"
-        case let .snapshotNotFound(index):
+            return
+                "the log is compacted through index \(compactedThrough) but \(have); restore this node from a peer's snapshot"
+        case .entryChecksumMismatch(let index, let stored, let computed):
+            return
+                "log entry at index \(index) is corrupt: its index, term, kind and data hash to \(computed), not the stored checksum \(stored); it was not used — re-sync this replica from a healthy one (greenwave controller resync, docs/operations.md)"
+        case .snapshotChecksumMismatch(let index, let stored, let computed):
+            return
+                "snapshot at index \(index) is corrupt: its data hashes to \(computed), not the stored SHA-256 \(stored); it was not used — fetch a snapshot from a peer"
+        case .snapshotNotFound(let index):
             return "no snapshot at index \(index)"
-        case let .auditIndexNotIncreasing(index, last):
-            return "audit row for index \(index) cannot follow the last audit row at index \(last): indexes must increase"
-        case let .invalidStateHash(index, length):
+        case .auditIndexNotIncreasing(let index, let last):
+            return
+                "audit row for index \(index) cannot follow the last audit row at index \(last): indexes must increase"
+        case .invalidStateHash(let index, let length):
             return "audit row for index \(index) has a \(length)-byte state hash; a SHA-256 of 32 bytes is required"
-        case let .identityAlreadyRecorded(path):
+        case .identityAlreadyRecorded(let path):
             return "the data folder \(path) already records another identity; it is never replaced"
-        case let .corruptRow(table, key, reason):
+        case .corruptRow(let table, let key, let reason):
             return "corrupt row in \(table) (\(key)): \(reason)"
         }
     }
@@ -118,23 +124,24 @@ public enum AuditChainViolation: Error, Equatable, CustomStringConvertible, Send
 
     public var firstBadIndex: LogIndex {
         switch self {
-        case let .rowTampered(index), let .rowMissing(index, _), let .unexpectedRow(index, _),
-             let .chainBroken(index, _), let .malformedRow(index, _):
+        case .rowTampered(let index), .rowMissing(let index, _), .unexpectedRow(let index, _),
+            .chainBroken(let index, _), .malformedRow(let index, _):
             return index
         }
     }
 
     public var description: String {
         switch self {
-        case let .rowTampered(index):
+        case .rowTampered(let index):
             return "audit row \(index) was altered: its contents do not match its row hash"
-        case let .rowMissing(index, by):
+        case .rowMissing(let index, let by):
             return "audit row \(index) is missing: row \(by) chains to it but it is not in the table"
-        case let .unexpectedRow(index, before):
+        case .unexpectedRow(let index, let before):
             return "audit row \(index) is out of place: row \(before) does not chain to it (inserted or reordered)"
-        case let .chainBroken(index, previousIndex):
-            return "audit chain broken at row \(index): its previous-row hash differs from row \(previousIndex)'s hash (row \(previousIndex) was rewritten)"
-        case let .malformedRow(index, reason):
+        case .chainBroken(let index, let previousIndex):
+            return
+                "audit chain broken at row \(index): its previous-row hash differs from row \(previousIndex)'s hash (row \(previousIndex) was rewritten)"
+        case .malformedRow(let index, let reason):
             return "audit row \(index) is malformed: \(reason)"
         }
     }

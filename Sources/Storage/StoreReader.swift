@@ -27,7 +27,9 @@ public final class StoreReader: @unchecked Sendable {
         }
         let file = (directory as NSString).appendingPathComponent(RaftStore.databaseFileName)
         guard FileManager.default.fileExists(atPath: file) else {
-            throw Failure(message: "--data \(directory): not a controller data folder (no \(RaftStore.databaseFileName) in it)", isBadInput: true)
+            throw Failure(
+                message: "--data \(directory): not a controller data folder (no \(RaftStore.databaseFileName) in it)",
+                isBadInput: true)
         }
         self.directory = directory
         var config = Configuration()
@@ -45,14 +47,21 @@ public final class StoreReader: @unchecked Sendable {
         }
         let unknown = Set(applied).subtracting(RaftStore.knownMigrations)
         guard unknown.isEmpty else {
-            throw Failure(message: "--data \(directory): the database has schema migrations this build does not know (\(unknown.sorted().joined(separator: ", "))); use a newer greenwave", isBadInput: true)
+            throw Failure(
+                message:
+                    "--data \(directory): the database has schema migrations this build does not know (\(unknown.sorted().joined(separator: ", "))); use a newer greenwave",
+                isBadInput: true)
         }
-        guard !applied.isEmpty else { throw Failure(message: "--data \(directory): the database has no Greenwave schema", isBadInput: true) }
+        guard !applied.isEmpty else {
+            throw Failure(message: "--data \(directory): the database has no Greenwave schema", isBadInput: true)
+        }
     }
 
     /// The schema migrations applied to the database (docs/storage.md), oldest first.
     public func appliedMigrations() throws -> [String] {
-        try read("read the schema migrations") { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
+        try read("read the schema migrations") { db in
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+        }
     }
 
     // MARK: - Audit rows
@@ -75,7 +84,8 @@ public final class StoreReader: @unchecked Sendable {
                 let index = LogIndex(max(0, raw.storedInt64("idx") ?? -1))
                 switch RaftStore.decodeAuditRow(raw) {
                 case .success(let r): out.append(StoredAuditRow(index: index, row: r, problem: nil))
-                case .failure(.malformedRow(_, let reason)): out.append(StoredAuditRow(index: index, row: nil, problem: reason))
+                case .failure(.malformedRow(_, let reason)):
+                    out.append(StoredAuditRow(index: index, row: nil, problem: reason))
                 case .failure(let v): out.append(StoredAuditRow(index: index, row: nil, problem: "\(v)"))
                 }
             }
@@ -94,7 +104,10 @@ public final class StoreReader: @unchecked Sendable {
 
     public func raftState() throws -> RaftState {
         try read("read the Raft state") { db in
-            guard let r = try Row.fetchOne(db, sql: "SELECT term, commit_index, snapshot_index FROM raft_state WHERE id = 1") else {
+            guard
+                let r = try Row.fetchOne(
+                    db, sql: "SELECT term, commit_index, snapshot_index FROM raft_state WHERE id = 1")
+            else {
                 return RaftState(term: 0, commitIndex: 0, snapshotIndex: 0)
             }
             func u(_ c: String) -> UInt64 { UInt64(max(0, r.storedInt64(c) ?? 0)) }
@@ -118,15 +131,19 @@ public final class StoreReader: @unchecked Sendable {
         guard low <= high else { return [] }
         return try read("read the log") { db in
             let hasChecksums = try db.columns(in: "log_entry").contains { $0.name == "checksum" }
-            let sql = "SELECT idx, term, kind, data\(hasChecksums ? ", checksum" : "") FROM log_entry WHERE idx >= ? AND idx <= ? ORDER BY idx"
+            let sql =
+                "SELECT idx, term, kind, data\(hasChecksums ? ", checksum" : "") FROM log_entry WHERE idx >= ? AND idx <= ? ORDER BY idx"
             return try Row.fetchAll(db, sql: sql, arguments: [Int64(clamping: low), Int64(clamping: high)]).map { r in
-                var e = LogEntryRow(index: UInt64(max(0, r.storedInt64("idx") ?? 0)), term: UInt64(max(0, r.storedInt64("term") ?? 0)),
-                                    kind: UInt8(clamping: r.storedInt64("kind") ?? 255), data: (r.storedData("data").map { [UInt8]($0) }) ?? [])
+                var e = LogEntryRow(
+                    index: UInt64(max(0, r.storedInt64("idx") ?? 0)), term: UInt64(max(0, r.storedInt64("term") ?? 0)),
+                    kind: UInt8(clamping: r.storedInt64("kind") ?? 255),
+                    data: (r.storedData("data").map { [UInt8]($0) }) ?? [])
                 if hasChecksums {
                     let computed = EntryChecksum.compute(index: e.index, term: e.term, kind: e.kind, data: e.data)
                     let stored = r.storedData("checksum").map { [UInt8]($0) }
                     if stored != computed {
-                        e.checksumMismatch = "its checksum does not match: stored \(stored.map(hex) ?? "none"), computed \(hex(computed))"
+                        e.checksumMismatch =
+                            "its checksum does not match: stored \(stored.map(hex) ?? "none"), computed \(hex(computed))"
                     }
                 }
                 return e
@@ -146,8 +163,10 @@ public final class StoreReader: @unchecked Sendable {
     public func snapshots() throws -> [SnapshotRow] {
         try read("read the snapshots") { db in
             try Row.fetchAll(db, sql: "SELECT idx, term, data, sha256 FROM snapshot ORDER BY idx").map { r in
-                SnapshotRow(index: UInt64(max(0, r.storedInt64("idx") ?? 0)), term: UInt64(max(0, r.storedInt64("term") ?? 0)),
-                            data: (r.storedData("data").map { [UInt8]($0) }) ?? [], sha256: (r.storedData("sha256").map { [UInt8]($0) }) ?? [])
+                SnapshotRow(
+                    index: UInt64(max(0, r.storedInt64("idx") ?? 0)), term: UInt64(max(0, r.storedInt64("term") ?? 0)),
+                    data: (r.storedData("data").map { [UInt8]($0) }) ?? [],
+                    sha256: (r.storedData("sha256").map { [UInt8]($0) }) ?? [])
             }
         }
     }
@@ -161,10 +180,13 @@ public final class StoreReader: @unchecked Sendable {
             let columns = "SELECT signal_id, time_ms, event_code, parameter FROM lamp_event"
             let rows: [Row]
             if let s = signalID {
-                rows = try Row.fetchAll(db, sql: "\(columns) WHERE signal_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id",
-                                        arguments: [s, from, to])
+                rows = try Row.fetchAll(
+                    db, sql: "\(columns) WHERE signal_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id",
+                    arguments: [s, from, to])
             } else {
-                rows = try Row.fetchAll(db, sql: "\(columns) WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id", arguments: [from, to])
+                rows = try Row.fetchAll(
+                    db, sql: "\(columns) WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id", arguments: [from, to]
+                )
             }
             return try rows.map(Self.decodeLampEvent)
         }
@@ -172,10 +194,15 @@ public final class StoreReader: @unchecked Sendable {
 
     /// One `lamp_event` row, every column checked.
     public static func decodeLampEvent(_ r: Row) throws -> LampEvent {
-        guard let sig = r.storedText("signal_id"), let t = r.storedInt64("time_ms"), let code = r.storedInt64("event_code"),
-              let param = r.storedInt64("parameter") else {
+        guard let sig = r.storedText("signal_id"), let t = r.storedInt64("time_ms"),
+            let code = r.storedInt64("event_code"),
+            let param = r.storedInt64("parameter")
+        else {
             let when = r.storedInt64("time_ms").map { "at \($0) ms" } ?? "at an unknown time"
-            throw Failure(message: "a lamp_event row \(when) has a NULL column or one of the wrong type: the lamp log was altered", isBadInput: true)
+            throw Failure(
+                message:
+                    "a lamp_event row \(when) has a NULL column or one of the wrong type: the lamp log was altered",
+                isBadInput: true)
         }
         return LampEvent(signalID: sig, timeMs: t, eventCode: code, parameter: param)
     }
@@ -190,8 +217,9 @@ public final class StoreReader: @unchecked Sendable {
     /// The time of the latest event with `code` of `signalID` at or before `t`.
     public func lastLampEvent(signalID: String, code: Int64, atOrBefore t: Int64) throws -> Int64? {
         try read("read the lamp event log") { db in
-            try Int64.fetchOne(db, sql: "SELECT MAX(time_ms) FROM lamp_event WHERE signal_id = ? AND event_code = ? AND time_ms <= ?",
-                               arguments: [signalID, code, t])
+            try Int64.fetchOne(
+                db, sql: "SELECT MAX(time_ms) FROM lamp_event WHERE signal_id = ? AND event_code = ? AND time_ms <= ?",
+                arguments: [signalID, code, t])
         }
     }
 

@@ -68,7 +68,11 @@ public struct LightProgram: Sendable {
         var s = ""
         s.reserveCapacity(slots.count)
         for slot in slots {
-            if let i = slot.lamp, i < lamps.count { s.append(sumoChar(lamps[i], permissive: slot.permissive)) } else { s.append("r") }
+            if let i = slot.lamp, i < lamps.count {
+                s.append(sumoChar(lamps[i], permissive: slot.permissive))
+            } else {
+                s.append("r")
+            }
         }
         return s
     }

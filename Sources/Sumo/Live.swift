@@ -13,8 +13,9 @@ import Foundation
 import GreenwaveAPI
 import Logging
 import SignalTiming
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct LiveEndpoint: Sendable, Hashable {
@@ -43,8 +44,10 @@ public struct LiveOptions: Sendable {
     public var graceMs: Int64 = 3000
     /// Print a one-line summary this often (nil: never).
     public var reportEverySeconds: Double? = 10
-    public init(network: NetworkOptions = NetworkOptions(), seed: Int = 1, gui: Bool = false, durationSeconds: Double? = nil,
-                workDirectory: String? = nil) {
+    public init(
+        network: NetworkOptions = NetworkOptions(), seed: Int = 1, gui: Bool = false, durationSeconds: Double? = nil,
+        workDirectory: String? = nil
+    ) {
         self.network = network
         self.seed = seed
         self.gui = gui
@@ -62,18 +65,27 @@ public func runLive(document: CorridorDocument, options: LiveOptions = LiveOptio
     do { connection = try APIConnection.forCorridor(caPath: document.apiCertificateAuthority) } catch {
         throw SumoError("the corridor's API CA: \(error)")
     }
-    try await runLive(corridor: document.corridor,
-                      endpoints: document.endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
-                      options: options, sumo: sumo, connection: connection, logger: logger)
+    try await runLive(
+        corridor: document.corridor,
+        endpoints: document.endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
+        options: options, sumo: sumo, connection: connection, logger: logger)
 }
 
 /// `connection`: how to reach the controllers' API (HTTPS trusting the corridor CA, or plain HTTP).
-public func runLive(corridor: Corridor, endpoints: [LiveEndpoint], options: LiveOptions, sumo: SumoInstallation,
-                    connection: APIConnection = .plaintext, logger: Logger) async throws {
-    let dir = options.workDirectory ?? (NSTemporaryDirectory() + "greenwave-sumo-live-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+public func runLive(
+    corridor: Corridor, endpoints: [LiveEndpoint], options: LiveOptions, sumo: SumoInstallation,
+    connection: APIConnection = .plaintext, logger: Logger
+) async throws {
+    let dir =
+        options.workDirectory
+        ?? (NSTemporaryDirectory() + "greenwave-sumo-live-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     defer { if options.workDirectory == nil { try? FileManager.default.removeItem(atPath: dir) } }
     var net = options.network
-    if let d = options.durationSeconds { net.demandSeconds = Int(d.rounded(.up)) + 60 } else { net.demandSeconds = 7 * 86_400 }
+    if let d = options.durationSeconds {
+        net.demandSeconds = Int(d.rounded(.up)) + 60
+    } else {
+        net.demandSeconds = 7 * 86_400
+    }
     let scenario = try Scenario.build(corridor: corridor, options: net, directory: dir, sumo: sumo)
     let programs = scenario.programs()
     let board = LampBoard(corridor: corridor)
@@ -83,18 +95,22 @@ public func runLive(corridor: Corridor, endpoints: [LiveEndpoint], options: Live
         f.start()
         return f
     }
-    defer { followers.forEach { $0.stop() } }
+    defer { for follower in followers { follower.stop() } }
 
     let port = try freeLoopbackPort()
-    var sumoArgs = ["--net-file", scenario.netFile, "--route-files", scenario.routesFile, "--remote-port", "\(port)",
-                    "--seed", "\(options.seed)", "--step-length", String(format: "%.3f", Double(options.stepMs) / 1000),
-                    "--no-step-log", "true", "--no-warnings", "true"]
+    var sumoArgs = [
+        "--net-file", scenario.netFile, "--route-files", scenario.routesFile, "--remote-port", "\(port)",
+        "--seed", "\(options.seed)", "--step-length", String(format: "%.3f", Double(options.stepMs) / 1000),
+        "--no-step-log", "true", "--no-warnings", "true"
+    ]
     if options.gui { sumoArgs += ["--start", "true", "--quit-on-end", "true"] }
     let process = try sumo.start(sumoArgs, logPath: dir + "/sumo-live.log", binary: options.gui ? "sumo-gui" : "sumo")
     defer { if process.isRunning { process.terminate() } }
     let traci = try TraCIConnection(port: port)
     let version = try traci.version()
-    logger.info("live SUMO started", metadata: ["sumo": "\(version.identifier)", "signals": "\(programs.count)", "work": "\(dir)"])
+    logger.info(
+        "live SUMO started",
+        metadata: ["sumo": "\(version.identifier)", "signals": "\(programs.count)", "work": "\(dir)"])
 
     var shown = [String?](repeating: nil, count: programs.count)
     let started = DispatchTime.now().uptimeNanoseconds
@@ -122,7 +138,8 @@ public func runLive(corridor: Corridor, endpoints: [LiveEndpoint], options: Live
             lastReport = simSeconds
             let vehicles = try traci.minExpectedNumber()
             let status = board.summary(nowMs: nowMs, graceMs: options.graceMs)
-            let line = String(format: "sumo live %6.0f s: %4d vehicles; controllers ", simSeconds, vehicles) + status + "\n"
+            let line =
+                String(format: "sumo live %6.0f s: %4d vehicles; controllers ", simSeconds, vehicles) + status + "\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
         if let d = options.durationSeconds, simSeconds >= d { break }
@@ -137,7 +154,10 @@ public func runLive(corridor: Corridor, endpoints: [LiveEndpoint], options: Live
 
 /// The last lamps each controller reported and whether its stream is up.
 final class LampBoard: @unchecked Sendable {
-    enum View { case neverSeen, lamps([Lamp]) }
+    enum View {
+        case neverSeen
+        case lamps([Lamp])
+    }
     private struct Entry {
         var lamps: [Lamp]?
         var connected = false
@@ -171,8 +191,15 @@ final class LampBoard: @unchecked Sendable {
         lock.withLock {
             var out: [SignalID: View] = [:]
             for (id, e) in entries {
-                guard let l = e.lamps else { out[id] = .neverSeen; continue }
-                if e.connected || nowMs - e.lostAtMs < graceMs { out[id] = .lamps(l) } else { out[id] = .lamps(flashLamps[id] ?? l) }
+                guard let l = e.lamps else {
+                    out[id] = .neverSeen
+                    continue
+                }
+                if e.connected || nowMs - e.lostAtMs < graceMs {
+                    out[id] = .lamps(l)
+                } else {
+                    out[id] = .lamps(flashLamps[id] ?? l)
+                }
             }
             return out
         }
@@ -182,7 +209,9 @@ final class LampBoard: @unchecked Sendable {
     func summary(nowMs: Int64, graceMs: Int64) -> String {
         lock.withLock {
             let up = entries.filter { $0.value.connected }.count
-            let lost = entries.filter { !$0.value.connected && $0.value.lamps != nil && nowMs - $0.value.lostAtMs >= graceMs }.keys.sorted()
+            let lost = entries.filter {
+                !$0.value.connected && $0.value.lamps != nil && nowMs - $0.value.lostAtMs >= graceMs
+            }.keys.sorted()
             let never = flashLamps.keys.filter { entries[$0]?.lamps == nil }.sorted()
             var s = "\(up)/\(flashLamps.count) connected"
             if !lost.isEmpty { s += "; flash (unreachable): " + lost.map { "\($0)" }.joined(separator: ",") }
@@ -221,7 +250,8 @@ final class LampFollower: @unchecked Sendable {
     private func loop() async {
         board.setConnected(endpoint.signal, false, nowMs: nowMs())
         while !Task.isCancelled {
-            await connection.followEvents(host: endpoint.host, port: endpoint.port, path: "/v1/lamps/stream") { data, first in
+            await connection.followEvents(host: endpoint.host, port: endpoint.port, path: "/v1/lamps/stream") {
+                data, first in
                 if first { board.setConnected(endpoint.signal, true, nowMs: nowMs()) }
                 if let lamps = decodeLamps(data) { board.report(endpoint.signal, lamps: lamps) }
             }
@@ -235,7 +265,9 @@ final class LampFollower: @unchecked Sendable {
     /// A `data:` payload (a `LampUpdate`) → lamps in `signal.phases` order (a phase missing from the update,
     /// or a lamp name that is none of the wire's: dark).
     func decodeLamps(_ data: String) -> [Lamp]? {
-        guard let u = try? JSONDecoder().decode(LampUpdate.self, from: Data(data.utf8)), u.signal == endpoint.signal.rawValue else { return nil }
+        guard let u = try? JSONDecoder().decode(LampUpdate.self, from: Data(data.utf8)),
+            u.signal == endpoint.signal.rawValue
+        else { return nil }
         return signal.phases.map { u.lamps["\($0.id.rawValue)"].flatMap(lamp(named:)) ?? .dark }
     }
 }

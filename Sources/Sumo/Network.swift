@@ -47,12 +47,14 @@ public func trafficLightID(_ id: SignalID) -> String { "S\(id.rawValue)" }
 public enum NetworkXML {
     public static func nodes(_ corridor: Corridor, _ o: NetworkOptions) -> String {
         var x = "<nodes>\n"
-        let first = corridor.signals[0].positionMetres, last = corridor.signals[corridor.signals.count - 1].positionMetres
+        let first = corridor.signals[0].positionMetres
+        let last = corridor.signals[corridor.signals.count - 1].positionMetres
         x += "  <node id=\"south\" x=\"0\" y=\"\(first - o.leadMetres)\" type=\"priority\"/>\n"
         x += "  <node id=\"north\" x=\"0\" y=\"\(last + o.leadMetres)\" type=\"priority\"/>\n"
         for s in corridor.signals {
             let y = s.positionMetres
-            x += "  <node id=\"J\(s.id.rawValue)\" x=\"0\" y=\"\(y)\" type=\"traffic_light\" tl=\"\(trafficLightID(s.id))\"/>\n"
+            x +=
+                "  <node id=\"J\(s.id.rawValue)\" x=\"0\" y=\"\(y)\" type=\"traffic_light\" tl=\"\(trafficLightID(s.id))\"/>\n"
             x += "  <node id=\"W\(s.id.rawValue)\" x=\"-\(o.sideLengthMetres)\" y=\"\(y)\" type=\"priority\"/>\n"
             x += "  <node id=\"E\(s.id.rawValue)\" x=\"\(o.sideLengthMetres)\" y=\"\(y)\" type=\"priority\"/>\n"
         }
@@ -60,8 +62,10 @@ public enum NetworkXML {
     }
 
     public static func edges(_ corridor: Corridor, _ o: NetworkOptions) -> String {
-        let main = String(format: "numLanes=\"%d\" speed=\"%.4f\" priority=\"3\"", o.mainLanes, Double(o.mainSpeedKmh) / 3.6)
-        let side = String(format: "numLanes=\"%d\" speed=\"%.4f\" priority=\"1\"", o.sideLanes, Double(o.sideSpeedKmh) / 3.6)
+        let main = String(
+            format: "numLanes=\"%d\" speed=\"%.4f\" priority=\"3\"", o.mainLanes, Double(o.mainSpeedKmh) / 3.6)
+        let side = String(
+            format: "numLanes=\"%d\" speed=\"%.4f\" priority=\"1\"", o.sideLanes, Double(o.sideSpeedKmh) / 3.6)
         var x = "<edges>\n"
         let sig = corridor.signals
         for (k, s) in sig.enumerated() {
@@ -85,20 +89,27 @@ public enum NetworkXML {
     public static func routes(_ corridor: Corridor, _ o: NetworkOptions) -> String {
         let sig = corridor.signals
         func flow(_ id: String, _ from: String, _ to: String, _ vph: Int, lane: String) -> String {
-            String(format: "  <flow id=\"%@\" type=\"car\" begin=\"0\" end=\"%d\" period=\"exp(%.6f)\" from=\"%@\" to=\"%@\" departLane=\"%@\" departSpeed=\"max\"/>\n",
-                   id, o.demandSeconds, Double(vph) / 3600.0, from, to, lane)
+            String(
+                format:
+                    "  <flow id=\"%@\" type=\"car\" begin=\"0\" end=\"%d\" period=\"exp(%.6f)\" from=\"%@\" to=\"%@\" departLane=\"%@\" departSpeed=\"max\"/>\n",
+                id, o.demandSeconds, Double(vph) / 3600.0, from, to, lane)
         }
         var x = "<routes>\n"
         // SUMO's default passenger car (Krauss, 4.5 m, sigma 0.5), written out so that it is documented.
-        x += "  <vType id=\"car\" vClass=\"passenger\" length=\"4.5\" minGap=\"2.5\" accel=\"2.6\" decel=\"4.5\" sigma=\"0.5\" maxSpeed=\"55.55\"/>\n"
+        x +=
+            "  <vType id=\"car\" vClass=\"passenger\" length=\"4.5\" minGap=\"2.5\" accel=\"2.6\" decel=\"4.5\" sigma=\"0.5\" maxSpeed=\"55.55\"/>\n"
         if o.mainVehPerHour > 0 {
             x += flow("inc", EdgeID.inc(sig[0].id), EdgeID.incEnd, o.mainVehPerHour, lane: "best")
             x += flow("dec", EdgeID.dec(sig[sig.count - 1].id), EdgeID.decEnd, o.mainVehPerHour, lane: "best")
         }
         if o.sideVehPerHour > 0 {
             for s in sig {
-                x += flow("side_w\(s.id.rawValue)", EdgeID.westIn(s.id), EdgeID.eastOut(s.id), o.sideVehPerHour, lane: "first")
-                x += flow("side_e\(s.id.rawValue)", EdgeID.eastIn(s.id), EdgeID.westOut(s.id), o.sideVehPerHour, lane: "first")
+                x += flow(
+                    "side_w\(s.id.rawValue)", EdgeID.westIn(s.id), EdgeID.eastOut(s.id), o.sideVehPerHour, lane: "first"
+                )
+                x += flow(
+                    "side_e\(s.id.rawValue)", EdgeID.eastIn(s.id), EdgeID.westOut(s.id), o.sideVehPerHour, lane: "first"
+                )
             }
         }
         return x + "</routes>\n"
@@ -145,8 +156,11 @@ public struct LinkMap: Sendable, Equatable {
         var byTL: [String: [Int: Link]] = [:]
         for line in netXML.split(separator: "\n") where line.contains("<connection ") && line.contains(" tl=\"") {
             let a = xmlAttributes(line)
-            guard let tl = a["tl"], let idx = a["linkIndex"].flatMap(Int.init), let from = a["from"], let to = a["to"] else { continue }
-            guard let approach = approaches[from] else { throw SumoError("link \(idx) of \(tl) comes from unexpected edge \(from)") }
+            guard let tl = a["tl"], let idx = a["linkIndex"].flatMap(Int.init), let from = a["from"], let to = a["to"]
+            else { continue }
+            guard let approach = approaches[from] else {
+                throw SumoError("link \(idx) of \(tl) comes from unexpected edge \(from)")
+            }
             let turn: Turn
             switch a["dir"] ?? "" {
             case "s": turn = .straight
@@ -158,7 +172,9 @@ public struct LinkMap: Sendable, Equatable {
             let link = Link(index: idx, approach: approach, turn: turn, fromEdge: from, toEdge: to)
             if let old = byTL[tl]?[idx], old != link {
                 // Several lanes may share one link index only if they are the same movement.
-                if old.approach != link.approach || old.turn != link.turn { throw SumoError("link \(idx) of \(tl) mixes movements") }
+                if old.approach != link.approach || old.turn != link.turn {
+                    throw SumoError("link \(idx) of \(tl) mixes movements")
+                }
             }
             byTL[tl, default: [:]][idx] = link
         }

@@ -80,30 +80,35 @@ struct TimelineLamps {
 public enum OfflineRun {
     /// Runs one scenario with `timing` (the corridor whose plans drive the lights — the scenario's
     /// own, or one with random offsets) in `plan`, and summarises the trips.
-    public static func run(scenario: Scenario, timing: Corridor, plan: PlanID, referenceEpochMs: Milliseconds,
-                           sumo: SumoInstallation, options: RunOptions = RunOptions(), logger: Logger? = nil) throws -> RunResult {
+    public static func run(
+        scenario: Scenario, timing: Corridor, plan: PlanID, referenceEpochMs: Milliseconds,
+        sumo: SumoInstallation, options: RunOptions = RunOptions(), logger: Logger? = nil
+    ) throws -> RunResult {
         let started = Date()
         let dir = scenario.directory
         let tag = "\(plan.rawValue)-\(options.seed)-\(UInt32.random(in: 0...UInt32.max))"
-        let tripFile = "\(dir)/trips-\(tag).xml", statsFile = "\(dir)/stats-\(tag).xml"
+        let tripFile = "\(dir)/trips-\(tag).xml"
+        let statsFile = "\(dir)/stats-\(tag).xml"
         // The simulation starts at a whole multiple of every cycle after the reference, so that
         // simulated second 0 is a reference instant (any instant would do: steady coordination).
         let startMs = referenceEpochMs
-        let timeline = try CorridorTimeline(corridor: timing, referenceEpochMs: referenceEpochMs,
-                                            baseline: Baseline(atMs: startMs, plan: plan), events: [])
+        let timeline = try CorridorTimeline(
+            corridor: timing, referenceEpochMs: referenceEpochMs,
+            baseline: Baseline(atMs: startMs, plan: plan), events: [])
         var lamps = TimelineLamps(timeline: timeline, programs: scenario.programs(), startMs: startMs)
 
         let port = try freeLoopbackPort()
         let stepSeconds = Double(options.stepMs) / 1000
-        let process = try sumo.start([
-            "--net-file", scenario.netFile, "--route-files", scenario.routesFile,
-            "--remote-port", "\(port)", "--seed", "\(options.seed)",
-            "--step-length", String(format: "%.3f", stepSeconds),
-            "--time-to-teleport", "\(options.timeToTeleportSeconds)",
-            "--tripinfo-output", tripFile, "--tripinfo-output.write-unfinished", "true",
-            "--statistic-output", statsFile,
-            "--no-step-log", "true", "--no-warnings", "true",
-        ], logPath: "\(dir)/sumo-\(tag).log")
+        let process = try sumo.start(
+            [
+                "--net-file", scenario.netFile, "--route-files", scenario.routesFile,
+                "--remote-port", "\(port)", "--seed", "\(options.seed)",
+                "--step-length", String(format: "%.3f", stepSeconds),
+                "--time-to-teleport", "\(options.timeToTeleportSeconds)",
+                "--tripinfo-output", tripFile, "--tripinfo-output.write-unfinished", "true",
+                "--statistic-output", statsFile,
+                "--no-step-log", "true", "--no-warnings", "true"
+            ], logPath: "\(dir)/sumo-\(tag).log")
         defer { if process.isRunning { process.terminate() } }
         let traci = try TraCIConnection(port: port)
         let version = try traci.version()
@@ -125,8 +130,9 @@ public enum OfflineRun {
         }
         try traci.closeSimulation()
         process.waitUntilExit()
-        var result = try summarise(tripInfo: String(contentsOfFile: tripFile, encoding: .utf8), warmupSeconds: Double(options.warmupSeconds),
-                                   demandSeconds: demandEnd)
+        var result = try summarise(
+            tripInfo: String(contentsOfFile: tripFile, encoding: .utf8), warmupSeconds: Double(options.warmupSeconds),
+            demandSeconds: demandEnd)
         let stats = (try? String(contentsOfFile: statsFile, encoding: .utf8)) ?? ""
         if let line = stats.split(separator: "\n").first(where: { $0.contains("<teleports ") }) {
             result.teleports = Int(xmlAttributes(line)["total"] ?? "") ?? 0
@@ -150,7 +156,15 @@ public enum OfflineRun {
             guard let id = a["id"], let depart = a["depart"].flatMap(Double.init) else { continue }
             guard depart >= warmupSeconds, depart < demandSeconds else { continue }
             let group: String
-            if id.hasPrefix("inc.") { group = "inc" } else if id.hasPrefix("dec.") { group = "dec" } else if id.hasPrefix("side_") { group = "side" } else { continue }
+            if id.hasPrefix("inc.") {
+                group = "inc"
+            } else if id.hasPrefix("dec.") {
+                group = "dec"
+            } else if id.hasPrefix("side_") {
+                group = "side"
+            } else {
+                continue
+            }
             if (a["arrival"].flatMap(Double.init) ?? -1) < 0 { unfinished += 1 }
             var s = sums[group] ?? (0, 0, 0, 0, 0)
             s.n += 1

@@ -1,7 +1,7 @@
 // A scenario: the corridor (or a section of it), its SUMO network and demand in a work folder, and
 // the link map read back from netconvert's output.
 import Foundation
-import RaftCore  // SplitMix64, the project's seeded generator
+import RaftCore // SplitMix64, the project's seeded generator
 import SignalTiming
 
 public struct Scenario: Sendable {
@@ -13,29 +13,38 @@ public struct Scenario: Sendable {
     public var routesFile: String { directory + "/demand.rou.xml" }
 
     /// Writes nodes, edges and demand into `directory`, runs netconvert and reads the link map back.
-    public static func build(corridor: Corridor, options: NetworkOptions = NetworkOptions(), directory: String,
-                             sumo: SumoInstallation) throws -> Scenario {
+    public static func build(
+        corridor: Corridor, options: NetworkOptions = NetworkOptions(), directory: String,
+        sumo: SumoInstallation
+    ) throws -> Scenario {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try NetworkXML.nodes(corridor, options).write(toFile: directory + "/corridor.nod.xml", atomically: true, encoding: .utf8)
-        try NetworkXML.edges(corridor, options).write(toFile: directory + "/corridor.edg.xml", atomically: true, encoding: .utf8)
-        try NetworkXML.routes(corridor, options).write(toFile: directory + "/demand.rou.xml", atomically: true, encoding: .utf8)
-        try sumo.run(sumo.netconvert, [
-            "--node-files", directory + "/corridor.nod.xml",
-            "--edge-files", directory + "/corridor.edg.xml",
-            "--lefthand", "true",                 // Mumbai: left-hand traffic
-            "--no-turnarounds", "true",
-            "--tls.default-type", "static",       // overridden every step over TraCI anyway
-            "--output-file", directory + "/corridor.net.xml",
-            "--no-warnings", "true",
-        ], logPath: directory + "/netconvert.log")
+        try NetworkXML.nodes(corridor, options).write(
+            toFile: directory + "/corridor.nod.xml", atomically: true, encoding: .utf8)
+        try NetworkXML.edges(corridor, options).write(
+            toFile: directory + "/corridor.edg.xml", atomically: true, encoding: .utf8)
+        try NetworkXML.routes(corridor, options).write(
+            toFile: directory + "/demand.rou.xml", atomically: true, encoding: .utf8)
+        try sumo.run(
+            sumo.netconvert,
+            [
+                "--node-files", directory + "/corridor.nod.xml",
+                "--edge-files", directory + "/corridor.edg.xml",
+                "--lefthand", "true", // Mumbai: left-hand traffic
+                "--no-turnarounds", "true",
+                "--tls.default-type", "static", // overridden every step over TraCI anyway
+                "--output-file", directory + "/corridor.net.xml",
+                "--no-warnings", "true"
+            ], logPath: directory + "/netconvert.log")
         let net = try String(contentsOfFile: directory + "/corridor.net.xml", encoding: .utf8)
         let map = try LinkMap.parse(netXML: net, corridor: corridor)
         return Scenario(corridor: corridor, options: options, directory: directory, linkMap: map)
     }
 
     public func programs(assignment: PhaseAssignment = PhaseAssignment()) -> [LightProgram] {
-        corridor.signals.map { LightProgram(signal: $0, links: linkMap.links[trafficLightID($0.id)] ?? [], assignment: assignment) }
+        corridor.signals.map {
+            LightProgram(signal: $0, links: linkMap.links[trafficLightID($0.id)] ?? [], assignment: assignment)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where SUMO's binaries are: tools/sumo/.venv (made by tools/sumo/setup), found from the current
@@ -18,7 +19,7 @@ public struct SumoInstallation: Sendable {
         var starts = [fm.currentDirectoryPath]
         starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path)
         #if DEBUG
-        starts.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().path)
+            starts.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().path)
         #endif
         for start in starts {
             var dir = URL(fileURLWithPath: start).standardizedFileURL
@@ -29,7 +30,8 @@ public struct SumoInstallation: Sendable {
                 dir = up
             }
         }
-        if let home = ProcessInfo.processInfo.environment["SUMO_HOME"], fm.isExecutableFile(atPath: home + "/bin/sumo") {
+        if let home = ProcessInfo.processInfo.environment["SUMO_HOME"], fm.isExecutableFile(atPath: home + "/bin/sumo")
+        {
             return SumoInstallation(binDirectory: home + "/bin", home: home)
         }
         for p in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
@@ -47,7 +49,9 @@ public struct SumoInstallation: Sendable {
         guard let libs = try? fm.contentsOfDirectory(atPath: venv + "/lib") else { return nil }
         for py in libs.sorted() where py.hasPrefix("python") {
             let home = "\(venv)/lib/\(py)/site-packages/sumo"
-            if fm.isExecutableFile(atPath: home + "/bin/sumo") { return SumoInstallation(binDirectory: home + "/bin", home: home) }
+            if fm.isExecutableFile(atPath: home + "/bin/sumo") {
+                return SumoInstallation(binDirectory: home + "/bin", home: home)
+            }
         }
         return nil
     }
@@ -73,7 +77,8 @@ public struct SumoInstallation: Sendable {
         try? log.close()
         guard p.terminationStatus == 0 else {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw SumoError("\(URL(fileURLWithPath: tool).lastPathComponent) failed (\(p.terminationStatus)): \(text.suffix(2000))")
+            throw SumoError(
+                "\(URL(fileURLWithPath: tool).lastPathComponent) failed (\(p.terminationStatus)): \(text.suffix(2000))")
         }
     }
 

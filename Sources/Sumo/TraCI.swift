@@ -11,8 +11,9 @@
 // Only the parts Greenwave needs are here: getVersion, set traffic-light state, simulation step,
 // one simulation variable and close.
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public enum TraCI {
@@ -190,17 +191,23 @@ public struct TraCIReader {
         let start = position
         var length = Int(try ubyte())
         if length == 0 { length = Int(try int32()) }
-        guard length >= 2, start + length <= bytes.count else { throw TraCIError("bad command length \(length) at offset \(start)") }
+        guard length >= 2, start + length <= bytes.count else {
+            throw TraCIError("bad command length \(length) at offset \(start)")
+        }
         return (try ubyte(), start + length)
     }
 
     /// A status response for `command`; throws if it is for another command or reports an error.
     public mutating func status(for command: UInt8) throws {
         let (id, end) = try commandHeader()
-        guard id == command else { throw TraCIError(String(format: "status for command 0x%02x, expected 0x%02x", id, command)) }
+        guard id == command else {
+            throw TraCIError(String(format: "status for command 0x%02x, expected 0x%02x", id, command))
+        }
         let result = try ubyte()
         let description = try string()
-        guard position == end else { throw TraCIError("status of 0x\(String(command, radix: 16)) has \(end - position) stray bytes") }
+        guard position == end else {
+            throw TraCIError("status of 0x\(String(command, radix: 16)) has \(end - position) stray bytes")
+        }
         guard result == TraCI.resultOK else {
             throw TraCIError(String(format: "command 0x%02x failed (result 0x%02x): %@", command, result, description))
         }
@@ -284,7 +291,9 @@ public final class TraCIConnection {
             addr.sin_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET, host, &addr.sin_addr)
             let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             if rc == 0 {
                 var one: Int32 = 1
@@ -293,7 +302,9 @@ public final class TraCIConnection {
                 return
             }
             close(s)
-            if Date() > deadline { throw TraCIError("could not connect to SUMO at \(host):\(port) within \(Int(timeoutSeconds)) s") }
+            if Date() > deadline {
+                throw TraCIError("could not connect to SUMO at \(host):\(port) within \(Int(timeoutSeconds)) s")
+            }
             usleep(50_000)
         }
     }
@@ -321,13 +332,15 @@ public final class TraCIConnection {
     public func step(to targetSeconds: Double, states: [(trafficLight: String, state: String)]) throws {
         var cmds = states.map { TraCICommand.setRedYellowGreenState(trafficLight: $0.trafficLight, state: $0.state) }
         cmds.append(.simulationStep(targetSeconds: targetSeconds))
-        try TraCIResponse.step(try exchange(cmds), setCommands: Array(repeating: TraCI.cmdSetTrafficLightVariable, count: states.count))
+        try TraCIResponse.step(
+            try exchange(cmds), setCommands: Array(repeating: TraCI.cmdSetTrafficLightVariable, count: states.count))
     }
 
     /// Vehicles still in the network or waiting to be inserted.
     public func minExpectedNumber() throws -> Int {
-        try TraCIResponse.simulationInt(try exchange([.getSimulationVariable(TraCI.varMinExpectedNumber)]),
-                                        variable: TraCI.varMinExpectedNumber)
+        try TraCIResponse.simulationInt(
+            try exchange([.getSimulationVariable(TraCI.varMinExpectedNumber)]),
+            variable: TraCI.varMinExpectedNumber)
     }
 
     /// What SUMO shows at `trafficLight` now (0xA2 / 0x20).

@@ -5,9 +5,9 @@
 /// Check value: `CRC32C.checksum("123456789".utf8) == 0xE3069283`.
 public enum CRC32C {
     /// `table[b]` is the CRC register after shifting the byte `b` through it (one byte per step).
-    static let table: [UInt32] = (0 ..< 256).map { (i: UInt32) in
+    static let table: [UInt32] = (0..<256).map { (i: UInt32) in
         var c = i
-        for _ in 0 ..< 8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+        for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
         return c
     }
 

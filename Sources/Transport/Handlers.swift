@@ -24,7 +24,9 @@ public struct FrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(
+        context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool
+    ) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         // A partial frame at end of stream is dropped with the connection; it is not an error worth a log.
         buffer.moveReaderIndex(to: buffer.writerIndex)
@@ -97,9 +99,13 @@ final class InboundHandler: ChannelInboundHandler {
 
     /// - Parameter tls: the handler sits behind a `NIOSSLServerHandler`: the peer's certificate must name a
     ///   member, and the hello that member.
-    init(clusterID: String, localID: NodeID, members: Set<NodeID>, helloTimeout: TimeAmount, tls: Bool = false, events: InboundEvents,
-         logger: Logger) {
-        self.machine = InboundStateMachine(clusterID: clusterID, localID: localID, members: members, requireCertificate: tls)
+    init(
+        clusterID: String, localID: NodeID, members: Set<NodeID>, helloTimeout: TimeAmount, tls: Bool = false,
+        events: InboundEvents,
+        logger: Logger
+    ) {
+        self.machine = InboundStateMachine(
+            clusterID: clusterID, localID: localID, members: members, requireCertificate: tls)
         self.tls = tls
         self.events = events
         self.logger = logger
@@ -114,7 +120,9 @@ final class InboundHandler: ChannelInboundHandler {
             if handler.machine.peer == nil {
                 let ms = handler.helloTimeout.nanoseconds / 1_000_000
                 let what = handler.tls && !handler.handshakeDone ? "TLS handshake" : "hello"
-                handler.perform(handler.machine.fail("no \(what) within \(ms) ms"), context: context, key: "helloTimeout", frameError: false)
+                handler.perform(
+                    handler.machine.fail("no \(what) within \(ms) ms"), context: context, key: "helloTimeout",
+                    frameError: false)
             }
         }
     }
@@ -130,20 +138,28 @@ final class InboundHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if tls, let event = event as? TLSUserEvent, case .handshakeCompleted = event {
             handshakeDone = true
-            perform(machine.handshakeCompleted(peerIdentity(context)), context: context, key: nil, frameError: false, tls: .identity)
+            perform(
+                machine.handshakeCompleted(peerIdentity(context)), context: context, key: nil, frameError: false,
+                tls: .identity)
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let frameError = error as? FrameError {
-            perform(machine.fail("bad frame: \(frameError)"), context: context, key: "frame.\(frameError.code.rawValue)", frameError: true)
+            perform(
+                machine.fail("bad frame: \(frameError)"), context: context, key: "frame.\(frameError.code.rawValue)",
+                frameError: true)
         } else if tls && !handshakeDone {
             // No certificate, one from another CA, an expired one, TLS < 1.3, or no TLS at all (plaintext).
-            perform(machine.fail("TLS handshake failed: \(error)"), context: context, key: "tls.handshake", frameError: false, tls: .handshake)
+            perform(
+                machine.fail("TLS handshake failed: \(error)"), context: context, key: "tls.handshake",
+                frameError: false, tls: .handshake)
         } else {
             // I/O errors (a reset connection) are routine: the peer reconnects.
-            logger.debug("inbound connection failed", metadata: ["peer.id": "\(acceptedPeer.map { "\($0)" } ?? "unknown")", "error": "\(error)"])
+            logger.debug(
+                "inbound connection failed",
+                metadata: ["peer.id": "\(acceptedPeer.map { "\($0)" } ?? "unknown")", "error": "\(error)"])
             _ = machine.fail("\(error)")
             context.close(promise: nil)
         }
@@ -151,8 +167,10 @@ final class InboundHandler: ChannelInboundHandler {
 
     /// - Parameter key: the rate-limit key of a close; nil takes the state machine's close code.
     /// - Parameter tls: what kind of TLS refusal a close is (nil: not a TLS one).
-    private func perform(_ action: InboundStateMachine.Action, context: ChannelHandlerContext, key: String?, frameError: Bool,
-                         tls: InboundRejection.TLSRefusal? = nil) {
+    private func perform(
+        _ action: InboundStateMachine.Action, context: ChannelHandlerContext, key: String?, frameError: Bool,
+        tls: InboundRejection.TLSRefusal? = nil
+    ) {
         switch action {
         case .accepted(let peer):
             helloTimer?.cancel()
@@ -168,7 +186,9 @@ final class InboundHandler: ChannelInboundHandler {
             helloTimer?.cancel()
             // A hello that does not match the certificate is an identity refusal too.
             let tls = tls ?? (code == .helloBeforeHandshake || code == .helloNotCertificate ? .identity : nil)
-            events.rejected(InboundRejection(peer: acceptedPeer, reason: reason, key: key ?? code.rawValue, isFrameError: frameError, tls: tls))
+            events.rejected(
+                InboundRejection(
+                    peer: acceptedPeer, reason: reason, key: key ?? code.rawValue, isFrameError: frameError, tls: tls))
             context.close(promise: nil)
         case .none:
             break
@@ -186,8 +206,10 @@ final class OutboundHandler: ChannelInboundHandler {
     private let handshake: (Result<PeerIdentity, PKIError>) -> Void
     private let failed: (Error) -> Void
 
-    init(writable: @escaping () -> Void, handshake: @escaping (Result<PeerIdentity, PKIError>) -> Void = { _ in },
-         failed: @escaping (Error) -> Void = { _ in }) {
+    init(
+        writable: @escaping () -> Void, handshake: @escaping (Result<PeerIdentity, PKIError>) -> Void = { _ in },
+        failed: @escaping (Error) -> Void = { _ in }
+    ) {
         self.writable = writable
         self.handshake = handshake
         self.failed = failed

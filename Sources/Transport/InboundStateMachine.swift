@@ -19,8 +19,9 @@ struct InboundStateMachine {
         /// Mutual TLS: the certificate carries no usable identity, names another corridor, this node, or a
         /// non-member; a hello arrived before the handshake completed; the hello names another node than the
         /// certificate.
-        case certificateNoIdentity, certificateOtherCorridor, certificateOwnID, certificateNotMember, helloBeforeHandshake,
-             helloNotCertificate
+        case certificateNoIdentity, certificateOtherCorridor, certificateOwnID, certificateNotMember,
+            helloBeforeHandshake,
+            helloNotCertificate
         /// The connection failed, timed out, or sent a bad frame (see the reason).
         case failed
     }
@@ -58,19 +59,28 @@ struct InboundStateMachine {
     /// The TLS handshake completed (the certificate chains to the corridor CA: the TLS layer checked that);
     /// `identity` is what the peer's certificate names, or why it names nothing usable.
     mutating func handshakeCompleted(_ identity: Result<PeerIdentity, PKIError>) -> Action {
-        guard state == .awaitingHello, certified == nil else { return state == .closed ? .none : close(.failed, "second TLS handshake") }
+        guard state == .awaitingHello, certified == nil else {
+            return state == .closed ? .none : close(.failed, "second TLS handshake")
+        }
         let id: PeerIdentity
         switch identity {
         case .failure(let error): return close(.certificateNoIdentity, "peer certificate: \(error)")
         case .success(let i): id = i
         }
         guard id.corridor == clusterID else {
-            return close(.certificateOtherCorridor, "peer certificate names corridor \"\(id.corridor)\" (\(id)), this is \"\(clusterID)\"")
+            return close(
+                .certificateOtherCorridor,
+                "peer certificate names corridor \"\(id.corridor)\" (\(id)), this is \"\(clusterID)\"")
         }
         let node = NodeID(id.signal)
-        guard node != localID else { return close(.certificateOwnID, "peer certificate names this node's own id (\(id))") }
+        guard node != localID else {
+            return close(.certificateOwnID, "peer certificate names this node's own id (\(id))")
+        }
         guard members.contains(node) else {
-            return close(.certificateNotMember, "peer certificate names signal \(id.signal) (\(id)), which is not one of the \(members.count) members of corridor \"\(clusterID)\"")
+            return close(
+                .certificateNotMember,
+                "peer certificate names signal \(id.signal) (\(id)), which is not one of the \(members.count) members of corridor \"\(clusterID)\""
+            )
         }
         certified = node
         return .none
@@ -87,9 +97,13 @@ struct InboundStateMachine {
             return .none
         case (.awaitingHello, .hello(let hello)):
             if requireCertificate {
-                guard let certified else { return close(.helloBeforeHandshake, "hello before the TLS handshake completed") }
+                guard let certified else {
+                    return close(.helloBeforeHandshake, "hello before the TLS handshake completed")
+                }
                 guard hello.nodeID == certified else {
-                    return close(.helloNotCertificate, "hello claims node \(hello.nodeID), the peer's certificate names signal \(certified)")
+                    return close(
+                        .helloNotCertificate,
+                        "hello claims node \(hello.nodeID), the peer's certificate names signal \(certified)")
                 }
             }
             guard hello.clusterID == clusterID else {
@@ -97,7 +111,10 @@ struct InboundStateMachine {
             }
             guard hello.nodeID != localID else { return close(.ownID, "hello from this node's own id \(localID)") }
             guard members.contains(hello.nodeID) else {
-                return close(.notMember, "hello from node \(hello.nodeID), which is not one of the \(members.count) members of corridor \"\(clusterID)\"")
+                return close(
+                    .notMember,
+                    "hello from node \(hello.nodeID), which is not one of the \(members.count) members of corridor \"\(clusterID)\""
+                )
             }
             state = .open(peer: hello.nodeID)
             return .accepted(peer: hello.nodeID)
@@ -106,12 +123,20 @@ struct InboundStateMachine {
         case (.open, .hello):
             return close(.secondHello, "second hello on one connection")
         case (.open(let peer), .message(let m)):
-            guard m.from == peer else { return close(.wrongSender, "message from \(m.from) on the connection of node \(peer)") }
-            guard m.to == localID else { return close(.wrongReceiver, "message to \(m.to) delivered to node \(localID)") }
+            guard m.from == peer else {
+                return close(.wrongSender, "message from \(m.from) on the connection of node \(peer)")
+            }
+            guard m.to == localID else {
+                return close(.wrongReceiver, "message to \(m.to) delivered to node \(localID)")
+            }
             return .deliver(m)
         case (.open(let peer), .time(let t)):
-            guard t.from == peer else { return close(.wrongSender, "time frame from \(t.from) on the connection of node \(peer)") }
-            guard t.to == localID else { return close(.wrongReceiver, "time frame to \(t.to) delivered to node \(localID)") }
+            guard t.from == peer else {
+                return close(.wrongSender, "time frame from \(t.from) on the connection of node \(peer)")
+            }
+            guard t.to == localID else {
+                return close(.wrongReceiver, "time frame to \(t.to) delivered to node \(localID)")
+            }
             return .deliverTime(t)
         }
     }

@@ -33,8 +33,10 @@ public struct LogLimiter: Sendable {
 
     /// Whether to log a line for `source` and `reason` at `nowNs`, and how many were held back before it.
     /// `evicted` receives the held-back counts of keys forgotten to make room.
-    public mutating func admit(source: String, reason: String, nowNs: UInt64,
-                        evicted: (_ key: Key, _ suppressed: Int) -> Void = { _, _ in }) -> Decision {
+    public mutating func admit(
+        source: String, reason: String, nowNs: UInt64,
+        evicted: (_ key: Key, _ suppressed: Int) -> Void = { _, _ in }
+    ) -> Decision {
         var key = Key(source: source, reason: reason)
         if entries[key] == nil && entries.count >= maxKeys {
             for (k, e) in entries where nowNs &- e.loggedAtNs >= windowNs {

@@ -80,8 +80,10 @@ public struct TransportConfiguration: Sendable {
     public var timeReplyMinIntervalMs: Int64 = 50
 
     /// - Parameter members: the node ids allowed to connect; nil takes the keys of `peers`.
-    public init(clusterID: String, nodeID: NodeID, listenHost: String, listenPort: Int, peers: [NodeID: PeerAddress],
-                members: Set<NodeID>? = nil) {
+    public init(
+        clusterID: String, nodeID: NodeID, listenHost: String, listenPort: Int, peers: [NodeID: PeerAddress],
+        members: Set<NodeID>? = nil
+    ) {
         self.clusterID = clusterID
         self.nodeID = nodeID
         self.listenHost = listenHost
@@ -93,16 +95,22 @@ public struct TransportConfiguration: Sendable {
     public func validate() throws(WireLimitsError) {
         guard nodeID != noNode else { throw WireLimitsError("nodeID must not be 0") }
         let id = clusterID.utf8.count
-        guard id > 0, id <= limits.maxClusterIDBytes else { throw WireLimitsError("clusterID must have 1...\(limits.maxClusterIDBytes) bytes") }
+        guard id > 0, id <= limits.maxClusterIDBytes else {
+            throw WireLimitsError("clusterID must have 1...\(limits.maxClusterIDBytes) bytes")
+        }
         guard sendQueueMaxMessages > 0, receiveBufferMessages > 0, maxPendingInbound > 0, maxConnectionsPerMember > 0,
-              writeBufferHighBytes > 0 else {
+            writeBufferHighBytes > 0
+        else {
             throw WireLimitsError("queue bounds must be positive")
         }
         guard sendQueueMaxBytes >= limits.maxFrameBytes else {
-            throw WireLimitsError("sendQueueMaxBytes (\(sendQueueMaxBytes)) must be at least maxFrameBytes (\(limits.maxFrameBytes))")
+            throw WireLimitsError(
+                "sendQueueMaxBytes (\(sendQueueMaxBytes)) must be at least maxFrameBytes (\(limits.maxFrameBytes))")
         }
-        guard reconnectDelayMinMs > 0, reconnectDelayMaxMs >= reconnectDelayMinMs, connectTimeoutMs > 0, helloTimeoutMs > 0, tlsHandshakeTimeoutMs > 0,
-              logRateLimitMs >= 0 else {
+        guard reconnectDelayMinMs > 0, reconnectDelayMaxMs >= reconnectDelayMinMs, connectTimeoutMs > 0,
+            helloTimeoutMs > 0, tlsHandshakeTimeoutMs > 0,
+            logRateLimitMs >= 0
+        else {
             throw WireLimitsError("delays must be positive and reconnectDelayMaxMs >= reconnectDelayMinMs")
         }
     }
@@ -217,7 +225,9 @@ public final class PeerTransport: @unchecked Sendable {
 
         init(_ material: PeerTLSMaterial) throws {
             let ca = try NIOSSLCertificate.fromPEMBytes(Array(material.caCertificatePEM.utf8))
-            let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.certificatePEM.utf8)).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMBytes(Array(material.certificatePEM.utf8)).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let key = try NIOSSLPrivateKey(bytes: Array(material.privateKeyPEM.utf8), format: .pem)
             // Inbound: the client must present a certificate chaining to the corridor CA (and to nothing else:
             // `trustRoots` replaces the system roots). Its identity is checked after the handshake.
@@ -301,7 +311,10 @@ public final class PeerTransport: @unchecked Sendable {
     ///   - configuration: addresses, limits and delays; checked by `start()`.
     ///   - group: the event loops to use; nil creates (and on shutdown stops) a one-thread group.
     ///   - logger: log lines carry `peer.id` and `error` metadata.
-    public init(configuration: TransportConfiguration, group: EventLoopGroup? = nil, logger: Logger = Logger(label: "greenwave.transport")) {
+    public init(
+        configuration: TransportConfiguration, group: EventLoopGroup? = nil,
+        logger: Logger = Logger(label: "greenwave.transport")
+    ) {
         self.configuration = configuration
         self.addresses = configuration.peers
         self.members = configuration.members
@@ -314,8 +327,10 @@ public final class PeerTransport: @unchecked Sendable {
         self.logger = logger
         self.rng = configuration.jitterSeed.map { SplitMix64(seed: $0) } ?? SystemRandomNumberGenerator()
         self.tlsContexts = configuration.tls.map { material in Result { try TLSContexts(material) } }
-        (messages, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(configuration.receiveBufferMessages))
-        (timeSamples, timeContinuation) = AsyncStream.makeStream(of: TimeExchangeSample.self, bufferingPolicy: .bufferingNewest(1024))
+        (messages, continuation) = AsyncStream.makeStream(
+            of: Message.self, bufferingPolicy: .bufferingNewest(configuration.receiveBufferMessages))
+        (timeSamples, timeContinuation) = AsyncStream.makeStream(
+            of: TimeExchangeSample.self, bufferingPolicy: .bufferingNewest(1024))
     }
 
     /// The address the listener is bound to, once `start()` returned.
@@ -339,15 +354,19 @@ public final class PeerTransport: @unchecked Sendable {
             self.serverChannel = channel
             self.loopProbeLastNs = NIODeadline.now().uptimeNanoseconds
             let period = Self.loopProbeMs
-            self.loopProbe = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(period), delay: .milliseconds(period)) { _ in
+            self.loopProbe = self.loop.scheduleRepeatedTask(
+                initialDelay: .milliseconds(period), delay: .milliseconds(period)
+            ) { _ in
                 self.probeLoop()
             }
         }.get()
         lock.withLock { boundAddress = channel.localAddress }
-        logger.info("transport listening", metadata: [
-            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-            "tls": "\(config.tls.map { "mutual TLS 1.3 as \($0.identity)" } ?? "off (plaintext, unauthenticated)")",
-        ])
+        logger.info(
+            "transport listening",
+            metadata: [
+                "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                "tls": "\(config.tls.map { "mutual TLS 1.3 as \($0.identity)" } ?? "off (plaintext, unauthenticated)")"
+            ])
     }
 
     /// Queues `messages` for their peers (`to`). Never blocks: a message for a slow or unknown peer, or one
@@ -376,8 +395,11 @@ public final class PeerTransport: @unchecked Sendable {
         onLoop {
             for id in peers where id != self.configuration.nodeID && id != noNode {
                 let t1 = self.configuration.clockUs()
-                guard let frame = try? WireCodec.encode(.time(TimeExchange(kind: .request, from: self.configuration.nodeID, to: id, transmitUs: t1)),
-                                                        limits: self.configuration.limits) else { continue }
+                guard
+                    let frame = try? WireCodec.encode(
+                        .time(TimeExchange(kind: .request, from: self.configuration.nodeID, to: id, transmitUs: t1)),
+                        limits: self.configuration.limits)
+                else { continue }
                 self.timeOutstanding[id] = t1
                 self.lock.withLock { self.counters.timeRequestsSent += 1 }
                 self.enqueue(frame, to: id)
@@ -392,13 +414,16 @@ public final class PeerTransport: @unchecked Sendable {
         switch t.kind {
         case .request:
             let mono = NIODeadline.now().uptimeNanoseconds
-            if let last = timeAnsweredNs[t.from], mono &- last < UInt64(max(0, configuration.timeReplyMinIntervalMs)) * 1_000_000 {
+            if let last = timeAnsweredNs[t.from],
+                mono &- last < UInt64(max(0, configuration.timeReplyMinIntervalMs)) * 1_000_000
+            {
                 lock.withLock { counters.timeFramesIgnored += 1 }
                 return
             }
             timeAnsweredNs[t.from] = mono
-            let reply = TimeExchange(kind: .reply, from: configuration.nodeID, to: t.from, originUs: t.transmitUs, receiveUs: now,
-                                     transmitUs: max(now, configuration.clockUs()))
+            let reply = TimeExchange(
+                kind: .reply, from: configuration.nodeID, to: t.from, originUs: t.transmitUs, receiveUs: now,
+                transmitUs: max(now, configuration.clockUs()))
             guard let frame = try? WireCodec.encode(.time(reply), limits: configuration.limits) else { return }
             lock.withLock { counters.timeRepliesSent += 1 }
             enqueue(frame, to: t.from)
@@ -437,7 +462,6 @@ public final class PeerTransport: @unchecked Sendable {
         onLoop { self.addresses = addresses }
     }
 
-
     public func metrics() -> TransportMetrics { lock.withLock { counters } }
 
     /// Runs `body` on the event loop, unless `shutdown()` has stopped it (a driver still sending while the
@@ -461,14 +485,19 @@ public final class PeerTransport: @unchecked Sendable {
     /// What the transport saw of `peers`, for a log line that explains an election: for each, how long ago
     /// (ms) a message from it reached this process and a frame to it was written to its connection, and how
     /// late the event loop ran in the last 2–4 s. `now` is monotonic ns (`NIODeadline.now().uptimeNanoseconds`).
-    public func evidence(for peers: [NodeID]) -> String { evidence(for: peers, now: NIODeadline.now().uptimeNanoseconds) }
+    public func evidence(for peers: [NodeID]) -> String {
+        evidence(for: peers, now: NIODeadline.now().uptimeNanoseconds)
+    }
 
     public func evidence(for peers: [NodeID], now: UInt64) -> String {
-        let (perPeer, late) = lock.withLock { (counters.peers, loopLate.value(now: now, windowNs: Self.evidenceWindowNs)) }
+        let (perPeer, late) = lock.withLock {
+            (counters.peers, loopLate.value(now: now, windowNs: Self.evidenceWindowNs))
+        }
         let ago = { (t: UInt64?) in t.map { "\(now > $0 ? (now - $0) / 1_000_000 : 0) ms" } ?? "never" }
         let each = peers.map { id in
             let p = perPeer[id]
-            return "\(id): received \(ago(p?.lastReceivedNs)), written \(ago(p?.lastWrittenNs))\(p?.connected == true ? "" : " (not connected)")"
+            return
+                "\(id): received \(ago(p?.lastReceivedNs)), written \(ago(p?.lastWrittenNs))\(p?.connected == true ? "" : " (not connected)")"
         }
         return "transport [\(each.joined(separator: "; "))], event loop late up to \(late / 1_000_000) ms"
     }
@@ -485,13 +514,17 @@ public final class PeerTransport: @unchecked Sendable {
             for channel in self.inboundChannels.values { futures.append(channel.close().recover { _ in }) }
             for (id, peer) in self.peers {
                 switch peer.state {
-                case .connected(let channel, _), .handshaking(let channel): futures.append(channel.close().recover { _ in })
+                case .connected(let channel, _), .handshaking(let channel):
+                    futures.append(channel.close().recover { _ in })
                 case .waiting(let timer): timer.cancel()
                 case .idle, .connecting: break
                 }
                 peer.state = .idle
                 let dropped = peer.queue.removeAll()
-                self.count(peer: id) { $0.dropped += dropped; $0.connected = false }
+                self.count(peer: id) {
+                    $0.dropped += dropped
+                    $0.connected = false
+                }
                 self.lock.withLock { self.counters.messagesDropped += dropped }
                 self.updateQueueGauge(id, peer)
             }
@@ -518,10 +551,13 @@ public final class PeerTransport: @unchecked Sendable {
             let oldest = pendingInbound.removeFirst()
             guard let victim = inboundChannels[oldest] else { continue }
             lock.withLock { counters.pendingEvicted += 1 }
-            logRefusal("closing inbound connection", source: victim.remoteAddress?.ipAddress ?? "unknown", key: "pendingPoolFull", metadata: [
-                "remote.address": "\(victim.remoteAddress.map { "\($0)" } ?? "unknown")",
-                "error": "no hello yet and \(config.maxPendingInbound) newer connections are waiting for theirs",
-            ])
+            logRefusal(
+                "closing inbound connection", source: victim.remoteAddress?.ipAddress ?? "unknown",
+                key: "pendingPoolFull",
+                metadata: [
+                    "remote.address": "\(victim.remoteAddress.map { "\($0)" } ?? "unknown")",
+                    "error": "no hello yet and \(config.maxPendingInbound) newer connections are waiting for theirs"
+                ])
             victim.close(promise: nil)
         }
         inboundChannels[key] = channel
@@ -552,12 +588,19 @@ public final class PeerTransport: @unchecked Sendable {
                     case .handshake: self.counters.tlsHandshakeFailures += 1
                     case .identity: self.counters.certificateRefusals += 1
                     case nil:
-                        if rejection.isFrameError { self.counters.decodeErrors += 1 } else { self.counters.protocolErrors += 1 }
+                        if rejection.isFrameError {
+                            self.counters.decodeErrors += 1
+                        } else {
+                            self.counters.protocolErrors += 1
+                        }
                     }
                 }
-                self.logRefusal("closing inbound connection", source: source, key: rejection.key, metadata: [
-                    "peer.id": "\(rejection.peer.map { "\($0)" } ?? "unknown")", "remote.address": "\(remote)", "error": "\(rejection.reason)",
-                ])
+                self.logRefusal(
+                    "closing inbound connection", source: source, key: rejection.key,
+                    metadata: [
+                        "peer.id": "\(rejection.peer.map { "\($0)" } ?? "unknown")", "remote.address": "\(remote)",
+                        "error": "\(rejection.reason)"
+                    ])
             },
             accepted: { peer in self.inboundAccepted(key, peer: peer, config) }
         )
@@ -565,10 +608,12 @@ public final class PeerTransport: @unchecked Sendable {
         let tls = try tlsContexts?.get()
         if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server)) }
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: config.limits)))
-        try channel.pipeline.syncOperations.addHandler(InboundHandler(
-            clusterID: config.clusterID, localID: config.nodeID, members: members, helloTimeout: .milliseconds(tls == nil ? config.helloTimeoutMs : config.tlsHandshakeTimeoutMs),
-            tls: tls != nil, events: events, logger: logger
-        ))
+        try channel.pipeline.syncOperations.addHandler(
+            InboundHandler(
+                clusterID: config.clusterID, localID: config.nodeID, members: members,
+                helloTimeout: .milliseconds(tls == nil ? config.helloTimeoutMs : config.tlsHandshakeTimeoutMs),
+                tls: tls != nil, events: events, logger: logger
+            ))
     }
 
     /// A member's hello was accepted on `key`: it leaves the pending pool for the member's own budget,
@@ -616,7 +661,9 @@ public final class PeerTransport: @unchecked Sendable {
         var evictedLines: [(LogLimiter.Key, Int)] = []
         let decision = logLimiter.admit(source: source, reason: key, nowNs: now) { evictedLines.append(($0, $1)) }
         for (k, n) in evictedLines {
-            logger.warning("log lines suppressed", metadata: ["remote.host": "\(k.source)", "reason": "\(k.reason)", "suppressed": "\(n)"])
+            logger.warning(
+                "log lines suppressed",
+                metadata: ["remote.host": "\(k.source)", "reason": "\(k.reason)", "suppressed": "\(n)"])
         }
         switch decision {
         case .suppress:
@@ -637,15 +684,19 @@ public final class PeerTransport: @unchecked Sendable {
             lock.withLock { counters.messagesDropped += 1 }
             return
         }
-        let peer = peers[id] ?? {
-            let p = Peer(
-                address: addresses[id],
-                queue: SendQueue(maxMessages: configuration.sendQueueMaxMessages, maxBytes: configuration.sendQueueMaxBytes, policy: configuration.dropPolicy),
-                backoff: Backoff(minMs: configuration.reconnectDelayMinMs, maxMs: configuration.reconnectDelayMaxMs)
-            )
-            peers[id] = p
-            return p
-        }()
+        let peer =
+            peers[id]
+            ?? {
+                let p = Peer(
+                    address: addresses[id],
+                    queue: SendQueue(
+                        maxMessages: configuration.sendQueueMaxMessages, maxBytes: configuration.sendQueueMaxBytes,
+                        policy: configuration.dropPolicy),
+                    backoff: Backoff(minMs: configuration.reconnectDelayMinMs, maxMs: configuration.reconnectDelayMaxMs)
+                )
+                peers[id] = p
+                return p
+            }()
         if peer.address == nil { peer.address = addresses[id] }
         guard peer.address != nil else {
             count(peer: id) { $0.dropped += 1 }
@@ -688,12 +739,14 @@ public final class PeerTransport: @unchecked Sendable {
                     }
                     // SNI takes a host name only; an IP address is checked against the certificate's SAN IPs.
                     let hostname = ipAddressBytes(address.host) == nil ? address.host : nil
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.client, serverHostname: hostname))
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: tls.client, serverHostname: hostname))
                     let key = ObjectIdentifier(channel)
-                    try channel.pipeline.syncOperations.addHandler(OutboundHandler(
-                        writable: { self.flush(id) },
-                        handshake: { self.outboundHandshakeCompleted(id, key, $0) },
-                        failed: { self.outboundFailed(id, key, $0) }))
+                    try channel.pipeline.syncOperations.addHandler(
+                        OutboundHandler(
+                            writable: { self.flush(id) },
+                            handshake: { self.outboundHandshakeCompleted(id, key, $0) },
+                            failed: { self.outboundFailed(id, key, $0) }))
                 }
             }
             .connect(host: address.host, port: address.port)
@@ -718,21 +771,27 @@ public final class PeerTransport: @unchecked Sendable {
                         self.counters.tlsHandshakeFailures += 1
                         self.counters.refusals["tls.handshakeTimeout", default: 0] += 1
                     }
-                    self.logRefusal("TLS handshake with peer failed", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")",
-                                    key: "tls.handshakeTimeout", metadata: ["peer.id": "\(id)", "error": "no handshake within \(timeout) ms"])
+                    self.logRefusal(
+                        "TLS handshake with peer failed", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")",
+                        key: "tls.handshakeTimeout",
+                        metadata: ["peer.id": "\(id)", "error": "no handshake within \(timeout) ms"])
                     channel.close(promise: nil)
                 }
             } else {
                 opened(id, peer, channel)
             }
         case .failure(let error):
-            if let e = error as? NIOConnectionError, e.connectionErrors.isEmpty, e.dnsAError != nil || e.dnsAAAAError != nil {
+            if let e = error as? NIOConnectionError, e.connectionErrors.isEmpty,
+                e.dnsAError != nil || e.dnsAAAAError != nil
+            {
                 // A peer named by a DNS name that does not resolve (now): say so plainly, rate-limited, and
                 // keep retrying: the name is resolved again at every attempt.
-                logRefusal("cannot resolve peer host name", source: e.host, key: "dns.unresolvable", metadata: [
-                    "peer.id": "\(id)", "peer.address": "\(e.host):\(e.port)",
-                    "error": "\(e.dnsAError.map { "\($0)" } ?? "\(e.dnsAAAAError.map { "\($0)" } ?? "")")",
-                ])
+                logRefusal(
+                    "cannot resolve peer host name", source: e.host, key: "dns.unresolvable",
+                    metadata: [
+                        "peer.id": "\(id)", "peer.address": "\(e.host):\(e.port)",
+                        "error": "\(e.dnsAError.map { "\($0)" } ?? "\(e.dnsAAAAError.map { "\($0)" } ?? "")")"
+                    ])
             } else {
                 logger.debug("connect to peer failed", metadata: ["peer.id": "\(id)", "error": "\(error)"])
             }
@@ -748,42 +807,57 @@ public final class PeerTransport: @unchecked Sendable {
         logger.debug("connected to peer", metadata: ["peer.id": "\(id)"])
         if tlsContexts == nil { channel.closeFuture.whenComplete { _ in self.connectionClosed(id, channel) } }
         // The hello always fits: the configuration was validated against the limits.
-        let hello = try! WireCodec.encode(.hello(Hello(clusterID: configuration.clusterID, nodeID: configuration.nodeID)), limits: configuration.limits)
+        let hello = try! WireCodec.encode(
+            .hello(Hello(clusterID: configuration.clusterID, nodeID: configuration.nodeID)),
+            limits: configuration.limits)
         channel.write(channel.allocator.buffer(bytes: hello), promise: nil)
         flush(id)
     }
 
     /// Mutual TLS: the handshake with `id` completed (its certificate chains to the corridor CA and names the
     /// address dialled). It must also name this corridor and signal `id`, or it is some other member.
-    private func outboundHandshakeCompleted(_ id: NodeID, _ key: ObjectIdentifier, _ identity: Result<PeerIdentity, PKIError>) {
-        guard let peer = peers[id], case .handshaking(let channel) = peer.state, ObjectIdentifier(channel) == key else { return }
-        let expected = PeerIdentity(corridor: configuration.clusterID, signal: id)
-        let problem: String? = switch identity {
-        case .failure(let error): "\(error)"
-        case .success(let got) where got != expected: "the server's certificate names \(got), not \(expected)"
-        case .success: nil
+    private func outboundHandshakeCompleted(
+        _ id: NodeID, _ key: ObjectIdentifier, _ identity: Result<PeerIdentity, PKIError>
+    ) {
+        guard let peer = peers[id], case .handshaking(let channel) = peer.state, ObjectIdentifier(channel) == key else {
+            return
         }
+        let expected = PeerIdentity(corridor: configuration.clusterID, signal: id)
+        let problem: String? =
+            switch identity {
+            case .failure(let error): "\(error)"
+            case .success(let got) where got != expected: "the server's certificate names \(got), not \(expected)"
+            case .success: nil
+            }
         guard let problem else { return opened(id, peer, channel) }
         lock.withLock {
             counters.certificateRefusals += 1
             counters.refusals["tls.wrongPeer", default: 0] += 1
         }
-        logRefusal("closing outbound connection", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")", key: "tls.wrongPeer", metadata: [
-            "peer.id": "\(id)", "error": "\(problem)",
-        ])
+        logRefusal(
+            "closing outbound connection", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")",
+            key: "tls.wrongPeer",
+            metadata: [
+                "peer.id": "\(id)", "error": "\(problem)"
+            ])
         channel.close(promise: nil)
     }
 
     /// An error on the outbound connection to `id`; before the handshake completed, a refused handshake.
     private func outboundFailed(_ id: NodeID, _ key: ObjectIdentifier, _ error: Error) {
-        guard let peer = peers[id], case .handshaking(let channel) = peer.state, ObjectIdentifier(channel) == key else { return }
+        guard let peer = peers[id], case .handshaking(let channel) = peer.state, ObjectIdentifier(channel) == key else {
+            return
+        }
         lock.withLock {
             counters.tlsHandshakeFailures += 1
             counters.refusals["tls.handshake", default: 0] += 1
         }
-        logRefusal("TLS handshake with peer failed", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")", key: "tls.handshake", metadata: [
-            "peer.id": "\(id)", "error": "\(error)",
-        ])
+        logRefusal(
+            "TLS handshake with peer failed", source: "\(peer.address.map { "\($0)" } ?? "peer \(id)")",
+            key: "tls.handshake",
+            metadata: [
+                "peer.id": "\(id)", "error": "\(error)"
+            ])
     }
 
     private func connectionClosed(_ id: NodeID, _ channel: Channel) {
@@ -821,7 +895,10 @@ public final class PeerTransport: @unchecked Sendable {
         guard sent > 0 else { return }
         // Count before flushing, so that a reader who saw the message arrive also sees it counted.
         let now = NIODeadline.now().uptimeNanoseconds
-        count(peer: id) { $0.sent += sent; $0.lastWrittenNs = now }
+        count(peer: id) {
+            $0.sent += sent
+            $0.lastWrittenNs = now
+        }
         lock.withLock { counters.messagesSent += sent }
         updateQueueGauge(id, peer)
         channel.flush()
@@ -829,7 +906,10 @@ public final class PeerTransport: @unchecked Sendable {
 
     private func updateQueueGauge(_ id: NodeID, _ peer: Peer) {
         let (n, bytes) = (peer.queue.count, peer.queue.bytes)
-        count(peer: id) { $0.queuedMessages = n; $0.queuedBytes = bytes }
+        count(peer: id) {
+            $0.queuedMessages = n
+            $0.queuedBytes = bytes
+        }
     }
 
     private func count(peer id: NodeID, _ update: (inout PeerMetrics) -> Void) {

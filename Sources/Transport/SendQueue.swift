@@ -81,7 +81,7 @@ struct Backoff {
         // 2^attempt is capped at 2^20 so that the shift never overflows, however long a peer is down.
         let ceiling = min(maxMs, minMs << Int64(min(attempt, 20)))
         attempt += 1
-        return ceiling / 2 + Int64.random(in: 0 ... ceiling - ceiling / 2, using: &rng)
+        return ceiling / 2 + Int64.random(in: 0...ceiling - ceiling / 2, using: &rng)
     }
 
     mutating func reset() { attempt = 0 }

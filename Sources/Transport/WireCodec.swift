@@ -76,20 +76,26 @@ public struct WireLimits: Sendable, Equatable {
     /// Throws a description of the first limit that cannot carry what `raft` produces.
     public func check(against raft: RaftLimits) throws(WireLimitsError) {
         let overhead = WireCodec.frameHeaderBytes + WireCodec.checksumBytes
-        let chunkFrameBytes = WireCodec.messageFixedBytes + WireCodec.snapshotFixedBytes
+        let chunkFrameBytes =
+            WireCodec.messageFixedBytes + WireCodec.snapshotFixedBytes
             + 4 + 8 * raft.maxMembers + raft.maxSnapshotChunkBytes + overhead
         guard maxFrameBytes > chunkFrameBytes else {
-            throw WireLimitsError("maxFrameBytes (\(maxFrameBytes)) must exceed a full snapshot chunk frame (\(chunkFrameBytes))")
+            throw WireLimitsError(
+                "maxFrameBytes (\(maxFrameBytes)) must exceed a full snapshot chunk frame (\(chunkFrameBytes))")
         }
         let appendFrameBytes = WireCodec.messageFixedBytes + raft.maxAppendBytes + overhead
         guard maxFrameBytes > appendFrameBytes else {
-            throw WireLimitsError("maxFrameBytes (\(maxFrameBytes)) must exceed a full append frame (\(appendFrameBytes))")
+            throw WireLimitsError(
+                "maxFrameBytes (\(maxFrameBytes)) must exceed a full append frame (\(appendFrameBytes))")
         }
         guard maxEntriesPerMessage >= raft.maxAppendEntries else {
-            throw WireLimitsError("maxEntriesPerMessage (\(maxEntriesPerMessage)) must be at least maxAppendEntries (\(raft.maxAppendEntries))")
+            throw WireLimitsError(
+                "maxEntriesPerMessage (\(maxEntriesPerMessage)) must be at least maxAppendEntries (\(raft.maxAppendEntries))"
+            )
         }
         guard maxMembers >= raft.maxMembers else {
-            throw WireLimitsError("maxMembers (\(maxMembers)) must be at least RaftLimits.maxMembers (\(raft.maxMembers))")
+            throw WireLimitsError(
+                "maxMembers (\(maxMembers)) must be at least RaftLimits.maxMembers (\(raft.maxMembers))")
         }
         guard maxFrameBytes <= Int(UInt32.max), maxClusterIDBytes > 0, maxClusterIDBytes <= Int(UInt16.max) else {
             throw WireLimitsError("maxFrameBytes must fit in 32 bits and maxClusterIDBytes in 16 bits")
@@ -122,7 +128,7 @@ public enum WireCodec {
     /// time frame (type 3). A receiver accepts exactly this version, so that every frame has one encoding.
     public static let version: UInt8 = 3
     /// The versions a receiver accepts.
-    public static let acceptedVersions: ClosedRange<UInt8> = 3 ... 3
+    public static let acceptedVersions: ClosedRange<UInt8> = 3...3
     /// Largest timestamp in a time frame: 2^60 µs (about 36,000 years), so that differences and sums of
     /// differences of timestamps never overflow.
     public static let maxTimestampUs: Int64 = 1 << 60
@@ -157,7 +163,8 @@ public enum WireCodec {
         case .hello(let hello):
             let id = Array(hello.clusterID.utf8)
             guard !id.isEmpty, id.count <= limits.maxClusterIDBytes else {
-                throw FrameError(.invalidClusterID, "cluster id of \(id.count) bytes (1...\(limits.maxClusterIDBytes) allowed)")
+                throw FrameError(
+                    .invalidClusterID, "cluster id of \(id.count) bytes (1...\(limits.maxClusterIDBytes) allowed)")
             }
             guard hello.nodeID != noNode else { throw FrameError(.invalidField, "hello from node 0") }
             out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + 2 + id.count + 8 + checksumBytes)
@@ -169,20 +176,25 @@ public enum WireCodec {
             put(&out, hello.nodeID)
         case .message(let m):
             guard m.entries.count <= limits.maxEntriesPerMessage else {
-                throw FrameError(.countOverLimit, "\(m.entries.count) entries exceed the limit of \(limits.maxEntriesPerMessage)")
+                throw FrameError(
+                    .countOverLimit, "\(m.entries.count) entries exceed the limit of \(limits.maxEntriesPerMessage)")
             }
             guard m.from != noNode, m.to != noNode else {
                 throw FrameError(.invalidField, "message from \(m.from) to \(m.to): node id 0 is reserved")
             }
             guard (m.snapshot != nil) == (m.kind == .snapshot) else {
-                throw FrameError(.invalidField, "a \(m.kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
+                throw FrameError(
+                    .invalidField, "a \(m.kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
             }
             try checkRanges(m)
             try checkAppendEntries(m)
-            let payloadBytes = m.entries.reduce(0) { $0 + entryFixedBytes + $1.data.count }
+            let payloadBytes =
+                m.entries.reduce(0) { $0 + entryFixedBytes + $1.data.count }
                 + (m.snapshot.map { snapshotFixedBytes + 4 + 8 * $0.membership.all.count + $0.data.count } ?? 0)
             guard payloadBytes <= limits.maxFrameBytes else {
-                throw FrameError(.oversized, "message of at least \(payloadBytes) bytes exceeds the limit of \(limits.maxFrameBytes)")
+                throw FrameError(
+                    .oversized, "message of at least \(payloadBytes) bytes exceeds the limit of \(limits.maxFrameBytes)"
+                )
             }
             out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + messageFixedBytes + payloadBytes + checksumBytes)
             put(&out, UInt32(0))
@@ -209,10 +221,13 @@ public enum WireCodec {
             }
             if let s = m.snapshot {
                 guard s.offset >= 0, s.total >= 0, s.offset <= s.total - s.data.count else {
-                    throw FrameError(.invalidField, "snapshot chunk at \(s.offset) of \(s.data.count) bytes outside a snapshot of \(s.total)")
+                    throw FrameError(
+                        .invalidField,
+                        "snapshot chunk at \(s.offset) of \(s.data.count) bytes outside a snapshot of \(s.total)")
                 }
                 guard s.membership.all.count <= limits.maxMembers else {
-                    throw FrameError(.countOverLimit, "\(s.membership.all.count) members exceed the limit of \(limits.maxMembers)")
+                    throw FrameError(
+                        .countOverLimit, "\(s.membership.all.count) members exceed the limit of \(limits.maxMembers)")
                 }
                 out.append(1)
                 put(&out, s.index)
@@ -256,7 +271,7 @@ public enum WireCodec {
         let crc = CRC32C.checksum(frame[lengthFieldBytes...])
         put(&frame, crc)
         withUnsafeBytes(of: UInt32(truncatingIfNeeded: frame.count - lengthFieldBytes).bigEndian) { raw in
-            for i in 0 ..< 4 { frame[i] = raw[i] }
+            for i in 0..<4 { frame[i] = raw[i] }
         }
     }
 
@@ -266,7 +281,8 @@ public enum WireCodec {
         guard t.from != noNode, t.to != noNode else {
             throw FrameError(.invalidField, "time frame from \(t.from) to \(t.to): node id 0 is reserved")
         }
-        for (name, v) in [("origin", t.originUs), ("receive", t.receiveUs), ("transmit", t.transmitUs)] where v < 0 || v > maxTimestampUs {
+        for (name, v) in [("origin", t.originUs), ("receive", t.receiveUs), ("transmit", t.transmitUs)]
+        where v < 0 || v > maxTimestampUs {
             throw FrameError(.outOfRange, "time frame \(name) \(v) µs is outside 0...\(maxTimestampUs)")
         }
         if t.kind == .request, t.originUs != 0 || t.receiveUs != 0 {
@@ -299,15 +315,23 @@ public enum WireCodec {
     static func checkAppendEntries(_ m: Message) throws(FrameError) {
         guard m.kind == .append, !m.entries.isEmpty else { return }
         guard UInt64(m.entries.count) <= maxLogIndex - m.index else {
-            throw FrameError(.outOfRange, "append of \(m.entries.count) entries after index \(m.index) exceeds maxLogIndex \(maxLogIndex)")
+            throw FrameError(
+                .outOfRange,
+                "append of \(m.entries.count) entries after index \(m.index) exceeds maxLogIndex \(maxLogIndex)")
         }
         var previousTerm = m.logTerm
         for (i, e) in m.entries.enumerated() {
             guard e.index == m.index + 1 + UInt64(i) else {
-                throw FrameError(.invalidField, "append after index \(m.index): entry \(i) has index \(e.index), expected \(m.index + 1 + UInt64(i))")
+                throw FrameError(
+                    .invalidField,
+                    "append after index \(m.index): entry \(i) has index \(e.index), expected \(m.index + 1 + UInt64(i))"
+                )
             }
             guard e.term >= previousTerm, e.term <= m.term else {
-                throw FrameError(.invalidField, "append in term \(m.term) after log term \(m.logTerm): entry \(e.index) has term \(e.term) (terms must not decrease nor exceed the message's)")
+                throw FrameError(
+                    .invalidField,
+                    "append in term \(m.term) after log term \(m.logTerm): entry \(e.index) has term \(e.term) (terms must not decrease nor exceed the message's)"
+                )
             }
             previousTerm = e.term
         }
@@ -330,13 +354,16 @@ public enum WireCodec {
     /// Validates a frame's declared length (the value of its length field) before its bytes are buffered,
     /// so that a huge declared length costs nothing.
     /// - Returns: the number of bytes that follow the length field.
-    public static func checkDeclaredLength(_ length: UInt32, limits: WireLimits = WireLimits()) throws(FrameError) -> Int {
+    public static func checkDeclaredLength(
+        _ length: UInt32, limits: WireLimits = WireLimits()
+    ) throws(FrameError) -> Int {
         let n = Int(length)
         guard n <= limits.maxFrameBytes else {
             throw FrameError(.oversized, "declared frame length \(n) exceeds the limit of \(limits.maxFrameBytes)")
         }
         guard n >= minFrameLength else {
-            throw FrameError(.truncated, "declared frame length \(n) is shorter than version, type and checksum (\(minFrameLength))")
+            throw FrameError(
+                .truncated, "declared frame length \(n) is shorter than version, type and checksum (\(minFrameLength))")
         }
         return n
     }
@@ -347,7 +374,7 @@ public enum WireCodec {
             throw FrameError(.truncated, "\(bytes.count) bytes, fewer than the length field")
         }
         var length: UInt32 = 0
-        for i in 0 ..< 4 { length = (length << 8) | UInt32(bytes[i]) }
+        for i in 0..<4 { length = (length << 8) | UInt32(bytes[i]) }
         let n = try checkDeclaredLength(length, limits: limits)
         let available = bytes.count - lengthFieldBytes
         guard available >= n else {
@@ -362,26 +389,34 @@ public enum WireCodec {
     /// Decodes the bytes after a frame's length field: version, type, body and checksum, nothing more.
     /// The version is checked first (so that a version-1 peer is told `wrongVersion`), then the checksum,
     /// and only then is the body parsed.
-    public static func decodePayload(_ payload: ArraySlice<UInt8>, limits: WireLimits = WireLimits()) throws(FrameError) -> Frame {
+    public static func decodePayload(
+        _ payload: ArraySlice<UInt8>, limits: WireLimits = WireLimits()
+    ) throws(FrameError) -> Frame {
         guard payload.count <= limits.maxFrameBytes else {
             throw FrameError(.oversized, "frame of \(payload.count) bytes exceeds the limit of \(limits.maxFrameBytes)")
         }
         guard let v = payload.first else { throw FrameError(.truncated, "frame ends before version") }
         guard acceptedVersions.contains(v) else {
-            throw FrameError(.wrongVersion, acceptedVersions.count == 1 ? "protocol version \(v), this build speaks \(version)"
-                : "protocol version \(v), this build speaks \(acceptedVersions.lowerBound)...\(acceptedVersions.upperBound)")
+            throw FrameError(
+                .wrongVersion,
+                acceptedVersions.count == 1
+                    ? "protocol version \(v), this build speaks \(version)"
+                    : "protocol version \(v), this build speaks \(acceptedVersions.lowerBound)...\(acceptedVersions.upperBound)"
+            )
         }
         guard payload.count >= minFrameLength else {
             throw FrameError(.truncated, "frame of \(payload.count) bytes is shorter than version, type and checksum")
         }
         let bodyEnd = payload.endIndex - checksumBytes
         var stored: UInt32 = 0
-        for i in bodyEnd ..< payload.endIndex { stored = (stored << 8) | UInt32(payload[i]) }
+        for i in bodyEnd..<payload.endIndex { stored = (stored << 8) | UInt32(payload[i]) }
         let computed = CRC32C.checksum(payload[..<bodyEnd])
         guard stored == computed else {
-            throw FrameError(.checksumMismatch, "frame checksum \(hex(stored)), computed \(hex(computed)) over \(payload.count - checksumBytes) bytes")
+            throw FrameError(
+                .checksumMismatch,
+                "frame checksum \(hex(stored)), computed \(hex(computed)) over \(payload.count - checksumBytes) bytes")
         }
-        var r = Reader(payload[payload.startIndex + 1 ..< bodyEnd])
+        var r = Reader(payload[payload.startIndex + 1..<bodyEnd])
         let t = try r.u8("frame type")
         let frame: Frame
         switch FrameType(rawValue: t) {
@@ -423,7 +458,9 @@ public enum WireCodec {
         let to = try r.u64("to")
         func stamp(_ field: StaticString, _ r: inout Reader) throws(FrameError) -> Int64 {
             let v = try r.u64(field)
-            guard v <= UInt64(maxTimestampUs) else { throw FrameError(.outOfRange, "time frame \(field) \(v) µs exceeds \(maxTimestampUs)") }
+            guard v <= UInt64(maxTimestampUs) else {
+                throw FrameError(.outOfRange, "time frame \(field) \(v) µs exceeds \(maxTimestampUs)")
+            }
             return Int64(v)
         }
         let origin = try stamp("origin", &r)
@@ -457,15 +494,18 @@ public enum WireCodec {
         }
         // Check the fixed part of every entry against the bytes present before reserving memory for them.
         guard count * entryFixedBytes <= r.remaining else {
-            throw FrameError(.truncated, "\(count) entries need at least \(count * entryFixedBytes) bytes, \(r.remaining) present")
+            throw FrameError(
+                .truncated, "\(count) entries need at least \(count * entryFixedBytes) bytes, \(r.remaining) present")
         }
         var entries: [Entry] = []
         entries.reserveCapacity(count)
-        for _ in 0 ..< count {
+        for _ in 0..<count {
             let term = try r.term("entry term")
             let index = try r.index("entry index")
             let ek = try r.u8("entry kind")
-            guard let entryKind = EntryKind(rawValue: ek) else { throw FrameError(.unknownEntryKind, "entry kind \(ek)") }
+            guard let entryKind = EntryKind(rawValue: ek) else {
+                throw FrameError(.unknownEntryKind, "entry kind \(ek)")
+            }
             let n = Int(try r.u32("entry data length"))
             let data = try r.bytes(n, "entry data")
             entries.append(Entry(term: term, index: index, kind: entryKind, data: data))
@@ -482,7 +522,8 @@ public enum WireCodec {
             let membershipBytes = try r.bytes(mn, "membership")
             // Only the canonical encoding (ids sorted) is accepted, so that every frame has one encoding.
             guard let membership = Membership.decode(membershipBytes), membership.encoded() == membershipBytes else {
-                throw FrameError(.invalidField, "membership is not valid (no voter, node 0, a duplicate, unsorted or a bad count)")
+                throw FrameError(
+                    .invalidField, "membership is not valid (no voter, node 0, a duplicate, unsorted or a bad count)")
             }
             let offset = try r.u64("snapshot offset")
             let total = try r.u64("snapshot total")
@@ -490,7 +531,8 @@ public enum WireCodec {
             let n = Int(try r.u32("snapshot data length"))
             let data = try r.bytes(n, "snapshot data")
             guard total <= UInt64(Int64.max), offset <= total, UInt64(n) <= total - offset else {
-                throw FrameError(.invalidField, "snapshot chunk at \(offset) of \(n) bytes outside a snapshot of \(total)")
+                throw FrameError(
+                    .invalidField, "snapshot chunk at \(offset) of \(n) bytes outside a snapshot of \(total)")
             }
             m.snapshot = SnapshotChunk(
                 index: index, term: term, membership: membership, offset: Int(offset), total: Int(total),
@@ -498,7 +540,8 @@ public enum WireCodec {
             )
         }
         guard (m.snapshot != nil) == (kind == .snapshot) else {
-            throw FrameError(.invalidField, "a \(kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
+            throw FrameError(
+                .invalidField, "a \(kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
         }
         try checkAppendEntries(m)
         return m
@@ -558,11 +601,12 @@ struct Reader {
         return v
     }
 
-    private mutating func integer<T: FixedWidthInteger & UnsignedInteger>(_ field: StaticString) throws(FrameError) -> T {
+    private mutating func integer<T: FixedWidthInteger & UnsignedInteger>(_ field: StaticString) throws(FrameError) -> T
+    {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { throw FrameError(.truncated, "frame ends before \(field)") }
         var v: T = 0
-        for i in position ..< position + size { v = (v << 8) | T(bytes[i]) }
+        for i in position..<position + size { v = (v << 8) | T(bytes[i]) }
         position += size
         return v
     }
@@ -572,6 +616,6 @@ struct Reader {
             throw FrameError(.truncated, "\(field) declares \(count) bytes, \(remaining) present")
         }
         defer { position += count }
-        return Array(bytes[position ..< position + count])
+        return Array(bytes[position..<position + count])
     }
 }

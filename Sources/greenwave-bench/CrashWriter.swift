@@ -36,7 +36,9 @@ struct CrashWriter: ParsableCommand {
         emit("start \(last) term \(term)")
         while true {
             let n = 1 + rng.next() % max(1, maxBatch)
-            let entries = (last + 1 ... last + n).map { Entry(term: term, index: $0, kind: .normal, data: crashPayload($0)) }
+            let entries = (last + 1...last + n).map {
+                Entry(term: term, index: $0, kind: .normal, data: crashPayload($0))
+            }
             let newLast = last + n
             let hard = HardState(term: term, vote: 1, commit: newLast)
             var batch = WriteBatch()
@@ -47,11 +49,15 @@ struct CrashWriter: ParsableCommand {
                 batch.add(hardState: hard, entries: entries)
             }
             let payload = crashPayload(newLast)
-            batch.auditRecords = [AuditRecord(
-                index: newLast, term: term, leaderTimeMs: Int64(newLast), operatorName: "crash-writer",
-                clientID: "crash", sequence: newLast, command: Array(payload.prefix(16)),
-                commandText: "append \(n)", result: "ok", stateHash: Array(payload.prefix(32)))]
-            batch.lampEvents = [LampEvent(signalID: "S\(newLast % 7)", timeMs: Int64(newLast), eventCode: 1, parameter: Int64(n))]
+            batch.auditRecords = [
+                AuditRecord(
+                    index: newLast, term: term, leaderTimeMs: Int64(newLast), operatorName: "crash-writer",
+                    clientID: "crash", sequence: newLast, command: Array(payload.prefix(16)),
+                    commandText: "append \(n)", result: "ok", stateHash: Array(payload.prefix(32)))
+            ]
+            batch.lampEvents = [
+                LampEvent(signalID: "S\(newLast % 7)", timeMs: Int64(newLast), eventCode: 1, parameter: Int64(n))
+            ]
             let result = try store.commit(batch)
             last = result.lastIndex
             emit("persisted \(last)")
@@ -70,7 +76,7 @@ func crashPayload(_ index: UInt64) -> [UInt8] {
     var x = (index &* 0x9E37_79B9_7F4A_7C15) | 1
     var out: [UInt8] = []
     out.reserveCapacity(200)
-    for _ in 0 ..< 25 {
+    for _ in 0..<25 {
         x ^= x << 13
         x ^= x >> 7
         x ^= x << 17

@@ -4,9 +4,9 @@ import RaftCore
 import Storage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Durable append rate of `RaftStore` at batch sizes 1, 16 and 256, beside the raw rate of a plain
@@ -35,7 +35,9 @@ struct StorageBenchmark: ParsableCommand {
         guard !batchSizes.isEmpty else { throw ValidationError("--batches must list positive integers, e.g. 1,16,256") }
     }
 
-    var batchSizes: [Int] { batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 } }
+    var batchSizes: [Int] {
+        batches.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+    }
 
     func run() throws {
         let base: String
@@ -63,11 +65,14 @@ struct StorageBenchmark: ParsableCommand {
                 "\(b)", "\(total / b)",
                 fmt(sql.entriesPerSecond, 0), fmt(sql.p50, 2), fmt(sql.p99, 2),
                 fmt(raw.entriesPerSecond, 0), fmt(raw.p50, 2), fmt(raw.p99, 2),
-                fmt(100 * sql.entriesPerSecond / raw.entriesPerSecond, 0) + "%",
+                fmt(100 * sql.entriesPerSecond / raw.entriesPerSecond, 0) + "%"
             ])
         }
-        printTable(header: ["batch", "txns", "sqlite entries/s", "p50 ms", "p99 ms",
-                            "raw entries/s", "p50 ms", "p99 ms", "sqlite/raw"], rows: rows)
+        printTable(
+            header: [
+                "batch", "txns", "sqlite entries/s", "p50 ms", "p99 ms",
+                "raw entries/s", "p50 ms", "p99 ms", "sqlite/raw"
+            ], rows: rows)
     }
 
     struct Result {
@@ -86,7 +91,7 @@ struct StorageBenchmark: ParsableCommand {
         var next: LogIndex = 1
         let start = now()
         while next <= LogIndex(total) {
-            let entries = (next ..< next + LogIndex(batch)).map { Entry(term: 1, index: $0, data: payload) }
+            let entries = (next..<next + LogIndex(batch)).map { Entry(term: 1, index: $0, data: payload) }
             let t0 = now()
             try store.append(entries, hardState: HardState(term: 1, vote: 1, commit: next - 1))
             latencies.append(now() - t0)
@@ -106,11 +111,15 @@ struct StorageBenchmark: ParsableCommand {
         var latencies: [Double] = []
         latencies.reserveCapacity(total / batch)
         let start = now()
-        for _ in 0 ..< total / batch {
+        for _ in 0..<total / batch {
             let t0 = now()
             let written = buffer.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard written == buffer.count else { throw BenchError("short write to \(path): \(String(cString: strerror(errno)))") }
-            guard fdatasync(fd) == 0 else { throw BenchError("fdatasync failed on \(path): \(String(cString: strerror(errno)))") }
+            guard written == buffer.count else {
+                throw BenchError("short write to \(path): \(String(cString: strerror(errno)))")
+            }
+            guard fdatasync(fd) == 0 else {
+                throw BenchError("fdatasync failed on \(path): \(String(cString: strerror(errno)))")
+            }
             latencies.append(now() - t0)
         }
         return summarize(latencies, total: total, seconds: now() - start)
@@ -118,7 +127,9 @@ struct StorageBenchmark: ParsableCommand {
 
     func summarize(_ latencies: [Double], total: Int, seconds: Double) -> Result {
         let sorted = latencies.sorted()
-        func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] * 1000 }
+        func pct(_ p: Double) -> Double {
+            sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] * 1000
+        }
         return Result(entriesPerSecond: Double(total) / seconds, p50: pct(0.50), p99: pct(0.99))
     }
 
@@ -133,12 +144,15 @@ struct StorageBenchmark: ParsableCommand {
     func printTable(header: [String], rows: [[String]]) {
         let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(\.count).max()! }
         func line(_ cells: [String]) -> String {
-            "| " + cells.enumerated().map { String(repeating: " ", count: widths[$0.offset] - $0.element.count) + $0.element }
+            "| "
+                + cells.enumerated().map {
+                    String(repeating: " ", count: widths[$0.offset] - $0.element.count) + $0.element
+                }
                 .joined(separator: " | ") + " |"
         }
         print(line(header))
         print("|" + widths.map { String(repeating: "-", count: $0 + 1) + ":" }.joined(separator: "|") + "|")
-        rows.forEach { print(line($0)) }
+        for row in rows { print(line(row)) }
     }
 }
 

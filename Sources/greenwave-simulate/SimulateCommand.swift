@@ -52,7 +52,7 @@ struct SimulateCommand: ParsableCommand {
         var violations = 0
         var commits = 0
         var elections = 0
-        for seed in start ..< start + UInt64(seeds) {
+        for seed in start..<start + UInt64(seeds) {
             let result = Simulation.run(seed: seed, options: options)
             commits += result.commits
             let c = result.coverage
@@ -70,7 +70,9 @@ struct SimulateCommand: ParsableCommand {
             coverage.proposalsRedirected += c.proposalsRedirected
             if result.violations.isEmpty { longestLiveness = max(longestLiveness, result.livenessRounds) }
             if verbose {
-                print("seed \(seed): commits \(result.commits), elections \(result.elections), snapshots installed \(result.snapshotsInstalled) (largest \(result.largestSnapshotBytes) B), membership changes \(result.membershipChanges), in flight at most \(result.maxInFlight), violations \(result.violations.count)")
+                print(
+                    "seed \(seed): commits \(result.commits), elections \(result.elections), snapshots installed \(result.snapshotsInstalled) (largest \(result.largestSnapshotBytes) B), membership changes \(result.membershipChanges), in flight at most \(result.maxInFlight), violations \(result.violations.count)"
+                )
             }
             elections += result.elections
             if trace && seeds == 1 && result.violations.isEmpty {
@@ -80,7 +82,9 @@ struct SimulateCommand: ParsableCommand {
             }
             if !result.violations.isEmpty {
                 violations += result.violations.count
-                print("seed \(seed) FAILED (replay: tools/simulate --seeds 1 --start \(seed) --nodes \(nodes) --learners \(learners) --steps \(steps) --trace)")
+                print(
+                    "seed \(seed) FAILED (replay: tools/simulate --seeds 1 --start \(seed) --nodes \(nodes) --learners \(learners) --steps \(steps) --trace)"
+                )
                 for v in result.violations { print("  \(v)") }
                 if trace {
                     var o = options
@@ -95,7 +99,9 @@ struct SimulateCommand: ParsableCommand {
             print("coverage: \(coverage)")
             print("longest passing liveness phase: \(longestLiveness) rounds")
         }
-        print("seeds: \(seeds), violations: \(violations), commits: \(commits), elections: \(elections), wall \(Double(Int(secs * 10)) / 10) s, \(Int(Double(seeds) / max(secs, 0.001) * 60)) seeds/min")
+        print(
+            "seeds: \(seeds), violations: \(violations), commits: \(commits), elections: \(elections), wall \(Double(Int(secs * 10)) / 10) s, \(Int(Double(seeds) / max(secs, 0.001) * 60)) seeds/min"
+        )
         if violations > 0 { throw ExitCode(1) }
     }
 }

@@ -8,8 +8,12 @@ import GreenwaveAPI
 
 /// Options every console command shares.
 struct ConsoleOptions: ParsableArguments {
-    @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
-    @Option(help: "Your operator key file ('greenwave operator keygen'); default $GREENWAVE_KEY. Every command is signed with it, and the audit records who signed.")
+    @Option(help: "The corridor file (controllers' addresses).") var corridor: String =
+        "corridors/western-express-highway.yaml"
+    @Option(
+        help:
+            "Your operator key file ('greenwave operator keygen'); default $GREENWAVE_KEY. Every command is signed with it, and the audit records who signed."
+    )
     var key: String?
     @Option(help: caHelp) var ca: String?
     @Option(help: "Seconds to wait for a quorum to commit the command.") var timeout: Double = 10
@@ -20,13 +24,16 @@ struct ConsoleOptions: ParsableArguments {
     /// The operator's key: from --key or $GREENWAVE_KEY.
     func signer() throws -> OperatorSigner {
         guard let s = try optionalOperatorKey(key) else {
-            throw ValidationError("no operator key: give --key FILE or set \(OperatorKeyFile.environmentVariable) (create one with 'greenwave operator keygen --name NAME'; an engineer then adds it with 'greenwave operator add')")
+            throw ValidationError(
+                "no operator key: give --key FILE or set \(OperatorKeyFile.environmentVariable) (create one with 'greenwave operator keygen --name NAME'; an engineer then adds it with 'greenwave operator add')"
+            )
         }
         return s
     }
 }
 
-let caHelp: ArgumentHelp = "The corridor CA's certificate, to reach controllers whose API is TLS; default $\(caEnvironmentVariable), else the corridor file's security.api_tls.ca (without either: plain HTTP)."
+let caHelp: ArgumentHelp =
+    "The corridor CA's certificate, to reach controllers whose API is TLS; default $\(caEnvironmentVariable), else the corridor file's security.api_tls.ca (without either: plain HTTP)."
 let caEnvironmentVariable = "GREENWAVE_CA"
 
 /// The corridor file as a client reads it: with `--ca FILE` (or $GREENWAVE_CA) the API is HTTPS trusting
@@ -36,7 +43,8 @@ func clientDocument(_ path: String, ca: String?) throws -> CorridorDocument {
     do { doc = try CorridorFile.load(path: path) } catch { throw ValidationError("\(error)") }
     if let c = ca ?? ProcessInfo.processInfo.environment[caEnvironmentVariable].flatMap({ $0.isEmpty ? nil : $0 }) {
         guard FileManager.default.isReadableFile(atPath: c) else {
-            throw ValidationError("--ca \(c): no readable file there (the corridor CA's certificate, e.g. .greenwave-demo/pki/ca.pem)")
+            throw ValidationError(
+                "--ca \(c): no readable file there (the corridor CA's certificate, e.g. .greenwave-demo/pki/ca.pem)")
         }
         doc.apiCertificateAuthority = URL(fileURLWithPath: c).standardizedFileURL.path
     }
@@ -45,7 +53,9 @@ func clientDocument(_ path: String, ca: String?) throws -> CorridorDocument {
 
 /// A console client for `doc`; a CA that cannot be used is a validation error naming why.
 func consoleClient(_ doc: CorridorDocument, timeoutSeconds: Double = 10) throws -> ConsoleClient {
-    do { return try ConsoleClient(document: doc, timeoutSeconds: timeoutSeconds) } catch { throw ValidationError("\(error)") }
+    do { return try ConsoleClient(document: doc, timeoutSeconds: timeoutSeconds) } catch {
+        throw ValidationError("\(error)")
+    }
 }
 
 /// The operator key named by a `--key` option or $GREENWAVE_KEY, nil when neither names one; a file that
@@ -64,7 +74,9 @@ func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandR
     var client = try consoleClient(doc, timeoutSeconds: o.timeout)
     client.reader = signer
     let request: CommandRequest
-    do { request = try make(ConsoleClient.newClientID(), 1).signed(by: signer, document: doc) } catch { throw ValidationError("\(error)") }
+    do { request = try make(ConsoleClient.newClientID(), 1).signed(by: signer, document: doc) } catch {
+        throw ValidationError("\(error)")
+    }
     do {
         let (status, r) = try await client.submit(request)
         if o.json {
@@ -74,7 +86,7 @@ func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandR
         } else if r.result == "accepted" {
             var line = "\(request.type) accepted: log index \(r.index), term \(r.term), leader \(r.leader)"
             if let t = r.effectiveAtMs {
-                let inS = (Double(t) - Double(wallClockMs())) / 1000   // in Double: a hostile time cannot overflow
+                let inS = (Double(t) - Double(wallClockMs())) / 1000 // in Double: a hostile time cannot overflow
                 line += "; takes effect \(isoTime(t))" + (inS > 0 ? String(format: " (in %.1f s)", inS) : "")
             }
             if r.duplicate { line += " (a retry: this is the first result)" }
@@ -92,9 +104,16 @@ func runConsoleCommand(_ o: ConsoleOptions, _ make: (String, UInt64) -> CommandR
 }
 
 struct ModeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mode", abstract: "Switch the corridor to a plan (normal, rush-hour, night, flash, …) at the next cycle boundary; with a schedule, until its next change or --until.")
+    static let configuration = CommandConfiguration(
+        commandName: "mode",
+        abstract:
+            "Switch the corridor to a plan (normal, rush-hour, night, flash, …) at the next cycle boundary; with a schedule, until its next change or --until."
+    )
     @Argument(help: "The plan name.") var plan: String
-    @Option(help: "With a time-of-day schedule: when the schedule takes over again: 'next' (its next change, the default), a local time HH:MM (the next one, in the schedule's UTC offset) or ms since the Unix epoch.")
+    @Option(
+        help:
+            "With a time-of-day schedule: when the schedule takes over again: 'next' (its next change, the default), a local time HH:MM (the next one, in the schedule's UTC offset) or ms since the Unix epoch."
+    )
     var until: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
@@ -114,52 +133,71 @@ struct ModeCommand: AsyncParsableCommand {
     }
 }
 
-
 struct HoldCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hold", abstract: "Hold a signal in a stage (default: its coordinated stage) until released.")
+    static let configuration = CommandConfiguration(
+        commandName: "hold", abstract: "Hold a signal in a stage (default: its coordinated stage) until released.")
     @Argument(help: "Signal id (S12 or 12).") var signal: String
     @Option(help: "Stage to rest in.") var stage: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
         guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
-        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "hold", signal: s, stage: stage) }
+        try await runConsoleCommand(options) {
+            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "hold", signal: s, stage: stage)
+        }
     }
 }
 
 struct ReleaseCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "release", abstract: "Release a held signal back to coordination.")
+    static let configuration = CommandConfiguration(
+        commandName: "release", abstract: "Release a held signal back to coordination.")
     @Argument(help: "Signal id (S12 or 12).") var signal: String
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
         guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
-        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "release", signal: s) }
+        try await runConsoleCommand(options) {
+            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "release", signal: s)
+        }
     }
 }
 
 struct FlashCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "flash", abstract: "Flash one signal, or the whole corridor when no signal is given.")
+    static let configuration = CommandConfiguration(
+        commandName: "flash", abstract: "Flash one signal, or the whole corridor when no signal is given.")
     @Argument(help: "Signal id (S12 or 12); omit for the whole corridor.") var signal: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        let s = try signal.map { v -> Int in guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }; return s }
-        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "flash", signal: s) }
+        let s = try signal.map { v -> Int in
+            guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }
+            return s
+        }
+        try await runConsoleCommand(options) {
+            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "flash", signal: s)
+        }
     }
 }
 
 struct UnflashCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "unflash", abstract: "End flash on one signal, or on the whole corridor when no signal is given.")
+    static let configuration = CommandConfiguration(
+        commandName: "unflash", abstract: "End flash on one signal, or on the whole corridor when no signal is given.")
     @Argument(help: "Signal id (S12 or 12); omit for the whole corridor.") var signal: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        let s = try signal.map { v -> Int in guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }; return s }
-        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "unflash", signal: s) }
+        let s = try signal.map { v -> Int in
+            guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }
+            return s
+        }
+        try await runConsoleCommand(options) {
+            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "unflash", signal: s)
+        }
     }
 }
 
 struct PreemptCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "preempt", abstract: "Call an emergency green corridor along consecutive signals.")
+    static let configuration = CommandConfiguration(
+        commandName: "preempt", abstract: "Call an emergency green corridor along consecutive signals.")
     @Argument(help: "Signals in travel order (S05 S06 S07, or a range S05-S11).") var signals: [String]
-    @Option(help: "Direction of travel (the corridor's direction names, or increasing/decreasing).") var direction: String
+    @Option(help: "Direction of travel (the corridor's direction names, or increasing/decreasing).") var direction:
+        String
     @Option(help: "Vehicle speed in km/h.") var speedKmh: Int?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
@@ -169,17 +207,22 @@ struct PreemptCommand: AsyncParsableCommand {
         case .failure(let e): throw ValidationError(e.description)
         }
         try await runConsoleCommand(options) {
-            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "preempt", signals: list, direction: direction, speedKmh: speedKmh)
+            CommandRequest(
+                operator: "", clientID: $0, sequence: $1, type: "preempt", signals: list, direction: direction,
+                speedKmh: speedKmh)
         }
     }
 }
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show every controller of the corridor: role, term, indexes, state hash, mode, lamps.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every controller of the corridor: role, term, indexes, state hash, mode, lamps.")
     @Option(help: "The corridor file.") var corridor: String = "corridors/western-express-highway.yaml"
     @Option(help: caHelp) var ca: String?
     @Flag(help: "Print JSON: one object per controller (unreachable ones marked).") var json = false
-    @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.") var key: String?
+    @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.")
+    var key: String?
 
     struct Row: Codable {
         var signal: Int
@@ -196,15 +239,21 @@ struct StatusCommand: AsyncParsableCommand {
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
-            let out = rows.map { Row(signal: $0.signal.rawValue, api: "\($0.endpoint)", reachable: $0.status != nil, status: $0.status) }
+            let out = rows.map {
+                Row(signal: $0.signal.rawValue, api: "\($0.endpoint)", reachable: $0.status != nil, status: $0.status)
+            }
             print(String(decoding: try e.encode(out), as: UTF8.self))
             return
         }
         let hashes = rows.compactMap { $0.status?.stateHash }
         let leaderHash = rows.first { $0.status?.role == "leader" }?.status?.stateHash
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        print([pad("signal", 7), pad("role", 9), lpad("term", 5), lpad("commit", 7), lpad("applied", 8), pad(" hash", 10),
-               pad("agrees", 7), pad("mode", 11), "lamps (main / side)"].joined(separator: " "))
+        print(
+            [
+                pad("signal", 7), pad("role", 9), lpad("term", 5), lpad("commit", 7), lpad("applied", 8),
+                pad(" hash", 10),
+                pad("agrees", 7), pad("mode", 11), "lamps (main / side)"
+            ].joined(separator: " "))
         for r in rows {
             guard let s = r.status else {
                 print("\(pad("S\(r.signal.rawValue)", 7)) UNREACHABLE at \(r.endpoint)")
@@ -212,11 +261,16 @@ struct StatusCommand: AsyncParsableCommand {
             }
             let agrees = leaderHash.map { $0 == s.stateHash ? "yes" : "NO" } ?? "?"
             let lamps = s.lamps.map { "\($0.lamps["2"] ?? "-") / \($0.lamps["4"] ?? "-")" } ?? "-"
-            print([pad("S\(s.signal)", 7), pad(s.role, 9), lpad("\(s.term)", 5), lpad("\(s.commitIndex)", 7),
-                   lpad("\(s.appliedIndex)", 8), pad(" " + String(s.stateHash.prefix(8)), 10), pad(agrees, 7),
-                   pad(s.mode + (s.pendingMode.map { "→" + $0 } ?? ""), 11), lamps].joined(separator: " "))
+            print(
+                [
+                    pad("S\(s.signal)", 7), pad(s.role, 9), lpad("\(s.term)", 5), lpad("\(s.commitIndex)", 7),
+                    lpad("\(s.appliedIndex)", 8), pad(" " + String(s.stateHash.prefix(8)), 10), pad(agrees, 7),
+                    pad(s.mode + (s.pendingMode.map { "→" + $0 } ?? ""), 11), lamps
+                ].joined(separator: " "))
         }
         let up = hashes.count
-        print("\(up)/\(rows.count) reachable; leader: \(rows.first { $0.status?.role == "leader" }.map { "S\($0.signal.rawValue)" } ?? "none")")
+        print(
+            "\(up)/\(rows.count) reachable; leader: \(rows.first { $0.status?.role == "leader" }.map { "S\($0.signal.rawValue)" } ?? "none")"
+        )
     }
 }

@@ -25,50 +25,102 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "This controller's signal id (required).") var signal: Int?
     @Option(help: "Listen for peers on HOST:PORT instead of the corridor file's address.") var peer: String?
     @Option(help: "Serve the HTTP API on HOST:PORT instead of the corridor file's address.") var api: String?
-    @Option(help: "Raft timing: 'loopback' (heartbeat 50 ms, election timeout 300-600 ms; one machine or LAN) or 'field' (heartbeat 100 ms, election timeout 1-2 s; a field network with tens of ms latency and some loss). --tick-ms, --election-ticks and --heartbeat-ticks override it.")
+    @Option(
+        help:
+            "Raft timing: 'loopback' (heartbeat 50 ms, election timeout 300-600 ms; one machine or LAN) or 'field' (heartbeat 100 ms, election timeout 1-2 s; a field network with tens of ms latency and some loss). --tick-ms, --election-ticks and --heartbeat-ticks override it."
+    )
     var timing: String = "loopback"
     @Option(help: "Raft tick length in milliseconds (default: the --timing profile's, 10).") var tickMs: Int?
-    @Option(help: "Election timeout in ticks, randomised up to twice this (default: the --timing profile's: loopback 30, field 100). At least 5 heartbeat intervals.")
+    @Option(
+        help:
+            "Election timeout in ticks, randomised up to twice this (default: the --timing profile's: loopback 30, field 100). At least 5 heartbeat intervals."
+    )
     var electionTicks: Int?
-    @Option(help: "Heartbeat interval in ticks (default: the --timing profile's: loopback 5, field 10).") var heartbeatTicks: Int?
+    @Option(help: "Heartbeat interval in ticks (default: the --timing profile's: loopback 5, field 10).")
+    var heartbeatTicks: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
-    @Flag(help: "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links, and allow the --clock-* faults (tests only).") var faultInjection = false
-    @Option(help: "Fault injection (needs --fault-injection): this controller's clock reads this many ms ahead (negative: behind).") var clockOffsetMs: Int64 = 0
-    @Option(help: "Fault injection (needs --fault-injection): this controller's clock runs fast by this many ppm (negative: slow).") var clockDriftPpm: Int64 = 0
-    @Option(help: "Fault injection (needs --fault-injection): this controller's clock jumps by this many ms ...") var clockStepMs: Int64 = 0
+    @Flag(
+        help:
+            "Serve POST /v1/debug/isolate?on=1|0 to cut this controller's peer links, and allow the --clock-* faults (tests only)."
+    ) var faultInjection = false
+    @Option(
+        help:
+            "Fault injection (needs --fault-injection): this controller's clock reads this many ms ahead (negative: behind)."
+    ) var clockOffsetMs: Int64 = 0
+    @Option(
+        help:
+            "Fault injection (needs --fault-injection): this controller's clock runs fast by this many ppm (negative: slow)."
+    ) var clockDriftPpm: Int64 = 0
+    @Option(help: "Fault injection (needs --fault-injection): this controller's clock jumps by this many ms ...")
+    var clockStepMs: Int64 = 0
     @Option(help: "... this many ms after start.") var clockStepAfterMs: Int64 = 0
-    @Option(help: "Raise the clock alarm when this controller's clock is farther than this from corridor time (ms).") var clockAlarmMs: Int64 = 250
-    @Option(help: "Fastest correction of the lamps' clock toward corridor time once the lamps run (ppm).") var clockSlewPpm: Int64 = 500
-    @Option(help: "Wait at most this long (ms) for corridor time before the lamps start.") var clockSyncWaitMs: Int64 = 10_000
-    @Option(help: "Close an HTTP connection after this many ms without a request in progress.") var httpIdleTimeoutMs: Int = 30_000
-    @Option(help: "Most HTTP connections open at once (keep it well below the descriptor limit).") var maxHttpConnections: Int = 512
+    @Option(help: "Raise the clock alarm when this controller's clock is farther than this from corridor time (ms).")
+    var clockAlarmMs: Int64 = 250
+    @Option(help: "Fastest correction of the lamps' clock toward corridor time once the lamps run (ppm).")
+    var clockSlewPpm: Int64 = 500
+    @Option(help: "Wait at most this long (ms) for corridor time before the lamps start.") var clockSyncWaitMs: Int64 =
+        10_000
+    @Option(help: "Close an HTTP connection after this many ms without a request in progress.") var httpIdleTimeoutMs:
+        Int = 30_000
+    @Option(help: "Most HTTP connections open at once (keep it well below the descriptor limit).")
+    var maxHttpConnections: Int = 512
     @Option(help: "Most HTTP connections from one client address.") var maxHttpConnectionsPerAddress: Int = 256
-    @Flag(help: "On a fail-stop (failed write, halted Raft core, undecodable snapshot) exit with status 70 instead of staying up for inspection.")
+    @Flag(
+        help:
+            "On a fail-stop (failed write, halted Raft core, undecodable snapshot) exit with status 70 instead of staying up for inspection."
+    )
     var exitOnFailStop = false
-    @Flag(help: "Start although the data folder shows a history its database lost: this node joins with no memory (no term, no vote, no log). Only safe for a learner, or for a voter already removed from the membership.")
+    @Flag(
+        help:
+            "Start although the data folder shows a history its database lost: this node joins with no memory (no term, no vote, no log). Only safe for a learner, or for a voter already removed from the membership."
+    )
     var forceNewMember = false
-    @Option(help: "Mutual TLS on the peer port: a folder with ca.pem, signal-N.pem and signal-N.key (made by 'greenwave pki'). Without it peers are plaintext and unauthenticated.")
+    @Option(
+        help:
+            "Mutual TLS on the peer port: a folder with ca.pem, signal-N.pem and signal-N.key (made by 'greenwave pki'). Without it peers are plaintext and unauthenticated."
+    )
     var peerTlsDir: String?
-    @Flag(help: ArgumentHelp("Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').", visibility: .hidden))
+    @Flag(
+        help: ArgumentHelp(
+            "Receive SIGTERM (a clean stop) when the parent process dies (set by 'greenwave demo').",
+            visibility: .hidden))
     var exitWithParent = false
-    @Option(help: "Who may read the API (status, state, lamps, metrics, operators): open; loopback (open when the API listens on loopback, else signed); signed (every read carries an operator's credential).")
+    @Option(
+        help:
+            "Who may read the API (status, state, lamps, metrics, operators): open; loopback (open when the API listens on loopback, else signed); signed (every read carries an operator's credential)."
+    )
     var readAccess: String = "loopback"
-    @Option(help: "As leader, propose an audit checkpoint (the chain head, committed through Raft) after this many new audit rows (0: only by time).")
+    @Option(
+        help:
+            "As leader, propose an audit checkpoint (the chain head, committed through Raft) after this many new audit rows (0: only by time)."
+    )
     var auditCheckpointRows: Int = 100
     @Option(help: "As leader, propose an audit checkpoint after this many ms when there are new audit rows.")
     var auditCheckpointMs: Int = 60_000
 
     func validate() throws {
         do { try raftTiming().validate() } catch { throw ValidationError("\(error)") }
-        guard httpIdleTimeoutMs >= 100, httpIdleTimeoutMs <= 3_600_000 else { throw ValidationError("--http-idle-timeout-ms must be between 100 and 3600000") }
-        guard maxHttpConnections >= 8, maxHttpConnections <= 100_000, maxHttpConnectionsPerAddress >= 1,
-              maxHttpConnectionsPerAddress <= maxHttpConnections else {
-            throw ValidationError("--max-http-connections must be 8...100000 and --max-http-connections-per-address 1...that")
+        guard httpIdleTimeoutMs >= 100, httpIdleTimeoutMs <= 3_600_000 else {
+            throw ValidationError("--http-idle-timeout-ms must be between 100 and 3600000")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
-        guard ReadAccess(rawValue: readAccess) != nil else { throw ValidationError("--read-access must be open, loopback or signed") }
-        guard auditCheckpointRows >= 0, auditCheckpointRows <= 1_000_000 else { throw ValidationError("--audit-checkpoint-rows must be between 0 and 1000000") }
-        guard auditCheckpointMs >= 100, auditCheckpointMs <= 86_400_000 else { throw ValidationError("--audit-checkpoint-ms must be between 100 and 86400000") }
+        guard maxHttpConnections >= 8, maxHttpConnections <= 100_000, maxHttpConnectionsPerAddress >= 1,
+            maxHttpConnectionsPerAddress <= maxHttpConnections
+        else {
+            throw ValidationError(
+                "--max-http-connections must be 8...100000 and --max-http-connections-per-address 1...that")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown --log-level '\(logLevel)'")
+        }
+        guard ReadAccess(rawValue: readAccess) != nil else {
+            throw ValidationError("--read-access must be open, loopback or signed")
+        }
+        guard auditCheckpointRows >= 0, auditCheckpointRows <= 1_000_000 else {
+            throw ValidationError("--audit-checkpoint-rows must be between 0 and 1000000")
+        }
+        guard auditCheckpointMs >= 100, auditCheckpointMs <= 86_400_000 else {
+            throw ValidationError("--audit-checkpoint-ms must be between 100 and 86400000")
+        }
         do { try clockSettings().validate(faultInjection: faultInjection) } catch { throw ValidationError("\(error)") }
     }
 
@@ -85,7 +137,9 @@ struct ControllerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let corridor = folder.corridor, let signal, let data = folder.data else { throw ValidationError("--corridor, --signal and --data are required") }
+        guard let corridor = folder.corridor, let signal, let data = folder.data else {
+            throw ValidationError("--corridor, --signal and --data are required")
+        }
         if exitWithParent {
             // A demo killed outright must not leave its controllers behind: when the parent is gone (this
             // process is re-parented), stop as on SIGTERM — a leader hands over first.
@@ -109,7 +163,8 @@ struct ControllerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        var options = try ControllerOptions(corridorPath: corridor, document: doc, signal: SignalID(signal), dataDirectory: data)
+        var options = try ControllerOptions(
+            corridorPath: corridor, document: doc, signal: SignalID(signal), dataDirectory: data)
         if let p = peer { options.peerListen = try parseEndpoint(p, option: "--peer") }
         if let a = api {
             options.apiListen = try parseEndpoint(a, option: "--api")
@@ -175,7 +230,9 @@ struct ControllerResyncCommand: ParsableCommand {
         }
         do {
             let r = try Resync.run(dataDirectory: data, corridorPath: corridor, force: force)
-            print("re-synced \(data) (signal \(r.node)): kept term \(r.outcome.keptHardState.term) and vote \(r.outcome.keptHardState.vote); dropped \(r.outcome.droppedEntries) log entries and \(r.outcome.droppedSnapshots) snapshots; audit rows up to index \(r.outcome.auditFloor) kept as the history before the re-sync\(r.wasVoter ? " (a voter, --force)" : ""). Start the controller: it catches up from the leader.")
+            print(
+                "re-synced \(data) (signal \(r.node)): kept term \(r.outcome.keptHardState.term) and vote \(r.outcome.keptHardState.vote); dropped \(r.outcome.droppedEntries) log entries and \(r.outcome.droppedSnapshots) snapshots; audit rows up to index \(r.outcome.auditFloor) kept as the history before the re-sync\(r.wasVoter ? " (a voter, --force)" : ""). Start the controller: it catches up from the leader."
+            )
         } catch {
             FileHandle.standardError.write(Data("greenwave controller resync: \(error)\n".utf8))
             throw ExitCode(1)

@@ -37,7 +37,9 @@ struct CorridorCheckCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if doc.firstEngineer == nil {
-            FileHandle.standardError.write("warning: \(file): security.first_engineer: missing; a controller refuses to start from this file (the demo adds one for the person running it; docs/security.md)\n".data(using: .utf8)!)
+            FileHandle.standardError.write(
+                "warning: \(file): security.first_engineer: missing; a controller refuses to start from this file (the demo adds one for the person running it; docs/security.md)\n"
+                    .data(using: .utf8)!)
         }
         let c = doc.corridor
         let spacings = zip(c.signals, c.signals.dropFirst()).map { $1.positionMetres - $0.positionMetres }
@@ -57,7 +59,7 @@ struct CorridorCheckCommand: ParsableCommand {
             var widthMs: Int64
             var efficiencyPercent: Int
         }
-        if let n = section, !(2 ... max(2, c.signals.count)).contains(n) {
+        if let n = section, !(2...max(2, c.signals.count)).contains(n) {
             throw ValidationError("--section \(n) is outside 2 … \(c.signals.count)")
         }
         var rows: [PlanRow] = []
@@ -72,28 +74,42 @@ struct CorridorCheckCommand: ParsableCommand {
                 let b = c.bandwidth(plan: p, direction: d)!
                 bands[doc.name(of: d)] = BandRow(widthMs: b.widthMs, efficiencyPercent: b.efficiencyPercent)
             }
-            let way = prog.favouredBandPercent >= 100 ? "one-way \(doc.name(of: prog.favoured))"
+            let way =
+                prog.favouredBandPercent >= 100
+                ? "one-way \(doc.name(of: prog.favoured))"
                 : "two-way, favour \(doc.name(of: prog.favoured)) \(prog.favouredBandPercent) %"
             var sectionRows: [SectionRow]?
             if let n = section {
                 // A section's band is the corridor's band formula over its signals alone (a common shift of the
                 // travel times moves every arc alike, so the whole-corridor travel times serve).
-                let x = c.signals.map(\.positionMetres), greens = c.coordinatedGreensMs(p), offsets = p.signals.map(\.offsetMs)
+                let x = c.signals.map(\.positionMetres)
+                let greens = c.coordinatedGreensMs(p)
+                let offsets = p.signals.map(\.offsetMs)
                 var list: [SectionRow] = []
                 for start in stride(from: 0, to: c.signals.count, by: n) {
-                    let r = start ..< min(c.signals.count, start + n)
+                    let r = start..<min(c.signals.count, start + n)
                     var widths: [String: Int64] = [:]
                     for d in Direction.allCases {
-                        let travel = ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: prog.speedKmh, direction: d)
-                        widths[doc.name(of: d)] = ProgressionMath.band(offsetsMs: Array(offsets[r]), cycleMs: p.cycleMs,
-                                                                       greensMs: Array(greens[r]), travelMs: Array(travel[r])).widthMs
+                        let travel = ProgressionMath.travelTimesMs(
+                            positionsMetres: x, speedKmh: prog.speedKmh, direction: d)
+                        widths[doc.name(of: d)] =
+                            ProgressionMath.band(
+                                offsetsMs: Array(offsets[r]), cycleMs: p.cycleMs,
+                                greensMs: Array(greens[r]), travelMs: Array(travel[r])
+                            ).widthMs
                     }
-                    list.append(SectionRow(first: c.signals[r.lowerBound].id.rawValue, last: c.signals[r.upperBound - 1].id.rawValue, bandsMs: widths))
+                    list.append(
+                        SectionRow(
+                            first: c.signals[r.lowerBound].id.rawValue, last: c.signals[r.upperBound - 1].id.rawValue,
+                            bandsMs: widths))
                 }
                 sectionRows = list
             }
-            rows.append(PlanRow(name: p.id.rawValue, cycleS: fmt(p.cycleMs), progression: "\(prog.speedKmh) km/h, \(way)", bands: bands,
-                                sections: sectionRows))
+            rows.append(
+                PlanRow(
+                    name: p.id.rawValue, cycleS: fmt(p.cycleMs), progression: "\(prog.speedKmh) km/h, \(way)",
+                    bands: bands,
+                    sections: sectionRows))
         }
         if json {
             struct Summary: Codable {
@@ -102,9 +118,11 @@ struct CorridorCheckCommand: ParsableCommand {
                 /// The schedule section as the loader read it (nil: none).
                 var schedule: String?
             }
-            let s = Summary(file: file, corridor: doc.id, name: c.name, signals: c.signals.count, voters: doc.voters.map(\.rawValue),
-                            lengthM: c.lengthMetres, spacingMinM: spacings.min(), spacingMaxM: spacings.max(),
-                            initialPlan: doc.initialPlan.rawValue, plans: rows, schedule: doc.schedule?.yaml)
+            let s = Summary(
+                file: file, corridor: doc.id, name: c.name, signals: c.signals.count,
+                voters: doc.voters.map(\.rawValue),
+                lengthM: c.lengthMetres, spacingMinM: spacings.min(), spacingMaxM: spacings.max(),
+                initialPlan: doc.initialPlan.rawValue, plans: rows, schedule: doc.schedule?.yaml)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(data: try enc.encode(s), encoding: .utf8)!)
@@ -113,12 +131,15 @@ struct CorridorCheckCommand: ParsableCommand {
         print("\(file): OK")
         print("corridor  \(doc.id): \(c.name)")
         print("signals   \(c.signals.count): \(c.signals.first!.name) → \(c.signals.last!.name)")
-        print("voters    \(doc.voters.map(\.description).joined(separator: ", ")) (\(c.signals.count - doc.voters.count) learners)")
+        print(
+            "voters    \(doc.voters.map(\.description).joined(separator: ", ")) (\(c.signals.count - doc.voters.count) learners)"
+        )
         let km = "\(c.lengthMetres / 1000).\(String(format: "%02d", (c.lengthMetres % 1000) / 10))"
         print("length    \(km) km" + (spacings.isEmpty ? "" : ", spacing \(spacings.min()!)–\(spacings.max()!) m"))
         print("initial   \(doc.initialPlan)")
         print("plans     \(c.plans.count)")
-        let inc = doc.increasingName, dec = doc.decreasingName
+        let inc = doc.increasingName
+        let dec = doc.decreasingName
         let header = ["plan", "cycle", "progression", "band \(inc)", "band \(dec)"]
         var table = [header]
         for r in rows {
@@ -130,13 +151,18 @@ struct CorridorCheckCommand: ParsableCommand {
         }
         let widths = (0..<header.count).map { i in table.map { $0[i].count }.max()! }
         for row in table {
-            print("  " + row.enumerated().map { i, cell in cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            print(
+                "  "
+                    + row.enumerated().map { i, cell in cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
         for r in rows {
             guard let list = r.sections else { continue }
             print("sections of \(section ?? 0), plan \(r.name) (band \(inc) / \(dec), s)")
-            print("  " + list.map { "S\($0.first)–S\($0.last) \(fmt($0.bandsMs[inc] ?? 0))/\(fmt($0.bandsMs[dec] ?? 0))" }.joined(separator: "  "))
+            print(
+                "  "
+                    + list.map { "S\($0.first)–S\($0.last) \(fmt($0.bandsMs[inc] ?? 0))/\(fmt($0.bandsMs[dec] ?? 0))" }
+                    .joined(separator: "  "))
         }
         printSchedule(doc)
     }
@@ -148,18 +174,28 @@ struct CorridorCheckCommand: ParsableCommand {
             return
         }
         let off = s.utcOffsetMinutes
-        print("schedule  local time UTC\(off < 0 ? "-" : "+")\(ScheduleAction.timeText(abs(off))), \(s.dayPlans.count) day plans, \(s.holidays.count) holidays")
+        print(
+            "schedule  local time UTC\(off < 0 ? "-" : "+")\(ScheduleAction.timeText(abs(off))), \(s.dayPlans.count) day plans, \(s.holidays.count) holidays"
+        )
         for d in s.dayPlans {
-            let days = s.week.enumerated().filter { $0.element == d.name }.map { String(TimeOfDaySchedule.weekdayNames[$0.offset].prefix(3)) }
-            print("  \(d.name) (\(days.isEmpty ? "holidays only" : days.joined(separator: " "))): " + d.actions.map { "\($0.timeText) \($0.plan)" }.joined(separator: ", "))
+            let days = s.week.enumerated().filter { $0.element == d.name }.map {
+                String(TimeOfDaySchedule.weekdayNames[$0.offset].prefix(3))
+            }
+            print(
+                "  \(d.name) (\(days.isEmpty ? "holidays only" : days.joined(separator: " "))): "
+                    + d.actions.map { "\($0.timeText) \($0.plan)" }.joined(separator: ", "))
         }
         for h in s.holidays.prefix(12) { print("  holiday \(h.date): \(h.dayPlan)") }
         if s.holidays.count > 12 { print("  … \(s.holidays.count - 12) more holidays") }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let line = ModeLine(corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs, baseline: Baseline(atMs: doc.referenceEpochMs, plan: doc.initialPlan),
-                            overrides: [], schedule: ScheduleInForce(schedule: s, sinceMs: doc.referenceEpochMs, id: EventID(0)))
+        let line = ModeLine(
+            corridor: doc.corridor, referenceEpochMs: doc.referenceEpochMs,
+            baseline: Baseline(atMs: doc.referenceEpochMs, plan: doc.initialPlan),
+            overrides: [], schedule: ScheduleInForce(schedule: s, sinceMs: doc.referenceEpochMs, id: EventID(0)))
         let week = line.scheduledChanges(after: now, through: now + 7 * 86_400_000)
-        print("  now \(line.scheduledPlan(at: now).map(\.rawValue) ?? "-"); \(week.count) changes in the next 7 days, at cycle boundaries:")
+        print(
+            "  now \(line.scheduledPlan(at: now).map(\.rawValue) ?? "-"); \(week.count) changes in the next 7 days, at cycle boundaries:"
+        )
         for c in week.prefix(6) { print("    \(localTime(c.atMs, offsetMinutes: off))  \(c.previous) → \(c.plan)") }
     }
 }

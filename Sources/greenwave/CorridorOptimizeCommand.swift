@@ -25,10 +25,13 @@ struct CorridorOptimizeCommand: ParsableCommand {
     @Option(help: "The plan to optimise.") var plan: String = "normal"
     @Option(help: "Design speed, km/h (default: the plan's progression speed).") var speed: Int?
     @Option(help: "Each link's speed may vary by this many percent either way.") var speedRange: Int = 0
-    @Option(help: "Share of the total band for the increasing direction, percent (50: equal bands).") var share: Int = 50
-    @Option(help: "All of the band to one direction (its name or increasing/decreasing): --share 100 or 0.") var favour: String?
+    @Option(help: "Share of the total band for the increasing direction, percent (50: equal bands).") var share: Int =
+        50
+    @Option(help: "All of the band to one direction (its name or increasing/decreasing): --share 100 or 0.") var favour:
+        String?
     @Option(help: "Optimise runs of this many signals separately (default: the whole corridor).") var section: Int?
-    @Option(help: "Queue clearance at the start of every coordinated green, seconds, both directions.") var queueS: Double = 0
+    @Option(help: "Queue clearance at the start of every coordinated green, seconds, both directions.") var queueS:
+        Double = 0
     @Option(help: "Write a copy of the corridor file with the optimised offsets here.") var write: String?
     @Flag(help: "Print JSON.") var json = false
 
@@ -36,12 +39,17 @@ struct CorridorOptimizeCommand: ParsableCommand {
         let doc = try loadCorridorOrExit(file)
         let c = doc.corridor
         guard let p = c.plans.first(where: { $0.id.rawValue == plan }) else {
-            throw ValidationError("\(file): no plan '\(plan)' (plans: \(c.plans.map(\.id.rawValue).joined(separator: ", ")))")
+            throw ValidationError(
+                "\(file): no plan '\(plan)' (plans: \(c.plans.map(\.id.rawValue).joined(separator: ", ")))")
         }
-        guard !p.isFlash, let progression = p.progression else { throw ValidationError("plan '\(plan)' is flash: it has no offsets") }
+        guard !p.isFlash, let progression = p.progression else {
+            throw ValidationError("plan '\(plan)' is flash: it has no offsets")
+        }
         let v = speed ?? progression.speedKmh
-        guard (5 ... 200).contains(v) else { throw ValidationError("--speed \(v) km/h is outside 5 … 200") }
-        guard (0 ... 50).contains(speedRange) else { throw ValidationError("--speed-range \(speedRange) % is outside 0 … 50") }
+        guard (5...200).contains(v) else { throw ValidationError("--speed \(v) km/h is outside 5 … 200") }
+        guard (0...50).contains(speedRange) else {
+            throw ValidationError("--speed-range \(speedRange) % is outside 0 … 50")
+        }
         var sharePercent = share
         if let f = favour {
             switch f {
@@ -50,15 +58,18 @@ struct CorridorOptimizeCommand: ParsableCommand {
             default: throw ValidationError("--favour \(f): '\(doc.increasingName)' or '\(doc.decreasingName)'")
             }
         }
-        guard (0 ... 100).contains(sharePercent) else { throw ValidationError("--share \(sharePercent) % is outside 0 … 100") }
+        guard (0...100).contains(sharePercent) else {
+            throw ValidationError("--share \(sharePercent) % is outside 0 … 100")
+        }
         guard queueS >= 0, queueS <= 60 else { throw ValidationError("--queue-s \(queueS) is outside 0 … 60 s") }
         let n = c.signals.count
-        if let s = section, !(2 ... max(2, n)).contains(s) { throw ValidationError("--section \(s) is outside 2 … \(n)") }
-        let low = max(1, v - v * speedRange / 100), high = v + v * speedRange / 100
+        if let s = section, !(2...max(2, n)).contains(s) { throw ValidationError("--section \(s) is outside 2 … \(n)") }
+        let low = max(1, v - v * speedRange / 100)
+        let high = v + v * speedRange / 100
         let x = c.signals.map(\.positionMetres)
         var links: [BandOptimizer.LinkTimes] = []
         for (a, b) in zip(x, x.dropFirst()) {
-            guard let l = BandOptimizer.LinkTimes(metres: b - a, speedKmh: low ... high) else {
+            guard let l = BandOptimizer.LinkTimes(metres: b - a, speedKmh: low...high) else {
                 throw ValidationError("a link of \(b - a) m at \(low)…\(high) km/h cannot be timed")
             }
             links.append(l)
@@ -66,59 +77,111 @@ struct CorridorOptimizeCommand: ParsableCommand {
         let greens = c.coordinatedGreensMs(p)
         let queue = Array(repeating: Milliseconds((queueS * 1000).rounded()), count: n)
         for (i, g) in greens.enumerated() where queue[i] > g {
-            throw ValidationError("--queue-s \(queueS) is longer than S\(c.signals[i].id.rawValue)'s coordinated green (\(fmt(g)) s)")
+            throw ValidationError(
+                "--queue-s \(queueS) is longer than S\(c.signals[i].id.rawValue)'s coordinated green (\(fmt(g)) s)")
         }
-        let problem = BandOptimizer.Problem(cycleMs: p.cycleMs, greensMs: greens, links: links, increasingSharePercent: sharePercent,
-                                            queueIncreasingMs: queue, queueDecreasingMs: queue)
+        let problem = BandOptimizer.Problem(
+            cycleMs: p.cycleMs, greensMs: greens, links: links, increasingSharePercent: sharePercent,
+            queueIncreasingMs: queue, queueDecreasingMs: queue)
         let result: (offsetsMs: [Milliseconds], sections: [(range: Range<Int>, solution: BandOptimizer.Solution)])
-        do { result = try BandOptimizer.solveSections(problem, size: section ?? n) } catch { throw ValidationError("\(error)") }
+        do { result = try BandOptimizer.solveSections(problem, size: section ?? n) } catch {
+            throw ValidationError("\(error)")
+        }
 
         // End to end at uniform speeds: what a platoon at one speed gets through the whole corridor.
         var bySpeed: [(speed: Int, increasing: Milliseconds, decreasing: Milliseconds)] = []
         for s in Set([v - v / 10, v - v / 20, v, v + v / 20, v + v / 10, low, high]).sorted() where s >= 1 {
-            let inc = ProgressionMath.band(offsetsMs: result.offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
-                                           travelMs: ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: s, direction: .increasing)).widthMs
-            let dec = ProgressionMath.band(offsetsMs: result.offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
-                                           travelMs: ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: s, direction: .decreasing)).widthMs
+            let inc = ProgressionMath.band(
+                offsetsMs: result.offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
+                travelMs: ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: s, direction: .increasing)
+            ).widthMs
+            let dec = ProgressionMath.band(
+                offsetsMs: result.offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
+                travelMs: ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: s, direction: .decreasing)
+            ).widthMs
             bySpeed.append((s, inc, dec))
         }
         func name(_ i: Int) -> String { "S\(c.signals[i].id.rawValue)" }
-        let offsetsLine = "offsets_s: { " + c.signals.enumerated().map { "\($0.element.id.rawValue): \(fmt(result.offsetsMs[$0.offset]))" }.joined(separator: ", ") + " }"
+        let offsetsLine =
+            "offsets_s: { "
+            + c.signals.enumerated().map { "\($0.element.id.rawValue): \(fmt(result.offsetsMs[$0.offset]))" }.joined(
+                separator: ", ") + " }"
         if json {
-            struct Section: Codable { var first: String; var last: String; var increasingBandS: Double; var decreasingBandS: Double }
-            struct AtSpeed: Codable { var speedKmh: Int; var increasingBandS: Double; var decreasingBandS: Double }
-            struct Out: Codable {
-                var plan: String; var cycleS: Double; var speedKmh: ClosedRange<Int>; var increasingSharePercent: Int
-                var sections: [Section]; var endToEnd: [AtSpeed]; var offsetsS: [String: Double]
+            struct Section: Codable {
+                var first: String
+                var last: String
+                var increasingBandS: Double
+                var decreasingBandS: Double
             }
-            let out = Out(plan: plan, cycleS: Double(p.cycleMs) / 1000, speedKmh: low ... high, increasingSharePercent: sharePercent,
-                          sections: result.sections.map { Section(first: name($0.range.lowerBound), last: name($0.range.upperBound - 1),
-                                                                  increasingBandS: Double($0.solution.increasingBandMs) / 1000,
-                                                                  decreasingBandS: Double($0.solution.decreasingBandMs) / 1000) },
-                          endToEnd: bySpeed.map { AtSpeed(speedKmh: $0.speed, increasingBandS: Double($0.increasing) / 1000, decreasingBandS: Double($0.decreasing) / 1000) },
-                          offsetsS: Dictionary(uniqueKeysWithValues: c.signals.enumerated().map { ("\($0.element.id.rawValue)", Double(result.offsetsMs[$0.offset]) / 1000) }))
+            struct AtSpeed: Codable {
+                var speedKmh: Int
+                var increasingBandS: Double
+                var decreasingBandS: Double
+            }
+            struct Out: Codable {
+                var plan: String
+                var cycleS: Double
+                var speedKmh: ClosedRange<Int>
+                var increasingSharePercent: Int
+                var sections: [Section]
+                var endToEnd: [AtSpeed]
+                var offsetsS: [String: Double]
+            }
+            let out = Out(
+                plan: plan, cycleS: Double(p.cycleMs) / 1000, speedKmh: low...high,
+                increasingSharePercent: sharePercent,
+                sections: result.sections.map {
+                    Section(
+                        first: name($0.range.lowerBound), last: name($0.range.upperBound - 1),
+                        increasingBandS: Double($0.solution.increasingBandMs) / 1000,
+                        decreasingBandS: Double($0.solution.decreasingBandMs) / 1000)
+                },
+                endToEnd: bySpeed.map {
+                    AtSpeed(
+                        speedKmh: $0.speed, increasingBandS: Double($0.increasing) / 1000,
+                        decreasingBandS: Double($0.decreasing) / 1000)
+                },
+                offsetsS: Dictionary(
+                    uniqueKeysWithValues: c.signals.enumerated().map {
+                        ("\($0.element.id.rawValue)", Double(result.offsetsMs[$0.offset]) / 1000)
+                    }))
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
             print(String(decoding: try e.encode(out), as: UTF8.self))
         } else {
-            print("plan \(plan): cycle \(fmt(p.cycleMs)) s, speeds \(low)…\(high) km/h on every link, \(sharePercent) % of the band \(doc.increasingName)"
-                  + (queueS > 0 ? ", queue clearance \(queueS) s" : ""))
-            print("section            \(pad(doc.increasingName, 12)) \(pad(doc.decreasingName, 12))  (bands, s; each section on its own, at its chosen speeds)")
+            print(
+                "plan \(plan): cycle \(fmt(p.cycleMs)) s, speeds \(low)…\(high) km/h on every link, \(sharePercent) % of the band \(doc.increasingName)"
+                    + (queueS > 0 ? ", queue clearance \(queueS) s" : ""))
+            print(
+                "section            \(pad(doc.increasingName, 12)) \(pad(doc.decreasingName, 12))  (bands, s; each section on its own, at its chosen speeds)"
+            )
             for (range, sol) in result.sections {
-                print("\(pad("\(name(range.lowerBound))–\(name(range.upperBound - 1))", 18)) \(pad(fmt(sol.increasingBandMs), 12)) \(pad(fmt(sol.decreasingBandMs), 12))")
+                print(
+                    "\(pad("\(name(range.lowerBound))–\(name(range.upperBound - 1))", 18)) \(pad(fmt(sol.increasingBandMs), 12)) \(pad(fmt(sol.decreasingBandMs), 12))"
+                )
             }
             print("end to end at one speed (bands, s):")
-            for r in bySpeed { print("  \(pad("\(r.speed) km/h", 10)) \(pad(fmt(r.increasing), 8)) \(fmt(r.decreasing))") }
+            for r in bySpeed {
+                print("  \(pad("\(r.speed) km/h", 10)) \(pad(fmt(r.increasing), 8)) \(fmt(r.decreasing))")
+            }
             print(offsetsLine)
         }
         if let out = write {
             let text: String
-            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch { throw ValidationError("\(file): \(error)") }
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw ValidationError("\(file): \(error)")
+            }
             let updated = try withOffsets(text, plan: plan, line: offsetsLine)
-            do { try updated.write(toFile: out, atomically: true, encoding: .utf8) } catch { throw ValidationError("\(out): \(error)") }
+            do { try updated.write(toFile: out, atomically: true, encoding: .utf8) } catch {
+                throw ValidationError("\(out): \(error)")
+            }
             let check: CorridorDocument
-            do { check = try CorridorFile.load(path: out) } catch { throw ValidationError("the written file does not load: \(error)") }
-            guard let written = check.corridor.plans.first(where: { $0.id.rawValue == plan }), written.signals.map(\.offsetMs) == result.offsetsMs else {
+            do { check = try CorridorFile.load(path: out) } catch {
+                throw ValidationError("the written file does not load: \(error)")
+            }
+            guard let written = check.corridor.plans.first(where: { $0.id.rawValue == plan }),
+                written.signals.map(\.offsetMs) == result.offsetsMs
+            else {
                 throw ValidationError("\(out): the plan's offsets did not come back as written")
             }
             FileHandle.standardError.write(Data("wrote \(out) (plan \(plan) with offsets_s)\n".utf8))
@@ -128,25 +191,39 @@ struct CorridorOptimizeCommand: ParsableCommand {
     /// `text` with the plan's `offsets_s` line replaced by `line` (or added after its `progression` line).
     func withOffsets(_ text: String, plan: String, line: String) throws -> String {
         var lines = text.components(separatedBy: "\n")
-        guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "- name: \(plan)" }) else {
-            throw ValidationError("\(file): cannot find the line '- name: \(plan)' to write the offsets under (the plan must be written in block style)")
+        guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "- name: \(plan)" })
+        else {
+            throw ValidationError(
+                "\(file): cannot find the line '- name: \(plan)' to write the offsets under (the plan must be written in block style)"
+            )
         }
-        let dash = lines[start].firstIndex(of: "-").map { lines[start].distance(from: lines[start].startIndex, to: $0) } ?? 0
+        let dash =
+            lines[start].firstIndex(of: "-").map { lines[start].distance(from: lines[start].startIndex, to: $0) } ?? 0
         let keyIndent = String(repeating: " ", count: dash + 2)
         var end = start + 1
         while end < lines.count {
             let l = lines[end]
             let indent = l.prefix { $0 == " " }.count
-            if !l.trimmingCharacters(in: .whitespaces).isEmpty && !l.trimmingCharacters(in: .whitespaces).hasPrefix("#") && indent <= dash { break }
+            if !l.trimmingCharacters(in: .whitespaces).isEmpty && !l.trimmingCharacters(in: .whitespaces).hasPrefix("#")
+                && indent <= dash
+            {
+                break
+            }
             end += 1
         }
-        if let existing = (start + 1 ..< end).first(where: { lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("offsets_s:") }) {
+        if let existing = (start + 1..<end).first(where: {
+            lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("offsets_s:")
+        }) {
             guard lines[existing].contains("{") && lines[existing].contains("}") else {
-                throw ValidationError("\(file): the plan's offsets_s spans several lines; write it on one line to have it replaced")
+                throw ValidationError(
+                    "\(file): the plan's offsets_s spans several lines; write it on one line to have it replaced")
             }
             lines[existing] = keyIndent + line + "   # greenwave corridor optimize"
         } else {
-            let after = (start + 1 ..< end).last(where: { lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("progression:") }) ?? (end - 1)
+            let after =
+                (start + 1..<end).last(where: {
+                    lines[$0].trimmingCharacters(in: .whitespaces).hasPrefix("progression:")
+                }) ?? (end - 1)
             lines.insert(keyIndent + line + "   # greenwave corridor optimize", at: after + 1)
         }
         return lines.joined(separator: "\n")

@@ -1,6 +1,6 @@
 import ArgumentParser
-import CorridorFile
 import Console
+import CorridorFile
 import CorridorMachine
 import Dashboard
 import Foundation
@@ -19,9 +19,13 @@ struct DashboardCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
+    @Option(help: "The corridor file (controllers' addresses).") var corridor: String =
+        "corridors/western-express-highway.yaml"
     @Option(help: caHelp) var ca: String?
-    @Option(help: "Your operator key file; default $GREENWAVE_KEY. Commands typed here are signed with it; without one the dashboard is view only.")
+    @Option(
+        help:
+            "Your operator key file; default $GREENWAVE_KEY. Commands typed here are signed with it; without one the dashboard is view only."
+    )
     var key: String?
     @Option(help: "Screen updates per second.") var refresh: Int = 10
 
@@ -31,7 +35,9 @@ struct DashboardCommand: AsyncParsableCommand {
             throw ValidationError("the dashboard needs a terminal; use 'greenwave status' in scripts")
         }
         let app: DashboardApp
-        do { app = try DashboardApp(document: doc, signer: try optionalOperatorKey(key), refreshPerSecond: refresh) } catch let e as ValidationError {
+        do {
+            app = try DashboardApp(document: doc, signer: try optionalOperatorKey(key), refreshPerSecond: refresh)
+        } catch let e as ValidationError {
             throw e
         } catch { throw ValidationError("\(error)") }
         await app.run()

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Console
 import Controller
-import CorridorMachine
 import CorridorFile
+import CorridorMachine
 import Dashboard
 import Foundation
 import GreenwaveAPI
@@ -37,34 +37,50 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// How many learners start together once the voters have a leader.
     static let learnerGroup = 4
-    @Option(name: .customLong("operator"), help: "Who runs the demo: the first run makes an engineer key for this name (DATA/operators/NAME.key).")
-    var operatorName: String = ProcessInfo.processInfo.environment["USER"].flatMap { OperatorRecord.nameProblem($0) == nil ? $0 : nil } ?? "operator"
-    @Option(help: "An operator key file to sign with, for a corridor file that already names its first engineer.") var key: String?
-    @Flag(help: "Also run SUMO in real time with every light taken from its controller's lamp stream (tools/sumo/setup installs SUMO; docs/sumo.md).")
+    @Option(
+        name: .customLong("operator"),
+        help: "Who runs the demo: the first run makes an engineer key for this name (DATA/operators/NAME.key).")
+    var operatorName: String =
+        ProcessInfo.processInfo.environment["USER"].flatMap { OperatorRecord.nameProblem($0) == nil ? $0 : nil }
+        ?? "operator"
+    @Option(help: "An operator key file to sign with, for a corridor file that already names its first engineer.")
+    var key: String?
+    @Flag(
+        help:
+            "Also run SUMO in real time with every light taken from its controller's lamp stream (tools/sumo/setup installs SUMO; docs/sumo.md)."
+    )
     var sumo = false
     @Flag(help: "Like --sumo, in sumo-gui, to watch the traffic (needs a display).") var sumoGui = false
-    @Option(help: "Raft timing of every controller: 'field' (heartbeat 100 ms, election timeout 1-2 s) or 'loopback' (50 ms, 300-600 ms). The demo runs every controller on this one machine, where scheduling delays reach hundreds of ms, so it uses 'field' (docs/operations.md, \"Raft timing\").")
+    @Option(
+        help:
+            "Raft timing of every controller: 'field' (heartbeat 100 ms, election timeout 1-2 s) or 'loopback' (50 ms, 300-600 ms). The demo runs every controller on this one machine, where scheduling delays reach hundreds of ms, so it uses 'field' (docs/operations.md, \"Raft timing\")."
+    )
     var timing: String = "field"
 
     func run() async throws {
         var doc: CorridorDocument
         do { doc = try CorridorFile.load(path: corridor) } catch { throw ValidationError("\(error)") }
-        guard RaftTiming.named(timing) != nil else { throw ValidationError("unknown --timing '\(timing)': 'loopback' or 'field'") }
+        guard RaftTiming.named(timing) != nil else {
+            throw ValidationError("unknown --timing '\(timing)': 'loopback' or 'field'")
+        }
         // Who signs: the engineer key of the person running the demo, the corridor's first engineer.
         let signer: OperatorSigner
         var runCorridor = corridor
         if doc.firstEngineer == nil {
             let keyPath = URL(fileURLWithPath: data).appendingPathComponent("operators/\(operatorName).key").path
             do {
-                signer = FileManager.default.fileExists(atPath: keyPath)
-                    ? try OperatorKeyFile.load(path: keyPath) : try OperatorKeyFile.create(name: operatorName, path: keyPath)
+                signer =
+                    FileManager.default.fileExists(atPath: keyPath)
+                    ? try OperatorKeyFile.load(path: keyPath)
+                    : try OperatorKeyFile.create(name: operatorName, path: keyPath)
             } catch { throw ValidationError("operator key \(keyPath): \(error)") }
             runCorridor = URL(fileURLWithPath: data).appendingPathComponent("corridor.yaml").path
             do {
                 try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
                 var text = try String(contentsOfFile: corridor, encoding: .utf8)
                 if !text.hasSuffix("\n") { text += "\n" }
-                text += "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands, and the CA whose\n"
+                text +=
+                    "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands, and the CA whose\n"
                     + "# certificates the controllers' HTTPS API presents (the demo's PKI, next to this file).\n"
                     + OperatorKeyFile.corridorBlock(signer, apiCA: "pki/ca.pem")
                 if (try? String(contentsOfFile: runCorridor, encoding: .utf8)) != text {
@@ -75,13 +91,18 @@ struct DemoCommand: AsyncParsableCommand {
             say("operator: \(signer.name), engineer key \(keyPath) (the first engineer of \(runCorridor))")
         } else {
             guard let path = OperatorKeyFile.locate(key) else {
-                throw ValidationError("\(corridor) names its first engineer: give --key FILE (or \(OperatorKeyFile.environmentVariable)) to sign with")
+                throw ValidationError(
+                    "\(corridor) names its first engineer: give --key FILE (or \(OperatorKeyFile.environmentVariable)) to sign with"
+                )
             }
             do { signer = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
         }
-        let keyHint = OperatorKeyFile.locate(key) ?? URL(fileURLWithPath: data).appendingPathComponent("operators/\(signer.name).key").path
+        let keyHint =
+            OperatorKeyFile.locate(key)
+            ?? URL(fileURLWithPath: data).appendingPathComponent("operators/\(signer.name).key").path
         if (sumo || sumoGui) && SumoInstallation.locate() == nil {
-            throw ValidationError("--sumo: SUMO not found; run tools/sumo/setup (it installs SUMO into tools/sumo/.venv)")
+            throw ValidationError(
+                "--sumo: SUMO not found; run tools/sumo/setup (it installs SUMO into tools/sumo/.venv)")
         }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let logs = URL(fileURLWithPath: data).appendingPathComponent("logs")
@@ -89,7 +110,9 @@ struct DemoCommand: AsyncParsableCommand {
         let pkiDir = URL(fileURLWithPath: data).appendingPathComponent("pki").path
         do {
             let issued = try ensurePKI(dir: pkiDir, doc: doc)
-            if issued > 0 { say("peer TLS: issued \(issued) controller certificates with the corridor's CA in \(pkiDir)") }
+            if issued > 0 {
+                say("peer TLS: issued \(issued) controller certificates with the corridor's CA in \(pkiDir)")
+            }
         } catch {
             throw ValidationError("peer TLS material in \(pkiDir): \(error)")
         }
@@ -108,11 +131,16 @@ struct DemoCommand: AsyncParsableCommand {
         func launch(_ s: SignalTiming.Signal) throws {
             let p = Process()
             p.executableURL = exe
-            p.arguments = ["controller", "--exit-with-parent", "--corridor", runCorridor, "--signal", "\(s.id.rawValue)",
-                           "--data", URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path,
-                           "--peer-tls-dir", pkiDir, "--timing", timing]
+            p.arguments = [
+                "controller", "--exit-with-parent", "--corridor", runCorridor, "--signal", "\(s.id.rawValue)",
+                "--data",
+                URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path,
+                "--peer-tls-dir", pkiDir, "--timing", timing
+            ]
             let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
-            if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: logURL.path) {
+                FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            }
             let h = try FileHandle(forWritingTo: logURL)
             h.seekToEndOfFile()
             p.standardOutput = h
@@ -137,7 +165,8 @@ struct DemoCommand: AsyncParsableCommand {
             leader = await client.statusAll(only: voterIDs).compactMap { $0.status }.first { $0.role == "leader" }
         }
         guard let firstLeader = leader else {
-            FileHandle.standardError.write(Data("greenwave demo: no leader within \(Int(leaderTimeout)) s; stopping (see \(logs.path))\n".utf8))
+            FileHandle.standardError.write(
+                Data("greenwave demo: no leader within \(Int(leaderTimeout)) s; stopping (see \(logs.path))\n".utf8))
             await children.stopAll()
             throw ExitCode(2)
         }
@@ -158,7 +187,9 @@ struct DemoCommand: AsyncParsableCommand {
                 if ready.count == ids.count { break }
             }
         }
-        say("started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))")
+        say(
+            "started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))"
+        )
         // The leader now (the first one may have changed while the learners started).
         let current = await client.statusAll().compactMap { $0.status }.first { $0.role == "leader" }
         let l = current ?? firstLeader
@@ -167,16 +198,22 @@ struct DemoCommand: AsyncParsableCommand {
             for e in doc.endpoints {
                 say("S\(e.signal.rawValue)  api \(doc.apiScheme)://\(e.api)  peer \(e.peer)")
             }
-            say("ready: try 'greenwave status --corridor \(runCorridor)' or 'greenwave mode rush-hour --corridor \(runCorridor) --key \(keyHint)'; Ctrl-C stops the corridor")
+            say(
+                "ready: try 'greenwave status --corridor \(runCorridor)' or 'greenwave mode rush-hour --corridor \(runCorridor) --key \(keyHint)'; Ctrl-C stops the corridor"
+            )
         }
         let dashboard = !headless && isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
         // SUMO in real time, driven by the controllers' own lamp streams (what the dashboard shows).
         let sumoFailure = FailureNote()
         var sumoTask: Task<Void, Never>?
         if sumo || sumoGui {
-            var options = LiveOptions(gui: sumoGui, workDirectory: URL(fileURLWithPath: data).appendingPathComponent("sumo").path)
+            var options = LiveOptions(
+                gui: sumoGui, workDirectory: URL(fileURLWithPath: data).appendingPathComponent("sumo").path)
             if dashboard { options.reportEverySeconds = nil }
-            let logger = dashboard ? Logger(label: "greenwave.sumo", factory: { _ in SwiftLogNoOpLogHandler() }) : Logger(label: "greenwave.sumo")
+            let logger =
+                dashboard
+                ? Logger(label: "greenwave.sumo", factory: { _ in SwiftLogNoOpLogHandler() })
+                : Logger(label: "greenwave.sumo")
             say("SUMO: live, every light from its controller's lamp stream (files in \(options.workDirectory ?? ""))")
             sumoTask = Task {
                 do { try await runLive(document: doc, options: options, logger: logger) } catch is CancellationError {
@@ -227,7 +264,8 @@ func liveSummary(_ rows: [(signal: SignalID, endpoint: Endpoint, status: StatusR
     let agree = leader.map { l in up.filter { $0.stateHash == l.stateHash }.count } ?? 0
     var mode = leader?.mode ?? "?"
     if let l = leader, let p = l.pendingMode, let at = l.pendingModeAtMs { mode += " → \(p) at \(isoTime(at))" }
-    return "\(up.count)/\(rows.count) up · leader \(leader.map { "S\($0.signal)" } ?? "none") · term \(leader?.term ?? 0) · commit \(leader?.commitIndex ?? 0) · \(agree) agree with the leader's state · mode \(mode)"
+    return
+        "\(up.count)/\(rows.count) up · leader \(leader.map { "S\($0.signal)" } ?? "none") · term \(leader?.term ?? 0) · commit \(leader?.commitIndex ?? 0) · \(agree) agree with the leader's state · mode \(mode)"
 }
 
 /// The demo's children, stopped together.

@@ -7,9 +7,11 @@ struct Greenwave: AsyncParsableCommand {
         commandName: "greenwave",
         abstract: "Coordinate a corridor of traffic signals with a replicated, deterministic plan.",
         subcommands: [
-            DemoCommand.self, ControllerCommand.self, StatusCommand.self, ModeCommand.self, ScheduleCommand.self, HoldCommand.self, ReleaseCommand.self, FlashCommand.self,
-            UnflashCommand.self, PreemptCommand.self, CorridorCommand.self, AuditCommand.self, DashboardCommand.self, SumoCommand.self,
-            PKICommand.self, OperatorCommand.self,
+            DemoCommand.self, ControllerCommand.self, StatusCommand.self, ModeCommand.self, ScheduleCommand.self,
+            HoldCommand.self, ReleaseCommand.self, FlashCommand.self,
+            UnflashCommand.self, PreemptCommand.self, CorridorCommand.self, AuditCommand.self, DashboardCommand.self,
+            SumoCommand.self,
+            PKICommand.self, OperatorCommand.self
         ]
     )
 }

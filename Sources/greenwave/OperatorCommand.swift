@@ -17,12 +17,16 @@ struct OperatorCommand: AsyncParsableCommand {
             The corridor file names the first engineer (security.first_engineer); engineers add, re-role and
             revoke everyone else with signed commands. docs/security.md.
             """,
-        subcommands: [OperatorKeygen.self, OperatorAdd.self, OperatorRoleCommand.self, OperatorRevoke.self, OperatorList.self, OperatorSign.self]
+        subcommands: [
+            OperatorKeygen.self, OperatorAdd.self, OperatorRoleCommand.self, OperatorRevoke.self, OperatorList.self,
+            OperatorSign.self
+        ]
     )
 }
 
 struct OperatorKeygen: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "keygen", abstract: "Create a key file for an operator (permissions 0600).")
+    static let configuration = CommandConfiguration(
+        commandName: "keygen", abstract: "Create a key file for an operator (permissions 0600).")
     @Option(help: "The operator's name (letters, digits, . _ - @).") var name: String
     @Option(help: "Where to write the key file (default: ~/.greenwave/NAME.key).") var out: String?
 
@@ -33,59 +37,76 @@ struct OperatorKeygen: ParsableCommand {
         print("wrote \(path) (mode 0600): operator \(signer.name), key id \(OperatorKeys.keyIDText(signer.keyID))")
         print("public key: \(Data(signer.publicKey).base64EncodedString())")
         print("")
-        print("An engineer registers it:   greenwave operator add \(signer.name) --public-key \(Data(signer.publicKey).base64EncodedString()) --role operator")
+        print(
+            "An engineer registers it:   greenwave operator add \(signer.name) --public-key \(Data(signer.publicKey).base64EncodedString()) --role operator"
+        )
         print("Or, as a new corridor's first engineer, add to its corridor file:")
         print(OperatorKeyFile.corridorBlock(signer), terminator: "")
     }
 }
 
 struct OperatorAdd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Register an operator's public key with a role (needs an engineer's key).")
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Register an operator's public key with a role (needs an engineer's key).")
     @Argument(help: "The operator's name.") var name: String
     @Option(help: "The operator's public key (base64, as 'operator keygen' prints).") var publicKey: String?
-    @Option(help: "Or the operator's key file (only its public key is read into the command).") var publicKeyFile: String?
+    @Option(help: "Or the operator's key file (only its public key is read into the command).") var publicKeyFile:
+        String?
     @Option(help: "viewer, operator, supervisor or engineer.") var role: String
     @OptionGroup var options: ConsoleOptions
 
     func run() async throws {
         var key = publicKey
         if key == nil, let f = publicKeyFile {
-            do { key = Data(try OperatorKeyFile.load(path: f).publicKey).base64EncodedString() } catch { throw ValidationError("\(error)") }
+            do { key = Data(try OperatorKeyFile.load(path: f).publicKey).base64EncodedString() } catch {
+                throw ValidationError("\(error)")
+            }
         }
         guard let k = key else { throw ValidationError("give --public-key or --public-key-file") }
         try await runConsoleCommand(options) {
-            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "operator_add", name: name, publicKey: k, role: role)
+            CommandRequest(
+                operator: "", clientID: $0, sequence: $1, type: "operator_add", name: name, publicKey: k, role: role)
         }
     }
 }
 
 struct OperatorRoleCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "role", abstract: "Change an operator's role (needs an engineer's key).")
+    static let configuration = CommandConfiguration(
+        commandName: "role", abstract: "Change an operator's role (needs an engineer's key).")
     @Argument(help: "The operator's name.") var name: String
     @Argument(help: "viewer, operator, supervisor or engineer.") var role: String
     @OptionGroup var options: ConsoleOptions
 
     func run() async throws {
-        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "operator_role", name: name, role: role) }
+        try await runConsoleCommand(options) {
+            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "operator_role", name: name, role: role)
+        }
     }
 }
 
 struct OperatorRevoke: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke one key (needs an engineer's key); commands it signs are refused from then on.")
+    static let configuration = CommandConfiguration(
+        commandName: "revoke",
+        abstract: "Revoke one key (needs an engineer's key); commands it signs are refused from then on.")
     @Argument(help: "The key id (16 hex digits, as 'operator list' shows).") var keyID: String
     @OptionGroup var options: ConsoleOptions
 
     func run() async throws {
-        try await runConsoleCommand(options) { CommandRequest(operator: "", clientID: $0, sequence: $1, type: "operator_revoke", keyID: keyID) }
+        try await runConsoleCommand(options) {
+            CommandRequest(operator: "", clientID: $0, sequence: $1, type: "operator_revoke", keyID: keyID)
+        }
     }
 }
 
 struct OperatorList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "The operator registry as a controller has applied it.")
-    @Option(help: "The corridor file (controllers' addresses).") var corridor: String = "corridors/western-express-highway.yaml"
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "The operator registry as a controller has applied it.")
+    @Option(help: "The corridor file (controllers' addresses).") var corridor: String =
+        "corridors/western-express-highway.yaml"
     @Option(help: caHelp) var ca: String?
     @Flag(help: "Print JSON.") var json = false
-    @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.") var key: String?
+    @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.")
+    var key: String?
 
     func run() async throws {
         let doc = try clientDocument(corridor, ca: ca)
@@ -103,7 +124,9 @@ struct OperatorList: AsyncParsableCommand {
         }
         print("key id            role        name                 added   revoked")
         for o in list.operators {
-            print("\(o.keyID)  \(pad(o.role, 10))  \(pad(o.name, 20)) \(pad("\(o.addedAt)", 7)) \(o.revokedAt.map(String.init) ?? "-")")
+            print(
+                "\(o.keyID)  \(pad(o.role, 10))  \(pad(o.name, 20)) \(pad("\(o.addedAt)", 7)) \(o.revokedAt.map(String.init) ?? "-")"
+            )
         }
         print("applied index \(list.appliedIndex) on S\(list.signal)")
     }
@@ -112,8 +135,11 @@ struct OperatorList: AsyncParsableCommand {
 /// For scripts and benchmarks written in other languages: reads `POST /v1/commands` bodies (JSON, one per
 /// line) and writes each signed with the key, one per line.
 struct OperatorSign: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sign", abstract: "Sign command request bodies (JSON lines on standard input → signed JSON lines).")
-    @Option(help: "The corridor file (its id is in every signature).") var corridor: String = "corridors/western-express-highway.yaml"
+    static let configuration = CommandConfiguration(
+        commandName: "sign", abstract: "Sign command request bodies (JSON lines on standard input → signed JSON lines)."
+    )
+    @Option(help: "The corridor file (its id is in every signature).") var corridor: String =
+        "corridors/western-express-highway.yaml"
     @Option(help: "The operator key file; default $GREENWAVE_KEY.") var key: String?
 
     func run() throws {

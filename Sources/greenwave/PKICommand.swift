@@ -33,7 +33,9 @@ struct PKIInitCommand: ParsableCommand {
         let doc = try loadCorridor(corridor)
         do {
             let ca = try PKIDirectory(path: dir).initialize(corridorID: doc.id, force: force)
-            print("created the CA of corridor \(doc.id) in \(dir) (ca.pem, ca.key), valid until \(isoDate(ca.certificate.notValidAfter))")
+            print(
+                "created the CA of corridor \(doc.id) in \(dir) (ca.pem, ca.key), valid until \(isoDate(ca.certificate.notValidAfter))"
+            )
         } catch let e as PKIError {
             throw ValidationError("\(e)")
         }
@@ -43,7 +45,8 @@ struct PKIInitCommand: ParsableCommand {
 struct PKIIssueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "issue",
-        abstract: "Issue a controller's key and certificate (identity greenwave://CORRIDOR/signal/N) with the corridor's CA."
+        abstract:
+            "Issue a controller's key and certificate (identity greenwave://CORRIDOR/signal/N) with the corridor's CA."
     )
 
     @Option(help: "The PKI folder (with ca.pem and ca.key).") var dir: String
@@ -84,7 +87,9 @@ struct PKIIssueCommand: ParsableCommand {
         } catch let e as PKIError {
             throw ValidationError("\(e)")
         }
-        print("issued \(wanted.count) controller certificate\(wanted.count == 1 ? "" : "s") for corridor \(doc.id) in \(dir)")
+        print(
+            "issued \(wanted.count) controller certificate\(wanted.count == 1 ? "" : "s") for corridor \(doc.id) in \(dir)"
+        )
     }
 }
 
@@ -108,7 +113,9 @@ func ensurePKI(dir: String, doc: CorridorDocument) throws -> Int {
     var issued = 0
     for s in doc.corridor.signals {
         let n = UInt64(s.id.rawValue)
-        if FileManager.default.fileExists(atPath: pki.certificatePath(signal: n)) && FileManager.default.fileExists(atPath: pki.keyPath(signal: n)) {
+        if FileManager.default.fileExists(atPath: pki.certificatePath(signal: n))
+            && FileManager.default.fileExists(atPath: pki.keyPath(signal: n))
+        {
             continue
         }
         try pki.issue(corridorID: doc.id, signal: n, hosts: peerHosts(doc, s.id), force: true)

@@ -12,10 +12,13 @@ struct ScheduleCommand: AsyncParsableCommand {
         subcommands: [Show.self, SetSchedule.self])
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "The mode in force (schedule or override, until when), the next changes and the schedule.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "The mode in force (schedule or override, until when), the next changes and the schedule.")
         @Option(help: "The corridor file.") var corridor: String = "corridors/western-express-highway.yaml"
         @Option(help: caHelp) var ca: String?
-        @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.") var key: String?
+        @Option(help: "An operator key file, for controllers whose reads need a credential; default $GREENWAVE_KEY.")
+        var key: String?
         @Flag(help: "Print the controller's answer as JSON.") var json = false
 
         func run() async throws {
@@ -46,7 +49,8 @@ struct ScheduleCommand: AsyncParsableCommand {
             lines.append(mode)
             for c in r.upcoming.prefix(8) { lines.append("  then \(c.plan) (\(c.source)) from \(local(c.atMs))") }
             if let s = r.schedule {
-                lines.append("schedule in force since \(r.scheduleSinceMs.map(local) ?? "?"), set by \(r.scheduleSetBy ?? "?"):")
+                lines.append(
+                    "schedule in force since \(r.scheduleSinceMs.map(local) ?? "?"), set by \(r.scheduleSetBy ?? "?"):")
                 lines.append(s.trimmingCharacters(in: .newlines))
             } else {
                 lines.append("no schedule: the mode changes only by command")
@@ -56,19 +60,28 @@ struct ScheduleCommand: AsyncParsableCommand {
     }
 
     struct SetSchedule: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "set", abstract: "Replace the schedule (an engineer's command) from a YAML file with a 'schedule:' section; it takes over at the next cycle boundary.")
-        @Argument(help: "A YAML file whose one key is 'schedule:' (the corridor file's section, docs/corridor-format.md).") var file: String
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract:
+                "Replace the schedule (an engineer's command) from a YAML file with a 'schedule:' section; it takes over at the next cycle boundary."
+        )
+        @Argument(
+            help: "A YAML file whose one key is 'schedule:' (the corridor file's section, docs/corridor-format.md).")
+        var file: String
         @OptionGroup var options: ConsoleOptions
 
         func run() async throws {
             let doc = try options.document()
             guard let data = FileManager.default.contents(atPath: file), data.count <= CommandRequest.maxScheduleBytes,
-                  let text = String(data: data, encoding: .utf8) else {
-                throw ValidationError("\(file): cannot read it as UTF-8 of at most \(CommandRequest.maxScheduleBytes) bytes")
+                let text = String(data: data, encoding: .utf8)
+            else {
+                throw ValidationError(
+                    "\(file): cannot read it as UTF-8 of at most \(CommandRequest.maxScheduleBytes) bytes")
             }
             // Checked here against the corridor file's plans for a clear error before anything is signed; the
             // replicas check it again against the corridor's plans as they are.
-            do { _ = try CorridorFile.parseSchedule(yaml: text, file: file, plans: doc.corridor.plans.map(\.id)) } catch {
+            do { _ = try CorridorFile.parseSchedule(yaml: text, file: file, plans: doc.corridor.plans.map(\.id)) } catch
+            {
                 throw ValidationError("\(error)")
             }
             try await runConsoleCommand(options) { id, seq in
@@ -89,7 +102,8 @@ func localTime(_ ms: Int64, offsetMinutes: Int) -> String {
     let s = msOfDay / 1000
     func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
     let sign = offsetMinutes < 0 ? "-" : "+"
-    return "\(date) \(two(s / 3600)):\(two(s / 60 % 60)):\(two(s % 60)) \(sign)\(ScheduleAction.timeText(abs(offsetMinutes)))"
+    return
+        "\(date) \(two(s / 3600)):\(two(s / 60 % 60)):\(two(s % 60)) \(sign)\(ScheduleAction.timeText(abs(offsetMinutes)))"
 }
 
 /// `--until`: `next`, a local time `HH:MM` (the next such time, in the schedule's UTC offset), or ms since

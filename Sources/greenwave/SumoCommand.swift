@@ -11,12 +11,12 @@ struct SumoCommand: AsyncParsableCommand {
         commandName: "sumo",
         abstract: "Drive the SUMO traffic simulator from the corridor's signal timing and measure the trips.",
         discussion: """
-        Offline (default): builds a SUMO network and one hour of demand from the corridor (docs/sumo.md), \
-        runs SUMO as fast as it goes, sets every traffic light from SignalTiming each simulated step over \
-        TraCI, and prints for main-road through trips in each direction the mean travel time, stops and \
-        waiting time, and the side streets' mean waiting time. Needs SUMO: run tools/sumo/setup.
-        --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams.
-        """
+            Offline (default): builds a SUMO network and one hour of demand from the corridor (docs/sumo.md), \
+            runs SUMO as fast as it goes, sets every traffic light from SignalTiming each simulated step over \
+            TraCI, and prints for main-road through trips in each direction the mean travel time, stops and \
+            waiting time, and the side streets' mean waiting time. Needs SUMO: run tools/sumo/setup.
+            --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams.
+            """
     )
 
     @Option(help: "The corridor YAML file.")
@@ -37,7 +37,8 @@ struct SumoCommand: AsyncParsableCommand {
     @Option(help: "Minutes of demand.")
     var minutes: Int = 60
 
-    @Option(help: "Trips departing in the first SECONDS are not counted (default: 300, or a quarter of a shorter demand).")
+    @Option(
+        help: "Trips departing in the first SECONDS are not counted (default: 300, or a quarter of a shorter demand).")
     var warmupSeconds: Int?
 
     @Option(help: "Main-road vehicles per hour per direction.")
@@ -70,7 +71,9 @@ struct SumoCommand: AsyncParsableCommand {
     func run() async throws {
         let doc = try loadCorridorOrExit(corridor)
         guard let sumo = SumoInstallation.locate() else {
-            FileHandle.standardError.write("error: SUMO not found; run tools/sumo/setup (or install the Debian package sumo)\n".data(using: .utf8)!)
+            FileHandle.standardError.write(
+                "error: SUMO not found; run tools/sumo/setup (or install the Debian package sumo)\n".data(using: .utf8)!
+            )
             throw ExitCode(1)
         }
         var c = doc.corridor
@@ -86,12 +89,16 @@ struct SumoCommand: AsyncParsableCommand {
         net.mainSpeedKmh = mainSpeedKmh
         if live {
             let endpoints = doc.endpoints.filter { e in c.signals.contains { $0.id == e.signal } }
-            net.demandSeconds = 0   // runLive sets the demand's length
-            FileHandle.standardOutput.write(Data("sumo live: \(endpoints.count) controllers of \(doc.id), SUMO in real time; Ctrl-C stops\n".utf8))
+            net.demandSeconds = 0 // runLive sets the demand's length
+            FileHandle.standardOutput.write(
+                Data("sumo live: \(endpoints.count) controllers of \(doc.id), SUMO in real time; Ctrl-C stops\n".utf8))
             let task = Task {
-                try await runLive(corridor: c, endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
-                                  options: LiveOptions(network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: work),
-                                  sumo: sumo, logger: Logger(label: "greenwave.sumo"))
+                try await runLive(
+                    corridor: c,
+                    endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
+                    options: LiveOptions(
+                        network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: work),
+                    sumo: sumo, logger: Logger(label: "greenwave.sumo"))
             }
             let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
             signal(SIGINT, SIG_IGN)
@@ -105,32 +112,42 @@ struct SumoCommand: AsyncParsableCommand {
         defer { if work == nil { try? FileManager.default.removeItem(atPath: dir) } }
 
         let planID = PlanID(plan ?? doc.initialPlan.rawValue)
-        guard let p = c.plan(planID), !p.isFlash else { throw ValidationError("plan '\(planID)' is not a coordinated plan of this corridor") }
+        guard let p = c.plan(planID), !p.isFlash else {
+            throw ValidationError("plan '\(planID)' is not a coordinated plan of this corridor")
+        }
         let scenario = try Scenario.build(corridor: c, options: net, directory: dir, sumo: sumo)
         let timing = uncoordinated ? try c.withRandomOffsets(plan: planID, seed: UInt64(seed)) : c
         var options = RunOptions()
         options.seed = seed
         options.stepMs = Int64(stepMs)
         options.warmupSeconds = warmupSeconds ?? min(300, net.demandSeconds / 4)
-        let r = try OfflineRun.run(scenario: scenario, timing: timing, plan: planID, referenceEpochMs: doc.referenceEpochMs,
-                                   sumo: sumo, options: options)
+        let r = try OfflineRun.run(
+            scenario: scenario, timing: timing, plan: planID, referenceEpochMs: doc.referenceEpochMs,
+            sumo: sumo, options: options)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
-        let label = "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), \(c.signals.count) signals, seed \(seed)"
+        let label =
+            "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), \(c.signals.count) signals, seed \(seed)"
         print("\(doc.id): \(label); \(r.sumoVersion), TraCI API \(r.traciAPI)")
         func row(_ name: String, _ g: TripGroup) {
             let padded = name.padding(toLength: max(24, name.count), withPad: " ", startingAt: 0)
-            print(padded + String(format: " trips %5d  travel %7.1f s  stops %5.2f  waiting %6.1f s", g.trips,
-                                  g.meanTravelTimeS, g.meanStops, g.meanWaitingTimeS))
+            print(
+                padded
+                    + String(
+                        format: " trips %5d  travel %7.1f s  stops %5.2f  waiting %6.1f s", g.trips,
+                        g.meanTravelTimeS, g.meanStops, g.meanWaitingTimeS))
         }
         row("\(doc.increasingName) through", r.increasing)
         row("\(doc.decreasingName) through", r.decreasing)
         row("side streets", r.side)
-        print(String(format: "  simulated %.0f s in %.1f s wall; teleports %d, unfinished %d", r.simulatedSeconds, r.wallSeconds,
-                     r.teleports, r.unfinished))
+        print(
+            String(
+                format: "  simulated %.0f s in %.1f s wall; teleports %d, unfinished %d", r.simulatedSeconds,
+                r.wallSeconds,
+                r.teleports, r.unfinished))
     }
 }

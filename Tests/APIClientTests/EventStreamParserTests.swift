@@ -1,13 +1,13 @@
 import XCTest
+
 @testable import APIClient
 
 final class EventStreamParserTests: XCTestCase {
-    let stream = Array((
-        "event: lamps\ndata: {\"signal\":2,\"n\":1}\n\n"
+    let stream = Array(
+        ("event: lamps\ndata: {\"signal\":2,\"n\":1}\n\n"
             + ": a comment line, not data\n\n"
             + "event: lamps\r\ndata: {\"signal\":2,\r\ndata: \"n\":2}\r\n\r\n"
-            + "data:no-space\n\n"
-    ).utf8)
+            + "data:no-space\n\n").utf8)
 
     /// The same events however the bytes are split across reads; CRLF ends lines as LF does; an event
     /// without data is skipped; several data lines join with a newline.
@@ -20,7 +20,7 @@ final class EventStreamParserTests: XCTestCase {
             var got: [String] = []
             var i = 0
             while i < stream.count {
-                got += try XCTUnwrap(p.feed(stream[i ..< min(i + size, stream.count)]))
+                got += try XCTUnwrap(p.feed(stream[i..<min(i + size, stream.count)]))
                 i += size
             }
             XCTAssertEqual(got, all, "reads of \(size) bytes")
@@ -35,7 +35,9 @@ final class EventStreamParserTests: XCTestCase {
     }
 
     func testURLsBracketIPv6Hosts() {
-        XCTAssertEqual(APIConnection.plaintext.url(host: "127.0.0.1", port: 8101, path: "/v1/status"), "http://127.0.0.1:8101/v1/status")
+        XCTAssertEqual(
+            APIConnection.plaintext.url(host: "127.0.0.1", port: 8101, path: "/v1/status"),
+            "http://127.0.0.1:8101/v1/status")
         XCTAssertEqual(APIConnection.plaintext.url(host: "::1", port: 8101, path: "/x"), "http://[::1]:8101/x")
     }
 

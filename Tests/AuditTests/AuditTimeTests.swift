@@ -14,16 +14,24 @@ final class AuditTimeTests: XCTestCase {
     }
 
     func testPrintedTimesParseBack() throws {
-        for ms: Int64 in [0, 1, 999, 1_735_669_800_000, 1_795_736_412_345, 951_782_400_000 /* 2000-02-29 */, 4_102_444_799_999] {
+        for ms: Int64 in [
+            0, 1, 999, 1_735_669_800_000, 1_795_736_412_345, 951_782_400_000, // 2000-02-29
+            4_102_444_799_999
+        ] {
             XCTAssertEqual(try AuditTime.parse(AuditTime.iso(ms)), ms)
         }
         XCTAssertEqual(AuditTime.iso(1_795_736_412_345, digits: 1), "2026-11-26T23:40:12.3Z")
-        XCTAssertEqual(AuditTime.tenths(1_795_736_412_399), "2026-11-26 23:40:12.3", "tenths are truncated, never rounded into the future")
+        XCTAssertEqual(
+            AuditTime.tenths(1_795_736_412_399), "2026-11-26 23:40:12.3",
+            "tenths are truncated, never rounded into the future")
         XCTAssertEqual(AuditTime.tenths(1_795_736_412_399, separator: "T"), "2026-11-26T23:40:12.3")
     }
 
     func testBadTimesAreRefusedWithTheOptionNamed() {
-        for bad in ["", "yesterday", "2026-13-01T00:00Z", "2026-02-30T00:00Z", "2026-11-26T24:00Z", "2026-11-26T23:40:12.Z", "2026-11-26T23:40:12Zjunk"] {
+        for bad in [
+            "", "yesterday", "2026-13-01T00:00Z", "2026-02-30T00:00Z", "2026-11-26T24:00Z", "2026-11-26T23:40:12.Z",
+            "2026-11-26T23:40:12Zjunk"
+        ] {
             XCTAssertThrowsError(try AuditTime.parse(bad, option: "--time"), bad) { e in
                 XCTAssertTrue("\(e)".hasPrefix("--time:"), "\(e)")
                 XCTAssertTrue((e as? AuditError)?.isBadInput == true)

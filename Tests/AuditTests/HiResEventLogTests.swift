@@ -23,15 +23,19 @@ final class HiResEventLogTests: XCTestCase {
         }
         XCTAssertEqual(events.first?.eventCode, HiResCode.powerRestored, "the log starts with the start-up record")
         // Per phase, the sequence of interval events must cycle 1 → 8 → 9 → 10 → 11 → 12 → 1 …
-        let order: [Int64] = [HiResCode.phaseGreen, HiResCode.yellowBegin, HiResCode.yellowEnd, HiResCode.redClearBegin,
-                              HiResCode.redClearEnd, HiResCode.phaseInactive]
+        let order: [Int64] = [
+            HiResCode.phaseGreen, HiResCode.yellowBegin, HiResCode.yellowEnd, HiResCode.redClearBegin,
+            HiResCode.redClearEnd, HiResCode.phaseInactive
+        ]
         var greens = 0
         for p in sig.phases {
-            let seq = events.filter { $0.parameter == Int64(p.id.rawValue) && order.contains($0.eventCode) }.map(\.eventCode)
+            let seq = events.filter { $0.parameter == Int64(p.id.rawValue) && order.contains($0.eventCode) }.map(
+                \.eventCode)
             guard let first = seq.firstIndex(of: HiResCode.phaseGreen) else { continue }
             for (k, code) in seq[first...].enumerated() {
                 let want = order[k % order.count]
-                XCTAssertEqual(code, want, "phase \(p.id.rawValue): event \(k) after its first green is \(code), expected \(want)")
+                XCTAssertEqual(
+                    code, want, "phase \(p.id.rawValue): event \(k) after its first green is \(code), expected \(want)")
                 if code != want { break }
             }
             greens += seq.filter { $0 == HiResCode.phaseGreen }.count
@@ -44,20 +48,29 @@ final class HiResEventLogTests: XCTestCase {
         entry.mode = .preemptEntry
         entry.atMs += 1
         let ev = direct.events(from: base, to: entry)
-        XCTAssertEqual(ev.filter { $0.eventCode == HiResCode.coordinationState }.map(\.parameter), [HiResCode.coordination(entry)])
-        XCTAssertEqual(ev.filter { [HiResCode.preemptCall, HiResCode.preemptEntry].contains($0.eventCode) }.map(\.eventCode),
-                       [HiResCode.preemptCall, HiResCode.preemptEntry])
+        XCTAssertEqual(
+            ev.filter { $0.eventCode == HiResCode.coordinationState }.map(\.parameter), [HiResCode.coordination(entry)])
+        XCTAssertEqual(
+            ev.filter { [HiResCode.preemptCall, HiResCode.preemptEntry].contains($0.eventCode) }.map(\.eventCode),
+            [HiResCode.preemptCall, HiResCode.preemptEntry])
         var flash = base
         flash.mode = .flash
         flash.atMs += 2
         let fl = direct.events(from: base, to: flash)
-        XCTAssertEqual(fl.filter { $0.eventCode == HiResCode.patternChange }.map(\.parameter), [255], "flash is pattern 255")
-        XCTAssertEqual(fl.filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [HiResCode.FlashReason.automatic.rawValue])
-        XCTAssertEqual(direct.events(from: base, to: flash, flash: .mmu).filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [6],
-                       "a monitor trip is the MMU's flash (NTCIP unitFlashStatus 6)")
+        XCTAssertEqual(
+            fl.filter { $0.eventCode == HiResCode.patternChange }.map(\.parameter), [255], "flash is pattern 255")
+        XCTAssertEqual(
+            fl.filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter),
+            [HiResCode.FlashReason.automatic.rawValue])
+        XCTAssertEqual(
+            direct.events(from: base, to: flash, flash: .mmu).filter { $0.eventCode == HiResCode.flashStatus }.map(
+                \.parameter), [6],
+            "a monitor trip is the MMU's flash (NTCIP unitFlashStatus 6)")
         var back = base
         back.atMs += 3
-        XCTAssertEqual(direct.events(from: flash, to: back).filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [2], "2: not flashing")
+        XCTAssertEqual(
+            direct.events(from: flash, to: back).filter { $0.eventCode == HiResCode.flashStatus }.map(\.parameter), [2],
+            "2: not flashing")
     }
 
     func testCoordinationStatesAreTheSpecificationsValues() throws {
@@ -86,7 +99,10 @@ final class HiResEventLogTests: XCTestCase {
         let m = try CorridorMachine(genesisOf: doc)
         let sig = doc.corridor.signals[1]
         let t0 = doc.referenceEpochMs + 86_400_000
-        guard let base = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 300_000).last(where: { $0.mode == .coordinated })
+        guard
+            let base = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 300_000).last(where: {
+                $0.mode == .coordinated
+            })
         else { return XCTFail("no coordinated state") }
         var log = HiResEventLog(signal: sig, plans: doc.corridor.plans.map(\.id))
         var dwell = base
@@ -130,31 +146,41 @@ final class HiResEventLogTests: XCTestCase {
         XCTAssertEqual(start.first { $0.eventCode == 133 }?.parameter, (sp.offsetMs + 500) / 1000)
         for (si, stage) in sig.stages.enumerated() {
             for p in stage.phases {
-                XCTAssertEqual(start.first { $0.eventCode == 133 + Int64(p.rawValue) }?.parameter, (sp.splitsMs[si] + 500) / 1000,
-                               "split of phase \(p.rawValue)")
+                XCTAssertEqual(
+                    start.first { $0.eventCode == 133 + Int64(p.rawValue) }?.parameter, (sp.splitsMs[si] + 500) / 1000,
+                    "split of phase \(p.rawValue)")
             }
         }
         // Every begin of yellow is preceded, at the same instant, by the green's termination and its reason.
-        var yellows = 0, yields: [Int64: Int] = [:], begins: [Int64: Int] = [:]
+        var yellows = 0
+        var yields: [Int64: Int] = [:]
+        var begins: [Int64: Int] = [:]
         for (i, e) in events.enumerated() {
             if e.eventCode == HiResCode.coordPhaseBegin { begins[e.parameter, default: 0] += 1 }
             guard e.eventCode == HiResCode.yellowBegin else { continue }
             yellows += 1
             let before = events[..<i].filter { $0.timeMs == e.timeMs && $0.parameter == e.parameter }.map(\.eventCode)
             let reason: Int64 = coordinated.contains(e.parameter) ? HiResCode.coordYieldPoint : HiResCode.forceOff
-            XCTAssertEqual(Array(before.suffix(2)), [reason, HiResCode.greenTermination], "phase \(e.parameter) at \(e.timeMs)")
+            XCTAssertEqual(
+                Array(before.suffix(2)), [reason, HiResCode.greenTermination], "phase \(e.parameter) at \(e.timeMs)")
             if reason == HiResCode.coordYieldPoint { yields[e.parameter, default: 0] += 1 }
         }
         let cycles = 900_000 / Int(normal.cycleMs)
         XCTAssertGreaterThanOrEqual(yellows, 5 * cycles)
         for p in coordinated {
-            XCTAssertTrue((cycles - 1...cycles + 1).contains(yields[p] ?? 0), "one yield point per cycle for phase \(p): \(yields)")
-            XCTAssertTrue((cycles - 1...cycles + 1).contains(begins[p] ?? 0), "one coordinated begin per cycle for phase \(p): \(begins)")
+            XCTAssertTrue(
+                (cycles - 1...cycles + 1).contains(yields[p] ?? 0),
+                "one yield point per cycle for phase \(p): \(yields)")
+            XCTAssertTrue(
+                (cycles - 1...cycles + 1).contains(begins[p] ?? 0),
+                "one coordinated begin per cycle for phase \(p): \(begins)")
         }
         XCTAssertNil(events.first { $0.eventCode == HiResCode.coordPhaseBegin && !coordinated.contains($0.parameter) })
         // A hold on the coordinated stage: 41 for its phases when the signal rests there, 42 when released.
-        guard let base = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 300_000)
-            .last(where: { $0.mode == .coordinated && $0.interval == .greenRest }) else { return XCTFail("no coordinated green") }
+        guard
+            let base = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + 300_000)
+                .last(where: { $0.mode == .coordinated && $0.interval == .greenRest })
+        else { return XCTFail("no coordinated green") }
         var direct = HiResEventLog(signal: sig, corridor: doc.corridor)
         var hold = base
         hold.mode = .hold
@@ -166,7 +192,9 @@ final class HiResEventLogTests: XCTestCase {
         released.atMs += 60_000
         let off = direct.events(from: hold, to: released)
         XCTAssertEqual(Set(off.filter { $0.eventCode == HiResCode.holdReleased }.map(\.parameter)), coordinated)
-        XCTAssertEqual(direct.events(from: released, to: released).filter { $0.eventCode == HiResCode.holdReleased }, [], "released once")
+        XCTAssertEqual(
+            direct.events(from: released, to: released).filter { $0.eventCode == HiResCode.holdReleased }, [],
+            "released once")
         // A pattern change logs the new pattern's timing.
         let rush = try XCTUnwrap(doc.corridor.plans.first { $0.id.rawValue == "rush-hour" })
         var changed = released
@@ -177,6 +205,7 @@ final class HiResEventLogTests: XCTestCase {
         XCTAssertEqual(pc.first { $0.eventCode == 132 }?.parameter, rush.cycleMs / 1000)
         // Made from plan ids alone (no timings), the log writes none of these.
         var bare = HiResEventLog(signal: sig, plans: doc.corridor.plans.map(\.id))
-        XCTAssertTrue(bare.events(from: released, to: changed).allSatisfy { ![132, 133, 151, 152, 6].contains($0.eventCode) })
+        XCTAssertTrue(
+            bare.events(from: released, to: changed).allSatisfy { ![132, 133, 151, 152, 6].contains($0.eventCode) })
     }
 }

@@ -3,12 +3,13 @@ import Console
 import Controller
 import CorridorFile
 import Foundation
-import GreenwaveTestSupport
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GreenwaveAPI
+import GreenwaveTestSupport
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The audit on a record written by real controllers: five `greenwave controller` processes of the
 /// demo corridor (on free ports), commands through their HTTP API, a SIGTERM, then every folder
@@ -24,7 +25,8 @@ final class LiveRecordTests: XCTestCase {
             yaml = yaml.replacingOccurrences(of: "127.0.0.1:820\(s)", with: "127.0.0.1:\(ports[2 * s - 1])")
         }
         let live = testSigner("live-test")
-        yaml += "\nsecurity:\n  first_engineer:\n    name: live-test\n    public_key: \(Data(live.publicKey).base64EncodedString())\n"
+        yaml +=
+            "\nsecurity:\n  first_engineer:\n    name: live-test\n    public_key: \(Data(live.publicKey).base64EncodedString())\n"
         let corridor = (dir as NSString).appendingPathComponent("corridor.yaml")
         try yaml.write(toFile: corridor, atomically: true, encoding: .utf8)
         let doc = try CorridorFile.load(path: corridor)
@@ -33,9 +35,12 @@ final class LiveRecordTests: XCTestCase {
         for s in 1...5 {
             let p = Process()
             p.executableURL = binary
-            p.arguments = ["controller", "--corridor", corridor, "--signal", "\(s)", "--data", (dir as NSString).appendingPathComponent("s\(s)"),
-                           // Audit checkpoints through Raft after every 2 new rows, or 1 s with a new row.
-                           "--audit-checkpoint-rows", "2", "--audit-checkpoint-ms", "1000"]
+            p.arguments = [
+                "controller", "--corridor", corridor, "--signal", "\(s)", "--data",
+                (dir as NSString).appendingPathComponent("s\(s)"),
+                // Audit checkpoints through Raft after every 2 new rows, or 1 s with a new row.
+                "--audit-checkpoint-rows", "2", "--audit-checkpoint-ms", "1000"
+            ]
             p.standardError = FileHandle.nullDevice
             p.standardOutput = FileHandle.nullDevice
             try p.run()
@@ -52,8 +57,9 @@ final class LiveRecordTests: XCTestCase {
                 var req = URLRequest(url: URL(string: "http://127.0.0.1:\(ports[2 * s - 1])/v1/status")!)
                 req.timeoutInterval = 2
                 if let (data, _) = try? await session.data(for: req),
-                   let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                   let lamps = json["lamps"] as? [String: Any], lamps["entry"] == nil {
+                    let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                    let lamps = json["lamps"] as? [String: Any], lamps["entry"] == nil
+                {
                     inStep.insert(s)
                 }
             }
@@ -65,14 +71,15 @@ final class LiveRecordTests: XCTestCase {
         // client and sequence) until a leader has committed each.
         let commands: [[String: Any]] = [
             ["type": "mode", "plan": "night"], ["type": "hold", "signal": 2], ["type": "release", "signal": 4],
-            ["type": "preempt", "signals": [3, 4, 5], "direction": "increasing"], ["type": "release", "signal": 2],
+            ["type": "preempt", "signals": [3, 4, 5], "direction": "increasing"], ["type": "release", "signal": 2]
         ]
         for (k, c) in commands.enumerated() {
             var body = c
             body["operator"] = "live-test"
             body["client_id"] = ConsoleClient.newClientID()
             body["sequence"] = 1
-            let unsigned = try JSONDecoder().decode(CommandRequest.self, from: try JSONSerialization.data(withJSONObject: body))
+            let unsigned = try JSONDecoder().decode(
+                CommandRequest.self, from: try JSONSerialization.data(withJSONObject: body))
             let data = try JSONEncoder().encode(try unsigned.signed(by: live, document: doc))
             var done = false
             for _ in 0..<100 where !done {
@@ -81,7 +88,9 @@ final class LiveRecordTests: XCTestCase {
                 req.httpBody = data
                 req.setValue("application/json", forHTTPHeaderField: "Content-Type")
                 req.timeoutInterval = 6
-                if let (_, resp) = try? await session.data(for: req), let code = (resp as? HTTPURLResponse)?.statusCode, code == 200 || code == 422 {
+                if let (_, resp) = try? await session.data(for: req), let code = (resp as? HTTPURLResponse)?.statusCode,
+                    code == 200 || code == 422
+                {
                     done = true
                 } else {
                     try await Task.sleep(nanoseconds: 200_000_000)
@@ -104,11 +113,16 @@ final class LiveRecordTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(f.checkpoints.count, 2, "\(f.path)")
             let rows = try DataFolder(path: f.path).auditRows().compactMap(\.row)
             for (c, cp) in f.checkpoints {
-                XCTAssertEqual(rows.first { $0.record.index == c }.map { Evidence.resultText($0.record) }, "checkpoint: this replica's row \(cp.headIndex) has the leader's hash", "\(f.path)")
+                XCTAssertEqual(
+                    rows.first { $0.record.index == c }.map { Evidence.resultText($0.record) },
+                    "checkpoint: this replica's row \(cp.headIndex) has the leader's hash", "\(f.path)")
             }
         }
-        let log = try CommandLog.entries(folder: try DataFolder(path: folders[0])).filter { !CommandLog.isCheckpoint($0) }
-        XCTAssertEqual(log.map(\.command), ["mode night", "hold S2", "release S4", "preempt S3 S4 S5 increasing", "release S2"])
+        let log = try CommandLog.entries(folder: try DataFolder(path: folders[0])).filter {
+            !CommandLog.isCheckpoint($0)
+        }
+        XCTAssertEqual(
+            log.map(\.command), ["mode night", "hold S2", "release S4", "preempt S3 S4 S5 increasing", "release S2"])
         XCTAssertEqual(log.map(\.accepted), [true, true, false, true, true])
 
         // Every signal, every 500 ms of the run: the lamps its controller logged are the replay's, and so

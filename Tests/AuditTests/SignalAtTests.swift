@@ -17,7 +17,10 @@ struct KnownRecord {
     var indexes: [UInt64] = []
     let t0: Int64
 
-    init(_ test: XCTestCase, commands: [(afterS: Int64, op: String, command: Command)], lampSignal: Int, lampThroughS: Int64) throws {
+    init(
+        _ test: XCTestCase, commands: [(afterS: Int64, op: String, command: Command)], lampSignal: Int,
+        lampThroughS: Int64
+    ) throws {
         dir = (try scratchFolder(test, "known") as NSString).appendingPathComponent("s0\(lampSignal)")
         doc = try writeSignedCorridor(into: dir)
         let store = try RaftStore(directory: dir)
@@ -29,14 +32,18 @@ struct KnownRecord {
         var index: UInt64 = 1
         for (k, c) in commands.enumerated() {
             index += 1
-            let env = testSigner(c.op).envelope(corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t0, random: 9), sequence: UInt64(k + 1),
-                                                leaderTimeMs: t0 + c.afterS * 1000, command: c.command)
+            let env = testSigner(c.op).envelope(
+                corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t0, random: 9), sequence: UInt64(k + 1),
+                leaderTimeMs: t0 + c.afterS * 1000, command: c.command)
             let bytes = env.encoded()
             entries.append(Entry(term: 1, index: index, data: bytes))
             let r = m.apply(index: index, term: 1, kind: .normal, payload: bytes)
-            batch.auditRecords.append(AuditRecord(index: index, term: 1, leaderTimeMs: env.leaderTimeMs, operatorName: c.op, clientID: env.clientID.description,
-                                                  sequence: env.sequence, command: bytes, commandText: "\(c.command)", result: "\(r.result!)",
-                                                  stateHash: r.stateHash))
+            batch.auditRecords.append(
+                AuditRecord(
+                    index: index, term: 1, leaderTimeMs: env.leaderTimeMs, operatorName: c.op,
+                    clientID: env.clientID.description,
+                    sequence: env.sequence, command: bytes, commandText: "\(c.command)", result: "\(r.result!)",
+                    stateHash: r.stateHash))
             indexes.append(index)
         }
         batch.add(hardState: HardState(term: 1, vote: 1, commit: index), entries: entries)
@@ -57,9 +64,13 @@ struct KnownRecord {
 
 final class SignalAtTests: XCTestCase {
     func testAHeldSignalIsExplainedByTheHoldCommandAndTheLampLogAgrees() throws {
-        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("rush-hour"))), (200, "ravi", .hold(SignalID(3), stage: nil)),
-                                                   (400, "ravi", .release(SignalID(3)))],
-                                  lampSignal: 3, lampThroughS: 700)
+        let rec = try KnownRecord(
+            self,
+            commands: [
+                (10, "asha", .setMode(PlanID("rush-hour"))), (200, "ravi", .hold(SignalID(3), stage: nil)),
+                (400, "ravi", .release(SignalID(3)))
+            ],
+            lampSignal: 3, lampThroughS: 700)
         let folder = try DataFolder(path: rec.dir)
         XCTAssertTrue(try Verifier.verify(folder: folder).findings.isEmpty)
 
@@ -86,7 +97,8 @@ final class SignalAtTests: XCTestCase {
     }
 
     func testAnInstantWhereTheLampLogDiffersFromTheReplayIsReported() throws {
-        let rec = try KnownRecord(self, commands: [(200, "ravi", .hold(SignalID(3), stage: nil))], lampSignal: 3, lampThroughS: 600)
+        let rec = try KnownRecord(
+            self, commands: [(200, "ravi", .hold(SignalID(3), stage: nil))], lampSignal: 3, lampThroughS: 600)
         let t = rec.t0 + 400_000
         let honest = try SignalAt.report(folder: try DataFolder(path: rec.dir), signal: 3, at: t)
         XCTAssertEqual(honest.disagreements, [])
@@ -102,20 +114,30 @@ final class SignalAtTests: XCTestCase {
     }
 
     func testUnknownSignalAndInstantBeforeHistoryAreBadInput() throws {
-        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("night")))], lampSignal: 1, lampThroughS: 100)
+        let rec = try KnownRecord(
+            self, commands: [(10, "asha", .setMode(PlanID("night")))], lampSignal: 1, lampThroughS: 100)
         let folder = try DataFolder(path: rec.dir)
-        XCTAssertThrowsError(try SignalAt.report(folder: folder, signal: 99, at: rec.t0)) { XCTAssertTrue(($0 as? AuditError)?.isBadInput == true) }
-        XCTAssertThrowsError(try SignalAt.report(folder: folder, signal: 1, at: rec.doc.referenceEpochMs - 1)) { XCTAssertTrue("\($0)".contains("begins at")) }
-        XCTAssertThrowsError(try DataFolder(path: rec.dir + "-nope")) { XCTAssertTrue("\($0)".contains("no such folder")) }
+        XCTAssertThrowsError(try SignalAt.report(folder: folder, signal: 99, at: rec.t0)) {
+            XCTAssertTrue(($0 as? AuditError)?.isBadInput == true)
+        }
+        XCTAssertThrowsError(try SignalAt.report(folder: folder, signal: 1, at: rec.doc.referenceEpochMs - 1)) {
+            XCTAssertTrue("\($0)".contains("begins at"))
+        }
+        XCTAssertThrowsError(try DataFolder(path: rec.dir + "-nope")) {
+            XCTAssertTrue("\($0)".contains("no such folder"))
+        }
     }
 }
 
 final class ExportAndLogTests: XCTestCase {
     func testAWindowStartingMidPlanBeginsWithThePlanState() throws {
-        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("rush-hour"))), (200, "ravi", .hold(SignalID(2), stage: nil))],
-                                  lampSignal: 2, lampThroughS: 600)
+        let rec = try KnownRecord(
+            self,
+            commands: [(10, "asha", .setMode(PlanID("rush-hour"))), (200, "ravi", .hold(SignalID(2), stage: nil))],
+            lampSignal: 2, lampThroughS: 600)
         let folder = try DataFolder(path: rec.dir)
-        let from = rec.t0 + 300_000, to = rec.t0 + 420_000
+        let from = rec.t0 + 300_000
+        let to = rec.t0 + 420_000
         let (rows, warnings) = try ATSPMExport.export(folder: folder, from: from, to: to)
         XCTAssertEqual(warnings, [], "the log and the replay agree at the window's start")
         let head = rows.prefix { $0.synthesized }
@@ -133,27 +155,40 @@ final class ExportAndLogTests: XCTestCase {
         XCTAssertEqual(at.plan, "rush-hour")
 
         XCTAssertEqual(ATSPMExport.header, "SignalID,Timestamp,EventCode,EventParam")
-        XCTAssertEqual(ATSPMExport.csvLine(.init(signalID: "2", timeMs: 1_795_736_412_345, eventCode: 131, parameter: 2, synthesized: true)),
-                       "2,2026-11-26 23:40:12.3,131,2")
-        XCTAssertEqual(ATSPMExport.csvLine(.init(signalID: "2", timeMs: 1_795_736_412_345, eventCode: 1, parameter: 6, synthesized: false), style: .iso),
-                       "2,2026-11-26T23:40:12.3,1,6")
+        XCTAssertEqual(
+            ATSPMExport.csvLine(
+                .init(signalID: "2", timeMs: 1_795_736_412_345, eventCode: 131, parameter: 2, synthesized: true)),
+            "2,2026-11-26 23:40:12.3,131,2")
+        XCTAssertEqual(
+            ATSPMExport.csvLine(
+                .init(signalID: "2", timeMs: 1_795_736_412_345, eventCode: 1, parameter: 6, synthesized: false),
+                style: .iso),
+            "2,2026-11-26T23:40:12.3,1,6")
         // Without a window start nothing is invented: the log begins with its own start-up record.
         XCTAssertFalse(try ATSPMExport.rows(folder: folder).contains { $0.synthesized })
         XCTAssertEqual(try ATSPMExport.rows(folder: folder).first?.eventCode, 184)
     }
 
     func testTheCommandLogListsEveryCommandWithItsEffectiveTime() throws {
-        let rec = try KnownRecord(self, commands: [(10, "asha", .setMode(PlanID("rush-hour"))), (20, "ravi", .release(SignalID(4))),
-                                                   (30, "meera", .flash(SignalID(5)))],
-                                  lampSignal: 1, lampThroughS: 60)
+        let rec = try KnownRecord(
+            self,
+            commands: [
+                (10, "asha", .setMode(PlanID("rush-hour"))), (20, "ravi", .release(SignalID(4))),
+                (30, "meera", .flash(SignalID(5)))
+            ],
+            lampSignal: 1, lampThroughS: 60)
         let folder = try DataFolder(path: rec.dir)
         let all = try CommandLog.entries(folder: folder)
         XCTAssertEqual(all.map(\.index), rec.indexes)
         XCTAssertEqual(all.map(\.operatorName), ["asha", "ravi", "meera"])
         XCTAssertEqual(all.map(\.accepted), [true, false, true])
         XCTAssertEqual(all[2].effectiveAtMs, rec.t0 + 30_000 + 5_000, "flash: leader time + the 5 s margin")
-        XCTAssertEqual((all[0].effectiveAtMs! - rec.doc.referenceEpochMs) % 90_000, 0, "a mode change lands on a boundary of the running plan's (normal, 90 s) cycle")
+        XCTAssertEqual(
+            (all[0].effectiveAtMs! - rec.doc.referenceEpochMs) % 90_000, 0,
+            "a mode change lands on a boundary of the running plan's (normal, 90 s) cycle")
         XCTAssertTrue(all[1].result.contains("not held"))
-        XCTAssertEqual(try CommandLog.entries(folder: folder, from: rec.t0 + 15_000, to: rec.t0 + 30_000).map(\.index), [rec.indexes[1]])
+        XCTAssertEqual(
+            try CommandLog.entries(folder: folder, from: rec.t0 + 15_000, to: rec.t0 + 30_000).map(\.index),
+            [rec.indexes[1]])
     }
 }

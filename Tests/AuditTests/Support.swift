@@ -2,8 +2,8 @@ import Audit
 import CorridorFile
 import CorridorMachine
 import Foundation
-import GreenwaveTestSupport
 import GRDB
+import GreenwaveTestSupport
 import Storage
 import XCTest
 
@@ -11,10 +11,14 @@ let repoRoot = Repo.root
 let demoCorridor = Repo.demoCorridor
 
 /// A scratch folder removed when the test ends (its path).
-func scratchFolder(_ test: XCTestCase, _ name: String = "audit") throws -> String { try temporaryFolder(test, name).path }
+func scratchFolder(_ test: XCTestCase, _ name: String = "audit") throws -> String {
+    try temporaryFolder(test, name).path
+}
 
 /// A data folder with a synthetic history (SyntheticRecord: real machine, real store).
-func syntheticFolder(_ test: XCTestCase, commands: Int, seed: UInt64 = 7) throws -> (path: String, summary: SyntheticRecord.Summary) {
+func syntheticFolder(
+    _ test: XCTestCase, commands: Int, seed: UInt64 = 7
+) throws -> (path: String, summary: SyntheticRecord.Summary) {
     let dir = (try scratchFolder(test, "record") as NSString).appendingPathComponent("s01")
     let summary = try SyntheticRecord.write(commands: commands, corridorPath: demoCorridor, into: dir, seed: seed)
     return (dir, summary)
@@ -40,7 +44,8 @@ func auditIndexes(_ folder: String) throws -> [UInt64] {
 func copyFolder(_ from: String, to: String) throws {
     try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
     for f in try FileManager.default.contentsOfDirectory(atPath: from) where f != RaftStore.lockFileName {
-        try FileManager.default.copyItem(atPath: (from as NSString).appendingPathComponent(f), toPath: (to as NSString).appendingPathComponent(f))
+        try FileManager.default.copyItem(
+            atPath: (from as NSString).appendingPathComponent(f), toPath: (to as NSString).appendingPathComponent(f))
     }
 }
 
@@ -54,7 +59,9 @@ func rechain(_ folder: String, from index: UInt64) throws {
     for r in rows {
         if r.record.index >= index {
             let h = AuditChain.rowHash(r.record, prevIndex: prevIndex, prevRowHash: prevHash)
-            updates.append("UPDATE audit SET prev_index = \(prevIndex), prev_row_hash = x'\(hexString(prevHash))', row_hash = x'\(hexString(h))' WHERE idx = \(r.record.index)")
+            updates.append(
+                "UPDATE audit SET prev_index = \(prevIndex), prev_row_hash = x'\(hexString(prevHash))', row_hash = x'\(hexString(h))' WHERE idx = \(r.record.index)"
+            )
             prevHash = h
         } else {
             prevHash = r.rowHash
@@ -76,11 +83,13 @@ func testSigner(_ name: String) -> OperatorSigner { OperatorSigner(name: name, s
 /// engineer and the other names as engineers from the start (`security.operators`); returns it loaded.
 func writeSignedCorridor(into dir: String, names: [String] = ["asha", "ravi", "meera"]) throws -> CorridorDocument {
     var text = try String(contentsOfFile: demoCorridor, encoding: .utf8)
-    text += "\nsecurity:\n  first_engineer:\n    name: \(names[0])\n    public_key: \(Data(testSigner(names[0]).publicKey).base64EncodedString())\n"
+    text +=
+        "\nsecurity:\n  first_engineer:\n    name: \(names[0])\n    public_key: \(Data(testSigner(names[0]).publicKey).base64EncodedString())\n"
     if names.count > 1 {
         text += "  operators:\n"
         for n in names.dropFirst() {
-            text += "    - { name: \(n), role: engineer, public_key: \(Data(testSigner(n).publicKey).base64EncodedString()) }\n"
+            text +=
+                "    - { name: \(n), role: engineer, public_key: \(Data(testSigner(n).publicKey).base64EncodedString()) }\n"
         }
     }
     let path = (dir as NSString).appendingPathComponent("corridor.yaml")

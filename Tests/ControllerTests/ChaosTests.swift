@@ -9,15 +9,28 @@ import XCTest
 final class ChaosTests: XCTestCase {
     private func chaos(_ extra: [String]) throws -> String {
         let binary = try builtBinary("greenwave")
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let tool = repo.appendingPathComponent("tools/chaos").path
         let prefix = "gwc\(getpid() % 100_000)"
-        defer { _ = try? runTool(["python3", repo.appendingPathComponent("tools/netns").path, "--prefix", prefix, "cleanup"], seconds: 60) }
-        let (status, text) = try runTool(["python3", tool, "--binary", binary.path, "--rounds", "4", "--seed", "18", "--prefix", prefix,
-                                          "--corridor", repo.appendingPathComponent("corridors/demo-5.yaml").path] + extra, seconds: 200)
+        defer {
+            _ = try? runTool(
+                ["python3", repo.appendingPathComponent("tools/netns").path, "--prefix", prefix, "cleanup"], seconds: 60
+            )
+        }
+        let (status, text) = try runTool(
+            [
+                "python3", tool, "--binary", binary.path, "--rounds", "4", "--seed", "18", "--prefix", prefix,
+                "--corridor", repo.appendingPathComponent("corridors/demo-5.yaml").path
+            ] + extra, seconds: 200)
         print(text)
-        guard let status else { XCTFail("tools/chaos did not finish within 200 s:\n\(text)"); return text }
-        if status == 3 { throw XCTSkip(text.split(separator: "\n").first { $0.contains("skipped") }.map(String.init) ?? "skipped") }
+        guard let status else {
+            XCTFail("tools/chaos did not finish within 200 s:\n\(text)")
+            return text
+        }
+        if status == 3 {
+            throw XCTSkip(text.split(separator: "\n").first { $0.contains("skipped") }.map(String.init) ?? "skipped")
+        }
         XCTAssertEqual(status, 0, "tools/chaos failed:\n\(text)")
         for check in ["lost", "linearizable", "converge", "crash"] {
             XCTAssertTrue(text.contains("chaos: check \(check): ok"), "checker \(check) did not pass:\n\(text)")

@@ -6,14 +6,18 @@ import XCTest
 
 /// Multi-process tests on loopback: five real `greenwave controller` processes (3 voters, 2 learners).
 final class ClusterTests: XCTestCase {
-    private func request(_ type: String, seq: UInt64 = 1, client: String = ConsoleClient.newClientID(),
-                         plan: String? = nil, signal: Int? = nil) -> CommandRequest {
+    private func request(
+        _ type: String, seq: UInt64 = 1, client: String = ConsoleClient.newClientID(),
+        plan: String? = nil, signal: Int? = nil
+    ) -> CommandRequest {
         CommandRequest(operator: "test", clientID: client, sequence: seq, type: type, plan: plan, signal: signal)
     }
 
     /// Waits until every controller in `list` reports the same applied index and state hash.
-    private func assertConverged(_ c: LocalCluster, _ list: [Int], timeout: Double = 15,
-                                 file: StaticString = #filePath, line: UInt = #line) async {
+    private func assertConverged(
+        _ c: LocalCluster, _ list: [Int], timeout: Double = 15,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async {
         let deadline = Date().addingTimeInterval(timeout)
         var last: [Int: StatusResponse] = [:]
         while Date() < deadline {
@@ -24,7 +28,9 @@ final class ClusterTests: XCTestCase {
             if last.count == list.count && hashes.count == 1 && applied.count == 1 { return }
             try? await Task.sleep(nanoseconds: 100_000_000)
         }
-        XCTFail("replicas did not converge: \(last.mapValues { "\($0.appliedIndex) \($0.stateHash.prefix(12))" })", file: file, line: line)
+        XCTFail(
+            "replicas did not converge: \(last.mapValues { "\($0.appliedIndex) \($0.stateHash.prefix(12))" })",
+            file: file, line: line)
     }
 
     func testCommandsCommitEverywhereAndFailoverAfterKillingTheLeader() async throws {
@@ -91,7 +97,8 @@ final class ClusterTests: XCTestCase {
         try c.start(leader)
         await assertConverged(c, c.signals)
         let st = await c.status(leader)
-        XCTAssertEqual(st?.mode == "night" || st?.pendingMode == "night", true, "the restarted controller has the mode change")
+        XCTAssertEqual(
+            st?.mode == "night" || st?.pendingMode == "night", true, "the restarted controller has the mode change")
     }
 
     /// The trial of issue 16 on the real daemon: a learner cut off across a corridor flash and restored
@@ -113,7 +120,9 @@ final class ClusterTests: XCTestCase {
         guard let (code, _) = await c.post(learner, "/v1/debug/isolate?on=1", body: Data()), code == 200 else {
             return XCTFail("fault injection endpoint missing")
         }
-        guard let (cc, r) = await c.command(1, request("flash")), cc == 200, let flashed = r else { return XCTFail("flash not committed") }
+        guard let (cc, r) = await c.command(1, request("flash")), cc == 200, let flashed = r else {
+            return XCTFail("flash not committed")
+        }
         _ = await c.waitApplied(flashed.index, on: [1, 2, 3, 5])
         // Past its effective time (5 s margin) by 20 s: the schedule has long left its green.
         try await Task.sleep(nanoseconds: 25_000_000_000)
@@ -126,7 +135,10 @@ final class ClusterTests: XCTestCase {
         while Date() < watchUntil {
             let l = await c.status(learner)?.lamps
             XCTAssertNil(l?.monitorFault, "the late entry tripped the monitor")
-            if l?.mode == "flash" && l?.entry == nil { sawFlash = true; break }
+            if l?.mode == "flash" && l?.entry == nil {
+                sawFlash = true
+                break
+            }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         XCTAssertTrue(sawFlash, "the learner ends up flashing, in step")
@@ -156,7 +168,9 @@ final class ClusterTests: XCTestCase {
         }
         let before = await c.status(learner)
         // The corridor goes on without it.
-        guard let (cc, r) = await c.command(1, request("hold", signal: 2)), cc == 200, let held = r else { return XCTFail("hold not committed") }
+        guard let (cc, r) = await c.command(1, request("hold", signal: 2)), cc == 200, let held = r else {
+            return XCTFail("hold not committed")
+        }
         _ = await c.waitApplied(held.index, on: [1, 2, 3, 5])
         let cut = await c.status(learner)
         XCTAssertEqual(cut?.appliedIndex, before?.appliedIndex, "a cut-off learner applies nothing new")
@@ -167,7 +181,8 @@ final class ClusterTests: XCTestCase {
         XCTAssertNotNil(later?.lamps)
         XCTAssertEqual(later?.lamps?.mode, "coordinated")
         XCTAssertNotEqual(later?.timeMs, cut?.timeMs)
-        XCTAssertTrue(later?.lamps?.atMs != lampsBefore?.atMs || later?.lamps?.timeLeftMs != nil, "the lamp driver keeps timing")
+        XCTAssertTrue(
+            later?.lamps?.atMs != lampsBefore?.atMs || later?.lamps?.timeLeftMs != nil, "the lamp driver keeps timing")
         // Heal: it catches up and agrees with everyone.
         _ = await c.post(learner, "/v1/debug/isolate?on=0", body: Data())
         await assertConverged(c, c.signals)
@@ -185,12 +200,14 @@ final class ClusterTests: XCTestCase {
             addr.sin_port = UInt16(c.peerPorts[s]!).bigEndian
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
             let connected = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
             }
             XCTAssertTrue(connected)
             var junk = [UInt8](repeating: 0, count: 4096)
-            for i in junk.indices { junk[i] = UInt8.random(in: 0 ... 255) }
-            junk[0...3] = [0x7f, 0xff, 0xff, 0xff]  // a huge declared frame length
+            for i in junk.indices { junk[i] = UInt8.random(in: 0...255) }
+            junk[0...3] = [0x7f, 0xff, 0xff, 0xff] // a huge declared frame length
             _ = junk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             close(fd)
         }
@@ -200,7 +217,7 @@ final class ClusterTests: XCTestCase {
             (Data(#"{"operator":"x","client_id":"1","sequence":"one","type":"mode"}"#.utf8), 400),
             (Data(repeating: 0x41, count: 200_000), 413),
             (Data(#"{"operator":"x","client_id":"1","sequence":1,"type":"explode"}"#.utf8), 400),
-            (Data(#"{"operator":"x","client_id":"zz-top","sequence":1,"type":"mode","plan":"night"}"#.utf8), 400),
+            (Data(#"{"operator":"x","client_id":"zz-top","sequence":1,"type":"mode","plan":"night"}"#.utf8), 400)
         ]
         for (body, expected) in bad {
             let r = await c.post(leader, "/v1/commands", body: body)

@@ -6,7 +6,8 @@ import XCTest
 /// The data folder records the corridor file it started with (for `greenwave audit`), once.
 final class CorridorCopyTests: XCTestCase {
     func testFirstStartRecordsTheCorridorAndLaterStartsNeverReplaceIt() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-copy-\(UUID().uuidString.prefix(8))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gw-copy-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let original = dir.appendingPathComponent("a.yaml").path
@@ -23,7 +24,9 @@ final class CorridorCopyTests: XCTestCase {
         // A restart with another file keeps the recorded copy: it is what the history started from.
         XCTAssertFalse(try CorridorCopy.record(corridorPath: edited, dataDirectory: data, logger: logger))
         XCTAssertEqual(try String(contentsOfFile: copy, encoding: .utf8), "corridor: first\n")
-        XCTAssertThrowsError(try CorridorCopy.record(corridorPath: dir.appendingPathComponent("missing.yaml").path,
-                                                     dataDirectory: data, logger: logger))
+        XCTAssertThrowsError(
+            try CorridorCopy.record(
+                corridorPath: dir.appendingPathComponent("missing.yaml").path,
+                dataDirectory: data, logger: logger))
     }
 }

@@ -9,10 +9,19 @@ final class CorridorOptimizeCLITests: XCTestCase {
     func testOptimizeWritesOffsetsThatLoadBackAndMeasureTheBands() throws {
         let c = try LocalCluster()
         let out = c.dir.appendingPathComponent("optimized.yaml").path
-        let (code, text) = try c.runCommand(["corridor", "optimize", c.corridorPath, "--plan", "normal", "--json", "--write", out])
+        let (code, text) = try c.runCommand([
+            "corridor", "optimize", c.corridorPath, "--plan", "normal", "--json", "--write", out
+        ])
         XCTAssertEqual(code, 0, text)
-        let json = try XCTUnwrap(text.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n").data(using: .utf8))
-        struct Out: Decodable { struct Section: Decodable { var increasingBandS: Double; var decreasingBandS: Double }; var sections: [Section] }
+        let json = try XCTUnwrap(
+            text.split(separator: "\n").drop { !$0.hasPrefix("{") }.joined(separator: "\n").data(using: .utf8))
+        struct Out: Decodable {
+            struct Section: Decodable {
+                var increasingBandS: Double
+                var decreasingBandS: Double
+            }
+            var sections: [Section]
+        }
         let result = try JSONDecoder().decode(Out.self, from: json)
         XCTAssertEqual(result.sections.count, 1)
         let promised = try XCTUnwrap(result.sections.first)

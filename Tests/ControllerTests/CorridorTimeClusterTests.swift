@@ -1,10 +1,11 @@
 import Controller
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GreenwaveAPI
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Issue 16, "a measured corridor time": real controllers of demo-5 (voters 1, 3, 5; learners 2, 4) with
 /// clock faults injected on a minority — voter 5 three seconds ahead and 300 ppm fast, learner 2 4.5 s
@@ -39,17 +40,23 @@ final class CorridorTimeClusterTests: XCTestCase {
         let c = try LocalCluster()
         defer {
             if (testRun?.failureCount ?? 0) > 0 {
-                for s in c.signals { print("--- S\(s) log (tail) ---\n" + c.log(s).split(separator: "\n").suffix(25).joined(separator: "\n")) }
+                for s in c.signals {
+                    print(
+                        "--- S\(s) log (tail) ---\n"
+                            + c.log(s).split(separator: "\n").suffix(25).joined(separator: "\n"))
+                }
             }
         }
         let faults: [Int: [String]] = [
             5: ["--clock-offset-ms", "3000", "--clock-drift-ppm", "300"],
             2: ["--clock-offset-ms=-4500", "--clock-drift-ppm=-400"],
-            4: ["--clock-drift-ppm", "200", "--clock-step-ms", "700", "--clock-step-after-ms", "14000"],
+            4: ["--clock-drift-ppm", "200", "--clock-step-ms", "700", "--clock-step-after-ms", "14000"]
         ]
         let started = Date()
         for s in c.signals { try c.start(s, extra: faults[s] ?? []) }
-        guard let leader = await c.waitForLeader(among: c.voters, timeout: 30) else { return XCTFail("no leader:\n\(c.log(1))") }
+        guard let leader = await c.waitForLeader(among: c.voters, timeout: 30) else {
+            return XCTFail("no leader:\n\(c.log(1))")
+        }
 
         // Every controller synced (a majority of the voters' clocks measured).
         let syncDeadline = Date().addingTimeInterval(20)
@@ -60,7 +67,7 @@ final class CorridorTimeClusterTests: XCTestCase {
         }
         XCTAssertEqual(unsynced, [], "never synced")
 
-        var errors: [Double] = []          // every lamp change seen: true switch instant minus due instant (ms)
+        var errors: [Double] = [] // every lamp change seen: true switch instant minus due instant (ms)
         var seen: Set<String> = []
         var clockErrors: [Int: [(t: Double, e: Double)]] = [:]
         var recent: [Int: [Poll]] = [:]
@@ -70,7 +77,9 @@ final class CorridorTimeClusterTests: XCTestCase {
             while Date() < end {
                 for s in c.signals {
                     // Only once the lamps run: before, the clock may still be stepped (that is its purpose).
-                    guard let p = await poll(c, s), p.rttMs < 20, let k = p.status.clock, k.synced, p.status.lamps != nil else { continue }
+                    guard let p = await poll(c, s), p.rttMs < 20, let k = p.status.clock, k.synced,
+                        p.status.lamps != nil
+                    else { continue }
                     clockErrors[s, default: []].append((p.trueMs, p.clockErrorMs))
                     residuals[s, default: []].append((p.trueMs, k.residualMs))
                     recent[s, default: []].append(p)
@@ -78,7 +87,8 @@ final class CorridorTimeClusterTests: XCTestCase {
                     // Every lamp change counts, the start-up sequence's too: each is due at an instant of
                     // corridor time (with a 90 s cycle, a 30 s test sees few coordinated-green starts). Not the
                     // start-up flash itself: it begins when the driver starts, not at a scheduled instant.
-                    if let l = p.status.lamps, let shown = l.shownAtMs, !(l.entry == "startup" && l.interval == "flash") {
+                    if let l = p.status.lamps, let shown = l.shownAtMs, !(l.entry == "startup" && l.interval == "flash")
+                    {
                         let key = "\(s)@\(l.atMs)"
                         if !seen.contains(key) {
                             seen.insert(key)
@@ -98,17 +108,30 @@ final class CorridorTimeClusterTests: XCTestCase {
 
         // The faulty clocks are flagged, the correct ones are not.
         for s in c.signals {
-            guard let st = await c.status(s), let k = st.clock else { XCTFail("S\(s): no clock in /v1/status"); continue }
+            guard let st = await c.status(s), let k = st.clock else {
+                XCTFail("S\(s): no clock in /v1/status")
+                continue
+            }
             let faulty = faults[s] != nil && s != 4 || s == 4 && Date().timeIntervalSince(started) > 15
             XCTAssertEqual(k.alarm, faulty, "S\(s): clock alarm \(k.alarm) with offset \(k.offsetMs) ms (\(k))")
-            print("S\(s) clock: offset \(k.offsetMs) ms, uncertainty \(k.uncertaintyMs) ms, drift \(k.driftPpm) ppm, alarm \(k.alarm), residual \(k.residualMs) ms, voters \(k.votersKnown)/\(k.voters)")
+            print(
+                "S\(s) clock: offset \(k.offsetMs) ms, uncertainty \(k.uncertaintyMs) ms, drift \(k.driftPpm) ppm, alarm \(k.alarm), residual \(k.residualMs) ms, voters \(k.votersKnown)/\(k.voters)"
+            )
             if s == 4 { XCTAssertEqual(k.offsetMs, -700, accuracy: 100) }
-            if s == 5 { XCTAssertEqual(k.offsetMs, -3000, accuracy: 100, "S5 measures its own error") ; XCTAssertEqual(k.driftPpm, 300, accuracy: 80) }
-            if s == 2 { XCTAssertEqual(k.offsetMs, 4500, accuracy: 100); XCTAssertEqual(k.driftPpm, -400, accuracy: 80) }
+            if s == 5 {
+                XCTAssertEqual(k.offsetMs, -3000, accuracy: 100, "S5 measures its own error")
+                XCTAssertEqual(k.driftPpm, 300, accuracy: 80)
+            }
+            if s == 2 {
+                XCTAssertEqual(k.offsetMs, 4500, accuracy: 100)
+                XCTAssertEqual(k.driftPpm, -400, accuracy: 80)
+            }
         }
         let metrics = await metricsText(c, 5)
-        XCTAssertTrue((try? Scrape(metrics))?.value("greenwave_clock_alarm", ["signal": "5"]) == 1,
-                      "S5's metrics raise the alarm:\n\(metrics.split(separator: "\n").filter { $0.contains("clock") }.joined(separator: "\n"))")
+        XCTAssertTrue(
+            (try? Scrape(metrics))?.value("greenwave_clock_alarm", ["signal": "5"]) == 1,
+            "S5's metrics raise the alarm:\n\(metrics.split(separator: "\n").filter { $0.contains("clock") }.joined(separator: "\n"))"
+        )
         XCTAssertTrue(c.log(5).contains("clock alarm"), "S5 logs the alarm")
 
         // A leader change: the leader stops (it hands over first); corridor time must not move.
@@ -135,19 +158,27 @@ final class CorridorTimeClusterTests: XCTestCase {
         }
         let sorted = errors.sorted()
         XCTAssertGreaterThanOrEqual(sorted.count, 5, "too few lamp changes seen to judge")
-        func pct(_ p: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded(.up)))] }
+        func pct(_ p: Double) -> Double {
+            sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded(.up)))]
+        }
         let allClock = clockErrors.values.flatMap { $0.map(\.e) }.map(abs).sorted()
-        print("corridor time: \(sorted.count) lamp changes, switch error (true switch − due on corridor time) p50 \(pct(0.5)) ms, p99 \(pct(0.99)) ms, min \(sorted.first ?? .nan), max \(sorted.last ?? .nan) ms; "
-              + "|corridor clock − true| over \(allClock.count) status answers p50 \(allClock.isEmpty ? .nan : allClock[allClock.count / 2]) ms, max \(allClock.last ?? .nan) ms")
+        print(
+            "corridor time: \(sorted.count) lamp changes, switch error (true switch − due on corridor time) p50 \(pct(0.5)) ms, p99 \(pct(0.99)) ms, min \(sorted.first ?? .nan), max \(sorted.last ?? .nan) ms; "
+                + "|corridor clock − true| over \(allClock.count) status answers p50 \(allClock.isEmpty ? .nan : allClock[allClock.count / 2]) ms, max \(allClock.last ?? .nan) ms"
+        )
         // The bound: generous for a loaded 2-core machine (the lamp driver's wake-up and the status poll's
         // own delay are in it), and far below what any uncorrected fault here gives (0.7 s to 4.5 s).
         XCTAssertLessThanOrEqual(pct(0.99), 50, "p99 of the lamp changes' error, ms: \(sorted.suffix(5))")
-        XCTAssertGreaterThanOrEqual(sorted.first ?? 0, -20, "a lamp switched before corridor time said (ms): \(sorted.prefix(5))")
+        XCTAssertGreaterThanOrEqual(
+            sorted.first ?? 0, -20, "a lamp switched before corridor time said (ms): \(sorted.prefix(5))")
         for (s, es) in clockErrors {
             let worst = es.map { abs($0.e) }.max() ?? 0
-            let at = es.first { abs($0.e) == worst }.map { Int(($0.t - started.timeIntervalSince1970 * 1000) / 1000) } ?? -1
-            XCTAssertLessThanOrEqual(worst, 25, "S\(s): corridor clock off the truth by \(worst) ms, \(at) s after start:\n"
-                                     + c.log(s).split(separator: "\n").filter { $0.contains("clock") }.prefix(5).joined(separator: "\n"))
+            let at =
+                es.first { abs($0.e) == worst }.map { Int(($0.t - started.timeIntervalSince1970 * 1000) / 1000) } ?? -1
+            XCTAssertLessThanOrEqual(
+                worst, 25,
+                "S\(s): corridor clock off the truth by \(worst) ms, \(at) s after start:\n"
+                    + c.log(s).split(separator: "\n").filter { $0.contains("clock") }.prefix(5).joined(separator: "\n"))
         }
 
         // The leader change moved no controller's corridor time: mean error in the 3 s before the stop and
@@ -155,15 +186,21 @@ final class CorridorTimeClusterTests: XCTestCase {
         for s in c.signals where s != leader {
             let pre = (before[s] ?? []).filter { $0.t > stopAt - 3000 }.map(\.e)
             let post = (clockErrors[s] ?? []).filter { $0.t > changeAt }.map(\.e)
-            guard !pre.isEmpty, !post.isEmpty else { XCTFail("S\(s): no samples around the leader change"); continue }
+            guard !pre.isEmpty, !post.isEmpty else {
+                XCTFail("S\(s): no samples around the leader change")
+                continue
+            }
             let move = post.reduce(0, +) / Double(post.count) - pre.reduce(0, +) / Double(pre.count)
             // And what the lamps' clock is steered to did not move either: the residual (estimate minus the
             // lamps' reading) stays within 5 ms after the change (a median that lost the stopped voter, or one
             // that followed the leader, would leave seconds to slew).
             let worstResidual = (residuals[s] ?? []).filter { $0.t > stopAt }.map { abs($0.r) }.max() ?? 0
-            print("leader change S\(leader) → S\(newLeader ?? 0): S\(s) corridor time moved \(move) ms, largest residual after it \(worstResidual) ms")
+            print(
+                "leader change S\(leader) → S\(newLeader ?? 0): S\(s) corridor time moved \(move) ms, largest residual after it \(worstResidual) ms"
+            )
             XCTAssertLessThanOrEqual(abs(move), 5, "S\(s): corridor time moved \(move) ms with the leader change")
-            XCTAssertLessThanOrEqual(worstResidual, 5, "S\(s): after the leader change corridor time is steered \(worstResidual) ms away")
+            XCTAssertLessThanOrEqual(
+                worstResidual, 5, "S\(s): after the leader change corridor time is steered \(worstResidual) ms away")
         }
     }
 
@@ -175,12 +212,20 @@ final class CorridorTimeClusterTests: XCTestCase {
 
     func testClockFaultsAreRefusedWithoutFaultInjection() throws {
         let c = try LocalCluster()
-        let (code, out) = try c.runCommand(["controller", "--corridor", c.corridorPath, "--signal", "1", "--data", c.dir.appendingPathComponent("x").path,
-                                            "--clock-offset-ms", "2000"], timeout: 20)
+        let (code, out) = try c.runCommand(
+            [
+                "controller", "--corridor", c.corridorPath, "--signal", "1", "--data",
+                c.dir.appendingPathComponent("x").path,
+                "--clock-offset-ms", "2000"
+            ], timeout: 20)
         XCTAssertNotEqual(code, 0)
         XCTAssertTrue(out.contains("--fault-injection"), out)
-        let (code2, out2) = try c.runCommand(["controller", "--corridor", c.corridorPath, "--signal", "1", "--data", c.dir.appendingPathComponent("y").path,
-                                              "--fault-injection", "--clock-drift-ppm", "50000"], timeout: 20)
+        let (code2, out2) = try c.runCommand(
+            [
+                "controller", "--corridor", c.corridorPath, "--signal", "1", "--data",
+                c.dir.appendingPathComponent("y").path,
+                "--fault-injection", "--clock-drift-ppm", "50000"
+            ], timeout: 20)
         XCTAssertNotEqual(code2, 0)
         XCTAssertTrue(out2.contains("drift"), out2)
     }

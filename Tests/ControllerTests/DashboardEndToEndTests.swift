@@ -13,8 +13,12 @@ final class DashboardEndToEndTests: XCTestCase {
         let cluster = try LocalCluster()
         // Short cycles so that the change is adopted within about a minute: normal 40 s, night 44 s.
         var yaml = try String(contentsOfFile: cluster.corridorPath, encoding: .utf8)
-        for (old, new) in [("cycle_s: 90", "cycle_s: 40"), ("{ main: 50, main-turn: 16, side: 24 }", "{ main: 18, main-turn: 10, side: 12 }"),
-                           ("cycle_s: 60", "cycle_s: 44"), ("{ main: 32, main-turn: 12, side: 16 }", "{ main: 20, main-turn: 11, side: 13 }")] {
+        for (old, new) in [
+            ("cycle_s: 90", "cycle_s: 40"),
+            ("{ main: 50, main-turn: 16, side: 24 }", "{ main: 18, main-turn: 10, side: 12 }"),
+            ("cycle_s: 60", "cycle_s: 44"),
+            ("{ main: 32, main-turn: 12, side: 16 }", "{ main: 20, main-turn: 11, side: 13 }")
+        ] {
             XCTAssertTrue(yaml.contains(old), "demo-5.yaml changed: \(old) not found")
             yaml = yaml.replacingOccurrences(of: old, with: new)
         }
@@ -24,10 +28,14 @@ final class DashboardEndToEndTests: XCTestCase {
         try yaml.write(toFile: cluster.corridorPath, atomically: true, encoding: .utf8)
 
         // The demo, headless.
-        let demoProcess = try DemoProcess(cluster, ["--headless", "--corridor", cluster.corridorPath,
-                                                    "--data", cluster.dir.appendingPathComponent("demo").path, "--operator", "e2e-test"])
+        let demoProcess = try DemoProcess(
+            cluster,
+            [
+                "--headless", "--corridor", cluster.corridorPath,
+                "--data", cluster.dir.appendingPathComponent("demo").path, "--operator", "e2e-test"
+            ])
         let demo = demoProcess.process
-        defer { withExtendedLifetime(demoProcess) {} }  // stopped (SIGTERM) when the test ends, not before
+        defer { withExtendedLifetime(demoProcess) {} } // stopped (SIGTERM) when the test ends, not before
         func demoOutput() -> String { demoProcess.output }
         try await waitUntil(60, "the demo is ready") { demoOutput().contains("ready:") }
 
@@ -45,26 +53,37 @@ final class DashboardEndToEndTests: XCTestCase {
         let command = "\(cluster.binary.path) dashboard --corridor \(demoCorridor) --key \(key); sleep 30"
         XCTAssertEqual(tm(["new-session", "-d", "-s", "dash", "-x", "150", "-y", "45", command]).0, 0)
         func screen() -> String { tm(["capture-pane", "-p", "-t", "dash"]).1 }
-        try await waitUntil(30, "the dashboard shows a leader") { screen().contains("leader S0") && screen().contains("5/5 up") }
-        try await waitUntil(15, "the dashboard shows who is signed in") { screen().contains("signed in: e2e-test · engineer") }
+        try await waitUntil(30, "the dashboard shows a leader") {
+            screen().contains("leader S0") && screen().contains("5/5 up")
+        }
+        try await waitUntil(15, "the dashboard shows who is signed in") {
+            screen().contains("signed in: e2e-test · engineer")
+        }
 
         // A bad command is refused at the command line with a reason, and nothing is proposed.
         _ = tm(["send-keys", "-t", "dash", "-l", ":hold S99"])
         _ = tm(["send-keys", "-t", "dash", "Enter"])
-        try await waitUntil(10, "the bad command is refused") { screen().contains("hold S99: 'S99' is not a signal of demo-5") }
+        try await waitUntil(10, "the bad command is refused") {
+            screen().contains("hold S99: 'S99' is not a signal of demo-5")
+        }
 
         // The mode change.
         _ = tm(["send-keys", "-t", "dash", "-l", ":mode night"])
         _ = tm(["send-keys", "-t", "dash", "Enter"])
-        try await waitUntil(20, "the mode change is accepted") { screen().range(of: #"#\d+ mode night: accepted"#, options: .regularExpression) != nil }
+        try await waitUntil(20, "the mode change is accepted") {
+            screen().range(of: #"#\d+ mode night: accepted"#, options: .regularExpression) != nil
+        }
         var last = ""
         try await waitUntil(240, "every signal runs night") {
             last = screen()
-            let rows = last.split(separator: "\n").filter { $0.range(of: #"^S0[1-5] "#, options: .regularExpression) != nil }
+            let rows = last.split(separator: "\n").filter {
+                $0.range(of: #"^S0[1-5] "#, options: .regularExpression) != nil
+            }
             // The cluster line comes from the status poll (every 500 ms), the rows from the lamp streams: wait
             // for both, or the screen may be caught between them.
             let cluster = last.split(separator: "\n").first { $0.hasPrefix("leader S") }.map(String.init) ?? ""
-            return rows.count == 5 && rows.allSatisfy { $0.contains(" night ") } && last.contains("running on 5/5 signals")
+            return rows.count == 5 && rows.allSatisfy { $0.contains(" night ") }
+                && last.contains("running on 5/5 signals")
                 && cluster.contains("mode night")
         }
         // What the screen says agrees with the controllers themselves.
@@ -80,7 +99,8 @@ final class DashboardEndToEndTests: XCTestCase {
         // SIGTERM stops the demo and every controller cleanly, within the demo's 10 s before SIGKILL, even
         // with the dashboard's lamp streams open (they once held each controller's HTTP server up).
         let before = await demoClient.statusAll()
-        XCTAssertEqual(before.compactMap(\.status).count, cluster.signals.count, "the demo's controllers answer over HTTPS")
+        XCTAssertEqual(
+            before.compactMap(\.status).count, cluster.signals.count, "the demo's controllers answer over HTTPS")
         let stopAsked = Date()
         kill(demo.processIdentifier, SIGTERM)
         try await waitUntil(30, "the demo stops") { !demo.isRunning }
@@ -89,8 +109,12 @@ final class DashboardEndToEndTests: XCTestCase {
         XCTAssertTrue(demoOutput().contains("stopped; a second run"), demoOutput())
         let after = await demoClient.statusAll()
         for s in cluster.signals {
-            XCTAssertNil(after.first { $0.signal.rawValue == s }?.status, "S\(s) still answering after the demo stopped")
-            let log = (try? String(contentsOf: cluster.dir.appendingPathComponent(String(format: "demo/logs/s%02d.log", s)), encoding: .utf8)) ?? ""
+            XCTAssertNil(
+                after.first { $0.signal.rawValue == s }?.status, "S\(s) still answering after the demo stopped")
+            let log =
+                (try? String(
+                    contentsOf: cluster.dir.appendingPathComponent(String(format: "demo/logs/s%02d.log", s)),
+                    encoding: .utf8)) ?? ""
             XCTAssertTrue(log.contains("controller stopped"), "S\(s) did not stop cleanly")
         }
 

@@ -5,19 +5,27 @@ import XCTest
 /// controller's lamp stream over the demo's HTTPS API (APIClient, trusting the demo's corridor CA).
 final class DemoSumoLiveTests: XCTestCase {
     func testSumoLiveFollowsEveryControllerOverHTTPS() async throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        guard FileManager.default.isExecutableFile(atPath: repo.appendingPathComponent("tools/sumo/.venv/bin/sumo").path) else {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        guard
+            FileManager.default.isExecutableFile(atPath: repo.appendingPathComponent("tools/sumo/.venv/bin/sumo").path)
+        else {
             throw XCTSkip("SUMO is not installed in tools/sumo/.venv (tools/sumo/setup; .ci/run runs it)")
         }
         let cluster = try LocalCluster()
         // As a new user runs it: no operators in the file; the demo adds its own engineer and api_tls.
-        let yaml = try String(contentsOfFile: cluster.corridorPath, encoding: .utf8).components(separatedBy: "\nsecurity:")[0]
+        let yaml = try String(contentsOfFile: cluster.corridorPath, encoding: .utf8).components(
+            separatedBy: "\nsecurity:")[0]
         try yaml.write(toFile: cluster.corridorPath, atomically: true, encoding: .utf8)
-        let demoProcess = try DemoProcess(cluster, ["--headless", "--sumo", "--corridor", cluster.corridorPath,
-                                                    "--data", cluster.dir.appendingPathComponent("demo").path, "--operator", "sumo-test"],
-                                          directory: repo)
+        let demoProcess = try DemoProcess(
+            cluster,
+            [
+                "--headless", "--sumo", "--corridor", cluster.corridorPath,
+                "--data", cluster.dir.appendingPathComponent("demo").path, "--operator", "sumo-test"
+            ],
+            directory: repo)
         let demo = demoProcess.process
-        defer { withExtendedLifetime(demoProcess) {} }  // stopped (SIGTERM) when the test ends, not before
+        defer { withExtendedLifetime(demoProcess) {} } // stopped (SIGTERM) when the test ends, not before
         func output() -> String { demoProcess.output }
         let deadline = Date().addingTimeInterval(120)
         while !output().contains("controllers 5/5 connected") && Date() < deadline && demo.isRunning {

@@ -3,13 +3,14 @@ import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GreenwaveAPI
 import RaftCore
 import Transport
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A peer connection made by hand, as an attacker or a buggy peer on the field network would: it
 /// sends frames encoded by the real wire codec to a controller's peer port.
@@ -23,9 +24,14 @@ final class RawPeer {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
-        guard ok else { close(fd); throw XCTSkip("cannot connect to 127.0.0.1:\(port)") }
+        guard ok else {
+            close(fd)
+            throw XCTSkip("cannot connect to 127.0.0.1:\(port)")
+        }
     }
 
     deinit { close(fd) }
@@ -47,7 +53,7 @@ final class RawPeer {
         var tv = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var buf = [UInt8](repeating: 0, count: 256)
-        for _ in 0 ..< 64 {
+        for _ in 0..<64 {
             let n = recv(fd, &buf, buf.count, 0)
             if n == 0 { return true }
             if n < 0 { return errno == ECONNRESET }
@@ -60,12 +66,16 @@ final class RawPeer {
 /// operator or a supervisor looks, logs it once, and the corridor goes on without it.
 final class FailStopTests: XCTestCase {
     private func request(_ type: String, plan: String? = nil, signal: Int? = nil) -> CommandRequest {
-        CommandRequest(operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: type, plan: plan, signal: signal)
+        CommandRequest(
+            operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: type, plan: plan, signal: signal
+        )
     }
 
     private func raw(_ c: LocalCluster, _ s: Int, _ path: String) async -> (Int, String)? {
         let req = URLRequest(url: URL(string: "http://127.0.0.1:\(c.apiPorts[s]!)\(path)")!)
-        guard let (data, resp) = try? await c.session.data(for: req), let http = resp as? HTTPURLResponse else { return nil }
+        guard let (data, resp) = try? await c.session.data(for: req), let http = resp as? HTTPURLResponse else {
+            return nil
+        }
         return (http.statusCode, String(decoding: data, as: UTF8.self))
     }
 
@@ -81,13 +91,17 @@ final class FailStopTests: XCTestCase {
 
     /// Checks what the operator sees of a failed controller, then that the others elect a leader (if
     /// needed) and commit without it.
-    private func assertVisibleFailStop(_ c: LocalCluster, _ s: Int, reason: String,
-                                       file: StaticString = #filePath, line: UInt = #line) async {
+    private func assertVisibleFailStop(
+        _ c: LocalCluster, _ s: Int, reason: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) async {
         guard let st = await waitFailed(c, s) else {
-            return XCTFail("controller \(s) did not report a fail-stop:\n\(c.log(s).suffix(3000))", file: file, line: line)
+            return XCTFail(
+                "controller \(s) did not report a fail-stop:\n\(c.log(s).suffix(3000))", file: file, line: line)
         }
         XCTAssertEqual(st.role, "failed", file: file, line: line)
-        XCTAssertTrue(st.healthReason?.contains(reason) == true, "\(String(describing: st.healthReason))", file: file, line: line)
+        XCTAssertTrue(
+            st.healthReason?.contains(reason) == true, "\(String(describing: st.healthReason))", file: file, line: line)
         let healthz = await raw(c, s, "/healthz")
         XCTAssertEqual(healthz?.0, 503, file: file, line: line)
         let metrics = await raw(c, s, "/metrics")
@@ -95,19 +109,26 @@ final class FailStopTests: XCTestCase {
         XCTAssertEqual(health, 0, "greenwave_health_ok after a fail-stop", file: file, line: line)
         // One critical line, however long it stays up.
         try? await Task.sleep(nanoseconds: 500_000_000)
-        let lines = c.log(s).split(separator: "\n").filter { $0.contains("fail-stop: this controller no longer takes part in Raft") }
+        let lines = c.log(s).split(separator: "\n").filter {
+            $0.contains("fail-stop: this controller no longer takes part in Raft")
+        }
         XCTAssertEqual(lines.count, 1, file: file, line: line)
-        XCTAssertTrue(c.processes[s]!.isRunning, "by default a failed controller stays up for inspection", file: file, line: line)
+        XCTAssertTrue(
+            c.processes[s]!.isRunning, "by default a failed controller stays up for inspection", file: file, line: line)
         // A command sent to it is refused with the reason, not accepted.
         if let (code, _) = await c.command(s, request("flash", signal: 2)) {
             XCTAssertNotEqual(code, 200, file: file, line: line)
         }
         // The corridor goes on without it.
         let others = c.voters.filter { $0 != s }
-        guard await c.waitForLeader(among: others) != nil else { return XCTFail("no new leader", file: file, line: line) }
+        guard await c.waitForLeader(among: others) != nil else {
+            return XCTFail("no new leader", file: file, line: line)
+        }
         var committed = false
-        for _ in 0 ..< 50 where !committed {
-            if let (code, _) = await c.command(others[0], request("mode", plan: "night")), code == 200 { committed = true }
+        for _ in 0..<50 where !committed {
+            if let (code, _) = await c.command(others[0], request("mode", plan: "night")), code == 200 {
+                committed = true
+            }
             try? await Task.sleep(nanoseconds: 100_000_000)
         }
         XCTAssertTrue(committed, "the remaining voters must commit", file: file, line: line)
@@ -136,8 +157,11 @@ final class FailStopTests: XCTestCase {
         // The leader's first entry (its no-op) committed: before it, the commit index is 0, and no forged
         // append can match a term at index 0.
         let committed = Date().addingTimeInterval(10)
-        while Date() < committed, ((await c.status(leader))?.commitIndex ?? 0) == 0 { try? await Task.sleep(nanoseconds: 20_000_000) }
-        guard let lst = await c.status(leader), let st = await c.waitApplied(lst.commitIndex, on: [victim])?[victim] else {
+        while Date() < committed, ((await c.status(leader))?.commitIndex ?? 0) == 0 {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        guard let lst = await c.status(leader), let st = await c.waitApplied(lst.commitIndex, on: [victim])?[victim]
+        else {
             return XCTFail("no status")
         }
         let peer = try RawPeer(port: c.peerPorts[victim]!)
@@ -147,10 +171,13 @@ final class FailStopTests: XCTestCase {
         // of the current term; after a re-election on a loaded machine an older one), so one forged append
         // per candidate term: only the one whose logTerm matches is taken, the others are refused.
         for logTerm in stride(from: st.term, through: 1, by: -1) {
-            try peer.send(.message(Message(kind: .append, from: NodeID(leader), to: NodeID(victim), term: st.term + 1,
-                                           logTerm: logTerm, index: st.commitIndex,
-                                           entries: [Entry(term: st.term + 1, index: st.commitIndex + 1, kind: .config, data: [1, 2, 3])],
-                                           commit: st.commitIndex)))
+            try peer.send(
+                .message(
+                    Message(
+                        kind: .append, from: NodeID(leader), to: NodeID(victim), term: st.term + 1,
+                        logTerm: logTerm, index: st.commitIndex,
+                        entries: [Entry(term: st.term + 1, index: st.commitIndex + 1, kind: .config, data: [1, 2, 3])],
+                        commit: st.commitIndex)))
         }
         await assertVisibleFailStop(c, victim, reason: "raft core halted")
     }
@@ -177,16 +204,22 @@ final class FailStopTests: XCTestCase {
     func testAForgedProposeFrameIsRefusedAndNeverAppended() async throws {
         let c = try LocalCluster()
         try c.startAll()
-        guard let leader = await c.waitForLeader(), let before = await c.status(leader) else { return XCTFail("no leader") }
+        guard let leader = await c.waitForLeader(), let before = await c.status(leader) else {
+            return XCTFail("no leader")
+        }
         let doc = try CorridorFile.load(path: c.corridorPath).id
         let other = c.signals.first { $0 != leader }!
         for time in [Int64.max, 4_102_444_800_000] {
-            let env = CommandEnvelope(operatorID: "mallory", clientID: ClientID(666), sequence: 1, leaderTimeMs: time, command: .flash(nil))
+            let env = CommandEnvelope(
+                operatorID: "mallory", clientID: ClientID(666), sequence: 1, leaderTimeMs: time, command: .flash(nil))
             let peer = try RawPeer(port: c.peerPorts[leader]!)
             try peer.send(.hello(Hello(clusterID: doc, nodeID: NodeID(other))))
             // The layout the old encoder gave a forwarded proposal: an entry-carrying message of kind 9.
-            var frame = try WireCodec.encode(.message(Message(kind: .append, from: NodeID(other), to: NodeID(leader), term: 1,
-                                                              entries: [Entry(term: 1, index: 1, data: env.encoded())])))
+            var frame = try WireCodec.encode(
+                .message(
+                    Message(
+                        kind: .append, from: NodeID(other), to: NodeID(leader), term: 1,
+                        entries: [Entry(term: 1, index: 1, data: env.encoded())])))
             frame[WireCodec.lengthFieldBytes + WireCodec.frameHeaderBytes] = 9
             frame.removeLast(WireCodec.checksumBytes)
             WireCodec.seal(&frame)
@@ -212,7 +245,10 @@ final class FailStopTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         while await c.status(1) == nil && Date() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
         let sock = try RawPeer(port: port)
-        sock.send(Array("POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n".utf8))
+        sock.send(
+            Array(
+                "POST /v1/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n"
+                    .utf8))
         sock.send([UInt8](repeating: 0x7B, count: 1000))
         // Read the answer without sending the rest.
         var tv = timeval(tv_sec: 3, tv_usec: 0)
@@ -220,7 +256,7 @@ final class FailStopTests: XCTestCase {
         var buf = [UInt8](repeating: 0, count: 4096)
         let n = recv(sock.fd, &buf, buf.count, 0)
         XCTAssertGreaterThan(n, 0, "no answer while the body was still outstanding")
-        let head = String(decoding: buf[0 ..< max(0, n)], as: UTF8.self)
+        let head = String(decoding: buf[0..<max(0, n)], as: UTF8.self)
         XCTAssertTrue(head.hasPrefix("HTTP/1.1 413"), head)
         let alive = await c.status(1)
         XCTAssertNotNil(alive)
@@ -232,7 +268,8 @@ final class FailStopTests: XCTestCase {
         let c = try LocalCluster()
         var yaml = try String(contentsOfFile: c.corridorPath, encoding: .utf8)
         let future = Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000
-        yaml = yaml.replacingOccurrences(of: #"reference_epoch_ms: \d+"#, with: "reference_epoch_ms: \(future)", options: .regularExpression)
+        yaml = yaml.replacingOccurrences(
+            of: #"reference_epoch_ms: \d+"#, with: "reference_epoch_ms: \(future)", options: .regularExpression)
         try yaml.write(toFile: c.corridorPath, atomically: true, encoding: .utf8)
         try c.start(1)
         let p = c.processes[1]!

@@ -1,9 +1,10 @@
 import Controller
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The HTTP API's connection bounds (issue 14, item 4): idle connections are closed, and one client
 /// address cannot take every connection. Clients bind to 127.0.0.2 (still loopback) so that the test's
@@ -21,11 +22,18 @@ final class HTTPBoundsTests: XCTestCase {
         dst.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &src) { s in
             withUnsafePointer(to: &dst) { d in
-                s.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-                    && d.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                s.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+                    && d.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                    }
             }
         }
-        if !ok { close(fd); return nil }
+        if !ok {
+            close(fd)
+            return nil
+        }
         return fd
     }
 
@@ -40,15 +48,19 @@ final class HTTPBoundsTests: XCTestCase {
 
     func testIdleConnectionsAreClosedAndOneAddressCannotTakeThemAll() async throws {
         let c = try LocalCluster()
-        try c.start(1, extra: ["--http-idle-timeout-ms", "1000", "--max-http-connections", "64",
-                               "--max-http-connections-per-address", "8"])
+        try c.start(
+            1,
+            extra: [
+                "--http-idle-timeout-ms", "1000", "--max-http-connections", "64",
+                "--max-http-connections-per-address", "8"
+            ])
         let deadline = Date().addingTimeInterval(10)
         while await c.status(1) == nil && Date() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
         let port = c.apiPorts[1]!
         // Twenty idle connections from one address: the ninth and later are closed at once.
         var fds: [Int32] = []
         defer { for fd in fds { close(fd) } }
-        for _ in 0 ..< 20 {
+        for _ in 0..<20 {
             guard let fd = connectFrom("127.0.0.2", port: port) else { throw XCTSkip("cannot bind 127.0.0.2") }
             fds.append(fd)
         }
@@ -70,7 +82,7 @@ final class HTTPBoundsTests: XCTestCase {
         setsockopt(again, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var buf = [UInt8](repeating: 0, count: 512)
         let n = recv(again, &buf, buf.count, 0)
-        XCTAssertTrue(n > 0 && String(decoding: buf[0 ..< n], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        XCTAssertTrue(n > 0 && String(decoding: buf[0..<n], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
         XCTAssertTrue(c.processes[1]!.isRunning)
     }
 }

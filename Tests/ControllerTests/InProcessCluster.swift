@@ -1,14 +1,15 @@
 import Controller
 import CorridorFile
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GreenwaveAPI
 import GreenwaveTestSupport
 import Logging
 import SignalTiming
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Real controllers (`FieldController`: SQLite, the TCP peer transport, the HTTP API) run as tasks of the
 /// test process instead of as processes: corridors/demo-5.yaml on free ports, a data folder each. Several
@@ -36,8 +37,9 @@ final class InProcessCluster {
 
     /// Starts controller `s` in this process; `configure` may change its options first.
     func start(_ s: Int, configure: (inout ControllerOptions) -> Void = { _ in }) throws {
-        var options = try ControllerOptions(corridorPath: corridor.path, document: document, signal: SignalID(s),
-                                            dataDirectory: corridor.dataFolder(s).path)
+        var options = try ControllerOptions(
+            corridorPath: corridor.path, document: document, signal: SignalID(s),
+            dataDirectory: corridor.dataFolder(s).path)
         options.faultInjection = true
         configure(&options)
         var logger = Logger(label: "greenwave.test.s\(s)")
@@ -63,8 +65,14 @@ final class InProcessCluster {
         let deadline = Date().addingTimeInterval(seconds)
         for (s, t) in tasks {
             let done = await withTaskGroup(of: Bool.self) { g in
-                g.addTask { _ = await t.result; return true }
-                g.addTask { try? await Task.sleep(nanoseconds: UInt64(max(0, deadline.timeIntervalSinceNow) * 1e9)); return false }
+                g.addTask {
+                    _ = await t.result
+                    return true
+                }
+                g.addTask {
+                    try? await Task.sleep(nanoseconds: UInt64(max(0, deadline.timeIntervalSinceNow) * 1e9))
+                    return false
+                }
                 let first = await g.next()!
                 g.cancelAll()
                 return first
@@ -78,7 +86,8 @@ final class InProcessCluster {
 
     func text(_ s: Int, _ path: String) async -> String? {
         guard let port = apiPorts[s], let url = URL(string: "http://127.0.0.1:\(port)\(path)") else { return nil }
-        guard let (data, resp) = try? await session.data(from: url), (resp as? HTTPURLResponse)?.statusCode == 200 else { return nil }
+        guard let (data, resp) = try? await session.data(from: url), (resp as? HTTPURLResponse)?.statusCode == 200
+        else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -114,7 +123,9 @@ final class InProcessCluster {
         req.httpMethod = "POST"
         req.httpBody = try? JSONEncoder().encode(r.signedForTest(document))
         req.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        guard let (data, resp) = try? await session.data(for: req), let http = resp as? HTTPURLResponse else { return nil }
+        guard let (data, resp) = try? await session.data(for: req), let http = resp as? HTTPURLResponse else {
+            return nil
+        }
         return (http.statusCode, try? JSONDecoder().decode(CommandResponse.self, from: data))
     }
 }

@@ -1,4 +1,3 @@
-@testable import Controller
 import Console
 import Foundation
 import GRDB
@@ -7,6 +6,8 @@ import GreenwaveTestSupport
 import RaftCore
 import Storage
 import XCTest
+
+@testable import Controller
 
 /// Lamp events reach storage through one ordered channel that shutdown drains, and a lamp row the store
 /// refuses does not stop Raft (issue 17, item 6).
@@ -18,12 +19,12 @@ final class LampEventOrderTests: XCTestCase {
         let received = LockedEvents()
         let consumer = Task { await channel.deliver { await received.append($0) } }
         // A producer faster than the consumer: batches coalesce, order stays.
-        for t in 0 ..< 5_000 { XCTAssertEqual(channel.send([event(Int64(2 * t)), event(Int64(2 * t + 1))]), .sent) }
+        for t in 0..<5_000 { XCTAssertEqual(channel.send([event(Int64(2 * t)), event(Int64(2 * t + 1))]), .sent) }
         channel.finish()
         XCTAssertEqual(channel.send([event(-1)]), .closed, "nothing is taken after finish")
         await channel.drained()
         let all = await received.all
-        XCTAssertEqual(all.map(\.timeMs), (0 ..< 10_000).map(Int64.init))
+        XCTAssertEqual(all.map(\.timeMs), (0..<10_000).map(Int64.init))
         await consumer.value
     }
 
@@ -63,10 +64,14 @@ final class LampEventOrderTests: XCTestCase {
         defer { try? store.close() }
         try store.refuseLampRows(true)
         var batch = WriteBatch(lampEvents: [event(1)])
-        batch.add(hardState: HardState(term: 1, vote: 1, commit: 0), entries: [Entry(term: 1, index: 1, kind: .noop, data: [])])
+        batch.add(
+            hardState: HardState(term: 1, vote: 1, commit: 0),
+            entries: [Entry(term: 1, index: 1, kind: .noop, data: [])])
         let outcome = RaftDriver.commitSeparatingLampEvents(store, batch)
         XCTAssertNil(outcome.failure)
-        XCTAssertTrue(outcome.lampFailure?.contains("fault injection: lamp rows refused") == true, "\(String(describing: outcome.lampFailure))")
+        XCTAssertTrue(
+            outcome.lampFailure?.contains("fault injection: lamp rows refused") == true,
+            "\(String(describing: outcome.lampFailure))")
         XCTAssertEqual(try store.lastIndex(), 1, "the entry is stored")
         XCTAssertEqual(try store.hardState().term, 1)
         XCTAssertEqual(try store.lampEvents(from: .min, to: .max), [])
@@ -75,7 +80,8 @@ final class LampEventOrderTests: XCTestCase {
         XCTAssertNil(alone.failure)
         XCTAssertNotNil(alone.lampFailure)
         try store.refuseLampRows(false)
-        XCTAssertEqual(RaftDriver.commitSeparatingLampEvents(store, WriteBatch(lampEvents: [event(3)])).lampFailure, nil)
+        XCTAssertEqual(
+            RaftDriver.commitSeparatingLampEvents(store, WriteBatch(lampEvents: [event(3)])).lampFailure, nil)
         XCTAssertEqual(try store.lampEvents(from: .min, to: .max).map(\.timeMs), [3])
     }
 
@@ -93,13 +99,17 @@ final class LampEventOrderTests: XCTestCase {
         // Commands until the refused rows show (the lamps send events again once the 10 s start-up flash
         // ends), at least six, at most 40 s.
         let sig = ["signal": "\(leader)"]
-        var sent = 0, committed = 0
+        var sent = 0
+        var committed = 0
         var during = Scrape.empty
         let deadline = Date().addingTimeInterval(40)
-        while Date() < deadline && (sent < 6 || (during.value("greenwave_lamp_event_write_failures_total", sig) ?? 0) == 0) {
+        while Date() < deadline
+            && (sent < 6 || (during.value("greenwave_lamp_event_write_failures_total", sig) ?? 0) == 0)
+        {
             sent += 1
-            let r = CommandRequest(operator: TestOperators.engineer.name, clientID: ConsoleClient.newClientID(), sequence: 1,
-                                   type: "mode", plan: sent % 2 == 0 ? "night" : "normal")
+            let r = CommandRequest(
+                operator: TestOperators.engineer.name, clientID: ConsoleClient.newClientID(), sequence: 1,
+                type: "mode", plan: sent % 2 == 0 ? "night" : "normal")
             if let (code, _) = await c.command(leader, r), code == 200 { committed += 1 }
             try await Task.sleep(nanoseconds: 300_000_000)
             let page = await c.text(leader, "/metrics")
@@ -107,13 +117,15 @@ final class LampEventOrderTests: XCTestCase {
         }
         XCTAssertEqual(committed, sent, "Raft goes on while lamp rows are refused")
         XCTAssertEqual(during.value("greenwave_health_ok", sig), 1)
-        XCTAssertGreaterThan(during.value("greenwave_lamp_event_write_failures_total", sig) ?? 0, 0, "the failures are counted")
+        XCTAssertGreaterThan(
+            during.value("greenwave_lamp_event_write_failures_total", sig) ?? 0, 0, "the failures are counted")
         XCTAssertGreaterThan(during.value("greenwave_lamp_events_total", sig) ?? 0, 0)
         XCTAssertEqual(try lampRows(folder).count, rowsBefore, "no lamp row is stored while they are refused")
         let accepted = await c.post(leader, "/v1/debug/refuse-lamp-rows?on=0")
         XCTAssertEqual(accepted, 200)
         try await Task.sleep(nanoseconds: 2_500_000_000)
-        XCTAssertGreaterThan(try lampRows(folder).count, rowsBefore, "the kept events are stored once the store takes them")
+        XCTAssertGreaterThan(
+            try lampRows(folder).count, rowsBefore, "the kept events are stored once the store takes them")
         await c.stopAll()
         for s in TestCorridor.voters {
             let m = try Scrape(c.metrics[s]!.render())
@@ -139,7 +151,8 @@ final class LampEventOrderTests: XCTestCase {
     func withDatabase(_ folder: String, _ body: (Database) throws -> Void) throws {
         var config = Configuration()
         config.readonly = true
-        let db = try DatabaseQueue(path: (folder as NSString).appendingPathComponent(RaftStore.databaseFileName), configuration: config)
+        let db = try DatabaseQueue(
+            path: (folder as NSString).appendingPathComponent(RaftStore.databaseFileName), configuration: config)
         try db.read { try body($0) }
         try db.close()
     }

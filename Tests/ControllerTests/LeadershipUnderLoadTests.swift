@@ -18,7 +18,9 @@ final class LeadershipUnderLoadTests: XCTestCase {
         let timing = env["GREENWAVE_LOAD_TEST_TIMING"] ?? "field"
         let c = try LocalCluster()
         for s in c.signals { try c.start(s, extra: ["--timing", timing]) }
-        guard let leader = await c.waitForLeader(among: c.voters, timeout: 30) else { return XCTFail("no leader elected:\n\(c.log(1))") }
+        guard let leader = await c.waitForLeader(among: c.voters, timeout: 30) else {
+            return XCTFail("no leader elected:\n\(c.log(1))")
+        }
         // Settle: every voter knows the leader (an API that came up late may not yet).
         let settle = Date().addingTimeInterval(10)
         var terms: [Int: UInt64] = [:]
@@ -39,24 +41,32 @@ final class LeadershipUnderLoadTests: XCTestCase {
         var notLeading: [String] = []
         while Date().timeIntervalSince(started) < seconds {
             for s in c.voters {
-                guard let st = await c.status(s) else { continue }  // a slow answer under load is not a failure
+                guard let st = await c.status(s) else { continue } // a slow answer under load is not a failure
                 samples += 1
                 if st.term != term {
-                    return XCTFail("S\(s) moved from term \(term) to \(st.term) after \(Int(Date().timeIntervalSince(started))) s under load "
-                                   + "(leader \(st.leader)); its log says why:\n\(campaignLines(c))")
+                    return XCTFail(
+                        "S\(s) moved from term \(term) to \(st.term) after \(Int(Date().timeIntervalSince(started))) s under load "
+                            + "(leader \(st.leader)); its log says why:\n\(campaignLines(c))")
                 }
-                if s == leader && st.role != "leader" { notLeading.append("\(st.role) at \(Int(Date().timeIntervalSince(started))) s") }
+                if s == leader && st.role != "leader" {
+                    notLeading.append("\(st.role) at \(Int(Date().timeIntervalSince(started))) s")
+                }
             }
             try? await Task.sleep(nanoseconds: 250_000_000)
         }
         XCTAssertGreaterThan(samples, 20, "too few status answers to judge")
         XCTAssertEqual(notLeading, [], "the leader S\(leader) stopped leading under load:\n\(campaignLines(c))")
-        print("under load (\(load.workers) busy processes, timing \(timing)) for \(Int(seconds)) s: S\(leader) led term \(term) throughout, \(samples) status samples")
+        print(
+            "under load (\(load.workers) busy processes, timing \(timing)) for \(Int(seconds)) s: S\(leader) led term \(term) throughout, \(samples) status samples"
+        )
     }
 
     private func campaignLines(_ c: LocalCluster) -> String {
-        c.signals.flatMap { s in c.log(s).split(separator: "\n").filter { $0.contains("campaigning:") || $0.contains("stepping down:") }.suffix(3) }
-            .joined(separator: "\n")
+        c.signals.flatMap { s in
+            c.log(s).split(separator: "\n").filter { $0.contains("campaigning:") || $0.contains("stepping down:") }
+                .suffix(3)
+        }
+        .joined(separator: "\n")
     }
 }
 

@@ -1,12 +1,13 @@
 import Controller
 import CorridorFile
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GreenwaveAPI
 import GreenwaveTestSupport
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Real `greenwave controller` processes on loopback for the multi-process tests: a copy of
 /// corridors/demo-5.yaml (3 voters: 1, 3, 5; learners 2, 4) on free ports, a data folder each.
@@ -38,10 +39,16 @@ final class LocalCluster {
     func start(_ s: Int, extra: [String] = []) throws {
         let p = Process()
         p.executableURL = binary
-        p.arguments = ["controller", "--corridor", corridorPath, "--signal", "\(s)", "--data", dir.appendingPathComponent("s\(s)").path,
-                       "--fault-injection", "--log-level", "info"] + extra
+        p.arguments =
+            [
+                "controller", "--corridor", corridorPath, "--signal", "\(s)", "--data",
+                dir.appendingPathComponent("s\(s)").path,
+                "--fault-injection", "--log-level", "info"
+            ] + extra
         let log = dir.appendingPathComponent("s\(s).log")
-        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log.path) {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+        }
         let h = try FileHandle(forWritingTo: log)
         h.seekToEndOfFile()
         p.standardError = h
@@ -66,14 +73,18 @@ final class LocalCluster {
         p.waitUntilExit()
     }
 
-    func log(_ s: Int) -> String { (try? String(contentsOf: dir.appendingPathComponent("s\(s).log"), encoding: .utf8)) ?? "" }
+    func log(_ s: Int) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent("s\(s).log"), encoding: .utf8)) ?? ""
+    }
 
     // MARK: - HTTP
 
     func get<T: Decodable>(_ s: Int, _ path: String, as: T.Type = T.self) async -> T? {
         guard let port = apiPorts[s] else { return nil }
         let req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        guard let (data, resp) = try? await session.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200 else { return nil }
+        guard let (data, resp) = try? await session.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200 else {
+            return nil
+        }
         return try? JSONDecoder().decode(T.self, from: data)
     }
 
@@ -83,7 +94,9 @@ final class LocalCluster {
         req.httpBody = body
         req.setValue("application/json", forHTTPHeaderField: "Content-Type")
         req.timeoutInterval = 8
-        guard let (data, resp) = try? await session.data(for: req), let http = resp as? HTTPURLResponse else { return nil }
+        guard let (data, resp) = try? await session.data(for: req), let http = resp as? HTTPURLResponse else {
+            return nil
+        }
         return (http.statusCode, data)
     }
 
@@ -105,7 +118,9 @@ final class LocalCluster {
     /// The request is signed by the tests' engineer unless it carries a signature already.
     func command(_ s: Int, _ r: CommandRequest) async -> (Int, CommandResponse?)? {
         let signed = r.signature == nil ? r.signedForTest(try! CorridorFile.load(path: corridorPath)) : r
-        guard let (code, data) = await post(s, "/v1/commands", body: try! JSONEncoder().encode(signed)) else { return nil }
+        guard let (code, data) = await post(s, "/v1/commands", body: try! JSONEncoder().encode(signed)) else {
+            return nil
+        }
         return (code, try? JSONDecoder().decode(CommandResponse.self, from: data))
     }
 

@@ -1,9 +1,10 @@
-@testable import Controller
 import Console
 import Foundation
 import GreenwaveAPI
 import GreenwaveTestSupport
 import XCTest
+
+@testable import Controller
 
 /// The Prometheus text exposition, parsed strictly: every sample line must be `name{labels} value`.
 struct Scrape {
@@ -33,7 +34,9 @@ struct Scrape {
                 if line.hasPrefix("# TYPE ") { types[parts[0]] = parts[1] } else { help[parts[0]] = parts[1] }
                 continue
             }
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { throw Malformed(line: line) }
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                throw Malformed(line: line)
+            }
             let series = line[..<space]
             guard let open = series.firstIndex(of: "{") else {
                 samples.append(Sample(name: String(series), labels: [:], value: value))
@@ -41,9 +44,12 @@ struct Scrape {
             }
             guard series.last == "}" else { throw Malformed(line: line) }
             var labels: [String: String] = [:]
-            for pair in series[series.index(after: open) ..< series.index(before: series.endIndex)].split(separator: ",") {
+            for pair in series[series.index(after: open)..<series.index(before: series.endIndex)].split(separator: ",")
+            {
                 let kv = pair.split(separator: "=", maxSplits: 1)
-                guard kv.count == 2, kv[1].hasPrefix("\""), kv[1].hasSuffix("\""), kv[1].count >= 2 else { throw Malformed(line: line) }
+                guard kv.count == 2, kv[1].hasPrefix("\""), kv[1].hasSuffix("\""), kv[1].count >= 2 else {
+                    throw Malformed(line: line)
+                }
                 labels[String(kv[0])] = String(kv[1].dropFirst().dropLast())
             }
             samples.append(Sample(name: String(series[..<open]), labels: labels, value: value))
@@ -62,30 +68,36 @@ final class MetricsTests: XCTestCase {
     /// Every metric name docs/operations.md lists, with its Prometheus type.
     static let documented: [String: String] = [
         "greenwave_health_ok": "gauge", "greenwave_raft_term": "gauge", "greenwave_raft_is_leader": "gauge",
-        "greenwave_raft_commit_index": "gauge", "greenwave_raft_applied_index": "gauge", "greenwave_raft_apply_lag": "gauge",
+        "greenwave_raft_commit_index": "gauge", "greenwave_raft_applied_index": "gauge",
+        "greenwave_raft_apply_lag": "gauge",
         "greenwave_raft_proposals_total": "counter", "greenwave_raft_proposal_batches_total": "counter",
         "greenwave_raft_elections_total": "counter", "greenwave_raft_malformed_dropped_total": "counter",
         "greenwave_audit_checkpoint_mismatches_total": "counter", "greenwave_leader_clock_offset_ms": "gauge",
         "greenwave_transport_messages_sent_total": "counter", "greenwave_transport_messages_dropped_total": "counter",
         "greenwave_transport_decode_errors_total": "counter", "greenwave_transport_protocol_errors_total": "counter",
-        "greenwave_transport_tls_handshake_failures_total": "counter", "greenwave_transport_certificate_refusals_total": "counter",
-        "greenwave_transport_pending_evicted_total": "counter", "greenwave_transport_member_connections_replaced_total": "counter",
+        "greenwave_transport_tls_handshake_failures_total": "counter",
+        "greenwave_transport_certificate_refusals_total": "counter",
+        "greenwave_transport_pending_evicted_total": "counter",
+        "greenwave_transport_member_connections_replaced_total": "counter",
         "greenwave_transport_log_lines_suppressed_total": "counter", "greenwave_transport_inbound_pending": "gauge",
         "greenwave_transport_inbound_accepted": "gauge", "greenwave_transport_time_samples_total": "counter",
-        "greenwave_clock_synced": "gauge", "greenwave_clock_offset_ms": "gauge", "greenwave_clock_uncertainty_ms": "gauge",
+        "greenwave_clock_synced": "gauge", "greenwave_clock_offset_ms": "gauge",
+        "greenwave_clock_uncertainty_ms": "gauge",
         "greenwave_clock_drift_ppm": "gauge", "greenwave_clock_alarm": "gauge", "greenwave_clock_residual_ms": "gauge",
         "greenwave_persist_seconds": "histogram", "greenwave_lamp_events_total": "counter",
-        "greenwave_lamp_event_write_failures_total": "counter",
+        "greenwave_lamp_event_write_failures_total": "counter"
     ]
 
     /// Two registries in one process do not share a series, and a counter made twice is one series.
     func testControllersInOneProcessHaveTheirOwnSeries() throws {
-        let a = ControllerMetrics(signal: 1), b = ControllerMetrics(signal: 2)
+        let a = ControllerMetrics(signal: 1)
+        let b = ControllerMetrics(signal: 2)
         a.counter("greenwave_x_total", "X.").increment(by: 3)
         a.counter("greenwave_x_total", "X.").increment()
         b.counter("greenwave_x_total", "X.").increment()
         a.timer("greenwave_t_seconds", "T.", buckets: [.milliseconds(1), .seconds(1)]).recordNanoseconds(2_000_000)
-        let sa = try Scrape(a.render()), sb = try Scrape(b.render())
+        let sa = try Scrape(a.render())
+        let sb = try Scrape(b.render())
         XCTAssertEqual(sa.value("greenwave_x_total", ["signal": "1"]), 4)
         XCTAssertNil(sa.value("greenwave_x_total", ["signal": "2"]))
         XCTAssertEqual(sb.value("greenwave_x_total", ["signal": "2"]), 1)
@@ -120,13 +132,16 @@ final class MetricsTests: XCTestCase {
             XCTAssertEqual(before.types[name], Self.documented[name], "TYPE of \(name)")
             XCTAssertNotNil(before.help[name], "HELP of \(name)")
         }
-        XCTAssertEqual(Set(before.samples.compactMap { $0.labels["signal"] }), ["\(leader)"], "only this controller's series")
+        XCTAssertEqual(
+            Set(before.samples.compactMap { $0.labels["signal"] }), ["\(leader)"], "only this controller's series")
         let sig = ["signal": "\(leader)"]
         XCTAssertEqual(before.value("greenwave_health_ok", sig), 1)
         XCTAssertEqual(before.value("greenwave_raft_is_leader", sig), 1)
         XCTAssertGreaterThanOrEqual(before.value("greenwave_raft_term", sig) ?? 0, 1)
 
-        let r = CommandRequest(operator: TestOperators.engineer.name, clientID: ConsoleClient.newClientID(), sequence: 1, type: "mode", plan: "night")
+        let r = CommandRequest(
+            operator: TestOperators.engineer.name, clientID: ConsoleClient.newClientID(), sequence: 1, type: "mode",
+            plan: "night")
         guard let (code, resp) = await c.command(leader, r), code == 200, let index = resp?.index else {
             await c.stopAll()
             return XCTFail("the command was not accepted")
@@ -134,17 +149,24 @@ final class MetricsTests: XCTestCase {
         let after = try await scrape(c, leader)
         XCTAssertGreaterThanOrEqual(after.value("greenwave_raft_commit_index", sig) ?? 0, Double(index))
         XCTAssertGreaterThanOrEqual(after.value("greenwave_raft_applied_index", sig) ?? 0, Double(index))
-        XCTAssertGreaterThan(after.value("greenwave_raft_commit_index", sig) ?? 0, before.value("greenwave_raft_commit_index", sig) ?? .infinity)
-        XCTAssertGreaterThanOrEqual((after.value("greenwave_raft_proposals_total", sig) ?? 0) - (before.value("greenwave_raft_proposals_total", sig) ?? 0), 1)
-        XCTAssertGreaterThan(after.value("greenwave_persist_seconds_count", sig) ?? 0, before.value("greenwave_persist_seconds_count", sig) ?? .infinity)
+        XCTAssertGreaterThan(
+            after.value("greenwave_raft_commit_index", sig) ?? 0,
+            before.value("greenwave_raft_commit_index", sig) ?? .infinity)
+        XCTAssertGreaterThanOrEqual(
+            (after.value("greenwave_raft_proposals_total", sig) ?? 0)
+                - (before.value("greenwave_raft_proposals_total", sig) ?? 0), 1)
+        XCTAssertGreaterThan(
+            after.value("greenwave_persist_seconds_count", sig) ?? 0,
+            before.value("greenwave_persist_seconds_count", sig) ?? .infinity)
         XCTAssertGreaterThan(after.value("greenwave_transport_messages_sent_total", sig) ?? 0, 0)
         assertHistogramConsistent(after, "greenwave_persist_seconds", signal: leader)
 
         // A follower reports itself as one, and reaches the index too.
         let follower = TestCorridor.voters.first { $0 != leader }!
         var followerCommit = 0.0
-        for _ in 0 ..< 40 where followerCommit < Double(index) {
-            followerCommit = try await scrape(c, follower).value("greenwave_raft_applied_index", ["signal": "\(follower)"]) ?? 0
+        for _ in 0..<40 where followerCommit < Double(index) {
+            followerCommit =
+                try await scrape(c, follower).value("greenwave_raft_applied_index", ["signal": "\(follower)"]) ?? 0
             if followerCommit < Double(index) { try await Task.sleep(nanoseconds: 50_000_000) }
         }
         XCTAssertGreaterThanOrEqual(followerCommit, Double(index))
@@ -160,9 +182,13 @@ final class MetricsTests: XCTestCase {
     }
 
     /// Buckets never decrease, +Inf is the count.
-    private func assertHistogramConsistent(_ s: Scrape, _ name: String, signal: Int, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertHistogramConsistent(
+        _ s: Scrape, _ name: String, signal: Int, file: StaticString = #filePath, line: UInt = #line
+    ) {
         let buckets = s.samples.filter { $0.name == name + "_bucket" && $0.labels["signal"] == "\(signal)" }
-            .map { (le: $0.labels["le"] == "+Inf" ? Double.infinity : Double($0.labels["le"] ?? "") ?? .nan, n: $0.value) }
+            .map {
+                (le: $0.labels["le"] == "+Inf" ? Double.infinity : Double($0.labels["le"] ?? "") ?? .nan, n: $0.value)
+            }
             .sorted { $0.le < $1.le }
         XCTAssertEqual(buckets.count, ControllerInstruments.persistBuckets.count + 1, file: file, line: line)
         for (a, b) in zip(buckets, buckets.dropFirst()) { XCTAssertLessThanOrEqual(a.n, b.n, file: file, line: line) }

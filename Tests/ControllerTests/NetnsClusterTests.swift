@@ -16,14 +16,18 @@ import XCTest
 final class NetnsClusterTests: XCTestCase {
     func testPartitionedLeaderAndOneWayLinkOnNamespacedHosts() throws {
         let binary = try builtBinary("greenwave")
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let tool = repo.appendingPathComponent("tools/netns")
         // A prefix of this process's own, so that two test runs on one machine never share namespaces.
         let prefix = "gwt\(getpid() % 100_000)"
         // Whatever happens to the tool (even a kill -9), remove what carries the prefix.
         defer { _ = try? runTool(["python3", tool.path, "--prefix", prefix, "cleanup"], seconds: 60) }
-        let (status, text) = try runTool(["python3", tool.path, "--prefix", prefix, "check", "--binary", binary.path,
-                                          "--corridor", repo.appendingPathComponent("corridors/demo-5.yaml").path], seconds: 150)
+        let (status, text) = try runTool(
+            [
+                "python3", tool.path, "--prefix", prefix, "check", "--binary", binary.path,
+                "--corridor", repo.appendingPathComponent("corridors/demo-5.yaml").path
+            ], seconds: 150)
         print(text)
         guard let status else { return XCTFail("tools/netns check did not finish within 150 s:\n\(text)") }
         if status == 3 {
@@ -31,10 +35,14 @@ final class NetnsClusterTests: XCTestCase {
         }
         XCTAssertEqual(status, 0, "tools/netns check failed:\n\(text)")
         // The steps that must have run and passed (a check that silently did nothing must not pass).
-        for step in ["a leader among 3 hosts", "a command commits and is applied on all 3", "leads the majority",
-                     "commits on the majority while", "has not applied it", "catches up: one applied index and state hash",
-                     "a command still commits", "after healing the one-way partition, all 3 agree"] {
-            XCTAssertTrue(text.split(separator: "\n").contains { $0.hasPrefix("netns check: ok: ") && $0.contains(step) }, "step '\(step)' did not pass:\n\(text)")
+        for step in [
+            "a leader among 3 hosts", "a command commits and is applied on all 3", "leads the majority",
+            "commits on the majority while", "has not applied it", "catches up: one applied index and state hash",
+            "a command still commits", "after healing the one-way partition, all 3 agree"
+        ] {
+            XCTAssertTrue(
+                text.split(separator: "\n").contains { $0.hasPrefix("netns check: ok: ") && $0.contains(step) },
+                "step '\(step)' did not pass:\n\(text)")
         }
         XCTAssertFalse(text.contains("FAILED"), text)
         // Nothing left behind.

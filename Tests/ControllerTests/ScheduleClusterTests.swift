@@ -27,7 +27,9 @@ final class ScheduleClusterTests: XCTestCase {
         let doc = try CorridorFile.load(path: c.corridorPath)
         XCTAssertNotNil(doc.schedule)
         try c.startAll()
-        guard await c.waitForLeader(among: c.voters, timeout: 30) != nil else { return XCTFail("no leader:\n\(c.log(1))") }
+        guard await c.waitForLeader(among: c.voters, timeout: 30) != nil else {
+            return XCTFail("no leader:\n\(c.log(1))")
+        }
         let learner = 4
         let inStepBy = Date().addingTimeInterval(60)
         while Date() < inStepBy {
@@ -37,7 +39,9 @@ final class ScheduleClusterTests: XCTestCase {
         let before = await c.status(learner)
         XCTAssertEqual(before?.mode, "normal")
         XCTAssertEqual(before?.modeSource, "schedule")
-        guard let until = before?.modeUntilMs else { return XCTFail("no scheduled change known: \(String(describing: before))") }
+        guard let until = before?.modeUntilMs else {
+            return XCTFail("no scheduled change known: \(String(describing: before))")
+        }
         XCTAssertGreaterThan(until, nowMs)
         XCTAssertLessThan(until, nowMs + 300_000)
         guard let (code, _) = await c.post(learner, "/v1/debug/isolate?on=1", body: Data()), code == 200 else {
@@ -45,8 +49,13 @@ final class ScheduleClusterTests: XCTestCase {
         }
         let cutIndex = await c.status(learner)?.appliedIndex
         // The others apply commands the learner never sees.
-        guard let (cc, r) = await c.command(1, CommandRequest(operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: "hold", signal: 2)),
-              cc == 200, let held = r else { return XCTFail("hold not committed") }
+        guard
+            let (cc, r) = await c.command(
+                1,
+                CommandRequest(
+                    operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: "hold", signal: 2)),
+            cc == 200, let held = r
+        else { return XCTFail("hold not committed") }
         _ = await c.waitApplied(held.index, on: [1, 2, 3, 5])
         // Past the scheduled boundary by more than a normal cycle (90 s): every signal has adopted night.
         let wakeAt = Date(timeIntervalSince1970: Double(until + 100_000) / 1000)
@@ -71,10 +80,16 @@ final class ScheduleClusterTests: XCTestCase {
         while Date() < deadline {
             statuses = [:]
             for s in c.signals { if let st = await c.status(s) { statuses[s] = st } }
-            if statuses.count == 5, Set(statuses.values.map(\.stateHash)).count == 1, Set(statuses.values.map(\.appliedIndex)).count == 1 { break }
+            if statuses.count == 5, Set(statuses.values.map(\.stateHash)).count == 1,
+                Set(statuses.values.map(\.appliedIndex)).count == 1
+            {
+                break
+            }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
-        XCTAssertEqual(Set(statuses.values.map(\.stateHash)).count, 1, "state hashes after rejoining: \(statuses.mapValues { $0.stateHash.prefix(12) })")
+        XCTAssertEqual(
+            Set(statuses.values.map(\.stateHash)).count, 1,
+            "state hashes after rejoining: \(statuses.mapValues { $0.stateHash.prefix(12) })")
         XCTAssertFalse(c.log(learner).contains("conflict monitor tripped"))
     }
 }

@@ -1,6 +1,7 @@
-@testable import Controller
 import RaftCore
 import XCTest
+
+@testable import Controller
 
 /// The pieces of the driver's scheduling (issue 16): the peer inbox, the scheduling evidence and the
 /// timing settings' validation.
@@ -48,12 +49,20 @@ final class SchedulingTests: XCTestCase {
         XCTAssertEqual(RaftTiming.field.electionTimeoutMs, 1_000)
         XCTAssertNil(RaftTiming.named("lan"))
         func refusal(_ t: RaftTiming) -> String {
-            do { try t.validate(); return "accepted" } catch { return "\(error)" }
+            do {
+                try t.validate()
+                return "accepted"
+            } catch { return "\(error)" }
         }
-        XCTAssertTrue(refusal(RaftTiming(tickMs: 10, electionTicks: 20, heartbeatTicks: 5)).contains("at least 5 heartbeat intervals"))
+        XCTAssertTrue(
+            refusal(RaftTiming(tickMs: 10, electionTicks: 20, heartbeatTicks: 5)).contains(
+                "at least 5 heartbeat intervals"))
         XCTAssertTrue(refusal(RaftTiming(tickMs: 10, electionTicks: 5, heartbeatTicks: 0)).contains("at least 1 tick"))
         XCTAssertTrue(refusal(RaftTiming(tickMs: 0, electionTicks: 30, heartbeatTicks: 5)).contains("--tick-ms"))
-        XCTAssertTrue(refusal(RaftTiming(tickMs: 1, electionTicks: 50, heartbeatTicks: 5)).contains("100...60000 ms"), "50 ms is shorter than a busy machine's scheduling delays")
-        XCTAssertTrue(refusal(RaftTiming(tickMs: 1000, electionTicks: 100, heartbeatTicks: 5)).contains("100...60000 ms"))
+        XCTAssertTrue(
+            refusal(RaftTiming(tickMs: 1, electionTicks: 50, heartbeatTicks: 5)).contains("100...60000 ms"),
+            "50 ms is shorter than a busy machine's scheduling delays")
+        XCTAssertTrue(
+            refusal(RaftTiming(tickMs: 1000, electionTicks: 100, heartbeatTicks: 5)).contains("100...60000 ms"))
     }
 }

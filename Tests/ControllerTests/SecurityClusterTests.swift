@@ -3,26 +3,34 @@ import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GreenwaveAPI
 import XCTest
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// Signed commands and roles through real controllers and the real console (issue 13, items 2–4).
 final class SecurityClusterTests: XCTestCase {
-    func post(_ c: LocalCluster, _ s: Int, _ body: Data, headers: [String: String] = ["Content-Type": "application/json"]) async -> (Int, String)? {
+    func post(
+        _ c: LocalCluster, _ s: Int, _ body: Data, headers: [String: String] = ["Content-Type": "application/json"]
+    ) async -> (Int, String)? {
         var req = URLRequest(url: URL(string: "http://127.0.0.1:\(c.apiPorts[s]!)/v1/commands")!)
         req.httpMethod = "POST"
         req.httpBody = body
         for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
         req.timeoutInterval = 8
-        guard let (data, resp) = try? await c.session.data(for: req), let http = resp as? HTTPURLResponse else { return nil }
+        guard let (data, resp) = try? await c.session.data(for: req), let http = resp as? HTTPURLResponse else {
+            return nil
+        }
         return (http.statusCode, String(decoding: data, as: UTF8.self))
     }
 
     /// Posts to the leader until it answers something other than 503 (no leader yet).
-    func submit(_ c: LocalCluster, _ leader: Int, _ r: CommandRequest, headers: [String: String] = ["Content-Type": "application/json"]) async -> (Int, String)? {
+    func submit(
+        _ c: LocalCluster, _ leader: Int, _ r: CommandRequest,
+        headers: [String: String] = ["Content-Type": "application/json"]
+    ) async -> (Int, String)? {
         let body = try! JSONEncoder().encode(r)
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
@@ -36,11 +44,15 @@ final class SecurityClusterTests: XCTestCase {
         let c = try LocalCluster()
         // No audit checkpoints during the test (a day apart, none by rows): they are log entries of their own,
         // and the test counts entries to show that refused commands cost none.
-        for s in c.signals { try c.start(s, extra: ["--audit-checkpoint-ms", "86400000", "--audit-checkpoint-rows", "0"]) }
+        for s in c.signals {
+            try c.start(s, extra: ["--audit-checkpoint-ms", "86400000", "--audit-checkpoint-rows", "0"])
+        }
         guard let leader = await c.waitForLeader(timeout: 20) else { return XCTFail("no leader:\n\(c.log(1))") }
         let doc = try CorridorFile.load(path: c.corridorPath)
         func request(_ type: String, plan: String? = nil, signal: Int? = nil) -> CommandRequest {
-            CommandRequest(operator: "asha", clientID: ConsoleClient.newClientID(), sequence: 1, type: type, plan: plan, signal: signal)
+            CommandRequest(
+                operator: "asha", clientID: ConsoleClient.newClientID(), sequence: 1, type: type, plan: plan,
+                signal: signal)
         }
         let before = await c.status(leader)!.commitIndex
 
@@ -63,14 +75,16 @@ final class SecurityClusterTests: XCTestCase {
         XCTAssertEqual(viewer?.0, 403, viewer?.1 ?? "")
         let op = await submit(c, leader, request("flash").signedForTest(doc, by: TestOperators.operatorKey))
         XCTAssertEqual(op?.0, 403, "an operator cannot flash the corridor: \(op?.1 ?? "")")
-        let stranger = await submit(c, leader, request("hold", signal: 2).signedForTest(doc, by: TestOperators.stranger))
+        let stranger = await submit(
+            c, leader, request("hold", signal: 2).signedForTest(doc, by: TestOperators.stranger))
         XCTAssertEqual(stranger?.0, 401, stranger?.1 ?? "")
 
         // Browsers and non-JSON bodies are refused before anything else.
         let good = request("hold", signal: 3).signedForTest(doc, by: TestOperators.operatorKey)
         let text = await submit(c, leader, good, headers: ["Content-Type": "text/plain"])
         XCTAssertEqual(text?.0, 415, text?.1 ?? "")
-        let cors = await submit(c, leader, good, headers: ["Content-Type": "application/json", "Origin": "http://evil.example"])
+        let cors = await submit(
+            c, leader, good, headers: ["Content-Type": "application/json", "Origin": "http://evil.example"])
         XCTAssertEqual(cors?.0, 403, cors?.1 ?? "")
 
         // None of that cost a log entry.
@@ -82,7 +96,7 @@ final class SecurityClusterTests: XCTestCase {
         XCTAssertEqual(first?.0, 200, first?.1 ?? "")
         var retry = await c.command(2, good)
         let until = Date().addingTimeInterval(10)
-        while (retry == nil || retry?.0 == 503) && Date() < until {   // 2 may not know the leader yet
+        while (retry == nil || retry?.0 == 503) && Date() < until { // 2 may not know the leader yet
             try? await Task.sleep(nanoseconds: 200_000_000)
             retry = await c.command(2, good)
         }
@@ -112,7 +126,10 @@ final class SecurityClusterTests: XCTestCase {
         XCTAssertEqual(code, 77, out)
         XCTAssertTrue(out.contains("not in the operator registry"), out)
         // The engineer adds ravi as an operator; ravi's hold is then accepted.
-        (code, out) = try c.runCommand(["operator", "add", "ravi", "--public-key-file", raviKey, "--role", "operator", "--corridor", c.corridorPath, "--key", ashaKey])
+        (code, out) = try c.runCommand([
+            "operator", "add", "ravi", "--public-key-file", raviKey, "--role", "operator", "--corridor", c.corridorPath,
+            "--key", ashaKey
+        ])
         XCTAssertEqual(code, 0, out)
         (code, out) = try c.runCommand(["hold", "S2", "--corridor", c.corridorPath, "--key", raviKey])
         XCTAssertEqual(code, 0, out)
@@ -150,7 +167,9 @@ final class SecurityClusterTests: XCTestCase {
     func testReadsNeedAnOperatorsCredentialWhenTheControllerSaysSo() async throws {
         let c = try LocalCluster()
         for s in c.signals { try c.start(s, extra: s == 2 ? ["--read-access", "signed"] : []) }
-        guard await c.waitForLeader(among: c.voters, timeout: 20) != nil else { return XCTFail("no leader:\n\(c.log(1))") }
+        guard await c.waitForLeader(among: c.voters, timeout: 20) != nil else {
+            return XCTFail("no leader:\n\(c.log(1))")
+        }
         let doc = try CorridorFile.load(path: c.corridorPath)
         func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
         func cred(_ s: OperatorSigner, _ path: String, at t: Int64? = nil) -> String {
@@ -158,7 +177,9 @@ final class SecurityClusterTests: XCTestCase {
         }
         // Wait until 2 answers at all (it may still be starting).
         let until = Date().addingTimeInterval(10)
-        while await get(c, 2, "/healthz", credential: nil) != 200 && Date() < until { try await Task.sleep(nanoseconds: 100_000_000) }
+        while await get(c, 2, "/healthz", credential: nil) != 200 && Date() < until {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
         for path in ["/v1/status", "/v1/state", "/metrics", "/v1/operators"] {
             let none = await get(c, 2, path, credential: nil)
             XCTAssertEqual(none, 401, path)
@@ -168,7 +189,8 @@ final class SecurityClusterTests: XCTestCase {
             let stranger = await get(c, 2, path, credential: cred(TestOperators.stranger, path))
             XCTAssertEqual(stranger, 401, "an unregistered key may not read \(path)")
         }
-        let stale = await get(c, 2, "/v1/status", credential: cred(TestOperators.viewer, "/v1/status", at: now() - 600_000))
+        let stale = await get(
+            c, 2, "/v1/status", credential: cred(TestOperators.viewer, "/v1/status", at: now() - 600_000))
         XCTAssertEqual(stale, 401, "a credential ten minutes old")
         let elsewhere = await get(c, 2, "/v1/status", credential: cred(TestOperators.viewer, "/metrics"))
         XCTAssertEqual(elsewhere, 401, "a credential for another path")
@@ -191,7 +213,9 @@ final class SecurityClusterTests: XCTestCase {
         let yaml = try String(contentsOfFile: c.corridorPath, encoding: .utf8).components(separatedBy: "\nsecurity:")[0]
         let plain = c.dir.appendingPathComponent("plain.yaml").path
         try yaml.write(toFile: plain, atomically: true, encoding: .utf8)
-        let (code, out) = try c.runCommand(["controller", "--corridor", plain, "--signal", "1", "--data", c.dir.appendingPathComponent("p1").path])
+        let (code, out) = try c.runCommand([
+            "controller", "--corridor", plain, "--signal", "1", "--data", c.dir.appendingPathComponent("p1").path
+        ])
         XCTAssertNotEqual(code, 0)
         XCTAssertTrue(out.contains("security.first_engineer: missing"), out)
     }

@@ -1,4 +1,3 @@
-@testable import Controller
 import Console
 import CorridorFile
 import CorridorMachine
@@ -10,6 +9,8 @@ import RaftCore
 import SignalTiming
 import Storage
 import XCTest
+
+@testable import Controller
 
 /// A clock that moves only when the test moves it (`ClockSource`, the seam of `ControllerClock`).
 final class FakeTime: @unchecked Sendable {
@@ -27,7 +28,8 @@ final class FakeTime: @unchecked Sendable {
     }
 
     var source: ClockSource {
-        ClockSource(monotonicNs: { [self] in lock.withLock { monoNs } }, wallClockUs: { [self] in lock.withLock { wallUs } })
+        ClockSource(
+            monotonicNs: { [self] in lock.withLock { monoNs } }, wallClockUs: { [self] in lock.withLock { wallUs } })
     }
 }
 
@@ -51,7 +53,9 @@ final class InMemoryNetwork: @unchecked Sendable {
 
     private func post(_ messages: [Message]) {
         lock.withLock {
-            for m in messages where queues[m.to] != nil && !cut.contains(m.to) && !cut.contains(m.from) { queues[m.to]!.append(m) }
+            for m in messages where queues[m.to] != nil && !cut.contains(m.to) && !cut.contains(m.from) {
+                queues[m.to]!.append(m)
+            }
         }
     }
 
@@ -83,12 +87,16 @@ final class ShellCluster {
         corridor = try TestCorridor(security: TestOperators.securityBlock, name: "shell")
         document = try CorridorFile.load(path: corridor.path)
         for s in voters {
-            let o = try ControllerOptions(corridorPath: corridor.path, document: document, signal: SignalID(s),
-                                          dataDirectory: corridor.dataFolder(s).path)
-            let clock = ControllerClock(selfID: o.nodeID, voters: Set(o.membership.voters), settings: o.clock, logger: logger, source: time.source)
+            let o = try ControllerOptions(
+                corridorPath: corridor.path, document: document, signal: SignalID(s),
+                dataDirectory: corridor.dataFolder(s).path)
+            let clock = ControllerClock(
+                selfID: o.nodeID, voters: Set(o.membership.voters), settings: o.clock, logger: logger,
+                source: time.source)
             network.attach(o.nodeID)
-            drivers[s] = try RaftDriver(options: o, store: try RaftStore(directory: o.dataDirectory), transport: network.endpoint,
-                                        clock: clock, logger: logger)
+            drivers[s] = try RaftDriver(
+                options: o, store: try RaftStore(directory: o.dataDirectory), transport: network.endpoint,
+                clock: clock, logger: logger)
             clocks[s] = clock
             options[s] = o
         }
@@ -98,7 +106,7 @@ final class ShellCluster {
     /// store's writer finish; until `done` holds (true) or `rounds` pass (false).
     func pump(rounds: Int = 2_000, among: [Int]? = nil, until done: () async -> Bool) async -> Bool {
         let list = (among ?? Array(drivers.keys)).sorted()
-        for _ in 0 ..< rounds {
+        for _ in 0..<rounds {
             if await done() { return true }
             for s in list {
                 let d = drivers[s]!
@@ -124,8 +132,9 @@ final class ShellCluster {
         let clientID = try signed.validatedClientID()
         let signature = try signed.validatedSignature()
         return { now in
-            CommandEnvelope(operatorID: signed.operator, clientID: clientID, sequence: signed.sequence, leaderTimeMs: now,
-                            command: command, signature: signature)
+            CommandEnvelope(
+                operatorID: signed.operator, clientID: clientID, sequence: signed.sequence, leaderTimeMs: now,
+                command: command, signature: signature)
         }
     }
 }
@@ -134,7 +143,9 @@ final class ShellCluster {
 /// (persist, send, apply), its fail-stop, and the lamp driver (issue 17, item 4).
 final class ShellTests: XCTestCase {
     func request(_ plan: String, sequence: UInt64 = 1) -> CommandRequest {
-        CommandRequest(operator: TestOperators.engineer.name, clientID: ConsoleClient.newClientID(), sequence: sequence, type: "mode", plan: plan)
+        CommandRequest(
+            operator: TestOperators.engineer.name, clientID: ConsoleClient.newClientID(), sequence: sequence,
+            type: "mode", plan: plan)
     }
 
     /// Elect, propose, and see the command durable and applied with one state hash on all three.
@@ -214,14 +225,19 @@ final class ShellTests: XCTestCase {
         let driver = c.drivers[1]!
         let signal = try XCTUnwrap(c.document.corridor.signals.first { $0.id == SignalID(1) })
         let flashMs: Int64 = 3_000
-        let lamps = LampDriver(signal: signal, corridor: c.document.corridor, driver: driver, clock: c.clocks[1]!,
-                               periodMs: 1_000, logger: c.logger, startupFlashMs: flashMs)
+        let lamps = LampDriver(
+            signal: signal, corridor: c.document.corridor, driver: driver, clock: c.clocks[1]!,
+            periodMs: 1_000, logger: c.logger, startupFlashMs: flashMs)
         let stream = await lamps.subscribe()
-        let collected = Task { var out: [LampUpdate] = []; for await u in stream { out.append(u) }; return out }
+        let collected = Task {
+            var out: [LampUpdate] = []
+            for await u in stream { out.append(u) }
+            return out
+        }
         let consumer = Task { await lamps.events.deliver { await driver.recordLampEvents($0) } }
         let run = Task { await lamps.run() }
         // Two minutes of corridor time in half-second steps, each step waking the loop.
-        for _ in 0 ..< 240 {
+        for _ in 0..<240 {
             c.time.advance(ms: 500)
             driver.appliedSignal.notify()
             try await Task.sleep(nanoseconds: 2_000_000)
@@ -236,8 +252,11 @@ final class ShellTests: XCTestCase {
         XCTAssertTrue(first.lamps.values.allSatisfy { $0.hasPrefix("flashing") }, "start-up flash: \(first.lamps)")
         let afterFlash = try XCTUnwrap(updates.first { !$0.lamps.values.allSatisfy { $0.hasPrefix("flashing") } })
         XCTAssertGreaterThanOrEqual(afterFlash.atMs - first.atMs, flashMs, "the start-up flash lasts its time")
-        XCTAssertFalse(afterFlash.lamps.values.contains { $0 == "green" || $0 == "yellow" }, "all-red after the flash: \(afterFlash.lamps)")
-        let firstGreen = try XCTUnwrap(updates.first { $0.lamps.values.contains("green") }, "the schedule within two minutes")
+        XCTAssertFalse(
+            afterFlash.lamps.values.contains { $0 == "green" || $0 == "yellow" },
+            "all-red after the flash: \(afterFlash.lamps)")
+        let firstGreen = try XCTUnwrap(
+            updates.first { $0.lamps.values.contains("green") }, "the schedule within two minutes")
         XCTAssertGreaterThanOrEqual(firstGreen.atMs - afterFlash.atMs, c.document.corridor.safety.flashExitRedMs)
         XCTAssertTrue(updates.allSatisfy { $0.monitorFault == nil }, "the conflict monitor never trips")
         XCTAssertEqual(updates.map(\.atMs), updates.map(\.atMs).sorted(), "changes in time order")

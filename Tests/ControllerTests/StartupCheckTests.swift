@@ -1,28 +1,34 @@
-@testable import Controller
 import CorridorFile
 import CorridorMachine
 import Foundation
 import Logging
 import RaftCore
 import SignalTiming
-@testable import Storage
 import XCTest
+
+@testable import Controller
+@testable import Storage
 
 /// The start-up checks: whose a data folder is (identity), a database that lost its state, and the
 /// self-check that replays the log onto the snapshot against the audit rows' state hashes.
 final class StartupCheckTests: XCTestCase {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let logger = Logger(label: "test")
     var dir = ""
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("gw-startup-\(UUID().uuidString.prefix(8))").path
+        dir =
+            FileManager.default.temporaryDirectory.appendingPathComponent("gw-startup-\(UUID().uuidString.prefix(8))")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
-    var demoYAML: String { (try? String(contentsOf: Self.repo.appendingPathComponent("corridors/demo-5.yaml"), encoding: .utf8)) ?? "" }
+    var demoYAML: String {
+        (try? String(contentsOf: Self.repo.appendingPathComponent("corridors/demo-5.yaml"), encoding: .utf8)) ?? ""
+    }
 
     /// A corridor file in the test folder: demo-5 with `edit` applied.
     func corridorFile(_ name: String, _ edit: (String) -> String = { $0 }) throws -> String {
@@ -31,9 +37,12 @@ final class StartupCheckTests: XCTestCase {
         return path
     }
 
-    func options(_ corridorPath: String, signal: Int = 1, data: String? = nil, force: Bool = false) throws -> ControllerOptions {
-        var o = try ControllerOptions(corridorPath: corridorPath, document: try CorridorFile.load(path: corridorPath),
-                                      signal: SignalID(signal), dataDirectory: data ?? (dir as NSString).appendingPathComponent("s\(signal)"))
+    func options(
+        _ corridorPath: String, signal: Int = 1, data: String? = nil, force: Bool = false
+    ) throws -> ControllerOptions {
+        var o = try ControllerOptions(
+            corridorPath: corridorPath, document: try CorridorFile.load(path: corridorPath),
+            signal: SignalID(signal), dataDirectory: data ?? (dir as NSString).appendingPathComponent("s\(signal)"))
         o.forceNewMember = force
         return o
     }
@@ -56,8 +65,9 @@ final class StartupCheckTests: XCTestCase {
     /// First start, then some Raft state (a term, a vote, entries), then stop.
     func firstStart(_ o: ControllerOptions) throws {
         let store = try start(o)
-        try store.append([Entry(term: 2, index: 1, kind: .noop), Entry(term: 2, index: 2, kind: .noop)],
-                         hardState: HardState(term: 2, vote: 1, commit: 2))
+        try store.append(
+            [Entry(term: 2, index: 1, kind: .noop), Entry(term: 2, index: 2, kind: .noop)],
+            hardState: HardState(term: 2, vote: 1, commit: 2))
         try store.close()
     }
 
@@ -87,15 +97,19 @@ final class StartupCheckTests: XCTestCase {
         XCTAssertTrue(r.identity?.clusterID.hasPrefix("demo-5-") ?? false)
         // Addresses are not part of the identity: moving a controller to another port is fine.
         try store.close()
-        let moved = try options(try corridorFile("moved.yaml") { $0.replacingOccurrences(of: "127.0.0.1:7201", with: "127.0.0.1:9201") })
+        let moved = try options(
+            try corridorFile("moved.yaml") { $0.replacingOccurrences(of: "127.0.0.1:7201", with: "127.0.0.1:9201") })
         try start(moved).close()
     }
 
     func testOtherVotersAreRefusedWithTheDifferenceNamed() throws {
         try firstStart(try options(try corridorFile("demo.yaml")))
-        let other = try options(try corridorFile("two-voters.yaml") { $0.replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 3]") })
+        let other = try options(
+            try corridorFile("two-voters.yaml") {
+                $0.replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 3]")
+            })
         guard let r = refusal({ try start(other) }) else { return }
-        guard case let .otherCorridorFile(_, _, differences, _, _) = r else { return XCTFail("\(r)") }
+        guard case .otherCorridorFile(_, _, let differences, _, _) = r else { return XCTFail("\(r)") }
         XCTAssertTrue(differences.contains("voters recorded [1, 3, 5], given [1, 3]"), "\(differences)")
         XCTAssertTrue(differences.contains("learners recorded [2, 4], given [2, 4, 5]"), "\(differences)")
         XCTAssertTrue(r.description.contains("refusing to start"), r.description)
@@ -106,11 +120,16 @@ final class StartupCheckTests: XCTestCase {
 
     func testOtherSplitsAreRefusedWithThePlanNamed() throws {
         try firstStart(try options(try corridorFile("demo.yaml")))
-        let other = try options(try corridorFile("night.yaml") {
-            $0.replacingOccurrences(of: "splits_s: { main: 32, main-turn: 12, side: 16 }", with: "splits_s: { main: 34, main-turn: 10, side: 16 }")
-        })
+        let other = try options(
+            try corridorFile("night.yaml") {
+                $0.replacingOccurrences(
+                    of: "splits_s: { main: 32, main-turn: 12, side: 16 }",
+                    with: "splits_s: { main: 34, main-turn: 10, side: 16 }")
+            })
         guard let r = refusal({ try start(other) }) else { return }
-        guard case let .otherCorridorFile(_, _, differences, recorded, given) = r else { return XCTFail("\(r)") }
+        guard case .otherCorridorFile(_, _, let differences, let recorded, let given) = r else {
+            return XCTFail("\(r)")
+        }
         XCTAssertEqual(differences, ["plan 'night' differs (cycle, splits, offsets or progression)"])
         XCTAssertNotEqual(recorded, given)
     }
@@ -127,8 +146,13 @@ final class StartupCheckTests: XCTestCase {
         XCTAssertEqual(try store.folderRecord().identity?.fingerprint, try StartupCheck.identity(for: o).fingerprint)
         try store.close()
         try tamperIdentity(o, "UPDATE folder_identity SET fingerprint = zeroblob(32)")
-        let other = try options(try corridorFile("two-voters.yaml") { $0.replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 3]") })
-        guard case .otherCorridorFile? = refusal({ try start(other) }) else { return XCTFail("another file was accepted") }
+        let other = try options(
+            try corridorFile("two-voters.yaml") {
+                $0.replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 3]")
+            })
+        guard case .otherCorridorFile? = refusal({ try start(other) }) else {
+            return XCTFail("another file was accepted")
+        }
     }
 
     func tamperIdentity(_ o: ControllerOptions, _ sql: String) throws {
@@ -144,7 +168,10 @@ final class StartupCheckTests: XCTestCase {
         guard let r = refusal({ try start(try options(path, signal: 2, data: s1)) }) else { return }
         XCTAssertEqual(r, .otherNode(folder: s1, recorded: 1, given: 2))
         XCTAssertTrue(r.description.contains("belongs to signal 1, not signal 2"), r.description)
-        let renamed = try options(try corridorFile("renamed.yaml") { $0.replacingOccurrences(of: "corridor: demo-5", with: "corridor: demo-6") }, data: s1)
+        let renamed = try options(
+            try corridorFile("renamed.yaml") {
+                $0.replacingOccurrences(of: "corridor: demo-5", with: "corridor: demo-6")
+            }, data: s1)
         XCTAssertEqual(refusal({ try start(renamed) }), .otherCorridor(folder: s1, recorded: "demo-5", given: "demo-6"))
     }
 
@@ -152,13 +179,16 @@ final class StartupCheckTests: XCTestCase {
         let o = try options(try corridorFile("demo.yaml"))
         try firstStart(o)
         for suffix in ["", "-wal", "-shm"] {
-            try? FileManager.default.removeItem(atPath: (o.dataDirectory as NSString).appendingPathComponent(RaftStore.databaseFileName + suffix))
+            try? FileManager.default.removeItem(
+                atPath: (o.dataDirectory as NSString).appendingPathComponent(RaftStore.databaseFileName + suffix))
         }
         guard let r = refusal({ try start(o) }) else { return }
-        guard case let .databaseMissing(_, evidence) = r else { return XCTFail("\(r)") }
+        guard case .databaseMissing(_, let evidence) = r else { return XCTFail("\(r)") }
         XCTAssertTrue(evidence.first?.contains("corridor.yaml") ?? false, "\(evidence)")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: (o.dataDirectory as NSString).appendingPathComponent(RaftStore.databaseFileName)),
-                       "the refusal must come before a database is created")
+        XCTAssertFalse(
+            FileManager.default.fileExists(
+                atPath: (o.dataDirectory as NSString).appendingPathComponent(RaftStore.databaseFileName)),
+            "the refusal must come before a database is created")
         // --force-new-member: starts, with no memory, and records the identity again.
         let store = try start(try options(o.corridorPath, force: true))
         XCTAssertEqual(try store.hardState(), HardState())
@@ -185,10 +215,13 @@ final class StartupCheckTests: XCTestCase {
         try firstStart(o)
         do {
             let store = try RaftStore(directory: o.dataDirectory)
-            try store.executeRawSQLForTesting("DELETE FROM log_entry; UPDATE raft_state SET term = 0, vote = 0, commit_index = 0")
+            try store.executeRawSQLForTesting(
+                "DELETE FROM log_entry; UPDATE raft_state SET term = 0, vote = 0, commit_index = 0")
             try store.close()
         }
-        XCTAssertEqual(refusal({ try start(o) }), .stateLost(folder: o.dataDirectory, term: 0, highestTerm: 2, commit: 0, highestCommit: 2))
+        XCTAssertEqual(
+            refusal({ try start(o) }),
+            .stateLost(folder: o.dataDirectory, term: 0, highestTerm: 2, commit: 0, highestCommit: 2))
         try start(try options(o.corridorPath, force: true)).close()
         try start(o).close()
     }
@@ -204,7 +237,9 @@ final class StartupCheckTests: XCTestCase {
     /// A folder of signal 1 with `count` entries: a no-op, then commands (hold/release/mode), each
     /// applied as the driver does, with their audit rows; commit = the last index.
     @discardableResult
-    func buildLog(_ o: ControllerOptions, count: Int, auditUpTo: LogIndex? = nil, snapshotAt: LogIndex? = nil) throws -> CorridorMachine {
+    func buildLog(
+        _ o: ControllerOptions, count: Int, auditUpTo: LogIndex? = nil, snapshotAt: LogIndex? = nil
+    ) throws -> CorridorMachine {
         let store = try start(o)
         defer { try? store.close() }
         let doc = o.document
@@ -214,19 +249,27 @@ final class StartupCheckTests: XCTestCase {
         _ = m.applyLogEntry(entries[0])
         let t0 = doc.referenceEpochMs + 86_400_000
         let plans = ["night", "normal", "rush-hour"]
-        for i in 2 ... max(2, count) {
+        for i in 2...max(2, count) {
             let k = i % 4
-            let command: Command = k == 0 ? .hold(SignalID(2 + i % 4), stage: nil) : k == 1 ? .release(SignalID(2 + (i - 1) % 4))
-                : .setMode(PlanID(plans[i % 3]))
-            let env = TestOperators.engineer.envelope(corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t0, random: UInt64(1 + i % 7)),
-                                                      sequence: UInt64(i), leaderTimeMs: t0 + Int64(i) * 1_000, command: command)
+            let command: Command =
+                k == 0
+                ? .hold(SignalID(2 + i % 4), stage: nil)
+                : k == 1
+                    ? .release(SignalID(2 + (i - 1) % 4))
+                    : .setMode(PlanID(plans[i % 3]))
+            let env = TestOperators.engineer.envelope(
+                corridorID: doc.id, clientID: ClientID.timed(createdAtMs: t0, random: UInt64(1 + i % 7)),
+                sequence: UInt64(i), leaderTimeMs: t0 + Int64(i) * 1_000, command: command)
             let e = Entry(term: 1, index: LogIndex(i), kind: .normal, data: env.encoded())
             let r = m.applyLogEntry(e)
             entries.append(e)
-            if e.index <= (auditUpTo ?? .max), let row = StartupCheck.auditRecord(for: e, result: r) { rows.append(row) }
+            if e.index <= (auditUpTo ?? .max), let row = StartupCheck.auditRecord(for: e, result: r) {
+                rows.append(row)
+            }
             if let s = snapshotAt, e.index == s {
                 try store.append(entries, hardState: HardState(term: 1, vote: 1, commit: e.index))
-                try store.saveSnapshot(StoredSnapshot(index: s, term: 1, membership: o.membership, data: m.snapshot().encoded()))
+                try store.saveSnapshot(
+                    StoredSnapshot(index: s, term: 1, membership: o.membership, data: m.snapshot().encoded()))
                 try store.compact(through: s)
                 entries = []
             }
@@ -264,9 +307,10 @@ final class StartupCheckTests: XCTestCase {
         try buildLog(o, count: 40)
         let replayed = try selfCheck(o)
         _ = replayed
-        try tamper(o, "DROP TRIGGER audit_append_only_update; UPDATE audit SET state_hash = zeroblob(32) WHERE idx = 22")
+        try tamper(
+            o, "DROP TRIGGER audit_append_only_update; UPDATE audit SET state_hash = zeroblob(32) WHERE idx = 22")
         guard let r = refusal({ _ = try selfCheck(o) }) else { return }
-        guard case let .stateDiverged(_, index, recorded, replayedHash) = r else { return XCTFail("\(r)") }
+        guard case .stateDiverged(_, let index, let recorded, let replayedHash) = r else { return XCTFail("\(r)") }
         XCTAssertEqual(index, 22)
         XCTAssertEqual(recorded, String(repeating: "0", count: 64))
         XCTAssertEqual(replayedHash.count, 64)
@@ -277,13 +321,18 @@ final class StartupCheckTests: XCTestCase {
     func testALogEntryRewrittenWithAValidChecksumIsCaughtByTheReplay() throws {
         let o = try options(try corridorFile("demo.yaml"))
         try buildLog(o, count: 40)
-        let env = TestOperators.engineer.envelope(corridorID: o.document.id, clientID: ClientID.timed(createdAtMs: o.document.referenceEpochMs + 86_400_000, random: 99),
-                                                  sequence: 1, leaderTimeMs: o.document.referenceEpochMs + 86_400_000 + 30_000, command: .flash(nil))
+        let env = TestOperators.engineer.envelope(
+            corridorID: o.document.id,
+            clientID: ClientID.timed(createdAtMs: o.document.referenceEpochMs + 86_400_000, random: 99),
+            sequence: 1, leaderTimeMs: o.document.referenceEpochMs + 86_400_000 + 30_000, command: .flash(nil))
         let data = env.encoded()
         let sum = EntryChecksum.compute(index: 30, term: 1, kind: 0, data: data)
-        try tamper(o, "UPDATE log_entry SET data = X'\(data.map { String(format: "%02x", $0) }.joined())', checksum = X'\(sum.map { String(format: "%02x", $0) }.joined())' WHERE idx = 30")
+        try tamper(
+            o,
+            "UPDATE log_entry SET data = X'\(data.map { String(format: "%02x", $0) }.joined())', checksum = X'\(sum.map { String(format: "%02x", $0) }.joined())' WHERE idx = 30"
+        )
         guard let r = refusal({ _ = try selfCheck(o) }) else { return }
-        guard case let .stateDiverged(_, index, _, _) = r else { return XCTFail("\(r)") }
+        guard case .stateDiverged(_, let index, _, _) = r else { return XCTFail("\(r)") }
         XCTAssertEqual(index, 30)
     }
 
@@ -294,8 +343,11 @@ final class StartupCheckTests: XCTestCase {
         XCTAssertEqual(check.snapshotIndex, 24)
         XCTAssertEqual(check.replayed, 26)
         XCTAssertEqual(check.machine.stateHash, expected.stateHash)
-        try tamper(o, "DROP TRIGGER audit_append_only_update; UPDATE audit SET state_hash = zeroblob(32) WHERE idx = 24")
-        guard case .stateDiverged(_, 24, _, _)? = refusal({ _ = try selfCheck(o) }) else { return XCTFail("the snapshot's own row was not compared") }
+        try tamper(
+            o, "DROP TRIGGER audit_append_only_update; UPDATE audit SET state_hash = zeroblob(32) WHERE idx = 24")
+        guard case .stateDiverged(_, 24, _, _)? = refusal({ _ = try selfCheck(o) }) else {
+            return XCTFail("the snapshot's own row was not compared")
+        }
     }
 
     /// The previous run applied entries but died before writing their audit rows: the self-check hands
@@ -304,7 +356,7 @@ final class StartupCheckTests: XCTestCase {
         let o = try options(try corridorFile("demo.yaml"))
         try buildLog(o, count: 30, auditUpTo: 25)
         let check = try selfCheck(o)
-        XCTAssertEqual(check.auditToWrite.map(\.index), Array(26 ... 30))
+        XCTAssertEqual(check.auditToWrite.map(\.index), Array(26...30))
         XCTAssertEqual(check.auditHead, 30)
     }
 
@@ -314,7 +366,8 @@ final class StartupCheckTests: XCTestCase {
         let path = try corridorFile("demo.yaml")
         let voter = try options(path, signal: 1)
         try buildLog(voter, count: 20)
-        XCTAssertThrowsError(try Resync.run(dataDirectory: voter.dataDirectory, corridorPath: path, force: false)) { error in
+        XCTAssertThrowsError(try Resync.run(dataDirectory: voter.dataDirectory, corridorPath: path, force: false)) {
+            error in
             XCTAssertTrue("\(error)".contains("is a voter"), "\(error)")
         }
         let report = try Resync.run(dataDirectory: voter.dataDirectory, corridorPath: path, force: true)
@@ -330,8 +383,11 @@ final class StartupCheckTests: XCTestCase {
         try buildLog(learner, count: 10)
         XCTAssertFalse(try Resync.run(dataDirectory: learner.dataDirectory, corridorPath: path, force: false).wasVoter)
         // Another corridor file is refused as at start.
-        let other = try corridorFile("other.yaml") { $0.replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 2, 3]") }
-        XCTAssertThrowsError(try Resync.run(dataDirectory: learner.dataDirectory, corridorPath: other, force: true)) { error in
+        let other = try corridorFile("other.yaml") {
+            $0.replacingOccurrences(of: "voters: [1, 3, 5]", with: "voters: [1, 2, 3]")
+        }
+        XCTAssertThrowsError(try Resync.run(dataDirectory: learner.dataDirectory, corridorPath: other, force: true)) {
+            error in
             guard case .otherCorridorFile? = error as? StartupRefusal else { return XCTFail("\(error)") }
         }
     }
@@ -345,14 +401,18 @@ final class StartupCheckTests: XCTestCase {
         let o = try options(try corridorFile("demo.yaml"))
         try buildLog(o, count: n)
         var best = UInt64.max
-        for _ in 0 ..< 3 {
+        for _ in 0..<3 {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let check = try selfCheck(o)
             best = min(best, DispatchTime.now().uptimeNanoseconds - t0)
             XCTAssertEqual(check.replayed, n)
-            print("self-check: \(n) entries, \(check.compared) audit rows compared, self-check \(String(format: "%.1f", Double(check.elapsedNs) / 1e6)) ms (with the store load: \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) ms)")
+            print(
+                "self-check: \(n) entries, \(check.compared) audit rows compared, self-check \(String(format: "%.1f", Double(check.elapsedNs) / 1e6)) ms (with the store load: \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) ms)"
+            )
         }
-        print("self-check best of 3 (load + replay + compare): \(String(format: "%.1f", Double(best) / 1e6)) ms for \(n) entries")
+        print(
+            "self-check best of 3 (load + replay + compare): \(String(format: "%.1f", Double(best) / 1e6)) ms for \(n) entries"
+        )
         // The replay alone (what a restart cost before the self-check too, after it started serving).
         let store = try RaftStore(directory: o.dataDirectory)
         let loaded = try store.load()
@@ -361,13 +421,16 @@ final class StartupCheckTests: XCTestCase {
         var m = try CorridorMachine(genesisOf: doc)
         let t0 = DispatchTime.now().uptimeNanoseconds
         for e in loaded.restored.entries { _ = m.applyLogEntry(e) }
-        print("replay alone: \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) ms for \(n) entries")
+        print(
+            "replay alone: \(String(format: "%.1f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)) ms for \(n) entries"
+        )
         // GREENWAVE_SELFCHECK_KEEP=DIR keeps the folder (DIR/s1, with its corridor.yaml) to start a
         // release controller on it.
         if let keep = ProcessInfo.processInfo.environment["GREENWAVE_SELFCHECK_KEEP"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: o.dataDirectory, toPath: (keep as NSString).appendingPathComponent("s1"))
+            try FileManager.default.copyItem(
+                atPath: o.dataDirectory, toPath: (keep as NSString).appendingPathComponent("s1"))
         }
     }
 }

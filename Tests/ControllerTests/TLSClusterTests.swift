@@ -1,11 +1,12 @@
 import Console
 import Controller
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GreenwaveAPI
 import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Five real controllers with mutual TLS between peers, the PKI made by `greenwave pki`.
 final class TLSClusterTests: XCTestCase {
@@ -24,7 +25,8 @@ final class TLSClusterTests: XCTestCase {
 
         for s in c.signals { try c.start(s, extra: ["--peer-tls-dir", pki]) }
         guard let leader = await c.waitForLeader(timeout: 20) else { return XCTFail("no leader elected:\n\(c.log(1))") }
-        let request = CommandRequest(operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: "mode", plan: "night")
+        let request = CommandRequest(
+            operator: "test", clientID: ConsoleClient.newClientID(), sequence: 1, type: "mode", plan: "night")
         // Sent to learner 2, which forwards it to the leader; retried (same client id and sequence: applied
         // once) while 2's API is still starting.
         var answer: (Int, CommandResponse?)?
@@ -47,9 +49,15 @@ final class TLSClusterTests: XCTestCase {
         XCTAssertEqual(Set(applied?.values.map(\.stateHash) ?? []).count, 1)
         for s in c.signals {
             XCTAssertTrue(c.log(s).contains("peer connections: mutual TLS"), "S\(s) runs with TLS:\n\(c.log(s))")
-            guard let metrics = await c.text(s, "/metrics") else { XCTFail("no /metrics from S\(s)"); continue }
-            XCTAssertTrue(metrics.contains("greenwave_transport_tls_handshake_failures_total{signal=\"\(s)\"}"), metrics)
-            XCTAssertTrue(metrics.contains("greenwave_transport_certificate_refusals_total{signal=\"\(s)\"} 0\n"), "no member was refused:\n\(metrics)")
+            guard let metrics = await c.text(s, "/metrics") else {
+                XCTFail("no /metrics from S\(s)")
+                continue
+            }
+            XCTAssertTrue(
+                metrics.contains("greenwave_transport_tls_handshake_failures_total{signal=\"\(s)\"}"), metrics)
+            XCTAssertTrue(
+                metrics.contains("greenwave_transport_certificate_refusals_total{signal=\"\(s)\"} 0\n"),
+                "no member was refused:\n\(metrics)")
         }
     }
 }
@@ -59,7 +67,9 @@ extension LocalCluster {
     func text(_ s: Int, _ path: String) async -> String? {
         guard let port = apiPorts[s] else { return nil }
         let req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        guard let (data, resp) = try? await session.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200 else { return nil }
+        guard let (data, resp) = try? await session.data(for: req), (resp as? HTTPURLResponse)?.statusCode == 200 else {
+            return nil
+        }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -31,12 +31,16 @@ enum TestOperators {
     }
 
     /// A corridor file's text with the tests' operators added.
-    static func secured(_ yaml: String) -> String { yaml.hasSuffix("\n") ? yaml + securityBlock : yaml + "\n" + securityBlock }
+    static func secured(_ yaml: String) -> String {
+        yaml.hasSuffix("\n") ? yaml + securityBlock : yaml + "\n" + securityBlock
+    }
 }
 
 extension CommandRequest {
     /// Signed by the tests' engineer (or `by`) for `document`.
-    func signedForTest(_ document: CorridorDocument, by signer: OperatorSigner = TestOperators.engineer) -> CommandRequest {
+    func signedForTest(
+        _ document: CorridorDocument, by signer: OperatorSigner = TestOperators.engineer
+    ) -> CommandRequest {
         try! signed(by: signer, document: document)
     }
 }

@@ -8,10 +8,12 @@ import XCTest
 final class AuditCheckpointTests: XCTestCase {
     func testACheckpointChangesNoStateAndRoundTrips() throws {
         var m = Fixture.machine()
-        _ = m.apply(index: 1, term: 1, kind: .normal, payload: payload(.hold(SignalID(2), stage: nil), seq: 1, at: Fixture.t0))
+        _ = m.apply(
+            index: 1, term: 1, kind: .normal, payload: payload(.hold(SignalID(2), stage: nil), seq: 1, at: Fixture.t0))
         let before = m.stateHash
         let clock = m.clockMs
-        let cp = AuditCheckpoint(headIndex: 1, headHash: Array(repeating: 0x5A, count: 32), leaderTimeMs: Fixture.t0 + 999_999)
+        let cp = AuditCheckpoint(
+            headIndex: 1, headHash: Array(repeating: 0x5A, count: 32), leaderTimeMs: Fixture.t0 + 999_999)
         let bytes = cp.encoded()
         XCTAssertEqual(bytes.count, AuditCheckpoint.encodedBytes)
         XCTAssertEqual(try AuditCheckpoint.decode(bytes), cp)
@@ -30,7 +32,8 @@ final class AuditCheckpointTests: XCTestCase {
 
     func testMalformedCheckpointsAreRefusedWithoutAChange() {
         var m = Fixture.machine()
-        let good = AuditCheckpoint(headIndex: 4, headHash: Array(repeating: 1, count: 32), leaderTimeMs: Fixture.t0).encoded()
+        let good = AuditCheckpoint(headIndex: 4, headHash: Array(repeating: 1, count: 32), leaderTimeMs: Fixture.t0)
+            .encoded()
         var wrongVersion = good
         wrongVersion[5] = 9
         for (k, bad) in [Array(good.dropLast()), good + [0], wrongVersion, Array(good.prefix(4))].enumerated() {
@@ -51,16 +54,20 @@ final class AuditCheckpointTests: XCTestCase {
         for i in 1...40 {
             let index = UInt64(i)
             if i % 5 == 0 {
-                let cp = AuditCheckpoint(headIndex: index - 1, headHash: Array(repeating: UInt8(i), count: 32), leaderTimeMs: t).encoded()
-                XCTAssertEqual(a.apply(index: index, term: 1, kind: .normal, payload: cp).stateHash,
-                               b.apply(index: index, term: 1, kind: .noop, payload: []).stateHash)
+                let cp = AuditCheckpoint(
+                    headIndex: index - 1, headHash: Array(repeating: UInt8(i), count: 32), leaderTimeMs: t
+                ).encoded()
+                XCTAssertEqual(
+                    a.apply(index: index, term: 1, kind: .normal, payload: cp).stateHash,
+                    b.apply(index: index, term: 1, kind: .noop, payload: []).stateHash)
                 continue
             }
             t += 7_000
             let c: Command = i % 2 == 0 ? .hold(SignalID(1 + i % 4), stage: nil) : .release(SignalID(1 + (i - 1) % 4))
             let p = payload(c, seq: UInt64(i), at: t)
-            XCTAssertEqual(a.apply(index: index, term: 1, kind: .normal, payload: p).stateHash,
-                           b.apply(index: index, term: 1, kind: .normal, payload: p).stateHash, "index \(i)")
+            XCTAssertEqual(
+                a.apply(index: index, term: 1, kind: .normal, payload: p).stateHash,
+                b.apply(index: index, term: 1, kind: .normal, payload: p).stateHash, "index \(i)")
         }
     }
 }

@@ -12,7 +12,8 @@ final class DeterminismTests: XCTestCase {
     /// a reference replica's at every applied index and after every snapshot install.
     func testClusterSimulationWithCorridorMachineHasNoViolations() {
         let seeds = UInt64(ProcessInfo.processInfo.environment["GREENWAVE_MACHINE_SEEDS"].flatMap { Int($0) } ?? 40)
-        var totalCommits = 0, totalSnapshots = 0
+        var totalCommits = 0
+        var totalSnapshots = 0
         for seed in 1...seeds {
             var options = SimulationOptions()
             options.faultSteps = 1_500
@@ -21,7 +22,8 @@ final class DeterminismTests: XCTestCase {
             totalCommits += r.commits
             totalSnapshots += r.snapshotsInstalled
         }
-        print("CorridorMachine simulation: \(seeds) seeds, \(totalCommits) commits, \(totalSnapshots) snapshot installs")
+        print(
+            "CorridorMachine simulation: \(seeds) seeds, \(totalCommits) commits, \(totalSnapshots) snapshot installs")
         XCTAssertGreaterThan(totalCommits, Int(seeds) * 10)
         XCTAssertGreaterThan(totalSnapshots, 0)
     }
@@ -31,7 +33,11 @@ final class DeterminismTests: XCTestCase {
     func testGeneratedLogCoversTheMachine() {
         let log = Self.makeLog(entries: 600, seed: 7)
         var m = try! CorridorMachine(snapshot: log.initial)
-        var accepted = 0, rejected = 0, duplicates = 0, stale = 0, compactions = 0
+        var accepted = 0
+        var rejected = 0
+        var duplicates = 0
+        var stale = 0
+        var compactions = 0
         var codes: Set<RejectCode> = []
         var lastBaseline = m.baseline
         for e in log.entries {
@@ -45,9 +51,14 @@ final class DeterminismTests: XCTestCase {
                 if c == .stale { stale += 1 }
             case nil: break
             }
-            if m.baseline != lastBaseline { compactions += 1; lastBaseline = m.baseline }
+            if m.baseline != lastBaseline {
+                compactions += 1
+                lastBaseline = m.baseline
+            }
         }
-        print("generated log: \(accepted) accepted, \(rejected) rejected (\(codes.map { "\($0)" }.sorted())), \(duplicates) duplicates, \(compactions) compactions, \(m.events.count) events left")
+        print(
+            "generated log: \(accepted) accepted, \(rejected) rejected (\(codes.map { "\($0)" }.sorted())), \(duplicates) duplicates, \(compactions) compactions, \(m.events.count) events left"
+        )
         XCTAssertGreaterThan(accepted, 50)
         XCTAssertGreaterThan(rejected, 50)
         XCTAssertGreaterThan(duplicates, 0)
@@ -62,9 +73,17 @@ final class DeterminismTests: XCTestCase {
         var term: UInt64 = 1
         var seq: UInt64 = 1
         for i in 1...UInt64(entries) {
-            if rng.below(40) == 0 { term += 1; out.append(.init(index: i, term: term, kind: .noop, payload: [])); continue }
-            if rng.below(80) == 0 { out.append(.init(index: i, term: term, kind: .config, payload: [1, 2, 3])); continue }
-            out.append(.init(index: i, term: term, kind: .normal, payload: CommandGenerator.make(sequence: seq, rng: &rng)))
+            if rng.below(40) == 0 {
+                term += 1
+                out.append(.init(index: i, term: term, kind: .noop, payload: []))
+                continue
+            }
+            if rng.below(80) == 0 {
+                out.append(.init(index: i, term: term, kind: .config, payload: [1, 2, 3]))
+                continue
+            }
+            out.append(
+                .init(index: i, term: term, kind: .normal, payload: CommandGenerator.make(sequence: seq, rng: &rng)))
             seq += 1
         }
         return ReplayLog(initial: SimCorridorMachine.fresh.snapshot(), entries: out)
@@ -75,7 +94,8 @@ final class DeterminismTests: XCTestCase {
     func testTwoProcessesReplayingTheSameLogAgreeAtEveryIndex() throws {
         let bench = try Self.benchBinary()
         let log = Self.makeLog(entries: 500, seed: 2024)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cm-replay-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "cm-replay-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("log.bin")
@@ -102,7 +122,8 @@ final class DeterminismTests: XCTestCase {
     static func run(_ exe: URL, _ args: [String]) throws -> String {
         let r = try runCommand(exe, args, mergeErrors: false)
         guard r.status == 0 else {
-            throw NSError(domain: "replay", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "exit \(r.status)"])
+            throw NSError(
+                domain: "replay", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: "exit \(r.status)"])
         }
         return r.output
     }
@@ -114,10 +135,16 @@ struct SkewedMachine: SimulatedStateMachine {
     nonisolated(unsafe) static var instances = 0
     var inner: SimCorridorMachine
     let skewed: Bool
-    init() { inner = SimCorridorMachine(); Self.instances += 1; skewed = Self.instances % 2 == 0 }
+    init() {
+        inner = SimCorridorMachine()
+        Self.instances += 1
+        skewed = Self.instances % 2 == 0
+    }
     init?(snapshotData: [UInt8]) {
         guard let m = SimCorridorMachine(snapshotData: snapshotData) else { return nil }
-        inner = m; Self.instances += 1; skewed = Self.instances % 2 == 0
+        inner = m
+        Self.instances += 1
+        skewed = Self.instances % 2 == 0
     }
     mutating func apply(_ entry: Entry) {
         var e = entry

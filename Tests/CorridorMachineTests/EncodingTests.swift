@@ -12,41 +12,58 @@ final class EncodingTests: XCTestCase {
         .release(SignalID(2)),
         .flash(nil), .flash(SignalID(4)), .unflash(nil), .unflash(SignalID(4)),
         .preempt(PreemptRequest(signals: [SignalID(2), SignalID(3)], direction: .increasing)),
-        .preempt(PreemptRequest(signals: [SignalID(5), SignalID(4)], direction: .decreasing, speedKmh: 50, leadMs: 20_000, clearMs: 5_000)),
+        .preempt(
+            PreemptRequest(
+                signals: [SignalID(5), SignalID(4)], direction: .decreasing, speedKmh: 50, leadMs: 20_000,
+                clearMs: 5_000)),
         .cancelPreemption(logIndex: 42),
-        .updatePlan(PlanSpec(name: "evening", cycleMs: 100_000, coordinatedStage: "main",
-                             splitsMs: ["main": 60_000, "main-turn": 16_000, "side": 24_000],
-                             signalSplitsMs: [3: ["main": 55_000, "main-turn": 16_000, "side": 29_000]],
-                             progression: Progression(speedKmh: 35, favoured: .decreasing, favouredBandPercent: 70),
-                             offsetsMs: [1: 0, 2: 10_000, 3: 20_000, 4: 30_000, 5: 40_000])),
+        .updatePlan(
+            PlanSpec(
+                name: "evening", cycleMs: 100_000, coordinatedStage: "main",
+                splitsMs: ["main": 60_000, "main-turn": 16_000, "side": 24_000],
+                signalSplitsMs: [3: ["main": 55_000, "main-turn": 16_000, "side": 29_000]],
+                progression: Progression(speedKmh: 35, favoured: .decreasing, favouredBandPercent: 70),
+                offsetsMs: [1: 0, 2: 10_000, 3: 20_000, 4: 30_000, 5: 40_000])),
         .updatePlan(.flash("blink")),
         .addOperator(name: "ravi", publicKey: Array(repeating: 7, count: 32), role: .supervisor),
         .setRole(name: "ravi", role: .viewer),
-        .revokeKey(keyID: 0xFEED_FACE_CAFE_BEEF),
+        .revokeKey(keyID: 0xFEED_FACE_CAFE_BEEF)
     ]
 
     func testEveryCommandRoundTrips() throws {
         for (i, c) in Self.everyCommand.enumerated() {
-            let e = CommandEnvelope(operatorID: "operator \(i) — Ωμέγα", clientID: ClientID(high: UInt64(i), low: 0xDEAD_BEEF),
-                                    sequence: UInt64(i) * 1_000_003, leaderTimeMs: Fixture.t0 - Int64(i), command: c)
+            let e = CommandEnvelope(
+                operatorID: "operator \(i) — Ωμέγα", clientID: ClientID(high: UInt64(i), low: 0xDEAD_BEEF),
+                sequence: UInt64(i) * 1_000_003, leaderTimeMs: Fixture.t0 - Int64(i), command: c)
             let bytes = e.encoded()
             XCTAssertEqual(try CommandEnvelope.decode(bytes), e, "\(c)")
             XCTAssertEqual(try CommandEnvelope.decode(bytes).encoded(), bytes, "canonical: \(c)")
             XCTAssertEqual(Array(bytes[0..<2]), [0, 2], "big-endian version first")
-            let s = Fixture.signer("asha").envelope(corridorID: "x", clientID: e.clientID, sequence: e.sequence, leaderTimeMs: e.leaderTimeMs, command: c)
+            let s = Fixture.signer("asha").envelope(
+                corridorID: "x", clientID: e.clientID, sequence: e.sequence, leaderTimeMs: e.leaderTimeMs, command: c)
             XCTAssertEqual(try CommandEnvelope.decode(s.encoded()), s, "signed: \(c)")
-            XCTAssertEqual(s.encoded().count, bytes.count - "operator \(i) — Ωμέγα".utf8.count + 4 + 8 + 64, "key id and signature: \(c)")
+            XCTAssertEqual(
+                s.encoded().count, bytes.count - "operator \(i) — Ωμέγα".utf8.count + 4 + 8 + 64,
+                "key id and signature: \(c)")
         }
     }
 
     func testMapsAreEncodedSortedWhateverTheInsertionOrder() throws {
         var a: [String: Int64] = [:]
-        a["side"] = 1; a["main"] = 2; a["main-turn"] = 3
+        a["side"] = 1
+        a["main"] = 2
+        a["main-turn"] = 3
         var b: [String: Int64] = [:]
-        b["main-turn"] = 3; b["main"] = 2; b["side"] = 1
+        b["main-turn"] = 3
+        b["main"] = 2
+        b["side"] = 1
         let p = Progression(speedKmh: 40, favoured: .increasing, favouredBandPercent: 100)
-        let ea = payload(.updatePlan(PlanSpec(name: "x", cycleMs: 90_000, coordinatedStage: "main", splitsMs: a, progression: p)), seq: 1, at: 0)
-        let eb = payload(.updatePlan(PlanSpec(name: "x", cycleMs: 90_000, coordinatedStage: "main", splitsMs: b, progression: p)), seq: 1, at: 0)
+        let ea = payload(
+            .updatePlan(PlanSpec(name: "x", cycleMs: 90_000, coordinatedStage: "main", splitsMs: a, progression: p)),
+            seq: 1, at: 0)
+        let eb = payload(
+            .updatePlan(PlanSpec(name: "x", cycleMs: 90_000, coordinatedStage: "main", splitsMs: b, progression: p)),
+            seq: 1, at: 0)
         XCTAssertEqual(ea, eb)
     }
 
@@ -63,15 +80,19 @@ final class EncodingTests: XCTestCase {
         for cut in 0..<good.count {
             XCTAssertThrowsError(try CommandEnvelope.decode(Array(good[0..<cut])), "prefix of \(cut) bytes")
         }
-        XCTAssertThrowsError(try CommandEnvelope.decode(good + [0])) { XCTAssertEqual($0 as? DecodeError, .trailingBytes(count: 1)) }
+        XCTAssertThrowsError(try CommandEnvelope.decode(good + [0])) {
+            XCTAssertEqual($0 as? DecodeError, .trailingBytes(count: 1))
+        }
         var badTag = payload(.release(SignalID(1)), seq: 1, at: 0)
         badTag[badTag.count - 9] = 99
-        XCTAssertThrowsError(try CommandEnvelope.decode(badTag)) { XCTAssertEqual($0 as? DecodeError, .unknownTag(what: "command", tag: 99)) }
+        XCTAssertThrowsError(try CommandEnvelope.decode(badTag)) {
+            XCTAssertEqual($0 as? DecodeError, .unknownTag(what: "command", tag: 99))
+        }
         var rng = SplitMix64(seed: 99)
         for _ in 0..<2_000 {
             var b = good
             b[rng.below(b.count)] = UInt8(truncatingIfNeeded: rng.next())
-            _ = try? CommandEnvelope.decode(b)  // must not trap
+            _ = try? CommandEnvelope.decode(b) // must not trap
         }
     }
 
@@ -95,10 +116,12 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(back.events, d.m.events)
         XCTAssertEqual(back.sessions, d.m.sessions)
         // The restored machine continues identically.
-        var a = d.m, b = back
+        var a = d.m
+        var b = back
         let next = payload(.release(SignalID(5)), client: 9, seq: 1, at: t + 10_000)
-        XCTAssertEqual(a.apply(index: d.next, term: 2, kind: .normal, payload: next),
-                       b.apply(index: d.next, term: 2, kind: .normal, payload: next))
+        XCTAssertEqual(
+            a.apply(index: d.next, term: 2, kind: .normal, payload: next),
+            b.apply(index: d.next, term: 2, kind: .normal, payload: next))
         XCTAssertEqual(a.encodedState(), b.encodedState())
     }
 
@@ -159,7 +182,8 @@ final class IncrementalStateHashTests: XCTestCase {
     func testTheCachedPrefixHashEqualsTheHashOfTheWholeEncodingAtEveryIndex() throws {
         let log = DeterminismTests.makeLog(entries: 400, seed: 11)
         var m = try CorridorMachine(snapshot: log.initial)
-        var checked = 0, planUpdates = 0
+        var checked = 0
+        var planUpdates = 0
         for e in log.entries {
             let corridorBefore = m.corridor
             let r = m.apply(index: e.index, term: e.term, kind: e.kind, payload: e.payload)
@@ -170,22 +194,27 @@ final class IncrementalStateHashTests: XCTestCase {
             checked += 1
         }
         XCTAssertEqual(checked, 400)
-        XCTAssertGreaterThan(planUpdates, 0, "the log must change the prefix (updatePlan) for this test to mean something")
+        XCTAssertGreaterThan(
+            planUpdates, 0, "the log must change the prefix (updatePlan) for this test to mean something")
     }
 
     func testAPlanUpdateChangesTheHashAsTheFullEncodingDoes() throws {
         var d = Driver()
         let before = d.m.stateHash
-        let spec = PlanSpec(name: "evening", cycleMs: 100_000, coordinatedStage: "main",
-                            splitsMs: ["main": 60_000, "main-turn": 16_000, "side": 24_000],
-                            progression: Progression(speedKmh: 35, favoured: .decreasing, favouredBandPercent: 70))
+        let spec = PlanSpec(
+            name: "evening", cycleMs: 100_000, coordinatedStage: "main",
+            splitsMs: ["main": 60_000, "main-turn": 16_000, "side": 24_000],
+            progression: Progression(speedKmh: 35, favoured: .decreasing, favouredBandPercent: 70))
         XCTAssertTrue(d.send(.updatePlan(spec), at: Fixture.t0).result!.isAccepted)
         XCTAssertNotEqual(d.m.stateHash, before)
         XCTAssertEqual(d.m.stateHash, try CorridorMachine(encodedState: d.m.encodedState()).stateHash)
         // A copy of the machine taken before the update keeps its own (older) prefix.
         var copy = d.m
-        XCTAssertTrue(copy.apply(index: 1_000, term: 1, kind: .normal,
-                                 payload: payload(.hold(SignalID(2), stage: nil), client: 5, seq: 1, at: Fixture.t0 + 1_000)).result!.isAccepted)
+        XCTAssertTrue(
+            copy.apply(
+                index: 1_000, term: 1, kind: .normal,
+                payload: payload(.hold(SignalID(2), stage: nil), client: 5, seq: 1, at: Fixture.t0 + 1_000)
+            ).result!.isAccepted)
         XCTAssertEqual(copy.stateHash, try CorridorMachine(encodedState: copy.encodedState()).stateHash)
     }
 }

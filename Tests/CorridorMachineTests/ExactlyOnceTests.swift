@@ -41,7 +41,8 @@ final class ExactlyOnceTests: XCTestCase {
         XCTAssertEqual(d.m.stateHash, hash, "a stale command changes nothing")
         XCTAssertEqual(d.m.signalFlashes.map(\.signal), [SignalID(1)])
         // Other clients are independent.
-        XCTAssertTrue(d.raw(payload(.unflash(SignalID(1)), client: 4, seq: 1, at: Fixture.t0 + 2_000)).result!.isAccepted)
+        XCTAssertTrue(
+            d.raw(payload(.unflash(SignalID(1)), client: 4, seq: 1, at: Fixture.t0 + 2_000)).result!.isAccepted)
     }
 
     func testNoopAndConfigEntriesOnlyAdvanceTheIndex() {

@@ -31,7 +31,8 @@ final class HostileValueTests: XCTestCase {
         var d = Driver()
         let y2100: Int64 = 4_102_444_800_000
         XCTAssertTrue(d.send(.hold(SignalID(2), stage: nil), at: y2100).result!.isAccepted)
-        let r = d.raw(signed(.flash(nil), clientID: ClientID.timed(createdAtMs: y2100, random: 7), seq: 1, at: Fixture.t0))
+        let r = d.raw(
+            signed(.flash(nil), clientID: ClientID.timed(createdAtMs: y2100, random: 7), seq: 1, at: Fixture.t0))
         XCTAssertEqual(r.result?.code, .implausibleTime)
         XCTAssertTrue(r.result!.reason!.contains("behind the corridor's clock"), r.result!.reason!)
         let ok = d.send(.release(SignalID(2)), at: y2100 - Limits.leaderTimeStepBackMsMax)
@@ -45,11 +46,14 @@ final class HostileValueTests: XCTestCase {
         let big = d.raw([UInt8](repeating: 0x41, count: CommandEnvelope.maxEncodedBytes + 1))
         XCTAssertEqual(big.result?.code, .oversized)
         XCTAssertNil(big.header)
-        let long = d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0, op: String(repeating: "x", count: 129)))
+        let long = d.raw(
+            payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0, op: String(repeating: "x", count: 129)))
         XCTAssertEqual(long.result?.code, .malformed)
         XCTAssertNil(d.m.session(Fixture.client(3)))
         // 128 bytes decode, but no registered operator has such a name.
-        XCTAssertEqual(d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0, op: String(repeating: "x", count: 128))).result?.code, .unauthorized)
+        XCTAssertEqual(
+            d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0, op: String(repeating: "x", count: 128)))
+                .result?.code, .unauthorized)
         XCTAssertTrue(d.raw(payload(.flash(nil), client: 3, seq: 1, at: Fixture.t0)).result!.isAccepted)
     }
 
@@ -73,18 +77,25 @@ final class HostileValueTests: XCTestCase {
     /// Two replicas fed the same hostile entries end with the same state hash (determinism holds for
     /// refusals too).
     func testHostileEntriesAreDeterministic() {
-        var a = Driver(), b = Driver()
+        var a = Driver()
+        var b = Driver()
         let entries: [[UInt8]] = [
             payload(.flash(nil), client: 1, seq: 1, at: Int64.max),
             [UInt8](repeating: 0xFF, count: CommandEnvelope.maxEncodedBytes + 5),
             payload(.setMode(PlanID(String(repeating: "\u{7}", count: 2_000))), client: 2, seq: 1, at: Fixture.t0),
-            payload(.hold(SignalID(Int.max), stage: String(repeating: "s", count: 10_000)), client: 3, seq: 1, at: Fixture.t0 + 1),
-            payload(.preempt(PreemptRequest(signals: [SignalID(2)], direction: .increasing, speedKmh: Int.max,
-                                            leadMs: Int64.max, clearMs: Int64.max)), client: 4, seq: 1, at: Fixture.t0 + 2),
-            payload(.cancelPreemption(logIndex: UInt64.max), client: 5, seq: 1, at: Fixture.t0 + 3),
+            payload(
+                .hold(SignalID(Int.max), stage: String(repeating: "s", count: 10_000)), client: 3, seq: 1,
+                at: Fixture.t0 + 1),
+            payload(
+                .preempt(
+                    PreemptRequest(
+                        signals: [SignalID(2)], direction: .increasing, speedKmh: Int.max,
+                        leadMs: Int64.max, clearMs: Int64.max)), client: 4, seq: 1, at: Fixture.t0 + 2),
+            payload(.cancelPreemption(logIndex: UInt64.max), client: 5, seq: 1, at: Fixture.t0 + 3)
         ]
         for e in entries {
-            let ra = a.raw(e), rb = b.raw(e)
+            let ra = a.raw(e)
+            let rb = b.raw(e)
             XCTAssertEqual(ra.result, rb.result)
             XCTAssertFalse(ra.result?.isAccepted ?? false, "\(String(describing: ra.result))")
         }
@@ -111,8 +122,12 @@ final class SessionWindowTests: XCTestCase {
         XCTAssertTrue(retry.duplicate)
         XCTAssertEqual(retry.result, first.result)
         // Another client's command moves the clock past the window: the session expires.
-        XCTAssertTrue(d.raw(env(.unflash(SignalID(2)), timed(Fixture.t0 + ClientID.windowMs, 1), seq: 1,
-                                at: Fixture.t0 + ClientID.windowMs + 1)).result!.isAccepted)
+        XCTAssertTrue(
+            d.raw(
+                env(
+                    .unflash(SignalID(2)), timed(Fixture.t0 + ClientID.windowMs, 1), seq: 1,
+                    at: Fixture.t0 + ClientID.windowMs + 1)
+            ).result!.isAccepted)
         XCTAssertNil(d.m.session(id))
         // The same retry now: refused as too old, not applied a second time.
         let late = d.raw(env(.flash(SignalID(2)), id, seq: 1, at: Fixture.t0 + ClientID.windowMs + 2))
@@ -134,15 +149,19 @@ final class SessionWindowTests: XCTestCase {
     /// and is accepted once the window of an older one has passed.
     func testLiveTimedSessionsAreNeverEvicted() {
         var d = Driver(MachineSettings(maxSessions: 3))
-        for i in 1 ... 3 {
-            XCTAssertTrue(d.raw(env(.hold(SignalID(i), stage: nil), timed(Fixture.t0, UInt64(i)), seq: 1, at: Fixture.t0 + Int64(i))).result!.isAccepted)
+        for i in 1...3 {
+            XCTAssertTrue(
+                d.raw(
+                    env(.hold(SignalID(i), stage: nil), timed(Fixture.t0, UInt64(i)), seq: 1, at: Fixture.t0 + Int64(i))
+                ).result!.isAccepted)
         }
         let refused = d.raw(env(.hold(SignalID(4), stage: nil), timed(Fixture.t0 + 10, 4), seq: 1, at: Fixture.t0 + 10))
         XCTAssertEqual(refused.result?.code, .tooManySessions)
         XCTAssertEqual(d.m.sessions.count, 3)
         XCTAssertFalse(d.m.holds.contains { $0.signal == SignalID(4) })
         // Client 1 still gets its first result back on a retry.
-        XCTAssertTrue(d.raw(env(.hold(SignalID(1), stage: nil), timed(Fixture.t0, 1), seq: 1, at: Fixture.t0 + 20)).duplicate)
+        XCTAssertTrue(
+            d.raw(env(.hold(SignalID(1), stage: nil), timed(Fixture.t0, 1), seq: 1, at: Fixture.t0 + 20)).duplicate)
         // After the window the old sessions expire and the new client is served.
         let later = Fixture.t0 + ClientID.windowMs + 100
         XCTAssertTrue(d.raw(env(.hold(SignalID(4), stage: nil), timed(later, 4), seq: 1, at: later)).result!.isAccepted)

@@ -8,10 +8,10 @@ final class ModeChangeTests: XCTestCase {
         // Leader times around a boundary of the normal plan's 90 s cycle.
         let boundary = epoch + 1_000 * 90_000
         for (leader, expected) in [
-            (boundary - 5_000, boundary),            // exactly the margin before: this boundary
-            (boundary - 4_999, boundary + 90_000),   // 1 ms too late: the next one
+            (boundary - 5_000, boundary), // exactly the margin before: this boundary
+            (boundary - 4_999, boundary + 90_000), // 1 ms too late: the next one
             (boundary - 60_000, boundary),
-            (boundary, boundary + 90_000),
+            (boundary, boundary + 90_000)
         ] {
             var d = Driver()
             let r = d.send(.setMode(PlanID("rush-hour")), at: leader)
@@ -24,7 +24,9 @@ final class ModeChangeTests: XCTestCase {
         }
         // The margin is a setting.
         var d = Driver(MachineSettings(safetyMarginMs: 60_001))
-        XCTAssertEqual(d.send(.setMode(PlanID("night")), at: boundary - 60_000).result, .accepted(effectiveAtMs: boundary + 90_000))
+        XCTAssertEqual(
+            d.send(.setMode(PlanID("night")), at: boundary - 60_000).result, .accepted(effectiveAtMs: boundary + 90_000)
+        )
     }
 
     func testLaterModeChangesUseTheCycleOfThePlanTheyFollowAndKeepCommitOrder() {
@@ -34,14 +36,18 @@ final class ModeChangeTests: XCTestCase {
         guard case .accepted(let first)? = d.send(.setMode(PlanID("rush-hour")), at: t).result else { return XCTFail() }
         XCTAssertEqual((first - epoch) % 90_000, 0)
         // Ordered right after: it follows rush-hour, so it lands on a 120 s boundary after `first`.
-        guard case .accepted(let second)? = d.send(.setMode(PlanID("night")), client: 2, at: t + 100).result else { return XCTFail() }
+        guard case .accepted(let second)? = d.send(.setMode(PlanID("night")), client: 2, at: t + 100).result else {
+            return XCTFail()
+        }
         XCTAssertGreaterThan(second, first)
         XCTAssertEqual((second - epoch) % 120_000, 0)
         XCTAssertEqual(d.m.pendingModes.map(\.plan), [PlanID("rush-hour"), PlanID("night")])
         // Out of flash the new plan's boundary is used.
         var f = Driver()
         guard case .accepted(let fl)? = f.send(.setMode(PlanID("flash")), at: t).result else { return XCTFail() }
-        guard case .accepted(let back)? = f.send(.setMode(PlanID("night")), client: 2, at: fl + 200_000).result else { return XCTFail() }
+        guard case .accepted(let back)? = f.send(.setMode(PlanID("night")), client: 2, at: fl + 200_000).result else {
+            return XCTFail()
+        }
         XCTAssertEqual((back - epoch) % 60_000, 0)
         XCTAssertGreaterThanOrEqual(back, fl + 205_000)
     }
@@ -51,12 +57,15 @@ final class ModeChangeTests: XCTestCase {
     func testLampsSwitchTogetherAtTheEffectiveInstant() throws {
         var with = Driver()
         let leader = Fixture.epoch + 2_000 * 90_000 + 33_333
-        guard case .accepted(let at)? = with.send(.setMode(PlanID("flash")), at: leader).result else { return XCTFail() }
+        guard case .accepted(let at)? = with.send(.setMode(PlanID("flash")), at: leader).result else {
+            return XCTFail()
+        }
         let without = Fixture.machine()
         for s in Fixture.corridor.signals.map(\.id) {
             var t = leader
             while t < at {
-                let a = with.m.timeline.state(of: s, at: t), b = without.timeline.state(of: s, at: t)
+                let a = with.m.timeline.state(of: s, at: t)
+                let b = without.timeline.state(of: s, at: t)
                 XCTAssertEqual(a.lamps, b.lamps, "signal \(s) at \(t - at) ms")
                 XCTAssertEqual(a.mode, b.mode)
                 t += 250
@@ -69,7 +78,8 @@ final class ModeChangeTests: XCTestCase {
             XCTAssertEqual(with.m.cause(of: s, at: at + 90_000), Provenance(logIndex: 1, operatorID: "asha"))
         }
         // Coming out of flash: all-red for every signal from the same instant, then coordination.
-        guard case .accepted(let back)? = with.send(.setMode(PlanID("normal")), client: 2, at: at + 100_000).result else { return XCTFail() }
+        guard case .accepted(let back)? = with.send(.setMode(PlanID("normal")), client: 2, at: at + 100_000).result
+        else { return XCTFail() }
         for s in Fixture.corridor.signals.map(\.id) {
             XCTAssertEqual(with.m.timeline.state(of: s, at: back - 1).mode, .flash, "signal \(s) before")
             let st = with.m.timeline.state(of: s, at: back)

@@ -32,7 +32,8 @@ final class PlanRulesTests: XCTestCase {
     }
 
     func spec(splits: [String: Int64], cycleMs: Int64 = 90_000, offsets: [Int: Int64]? = nil) -> PlanSpec {
-        var s = PlanSpec(name: "normal2", cycleMs: cycleMs, coordinatedStage: "main", splitsMs: splits, progression: progression)
+        var s = PlanSpec(
+            name: "normal2", cycleMs: cycleMs, coordinatedStage: "main", splitsMs: splits, progression: progression)
         s.offsetsMs = offsets
         return s
     }
@@ -43,10 +44,13 @@ final class PlanRulesTests: XCTestCase {
     func testSplitsThatDoNotFillTheCycleAreRefusedInOneWording() {
         let p = PlanRules.splits([55_000, 16_000, 24_000], fill: 90_000)
         XCTAssertEqual(p, .splitsOverrunCycle(totalMs: 95_000, cycleMs: 90_000))
-        XCTAssertEqual(machineReason(spec(splits: ["main": 55_000, "main-turn": 16_000, "side": 24_000])),
-                       "plan 'normal2': " + p!.message(time: ms))
-        XCTAssertEqual(fileMessage("splits_s: { main: 50, main-turn: 16, side: 24 }", "splits_s: { main: 55, main-turn: 16, side: 24 }"),
-                       p!.message(time: s))
+        XCTAssertEqual(
+            machineReason(spec(splits: ["main": 55_000, "main-turn": 16_000, "side": 24_000])),
+            "plan 'normal2': " + p!.message(time: ms))
+        XCTAssertEqual(
+            fileMessage(
+                "splits_s: { main: 50, main-turn: 16, side: 24 }", "splits_s: { main: 55, main-turn: 16, side: 24 }"),
+            p!.message(time: s))
         XCTAssertEqual(p!.message(time: s), "splits sum to 95 s, overrunning the cycle of 90 s by 5 s")
         let under = PlanRules.splits([45_000, 16_000, 24_000], fill: 90_000)
         XCTAssertEqual(under?.message(time: s), "splits sum to 85 s, 5 s short of the cycle of 90 s")
@@ -60,12 +64,21 @@ final class PlanRulesTests: XCTestCase {
         XCTAssertNil(PlanRules.split(signal.stageMinSplitMs[k], stage: k, of: signal))
         let short = fmt(signal.stageMinSplitMs[k] - 1)
         let rest = fmt(90_000 - 50_000 - signal.stageMinSplitMs[k] + 1)
-        XCTAssertEqual(fileMessage("splits_s: { main: 50, main-turn: 16, side: 24 }", "splits_s: { main: 50, main-turn: \(short), side: \(rest) }"),
-                       p.message(time: s))
-        XCTAssertEqual(machineReason(spec(splits: ["main": 50_000, "main-turn": signal.stageMinSplitMs[k] - 1,
-                                                   "side": 90_000 - 50_000 - signal.stageMinSplitMs[k] + 1])),
-                       "plan 'normal2': " + p.message(time: ms))
-        XCTAssertTrue(p.message(time: s).hasPrefix("split \(short) s of stage 'main-turn' is below min green"), p.message(time: s))
+        XCTAssertEqual(
+            fileMessage(
+                "splits_s: { main: 50, main-turn: 16, side: 24 }",
+                "splits_s: { main: 50, main-turn: \(short), side: \(rest) }"),
+            p.message(time: s))
+        XCTAssertEqual(
+            machineReason(
+                spec(splits: [
+                    "main": 50_000, "main-turn": signal.stageMinSplitMs[k] - 1,
+                    "side": 90_000 - 50_000 - signal.stageMinSplitMs[k] + 1
+                ])),
+            "plan 'normal2': " + p.message(time: ms))
+        XCTAssertTrue(
+            p.message(time: s).hasPrefix("split \(short) s of stage 'main-turn' is below min green"), p.message(time: s)
+        )
     }
 
     func testAnOffsetOutsideTheCycleIsRefusedInOneWording() {
@@ -74,21 +87,31 @@ final class PlanRulesTests: XCTestCase {
         XCTAssertNotNil(PlanRules.offset(-1, of: SignalID(3), cycleMs: 90_000))
         let p = PlanRules.offset(90_000, of: SignalID(3), cycleMs: 90_000)!
         XCTAssertEqual(p.message(time: s), "offset 90 s of signal 3 is not in 0..<cycle 90 s")
-        XCTAssertEqual(machineReason(spec(splits: ["main": 50_000, "main-turn": 16_000, "side": 24_000],
-                                          offsets: [1: 0, 2: 0, 3: 90_000, 4: 0, 5: 0])),
-                       "plan 'normal2': " + p.message(time: ms))
-        XCTAssertEqual(fileMessage("    progression: { speed_kmh: 40, favour: northbound, favour_band_percent: 50 }\n  - name: rush-hour",
-                                   "    progression: { speed_kmh: 40, favour: northbound, favour_band_percent: 50 }\n    offsets_s: { 1: 0, 2: 0, 3: 90, 4: 0, 5: 0 }\n  - name: rush-hour"),
-                       p.message(time: s))
+        XCTAssertEqual(
+            machineReason(
+                spec(
+                    splits: ["main": 50_000, "main-turn": 16_000, "side": 24_000],
+                    offsets: [1: 0, 2: 0, 3: 90_000, 4: 0, 5: 0])),
+            "plan 'normal2': " + p.message(time: ms))
+        XCTAssertEqual(
+            fileMessage(
+                "    progression: { speed_kmh: 40, favour: northbound, favour_band_percent: 50 }\n  - name: rush-hour",
+                "    progression: { speed_kmh: 40, favour: northbound, favour_band_percent: 50 }\n    offsets_s: { 1: 0, 2: 0, 3: 90, 4: 0, 5: 0 }\n  - name: rush-hour"
+            ),
+            p.message(time: s))
     }
 
     /// Splits near Int64.max in a signed plan update: refused as overrunning the cycle, not a trap on every
     /// replica (their sum used to overflow).
     func testHugeSplitsAreRefusedNotTrapped() {
         let huge = Int64.max - 1
-        XCTAssertEqual(PlanRules.splits([huge, huge, huge], fill: 90_000), .splitsOverrunCycle(totalMs: .max, cycleMs: 90_000))
+        XCTAssertEqual(
+            PlanRules.splits([huge, huge, huge], fill: 90_000), .splitsOverrunCycle(totalMs: .max, cycleMs: 90_000))
         let reason = machineReason(spec(splits: ["main": huge, "main-turn": huge, "side": huge]))
-        XCTAssertEqual(reason, "plan 'normal2': splits sum to \(Int64.max) ms, overrunning the cycle of 90000 ms by \(Int64.max - 90_000) ms")
+        XCTAssertEqual(
+            reason,
+            "plan 'normal2': splits sum to \(Int64.max) ms, overrunning the cycle of 90000 ms by \(Int64.max - 90_000) ms"
+        )
     }
 
     func testAnUnknownStageIsRefusedInOneWording() {
@@ -96,9 +119,13 @@ final class PlanRulesTests: XCTestCase {
         XCTAssertNil(PlanRules.stages(["side", "main"], of: names))
         let p = PlanRules.stages(["main", "bus", "tram"], of: names)
         XCTAssertEqual(p, .unknownStage("bus", stages: names))
-        XCTAssertEqual(machineReason(spec(splits: ["main": 50_000, "main-turn": 16_000, "side": 24_000, "bus": 0])),
-                       "plan 'normal2': " + p!.message(time: ms))
-        XCTAssertEqual(fileMessage("splits_s: { main: 50, main-turn: 16, side: 24 }", "splits_s: { main: 50, main-turn: 16, side: 24, bus: 0 }"),
-                       p!.message(time: s))
+        XCTAssertEqual(
+            machineReason(spec(splits: ["main": 50_000, "main-turn": 16_000, "side": 24_000, "bus": 0])),
+            "plan 'normal2': " + p!.message(time: ms))
+        XCTAssertEqual(
+            fileMessage(
+                "splits_s: { main: 50, main-turn: 16, side: 24 }",
+                "splits_s: { main: 50, main-turn: 16, side: 24, bus: 0 }"),
+            p!.message(time: s))
     }
 }

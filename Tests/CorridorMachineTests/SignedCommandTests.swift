@@ -10,12 +10,16 @@ final class SignedCommandTests: XCTestCase {
     let t = Fixture.t0
     var client: ClientID { Fixture.client(1) }
 
-    func envelope(_ c: Command, op: String = "asha", seq: UInt64 = 1, corridor: String = Fixture.corridorID) -> CommandEnvelope {
+    func envelope(
+        _ c: Command, op: String = "asha", seq: UInt64 = 1, corridor: String = Fixture.corridorID
+    ) -> CommandEnvelope {
         Fixture.signer(op).envelope(corridorID: corridor, clientID: client, sequence: seq, leaderTimeMs: t, command: c)
     }
 
     /// Applies `bytes` and checks it is refused as unauthorized without changing the state.
-    func assertRefused(_ d: inout Driver, _ bytes: [UInt8], _ why: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertRefused(
+        _ d: inout Driver, _ bytes: [UInt8], _ why: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         let before = d.m.stateHash
         let r = d.raw(bytes)
         XCTAssertEqual(r.result?.code, .unauthorized, "\(r.result.map { "\($0)" } ?? "nil")", file: file, line: line)
@@ -27,11 +31,18 @@ final class SignedCommandTests: XCTestCase {
     func testUnsignedForgedAlteredAndMisdirectedCommandsAreRefused() {
         var d = Driver()
         // Unsigned (the envelope of before this issue).
-        assertRefused(&d, CommandEnvelope(operatorID: "asha", clientID: client, sequence: 1, leaderTimeMs: t, command: .flash(nil)).encoded(), "unsigned")
+        assertRefused(
+            &d,
+            CommandEnvelope(operatorID: "asha", clientID: client, sequence: 1, leaderTimeMs: t, command: .flash(nil))
+                .encoded(), "unsigned")
         // A key nobody registered, under a registered name.
         let stranger = OperatorSigner(name: "asha", seed: "someone else")
-        assertRefused(&d, stranger.envelope(corridorID: Fixture.corridorID, clientID: client, sequence: 1, leaderTimeMs: t, command: .flash(nil)).encoded(),
-                      "not in the operator registry")
+        assertRefused(
+            &d,
+            stranger.envelope(
+                corridorID: Fixture.corridorID, clientID: client, sequence: 1, leaderTimeMs: t, command: .flash(nil)
+            ).encoded(),
+            "not in the operator registry")
         // Asha's key id with a made-up signature.
         var fake = envelope(.flash(nil))
         fake.signature!.bytes = Array(repeating: 0x5A, count: 64)
@@ -60,13 +71,21 @@ final class SignedCommandTests: XCTestCase {
 
     func testRolesLimitWhatEachOperatorMayOrder() {
         var d = Driver()
-        let viewer = Fixture.signer("vera"), op = Fixture.signer("otto"), sup = Fixture.signer("suri")
+        let viewer = Fixture.signer("vera")
+        let op = Fixture.signer("otto")
+        let sup = Fixture.signer("suri")
         for (s, role) in [(viewer, OperatorRole.viewer), (op, .operator), (sup, .supervisor)] {
-            XCTAssertTrue(d.send(.addOperator(name: s.name, publicKey: s.publicKey, role: role), at: t).result!.isAccepted, s.name)
+            XCTAssertTrue(
+                d.send(.addOperator(name: s.name, publicKey: s.publicKey, role: role), at: t).result!.isAccepted, s.name
+            )
         }
         func send(_ s: OperatorSigner, _ c: Command, seq: UInt64) -> ApplyResult {
-            d.raw(s.envelope(corridorID: Fixture.corridorID, clientID: ClientID.timed(createdAtMs: t, random: s.keyID), sequence: seq,
-                             leaderTimeMs: t + 1_000, command: c).encoded())
+            d.raw(
+                s.envelope(
+                    corridorID: Fixture.corridorID, clientID: ClientID.timed(createdAtMs: t, random: s.keyID),
+                    sequence: seq,
+                    leaderTimeMs: t + 1_000, command: c
+                ).encoded())
         }
         let viewerHold = send(viewer, .hold(SignalID(2), stage: nil), seq: 1)
         XCTAssertEqual(viewerHold.result?.code, .forbidden)
@@ -75,8 +94,11 @@ final class SignedCommandTests: XCTestCase {
         XCTAssertEqual(send(op, .flash(nil), seq: 1).result?.code, .forbidden, "an operator cannot flash the corridor")
         XCTAssertNil(d.m.corridorFlash)
         XCTAssertTrue(send(op, .flash(SignalID(3)), seq: 2).result!.isAccepted, "but may flash one signal")
-        XCTAssertEqual(send(sup, .updatePlan(.flash("blink")), seq: 1).result?.code, .forbidden, "plans are for engineers")
-        XCTAssertEqual(send(sup, .addOperator(name: "x", publicKey: Fixture.signer("x").publicKey, role: .engineer), seq: 2).result?.code, .forbidden)
+        XCTAssertEqual(
+            send(sup, .updatePlan(.flash("blink")), seq: 1).result?.code, .forbidden, "plans are for engineers")
+        XCTAssertEqual(
+            send(sup, .addOperator(name: "x", publicKey: Fixture.signer("x").publicKey, role: .engineer), seq: 2)
+                .result?.code, .forbidden)
         XCTAssertTrue(send(sup, .flash(nil), seq: 3).result!.isAccepted, "a supervisor may flash the corridor")
         XCTAssertNotNil(d.m.corridorFlash)
         // A forbidden command is a definite answer: a retry gets the same one.
@@ -86,10 +108,14 @@ final class SignedCommandTests: XCTestCase {
     func testRevokedKeysAndRoleChangesTakeEffectAtTheirIndex() {
         var d = Driver()
         let otto = Fixture.signer("otto")
-        XCTAssertTrue(d.send(.addOperator(name: "otto", publicKey: otto.publicKey, role: .operator), at: t).result!.isAccepted)
+        XCTAssertTrue(
+            d.send(.addOperator(name: "otto", publicKey: otto.publicKey, role: .operator), at: t).result!.isAccepted)
         func byOtto(_ c: Command, seq: UInt64) -> ApplyResult {
-            d.raw(otto.envelope(corridorID: Fixture.corridorID, clientID: ClientID.timed(createdAtMs: t, random: 77), sequence: seq,
-                                leaderTimeMs: t + 1_000, command: c).encoded())
+            d.raw(
+                otto.envelope(
+                    corridorID: Fixture.corridorID, clientID: ClientID.timed(createdAtMs: t, random: 77), sequence: seq,
+                    leaderTimeMs: t + 1_000, command: c
+                ).encoded())
         }
         XCTAssertTrue(byOtto(.hold(SignalID(2), stage: nil), seq: 1).result!.isAccepted)
         XCTAssertTrue(d.send(.setRole(name: "otto", role: .viewer), at: t + 2_000).result!.isAccepted)
@@ -102,41 +128,59 @@ final class SignedCommandTests: XCTestCase {
         XCTAssertTrue(after.result!.reason!.contains("revoked by command \(revoke.index)"), after.result!.reason!)
         XCTAssertEqual(d.m.operatorKey(otto.keyID)?.revokedAtIndex, revoke.index, "a revoked key stays in the registry")
         // Its id can never be given to a key again.
-        XCTAssertEqual(d.send(.addOperator(name: "otto2", publicKey: otto.publicKey, role: .operator), at: t + 5_000).result?.code, .invalidCommand)
+        XCTAssertEqual(
+            d.send(.addOperator(name: "otto2", publicKey: otto.publicKey, role: .operator), at: t + 5_000).result?.code,
+            .invalidCommand)
     }
 
     func testTheLastEngineerCannotBeRemovedAndNamesAndKeysAreChecked() {
         // A corridor with one engineer.
         let asha = Fixture.signer("asha")
-        var m = try! CorridorMachine(corridor: Fixture.corridor, referenceEpochMs: Fixture.epoch, initialPlan: Fixture.document.initialPlan,
-                                     corridorID: Fixture.corridorID, operators: [OperatorRecord(name: "asha", publicKey: asha.publicKey, role: .engineer)])
+        var m = try! CorridorMachine(
+            corridor: Fixture.corridor, referenceEpochMs: Fixture.epoch, initialPlan: Fixture.document.initialPlan,
+            corridorID: Fixture.corridorID,
+            operators: [OperatorRecord(name: "asha", publicKey: asha.publicKey, role: .engineer)])
         var index: UInt64 = 0
         func send(_ c: Command) -> CommandResult? {
             index += 1
-            return m.apply(index: index, term: 1, kind: .normal, payload: asha.envelope(corridorID: Fixture.corridorID, clientID: Fixture.client(1),
-                                                                                        sequence: index, leaderTimeMs: t, command: c).encoded()).result
+            return m.apply(
+                index: index, term: 1, kind: .normal,
+                payload: asha.envelope(
+                    corridorID: Fixture.corridorID, clientID: Fixture.client(1),
+                    sequence: index, leaderTimeMs: t, command: c
+                ).encoded()
+            ).result
         }
         XCTAssertEqual(send(.revokeKey(keyID: asha.keyID))?.code, .invalidCommand)
         XCTAssertEqual(send(.setRole(name: "asha", role: .supervisor))?.code, .invalidCommand)
-        XCTAssertEqual(send(.addOperator(name: "bad name", publicKey: Fixture.signer("b").publicKey, role: .viewer))?.code, .invalidCommand)
+        XCTAssertEqual(
+            send(.addOperator(name: "bad name", publicKey: Fixture.signer("b").publicKey, role: .viewer))?.code,
+            .invalidCommand)
         XCTAssertEqual(send(.addOperator(name: "b", publicKey: [1, 2, 3], role: .viewer))?.code, .invalidCommand)
-        XCTAssertEqual(send(.addOperator(name: "asha", publicKey: Fixture.signer("asha-2").publicKey, role: .viewer))?.code, .invalidCommand,
-                       "a second key of a name takes the name's role")
+        XCTAssertEqual(
+            send(.addOperator(name: "asha", publicKey: Fixture.signer("asha-2").publicKey, role: .viewer))?.code,
+            .invalidCommand,
+            "a second key of a name takes the name's role")
         // Rotation: a second key for asha, then the first one revoked with it.
         let asha2 = Fixture.signer("asha-2")
         XCTAssertTrue(send(.addOperator(name: "asha", publicKey: asha2.publicKey, role: .engineer))!.isAccepted)
         XCTAssertTrue(send(.revokeKey(keyID: asha.keyID))!.isAccepted)
         index += 1
-        let r = m.apply(index: index, term: 1, kind: .normal,
-                        payload: (try! OperatorSigner(name: "asha", privateKey: asha2.privateKey)).envelope(
-                            corridorID: Fixture.corridorID, clientID: Fixture.client(2), sequence: 1, leaderTimeMs: t, command: .flash(nil)).encoded())
+        let r = m.apply(
+            index: index, term: 1, kind: .normal,
+            payload: (try! OperatorSigner(name: "asha", privateKey: asha2.privateKey)).envelope(
+                corridorID: Fixture.corridorID, clientID: Fixture.client(2), sequence: 1, leaderTimeMs: t,
+                command: .flash(nil)
+            ).encoded())
         XCTAssertTrue(r.result!.isAccepted, "the new key signs")
         // The registry survives a snapshot.
         let restored = try! CorridorMachine(snapshot: m.snapshot())
         XCTAssertEqual(restored.operators, m.operators)
         XCTAssertEqual(restored.stateHash, m.stateHash)
-        XCTAssertThrowsError(try CorridorMachine(corridor: Fixture.corridor, referenceEpochMs: Fixture.epoch, initialPlan: Fixture.document.initialPlan,
-                                                 corridorID: "x", operators: []), "a corridor nobody can command is refused")
+        XCTAssertThrowsError(
+            try CorridorMachine(
+                corridor: Fixture.corridor, referenceEpochMs: Fixture.epoch, initialPlan: Fixture.document.initialPlan,
+                corridorID: "x", operators: []), "a corridor nobody can command is refused")
     }
 
     /// Hostile entries appended straight into the leader's log (as a compromised leader would), in a
@@ -162,7 +206,10 @@ final class SignedCommandTests: XCTestCase {
 struct HostileMachine: SimulatedStateMachine {
     nonisolated(unsafe) static var refused = 0
     nonisolated(unsafe) static var other = 0
-    static func reset() { refused = 0; other = 0 }
+    static func reset() {
+        refused = 0
+        other = 0
+    }
     static func counts() -> (refused: Int, other: Int) { (refused, other) }
 
     var inner = SimCorridorMachine()
@@ -172,9 +219,15 @@ struct HostileMachine: SimulatedStateMachine {
         inner = m
     }
     mutating func apply(_ entry: Entry) {
-        let r = inner.machine.apply(index: entry.index, term: entry.term, kind: MachineEntryKind(rawValue: entry.kind.rawValue)!, payload: entry.data)
+        let r = inner.machine.apply(
+            index: entry.index, term: entry.term, kind: MachineEntryKind(rawValue: entry.kind.rawValue)!,
+            payload: entry.data)
         guard entry.kind == .normal, let result = r.result else { return }
-        if result.code == .unauthorized, r.stateHash == SimCorridorMachine.fresh.stateHash { Self.refused += 1 } else { Self.other += 1 }
+        if result.code == .unauthorized, r.stateHash == SimCorridorMachine.fresh.stateHash {
+            Self.refused += 1
+        } else {
+            Self.other += 1
+        }
     }
     var appliedIndex: LogIndex { inner.appliedIndex }
     func snapshotData() -> [UInt8] { inner.snapshotData() }
@@ -184,16 +237,23 @@ struct HostileMachine: SimulatedStateMachine {
         let t = Fixture.t0 + Int64(sequence & 0xFFFF) * 1_000
         let id = ClientID.timed(createdAtMs: Fixture.t0, random: sequence)
         let asha = Fixture.signer("asha")
-        let commands: [Command] = [.flash(nil), .setMode(PlanID("night")), .hold(SignalID(2), stage: nil), .updatePlan(.flash("x"))]
+        let commands: [Command] = [
+            .flash(nil), .setMode(PlanID("night")), .hold(SignalID(2), stage: nil), .updatePlan(.flash("x"))
+        ]
         let c = commands[rng.below(commands.count)]
-        var e = asha.envelope(corridorID: Fixture.corridorID, clientID: id, sequence: sequence, leaderTimeMs: t, command: c)
+        var e = asha.envelope(
+            corridorID: Fixture.corridorID, clientID: id, sequence: sequence, leaderTimeMs: t, command: c)
         switch rng.below(6) {
         case 0: e.signature = nil
-        case 1: e = OperatorSigner(name: "asha", seed: "forger").envelope(corridorID: Fixture.corridorID, clientID: id, sequence: sequence, leaderTimeMs: t, command: c)
+        case 1:
+            e = OperatorSigner(name: "asha", seed: "forger").envelope(
+                corridorID: Fixture.corridorID, clientID: id, sequence: sequence, leaderTimeMs: t, command: c)
         case 2: e.signature!.bytes[rng.below(64)] ^= 0x01
         case 3: e.command = .unflash(nil)
         case 4: e.sequence = sequence ^ (1 << 40)
-        default: e = asha.envelope(corridorID: "another-corridor", clientID: id, sequence: sequence, leaderTimeMs: t, command: c)
+        default:
+            e = asha.envelope(
+                corridorID: "another-corridor", clientID: id, sequence: sequence, leaderTimeMs: t, command: c)
         }
         return e.encoded()
     }
@@ -202,26 +262,36 @@ struct HostileMachine: SimulatedStateMachine {
     /// signature or another key through on the strength of a remembered one, and stays within its bound.
     func testRememberedSignaturesAnswerLikeVerificationAndStayBounded() {
         let memo = VerifiedSignatures(capacity: 3)
-        let asha = Fixture.signer("asha"), ravi = Fixture.signer("ravi")
+        let asha = Fixture.signer("asha")
+        let ravi = Fixture.signer("ravi")
         let message = Array("hold S12".utf8)
         let sig = asha.sign(message)
-        XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
+        XCTAssertTrue(
+            OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
         XCTAssertEqual(memo.count, 1)
         // Remembered: the same triple again; anything else is verified, and refused.
-        XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
-        XCTAssertFalse(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message + [0], memo: memo))
-        XCTAssertFalse(OperatorKeys.verifyRemembered(publicKey: ravi.publicKey, signature: sig, message: message, memo: memo))
+        XCTAssertTrue(
+            OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
+        XCTAssertFalse(
+            OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message + [0], memo: memo)
+        )
+        XCTAssertFalse(
+            OperatorKeys.verifyRemembered(publicKey: ravi.publicKey, signature: sig, message: message, memo: memo))
         var flipped = sig
         flipped[5] ^= 1
-        XCTAssertFalse(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: flipped, message: message, memo: memo))
+        XCTAssertFalse(
+            OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: flipped, message: message, memo: memo))
         XCTAssertEqual(memo.count, 1, "refusals are not remembered")
         // Bounded: the oldest is forgotten, and verified again when it comes back.
         for k in 0..<5 {
             let m = Array("command \(k)".utf8)
-            XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: ravi.publicKey, signature: ravi.sign(m), message: m, memo: memo))
+            XCTAssertTrue(
+                OperatorKeys.verifyRemembered(
+                    publicKey: ravi.publicKey, signature: ravi.sign(m), message: m, memo: memo))
         }
         XCTAssertEqual(memo.count, 3)
-        XCTAssertTrue(OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
+        XCTAssertTrue(
+            OperatorKeys.verifyRemembered(publicKey: asha.publicKey, signature: sig, message: message, memo: memo))
         XCTAssertEqual(memo.count, 3)
     }
 }

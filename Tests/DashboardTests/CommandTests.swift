@@ -1,7 +1,8 @@
 import CorridorFile
 import GreenwaveAPI
-@testable import Dashboard
 import XCTest
+
+@testable import Dashboard
 
 final class CommandTests: XCTestCase {
     let weh = try! RendererTests.document("western-express-highway.yaml")
@@ -13,7 +14,9 @@ final class CommandTests: XCTestCase {
     func ok(_ s: String, file: StaticString = #filePath, line: UInt = #line) -> CommandRequest? {
         switch parse(s) {
         case .success(let r): return r
-        case .failure(let e): XCTFail("\(s): \(e)", file: file, line: line); return nil
+        case .failure(let e):
+            XCTFail("\(s): \(e)", file: file, line: line)
+            return nil
         }
     }
 
@@ -24,7 +27,8 @@ final class CommandTests: XCTestCase {
 
     func testModeHoldReleaseFlash() {
         let mode = ok("mode rush-hour")
-        XCTAssertEqual(mode, CommandRequest(operator: "asha", clientID: "ab12", sequence: 7, type: "mode", plan: "rush-hour"))
+        XCTAssertEqual(
+            mode, CommandRequest(operator: "asha", clientID: "ab12", sequence: 7, type: "mode", plan: "rush-hour"))
         XCTAssertEqual(ok("hold S12")?.signal, 12)
         XCTAssertEqual(ok("hold 12 side")?.stage, "side")
         XCTAssertEqual(ok("release s03")?.type, "release")
@@ -56,7 +60,9 @@ final class CommandTests: XCTestCase {
     func testBadCommandsSayWhatIsWrong() {
         XCTAssertEqual(error("hold S99"), "'S99' is not a signal of western-express-highway")
         XCTAssertEqual(error("preempt S05-S60 inbound"), "S60 is not a signal of western-express-highway")
-        XCTAssertEqual(error("preempt S05-S11 sideways"), "unknown direction 'sideways': use northbound, southbound, inbound or outbound")
+        XCTAssertEqual(
+            error("preempt S05-S11 sideways"),
+            "unknown direction 'sideways': use northbound, southbound, inbound or outbound")
         XCTAssertEqual(error("preempt S05-XX inbound"), "'S05-XX' is not a signal id or range (S05, 5 or S05-S11)")
         XCTAssertTrue(error("launch rockets")!.hasPrefix("unknown command 'launch'"))
         XCTAssertTrue(error("mode")!.hasPrefix("usage: mode PLAN (one of: normal, rush-hour, night"))
@@ -65,7 +71,9 @@ final class CommandTests: XCTestCase {
     }
 
     func testKeysFromRawInput() {
-        XCTAssertEqual(decodeKeys(Array(":mode x\r".utf8)), [.char(":"), .char("m"), .char("o"), .char("d"), .char("e"), .char(" "), .char("x"), .enter])
+        XCTAssertEqual(
+            decodeKeys(Array(":mode x\r".utf8)),
+            [.char(":"), .char("m"), .char("o"), .char("d"), .char("e"), .char(" "), .char("x"), .enter])
         XCTAssertEqual(decodeKeys([27, 91, 53, 126, 27, 91, 54, 126]), [.pageUp, .pageDown])
         XCTAssertEqual(decodeKeys([27]), [.escape])
         XCTAssertEqual(decodeKeys([27, 91, 65, 127, 3, 4]), [.up, .backspace, .ctrlC, .ctrlD])

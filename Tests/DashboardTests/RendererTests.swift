@@ -1,31 +1,39 @@
 import CorridorFile
 import GreenwaveAPI
-@testable import Dashboard
 import XCTest
+
+@testable import Dashboard
 
 /// The renderer is pure: these build fixed models and read the frames back.
 final class RendererTests: XCTestCase {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let now: Int64 = 1_795_000_000_000  // a fixed dashboard clock
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let now: Int64 = 1_795_000_000_000 // a fixed dashboard clock
 
     static func document(_ name: String) throws -> CorridorDocument {
         try CorridorFile.load(path: repo.appendingPathComponent("corridors/\(name)").path)
     }
 
-    static func status(_ signal: Int, role: String, voter: Bool, applied: UInt64 = 10, hash: String = "aa",
-                       mode: String = "normal", pending: String? = nil, pendingAt: Int64? = nil) -> StatusResponse {
-        StatusResponse(signal: signal, name: "S\(signal)", role: role, voter: voter, term: 3, leader: 1, commitIndex: 10,
-                       appliedIndex: applied, lastIndex: 10, stateHash: hash, mode: mode, modeSinceMs: 0,
-                       pendingMode: pending, pendingModeAtMs: pendingAt, lamps: nil, pid: 1, timeMs: now, halted: nil)
+    static func status(
+        _ signal: Int, role: String, voter: Bool, applied: UInt64 = 10, hash: String = "aa",
+        mode: String = "normal", pending: String? = nil, pendingAt: Int64? = nil
+    ) -> StatusResponse {
+        StatusResponse(
+            signal: signal, name: "S\(signal)", role: role, voter: voter, term: 3, leader: 1, commitIndex: 10,
+            appliedIndex: applied, lastIndex: 10, stateHash: hash, mode: mode, modeSinceMs: 0,
+            pendingMode: pending, pendingModeAtMs: pendingAt, lamps: nil, pid: 1, timeMs: now, halted: nil)
     }
 
-    static func lamps(_ signal: Int, green: [Int], phases: [Int], mode: String = "coordinated", plan: String = "normal",
-                      interval: String = "greenRest", atMs: Int64 = now - 2000, leftMs: Int64 = 12_000,
-                      shownAtMs: Int64? = nil, fault: String? = nil) -> LampUpdate {
+    static func lamps(
+        _ signal: Int, green: [Int], phases: [Int], mode: String = "coordinated", plan: String = "normal",
+        interval: String = "greenRest", atMs: Int64 = now - 2000, leftMs: Int64 = 12_000,
+        shownAtMs: Int64? = nil, fault: String? = nil
+    ) -> LampUpdate {
         var l: [String: String] = [:]
         for p in phases { l["\(p)"] = green.contains(p) ? "green" : "red" }
-        return LampUpdate(signal: signal, atMs: atMs, lamps: l, interval: interval, mode: mode, plan: plan,
-                          timeLeftMs: leftMs, causeIndex: nil, monitorFault: fault, shownAtMs: shownAtMs ?? atMs + 3)
+        return LampUpdate(
+            signal: signal, atMs: atMs, lamps: l, interval: interval, mode: mode, plan: plan,
+            timeLeftMs: leftMs, causeIndex: nil, monitorFault: fault, shownAtMs: shownAtMs ?? atMs + 3)
     }
 
     /// Every controller up, S01 leading, main road green everywhere.
@@ -33,9 +41,10 @@ final class RendererTests: XCTestCase {
         var m = DashboardModel(document: doc)
         let voters = Set(doc.voters.map(\.rawValue))
         let leader = doc.voters[0].rawValue
-        m.applyStatuses(m.controllers.map { c in
-            status(c.signal, role: c.signal == leader ? "leader" : "follower", voter: voters.contains(c.signal))
-        }, atMs: now)
+        m.applyStatuses(
+            m.controllers.map { c in
+                status(c.signal, role: c.signal == leader ? "leader" : "follower", voter: voters.contains(c.signal))
+            }, atMs: now)
         let phases = m.phases.map(\.id)
         for c in m.controllers { m.applyLamps(lamps(c.signal, green: [2, 6], phases: phases), first: true) }
         m.nowMs = now
@@ -112,8 +121,10 @@ final class RendererTests: XCTestCase {
     func testTheClockColumnShowsEachControllersOffsetAndFlagsTheAlarm() throws {
         var m = Self.model(try Self.document("demo-5.yaml"))
         func clock(offsetMs: Double, alarm: Bool, synced: Bool = true) -> ClockStatus {
-            ClockStatus(synced: synced, offsetMs: offsetMs, uncertaintyMs: 0.1, driftPpm: 0, alarm: alarm, alarmBoundMs: 250, residualMs: 0,
-                        votersKnown: 3, voters: 3, localTimeMs: Self.now, corridorTimeMs: Self.now)
+            ClockStatus(
+                synced: synced, offsetMs: offsetMs, uncertaintyMs: 0.1, driftPpm: 0, alarm: alarm, alarmBoundMs: 250,
+                residualMs: 0,
+                votersKnown: 3, voters: 3, localTimeMs: Self.now, corridorTimeMs: Self.now)
         }
         var statuses = m.controllers.map(\.status)
         statuses[0]?.clock = clock(offsetMs: -0.4, alarm: false)
@@ -162,7 +173,8 @@ final class RendererTests: XCTestCase {
 
     func testNoLeaderIsAnAlarm() throws {
         var m = Self.model(try Self.document("demo-5.yaml"))
-        m.applyStatuses(m.controllers.map { c in Self.status(c.signal, role: "candidate", voter: true) }, atMs: Self.now)
+        m.applyStatuses(
+            m.controllers.map { c in Self.status(c.signal, role: "candidate", voter: true) }, atMs: Self.now)
         let text = DashboardRenderer.render(m, width: 100, height: 30).text
         XCTAssertTrue(text.contains("NO LEADER"), text)
         XCTAssertFalse(text.contains("leader S"))
@@ -175,7 +187,8 @@ final class RendererTests: XCTestCase {
         m.applyStatuses(answers, atMs: Self.now)
         let text = DashboardRenderer.render(m, width: 120, height: 30).text
         let at = DashboardRenderer.clock(Self.now + 53_000, tenths: false)
-        XCTAssertTrue(text.contains("leader S01 · term 3 · commit 10 · mode normal → rush-hour at \(at) (in 53 s)"), text)
+        XCTAssertTrue(
+            text.contains("leader S01 · term 3 · commit 10 · mode normal → rush-hour at \(at) (in 53 s)"), text)
     }
 
     func testMarkersForTransitionHoldFlashPreemptionAndMonitorFault() throws {
@@ -185,9 +198,13 @@ final class RendererTests: XCTestCase {
         m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, mode: "hold"), first: true)
         m.applyLamps(Self.lamps(3, green: [], phases: ph, mode: "flash", interval: "flash"), first: true)
         m.applyLamps(Self.lamps(4, green: [2], phases: ph, mode: "preemptDwell"), first: true)
-        m.applyLamps(Self.lamps(5, green: [], phases: ph, mode: "flash", fault: "conflicting greens 2 and 4"), first: true)
+        m.applyLamps(
+            Self.lamps(5, green: [], phases: ph, mode: "flash", fault: "conflicting greens 2 and 4"), first: true)
         let text = DashboardRenderer.render(m, width: 120, height: 30).text
-        let rows = Dictionary(uniqueKeysWithValues: text.split(separator: "\n").filter { $0.hasPrefix("S0") }.map { (String($0.prefix(3)), String($0)) })
+        let rows = Dictionary(
+            uniqueKeysWithValues: text.split(separator: "\n").filter { $0.hasPrefix("S0") }.map {
+                (String($0.prefix(3)), String($0))
+            })
         XCTAssertTrue(rows["S01"]!.contains("TRANS"), rows["S01"]!)
         XCTAssertTrue(rows["S02"]!.contains("HELD"), rows["S02"]!)
         XCTAssertTrue(rows["S02"]!.contains("R R R R G G"), rows["S02"]!)
@@ -209,8 +226,8 @@ final class RendererTests: XCTestCase {
         var m = Self.model(try Self.document("demo-5.yaml"))
         var answers: [StatusResponse?] = m.controllers.map(\.status)
         answers[0] = Self.status(1, role: "leader", voter: true, applied: 10, hash: "aa")
-        answers[1] = Self.status(2, role: "follower", voter: false, applied: 10, hash: "bb")  // diverged
-        answers[2] = Self.status(3, role: "follower", voter: true, applied: 7, hash: "cc")  // behind: unknown
+        answers[1] = Self.status(2, role: "follower", voter: false, applied: 10, hash: "bb") // diverged
+        answers[2] = Self.status(3, role: "follower", voter: true, applied: 7, hash: "cc") // behind: unknown
         m.applyStatuses(answers, atMs: Self.now)
         XCTAssertEqual(m.controllers.map(\.agrees), [true, false, nil, true, true])
         XCTAssertEqual(m.lag(of: m.controllers[2]), 3)
@@ -227,7 +244,10 @@ final class RendererTests: XCTestCase {
         let ph = m.phases.map(\.id)
         XCTAssertNil(m.syncAccuracy, "connect snapshots are not changes")
         for i in 0..<999 {
-            m.applyLamps(Self.lamps(1 + i % 5, green: [2], phases: ph, atMs: Self.now + Int64(i), shownAtMs: Self.now + Int64(i) + 5), first: false)
+            m.applyLamps(
+                Self.lamps(
+                    1 + i % 5, green: [2], phases: ph, atMs: Self.now + Int64(i), shownAtMs: Self.now + Int64(i) + 5),
+                first: false)
         }
         m.applyLamps(Self.lamps(3, green: [2], phases: ph, atMs: Self.now, shownAtMs: Self.now + 500), first: false)
         XCTAssertEqual(m.switchesSeen, 1000)
@@ -243,8 +263,9 @@ final class RendererTests: XCTestCase {
         var m = Self.model(doc)
         let ph = m.phases.map(\.id)
         let plan = try XCTUnwrap(doc.corridor.plans.first { $0.id.rawValue == "normal" })
-        let cycle = Int64(plan.cycleMs), offset = Int64(plan.signals[1].offsetMs)  // S02
-        let start = Int64(doc.referenceEpochMs) + offset + 20_000 * cycle  // a start of coordinated green
+        let cycle = Int64(plan.cycleMs)
+        let offset = Int64(plan.signals[1].offsetMs) // S02
+        let start = Int64(doc.referenceEpochMs) + offset + 20_000 * cycle // a start of coordinated green
         // Side street green, then the coordinated stage (2 and 6) green exactly on schedule.
         m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, atMs: start - 5000), first: false)
         m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, atMs: start), first: false)
@@ -262,12 +283,16 @@ final class RendererTests: XCTestCase {
         XCTAssertEqual(m.switchesInSync, 7)
         // While transitioning the offset is being corrected: no schedule check.
         m.applyLamps(Self.lamps(2, green: [4, 8], phases: ph, atMs: start + 3 * cycle - 5000), first: false)
-        m.applyLamps(Self.lamps(2, green: [2, 6], phases: ph, mode: "transitioning", atMs: start + 3 * cycle + 9000), first: false)
+        m.applyLamps(
+            Self.lamps(2, green: [2, 6], phases: ph, mode: "transitioning", atMs: start + 3 * cycle + 9000),
+            first: false)
         XCTAssertEqual(m.controllers[1].phaseSkewMs, -2000)
         XCTAssertEqual(m.switchesSeen, 11)
         // A signal entering the schedule after start-up: the green it starts while entering, and the green
         // with which it joins the schedule part-way through, are no schedule checks; the next one is.
-        for (green, at) in [([4, 8], start + 4 * cycle - 5000), ([2, 6], start + 4 * cycle + 700), ([4, 8], start + 4 * cycle + 3000)] {
+        for (green, at) in [
+            ([4, 8], start + 4 * cycle - 5000), ([2, 6], start + 4 * cycle + 700), ([4, 8], start + 4 * cycle + 3000)
+        ] {
             var entering = Self.lamps(2, green: green, phases: ph, atMs: at)
             entering.entry = "entering"
             m.applyLamps(entering, first: false)
@@ -286,7 +311,7 @@ final class RendererTests: XCTestCase {
     func testTimeLeftCountsDownOnTheDashboardClock() throws {
         var m = Self.model(try Self.document("demo-5.yaml"))
         let c = m.controllers[0]
-        XCTAssertEqual(m.timeLeftMs(of: c), 10_000)  // changed 2 s ago with 12 s left
+        XCTAssertEqual(m.timeLeftMs(of: c), 10_000) // changed 2 s ago with 12 s left
         m.nowMs += 9_950
         XCTAssertEqual(m.timeLeftMs(of: m.controllers[0]), 50)
         m.nowMs += 1_000
@@ -304,7 +329,8 @@ final class RendererTests: XCTestCase {
         m.applyLamps(Self.lamps(4, green: [2], phases: ph, plan: "night", atMs: Self.now + 11_500), first: false)
         text = DashboardRenderer.render(m, width: 120, height: 30).text
         XCTAssertTrue(text.contains("running on 2/5 signals"), text)
-        let a = DashboardRenderer.clock(Self.now + 11_000, tenths: false), b = DashboardRenderer.clock(Self.now + 11_500, tenths: false)
+        let a = DashboardRenderer.clock(Self.now + 11_000, tenths: false)
+        let b = DashboardRenderer.clock(Self.now + 11_500, tenths: false)
         XCTAssertTrue(text.contains("(adopted \(a)–\(b))"), text)
         let rows = text.split(separator: "\n").filter { $0.hasPrefix("S0") }
         XCTAssertEqual(rows.filter { $0.contains("night") }.count, 2)

@@ -19,12 +19,16 @@ enum Fixture {
     /// The demo corridor's state machine with `engineer`, `reader` (a viewer) and `revoked` registered.
     static func machine() -> CorridorMachine {
         do {
-            return try CorridorMachine(corridor: document.corridor, referenceEpochMs: document.referenceEpochMs,
-                                       initialPlan: document.initialPlan, corridorID: document.id,
-                                       operators: [OperatorRecord(name: engineer.name, publicKey: engineer.publicKey, role: .engineer),
-                                                   OperatorRecord(name: reader.name, publicKey: reader.publicKey, role: .viewer),
-                                                   OperatorRecord(name: revoked.name, publicKey: revoked.publicKey, role: .viewer,
-                                                                  revokedAtIndex: 3)])
+            return try CorridorMachine(
+                corridor: document.corridor, referenceEpochMs: document.referenceEpochMs,
+                initialPlan: document.initialPlan, corridorID: document.id,
+                operators: [
+                    OperatorRecord(name: engineer.name, publicKey: engineer.publicKey, role: .engineer),
+                    OperatorRecord(name: reader.name, publicKey: reader.publicKey, role: .viewer),
+                    OperatorRecord(
+                        name: revoked.name, publicKey: revoked.publicKey, role: .viewer,
+                        revokedAtIndex: 3)
+                ])
         } catch { fatalError("\(error)") }
     }
 }

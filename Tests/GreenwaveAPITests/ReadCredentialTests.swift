@@ -8,7 +8,8 @@ final class ReadCredentialTests: XCTestCase {
     let id = Fixture.document.id
 
     func problem(_ value: String?, path: String = "/v1/status", method: String = "GET", at t: Int64? = nil) -> String? {
-        ReadCredential.problem(value, corridorID: id, method: method, path: path, nowMs: t ?? now, machine: Fixture.machine())
+        ReadCredential.problem(
+            value, corridorID: id, method: method, path: path, nowMs: t ?? now, machine: Fixture.machine())
     }
 
     func testACredentialAdmitsTheReadItWasMadeFor() {
@@ -40,10 +41,12 @@ final class ReadCredentialTests: XCTestCase {
         XCTAssertNotNil(problem(nil)?.range(of: "needs a read credential"))
         let good = ReadCredential.header(Fixture.reader, corridorID: id, path: "/v1/status", nowMs: now)
         let parts = good.split(separator: ":").map(String.init)
-        for bad in ["", ":", "::", "a:b:c", parts[0] + ":" + parts[1], good + ":x", String(repeating: "A", count: 161),
-                    parts[0] + ":-1:" + parts[2], parts[0] + ":99999999999999999999:" + parts[2],
-                    parts[0] + ":" + parts[1] + ":" + String(parts[2].dropLast(4)),
-                    "zzzzzzzzzzzzzzzz:" + parts[1] + ":" + parts[2]] {
+        for bad in [
+            "", ":", "::", "a:b:c", parts[0] + ":" + parts[1], good + ":x", String(repeating: "A", count: 161),
+            parts[0] + ":-1:" + parts[2], parts[0] + ":99999999999999999999:" + parts[2],
+            parts[0] + ":" + parts[1] + ":" + String(parts[2].dropLast(4)),
+            "zzzzzzzzzzzzzzzz:" + parts[1] + ":" + parts[2]
+        ] {
             XCTAssertNotNil(problem(bad), bad)
         }
     }

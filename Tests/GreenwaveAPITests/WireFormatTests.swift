@@ -9,7 +9,7 @@ import XCTest
 final class WireFormatTests: XCTestCase {
     let encoder: JSONEncoder = {
         let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]   // what the controller's API writes
+        e.outputFormatting = [.sortedKeys] // what the controller's API writes
         return e
     }()
 
@@ -17,7 +17,8 @@ final class WireFormatTests: XCTestCase {
 
     /// A lamp-stream event as a controller sent it before the move (the payload SumoTests replays).
     func testALampUpdateReadsAndWritesTheStreamsBytes() throws {
-        let wire = #"{"atMs":1795736406400,"causeIndex":4,"interval":"yellow","lamps":{"1":"red","2":"yellow","4":"red","5":"red","6":"yellow","8":"red"},"mode":"coordinated","plan":"rush-hour","shownAtMs":1795736406402,"signal":2,"timeLeftMs":4000}"#
+        let wire =
+            #"{"atMs":1795736406400,"causeIndex":4,"interval":"yellow","lamps":{"1":"red","2":"yellow","4":"red","5":"red","6":"yellow","8":"red"},"mode":"coordinated","plan":"rush-hour","shownAtMs":1795736406402,"signal":2,"timeLeftMs":4000}"#
         let u = try JSONDecoder().decode(LampUpdate.self, from: Data(wire.utf8))
         XCTAssertEqual(u.signal, 2)
         XCTAssertEqual(u.lamps["2"].flatMap(lamp(named:)), .yellow)
@@ -31,17 +32,25 @@ final class WireFormatTests: XCTestCase {
     }
 
     func testACommandRequestKeepsItsSnakeCaseKeys() throws {
-        var r = CommandRequest(operator: "asha", clientID: "7", sequence: 3, type: "preempt", signals: [5, 4], direction: "southbound",
-                               speedKmh: 40)
-        XCTAssertEqual(try text(r), #"{"client_id":"7","direction":"southbound","operator":"asha","sequence":3,"signals":[5,4],"speed_kmh":40,"type":"preempt"}"#)
-        r = CommandRequest(operator: "asha", clientID: "7", sequence: 4, type: "operator_revoke", keyID: "00000000000000ff")
-        XCTAssertEqual(try text(r), #"{"client_id":"7","key_id":"00000000000000ff","operator":"asha","sequence":4,"type":"operator_revoke"}"#)
+        var r = CommandRequest(
+            operator: "asha", clientID: "7", sequence: 3, type: "preempt", signals: [5, 4], direction: "southbound",
+            speedKmh: 40)
+        XCTAssertEqual(
+            try text(r),
+            #"{"client_id":"7","direction":"southbound","operator":"asha","sequence":3,"signals":[5,4],"speed_kmh":40,"type":"preempt"}"#
+        )
+        r = CommandRequest(
+            operator: "asha", clientID: "7", sequence: 4, type: "operator_revoke", keyID: "00000000000000ff")
+        XCTAssertEqual(
+            try text(r),
+            #"{"client_id":"7","key_id":"00000000000000ff","operator":"asha","sequence":4,"type":"operator_revoke"}"#)
         let back = try JSONDecoder().decode(CommandRequest.self, from: try encoder.encode(r))
         XCTAssertEqual(back, r)
     }
 
     func testAStatusFromAControllerBeforeTheHealthFieldReadsAsHealthy() throws {
-        let old = #"{"signal":3,"name":"S03","role":"follower","voter":true,"term":4,"leader":1,"commit_index":9,"applied_index":9,"last_index":9,"state_hash":"ab","mode":"normal","mode_since_ms":0,"pid":77,"time_ms":5}"#
+        let old =
+            #"{"signal":3,"name":"S03","role":"follower","voter":true,"term":4,"leader":1,"commit_index":9,"applied_index":9,"last_index":9,"state_hash":"ab","mode":"normal","mode_since_ms":0,"pid":77,"time_ms":5}"#
         let s = try JSONDecoder().decode(StatusResponse.self, from: Data(old.utf8))
         XCTAssertEqual(s.health, "ok")
         XCTAssertNil(s.clock)
@@ -50,9 +59,13 @@ final class WireFormatTests: XCTestCase {
     }
 
     func testACommandResponseKeepsItsKeys() throws {
-        let r = CommandResponse(index: 12, term: 3, result: "accepted", effectiveAtMs: 1_800_000_000_000,
-                                effectiveAt: isoTime(1_800_000_000_000), reason: nil, code: nil, duplicate: false, leader: 1)
-        XCTAssertEqual(try text(r), #"{"duplicate":false,"effective_at":"2027-01-15T08:00:00.000Z","effective_at_ms":1800000000000,"index":12,"leader":1,"result":"accepted","term":3}"#)
+        let r = CommandResponse(
+            index: 12, term: 3, result: "accepted", effectiveAtMs: 1_800_000_000_000,
+            effectiveAt: isoTime(1_800_000_000_000), reason: nil, code: nil, duplicate: false, leader: 1)
+        XCTAssertEqual(
+            try text(r),
+            #"{"duplicate":false,"effective_at":"2027-01-15T08:00:00.000Z","effective_at_ms":1800000000000,"index":12,"leader":1,"result":"accepted","term":3}"#
+        )
     }
 
     func testIsoTimeIsUTCWithMilliseconds() {
@@ -64,7 +77,10 @@ final class WireFormatTests: XCTestCase {
     func testHostileRequestsAreBadRequestsWithAReason() {
         let d = Fixture.document
         func problem(_ r: CommandRequest) -> String? {
-            do { _ = try r.command(document: d); return nil } catch { return "\(error)" }
+            do {
+                _ = try r.command(document: d)
+                return nil
+            } catch { return "\(error)" }
         }
         let base = CommandRequest(operator: "asha", clientID: "1", sequence: 1, type: "mode")
         XCTAssertEqual(problem(base), "command 'mode' needs the field 'plan'")
@@ -78,7 +94,8 @@ final class WireFormatTests: XCTestCase {
         XCTAssertNotNil(problem(r)?.range(of: "a corridor has at most \(Limits.signalsMax)"))
         r.signals = [1, 2]
         r.direction = "eastbound"
-        XCTAssertEqual(problem(r), "unknown direction 'eastbound': use northbound, southbound, increasing or decreasing")
+        XCTAssertEqual(
+            problem(r), "unknown direction 'eastbound': use northbound, southbound, increasing or decreasing")
         r.direction = "Northbound"
         XCTAssertNil(problem(r))
         r = base

@@ -34,7 +34,9 @@ public func freePorts(_ n: Int) throws -> [Int] {
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
         }
         guard ok else {
             close(fd)
@@ -58,7 +60,9 @@ public func builtBinary(_ name: String) throws -> URL {
         let u = c.appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: u.path) { return u }
     }
-    throw XCTSkip("\(name) is not built next to the tests (looked in \(candidates.map(\.path))); `swift build --build-tests` builds it")
+    throw XCTSkip(
+        "\(name) is not built next to the tests (looked in \(candidates.map(\.path))); `swift build --build-tests` builds it"
+    )
 }
 
 /// What a finished command printed and how it ended.
@@ -70,7 +74,9 @@ public struct CommandRun: Sendable {
 
 /// Runs `binary` to its end (killed after `timeout` s). The output is read while it runs, so a long one
 /// cannot fill the pipe and stall the process.
-public func runCommand(_ binary: URL, _ args: [String], timeout: Double = 60, mergeErrors: Bool = true) throws -> CommandRun {
+public func runCommand(
+    _ binary: URL, _ args: [String], timeout: Double = 60, mergeErrors: Bool = true
+) throws -> CommandRun {
     let p = Process()
     p.executableURL = binary
     p.arguments = args

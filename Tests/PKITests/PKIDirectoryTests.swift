@@ -33,7 +33,10 @@ final class PKIDirectoryTests: XCTestCase {
         let names = try XCTUnwrap(try cert.extensions.subjectAlternativeNames)
         XCTAssertTrue(names.contains(.uniformResourceIdentifier("greenwave://demo-5/signal/3")))
         XCTAssertTrue(names.contains(.dnsName("signal3.example")))
-        XCTAssertTrue(names.contains { if case .ipAddress(let ip) = $0 { return Array(ip.bytes) == [127, 0, 0, 1] } else { return false } })
+        XCTAssertTrue(
+            names.contains {
+                if case .ipAddress(let ip) = $0 { return Array(ip.bytes) == [127, 0, 0, 1] } else { return false }
+            })
         let ca = try Certificate(pemEncoded: m.caCertificatePEM)
         XCTAssertEqual(try ca.extensions.basicConstraints, .isCertificateAuthority(maxPathLength: 0))
     }
@@ -44,8 +47,12 @@ final class PKIDirectoryTests: XCTestCase {
         try pki.issue(corridorID: "demo-5", signal: 1, hosts: ["127.0.0.1"])
         let caBefore = try String(contentsOfFile: pki.caCertificatePath, encoding: .utf8)
         let keyBefore = try String(contentsOfFile: pki.keyPath(signal: 1), encoding: .utf8)
-        XCTAssertThrowsError(try pki.initialize(corridorID: "demo-5")) { XCTAssertTrue("\($0)".contains("--force"), "\($0)") }
-        XCTAssertThrowsError(try pki.issue(corridorID: "demo-5", signal: 1, hosts: ["127.0.0.1"])) { XCTAssertTrue("\($0)".contains("--force")) }
+        XCTAssertThrowsError(try pki.initialize(corridorID: "demo-5")) {
+            XCTAssertTrue("\($0)".contains("--force"), "\($0)")
+        }
+        XCTAssertThrowsError(try pki.issue(corridorID: "demo-5", signal: 1, hosts: ["127.0.0.1"])) {
+            XCTAssertTrue("\($0)".contains("--force"))
+        }
         XCTAssertEqual(try String(contentsOfFile: pki.caCertificatePath, encoding: .utf8), caBefore)
         XCTAssertEqual(try String(contentsOfFile: pki.keyPath(signal: 1), encoding: .utf8), keyBefore)
         try pki.issue(corridorID: "demo-5", signal: 1, hosts: ["127.0.0.1"], force: true)
@@ -58,25 +65,37 @@ final class PKIDirectoryTests: XCTestCase {
         try pki.initialize(corridorID: "demo-5")
         for s: UInt64 in [1, 2] { try pki.issue(corridorID: "demo-5", signal: s, hosts: ["127.0.0.1"]) }
         // Another signal's certificate, another corridor, a CA of another corridor.
-        XCTAssertThrowsError(try PeerTLSMaterial.load(caPath: pki.caCertificatePath, certificatePath: pki.certificatePath(signal: 2),
-                                                      keyPath: pki.keyPath(signal: 2), corridorID: "demo-5", signal: 1))
+        XCTAssertThrowsError(
+            try PeerTLSMaterial.load(
+                caPath: pki.caCertificatePath, certificatePath: pki.certificatePath(signal: 2),
+                keyPath: pki.keyPath(signal: 2), corridorID: "demo-5", signal: 1))
         XCTAssertThrowsError(try pki.material(corridorID: "other", signal: 1))
-        XCTAssertThrowsError(try pki.issue(corridorID: "other", signal: 3, hosts: [])) { XCTAssertTrue("\($0)".contains("corridor"), "\($0)") }
+        XCTAssertThrowsError(try pki.issue(corridorID: "other", signal: 3, hosts: [])) {
+            XCTAssertTrue("\($0)".contains("corridor"), "\($0)")
+        }
         // A key that is not the certificate's.
-        XCTAssertThrowsError(try PeerTLSMaterial.load(caPath: pki.caCertificatePath, certificatePath: pki.certificatePath(signal: 1),
-                                                      keyPath: pki.keyPath(signal: 2), corridorID: "demo-5", signal: 1)) {
+        XCTAssertThrowsError(
+            try PeerTLSMaterial.load(
+                caPath: pki.caCertificatePath, certificatePath: pki.certificatePath(signal: 1),
+                keyPath: pki.keyPath(signal: 2), corridorID: "demo-5", signal: 1)
+        ) {
             XCTAssertTrue("\($0)".contains("is not the key"), "\($0)")
         }
         // A certificate from another CA.
         let other = PKIDirectory(path: dir.appendingPathComponent("other").path)
         try other.initialize(corridorID: "demo-5")
-        XCTAssertThrowsError(try PeerTLSMaterial.load(caPath: other.caCertificatePath, certificatePath: pki.certificatePath(signal: 1),
-                                                      keyPath: pki.keyPath(signal: 1), corridorID: "demo-5", signal: 1)) {
+        XCTAssertThrowsError(
+            try PeerTLSMaterial.load(
+                caPath: other.caCertificatePath, certificatePath: pki.certificatePath(signal: 1),
+                keyPath: pki.keyPath(signal: 1), corridorID: "demo-5", signal: 1)
+        ) {
             XCTAssertTrue("\($0)".contains("not issued by"), "\($0)")
         }
         // A key file others may read.
         chmod(pki.keyPath(signal: 1), 0o640)
-        XCTAssertThrowsError(try pki.material(corridorID: "demo-5", signal: 1)) { XCTAssertTrue("\($0)".contains("chmod 600"), "\($0)") }
+        XCTAssertThrowsError(try pki.material(corridorID: "demo-5", signal: 1)) {
+            XCTAssertTrue("\($0)".contains("chmod 600"), "\($0)")
+        }
         chmod(pki.keyPath(signal: 1), 0o600)
         XCTAssertNoThrow(try pki.material(corridorID: "demo-5", signal: 1))
     }

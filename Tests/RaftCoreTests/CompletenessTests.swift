@@ -7,8 +7,10 @@ import XCTest
 final class CompletenessTests: XCTestCase {
     /// A leader of [1, 2, 3] (+ learners) whose log is `count` entries past the noop, all acknowledged
     /// by `acked`, applied and optionally compacted at `compactAt`.
-    private func leaderWithLog(count: Int, acked: [NodeID] = [2, 3], learners: [NodeID] = [],
-                               compactAt: LogIndex? = nil, limits: (inout RaftLimits) -> Void = { _ in }) -> RaftNode {
+    private func leaderWithLog(
+        count: Int, acked: [NodeID] = [2, 3], learners: [NodeID] = [],
+        compactAt: LogIndex? = nil, limits: (inout RaftLimits) -> Void = { _ in }
+    ) -> RaftNode {
         var n = Paper.leader(config: Paper.config(1, learners: learners, limits: limits), acked: acked)
         if count > 0 { n.propose((0..<count).map { [UInt8($0)] }) }
         Paper.settle(&n)
@@ -38,7 +40,8 @@ final class CompletenessTests: XCTestCase {
 
     // §7: a peer that needs compacted entries receives the snapshot, in chunks of at most maxSnapshotChunkBytes.
     func testLeaderSendsSnapshotInBoundedChunksToPeerBehindCompaction() throws {
-        var n = leaderWithLog(count: 4, acked: [2], learners: [4], compactAt: 5, limits: { $0.maxSnapshotChunkBytes = 128 })
+        var n = leaderWithLog(
+            count: 4, acked: [2], learners: [4], compactAt: 5, limits: { $0.maxSnapshotChunkBytes = 128 })
         // Learner 4 rejects the probe of its first entry: what it needs is compacted away.
         n.step(Message(kind: .appendResponse, from: 4, to: 1, term: n.term, index: 0, reject: true, rejectHint: 0))
         let m = try XCTUnwrap(Paper.messages(&n).first { $0.to == 4 })
@@ -63,19 +66,23 @@ final class CompletenessTests: XCTestCase {
 
     private func chunks(of snap: Snapshot, size: Int) -> [SnapshotChunk] {
         stride(from: 0, to: snap.data.count, by: size).map {
-            SnapshotChunk(index: snap.index, term: snap.term, membership: snap.membership, offset: $0,
-                          total: snap.data.count, checksum: snap.checksum,
-                          data: Array(snap.data[$0 ..< min($0 + size, snap.data.count)]))
+            SnapshotChunk(
+                index: snap.index, term: snap.term, membership: snap.membership, offset: $0,
+                total: snap.data.count, checksum: snap.checksum,
+                data: Array(snap.data[$0..<min($0 + size, snap.data.count)]))
         }
     }
 
     // §7 InstallSnapshot receiver: chunks are acknowledged with the resume offset; the last one installs.
     func testFollowerInstallsSnapshotAfterLastChunkAndAcknowledgesIt() {
         var f = Paper.follower(2, leader: 1, term: 2, log: [1, 1], commit: 1)
-        let snap = Snapshot(index: 9, term: 2, membership: Membership(voters: [1, 2, 3], learners: [4]), data: Array(0..<200))
+        let snap = Snapshot(
+            index: 9, term: 2, membership: Membership(voters: [1, 2, 3], learners: [4]), data: Array(0..<200))
         let parts = chunks(of: snap, size: 64)
         f.step(Message(kind: .snapshot, from: 1, to: 2, term: 2, snapshot: parts[0]))
-        XCTAssertEqual(Paper.messages(&f), [Message(kind: .snapshotResponse, from: 2, to: 1, term: 2, logTerm: 2, index: 9, context: 64)])
+        XCTAssertEqual(
+            Paper.messages(&f),
+            [Message(kind: .snapshotResponse, from: 2, to: 1, term: 2, logTerm: 2, index: 9, context: 64)])
         // A lost chunk: the next one arrives out of order and is answered with where to resume.
         f.step(Message(kind: .snapshot, from: 1, to: 2, term: 2, snapshot: parts[2]))
         XCTAssertEqual(Paper.messages(&f).first?.context, 64)
@@ -99,7 +106,8 @@ final class CompletenessTests: XCTestCase {
         f.step(Message(kind: .snapshot, from: 1, to: 2, term: 2, snapshot: bad))
         let r = f.ready()
         XCTAssertNil(r.snapshot)
-        XCTAssertEqual(r.messages, [Message(kind: .snapshotResponse, from: 2, to: 1, term: 2, logTerm: 2, index: 9, reject: true)])
+        XCTAssertEqual(
+            r.messages, [Message(kind: .snapshotResponse, from: 2, to: 1, term: 2, logTerm: 2, index: 9, reject: true)])
         XCTAssertEqual(f.commitIndex, 1)
     }
 
@@ -117,9 +125,11 @@ final class CompletenessTests: XCTestCase {
     // A restarted node starts from its snapshot: membership, compaction point and applied index.
     func testRestartFromSnapshotRestoresMembershipAndOffset() {
         let snap = Snapshot(index: 7, term: 3, membership: Membership(voters: [1, 2, 3], learners: [9]), data: [1, 2])
-        let n = RaftNode(config: Paper.config(9, learners: [9]),
-                         restored: RestoredState(hardState: HardState(term: 3, commit: 7),
-                                                 entries: Paper.entries([3, 3], from: 8), snapshot: snap))
+        let n = RaftNode(
+            config: Paper.config(9, learners: [9]),
+            restored: RestoredState(
+                hardState: HardState(term: 3, commit: 7),
+                entries: Paper.entries([3, 3], from: 8), snapshot: snap))
         XCTAssertEqual(n.firstIndex, 8)
         XCTAssertEqual(n.lastIndex, 9)
         XCTAssertEqual(n.appliedIndex, 7)
@@ -151,7 +161,7 @@ final class CompletenessTests: XCTestCase {
 
     // The single-server fix: no change before the leader has committed an entry of its own term.
     func testNoMembershipChangeBeforeCommitInLeadersTerm() {
-        var n = Paper.leader(config: Paper.config(1))  // nobody acknowledged the noop
+        var n = Paper.leader(config: Paper.config(1)) // nobody acknowledged the noop
         guard case .dropped(let why) = n.proposeMembershipChange(.addLearner(4)) else { return XCTFail() }
         XCTAssertTrue(why.contains("has not committed"), why)
     }
@@ -202,7 +212,8 @@ final class CompletenessTests: XCTestCase {
         f.step(Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 1, entries: [cfg]))
         XCTAssertEqual(f.membership.voters, [1, 2, 3, 4])
         // A new leader of term 2 overwrites index 2.
-        f.step(Message(kind: .append, from: 3, to: 2, term: 2, logTerm: 1, index: 1, entries: [Entry(term: 2, index: 2)]))
+        f.step(
+            Message(kind: .append, from: 3, to: 2, term: 2, logTerm: 1, index: 1, entries: [Entry(term: 2, index: 2)]))
         XCTAssertEqual(f.membership.voters, [1, 2, 3])
     }
 
@@ -271,7 +282,7 @@ final class CompletenessTests: XCTestCase {
     // from the sending of the last heartbeat a quorum acknowledged.
     func testLeaseReadIsAnsweredWithoutRoundWhileLeaseHolds() {
         var n = Paper.leader(config: leaseConfig(), acked: [2, 3])
-        n.tick()  // heartbeat round sent at leader tick 1
+        n.tick() // heartbeat round sent at leader tick 1
         let round = Paper.messages(&n).first { $0.kind == .heartbeat }!.context
         n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: n.term, context: round))
         XCTAssertEqual(n.readIndex(context: 42), .pending)
@@ -285,7 +296,10 @@ final class CompletenessTests: XCTestCase {
         n.tick()
         let round = Paper.messages(&n).first { $0.kind == .heartbeat }!.context
         n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: n.term, context: round))
-        for _ in 0..<7 { n.tick(); n.step(Message(kind: .appendResponse, from: 3, to: 1, term: n.term, index: n.lastIndex)) }
+        for _ in 0..<7 {
+            n.tick()
+            n.step(Message(kind: .appendResponse, from: 3, to: 1, term: n.term, index: n.lastIndex))
+        }
         _ = n.ready()
         // Tick 8: 1 + 10 - 2 = 9 is the lease's end, so it still holds; at tick 9 it does not.
         n.tick()

@@ -98,6 +98,7 @@ final class DurabilityTests: XCTestCase {
         exchange(&b, &learner)
         XCTAssertEqual(b.node.commitIndex, 2)
         XCTAssertEqual(learner.node.commitIndex, 2)
-        XCTAssertEqual(learner.node.entry(at: 2), b.node.entry(at: 2), "the learner committed an entry the leader never had")
+        XCTAssertEqual(
+            learner.node.entry(at: 2), b.node.entry(at: 2), "the learner committed an entry the leader never had")
     }
 }

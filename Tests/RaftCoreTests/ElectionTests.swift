@@ -1,5 +1,5 @@
-import XCTest
 import RaftCore
+import XCTest
 
 /// Leader election (§5.2), the RequestVote receiver (Figure 2, §5.4.1), PreVote (thesis §9.6) and
 /// CheckQuorum (thesis §6.2, §4.2.3). Each test feeds one input and checks state and messages.
@@ -9,8 +9,9 @@ final class ElectionTests: XCTestCase {
 
     // Figure 2 Followers: "If election timeout elapses ... convert to candidate"; with PreVote (thesis §9.6) first a PreVote round.
     func testElectionTimeoutStartsPreVoteToVotersAtNextTermWithoutChangingTerm() {
-        var n = RaftNode(config: Paper.config(1, voters: [1, 2, 3], learners: [4]),
-                         restored: Paper.restored(term: 2, vote: 3, log: [1, 2]))
+        var n = RaftNode(
+            config: Paper.config(1, voters: [1, 2, 3], learners: [4]),
+            restored: Paper.restored(term: 2, vote: 3, log: [1, 2]))
         let timeout = n.electionTimeoutTicks
         for _ in 1..<timeout { n.tick() }
         XCTAssertFalse(n.hasReady, "nothing happens before the randomized timeout")
@@ -18,24 +19,29 @@ final class ElectionTests: XCTestCase {
         assertState(n, role: .preCandidate, term: 2, vote: 3, leader: noNode)
         let r = n.ready()
         XCTAssertNil(r.hardState, "a PreVote round changes nothing durable")
-        XCTAssertEqual(r.messages, [
-            Message(kind: .preVote, from: 1, to: 2, term: 3, logTerm: 2, index: 2),
-            Message(kind: .preVote, from: 1, to: 3, term: 3, logTerm: 2, index: 2),
-        ], "PreVote goes to the voters only (not learner 4), for term+1")
+        XCTAssertEqual(
+            r.messages,
+            [
+                Message(kind: .preVote, from: 1, to: 2, term: 3, logTerm: 2, index: 2),
+                Message(kind: .preVote, from: 1, to: 3, term: 3, logTerm: 2, index: 2)
+            ], "PreVote goes to the voters only (not learner 4), for term+1")
     }
 
     // Figure 2 Candidates: "On conversion to candidate: increment currentTerm, vote for self, ... send RequestVote RPCs to all other servers".
     func testElectionTimeoutWithoutPreVoteIncrementsTermVotesSelfAndRequestsVotes() {
-        var n = RaftNode(config: Paper.config(1, voters: [1, 2, 3], learners: [4], preVote: false),
-                         restored: Paper.restored(term: 2, log: [1, 2]))
+        var n = RaftNode(
+            config: Paper.config(1, voters: [1, 2, 3], learners: [4], preVote: false),
+            restored: Paper.restored(term: 2, log: [1, 2]))
         for _ in 0..<n.electionTimeoutTicks { n.tick() }
         assertState(n, role: .candidate, term: 3, vote: 1, leader: noNode)
         let r = n.ready()
         XCTAssertEqual(r.hardState, HardState(term: 3, vote: 1, commit: 0))
-        XCTAssertEqual(r.messages, [
-            Message(kind: .vote, from: 1, to: 2, term: 3, logTerm: 2, index: 2),
-            Message(kind: .vote, from: 1, to: 3, term: 3, logTerm: 2, index: 2),
-        ])
+        XCTAssertEqual(
+            r.messages,
+            [
+                Message(kind: .vote, from: 1, to: 2, term: 3, logTerm: 2, index: 2),
+                Message(kind: .vote, from: 1, to: 3, term: 3, logTerm: 2, index: 2)
+            ])
         XCTAssertEqual(n.electionsStarted, 1)
     }
 
@@ -55,8 +61,9 @@ final class ElectionTests: XCTestCase {
         XCTAssertGreaterThan(bySeed.count, 3, "node 1's timeout should vary with the seed")
         XCTAssertGreaterThan(byNode.count, 1, "nodes with one seed should not share a timeout")
         // Deterministic: the same seed and id draw the same timeout.
-        XCTAssertEqual(RaftNode(config: Paper.config(2, seed: 7)).electionTimeoutTicks,
-                       RaftNode(config: Paper.config(2, seed: 7)).electionTimeoutTicks)
+        XCTAssertEqual(
+            RaftNode(config: Paper.config(2, seed: 7)).electionTimeoutTicks,
+            RaftNode(config: Paper.config(2, seed: 7)).electionTimeoutTicks)
     }
 
     // Figure 2 Followers: the election timer restarts on "receiving AppendEntries RPC from current leader".
@@ -108,10 +115,12 @@ final class ElectionTests: XCTestCase {
         assertState(n, role: .candidate, term: 3, vote: 1, leader: noNode)
         let r = n.ready()
         XCTAssertEqual(r.hardState, HardState(term: 3, vote: 1, commit: 0))
-        XCTAssertEqual(r.messages, [
-            Message(kind: .vote, from: 1, to: 2, term: 3, logTerm: 2, index: 2),
-            Message(kind: .vote, from: 1, to: 3, term: 3, logTerm: 2, index: 2),
-        ])
+        XCTAssertEqual(
+            r.messages,
+            [
+                Message(kind: .vote, from: 1, to: 2, term: 3, logTerm: 2, index: 2),
+                Message(kind: .vote, from: 1, to: 3, term: 3, logTerm: 2, index: 2)
+            ])
     }
 
     // Thesis §9.6: granted PreVotes short of a majority change neither term nor role of the pre-candidate.
@@ -138,8 +147,9 @@ final class ElectionTests: XCTestCase {
 
     // Figure 2 Candidates: "If votes received from majority of servers: become leader"; §8 noop; "send initial empty AppendEntries".
     func testCandidateWinningMajorityBecomesLeaderAppendsNoopAndSendsAppends() {
-        var n = RaftNode(config: Paper.config(1, voters: [1, 2, 3], learners: [4], preVote: false),
-                         restored: Paper.restored(term: 1, commit: 1, log: [1]))
+        var n = RaftNode(
+            config: Paper.config(1, voters: [1, 2, 3], learners: [4], preVote: false),
+            restored: Paper.restored(term: 1, commit: 1, log: [1]))
         n.campaign()
         _ = n.ready()
         n.step(Message(kind: .voteResponse, from: 2, to: 1, term: 2))
@@ -149,9 +159,11 @@ final class ElectionTests: XCTestCase {
         let r = n.ready()
         XCTAssertEqual(r.softState, SoftState(role: .leader, leader: 1))
         XCTAssertEqual(r.entries, [noop])
-        XCTAssertEqual(r.messages, [2, 3, 4].map {
-            Message(kind: .append, from: 1, to: $0, term: 2, logTerm: 1, index: 1, entries: [noop], commit: 1)
-        }, "the new leader sends its noop to every member, learners included")
+        XCTAssertEqual(
+            r.messages,
+            [2, 3, 4].map {
+                Message(kind: .append, from: 1, to: $0, term: 2, logTerm: 1, index: 1, entries: [noop], commit: 1)
+            }, "the new leader sends its noop to every member, learners included")
     }
 
     // Figure 2 Candidates / §5.2: a candidate that a majority rejects cannot win; it becomes a follower.
@@ -170,8 +182,10 @@ final class ElectionTests: XCTestCase {
         var n = RaftNode(config: Paper.config(1, preVote: false), restored: Paper.restored(term: 1, log: [1]))
         n.campaign()
         _ = n.ready()
-        n.step(Message(kind: .append, from: 3, to: 1, term: 2, logTerm: 1, index: 1,
-                       entries: [Entry(term: 2, index: 2, kind: .noop)], commit: 1))
+        n.step(
+            Message(
+                kind: .append, from: 3, to: 1, term: 2, logTerm: 1, index: 1,
+                entries: [Entry(term: 2, index: 2, kind: .noop)], commit: 1))
         assertState(n, role: .follower, term: 2, vote: 1, leader: 3)
         XCTAssertEqual(n.lastIndex, 2)
         XCTAssertEqual(n.ready().messages, [Message(kind: .appendResponse, from: 1, to: 3, term: 2, index: 2)])
@@ -199,10 +213,12 @@ final class ElectionTests: XCTestCase {
         XCTAssertTrue(n.ready().messages.isEmpty)
         n.tick()
         assertState(n, role: .candidate, term: 3, vote: 1, leader: noNode)
-        XCTAssertEqual(n.ready().messages, [
-            Message(kind: .vote, from: 1, to: 2, term: 3),
-            Message(kind: .vote, from: 1, to: 3, term: 3),
-        ])
+        XCTAssertEqual(
+            n.ready().messages,
+            [
+                Message(kind: .vote, from: 1, to: 2, term: 3),
+                Message(kind: .vote, from: 1, to: 3, term: 3)
+            ])
         XCTAssertEqual(n.electionsStarted, 2)
     }
 
@@ -225,7 +241,7 @@ final class ElectionTests: XCTestCase {
         assertState(n, role: .follower, term: 3, vote: noNode, leader: noNode)
         let r = n.ready()
         XCTAssertNil(r.hardState)
-        for m in r.messages {  // silently dropping (etcd) and an explicit rejection are both allowed
+        for m in r.messages { // silently dropping (etcd) and an explicit rejection are both allowed
             XCTAssertEqual(m.kind, .voteResponse)
             XCTAssertTrue(m.reject)
             XCTAssertEqual(m.term, 3)
@@ -241,12 +257,14 @@ final class ElectionTests: XCTestCase {
 
         n.step(Message(kind: .vote, from: 3, to: 1, term: 2, logTerm: 1, index: 1))
         XCTAssertEqual(n.vote, 2)
-        XCTAssertEqual(n.ready().messages, [Message(kind: .voteResponse, from: 1, to: 3, term: 2, reject: true)],
-                       "second candidate of the same term is rejected")
+        XCTAssertEqual(
+            n.ready().messages, [Message(kind: .voteResponse, from: 1, to: 3, term: 2, reject: true)],
+            "second candidate of the same term is rejected")
 
         n.step(Message(kind: .vote, from: 2, to: 1, term: 2, logTerm: 1, index: 1))
-        XCTAssertEqual(n.ready().messages, [Message(kind: .voteResponse, from: 1, to: 2, term: 2)],
-                       "the same candidate asking again (a retry) is granted again")
+        XCTAssertEqual(
+            n.ready().messages, [Message(kind: .voteResponse, from: 1, to: 2, term: 2)],
+            "the same candidate asking again (a retry) is granted again")
     }
 
     // §5.4.1: reject a candidate whose last entry has an older term, even when its log is longer.
@@ -347,7 +365,9 @@ final class ElectionTests: XCTestCase {
 
     // Thesis §4.2.3: once electionTicks pass without the leader, the lease is over and a vote can be granted.
     func testFollowerGrantsHigherTermVoteOnceLeaseExpired() {
-        let build = { (s: UInt64) in Paper.follower(2, leader: 1, term: 2, log: [1, 2], config: Paper.config(2, seed: s)) }
+        let build = { (s: UInt64) in
+            Paper.follower(2, leader: 1, term: 2, log: [1, 2], config: Paper.config(2, seed: s))
+        }
         guard let seed = Paper.seed(where: build, timeoutAbove: 10) else {
             return XCTFail("no seed draws a timeout above electionTicks: is the timeout randomized?")
         }

@@ -1,5 +1,5 @@
-import XCTest
 import RaftCore
+import XCTest
 
 /// Hostile values at the core's boundary (issue 14): terms, indexes and counts at 0, 2^63−1, 2^63 and
 /// 2^64−1, in every message kind, delivered to nodes in every role. A trap would end the test process;
@@ -10,15 +10,18 @@ final class ExtremeValueTests: XCTestCase {
     /// Nodes in each role: follower (with a log), candidate, pre-candidate, leader (with acked peers),
     /// and a learner.
     func nodes() -> [RaftNode] {
-        var candidate = RaftNode(config: Paper.config(1, preVote: false), restored: Paper.restored(term: 3, log: [1, 2, 3]))
+        var candidate = RaftNode(
+            config: Paper.config(1, preVote: false), restored: Paper.restored(term: 3, log: [1, 2, 3]))
         candidate.campaign()
         Paper.settle(&candidate)
         var pre = RaftNode(config: Paper.config(1), restored: Paper.restored(term: 3, log: [1, 2, 3]))
         pre.campaign()
         Paper.settle(&pre)
-        let leader = Paper.leader(config: Paper.config(1), restored: Paper.restored(term: 3, commit: 2, log: [1, 2, 3]), acked: [2])
-        let learner = Paper.follower(4, leader: 1, term: 3, log: [1, 2, 3], commit: 2,
-                                     config: Paper.config(4, voters: [1, 2, 3], learners: [4]))
+        let leader = Paper.leader(
+            config: Paper.config(1), restored: Paper.restored(term: 3, commit: 2, log: [1, 2, 3]), acked: [2])
+        let learner = Paper.follower(
+            4, leader: 1, term: 3, log: [1, 2, 3], commit: 2,
+            config: Paper.config(4, voters: [1, 2, 3], learners: [4]))
         return [Paper.follower(2, leader: 1, term: 3, log: [1, 2, 3], commit: 2), candidate, pre, leader, learner]
     }
 
@@ -29,26 +32,29 @@ final class ExtremeValueTests: XCTestCase {
     func randomMessage(to id: NodeID, _ rng: inout SplitMix64) -> Message {
         let kind = MessageKind.allCases[rng.below(MessageKind.allCases.count)]
         let from = NodeID([1, 2, 3, 4, 5][rng.below(5)])
-        var m = Message(kind: kind, from: from == id ? (id % 3) + 1 : from, to: id, term: randomExtreme(&rng),
-                        logTerm: randomExtreme(&rng), index: randomExtreme(&rng), commit: randomExtreme(&rng),
-                        reject: rng.below(2) == 0, rejectHint: randomExtreme(&rng), hintTerm: randomExtreme(&rng),
-                        context: randomExtreme(&rng))
+        var m = Message(
+            kind: kind, from: from == id ? (id % 3) + 1 : from, to: id, term: randomExtreme(&rng),
+            logTerm: randomExtreme(&rng), index: randomExtreme(&rng), commit: randomExtreme(&rng),
+            reject: rng.below(2) == 0, rejectHint: randomExtreme(&rng), hintTerm: randomExtreme(&rng),
+            context: randomExtreme(&rng))
         if kind == .append || rng.below(8) == 0 {
             // Sometimes consecutive (the shape that passes validation), sometimes anything.
             let n = rng.below(4)
             let consecutive = rng.below(2) == 0
-            m.entries = (0 ..< n).map { i in
-                Entry(term: consecutive ? min(m.term, m.logTerm &+ UInt64(i)) : randomExtreme(&rng),
-                      index: consecutive ? m.index &+ 1 &+ UInt64(i) : randomExtreme(&rng),
-                      kind: [.normal, .noop][rng.below(2)], data: [UInt8(i)])
+            m.entries = (0..<n).map { i in
+                Entry(
+                    term: consecutive ? min(m.term, m.logTerm &+ UInt64(i)) : randomExtreme(&rng),
+                    index: consecutive ? m.index &+ 1 &+ UInt64(i) : randomExtreme(&rng),
+                    kind: [.normal, .noop][rng.below(2)], data: [UInt8(i)])
             }
         }
         if kind == .snapshot {
             let total = [0, 1, 10, Int.max, Int(Int64.max) - 1][rng.below(5)]
             let offset = [0, 1, 5, Int.max, -1, Int.min][rng.below(6)]
-            m.snapshot = SnapshotChunk(index: randomExtreme(&rng), term: randomExtreme(&rng),
-                                       membership: Membership(voters: [1, 2, 3]), offset: offset, total: total,
-                                       checksum: rng.next(), data: [UInt8](repeating: 7, count: rng.below(12)))
+            m.snapshot = SnapshotChunk(
+                index: randomExtreme(&rng), term: randomExtreme(&rng),
+                membership: Membership(voters: [1, 2, 3]), offset: offset, total: total,
+                checksum: rng.next(), data: [UInt8](repeating: 7, count: rng.below(12)))
         }
         return m
     }
@@ -57,10 +63,10 @@ final class ExtremeValueTests: XCTestCase {
     /// goes above `maxTerm`, never decreases, and the log keeps consecutive indexes.
     func testRandomExtremeMessagesNeverTrapOrLeaveRange() {
         var rng = SplitMix64(seed: 0x14)
-        for round in 0 ..< 40 {
+        for round in 0..<40 {
             for var n in nodes() {
                 var lastTerm = n.term
-                for _ in 0 ..< 250 {
+                for _ in 0..<250 {
                     let m = randomMessage(to: n.id, &rng)
                     n.step(m)
                     if rng.below(4) == 0 { n.tick() }
@@ -83,8 +89,10 @@ final class ExtremeValueTests: XCTestCase {
         for bad in [maxTerm + 1, UInt64.max] {
             var f = Paper.follower(2, leader: 1, term: 3, log: [1, 2, 3], commit: 2)
             f.step(Message(kind: .heartbeat, from: 1, to: 2, term: bad, commit: 2))
-            f.step(Message(kind: .append, from: 1, to: 2, term: bad, logTerm: 3, index: 3,
-                           entries: [Entry(term: bad, index: 4)], commit: 3))
+            f.step(
+                Message(
+                    kind: .append, from: 1, to: 2, term: bad, logTerm: 3, index: 3,
+                    entries: [Entry(term: bad, index: 4)], commit: 3))
             f.step(Message(kind: .vote, from: 3, to: 2, term: bad, logTerm: bad, index: 100))
             XCTAssertEqual(f.term, 3)
             XCTAssertEqual(f.lastIndex, 3)
@@ -99,11 +107,14 @@ final class ExtremeValueTests: XCTestCase {
         let bad: [Message] = [
             Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 3, entries: [Entry(term: 3, index: 5)]),
             Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 3, entries: [Entry(term: 3, index: 3)]),
-            Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 3,
-                    entries: [Entry(term: 3, index: 4), Entry(term: 2, index: 5)]),
+            Message(
+                kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 3,
+                entries: [Entry(term: 3, index: 4), Entry(term: 2, index: 5)]),
             Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 3, entries: [Entry(term: 4, index: 4)]),
-            Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: maxLogIndex, entries: [Entry(term: 3, index: 0)]),
-            Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 4, index: 3),
+            Message(
+                kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: maxLogIndex,
+                entries: [Entry(term: 3, index: 0)]),
+            Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 4, index: 3)
         ]
         for m in bad {
             var f = Paper.follower(2, leader: 1, term: 3, log: [1, 2, 3], commit: 2)
@@ -114,7 +125,8 @@ final class ExtremeValueTests: XCTestCase {
         }
         // The well-formed version of the first one is taken.
         var f = Paper.follower(2, leader: 1, term: 3, log: [1, 2, 3], commit: 2)
-        f.step(Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 3, entries: [Entry(term: 3, index: 4)]))
+        f.step(
+            Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 3, entries: [Entry(term: 3, index: 4)]))
         XCTAssertEqual(f.lastIndex, 4)
         XCTAssertEqual(f.malformedDropped, 0)
     }
@@ -123,7 +135,10 @@ final class ExtremeValueTests: XCTestCase {
     /// says so, and keeps answering its leader; it never traps on `term + 1`.
     func testNodeAtMaxTermDoesNotCampaign() {
         var n = RaftNode(config: Paper.config(1, preVote: false), restored: Paper.restored(term: maxTerm))
-        for _ in 0 ..< 100 { n.tick(); Paper.settle(&n) }
+        for _ in 0..<100 {
+            n.tick()
+            Paper.settle(&n)
+        }
         n.campaign()
         Paper.settle(&n)
         XCTAssertEqual(n.term, maxTerm)
@@ -135,8 +150,10 @@ final class ExtremeValueTests: XCTestCase {
         XCTAssertEqual(p.term, maxTerm)
         // A leader of maxTerm is still followed.
         var f = Paper.follower(2, leader: 1, term: maxTerm - 1, log: [1])
-        f.step(Message(kind: .append, from: 1, to: 2, term: maxTerm, logTerm: 1, index: 1,
-                       entries: [Entry(term: maxTerm, index: 2)], commit: 2))
+        f.step(
+            Message(
+                kind: .append, from: 1, to: 2, term: maxTerm, logTerm: 1, index: 1,
+                entries: [Entry(term: maxTerm, index: 2)], commit: 2))
         XCTAssertEqual(f.term, maxTerm)
         XCTAssertEqual(f.lastIndex, 2)
     }
@@ -160,13 +177,14 @@ final class ExtremeValueTests: XCTestCase {
 /// the leader it acknowledged, not only by the next one.
 final class LostLogFollowerTests: XCTestCase {
     func testLeaderResendsFromTheStartToAFollowerThatLostItsLog() {
-        var l = Paper.leader(config: Paper.config(1), restored: Paper.restored(term: 2, commit: 3, log: [1, 1, 2]), acked: [2, 3])
+        var l = Paper.leader(
+            config: Paper.config(1), restored: Paper.restored(term: 2, commit: 3, log: [1, 1, 2]), acked: [2, 3])
         XCTAssertEqual(l.matchIndex(of: 2), l.lastIndex)
         // Node 2 comes back with its term and vote but an empty log.
         var f = RaftNode(config: Paper.config(2), restored: Paper.restored(term: l.term))
         var toF: [Message] = []
         var toL: [Message] = []
-        for _ in 0 ..< 200 {
+        for _ in 0..<200 {
             l.tick()
             for r in Paper.settle(&l) { toF += r.messages.filter { $0.to == 2 } }
             for m in toF { f.step(m) }

@@ -1,5 +1,5 @@
-import XCTest
 import RaftCore
+import XCTest
 
 /// Figure 2 "Rules for all servers" for every role, and restart from durable state (Figure 2 "Persistent state").
 final class PaperRuleTests: XCTestCase {
@@ -75,7 +75,8 @@ final class PaperRuleTests: XCTestCase {
 
     // Figure 2 Persistent state: a restarted node keeps currentTerm, votedFor and log; commit is restored too.
     func testRestartedNodeKeepsTermVoteLogAndCommit() {
-        var n = RaftNode(config: Paper.config(1), restored: Paper.restored(term: 5, vote: 2, commit: 2, log: [1, 1, 3], applied: 0))
+        var n = RaftNode(
+            config: Paper.config(1), restored: Paper.restored(term: 5, vote: 2, commit: 2, log: [1, 1, 3], applied: 0))
         assertState(n, role: .follower, term: 5, vote: 2, leader: noNode)
         XCTAssertEqual(n.entries, Paper.entries([1, 1, 3]))
         XCTAssertEqual(n.commitIndex, 2)
@@ -98,15 +99,17 @@ final class PaperRuleTests: XCTestCase {
 
     // Figure 2 Persistent state: a restart does not re-apply what the state machine already reflects.
     func testRestartedNodeDoesNotReapplyAppliedEntries() {
-        var n = RaftNode(config: Paper.config(1), restored: Paper.restored(term: 5, commit: 3, log: [1, 1, 3], applied: 2))
+        var n = RaftNode(
+            config: Paper.config(1), restored: Paper.restored(term: 5, commit: 3, log: [1, 1, 3], applied: 2))
         XCTAssertEqual(n.appliedIndex, 2)
         XCTAssertEqual(n.ready().committedEntries, [Entry(term: 3, index: 3)])
     }
 
     // Figure 2 Rules for all servers (apply): committed entries are handed out in order, at most maxApplyBatch at a time.
     func testCommittedEntriesAreHandedOutInOrderInBoundedBatches() {
-        var n = RaftNode(config: Paper.config(1, limits: { $0.maxApplyBatch = 2 }),
-                         restored: Paper.restored(term: 1, commit: 5, log: [1, 1, 1, 1, 1], applied: 0))
+        var n = RaftNode(
+            config: Paper.config(1, limits: { $0.maxApplyBatch = 2 }),
+            restored: Paper.restored(term: 1, commit: 5, log: [1, 1, 1, 1, 1], applied: 0))
         var batches: [[LogIndex]] = []
         for _ in 0..<4 {
             let r = n.ready()
@@ -119,8 +122,9 @@ final class PaperRuleTests: XCTestCase {
 
     // Ready contract (Types.swift): `hasReady` is "whether ready() would return any work".
     func testHasReadyNeverPromisesAnEmptyReady() {
-        var n = RaftNode(config: Paper.config(1, limits: { $0.maxApplyBatch = 2 }),
-                         restored: Paper.restored(term: 1, commit: 5, log: [1, 1, 1, 1, 1], applied: 0))
+        var n = RaftNode(
+            config: Paper.config(1, limits: { $0.maxApplyBatch = 2 }),
+            restored: Paper.restored(term: 1, commit: 5, log: [1, 1, 1, 1, 1], applied: 0))
         XCTAssertEqual(n.ready().committedEntries.map(\.index), [1, 2])
         // The shell has not reported applying 1–2 yet (it may apply asynchronously).
         let promised = n.hasReady

@@ -1,5 +1,5 @@
-import XCTest
 import RaftCore
+import XCTest
 
 /// Builders for the paper-rule tests (etcd raft_paper_test.go style): build one node, bring it into a
 /// state by feeding it inputs, then feed it ONE input and assert its state and the messages it produces.
@@ -26,10 +26,13 @@ enum Paper {
     }
 
     /// A node restarted from durable state: `terms` is its log, everything in it durable.
-    static func restored(term: Term, vote: NodeID = noNode, commit: LogIndex = 0, log terms: [Term] = [],
-                         applied: LogIndex? = nil) -> RestoredState {
-        RestoredState(hardState: HardState(term: term, vote: vote, commit: commit), entries: entries(terms),
-                      applied: applied ?? commit)
+    static func restored(
+        term: Term, vote: NodeID = noNode, commit: LogIndex = 0, log terms: [Term] = [],
+        applied: LogIndex? = nil
+    ) -> RestoredState {
+        RestoredState(
+            hardState: HardState(term: term, vote: vote, commit: commit), entries: entries(terms),
+            applied: applied ?? commit)
     }
 
     /// Plays the shell until the node has no more work: persist entries, "send" (discard) messages,
@@ -65,8 +68,10 @@ enum Paper {
     /// Elects `c.id` by feeding it just enough granted (pre)votes, then settles it (the noop of the new
     /// term is persisted locally but acknowledged by nobody; every peer's progress is in probe with
     /// the noop append outstanding). Then every peer in `acked` acknowledges the whole log.
-    static func leader(config c: RaftConfig, restored r: RestoredState = RestoredState(),
-                       acked: [NodeID] = []) -> RaftNode {
+    static func leader(
+        config c: RaftConfig, restored r: RestoredState = RestoredState(),
+        acked: [NodeID] = []
+    ) -> RaftNode {
         var n = RaftNode(config: c, restored: r)
         n.campaign()
         for peer in c.membership.voters where peer != c.id && n.role == .preCandidate {
@@ -96,8 +101,10 @@ enum Paper {
 }
 
 /// Asserts the role, term, vote and leader of `n` in one line.
-func assertState(_ n: RaftNode, role: Role, term: Term, vote: NodeID, leader: NodeID,
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertState(
+    _ n: RaftNode, role: Role, term: Term, vote: NodeID, leader: NodeID,
+    file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(n.role, role, "role", file: file, line: line)
     XCTAssertEqual(n.term, term, "term", file: file, line: line)
     XCTAssertEqual(n.vote, vote, "vote", file: file, line: line)

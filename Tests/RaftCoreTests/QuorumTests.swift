@@ -37,7 +37,7 @@ final class QuorumTests: XCTestCase {
         let q = Quorum(voters: [1, 2, 3, 4, 5])
         let match: [NodeID: LogIndex] = [1: 9, 2: 7, 3: 7, 4: 3, 5: 0]
         XCTAssertEqual(q.committed { match[$0]! }, 7)
-        XCTAssertEqual(Quorum(voters: [1, 2, 3, 4]).committed { match[$0]! }, 7)   // 3 of 4 hold 7 or more
+        XCTAssertEqual(Quorum(voters: [1, 2, 3, 4]).committed { match[$0]! }, 7) // 3 of 4 hold 7 or more
         XCTAssertEqual(Quorum(voters: [2, 3, 4, 5]).committed { match[$0]! }, 3)
         XCTAssertEqual(Quorum(voters: [4]).committed { match[$0]! }, 3)
         // Lease ticks, where -1 means "never acknowledged".
@@ -66,14 +66,19 @@ final class QuorumTests: XCTestCase {
             var votes: [NodeID: Bool] = [:]
             var values: [NodeID: UInt64] = [:]
             for id in ids {
-                switch rng.next() % 3 { case 0: votes[id] = true; case 1: votes[id] = false; default: break }
+                switch rng.next() % 3 {
+                case 0: votes[id] = true
+                case 1: votes[id] = false
+                default: break
+                }
                 values[id] = rng.next() % 12
             }
             let granted = votes.values.filter { $0 }.count
             let refused = votes.values.filter { !$0 }.count
             let expected: Quorum.VoteResult = 2 * granted > n ? .won : (2 * (n - refused) <= n ? .lost : .pending)
             XCTAssertEqual(q.voteResult { votes[$0] }, expected, "round \(round): \(votes) of \(ids.sorted())")
-            let best: UInt64 = (UInt64(0)...12).reversed().first { v in 2 * values.values.filter { $0 >= v }.count > n } ?? 0
+            let best: UInt64 =
+                (UInt64(0)...12).reversed().first { v in 2 * values.values.filter { $0 >= v }.count > n } ?? 0
             XCTAssertEqual(q.committed { values[$0]! }, best, "round \(round): \(values)")
             XCTAssertEqual(q.hasMajority { votes[$0] == true }, 2 * granted > n, "round \(round)")
         }

@@ -1,5 +1,5 @@
-import XCTest
 import RaftCore
+import XCTest
 
 /// ReadIndex linearizable reads (thesis §6.4).
 final class ReadIndexTests: XCTestCase {
@@ -74,18 +74,20 @@ final class ReadIndexTests: XCTestCase {
         XCTAssertEqual(n.readIndex(context: 9), .pending)
         let r = n.ready()
         XCTAssertEqual(r.readStates, [])
-        XCTAssertFalse(r.messages.contains { $0.kind == .heartbeat && $0.context != 0 }, "no round before a commit in term 2")
+        XCTAssertFalse(
+            r.messages.contains { $0.kind == .heartbeat && $0.context != 0 }, "no round before a commit in term 2")
         n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: 2, context: 1))
         XCTAssertEqual(n.ready().readStates, [], "a stray ack cannot release a read that has no round yet")
 
-        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 2, index: 3))  // noop of term 2 committed
+        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 2, index: 3)) // noop of term 2 committed
         XCTAssertEqual(n.commitIndex, 3)
         let r2 = n.ready()
         XCTAssertEqual(r2.readStates, [])
         let round = r2.messages.first { $0.kind == .heartbeat && $0.context != 0 }?.context
         XCTAssertNotNil(round, "the delayed read starts its round once the leader commits in its term")
         n.step(Message(kind: .heartbeatResponse, from: 3, to: 1, term: 2, context: round ?? 0))
-        XCTAssertEqual(n.ready().readStates, [ReadState(index: 3, context: 9)], "read index is the term's commit, not the old one")
+        XCTAssertEqual(
+            n.ready().readStates, [ReadState(index: 3, context: 9)], "read index is the term's commit, not the old one")
     }
 
     // Thesis §6.4: a follower forwards the read to its leader...
@@ -116,8 +118,9 @@ final class ReadIndexTests: XCTestCase {
         n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: 1, context: round))
         let r = n.ready()
         XCTAssertEqual(r.readStates, [], "the read belongs to node 3")
-        XCTAssertEqual(r.messages.filter { $0.kind == .readIndexResponse },
-                       [Message(kind: .readIndexResponse, from: 1, to: 3, term: 1, index: 1, context: 11)])
+        XCTAssertEqual(
+            r.messages.filter { $0.kind == .readIndexResponse },
+            [Message(kind: .readIndexResponse, from: 1, to: 3, term: 1, index: 1, context: 11)])
     }
 
     // Thesis §6.4 (the Jepsen stale-read case): a deposed leader learns the newer term from its round's reply and never answers the read.
@@ -126,7 +129,8 @@ final class ReadIndexTests: XCTestCase {
         n.readIndex(context: 3)
         let round = n.ready().messages.first { $0.kind == .heartbeat }?.context ?? 0
         XCTAssertNotEqual(round, 0)
-        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 2))  // 2 answers the old term's heartbeat with term 2
+        // 2 answers the old term's heartbeat with term 2
+        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 2))
         assertState(n, role: .follower, term: 2, vote: noNode, leader: noNode)
         n.step(Message(kind: .heartbeatResponse, from: 3, to: 1, term: 1, context: round))
         n.step(Message(kind: .heartbeatResponse, from: 4, to: 1, term: 1, context: round))

@@ -1,5 +1,5 @@
-import XCTest
 import RaftCore
+import XCTest
 
 /// Log replication (§5.3), commitment (§5.4.2, Figure 8), the AppendEntries receiver (Figure 2),
 /// flow control (thesis §10.2 batching/pipelining; etcd's Progress) and learners (thesis §4.2.1).
@@ -18,8 +18,9 @@ final class ReplicationTests: XCTestCase {
         func expected(round: UInt64) -> [Message] {
             [
                 Message(kind: .heartbeat, from: 1, to: 2, term: 1, commit: 1, context: round),
-                Message(kind: .heartbeat, from: 1, to: 3, term: 1, commit: 0, context: round),  // never beyond the peer's match
-                Message(kind: .heartbeat, from: 1, to: 4, term: 1, commit: 0, context: round),
+                // never beyond the peer's match
+                Message(kind: .heartbeat, from: 1, to: 3, term: 1, commit: 0, context: round),
+                Message(kind: .heartbeat, from: 1, to: 4, term: 1, commit: 0, context: round)
             ]
         }
         XCTAssertEqual(n.ready().messages, expected(round: 1))
@@ -35,7 +36,7 @@ final class ReplicationTests: XCTestCase {
         var c = Paper.config(1, voters: [1, 2, 3], learners: [4, 5], heartbeatTicks: 2)
         c.learnerHeartbeatTicks = 6
         XCTAssertNoThrow(try c.validate())
-        var n = Paper.leader(config: c, acked: [2, 3, 4, 5])  // the learners answered the first append: replicating
+        var n = Paper.leader(config: c, acked: [2, 3, 4, 5]) // the learners answered the first append: replicating
         _ = n.ready()
         var heard: [NodeID: Int] = [:]
         for _ in 0..<12 {
@@ -54,7 +55,9 @@ final class ReplicationTests: XCTestCase {
         XCTAssertEqual(n.commitIndex, idx)
         let toLearners = n.ready().messages.filter { $0.kind == .append && [4, 5].contains($0.to) }
         XCTAssertEqual(toLearners.map(\.to), [4, 5])
-        XCTAssertTrue(toLearners.allSatisfy { $0.commit == idx }, "the commit reaches the learners without waiting for a heartbeat")
+        XCTAssertTrue(
+            toLearners.allSatisfy { $0.commit == idx },
+            "the commit reaches the learners without waiting for a heartbeat")
         var bad = c
         bad.learnerHeartbeatTicks = 1
         XCTAssertThrowsError(try bad.validate(), "fewer ticks than a heartbeat interval is refused")
@@ -67,16 +70,18 @@ final class ReplicationTests: XCTestCase {
         let e = Entry(term: 1, index: 2, data: [7])
         let r = n.ready()
         XCTAssertEqual(r.entries, [e])
-        XCTAssertEqual(r.messages, [2, 3].map {
-            Message(kind: .append, from: 1, to: $0, term: 1, logTerm: 1, index: 1, entries: [e], commit: 1)
-        })
+        XCTAssertEqual(
+            r.messages,
+            [2, 3].map {
+                Message(kind: .append, from: 1, to: $0, term: 1, logTerm: 1, index: 1, entries: [e], commit: 1)
+            })
     }
 
     // §5.3: an entry is committed once the leader has replicated it on a majority — the leader's own copy counts only once durable.
     func testLeaderCommitsWhenMajorityPersistedCountingItselfOnlyAfterPersisted() {
         var n = Paper.leader(config: Paper.config(1), acked: [2, 3])
         n.propose([[7]])
-        let r = n.ready()  // handed out, not yet reported durable
+        let r = n.ready() // handed out, not yet reported durable
         XCTAssertEqual(r.entries.map(\.index), [2])
         n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 1, index: 2))
         XCTAssertEqual(n.commitIndex, 1, "follower 2 alone is not a majority while the leader's copy is not durable")
@@ -86,9 +91,11 @@ final class ReplicationTests: XCTestCase {
         let r2 = n.ready()
         XCTAssertEqual(r2.hardState?.commit, 2)
         XCTAssertEqual(r2.committedEntries, [Entry(term: 1, index: 2, data: [7])])
-        XCTAssertEqual(r2.messages, [2, 3].map {
-            Message(kind: .append, from: 1, to: $0, term: 1, logTerm: 1, index: 2, commit: 2)
-        }, "the new commit index is broadcast")
+        XCTAssertEqual(
+            r2.messages,
+            [2, 3].map {
+                Message(kind: .append, from: 1, to: $0, term: 1, logTerm: 1, index: 2, commit: 2)
+            }, "the new commit index is broadcast")
     }
 
     // §5.4.2 / Figure 8: an entry from an earlier term is never committed by counting replicas...
@@ -127,8 +134,10 @@ final class ReplicationTests: XCTestCase {
     // Figure 2 AppendEntries receiver 5: "set commitIndex = min(leaderCommit, index of last new entry)".
     func testFollowerCommitIsMinOfLeaderCommitAndLastNewEntry() {
         var n = Paper.follower(2, leader: 1, term: 1, log: [1, 1, 1])
-        n.step(Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 1,
-                       entries: [Entry(term: 1, index: 2)], commit: 3))
+        n.step(
+            Message(
+                kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 1,
+                entries: [Entry(term: 1, index: 2)], commit: 3))
         XCTAssertEqual(n.commitIndex, 2, "index 3 is in the log but this append did not vouch for it")
         XCTAssertEqual(n.ready().messages, [Message(kind: .appendResponse, from: 2, to: 1, term: 1, index: 2)])
     }
@@ -136,8 +145,10 @@ final class ReplicationTests: XCTestCase {
     // Figure 2 Rules for all servers: "If commitIndex > lastApplied: ... apply log[lastApplied] to state machine" — in order, committed and durable only.
     func testReadyHandsOutOnlyCommittedDurableEntriesInOrder() {
         var n = Paper.follower(2, leader: 1, term: 1)
-        n.step(Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 0, index: 0,
-                       entries: Paper.entries([1, 1, 1]), commit: 2))
+        n.step(
+            Message(
+                kind: .append, from: 1, to: 2, term: 1, logTerm: 0, index: 0,
+                entries: Paper.entries([1, 1, 1]), commit: 2))
         let r1 = n.ready()
         XCTAssertEqual(r1.entries, Paper.entries([1, 1, 1]))
         XCTAssertEqual(r1.committedEntries, [], "nothing is applied before it is durable here")
@@ -155,8 +166,10 @@ final class ReplicationTests: XCTestCase {
     // Figure 2 AppendEntries receiver 1: "Reply false if term < currentTerm" — with our term, so the stale leader steps down.
     func testAppendFromStaleTermIsRefusedWithCurrentTerm() {
         var n = Paper.follower(2, leader: 3, term: 3, log: [1, 3])
-        n.step(Message(kind: .append, from: 1, to: 2, term: 2, logTerm: 1, index: 1,
-                       entries: [Entry(term: 2, index: 2)], commit: 2))
+        n.step(
+            Message(
+                kind: .append, from: 1, to: 2, term: 2, logTerm: 1, index: 1,
+                entries: [Entry(term: 2, index: 2)], commit: 2))
         assertState(n, role: .follower, term: 3, vote: noNode, leader: 3)
         XCTAssertEqual(n.lastIndex, 2)
         XCTAssertEqual(n.commitIndex, 0)
@@ -180,13 +193,18 @@ final class ReplicationTests: XCTestCase {
     // Figure 2 AppendEntries receiver 2: "Reply false if log doesn't contain an entry at prevLogIndex" — hint at our last index.
     func testAppendRejectedWhenLogTooShortHintsLastIndex() {
         var n = Paper.follower(2, leader: 1, term: 3, log: [1, 1])
-        n.step(Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 5,
-                       entries: [Entry(term: 3, index: 6)], commit: 5))
+        n.step(
+            Message(
+                kind: .append, from: 1, to: 2, term: 3, logTerm: 3, index: 5,
+                entries: [Entry(term: 3, index: 6)], commit: 5))
         XCTAssertEqual(n.lastIndex, 2)
         XCTAssertEqual(n.commitIndex, 0)
-        XCTAssertEqual(n.ready().messages, [
-            Message(kind: .appendResponse, from: 2, to: 1, term: 3, index: 5, reject: true, rejectHint: 2, hintTerm: 1),
-        ])
+        XCTAssertEqual(
+            n.ready().messages,
+            [
+                Message(
+                    kind: .appendResponse, from: 2, to: 1, term: 3, index: 5, reject: true, rejectHint: 2, hintTerm: 1)
+            ])
     }
 
     // Figure 2 AppendEntries receiver 2 + §5.3 optimisation: prevLogTerm mismatch → hint = last index ≤ prevIndex with term ≤ prevLogTerm.
@@ -194,15 +212,20 @@ final class ReplicationTests: XCTestCase {
         var n = Paper.follower(2, leader: 1, term: 5, log: [1, 2, 2, 4, 4])
         n.step(Message(kind: .append, from: 1, to: 2, term: 5, logTerm: 3, index: 5, commit: 1))
         XCTAssertEqual(n.entries, Paper.entries([1, 2, 2, 4, 4]), "a rejected append changes nothing")
-        XCTAssertEqual(n.ready().messages, [
-            Message(kind: .appendResponse, from: 2, to: 1, term: 5, index: 5, reject: true, rejectHint: 3, hintTerm: 2),
-        ])
+        XCTAssertEqual(
+            n.ready().messages,
+            [
+                Message(
+                    kind: .appendResponse, from: 2, to: 1, term: 5, index: 5, reject: true, rejectHint: 3, hintTerm: 2)
+            ])
     }
 
     // Figure 2 AppendEntries receiver 3–4: "If an existing entry conflicts ... delete it and all that follow; append new entries".
     func testAppendDeletesConflictingSuffixAndAppendsNewEntries() {
         var n = Paper.follower(2, leader: 1, term: 3, log: [1, 1, 2, 2])
-        let incoming = [Entry(term: 1, index: 2), Entry(term: 3, index: 3), Entry(term: 3, index: 4), Entry(term: 3, index: 5)]
+        let incoming = [
+            Entry(term: 1, index: 2), Entry(term: 3, index: 3), Entry(term: 3, index: 4), Entry(term: 3, index: 5)
+        ]
         n.step(Message(kind: .append, from: 1, to: 2, term: 3, logTerm: 1, index: 1, entries: incoming, commit: 1))
         XCTAssertEqual(n.entries, Paper.entries([1, 1, 3, 3, 3]))
         let r = n.ready()
@@ -213,7 +236,10 @@ final class ReplicationTests: XCTestCase {
     // Figure 2 AppendEntries receiver 4 / §5.3: entries already present are not touched (a delayed append must not truncate).
     func testAppendOfEntriesAlreadyPresentDoesNotTruncate() {
         var n = Paper.follower(2, leader: 1, term: 2, log: [1, 1, 2, 2])
-        n.step(Message(kind: .append, from: 1, to: 2, term: 2, logTerm: 0, index: 0, entries: Paper.entries([1, 1]), commit: 0))
+        n.step(
+            Message(
+                kind: .append, from: 1, to: 2, term: 2, logTerm: 0, index: 0, entries: Paper.entries([1, 1]), commit: 0)
+        )
         XCTAssertEqual(n.entries, Paper.entries([1, 1, 2, 2]))
         let r = n.ready()
         XCTAssertEqual(r.entries, [], "nothing new to persist")
@@ -239,13 +265,16 @@ final class ReplicationTests: XCTestCase {
 
     // Thesis §10.2.1 pipelining: maxInflightBytes also bounds what is in flight to one peer.
     func testReplicatePausesWhenInflightBytesReachLimit() {
-        var n = Paper.leader(config: Paper.config(1, voters: [1, 2], limits: {
-            $0.maxAppendBytes = 100
-            $0.maxInflightBytes = 200
-        }), acked: [2])
+        var n = Paper.leader(
+            config: Paper.config(
+                1, voters: [1, 2],
+                limits: {
+                    $0.maxAppendBytes = 100
+                    $0.maxInflightBytes = 200
+                }), acked: [2])
         var sent: [[LogIndex]] = []
         for i in 0..<4 {
-            n.propose([[UInt8](repeating: UInt8(i), count: 52)])  // 76 bytes each
+            n.propose([[UInt8](repeating: UInt8(i), count: 52)]) // 76 bytes each
             sent += n.ready().messages.filter { !$0.entries.isEmpty }.map { $0.entries.map(\.index) }
         }
         XCTAssertEqual(sent, [[2], [3], [4]], "76 + 76 < 200 <= 76 * 3: the fourth append waits")
@@ -253,28 +282,38 @@ final class ReplicationTests: XCTestCase {
 
     // etcd Progress: a heartbeat response proves the peer alive, so a full pipeline lets one more append through.
     func testHeartbeatResponseReleasesOneSlotOfFullPipeline() {
-        var n = Paper.leader(config: Paper.config(1, voters: [1, 2], limits: { $0.maxInflightMessages = 2 }), acked: [2])
+        var n = Paper.leader(
+            config: Paper.config(1, voters: [1, 2], limits: { $0.maxInflightMessages = 2 }), acked: [2])
         for i in 0..<3 { n.propose([[UInt8(i)]]) }
         XCTAssertEqual(n.ready().messages.map { $0.entries.map(\.index) }, [[2], [3]])
         n.step(Message(kind: .heartbeatResponse, from: 2, to: 1, term: 1))
-        XCTAssertEqual(n.ready().messages, [
-            Message(kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 3, entries: [Entry(term: 1, index: 4, data: [2])],
-                    commit: 1),
-        ])
+        XCTAssertEqual(
+            n.ready().messages,
+            [
+                Message(
+                    kind: .append, from: 1, to: 2, term: 1, logTerm: 1, index: 3,
+                    entries: [Entry(term: 1, index: 4, data: [2])],
+                    commit: 1)
+            ])
     }
 
     // etcd Progress probe state: one append at a time until the follower answers.
     func testProbeSendsOneAppendAtATime() {
-        var n = Paper.leader(config: Paper.config(1), acked: [2])  // 3 never answered the noop append: probe
+        var n = Paper.leader(config: Paper.config(1), acked: [2]) // 3 never answered the noop append: probe
         n.propose([[1]])
         n.propose([[2]])
         XCTAssertEqual(n.ready().messages.filter { $0.to == 3 }, [], "the noop append to 3 is outstanding")
         n.step(Message(kind: .heartbeatResponse, from: 3, to: 1, term: 1))
-        XCTAssertEqual(n.ready().messages.filter { $0.to == 3 }, [
-            Message(kind: .append, from: 1, to: 3, term: 1, logTerm: 0, index: 0,
-                    entries: [Entry(term: 1, index: 1, kind: .noop), Entry(term: 1, index: 2, data: [1]),
-                              Entry(term: 1, index: 3, data: [2])], commit: 1),
-        ], "a sign of life from 3 lets exactly one probe through")
+        XCTAssertEqual(
+            n.ready().messages.filter { $0.to == 3 },
+            [
+                Message(
+                    kind: .append, from: 1, to: 3, term: 1, logTerm: 0, index: 0,
+                    entries: [
+                        Entry(term: 1, index: 1, kind: .noop), Entry(term: 1, index: 2, data: [1]),
+                        Entry(term: 1, index: 3, data: [2])
+                    ], commit: 1)
+            ], "a sign of life from 3 lets exactly one probe through")
         n.propose([[3]])
         XCTAssertEqual(n.ready().messages.filter { $0.to == 3 }, [], "still probing: nothing more until 3 answers")
     }
@@ -282,21 +321,29 @@ final class ReplicationTests: XCTestCase {
     // §5.3 + the paper's optimisation (fast backtracking): a rejection's hint moves nextIndex back a whole term at once.
     func testRejectionHintSkipsWholeTermsWhenBacktracking() {
         // Leader log terms 1 1 1 4 4 4 4 (+ noop of term 5 at 8); follower 2 holds 1 1 1 2 2 2 3 3 3 3 3.
-        var n = Paper.leader(config: Paper.config(1), restored: Paper.restored(term: 4, commit: 3, log: [1, 1, 1, 4, 4, 4, 4]))
+        var n = Paper.leader(
+            config: Paper.config(1), restored: Paper.restored(term: 4, commit: 3, log: [1, 1, 1, 4, 4, 4, 4]))
         XCTAssertEqual(n.term, 5)
         XCTAssertEqual(n.nextIndex(of: 2), 8)
-        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 5, index: 7, reject: true, rejectHint: 7, hintTerm: 3))
+        n.step(
+            Message(kind: .appendResponse, from: 2, to: 1, term: 5, index: 7, reject: true, rejectHint: 7, hintTerm: 3))
         XCTAssertEqual(n.nextIndex(of: 2), 4, "skips term 3 and term 2 in one round trip")
         let m = n.ready().messages
-        XCTAssertEqual(m, [Message(kind: .append, from: 1, to: 2, term: 5, logTerm: 1, index: 3,
-                                   entries: Paper.entries([4, 4, 4, 4], from: 4) + [Entry(term: 5, index: 8, kind: .noop)],
-                                   commit: 3)])
+        XCTAssertEqual(
+            m,
+            [
+                Message(
+                    kind: .append, from: 1, to: 2, term: 5, logTerm: 1, index: 3,
+                    entries: Paper.entries([4, 4, 4, 4], from: 4) + [Entry(term: 5, index: 8, kind: .noop)],
+                    commit: 3)
+            ])
     }
 
     // etcd Progress: a stale rejection (of an append no longer outstanding) is ignored.
     func testStaleRejectionIsIgnored() {
         var n = Paper.leader(config: Paper.config(1), restored: Paper.restored(term: 4, log: [1, 1, 1, 4]))
-        n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 5, index: 2, reject: true, rejectHint: 1, hintTerm: 1))
+        n.step(
+            Message(kind: .appendResponse, from: 2, to: 1, term: 5, index: 2, reject: true, rejectHint: 1, hintTerm: 1))
         XCTAssertEqual(n.nextIndex(of: 2), 5)
         XCTAssertEqual(n.ready().messages, [])
     }
@@ -313,7 +360,8 @@ final class ReplicationTests: XCTestCase {
     // Thesis §10.2.1 batching: maxAppendBytes bounds the bytes of one append, but one entry always goes.
     func testMaxAppendBytesBoundsOneMessageButSendsAtLeastOneEntry() {
         var n = Paper.leader(config: Paper.config(1, voters: [1, 2], limits: { $0.maxAppendBytes = 100 }), acked: [2])
-        n.propose([[UInt8](repeating: 1, count: 30), [UInt8](repeating: 2, count: 30), [UInt8](repeating: 3, count: 30)])
+        n.propose([[UInt8](repeating: 1, count: 30), [UInt8](repeating: 2, count: 30), [UInt8](repeating: 3, count: 30)]
+        )
         XCTAssertEqual(n.ready().messages.first?.entries.map(\.index), [2], "54 + 54 bytes exceed 100")
         var big = Paper.leader(config: Paper.config(1, voters: [1, 2], limits: { $0.maxAppendBytes = 100 }), acked: [2])
         big.propose([[UInt8](repeating: 1, count: 500)])
@@ -336,7 +384,8 @@ final class ReplicationTests: XCTestCase {
 
     // Bounds (thesis §10.2 flow control): proposals beyond maxUncommittedBytes are dropped until commits catch up.
     func testProposalsBeyondMaxUncommittedBytesAreDropped() {
-        var n = Paper.leader(config: Paper.config(1, limits: { $0.maxUncommittedBytes = 100 }))  // noop (24 B) uncommitted
+        // noop (24 B) uncommitted
+        var n = Paper.leader(config: Paper.config(1, limits: { $0.maxUncommittedBytes = 100 }))
         XCTAssertEqual(n.propose([[UInt8](repeating: 0, count: 50)]), .appended(firstIndex: 2, lastIndex: 2, term: 1))
         _ = n.ready()
         guard case .dropped = n.propose([[1]]) else { return XCTFail("98 + 25 bytes exceed 100: must be dropped") }
@@ -345,12 +394,13 @@ final class ReplicationTests: XCTestCase {
         n.persisted(upTo: 2, term: 1)
         n.step(Message(kind: .appendResponse, from: 2, to: 1, term: 1, index: 2))
         XCTAssertEqual(n.commitIndex, 2)
-        XCTAssertEqual(n.propose([[1]]), .appended(firstIndex: 3, lastIndex: 3, term: 1), "accepted again once committed")
+        XCTAssertEqual(
+            n.propose([[1]]), .appended(firstIndex: 3, lastIndex: 3, term: 1), "accepted again once committed")
     }
 
     // Membership (thesis §4.2.3): a node outside the configuration cannot raise anyone's term with (pre)vote requests.
     func testVoteRequestsFromNonMembersAreIgnored() {
-        var n = RaftNode(config: Paper.config(2), restored: Paper.restored(term: 1, log: [1]))  // no leader: no lease
+        var n = RaftNode(config: Paper.config(2), restored: Paper.restored(term: 1, log: [1])) // no leader: no lease
         n.step(Message(kind: .vote, from: 9, to: 2, term: 6, logTerm: 5, index: 9))
         n.step(Message(kind: .preVote, from: 9, to: 2, term: 6, logTerm: 5, index: 9))
         assertState(n, role: .follower, term: 1, vote: noNode, leader: noNode)

@@ -1,6 +1,7 @@
+import XCTest
+
 @testable import RaftCore
 @testable import RaftSimulation
-import XCTest
 
 /// Issue 22: the scenario families reach the states they are for, each new check fails on a planted
 /// bug, and a stuck liveness phase ends with a verdict at once. (The mutation harness,
@@ -18,7 +19,8 @@ final class ScenarioTests: XCTestCase {
         // exactly 5.
         for seed in UInt64(22001)...22050 {
             let r = Simulation.run(seed: seed)
-            XCTAssertEqual(r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
+            XCTAssertEqual(
+                r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
             let c = r.coverage
             total.lagTransfers += c.lagTransfers
             total.refusedTransfers += c.refusedTransfers
@@ -74,7 +76,8 @@ final class ScenarioTests: XCTestCase {
             sim.drain()
             sim.checkAll()
             if let l = sim.nodes.indices.first(where: { sim.nodes[$0].raft?.role == .leader }),
-               sim.nodes[l].raft!.commitIndex >= 1 {
+                sim.nodes[l].raft!.commitIndex >= 1
+            {
                 let f = l == 0 ? 1 : 0
                 XCTAssertEqual(sim.checker.violations, [])
                 return (sim, l, f)
@@ -92,8 +95,9 @@ final class ScenarioTests: XCTestCase {
         // Planted: the leader believes the follower holds more than it does (an ack of the wrong index).
         sim.nodes[l].raft!.progress[peer]!.match = sim.nodes[f].raft!.lastIndex + 2
         sim.checkMatchIndexes()
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("match index") && $0.contains("whose log ends") },
-                      "\(sim.checker.violations)")
+        XCTAssertTrue(
+            sim.checker.violations.contains { $0.contains("match index") && $0.contains("whose log ends") },
+            "\(sim.checker.violations)")
     }
 
     func testCheckerFlagsAMatchIndexOnADivergentEntry() {
@@ -109,8 +113,9 @@ final class ScenarioTests: XCTestCase {
         sim.nodes[f].raft = r
         sim.nodes[l].raft!.progress[peer]!.match = leaderLast
         sim.checkMatchIndexes()
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("match index") && $0.contains("which holds term") },
-                      "\(sim.checker.violations)")
+        XCTAssertTrue(
+            sim.checker.violations.contains { $0.contains("match index") && $0.contains("which holds term") },
+            "\(sim.checker.violations)")
     }
 
     func testCheckerFlagsAConfigurationTheLogDoesNotImply() {
@@ -118,9 +123,10 @@ final class ScenarioTests: XCTestCase {
         var checker = InvariantChecker(membership: Membership(voters: [1]))
         checker.observe(n, step: 1)
         XCTAssertEqual(checker.violations, [])
-        n.membership = Membership(voters: [1], learners: [2])  // planted: not what the log says
+        n.membership = Membership(voters: [1], learners: [2]) // planted: not what the log says
         checker.observe(n, step: 2)
-        XCTAssertTrue(checker.violations.contains { $0.contains("configuration: node 1 uses") }, "\(checker.violations)")
+        XCTAssertTrue(
+            checker.violations.contains { $0.contains("configuration: node 1 uses") }, "\(checker.violations)")
     }
 
     func testCheckerFlagsAConfigurationChangeBeforeTheLeadersFirstCommit() {
@@ -129,16 +135,18 @@ final class ScenarioTests: XCTestCase {
         n.campaign()
         XCTAssertEqual(n.role, .leader)
         XCTAssertEqual(n.commitIndex, 0)
-        XCTAssertEqual(n.proposeMembershipChange(.addLearner(2)),
-                       .dropped(reason: "the leader has not committed an entry of its term yet"), "the core refuses")
+        XCTAssertEqual(
+            n.proposeMembershipChange(.addLearner(2)),
+            .dropped(reason: "the leader has not committed an entry of its term yet"), "the core refuses")
         // Planted: the entry the core refused.
         let m = Membership(voters: [1], learners: [2])
         n.log.appendNew([Entry(term: 1, index: 2, kind: .config, data: m.encoded())])
         n.noteLogChange(from: 2)
         var checker = InvariantChecker(membership: Membership(voters: [1]))
         checker.observe(n, step: 1)
-        XCTAssertTrue(checker.violations.contains { $0.contains("before its leader committed an entry of that term") },
-                      "\(checker.violations)")
+        XCTAssertTrue(
+            checker.violations.contains { $0.contains("before its leader committed an entry of that term") },
+            "\(checker.violations)")
     }
 
     func testCheckerFlagsAConfigurationChangeWhileOneIsPending() {
@@ -151,8 +159,9 @@ final class ScenarioTests: XCTestCase {
         n.noteLogChange(from: 3)
         var checker = InvariantChecker(membership: Membership(voters: [1]))
         checker.observe(n, step: 1)
-        XCTAssertTrue(checker.violations.contains { $0.contains("appended while the change at 2 was uncommitted") },
-                      "\(checker.violations)")
+        XCTAssertTrue(
+            checker.violations.contains { $0.contains("appended while the change at 2 was uncommitted") },
+            "\(checker.violations)")
     }
 
     func testCheckerFlagsASnapshotWhoseMembershipTheCommittedLogDoesNotHave() {
@@ -167,7 +176,8 @@ final class ScenarioTests: XCTestCase {
         XCTAssertEqual(checker.violations, [])
         let bad = Snapshot(index: 1, term: 1, membership: Membership(voters: [1, 2]), data: machine.snapshotData())
         checker.snapshotInstalled(node: 1, snapshot: bad, digest: machine.stateDigest, step: 3)
-        XCTAssertTrue(checker.violations.contains { $0.contains("snapshot 1 with membership") }, "\(checker.violations)")
+        XCTAssertTrue(
+            checker.violations.contains { $0.contains("snapshot 1 with membership") }, "\(checker.violations)")
     }
 
     func testCheckerFlagsAReadConfirmedByARoundSentBeforeItArrived() {
@@ -181,16 +191,22 @@ final class ScenarioTests: XCTestCase {
         XCTAssertFalse((sim.roundAcked[leader.id]?.acks ?? [:]).isEmpty, "acks were recorded")
         sim.noteReadArrived(at: leader, context: 9001)
         // Planted: the leader releases the read at once, on the strength of the acks it already had.
-        let rd = Ready(softState: nil, hardState: nil, entries: [], messages: [], committedEntries: [],
-                       readStates: [ReadState(index: leader.commitIndex, context: 9001)])
+        let rd = Ready(
+            softState: nil, hardState: nil, entries: [], messages: [], committedEntries: [],
+            readStates: [ReadState(index: leader.commitIndex, context: 9001)])
         sim.checkReadRounds(leader, rd)
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("read 9001 released by leader") && $0.contains("confirming a round") },
-                      "\(sim.checker.violations)")
+        XCTAssertTrue(
+            sim.checker.violations.contains {
+                $0.contains("read 9001 released by leader") && $0.contains("confirming a round")
+            },
+            "\(sim.checker.violations)")
         // And a read the leader was never asked in this term.
-        let stray = Ready(softState: nil, hardState: nil, entries: [], messages: [], committedEntries: [],
-                          readStates: [ReadState(index: leader.commitIndex, context: 4242)])
+        let stray = Ready(
+            softState: nil, hardState: nil, entries: [], messages: [], committedEntries: [],
+            readStates: [ReadState(index: leader.commitIndex, context: 4242)])
         sim.checkReadRounds(leader, stray)
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("which it never received") }, "\(sim.checker.violations)")
+        XCTAssertTrue(
+            sim.checker.violations.contains { $0.contains("which it never received") }, "\(sim.checker.violations)")
     }
 
     func testReadRoundCheckPassesAReadConfirmedByALaterRound() {
@@ -215,11 +231,15 @@ final class ScenarioTests: XCTestCase {
         var (sim, l, f) = settledCluster()
         let target = sim.nodes[f].id
         var leader = sim.nodes[l].raft!
-        sim.checkCampaignsAndTransfers(leader, ready([Message(kind: .timeoutNow, from: leader.id, to: target, term: leader.term)]))
+        sim.checkCampaignsAndTransfers(
+            leader, ready([Message(kind: .timeoutNow, from: leader.id, to: target, term: leader.term)]))
         XCTAssertEqual(sim.checker.violations, [], "the target is caught up")
-        leader.propose([[7]])  // planted: the leader has an entry the target lacks, and tells it to campaign anyway
-        sim.checkCampaignsAndTransfers(leader, ready([Message(kind: .timeoutNow, from: leader.id, to: target, term: leader.term)]))
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("lacks the leader's last entry") }, "\(sim.checker.violations)")
+        leader.propose([[7]]) // planted: the leader has an entry the target lacks, and tells it to campaign anyway
+        sim.checkCampaignsAndTransfers(
+            leader, ready([Message(kind: .timeoutNow, from: leader.id, to: target, term: leader.term)]))
+        XCTAssertTrue(
+            sim.checker.violations.contains { $0.contains("lacks the leader's last entry") },
+            "\(sim.checker.violations)")
     }
 
     func testCheckerFlagsATransferCampaignWithoutATimeoutNowOfThePreviousTerm() {
@@ -229,16 +249,20 @@ final class ScenarioTests: XCTestCase {
         sim.timeoutNowDelivered.insert(.init(node: n.id, term: n.term))
         sim.checkCampaignsAndTransfers(n, ready([vote]))
         XCTAssertEqual(sim.checker.violations, [], "told to campaign by the leader of its term")
-        sim.timeoutNowDelivered = []  // planted: it campaigns on a TimeoutNow of an older term (or none)
+        sim.timeoutNowDelivered = [] // planted: it campaigns on a TimeoutNow of an older term (or none)
         sim.checkCampaignsAndTransfers(n, ready([vote]))
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("as a transfer target without a TimeoutNow") }, "\(sim.checker.violations)")
+        XCTAssertTrue(
+            sim.checker.violations.contains { $0.contains("as a transfer target without a TimeoutNow") },
+            "\(sim.checker.violations)")
     }
 
     func testCheckerFlagsACampaignByANonVoter() {
         var (sim, _, _) = settledCluster()
         let learner = RaftNode(config: Paper.config(3, voters: [1, 2], learners: [3]))
         sim.checkCampaignsAndTransfers(learner, ready([Message(kind: .preVote, from: 3, to: 1, term: 1)]))
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("not a voter of its configuration") }, "\(sim.checker.violations)")
+        XCTAssertTrue(
+            sim.checker.violations.contains { $0.contains("not a voter of its configuration") },
+            "\(sim.checker.violations)")
     }
 
     // MARK: - A stuck run ends with a verdict at once
@@ -268,8 +292,9 @@ final class ScenarioTests: XCTestCase {
         let t0 = clock.now
         sim.livenessPhase()
         XCTAssertLessThan(clock.now - t0, .seconds(3))
-        XCTAssertTrue(sim.checker.violations.contains { $0.contains("liveness: stuck after healing (no commit") },
-                      "\(sim.checker.violations)")
+        XCTAssertTrue(
+            sim.checker.violations.contains { $0.contains("liveness: stuck after healing (no commit") },
+            "\(sim.checker.violations)")
         XCTAssertLessThanOrEqual(sim.livenessRounds, sim.options.stallRounds + 1)
         XCTAssertLessThan(sim.livenessRounds, sim.options.livenessRounds)
     }
@@ -280,6 +305,7 @@ final class ScenarioTests: XCTestCase {
         XCTAssertTrue(sim.checker.violations.contains { $0.contains("s of wall time") }, "\(sim.checker.violations)")
         var sim2 = stuckCluster { $0.livenessDeliveryBudget = 5 }
         sim2.livenessPhase()
-        XCTAssertTrue(sim2.checker.violations.contains { $0.contains("messages delivered") }, "\(sim2.checker.violations)")
+        XCTAssertTrue(
+            sim2.checker.violations.contains { $0.contains("messages delivered") }, "\(sim2.checker.violations)")
     }
 }

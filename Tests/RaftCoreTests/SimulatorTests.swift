@@ -1,21 +1,25 @@
 import RaftCore
-@testable import RaftSimulation
 import XCTest
+
+@testable import RaftSimulation
 
 /// The deterministic cluster simulator in the suite: a bounded number of seeds under several cluster
 /// shapes (the runner, `tools/simulate`, goes to millions), seed replay, and proof that each safety
 /// check can fail.
 final class SimulatorTests: XCTestCase {
-    private func runSeeds(_ seeds: ClosedRange<UInt64>, _ configure: (inout SimulationOptions) -> Void = { _ in },
-                          file: StaticString = #filePath, line: UInt = #line) {
+    private func runSeeds(
+        _ seeds: ClosedRange<UInt64>, _ configure: (inout SimulationOptions) -> Void = { _ in },
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         var options = SimulationOptions()
         configure(&options)
         var commits = 0
         for seed in seeds {
             let r = Simulation.run(seed: seed, options: options)
             commits += r.commits
-            XCTAssertEqual(r.violations, [], "seed \(seed) failed; replay with tools/simulate --seeds 1 --start \(seed) --trace",
-                           file: file, line: line)
+            XCTAssertEqual(
+                r.violations, [], "seed \(seed) failed; replay with tools/simulate --seeds 1 --start \(seed) --trace",
+                file: file, line: line)
         }
         // A run that commits nothing would make the safety checks vacuous.
         XCTAssertGreaterThan(commits, seeds.count * 5, "too few commits to mean anything", file: file, line: line)
@@ -26,15 +30,27 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testThreeVotersOneLearnerKeepEveryInvariant() {
-        runSeeds(1001...1080) { $0.voters = 3; $0.learners = 1; $0.faultSteps = 1500 }
+        runSeeds(1001...1080) {
+            $0.voters = 3
+            $0.learners = 1
+            $0.faultSteps = 1500
+        }
     }
 
     func testWithoutPreVoteOrCheckQuorumKeepEveryInvariant() {
-        runSeeds(2001...2040) { $0.preVote = false; $0.checkQuorum = false; $0.faultSteps = 1500 }
+        runSeeds(2001...2040) {
+            $0.preVote = false
+            $0.checkQuorum = false
+            $0.faultSteps = 1500
+        }
     }
 
     func testSingleVoterClusterKeepsEveryInvariant() {
-        runSeeds(3001...3030) { $0.voters = 1; $0.learners = 2; $0.faultSteps = 1000 }
+        runSeeds(3001...3030) {
+            $0.voters = 1
+            $0.learners = 2
+            $0.faultSteps = 1000
+        }
     }
 
     private var singleVoter: SimulationOptions {
@@ -84,11 +100,19 @@ final class SimulatorTests: XCTestCase {
     }
 
     func testLeaseReadsWithoutClockDriftAreLinearizable() {
-        runSeeds(5001...5040) { $0.leaseReads = true; $0.clockDrift = false; $0.faultSteps = 2000 }
+        runSeeds(5001...5040) {
+            $0.leaseReads = true
+            $0.clockDrift = false
+            $0.faultSteps = 2000
+        }
     }
 
     func testWithoutCompactionMembershipOrTransfersKeepEveryInvariant() {
-        runSeeds(6001...6030) { $0.compaction = false; $0.membershipChanges = false; $0.transfers = false }
+        runSeeds(6001...6030) {
+            $0.compaction = false
+            $0.membershipChanges = false
+            $0.transfers = false
+        }
     }
 
     func testSnapshotsAndMembershipChangesAreExercised() {
@@ -116,19 +140,22 @@ final class SimulatorTests: XCTestCase {
     /// followers' acknowledgements — the commit happens when it does — and every invariant still holds
     /// (the durability check would see a leader that counted its own undurable entry).
     func testLeaderWritingInParallelWithSendingKeepsEveryInvariant() {
-        var early = 0, commitsOnLeaderWrite = 0
+        var early = 0
+        var commitsOnLeaderWrite = 0
         // 90 seeds: with the learners' sparser heartbeats on half the seeds (issue 16), 8001...8060 reach the
         // case 4 times.
         for seed in UInt64(8001)...8090 {
             let r = Simulation.run(seed: seed)
-            XCTAssertEqual(r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
+            XCTAssertEqual(
+                r.violations, [], "seed \(seed); replay with tools/simulate --seeds 1 --start \(seed) --trace")
             if r.earlySends { early += 1 }
             commitsOnLeaderWrite += r.coverage.commitsOnLeaderWrite
         }
         XCTAssertGreaterThan(early, 25, "about half the seeds send early")
         XCTAssertLessThan(early, 65)
         // The case is reached, not rare enough to go unseen.
-        XCTAssertGreaterThan(commitsOnLeaderWrite, 5, "the leader's own write must sometimes be the one that completes a quorum")
+        XCTAssertGreaterThan(
+            commitsOnLeaderWrite, 5, "the leader's own write must sometimes be the one that completes a quorum")
         var off = SimulationOptions()
         off.earlySends = false
         for seed in UInt64(8001)...8010 { XCTAssertFalse(Simulation.run(seed: seed, options: off).earlySends) }
@@ -170,9 +197,10 @@ final class SimulatorTests: XCTestCase {
         checker.observe(l, step: 1)
         // A node with another id that is leader of the same term.
         let otherID: NodeID = l.id == 1 ? 2 : 1
-        var other = RaftNode(config: RaftConfig(id: otherID, membership: Membership(voters: [otherID])),
-                             restored: RestoredState(hardState: HardState(term: l.term - 1)))
-        other.campaign()  // a single voter elects itself in the next term: l's term
+        var other = RaftNode(
+            config: RaftConfig(id: otherID, membership: Membership(voters: [otherID])),
+            restored: RestoredState(hardState: HardState(term: l.term - 1)))
+        other.campaign() // a single voter elects itself in the next term: l's term
         XCTAssertEqual(other.role, .leader)
         XCTAssertEqual(other.term, l.term)
         checker.observe(other, step: 2)
@@ -181,11 +209,13 @@ final class SimulatorTests: XCTestCase {
 
     func testCheckerFlagsADoubleVote() {
         var checker = InvariantChecker(membership: Membership(voters: [1, 2, 3]))
-        checker.diskWritten(node: 1, disk: SimDisk(hardState: HardState(term: 4, vote: 2), entries: []), removed: [], step: 1)
+        checker.diskWritten(
+            node: 1, disk: SimDisk(hardState: HardState(term: 4, vote: 2), entries: []), removed: [], step: 1)
         checker.sent(Message(kind: .voteResponse, from: 1, to: 2, term: 4), step: 1)
         XCTAssertEqual(checker.violations, [])
         checker.sent(Message(kind: .voteResponse, from: 1, to: 3, term: 4), step: 2)
-        XCTAssertTrue(checker.violations.contains { $0.contains("voted for 2 and 3 in term 4") }, "\(checker.violations)")
+        XCTAssertTrue(
+            checker.violations.contains { $0.contains("voted for 2 and 3 in term 4") }, "\(checker.violations)")
     }
 
     func testCheckerFlagsAVoteSentBeforeItsTermWasDurable() {
@@ -196,12 +226,14 @@ final class SimulatorTests: XCTestCase {
 
     func testCheckerFlagsALeaderMessageSentBeforeItsTermWasDurable() {
         var checker = InvariantChecker(membership: Membership(voters: [1], learners: [2]))
-        checker.diskWritten(node: 1, disk: SimDisk(hardState: HardState(term: 1, vote: 1), entries: []), removed: [], step: 1)
+        checker.diskWritten(
+            node: 1, disk: SimDisk(hardState: HardState(term: 1, vote: 1), entries: []), removed: [], step: 1)
         checker.sent(Message(kind: .append, from: 1, to: 2, term: 1), step: 1)
         XCTAssertEqual(checker.violations, [])
         checker.sent(Message(kind: .heartbeat, from: 1, to: 2, term: 2), step: 2)
-        XCTAssertTrue(checker.violations.contains { $0.contains("sent a heartbeat of term 2 before persisting that term") },
-                      "\(checker.violations)")
+        XCTAssertTrue(
+            checker.violations.contains { $0.contains("sent a heartbeat of term 2 before persisting that term") },
+            "\(checker.violations)")
     }
 
     /// Entries that never left a crashed node (not written, not sent) are forgotten, and the same
@@ -226,8 +258,9 @@ final class SimulatorTests: XCTestCase {
         sent.crashed(node: 1, entries: a.entries, disk: SimDisk())
         sent.restarted(node: 1, hardState: HardState(), lastIndex: 0)
         sent.observe(lone(proposing: 0xB), step: 2)
-        XCTAssertTrue(sent.violations.contains { $0.contains("log matching: node 1 holds a different entry at index 2 term 1") },
-                      "\(sent.violations)")
+        XCTAssertTrue(
+            sent.violations.contains { $0.contains("log matching: node 1 holds a different entry at index 2 term 1") },
+            "\(sent.violations)")
     }
 
     func testCheckerFlagsApplyingBeforeCommitAndDivergentApply() {
@@ -247,7 +280,8 @@ final class SimulatorTests: XCTestCase {
         checker.observe(node, step: 1)
         XCTAssertEqual(checker.committed.count, 1)
         checker.diskWritten(node: 1, disk: SimDisk(), removed: [node.entry(at: 1)!], step: 2)
-        XCTAssertTrue(checker.violations.contains { $0.contains("truncated committed entry 1") }, "\(checker.violations)")
+        XCTAssertTrue(
+            checker.violations.contains { $0.contains("truncated committed entry 1") }, "\(checker.violations)")
     }
 
     func testCheckerFlagsAStaleRead() {

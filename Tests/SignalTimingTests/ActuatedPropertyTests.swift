@@ -1,7 +1,8 @@
 import Foundation
-@testable import SignalTiming
 import SignalTimingSimulation
 import XCTest
+
+@testable import SignalTiming
 
 /// Seeded random junctions, plans and call patterns with pedestrians, detector faults, preemptions
 /// and plan changes (`ActuatedHistories`): the conflict monitor (dual ring and pedestrian heads)
@@ -34,10 +35,15 @@ final class ActuatedPropertyTests: XCTestCase {
             for (k, v) in r.counts { total.counts[k, default: 0] += v }
         }
         let c = total.counts
-        print("actuated histories: \(Self.cases), steps \(total.steps), lamp changes \(total.lampChanges), gap-outs \(c[4] ?? 0), max-outs \(c[5] ?? 0), force-offs \(c[6] ?? 0), walks \(c[21] ?? 0), detector faults \((84...88).reduce(0) { $0 + (c[$1] ?? 0) }), preemptions \(c[105] ?? 0), plan changes \(total.planChanges), local zeros in step \(total.zerosInStep)")
+        print(
+            "actuated histories: \(Self.cases), steps \(total.steps), lamp changes \(total.lampChanges), gap-outs \(c[4] ?? 0), max-outs \(c[5] ?? 0), force-offs \(c[6] ?? 0), walks \(c[21] ?? 0), detector faults \((84...88).reduce(0) { $0 + (c[$1] ?? 0) }), preemptions \(c[105] ?? 0), plan changes \(total.planChanges), local zeros in step \(total.zerosInStep)"
+        )
         // The generator must reach every path it claims to test.
-        for (code, what) in [(4, "gap-outs"), (5, "max-outs"), (6, "force-offs"), (21, "walks"), (22, "pedestrian clearances"),
-                             (84, "stuck detectors"), (85, "absent detectors"), (105, "preemptions"), (107, "preemption dwells"), (131, "plan changes")] {
+        for (code, what) in [
+            (4, "gap-outs"), (5, "max-outs"), (6, "force-offs"), (21, "walks"), (22, "pedestrian clearances"),
+            (84, "stuck detectors"), (85, "absent detectors"), (105, "preemptions"), (107, "preemption dwells"),
+            (131, "plan changes")
+        ] {
             XCTAssertGreaterThan(c[code] ?? 0, 50, what)
         }
         XCTAssertGreaterThan(total.zerosInStep, 2_000)
@@ -51,7 +57,8 @@ final class ActuatedPropertyTests: XCTestCase {
             XCTAssertEqual(a.digest, b.digest, "seed \(seed)")
             XCTAssertEqual(a.lampChanges, b.lampChanges)
         }
-        let x = try ActuatedHistories.run(seed: 1, durationMs: 300_000), y = try ActuatedHistories.run(seed: 2, durationMs: 300_000)
+        let x = try ActuatedHistories.run(seed: 1, durationMs: 300_000)
+        let y = try ActuatedHistories.run(seed: 2, durationMs: 300_000)
         XCTAssertNotEqual(x.digest, y.digest)
     }
 }

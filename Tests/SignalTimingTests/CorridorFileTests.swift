@@ -1,15 +1,18 @@
 import CorridorFile
-import RaftCore
 import Foundation
-@testable import SignalTiming
+import RaftCore
 import XCTest
+
+@testable import SignalTiming
 
 final class CorridorFileTests: XCTestCase {
     /// The repository root, found from this file's path.
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     func testWesternExpressHighwayValidates() throws {
-        let doc = try CorridorFile.load(path: Self.root.appendingPathComponent("corridors/western-express-highway.yaml").path)
+        let doc = try CorridorFile.load(
+            path: Self.root.appendingPathComponent("corridors/western-express-highway.yaml").path)
         let c = doc.corridor
         XCTAssertEqual(c.signals.count, 47)
         XCTAssertEqual(doc.voters.count, 5)
@@ -31,15 +34,18 @@ final class CorridorFileTests: XCTestCase {
     /// The band is real in the timing model, not only in the formula: a platoon driving southbound
     /// at 30 km/h inside the rush-hour band meets green at every one of the 47 signals.
     func testRushHourPlatoonMeetsGreenAllTheWayDown() throws {
-        let doc = try CorridorFile.load(path: Self.root.appendingPathComponent("corridors/western-express-highway.yaml").path)
+        let doc = try CorridorFile.load(
+            path: Self.root.appendingPathComponent("corridors/western-express-highway.yaml").path)
         let c = doc.corridor
         let rush = c.plan(PlanID("rush-hour"))!
         let band = c.bandwidth(plan: rush, direction: .decreasing)!
         let start = doc.referenceEpochMs + 10 * rush.cycleMs
-        let t = try CorridorTimeline(corridor: c, referenceEpochMs: doc.referenceEpochMs,
-                                     baseline: Baseline(atMs: doc.referenceEpochMs, plan: rush.id), events: [])
-        let travel = ProgressionMath.travelTimesMs(positionsMetres: c.signals.map(\.positionMetres), speedKmh: 30, direction: .decreasing)
-        for frac in [1, 50, 99] {  // front, middle and tail of the band
+        let t = try CorridorTimeline(
+            corridor: c, referenceEpochMs: doc.referenceEpochMs,
+            baseline: Baseline(atMs: doc.referenceEpochMs, plan: rush.id), events: [])
+        let travel = ProgressionMath.travelTimesMs(
+            positionsMetres: c.signals.map(\.positionMetres), speedKmh: 30, direction: .decreasing)
+        for frac in [1, 50, 99] { // front, middle and tail of the band
             let enter = start + band.startMs + band.widthMs * Milliseconds(frac) / 100
             for (i, s) in c.signals.enumerated() {
                 let st = t.state(of: s.id, at: enter + travel[i])
@@ -57,41 +63,43 @@ final class CorridorFileTests: XCTestCase {
     // MARK: invalid files, each with its precise error
 
     static let base = """
-    corridor: t
-    name: Test
-    reference_epoch_ms: 1735669800000
-    directions: { increasing: northbound, decreasing: southbound }
-    initial_plan: normal
-    intersection:
-      phases:
-        - { id: 2, name: nb, min_green_s: 10, yellow_s: 4, all_red_s: 2, flash: yellow }
-        - { id: 6, name: sb, min_green_s: 10, yellow_s: 4, all_red_s: 2, flash: yellow }
-        - { id: 4, name: side, min_green_s: 7, yellow_s: 3, all_red_s: 2, flash: red }
-      conflicts: [[4, 2], [4, 6]]
-      stages:
-        - { name: main, phases: [2, 6] }
-        - { name: side, phases: [4] }
-    signals:
-      - { id: 1, name: A, position_m: 0, peer: "127.0.0.1:7101", api: "127.0.0.1:8101" }
-      - { id: 2, name: B, position_m: 500, peer: "127.0.0.1:7102", api: "127.0.0.1:8102" }
-      - { id: 3, name: C, position_m: 1100, peer: "127.0.0.1:7103", api: "127.0.0.1:8103" }
-    voters: [1, 2, 3]
-    plans:
-      - name: normal
-        cycle_s: 90
-        coordinated_stage: main
-        splits_s: { main: 60, side: 30 }
-        progression: { speed_kmh: 40, favour: northbound }
-      - name: flash
-        flash: true
-    """
+        corridor: t
+        name: Test
+        reference_epoch_ms: 1735669800000
+        directions: { increasing: northbound, decreasing: southbound }
+        initial_plan: normal
+        intersection:
+          phases:
+            - { id: 2, name: nb, min_green_s: 10, yellow_s: 4, all_red_s: 2, flash: yellow }
+            - { id: 6, name: sb, min_green_s: 10, yellow_s: 4, all_red_s: 2, flash: yellow }
+            - { id: 4, name: side, min_green_s: 7, yellow_s: 3, all_red_s: 2, flash: red }
+          conflicts: [[4, 2], [4, 6]]
+          stages:
+            - { name: main, phases: [2, 6] }
+            - { name: side, phases: [4] }
+        signals:
+          - { id: 1, name: A, position_m: 0, peer: "127.0.0.1:7101", api: "127.0.0.1:8101" }
+          - { id: 2, name: B, position_m: 500, peer: "127.0.0.1:7102", api: "127.0.0.1:8102" }
+          - { id: 3, name: C, position_m: 1100, peer: "127.0.0.1:7103", api: "127.0.0.1:8103" }
+        voters: [1, 2, 3]
+        plans:
+          - name: normal
+            cycle_s: 90
+            coordinated_stage: main
+            splits_s: { main: 60, side: 30 }
+            progression: { speed_kmh: 40, favour: northbound }
+          - name: flash
+            flash: true
+        """
 
     func parse(_ yaml: String) throws -> CorridorDocument { try CorridorFile.parse(yaml: yaml, file: "bad.yaml") }
 
     /// Applies `edit` to the valid base file and expects a refusal with this problem, key path,
     /// line, and message fragment.
-    func expect(_ problem: CorridorFileError.Problem, at keyPath: String, line: Int?, containing fragment: String,
-                _ edit: (String) -> String, file: StaticString = #filePath, fileLine: UInt = #line) {
+    func expect(
+        _ problem: CorridorFileError.Problem, at keyPath: String, line: Int?, containing fragment: String,
+        _ edit: (String) -> String, file: StaticString = #filePath, fileLine: UInt = #line
+    ) {
         let yaml = edit(Self.base)
         XCTAssertNotEqual(yaml, Self.base, "the edit must change the file", file: file, line: fileLine)
         do {
@@ -112,11 +120,14 @@ final class CorridorFileTests: XCTestCase {
     func testBaseIsValid() throws {
         let doc = try parse(Self.base)
         XCTAssertEqual(doc.corridor.signals.count, 3)
-        XCTAssertEqual(doc.corridor.plans[0].signals.map(\.offsetMs), [0, 45_000, 9_000])  // one-way, 40 km/h
+        XCTAssertEqual(doc.corridor.plans[0].signals.map(\.offsetMs), [0, 45_000, 9_000]) // one-way, 40 km/h
     }
 
     func testSplitsOverrunTheCycle() {
-        expect(.splitsOverrunCycle, at: "plans[0].splits_s", line: 24, containing: "splits sum to 95 s, overrunning the cycle of 90 s by 5 s") {
+        expect(
+            .splitsOverrunCycle, at: "plans[0].splits_s", line: 24,
+            containing: "splits sum to 95 s, overrunning the cycle of 90 s by 5 s"
+        ) {
             $0.replacingOccurrences(of: "splits_s: { main: 60, side: 30 }", with: "splits_s: { main: 65, side: 30 }")
         }
     }
@@ -129,35 +140,45 @@ final class CorridorFileTests: XCTestCase {
 
     func testPerSignalSplitsOverrunNamesTheSignal() {
         expect(.splitsOverrunCycle, at: "plans[0].signal_splits_s.2", line: 25, containing: "at signal 2 (B)") {
-            $0.replacingOccurrences(of: "    splits_s: { main: 60, side: 30 }\n",
-                                    with: "    splits_s: { main: 60, side: 30 }\n    signal_splits_s: { 2: { main: 62, side: 30 } }\n")
+            $0.replacingOccurrences(
+                of: "    splits_s: { main: 60, side: 30 }\n",
+                with: "    splits_s: { main: 60, side: 30 }\n    signal_splits_s: { 2: { main: 62, side: 30 } }\n")
         }
     }
 
     func testOffsetNotBelowTheCycle() {
-        expect(.offsetNotBelowCycle, at: "plans[0].offsets_s.3", line: 26, containing: "offset 90 s of signal 3 is not in 0..<cycle 90 s") {
-            $0.replacingOccurrences(of: "    progression: { speed_kmh: 40, favour: northbound }\n",
-                                    with: "    progression: { speed_kmh: 40, favour: northbound }\n    offsets_s: { 1: 0, 2: 45, 3: 90 }\n")
+        expect(
+            .offsetNotBelowCycle, at: "plans[0].offsets_s.3", line: 26,
+            containing: "offset 90 s of signal 3 is not in 0..<cycle 90 s"
+        ) {
+            $0.replacingOccurrences(
+                of: "    progression: { speed_kmh: 40, favour: northbound }\n",
+                with: "    progression: { speed_kmh: 40, favour: northbound }\n    offsets_s: { 1: 0, 2: 45, 3: 90 }\n")
         }
     }
 
     func testSplitBelowMinGreenPlusYellowPlusAllRed() {
-        expect(.splitBelowMinimum, at: "plans[0].splits_s.side", line: 24,
-               containing: "split 11 s of stage 'side' is below min green 7 s + yellow 3 s + all-red 2 s = 12 s") {
+        expect(
+            .splitBelowMinimum, at: "plans[0].splits_s.side", line: 24,
+            containing: "split 11 s of stage 'side' is below min green 7 s + yellow 3 s + all-red 2 s = 12 s"
+        ) {
             $0.replacingOccurrences(of: "splits_s: { main: 60, side: 30 }", with: "splits_s: { main: 79, side: 11 }")
         }
     }
 
     func testReferenceEpochOutsideTheCenturiesAnythingRuns() {
         for bad in ["0", "9223372036854775807", "7258118400001"] {
-            expect(.invalidValue, at: "reference_epoch_ms", line: 3, containing: "is outside 946684800000...7258118400000") {
+            expect(
+                .invalidValue, at: "reference_epoch_ms", line: 3, containing: "is outside 946684800000...7258118400000"
+            ) {
                 $0.replacingOccurrences(of: "reference_epoch_ms: 1735669800000", with: "reference_epoch_ms: \(bad)")
             }
         }
     }
 
     func testDuplicateSignalID() {
-        expect(.duplicateID, at: "signals[2].id", line: 18, containing: "duplicate signal id 2 (also at signals[1].id)") {
+        expect(.duplicateID, at: "signals[2].id", line: 18, containing: "duplicate signal id 2 (also at signals[1].id)")
+        {
             $0.replacingOccurrences(of: "- { id: 3, name: C", with: "- { id: 2, name: C")
         }
     }
@@ -196,13 +217,19 @@ final class CorridorFileTests: XCTestCase {
     }
 
     func testConflictingPhasesInOneStage() {
-        expect(.conflictingPhasesInStage, at: "intersection.stages[0].phases[1]", line: 13, containing: "phase 4 conflicts with phase 2") {
+        expect(
+            .conflictingPhasesInStage, at: "intersection.stages[0].phases[1]", line: 13,
+            containing: "phase 4 conflicts with phase 2"
+        ) {
             $0.replacingOccurrences(of: "{ name: main, phases: [2, 6] }", with: "{ name: main, phases: [2, 4] }")
         }
     }
 
     func testYellowBelowThreeSeconds() {
-        expect(.invalidValue, at: "intersection.phases[2].yellow_s", line: 10, containing: "yellow 2.5 s is outside 3...8 s") {
+        expect(
+            .invalidValue, at: "intersection.phases[2].yellow_s", line: 10,
+            containing: "yellow 2.5 s is outside 3...8 s"
+        ) {
             $0.replacingOccurrences(of: "min_green_s: 7, yellow_s: 3,", with: "min_green_s: 7, yellow_s: 2.5,")
         }
     }
@@ -217,7 +244,10 @@ final class CorridorFileTests: XCTestCase {
     }
 
     func testPositionsMustIncrease() {
-        expect(.positionsNotIncreasing, at: "signals[2].position_m", line: 18, containing: "is not after the previous signal") {
+        expect(
+            .positionsNotIncreasing, at: "signals[2].position_m", line: 18,
+            containing: "is not after the previous signal"
+        ) {
             $0.replacingOccurrences(of: "position_m: 1100", with: "position_m: 400")
         }
     }
@@ -234,8 +264,9 @@ final class CorridorFileTests: XCTestCase {
     static func fieldLayout(_ hosts: [String]) -> String {
         var yaml = base
         for (i, host) in hosts.enumerated() {
-            yaml = yaml.replacingOccurrences(of: "peer: \"127.0.0.1:710\(i + 1)\", api: \"127.0.0.1:810\(i + 1)\"",
-                                             with: "peer: \"\(host):7000\", api: \"\(host):8000\"")
+            yaml = yaml.replacingOccurrences(
+                of: "peer: \"127.0.0.1:710\(i + 1)\", api: \"127.0.0.1:810\(i + 1)\"",
+                with: "peer: \"\(host):7000\", api: \"\(host):8000\"")
         }
         return yaml
     }
@@ -256,19 +287,29 @@ final class CorridorFileTests: XCTestCase {
 
     func testDuplicateAddressComparesHostAndPort() {
         // Two controllers on one host with the same port: refused, naming the first user.
-        expect(.duplicateID, at: "signals[1].peer", line: 17, containing: "address 10.77.0.1:7000 is already used by signals[0].peer") { _ in
+        expect(
+            .duplicateID, at: "signals[1].peer", line: 17,
+            containing: "address 10.77.0.1:7000 is already used by signals[0].peer"
+        ) { _ in
             Self.fieldLayout(["10.77.0.1", "10.77.0.1", "10.77.0.3"])
         }
         // Names compare without case.
-        expect(.duplicateID, at: "signals[2].peer", line: 18, containing: "address cab-a:7000 is already used by signals[0].peer") { _ in
+        expect(
+            .duplicateID, at: "signals[2].peer", line: 18,
+            containing: "address cab-a:7000 is already used by signals[0].peer"
+        ) { _ in
             Self.fieldLayout(["CAB-A", "cab-b", "cab-a"])
         }
         // One controller's peer and API on the same socket.
-        expect(.duplicateID, at: "signals[0].api", line: 16, containing: "address 127.0.0.1:7101 is already used by signals[0].peer") {
+        expect(
+            .duplicateID, at: "signals[0].api", line: 16,
+            containing: "address 127.0.0.1:7101 is already used by signals[0].peer"
+        ) {
             $0.replacingOccurrences(of: "api: \"127.0.0.1:8101\"", with: "api: \"127.0.0.1:7101\"")
         }
         // The same port on another host is not a duplicate; the old check refused this.
-        XCTAssertNoThrow(try parse(Self.base.replacingOccurrences(of: "peer: \"127.0.0.1:7102\"", with: "peer: \"127.0.0.2:7101\"")))
+        XCTAssertNoThrow(
+            try parse(Self.base.replacingOccurrences(of: "peer: \"127.0.0.1:7102\"", with: "peer: \"127.0.0.2:7101\"")))
     }
 
     func testBadHostsAreRefusedWithTheReason() {
@@ -288,7 +329,7 @@ final class CorridorFileTests: XCTestCase {
             ("cab:65536", "a port 1-65535"),
             ("cab:+80", "a port 1-65535"),
             ("cab:", "a port 1-65535"),
-            ("cab", "expected host:port"),
+            ("cab", "expected host:port")
         ]
         for (address, fragment) in cases {
             expect(.invalidValue, at: "signals[1].peer", line: 17, containing: fragment) {

@@ -1,7 +1,8 @@
 import Foundation
-@testable import SignalTiming
 import SignalTimingSimulation
 import XCTest
+
+@testable import SignalTiming
 
 /// Safe late entry and the start-up sequence (`SignalFollower`): a controller that learns of commands
 /// late, restarts, or is caught up from a snapshot never trips its own conflict monitor and is back on
@@ -25,7 +26,9 @@ final class LateEntryTests: XCTestCase {
         }
         var total = LateEntryReport()
         for i in 0..<Self.histories { total.add(try LateEntryHistories.run(seed: Self.seed(i))) }
-        print("late-entry histories: \(total.histories), signals: \(total.signals), commands: \(total.commands), lamp changes: \(total.lampChanges), isolations: \(total.isolations), restarts: \(total.restarts), snapshots: \(total.snapshots), late entries: \(total.lateEntries), converged: \(total.convergenceMs.count) (max \(total.convergenceMilliCycles.max() ?? 0)/1000 cycles), already on schedule: \(total.alreadyOnSchedule)")
+        print(
+            "late-entry histories: \(total.histories), signals: \(total.signals), commands: \(total.commands), lamp changes: \(total.lampChanges), isolations: \(total.isolations), restarts: \(total.restarts), snapshots: \(total.snapshots), late entries: \(total.lateEntries), converged: \(total.convergenceMs.count) (max \(total.convergenceMilliCycles.max() ?? 0)/1000 cycles), already on schedule: \(total.alreadyOnSchedule)"
+        )
         XCTAssertEqual(total.trips.map(\.fault), [], "monitor trips")
         XCTAssertEqual(total.late.map(\.detail), [], "signals not back on the schedule within the bound")
         // The generator must exercise the interesting paths.
@@ -41,7 +44,9 @@ final class LateEntryTests: XCTestCase {
     /// test above able to fail.
     func testJumpingToTheScheduleTripsTheMonitor() throws {
         var total = LateEntryReport()
-        for i in 0..<Self.histories / 3 { total.add(try LateEntryHistories.run(seed: Self.seed(i), logic: .jumpToSchedule)) }
+        for i in 0..<Self.histories / 3 {
+            total.add(try LateEntryHistories.run(seed: Self.seed(i), logic: .jumpToSchedule))
+        }
         print("jump-to-schedule histories: \(total.histories), monitor trips: \(total.trips.count)")
         XCTAssertGreaterThan(total.trips.count, 10, "an unsafe jump must be caught")
     }
@@ -54,14 +59,21 @@ final class LateEntryTests: XCTestCase {
     let s1 = SignalID(1)
 
     func timeline(_ events: [ControlEvent]) throws -> CorridorTimeline {
-        try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: Baseline(atMs: base, plan: PlanID("normal")), events: events)
+        try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: epoch, baseline: Baseline(atMs: base, plan: PlanID("normal")),
+            events: events)
     }
 
     /// Runs `follower` through `throughMs`, feeding `monitor`; returns the changes.
     @discardableResult
-    func run(_ follower: inout SignalFollower, _ monitor: inout ConflictMonitor, through t: Milliseconds) -> [SignalState] {
+    func run(
+        _ follower: inout SignalFollower, _ monitor: inout ConflictMonitor, through t: Milliseconds
+    ) -> [SignalState] {
         let ch = follower.changes(through: t)
-        for st in ch { XCTAssertEqual(monitor.observe(atMs: st.atMs, lamps: st.lamps), [], "at \(st.atMs): \(st.lamps) \(st.interval)") }
+        for st in ch {
+            XCTAssertEqual(
+                monitor.observe(atMs: st.atMs, lamps: st.lamps), [], "at \(st.atMs): \(st.lamps) \(st.interval)")
+        }
         return ch
     }
 
@@ -70,7 +82,8 @@ final class LateEntryTests: XCTestCase {
     /// green (monitor trip).
     func testALatePlanChangeIsEnteredSafelyAndTheJumpIsNot() throws {
         let t0 = try timeline([])
-        let change = ControlEvent(id: EventID(1), effectiveAtMs: base + 10 * 90_000 + 20_000, action: .setPlan(PlanID("long")))
+        let change = ControlEvent(
+            id: EventID(1), effectiveAtMs: base + 10 * 90_000 + 20_000, action: .setPlan(PlanID("long")))
         let t1 = try timeline([change])
         var found = false
         // Try learning it at every second for two cycles: the jump trips at some of them, the follower never.
@@ -86,9 +99,13 @@ final class LateEntryTests: XCTestCase {
             XCTAssertFalse(m.tripped)
             // The jump: the old timeline's lamps until `learnt`, then the new one's.
             var jm = ConflictMonitor(signal: corridor.signals[0])
-            for st in t0.changes(of: s1, fromMs: base + 9 * 90_000, throughMs: learnt) { jm.observe(atMs: st.atMs, lamps: st.lamps) }
+            for st in t0.changes(of: s1, fromMs: base + 9 * 90_000, throughMs: learnt) {
+                jm.observe(atMs: st.atMs, lamps: st.lamps)
+            }
             jm.observe(atMs: learnt, lamps: t1.state(of: s1, at: learnt).lamps)
-            for st in t1.changes(of: s1, fromMs: learnt, throughMs: learnt + 600_000).dropFirst() { jm.observe(atMs: st.atMs, lamps: st.lamps) }
+            for st in t1.changes(of: s1, fromMs: learnt, throughMs: learnt + 600_000).dropFirst() {
+                jm.observe(atMs: st.atMs, lamps: st.lamps)
+            }
             if jm.tripped { found = true }
         }
         XCTAssertTrue(found, "some lateness makes the jump trip")
@@ -112,10 +129,13 @@ final class LateEntryTests: XCTestCase {
             XCTAssertEqual(red.atMs, start + 10_000, "flash lasts the start-up time")
             XCTAssertEqual(red.lamps, Array(repeating: .red, count: red.lamps.count))
             let entry = try XCTUnwrap(ch.dropFirst().first)
-            XCTAssertGreaterThanOrEqual(entry.atMs - red.atMs, corridor.safety.flashExitRedMs, "all-red at least the flash-exit red")
+            XCTAssertGreaterThanOrEqual(
+                entry.atMs - red.atMs, corridor.safety.flashExitRedMs, "all-red at least the flash-exit red")
             XCTAssertTrue(f.inStep)
             let since = try XCTUnwrap(f.inStepSinceMs)
-            XCTAssertLessThanOrEqual(since - start, 10_000 + corridor.safety.flashExitRedMs + 90_000, "in step within a cycle of the start-up")
+            XCTAssertLessThanOrEqual(
+                since - start, 10_000 + corridor.safety.flashExitRedMs + 90_000,
+                "in step within a cycle of the start-up")
             // And from there it is the schedule.
             let mine = f.changes(through: start + 6 * 90_000)
             let theirs = tl.changes(of: s1, fromMs: start + 3 * 90_000, throughMs: start + 6 * 90_000).dropFirst()
@@ -131,18 +151,22 @@ final class LateEntryTests: XCTestCase {
         var f = SignalFollower(signal: s1, inStepWith: tl, at: base + 1_000)
         var m = ConflictMonitor(signal: corridor.signals[0])
         run(&f, &m, through: base + 20 * 90_000 + 12_345)
-        let compacted = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch,
-                                             baseline: Baseline(atMs: base + 18 * 90_000, plan: PlanID("normal")), events: [])
+        let compacted = try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: epoch,
+            baseline: Baseline(atMs: base + 18 * 90_000, plan: PlanID("normal")), events: [])
         f.update(timeline: compacted)
         XCTAssertTrue(f.inStep)
-        let future = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch,
-                                          baseline: Baseline(atMs: base + 18 * 90_000, plan: PlanID("normal")),
-                                          events: [ControlEvent(id: EventID(7), effectiveAtMs: f.nowMs + 5_000, action: .setPlan(PlanID("long")))])
+        let future = try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: epoch,
+            baseline: Baseline(atMs: base + 18 * 90_000, plan: PlanID("normal")),
+            events: [ControlEvent(id: EventID(7), effectiveAtMs: f.nowMs + 5_000, action: .setPlan(PlanID("long")))])
         f.update(timeline: future)
         XCTAssertTrue(f.inStep)
         XCTAssertEqual(f.lateEntries, 0)
         let mine = run(&f, &m, through: f.nowMs + 10 * 120_000)
-        let theirs = future.changes(of: s1, fromMs: base + 20 * 90_000 + 12_345, throughMs: base + 20 * 90_000 + 12_345 + 10 * 120_000).dropFirst()
+        let theirs = future.changes(
+            of: s1, fromMs: base + 20 * 90_000 + 12_345, throughMs: base + 20 * 90_000 + 12_345 + 10 * 120_000
+        ).dropFirst()
         XCTAssertEqual(mine.map(\.lamps), theirs.map(\.lamps))
         XCTAssertFalse(m.tripped)
     }

@@ -1,7 +1,8 @@
-import RaftCore
-@testable import SignalTiming
-import XCTest
 import Foundation
+import RaftCore
+import XCTest
+
+@testable import SignalTiming
 
 /// Random corridors, random valid plans, random sequences and timings of plan changes, holds,
 /// flashes and preemptions — all from a seeded SplitMix64. Whatever happens, the conflict monitor
@@ -22,7 +23,9 @@ final class PropertyTests: XCTestCase {
             let seed = 0x6772_6565_6E77_6176 &+ UInt64(i) &* 0x9E37_79B9
             try runCase(seed: seed, stats: &stats)
         }
-        print("property cases: \(Self.cases), signals: \(stats.signals), events: \(stats.events), lamp changes checked: \(stats.changes), preemption dwells: \(stats.dwells), transitions: \(stats.transitions)")
+        print(
+            "property cases: \(Self.cases), signals: \(stats.signals), events: \(stats.events), lamp changes checked: \(stats.changes), preemption dwells: \(stats.dwells), transitions: \(stats.transitions)"
+        )
         // The generator must actually exercise the interesting paths.
         XCTAssertGreaterThan(stats.dwells, 100)
         XCTAssertGreaterThan(stats.transitions, 100)
@@ -39,7 +42,9 @@ final class PropertyTests: XCTestCase {
     }
 
     func runCase(seed: UInt64, stats: inout Stats) throws {
-        if getenvString("GREENWAVE_TRACE") != nil { FileHandle.standardError.write("seed \(seed)\n".data(using: .utf8)!) }
+        if getenvString("GREENWAVE_TRACE") != nil {
+            FileHandle.standardError.write("seed \(seed)\n".data(using: .utf8)!)
+        }
         var rng = SplitMix64(seed: seed)
         let corridor = try randomCorridor(&rng)
         let epoch: Milliseconds = rng.int(0...2_000_000_000_000)
@@ -52,7 +57,9 @@ final class PropertyTests: XCTestCase {
         let eventCount = rng.int(0...14)
         for id in 1...max(1, eventCount) where eventCount > 0 {
             // Sometimes at a corridor cycle boundary, sometimes at any millisecond, sometimes together.
-            let gap: Milliseconds = rng.pick([0, rng.int(Int64(1)...5_000), rng.int(Int64(1_000)...90_000), rng.int(Int64(60_000)...400_000)])
+            let gap: Milliseconds = rng.pick([
+                0, rng.int(Int64(1)...5_000), rng.int(Int64(1_000)...90_000), rng.int(Int64(60_000)...400_000)
+            ])
             t += gap
             if rng.chance(30), let c = coordinated.first?.cycleMs {
                 t = epoch + (floorDiv(t - epoch, c) + 1) * c
@@ -71,19 +78,27 @@ final class PropertyTests: XCTestCase {
                 let b = rng.int(0...(n - 1))
                 let dir: Direction = a <= b ? .increasing : .decreasing
                 let ids = (a <= b ? Array(a...b) : Array((b...a).reversed())).map { corridor.signals[$0].id }
-                action = .preempt(Preemption(signals: ids, direction: dir, speedKmh: rng.int(20...80),
-                                             leadMs: rng.int(0...60_000), clearMs: rng.int(0...30_000)))
+                action = .preempt(
+                    Preemption(
+                        signals: ids, direction: dir, speedKmh: rng.int(20...80),
+                        leadMs: rng.int(0...60_000), clearMs: rng.int(0...30_000)))
                 preempts.append(EventID(UInt64(id)))
             default:
                 action = preempts.isEmpty ? .release(s.id) : .cancelPreemption(rng.pick(preempts))
             }
             events.append(ControlEvent(id: EventID(UInt64(id)), effectiveAtMs: t, action: action))
         }
-        if getenvString("GREENWAVE_TRACE") != nil { print("epoch \(epoch) base \(base) plan \(basePlan.id)"); for e in events { print(e) }
+        if getenvString("GREENWAVE_TRACE") != nil {
+            print("epoch \(epoch) base \(base) plan \(basePlan.id)")
+            for e in events { print(e) }
             for s in corridor.signals { print(s.id, s.stageMinSplitMs, s.stageYellowMs, s.stageRedClearanceMs) }
-            for pl in corridor.plans { print(pl.id, pl.cycleMs, pl.signals.map { ($0.offsetMs, $0.splitsMs, $0.coordinatedStage) }) } }
-        let timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch,
-                                            baseline: Baseline(atMs: base, plan: basePlan.id), events: events)
+            for pl in corridor.plans {
+                print(pl.id, pl.cycleMs, pl.signals.map { ($0.offsetMs, $0.splitsMs, $0.coordinatedStage) })
+            }
+        }
+        let timeline = try CorridorTimeline(
+            corridor: corridor, referenceEpochMs: epoch,
+            baseline: Baseline(atMs: base, plan: basePlan.id), events: events)
         let maxCycle = coordinated.map(\.cycleMs).max()!
         let end = t + corridor.safety.preemptMaxPresenceMs + 8 * maxCycle + 120_000
         stats.events += events.count
@@ -95,7 +110,9 @@ final class PropertyTests: XCTestCase {
             for st in changes {
                 let faults = monitor.observe(atMs: st.atMs, lamps: st.lamps)
                 if !faults.isEmpty {
-                    XCTFail("seed \(seed): signal \(s.id) faults \(faults)\nevents: \(events)\naround: \(changes.filter { abs($0.atMs - st.atMs) < 60_000 }.map { "\($0.atMs) \($0.lamps) \($0.interval) \($0.mode)" })")
+                    XCTFail(
+                        "seed \(seed): signal \(s.id) faults \(faults)\nevents: \(events)\naround: \(changes.filter { abs($0.atMs - st.atMs) < 60_000 }.map { "\($0.atMs) \($0.lamps) \($0.interval) \($0.mode)" })"
+                    )
                     return
                 }
             }
@@ -105,9 +122,13 @@ final class PropertyTests: XCTestCase {
                 if st.mode == .flash { stats.flashes += 1 }
                 if st.mode == .hold { stats.holds += 1 }
                 if st.mode == .transitioning { stats.transitions += 1 }
-                if st.mode == .preemptDwell, dwellStart == nil, st.lamps.contains(.green) { dwellStart = st.atMs; stats.dwells += 1 }
+                if st.mode == .preemptDwell, dwellStart == nil, st.lamps.contains(.green) {
+                    dwellStart = st.atMs
+                    stats.dwells += 1
+                }
                 if let d = dwellStart, !st.lamps.contains(.green) {
-                    XCTAssertGreaterThanOrEqual(st.atMs - d, corridor.safety.preemptDwellMs, "seed \(seed): signal \(s.id) dwell too short")
+                    XCTAssertGreaterThanOrEqual(
+                        st.atMs - d, corridor.safety.preemptDwellMs, "seed \(seed): signal \(s.id) dwell too short")
                     dwellStart = nil
                 }
             }
@@ -132,7 +153,9 @@ final class PropertyTests: XCTestCase {
                 XCTAssertLessThanOrEqual(settled, end, "seed \(seed): signal \(s.id) settles late")
                 XCTAssertEqual(final.mode, .coordinated, "seed \(seed): signal \(s.id)")
             } else {
-                XCTAssertTrue([.flash, .hold].contains(final.mode), "seed \(seed): signal \(s.id) never settles, ends in \(final.mode)")
+                XCTAssertTrue(
+                    [.flash, .hold].contains(final.mode),
+                    "seed \(seed): signal \(s.id) never settles, ends in \(final.mode)")
             }
         }
     }
@@ -153,17 +176,21 @@ final class PropertyTests: XCTestCase {
             for j in 0..<phaseCount {
                 let k = rng.int(0...(numbers.count - 1))
                 let number = numbers.remove(at: k)
-                phases.append(Phase(id: PhaseID(number), name: "p\(number)",
-                                    minGreenMs: rng.int(Limits.minGreenMsMin...15_000),
-                                    yellowMs: rng.int(Limits.yellowMsMin...6_000),
-                                    redClearanceMs: rng.int(Limits.redClearanceMsMin...3_000),
-                                    flashLamp: rng.chance(50) ? .flashingYellow : .flashingRed))
+                phases.append(
+                    Phase(
+                        id: PhaseID(number), name: "p\(number)",
+                        minGreenMs: rng.int(Limits.minGreenMsMin...15_000),
+                        yellowMs: rng.int(Limits.yellowMsMin...6_000),
+                        redClearanceMs: rng.int(Limits.redClearanceMsMin...3_000),
+                        flashLamp: rng.chance(50) ? .flashingYellow : .flashingRed))
                 stageOf.append(j < stageCount ? j : rng.int(0...(stageCount - 1)))
             }
             var conflicts: [(PhaseID, PhaseID)] = []
-            for a in 0..<phaseCount { for b in (a + 1)..<phaseCount where stageOf[a] != stageOf[b] && rng.chance(70) {
-                conflicts.append((phases[a].id, phases[b].id))
-            } }
+            for a in 0..<phaseCount {
+                for b in (a + 1)..<phaseCount where stageOf[a] != stageOf[b] && rng.chance(70) {
+                    conflicts.append((phases[a].id, phases[b].id))
+                }
+            }
             var stages = (0..<stageCount).map { k in
                 Stage(name: "st\(k)", phases: (0..<phaseCount).filter { stageOf[$0] == k }.map { phases[$0].id })
             }
@@ -172,11 +199,16 @@ final class PropertyTests: XCTestCase {
             if rng.chance(30) {
                 let p = rng.int(0...(phaseCount - 1))
                 let k = rng.int(0...(stageCount - 1))
-                let compatible = stages[k].phases.allSatisfy { q in !conflicts.contains { ($0.0 == q && $0.1 == phases[p].id) || ($0.1 == q && $0.0 == phases[p].id) } && q != phases[p].id }
+                let compatible = stages[k].phases.allSatisfy { q in
+                    !conflicts.contains { ($0.0 == q && $0.1 == phases[p].id) || ($0.1 == q && $0.0 == phases[p].id) }
+                        && q != phases[p].id
+                }
                 if compatible { stages[k].phases.append(phases[p].id) }
             }
-            signals.append(try Signal(id: SignalID(100 + i * 3), name: "R\(i)", positionMetres: position,
-                                      phases: phases, stages: stages, conflicts: conflicts))
+            signals.append(
+                try Signal(
+                    id: SignalID(100 + i * 3), name: "R\(i)", positionMetres: position,
+                    phases: phases, stages: stages, conflicts: conflicts))
             position += rng.int(300...800)
         }
         var plans: [TimingPlan] = []
@@ -192,11 +224,15 @@ final class PropertyTests: XCTestCase {
                     splits[k] += add
                     extra -= add
                 }
-                return SignalPlan(offsetMs: rng.int(0...(cycle - 1)), splitsMs: splits,
-                                  coordinatedStage: rng.int(0...(s.stages.count - 1)))
+                return SignalPlan(
+                    offsetMs: rng.int(0...(cycle - 1)), splitsMs: splits,
+                    coordinatedStage: rng.int(0...(s.stages.count - 1)))
             }
-            plans.append(TimingPlan(id: PlanID("plan\(p)"), cycleMs: cycle, signals: sps,
-                                    progression: Progression(speedKmh: rng.int(20...60), favoured: .increasing, favouredBandPercent: 100)))
+            plans.append(
+                TimingPlan(
+                    id: PlanID("plan\(p)"), cycleMs: cycle, signals: sps,
+                    progression: Progression(
+                        speedKmh: rng.int(20...60), favoured: .increasing, favouredBandPercent: 100)))
         }
         plans.append(.flash(PlanID("flash")))
         var safety = SafetyTimings()

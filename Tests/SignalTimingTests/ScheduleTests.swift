@@ -1,6 +1,7 @@
 import RaftCore
-@testable import SignalTiming
 import XCTest
+
+@testable import SignalTiming
 
 /// The time-of-day schedule (`TimeOfDaySchedule`) and the mode line (`ModeLine`): calendar arithmetic,
 /// validation, evaluation against a minute-by-minute reference, and properties over random schedules.
@@ -16,12 +17,17 @@ final class ScheduleTests: XCTestCase {
     /// Weekdays: normal 06:00, long (morning peak) 08:00-11:30, normal, flash (night) 23:00;
     /// Sundays and holidays: normal 07:00, flash 23:00.
     static func weekSchedule() throws -> TimeOfDaySchedule {
-        let weekday = DayPlan(name: "weekday", actions: [action("06:00", "normal"), action("08:00", "long"),
-                                                         action("11:30", "normal"), action("23:00", "flash")])
+        let weekday = DayPlan(
+            name: "weekday",
+            actions: [
+                action("06:00", "normal"), action("08:00", "long"),
+                action("11:30", "normal"), action("23:00", "flash")
+            ])
         let sunday = DayPlan(name: "sunday", actions: [action("07:00", "normal"), action("23:00", "flash")])
-        return try TimeOfDaySchedule(utcOffsetMinutes: ist, dayPlans: [weekday, sunday],
-                                     week: Array(repeating: "weekday", count: 6) + ["sunday"],
-                                     holidays: [Holiday(date: CivilDate(parsing: "2025-01-01")!, dayPlan: "sunday")])
+        return try TimeOfDaySchedule(
+            utcOffsetMinutes: ist, dayPlans: [weekday, sunday],
+            week: Array(repeating: "weekday", count: 6) + ["sunday"],
+            holidays: [Holiday(date: CivilDate(parsing: "2025-01-01")!, dayPlan: "sunday")])
     }
 
     func testCivilDatesRoundTripAndWeekdays() {
@@ -35,13 +41,16 @@ final class ScheduleTests: XCTestCase {
             if let p = previous { XCTAssertLessThan(p, date) }
             previous = date
         }
-        XCTAssertEqual(last - first + 1, 73_049)  // 200 years, 49 leap days (2100 is not one)
+        XCTAssertEqual(last - first + 1, 73_049) // 200 years, 49 leap days (2100 is not one)
         XCTAssertNil(CivilDate(daysSinceUnixEpoch: first - 1))
         XCTAssertNil(CivilDate(daysSinceUnixEpoch: last + 1))
         XCTAssertEqual(CivilDate(parsing: "2025-01-01")!.daysSinceUnixEpoch * 86_400_000, 1_735_689_600_000)
-        XCTAssertEqual(CivilDate(parsing: "2025-01-01")!.weekday, 2)  // a Wednesday
-        XCTAssertEqual(CivilDate(parsing: "2026-12-01")!.weekday, 1)  // a Tuesday
-        for bad in ["2025-02-29", "2100-02-29", "2025-13-01", "2025-00-10", "2025-1-01", "1999-12-31", "2200-01-01", "2025-01-32", "２025-01-01"] {
+        XCTAssertEqual(CivilDate(parsing: "2025-01-01")!.weekday, 2) // a Wednesday
+        XCTAssertEqual(CivilDate(parsing: "2026-12-01")!.weekday, 1) // a Tuesday
+        for bad in [
+            "2025-02-29", "2100-02-29", "2025-13-01", "2025-00-10", "2025-1-01", "1999-12-31", "2200-01-01",
+            "2025-01-32", "２025-01-01"
+        ] {
             XCTAssertNil(CivilDate(parsing: bad), bad)
         }
         XCTAssertNotNil(CivilDate(parsing: "2024-02-29"))
@@ -51,28 +60,67 @@ final class ScheduleTests: XCTestCase {
     func testTimesParse() {
         XCTAssertEqual(ScheduleAction.parseTime("00:00"), 0)
         XCTAssertEqual(ScheduleAction.parseTime("23:59"), 1_439)
-        for bad in ["24:00", "7:00", "07:60", "07-00", "0700", "07:00:00", ""] { XCTAssertNil(ScheduleAction.parseTime(bad), bad) }
+        for bad in ["24:00", "7:00", "07:60", "07-00", "0700", "07:00:00", ""] {
+            XCTAssertNil(ScheduleAction.parseTime(bad), bad)
+        }
         XCTAssertEqual(ScheduleAction.timeText(ScheduleAction.parseTime("08:05")!), "08:05")
     }
 
     func testValidationNamesTheProblem() throws {
         let d = DayPlan(name: "d", actions: [Self.action("06:00", "normal")])
         func refusal(_ make: () throws -> TimeOfDaySchedule) -> String {
-            do { _ = try make(); return "" } catch let e as TimingError { return e.message } catch { return "\(error)" }
+            do {
+                _ = try make()
+                return ""
+            } catch let e as TimingError { return e.message } catch { return "\(error)" }
         }
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 900, dayPlans: [d], week: Array(repeating: "d", count: 7), holidays: []) }.contains("UTC offset"))
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 0, dayPlans: [d], week: Array(repeating: "d", count: 6), holidays: []) }.contains("7 days"))
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 0, dayPlans: [d], week: Array(repeating: "d", count: 6) + ["x"], holidays: []) }.contains("sunday: unknown day plan 'x'"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 900, dayPlans: [d], week: Array(repeating: "d", count: 7), holidays: [])
+            }.contains("UTC offset"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 0, dayPlans: [d], week: Array(repeating: "d", count: 6), holidays: [])
+            }.contains("7 days"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 0, dayPlans: [d], week: Array(repeating: "d", count: 6) + ["x"], holidays: [])
+            }.contains("sunday: unknown day plan 'x'"))
         let close = DayPlan(name: "c", actions: [Self.action("06:00", "normal"), Self.action("06:20", "long")])
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 0, dayPlans: [close], week: Array(repeating: "c", count: 7), holidays: []) }.contains("20 min apart"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 0, dayPlans: [close], week: Array(repeating: "c", count: 7), holidays: [])
+            }.contains("20 min apart"))
         let backwards = DayPlan(name: "b", actions: [Self.action("09:00", "normal"), Self.action("06:00", "long")])
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 0, dayPlans: [backwards], week: Array(repeating: "b", count: 7), holidays: []) }.contains("increasing order"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 0, dayPlans: [backwards], week: Array(repeating: "b", count: 7), holidays: [])
+            }.contains("increasing order"))
         let late = DayPlan(name: "late", actions: [Self.action("23:50", "normal")])
         let early = DayPlan(name: "early", actions: [Self.action("00:10", "long")])
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 0, dayPlans: [late, early], week: Array(repeating: "late", count: 7), holidays: []) }.contains("across midnight"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 0, dayPlans: [late, early], week: Array(repeating: "late", count: 7), holidays: []
+                )
+            }.contains("across midnight"))
         let date = CivilDate(parsing: "2025-08-15")!
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 0, dayPlans: [d], week: Array(repeating: "d", count: 7), holidays: [Holiday(date: date, dayPlan: "d"), Holiday(date: date, dayPlan: "d")]) }.contains("listed twice"))
-        XCTAssertTrue(refusal { try TimeOfDaySchedule(utcOffsetMinutes: 0, dayPlans: [d, d], week: Array(repeating: "d", count: 7), holidays: []) }.contains("defined twice"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 0, dayPlans: [d], week: Array(repeating: "d", count: 7),
+                    holidays: [Holiday(date: date, dayPlan: "d"), Holiday(date: date, dayPlan: "d")])
+            }.contains("listed twice"))
+        XCTAssertTrue(
+            refusal {
+                try TimeOfDaySchedule(
+                    utcOffsetMinutes: 0, dayPlans: [d, d], week: Array(repeating: "d", count: 7), holidays: [])
+            }.contains("defined twice"))
         let s = try Self.weekSchedule()
         XCTAssertThrowsError(try s.validate(planIDs: [PlanID("normal"), PlanID("flash")])) { e in
             XCTAssertTrue((e as! TimingError).message.contains("unknown plan 'long'"))
@@ -83,13 +131,14 @@ final class ScheduleTests: XCTestCase {
     func testIndianStandardTimeWeekAndHoliday() throws {
         let s = try Self.weekSchedule()
         func at(_ date: String, _ time: String) -> Milliseconds {
-            CivilDate(parsing: date)!.daysSinceUnixEpoch * 86_400_000 + Int64(ScheduleAction.parseTime(time)!) * 60_000 - 330 * 60_000
+            CivilDate(parsing: date)!.daysSinceUnixEpoch * 86_400_000 + Int64(ScheduleAction.parseTime(time)!) * 60_000
+                - 330 * 60_000
         }
-        XCTAssertEqual(s.nominalPlan(at: at("2025-01-02", "08:30")), PlanID("long"))    // a Thursday
+        XCTAssertEqual(s.nominalPlan(at: at("2025-01-02", "08:30")), PlanID("long")) // a Thursday
         XCTAssertEqual(s.nominalPlan(at: at("2025-01-02", "07:59")), PlanID("normal"))
-        XCTAssertEqual(s.nominalPlan(at: at("2025-01-02", "05:00")), PlanID("flash"))   // carried from Wednesday 23:00
-        XCTAssertEqual(s.nominalPlan(at: at("2025-01-01", "08:30")), PlanID("normal"))  // New Year: the holiday plan
-        XCTAssertEqual(s.nominalPlan(at: at("2025-01-05", "08:30")), PlanID("normal"))  // a Sunday
+        XCTAssertEqual(s.nominalPlan(at: at("2025-01-02", "05:00")), PlanID("flash")) // carried from Wednesday 23:00
+        XCTAssertEqual(s.nominalPlan(at: at("2025-01-01", "08:30")), PlanID("normal")) // New Year: the holiday plan
+        XCTAssertEqual(s.nominalPlan(at: at("2025-01-05", "08:30")), PlanID("normal")) // a Sunday
         XCTAssertEqual(s.nominalPlan(at: at("2025-01-05", "06:30")), PlanID("flash"))
         // 08:00 IST on Thursday is 02:30 UTC.
         let c = s.nextNominalChange(after: at("2025-01-02", "07:00"))!
@@ -124,7 +173,10 @@ final class ScheduleTests: XCTestCase {
             let minute = Int(m - day * 1_440)
             let date = CivilDate(daysSinceUnixEpoch: day)!
             let name = s.holidays.first { $0.date == date }?.dayPlan ?? s.week[date.weekday]
-            if let a = s.dayPlans.first(where: { $0.name == name })!.actions.first(where: { $0.minuteOfDay == minute }) { return a.plan }
+            if let a = s.dayPlans.first(where: { $0.name == name })!.actions.first(where: { $0.minuteOfDay == minute })
+            {
+                return a.plan
+            }
         }
         XCTFail("no action within 3 days")
         return PlanID("")
@@ -145,11 +197,20 @@ final class ScheduleTests: XCTestCase {
             let week = (0..<7).map { _ in rng.pick(dayPlans).name }
             var holidays: [Holiday] = []
             for _ in 0..<rng.int(0...5) {
-                let date = CivilDate(daysSinceUnixEpoch: rng.int(CivilDate(parsing: "2025-01-01")!.daysSinceUnixEpoch...CivilDate(parsing: "2025-03-01")!.daysSinceUnixEpoch))!
-                if !holidays.contains(where: { $0.date == date }) { holidays.append(Holiday(date: date, dayPlan: rng.pick(dayPlans).name)) }
+                let date = CivilDate(
+                    daysSinceUnixEpoch: rng.int(
+                        CivilDate(parsing: "2025-01-01")!
+                            .daysSinceUnixEpoch...CivilDate(parsing: "2025-03-01")!.daysSinceUnixEpoch))!
+                if !holidays.contains(where: { $0.date == date }) {
+                    holidays.append(Holiday(date: date, dayPlan: rng.pick(dayPlans).name))
+                }
             }
             let offset = rng.pick([330, 0, -300, 345, 840, -720, rng.int(-720...840)])
-            if let s = try? TimeOfDaySchedule(utcOffsetMinutes: offset, dayPlans: dayPlans, week: week, holidays: holidays) { return s }
+            if let s = try? TimeOfDaySchedule(
+                utcOffsetMinutes: offset, dayPlans: dayPlans, week: week, holidays: holidays)
+            {
+                return s
+            }
         }
     }
 
@@ -159,20 +220,27 @@ final class ScheduleTests: XCTestCase {
     func testModeLineIsPiecewiseConstantOnCycleBoundaries() throws {
         let corridor = Fixture.corridor(count: 2)
         var rng = SplitMix64(seed: 0x5CED_0002)
-        var scheduledChanges = 0, overrideEnds = 0
+        var scheduledChanges = 0
+        var overrideEnds = 0
         for _ in 0..<200 {
             let sched = randomSchedule(&rng)
             let from = Self.epoch + rng.int(0...(40 * 86_400_000))
-            let since = ModeLine.boundary(atOrAfter: from + rng.int(0...86_400_000), epochMs: Self.epoch, cycleMs: 90_000)
+            let since = ModeLine.boundary(
+                atOrAfter: from + rng.int(0...86_400_000), epochMs: Self.epoch, cycleMs: 90_000)
             var overrides: [ModeOverride] = []
             var t = from
             for k in 0..<rng.int(0...3) {
                 t += rng.int(60_000...(2 * 86_400_000))
                 let until: Milliseconds? = rng.chance(80) ? t + rng.int(60_000...(12 * 3_600_000)) : nil
-                overrides.append(ModeOverride(id: EventID(UInt64(10 + k)), plan: PlanID(rng.pick(["normal", "long", "flash"])), effectiveAtMs: t, untilMs: until))
+                overrides.append(
+                    ModeOverride(
+                        id: EventID(UInt64(10 + k)), plan: PlanID(rng.pick(["normal", "long", "flash"])),
+                        effectiveAtMs: t, untilMs: until))
             }
-            let line = ModeLine(corridor: corridor, referenceEpochMs: Self.epoch, baseline: Baseline(atMs: from, plan: PlanID("normal")),
-                                overrides: overrides, schedule: ScheduleInForce(schedule: sched, sinceMs: since, id: EventID(3)))
+            let line = ModeLine(
+                corridor: corridor, referenceEpochMs: Self.epoch,
+                baseline: Baseline(atMs: from, plan: PlanID("normal")),
+                overrides: overrides, schedule: ScheduleInForce(schedule: sched, sinceMs: since, id: EventID(3)))
             let through = from + 6 * 86_400_000
             let segs = line.segments(through: through)
             XCTAssertEqual(segs, line.segments(through: through))
@@ -199,7 +267,8 @@ final class ScheduleTests: XCTestCase {
             }
             // Plan events are exactly the segment starts where the plan changes or an override starts.
             for e in line.planEvents(through: through) {
-                XCTAssertTrue(segs.contains { $0.startMs == e.effectiveAtMs && ControlAction.setPlan($0.plan) == e.action })
+                XCTAssertTrue(
+                    segs.contains { $0.startMs == e.effectiveAtMs && ControlAction.setPlan($0.plan) == e.action })
             }
         }
         XCTAssertGreaterThan(scheduledChanges, 1_000)
@@ -214,14 +283,16 @@ final class ScheduleTests: XCTestCase {
         let eightAM = ModeLine.boundary(atOrAfter: thu0700 + 3_600_000, epochMs: Self.epoch, cycleMs: 90_000)
         let base = Baseline(atMs: Self.epoch, plan: PlanID("normal"))
         let sched = ScheduleInForce(schedule: s, sinceMs: Self.epoch, id: EventID(0))
-        var line = ModeLine(corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [], schedule: sched)
+        var line = ModeLine(
+            corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [], schedule: sched)
         XCTAssertEqual(line.mode(at: thu0700).plan, PlanID("normal"))
         XCTAssertEqual(line.nextScheduledChange(after: thu0700)?.atMs, eightAM)
         XCTAssertEqual(line.mode(at: eightAM - 1).plan, PlanID("normal"))
         XCTAssertEqual(line.mode(at: eightAM).plan, PlanID("long"))
         // An operator's flash from 07:00 until the next scheduled change.
         let o = ModeOverride(id: EventID(7), plan: PlanID("flash"), effectiveAtMs: thu0700, untilMs: eightAM)
-        line = ModeLine(corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [o], schedule: sched)
+        line = ModeLine(
+            corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [o], schedule: sched)
         XCTAssertEqual(line.mode(at: thu0700 + 1).plan, PlanID("flash"))
         XCTAssertEqual(line.mode(at: thu0700 + 1).source, .override(EventID(7)))
         let (m, until) = line.modeAndEnd(at: thu0700 + 1)
@@ -232,14 +303,18 @@ final class ScheduleTests: XCTestCase {
         // A schedule set after an indefinite override takes over from its start.
         let forever = ModeOverride(id: EventID(7), plan: PlanID("flash"), effectiveAtMs: thu0700, untilMs: nil)
         let later = ScheduleInForce(schedule: s, sinceMs: eightAM + 90_000, id: EventID(9))
-        line = ModeLine(corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [forever], schedule: later)
+        line = ModeLine(
+            corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [forever], schedule: later)
         XCTAssertEqual(line.mode(at: eightAM).plan, PlanID("flash"))
         XCTAssertEqual(line.mode(at: eightAM + 90_000).plan, PlanID("long"))
         XCTAssertEqual(line.mode(at: eightAM + 90_000).eventID, EventID(9))
         // Without a schedule the mode line is the overrides alone, as mode commands always were.
-        line = ModeLine(corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [forever], schedule: nil)
+        line = ModeLine(
+            corridor: corridor, referenceEpochMs: Self.epoch, baseline: base, overrides: [forever], schedule: nil)
         XCTAssertEqual(line.mode(at: thu0700 - 1).source, .baseline)
         XCTAssertEqual(line.mode(at: thu0700 + 400 * 86_400_000).plan, PlanID("flash"))
-        XCTAssertEqual(line.planEvents(through: thu0700 + 86_400_000), [ControlEvent(id: EventID(7), effectiveAtMs: thu0700, action: .setPlan(PlanID("flash")))])
+        XCTAssertEqual(
+            line.planEvents(through: thu0700 + 86_400_000),
+            [ControlEvent(id: EventID(7), effectiveAtMs: thu0700, action: .setPlan(PlanID("flash")))])
     }
 }

@@ -1,12 +1,14 @@
-@testable import SignalTiming
 import XCTest
+
+@testable import SignalTiming
 
 final class SignalTimingTests: XCTestCase {
     let epoch: Milliseconds = 1_700_000_000_000
 
     func timeline(_ events: [ControlEvent] = [], plan: String = "normal", count: Int = 3) throws -> CorridorTimeline {
-        try CorridorTimeline(corridor: Fixture.corridor(count: count), referenceEpochMs: epoch,
-                             baseline: Baseline(atMs: epoch, plan: PlanID(plan)), events: events)
+        try CorridorTimeline(
+            corridor: Fixture.corridor(count: count), referenceEpochMs: epoch,
+            baseline: Baseline(atMs: epoch, plan: PlanID(plan)), events: events)
     }
 
     func ev(_ id: UInt64, _ at: Milliseconds, _ a: ControlAction) -> ControlEvent {
@@ -21,7 +23,7 @@ final class SignalTimingTests: XCTestCase {
         let c = t.corridor
         let s2 = c.signals[1]
         let offset = c.plans[0].signals[1].offsetMs
-        XCTAssertEqual(offset, travelMs(metres: 500, speedKmh: 40))  // 45 000 ms
+        XCTAssertEqual(offset, travelMs(metres: 500, speedKmh: 40)) // 45 000 ms
         let start = epoch + offset + 90_000 * 10
         let a = t.state(of: s2.id, at: start)
         XCTAssertEqual(a.interval, .minGreen)
@@ -30,7 +32,7 @@ final class SignalTimingTests: XCTestCase {
         XCTAssertEqual(a.intervalStartMs, start)
         XCTAssertEqual(a.cycleStartMs, start)
         XCTAssertEqual(a.mode, .coordinated)
-        XCTAssertEqual(a.nextChangeMs, start + 10_000)  // min green ends: code changes to greenRest
+        XCTAssertEqual(a.nextChangeMs, start + 10_000) // min green ends: code changes to greenRest
         let b = t.state(of: s2.id, at: start + 20_000)
         XCTAssertEqual(b.interval, .greenRest)
         XCTAssertEqual(b.timeLeftMs, 24_000)
@@ -45,15 +47,18 @@ final class SignalTimingTests: XCTestCase {
         XCTAssertEqual(side.interval, .extension)
         XCTAssertEqual(t.state(of: s2.id, at: start + 90_000).cycleStartMs, start + 90_000)
         // Times before the reference epoch work too (floor arithmetic).
-        let early = try CorridorTimeline(corridor: c, referenceEpochMs: epoch,
-                                         baseline: Baseline(atMs: epoch - 1_000_000, plan: PlanID("normal")), events: [])
+        let early = try CorridorTimeline(
+            corridor: c, referenceEpochMs: epoch,
+            baseline: Baseline(atMs: epoch - 1_000_000, plan: PlanID("normal")), events: [])
         XCTAssertEqual(early.state(of: s2.id, at: start - 90_000 * 20).cycleStartMs, start - 90_000 * 20)
     }
 
     func testCursorAgreesWithPureQueriesAndChangesAreOrdered() throws {
-        let t = try timeline([ev(1, epoch + 100_000, .setPlan(PlanID("long"))),
-                              ev(2, epoch + 400_000, .hold(SignalID(2), stage: "side")),
-                              ev(3, epoch + 500_000, .release(SignalID(2)))])
+        let t = try timeline([
+            ev(1, epoch + 100_000, .setPlan(PlanID("long"))),
+            ev(2, epoch + 400_000, .hold(SignalID(2), stage: "side")),
+            ev(3, epoch + 500_000, .release(SignalID(2)))
+        ])
         for s in t.corridor.signals {
             var c = t.cursor(of: s.id, at: epoch)
             var time = epoch
@@ -86,7 +91,9 @@ final class SignalTimingTests: XCTestCase {
             XCTAssertTrue(modes.isSubset(of: [.coordinated, .transitioning]), "\(modes)")
             if modes.contains(.transitioning) { transitioned += 1 }
             // Every transition cycle stays within ±20 % of the new cycle.
-            let starts = Array(Set(t.changes(of: s.id, fromMs: at + 90_000, throughMs: settled).compactMap(\.cycleStartMs))).sorted()
+            let starts = Array(
+                Set(t.changes(of: s.id, fromMs: at + 90_000, throughMs: settled).compactMap(\.cycleStartMs))
+            ).sorted()
             for (a, b) in zip(starts, starts.dropFirst()) {
                 XCTAssertTrue((96_000...144_000).contains(b - a), "cycle of \(b - a) ms at signal \(s.id)")
             }
@@ -110,7 +117,8 @@ final class SignalTimingTests: XCTestCase {
         XCTAssertEqual(held.interval, .greenRest)
         XCTAssertNil(held.intervalEndMs)
         XCTAssertEqual(held.cause, EventID(1))
-        XCTAssertEqual(held.nextChangeMs, epoch + 400_000, "release ends the side green at once (min green long served)")
+        XCTAssertEqual(
+            held.nextChangeMs, epoch + 400_000, "release ends the side green at once (min green long served)")
         XCTAssertEqual(t.state(of: s, at: epoch + 400_000).interval, .yellow)
         XCTAssertTrue(monitorFaults(t, fromMs: epoch, throughMs: epoch + 1_500_000).isEmpty)
         XCTAssertLessThanOrEqual(try XCTUnwrap(t.settledAtMs(of: s)), epoch + 400_000 + 6 * 90_000)
@@ -119,14 +127,15 @@ final class SignalTimingTests: XCTestCase {
     }
 
     func testFlashEntryIsSafeAndExitShowsRedBeforeGreen() throws {
-        let at = epoch + 20_000  // inside the main min green of signal 1 (offset 0)
+        let at = epoch + 20_000 // inside the main min green of signal 1 (offset 0)
         let t = try timeline([ev(1, at, .flash(nil)), ev(2, epoch + 300_000, .unflash(nil))])
         let s1 = SignalID(1)
         // Min green of main (10 s) was already served at +20 s: yellow now.
         XCTAssertEqual(t.state(of: s1, at: at).interval, .yellow)
         let f = t.state(of: s1, at: epoch + 100_000)
         XCTAssertEqual(f.interval, .flash)
-        XCTAssertEqual(f.lamps, [.flashingYellow, .flashingYellow, .flashingRed, .flashingRed, .flashingRed, .flashingRed])
+        XCTAssertEqual(
+            f.lamps, [.flashingYellow, .flashingYellow, .flashingRed, .flashingRed, .flashingRed, .flashingRed])
         XCTAssertEqual(f.mode, .flash)
         let exit = t.state(of: s1, at: epoch + 300_000)
         XCTAssertEqual(exit.interval, .redRest)
@@ -136,9 +145,11 @@ final class SignalTimingTests: XCTestCase {
     }
 
     func testFlashPlanAndPerSignalFlash() throws {
-        let t = try timeline([ev(1, epoch + 90_000, .setPlan(PlanID("flash"))),
-                              ev(2, epoch + 400_000, .setPlan(PlanID("normal"))),
-                              ev(3, epoch + 600_000, .flash(SignalID(3)))])
+        let t = try timeline([
+            ev(1, epoch + 90_000, .setPlan(PlanID("flash"))),
+            ev(2, epoch + 400_000, .setPlan(PlanID("normal"))),
+            ev(3, epoch + 600_000, .flash(SignalID(3)))
+        ])
         XCTAssertEqual(t.state(of: SignalID(2), at: epoch + 300_000).interval, .flash)
         XCTAssertEqual(t.state(of: SignalID(2), at: epoch + 900_000).interval == .flash, false)
         XCTAssertEqual(t.state(of: SignalID(3), at: epoch + 900_000).interval, .flash)
@@ -149,13 +160,14 @@ final class SignalTimingTests: XCTestCase {
     /// Emergency green corridor over all three signals northbound: each enters its main green safely
     /// in turn, dwells at least 10 s, and returns to coordination.
     func testPreemptionAlongConsecutiveSignals() throws {
-        let at = epoch + 60_000  // signal 1 is in main-turn/side territory at cycle time 60 s
-        let p = Preemption(signals: [SignalID(1), SignalID(2), SignalID(3)], direction: .increasing, speedKmh: 36,
-                           leadMs: 20_000, clearMs: 10_000)
+        let at = epoch + 60_000 // signal 1 is in main-turn/side territory at cycle time 60 s
+        let p = Preemption(
+            signals: [SignalID(1), SignalID(2), SignalID(3)], direction: .increasing, speedKmh: 36,
+            leadMs: 20_000, clearMs: 10_000)
         let t = try timeline([ev(7, at, .preempt(p))])
         XCTAssertTrue(monitorFaults(t, fromMs: epoch, throughMs: epoch + 1_500_000).isEmpty)
         for (j, s) in t.corridor.signals.enumerated() {
-            let call = at + Milliseconds(j) * 50_000  // 500 m at 36 km/h
+            let call = at + Milliseconds(j) * 50_000 // 500 m at 36 km/h
             let ch = t.changes(of: s.id, fromMs: call, throughMs: call + 200_000)
             let dwell = try XCTUnwrap(ch.first { $0.mode == .preemptDwell }, "signal \(s.id) dwells")
             XCTAssertEqual(dwell.stage, Fixture.main)
@@ -180,7 +192,7 @@ final class SignalTimingTests: XCTestCase {
 
     func testCancelledPreemptionStillDwellsTenSeconds() throws {
         let p = Preemption(signals: [SignalID(1)], direction: .increasing)
-        let at = epoch + 95_000  // signal 1 is in main green (cycle time 5 s, min green not yet served)
+        let at = epoch + 95_000 // signal 1 is in main green (cycle time 5 s, min green not yet served)
         let t = try timeline([ev(1, at, .preempt(p)), ev(2, at + 2_000, .cancelPreemption(EventID(1)))])
         let st = t.state(of: SignalID(1), at: at + 9_000)
         XCTAssertEqual(st.lamps[0], .green, "dwell floor holds the green for 10 s after the call")
@@ -204,17 +216,23 @@ final class SignalTimingTests: XCTestCase {
         let s = [Fixture.signal(1, at: 0)]
         let prog = Progression(speedKmh: 40, favoured: .increasing, favouredBandPercent: 100)
         func plan(_ cycle: Milliseconds, _ splits: [Milliseconds], offset: Milliseconds = 0) -> TimingPlan {
-            TimingPlan(id: PlanID("p"), cycleMs: cycle, signals: [SignalPlan(offsetMs: offset, splitsMs: splits, coordinatedStage: 0)], progression: prog)
+            TimingPlan(
+                id: PlanID("p"), cycleMs: cycle,
+                signals: [SignalPlan(offsetMs: offset, splitsMs: splits, coordinatedStage: 0)], progression: prog)
         }
         XCTAssertNoThrow(try Corridor(name: "c", signals: s, plans: [plan(90_000, [50_000, 16_000, 24_000])]))
         XCTAssertThrowsError(try Corridor(name: "c", signals: s, plans: [plan(90_000, [60_000, 16_000, 24_000])]))
-        XCTAssertThrowsError(try Corridor(name: "c", signals: s, plans: [plan(90_000, [50_000, 16_000, 24_000], offset: 90_000)]))
+        XCTAssertThrowsError(
+            try Corridor(name: "c", signals: s, plans: [plan(90_000, [50_000, 16_000, 24_000], offset: 90_000)]))
         XCTAssertThrowsError(try Corridor(name: "c", signals: s, plans: [plan(90_000, [64_000, 9_000, 17_000])])) { e in
             XCTAssertTrue("\(e)".contains("below min green"), "\(e)")
         }
-        XCTAssertThrowsError(try Signal(id: SignalID(1), name: "x", positionMetres: 0, phases: Fixture.phases(),
-                                        stages: [Stage(name: "bad", phases: [PhaseID(2), PhaseID(1)]), Stage(name: "b", phases: [PhaseID(4)])],
-                                        conflicts: Fixture.conflicts())) { e in
+        XCTAssertThrowsError(
+            try Signal(
+                id: SignalID(1), name: "x", positionMetres: 0, phases: Fixture.phases(),
+                stages: [Stage(name: "bad", phases: [PhaseID(2), PhaseID(1)]), Stage(name: "b", phases: [PhaseID(4)])],
+                conflicts: Fixture.conflicts())
+        ) { e in
             XCTAssertTrue("\(e)".contains("conflicting"), "\(e)")
         }
     }
@@ -224,20 +242,25 @@ final class SignalTimingTests: XCTestCase {
         let greens: [Milliseconds] = [40_000, 38_000, 44_000, 40_000, 36_000, 42_000]
         let cycle: Milliseconds = 100_000
         let one = Progression(speedKmh: 40, favoured: .increasing, favouredBandPercent: 100)
-        let offs = ProgressionMath.offsetsMs(positionsMetres: positions, cycleMs: cycle, coordinatedGreensMs: greens, progression: one)
+        let offs = ProgressionMath.offsetsMs(
+            positionsMetres: positions, cycleMs: cycle, coordinatedGreensMs: greens, progression: one)
         let up = ProgressionMath.travelTimesMs(positionsMetres: positions, speedKmh: 40, direction: .increasing)
-        XCTAssertEqual(offs[2], 90_000)  // 1000 m at 40 km/h
-        XCTAssertEqual(ProgressionMath.band(offsetsMs: offs, cycleMs: cycle, greensMs: greens, travelMs: up).widthMs, 36_000)
+        XCTAssertEqual(offs[2], 90_000) // 1000 m at 40 km/h
+        XCTAssertEqual(
+            ProgressionMath.band(offsetsMs: offs, cycleMs: cycle, greensMs: greens, travelMs: up).widthMs, 36_000)
         let two = Progression(speedKmh: 40, favoured: .decreasing, favouredBandPercent: 60)
-        let offs2 = ProgressionMath.offsetsMs(positionsMetres: positions, cycleMs: cycle, coordinatedGreensMs: greens, progression: two)
+        let offs2 = ProgressionMath.offsetsMs(
+            positionsMetres: positions, cycleMs: cycle, coordinatedGreensMs: greens, progression: two)
         let down = ProgressionMath.travelTimesMs(positionsMetres: positions, speedKmh: 40, direction: .decreasing)
         let fav = ProgressionMath.band(offsetsMs: offs2, cycleMs: cycle, greensMs: greens, travelMs: down).widthMs
         let other = ProgressionMath.band(offsetsMs: offs2, cycleMs: cycle, greensMs: greens, travelMs: up).widthMs
         XCTAssertGreaterThanOrEqual(fav, 36_000 * 60 / 100)
-        let otherOneWay = ProgressionMath.band(offsetsMs: ProgressionMath.offsetsMs(
-            positionsMetres: positions, cycleMs: cycle, coordinatedGreensMs: greens,
-            progression: Progression(speedKmh: 40, favoured: .decreasing, favouredBandPercent: 100)),
-            cycleMs: cycle, greensMs: greens, travelMs: up).widthMs
+        let otherOneWay = ProgressionMath.band(
+            offsetsMs: ProgressionMath.offsetsMs(
+                positionsMetres: positions, cycleMs: cycle, coordinatedGreensMs: greens,
+                progression: Progression(speedKmh: 40, favoured: .decreasing, favouredBandPercent: 100)),
+            cycleMs: cycle, greensMs: greens, travelMs: up
+        ).widthMs
         XCTAssertGreaterThanOrEqual(other, otherOneWay, "two-way does no worse for the other direction than one-way")
     }
 
@@ -246,7 +269,8 @@ final class SignalTimingTests: XCTestCase {
         let b = ProgressionMath.band(offsetsMs: [90, 95], cycleMs: 100, greensMs: [20, 30], travelMs: [0, 0])
         XCTAssertEqual(b.widthMs, 15)
         XCTAssertEqual(b.startMs, 95)
-        XCTAssertEqual(ProgressionMath.band(offsetsMs: [0, 50], cycleMs: 100, greensMs: [20, 20], travelMs: [0, 0]).widthMs, 0)
+        XCTAssertEqual(
+            ProgressionMath.band(offsetsMs: [0, 50], cycleMs: 100, greensMs: [20, 20], travelMs: [0, 0]).widthMs, 0)
     }
 
     func testDistributeKeepsMinimumsAndTotals() {

@@ -1,6 +1,7 @@
 import RaftCore
-@testable import SignalTiming
 import XCTest
+
+@testable import SignalTiming
 
 /// `CorridorTimeline.init(…reusing:)` (issue 19) keeps the compiled schedule of every signal an added
 /// event does not concern. It must give exactly the timeline a full compile gives: the same schedule for
@@ -8,13 +9,17 @@ import XCTest
 /// sequences.
 final class TimelineReuseTests: XCTestCase {
     func testReusingSchedulesGivesTheTimelineAFullCompileGives() throws {
-        var reused = 0, compiled = 0, steps = 0
+        var reused = 0
+        var compiled = 0
+        var steps = 0
         for i in 0..<300 {
             var rng = SplitMix64(seed: 0x7265_7573_6500 &+ UInt64(i))
             let corridor = Fixture.corridor(count: rng.int(2...8))
             let epoch: Milliseconds = rng.int(0...2_000_000_000_000)
-            let baseline = Baseline(atMs: epoch + rng.int(0...1_000_000), plan: rng.pick(corridor.plans.filter { !$0.isFlash }).id)
-            var timeline = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: [])
+            let baseline = Baseline(
+                atMs: epoch + rng.int(0...1_000_000), plan: rng.pick(corridor.plans.filter { !$0.isFlash }).id)
+            var timeline = try CorridorTimeline(
+                corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: [])
             var events: [ControlEvent] = []
             var preempts: [EventID] = []
             var t = baseline.atMs
@@ -30,29 +35,39 @@ final class TimelineReuseTests: XCTestCase {
                 case 5, 6: action = .release(s.id)
                 case 7, 8:
                     let n = corridor.signals.count
-                    let a = rng.int(0...(n - 1)), b = rng.int(0...(n - 1))
+                    let a = rng.int(0...(n - 1))
+                    let b = rng.int(0...(n - 1))
                     let ids = (a <= b ? Array(a...b) : Array((b...a).reversed())).map { corridor.signals[$0].id }
-                    action = .preempt(Preemption(signals: ids, direction: a <= b ? .increasing : .decreasing, speedKmh: rng.int(20...80),
-                                                 leadMs: rng.int(0...60_000), clearMs: rng.int(0...30_000)))
+                    action = .preempt(
+                        Preemption(
+                            signals: ids, direction: a <= b ? .increasing : .decreasing, speedKmh: rng.int(20...80),
+                            leadMs: rng.int(0...60_000), clearMs: rng.int(0...30_000)))
                     preempts.append(EventID(id))
                 default:
                     action = preempts.isEmpty ? .release(s.id) : .cancelPreemption(rng.pick(preempts))
                 }
                 let next = events + [ControlEvent(id: EventID(id), effectiveAtMs: t, action: action)]
-                let full = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: next)
-                let incremental = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline,
-                                                       events: next, reusing: timeline)
+                let full = try CorridorTimeline(
+                    corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: next)
+                let incremental = try CorridorTimeline(
+                    corridor: corridor, referenceEpochMs: epoch, baseline: baseline,
+                    events: next, reusing: timeline)
                 XCTAssertEqual(incremental.schedules, full.schedules, "case \(i), event \(id): \(action)")
                 XCTAssertEqual(incremental.events, full.events)
                 for k in corridor.signals.indices {
-                    if incremental.scheduleInputs[k] == timeline.scheduleInputs[k] { reused += 1 } else { compiled += 1 }
+                    if incremental.scheduleInputs[k] == timeline.scheduleInputs[k] {
+                        reused += 1
+                    } else {
+                        compiled += 1
+                    }
                 }
                 timeline = incremental
                 events = next
                 steps += 1
             }
             // The lamps agree too, at a few instants after the last event.
-            let full = try CorridorTimeline(corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events)
+            let full = try CorridorTimeline(
+                corridor: corridor, referenceEpochMs: epoch, baseline: baseline, events: events)
             for s in corridor.signals {
                 for dt in [Int64(0), 1_000, 37_000, 400_000] {
                     XCTAssertEqual(timeline.state(of: s.id, at: t + dt), full.state(of: s.id, at: t + dt))

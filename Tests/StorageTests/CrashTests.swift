@@ -1,12 +1,13 @@
 import Foundation
 import RaftCore
 import XCTest
+
 @testable import Storage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// kill -9 at random moments must never lose what was reported persisted.
@@ -26,7 +27,7 @@ final class CrashTests: XCTestCase {
         var roundsThatPersisted = 0
         var killsMidRun = 0
 
-        for round in 0 ..< Self.rounds {
+        for round in 0..<Self.rounds {
             let outPath = root + "/round-\(round).out"
             let errPath = root + "/round-\(round).err"
             _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -44,15 +45,19 @@ final class CrashTests: XCTestCase {
             process.waitUntilExit()
             let context = "seed \(Self.seed), round \(round), killed after \(delayMs) ms"
             let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-            XCTAssertTrue(alive && process.terminationReason == .uncaughtSignal,
-                          "\(context): the writer exited on its own (status \(process.terminationStatus)): \(stderr)")
+            XCTAssertTrue(
+                alive && process.terminationReason == .uncaughtSignal,
+                "\(context): the writer exited on its own (status \(process.terminationStatus)): \(stderr)")
             if alive { killsMidRun += 1 }
 
             // Every complete "persisted N" line is a promise.
             let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
             var reportedThisRound: [LogIndex] = []
-            for line in out.split(separator: "\n", omittingEmptySubsequences: false).dropLast() where line.hasPrefix("persisted ") {
-                guard let n = LogIndex(line.dropFirst("persisted ".count)) else { return XCTFail("\(context): bad line \(line)") }
+            for line in out.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            where line.hasPrefix("persisted ") {
+                guard let n = LogIndex(line.dropFirst("persisted ".count)) else {
+                    return XCTFail("\(context): bad line \(line)")
+                }
                 reportedThisRound.append(n)
             }
             XCTAssertEqual(reportedThisRound, reportedThisRound.sorted(), "\(context): reports go forward")
@@ -63,9 +68,12 @@ final class CrashTests: XCTestCase {
             }
             try checkStore(data, maxReported: maxReported, context: context)
         }
-        XCTAssertGreaterThanOrEqual(roundsThatPersisted, Self.rounds / 2, "most rounds should get commits in before the kill")
+        XCTAssertGreaterThanOrEqual(
+            roundsThatPersisted, Self.rounds / 2, "most rounds should get commits in before the kill")
         XCTAssertGreaterThan(maxReported, 100)
-        print("crash test: \(Self.rounds) rounds, \(killsMidRun) kills mid-run, \(roundsThatPersisted) rounds with commits, log at \(maxReported)+")
+        print(
+            "crash test: \(Self.rounds) rounds, \(killsMidRun) kills mid-run, \(roundsThatPersisted) rounds with commits, log at \(maxReported)+"
+        )
     }
 
     func checkStore(_ data: String, maxReported: LogIndex, context: String) throws {
@@ -78,7 +86,9 @@ final class CrashTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(last, maxReported, "\(context): entries reported persisted are gone")
         var previousTerm: Term = 0
         for (offset, e) in log.enumerated() {
-            guard e.index == LogIndex(offset + 1) else { return XCTFail("\(context): the log is not contiguous at \(e.index)") }
+            guard e.index == LogIndex(offset + 1) else {
+                return XCTFail("\(context): the log is not contiguous at \(e.index)")
+            }
             guard e.data == crashPayload(e.index), e.kind == .normal else {
                 return XCTFail("\(context): entry \(e.index) has the wrong content")
             }
@@ -92,7 +102,8 @@ final class CrashTests: XCTestCase {
         XCTAssertEqual(hs.vote, last == 0 ? 0 : 1, context)
         let head = try store.verifyAuditChain()
         XCTAssertEqual(head.lastIndex, last, "\(context): the audit chain ends with the log")
-        XCTAssertEqual(try store.lampEvents(from: 0, to: .max).count, head.rowCount, "\(context): one lamp event per transaction")
+        XCTAssertEqual(
+            try store.lampEvents(from: 0, to: .max).count, head.rowCount, "\(context): one lamp event per transaction")
     }
 
     /// The built `greenwave-bench`, next to the test bundle.
@@ -101,14 +112,19 @@ final class CrashTests: XCTestCase {
         let bundle = Bundle.main.bundleURL
         candidates += [bundle, bundle.deletingLastPathComponent()]
         for b in Bundle.allBundles where b.bundleURL.pathExtension == "xctest" {
-            candidates += [b.bundleURL.deletingLastPathComponent(), b.bundleURL.deletingLastPathComponent().deletingLastPathComponent()]
+            candidates += [
+                b.bundleURL.deletingLastPathComponent(),
+                b.bundleURL.deletingLastPathComponent().deletingLastPathComponent()
+            ]
         }
         candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
         for dir in candidates {
             let url = dir.appendingPathComponent("greenwave-bench")
             if FileManager.default.isExecutableFile(atPath: url.path) { return url }
         }
-        throw XCTSkip("greenwave-bench is not built next to the tests (looked in \(candidates.map(\.path))); run `swift build --build-tests` first")
+        throw XCTSkip(
+            "greenwave-bench is not built next to the tests (looked in \(candidates.map(\.path))); run `swift build --build-tests` first"
+        )
     }
 }
 
@@ -117,7 +133,7 @@ func crashPayload(_ index: UInt64) -> [UInt8] {
     var x = (index &* 0x9E37_79B9_7F4A_7C15) | 1
     var out: [UInt8] = []
     out.reserveCapacity(200)
-    for _ in 0 ..< 25 {
+    for _ in 0..<25 {
         x ^= x << 13
         x ^= x >> 7
         x ^= x << 17

@@ -1,6 +1,7 @@
 import Foundation
-@testable import RaftCore
 import XCTest
+
+@testable import RaftCore
 @testable import Storage
 
 final class GroupCommitTests: XCTestCase {
@@ -14,8 +15,11 @@ final class GroupCommitTests: XCTestCase {
         batch.auditRecords = [auditRecord(1), auditRecord(3)]
         batch.lampEvents = [LampEvent(signalID: "S1", timeMs: 10, eventCode: 1, parameter: 2)]
         let result = try store.commit(batch)
-        XCTAssertEqual(result, WriteResult(lastIndex: 7, lastTerm: 2, hardState: HardState(term: 2, vote: 3, commit: 5),
-                                           entriesWritten: 9, auditRowsWritten: 2, lampEventsWritten: 1))
+        XCTAssertEqual(
+            result,
+            WriteResult(
+                lastIndex: 7, lastTerm: 2, hardState: HardState(term: 2, vote: 3, commit: 5),
+                entriesWritten: 9, auditRowsWritten: 2, lampEventsWritten: 1))
         XCTAssertEqual(try store.entries(from: 1, to: 8), entries(1, 6, term: 1) + entries(7, 7, term: 2))
         XCTAssertEqual(try store.hardState(), HardState(term: 2, vote: 3, commit: 5), "the last hard state wins")
         XCTAssertEqual(try store.verifyAuditChain().rowCount, 2)
@@ -34,8 +38,9 @@ final class GroupCommitTests: XCTestCase {
     }
 
     func testLogWriteFromReady() {
-        let ready = Ready(softState: nil, hardState: HardState(term: 3), entries: entries(1, 2, term: 3), messages: [],
-                          committedEntries: [], readStates: [])
+        let ready = Ready(
+            softState: nil, hardState: HardState(term: 3), entries: entries(1, 2, term: 3), messages: [],
+            committedEntries: [], readStates: [])
         var batch = WriteBatch()
         batch.add(ready)
         XCTAssertEqual(batch.writes, [LogWrite(hardState: HardState(term: 3), entries: entries(1, 2, term: 3))])
@@ -78,11 +83,12 @@ final class GroupCommitTests: XCTestCase {
     func testCommittedBatchIsVisibleAfterReopen() throws {
         let (store, dir) = try makeStore(self)
         var batch = WriteBatch()
-        for k in 0 ..< 8 {
-            batch.add(hardState: HardState(term: 1, vote: 1, commit: LogIndex(k * 16)),
-                      entries: entries(LogIndex(k * 16 + 1), LogIndex(k * 16 + 16), term: 1))
+        for k in 0..<8 {
+            batch.add(
+                hardState: HardState(term: 1, vote: 1, commit: LogIndex(k * 16)),
+                entries: entries(LogIndex(k * 16 + 1), LogIndex(k * 16 + 16), term: 1))
         }
-        batch.auditRecords = (1 ... 8).map { auditRecord(LogIndex($0 * 16)) }
+        batch.auditRecords = (1...8).map { auditRecord(LogIndex($0 * 16)) }
         try store.commit(batch)
         try store.close()
         let reopened = try RaftStore(directory: dir)

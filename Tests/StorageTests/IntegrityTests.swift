@@ -1,6 +1,7 @@
 import Foundation
 import RaftCore
 import XCTest
+
 @testable import Storage
 
 /// Entry checksums, range checks on rows read back, the folder identity and the re-sync reset.
@@ -30,7 +31,9 @@ final class IntegrityTests: XCTestCase {
         try other.append(entries(1, 3, term: 1))
         try other.executeRawSQLForTesting("UPDATE log_entry SET term = 2 WHERE idx = 3")
         XCTAssertThrowsError(try other.load()) { error in
-            guard case StorageError.entryChecksumMismatch(index: 3, _, _)? = error as? StorageError else { return XCTFail("\(error)") }
+            guard case StorageError.entryChecksumMismatch(index: 3, _, _)? = error as? StorageError else {
+                return XCTFail("\(error)")
+            }
         }
     }
 
@@ -45,14 +48,16 @@ final class IntegrityTests: XCTestCase {
             ("UPDATE raft_state SET term = 'x'", "term is not an integer"),
             ("UPDATE raft_state SET commit_index = -5", "commit_index is negative"),
             ("UPDATE raft_state SET vote = X'00'", "vote is not an integer"),
-            ("UPDATE raft_state SET snapshot_index = 2.5", "snapshot_index is not an integer"),
+            ("UPDATE raft_state SET snapshot_index = 2.5", "snapshot_index is not an integer")
         ]
         for (sql, reason) in cases {
             let (store, _) = try makeStore(self)
             try store.append(entries(1, 3, term: 1), hardState: HardState(term: 1, vote: 1, commit: 3))
             try store.executeRawSQLForTesting(sql)
             XCTAssertThrowsError(try store.load(), sql) { error in
-                guard case let StorageError.corruptRow(_, _, r)? = error as? StorageError else { return XCTFail("\(sql): \(error)") }
+                guard case StorageError.corruptRow(_, _, let r)? = error as? StorageError else {
+                    return XCTFail("\(sql): \(error)")
+                }
                 XCTAssertTrue(r.contains(reason), "\(sql): \(r)")
             }
         }
@@ -61,7 +66,9 @@ final class IntegrityTests: XCTestCase {
         try store.append(entries(1, 3, term: 1))
         try store.executeRawSQLForTesting("UPDATE log_entry SET checksum = NULL WHERE idx = 3")
         XCTAssertThrowsError(try store.load()) { error in
-            guard case StorageError.entryChecksumMismatch(index: 3, stored: "none", _)? = error as? StorageError else { return XCTFail("\(error)") }
+            guard case StorageError.entryChecksumMismatch(index: 3, stored: "none", _)? = error as? StorageError else {
+                return XCTFail("\(error)")
+            }
         }
     }
 
@@ -72,7 +79,8 @@ final class IntegrityTests: XCTestCase {
             let store = try RaftStore(directory: dir)
             try store.append(entries(1, 2500, term: 3), hardState: HardState(term: 3, vote: 1, commit: 2500))
             // Back to the v1 schema: no checksum column, no identity table, no typed audit columns.
-            try store.executeRawSQLForTesting("""
+            try store.executeRawSQLForTesting(
+                """
                 DROP TRIGGER raft_state_high_water; DROP TABLE folder_identity;
                 ALTER TABLE log_entry DROP COLUMN checksum;
                 ALTER TABLE audit DROP COLUMN format; ALTER TABLE audit DROP COLUMN command_kind;
@@ -92,8 +100,10 @@ final class IntegrityTests: XCTestCase {
     }
 
     private func identity(node: NodeID = 3) -> FolderIdentity {
-        FolderIdentity(corridorID: "demo-5", nodeID: node, clusterID: "demo-5-0011223344556677",
-                       fingerprint: [UInt8](repeating: 0xAB, count: 32), voters: [1, 3, 5], learners: [2, 4], recordedAtMs: 1_700_000_000_000)
+        FolderIdentity(
+            corridorID: "demo-5", nodeID: node, clusterID: "demo-5-0011223344556677",
+            fingerprint: [UInt8](repeating: 0xAB, count: 32), voters: [1, 3, 5], learners: [2, 4],
+            recordedAtMs: 1_700_000_000_000)
     }
 
     func testIdentityIsRecordedOnceAndTheHardStatesHighWaterIsKept() throws {
@@ -102,7 +112,8 @@ final class IntegrityTests: XCTestCase {
         try store.append(entries(1, 4, term: 2), hardState: HardState(term: 2, vote: 3, commit: 1))
         try store.recordIdentity(identity())
         try store.recordIdentity(identity()) // the same again: fine
-        XCTAssertThrows(StorageError.identityAlreadyRecorded(path: store.directory), try store.recordIdentity(identity(node: 4)))
+        XCTAssertThrows(
+            StorageError.identityAlreadyRecorded(path: store.directory), try store.recordIdentity(identity(node: 4)))
         var r = try store.folderRecord()
         XCTAssertEqual(r.identity, identity())
         XCTAssertEqual(r.highWaterTerm, 2)
@@ -112,7 +123,8 @@ final class IntegrityTests: XCTestCase {
         XCTAssertEqual(r.highWaterTerm, 7)
         XCTAssertEqual(r.highWaterCommit, 4)
         // Someone resets the hard state and empties the log: the high-water marks remember.
-        try store.executeRawSQLForTesting("DELETE FROM log_entry; UPDATE raft_state SET term = 0, vote = 0, commit_index = 0")
+        try store.executeRawSQLForTesting(
+            "DELETE FROM log_entry; UPDATE raft_state SET term = 0, vote = 0, commit_index = 0")
         r = try store.folderRecord()
         XCTAssertEqual(r.hardState, HardState())
         XCTAssertEqual(r.highWaterTerm, 7)
@@ -125,12 +137,18 @@ final class IntegrityTests: XCTestCase {
         let (store, _) = try makeStore(self)
         try store.recordIdentity(identity())
         try store.append(entries(1, 20, term: 4), hardState: HardState(term: 5, vote: 3, commit: 20))
-        try store.saveSnapshot(StoredSnapshot(index: 10, term: 4, membership: Membership(voters: [1, 3, 5], learners: [2, 4]), data: [1, 2, 3]))
+        try store.saveSnapshot(
+            StoredSnapshot(
+                index: 10, term: 4, membership: Membership(voters: [1, 3, 5], learners: [2, 4]), data: [1, 2, 3]))
         try store.compact(through: 10)
         try store.appendAudit([auditRecord(12), auditRecord(15)])
         try store.appendLampEvents([LampEvent(signalID: "3", timeMs: 1, eventCode: 1, parameter: 2)])
         let outcome = try store.resetForResync()
-        XCTAssertEqual(outcome, ResyncOutcome(keptHardState: HardState(term: 5, vote: 3, commit: 0), droppedEntries: 10, droppedSnapshots: 1, auditFloor: 15))
+        XCTAssertEqual(
+            outcome,
+            ResyncOutcome(
+                keptHardState: HardState(term: 5, vote: 3, commit: 0), droppedEntries: 10, droppedSnapshots: 1,
+                auditFloor: 15))
         let r = try store.folderRecord()
         XCTAssertEqual(r.hardState, HardState(term: 5, vote: 3, commit: 0))
         XCTAssertEqual(r.logEntries, 0)
@@ -151,7 +169,8 @@ final class IntegrityTests: XCTestCase {
     func testNewestKnownMembershipPrefersTheNewestConfigEntry() throws {
         let (store, _) = try makeStore(self)
         XCTAssertNil(try store.newestKnownMembership())
-        try store.saveSnapshot(StoredSnapshot(index: 2, term: 1, membership: Membership(voters: [1, 3, 5], learners: [2, 4]), data: []))
+        try store.saveSnapshot(
+            StoredSnapshot(index: 2, term: 1, membership: Membership(voters: [1, 3, 5], learners: [2, 4]), data: []))
         XCTAssertEqual(try store.newestKnownMembership()?.membership.voters, [1, 3, 5])
         let m = Membership(voters: [1, 5], learners: [2, 3, 4])
         try store.append([Entry(term: 1, index: 1), Entry(term: 1, index: 2, kind: .config, data: m.encoded())])
@@ -164,10 +183,12 @@ final class IntegrityTests: XCTestCase {
 final class EntryChecksumLayoutTests: XCTestCase {
     func testTheChecksumIsTheDocumentedSHA256Prefix() {
         var layout: [UInt8] = [1]
-        layout += [0, 0, 0, 0, 0, 0, 0x01, 0x02]          // index 258
-        layout += [0, 0, 0, 0, 0, 0, 0, 0x07]             // term 7
-        layout += [2]                                     // kind config
-        layout += [0, 0, 0, 3] + [0xAA, 0xBB, 0xCC]       // len + data
-        XCTAssertEqual(EntryChecksum.compute(index: 258, term: 7, kind: 2, data: [0xAA, 0xBB, 0xCC]), Array(sha256(layout).prefix(16)))
+        layout += [0, 0, 0, 0, 0, 0, 0x01, 0x02] // index 258
+        layout += [0, 0, 0, 0, 0, 0, 0, 0x07] // term 7
+        layout += [2] // kind config
+        layout += [0, 0, 0, 3] + [0xAA, 0xBB, 0xCC] // len + data
+        XCTAssertEqual(
+            EntryChecksum.compute(index: 258, term: 7, kind: 2, data: [0xAA, 0xBB, 0xCC]),
+            Array(sha256(layout).prefix(16)))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import RaftCore
 import XCTest
+
 @testable import Storage
 
 final class LampEventTests: XCTestCase {
@@ -17,10 +18,13 @@ final class LampEventTests: XCTestCase {
         let shuffled = events.shuffled(using: &seeded)
         try store.appendLampEvents(Array(shuffled.prefix(25)))
         try store.appendLampEvents(Array(shuffled.dropFirst(25)))
-        let expected = events.filter { $0.signalID == "WEH-02" && $0.timeMs >= base + 1_000 && $0.timeMs < base + 3_000 }
+        let expected = events.filter {
+            $0.signalID == "WEH-02" && $0.timeMs >= base + 1_000 && $0.timeMs < base + 3_000
+        }
         XCTAssertEqual(expected.count, 4)
         XCTAssertEqual(try store.lampEvents(signalID: "WEH-02", from: base + 1_000, to: base + 3_000), expected)
-        XCTAssertEqual(try store.lampEvents(signalID: "WEH-10", from: 0, to: .max), events.filter { $0.signalID == "WEH-10" })
+        XCTAssertEqual(
+            try store.lampEvents(signalID: "WEH-10", from: 0, to: .max), events.filter { $0.signalID == "WEH-10" })
         XCTAssertEqual(try store.lampEvents(signalID: "WEH-99", from: 0, to: .max), [])
         XCTAssertEqual(try store.lampEvents(signalID: "WEH-01", from: base + 9_501, to: .max), [])
     }

@@ -1,6 +1,7 @@
 import Foundation
 import RaftCore
 import XCTest
+
 @testable import Storage
 
 final class LogTests: XCTestCase {
@@ -10,7 +11,12 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try store.lastIndex(), 0)
         XCTAssertEqual(try store.term(at: 0), 0)
         XCTAssertEqual(try store.hardState(), HardState())
-        XCTAssertEqual(try store.appliedMigrations(), ["v1-raft-log-snapshots-audit-lamps", "v2-log-entry-checksums", "v3-folder-identity", "v4-audit-typed-evidence"])
+        XCTAssertEqual(
+            try store.appliedMigrations(),
+            [
+                "v1-raft-log-snapshots-audit-lamps", "v2-log-entry-checksums", "v3-folder-identity",
+                "v4-audit-typed-evidence"
+            ])
         XCTAssertEqual(try store.load(), LoadedState(restored: RestoredState(), snapshot: nil))
     }
 
@@ -34,7 +40,7 @@ final class LogTests: XCTestCase {
 
     func testRangeRespectsMaxBytesButReturnsAtLeastOne() throws {
         let (store, _) = try makeStore(self)
-        let big = (1 ... 4).map { Entry(term: 1, index: $0, data: [UInt8](repeating: 7, count: 100)) }
+        let big = (1...4).map { Entry(term: 1, index: $0, data: [UInt8](repeating: 7, count: 100)) }
         try store.append(big)
         XCTAssertEqual(try store.entries(from: 1, to: 5, maxBytes: 250).count, 2) // 124 bytes each
         XCTAssertEqual(try store.entries(from: 1, to: 5, maxBytes: 10).count, 1)
@@ -56,12 +62,16 @@ final class LogTests: XCTestCase {
     func testAppendRejectsGapsBadOrderAndDecreasingTerms() throws {
         let (store, _) = try makeStore(self)
         try store.append(entries(1, 3, term: 2))
-        XCTAssertThrows(StorageError.appendLeavesGap(firstIndex: 5, lastIndex: 3), try store.append(entries(5, 6, term: 2)))
-        XCTAssertThrows(StorageError.entriesNotConsecutive(at: 6, previous: 4),
-                        try store.append([Entry(term: 2, index: 4), Entry(term: 2, index: 6)]))
-        XCTAssertThrows(StorageError.termsDecrease(at: 5, term: 1, previousTerm: 2),
-                        try store.append([Entry(term: 2, index: 4), Entry(term: 1, index: 5)]))
-        XCTAssertThrows(StorageError.termsDecrease(at: 4, term: 1, previousTerm: 2), try store.append(entries(4, 4, term: 1)))
+        XCTAssertThrows(
+            StorageError.appendLeavesGap(firstIndex: 5, lastIndex: 3), try store.append(entries(5, 6, term: 2)))
+        XCTAssertThrows(
+            StorageError.entriesNotConsecutive(at: 6, previous: 4),
+            try store.append([Entry(term: 2, index: 4), Entry(term: 2, index: 6)]))
+        XCTAssertThrows(
+            StorageError.termsDecrease(at: 5, term: 1, previousTerm: 2),
+            try store.append([Entry(term: 2, index: 4), Entry(term: 1, index: 5)]))
+        XCTAssertThrows(
+            StorageError.termsDecrease(at: 4, term: 1, previousTerm: 2), try store.append(entries(4, 4, term: 1)))
         XCTAssertEqual(try store.lastIndex(), 3, "a refused append stores nothing")
     }
 
@@ -97,7 +107,12 @@ final class LogTests: XCTestCase {
         try store.append(entries(11, 12, term: 3))
         XCTAssertEqual(try store.lastIndex(), 12)
         // Entries at or below the compaction point are committed: re-sending them is skipped, not an error.
-        let r = try store.append(entries(9, 13, term: 3).map { var e = $0; if e.index <= 10 { e.term = 2 }; return e })
+        let r = try store.append(
+            entries(9, 13, term: 3).map {
+                var e = $0
+                if e.index <= 10 { e.term = 2 }
+                return e
+            })
         XCTAssertEqual(r.entriesWritten, 3)
         XCTAssertEqual(try store.entries(from: 11, to: 14), entries(11, 13, term: 3))
     }
@@ -106,8 +121,11 @@ final class LogTests: XCTestCase {
         let dir = try makeTempDirectory(self)
         do {
             let store = try RaftStore(directory: dir)
-            try store.append(entries(1, 20, term: 1) + entries(21, 30, term: 4), hardState: HardState(term: 4, vote: 3, commit: 25))
-            try store.saveSnapshot(StoredSnapshot(index: 12, term: 1, membership: Membership(voters: [1, 2, 3], learners: [7]), data: [1, 2, 3]))
+            try store.append(
+                entries(1, 20, term: 1) + entries(21, 30, term: 4), hardState: HardState(term: 4, vote: 3, commit: 25))
+            try store.saveSnapshot(
+                StoredSnapshot(
+                    index: 12, term: 1, membership: Membership(voters: [1, 2, 3], learners: [7]), data: [1, 2, 3]))
             try store.compact(through: 12)
             try store.close()
         }
@@ -130,8 +148,9 @@ final class LogTests: XCTestCase {
 
     func testValuesBeyondSQLiteRangeAreRefused() throws {
         let (store, _) = try makeStore(self)
-        XCTAssertThrows(StorageError.valueOutOfRange(field: "term", value: UInt64.max),
-                        try store.setHardState(HardState(term: UInt64.max)))
+        XCTAssertThrows(
+            StorageError.valueOutOfRange(field: "term", value: UInt64.max),
+            try store.setHardState(HardState(term: UInt64.max)))
     }
 
     func testDataDirectoryIsLockedWhileOpen() throws {
@@ -159,7 +178,9 @@ final class LogTests: XCTestCase {
         let (store, dir) = try makeStore(self)
         try store.executeRawSQLForTesting("INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')")
         try store.close()
-        XCTAssertThrows(StorageError.schemaTooNew(path: dir + "/" + RaftStore.databaseFileName, unknownMigrations: ["v99-from-the-future"]),
-                        try RaftStore(directory: dir))
+        XCTAssertThrows(
+            StorageError.schemaTooNew(
+                path: dir + "/" + RaftStore.databaseFileName, unknownMigrations: ["v99-from-the-future"]),
+            try RaftStore(directory: dir))
     }
 }

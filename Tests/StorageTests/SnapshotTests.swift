@@ -1,6 +1,7 @@
 import Foundation
 import RaftCore
 import XCTest
+
 @testable import Storage
 
 final class SnapshotTests: XCTestCase {
@@ -10,11 +11,13 @@ final class SnapshotTests: XCTestCase {
         let (store, _) = try makeStore(self)
         XCTAssertNil(try store.latestSnapshot())
         for i: LogIndex in [10, 20, 30] {
-            try store.saveSnapshot(StoredSnapshot(index: i, term: i / 10, membership: members, data: Array("state at \(i)".utf8)))
+            try store.saveSnapshot(
+                StoredSnapshot(index: i, term: i / 10, membership: members, data: Array("state at \(i)".utf8)))
         }
         XCTAssertEqual(try store.snapshotIndexes(), [20, 30])
-        XCTAssertEqual(try store.latestSnapshot(),
-                       StoredSnapshot(index: 30, term: 3, membership: members, data: Array("state at 30".utf8)))
+        XCTAssertEqual(
+            try store.latestSnapshot(),
+            StoredSnapshot(index: 30, term: 3, membership: members, data: Array("state at 30".utf8)))
         XCTAssertEqual(try store.snapshot(at: 20).data, Array("state at 20".utf8))
         XCTAssertThrows(StorageError.snapshotNotFound(index: 10), try store.snapshot(at: 10))
     }
@@ -23,7 +26,7 @@ final class SnapshotTests: XCTestCase {
         let (store, _) = try makeStore(self, snapshotsToKeep: 1)
         try store.saveSnapshot(StoredSnapshot(index: 1, term: 1, membership: Membership(voters: [1]), data: []))
         XCTAssertEqual(try store.latestSnapshot()?.data, [])
-        let big = (0 ..< 3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let big = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         try store.saveSnapshot(StoredSnapshot(index: 2, term: 1, membership: Membership(voters: [1]), data: big))
         XCTAssertEqual(try store.latestSnapshot()?.data, big)
         XCTAssertEqual(try store.snapshotIndexes(), [2])
@@ -36,9 +39,10 @@ final class SnapshotTests: XCTestCase {
         try store.saveSnapshot(StoredSnapshot(index: 12, term: 2, membership: members, data: data))
         try store.compact(through: 12)
         // Flip one byte of the stored data behind the store's back.
-        try store.executeRawSQLForTesting("UPDATE snapshot SET data = X'\(hexBytes(Array(data.dropLast()) + [0x21]))' WHERE idx = 12")
+        try store.executeRawSQLForTesting(
+            "UPDATE snapshot SET data = X'\(hexBytes(Array(data.dropLast()) + [0x21]))' WHERE idx = 12")
         XCTAssertThrowsError(try store.latestSnapshot()) { error in
-            guard case let StorageError.snapshotChecksumMismatch(index, stored, computed) = error else {
+            guard case StorageError.snapshotChecksumMismatch(let index, let stored, let computed) = error else {
                 return XCTFail("expected snapshotChecksumMismatch, got \(error)")
             }
             XCTAssertEqual(index, 12)
@@ -91,7 +95,9 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(loaded.restored.applied, 6)
         XCTAssertEqual(loaded.restored.snapshot, RaftCore.Snapshot(index: 6, term: 2, membership: members, data: [6]))
         XCTAssertEqual(try store.lastIndex(), 6)
-        XCTAssertFalse(try store.installSnapshot(StoredSnapshot(index: 5, term: 2, membership: members, data: [5])), "older snapshot ignored")
+        XCTAssertFalse(
+            try store.installSnapshot(StoredSnapshot(index: 5, term: 2, membership: members, data: [5])),
+            "older snapshot ignored")
         XCTAssertEqual(try store.latestSnapshot()?.index, 6)
     }
 
@@ -99,8 +105,11 @@ final class SnapshotTests: XCTestCase {
         let (store, _) = try makeStore(self)
         try store.append(entries(1, 4, term: 1))
         var batch = WriteBatch()
-        batch.writes = [LogWrite(snapshot: StoredSnapshot(index: 20, term: 3, membership: members, data: [20]),
-                                 hardState: HardState(term: 3, vote: 0, commit: 20), entries: entries(21, 22, term: 3))]
+        batch.writes = [
+            LogWrite(
+                snapshot: StoredSnapshot(index: 20, term: 3, membership: members, data: [20]),
+                hardState: HardState(term: 3, vote: 0, commit: 20), entries: entries(21, 22, term: 3))
+        ]
         let r = try store.commit(batch)
         XCTAssertEqual(r.lastIndex, 22)
         XCTAssertEqual(r.lastTerm, 3)
@@ -117,7 +126,9 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(try store.load().restored.entries, [])
         XCTAssertEqual(try store.lastIndex(), 8)
         XCTAssertEqual(try store.term(at: 8), 3)
-        XCTAssertTrue(try store.installSnapshot(StoredSnapshot(index: 20, term: 3, membership: members, data: [20])), "past the log's end")
+        XCTAssertTrue(
+            try store.installSnapshot(StoredSnapshot(index: 20, term: 3, membership: members, data: [20])),
+            "past the log's end")
         XCTAssertEqual(try store.lastIndex(), 20)
         try store.append(entries(21, 21, term: 3))
         XCTAssertEqual(try store.lastIndex(), 21)

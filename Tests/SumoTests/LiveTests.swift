@@ -2,22 +2,24 @@ import APIClient
 import CorridorFile
 import SignalTiming
 import XCTest
+
 @testable import Sumo
 
 /// Two events of a controller's `GET /v1/lamps/stream` body (demo-5, signal 2), as the HTTP client hands
 /// them over once it has removed the chunked framing.
-let recordedLampEvents: [UInt8] = Array((
-    "event: lamps\ndata: {\"atMs\":1795736406400,\"causeIndex\":4,\"interval\":\"yellow\",\"lamps\":{\"1\":\"red\",\"2\":\"yellow\",\"4\":\"red\",\"5\":\"red\",\"6\":\"yellow\",\"8\":\"red\"},\"mode\":\"coordinated\",\"plan\":\"rush-hour\",\"shownAtMs\":1795736406402,\"signal\":2,\"timeLeftMs\":4000}\n\n"
-    + "event: lamps\ndata: {\"atMs\":1795736410400,\"causeIndex\":4,\"interval\":\"redClear\",\"lamps\":{\"1\":\"red\",\"2\":\"red\",\"4\":\"red\",\"5\":\"red\",\"6\":\"red\",\"8\":\"red\"},\"mode\":\"coordinated\",\"plan\":\"rush-hour\",\"shownAtMs\":1795736410401,\"signal\":2,\"timeLeftMs\":2000}\n\n"
-).utf8)
+let recordedLampEvents: [UInt8] = Array(
+    ("event: lamps\ndata: {\"atMs\":1795736406400,\"causeIndex\":4,\"interval\":\"yellow\",\"lamps\":{\"1\":\"red\",\"2\":\"yellow\",\"4\":\"red\",\"5\":\"red\",\"6\":\"yellow\",\"8\":\"red\"},\"mode\":\"coordinated\",\"plan\":\"rush-hour\",\"shownAtMs\":1795736406402,\"signal\":2,\"timeLeftMs\":4000}\n\n"
+        + "event: lamps\ndata: {\"atMs\":1795736410400,\"causeIndex\":4,\"interval\":\"redClear\",\"lamps\":{\"1\":\"red\",\"2\":\"red\",\"4\":\"red\",\"5\":\"red\",\"6\":\"red\",\"8\":\"red\"},\"mode\":\"coordinated\",\"plan\":\"rush-hour\",\"shownAtMs\":1795736410401,\"signal\":2,\"timeLeftMs\":2000}\n\n")
+        .utf8)
 
 final class LiveTests: XCTestCase {
     func demo() throws -> Corridor { try CorridorFile.load(path: corridorPath("demo-5.yaml")).corridor }
 
     func testDecodedLampsFollowThePhaseOrder() throws {
         let c = try demo()
-        let f = LampFollower(endpoint: LiveEndpoint(signal: SignalID(2), host: "127.0.0.1", port: 1), signal: c.signals[1],
-                             board: LampBoard(corridor: c))
+        let f = LampFollower(
+            endpoint: LiveEndpoint(signal: SignalID(2), host: "127.0.0.1", port: 1), signal: c.signals[1],
+            board: LampBoard(corridor: c))
         var p = EventStreamParser()
         let events = try XCTUnwrap(p.feed(recordedLampEvents))
         XCTAssertEqual(events.count, 2)
@@ -40,15 +42,25 @@ final class LiveTests: XCTestCase {
         guard case .lamps(let l0) = board.snapshot(nowMs: 2_000, graceMs: 3_000)[s1] else { return XCTFail("no lamps") }
         XCTAssertEqual(l0, green)
         board.setConnected(s1, false, nowMs: 10_000)
-        guard case .lamps(let l1) = board.snapshot(nowMs: 12_999, graceMs: 3_000)[s1] else { return XCTFail("no lamps") }
+        guard case .lamps(let l1) = board.snapshot(nowMs: 12_999, graceMs: 3_000)[s1] else {
+            return XCTFail("no lamps")
+        }
         XCTAssertEqual(l1, green, "within the grace: last lamps")
-        guard case .lamps(let l2) = board.snapshot(nowMs: 13_000, graceMs: 3_000)[s1] else { return XCTFail("no lamps") }
+        guard case .lamps(let l2) = board.snapshot(nowMs: 13_000, graceMs: 3_000)[s1] else {
+            return XCTFail("no lamps")
+        }
         XCTAssertEqual(l2, [.flashingYellow, .flashingYellow, .flashingRed, .flashingRed, .flashingRed, .flashingRed])
-        XCTAssertEqual(board.summary(nowMs: 13_000, graceMs: 3_000), "0/5 connected; flash (unreachable): 1; never seen (all-way stop): 2,3,4,5")
+        XCTAssertEqual(
+            board.summary(nowMs: 13_000, graceMs: 3_000),
+            "0/5 connected; flash (unreachable): 1; never seen (all-way stop): 2,3,4,5")
         board.setConnected(s1, true, nowMs: 20_000)
-        guard case .lamps(let l3) = board.snapshot(nowMs: 20_000, graceMs: 3_000)[s1] else { return XCTFail("no lamps") }
+        guard case .lamps(let l3) = board.snapshot(nowMs: 20_000, graceMs: 3_000)[s1] else {
+            return XCTFail("no lamps")
+        }
         XCTAssertEqual(l3, green, "back: its lamps again (until it reports new ones)")
         board.setConnected(SignalID(2), false, nowMs: 0)
-        guard case .neverSeen = board.snapshot(nowMs: 99_000, graceMs: 3_000)[SignalID(2)] else { return XCTFail("seen?") }
+        guard case .neverSeen = board.snapshot(nowMs: 99_000, graceMs: 3_000)[SignalID(2)] else {
+            return XCTFail("seen?")
+        }
     }
 }

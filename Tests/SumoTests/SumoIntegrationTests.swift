@@ -2,13 +2,15 @@ import CorridorFile
 import Foundation
 import SignalTiming
 import XCTest
+
 @testable import Sumo
 
 /// Runs real SUMO (tools/sumo/setup installs it; .ci/run does). Skipped only when SUMO is not installed.
 final class SumoIntegrationTests: XCTestCase {
     func installation() throws -> SumoInstallation {
         guard let s = SumoInstallation.locate() else {
-            throw XCTSkip("SUMO is not installed: run tools/sumo/setup (tools/sumo/.venv) or install the Debian package sumo")
+            throw XCTSkip(
+                "SUMO is not installed: run tools/sumo/setup (tools/sumo/.venv) or install the Debian package sumo")
         }
         return s
     }
@@ -35,7 +37,8 @@ final class SumoIntegrationTests: XCTestCase {
                 XCTAssertEqual(turns.filter { $0 == .right }.count, 1, "\(tl) \(a)")
             }
             for a in [Approach.sideFromWest, .sideFromEast] {
-                XCTAssertEqual(Set(links.filter { $0.approach == a }.map(\.turn)), [.left, .straight, .right], "\(tl) \(a)")
+                XCTAssertEqual(
+                    Set(links.filter { $0.approach == a }.map(\.turn)), [.left, .straight, .right], "\(tl) \(a)")
             }
         }
     }
@@ -49,26 +52,32 @@ final class SumoIntegrationTests: XCTestCase {
         var net = NetworkOptions()
         net.demandSeconds = 240
         let scenario = try Scenario.build(corridor: c, options: net, directory: tempDir(), sumo: sumo)
-        let timeline = try CorridorTimeline(corridor: c, referenceEpochMs: doc.referenceEpochMs,
-                                            baseline: Baseline(atMs: doc.referenceEpochMs, plan: PlanID("normal")), events: [])
+        let timeline = try CorridorTimeline(
+            corridor: c, referenceEpochMs: doc.referenceEpochMs,
+            baseline: Baseline(atMs: doc.referenceEpochMs, plan: PlanID("normal")), events: [])
         let programs = scenario.programs()
         var lamps = TimelineLamps(timeline: timeline, programs: programs, startMs: doc.referenceEpochMs)
         let port = try freeLoopbackPort()
-        let process = try sumo.start(["--net-file", scenario.netFile, "--route-files", scenario.routesFile, "--remote-port", "\(port)",
-                                      "--step-length", "0.5", "--no-step-log", "true", "--no-warnings", "true"],
-                                     logPath: scenario.directory + "/sumo.log")
+        let process = try sumo.start(
+            [
+                "--net-file", scenario.netFile, "--route-files", scenario.routesFile, "--remote-port", "\(port)",
+                "--step-length", "0.5", "--no-step-log", "true", "--no-warnings", "true"
+            ],
+            logPath: scenario.directory + "/sumo.log")
         defer { if process.isRunning { process.terminate() } }
         let traci = try TraCIConnection(port: port)
         XCTAssertGreaterThanOrEqual(try traci.version().apiVersion, 20)
         var checks = 0
         var statesSeen = Set<String>()
-        for step in 0..<360 {   // 3 simulated minutes, two full 90 s cycles
+        for step in 0..<360 { // 3 simulated minutes, two full 90 s cycles
             let t = doc.referenceEpochMs + Int64(step) * 500
             try traci.step(to: Double(step + 1) * 0.5, states: lamps.changes(at: t))
             if step % 10 == 0 {
                 for p in programs {
                     let expected = p.state(lamps: timeline.state(of: p.signal, at: t).lamps)
-                    XCTAssertEqual(try traci.redYellowGreenState(of: p.trafficLight), expected, "\(p.trafficLight) at step \(step)")
+                    XCTAssertEqual(
+                        try traci.redYellowGreenState(of: p.trafficLight), expected, "\(p.trafficLight) at step \(step)"
+                    )
                     statesSeen.insert(expected)
                     checks += 1
                 }
@@ -81,12 +90,13 @@ final class SumoIntegrationTests: XCTestCase {
 
         var options = RunOptions()
         options.warmupSeconds = 0
-        let r = try OfflineRun.run(scenario: scenario, timing: c, plan: PlanID("normal"), referenceEpochMs: doc.referenceEpochMs,
-                                   sumo: sumo, options: options)
+        let r = try OfflineRun.run(
+            scenario: scenario, timing: c, plan: PlanID("normal"), referenceEpochMs: doc.referenceEpochMs,
+            sumo: sumo, options: options)
         XCTAssertGreaterThanOrEqual(r.traciAPI, 20)
-        XCTAssertGreaterThan(r.increasing.trips, 30)   // 1,200 veh/h for 4 minutes ≈ 80
+        XCTAssertGreaterThan(r.increasing.trips, 30) // 1,200 veh/h for 4 minutes ≈ 80
         XCTAssertGreaterThan(r.decreasing.trips, 30)
-        XCTAssertGreaterThan(r.side.trips, 20)          // 6 approaches × 150 veh/h × 4 min ≈ 60
+        XCTAssertGreaterThan(r.side.trips, 20) // 6 approaches × 150 veh/h × 4 min ≈ 60
         XCTAssertEqual(r.unfinished, 0)
         XCTAssertEqual(r.teleports, 0)
         // Free flow over 1,000 m between the first and last signal plus two 300 m lead edges at

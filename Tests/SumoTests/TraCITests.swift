@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Sumo
 
 /// Hex → bytes (whitespace ignored).
@@ -25,10 +26,12 @@ enum Recorded {
     static let minExpectedAnswer = "00000017 07 ab 00 00000000  0c bb 7d 00000000 09 0000000c"
     // get traffic-light variable 0x20 of S2 (before any set: netconvert's first phase)
     static let getStateRequest = "0000000d 09 a2 20 00000002 5332"
-    static let getStateAnswer = "00000029 07 a2 00 00000000  1e b2 20 00000002 5332 0c 00000010 47474747677272724747474767727272"
+    static let getStateAnswer =
+        "00000029 07 a2 00 00000000  1e b2 20 00000002 5332 0c 00000010 47474747677272724747474767727272"
     // set an unknown traffic light: error status
     static let unknownLightRequest = "00000017 13 c2 20 00000003 533939 0c 00000004 72727272"
-    static let unknownLightAnswer = "0000002b 27 c2 ff 00000020 54726166666963206c69676874202753393927206973206e6f74206b6e6f776e"
+    static let unknownLightAnswer =
+        "0000002b 27 c2 ff 00000020 54726166666963206c69676874202753393927206973206e6f74206b6e6f776e"
     // close
     static let closeRequest = "00000006 02 7f"
     static let closeAnswer = "0000000b 07 7f 00 00000000"
@@ -40,8 +43,10 @@ final class TraCIEncodingTests: XCTestCase {
     }
 
     func testSetStateAndStepRequestMatchesRecording() {
-        let bytes = traciMessage([.setRedYellowGreenState(trafficLight: "S2", state: "rGGGrrrrrrrrrrrr"),
-                                  .simulationStep(targetSeconds: 0.5)])
+        let bytes = traciMessage([
+            .setRedYellowGreenState(trafficLight: "S2", state: "rGGGrrrrrrrrrrrr"),
+            .simulationStep(targetSeconds: 0.5)
+        ])
         XCTAssertEqual(bytes, hex(Recorded.setAndStepRequest))
     }
 
@@ -49,15 +54,19 @@ final class TraCIEncodingTests: XCTestCase {
     /// variable 0x20, the light id as a string (int32 length + bytes), type 0x0c, the state string.
     func testSetStateLayoutPerSpec() {
         let c = TraCICommand.setRedYellowGreenState(trafficLight: "S12", state: "GGrry")
-        let expected: [UInt8] = [20, 0xC2, 0x20, 0, 0, 0, 3, 0x53, 0x31, 0x32, 0x0C, 0, 0, 0, 5, 0x47, 0x47, 0x72, 0x72, 0x79]
-        XCTAssertEqual(c.encoded, expected)               // the length (20) counts itself and the id
+        let expected: [UInt8] = [
+            20, 0xC2, 0x20, 0, 0, 0, 3, 0x53, 0x31, 0x32, 0x0C, 0, 0, 0, 5, 0x47, 0x47, 0x72, 0x72, 0x79
+        ]
+        XCTAssertEqual(c.encoded, expected) // the length (20) counts itself and the id
     }
 
     /// simulationStep: length 10, 0x02, IEEE-754 double seconds, big-endian (3600.5 = 0x40AC_2100_0000_0000).
     func testSimulationStepLayoutPerSpec() {
-        XCTAssertEqual(TraCICommand.simulationStep(targetSeconds: 3600.5).encoded,
-                       [10, 0x02, 0x40, 0xAC, 0x21, 0x00, 0x00, 0x00, 0x00, 0x00])
-        XCTAssertEqual(traciMessage([.simulationStep(targetSeconds: 0)]), [0, 0, 0, 14, 10, 0x02, 0, 0, 0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(
+            TraCICommand.simulationStep(targetSeconds: 3600.5).encoded,
+            [10, 0x02, 0x40, 0xAC, 0x21, 0x00, 0x00, 0x00, 0x00, 0x00])
+        XCTAssertEqual(
+            traciMessage([.simulationStep(targetSeconds: 0)]), [0, 0, 0, 14, 10, 0x02, 0, 0, 0, 0, 0, 0, 0, 0])
     }
 
     /// A command longer than 255 bytes uses the extended length: 0x00, then int32 length counting
@@ -66,7 +75,8 @@ final class TraCIEncodingTests: XCTestCase {
         let state = String(repeating: "G", count: 300)
         let c = TraCICommand.setRedYellowGreenState(trafficLight: "S1", state: state).encoded
         let content = 1 + (4 + 2) + 1 + (4 + 300)
-        XCTAssertEqual(Array(c[0..<6]), [0x00, 0x00, 0x00, UInt8((6 + content) >> 8), UInt8((6 + content) & 0xFF), 0xC2])
+        XCTAssertEqual(
+            Array(c[0..<6]), [0x00, 0x00, 0x00, UInt8((6 + content) >> 8), UInt8((6 + content) & 0xFF), 0xC2])
         XCTAssertEqual(c.count, 6 + content)
         var r = TraCIReader(c)
         let (id, end) = try! r.commandHeader()
@@ -75,10 +85,14 @@ final class TraCIEncodingTests: XCTestCase {
     }
 
     func testOtherRequestsMatchRecording() {
-        XCTAssertEqual(traciMessage([.getSimulationVariable(TraCI.varMinExpectedNumber)]), hex(Recorded.minExpectedRequest))
-        XCTAssertEqual(traciMessage([.getTrafficLightVariable(TraCI.varRedYellowGreenState, trafficLight: "S2")]),
-                       hex(Recorded.getStateRequest))
-        XCTAssertEqual(traciMessage([.setRedYellowGreenState(trafficLight: "S99", state: "rrrr")]), hex(Recorded.unknownLightRequest))
+        XCTAssertEqual(
+            traciMessage([.getSimulationVariable(TraCI.varMinExpectedNumber)]), hex(Recorded.minExpectedRequest))
+        XCTAssertEqual(
+            traciMessage([.getTrafficLightVariable(TraCI.varRedYellowGreenState, trafficLight: "S2")]),
+            hex(Recorded.getStateRequest))
+        XCTAssertEqual(
+            traciMessage([.setRedYellowGreenState(trafficLight: "S99", state: "rrrr")]),
+            hex(Recorded.unknownLightRequest))
         XCTAssertEqual(traciMessage([.close()]), hex(Recorded.closeRequest))
     }
 }
@@ -87,7 +101,8 @@ final class TraCIDecodingTests: XCTestCase {
     /// The answer without its 4-byte length, as `exchange` returns it.
     func body(_ s: String) -> [UInt8] {
         let b = hex(s)
-        XCTAssertEqual(Int(b[0]) << 24 | Int(b[1]) << 16 | Int(b[2]) << 8 | Int(b[3]), b.count, "recorded length prefix")
+        XCTAssertEqual(
+            Int(b[0]) << 24 | Int(b[1]) << 16 | Int(b[2]) << 8 | Int(b[3]), b.count, "recorded length prefix")
         return Array(b[4...])
     }
 
@@ -97,21 +112,26 @@ final class TraCIDecodingTests: XCTestCase {
     }
 
     func testSetAndStepAnswer() throws {
-        XCTAssertNoThrow(try TraCIResponse.step(body(Recorded.setAndStepAnswer), setCommands: [TraCI.cmdSetTrafficLightVariable]))
+        XCTAssertNoThrow(
+            try TraCIResponse.step(body(Recorded.setAndStepAnswer), setCommands: [TraCI.cmdSetTrafficLightVariable]))
         // The same bytes read as a step without the set command: the first status is for 0xc2, not 0x02.
         XCTAssertThrowsError(try TraCIResponse.step(body(Recorded.setAndStepAnswer), setCommands: []))
         // Two set commands expected but only one answered.
-        XCTAssertThrowsError(try TraCIResponse.step(body(Recorded.setAndStepAnswer),
-                                                    setCommands: [TraCI.cmdSetTrafficLightVariable, TraCI.cmdSetTrafficLightVariable]))
+        XCTAssertThrowsError(
+            try TraCIResponse.step(
+                body(Recorded.setAndStepAnswer),
+                setCommands: [TraCI.cmdSetTrafficLightVariable, TraCI.cmdSetTrafficLightVariable]))
     }
 
     func testIntVariableAnswer() throws {
-        XCTAssertEqual(try TraCIResponse.simulationInt(body(Recorded.minExpectedAnswer), variable: TraCI.varMinExpectedNumber), 12)
+        XCTAssertEqual(
+            try TraCIResponse.simulationInt(body(Recorded.minExpectedAnswer), variable: TraCI.varMinExpectedNumber), 12)
     }
 
     func testStringVariableAnswer() throws {
-        XCTAssertEqual(try TraCIResponse.trafficLightString(body(Recorded.getStateAnswer), variable: 0x20, trafficLight: "S2"),
-                       "GGGGgrrrGGGGgrrr")
+        XCTAssertEqual(
+            try TraCIResponse.trafficLightString(body(Recorded.getStateAnswer), variable: 0x20, trafficLight: "S2"),
+            "GGGGgrrrGGGGgrrr")
     }
 
     func testErrorStatusCarriesSUMOsMessage() {

@@ -1,5 +1,6 @@
 import RaftCore
 import XCTest
+
 @testable import Transport
 
 /// Feeds the decoder random and damaged input. Each case must end in a frame or a `FrameError`; a trap
@@ -11,7 +12,7 @@ final class FuzzTests: XCTestCase {
     func testDecoderSurvivesRandomDamagedAndHugeInput() throws {
         var rng = SplitMix64(seed: Self.seed)
         var corpus: [[UInt8]] = []
-        for _ in 0 ..< 4 { corpus += Samples.frames(&rng) }
+        for _ in 0..<4 { corpus += Samples.frames(&rng) }
         var cases = 0
         var decoded = 0
         var codes: [FrameError.Code: Int] = [:]
@@ -31,52 +32,56 @@ final class FuzzTests: XCTestCase {
         }
 
         // Every truncation of every valid frame.
-        for frame in corpus { for n in 0 ..< frame.count { run(Array(frame[..<n]), resealed: false) } }
-        for _ in 0 ..< 30_000 {
+        for frame in corpus { for n in 0..<frame.count { run(Array(frame[..<n]), resealed: false) } }
+        for _ in 0..<30_000 {
             // Random bytes; a third behind a plausible length, version and type, a third also with a
             // correct checksum (so that they reach the body parser).
-            let body = rng.bytes(Int.random(in: 0 ... 120, using: &rng))
-            let payload = [WireCodec.version, UInt8.random(in: 1 ... 2, using: &rng)] + body
-            switch Int.random(in: 0 ..< 3, using: &rng) {
+            let body = rng.bytes(Int.random(in: 0...120, using: &rng))
+            let payload = [WireCodec.version, UInt8.random(in: 1...2, using: &rng)] + body
+            switch Int.random(in: 0..<3, using: &rng) {
             case 0: run(withLength(payload), resealed: false)
             case 1: run(Samples.sealed(payload))
             default: run(body, resealed: false)
             }
         }
-        for _ in 0 ..< 50_000 {
+        for _ in 0..<50_000 {
             // Mutations of valid frames: flipped, overwritten, inserted and deleted bytes.
             var b = corpus.randomElement(using: &rng)!
-            for _ in 0 ..< Int.random(in: 1 ... 4, using: &rng) where !b.isEmpty {
-                let i = Int.random(in: 0 ..< b.count, using: &rng)
-                switch Int.random(in: 0 ..< 5, using: &rng) {
-                case 0: b[i] ^= 1 << UInt8.random(in: 0 ... 7, using: &rng)
+            for _ in 0..<Int.random(in: 1...4, using: &rng) where !b.isEmpty {
+                let i = Int.random(in: 0..<b.count, using: &rng)
+                switch Int.random(in: 0..<5, using: &rng) {
+                case 0: b[i] ^= 1 << UInt8.random(in: 0...7, using: &rng)
                 case 1: b[i] = [0, 1, 2, 0x7F, 0x80, 0xFF].randomElement(using: &rng)!
-                case 2: b.insert(.random(in: 0 ... 255, using: &rng), at: i)
+                case 2: b.insert(.random(in: 0...255, using: &rng), at: i)
                 case 3: b.remove(at: i)
                 default: b = Array(b[..<i])
                 }
             }
             // A third of the time repair the length field (the checksum must catch the damage), a third
             // of the time also the checksum, so that damage reaches the body parser.
-            switch Int.random(in: 0 ..< 3, using: &rng) {
+            switch Int.random(in: 0..<3, using: &rng) {
             case 0 where b.count >= 4: run(withLength(Array(b[4...])), resealed: false)
             case 1: run(Samples.resealed(b))
             default: run(b, resealed: false)
             }
         }
-        for _ in 0 ..< 20_000 {
+        for _ in 0..<20_000 {
             // Huge and lying declared lengths, and huge counts inside the body.
             var b = corpus.randomElement(using: &rng)!
-            let length = Bool.random(using: &rng) ? UInt32.random(in: 0 ... .max, using: &rng) : UInt32.max - UInt32.random(in: 0 ... 16, using: &rng)
+            let length =
+                Bool.random(using: &rng)
+                ? UInt32.random(in: 0 ... .max, using: &rng) : UInt32.max - UInt32.random(in: 0...16, using: &rng)
             if Bool.random(using: &rng) {
-                withUnsafeBytes(of: length.bigEndian) { for i in 0 ..< 4 { b[i] = $0[i] } }
+                withUnsafeBytes(of: length.bigEndian) { for i in 0..<4 { b[i] = $0[i] } }
             } else if b.count > 10 {
-                let i = Int.random(in: 6 ..< b.count - 4, using: &rng)
-                withUnsafeBytes(of: length.bigEndian) { for k in 0 ..< 4 { b[i + k] = $0[k] } }
+                let i = Int.random(in: 6..<b.count - 4, using: &rng)
+                withUnsafeBytes(of: length.bigEndian) { for k in 0..<4 { b[i + k] = $0[k] } }
             }
             run(Bool.random(using: &rng) ? Samples.resealed(b) : b, resealed: true)
         }
-        print("fuzz: seed \(Self.seed), \(cases) cases, \(decoded) decoded, \(undetected) damaged frames undetected, errors \(codes.sorted { $0.key.rawValue < $1.key.rawValue })")
+        print(
+            "fuzz: seed \(Self.seed), \(cases) cases, \(decoded) decoded, \(undetected) damaged frames undetected, errors \(codes.sorted { $0.key.rawValue < $1.key.rawValue })"
+        )
         XCTAssertGreaterThanOrEqual(cases, 100_000)
         XCTAssertGreaterThan(decoded, corpus.count, "some resealed mutations (payload bytes) still decode")
         XCTAssertEqual(undetected, 0, "damage without a recomputed checksum never decodes into another frame")
@@ -91,12 +96,16 @@ final class FuzzTests: XCTestCase {
         var rng = SplitMix64(seed: 14)
         var frames = Samples.frames(&rng)
         frames.append(try WireCodec.encode(.message(Message(kind: .heartbeat, from: 1, to: 2, term: 3, commit: 4))))
-        frames.append(try WireCodec.encode(.message(Message(kind: .append, from: 3, to: 1, term: 7, logTerm: 7, index: 41,
-                                                            entries: [Entry(term: 7, index: 42, data: Array("mode night".utf8))], commit: 41))))
+        frames.append(
+            try WireCodec.encode(
+                .message(
+                    Message(
+                        kind: .append, from: 3, to: 1, term: 7, logTerm: 7, index: 41,
+                        entries: [Entry(term: 7, index: 42, data: Array("mode night".utf8))], commit: 41))))
         var flips = 0
         var codes: [FrameError.Code: Int] = [:]
         for frame in frames {
-            for bit in 0 ..< frame.count * 8 {
+            for bit in 0..<frame.count * 8 {
                 var b = frame
                 b[bit / 8] ^= 1 << UInt8(bit % 8)
                 flips += 1
@@ -108,7 +117,9 @@ final class FuzzTests: XCTestCase {
                 }
             }
         }
-        print("bit flips: \(flips) over \(frames.count) frames, all refused: \(codes.sorted { $0.key.rawValue < $1.key.rawValue })")
+        print(
+            "bit flips: \(flips) over \(frames.count) frames, all refused: \(codes.sorted { $0.key.rawValue < $1.key.rawValue })"
+        )
         XCTAssertGreaterThan(flips, 10_000)
         XCTAssertGreaterThan(codes[.checksumMismatch] ?? 0, flips / 2)
     }

@@ -4,6 +4,7 @@ import NIOEmbedded
 import PKI
 import RaftCore
 import XCTest
+
 @testable import Transport
 
 /// The inbound pipeline (frame decoder + hello state machine) on an EmbeddedChannel: no sockets, no threads.
@@ -22,9 +23,11 @@ final class HandlerTests: XCTestCase {
             accepted: { sink.accepted.append($0) }
         )
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits)))
-        try channel.pipeline.syncOperations.addHandler(InboundHandler(
-            clusterID: "weh", localID: 2, members: [1, 3], helloTimeout: .seconds(5), events: events, logger: Logger(label: "test")
-        ))
+        try channel.pipeline.syncOperations.addHandler(
+            InboundHandler(
+                clusterID: "weh", localID: 2, members: [1, 3], helloTimeout: .seconds(5), events: events,
+                logger: Logger(label: "test")
+            ))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -48,7 +51,7 @@ final class HandlerTests: XCTestCase {
     func testStreamSplitAtEveryByteBoundaryDecodes() throws {
         let messages = sampleMessages()
         let bytes = try stream(messages)
-        for split in 0 ... bytes.count {
+        for split in 0...bytes.count {
             let sink = Sink()
             let channel = try makeChannel(sink)
             try channel.writeInbound(ByteBuffer(bytes: bytes[..<split]))
@@ -87,7 +90,7 @@ final class HandlerTests: XCTestCase {
     func testFrameOfTheRemovedProposeKindClosesTheChannel() throws {
         XCTAssertNil(MessageKind(rawValue: 9))
         var old = try WireCodec.encode(.message(Message(kind: .readIndex, from: 1, to: 2, term: 0, context: 7)))
-        old[6] = 9  // the kind byte, right after length, version and type
+        old[6] = 9 // the kind byte, right after length, version and type
         let after = try WireCodec.encode(.message(Message(kind: .heartbeat, from: 1, to: 2, term: 3)))
         let sink = Sink()
         let channel = try makeChannel(sink)
@@ -144,7 +147,8 @@ final class HandlerTests: XCTestCase {
         // A member (3) is accepted on the same kind of pipeline.
         let ok = Sink()
         let other = try makeChannel(ok)
-        try other.writeInbound(ByteBuffer(bytes: try stream([Message(kind: .heartbeat, from: 3, to: 2, term: 1)], from: 3)))
+        try other.writeInbound(
+            ByteBuffer(bytes: try stream([Message(kind: .heartbeat, from: 3, to: 2, term: 1)], from: 3)))
         XCTAssertEqual(ok.accepted, [3])
         XCTAssertEqual(ok.delivered.count, 1)
         XCTAssertTrue(other.isActive)
@@ -152,7 +156,9 @@ final class HandlerTests: XCTestCase {
     }
 
     func testBitFlippedMessageClosesTheChannelAndDeliversNothing() throws {
-        let m = Message(kind: .append, from: 1, to: 2, term: 4, logTerm: 4, index: 9, entries: [Entry(term: 4, index: 10)], commit: 9)
+        let m = Message(
+            kind: .append, from: 1, to: 2, term: 4, logTerm: 4, index: 9, entries: [Entry(term: 4, index: 10)],
+            commit: 9)
         let good = try stream([m])
         let helloBytes = try WireCodec.encode(.hello(Hello(clusterID: "weh", nodeID: 1))).count
         // The term's top byte: without the checksum this would be a term of about 2^62.
@@ -169,12 +175,14 @@ final class HandlerTests: XCTestCase {
     func testMessageBeforeHelloOrFromAnotherSenderIsRefused() throws {
         var sink = Sink()
         var channel = try makeChannel(sink)
-        try channel.writeInbound(ByteBuffer(bytes: try WireCodec.encode(.message(Message(kind: .vote, from: 1, to: 2, term: 1)))))
+        try channel.writeInbound(
+            ByteBuffer(bytes: try WireCodec.encode(.message(Message(kind: .vote, from: 1, to: 2, term: 1)))))
         XCTAssertFalse(channel.isActive)
 
         sink = Sink()
         channel = try makeChannel(sink)
-        try channel.writeInbound(ByteBuffer(bytes: try stream([Message(kind: .vote, from: 3, to: 2, term: 1)], from: 1)))
+        try channel.writeInbound(
+            ByteBuffer(bytes: try stream([Message(kind: .vote, from: 3, to: 2, term: 1)], from: 1)))
         XCTAssertFalse(channel.isActive)
         XCTAssertTrue(sink.delivered.isEmpty)
     }
@@ -194,20 +202,30 @@ final class LogLimiterTests: XCTestCase {
     func testOneLinePerSourceAndReasonPerWindowWithTheSuppressedCount() {
         var l = LogLimiter(windowNs: 10 * second)
         XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 0), .log(suppressed: 0))
-        for t in 1 ... 500 {
-            XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: UInt64(t) * second / 100), .suppress)
+        for t in 1...500 {
+            XCTAssertEqual(
+                l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: UInt64(t) * second / 100),
+                .suppress)
         }
-        XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "notMember", nowNs: second), .log(suppressed: 0), "another reason has its own budget")
-        XCTAssertEqual(l.admit(source: "10.0.0.2", reason: "frame.checksumMismatch", nowNs: second), .log(suppressed: 0), "another source too")
-        XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 10 * second), .log(suppressed: 500))
-        XCTAssertEqual(l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 21 * second), .log(suppressed: 0))
+        XCTAssertEqual(
+            l.admit(source: "10.0.0.1", reason: "notMember", nowNs: second), .log(suppressed: 0),
+            "another reason has its own budget")
+        XCTAssertEqual(
+            l.admit(source: "10.0.0.2", reason: "frame.checksumMismatch", nowNs: second), .log(suppressed: 0),
+            "another source too")
+        XCTAssertEqual(
+            l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 10 * second), .log(suppressed: 500))
+        XCTAssertEqual(
+            l.admit(source: "10.0.0.1", reason: "frame.checksumMismatch", nowNs: 21 * second), .log(suppressed: 0))
     }
 
     func testKeysAreBoundedAndExpiredOnesReportTheirCount() {
         var l = LogLimiter(windowNs: 10 * second, maxKeys: 4)
-        for i in 0 ..< 4 { _ = l.admit(source: "h\(i)", reason: "r", nowNs: 0) }
+        for i in 0..<4 { _ = l.admit(source: "h\(i)", reason: "r", nowNs: 0) }
         _ = l.admit(source: "h0", reason: "r", nowNs: 1)
-        XCTAssertEqual(l.admit(source: "h9", reason: "r", nowNs: 2), .log(suppressed: 0), "a new source while full shares the overflow key")
+        XCTAssertEqual(
+            l.admit(source: "h9", reason: "r", nowNs: 2), .log(suppressed: 0),
+            "a new source while full shares the overflow key")
         XCTAssertEqual(l.admit(source: "h10", reason: "r", nowNs: 3), .suppress)
         XCTAssertLessThanOrEqual(l.keyCount, 5)
         var evicted: [String: Int] = [:]
@@ -234,7 +252,8 @@ final class QueueAndBackoffTests: XCTestCase {
 
     func testQueueDropNewestKeepsTheOldest() {
         var q = SendQueue(maxMessages: 2, maxBytes: 100, policy: .dropNewest)
-        _ = q.enqueue([1]); _ = q.enqueue([2])
+        _ = q.enqueue([1])
+        _ = q.enqueue([2])
         XCTAssertEqual(q.enqueue([3]), 1)
         XCTAssertEqual(q.dequeue(), [1])
     }
@@ -243,10 +262,10 @@ final class QueueAndBackoffTests: XCTestCase {
         var b = Backoff(minMs: 50, maxMs: 2000)
         var rng = SplitMix64(seed: 9)
         var delays: [Int64] = []
-        for _ in 0 ..< 100 { delays.append(b.nextDelayMs(using: &rng)) }
-        XCTAssertTrue((25 ... 50).contains(delays[0]))
-        XCTAssertTrue((50 ... 100).contains(delays[1]))
-        XCTAssertTrue(delays[10...].allSatisfy { (1000 ... 2000).contains($0) }, "bounded at the maximum")
+        for _ in 0..<100 { delays.append(b.nextDelayMs(using: &rng)) }
+        XCTAssertTrue((25...50).contains(delays[0]))
+        XCTAssertTrue((50...100).contains(delays[1]))
+        XCTAssertTrue(delays[10...].allSatisfy { (1000...2000).contains($0) }, "bounded at the maximum")
         XCTAssertGreaterThan(Set(delays[10...]).count, 10, "jittered")
         b.reset()
         XCTAssertLessThanOrEqual(b.nextDelayMs(using: &rng), 50)
@@ -280,14 +299,17 @@ final class InboundTLSStateMachineTests: XCTestCase {
         m = machine()
         XCTAssertEqual(code(m.handshakeCompleted(.failure(.identity("none")))), .certificateNoIdentity)
         m = machine()
-        XCTAssertEqual(code(m.handshakeCompleted(.success(PeerIdentity(corridor: "other", signal: 2)))), .certificateOtherCorridor)
+        XCTAssertEqual(
+            code(m.handshakeCompleted(.success(PeerIdentity(corridor: "other", signal: 2)))), .certificateOtherCorridor)
         m = machine()
         XCTAssertEqual(code(m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 1)))), .certificateOwnID)
         m = machine()
-        XCTAssertEqual(code(m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 9)))), .certificateNotMember)
+        XCTAssertEqual(
+            code(m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 9)))), .certificateNotMember)
         m = machine()
         _ = m.handshakeCompleted(.success(PeerIdentity(corridor: "c", signal: 2)))
-        XCTAssertEqual(code(m.received(hello(3))), .helloNotCertificate, "a certificate of 2 cannot say hello as member 3")
+        XCTAssertEqual(
+            code(m.received(hello(3))), .helloNotCertificate, "a certificate of 2 cannot say hello as member 3")
         XCTAssertEqual(m.received(hello(2)), .none, "closed for good")
     }
 

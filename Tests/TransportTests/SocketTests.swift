@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import RaftCore
 import XCTest
+
 @testable import Transport
 
 /// Real sockets on 127.0.0.1 with ephemeral ports. Every wait has a timeout; every transport is shut down.
@@ -11,10 +12,13 @@ final class SocketTests: XCTestCase {
     static let cluster = "test-corridor"
 
     /// A transport on an ephemeral port; by default nodes 1 ... 16 may connect to it.
-    func makeTransport(_ id: NodeID, port: Int = 0, peers: [NodeID: PeerAddress] = [:], members: Set<NodeID> = Set(1 ... 16),
-                       configure: (inout TransportConfiguration) -> Void = { _ in }) async throws -> PeerTransport {
-        var config = TransportConfiguration(clusterID: Self.cluster, nodeID: id, listenHost: "127.0.0.1", listenPort: port, peers: peers,
-                                            members: members)
+    func makeTransport(
+        _ id: NodeID, port: Int = 0, peers: [NodeID: PeerAddress] = [:], members: Set<NodeID> = Set(1...16),
+        configure: (inout TransportConfiguration) -> Void = { _ in }
+    ) async throws -> PeerTransport {
+        var config = TransportConfiguration(
+            clusterID: Self.cluster, nodeID: id, listenHost: "127.0.0.1", listenPort: port, peers: peers,
+            members: members)
         config.jitterSeed = id
         configure(&config)
         var logger = Logger(label: "test.transport")
@@ -27,7 +31,10 @@ final class SocketTests: XCTestCase {
     func address(_ t: PeerTransport) -> PeerAddress { PeerAddress(host: "127.0.0.1", port: t.localAddress!.port!) }
 
     /// The next `count` messages, or a failure after `timeout`.
-    func receive(_ t: PeerTransport, count: Int, timeout: Duration = .seconds(10), file: StaticString = #filePath, line: UInt = #line) async throws -> [Message] {
+    func receive(
+        _ t: PeerTransport, count: Int, timeout: Duration = .seconds(10), file: StaticString = #filePath,
+        line: UInt = #line
+    ) async throws -> [Message] {
         let result = try await withThrowingTaskGroup(of: [Message]?.self) { group in
             group.addTask {
                 var out: [Message] = []
@@ -37,7 +44,10 @@ final class SocketTests: XCTestCase {
                 }
                 return out
             }
-            group.addTask { try await Task.sleep(for: timeout); return nil }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
             let first = try await group.next()!
             group.cancelAll()
             return first
@@ -55,19 +65,21 @@ final class SocketTests: XCTestCase {
 
     func testThreeTransportsExchangeMessages() async throws {
         let ts = [try await makeTransport(1), try await makeTransport(2), try await makeTransport(3)]
-        let addresses = Dictionary(uniqueKeysWithValues: ts.enumerated().map { (NodeID($0.offset + 1), address($0.element)) })
+        let addresses = Dictionary(
+            uniqueKeysWithValues: ts.enumerated().map { (NodeID($0.offset + 1), address($0.element)) })
         for t in ts { t.updatePeers(addresses, members: Set(addresses.keys)) }
         for (i, t) in ts.enumerated() {
             let from = NodeID(i + 1)
-            for to in 1 ... 3 where to != from {
-                t.send((0 ..< 20).map { heartbeat(from, NodeID(to), $0) })
+            for to in 1...3 where to != from {
+                t.send((0..<20).map { heartbeat(from, NodeID(to), $0) })
             }
         }
         for (i, t) in ts.enumerated() {
             let got = try await receive(t, count: 40)
             XCTAssertTrue(got.allSatisfy { $0.to == NodeID(i + 1) })
-            for from in 1 ... 3 where from != i + 1 {
-                XCTAssertEqual(got.filter { $0.from == NodeID(from) }.map(\.context), Array(0 ..< 20), "in order per peer")
+            for from in 1...3 where from != i + 1 {
+                XCTAssertEqual(
+                    got.filter { $0.from == NodeID(from) }.map(\.context), Array(0..<20), "in order per peer")
             }
         }
         XCTAssertEqual(ts[0].metrics().messagesSent, 40)
@@ -79,8 +91,9 @@ final class SocketTests: XCTestCase {
     /// frame to it was last written, and how late the event loop ran; "never" before anything happened.
     func testEvidenceSaysWhenPeersWereLastHeardAndWritten() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var config = TransportConfiguration(clusterID: Self.cluster, nodeID: 1, listenHost: "127.0.0.1", listenPort: 0, peers: [:],
-                                            members: Set(1 ... 16))
+        var config = TransportConfiguration(
+            clusterID: Self.cluster, nodeID: 1, listenHost: "127.0.0.1", listenPort: 0, peers: [:],
+            members: Set(1...16))
         config.jitterSeed = 1
         var logger = Logger(label: "test.transport")
         logger.logLevel = .critical
@@ -88,8 +101,10 @@ final class SocketTests: XCTestCase {
         try await a.start()
         let b = try await makeTransport(2)
         let addresses: [NodeID: PeerAddress] = [1: address(a), 2: address(b)]
-        a.updatePeers(addresses); b.updatePeers(addresses)
-        XCTAssertTrue(a.evidence(for: [2]).hasPrefix("transport [2: received never, written never"), a.evidence(for: [2]))
+        a.updatePeers(addresses)
+        b.updatePeers(addresses)
+        XCTAssertTrue(
+            a.evidence(for: [2]).hasPrefix("transport [2: received never, written never"), a.evidence(for: [2]))
         a.send([heartbeat(1, 2, 1)])
         _ = try await receive(b, count: 1)
         b.send([heartbeat(2, 1, 1)])
@@ -105,14 +120,18 @@ final class SocketTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(300))
         let late = try XCTUnwrap(Int(a.evidence(for: []).split(separator: " ").dropLast().last ?? ""))
         XCTAssertGreaterThanOrEqual(late, 300, a.evidence(for: []))
-        await a.shutdown(); await b.shutdown()
+        await a.shutdown()
+        await b.shutdown()
         try await group.shutdownGracefully()
     }
 
     func testTimeExchangesMeasureAPeersClockOverRealSockets() async throws {
         // Node 2's clock reads 2.5 s ahead; node 1 asks, node 2 answers on its own connection.
         let a = try await makeTransport(1)
-        let b = try await makeTransport(2) { $0.clockUs = { realTimeClockUs() + 2_500_000 }; $0.timeReplyMinIntervalMs = 0 }
+        let b = try await makeTransport(2) {
+            $0.clockUs = { realTimeClockUs() + 2_500_000 }
+            $0.timeReplyMinIntervalMs = 0
+        }
         a.updatePeers([2: address(b)], members: [2])
         b.updatePeers([1: address(a)], members: [1])
         var samples: [TimeExchangeSample] = []
@@ -141,13 +160,20 @@ final class SocketTests: XCTestCase {
     func testUnsolicitedTimeAnswersAndRequestFloodsAreIgnored() async throws {
         let receiver = try await makeTransport(2, members: [1])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let client = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: address(receiver).port).get()
+        let client = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: address(receiver).port)
+            .get()
         var bytes = try WireCodec.encode(.hello(Hello(clusterID: Self.cluster, nodeID: 1)))
-        bytes += try WireCodec.encode(.time(TimeExchange(kind: .reply, from: 1, to: 2, originUs: 123, receiveUs: 456, transmitUs: 789)))
-        for i in 0 ..< 3 { bytes += try WireCodec.encode(.time(TimeExchange(kind: .request, from: 1, to: 2, transmitUs: 1_000 + Int64(i)))) }
+        bytes += try WireCodec.encode(
+            .time(TimeExchange(kind: .reply, from: 1, to: 2, originUs: 123, receiveUs: 456, transmitUs: 789)))
+        for i in 0..<3 {
+            bytes += try WireCodec.encode(
+                .time(TimeExchange(kind: .request, from: 1, to: 2, transmitUs: 1_000 + Int64(i))))
+        }
         try await client.writeAndFlush(ByteBuffer(bytes: bytes))
         let deadline = Date().addingTimeInterval(5)
-        while receiver.metrics().timeFramesIgnored < 3 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        while receiver.metrics().timeFramesIgnored < 3 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let m = receiver.metrics()
         XCTAssertEqual(m.timeFramesIgnored, 3, "one unsolicited answer, two requests within 50 ms of the first")
         XCTAssertEqual(m.timeRepliesSent, 1)
@@ -173,7 +199,7 @@ final class SocketTests: XCTestCase {
         let second = try await makeTransport(2, port: port)
         // Sends continue while the peer is down and after it comes up; the queue delivers once connected.
         let pump = Task {
-            for seq in UInt64(1) ... 200 {
+            for seq in UInt64(1)...200 {
                 sender.send([Message(kind: .heartbeat, from: 1, to: 2, term: 1, context: seq)])
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -196,7 +222,9 @@ final class SocketTests: XCTestCase {
 
         let receiver = try await makeTransport(3)
         let queueBytes = 256 * 1024
-        let sender = try await makeTransport(1, peers: [9: PeerAddress(host: "127.0.0.1", port: stuck.localAddress!.port!), 3: address(receiver)]) {
+        let sender = try await makeTransport(
+            1, peers: [9: PeerAddress(host: "127.0.0.1", port: stuck.localAddress!.port!), 3: address(receiver)]
+        ) {
             $0.limits.maxFrameBytes = queueBytes
             $0.sendQueueMaxBytes = queueBytes
             $0.sendQueueMaxMessages = 64
@@ -210,13 +238,16 @@ final class SocketTests: XCTestCase {
 
         let payload = [UInt8](repeating: 0xAB, count: 8 * 1024)
         let rounds = 1500 // 12 MB to the stuck peer: more than loopback socket buffers hold
-        for seq in 0 ..< UInt64(rounds) {
-            let big = Message(kind: .append, from: 1, to: 9, term: 1, index: seq, entries: [Entry(term: 1, index: seq + 1, data: payload)])
+        for seq in 0..<UInt64(rounds) {
+            let big = Message(
+                kind: .append, from: 1, to: 9, term: 1, index: seq,
+                entries: [Entry(term: 1, index: seq + 1, data: payload)])
             sender.send([big, heartbeat(1, 3, seq)])
             if seq % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }
         let got = try await receive(receiver, count: rounds, timeout: .seconds(15))
-        XCTAssertEqual(got.map(\.context), (0 ..< UInt64(rounds)).map { $0 }, "the healthy peer gets everything, in order")
+        XCTAssertEqual(
+            got.map(\.context), (0..<UInt64(rounds)).map { $0 }, "the healthy peer gets everything, in order")
 
         try await Task.sleep(for: .milliseconds(200))
         let m = sender.metrics()
@@ -239,15 +270,23 @@ final class SocketTests: XCTestCase {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         for garbage: [UInt8] in [
-            Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8),   // a wrong version byte, or an oversized length
-            [0, 0, 0, 6, 1, 1, 0, 2, 0x41, 0x41],              // a hello with a truncated body
-            [0xFF, 0xFF, 0xFF, 0xFF],                          // a huge declared length
+            Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), // a wrong version byte, or an oversized length
+            [0, 0, 0, 6, 1, 1, 0, 2, 0x41, 0x41], // a hello with a truncated body
+            [0xFF, 0xFF, 0xFF, 0xFF] // a huge declared length
         ] {
-            let client = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: address(receiver).port).get()
+            let client = try await ClientBootstrap(group: group).connect(
+                host: "127.0.0.1", port: address(receiver).port
+            ).get()
             try await client.writeAndFlush(ByteBuffer(bytes: garbage))
             let closed = try await withThrowingTaskGroup(of: Bool.self) { g in
-                g.addTask { try await client.closeFuture.get(); return true }
-                g.addTask { try await Task.sleep(for: .seconds(5)); return false }
+                g.addTask {
+                    try await client.closeFuture.get()
+                    return true
+                }
+                g.addTask {
+                    try await Task.sleep(for: .seconds(5))
+                    return false
+                }
                 let r = try await g.next()!
                 g.cancelAll()
                 return r
@@ -256,7 +295,7 @@ final class SocketTests: XCTestCase {
         }
         try await group.shutdownGracefully()
 
-        sender.send((0 ..< 5).map { heartbeat(1, 2, $0) })
+        sender.send((0..<5).map { heartbeat(1, 2, $0) })
         let got = try await receive(receiver, count: 5)
         XCTAssertEqual(got.map(\.context), [0, 1, 2, 3, 4])
         XCTAssertEqual(receiver.metrics().decodeErrors, 3)
@@ -268,24 +307,28 @@ final class SocketTests: XCTestCase {
     /// hundreds of each and a flood going on meanwhile: members' messages still get through, and the
     /// open inbound connections stay within the pending pool plus each member's budget.
     func testIdleAndHelloOnlySocketsCannotKeepAMemberOut() async throws {
-        let receiver = try await makeTransport(2, members: [1, 3]) { $0.helloTimeoutMs = 20_000 } // idle sockets stay pending
+        // idle sockets stay pending
+        let receiver = try await makeTransport(2, members: [1, 3]) { $0.helloTimeoutMs = 20_000 }
         let port = address(receiver).port
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         func open(_ hello: NodeID?) async throws -> Channel {
             let c = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
             if let id = hello {
                 // The listener may already have closed it (then the write fails; the socket still counted).
-                try? await c.writeAndFlush(ByteBuffer(bytes: try WireCodec.encode(.hello(Hello(clusterID: Self.cluster, nodeID: id)))))
+                try? await c.writeAndFlush(
+                    ByteBuffer(bytes: try WireCodec.encode(.hello(Hello(clusterID: Self.cluster, nodeID: id)))))
             }
             return c
         }
         var clients: [Channel] = []
-        for _ in 0 ..< 300 { clients.append(try await open(nil)) }   // idle
-        for _ in 0 ..< 100 { clients.append(try await open(77)) }    // hello-only, not a member
-        for _ in 0 ..< 100 { clients.append(try await open(3)) }     // hello-only, impersonating member 3
+        for _ in 0..<300 { clients.append(try await open(nil)) } // idle
+        for _ in 0..<100 { clients.append(try await open(77)) } // hello-only, not a member
+        for _ in 0..<100 { clients.append(try await open(3)) } // hello-only, impersonating member 3
         try await Task.sleep(for: .milliseconds(300))
         var m = receiver.metrics()
-        print("after 500 hostile sockets: pending \(m.inboundPending), accepted \(m.inboundAccepted), evicted \(m.pendingEvicted), replaced \(m.memberConnectionsReplaced), protocol errors \(m.protocolErrors), log lines suppressed \(m.logLinesSuppressed)")
+        print(
+            "after 500 hostile sockets: pending \(m.inboundPending), accepted \(m.inboundAccepted), evicted \(m.pendingEvicted), replaced \(m.memberConnectionsReplaced), protocol errors \(m.protocolErrors), log lines suppressed \(m.logLinesSuppressed)"
+        )
         XCTAssertLessThanOrEqual(m.inboundPending, 32)
         XCTAssertLessThanOrEqual(m.inboundAccepted, 2)
         XCTAssertEqual(m.protocolErrors, 100, "every non-member hello is refused")
@@ -295,7 +338,8 @@ final class SocketTests: XCTestCase {
         let flood = Task { [group] in
             var n = 0
             while !Task.isCancelled, n < 5000 {
-                guard (try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()) != nil else { break }
+                guard (try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()) != nil
+                else { break }
                 n += 1
             }
             return n
@@ -303,15 +347,18 @@ final class SocketTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(300))
         let one = try await makeTransport(1, peers: [2: address(receiver)])
         let three = try await makeTransport(3, peers: [2: address(receiver)])
-        one.send((0 ..< 5).map { heartbeat(1, 2, $0) })
-        three.send((0 ..< 5).map { heartbeat(3, 2, $0) })
+        one.send((0..<5).map { heartbeat(1, 2, $0) })
+        three.send((0..<5).map { heartbeat(3, 2, $0) })
         let got = try await receive(receiver, count: 10, timeout: .seconds(10))
         flood.cancel()
         let flooded = await flood.value
         XCTAssertEqual(got.filter { $0.from == 1 }.map(\.context), [0, 1, 2, 3, 4], "member 1 gets through")
-        XCTAssertEqual(got.filter { $0.from == 3 }.map(\.context), [0, 1, 2, 3, 4], "member 3 gets through its impersonators")
+        XCTAssertEqual(
+            got.filter { $0.from == 3 }.map(\.context), [0, 1, 2, 3, 4], "member 3 gets through its impersonators")
         m = receiver.metrics()
-        print("during a flood of \(flooded) connections: members delivered \(got.count) messages; pending \(m.inboundPending), accepted \(m.inboundAccepted), evicted \(m.pendingEvicted), replaced \(m.memberConnectionsReplaced)")
+        print(
+            "during a flood of \(flooded) connections: members delivered \(got.count) messages; pending \(m.inboundPending), accepted \(m.inboundAccepted), evicted \(m.pendingEvicted), replaced \(m.memberConnectionsReplaced)"
+        )
         XCTAssertLessThanOrEqual(m.inboundPending, 32)
         XCTAssertLessThanOrEqual(m.inboundAccepted, 4)
         XCTAssertGreaterThanOrEqual(m.memberConnectionsReplaced, 98)
@@ -325,7 +372,9 @@ final class SocketTests: XCTestCase {
 
     func testHelloFromAnotherCorridorIsRefused() async throws {
         let receiver = try await makeTransport(2)
-        var config = TransportConfiguration(clusterID: "another-corridor", nodeID: 1, listenHost: "127.0.0.1", listenPort: 0, peers: [2: address(receiver)])
+        var config = TransportConfiguration(
+            clusterID: "another-corridor", nodeID: 1, listenHost: "127.0.0.1", listenPort: 0,
+            peers: [2: address(receiver)])
         config.reconnectDelayMinMs = 20
         let stranger = PeerTransport(configuration: config)
         try await stranger.start()

@@ -7,6 +7,7 @@ import PKI
 import RaftCore
 import X509
 import XCTest
+
 @testable import Transport
 
 /// Mutual TLS on real sockets (127.0.0.1, ephemeral ports): who is refused, and that issued peers talk.
@@ -19,8 +20,10 @@ final class TLSTests: XCTestCase {
 
     /// TLS material for `signal` issued by `issuer` (default: the corridor CA); `trust` are the roots it
     /// trusts (default: the corridor CA only).
-    func material(_ signal: UInt64, issuer: CorridorCA = TLSTests.ca, trust: [CorridorCA] = [TLSTests.ca], now: Date = Date(),
-                  validityDays: Int = 30) throws -> PeerTLSMaterial {
+    func material(
+        _ signal: UInt64, issuer: CorridorCA = TLSTests.ca, trust: [CorridorCA] = [TLSTests.ca], now: Date = Date(),
+        validityDays: Int = 30
+    ) throws -> PeerTLSMaterial {
         let (key, cert) = try issuer.issue(signal: signal, hosts: ["127.0.0.1"], now: now, validityDays: validityDays)
         return PeerTLSMaterial(
             caCertificatePEM: try trust.map { try $0.certificate.serializeAsPEM().pemString }.joined(separator: "\n"),
@@ -28,10 +31,13 @@ final class TLSTests: XCTestCase {
             identity: PeerIdentity(corridor: issuer.corridorID, signal: signal))
     }
 
-    func makeTransport(_ id: NodeID, tls: PeerTLSMaterial?, peers: [NodeID: PeerAddress] = [:], members: Set<NodeID> = Set(1 ... 5),
-                       configure: (inout TransportConfiguration) -> Void = { _ in }) async throws -> PeerTransport {
-        var config = TransportConfiguration(clusterID: Self.cluster, nodeID: id, listenHost: "127.0.0.1", listenPort: 0, peers: peers,
-                                            members: members)
+    func makeTransport(
+        _ id: NodeID, tls: PeerTLSMaterial?, peers: [NodeID: PeerAddress] = [:], members: Set<NodeID> = Set(1...5),
+        configure: (inout TransportConfiguration) -> Void = { _ in }
+    ) async throws -> PeerTransport {
+        var config = TransportConfiguration(
+            clusterID: Self.cluster, nodeID: id, listenHost: "127.0.0.1", listenPort: 0, peers: peers,
+            members: members)
         config.jitterSeed = id
         config.reconnectDelayMinMs = 20
         config.reconnectDelayMaxMs = 200
@@ -51,8 +57,10 @@ final class TLSTests: XCTestCase {
     }
 
     /// Sends heartbeats from `sender` to `to` every 20 ms until `condition` holds or `timeout` passes.
-    func pump(_ sender: PeerTransport, from: NodeID, to: NodeID, timeout: Duration = .seconds(5),
-              until condition: () -> Bool) async throws -> Bool {
+    func pump(
+        _ sender: PeerTransport, from: NodeID, to: NodeID, timeout: Duration = .seconds(5),
+        until condition: () -> Bool
+    ) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         var seq: UInt64 = 0
         while ContinuousClock.now < deadline {
@@ -74,7 +82,10 @@ final class TLSTests: XCTestCase {
                 }
                 return out
             }
-            group.addTask { try await Task.sleep(for: timeout); return [] }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return []
+            }
             let first = try await group.next()!
             group.cancelAll()
             return first
@@ -88,12 +99,12 @@ final class TLSTests: XCTestCase {
         let two = try await makeTransport(2, tls: try material(2))
         one.updatePeers([2: address(two)])
         two.updatePeers([1: address(one)])
-        one.send((0 ..< 20).map { heartbeat(1, 2, $0) })
-        two.send((0 ..< 20).map { heartbeat(2, 1, $0) })
+        one.send((0..<20).map { heartbeat(1, 2, $0) })
+        two.send((0..<20).map { heartbeat(2, 1, $0) })
         let atTwo = try await receive(two, count: 20)
         let atOne = try await receive(one, count: 20)
-        XCTAssertEqual(atTwo.map(\.context), Array(0 ..< 20))
-        XCTAssertEqual(atOne.map(\.context), Array(0 ..< 20))
+        XCTAssertEqual(atTwo.map(\.context), Array(0..<20))
+        XCTAssertEqual(atOne.map(\.context), Array(0..<20))
         for t in [one, two] {
             let m = t.metrics()
             XCTAssertEqual(m.tlsHandshakeFailures, 0)
@@ -110,9 +121,12 @@ final class TLSTests: XCTestCase {
     /// so it is the listener that refuses it.
     func testACertificateFromAnotherCAIsRefused() async throws {
         let receiver = try await makeTransport(2, tls: try material(2))
-        let stranger = try await makeTransport(1, tls: try material(1, issuer: Self.otherCA, trust: [Self.ca, Self.otherCA]),
-                                               peers: [2: address(receiver)])
-        let refused = try await pump(stranger, from: 1, to: 2) { receiver.metrics().refusals["tls.handshake", default: 0] >= 2 }
+        let stranger = try await makeTransport(
+            1, tls: try material(1, issuer: Self.otherCA, trust: [Self.ca, Self.otherCA]),
+            peers: [2: address(receiver)])
+        let refused = try await pump(stranger, from: 1, to: 2) {
+            receiver.metrics().refusals["tls.handshake", default: 0] >= 2
+        }
         XCTAssertTrue(refused, "the listener fails the handshake: \(receiver.metrics())")
         XCTAssertEqual(receiver.metrics().messagesReceived, 0)
         XCTAssertEqual(receiver.metrics().inboundAccepted, 0)
@@ -122,9 +136,12 @@ final class TLSTests: XCTestCase {
 
     /// The listener's certificate is from another CA: the connecting member refuses it and sends nothing.
     func testAServerCertificateFromAnotherCAIsRefused() async throws {
-        let impostor = try await makeTransport(2, tls: try material(2, issuer: Self.otherCA, trust: [Self.ca, Self.otherCA]))
+        let impostor = try await makeTransport(
+            2, tls: try material(2, issuer: Self.otherCA, trust: [Self.ca, Self.otherCA]))
         let member = try await makeTransport(1, tls: try material(1), peers: [2: address(impostor)])
-        let refused = try await pump(member, from: 1, to: 2) { member.metrics().refusals["tls.handshake", default: 0] >= 2 }
+        let refused = try await pump(member, from: 1, to: 2) {
+            member.metrics().refusals["tls.handshake", default: 0] >= 2
+        }
         XCTAssertTrue(refused, "the member fails the handshake: \(member.metrics())")
         XCTAssertEqual(impostor.metrics().messagesReceived, 0)
         XCTAssertEqual(member.metrics().messagesSent, 0)
@@ -136,7 +153,9 @@ final class TLSTests: XCTestCase {
     func testAHelloClaimingAnotherMemberThanTheCertificateIsRefused() async throws {
         let receiver = try await makeTransport(1, tls: try material(1), members: [2, 3])
         let liar = try await makeTransport(3, tls: try material(2), peers: [1: address(receiver)])
-        let refused = try await pump(liar, from: 3, to: 1) { receiver.metrics().refusals["helloNotCertificate", default: 0] >= 2 }
+        let refused = try await pump(liar, from: 3, to: 1) {
+            receiver.metrics().refusals["helloNotCertificate", default: 0] >= 2
+        }
         XCTAssertTrue(refused, "hello 3 on a certificate of signal 2 is refused: \(receiver.metrics())")
         XCTAssertEqual(receiver.metrics().messagesReceived, 0)
         XCTAssertEqual(receiver.metrics().protocolErrors, 0)
@@ -150,7 +169,9 @@ final class TLSTests: XCTestCase {
     func testACertificateForANonMemberIsRefused() async throws {
         let receiver = try await makeTransport(1, tls: try material(1), members: [2, 3])
         let outsider = try await makeTransport(9, tls: try material(9), peers: [1: address(receiver)])
-        let refused = try await pump(outsider, from: 9, to: 1) { receiver.metrics().refusals["certificateNotMember", default: 0] >= 2 }
+        let refused = try await pump(outsider, from: 9, to: 1) {
+            receiver.metrics().refusals["certificateNotMember", default: 0] >= 2
+        }
         XCTAssertTrue(refused, "a non-member's certificate is refused: \(receiver.metrics())")
         XCTAssertEqual(receiver.metrics().messagesReceived, 0)
         XCTAssertEqual(receiver.metrics().protocolErrors, 0, "refused on the certificate, not on the hello")
@@ -161,9 +182,13 @@ final class TLSTests: XCTestCase {
     /// The corridor CA's key signed a certificate naming another corridor (a CA shared by mistake).
     func testACertificateNamingAnotherCorridorIsRefused() async throws {
         let receiver = try await makeTransport(2, tls: try material(2))
-        let sameKeyOtherCorridor = CorridorCA(corridorID: "another-corridor", key: Self.ca.key, certificate: Self.ca.certificate)
-        let stranger = try await makeTransport(1, tls: try material(1, issuer: sameKeyOtherCorridor), peers: [2: address(receiver)])
-        let refused = try await pump(stranger, from: 1, to: 2) { receiver.metrics().refusals["certificateOtherCorridor", default: 0] >= 2 }
+        let sameKeyOtherCorridor = CorridorCA(
+            corridorID: "another-corridor", key: Self.ca.key, certificate: Self.ca.certificate)
+        let stranger = try await makeTransport(
+            1, tls: try material(1, issuer: sameKeyOtherCorridor), peers: [2: address(receiver)])
+        let refused = try await pump(stranger, from: 1, to: 2) {
+            receiver.metrics().refusals["certificateOtherCorridor", default: 0] >= 2
+        }
         XCTAssertTrue(refused, "\(receiver.metrics())")
         XCTAssertEqual(receiver.metrics().messagesReceived, 0)
         await stranger.shutdown()
@@ -174,7 +199,9 @@ final class TLSTests: XCTestCase {
         let receiver = try await makeTransport(2, tls: try material(2))
         let old = try material(1, now: Date().addingTimeInterval(-10 * 86_400), validityDays: 2)
         let sender = try await makeTransport(1, tls: old, peers: [2: address(receiver)])
-        let refused = try await pump(sender, from: 1, to: 2) { receiver.metrics().refusals["tls.handshake", default: 0] >= 2 }
+        let refused = try await pump(sender, from: 1, to: 2) {
+            receiver.metrics().refusals["tls.handshake", default: 0] >= 2
+        }
         XCTAssertTrue(refused, "\(receiver.metrics())")
         XCTAssertEqual(receiver.metrics().messagesReceived, 0)
         await sender.shutdown()
@@ -185,7 +212,9 @@ final class TLSTests: XCTestCase {
     func testAPlaintextConnectionToATLSListenerIsRefused() async throws {
         let receiver = try await makeTransport(2, tls: try material(2))
         let plain = try await makeTransport(1, tls: nil, peers: [2: address(receiver)])
-        let refused = try await pump(plain, from: 1, to: 2) { receiver.metrics().refusals["tls.handshake", default: 0] >= 2 }
+        let refused = try await pump(plain, from: 1, to: 2) {
+            receiver.metrics().refusals["tls.handshake", default: 0] >= 2
+        }
         XCTAssertTrue(refused, "\(receiver.metrics())")
         XCTAssertEqual(receiver.metrics().messagesReceived, 0)
         XCTAssertEqual(receiver.metrics().inboundAccepted, 0)
@@ -211,11 +240,17 @@ final class TLSTests: XCTestCase {
     /// `tlsHandshakeTimeoutMs` and tries again, instead of waiting on it forever.
     func testAnOutboundHandshakeThatNeverCompletesIsGivenUpAndRetried() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let silent = try await ServerBootstrap(group: group).childChannelOption(.autoRead, value: false).bind(host: "127.0.0.1", port: 0).get()
-        let member = try await makeTransport(1, tls: try material(1), peers: [2: PeerAddress(host: "127.0.0.1", port: silent.localAddress!.port!)]) {
+        let silent = try await ServerBootstrap(group: group).childChannelOption(.autoRead, value: false).bind(
+            host: "127.0.0.1", port: 0
+        ).get()
+        let member = try await makeTransport(
+            1, tls: try material(1), peers: [2: PeerAddress(host: "127.0.0.1", port: silent.localAddress!.port!)]
+        ) {
             $0.tlsHandshakeTimeoutMs = 100
         }
-        let gaveUp = try await pump(member, from: 1, to: 2) { member.metrics().refusals["tls.handshakeTimeout", default: 0] >= 2 }
+        let gaveUp = try await pump(member, from: 1, to: 2) {
+            member.metrics().refusals["tls.handshakeTimeout", default: 0] >= 2
+        }
         XCTAssertTrue(gaveUp, "\(member.metrics())")
         XCTAssertGreaterThanOrEqual(member.metrics().reconnects, 2)
         XCTAssertEqual(member.metrics().messagesSent, 0)
@@ -228,10 +263,17 @@ final class TLSTests: XCTestCase {
 
     func testIdentityURIsParseInTheirCanonicalFormOnly() {
         XCTAssertEqual(PeerIdentity(uri: "greenwave://demo-5/signal/3"), PeerIdentity(corridor: "demo-5", signal: 3))
-        XCTAssertEqual(PeerIdentity(corridor: "western-express-highway", signal: 47).uri, "greenwave://western-express-highway/signal/47")
-        for bad in ["greenwave://demo-5/signal/03", "greenwave://demo-5/signal/0", "greenwave://demo-5/signal/", "greenwave://demo-5/signal/3/",
-                    "greenwave://demo-5/signal/+3", "greenwave://demo-5/node/3", "greenwave:///signal/3", "https://demo-5/signal/3",
-                    "greenwave://demo 5/signal/3", "greenwave://demo-5/signal/3?x", "greenwave://demo-5/signal/18446744073709551616"] {
+        XCTAssertEqual(
+            PeerIdentity(corridor: "western-express-highway", signal: 47).uri,
+            "greenwave://western-express-highway/signal/47")
+        for bad in [
+            "greenwave://demo-5/signal/03", "greenwave://demo-5/signal/0", "greenwave://demo-5/signal/",
+            "greenwave://demo-5/signal/3/",
+            "greenwave://demo-5/signal/+3", "greenwave://demo-5/node/3", "greenwave:///signal/3",
+            "https://demo-5/signal/3",
+            "greenwave://demo 5/signal/3", "greenwave://demo-5/signal/3?x",
+            "greenwave://demo-5/signal/18446744073709551616"
+        ] {
             XCTAssertNil(PeerIdentity(uri: bad), bad)
         }
     }
@@ -240,15 +282,24 @@ final class TLSTests: XCTestCase {
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
         func cert(_ names: [GeneralName]) throws -> Certificate {
             let dn = try DistinguishedName { CommonName("signal-1") }
-            return try Certificate(version: .v3, serialNumber: .init(), publicKey: key.publicKey, notValidBefore: Date(),
-                                   notValidAfter: Date().addingTimeInterval(60), issuer: dn, subject: dn, signatureAlgorithm: .ecdsaWithSHA256,
-                                   extensions: try Certificate.Extensions { SubjectAlternativeNames(names) }, issuerPrivateKey: key)
+            return try Certificate(
+                version: .v3, serialNumber: .init(), publicKey: key.publicKey, notValidBefore: Date(),
+                notValidAfter: Date().addingTimeInterval(60), issuer: dn, subject: dn,
+                signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions { SubjectAlternativeNames(names) }, issuerPrivateKey: key)
         }
-        XCTAssertEqual(try PeerIdentity(certificate: try cert([.dnsName("x"), .uniformResourceIdentifier("greenwave://c/signal/1")])),
-                       PeerIdentity(corridor: "c", signal: 1))
+        XCTAssertEqual(
+            try PeerIdentity(
+                certificate: try cert([.dnsName("x"), .uniformResourceIdentifier("greenwave://c/signal/1")])),
+            PeerIdentity(corridor: "c", signal: 1))
         XCTAssertThrowsError(try PeerIdentity(certificate: try cert([.dnsName("signal-1")])))
-        XCTAssertThrowsError(try PeerIdentity(certificate: try cert([.uniformResourceIdentifier("greenwave://c/signal/1"),
-                                                                     .uniformResourceIdentifier("greenwave://c/signal/2")])))
-        XCTAssertThrowsError(try PeerIdentity(certificate: try cert([.uniformResourceIdentifier("greenwave://c/signal/x")])))
+        XCTAssertThrowsError(
+            try PeerIdentity(
+                certificate: try cert([
+                    .uniformResourceIdentifier("greenwave://c/signal/1"),
+                    .uniformResourceIdentifier("greenwave://c/signal/2")
+                ])))
+        XCTAssertThrowsError(
+            try PeerIdentity(certificate: try cert([.uniformResourceIdentifier("greenwave://c/signal/x")])))
     }
 }
