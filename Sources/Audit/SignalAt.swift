@@ -1,3 +1,4 @@
+import CorridorFile
 import CorridorMachine
 import Foundation
 import GreenwaveAPI
@@ -62,6 +63,9 @@ public struct SignalAtReport: Sendable {
     public var logPatternName: String?
     /// Every way the replay and the lamp log differ, in words.
     public var disagreements: [String]
+    /// An actuated signal (the corridor file's `actuated:`): why it showed what it showed, from its lamp log
+    /// (`ActuatedAt`); the replay then gives the replicated mode and plan only, and is not compared lamp by lamp.
+    public var actuated: [String]? = nil
 }
 
 public enum SignalAt {
@@ -175,7 +179,9 @@ public enum SignalAt {
                 )
             }
         }
-        return SignalAtReport(
+        let actuated = try folder.corridor(override: override)?.document.actuated?.control(of: signal.id) == .actuated
+        if actuated { disagreements = [] }
+        var report = SignalAtReport(
             signal: id, signalName: signal.name, timeMs: t, replayOrigin: origin.description,
             commandsReplayed: replayed,
             lastCommandIndex: last, replayDivergence: divergence, phases: phases, interval: st.interval,
@@ -189,6 +195,12 @@ public enum SignalAt {
             corridorPlan: mode.plan.rawValue, corridorPlanSinceMs: mode.sinceMs, corridorPlanSource: ref(mode.source),
             pendingModes: pending, preemptions: preempts, lampLog: log, logPatternName: logPatternName,
             disagreements: disagreements)
+        if actuated {
+            let events =
+                try log.map { try folder.lampEvents(signalID: "\(id)", from: $0.sinceStartMs, to: t + 1) } ?? []
+            report.actuated = ActuatedAt.explain(events, at: t)
+        }
+        return report
     }
 }
 

@@ -97,7 +97,9 @@ public struct FieldController: Sendable {
         }
         let lamps = LampDriver(
             signal: signal, corridor: options.document.corridor, driver: driver, clock: clock,
-            periodMs: options.lampPeriodMs, logger: logger)
+            periodMs: options.lampPeriodMs, logger: logger,
+            actuated: options.document.actuated?.signals[signal.id],
+            actuatedSettings: options.document.actuated?.settings[signal.id] ?? ActuatedSettings(control: .actuated))
         // The API: HTTPS with this controller's certificate when the corridor says so (security.api_tls),
         // else plain HTTP, which ControllerOptions allows on a loopback address only.
         let apiTLS = try APITLS.configure(options: options, material: material, logger: logger)

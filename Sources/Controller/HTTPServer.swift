@@ -44,6 +44,9 @@ struct HTTPAPI: Sendable {
         router.post("/v1/commands") { request, _ in
             await handleCommand(request)
         }
+        router.put("/v1/detectors") { request, _ in
+            await handleDetectors(request)
+        }
         router.get("/v1/operators") { request, _ in
             if let denied = await readDenied(request) { return denied }
             return json(OperatorsResponse(signal: options.signal.rawValue, machine: await driver.machineCopy()))

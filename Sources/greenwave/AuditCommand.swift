@@ -251,7 +251,7 @@ struct AuditAtCommand: ParsableCommand {
                 ] as [String: Any]
             }
             if json {
-                try printJSON([
+                var report: [String: Any] = [
                     "signal": r.signal, "name": r.signalName, "time": AuditTime.iso(t), "time_ms": t,
                     "lamps": r.phases.map {
                         [
@@ -292,10 +292,14 @@ struct AuditAtCommand: ParsableCommand {
                         ] as [String: Any]
                     } ?? NSNull(),
                     "disagreements": r.disagreements
-                ])
+                ]
+                report["actuated"] = r.actuated ?? NSNull()
+                try printJSON(report)
             } else {
                 printLine("S\(r.signal) \(r.signalName) at \(AuditTime.iso(t))")
-                printLine("  lamps:     " + r.phases.map { "\($0.phase)=\(lampWord($0.lamp))" }.joined(separator: "  "))
+                printLine(
+                    (r.actuated == nil ? "  lamps:     " : "  fixed-time model (not what it showed): ")
+                        + r.phases.map { "\($0.phase)=\(lampWord($0.lamp))" }.joined(separator: "  "))
                 var interval = "\(r.interval.rawValue)"
                 if let s = r.stageName { interval += " of stage \(s)" }
                 interval +=
@@ -355,7 +359,12 @@ struct AuditAtCommand: ParsableCommand {
                         "  lamp log:  no start-up record at or before this instant in \(data) (controller not running yet, or not this signal's folder)"
                     )
                 }
-                if r.disagreements.isEmpty {
+                if let lines = r.actuated {
+                    printLine(
+                        "  actuated:  a dual-ring controller: its lamp log is the record (the replay gives the replicated mode and plan)"
+                    )
+                    for l in lines { printLine("             \(l)") }
+                } else if r.disagreements.isEmpty {
                     printLine(
                         r.lampLog == nil || r.lampLog?.stoppedAtMs != nil
                             ? "  cross-check: not possible" : "  cross-check: replay and lamp log agree")

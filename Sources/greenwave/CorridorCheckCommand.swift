@@ -165,6 +165,7 @@ struct CorridorCheckCommand: ParsableCommand {
                     .joined(separator: "  "))
         }
         printSchedule(doc)
+        printActuated(doc)
     }
 
     /// The schedule: local time, day plans, week, holidays, and what it does over the coming week.
