@@ -104,7 +104,7 @@ public enum SignalAt {
         let (phases, phaseDisagreements) = phaseLamps(signal, replayed: st, log: log)
         var disagreements = phaseDisagreements
         var logPatternName: String?
-        if let log {
+        if let log, log.stoppedAtMs == nil {
             logPatternName = patternName(log, plans: machine.corridor.plans.map(\.id))
             disagreements += modeDisagreements(log, replayed: st, plans: machine.corridor.plans.map(\.id))
         }
@@ -181,7 +181,7 @@ public enum SignalAt {
                 .init(
                     phase: p.id.rawValue, name: p.name, lamp: st.lamps[i], logLamp: logLamp,
                     logNotGreen: log != nil && logLamp == nil))
-            guard let log else { continue }
+            guard let log, log.stoppedAtMs == nil else { continue }
             if let l = logLamp, l != st.lamps[i] {
                 let since = log.lampSinceMs[i].map { " since \(AuditTime.iso($0, digits: 1))" } ?? ""
                 disagreements.append(
