@@ -34,53 +34,15 @@ public struct FieldController: Sendable {
         try options.timing.validate()
         try options.clock.validate(faultInjection: options.faultInjection)
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
-        // Whose the folder is, before anything is written (StartupCheck.swift, docs/operations.md).
-        try StartupCheck.checkBeforeOpening(options, logger: logger)
-        let store = try RaftStore(directory: options.dataDirectory)
-        do {
-            try StartupCheck.checkIdentity(store: store, options: options, logger: logger)
-        } catch {
-            try? store.close()
-            throw error
-        }
+        let store = try openStore()
         try CorridorCopy.record(
             corridorPath: options.corridorPath, dataDirectory: options.dataDirectory, logger: logger)
-        var peers: [NodeID: PeerAddress] = [:]
-        for (sig, ep) in options.peerAddresses where sig != options.signal {
-            peers[NodeID(sig.rawValue)] = PeerAddress(host: ep.host, port: ep.port)
-        }
-        var tcfg = TransportConfiguration(
-            clusterID: options.document.id, nodeID: options.nodeID,
-            listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers,
-            members: Set(peers.keys))
-        tcfg.sendQueueMaxMessages = 4096
-        var material: PeerTLSMaterial?
-        if let dir = options.peerTLSDirectory {
-            do {
-                material = try PKIDirectory(path: dir).material(
-                    corridorID: options.document.id, signal: UInt64(options.signal.rawValue))
-                tcfg.tls = material
-            } catch {
-                throw ControllerError.configuration("--peer-tls-dir \(dir): \(error)")
-            }
-            logger.info(
-                "peer connections: mutual TLS", metadata: ["identity": "\(tcfg.tls!.identity)", "pki": "\(dir)"])
-        } else {
-            logger.warning(
-                "peer connections are plaintext and unauthenticated: anyone who reaches the peer port can claim to be a member (start with --peer-tls-dir; see docs/security.md)"
-            )
-        }
+        let (peerConfiguration, material) = try transportConfiguration()
+        var tcfg = peerConfiguration
         let clock = ControllerClock(
             selfID: options.nodeID, voters: Set(options.membership.voters), settings: options.clock, logger: logger)
         tcfg.clockUs = { clock.localUs() }
-        if !options.clock.fault.isNone {
-            logger.warning(
-                "fault injection: this controller's clock is made wrong",
-                metadata: [
-                    "offset.ms": "\(options.clock.fault.offsetMs)", "drift.ppm": "\(options.clock.fault.driftPpm)",
-                    "step.ms": "\(options.clock.fault.stepMs)", "step.after.ms": "\(options.clock.fault.stepAfterMs)"
-                ])
-        }
+        logClockFault()
         var tlog = logger
         tlog[metadataKey: "component"] = "transport"
         let transport = PeerTransport(configuration: tcfg, logger: tlog)
@@ -106,37 +68,9 @@ public struct FieldController: Sendable {
         let api = HTTPAPI(
             options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client, clock: clock
         )
-        // Bounded HTTP: idle connections are closed, the total is capped below the descriptor limit (1,100
-        // idle sockets used to exhaust 1,024 descriptors and crash the controller), and one client
-        // address cannot take more than its share.
-        let byAddress = ConnectionsByAddress(perAddress: options.maxHTTPConnectionsPerAddress, logger: logger)
-        let http1: HTTPServerBuilder = .http1(
-            configuration: .init(
-                additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
-                idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs))))
-        let app = Application(
-            router: api.router(),
-            server: try apiTLS.server.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
-            configuration: .init(
-                address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
-                availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
-            logger: logger)
+        let app = try httpApplication(api, tls: apiTLS)
         let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport, clock: clock)
-        // A service group shuts its services down one at a time, last first. The core goes first: it
-        // hands leadership over at once and ends the lamp streams, which the HTTP server's graceful stop
-        // would otherwise wait for (a dashboard keeps one open per controller).
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(
-                        service: app, successTerminationBehavior: .gracefullyShutdownGroup,
-                        failureTerminationBehavior: .gracefullyShutdownGroup),
-                    .init(
-                        service: core, successTerminationBehavior: .gracefullyShutdownGroup,
-                        failureTerminationBehavior: .gracefullyShutdownGroup)
-                ],
-                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-                logger: logger))
+        let group = serviceGroup(app: app, core: core, handleSignals: handleSignals)
         logger.info(
             "controller starting",
             metadata: [
@@ -152,6 +86,97 @@ public struct FieldController: Sendable {
         }
         try? store.close()
         logger.info("controller stopped", metadata: ["signal.id": "\(options.signal)"])
+    }
+
+    /// The data folder's store, once the folder is known to be this controller's: checked before it is
+    /// opened and after (StartupCheck.swift, docs/operations.md), before anything is written.
+    func openStore() throws -> RaftStore {
+        try StartupCheck.checkBeforeOpening(options, logger: logger)
+        let store = try RaftStore(directory: options.dataDirectory)
+        do {
+            try StartupCheck.checkIdentity(store: store, options: options, logger: logger)
+        } catch {
+            try? store.close()
+            throw error
+        }
+        return store
+    }
+
+    /// The peer transport's configuration: the other members' addresses, and mutual TLS from
+    /// `--peer-tls-dir` (its material is the API's too) or, loudly, plaintext.
+    func transportConfiguration() throws -> (TransportConfiguration, PeerTLSMaterial?) {
+        var peers: [NodeID: PeerAddress] = [:]
+        for (sig, ep) in options.peerAddresses where sig != options.signal {
+            peers[NodeID(sig.rawValue)] = PeerAddress(host: ep.host, port: ep.port)
+        }
+        var tcfg = TransportConfiguration(
+            clusterID: options.document.id, nodeID: options.nodeID,
+            listenHost: options.peerListen.host, listenPort: options.peerListen.port, peers: peers,
+            members: Set(peers.keys))
+        tcfg.sendQueueMaxMessages = 4096
+        var material: PeerTLSMaterial?
+        if let dir = options.peerTLSDirectory {
+            do {
+                material = try PKIDirectory(path: dir).material(
+                    corridorID: options.document.id, signal: UInt64(options.signal.rawValue))
+                tcfg.tls = material
+            } catch {
+                throw ControllerError.configuration("--peer-tls-dir \(dir): \(error)")
+            }
+            logger.info(
+                "peer connections: mutual TLS", metadata: ["identity": "\(tcfg.tls!.identity)", "pki": "\(dir)"])
+        } else {
+            logger.warning(
+                "peer connections are plaintext and unauthenticated: anyone who reaches the peer port can claim to be a member (start with --peer-tls-dir; see docs/security.md)"
+            )
+        }
+        return (tcfg, material)
+    }
+
+    func logClockFault() {
+        guard !options.clock.fault.isNone else { return }
+        logger.warning(
+            "fault injection: this controller's clock is made wrong",
+            metadata: [
+                "offset.ms": "\(options.clock.fault.offsetMs)", "drift.ppm": "\(options.clock.fault.driftPpm)",
+                "step.ms": "\(options.clock.fault.stepMs)", "step.after.ms": "\(options.clock.fault.stepAfterMs)"
+            ])
+    }
+
+    /// The HTTP API server. Bounded: idle connections are closed, the total is capped below the descriptor
+    /// limit (1,100 idle sockets used to exhaust 1,024 descriptors and crash the controller), and one
+    /// client address cannot take more than its share.
+    func httpApplication(_ api: HTTPAPI, tls apiTLS: APITLS) throws -> some Service {
+        let byAddress = ConnectionsByAddress(perAddress: options.maxHTTPConnectionsPerAddress, logger: logger)
+        let http1: HTTPServerBuilder = .http1(
+            configuration: .init(
+                additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
+                idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs))))
+        return Application(
+            router: api.router(),
+            server: try apiTLS.server.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
+            configuration: .init(
+                address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
+                availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
+            logger: logger)
+    }
+
+    /// A service group shuts its services down one at a time, last first. The core goes first: it hands
+    /// leadership over at once and ends the lamp streams, which the HTTP server's graceful stop would
+    /// otherwise wait for (a dashboard keeps one open per controller).
+    func serviceGroup(app: some Service, core: CoreService, handleSignals: Bool) -> ServiceGroup {
+        ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: app, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(
+                        service: core, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup)
+                ],
+                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+                logger: logger))
     }
 }
 
