@@ -74,6 +74,8 @@ extension LampDriver {
             let sleepMs = max(1, min(Int64(ActuatedLimits.tickMs), a.unit.nextStepMs - clock.corridorMs()))
             await applied.wait(seen: seen, timeoutNs: UInt64(sleepMs) * 1_000_000)
         }
+        // The last record of this run (182), as for a fixed-time signal.
+        record(eventLog.stopEvents(atMs: max(clock.corridorMs(), a.unit.nowMs)))
     }
 
     /// The replicated plans changed (an `update-plan` applied): the controller takes the new cycle, offset and

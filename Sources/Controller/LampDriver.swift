@@ -26,7 +26,7 @@ public actor LampDriver {
     private var nextSubscriber = 0
     private var streamsClosed = false
     /// The lamp event log's derivation (Indiana hi-res codes, `Storage.HiResEventLog`).
-    private var eventLog: HiResEventLog
+    var eventLog: HiResEventLog
     /// How long the start-up flash lasts on every start.
     let startupFlashMs: Int64
     /// Where the lamps stand against the schedule (start-up, entering it, in step).
