@@ -105,9 +105,14 @@ public actor LampDriver {
         }
         if let a = actuated, let panel = detectors {
             await runActuated(a.signal, settings: a.settings, panel: panel)
-            for (_, c) in subscribers { c.finish() }
-            return
+        } else {
+            await runFixedTime()
         }
+        for (_, c) in subscribers { c.finish() }
+    }
+
+    /// `run` for a fixed-time signal: the lamps follow the applied timeline (`SignalFollower`).
+    private func runFixedTime() async {
         let start = clock.corridorMs()
         let applied = driver.appliedSignal
         var seen = applied.current
@@ -174,7 +179,6 @@ public actor LampDriver {
         // The last record of this run (182), whether a stop or the controller's cancellation ended it: it
         // goes through the channel like every other event, so the shutdown's drain is what stores it.
         record(eventLog.stopEvents(atMs: max(clock.corridorMs(), follower.nowMs)))
-        for (_, c) in subscribers { c.finish() }
     }
 
     /// Ends `run` at its next wake-up (woken now) and with it the lamp event channel: the shutdown then
