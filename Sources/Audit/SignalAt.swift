@@ -114,7 +114,7 @@ public enum SignalAt {
                     leaderTimeMs: 0, effectiveAtMs: nil)
         }
 
-        let st = machine.timeline.state(of: signal.id, at: t)
+        let st = ((try? machine.timeline(through: t + 1, from: t)) ?? machine.timeline).state(of: signal.id, at: t)
         let mode = machine.mode(at: t)
         let pending = machine.events.compactMap { e -> (String, Int64, SignalAtReport.CommandRef)? in
             guard case .setPlan(let p) = e.event.action, e.event.effectiveAtMs > t, let r = ref(e.provenance) else {

@@ -123,6 +123,12 @@ extension CorridorMachine {
                 w.u64(e.id.rawValue)
                 w.i64(e.untilMs)
             }
+            // A pending clear: only when there is one, so that states without it encode as before.
+            if let c = scheduleClear {
+                w.u8(2)
+                w.i64(c.atMs)
+                w.u64(c.id.rawValue)
+            }
         }
     }
 
@@ -214,6 +220,7 @@ extension CorridorMachine {
         }
         var schedules: [ScheduleRecord] = []
         var modeEnds: [ModeEnd] = []
+        var scheduleClear: ScheduleClear?
         if r.remaining > 0 {
             guard try r.u8("schedules marker") == 1 else { throw DecodeError.invalid(what: "schedules marker") }
             schedules = try r.array("schedules") { r in
@@ -229,6 +236,17 @@ extension CorridorMachine {
             }
             guard !schedules.isEmpty || !modeEnds.isEmpty else {
                 throw DecodeError.invalid(what: "schedules (an empty section is not canonical)")
+            }
+            if r.remaining > 0 {
+                guard try r.u8("schedule clear marker") == 2 else {
+                    throw DecodeError.invalid(what: "schedule clear marker")
+                }
+                let c = ScheduleClear(
+                    atMs: try r.i64("schedule clear time"), id: EventID(try r.u64("schedule clear id")))
+                guard !schedules.isEmpty,
+                    events.contains(where: { $0.event.id == c.id && $0.event.effectiveAtMs == c.atMs })
+                else { throw DecodeError.invalid(what: "schedule clear (no schedule or no mode event of its own)") }
+                scheduleClear = c
             }
             for s in schedules {
                 do { try s.inForce.schedule.validate(planIDs: corridor.plans.map(\.id)) } catch let e as TimingError {
@@ -282,6 +300,7 @@ extension CorridorMachine {
         self.timeline = timeline
         self.schedules = schedules
         self.modeEnds = modeEnds
+        self.scheduleClear = scheduleClear
         if !schedules.isEmpty {
             do { try recompile(reusing: false) } catch let e as TimingError {
                 throw DecodeError.invalid(what: "timeline: \(e.message)")
