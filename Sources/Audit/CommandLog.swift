@@ -79,6 +79,7 @@ public enum CommandLog {
         case .revokeKey(let id): return "revoke key \(OperatorKeys.keyIDText(id))"
         case .setModeUntil(let p, .nextScheduledChange): return "mode \(p.rawValue) until the next scheduled change"
         case .setModeUntil(let p, .time(let t)): return "mode \(p.rawValue) until \(AuditTime.iso(t))"
+        case .clearSchedule: return "clear schedule"
         case .setSchedule(let sc):
             return
                 "set schedule (\(sc.dayPlans.count) day plans, \(sc.holidays.count) holidays, UTC\(sc.utcOffsetMinutes >= 0 ? "+" : "-")\(ScheduleAction.timeText(abs(sc.utcOffsetMinutes))))"

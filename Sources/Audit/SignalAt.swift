@@ -89,7 +89,7 @@ public enum SignalAt {
         let replay = Replay.run(
             &machine, rows: try folder.auditRows().compactMap(\.row), after: origin.index, through: t)
         func ref(_ p: Provenance?) -> SignalAtReport.CommandRef? { replay.ref(p) }
-        let st = machine.timeline.state(of: signal.id, at: t)
+        let st = ((try? machine.timeline(through: t + 1, from: t)) ?? machine.timeline).state(of: signal.id, at: t)
         let mode = machine.mode(at: t)
         let pending = machine.events.compactMap { e -> (String, Int64, SignalAtReport.CommandRef)? in
             guard case .setPlan(let p) = e.event.action, e.event.effectiveAtMs > t, let r = ref(e.provenance) else {

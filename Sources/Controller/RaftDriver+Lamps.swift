@@ -30,7 +30,7 @@ extension RaftDriver {
         var through = machine.timelineThroughMs
         if through != Int64.max, nowMs > through - CorridorMachine.timelineHorizonMs / 2 {
             let target = nowMs + CorridorMachine.timelineHorizonMs
-            if let extended = try? machine.timeline(through: target) {
+            if let extended = try? machine.timeline(through: target, from: nowMs) {
                 t = extended
                 through = target
             }

@@ -157,6 +157,8 @@ enum Codecs {
         case .setSchedule(let s):
             w.u8(13)
             schedule(&w, s)
+        case .clearSchedule:
+            w.u8(14)
         }
     }
     static func role(_ r: inout ByteReader) throws -> OperatorRole {
@@ -189,6 +191,7 @@ enum Codecs {
         case 11: return .revokeKey(keyID: try r.u64("key id"))
         case 12: return .setModeUntil(PlanID(try r.string("plan")), until: try modeUntil(&r))
         case 13: return .setSchedule(try schedule(&r))
+        case 14: return .clearSchedule
         default: throw DecodeError.unknownTag(what: "command", tag: tag)
         }
     }

@@ -121,6 +121,9 @@ public enum Command: Hashable, Sendable {
     case setModeUntil(PlanID, until: ModeUntil)
     /// Replace the time-of-day schedule from the next cycle boundary after the safety margin.
     case setSchedule(TimeOfDaySchedule)
+    /// Remove the time-of-day schedule at the next cycle boundary after the safety margin: the plan in force
+    /// then stays (as if ordered by a mode command) and the mode changes only by command again.
+    case clearSchedule
     /// Rest a signal in a stage (nil: the coordinated stage) until released.
     case hold(SignalID, stage: String?)
     case release(SignalID)

@@ -133,6 +133,10 @@ public struct CorridorMachine: Sendable {
     public internal(set) var schedules: [ScheduleRecord] = []
     /// When mode commands ordered with a schedule in force give way to it, sorted by event id.
     public internal(set) var modeEnds: [ModeEnd] = []
+    /// A `clearSchedule` not yet compacted: from its boundary the schedule no longer changes the mode (its
+    /// mode event holds the plan in force then) and mode commands take no `until`; compaction past it
+    /// drops the schedules.
+    public internal(set) var scheduleClear: ScheduleClear?
     /// Cache (not state): the last instant whose scheduled changes `timeline` holds (`Int64.max` without a
     /// schedule).
     public internal(set) var timelineThroughMs: Milliseconds = Int64.max
@@ -143,6 +147,10 @@ public struct CorridorMachine: Sendable {
     public internal(set) var stateHash: [UInt8] = []
     /// The compiled control timeline: lamps are `timeline.state(of:at:)`.
     public internal(set) var timeline: CorridorTimeline
+
+    /// A cost counter (not state): the control events this machine has handed to the timeline compiler
+    /// with a schedule (its timelines, compaction and rebase probes), for ScheduleCostTests.
+    public internal(set) var scheduleEventsCompiled = 0
 
     /// Cache of the compaction probe (not state): for (baseline, event count, last event) the
     /// time from which everything is settled, if any.
@@ -439,6 +447,8 @@ public struct CorridorMachine: Sendable {
         switch command {
         case .setMode(let plan) where !schedules.isEmpty:
             return executeMode(plan, until: nil, index: index, operatorID: operatorID)
+        case .clearSchedule:
+            return executeClearSchedule(index: index, operatorID: operatorID)
         case .setModeUntil(let plan, let until):
             return executeMode(plan, until: until, index: index, operatorID: operatorID)
         case .setSchedule(let s):

@@ -18,6 +18,7 @@ extension Command {
         case .revokeKey: return "revokeKey"
         case .setModeUntil: return "setModeUntil"
         case .setSchedule: return "setSchedule"
+        case .clearSchedule: return "clearSchedule"
         }
     }
 

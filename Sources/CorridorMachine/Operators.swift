@@ -37,7 +37,7 @@ public enum OperatorRole: UInt8, Hashable, Sendable, Comparable, CaseIterable, C
         switch command {
         case .setMode, .setModeUntil, .hold, .release, .preempt, .cancelPreemption: return .operator
         case .flash(let s), .unflash(let s): return s == nil ? .supervisor : .operator
-        case .updatePlan, .setSchedule, .addOperator, .setRole, .revokeKey: return .engineer
+        case .updatePlan, .setSchedule, .clearSchedule, .addOperator, .setRole, .revokeKey: return .engineer
         }
     }
 }

@@ -19,6 +19,13 @@ public struct ModeEnd: Hashable, Sendable {
     public var untilMs: Milliseconds
 }
 
+/// A `clearSchedule` command in the state: from `atMs` (a cycle boundary) the schedule no longer changes
+/// the mode; `id` is its log index, which is also the id of the mode event holding the plan in force.
+public struct ScheduleClear: Hashable, Sendable {
+    public var atMs: Milliseconds
+    public var id: EventID
+}
+
 /// A schedule in the state, and the command that set it (nil: the corridor file's).
 public struct ScheduleRecord: Hashable, Sendable {
     public var inForce: ScheduleInForce
@@ -30,6 +37,9 @@ extension CorridorMachine {
     public static let timelineHorizonMs: Milliseconds = 8 * 86_400_000
     /// The longest override an operator may order with `until`.
     public static let overrideMaxMs: Milliseconds = 31 * 86_400_000
+
+    /// Whether mode commands give way to a schedule: there is one and no `clearSchedule` is pending.
+    public var followsSchedule: Bool { !schedules.isEmpty && scheduleClear == nil }
 
     /// The mode line of this state (`SignalTiming.ModeLine`).
     public var modeLine: ModeLine {
@@ -59,20 +69,82 @@ extension CorridorMachine {
     var defaultTimelineThroughMs: Milliseconds { max(clockMs, baseline.atMs) + Self.timelineHorizonMs }
 
     /// The compiled timeline through `throughMs` (for a controller whose clock has run past the machine's
-    /// horizon: a pure function of the state, equal to `timeline` wherever both are defined).
-    public func timeline(through throughMs: Milliseconds) throws -> CorridorTimeline {
+    /// horizon: a pure function of the state, equal to `timeline` wherever both are defined). With `fromMs`
+    /// (the caller's clock), a state that holds nothing but its schedule is first rebased to just before the
+    /// last scheduled change at or before `fromMs` (`rebaseSchedule`), so that the cost does not grow with the
+    /// time since the baseline; the result then answers from that new baseline on.
+    public func timeline(through throughMs: Milliseconds, from fromMs: Milliseconds? = nil) throws -> CorridorTimeline {
         if schedules.isEmpty || throughMs <= timelineThroughMs { return timeline }
+        var m = self
+        if let f = fromMs, m.rebaseSchedule(at: min(f, throughMs)) {
+            return try CorridorTimeline(
+                corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: m.baseline,
+                events: m.timelineEvents(through: throughMs))
+        }
         return try CorridorTimeline(
             corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
             events: timelineEvents(through: throughMs), reusing: timeline)
     }
 
+    /// How far before the clock the rebase looks for the last two scheduled changes.
+    static let rebaseWindowMs: Milliseconds = 8 * 86_400_000
+
+    /// The schedule baseline: when the state holds nothing but one schedule (no event, override, flash,
+    /// hold or preemption), moves the baseline to 1 ms before the last scheduled change at or before `now`,
+    /// with the plan the change before it put in force, so that only changes after it are replayed (issue
+    /// 21: the first command replayed every change since the reference epoch). Exact when that previous
+    /// change, entered from steady coordination, has settled before the last one: a probe timeline of that
+    /// one transition checks it (every signal in step, or flashing for a flash plan, before the last change),
+    /// and the rebase is skipped otherwise. The state at that instant is then the closed form of the plan,
+    /// which is what a baseline is. Deterministic: a function of the state and `now` (the clock). Returns
+    /// whether it moved the baseline.
+    @discardableResult
+    mutating func rebaseSchedule(at now: Milliseconds) -> Bool {
+        guard events.isEmpty, modeEnds.isEmpty, schedules.count == 1, corridorFlash == nil, signalFlashes.isEmpty,
+            holds.isEmpty, preemptions.isEmpty
+        else { return false }
+        let record = schedules[0]
+        let line = modeLine
+        let from = max(baseline.atMs, record.inForce.sinceMs, now - Self.rebaseWindowMs)
+        let changes = line.scheduledChanges(after: from, through: now)
+        guard changes.count >= 2 else { return false }
+        let previous = changes[changes.count - 2]
+        let last = changes[changes.count - 1]
+        let at = last.atMs - 1
+        guard at > previous.atMs, previous.plan == last.previous else { return false }
+        let m = line.mode(at: at)
+        scheduleEventsCompiled += 1
+        guard m.source == .schedule, m.plan == previous.plan,
+            transitionSettles(from: previous.previous, to: previous.plan, at: previous.atMs, before: last.atMs)
+        else { return false }
+        baseline = Baseline(atMs: at, plan: previous.plan)
+        baselineSource = record.source
+        settleProbe = nil
+        return true
+    }
+
+    /// Whether a change from steady `from` to `to` at `atMs` has every signal in step (a flash plan: flashing)
+    /// before `endMs`, compiled alone.
+    func transitionSettles(from: PlanID, to: PlanID, at atMs: Milliseconds, before endMs: Milliseconds) -> Bool {
+        guard
+            let probe = try? CorridorTimeline(
+                corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: Baseline(atMs: atMs, plan: from),
+                events: [ControlEvent(id: EventID(0), effectiveAtMs: atMs, action: .setPlan(to))])
+        else { return false }
+        if corridor.plan(to)?.isFlash ?? true {
+            return corridor.signals.allSatisfy { probe.state(of: $0.id, at: endMs - 1).mode == .flash }
+        }
+        return corridor.signals.allSatisfy { s in probe.settledAtMs(of: s.id).map { $0 < endMs } ?? false }
+    }
+
     /// Compiles the machine's timeline (through its horizon), reusing unchanged signals.
     mutating func recompile(reusing: Bool = true) throws {
         let through = defaultTimelineThroughMs
+        let all = timelineEvents(through: through)
+        if !schedules.isEmpty { scheduleEventsCompiled += all.count }
         timeline = try CorridorTimeline(
             corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-            events: timelineEvents(through: through), reusing: reusing ? timeline : nil)
+            events: all, reusing: reusing ? timeline : nil)
         timelineThroughMs = schedules.isEmpty ? Int64.max : through
     }
 
@@ -97,10 +169,10 @@ extension CorridorMachine {
         let cycle = corridor.plan(current)!.isFlash ? p.cycleMs : corridor.plan(current)!.cycleMs
         let at = ModeLine.boundary(atOrAfter: earliest, epochMs: referenceEpochMs, cycleMs: cycle)
         var end: Milliseconds?
-        switch until ?? (schedules.isEmpty ? nil : .nextScheduledChange) {
+        switch until ?? (followsSchedule ? .nextScheduledChange : nil) {
         case nil: end = nil
         case .time(let t)?:
-            guard !schedules.isEmpty else {
+            guard followsSchedule else {
                 return .rejected(
                     .invalidCommand,
                     reason:
@@ -117,7 +189,7 @@ extension CorridorMachine {
             let c = p.isFlash ? line.cycleMs(line.scheduledPlan(at: t) ?? plan) : p.cycleMs
             end = ModeLine.boundary(atOrAfter: t, epochMs: referenceEpochMs, cycleMs: c)
         case .nextScheduledChange?:
-            guard !schedules.isEmpty else {
+            guard followsSchedule else {
                 return .rejected(
                     .invalidCommand, reason: "the corridor has no schedule, so there is no next scheduled change")
             }
@@ -153,6 +225,8 @@ extension CorridorMachine {
                 reason: "\(schedules.count) schedules wait to be compacted; let the last one take over first")
         }
         let saved = (schedules, timeline, timelineThroughMs)
+        let savedClear = scheduleClear
+        scheduleClear = nil
         schedules.append(
             ScheduleRecord(
                 inForce: ScheduleInForce(schedule: s, sinceMs: since, id: EventID(index)),
@@ -161,12 +235,37 @@ extension CorridorMachine {
             try recompile()
         } catch let e as TimingError {
             (schedules, timeline, timelineThroughMs) = saved
+            scheduleClear = savedClear
             return .rejected(.invalidCommand, reason: e.message)
         } catch {
             (schedules, timeline, timelineThroughMs) = saved
+            scheduleClear = savedClear
             return .rejected(.invalidCommand, reason: "refused by the timing model")
         }
         return .accepted(effectiveAtMs: since)
+    }
+
+    /// `clearSchedule`: at the next cycle boundary after the safety margin (and after the last schedule or
+    /// mode change) the plan in force then stays, held by a mode event of this command with no end, and the
+    /// schedule changes nothing more; compaction past it removes the schedules.
+    mutating func executeClearSchedule(index: UInt64, operatorID: String) -> CommandResult {
+        guard followsSchedule else {
+            return .rejected(
+                .invalidCommand,
+                reason: schedules.isEmpty ? "the corridor has no schedule to clear" : "the schedule is already cleared")
+        }
+        let line = modeLine
+        let earliest = max(
+            clockMs + settings.safetyMarginMs, (schedules.last?.inForce.sinceMs ?? baseline.atMs) + 1,
+            (line.overrides.last?.effectiveAtMs ?? baseline.atMs) + 1)
+        let current = line.mode(at: earliest).plan
+        let at = ModeLine.boundary(atOrAfter: earliest, epochMs: referenceEpochMs, cycleMs: line.cycleMs(current))
+        // The plan in force at the boundary itself (a scheduled change there happens first).
+        let plan = line.mode(at: at).plan
+        scheduleClear = ScheduleClear(atMs: at, id: EventID(index))
+        let r = addModeEvent(plan, at: at, until: nil, index: index, operatorID: operatorID)
+        if case .rejected = r { scheduleClear = nil }
+        return r
     }
 
     /// Adds a mode command's event (and its end) and recompiles.
@@ -202,6 +301,12 @@ extension CorridorMachine {
     mutating func compactScheduled() {
         let now = clockMs
         guard corridorFlash == nil, signalFlashes.isEmpty, holds.isEmpty, preemptions.isEmpty else { return }
+        let beforeRebase = (baseline, baselineSource, timeline, timelineThroughMs)
+        if rebaseSchedule(at: now) {
+            do { try recompile(reusing: false) } catch {
+                (baseline, baselineSource, timeline, timelineThroughMs) = beforeRebase
+            }
+        }
         let line = modeLine
         // An override ends at its `until` or when the next one starts, whichever is first.
         var ends: [Milliseconds] = []
@@ -225,6 +330,7 @@ extension CorridorMachine {
                 if case .setPlan = $0.event.action { return false }
                 return true
             }.map(\.event)
+            scheduleEventsCompiled += others.count + planEvents.count
             guard
                 let probeTimeline = try? CorridorTimeline(
                     corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
@@ -262,10 +368,14 @@ extension CorridorMachine {
         baselineSource = source
         events = []
         modeEnds = []
-        schedules = [last]
+        // Past a clear, nothing scheduled remains: the machine is back to mode commands alone.
+        let savedClear = scheduleClear
+        schedules = scheduleClear == nil ? [last] : []
+        scheduleClear = nil
         settleProbe = nil
         do { try recompile(reusing: false) } catch {
             (baseline, baselineSource, events, modeEnds, schedules, timeline, timelineThroughMs) = saved
+            scheduleClear = savedClear
         }
     }
 
@@ -285,6 +395,13 @@ extension CorridorMachine {
                 until = s.startMs
                 break
             }
+        }
+        // A baseline that compaction or the schedule baseline put where the schedule runs its plan is the
+        // schedule's: say so (display only; the timeline does not depend on it).
+        if current.source == .baseline, schedule(at: current.startMs) != nil,
+            line.scheduledPlan(at: current.startMs) == current.plan
+        {
+            current.source = .schedule
         }
         let provenance: Provenance?
         switch current.source {

@@ -123,6 +123,12 @@ extension CorridorMachine {
                 w.u64(e.id.rawValue)
                 w.i64(e.untilMs)
             }
+            // A pending clear: only when there is one, so that states without it encode as before.
+            if let c = scheduleClear {
+                w.u8(2)
+                w.i64(c.atMs)
+                w.u64(c.id.rawValue)
+            }
         }
     }
 
@@ -181,7 +187,11 @@ extension CorridorMachine {
         let operators = try r.array("operators", Self.operatorRecord)
         var schedules: [ScheduleRecord] = []
         var modeEnds: [ModeEnd] = []
-        if r.remaining > 0 { (schedules, modeEnds) = try Self.scheduleSection(&r, corridor: corridor) }
+        var scheduleClear: ScheduleClear?
+        if r.remaining > 0 {
+            (schedules, modeEnds) = try Self.scheduleSection(&r, corridor: corridor)
+            if r.remaining > 0 { scheduleClear = try Self.scheduleClear(&r, schedules: schedules, events: events) }
+        }
         try r.finish()
         guard operators.count <= Self.maxOperatorKeys else {
             throw DecodeError.invalid(what: "operators (\(operators.count) keys)")
@@ -223,6 +233,7 @@ extension CorridorMachine {
         self.timeline = timeline
         self.schedules = schedules
         self.modeEnds = modeEnds
+        self.scheduleClear = scheduleClear
         if !schedules.isEmpty {
             do { try recompile(reusing: false) } catch let e as TimingError {
                 throw DecodeError.invalid(what: "timeline: \(e.message)")
@@ -305,6 +316,18 @@ extension CorridorMachine {
             }
         }
         return (schedules, modeEnds)
+    }
+
+    /// A pending `clearSchedule` after the schedule section (marker 2): there must be a schedule and the
+    /// clear's own mode event at its boundary.
+    static func scheduleClear(
+        _ r: inout ByteReader, schedules: [ScheduleRecord], events: [EventRecord]
+    ) throws -> ScheduleClear {
+        guard try r.u8("schedule clear marker") == 2 else { throw DecodeError.invalid(what: "schedule clear marker") }
+        let c = ScheduleClear(atMs: try r.i64("schedule clear time"), id: EventID(try r.u64("schedule clear id")))
+        guard !schedules.isEmpty, events.contains(where: { $0.event.id == c.id && $0.event.effectiveAtMs == c.atMs })
+        else { throw DecodeError.invalid(what: "schedule clear (no schedule or no mode event of its own)") }
+        return c
     }
 
     /// Refuses a list that is not in its canonical (strictly increasing) order.

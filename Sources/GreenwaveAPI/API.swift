@@ -137,6 +137,7 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             do { return .setSchedule(try CorridorFile.parseSchedule(yaml: text, file: "schedule")) } catch {
                 throw APIError.badRequest("\(error)")
             }
+        case "schedule_clear": return .clearSchedule
         case "hold": return .hold(SignalID(try need(signal, "signal")), stage: stage)
         case "release": return .release(SignalID(try need(signal, "signal")))
         case "flash": return .flash(signal.map(SignalID.init))
@@ -169,7 +170,7 @@ public struct CommandRequest: Codable, Sendable, Equatable {
             return .revokeKey(keyID: id)
         default:
             throw APIError.badRequest(
-                "unknown command type '\(type)': use mode, schedule, hold, release, flash, unflash, preempt, cancel_preemption, operator_add, operator_role or operator_revoke"
+                "unknown command type '\(type)': use mode, schedule, schedule_clear, hold, release, flash, unflash, preempt, cancel_preemption, operator_add, operator_role or operator_revoke"
             )
         }
     }

@@ -5,11 +5,26 @@ import Foundation
 import GreenwaveAPI
 import SignalTiming
 
-/// `greenwave schedule show|set`: the corridor's time-of-day schedule (docs/operations.md, "Schedule").
+/// `greenwave schedule show|set|clear`: the corridor's time-of-day schedule (docs/operations.md, "Schedule").
 struct ScheduleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "schedule", abstract: "Show or replace the corridor's time-of-day schedule.",
-        subcommands: [Show.self, SetSchedule.self])
+        commandName: "schedule", abstract: "Show, replace or remove the corridor's time-of-day schedule.",
+        subcommands: [Show.self, SetSchedule.self, Clear.self])
+
+    struct Clear: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "clear",
+            abstract:
+                "Remove the schedule (an engineer's command): at the next cycle boundary the plan in force stays and the mode changes only by 'greenwave mode' again."
+        )
+        @OptionGroup var options: ConsoleOptions
+
+        func run() async throws {
+            try await runConsoleCommand(options) { id, seq in
+                CommandRequest(operator: "", clientID: id, sequence: seq, type: "schedule_clear")
+            }
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
