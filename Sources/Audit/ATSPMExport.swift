@@ -71,16 +71,21 @@ public enum ATSPMExport {
                     func add(_ code: Int64, _ p: Int64) {
                         out.append(Row(signalID: sid, timeMs: from, eventCode: code, parameter: p, synthesized: true))
                     }
-                    if let p = st.pattern { add(HiResCode.patternChange, p) }
-                    if let c = st.coordination { add(HiResCode.coordinationState, c) }
-                    if st.flashing {
-                        add(HiResCode.flashStatus, st.flashStatus ?? HiResCode.FlashReason.automatic.rawValue)
-                    }
-                    for (i, p) in sig.phases.enumerated() where st.lamps[i] == .green {
-                        add(HiResCode.phaseGreen, Int64(p.id.rawValue))
-                    }
-                    for (i, p) in sig.phases.enumerated() where st.lamps[i] == .yellow {
-                        add(HiResCode.yellowBegin, Int64(p.id.rawValue))
+                    // Stopped at the window's start (182, no start since): the window opens with the stop.
+                    if st.stoppedAtMs != nil {
+                        add(HiResCode.powerFailure, 0)
+                    } else {
+                        if let p = st.pattern { add(HiResCode.patternChange, p) }
+                        if let c = st.coordination { add(HiResCode.coordinationState, c) }
+                        if st.flashing {
+                            add(HiResCode.flashStatus, st.flashStatus ?? HiResCode.FlashReason.automatic.rawValue)
+                        }
+                        for (i, p) in sig.phases.enumerated() where st.lamps[i] == .green {
+                            add(HiResCode.phaseGreen, Int64(p.id.rawValue))
+                        }
+                        for (i, p) in sig.phases.enumerated() where st.lamps[i] == .yellow {
+                            add(HiResCode.yellowBegin, Int64(p.id.rawValue))
+                        }
                     }
                 }
             }

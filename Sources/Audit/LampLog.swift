@@ -19,6 +19,9 @@ public struct LampLogState: Sendable, Equatable {
     public var flashing: Bool
     /// Event 173's last parameter (why it flashes, NTCIP unitFlashStatus), if the log has one.
     public var flashStatus: Int64? = nil
+    /// The controller stopped on purpose at this time (event 182) and has not started since: what the
+    /// lamps showed after it was the cabinet's, not this controller's.
+    public var stoppedAtMs: Int64? = nil
     public var events: Int
 
     /// Rebuilds the state of `signal` at `t` (events at `t` included) from `folder`; nil if the log
@@ -53,6 +56,9 @@ public struct LampLogState: Sendable, Equatable {
                 s.lamps = Array(repeating: nil, count: n)
                 s.lampSinceMs = Array(repeating: nil, count: n)
                 s.flashing = false
+                s.stoppedAtMs = nil
+            case HiResCode.powerFailure:
+                s.stoppedAtMs = e.timeMs
             case HiResCode.phaseGreen:
                 if let i = slot(e.parameter) { set(i, .green, e.timeMs) }
             case HiResCode.yellowBegin:

@@ -138,7 +138,7 @@ public enum SignalAt {
                 .init(
                     phase: p.id.rawValue, name: p.name, lamp: st.lamps[i], logLamp: logLamp,
                     logNotGreen: log != nil && logLamp == nil))
-            guard let log else { continue }
+            guard let log, log.stoppedAtMs == nil else { continue }
             if let l = logLamp, l != st.lamps[i] {
                 let since = log.lampSinceMs[i].map { " since \(AuditTime.iso($0, digits: 1))" } ?? ""
                 disagreements.append(
@@ -152,7 +152,7 @@ public enum SignalAt {
         }
         let plans = machine.corridor.plans.map(\.id)
         var logPatternName: String?
-        if let log {
+        if let log, log.stoppedAtMs == nil {
             if let pat = log.pattern {
                 logPatternName =
                     pat == 255

@@ -157,6 +157,9 @@ public actor LampDriver {
             if let e = Self.nextEffective(after: now, in: known.timeline) { sleepMs = min(sleepMs, e - now) }
             await applied.wait(seen: seen, timeoutNs: UInt64(max(1, sleepMs)) * 1_000_000)
         }
+        // The last record of this run (182), whether a stop or the controller's cancellation ended it: it
+        // goes through the channel like every other event, so the shutdown's drain is what stores it.
+        record(eventLog.stopEvents(atMs: max(clock.corridorMs(), follower.nowMs)))
         for (_, c) in subscribers { c.finish() }
     }
 

@@ -213,6 +213,12 @@ public enum CorridorFile {
     }
 }
 
+/// The names of the two directions (`directions:`).
+struct DirectionNames {
+    var increasing: String
+    var decreasing: String
+}
+
 /// A YAML node with the key path that reached it.
 struct Located {
     var node: Node
@@ -348,14 +354,50 @@ struct Reader {
 
     // MARK: the document
 
+    /// The whole file, one section decoder after another in the order the sections are checked (an error
+    /// in an earlier section is the one reported). Later sections see what the earlier ones decoded.
     mutating func document(_ text: String) throws -> CorridorDocument {
-        let root: Node
+        let root = try composeRoot(text)
+        var top = try obj(Located(node: root, path: ""))
+        let id = try string(required(&top, "corridor"))
+        let name = try string(required(&top, "name"))
+        let epoch = try referenceEpoch(required(&top, "reference_epoch_ms"))
+        let directions = try directionNames(required(&top, "directions"))
+        let safety = try optional(&top, "safety").map { try safetyTimings($0) } ?? SafetyTimings()
+        let intersection = try self.intersection(required(&top, "intersection"))
+        let roster = try signals(required(&top, "signals"), intersection: intersection)
+        let voters = try self.voters(required(&top, "voters"), roster: roster)
+        let plans = try self.plans(
+            required(&top, "plans"),
+            context: PlanContext(intersection: intersection, roster: roster, directions: directions))
+        let initial = try initialPlan(required(&top, "initial_plan"), plans: plans)
+        let security = try optional(&top, "security").map { try self.security($0) } ?? SecuritySection()
+        var schedule: TimeOfDaySchedule?
+        if let schedAt = optional(&top, "schedule") { schedule = try self.schedule(schedAt, plans: plans.map(\.id)) }
+        try done(top)
+        let corridor: Corridor
+        do {
+            corridor = try Corridor(name: name, signals: roster.signals, plans: plans, safety: safety)
+        } catch let e as TimingError {
+            throw fail(Located(node: root, path: ""), .invalidValue, e.message)
+        }
+        var doc = CorridorDocument(
+            id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: directions.increasing,
+            decreasingName: directions.decreasing, initialPlan: initial, voters: voters, endpoints: roster.endpoints,
+            firstEngineer: security.firstEngineer, initialOperators: security.operators,
+            apiCertificateAuthority: security.apiCertificateAuthority)
+        doc.schedule = schedule
+        return doc
+    }
+
+    /// The YAML node tree of `text`, or a `.yaml` refusal (empty file, or the parser's error and line).
+    func composeRoot(_ text: String) throws -> Node {
         do {
             guard let n = try Yams.compose(yaml: text) else {
                 throw CorridorFileError(
                     file: file, keyPath: "", line: nil, column: nil, problem: .yaml, message: "the file is empty")
             }
-            root = n
+            return n
         } catch let e as CorridorFileError {
             throw e
         } catch let e as YamlError {
@@ -363,10 +405,12 @@ struct Reader {
                 file: file, keyPath: "", line: yamlLine(e), column: nil, problem: .yaml, message: "not valid YAML: \(e)"
             )
         }
-        var top = try obj(Located(node: root, path: ""))
-        let id = try string(required(&top, "corridor"))
-        let name = try string(required(&top, "name"))
-        let epochAt = try required(&top, "reference_epoch_ms")
+    }
+
+    // MARK: the small top-level sections
+
+    /// `reference_epoch_ms`: the instant the plans start from, ms since the Unix epoch (UTC), within `Limits`.
+    func referenceEpoch(_ epochAt: Located) throws -> Milliseconds {
         guard case .scalar(let es) = epochAt.node, let epoch = Int64(es.string), epoch >= 0 else {
             throw fail(epochAt, .wrongType, "expected a non-negative integer (ms since the Unix epoch, UTC)")
         }
@@ -376,366 +420,54 @@ struct Reader {
                 "\(epoch) is outside \(Limits.earliestTimeMs)...\(Limits.latestTimeMs) (2000-01-01 to 2200-01-01, ms since the Unix epoch, UTC)"
             )
         }
-        var dirs = try obj(required(&top, "directions"))
+        return epoch
+    }
+
+    /// `directions`: the names of the two directions, which must differ.
+    func directionNames(_ l: Located) throws -> DirectionNames {
+        var dirs = try obj(l)
         let inc = try string(required(&dirs, "increasing"))
         let dec = try string(required(&dirs, "decreasing"))
         try done(dirs)
         guard inc != dec else { throw fail(dirs.at, .invalidValue, "the two directions need different names") }
-        func direction(_ l: Located) throws -> Direction {
-            let s = try string(l)
-            if s == inc { return .increasing }
-            if s == dec { return .decreasing }
-            throw fail(l, .invalidValue, "'\(s)' is not a direction (\(inc) or \(dec))")
-        }
+        return DirectionNames(increasing: inc, decreasing: dec)
+    }
 
+    /// A direction given by one of the names in `directions`.
+    func direction(_ l: Located, names: DirectionNames) throws -> Direction {
+        let s = try string(l)
+        if s == names.increasing { return .increasing }
+        if s == names.decreasing { return .decreasing }
+        throw fail(l, .invalidValue, "'\(s)' is not a direction (\(names.increasing) or \(names.decreasing))")
+    }
+
+    /// `safety`: the corridor-wide safety timings; a key left out keeps its default.
+    func safetyTimings(_ l: Located) throws -> SafetyTimings {
         var safety = SafetyTimings()
-        if let sl = optional(&top, "safety") {
-            var so = try obj(sl)
-            if let v = optional(&so, "flash_exit_red_s") {
-                safety.flashExitRedMs = try seconds(v, in: Limits.redClearanceMsMin...60_000, "flash exit red")
-            }
-            if let v = optional(&so, "preempt_dwell_s") {
-                safety.preemptDwellMs = try seconds(v, in: Limits.preemptDwellMsMin...120_000, "preemption dwell")
-            }
-            if let v = optional(&so, "preempt_max_presence_s") {
-                safety.preemptMaxPresenceMs = try seconds(
-                    v, in: (safety.preemptDwellMs + 1)...Limits.preemptMaxPresenceMsMax, "preemption max presence")
-            }
-            try done(so)
+        var so = try obj(l)
+        if let v = optional(&so, "flash_exit_red_s") {
+            safety.flashExitRedMs = try seconds(v, in: Limits.redClearanceMsMin...60_000, "flash exit red")
         }
+        if let v = optional(&so, "preempt_dwell_s") {
+            safety.preemptDwellMs = try seconds(v, in: Limits.preemptDwellMsMin...120_000, "preemption dwell")
+        }
+        if let v = optional(&so, "preempt_max_presence_s") {
+            safety.preemptMaxPresenceMs = try seconds(
+                v, in: (safety.preemptDwellMs + 1)...Limits.preemptMaxPresenceMsMax, "preemption max presence")
+        }
+        try done(so)
+        return safety
+    }
 
-        // The intersection template shared by every signal.
-        var ix = try obj(required(&top, "intersection"))
-        var phases: [Phase] = []
-        var phaseAt: [PhaseID: Located] = [:]
-        for pl in try list(required(&ix, "phases")) {
-            var po = try obj(pl)
-            let idAt = try required(&po, "id")
-            let pid = PhaseID(try int(idAt, in: 1...Limits.phaseNumberMax, "phase number"))
-            if phaseAt[pid] != nil {
-                throw fail(idAt, .duplicateID, "duplicate phase id \(pid) (also \(phaseAt[pid]!.path))")
-            }
-            phaseAt[pid] = idAt
-            let pname = try string(required(&po, "name"))
-            let minGreen = try seconds(
-                required(&po, "min_green_s"), in: Limits.minGreenMsMin...Limits.minGreenMsMax, "min green")
-            let yellow = try seconds(required(&po, "yellow_s"), in: Limits.yellowMsMin...Limits.yellowMsMax, "yellow")
-            let allRed = try seconds(
-                required(&po, "all_red_s"), in: Limits.redClearanceMsMin...Limits.redClearanceMsMax, "all-red")
-            let flashAt = try required(&po, "flash")
-            let flash: Lamp
-            switch try string(flashAt) {
-            case "yellow": flash = .flashingYellow
-            case "red": flash = .flashingRed
-            default: throw fail(flashAt, .invalidValue, "flash must be 'yellow' or 'red'")
-            }
-            try done(po)
-            phases.append(
-                Phase(
-                    id: pid, name: pname, minGreenMs: minGreen, yellowMs: yellow, redClearanceMs: allRed,
-                    flashLamp: flash))
-        }
-        func phaseRef(_ l: Located) throws -> PhaseID {
-            let p = PhaseID(try int(l))
-            guard phaseAt[p] != nil else {
-                throw fail(
-                    l, .unknownPhase,
-                    "unknown phase \(p) (phases: \(phaseAt.keys.sorted().map(\.description).joined(separator: ", ")))")
-            }
-            return p
-        }
-        var conflicts: [(PhaseID, PhaseID)] = []
-        if let cl = optional(&ix, "conflicts") {
-            for pair in try list(cl) {
-                let two = try list(pair)
-                guard two.count == 2 else {
-                    throw fail(pair, .wrongType, "a conflict is a pair of phases, e.g. [2, 5]")
-                }
-                conflicts.append((try phaseRef(two[0]), try phaseRef(two[1])))
-            }
-        }
-        func conflict(_ a: PhaseID, _ b: PhaseID) -> Bool {
-            conflicts.contains { ($0.0 == a && $0.1 == b) || ($0.0 == b && $0.1 == a) }
-        }
-        var stages: [Stage] = []
-        var stageAt: [String: Located] = [:]
-        for sl in try list(required(&ix, "stages")) {
-            var so = try obj(sl)
-            let nameAt = try required(&so, "name")
-            let sname = try string(nameAt)
-            if stageAt[sname] != nil { throw fail(nameAt, .duplicateID, "duplicate stage '\(sname)'") }
-            stageAt[sname] = nameAt
-            var ids: [PhaseID] = []
-            for pl in try list(required(&so, "phases")) {
-                let p = try phaseRef(pl)
-                if let q = ids.first(where: { conflict($0, p) }) {
-                    throw fail(pl, .conflictingPhasesInStage, "phase \(p) conflicts with phase \(q) in the same stage")
-                }
-                ids.append(p)
-            }
-            try done(so)
-            stages.append(Stage(name: sname, phases: ids))
-        }
-        try done(ix)
-        let stageNames = stages.map(\.name)
-        let templateAt = Located(node: ix.at.node, path: "intersection")
-        let template: Signal
-        do {
-            template = try Signal(
-                id: SignalID(0), name: "template", positionMetres: 0, phases: phases, stages: stages,
-                conflicts: conflicts)
-        } catch let e as TimingError {
-            throw fail(templateAt, .invalidValue, e.message)
-        }
-
-        // Signals.
-        var signals: [Signal] = []
-        var endpoints: [SignalEndpoints] = []
-        var signalAt: [SignalID: Located] = [:]
-        // Every controller may run on its own host with the same ports (the field layout): what must be
-        // unique is the socket, host and port together, across all peer and API addresses.
-        var socketsSeen: [String: String] = [:]
-        let signalList = try list(required(&top, "signals"))
-        guard (1...Limits.signalsMax).contains(signalList.count) else {
-            throw fail(
-                templateAt, .invalidValue, "a corridor has 1...\(Limits.signalsMax) signals, not \(signalList.count)",
-                path: "signals")
-        }
-        for sl in signalList {
-            var so = try obj(sl)
-            let idAt = try required(&so, "id")
-            let sid = SignalID(try int(idAt, in: 1...1_000_000, "signal id"))
-            if let other = signalAt[sid] {
-                throw fail(idAt, .duplicateID, "duplicate signal id \(sid) (also at \(other.path))")
-            }
-            signalAt[sid] = idAt
-            let sname = try string(required(&so, "name"))
-            let posAt = try required(&so, "position_m")
-            let pos = try int(posAt, in: 0...Limits.corridorLengthMetresMax, "position")
-            if let prev = signals.last, pos <= prev.positionMetres {
-                throw fail(
-                    posAt, .positionsNotIncreasing,
-                    "position \(pos) m is not after the previous signal's \(prev.positionMetres) m (list signals in order along the road)"
-                )
-            }
-            var eps: [Endpoint] = []
-            for key in ["peer", "api"] {
-                let at = try required(&so, key)
-                let e = try endpoint(at)
-                if let other = socketsSeen[e.socketKey] {
-                    throw fail(at, .duplicateID, "address \(e) is already used by \(other)")
-                }
-                socketsSeen[e.socketKey] = at.path
-                eps.append(e)
-            }
-            try done(so)
-            signals.append(
-                try Signal(
-                    id: sid, name: sname, positionMetres: pos, phases: template.phases,
-                    stages: template.stages, conflicts: conflicts))
-            endpoints.append(SignalEndpoints(signal: sid, peer: eps[0], api: eps[1]))
-        }
-        func signalRef(_ l: Located, problem: CorridorFileError.Problem = .unknownSignal) throws -> SignalID {
-            let s = SignalID(try int(l))
-            guard signalAt[s] != nil else {
-                throw fail(
-                    l, problem,
-                    problem == .voterNotASignal ? "voter \(s) is not a signal of this corridor" : "unknown signal \(s)")
-            }
-            return s
-        }
-
-        // Voters.
-        var voters: [SignalID] = []
-        for vl in try list(required(&top, "voters")) {
-            let v = try signalRef(vl, problem: .voterNotASignal)
-            if voters.contains(v) { throw fail(vl, .duplicateID, "voter \(v) is listed twice") }
-            voters.append(v)
-        }
-        if voters.isEmpty { throw fail(nil, .invalidValue, "at least one voter is needed", path: "voters") }
-
-        // Plans.
-        var plans: [TimingPlan] = []
-        var planAt: [PlanID: Located] = [:]
-        for pl in try list(required(&top, "plans")) {
-            var po = try obj(pl)
-            let nameAt = try required(&po, "name")
-            let pid = PlanID(try string(nameAt))
-            if let other = planAt[pid] {
-                throw fail(nameAt, .duplicateID, "duplicate plan '\(pid)' (also at \(other.path))")
-            }
-            planAt[pid] = nameAt
-            if let fl = optional(&po, "flash"), try bool(fl) {
-                try done(po)
-                plans.append(.flash(pid))
-                continue
-            }
-            let cycleAt = try required(&po, "cycle_s")
-            let cycle = try seconds(cycleAt, in: Limits.cycleMsMin...Limits.cycleMsMax, "cycle")
-            let coordAt = try required(&po, "coordinated_stage")
-            let coordName = try string(coordAt)
-            guard let coord = stageNames.firstIndex(of: coordName) else {
-                throw fail(
-                    coordAt, .unknownStage,
-                    "unknown stage '\(coordName)' (stages: \(stageNames.joined(separator: ", ")))")
-            }
-            // The rules are PlanRules' (shared with the state machine's plan updates), in seconds here.
-            func broken(_ at: Located, _ p: PlanRules.Problem, _ what: String = "") -> CorridorFileError {
-                fail(at, p.fileProblem, p.message(time: { "\(fmt($0)) s" }, context: what))
-            }
-            func splitTable(_ l: Located, what: String) throws -> [Milliseconds] {
-                var so = try obj(l)
-                for (k, v) in so.pairs {
-                    if let p = PlanRules.stages([k], of: stageNames) { throw broken(v, p) }
-                }
-                var out: [Milliseconds] = []
-                for (k, sn) in stageNames.enumerated() {
-                    let at = try required(&so, sn)
-                    let v = try seconds(at)
-                    if let p = PlanRules.split(v, stage: k, of: template) { throw broken(at, p, what) }
-                    out.append(v)
-                }
-                if let p = PlanRules.splits(out, fill: cycle) { throw broken(l, p, what) }
-                try done(so)
-                return out
-            }
-            let splits = try splitTable(try required(&po, "splits_s"), what: "")
-            var perSignal = Array(repeating: splits, count: signals.count)
-            if let ol = optional(&po, "signal_splits_s") {
-                let oo = try obj(ol)
-                for (k, v) in oo.pairs {
-                    let keyAt = Located(node: v.node, path: v.path)
-                    guard let n = Int(k), let i = signals.firstIndex(where: { $0.id == SignalID(n) }) else {
-                        throw fail(keyAt, .unknownSignal, "unknown signal '\(k)'")
-                    }
-                    perSignal[i] = try splitTable(v, what: " at signal \(k) (\(signals[i].name))")
-                }
-            }
-            let progAt = try required(&po, "progression")
-            var pr = try obj(progAt)
-            let speed = try int(
-                required(&pr, "speed_kmh"), in: Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax,
-                "progression speed (km/h)")
-            let favour = try direction(required(&pr, "favour"))
-            let percent =
-                try optional(&pr, "favour_band_percent").map { try int($0, in: 1...100, "favoured band percent") }
-                ?? 100
-            try done(pr)
-            let progression = Progression(speedKmh: speed, favoured: favour, favouredBandPercent: percent)
-            let greens = perSignal.map {
-                $0[coord] - template.stageYellowMs[coord] - template.stageRedClearanceMs[coord]
-            }
-            var offsets = ProgressionMath.offsetsMs(
-                positionsMetres: signals.map(\.positionMetres), cycleMs: cycle,
-                coordinatedGreensMs: greens, progression: progression)
-            if let ol = optional(&po, "offsets_s") {
-                // Explicit offsets replace the computed ones (all signals must be given).
-                var oo = try obj(ol)
-                for (k, v) in oo.pairs where Int(k).flatMap({ n in signals.first { $0.id == SignalID(n) } }) == nil {
-                    throw fail(v, .unknownSignal, "unknown signal '\(k)'")
-                }
-                for (i, s) in signals.enumerated() {
-                    let at = try required(&oo, "\(s.id)")
-                    let o = try seconds(at)
-                    if let p = PlanRules.offset(o, of: s.id, cycleMs: cycle) { throw broken(at, p) }
-                    offsets[i] = o
-                }
-                try done(oo)
-            }
-            try done(po)
-            plans.append(
-                TimingPlan(
-                    id: pid, cycleMs: cycle,
-                    signals: (0..<signals.count).map {
-                        SignalPlan(offsetMs: offsets[$0], splitsMs: perSignal[$0], coordinatedStage: coord)
-                    },
-                    progression: progression))
-        }
-        let initialAt = try required(&top, "initial_plan")
+    /// `initial_plan`: the plan a fresh corridor starts in, one of `plans`.
+    func initialPlan(_ initialAt: Located, plans: [TimingPlan]) throws -> PlanID {
         let initial = PlanID(try string(initialAt))
-        guard planAt[initial] != nil else {
+        guard plans.contains(where: { $0.id == initial }) else {
             throw fail(
                 initialAt, .unknownPlan,
                 "unknown plan '\(initial)' (plans: \(plans.map(\.id.rawValue).joined(separator: ", ")))")
         }
-        var firstEngineer: FirstEngineer?
-        var initialOperators: [OperatorRecord] = []
-        var apiCA: String?
-        if let secAt = optional(&top, "security") {
-            var sec = try obj(secAt)
-            if let feAt = optional(&sec, "first_engineer") {
-                var fe = try obj(feAt)
-                let nameAt = try required(&fe, "name")
-                let engineer = try string(nameAt)
-                if let p = OperatorRecord.nameProblem(engineer) { throw fail(nameAt, .invalidValue, p) }
-                let keyAt = try required(&fe, "public_key")
-                let text = try string(keyAt)
-                guard let key = Data(base64Encoded: text), key.count == 32 else {
-                    throw fail(
-                        keyAt, .invalidValue,
-                        "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)")
-                }
-                try done(fe)
-                firstEngineer = FirstEngineer(name: engineer, publicKey: Array(key))
-            }
-            if let listAt = optional(&sec, "operators") {
-                for item in try list(listAt) {
-                    var o = try obj(item)
-                    let nameAt = try required(&o, "name")
-                    let name = try string(nameAt)
-                    if let p = OperatorRecord.nameProblem(name) { throw fail(nameAt, .invalidValue, p) }
-                    let keyAt = try required(&o, "public_key")
-                    guard let key = Data(base64Encoded: try string(keyAt)), OperatorKeys.isValidPublicKey(Array(key))
-                    else {
-                        throw fail(
-                            keyAt, .invalidValue,
-                            "expected the base64 of a 32-byte Ed25519 public key (as 'greenwave operator keygen' prints)"
-                        )
-                    }
-                    let roleAt = try required(&o, "role")
-                    guard let role = OperatorRole(name: try string(roleAt)) else {
-                        throw fail(roleAt, .invalidValue, "unknown role: use viewer, operator, supervisor or engineer")
-                    }
-                    try done(o)
-                    let record = OperatorRecord(name: name, publicKey: Array(key), role: role)
-                    let known =
-                        initialOperators.map(\.keyID) + (firstEngineer.map { [OperatorKeys.keyID($0.publicKey)] } ?? [])
-                    if known.contains(record.keyID) {
-                        throw fail(keyAt, .duplicateID, "this public key is listed twice")
-                    }
-                    initialOperators.append(record)
-                }
-            }
-            if let tlsAt = optional(&sec, "api_tls") {
-                var t = try obj(tlsAt)
-                let caAt = try required(&t, "ca")
-                let ca = try string(caAt)
-                if ca.isEmpty || ca.utf8.count > 4096 || ca.utf8.contains(0) {
-                    throw fail(
-                        caAt, .invalidValue,
-                        "expected the path of the corridor CA's certificate (PEM), relative to this file or absolute")
-                }
-                try done(t)
-                let base = URL(fileURLWithPath: file).deletingLastPathComponent()
-                apiCA = ca.hasPrefix("/") ? ca : base.appendingPathComponent(ca).standardizedFileURL.path
-            }
-            try done(sec)
-        }
-        var schedule: TimeOfDaySchedule?
-        if let schedAt = optional(&top, "schedule") { schedule = try self.schedule(schedAt, plans: plans.map(\.id)) }
-        try done(top)
-        let corridor: Corridor
-        do {
-            corridor = try Corridor(name: name, signals: signals, plans: plans, safety: safety)
-        } catch let e as TimingError {
-            throw fail(Located(node: root, path: ""), .invalidValue, e.message)
-        }
-        var doc = CorridorDocument(
-            id: id, corridor: corridor, referenceEpochMs: epoch, increasingName: inc, decreasingName: dec,
-            initialPlan: initial, voters: voters, endpoints: endpoints, firstEngineer: firstEngineer,
-            initialOperators: initialOperators, apiCertificateAuthority: apiCA)
-        doc.schedule = schedule
-        return doc
+        return initial
     }
 
     func yamlLine(_ e: YamlError) -> Int? {

@@ -217,62 +217,30 @@ public struct CorridorMachine: Sendable {
     /// Applies one committed entry. Never traps on bad input: undecodable or invalid commands are
     /// rejected with a reason. Entries at or below the applied index are ignored.
     public mutating func apply(index: UInt64, term: UInt64, kind: MachineEntryKind, payload: [UInt8]) -> ApplyResult {
-        guard index > appliedIndex else {
-            return ApplyResult(
-                index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
-        }
+        guard index > appliedIndex else { return outcome(index, term, header: nil, result: nil) }
         appliedIndex = index
         appliedTerm = term
-        guard kind == .normal else {
-            return ApplyResult(
-                index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash)
-        }
+        guard kind == .normal else { return outcome(index, term, header: nil, result: nil) }
         guard payload.count <= CommandEnvelope.maxEncodedBytes else {
             // Not even the header is trusted: a payload this large is no command any client can send.
-            return ApplyResult(
-                index: index, term: term, header: nil,
+            return outcome(
+                index, term, header: nil,
                 result: .rejected(
-                    .oversized, reason: "command of \(payload.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)"),
-                duplicate: false, stateHash: stateHash)
+                    .oversized, reason: "command of \(payload.count) bytes exceeds \(CommandEnvelope.maxEncodedBytes)"))
         }
         // An audit checkpoint orders nothing and changes nothing; the shell checks it against its chain.
-        if AuditCheckpoint.isCheckpoint(payload) {
-            switch Result(catching: { try AuditCheckpoint.decode(payload) }) {
-            case .success(let cp):
-                return ApplyResult(
-                    index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash,
-                    checkpoint: cp)
-            case .failure(let e):
-                return ApplyResult(
-                    index: index, term: term, header: nil,
-                    result: CommandResult.rejected(.malformed, reason: "undecodable audit checkpoint: \(e)").bounded,
-                    duplicate: false, stateHash: stateHash)
-            }
-        }
+        if AuditCheckpoint.isCheckpoint(payload) { return applyCheckpoint(payload, index: index, term: term) }
         var reader = ByteReader(payload)
         let header: CommandEnvelope.Header
         do {
             header = try CommandEnvelope.decodeHeader(&reader)
-        } catch let e as DecodeError {
-            let code: RejectCode = {
-                if case .unsupportedVersion = e { return .unsupportedVersion }
-                return .malformed
-            }()
-            return ApplyResult(
-                index: index, term: term, header: nil,
-                result: CommandResult.rejected(code, reason: "undecodable command: \(e)").bounded,
-                duplicate: false, stateHash: stateHash)
         } catch {
-            return ApplyResult(
-                index: index, term: term, header: nil, result: .rejected(.malformed, reason: "undecodable command"),
-                duplicate: false, stateHash: stateHash)
+            return outcome(index, term, header: nil, result: Self.headerRefusal(error))
         }
         // A timestamp no honest leader stamps is refused before it can move the clock. Nothing else
         // changes (no session is recorded), so a retry through a leader with a sane clock still applies.
         if let why = Self.implausibleTime(header.leaderTimeMs, clockMs: clockMs) {
-            return ApplyResult(
-                index: index, term: term, header: header, result: .rejected(.implausibleTime, reason: why),
-                duplicate: false, stateHash: stateHash)
+            return outcome(index, term, header: header, result: .rejected(.implausibleTime, reason: why))
         }
         // Who signed it. An unsigned, unknown, revoked or forged signature changes nothing (no session is
         // recorded): a forger cannot fill the session table, and a genuine retry still applies.
@@ -280,68 +248,114 @@ public struct CorridorMachine: Sendable {
         let signer: OperatorRecord
         switch authenticate(header, command: commandBytes) {
         case .signer(let r): signer = r
-        case .refused(let refusal):
-            return ApplyResult(
-                index: index, term: term, header: header, result: refusal.bounded, duplicate: false,
-                stateHash: stateHash)
+        case .refused(let refusal): return outcome(index, term, header: header, result: refusal.bounded)
         }
         // Exactly once.
         let slot = sessionSlot(header.clientID)
-        if slot.found {
-            let s = sessions[slot.index]
-            if header.sequence == s.lastSequence {
-                return ApplyResult(
-                    index: index, term: term, header: header, result: s.result, duplicate: true, stateHash: stateHash)
-            }
-            if header.sequence < s.lastSequence {
-                return ApplyResult(
-                    index: index, term: term, header: header,
-                    result: .rejected(
-                        .stale,
-                        reason:
-                            "sequence \(header.sequence) of client \(header.clientID) is older than its last sequence \(s.lastSequence)"
-                    ),
-                    duplicate: false, stateHash: stateHash)
-            }
+        if slot.found, let replay = Self.replay(header, session: sessions[slot.index]) {
+            return outcome(index, term, header: header, result: replay.result, duplicate: replay.duplicate)
         }
-        // A new command: the clock moves forward, finished preemptions and sessions are dropped.
+        return applyNew(header, signer: signer, knownClient: slot.found, reader: &reader, index: index, term: term)
+    }
+
+    /// The result of an entry that leaves the state as it is (its hash is the current one).
+    private func outcome(
+        _ index: UInt64, _ term: UInt64, header: CommandEnvelope.Header?, result: CommandResult?,
+        duplicate: Bool = false
+    ) -> ApplyResult {
+        ApplyResult(
+            index: index, term: term, header: header, result: result, duplicate: duplicate, stateHash: stateHash)
+    }
+
+    /// An audit checkpoint entry: decoded for the shell, or refused as malformed; the state does not change.
+    private func applyCheckpoint(_ payload: [UInt8], index: UInt64, term: UInt64) -> ApplyResult {
+        switch Result(catching: { try AuditCheckpoint.decode(payload) }) {
+        case .success(let cp):
+            return ApplyResult(
+                index: index, term: term, header: nil, result: nil, duplicate: false, stateHash: stateHash,
+                checkpoint: cp)
+        case .failure(let e):
+            return outcome(
+                index, term, header: nil,
+                result: CommandResult.rejected(.malformed, reason: "undecodable audit checkpoint: \(e)").bounded)
+        }
+    }
+
+    /// The refusal of an entry whose envelope header does not decode.
+    private static func headerRefusal(_ error: Error) -> CommandResult {
+        guard let e = error as? DecodeError else { return .rejected(.malformed, reason: "undecodable command") }
+        let code: RejectCode = {
+            if case .unsupportedVersion = e { return .unsupportedVersion }
+            return .malformed
+        }()
+        return CommandResult.rejected(code, reason: "undecodable command: \(e)").bounded
+    }
+
+    /// What a known client's command gets without running: the stored result of a retry (its sequence is the
+    /// client's last) or the refusal of an older sequence; nil for a new command.
+    private static func replay(
+        _ header: CommandEnvelope.Header, session s: Session
+    ) -> (result: CommandResult, duplicate: Bool)? {
+        if header.sequence == s.lastSequence { return (s.result, true) }
+        if header.sequence < s.lastSequence {
+            return (
+                .rejected(
+                    .stale,
+                    reason:
+                        "sequence \(header.sequence) of client \(header.clientID) is older than its last sequence \(s.lastSequence)"
+                ), false
+            )
+        }
+        return nil
+    }
+
+    /// A new command of an authenticated signer: the clock moves forward, finished preemptions and sessions
+    /// are dropped, and the command runs (if the session table admits the client) and is recorded.
+    private mutating func applyNew(
+        _ header: CommandEnvelope.Header, signer: OperatorRecord, knownClient: Bool, reader: inout ByteReader,
+        index: UInt64, term: UInt64
+    ) -> ApplyResult {
         clockMs = max(clockMs, header.leaderTimeMs)
         preemptions.removeAll { $0.endsAtMs <= clockMs }
         expireSessions()
         compactIfSettled()
         extendTimelineIfNeeded()
-        if let refusal = sessionRefusal(header.clientID, known: slot.found) {
+        if let refusal = sessionRefusal(header.clientID, known: knownClient) {
             // Not executed and no session recorded: nothing of the command happened.
             stateHash = computeStateHash()
-            return ApplyResult(
-                index: index, term: term, header: header, result: refusal, duplicate: false, stateHash: stateHash)
+            return outcome(index, term, header: header, result: refusal)
         }
-        let result: CommandResult
-        var kind: String?
-        do {
-            let command = try Codecs.command(&reader)
-            try reader.finish()
-            kind = command.kindName
-            let needed = OperatorRole.required(for: command)
-            if signer.role < needed {
-                result =
-                    CommandResult.rejected(
-                        .forbidden, reason: "'\(signer.name)' is a \(signer.role); this command needs a \(needed)"
-                    ).bounded
-            } else {
-                result = execute(command, index: index, operatorID: header.operatorID).bounded
-            }
-        } catch let e as DecodeError {
-            result = CommandResult.rejected(.malformed, reason: "undecodable command body: \(e)").bounded
-        } catch {
-            result = .rejected(.malformed, reason: "undecodable command body")
-        }
+        let (result, kind) = runCommand(&reader, signer: signer, index: index, operatorID: header.operatorID)
         recordSession(header.clientID, sequence: header.sequence, result: result, index: index)
         compactIfSettled()
         stateHash = computeStateHash()
         return ApplyResult(
             index: index, term: term, header: header, result: result, duplicate: false, stateHash: stateHash,
             commandKind: kind)
+    }
+
+    /// Decodes the command body and executes it if the signer's role allows; the result and the command's
+    /// kind (nil when the body does not decode).
+    private mutating func runCommand(
+        _ reader: inout ByteReader, signer: OperatorRecord, index: UInt64, operatorID: String
+    ) -> (CommandResult, String?) {
+        do {
+            let command = try Codecs.command(&reader)
+            try reader.finish()
+            let needed = OperatorRole.required(for: command)
+            if signer.role < needed {
+                return (
+                    CommandResult.rejected(
+                        .forbidden, reason: "'\(signer.name)' is a \(signer.role); this command needs a \(needed)"
+                    ).bounded, command.kindName
+                )
+            }
+            return (execute(command, index: index, operatorID: operatorID).bounded, command.kindName)
+        } catch let e as DecodeError {
+            return (CommandResult.rejected(.malformed, reason: "undecodable command body: \(e)").bounded, nil)
+        } catch {
+            return (.rejected(.malformed, reason: "undecodable command body"), nil)
+        }
     }
 
     /// Why a leader timestamp cannot be applied, or nil when it is plausible (deterministic: it
@@ -419,16 +433,9 @@ public struct CorridorMachine: Sendable {
 
     // MARK: - Commands
 
+    /// Runs one authenticated, authorised command: one function per command below. Each takes effect
+    /// `settings.safetyMarginMs` after the corridor's clock at the earliest.
     private mutating func execute(_ command: Command, index: UInt64, operatorID: String) -> CommandResult {
-        let now = clockMs
-        let soon = now + settings.safetyMarginMs
-        let source = Provenance(logIndex: index, operatorID: operatorID)
-        func unknownSignal(_ s: SignalID) -> CommandResult {
-            .rejected(
-                .unknownSignal,
-                reason:
-                    "unknown signal \(s) (signals: \(corridor.signals.map(\.id.description).joined(separator: ", ")))")
-        }
         switch command {
         case .setMode(let plan) where !schedules.isEmpty:
             return executeMode(plan, until: nil, index: index, operatorID: operatorID)
@@ -436,158 +443,210 @@ public struct CorridorMachine: Sendable {
             return executeMode(plan, until: until, index: index, operatorID: operatorID)
         case .setSchedule(let s):
             return executeSetSchedule(s, index: index, operatorID: operatorID)
-
         case .setMode(let plan):
-            guard let p = corridor.plan(plan) else {
-                return .rejected(
-                    .unknownPlan,
-                    reason:
-                        "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
-            }
-            let (targetPlan, lastChange) = targetMode
-            let earliest = max(soon, lastChange + 1)
-            let target = corridor.plan(targetPlan)!
-            let cycle = target.isFlash ? p.cycleMs : target.cycleMs
-            let at = cycle > 0 ? firstBoundary(atOrAfter: earliest, cycleMs: cycle) : earliest
-            return addEvent(.setPlan(plan), at: at, index: index, operatorID: operatorID)
-
+            return executeSetMode(plan, index: index, operatorID: operatorID)
         case .hold(let s, let stage):
-            guard let si = corridor.signalIndex(of: s) else { return unknownSignal(s) }
-            if let stage, corridor.signals[si].stageIndex(named: stage) == nil {
-                return .rejected(
-                    .unknownStage,
-                    reason:
-                        "signal \(s) has no stage '\(stage)' (stages: \(corridor.signals[si].stages.map(\.name).joined(separator: ", ")))"
-                )
-            }
-            let r = addEvent(.hold(s, stage: stage), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted {
-                let rec = HoldRecord(signal: s, stage: stage, source: source, effectiveAtMs: soon)
-                if let i = holds.firstIndex(where: { $0.signal == s }) {
-                    holds[i] = rec
-                } else {
-                    holds.append(rec)
-                    holds.sort { $0.signal < $1.signal }
-                }
-            }
-            return r
-
+            return executeHold(s, stage: stage, index: index, operatorID: operatorID)
         case .release(let s):
-            guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
-            guard let i = holds.firstIndex(where: { $0.signal == s }) else {
-                return .rejected(.notHeld, reason: "signal \(s) is not held")
-            }
-            let r = addEvent(.release(s), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted { holds.remove(at: i) }
-            return r
-
+            return executeRelease(s, index: index, operatorID: operatorID)
         case .flash(nil):
-            if let f = corridorFlash {
-                return .rejected(
-                    .alreadyFlashing,
-                    reason: "the corridor is already flashing (since command \(f.logIndex) by \(f.operatorID))")
-            }
-            let r = addEvent(.flash(nil), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted { corridorFlash = source }
-            return r
-
+            return executeCorridorFlash(index: index, operatorID: operatorID)
         case .unflash(nil):
-            guard corridorFlash != nil else {
-                return .rejected(.notFlashing, reason: "the corridor is not flashing by command")
-            }
-            let r = addEvent(.unflash(nil), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted { corridorFlash = nil }
-            return r
-
+            return executeCorridorUnflash(index: index, operatorID: operatorID)
         case .flash(let s?):
-            guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
-            if let f = signalFlashes.first(where: { $0.signal == s }) {
-                return .rejected(
-                    .alreadyFlashing,
-                    reason:
-                        "signal \(s) is already flashing (since command \(f.source.logIndex) by \(f.source.operatorID))"
-                )
-            }
-            let r = addEvent(.flash(s), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted {
-                signalFlashes.append(FlashRecord(signal: s, source: source, effectiveAtMs: soon))
-                signalFlashes.sort { $0.signal < $1.signal }
-            }
-            return r
-
+            return executeSignalFlash(s, index: index, operatorID: operatorID)
         case .unflash(let s?):
-            guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
-            guard let i = signalFlashes.firstIndex(where: { $0.signal == s }) else {
-                return .rejected(.notFlashing, reason: "signal \(s) is not flashing by command")
-            }
-            let r = addEvent(.unflash(s), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted { signalFlashes.remove(at: i) }
-            return r
-
+            return executeSignalUnflash(s, index: index, operatorID: operatorID)
         case .preempt(let request):
-            let p = request.preemption
-            for s in p.signals where corridor.signalIndex(of: s) == nil { return unknownSignal(s) }
-            guard !p.signals.isEmpty else {
-                return .rejected(.invalidPreemption, reason: "a preemption needs at least one signal")
-            }
-            do {
-                try Self.validatePreemption(p, corridor: corridor)
-            } catch let e as TimingError {
-                return .rejected(.invalidPreemption, reason: e.message)
-            } catch {
-                return .rejected(.invalidPreemption, reason: "invalid preemption")
-            }
-            let first = corridor.signals[corridor.signalIndex(of: p.signals[0])!].positionMetres
-            let last = corridor.signals[corridor.signalIndex(of: p.signals[p.signals.count - 1])!].positionMetres
-            let travel = travelMs(metres: abs(last - first), speedKmh: p.speedKmh)
-            let ends = soon + travel + min(p.leadMs + p.clearMs, corridor.safety.preemptMaxPresenceMs)
-            let r = addEvent(.preempt(p), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted {
-                preemptions.append(PreemptionRecord(source: source, preemption: p, effectiveAtMs: soon, endsAtMs: ends))
-            }
-            return r
-
+            return executePreempt(request.preemption, index: index, operatorID: operatorID)
         case .cancelPreemption(let target):
-            guard let i = preemptions.firstIndex(where: { $0.source.logIndex == target }) else {
-                return .rejected(.unknownPreemption, reason: "no preemption ordered at log index \(target) is in force")
-            }
-            let r = addEvent(.cancelPreemption(EventID(target)), at: soon, index: index, operatorID: operatorID)
-            if r.isAccepted { preemptions.remove(at: i) }
-            return r
-
+            return executeCancelPreemption(target, index: index, operatorID: operatorID)
         case .updatePlan(let spec):
-            let plan: TimingPlan
-            switch PlanValidation.resolve(spec, corridor: corridor) {
-            case .success(let p): plan = p
-            case .failure(let e): return e.result
-            }
-            if planInUse(plan.id) {
-                return .rejected(
-                    .planInUse,
-                    reason:
-                        "plan '\(plan.id)' is in force or pending; switch to another mode and let it settle before replacing it"
-                )
-            }
-            var plans = corridor.plans
-            if let i = corridor.planIndex(of: plan.id) { plans[i] = plan } else { plans.append(plan) }
-            let saved = (corridor, timeline, timelineThroughMs)
-            do {
-                // The mode line aligns scheduled changes to the plans' cycles: compiled with the new corridor.
-                corridor = try Corridor(
-                    name: corridor.name, signals: corridor.signals, plans: plans, safety: corridor.safety)
-                try recompile(reusing: false)
-            } catch let e as TimingError {
-                (corridor, timeline, timelineThroughMs) = saved
-                return .rejected(.invalidPlan, reason: e.message)
-            } catch {
-                (corridor, timeline, timelineThroughMs) = saved
-                return .rejected(.invalidPlan, reason: "invalid plan")
-            }
-            return .accepted(effectiveAtMs: now)
-
+            return executeUpdatePlan(spec)
         case .addOperator, .setRole, .revokeKey:
             return executeRegistry(command, index: index)
         }
+    }
+
+    /// The earliest instant a command applied now may take effect: the corridor's clock plus the safety margin.
+    private var soonMs: Milliseconds { clockMs + settings.safetyMarginMs }
+
+    private func unknownSignal(_ s: SignalID) -> CommandResult {
+        .rejected(
+            .unknownSignal,
+            reason: "unknown signal \(s) (signals: \(corridor.signals.map(\.id.description).joined(separator: ", ")))")
+    }
+
+    /// `mode PLAN` without a schedule: the plan change lands on the first cycle boundary after the last one.
+    private mutating func executeSetMode(_ plan: PlanID, index: UInt64, operatorID: String) -> CommandResult {
+        guard let p = corridor.plan(plan) else {
+            return .rejected(
+                .unknownPlan,
+                reason: "unknown plan '\(plan)' (plans: \(corridor.plans.map(\.id.rawValue).joined(separator: ", ")))")
+        }
+        let (targetPlan, lastChange) = targetMode
+        let earliest = max(soonMs, lastChange + 1)
+        let target = corridor.plan(targetPlan)!
+        let cycle = target.isFlash ? p.cycleMs : target.cycleMs
+        let at = cycle > 0 ? firstBoundary(atOrAfter: earliest, cycleMs: cycle) : earliest
+        return addEvent(.setPlan(plan), at: at, index: index, operatorID: operatorID)
+    }
+
+    /// `hold SIGNAL [STAGE]`: replaces the signal's hold, if any.
+    private mutating func executeHold(
+        _ s: SignalID, stage: String?, index: UInt64, operatorID: String
+    ) -> CommandResult {
+        let soon = soonMs
+        guard let si = corridor.signalIndex(of: s) else { return unknownSignal(s) }
+        if let stage, corridor.signals[si].stageIndex(named: stage) == nil {
+            return .rejected(
+                .unknownStage,
+                reason:
+                    "signal \(s) has no stage '\(stage)' (stages: \(corridor.signals[si].stages.map(\.name).joined(separator: ", ")))"
+            )
+        }
+        let r = addEvent(.hold(s, stage: stage), at: soon, index: index, operatorID: operatorID)
+        if r.isAccepted {
+            let source = Provenance(logIndex: index, operatorID: operatorID)
+            let rec = HoldRecord(signal: s, stage: stage, source: source, effectiveAtMs: soon)
+            if let i = holds.firstIndex(where: { $0.signal == s }) {
+                holds[i] = rec
+            } else {
+                holds.append(rec)
+                holds.sort { $0.signal < $1.signal }
+            }
+        }
+        return r
+    }
+
+    private mutating func executeRelease(_ s: SignalID, index: UInt64, operatorID: String) -> CommandResult {
+        guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
+        guard let i = holds.firstIndex(where: { $0.signal == s }) else {
+            return .rejected(.notHeld, reason: "signal \(s) is not held")
+        }
+        let r = addEvent(.release(s), at: soonMs, index: index, operatorID: operatorID)
+        if r.isAccepted { holds.remove(at: i) }
+        return r
+    }
+
+    private mutating func executeCorridorFlash(index: UInt64, operatorID: String) -> CommandResult {
+        if let f = corridorFlash {
+            return .rejected(
+                .alreadyFlashing,
+                reason: "the corridor is already flashing (since command \(f.logIndex) by \(f.operatorID))")
+        }
+        let r = addEvent(.flash(nil), at: soonMs, index: index, operatorID: operatorID)
+        if r.isAccepted { corridorFlash = Provenance(logIndex: index, operatorID: operatorID) }
+        return r
+    }
+
+    private mutating func executeCorridorUnflash(index: UInt64, operatorID: String) -> CommandResult {
+        guard corridorFlash != nil else {
+            return .rejected(.notFlashing, reason: "the corridor is not flashing by command")
+        }
+        let r = addEvent(.unflash(nil), at: soonMs, index: index, operatorID: operatorID)
+        if r.isAccepted { corridorFlash = nil }
+        return r
+    }
+
+    private mutating func executeSignalFlash(_ s: SignalID, index: UInt64, operatorID: String) -> CommandResult {
+        let soon = soonMs
+        guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
+        if let f = signalFlashes.first(where: { $0.signal == s }) {
+            return .rejected(
+                .alreadyFlashing,
+                reason:
+                    "signal \(s) is already flashing (since command \(f.source.logIndex) by \(f.source.operatorID))"
+            )
+        }
+        let r = addEvent(.flash(s), at: soon, index: index, operatorID: operatorID)
+        if r.isAccepted {
+            let source = Provenance(logIndex: index, operatorID: operatorID)
+            signalFlashes.append(FlashRecord(signal: s, source: source, effectiveAtMs: soon))
+            signalFlashes.sort { $0.signal < $1.signal }
+        }
+        return r
+    }
+
+    private mutating func executeSignalUnflash(_ s: SignalID, index: UInt64, operatorID: String) -> CommandResult {
+        guard corridor.signalIndex(of: s) != nil else { return unknownSignal(s) }
+        guard let i = signalFlashes.firstIndex(where: { $0.signal == s }) else {
+            return .rejected(.notFlashing, reason: "signal \(s) is not flashing by command")
+        }
+        let r = addEvent(.unflash(s), at: soonMs, index: index, operatorID: operatorID)
+        if r.isAccepted { signalFlashes.remove(at: i) }
+        return r
+    }
+
+    /// `preempt`: in force from `soonMs` until the vehicle has travelled its signals plus lead and clearance
+    /// (at most the corridor's maximum presence).
+    private mutating func executePreempt(_ p: Preemption, index: UInt64, operatorID: String) -> CommandResult {
+        let soon = soonMs
+        for s in p.signals where corridor.signalIndex(of: s) == nil { return unknownSignal(s) }
+        guard !p.signals.isEmpty else {
+            return .rejected(.invalidPreemption, reason: "a preemption needs at least one signal")
+        }
+        do {
+            try Self.validatePreemption(p, corridor: corridor)
+        } catch let e as TimingError {
+            return .rejected(.invalidPreemption, reason: e.message)
+        } catch {
+            return .rejected(.invalidPreemption, reason: "invalid preemption")
+        }
+        let first = corridor.signals[corridor.signalIndex(of: p.signals[0])!].positionMetres
+        let last = corridor.signals[corridor.signalIndex(of: p.signals[p.signals.count - 1])!].positionMetres
+        let travel = travelMs(metres: abs(last - first), speedKmh: p.speedKmh)
+        let ends = soon + travel + min(p.leadMs + p.clearMs, corridor.safety.preemptMaxPresenceMs)
+        let r = addEvent(.preempt(p), at: soon, index: index, operatorID: operatorID)
+        if r.isAccepted {
+            let source = Provenance(logIndex: index, operatorID: operatorID)
+            preemptions.append(PreemptionRecord(source: source, preemption: p, effectiveAtMs: soon, endsAtMs: ends))
+        }
+        return r
+    }
+
+    private mutating func executeCancelPreemption(_ target: UInt64, index: UInt64, operatorID: String) -> CommandResult
+    {
+        guard let i = preemptions.firstIndex(where: { $0.source.logIndex == target }) else {
+            return .rejected(.unknownPreemption, reason: "no preemption ordered at log index \(target) is in force")
+        }
+        let r = addEvent(.cancelPreemption(EventID(target)), at: soonMs, index: index, operatorID: operatorID)
+        if r.isAccepted { preemptions.remove(at: i) }
+        return r
+    }
+
+    /// `plan update`: adds or replaces a plan that is neither in force nor pending; the corridor and its
+    /// timeline are rebuilt, or left exactly as they were when the new plan is refused.
+    private mutating func executeUpdatePlan(_ spec: PlanSpec) -> CommandResult {
+        let now = clockMs
+        let plan: TimingPlan
+        switch PlanValidation.resolve(spec, corridor: corridor) {
+        case .success(let p): plan = p
+        case .failure(let e): return e.result
+        }
+        if planInUse(plan.id) {
+            return .rejected(
+                .planInUse,
+                reason:
+                    "plan '\(plan.id)' is in force or pending; switch to another mode and let it settle before replacing it"
+            )
+        }
+        var plans = corridor.plans
+        if let i = corridor.planIndex(of: plan.id) { plans[i] = plan } else { plans.append(plan) }
+        let saved = (corridor, timeline, timelineThroughMs)
+        do {
+            // The mode line aligns scheduled changes to the plans' cycles: compiled with the new corridor.
+            corridor = try Corridor(
+                name: corridor.name, signals: corridor.signals, plans: plans, safety: corridor.safety)
+            try recompile(reusing: false)
+        } catch let e as TimingError {
+            (corridor, timeline, timelineThroughMs) = saved
+            return .rejected(.invalidPlan, reason: e.message)
+        } catch {
+            (corridor, timeline, timelineThroughMs) = saved
+            return .rejected(.invalidPlan, reason: "invalid plan")
+        }
+        return .accepted(effectiveAtMs: now)
     }
 
     /// Preemption rules (mirrors `CorridorTimeline`'s, with a reason a person can act on).

@@ -171,88 +171,29 @@ extension CorridorMachine {
         let clock = try r.i64("clock")
         let baseline = Baseline(atMs: try r.i64("baseline time"), plan: PlanID(try r.string("baseline plan")))
         let baselineSource = try r.optional("baseline source", Self.provenance)
-        let events = try r.array("events") { r in
-            let id = EventID(try r.u64("event id"))
-            let at = try r.i64("effective time")
-            let op = try r.string("operator")
-            return EventRecord(
-                event: ControlEvent(id: id, effectiveAtMs: at, action: try Codecs.action(&r)), operatorID: op)
-        }
+        let events = try r.array("events", Self.eventRecord)
         let corridorFlash = try r.optional("corridor flash", Self.provenance)
-        let flashes = try r.array("signal flashes") { r in
-            FlashRecord(
-                signal: try Codecs.signal(&r), source: try Self.provenance(&r),
-                effectiveAtMs: try r.i64("effective time"))
-        }
-        let holds = try r.array("holds") { r in
-            HoldRecord(
-                signal: try Codecs.signal(&r), stage: try r.optional("stage") { try $0.string("stage") },
-                source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
-        }
-        let preemptions = try r.array("preemptions") { r in
-            PreemptionRecord(
-                source: try Self.provenance(&r), preemption: try Codecs.preemption(&r),
-                effectiveAtMs: try r.i64("effective time"), endsAtMs: try r.i64("end time"))
-        }
-        let sessions = try r.array("sessions") { r in
-            let id = ClientID(bytes: try r.raw(16, "client id"))!
-            let seq = try r.u64("sequence")
-            let index = try r.u64("last index")
-            return Session(clientID: id, lastSequence: seq, result: try Codecs.result(&r), lastIndex: index)
-        }
+        let flashes = try r.array("signal flashes", Self.flashRecord)
+        let holds = try r.array("holds", Self.holdRecord)
+        let preemptions = try r.array("preemptions", Self.preemptionRecord)
+        let sessions = try r.array("sessions", Self.sessionRecord)
         let corridorID = try r.string("corridor id")
-        let operators = try r.array("operators") { r in
-            let name = try r.string("operator name")
-            let key = try r.data("public key")
-            let role = try Codecs.role(&r)
-            let added = try r.u64("added at")
-            let revoked = try r.optional("revoked at") { try $0.u64("revoked at") }
-            guard OperatorRecord.nameProblem(name) == nil, OperatorKeys.isValidPublicKey(key) else {
-                throw DecodeError.invalid(what: "operator record")
-            }
-            return OperatorRecord(name: name, publicKey: key, role: role, addedAtIndex: added, revokedAtIndex: revoked)
-        }
+        let operators = try r.array("operators", Self.operatorRecord)
         var schedules: [ScheduleRecord] = []
         var modeEnds: [ModeEnd] = []
-        if r.remaining > 0 {
-            guard try r.u8("schedules marker") == 1 else { throw DecodeError.invalid(what: "schedules marker") }
-            schedules = try r.array("schedules") { r in
-                let s = try Codecs.schedule(&r)
-                let since = try r.i64("schedule start")
-                let id = EventID(try r.u64("schedule id"))
-                return ScheduleRecord(
-                    inForce: ScheduleInForce(schedule: s, sinceMs: since, id: id),
-                    source: try r.optional("schedule source", Self.provenance))
-            }
-            modeEnds = try r.array("mode ends") { r in
-                ModeEnd(id: EventID(try r.u64("mode end id")), untilMs: try r.i64("mode end"))
-            }
-            guard !schedules.isEmpty || !modeEnds.isEmpty else {
-                throw DecodeError.invalid(what: "schedules (an empty section is not canonical)")
-            }
-            for s in schedules {
-                do { try s.inForce.schedule.validate(planIDs: corridor.plans.map(\.id)) } catch let e as TimingError {
-                    throw DecodeError.invalid(what: "schedule: \(e.message)")
-                }
-            }
-        }
+        if r.remaining > 0 { (schedules, modeEnds) = try Self.scheduleSection(&r, corridor: corridor) }
         try r.finish()
         guard operators.count <= Self.maxOperatorKeys else {
             throw DecodeError.invalid(what: "operators (\(operators.count) keys)")
         }
-        func increasing<T>(_ xs: [T], _ what: String, _ less: (T, T) -> Bool) throws {
-            for i in xs.indices.dropFirst() where !less(xs[i - 1], xs[i]) {
-                throw DecodeError.invalid(what: "\(what) (not strictly increasing)")
-            }
-        }
-        try increasing(events, "events") { $0.event.id < $1.event.id }
-        try increasing(flashes, "signal flashes") { $0.signal < $1.signal }
-        try increasing(holds, "holds") { $0.signal < $1.signal }
-        try increasing(preemptions, "preemptions") { $0.source.logIndex < $1.source.logIndex }
-        try increasing(sessions, "sessions") { $0.clientID < $1.clientID }
-        try increasing(operators, "operators") { $0.keyID < $1.keyID }
-        try increasing(schedules, "schedules") { $0.inForce.sinceMs < $1.inForce.sinceMs }
-        try increasing(modeEnds, "mode ends") { $0.id < $1.id }
+        try Self.increasing(events, "events") { $0.event.id < $1.event.id }
+        try Self.increasing(flashes, "signal flashes") { $0.signal < $1.signal }
+        try Self.increasing(holds, "holds") { $0.signal < $1.signal }
+        try Self.increasing(preemptions, "preemptions") { $0.source.logIndex < $1.source.logIndex }
+        try Self.increasing(sessions, "sessions") { $0.clientID < $1.clientID }
+        try Self.increasing(operators, "operators") { $0.keyID < $1.keyID }
+        try Self.increasing(schedules, "schedules") { $0.inForce.sinceMs < $1.inForce.sinceMs }
+        try Self.increasing(modeEnds, "mode ends") { $0.id < $1.id }
         guard settings.maxSessions >= 1, settings.maxEvents >= 1, settings.maxEvents <= Limits.timelineEventsMax,
             settings.safetyMarginMs >= 0
         else {
@@ -290,6 +231,87 @@ extension CorridorMachine {
         self.appliedIndex = appliedIndex
         self.appliedTerm = appliedTerm
         self.stateHash = Self.hash(bytes)
+    }
+
+    // MARK: the records of an encoded state, in the order `encodedState()` writes them
+
+    static func eventRecord(_ r: inout ByteReader) throws -> EventRecord {
+        let id = EventID(try r.u64("event id"))
+        let at = try r.i64("effective time")
+        let op = try r.string("operator")
+        return EventRecord(
+            event: ControlEvent(id: id, effectiveAtMs: at, action: try Codecs.action(&r)), operatorID: op)
+    }
+
+    static func flashRecord(_ r: inout ByteReader) throws -> FlashRecord {
+        FlashRecord(
+            signal: try Codecs.signal(&r), source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
+    }
+
+    static func holdRecord(_ r: inout ByteReader) throws -> HoldRecord {
+        HoldRecord(
+            signal: try Codecs.signal(&r), stage: try r.optional("stage") { try $0.string("stage") },
+            source: try Self.provenance(&r), effectiveAtMs: try r.i64("effective time"))
+    }
+
+    static func preemptionRecord(_ r: inout ByteReader) throws -> PreemptionRecord {
+        PreemptionRecord(
+            source: try Self.provenance(&r), preemption: try Codecs.preemption(&r),
+            effectiveAtMs: try r.i64("effective time"), endsAtMs: try r.i64("end time"))
+    }
+
+    static func sessionRecord(_ r: inout ByteReader) throws -> Session {
+        let id = ClientID(bytes: try r.raw(16, "client id"))!
+        let seq = try r.u64("sequence")
+        let index = try r.u64("last index")
+        return Session(clientID: id, lastSequence: seq, result: try Codecs.result(&r), lastIndex: index)
+    }
+
+    static func operatorRecord(_ r: inout ByteReader) throws -> OperatorRecord {
+        let name = try r.string("operator name")
+        let key = try r.data("public key")
+        let role = try Codecs.role(&r)
+        let added = try r.u64("added at")
+        let revoked = try r.optional("revoked at") { try $0.u64("revoked at") }
+        guard OperatorRecord.nameProblem(name) == nil, OperatorKeys.isValidPublicKey(key) else {
+            throw DecodeError.invalid(what: "operator record")
+        }
+        return OperatorRecord(name: name, publicKey: key, role: role, addedAtIndex: added, revokedAtIndex: revoked)
+    }
+
+    /// The optional last section (marker 1, schedules, mode ends); present only when one of them is not empty,
+    /// and every schedule names plans of `corridor`.
+    static func scheduleSection(
+        _ r: inout ByteReader, corridor: Corridor
+    ) throws -> ([ScheduleRecord], [ModeEnd]) {
+        guard try r.u8("schedules marker") == 1 else { throw DecodeError.invalid(what: "schedules marker") }
+        let schedules = try r.array("schedules") { r in
+            let s = try Codecs.schedule(&r)
+            let since = try r.i64("schedule start")
+            let id = EventID(try r.u64("schedule id"))
+            return ScheduleRecord(
+                inForce: ScheduleInForce(schedule: s, sinceMs: since, id: id),
+                source: try r.optional("schedule source", Self.provenance))
+        }
+        let modeEnds = try r.array("mode ends") { r in
+            ModeEnd(id: EventID(try r.u64("mode end id")), untilMs: try r.i64("mode end"))
+        }
+        guard !schedules.isEmpty || !modeEnds.isEmpty else {
+            throw DecodeError.invalid(what: "schedules (an empty section is not canonical)")
+        }
+        for s in schedules {
+            do { try s.inForce.schedule.validate(planIDs: corridor.plans.map(\.id)) } catch let e as TimingError {
+                throw DecodeError.invalid(what: "schedule: \(e.message)")
+            }
+        }
+        return (schedules, modeEnds)
+    }
+
+    /// Refuses a list that is not in its canonical (strictly increasing) order.
+    static func increasing<T>(_ xs: [T], _ what: String, _ less: (T, T) -> Bool) throws {
+        for i in xs.indices.dropFirst() where !less(xs[i - 1], xs[i]) {
+            throw DecodeError.invalid(what: "\(what) (not strictly increasing)")
+        }
     }
 
     /// A snapshot of the current state.

@@ -73,6 +73,10 @@ public enum HiResEventCode {
     public static let coordinatedPhaseBegin = 152
     /// Unit flash status change; parameter NTCIP 1202 unitFlashStatus.
     public static let unitFlashStatus = 173
+    /// Power failure detected. Greenwave writes it when a controller stops on purpose (SIGTERM, SIGINT):
+    /// the last instant it drove its lamps. A crash writes nothing, so a 184 without a 182 before it is
+    /// the mark of a controller that died.
+    public static let powerFailure = 182
     /// Power restored: the controller (re)started.
     public static let powerRestored = 184
 

@@ -34,67 +34,37 @@ public enum AuditChain {
 
     public static func canonicalEncoding(_ r: AuditRecord, prevIndex: LogIndex) -> [UInt8] {
         if let o = r.outcome { return canonicalEncodingV2(r, o, prevIndex: prevIndex) }
-        var out: [UInt8] = []
-        out.reserveCapacity(96 + r.command.count + r.commandText.utf8.count + r.result.utf8.count)
-        func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
-        func bytes(_ b: [UInt8]) {
-            withUnsafeBytes(of: UInt32(b.count).bigEndian) { out.append(contentsOf: $0) }
-            out.append(contentsOf: b)
-        }
-        func text(_ s: String) { bytes(Array(s.utf8)) }
-        out.append(1)
-        u64(r.index)
-        u64(prevIndex)
-        u64(r.term)
-        u64(UInt64(bitPattern: r.leaderTimeMs))
-        text(r.operatorName)
-        text(r.clientID)
-        u64(r.sequence)
-        bytes(r.command)
-        text(r.commandText)
-        text(r.result)
-        out.append(contentsOf: r.stateHash)
-        return out
+        var w = CanonicalBytes(capacity: 96 + r.command.count + r.commandText.utf8.count + r.result.utf8.count)
+        w.header(version: 1, r, prevIndex: prevIndex)
+        w.text(r.commandText)
+        w.text(r.result)
+        w.out.append(contentsOf: r.stateHash)
+        return w.out
     }
 
     static func canonicalEncodingV2(_ r: AuditRecord, _ o: AuditOutcome, prevIndex: LogIndex) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(128 + r.command.count + r.operatorName.utf8.count)
-        func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
-        func bytes(_ b: [UInt8]) {
-            withUnsafeBytes(of: UInt32(b.count).bigEndian) { out.append(contentsOf: $0) }
-            out.append(contentsOf: b)
-        }
-        func text(_ s: String) { bytes(Array(s.utf8)) }
-        out.append(2)
-        u64(r.index)
-        u64(prevIndex)
-        u64(r.term)
-        u64(UInt64(bitPattern: r.leaderTimeMs))
-        text(r.operatorName)
-        text(r.clientID)
-        u64(r.sequence)
-        bytes(r.command)
-        text(r.commandKind)
+        var w = CanonicalBytes(capacity: 128 + r.command.count + r.operatorName.utf8.count)
+        w.header(version: 2, r, prevIndex: prevIndex)
+        w.text(r.commandKind)
         switch o {
         case .accepted(let t):
-            out.append(1)
-            u64(UInt64(bitPattern: t))
+            w.out.append(1)
+            w.u64(UInt64(bitPattern: t))
         case .rejected(let code, let reason):
-            out.append(2)
-            out.append(code)
-            text(reason)
+            w.out.append(2)
+            w.out.append(code)
+            w.text(reason)
         case .checkpoint(let own):
-            out.append(3)
+            w.out.append(3)
             if let own {
-                out.append(1)
-                out.append(contentsOf: own)
+                w.out.append(1)
+                w.out.append(contentsOf: own)
             } else {
-                out.append(0)
+                w.out.append(0)
             }
         }
-        out.append(contentsOf: r.stateHash)
-        return out
+        w.out.append(contentsOf: r.stateHash)
+        return w.out
     }
 
     public static func rowHash(_ r: AuditRecord, prevIndex: LogIndex, prevRowHash: [UInt8]) -> [UInt8] {
@@ -294,5 +264,34 @@ extension RaftStore {
         }
         return .success(
             AuditRow(record: record, prevIndex: LogIndex(prevIndex), prevRowHash: prevHash, rowHash: rowHash))
+    }
+}
+
+/// The audit row's canonical bytes: big-endian integers, length-prefixed (u32) byte strings and UTF-8 text.
+struct CanonicalBytes {
+    var out: [UInt8] = []
+
+    init(capacity: Int) { out.reserveCapacity(capacity) }
+
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
+
+    mutating func bytes(_ b: [UInt8]) {
+        withUnsafeBytes(of: UInt32(b.count).bigEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: b)
+    }
+
+    mutating func text(_ s: String) { bytes(Array(s.utf8)) }
+
+    /// What both versions begin with: the version byte, the row's place in the chain, who and the command.
+    mutating func header(version: UInt8, _ r: AuditRecord, prevIndex: LogIndex) {
+        out.append(version)
+        u64(r.index)
+        u64(prevIndex)
+        u64(r.term)
+        u64(UInt64(bitPattern: r.leaderTimeMs))
+        text(r.operatorName)
+        text(r.clientID)
+        u64(r.sequence)
+        bytes(r.command)
     }
 }

@@ -19,6 +19,7 @@ public enum HiResCode {
     public static let coordinationState = Int64(HiResEventCode.coordState)
     public static let flashStatus = Int64(HiResEventCode.unitFlashStatus)
     public static let powerRestored = Int64(HiResEventCode.powerRestored)
+    public static let powerFailure = Int64(HiResEventCode.powerFailure)
     public static let preemptCallOff = Int64(HiResEventCode.preemptCallInputOff)
     public static let forceOff = Int64(HiResEventCode.phaseForceOff)
     public static let greenTermination = Int64(HiResEventCode.phaseGreenTermination)
@@ -190,6 +191,10 @@ public struct HiResEventLog: Sendable {
         }
         return out
     }
+
+    /// A stop on purpose (SIGTERM, SIGINT): event 182, the last instant this controller drove its lamps. What
+    /// the lamps do after it is the cabinet's (its monitor flashes them); the next start writes 184.
+    public func stopEvents(atMs t: Int64) -> [LampEvent] { [event(t, HiResCode.powerFailure, 0)] }
 
     /// The events of the change from `old` to `new` (the start-up record when there is no `old`). `flash`
     /// says why `new` flashes, when it does (event 173).

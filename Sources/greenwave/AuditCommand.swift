@@ -287,7 +287,8 @@ struct AuditAtCommand: ParsableCommand {
                             "since_start": AuditTime.iso($0.sinceStartMs), "last_event": AuditTime.iso($0.lastEventMs),
                             "pattern": $0.pattern.map { $0 as Any } ?? NSNull(),
                             "pattern_name": r.logPatternName ?? NSNull(),
-                            "coordination": $0.coordination.map { HiResCode.coordinationName($0) as Any } ?? NSNull()
+                            "coordination": $0.coordination.map { HiResCode.coordinationName($0) as Any } ?? NSNull(),
+                            "stopped_at": $0.stoppedAtMs.map { AuditTime.iso($0) as Any } ?? NSNull()
                         ] as [String: Any]
                     } ?? NSNull(),
                     "disagreements": r.disagreements
@@ -338,7 +339,11 @@ struct AuditAtCommand: ParsableCommand {
                 printLine(
                     "  replay:    \(r.commandsReplayed) commands through index \(r.lastCommandIndex) from \(r.replayOrigin)\(r.replayDivergence.map { "; WARNING: state hash differs from the record at index \($0) — run audit verify" } ?? "; every state hash matched the record")"
                 )
-                if let l = r.lampLog {
+                if let l = r.lampLog, let stopped = l.stoppedAtMs {
+                    printLine(
+                        "  lamp log:  the controller stopped at \(AuditTime.iso(stopped, digits: 1)) (event 182) and had not started again: the lamps were the cabinet's, not this controller's"
+                    )
+                } else if let l = r.lampLog {
                     let lamps = zip(r.phases, l.lamps).map { "\($0.0.phase)=\($0.1.map(lampWord) ?? "not green")" }
                         .joined(separator: "  ")
                     printLine("  lamp log:  " + lamps)
@@ -352,7 +357,8 @@ struct AuditAtCommand: ParsableCommand {
                 }
                 if r.disagreements.isEmpty {
                     printLine(
-                        r.lampLog == nil ? "  cross-check: not possible" : "  cross-check: replay and lamp log agree")
+                        r.lampLog == nil || r.lampLog?.stoppedAtMs != nil
+                            ? "  cross-check: not possible" : "  cross-check: replay and lamp log agree")
                 } else {
                     for d in r.disagreements { printLine("  DISAGREE:  \(d)") }
                 }

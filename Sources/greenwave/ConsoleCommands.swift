@@ -140,7 +140,7 @@ struct HoldCommand: AsyncParsableCommand {
     @Option(help: "Stage to rest in.") var stage: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
+        let s = try requireSignal(signal)
         try await runConsoleCommand(options) {
             CommandRequest(operator: "", clientID: $0, sequence: $1, type: "hold", signal: s, stage: stage)
         }
@@ -153,7 +153,7 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Argument(help: "Signal id (S12 or 12).") var signal: String
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        guard let s = parseSignal(signal) else { throw ValidationError("'\(signal)' is not a signal id") }
+        let s = try requireSignal(signal)
         try await runConsoleCommand(options) {
             CommandRequest(operator: "", clientID: $0, sequence: $1, type: "release", signal: s)
         }
@@ -166,10 +166,7 @@ struct FlashCommand: AsyncParsableCommand {
     @Argument(help: "Signal id (S12 or 12); omit for the whole corridor.") var signal: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        let s = try signal.map { v -> Int in
-            guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }
-            return s
-        }
+        let s = try signal.map(requireSignal)
         try await runConsoleCommand(options) {
             CommandRequest(operator: "", clientID: $0, sequence: $1, type: "flash", signal: s)
         }
@@ -182,10 +179,7 @@ struct UnflashCommand: AsyncParsableCommand {
     @Argument(help: "Signal id (S12 or 12); omit for the whole corridor.") var signal: String?
     @OptionGroup var options: ConsoleOptions
     func run() async throws {
-        let s = try signal.map { v -> Int in
-            guard let s = parseSignal(v) else { throw ValidationError("'\(v)' is not a signal id") }
-            return s
-        }
+        let s = try signal.map(requireSignal)
         try await runConsoleCommand(options) {
             CommandRequest(operator: "", clientID: $0, sequence: $1, type: "unflash", signal: s)
         }
@@ -273,4 +267,10 @@ struct StatusCommand: AsyncParsableCommand {
             "\(up)/\(rows.count) reachable; leader: \(rows.first { $0.status?.role == "leader" }.map { "S\($0.signal.rawValue)" } ?? "none")"
         )
     }
+}
+
+/// A signal id the operator typed (S12 or 12), or a usage error that names it.
+func requireSignal(_ text: String) throws -> Int {
+    guard let s = parseSignal(text) else { throw ValidationError("'\(text)' is not a signal id") }
+    return s
 }

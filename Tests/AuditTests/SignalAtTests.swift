@@ -113,6 +113,42 @@ final class SignalAtTests: XCTestCase {
         XCTAssertTrue(r.disagreements[0].contains("replay gives green, the lamp log gives yellow"), r.disagreements[0])
     }
 
+    func testAStopRecordEndsTheCrossCheckUntilTheNextStart() throws {
+        let rec = try KnownRecord(
+            self, commands: [(200, "ravi", .hold(SignalID(3), stage: nil))], lampSignal: 3, lampThroughS: 600)
+        let stop = rec.t0 + 300_000
+        // After the stop the lamp log says nothing of the lamps (the cabinet flashes them), and it also holds
+        // an event that would disagree with the replay.
+        let store = try RaftStore(directory: rec.dir)
+        try store.appendLampEvents([
+            LampEvent(signalID: "3", timeMs: stop, eventCode: HiResCode.powerFailure, parameter: 0),
+            LampEvent(signalID: "3", timeMs: stop + 1_000, eventCode: HiResCode.yellowBegin, parameter: 2)
+        ])
+        try store.close()
+        let folder = try DataFolder(path: rec.dir)
+        let running = try SignalAt.report(folder: folder, signal: 3, at: stop - 1)
+        XCTAssertNil(running.lampLog?.stoppedAtMs)
+        XCTAssertEqual(running.disagreements, [])
+        let stopped = try SignalAt.report(folder: folder, signal: 3, at: stop + 2_000)
+        XCTAssertEqual(stopped.lampLog?.stoppedAtMs, stop)
+        XCTAssertEqual(stopped.disagreements, [], "no cross-check while the controller is stopped")
+        // A window opening while stopped begins with the stop, not with a state the controller no longer drove.
+        let (rows, warnings) = try ATSPMExport.export(folder: folder, signal: 3, from: stop + 2_000, to: stop + 3_000)
+        XCTAssertEqual(warnings, [])
+        XCTAssertEqual(rows.map(\.eventCode), [HiResCode.powerFailure])
+        XCTAssertEqual(rows.first?.synthesized, true)
+        // The next start (184) ends it.
+        let restart = rec.t0 + 500_000
+        let store2 = try RaftStore(directory: rec.dir)
+        try store2.appendLampEvents([
+            LampEvent(signalID: "3", timeMs: restart, eventCode: HiResCode.powerRestored, parameter: 0)
+        ])
+        try store2.close()
+        let again = try SignalAt.report(folder: try DataFolder(path: rec.dir), signal: 3, at: restart + 1)
+        XCTAssertNil(again.lampLog?.stoppedAtMs, "184 ends the stop")
+        XCTAssertEqual(again.lampLog?.sinceStartMs, restart)
+    }
+
     func testUnknownSignalAndInstantBeforeHistoryAreBadInput() throws {
         let rec = try KnownRecord(
             self, commands: [(10, "asha", .setMode(PlanID("night")))], lampSignal: 1, lampThroughS: 100)

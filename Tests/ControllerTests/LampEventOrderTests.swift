@@ -141,6 +141,38 @@ final class LampEventOrderTests: XCTestCase {
     // MARK: - Helpers
 
     /// The stored lamp events' times, in row order.
+    /// A stop's own record (182) is sent at the very end, after the lamps stopped: it is stored only if the
+    /// shutdown waits for the channel to drain before the driver's last flush.
+    func testTheStopRecordIsStoredLastWithEveryEventBeforeIt() async throws {
+        let c = try InProcessCluster()
+        guard try await c.startVoters() != nil else { return XCTFail("no leader among the in-process voters") }
+        let deadline = Date().addingTimeInterval(20)
+        var started: [Int: Int] = [:]
+        while Date() < deadline && started.count < 3 {
+            for s in TestCorridor.voters where started[s] == nil {
+                let rows = try lampRows(c.corridor.dataFolder(s).path)
+                if !rows.isEmpty { started[s] = rows.count }
+            }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        XCTAssertEqual(started.count, 3, "every voter's start-up record is stored")
+        await c.stopAll()
+        for s in TestCorridor.voters {
+            var rows: [(code: Int64, time: Int64)] = []
+            try withDatabase(c.corridor.dataFolder(s).path) { db in
+                rows = try Row.fetchAll(db, sql: "SELECT event_code, time_ms FROM lamp_event ORDER BY id").map {
+                    (code: $0[0], time: $0[1])
+                }
+            }
+            let m = try Scrape(c.metrics[s]!.render())
+            XCTAssertEqual(Double(rows.count), m.value("greenwave_lamp_events_total", ["signal": "\(s)"]), "S\(s)")
+            XCTAssertEqual(rows.last?.code, HiResCode.powerFailure, "S\(s): the stop is the last record")
+            XCTAssertEqual(rows.filter { $0.code == HiResCode.powerFailure }.count, 1, "S\(s)")
+            XCTAssertEqual(rows.last?.time, rows.map(\.time).max(), "S\(s): nothing after the stop")
+            XCTAssertEqual(rows.first?.code, HiResCode.powerRestored, "S\(s): the start is the first")
+        }
+    }
+
     func lampRows(_ folder: String) throws -> [Int64] {
         var out: [Int64] = []
         try withDatabase(folder) { out = try Int64.fetchAll($0, sql: "SELECT time_ms FROM lamp_event ORDER BY id") }

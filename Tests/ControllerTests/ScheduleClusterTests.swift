@@ -12,11 +12,15 @@ import XCTest
 final class ScheduleClusterTests: XCTestCase {
     func testACutOffLearnerFollowsTheScheduleAndRejoinsWithTheSameHash() async throws {
         let c = try LocalCluster()
-        // IST minute of the day now; the change to night at the start of the minute after next (60-120 s on),
-        // back to normal ten hours later.
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let istMinute = Int(((nowMs + 330 * 60_000) / 60_000) % 1_440)
-        let changeMinute = (istMinute + 3) % 1_440
+        // Every controller's clock reads `ahead` ms fast (the same for all, so they agree), chosen so that a
+        // minute boundary of corridor time falls 90 s of wall time after now: the change to night is there,
+        // after the learner is in step and cut off, and back to normal ten hours later. (Without the offset
+        // the change would have to wait for the wall clock's next-but-one minute, 2-3 minutes.)
+        let wallMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let changeWallMs = wallMs + 90_000
+        let ahead = (changeWallMs + 59_999) / 60_000 * 60_000 - changeWallMs
+        let nowMs = wallMs + ahead
+        let changeMinute = Int(((changeWallMs + ahead + 330 * 60_000) / 60_000) % 1_440)
         let backMinute = (changeMinute + 600) % 1_440
         let actions = [(changeMinute, "night"), (backMinute, "normal")].sorted { $0.0 < $1.0 }
             .map { "      - { at: \"\(ScheduleAction.timeText($0.0))\", plan: \($0.1) }" }.joined(separator: "\n")
@@ -26,7 +30,7 @@ final class ScheduleClusterTests: XCTestCase {
         try yaml.write(toFile: c.corridorPath, atomically: true, encoding: .utf8)
         let doc = try CorridorFile.load(path: c.corridorPath)
         XCTAssertNotNil(doc.schedule)
-        try c.startAll()
+        for sig in c.signals { try c.start(sig, extra: ["--clock-offset-ms", "\(ahead)"]) }
         guard await c.waitForLeader(among: c.voters, timeout: 30) != nil else {
             return XCTFail("no leader:\n\(c.log(1))")
         }
@@ -57,11 +61,14 @@ final class ScheduleClusterTests: XCTestCase {
             cc == 200, let held = r
         else { return XCTFail("hold not committed") }
         _ = await c.waitApplied(held.index, on: [1, 2, 3, 5])
-        // Past the scheduled boundary by more than a normal cycle (90 s): every signal has adopted night.
-        let wakeAt = Date(timeIntervalSince1970: Double(until + 100_000) / 1000)
+        // Until every signal runs night, at most a normal cycle (90 s) and a margin past the scheduled change.
+        let wakeAt = Date(timeIntervalSince1970: Double(until - ahead + 100_000) / 1000)
         while Date() < wakeAt {
             let l = await c.status(learner)?.lamps
             XCTAssertNil(l?.monitorFault, "the cut-off learner's monitor tripped")
+            var plans: [String?] = [l?.plan]
+            for s in [1, 3, 5] { plans.append(await c.status(s)?.lamps?.plan) }
+            if plans.allSatisfy({ $0 == "night" }) { break }
             try await Task.sleep(nanoseconds: 1_000_000_000)
         }
         let cut = await c.status(learner)
