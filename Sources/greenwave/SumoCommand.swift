@@ -91,19 +91,7 @@ struct SumoCommand: AsyncParsableCommand {
             guard parts.count == 2 else { throw ValidationError("--signals must be FIRST-LAST, e.g. 1-10") }
             c = try c.section(from: SignalID(parts[0]), through: SignalID(parts[1]))
         }
-        var net = NetworkOptions()
-        net.demandSeconds = minutes * 60
-        net.mainVehPerHour = mainVph
-        net.sideVehPerHour = sideVph
-        net.mainSpeedKmh = mainSpeedKmh
-        guard (0...100).contains(mainTurnPercent) else { throw ValidationError("--main-turn-percent must be 0...100") }
-        net.mainTurnPercent = mainTurnPercent
-        guard ["fixed", "actuated", "sumo-actuated"].contains(control) else {
-            throw ValidationError("--control must be fixed, actuated or sumo-actuated")
-        }
-        guard !(uncoordinated && control == "sumo-actuated") else {
-            throw ValidationError("--uncoordinated has no meaning with --control sumo-actuated (it has no offsets)")
-        }
+        var net = try networkOptions()
         if live {
             let endpoints = doc.endpoints.filter { e in c.signals.contains { $0.id == e.signal } }
             net.demandSeconds = 0 // runLive sets the demand's length
@@ -155,6 +143,24 @@ struct SumoCommand: AsyncParsableCommand {
             return
         }
         printResult(r, doc: doc, plan: planID, signalCount: c.signals.count)
+    }
+
+    /// The demand options, checked (with --control and --uncoordinated).
+    func networkOptions() throws -> NetworkOptions {
+        var net = NetworkOptions()
+        net.demandSeconds = minutes * 60
+        net.mainVehPerHour = mainVph
+        net.sideVehPerHour = sideVph
+        net.mainSpeedKmh = mainSpeedKmh
+        guard (0...100).contains(mainTurnPercent) else { throw ValidationError("--main-turn-percent must be 0...100") }
+        net.mainTurnPercent = mainTurnPercent
+        guard ["fixed", "actuated", "sumo-actuated"].contains(control) else {
+            throw ValidationError("--control must be fixed, actuated or sumo-actuated")
+        }
+        guard !(uncoordinated && control == "sumo-actuated") else {
+            throw ValidationError("--uncoordinated has no meaning with --control sumo-actuated (it has no offsets)")
+        }
+        return net
     }
 
     func printResult(_ r: RunResult, doc: CorridorDocument, plan planID: PlanID, signalCount: Int) {
