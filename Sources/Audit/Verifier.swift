@@ -273,8 +273,7 @@ public enum Verifier {
         folder: DataFolder, corridor: String? = nil, start: ReplayStart = .automatic
     ) throws -> FolderReport {
         let stored = try folder.auditRows()
-        var findings: [Finding] = []
-        func note(_ f: Finding) { if findings.count < findingsMax { findings.append(f) } }
+        var findings = FindingList()
 
         // 1. The chain, row by row (the rules of Storage's verifyAuditChain, plus naming of swaps).
         let rows = stored.compactMap(\.row)
@@ -287,198 +286,252 @@ public enum Verifier {
                 checkpoints.append((r.record.index, cp))
             }
         }
-        for s in stored where s.row == nil { note(.malformedRow(index: s.index, reason: s.problem ?? "undecodable")) }
-        findings += chainFindings(rows).prefix(max(0, findingsMax - findings.count))
+        for s in stored where s.row == nil {
+            findings.note(.malformedRow(index: s.index, reason: s.problem ?? "undecodable"))
+        }
+        findings.items += chainFindings(rows).prefix(max(0, findingsMax - findings.items.count))
 
         // 2. Replay every command after the starting state, comparing state hashes at every index.
         let origin = try Replayer.origin(folder: folder, corridor: corridor, start: start)
-        var machine = origin.machine
         let snapshots = try folder.snapshots()
-        var snapshotChecks: [LogIndex: [UInt8]] = [:] // verified snapshot index → its state hash
-        for s in snapshots {
-            switch Replayer.verify(s) {
-            case .success(let m): snapshotChecks[s.index] = m.stateHash
-            case .failure(let why): note(.snapshotUntrusted(index: s.index, reason: why.description))
-            }
-        }
-        var pendingSnapshots = snapshotChecks.keys.filter { $0 > origin.index }.sorted()
-        func checkSnapshots(upTo index: LogIndex) {
-            while let s = pendingSnapshots.first, s < index {
-                pendingSnapshots.removeFirst()
-                guard let h = snapshotChecks[s], h != machine.stateHash else { continue }
-                note(.snapshotDisagrees(index: s, snapshot: hexString(h), replayed: hexString(machine.stateHash)))
-            }
-        }
-        var replayed = 0
-        var notReplayed = 0
-        var diverged = false
-        // A v2 row's kind must be its bytes', and its v1 text columns empty (they are outside its hash).
-        func checkTexts(_ rec: AuditRecord, kind: String) {
-            if rec.outcome == nil {
-                note(
-                    .fieldMismatch(
-                        index: rec.index, field: "format", recorded: "a v1 row",
-                        recomputed: "a v2 row (\(kind) entries exist only in schema v2)"))
-                return
-            }
-            if rec.commandKind != kind {
-                note(
-                    .fieldMismatch(index: rec.index, field: "command kind", recorded: rec.commandKind, recomputed: kind)
-                )
-            }
-            if !rec.commandText.isEmpty {
-                note(
-                    .fieldMismatch(
-                        index: rec.index, field: "command text", recorded: rec.commandText,
-                        recomputed: "none (a v2 row keeps no text)"))
-            }
-            if !rec.result.isEmpty {
-                note(
-                    .fieldMismatch(
-                        index: rec.index, field: "result text", recorded: rec.result,
-                        recomputed: "none (a v2 row keeps no text)"))
-            }
-        }
+        var replay = ReplayCheck(machine: origin.machine, rowHashes: rowHashes, findings: findings)
+        replay.trust(snapshots, after: origin.index)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for row in rows where row.record.index > origin.index {
-            if diverged {
-                notReplayed += 1
-                continue
-            }
-            let rec = row.record
-            checkSnapshots(upTo: rec.index)
-            let r = machine.apply(index: rec.index, term: rec.term, kind: .normal, payload: rec.command)
-            replayed += 1
-            if let cp = r.checkpoint {
-                // A checkpoint row: written by the replica, not an operator; its result is the replica's
-                // verdict on its own chain, which the folder's rows give again.
-                if !rec.operatorName.isEmpty || !rec.clientID.isEmpty || rec.sequence != 0 {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "operator", recorded: rec.operatorName,
-                            recomputed: "none (an audit checkpoint)"))
-                }
-                if rec.leaderTimeMs != cp.leaderTimeMs {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)",
-                            recomputed: "\(cp.leaderTimeMs)"))
-                }
-                let own = cp.headIndex > 0 ? rowHashes[cp.headIndex] : nil
-                let expected = AuditOutcome.checkpoint(ownHeadHash: own)
-                if rec.outcome != expected {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "result", recorded: Evidence.resultText(rec),
-                            recomputed: cp.verdict(ownRowHash: own)))
-                }
-                checkTexts(rec, kind: AuditCheckpoint.kindName)
-            } else if let h = r.header {
-                if h.operatorID != rec.operatorName {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: h.operatorID))
-                }
-                if h.clientID.description != rec.clientID {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "client id", recorded: rec.clientID,
-                            recomputed: h.clientID.description))
-                }
-                if h.sequence != rec.sequence {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "sequence", recorded: "\(rec.sequence)",
-                            recomputed: "\(h.sequence)"))
-                }
-                if h.leaderTimeMs != rec.leaderTimeMs {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)",
-                            recomputed: "\(h.leaderTimeMs)"))
-                }
-            } else {
-                note(
-                    .fieldMismatch(
-                        index: rec.index, field: "command", recorded: "\(rec.command.count) bytes",
-                        recomputed: "no decodable command header (a controller writes no row for such an entry)"))
-            }
-            if let result = r.result {
-                if rec.outcome == nil {
-                    if "\(result)" != rec.result {
-                        note(
-                            .fieldMismatch(
-                                index: rec.index, field: "result", recorded: rec.result, recomputed: "\(result)"))
-                    }
-                } else if rec.outcome != Evidence.outcome(result) {
-                    note(
-                        .fieldMismatch(
-                            index: rec.index, field: "result", recorded: Evidence.resultText(rec),
-                            recomputed: "\(result)"))
-                }
-                if result.code == .unauthorized, !r.duplicate, !signedByItsOperator(rec.command, machine) {
-                    note(
-                        .unattributed(
-                            index: rec.index, operatorName: r.header?.operatorID ?? rec.operatorName,
-                            reason: result.reason ?? "unauthorized"))
-                }
-                // The recorded text (v1) or kind (v2) is part of the evidence: it must be what the bytes say.
-                if r.header != nil {
-                    if rec.outcome == nil {
-                        let text = describeRecordedCommand(rec.command)
-                        if text != rec.commandText {
-                            note(
-                                .fieldMismatch(
-                                    index: rec.index, field: "command text", recorded: rec.commandText, recomputed: text
-                                ))
-                        }
-                    } else {
-                        checkTexts(rec, kind: r.commandKind ?? Command.kindName(of: rec.command))
-                    }
-                }
-            }
-            if r.stateHash != rec.stateHash {
-                note(
-                    .stateDivergence(
-                        index: rec.index, expected: hexString(rec.stateHash), found: hexString(r.stateHash)))
-                diverged = true
-            }
-        }
-        if !diverged { checkSnapshots(upTo: .max) }
+        for row in rows where row.record.index > origin.index { replay.check(row) }
+        if !replay.diverged { replay.checkSnapshots(upTo: .max) }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        findings = replay.findings
 
         // 3. The committed log after the compaction point against the chain.
+        let logChecked = try checkLog(folder, rows: rows, originIndex: origin.index, findings: &findings)
+
+        findings.items.sort { ($0.index, $0.rank) < ($1.index, $1.rank) }
+        return FolderReport(
+            path: folder.path, rowCount: stored.count, firstIndex: stored.first?.index, lastIndex: stored.last?.index,
+            headHash: hexString(rows.last?.rowHash ?? AuditChain.zeroHash), replayOrigin: origin.description,
+            replayed: replay.replayed, notReplayed: replay.notReplayed, replaySeconds: seconds,
+            snapshotsChecked: snapshots.count, logEntriesChecked: logChecked, findings: findings.items, rows: rows,
+            checkpoints: checkpoints, rowHashes: rowHashes)
+    }
+
+    /// Findings in the order they are noted, at most `findingsMax`.
+    struct FindingList {
+        var items: [Finding] = []
+        mutating func note(_ f: Finding) { if items.count < Verifier.findingsMax { items.append(f) } }
+    }
+
+    /// The committed log entries after the compaction point against the rows: each must be its row (term
+    /// and bytes), and every command entry after the replay origin must have one. The number checked.
+    static func checkLog(
+        _ folder: DataFolder, rows: [ChainRow], originIndex: LogIndex, findings: inout FindingList
+    ) throws -> Int {
         let raft = try folder.raftState()
         let byIndex = Dictionary(rows.map { ($0.record.index, $0) }, uniquingKeysWith: { a, _ in a })
         let head = rows.last?.record.index ?? 0
         var logChecked = 0
         for e in try folder.logEntries(from: raft.snapshotIndex + 1, through: raft.commitIndex) {
             logChecked += 1
-            if let why = e.checksumMismatch { note(.logMismatch(index: e.index, reason: why)) }
+            if let why = e.checksumMismatch { findings.note(.logMismatch(index: e.index, reason: why)) }
             var reader = ByteReader(e.data)
             let isCommand =
                 e.kind == 0
                 && ((try? CommandEnvelope.decodeHeader(&reader)) != nil || AuditCheckpoint.isCheckpoint(e.data))
             if let row = byIndex[e.index] {
                 if row.record.term != e.term {
-                    note(
+                    findings.note(
                         .logMismatch(
                             index: e.index, reason: "term \(e.term) in the log, \(row.record.term) in the audit row"))
                 } else if row.record.command != e.data {
-                    note(.logMismatch(index: e.index, reason: "the command bytes differ"))
+                    findings.note(.logMismatch(index: e.index, reason: "the command bytes differ"))
                 }
-            } else if isCommand, e.index > origin.index {
-                note(.commandWithoutRow(index: e.index, auditHead: head))
+            } else if isCommand, e.index > originIndex {
+                findings.note(.commandWithoutRow(index: e.index, auditHead: head))
+            }
+        }
+        return logChecked
+    }
+
+    /// The replay of a folder's rows: each row's command applied to the machine, and everything the row
+    /// records (header fields, result, texts, state hash) compared with what the replay recomputes.
+    /// Stops replaying at the first state divergence (the rows after it are counted, not replayed).
+    struct ReplayCheck {
+        var machine: CorridorMachine
+        let rowHashes: [LogIndex: [UInt8]]
+        var findings: FindingList
+        /// Verified snapshot index → its state hash.
+        var snapshotChecks: [LogIndex: [UInt8]] = [:]
+        var pendingSnapshots: [LogIndex] = []
+        var replayed = 0
+        var notReplayed = 0
+        var diverged = false
+
+        init(machine: CorridorMachine, rowHashes: [LogIndex: [UInt8]], findings: FindingList) {
+            self.machine = machine
+            self.rowHashes = rowHashes
+            self.findings = findings
+        }
+
+        /// Verifies every snapshot; those after `origin` are compared with the replay as it passes them.
+        mutating func trust(_ snapshots: [StoreReader.SnapshotRow], after origin: LogIndex) {
+            for s in snapshots {
+                switch Replayer.verify(s) {
+                case .success(let m): snapshotChecks[s.index] = m.stateHash
+                case .failure(let why): findings.note(.snapshotUntrusted(index: s.index, reason: why.description))
+                }
+            }
+            pendingSnapshots = snapshotChecks.keys.filter { $0 > origin }.sorted()
+        }
+
+        mutating func checkSnapshots(upTo index: LogIndex) {
+            while let s = pendingSnapshots.first, s < index {
+                pendingSnapshots.removeFirst()
+                guard let h = snapshotChecks[s], h != machine.stateHash else { continue }
+                findings.note(
+                    .snapshotDisagrees(index: s, snapshot: hexString(h), replayed: hexString(machine.stateHash)))
             }
         }
 
-        findings.sort { ($0.index, $0.rank) < ($1.index, $1.rank) }
-        return FolderReport(
-            path: folder.path, rowCount: stored.count, firstIndex: stored.first?.index, lastIndex: stored.last?.index,
-            headHash: hexString(rows.last?.rowHash ?? AuditChain.zeroHash), replayOrigin: origin.description,
-            replayed: replayed, notReplayed: notReplayed, replaySeconds: seconds, snapshotsChecked: snapshots.count,
-            logEntriesChecked: logChecked, findings: findings, rows: rows, checkpoints: checkpoints,
-            rowHashes: rowHashes)
+        mutating func check(_ row: ChainRow) {
+            if diverged {
+                notReplayed += 1
+                return
+            }
+            let rec = row.record
+            checkSnapshots(upTo: rec.index)
+            let r = machine.apply(index: rec.index, term: rec.term, kind: .normal, payload: rec.command)
+            replayed += 1
+            if let cp = r.checkpoint {
+                checkCheckpointRow(rec, cp)
+            } else if let h = r.header {
+                checkHeader(rec, h)
+            } else {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "command", recorded: "\(rec.command.count) bytes",
+                        recomputed: "no decodable command header (a controller writes no row for such an entry)"))
+            }
+            if let result = r.result { checkResult(rec, result, r) }
+            if r.stateHash != rec.stateHash {
+                findings.note(
+                    .stateDivergence(
+                        index: rec.index, expected: hexString(rec.stateHash), found: hexString(r.stateHash)))
+                diverged = true
+            }
+        }
+
+        /// A checkpoint row: written by the replica, not an operator; its result is the replica's verdict
+        /// on its own chain, which the folder's rows give again.
+        mutating func checkCheckpointRow(_ rec: AuditRecord, _ cp: AuditCheckpoint) {
+            if !rec.operatorName.isEmpty || !rec.clientID.isEmpty || rec.sequence != 0 {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "operator", recorded: rec.operatorName,
+                        recomputed: "none (an audit checkpoint)"))
+            }
+            if rec.leaderTimeMs != cp.leaderTimeMs {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)",
+                        recomputed: "\(cp.leaderTimeMs)"))
+            }
+            let own = cp.headIndex > 0 ? rowHashes[cp.headIndex] : nil
+            let expected = AuditOutcome.checkpoint(ownHeadHash: own)
+            if rec.outcome != expected {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "result", recorded: Evidence.resultText(rec),
+                        recomputed: cp.verdict(ownRowHash: own)))
+            }
+            checkTexts(rec, kind: AuditCheckpoint.kindName)
+        }
+
+        /// The row's operator, client id, sequence and leader time against the command's header.
+        mutating func checkHeader(_ rec: AuditRecord, _ h: CommandEnvelope.Header) {
+            if h.operatorID != rec.operatorName {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "operator", recorded: rec.operatorName, recomputed: h.operatorID))
+            }
+            if h.clientID.description != rec.clientID {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "client id", recorded: rec.clientID,
+                        recomputed: h.clientID.description))
+            }
+            if h.sequence != rec.sequence {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "sequence", recorded: "\(rec.sequence)", recomputed: "\(h.sequence)"))
+            }
+            if h.leaderTimeMs != rec.leaderTimeMs {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "leader time", recorded: "\(rec.leaderTimeMs)",
+                        recomputed: "\(h.leaderTimeMs)"))
+            }
+        }
+
+        /// The recorded result (v1 text or v2 outcome) against the replayed one; an unauthorized refusal
+        /// of a command its operator did sign; and the recorded command text (v1) or kind (v2).
+        mutating func checkResult(_ rec: AuditRecord, _ result: CommandResult, _ r: ApplyResult) {
+            if rec.outcome == nil {
+                if "\(result)" != rec.result {
+                    findings.note(
+                        .fieldMismatch(index: rec.index, field: "result", recorded: rec.result, recomputed: "\(result)")
+                    )
+                }
+            } else if rec.outcome != Evidence.outcome(result) {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "result", recorded: Evidence.resultText(rec), recomputed: "\(result)"))
+            }
+            if result.code == .unauthorized, !r.duplicate, !signedByItsOperator(rec.command, machine) {
+                findings.note(
+                    .unattributed(
+                        index: rec.index, operatorName: r.header?.operatorID ?? rec.operatorName,
+                        reason: result.reason ?? "unauthorized"))
+            }
+            // The recorded text (v1) or kind (v2) is part of the evidence: it must be what the bytes say.
+            guard r.header != nil else { return }
+            if rec.outcome == nil {
+                let text = describeRecordedCommand(rec.command)
+                if text != rec.commandText {
+                    findings.note(
+                        .fieldMismatch(
+                            index: rec.index, field: "command text", recorded: rec.commandText, recomputed: text))
+                }
+            } else {
+                checkTexts(rec, kind: r.commandKind ?? Command.kindName(of: rec.command))
+            }
+        }
+
+        /// A v2 row's kind must be its bytes', and its v1 text columns empty (they are outside its hash).
+        mutating func checkTexts(_ rec: AuditRecord, kind: String) {
+            if rec.outcome == nil {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "format", recorded: "a v1 row",
+                        recomputed: "a v2 row (\(kind) entries exist only in schema v2)"))
+                return
+            }
+            if rec.commandKind != kind {
+                findings.note(
+                    .fieldMismatch(index: rec.index, field: "command kind", recorded: rec.commandKind, recomputed: kind)
+                )
+            }
+            if !rec.commandText.isEmpty {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "command text", recorded: rec.commandText,
+                        recomputed: "none (a v2 row keeps no text)"))
+            }
+            if !rec.result.isEmpty {
+                findings.note(
+                    .fieldMismatch(
+                        index: rec.index, field: "result text", recorded: rec.result,
+                        recomputed: "none (a v2 row keeps no text)"))
+            }
+        }
     }
 
     /// Whether a command refused as unauthorized was still signed by a registered key of the operator it

@@ -34,7 +34,63 @@ public struct FieldController: Sendable {
         try options.timing.validate()
         try options.clock.validate(faultInjection: options.faultInjection)
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
-        // Whose the folder is, before anything is written (StartupCheck.swift, docs/operations.md).
+        let store = try openStore()
+        try CorridorCopy.record(
+            corridorPath: options.corridorPath, dataDirectory: options.dataDirectory, logger: logger)
+        let (peerConfiguration, material) = try transportConfiguration()
+        var tcfg = peerConfiguration
+        let clock = ControllerClock(
+            selfID: options.nodeID, voters: Set(options.membership.voters), settings: options.clock, logger: logger)
+        tcfg.clockUs = { clock.localUs() }
+        logClockFault()
+        var tlog = logger
+        tlog[metadataKey: "component"] = "transport"
+        let transport = PeerTransport(configuration: tcfg, logger: tlog)
+        let driver: RaftDriver
+        do {
+            driver = try RaftDriver(
+                options: options, store: store, transport: transport, clock: clock, logger: logger, metrics: metrics)
+        } catch {
+            try? store.close()
+            throw error
+        }
+        guard let signal = options.document.corridor.signals.first(where: { $0.id == options.signal }) else {
+            throw ControllerError.configuration("signal \(options.signal) is not in the corridor")
+        }
+        let lamps = LampDriver(
+            signal: signal, corridor: options.document.corridor, driver: driver, clock: clock,
+            periodMs: options.lampPeriodMs, logger: logger,
+            actuated: options.document.actuated?.signals[signal.id],
+            actuatedSettings: options.document.actuated?.settings[signal.id] ?? ActuatedSettings(control: .actuated))
+        // The API: HTTPS with this controller's certificate when the corridor says so (security.api_tls),
+        // else plain HTTP, which ControllerOptions allows on a loopback address only.
+        let apiTLS = try APITLS.configure(options: options, material: material, logger: logger)
+        let api = HTTPAPI(
+            options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client, clock: clock
+        )
+        let app = try httpApplication(api, tls: apiTLS)
+        let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport, clock: clock)
+        let group = serviceGroup(app: app, core: core, handleSignals: handleSignals)
+        logger.info(
+            "controller starting",
+            metadata: [
+                "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
+                "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+                "raft.timing": "\(options.timing)"
+            ])
+        do {
+            try await group.run()
+        } catch {
+            try? store.close()
+            throw error
+        }
+        try? store.close()
+        logger.info("controller stopped", metadata: ["signal.id": "\(options.signal)"])
+    }
+
+    /// The data folder's store, once the folder is known to be this controller's: checked before it is
+    /// opened and after (StartupCheck.swift, docs/operations.md), before anything is written.
+    func openStore() throws -> RaftStore {
         try StartupCheck.checkBeforeOpening(options, logger: logger)
         let store = try RaftStore(directory: options.dataDirectory)
         do {
@@ -43,8 +99,12 @@ public struct FieldController: Sendable {
             try? store.close()
             throw error
         }
-        try CorridorCopy.record(
-            corridorPath: options.corridorPath, dataDirectory: options.dataDirectory, logger: logger)
+        return store
+    }
+
+    /// The peer transport's configuration: the other members' addresses, and mutual TLS from
+    /// `--peer-tls-dir` (its material is the API's too) or, loudly, plaintext.
+    func transportConfiguration() throws -> (TransportConfiguration, PeerTLSMaterial?) {
         var peers: [NodeID: PeerAddress] = [:]
         for (sig, ep) in options.peerAddresses where sig != options.signal {
             peers[NodeID(sig.rawValue)] = PeerAddress(host: ep.host, port: ep.port)
@@ -70,60 +130,42 @@ public struct FieldController: Sendable {
                 "peer connections are plaintext and unauthenticated: anyone who reaches the peer port can claim to be a member (start with --peer-tls-dir; see docs/security.md)"
             )
         }
-        let clock = ControllerClock(
-            selfID: options.nodeID, voters: Set(options.membership.voters), settings: options.clock, logger: logger)
-        tcfg.clockUs = { clock.localUs() }
-        if !options.clock.fault.isNone {
-            logger.warning(
-                "fault injection: this controller's clock is made wrong",
-                metadata: [
-                    "offset.ms": "\(options.clock.fault.offsetMs)", "drift.ppm": "\(options.clock.fault.driftPpm)",
-                    "step.ms": "\(options.clock.fault.stepMs)", "step.after.ms": "\(options.clock.fault.stepAfterMs)"
-                ])
-        }
-        var tlog = logger
-        tlog[metadataKey: "component"] = "transport"
-        let transport = PeerTransport(configuration: tcfg, logger: tlog)
-        let driver: RaftDriver
-        do {
-            driver = try RaftDriver(
-                options: options, store: store, transport: transport, clock: clock, logger: logger, metrics: metrics)
-        } catch {
-            try? store.close()
-            throw error
-        }
-        guard let signal = options.document.corridor.signals.first(where: { $0.id == options.signal }) else {
-            throw ControllerError.configuration("signal \(options.signal) is not in the corridor")
-        }
-        let lamps = LampDriver(
-            signal: signal, corridor: options.document.corridor, driver: driver, clock: clock,
-            periodMs: options.lampPeriodMs, logger: logger)
-        // The API: HTTPS with this controller's certificate when the corridor says so (security.api_tls),
-        // else plain HTTP, which ControllerOptions allows on a loopback address only.
-        let apiTLS = try APITLS.configure(options: options, material: material, logger: logger)
-        let api = HTTPAPI(
-            options: options, driver: driver, lamps: lamps, transport: transport, leaderAPI: apiTLS.client, clock: clock
-        )
-        // Bounded HTTP: idle connections are closed, the total is capped below the descriptor limit (1,100
-        // idle sockets used to exhaust 1,024 descriptors and crash the controller), and one client
-        // address cannot take more than its share.
+        return (tcfg, material)
+    }
+
+    func logClockFault() {
+        guard !options.clock.fault.isNone else { return }
+        logger.warning(
+            "fault injection: this controller's clock is made wrong",
+            metadata: [
+                "offset.ms": "\(options.clock.fault.offsetMs)", "drift.ppm": "\(options.clock.fault.driftPpm)",
+                "step.ms": "\(options.clock.fault.stepMs)", "step.after.ms": "\(options.clock.fault.stepAfterMs)"
+            ])
+    }
+
+    /// The HTTP API server. Bounded: idle connections are closed, the total is capped below the descriptor
+    /// limit (1,100 idle sockets used to exhaust 1,024 descriptors and crash the controller), and one
+    /// client address cannot take more than its share.
+    func httpApplication(_ api: HTTPAPI, tls apiTLS: APITLS) throws -> some Service {
         let byAddress = ConnectionsByAddress(perAddress: options.maxHTTPConnectionsPerAddress, logger: logger)
         let http1: HTTPServerBuilder = .http1(
             configuration: .init(
                 additionalChannelHandlers: [PerAddressLimitHandler(limits: byAddress)],
                 idleTimeout: .milliseconds(Int64(options.httpIdleTimeoutMs))))
-        let app = Application(
+        return Application(
             router: api.router(),
             server: try apiTLS.server.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
             configuration: .init(
                 address: .hostname(options.apiListen.host, port: options.apiListen.port), serverName: "greenwave",
                 availableConnectionsDelegate: MaximumAvailableConnections(options.maxHTTPConnections)),
             logger: logger)
-        let core = CoreService(options: options, driver: driver, lamps: lamps, transport: transport, clock: clock)
-        // A service group shuts its services down one at a time, last first. The core goes first: it
-        // hands leadership over at once and ends the lamp streams, which the HTTP server's graceful stop
-        // would otherwise wait for (a dashboard keeps one open per controller).
-        let group = ServiceGroup(
+    }
+
+    /// A service group shuts its services down one at a time, last first. The core goes first: it hands
+    /// leadership over at once and ends the lamp streams, which the HTTP server's graceful stop would
+    /// otherwise wait for (a dashboard keeps one open per controller).
+    func serviceGroup(app: some Service, core: CoreService, handleSignals: Bool) -> ServiceGroup {
+        ServiceGroup(
             configuration: .init(
                 services: [
                     .init(
@@ -135,21 +177,6 @@ public struct FieldController: Sendable {
                 ],
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
-        logger.info(
-            "controller starting",
-            metadata: [
-                "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
-                "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
-                "raft.timing": "\(options.timing)"
-            ])
-        do {
-            try await group.run()
-        } catch {
-            try? store.close()
-            throw error
-        }
-        try? store.close()
-        logger.info("controller stopped", metadata: ["signal.id": "\(options.signal)"])
     }
 }
 

@@ -44,6 +44,9 @@ struct HTTPAPI: Sendable {
         router.post("/v1/commands") { request, _ in
             await handleCommand(request)
         }
+        router.put("/v1/detectors") { request, _ in
+            await handleDetectors(request)
+        }
         router.get("/v1/operators") { request, _ in
             if let denied = await readDenied(request) { return denied }
             return json(OperatorsResponse(signal: options.signal.rawValue, machine: await driver.machineCopy()))
@@ -74,22 +77,7 @@ struct HTTPAPI: Sendable {
                     try await writer.finish(nil)
                 })
         }
-        if options.faultInjection {
-            router.post("/v1/debug/fail-persist") { _, _ in
-                await driver.injectPersistFailure()
-                return json(["fail_next_persist": true])
-            }
-            router.post("/v1/debug/refuse-lamp-rows") { request, _ in
-                let on = request.uri.queryParameters.get("on") != "0"
-                await driver.setLampRowsRefused(on)
-                return json(["refuse_lamp_rows": on])
-            }
-            router.post("/v1/debug/isolate") { request, _ in
-                let on = request.uri.queryParameters.get("on") != "0"
-                await driver.setIsolated(on)
-                return json(["isolated": on])
-            }
-        }
+        if options.faultInjection { addFaultInjectionRoutes(router) }
         router.get("/metrics") { request, _ in
             if let denied = await readDenied(request) { return denied }
             let text = await metricsText()
@@ -98,6 +86,24 @@ struct HTTPAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         return router
+    }
+
+    /// The tests' fault injection (`--fault-injection` only): a failing write, refused lamp rows, cut links.
+    func addFaultInjectionRoutes(_ router: Router<BasicRequestContext>) {
+        router.post("/v1/debug/fail-persist") { _, _ in
+            await driver.injectPersistFailure()
+            return json(["fail_next_persist": true])
+        }
+        router.post("/v1/debug/refuse-lamp-rows") { request, _ in
+            let on = request.uri.queryParameters.get("on") != "0"
+            await driver.setLampRowsRefused(on)
+            return json(["refuse_lamp_rows": on])
+        }
+        router.post("/v1/debug/isolate") { request, _ in
+            let on = request.uri.queryParameters.get("on") != "0"
+            await driver.setIsolated(on)
+            return json(["isolated": on])
+        }
     }
 
     // MARK: - Handlers

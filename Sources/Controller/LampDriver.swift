@@ -17,16 +17,16 @@ public actor LampDriver {
     let clock: ControllerClock
     let periodMs: Int
     let logger: Logger
-    private var monitor: ConflictMonitor
-    private var shown: SignalState?
-    private var shownAtMs: Int64 = 0
+    var monitor: ConflictMonitor
+    var shown: SignalState?
+    var shownAtMs: Int64 = 0
     private var lastCheckedMs: Int64 = 0
-    private var trip: String?
-    private var subscribers: [Int: AsyncStream<LampUpdate>.Continuation] = [:]
+    var trip: String?
+    var subscribers: [Int: AsyncStream<LampUpdate>.Continuation] = [:]
     private var nextSubscriber = 0
     private var streamsClosed = false
     /// The lamp event log's derivation (Indiana hi-res codes, `Storage.HiResEventLog`).
-    private var eventLog: HiResEventLog
+    var eventLog: HiResEventLog
     /// How long the start-up flash lasts on every start.
     let startupFlashMs: Int64
     /// Where the lamps stand against the schedule (start-up, entering it, in step).
@@ -34,16 +34,25 @@ public actor LampDriver {
     /// The lamp events, in the order shown, to the Raft driver's group commit (LampEventChannel.swift).
     nonisolated let events: LampEventChannel
     /// `stop()` was called: `run` ends at its next wake-up (or at once, if it has not started).
-    private var stopRequested = false
-    private var running = false
+    var stopRequested = false
+    var running = false
     /// At most one warning per 10 s about lamp events dropped because the channel was full.
     private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 2)
+    /// An actuated signal (`actuated:` in the corridor file): its dual ring and settings (nil: fixed-time).
+    let actuated: (signal: ActuatedSignal, settings: ActuatedSettings)?
+    /// An actuated signal's local detector inputs (`PUT /v1/detectors`).
+    public nonisolated let detectors: DetectorPanel?
+    /// What an actuated signal shows (its last update).
+    var actuatedShown: LampUpdate?
 
     public init(
         signal: Signal, corridor: Corridor, driver: RaftDriver, clock: ControllerClock, periodMs: Int, logger: Logger,
-        startupFlashMs: Int64 = Limits.startupFlashMsDefault, events: LampEventChannel = LampEventChannel()
+        startupFlashMs: Int64 = Limits.startupFlashMsDefault, events: LampEventChannel = LampEventChannel(),
+        actuated: ActuatedSignal? = nil, actuatedSettings: ActuatedSettings = ActuatedSettings(control: .actuated)
     ) {
         self.signal = signal
+        self.actuated = actuated.map { ($0, actuatedSettings) }
+        self.detectors = actuated.map { DetectorPanel(detectors: $0.detectors, pushButtons: $0.pushButtons) }
         self.events = events
         self.clock = clock
         self.startupFlashMs = startupFlashMs
@@ -54,7 +63,7 @@ public actor LampDriver {
         self.monitor = ConflictMonitor(signal: signal)
     }
 
-    public func current() -> LampUpdate? { shown.map { update(from: $0) } }
+    public func current() -> LampUpdate? { actuatedShown ?? shown.map { update(from: $0) } }
 
     public func subscribe() -> AsyncStream<LampUpdate> {
         let (stream, continuation) = AsyncStream.makeStream(of: LampUpdate.self, bufferingPolicy: .bufferingNewest(256))
@@ -65,7 +74,7 @@ public actor LampDriver {
         let id = nextSubscriber
         nextSubscriber += 1
         subscribers[id] = continuation
-        if let s = shown { continuation.yield(update(from: s)) }
+        if let u = current() { continuation.yield(u) }
         continuation.onTermination = { [weak self] _ in
             Task { await self?.unsubscribe(id) }
         }
@@ -94,6 +103,16 @@ public actor LampDriver {
             running = false
             events.finish()
         }
+        if let a = actuated, let panel = detectors {
+            await runActuated(a.signal, settings: a.settings, panel: panel)
+        } else {
+            await runFixedTime()
+        }
+        for (_, c) in subscribers { c.finish() }
+    }
+
+    /// `run` for a fixed-time signal: the lamps follow the applied timeline (`SignalFollower`).
+    private func runFixedTime() async {
         let start = clock.corridorMs()
         let applied = driver.appliedSignal
         var seen = applied.current
@@ -160,7 +179,6 @@ public actor LampDriver {
         // The last record of this run (182), whether a stop or the controller's cancellation ended it: it
         // goes through the channel like every other event, so the shutdown's drain is what stores it.
         record(eventLog.stopEvents(atMs: max(clock.corridorMs(), follower.nowMs)))
-        for (_, c) in subscribers { c.finish() }
     }
 
     /// Ends `run` at its next wake-up (woken now) and with it the lamp event channel: the shutdown then
@@ -210,7 +228,7 @@ public actor LampDriver {
     }
 
     /// Hands `batch` to the channel; a full channel drops it, counted and (rate-limited) logged.
-    private func record(_ batch: [LampEvent]) {
+    func record(_ batch: [LampEvent]) {
         guard !batch.isEmpty else { return }
         let instruments = driver.instruments
         switch events.send(batch) {

@@ -146,53 +146,81 @@ public enum StartupCheck {
     /// first start; on every later start refuses another corridor, another node, another corridor file
     /// (by fingerprint) and a database that lost its state.
     public static func checkIdentity(store: RaftStore, options: ControllerOptions, logger: Logger) throws {
-        let folder = options.dataDirectory
         let record = try store.folderRecord()
         let given = try identity(for: options)
         if let recorded = record.identity {
-            guard recorded.corridorID == given.corridorID else {
-                throw StartupRefusal.otherCorridor(
-                    folder: folder, recorded: recorded.corridorID, given: given.corridorID)
-            }
-            guard recorded.nodeID == given.nodeID else {
-                throw StartupRefusal.otherNode(folder: folder, recorded: recorded.nodeID, given: given.nodeID)
-            }
-            if recorded.fingerprint != given.fingerprint {
-                // The same file as at first start whose fingerprint this build computes differently (a
-                // new state encoding changes the genesis bytes): the folder's copy of the first file
-                // decides. Otherwise: another corridor file.
-                if let first = firstStartIdentity(options), first.fingerprint == given.fingerprint {
-                    logger.notice(
-                        "the corridor file is the one of the first start; recording the fingerprint this build computes",
-                        metadata: [
-                            "data": "\(folder)", "fingerprint.recorded": "\(recorded.fingerprintHex)",
-                            "fingerprint.now": "\(given.fingerprintHex)"
-                        ])
-                    try store.updateFingerprint(given.fingerprint)
-                } else {
-                    throw StartupRefusal.otherCorridorFile(
-                        folder: folder, corridorPath: options.corridorPath,
-                        differences: differences(
-                            recorded: recorded, given: given, folder: folder, document: options.document),
-                        recorded: recorded.fingerprintHex, given: given.fingerprintHex)
-                }
-            }
-            if record.hardState.term < record.highWaterTerm || record.hardState.commit < record.highWaterCommit {
-                guard options.forceNewMember else {
-                    throw StartupRefusal.stateLost(
-                        folder: folder, term: record.hardState.term, highestTerm: record.highWaterTerm,
-                        commit: record.hardState.commit, highestCommit: record.highWaterCommit)
-                }
-                logger.critical(
-                    "--force-new-member: the database lost its state; this node starts with no memory of it",
-                    metadata: [
-                        "data": "\(folder)", "raft.term": "\(record.hardState.term)",
-                        "highest.term": "\(record.highWaterTerm)"
-                    ])
-                try store.resetHighWaterMarks()
-            }
+            try checkRecorded(recorded, given: given, record: record, store: store, options: options, logger: logger)
             return
         }
+        try checkBeforeRecording(given, record: record, options: options, logger: logger)
+        let folder = options.dataDirectory
+        try store.recordIdentity(given)
+        logger.info(
+            "data folder identity recorded",
+            metadata: [
+                "data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)",
+                "cluster": "\(given.clusterID)",
+                "fingerprint": "\(given.fingerprintHex)"
+            ])
+    }
+
+    /// A folder with a recorded identity: the same corridor, node and corridor file (a fingerprint that
+    /// only this build computes differently is re-recorded), and a hard state that never went backwards
+    /// (unless --force-new-member).
+    static func checkRecorded(
+        _ recorded: FolderIdentity, given: FolderIdentity, record: FolderRecord, store: RaftStore,
+        options: ControllerOptions, logger: Logger
+    ) throws {
+        let folder = options.dataDirectory
+        guard recorded.corridorID == given.corridorID else {
+            throw StartupRefusal.otherCorridor(
+                folder: folder, recorded: recorded.corridorID, given: given.corridorID)
+        }
+        guard recorded.nodeID == given.nodeID else {
+            throw StartupRefusal.otherNode(folder: folder, recorded: recorded.nodeID, given: given.nodeID)
+        }
+        if recorded.fingerprint != given.fingerprint {
+            // The same file as at first start whose fingerprint this build computes differently (a
+            // new state encoding changes the genesis bytes): the folder's copy of the first file
+            // decides. Otherwise: another corridor file.
+            if let first = firstStartIdentity(options), first.fingerprint == given.fingerprint {
+                logger.notice(
+                    "the corridor file is the one of the first start; recording the fingerprint this build computes",
+                    metadata: [
+                        "data": "\(folder)", "fingerprint.recorded": "\(recorded.fingerprintHex)",
+                        "fingerprint.now": "\(given.fingerprintHex)"
+                    ])
+                try store.updateFingerprint(given.fingerprint)
+            } else {
+                throw StartupRefusal.otherCorridorFile(
+                    folder: folder, corridorPath: options.corridorPath,
+                    differences: differences(
+                        recorded: recorded, given: given, folder: folder, document: options.document),
+                    recorded: recorded.fingerprintHex, given: given.fingerprintHex)
+            }
+        }
+        if record.hardState.term < record.highWaterTerm || record.hardState.commit < record.highWaterCommit {
+            guard options.forceNewMember else {
+                throw StartupRefusal.stateLost(
+                    folder: folder, term: record.hardState.term, highestTerm: record.highWaterTerm,
+                    commit: record.hardState.commit, highestCommit: record.highWaterCommit)
+            }
+            logger.critical(
+                "--force-new-member: the database lost its state; this node starts with no memory of it",
+                metadata: [
+                    "data": "\(folder)", "raft.term": "\(record.hardState.term)",
+                    "highest.term": "\(record.highWaterTerm)"
+                ])
+            try store.resetHighWaterMarks()
+        }
+    }
+
+    /// A folder without a recorded identity: refused if it has a history but an empty database (unless
+    /// --force-new-member); an upgraded folder's first corridor file must be the one given.
+    static func checkBeforeRecording(
+        _ given: FolderIdentity, record: FolderRecord, options: ControllerOptions, logger: Logger
+    ) throws {
+        let folder = options.dataDirectory
         // No identity recorded: a new folder, a folder written before identities were recorded, or a
         // database that was emptied or re-created.
         if !record.hasRaftState {
@@ -226,14 +254,6 @@ public enum StartupCheck {
                 "recording the identity of a data folder written before identities were recorded",
                 metadata: ["data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)"])
         }
-        try store.recordIdentity(given)
-        logger.info(
-            "data folder identity recorded",
-            metadata: [
-                "data": "\(folder)", "corridor": "\(given.corridorID)", "node": "\(given.nodeID)",
-                "cluster": "\(given.clusterID)",
-                "fingerprint": "\(given.fingerprintHex)"
-            ])
     }
 
     /// The identity computed (by this build) from the folder's copy of the corridor file of its first

@@ -151,6 +151,9 @@ public struct CorridorDocument: Hashable, Sendable {
     /// `schedule:`: the time-of-day schedule the corridor follows from its reference epoch (nil: none; the
     /// mode changes only by command). Part of the genesis state; changed later by `set-schedule` commands.
     public var schedule: TimeOfDaySchedule?
+    /// `actuated:` (ActuatedSection.swift): which signals run the dual-ring controller, and its settings (nil:
+    /// every signal fixed-time). Each controller's own, not part of the initial state.
+    public var actuated: ActuatedSection?
 
     /// `https` when the API is TLS, else `http`.
     public var apiScheme: String { apiCertificateAuthority == nil ? "http" : "https" }
@@ -374,6 +377,7 @@ struct Reader {
         let security = try optional(&top, "security").map { try self.security($0) } ?? SecuritySection()
         var schedule: TimeOfDaySchedule?
         if let schedAt = optional(&top, "schedule") { schedule = try self.schedule(schedAt, plans: plans.map(\.id)) }
+        let actuatedAt = optional(&top, "actuated")
         try done(top)
         let corridor: Corridor
         do {
@@ -387,6 +391,7 @@ struct Reader {
             firstEngineer: security.firstEngineer, initialOperators: security.operators,
             apiCertificateAuthority: security.apiCertificateAuthority)
         doc.schedule = schedule
+        doc.actuated = try actuatedAt.map { try actuatedSection($0, corridor: corridor) }
         return doc
     }
 

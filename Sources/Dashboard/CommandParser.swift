@@ -25,96 +25,135 @@ public enum DashboardCommand {
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let verb = words.first?.lowercased() else { return .failure(ParseError(description: "empty command")) }
         let args = Array(words.dropFirst())
+        let c = Context(document: document, operatorName: operatorName, clientID: clientID, sequence: sequence)
+        switch verb {
+        case "mode": return parseMode(args, c)
+        case "hold": return parseHold(args, c)
+        case "release": return parseRelease(args, c)
+        case "flash", "unflash": return parseFlash(verb, args, c)
+        case "preempt": return parsePreempt(args, c)
+        case "cancel": return parseCancel(args, c)
+        default:
+            return c.fail("unknown command '\(verb)': use mode, hold, release, flash, unflash, preempt or cancel")
+        }
+    }
+
+    /// What every command's parser needs: the corridor, and the request's sender and sequence.
+    struct Context {
+        let document: CorridorDocument
+        let operatorName: String
+        let clientID: String
+        let sequence: UInt64
+
         func fail(_ s: String) -> Result<CommandRequest, ParseError> { .failure(ParseError(description: s)) }
+
         func request(_ type: String) -> CommandRequest {
             CommandRequest(operator: operatorName, clientID: clientID, sequence: sequence, type: type)
         }
+
+        /// A signal id of this corridor, or nil.
         func signal(_ s: String) -> Int? {
             guard let v = parseSignal(s), document.endpoints.contains(where: { $0.signal.rawValue == v }) else {
                 return nil
             }
             return v
         }
-        let plans = document.corridor.plans.map(\.id.rawValue)
-        switch verb {
-        case "mode":
-            // mode PLAN [until next|MS]: with a schedule, the override lasts until its next change or that time.
-            guard args.count == 1 || (args.count == 3 && args[1] == "until") else {
-                return fail("usage: mode PLAN (one of: \((plans + ["flash"]).joined(separator: ", "))) [until next|MS]")
-            }
-            var r = request("mode")
-            r.plan = args[0]
-            if args.count == 3 {
-                guard args[2] == "next" || Int64(args[2]) != nil else {
-                    return fail("until: 'next' or ms since the Unix epoch")
-                }
-                r.until = args[2]
-            }
-            return .success(r)
-        case "hold":
-            guard (1...2).contains(args.count) else { return fail("usage: hold S12 [STAGE]") }
-            guard let s = signal(args[0]) else { return fail("'\(args[0])' is not a signal of \(document.id)") }
-            var r = request("hold")
-            r.signal = s
-            r.stage = args.count == 2 ? args[1] : nil
-            return .success(r)
-        case "release":
-            guard args.count == 1 else { return fail("usage: release S12") }
-            guard let s = signal(args[0]) else { return fail("'\(args[0])' is not a signal of \(document.id)") }
-            var r = request("release")
-            r.signal = s
-            return .success(r)
-        case "flash", "unflash":
-            guard args.count <= 1 else { return fail("usage: \(verb) [S12]") }
-            var r = request(verb)
-            if let a = args.first {
-                guard let s = signal(a) else { return fail("'\(a)' is not a signal of \(document.id)") }
-                r.signal = s
-            }
-            return .success(r)
-        case "preempt":
-            guard args.count >= 2 else { return fail("usage: preempt S05-S11 DIRECTION [SPEED_KMH]") }
-            var rest = args
-            var speed: Int?
-            if let last = rest.last, let v = Int(last), rest.count >= 3 {
-                speed = v
-                rest.removeLast()
-            }
-            let dirWord = rest.removeLast()
-            guard let direction = direction(dirWord, document: document) else {
-                return fail(
-                    "unknown direction '\(dirWord)': use \(document.increasingName), \(document.decreasingName), inbound or outbound"
-                )
-            }
-            // A range names a stretch of road: it is travelled in the preemption's direction, so
-            // "S05-S11 inbound" runs S11, S10, …, S05. Single ids keep the order given.
-            var list: [Int] = []
-            for w in rest {
-                switch parseSignalList([w]) {
-                case .success(let l):
-                    let ascending = l.count > 1 ? l.sorted() : l
-                    list += direction == document.decreasingName && l.count > 1 ? ascending.reversed() : ascending
-                case .failure(let e): return fail(e.description)
-                }
-            }
-            if let bad = list.first(where: { signal("\($0)") == nil }) {
-                return fail("S\(bad) is not a signal of \(document.id)")
-            }
-            var r = request("preempt")
-            r.signals = list
-            r.direction = direction
-            r.speedKmh = speed
-            return .success(r)
-        case "cancel":
-            guard args.count == 1, let i = UInt64(args[0].hasPrefix("#") ? String(args[0].dropFirst()) : args[0]) else {
-                return fail("usage: cancel INDEX (the log index of the preemption)")
-            }
-            var r = request("cancel_preemption")
-            r.index = i
-            return .success(r)
-        default:
-            return fail("unknown command '\(verb)': use mode, hold, release, flash, unflash, preempt or cancel")
+
+        func notASignal(_ word: String) -> Result<CommandRequest, ParseError> {
+            fail("'\(word)' is not a signal of \(document.id)")
         }
+    }
+
+    /// `mode PLAN [until next|MS]`: with a schedule, the override lasts until its next change or that time.
+    static func parseMode(_ args: [String], _ c: Context) -> Result<CommandRequest, ParseError> {
+        let plans = c.document.corridor.plans.map(\.id.rawValue)
+        guard args.count == 1 || (args.count == 3 && args[1] == "until") else {
+            return c.fail("usage: mode PLAN (one of: \((plans + ["flash"]).joined(separator: ", "))) [until next|MS]")
+        }
+        var r = c.request("mode")
+        r.plan = args[0]
+        if args.count == 3 {
+            guard args[2] == "next" || Int64(args[2]) != nil else {
+                return c.fail("until: 'next' or ms since the Unix epoch")
+            }
+            r.until = args[2]
+        }
+        return .success(r)
+    }
+
+    static func parseHold(_ args: [String], _ c: Context) -> Result<CommandRequest, ParseError> {
+        guard (1...2).contains(args.count) else { return c.fail("usage: hold S12 [STAGE]") }
+        guard let s = c.signal(args[0]) else { return c.notASignal(args[0]) }
+        var r = c.request("hold")
+        r.signal = s
+        r.stage = args.count == 2 ? args[1] : nil
+        return .success(r)
+    }
+
+    static func parseRelease(_ args: [String], _ c: Context) -> Result<CommandRequest, ParseError> {
+        guard args.count == 1 else { return c.fail("usage: release S12") }
+        guard let s = c.signal(args[0]) else { return c.notASignal(args[0]) }
+        var r = c.request("release")
+        r.signal = s
+        return .success(r)
+    }
+
+    /// `flash [S12]`, `unflash [S12]`: no signal, the whole corridor.
+    static func parseFlash(_ verb: String, _ args: [String], _ c: Context) -> Result<CommandRequest, ParseError> {
+        guard args.count <= 1 else { return c.fail("usage: \(verb) [S12]") }
+        var r = c.request(verb)
+        if let a = args.first {
+            guard let s = c.signal(a) else { return c.notASignal(a) }
+            r.signal = s
+        }
+        return .success(r)
+    }
+
+    /// `preempt S05-S11 DIRECTION [SPEED_KMH]`.
+    static func parsePreempt(_ args: [String], _ c: Context) -> Result<CommandRequest, ParseError> {
+        let document = c.document
+        guard args.count >= 2 else { return c.fail("usage: preempt S05-S11 DIRECTION [SPEED_KMH]") }
+        var rest = args
+        var speed: Int?
+        if let last = rest.last, let v = Int(last), rest.count >= 3 {
+            speed = v
+            rest.removeLast()
+        }
+        let dirWord = rest.removeLast()
+        guard let direction = direction(dirWord, document: document) else {
+            return c.fail(
+                "unknown direction '\(dirWord)': use \(document.increasingName), \(document.decreasingName), inbound or outbound"
+            )
+        }
+        // A range names a stretch of road: it is travelled in the preemption's direction, so
+        // "S05-S11 inbound" runs S11, S10, …, S05. Single ids keep the order given.
+        var list: [Int] = []
+        for w in rest {
+            switch parseSignalList([w]) {
+            case .success(let l):
+                let ascending = l.count > 1 ? l.sorted() : l
+                list += direction == document.decreasingName && l.count > 1 ? ascending.reversed() : ascending
+            case .failure(let e): return c.fail(e.description)
+            }
+        }
+        if let bad = list.first(where: { c.signal("\($0)") == nil }) {
+            return c.fail("S\(bad) is not a signal of \(document.id)")
+        }
+        var r = c.request("preempt")
+        r.signals = list
+        r.direction = direction
+        r.speedKmh = speed
+        return .success(r)
+    }
+
+    /// `cancel INDEX`: the log index of the preemption (`#` before it allowed).
+    static func parseCancel(_ args: [String], _ c: Context) -> Result<CommandRequest, ParseError> {
+        guard args.count == 1, let i = UInt64(args[0].hasPrefix("#") ? String(args[0].dropFirst()) : args[0]) else {
+            return c.fail("usage: cancel INDEX (the log index of the preemption)")
+        }
+        var r = c.request("cancel_preemption")
+        r.index = i
+        return .success(r)
     }
 
     /// The corridor's name for a direction word: what the API accepts, plus inbound (towards the first

@@ -61,72 +61,81 @@ public struct DashboardApp: Sendable {
         }
 
         await withTaskGroup(of: Void.self) { group in
-            // Status of every controller, twice a second.
-            group.addTask {
-                while !Task.isCancelled {
-                    let rows = await client.statusAll(timeoutSeconds: 1)
-                    let now = wallClockMs()
-                    box.update { $0.applyStatuses(rows.map(\.status), atMs: now) }
-                    try? await Task.sleep(nanoseconds: 500_000_000)
-                }
-            }
-            // The signer's role, from the replicated registry, every 5 s.
+            group.addTask { await Self.pollStatuses(client: client, box: box) }
             if let signer {
-                group.addTask {
-                    while !Task.isCancelled {
-                        if let list = await client.operators() {
-                            let me = list.operators.first { $0.keyID == OperatorKeys.keyIDText(signer.keyID) }
-                            let text: String
-                            if let me, me.revokedAt == nil {
-                                text = "\(signer.name) · \(me.role)"
-                            } else if me != nil {
-                                text = "\(signer.name) · KEY REVOKED"
-                            } else {
-                                text = "\(signer.name) · NOT REGISTERED"
-                            }
-                            box.update { $0.signedIn = text }
-                        }
-                        try? await Task.sleep(nanoseconds: 5_000_000_000)
-                    }
-                }
+                group.addTask { await Self.pollRole(of: signer, client: client, box: box) }
             }
             // Every lamp stream.
             for e in document.endpoints {
-                let signal = e.signal.rawValue
-                group.addTask {
-                    let document = self.document
-                    let reader = self.signer
-                    await LampStreamFollower(
-                        connection: client.connection, host: e.api.host, port: e.api.port,
-                        onUpdate: { u, first in box.update { $0.applyLamps(u, first: first) } },
-                        onDown: { box.update { $0.streamDown(signal: signal) } },
-                        credential: {
-                            reader.map {
-                                ReadCredential.header(
-                                    $0, corridorID: document.id, path: "/v1/lamps/stream", nowMs: wallClockMs())
-                            }
-                        }
-                    ).run()
-                }
+                group.addTask { await self.followLamps(of: e, client: client, box: box) }
             }
-            // The screen.
-            group.addTask {
-                let period = UInt64(1_000_000_000 / refreshPerSecond)
-                while !Task.isCancelled {
-                    let size = terminal.size()
-                    let screen = box.update { m -> Screen in
-                        m.nowMs = wallClockMs()
-                        return DashboardRenderer.render(m, width: size.width, height: size.height)
-                    }
-                    terminal.draw(screen, color: color)
-                    try? await Task.sleep(nanoseconds: period)
-                }
-            }
+            group.addTask { await self.drawScreen(terminal, box: box) }
             // The keyboard; its end (quit) ends the dashboard.
             for await key in keys.stream() {
                 if handle(key, box: box, client: client, clientID: clientID, sequence: sequence) == .quit { break }
             }
             group.cancelAll()
+        }
+    }
+
+    /// Status of every controller, twice a second.
+    private static func pollStatuses(client: ConsoleClient, box: ModelBox) async {
+        while !Task.isCancelled {
+            let rows = await client.statusAll(timeoutSeconds: 1)
+            let now = wallClockMs()
+            box.update { $0.applyStatuses(rows.map(\.status), atMs: now) }
+            try? await Task.sleep(nanoseconds: 500_000_000)
+        }
+    }
+
+    /// The signer's role, from the replicated registry, every 5 s.
+    private static func pollRole(of signer: OperatorSigner, client: ConsoleClient, box: ModelBox) async {
+        while !Task.isCancelled {
+            if let list = await client.operators() {
+                let me = list.operators.first { $0.keyID == OperatorKeys.keyIDText(signer.keyID) }
+                let text: String
+                if let me, me.revokedAt == nil {
+                    text = "\(signer.name) · \(me.role)"
+                } else if me != nil {
+                    text = "\(signer.name) · KEY REVOKED"
+                } else {
+                    text = "\(signer.name) · NOT REGISTERED"
+                }
+                box.update { $0.signedIn = text }
+            }
+            try? await Task.sleep(nanoseconds: 5_000_000_000)
+        }
+    }
+
+    /// One controller's lamp stream into the model (reconnecting as `LampStreamFollower` does).
+    private func followLamps(of e: SignalEndpoints, client: ConsoleClient, box: ModelBox) async {
+        let signal = e.signal.rawValue
+        let document = self.document
+        let reader = self.signer
+        await LampStreamFollower(
+            connection: client.connection, host: e.api.host, port: e.api.port,
+            onUpdate: { u, first in box.update { $0.applyLamps(u, first: first) } },
+            onDown: { box.update { $0.streamDown(signal: signal) } },
+            credential: {
+                reader.map {
+                    ReadCredential.header(
+                        $0, corridorID: document.id, path: "/v1/lamps/stream", nowMs: wallClockMs())
+                }
+            }
+        ).run()
+    }
+
+    /// The screen, `refreshPerSecond` times a second.
+    private func drawScreen(_ terminal: Terminal, box: ModelBox) async {
+        let period = UInt64(1_000_000_000 / refreshPerSecond)
+        while !Task.isCancelled {
+            let size = terminal.size()
+            let screen = box.update { m -> Screen in
+                m.nowMs = wallClockMs()
+                return DashboardRenderer.render(m, width: size.width, height: size.height)
+            }
+            terminal.draw(screen, color: color)
+            try? await Task.sleep(nanoseconds: period)
         }
     }
 

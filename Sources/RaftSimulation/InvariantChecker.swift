@@ -87,8 +87,24 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
         if violations.count < 20 { violations.append("step \(step): \(message)") }
     }
 
-    /// Observes one live node after a step.
+    /// Observes one live node after a step: its vote, election safety, log matching, the configuration its
+    /// log implies, the committed log, configuration appends, and the leader properties, in that order (a
+    /// log-matching or commit-index violation stops the checks that would build on it).
     mutating func observe(_ raft: RaftNode, step: Int) {
+        checkVote(raft, step: step)
+        checkElectionSafety(raft, step: step)
+        guard let log = checkLogMatching(raft, step: step) else { return }
+        checkImpliedConfiguration(raft, lastConfig: log.lastConfig, step: step)
+        guard extendCommitted(raft, step: step) else { return }
+        checkConfigurationAppends(log.newConfigs, node: raft.id, step: step)
+        checkLeader(raft, step: step)
+    }
+
+    /// A configuration entry a node holds that this checker had not seen before: where, in which term, and
+    /// the index of the configuration entry before it in that node's log (0: none).
+    private typealias NewConfig = (index: LogIndex, term: Term, previous: LogIndex)
+
+    private mutating func checkVote(_ raft: RaftNode, step: Int) {
         let id = raft.id
         // One vote per term, as the node itself records it within one incarnation (covers votes for
         // itself too; a vote lost in a crash before it was persisted or sent may be cast again).
@@ -99,20 +115,31 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             }
             votesHeld[key] = raft.vote
         }
-        // Election safety.
+    }
+
+    private mutating func checkElectionSafety(_ raft: RaftNode, step: Int) {
+        let id = raft.id
         if raft.role == .leader {
             if let other = leaderOfTerm[raft.term], other != id {
                 fail(step: step, "two leaders in term \(raft.term): \(other) and \(id)")
             }
             leaderOfTerm[raft.term] = id
         }
+    }
+
+    /// Log matching over the node's entries; nil after a violation, else its newest configuration entry and
+    /// the configuration entries first seen now.
+    private mutating func checkLogMatching(
+        _ raft: RaftNode, step: Int
+    ) -> (lastConfig: Membership?, newConfigs: [NewConfig])? {
+        let id = raft.id
         // Log matching, checked incrementally: the same (index, term) must always carry the same entry
         // and follow the same term; by induction equal entries then have equal prefixes.
         var prevTerm = raft.term(at: raft.firstIndex - 1) ?? 0
         var prevConfig: Membership?
         var prevConfigIndex: LogIndex = 0
         var lastConfig: Membership?
-        var newConfigs: [(index: LogIndex, term: Term, previous: LogIndex)] = []
+        var newConfigs: [NewConfig] = []
         for e in raft.entries {
             let i = Int(e.index)
             while seenAt.count <= i { seenAt.append([]) }
@@ -123,7 +150,7 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
                     fail(
                         step: step,
                         "log matching: node \(id) holds a different entry at index \(e.index) term \(e.term)")
-                    return
+                    return nil
                 }
                 config = s.config
             } else {
@@ -148,6 +175,11 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             }
             prevTerm = e.term
         }
+        return (lastConfig, newConfigs)
+    }
+
+    private mutating func checkImpliedConfiguration(_ raft: RaftNode, lastConfig: Membership?, step: Int) {
+        let id = raft.id
         // The configuration a node uses is the one its log implies: the newest configuration entry,
         // else its snapshot's, else the one it was started with (thesis §4.1).
         let implied = lastConfig ?? raft.snapshot?.membership ?? raft.config.membership
@@ -157,11 +189,17 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
                 "configuration: node \(id) uses \(raft.membership.voters)+\(raft.membership.learners) but its log implies \(implied.voters)+\(implied.learners)"
             )
         }
+    }
+
+    /// Checks the node's commit index against the committed log and extends that log with what the node
+    /// committed beyond it; false when its commit index lies beyond its own log (nothing more is checked).
+    private mutating func extendCommitted(_ raft: RaftNode, step: Int) -> Bool {
+        let id = raft.id
         // The committed log grows from every node's commit index; a node must agree with it.
         let commit = Int(raft.commitIndex)
         if commit > raft.entries.count + Int(raft.firstIndex) - 1 {
             fail(step: step, "node \(id) commit \(commit) beyond its last index \(raft.lastIndex)")
-            return
+            return false
         }
         let agree = min(commit, committed.count)
         if agree > 0, agree >= Int(raft.firstIndex), let e = raft.entry(at: LogIndex(agree)), e != committed[agree - 1]
@@ -191,6 +229,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
             }
             commitGrew(step: step)
         }
+        return true
+    }
+
+    private mutating func checkConfigurationAppends(_ newConfigs: [NewConfig], node id: NodeID, step: Int) {
         // A leader appends a configuration entry only after its previous one is committed and after it
         // committed an entry of its own term (Ongaro's 2015 fix to single-server changes).
         for c in newConfigs {
@@ -210,6 +252,10 @@ struct SafetyChecker<Machine: SimulatedStateMachine> {
                 )
             }
         }
+    }
+
+    private mutating func checkLeader(_ raft: RaftNode, step: Int) {
+        let id = raft.id
         // Leader append-only and leader completeness.
         if raft.role == .leader {
             var state = leading[id]

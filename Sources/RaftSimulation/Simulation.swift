@@ -580,98 +580,133 @@ public struct ClusterSimulation<Machine: SimulatedStateMachine> {
         case transferLagging, replayTimeoutNow, replayLeader, strandLeader, delay, readAtLeader
     }
 
+    /// One step of the schedule; every random choice is drawn from `rng` inside the action, so a seed
+    /// replays the same run.
     mutating func perform(_ action: Action) {
         switch action {
-        case .deliver:
-            guard !network.isEmpty else { return }
-            let m = network.remove(at: rng.below(network.count))
-            deliver(m)
-        case .tick:
-            var pick = rng.below(tickRate.reduce(0, +))
-            var i = 0
-            while pick >= tickRate[i] {
-                pick -= tickRate[i]
-                i += 1
-            }
-            tick(i)
-        case .tickAll:
-            for i in nodes.indices { tick(i) }
-        case .persist:
-            let candidates = nodes.indices.filter { !nodes[$0].pending.isEmpty }
-            guard !candidates.isEmpty else { return }
-            completeWrite(candidates[rng.below(candidates.count)])
+        case .deliver: deliverRandom()
+        case .tick: tickWeighted()
+        case .tickAll: for i in nodes.indices { tick(i) }
+        case .persist: persistRandom()
         case .propose:
             let i = rng.below(nodes.count)
             propose(i, count: 1 + rng.below(3))
         case .read:
             let i = rng.below(nodes.count)
             read(i)
-        case .drop:
-            guard !network.isEmpty else { return }
-            let m = network.remove(at: rng.below(network.count))
-            trace.message(2, m, "drop \(describe(m))")
-        case .duplicate:
-            guard !network.isEmpty, network.count < maxNetwork else { return }
-            let m = network[rng.below(network.count)]
-            network.append(m)
-            trace.message(3, m, "dup \(describe(m))")
+        case .drop: dropRandom()
+        case .duplicate: duplicateRandom()
         case .crash:
             let i = rng.below(nodes.count)
             crash(i)
-        case .restart:
-            let down = nodes.indices.filter { nodes[$0].raft == nil && nodes[$0].provisioned }
-            guard !down.isEmpty else { return }
-            restart(down[rng.below(down.count)])
-        case .partition:
-            partition()
+        case .restart: restartRandom()
+        case .partition: partition()
         case .heal:
             cut = []
             trace.add(4, "heal")
-        case .compact:
-            compact(rng.below(nodes.count))
-        case .membership:
-            changeMembership()
-        case .transfer:
-            transfer()
-        case .isolateLeader:
-            guard let l = nodes.first(where: { $0.raft?.role == .leader })?.id else { return }
-            for other in nodes.map(\.id) where other != l {
-                cut.insert(Link(from: l, to: other))
-                cut.insert(Link(from: other, to: l))
-            }
-            trace.add(5, l, "isolate leader \(l)")
-        case .replay:
-            guard !delivered.isEmpty else { return }
-            let m = delivered[rng.below(delivered.count)]
-            trace.message(6, m, "replay \(describe(m))")
-            deliver(m)
-        case .transferLagging:
-            transferToLagging()
-        case .replayTimeoutNow:
-            guard !timeoutNows.isEmpty else { return }
-            let m = timeoutNows[rng.below(timeoutNows.count)]
-            trace.message(22, m, "replay timeoutNow \(describe(m))")
-            if let t = nodes[Int(m.to) - 1].raft?.term, t > m.term { coverage.staleTimeoutNow += 1 }
-            deliver(m)
-        case .replayLeader:
-            guard !leaderSent.isEmpty else { return }
-            let m = leaderSent[rng.below(leaderSent.count)]
-            trace.message(23, m, "replay leader message \(describe(m))")
-            if let t = nodes[Int(m.to) - 1].raft?.term, t > m.term { coverage.staleLeaderMessages += 1 }
-            deliver(m)
-        case .strandLeader:
-            strandLeader()
-        case .delay:
-            delayMessage()
-        case .readAtLeader:
-            let leaders = nodes.indices.filter { nodes[$0].raft?.role == .leader }
-            guard !leaders.isEmpty else { return }
-            let li = leaders[rng.below(leaders.count)]
-            if nodes.contains(where: { ($0.raft?.term ?? 0) > nodes[li].raft!.term }) {
-                coverage.readsAtDeposedLeader += 1
-            }
-            read(li)
+        case .compact: compact(rng.below(nodes.count))
+        case .membership: changeMembership()
+        case .transfer: transfer()
+        case .isolateLeader: isolateLeader()
+        case .replay: replayDelivered()
+        case .transferLagging: transferToLagging()
+        case .replayTimeoutNow: replayTimeoutNow()
+        case .replayLeader: replayLeaderMessage()
+        case .strandLeader: strandLeader()
+        case .delay: delayMessage()
+        case .readAtLeader: readAtLeader()
         }
+    }
+
+    // MARK: - The actions
+
+    private mutating func deliverRandom() {
+        guard !network.isEmpty else { return }
+        let m = network.remove(at: rng.below(network.count))
+        deliver(m)
+    }
+
+    /// Ticks one node, chosen with the weights of `tickRate`.
+    private mutating func tickWeighted() {
+        var pick = rng.below(tickRate.reduce(0, +))
+        var i = 0
+        while pick >= tickRate[i] {
+            pick -= tickRate[i]
+            i += 1
+        }
+        tick(i)
+    }
+
+    /// Completes the pending disk write of one node that has one.
+    private mutating func persistRandom() {
+        let candidates = nodes.indices.filter { !nodes[$0].pending.isEmpty }
+        guard !candidates.isEmpty else { return }
+        completeWrite(candidates[rng.below(candidates.count)])
+    }
+
+    private mutating func dropRandom() {
+        guard !network.isEmpty else { return }
+        let m = network.remove(at: rng.below(network.count))
+        trace.message(2, m, "drop \(describe(m))")
+    }
+
+    private mutating func duplicateRandom() {
+        guard !network.isEmpty, network.count < maxNetwork else { return }
+        let m = network[rng.below(network.count)]
+        network.append(m)
+        trace.message(3, m, "dup \(describe(m))")
+    }
+
+    /// Restarts one crashed, provisioned node.
+    private mutating func restartRandom() {
+        let down = nodes.indices.filter { nodes[$0].raft == nil && nodes[$0].provisioned }
+        guard !down.isEmpty else { return }
+        restart(down[rng.below(down.count)])
+    }
+
+    /// Cuts the leader off from every other node, both ways.
+    private mutating func isolateLeader() {
+        guard let l = nodes.first(where: { $0.raft?.role == .leader })?.id else { return }
+        for other in nodes.map(\.id) where other != l {
+            cut.insert(Link(from: l, to: other))
+            cut.insert(Link(from: other, to: l))
+        }
+        trace.add(5, l, "isolate leader \(l)")
+    }
+
+    /// Delivers again a message that was delivered before.
+    private mutating func replayDelivered() {
+        guard !delivered.isEmpty else { return }
+        let m = delivered[rng.below(delivered.count)]
+        trace.message(6, m, "replay \(describe(m))")
+        deliver(m)
+    }
+
+    private mutating func replayTimeoutNow() {
+        guard !timeoutNows.isEmpty else { return }
+        let m = timeoutNows[rng.below(timeoutNows.count)]
+        trace.message(22, m, "replay timeoutNow \(describe(m))")
+        if let t = nodes[Int(m.to) - 1].raft?.term, t > m.term { coverage.staleTimeoutNow += 1 }
+        deliver(m)
+    }
+
+    private mutating func replayLeaderMessage() {
+        guard !leaderSent.isEmpty else { return }
+        let m = leaderSent[rng.below(leaderSent.count)]
+        trace.message(23, m, "replay leader message \(describe(m))")
+        if let t = nodes[Int(m.to) - 1].raft?.term, t > m.term { coverage.staleLeaderMessages += 1 }
+        deliver(m)
+    }
+
+    /// A read at a node that believes it leads (possibly deposed already).
+    private mutating func readAtLeader() {
+        let leaders = nodes.indices.filter { nodes[$0].raft?.role == .leader }
+        guard !leaders.isEmpty else { return }
+        let li = leaders[rng.below(leaders.count)]
+        if nodes.contains(where: { ($0.raft?.term ?? 0) > nodes[li].raft!.term }) {
+            coverage.readsAtDeposedLeader += 1
+        }
+        read(li)
     }
 
     // MARK: - Scenario families (issue 22)

@@ -198,7 +198,20 @@ public enum BandOptimizer {
         b = min(max(b, total - minGBar), minG)
         let bBar = total - b
 
-        // Read a solution back, last signal first.
+        let (y, roundTrip) = try readBack(p, sets: sets)
+        let (t, s) = travelTimes(p, roundTrips: roundTrip)
+        let offsets = try twoWayOffsets(p, g: g, gBar: gBar, t: t, s: s, y: y, total: total, b: b, bBar: bBar)
+        return Solution(
+            offsetsMs: offsets, increasingBandMs: b, decreasingBandMs: bBar,
+            increasingTravelMs: t, decreasingTravelMs: s)
+    }
+
+    /// Reads a solution back from the reachable sets, last signal first: each signal's y and each link's
+    /// round trip (the one nearest the nominal round trip).
+    static func readBack(
+        _ p: Problem, sets: [Intervals]
+    ) throws(Failure) -> (y: [Milliseconds], roundTrip: [Milliseconds]) {
+        let n = p.greensMs.count
         var y = [Milliseconds](repeating: 0, count: n)
         var roundTrip = [Milliseconds](repeating: 0, count: max(0, n - 1))
         y[n - 1] = midpoint(of: sets[n - 1])
@@ -231,7 +244,15 @@ public enum BandOptimizer {
                 roundTrip[i] = chosen.r
             }
         }
-        // Split each round trip between the directions in proportion to their ranges.
+        return (y, roundTrip)
+    }
+
+    /// Splits each round trip between the directions in proportion to their ranges; the travel times from
+    /// the first signal (increasing, t) and to it (decreasing, s).
+    static func travelTimes(
+        _ p: Problem, roundTrips roundTrip: [Milliseconds]
+    ) -> (t: [Milliseconds], s: [Milliseconds]) {
+        let n = p.greensMs.count
         var tau = [Milliseconds](repeating: 0, count: max(0, n - 1))
         var tauBar = tau
         for i in 0..<max(0, n - 1) {
@@ -250,6 +271,15 @@ public enum BandOptimizer {
         for i in 1..<max(1, n) { t[i] = t[i - 1] + tau[i - 1] }
         var s = [Milliseconds](repeating: 0, count: n)
         if n >= 2 { for i in stride(from: n - 2, through: 0, by: -1) { s[i] = s[i + 1] + tauBar[i] } }
+        return (t, s)
+    }
+
+    /// The offsets for the asked split (b, bBar) of `total`: each φ_i in the middle of where its two arcs meet.
+    static func twoWayOffsets(
+        _ p: Problem, g: [Milliseconds], gBar: [Milliseconds], t: [Milliseconds], s: [Milliseconds],
+        y: [Milliseconds], total: Milliseconds, b: Milliseconds, bBar: Milliseconds
+    ) throws(Failure) -> [Milliseconds] {
+        let n = p.greensMs.count
         let c = p.cycleMs
         // e_i − q ≡ y_i (mod C) for the search's split (B = total, B̄ = 0); the asked split moves every
         // interval by B̄ = total − b, and q by −B̄.
@@ -271,9 +301,7 @@ public enum BandOptimizer {
         }
         let first = offsets[0]
         offsets = offsets.map { floorMod($0 - first, c) }
-        return Solution(
-            offsetsMs: offsets, increasingBandMs: b, decreasingBandMs: bBar,
-            increasingTravelMs: t, decreasingTravelMs: s)
+        return offsets
     }
 
     // MARK: - Reachability

@@ -267,6 +267,25 @@ public struct Corridor: Hashable, Sendable {
     /// Validates everything a running controller relies on; an invalid plan is refused, never run.
     public init(name: String, signals: [Signal], plans: [TimingPlan], safety: SafetyTimings = SafetyTimings()) throws {
         Limits.assertRelations()
+        try Self.validate(signals: signals)
+        guard !plans.isEmpty, plans.count <= Limits.plansMax else {
+            throw TimingError("corridor needs 1...\(Limits.plansMax) plans, has \(plans.count)")
+        }
+        var planIDs: Set<PlanID> = []
+        for plan in plans {
+            guard planIDs.insert(plan.id).inserted else { throw TimingError("duplicate plan '\(plan.id)'") }
+            if plan.isFlash { continue }
+            try Self.validate(coordinated: plan, signals: signals)
+        }
+        try Self.validate(safety: safety)
+        self.name = name
+        self.signals = signals
+        self.plans = plans
+        self.safety = safety
+    }
+
+    /// 1...signalsMax signals with distinct ids, strictly increasing positions within the corridor's length.
+    static func validate(signals: [Signal]) throws {
         guard (1...Limits.signalsMax).contains(signals.count) else {
             throw TimingError("corridor needs 1...\(Limits.signalsMax) signals, has \(signals.count)")
         }
@@ -284,55 +303,55 @@ public struct Corridor: Hashable, Sendable {
         else {
             throw TimingError("signal positions must lie within 0...\(Limits.corridorLengthMetresMax) m")
         }
-        guard !plans.isEmpty, plans.count <= Limits.plansMax else {
-            throw TimingError("corridor needs 1...\(Limits.plansMax) plans, has \(plans.count)")
+    }
+
+    /// A coordinated plan: its cycle, its progression, and per signal splits that fill the cycle, none
+    /// below its stage's minimum, a coordinated stage that exists and an offset within the cycle.
+    static func validate(coordinated plan: TimingPlan, signals: [Signal]) throws {
+        let here = "plan '\(plan.id)'"
+        guard (Limits.cycleMsMin...Limits.cycleMsMax).contains(plan.cycleMs) else {
+            throw TimingError(
+                "\(here): cycle \(plan.cycleMs) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax)")
         }
-        var planIDs: Set<PlanID> = []
-        for plan in plans {
-            guard planIDs.insert(plan.id).inserted else { throw TimingError("duplicate plan '\(plan.id)'") }
-            if plan.isFlash { continue }
-            let here = "plan '\(plan.id)'"
-            guard (Limits.cycleMsMin...Limits.cycleMsMax).contains(plan.cycleMs) else {
+        guard plan.signals.count == signals.count else {
+            throw TimingError("\(here): has \(plan.signals.count) signal timings for \(signals.count) signals")
+        }
+        if let p = plan.progression {
+            guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
                 throw TimingError(
-                    "\(here): cycle \(plan.cycleMs) ms outside \(Limits.cycleMsMin)...\(Limits.cycleMsMax)")
+                    "\(here): progression speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)"
+                )
             }
-            guard plan.signals.count == signals.count else {
-                throw TimingError("\(here): has \(plan.signals.count) signal timings for \(signals.count) signals")
+            guard (1...100).contains(p.favouredBandPercent) else {
+                throw TimingError("\(here): favoured band \(p.favouredBandPercent) % outside 1...100")
             }
-            if let p = plan.progression {
-                guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
-                    throw TimingError(
-                        "\(here): progression speed \(p.speedKmh) km/h outside \(Limits.progressionSpeedKmhMin)...\(Limits.progressionSpeedKmhMax)"
-                    )
-                }
-                guard (1...100).contains(p.favouredBandPercent) else {
-                    throw TimingError("\(here): favoured band \(p.favouredBandPercent) % outside 1...100")
-                }
-            } else {
-                throw TimingError("\(here): a coordinated plan needs a progression speed")
+        } else {
+            throw TimingError("\(here): a coordinated plan needs a progression speed")
+        }
+        for (sp, s) in zip(plan.signals, signals) {
+            let at = "\(here), signal \(s.id) (\(s.name))"
+            guard sp.splitsMs.count == s.stages.count else {
+                throw TimingError("\(at): \(sp.splitsMs.count) splits for \(s.stages.count) stages")
             }
-            for (sp, s) in zip(plan.signals, signals) {
-                let at = "\(here), signal \(s.id) (\(s.name))"
-                guard sp.splitsMs.count == s.stages.count else {
-                    throw TimingError("\(at): \(sp.splitsMs.count) splits for \(s.stages.count) stages")
-                }
-                guard s.stages.indices.contains(sp.coordinatedStage) else {
-                    throw TimingError("\(at): coordinated stage \(sp.coordinatedStage) does not exist")
-                }
-                let total = sp.splitsMs.reduce(0, +)
-                guard total == plan.cycleMs else {
-                    throw TimingError("\(at): splits sum to \(total) ms, cycle is \(plan.cycleMs) ms")
-                }
-                for (k, split) in sp.splitsMs.enumerated() where split < s.stageMinSplitMs[k] {
-                    throw TimingError(
-                        "\(at): stage '\(s.stages[k].name)' split \(split) ms is below min green + yellow + red clearance = \(s.stageMinSplitMs[k]) ms"
-                    )
-                }
-                guard sp.offsetMs >= 0, sp.offsetMs < plan.cycleMs else {
-                    throw TimingError("\(at): offset \(sp.offsetMs) ms is not in 0..<cycle \(plan.cycleMs) ms")
-                }
+            guard s.stages.indices.contains(sp.coordinatedStage) else {
+                throw TimingError("\(at): coordinated stage \(sp.coordinatedStage) does not exist")
+            }
+            let total = sp.splitsMs.reduce(0, +)
+            guard total == plan.cycleMs else {
+                throw TimingError("\(at): splits sum to \(total) ms, cycle is \(plan.cycleMs) ms")
+            }
+            for (k, split) in sp.splitsMs.enumerated() where split < s.stageMinSplitMs[k] {
+                throw TimingError(
+                    "\(at): stage '\(s.stages[k].name)' split \(split) ms is below min green + yellow + red clearance = \(s.stageMinSplitMs[k]) ms"
+                )
+            }
+            guard sp.offsetMs >= 0, sp.offsetMs < plan.cycleMs else {
+                throw TimingError("\(at): offset \(sp.offsetMs) ms is not in 0..<cycle \(plan.cycleMs) ms")
             }
         }
+    }
+
+    static func validate(safety: SafetyTimings) throws {
         guard safety.flashExitRedMs >= Limits.redClearanceMsMin, safety.flashExitRedMs <= 60_000 else {
             throw TimingError("flash exit red \(safety.flashExitRedMs) ms outside \(Limits.redClearanceMsMin)...60000")
         }
@@ -346,10 +365,6 @@ public struct Corridor: Hashable, Sendable {
                 "preemption max presence \(safety.preemptMaxPresenceMs) ms must exceed the dwell and be at most \(Limits.preemptMaxPresenceMsMax) ms"
             )
         }
-        self.name = name
-        self.signals = signals
-        self.plans = plans
-        self.safety = safety
     }
 
     public func signalIndex(of id: SignalID) -> Int? { signals.firstIndex { $0.id == id } }

@@ -42,6 +42,44 @@ public struct CorridorTimeline: Sendable {
         let sorted = events.enumerated().sorted {
             ($0.element.effectiveAtMs, $0.offset) < ($1.element.effectiveAtMs, $1.offset)
         }.map(\.element)
+        let (preemptions, cancels) = try Self.checkEvents(sorted, corridor: corridor, baseline: baseline)
+        let windows = Self.callWindows(corridor: corridor, preemptions: preemptions, cancels: cancels)
+        var schedules: [SignalSchedule] = []
+        var inputs: [SignalScheduleInputs] = []
+        let reusable =
+            previous.map {
+                $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline
+                    && $0.scheduleInputs.count == corridor.signals.count
+            } ?? false
+        for i in corridor.signals.indices {
+            let w = windows[i].sorted { ($0.callMs, $0.source) < ($1.callMs, $1.source) }
+            let key = SignalScheduleInputs(signal: corridor.signals[i].id, events: sorted, windows: w)
+            if reusable, let p = previous, p.scheduleInputs[i] == key {
+                schedules.append(p.schedules[i])
+            } else {
+                schedules.append(
+                    try SignalSchedule.build(
+                        corridor: corridor, signalIndex: i, baseline: base,
+                        events: sorted, windows: w))
+            }
+            inputs.append(key)
+        }
+        self.scheduleInputs = inputs
+        self.corridor = corridor
+        self.referenceEpochMs = referenceEpochMs
+        self.baseline = baseline
+        self.events = sorted
+        self.signals = corridor.signals.indices.map {
+            ResolvedSignal(signal: corridor.signals[$0], index: $0, corridor: corridor)
+        }
+        self.schedules = schedules
+    }
+
+    /// Checks each event (in effect order) against the corridor and the baseline; the preemptions by id, and
+    /// the earliest cancellation of each cancelled preemption.
+    static func checkEvents(
+        _ sorted: [ControlEvent], corridor: Corridor, baseline: Baseline
+    ) throws -> (preemptions: [EventID: (ControlEvent, Preemption)], cancels: [EventID: Milliseconds]) {
         var preemptions: [EventID: (ControlEvent, Preemption)] = [:]
         var cancels: [EventID: Milliseconds] = [:]
         for e in sorted {
@@ -73,7 +111,14 @@ public struct CorridorTimeline: Sendable {
                 if cancels[target] == nil { cancels[target] = e.effectiveAtMs }
             }
         }
-        // Each signal's call windows, in a deterministic order (by call time, then event id).
+        return (preemptions, cancels)
+    }
+
+    /// Each signal's preemption call windows, in preemption-id order (the caller sorts them by call time,
+    /// then id); a window ends after the lead and clearance, at the maximum presence, or at a cancellation.
+    static func callWindows(
+        corridor: Corridor, preemptions: [EventID: (ControlEvent, Preemption)], cancels: [EventID: Milliseconds]
+    ) -> [[SignalSchedule.CallWindow]] {
         var windows = Array(repeating: [SignalSchedule.CallWindow](), count: corridor.signals.count)
         for (id, (e, p)) in preemptions.sorted(by: { $0.key < $1.key }) {
             let first = corridor.signals[corridor.signalIndex(of: p.signals[0])!].positionMetres
@@ -90,35 +135,7 @@ public struct CorridorTimeline: Sendable {
                 windows[i].append(.init(callMs: call, releaseMs: release, source: id))
             }
         }
-        var schedules: [SignalSchedule] = []
-        var inputs: [SignalScheduleInputs] = []
-        let reusable =
-            previous.map {
-                $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline
-                    && $0.scheduleInputs.count == corridor.signals.count
-            } ?? false
-        for i in corridor.signals.indices {
-            let w = windows[i].sorted { ($0.callMs, $0.source) < ($1.callMs, $1.source) }
-            let key = SignalScheduleInputs(signal: corridor.signals[i].id, events: sorted, windows: w)
-            if reusable, let p = previous, p.scheduleInputs[i] == key {
-                schedules.append(p.schedules[i])
-            } else {
-                schedules.append(
-                    try SignalSchedule.build(
-                        corridor: corridor, signalIndex: i, baseline: base,
-                        events: sorted, windows: w))
-            }
-            inputs.append(key)
-        }
-        self.scheduleInputs = inputs
-        self.corridor = corridor
-        self.referenceEpochMs = referenceEpochMs
-        self.baseline = baseline
-        self.events = sorted
-        self.signals = corridor.signals.indices.map {
-            ResolvedSignal(signal: corridor.signals[$0], index: $0, corridor: corridor)
-        }
-        self.schedules = schedules
+        return windows
     }
 
     static func validate(_ p: Preemption, corridor: Corridor, event: EventID) throws {

@@ -79,7 +79,7 @@ public struct DualRingController: Sendable {
     public let ring: DualRing
     public let detectors: [DetectorConfig]
     public let pedDetectors: [PedDetectorConfig]
-    public let layouts: [DualRingLayout]
+    public internal(set) var layouts: [DualRingLayout]
     /// The system reference time of coordination (ms since the epoch).
     public let referenceMs: Milliseconds
 
@@ -105,6 +105,9 @@ public struct DualRingController: Sendable {
     var presence: [Bool]
     /// Per phase index: detector channels feeding it.
     let detectorsOf: [[Int]]
+    /// Stopping (for flash): every green ends at its first safe point (min green and pedestrian intervals
+    /// honoured, force-off 6), full yellow and red clearance, and nothing starts; `allRed` says when done.
+    public var stopping = false
 
     /// - Parameters:
     ///   - plans: the plans it may run (coordinated or free); `plan` is the one it starts with.
@@ -182,6 +185,9 @@ public struct DualRingController: Sendable {
         return out
     }
 
+    /// Both rings red with no clearance running: nothing is green, yellow or timing red clearance.
+    public var allRed: Bool { rings.allSatisfy { $0.phase == nil && $0.interval == .red } }
+
     /// The phase each ring is timing and its interval (nil phase: red at the barrier).
     public var ringStatus: [(phase: PhaseID?, interval: RingInterval)] {
         rings.map { r in (r.phase.map { ring.phases[$0].id }, r.interval) }
@@ -202,6 +208,23 @@ public struct DualRingController: Sendable {
         transitionSinceMs = nowMs
         var out = [HiResEvent(atMs: nowMs, code: HiResEventCode.patternChange, param: p + 1)]
         setCoordination(layout.isFree ? .free : .transition, &out)
+        return out
+    }
+
+    /// Replaces the plans (an engineer's edit of a running plan's cycle, offset or splits, replicated):
+    /// from the next decision on, like `setPlan`; the plan in force keeps its name. Refused (nothing
+    /// changes) when a plan does not lay out on this ring or the plan in force is missing.
+    public mutating func updatePlans(_ plans: [DualRingPlan]) throws -> [HiResEvent] {
+        let new = try plans.map { try DualRingLayout(plan: $0, ring: ring) }
+        guard let p = new.firstIndex(where: { $0.plan.id == layout.plan.id }) else {
+            throw TimingError("the new plans have no plan \(layout.plan.id)")
+        }
+        guard new.map(\.plan) != layouts.map(\.plan) else { return [] }
+        layouts = new
+        planIndex = p
+        transitionSinceMs = nowMs
+        var out: [HiResEvent] = []
+        if !layout.isFree && coordination == .inStep { setCoordination(.transition, &out) }
         return out
     }
 

@@ -94,39 +94,8 @@ public struct DualRingLayout: Hashable, Sendable {
         guard (0..<cycle).contains(plan.offsetMs) else {
             throw TimingError("\(here): offset \(plan.offsetMs) ms outside 0..<\(cycle)")
         }
-        var split = [Milliseconds](repeating: 0, count: n)
-        for (i, p) in ring.phases.enumerated() {
-            guard let s = plan.splitsMs[p.id] else { throw TimingError("\(here): no split for phase \(p.id)") }
-            guard s >= p.minSplitMs else {
-                throw TimingError(
-                    "\(here): phase \(p.id) split \(s) ms below min green/pedestrian service + yellow + all-red = \(p.minSplitMs) ms"
-                )
-            }
-            split[i] = s
-        }
-        guard Set(plan.splitsMs.keys).isSubset(of: Set(ring.phases.map(\.id))) else {
-            throw TimingError("\(here): splits name phases the intersection does not have")
-        }
-        // Group totals per ring; rings with phases in a group must agree there (the barrier).
-        var groupTotal: [Milliseconds?] = [nil, nil]
-        for r in 0..<2 {
-            for g in 0..<2 {
-                let phasesHere = sequence[r].filter { DualRing.group(of: ring.phases[$0].id) == g }
-                guard !phasesHere.isEmpty else { continue }
-                let total = phasesHere.reduce(0) { $0 + split[$1] }
-                if let t = groupTotal[g], t != total {
-                    throw TimingError(
-                        "\(here): the rings' splits disagree at the barrier: group \(g == 0 ? "1-2/5-6" : "3-4/7-8") is \(t) ms in ring 1 and \(total) ms in ring 2"
-                    )
-                }
-                groupTotal[g] = total
-            }
-        }
-        guard (groupTotal[0] ?? 0) + (groupTotal[1] ?? 0) == cycle else {
-            throw TimingError(
-                "\(here): splits sum to \((groupTotal[0] ?? 0) + (groupTotal[1] ?? 0)) ms per ring, cycle is \(cycle) ms"
-            )
-        }
+        let split = try Self.splits(plan, ring: ring, here: here)
+        let groupTotal = try Self.groupTotals(sequence, splits: split, ring: ring, cycle: cycle, here: here)
         let coord = try Self.coordinatedPhases(plan, ring: ring)
         // Lay out from the barrier before group A; group B starts at group A's total.
         var layoutStart = [Milliseconds](repeating: 0, count: n)
@@ -155,6 +124,53 @@ public struct DualRingLayout: Hashable, Sendable {
         forceOffMs = forceOff
         coordinated = coord
         yieldMs = yields
+    }
+
+    /// Each phase's split (in the ring's phase order): given for every phase, none below its minimum, and
+    /// none for a phase the intersection does not have.
+    private static func splits(_ plan: DualRingPlan, ring: DualRing, here: String) throws -> [Milliseconds] {
+        let n = ring.phases.count
+        var split = [Milliseconds](repeating: 0, count: n)
+        for (i, p) in ring.phases.enumerated() {
+            guard let s = plan.splitsMs[p.id] else { throw TimingError("\(here): no split for phase \(p.id)") }
+            guard s >= p.minSplitMs else {
+                throw TimingError(
+                    "\(here): phase \(p.id) split \(s) ms below min green/pedestrian service + yellow + all-red = \(p.minSplitMs) ms"
+                )
+            }
+            split[i] = s
+        }
+        guard Set(plan.splitsMs.keys).isSubset(of: Set(ring.phases.map(\.id))) else {
+            throw TimingError("\(here): splits name phases the intersection does not have")
+        }
+        return split
+    }
+
+    /// Per barrier group, the splits' total, which both rings must agree on; the two totals fill the cycle.
+    private static func groupTotals(
+        _ sequence: [[Int]], splits split: [Milliseconds], ring: DualRing, cycle: Milliseconds, here: String
+    ) throws -> [Milliseconds?] {
+        // Group totals per ring; rings with phases in a group must agree there (the barrier).
+        var groupTotal: [Milliseconds?] = [nil, nil]
+        for r in 0..<2 {
+            for g in 0..<2 {
+                let phasesHere = sequence[r].filter { DualRing.group(of: ring.phases[$0].id) == g }
+                guard !phasesHere.isEmpty else { continue }
+                let total = phasesHere.reduce(0) { $0 + split[$1] }
+                if let t = groupTotal[g], t != total {
+                    throw TimingError(
+                        "\(here): the rings' splits disagree at the barrier: group \(g == 0 ? "1-2/5-6" : "3-4/7-8") is \(t) ms in ring 1 and \(total) ms in ring 2"
+                    )
+                }
+                groupTotal[g] = total
+            }
+        }
+        guard (groupTotal[0] ?? 0) + (groupTotal[1] ?? 0) == cycle else {
+            throw TimingError(
+                "\(here): splits sum to \((groupTotal[0] ?? 0) + (groupTotal[1] ?? 0)) ms per ring, cycle is \(cycle) ms"
+            )
+        }
+        return groupTotal
     }
 
     private static func coordinatedPhases(_ plan: DualRingPlan, ring: DualRing) throws -> [Int] {

@@ -194,6 +194,7 @@ extension DualRingController {
         let t = nowMs
         let rs = rings[r]
         let p = ring.phases[i]
+        if stopping { return HiResEventCode.phaseForceOff }
         if preemptOnSinceMs != nil {
             return holdsForPreempt(r, i) ? nil : HiResEventCode.phaseForceOff
         }
@@ -274,6 +275,7 @@ extension DualRingController {
     /// this side of the barrier, or red at the barrier. Phases the current sequence puts before
     /// `last` count as passed (after a plan change with another lead/lag, the ring does not go back).
     mutating func startNextInGroup(_ r: Int, after last: Int? = nil, _ out: inout [HiResEvent]) {
+        guard !stopping else { return }
         let seq = layout.sequence[r]
         if let last, let pos = seq.firstIndex(of: last) {
             for k in seq[..<pos] { rings[r].passedMask |= 1 << k }
@@ -313,7 +315,7 @@ extension DualRingController {
     /// (the other side first), and start each ring's first called phase there; a ring with none
     /// there serves its dual-entry phase if the other ring serves something.
     mutating func crossBarrierIfReady(_ out: inout [HiResEvent]) {
-        guard nowMs >= startupRedEndMs, rings.allSatisfy({ $0.phase == nil && $0.interval == .red }) else { return }
+        guard !stopping, nowMs >= startupRedEndMs, allRed else { return }
         let target: Int
         if preemptOnSinceMs != nil, let targets = preemptTargets {
             target = DualRing.group(of: ring.phases[targets[0]].id)

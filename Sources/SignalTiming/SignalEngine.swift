@@ -351,69 +351,76 @@ struct SignalEngine: Sendable {
                 cause = i.preemptSource
             }
         case .green(let k):
-            let dwellFloor = dwellStartMs.map { $0 + safety.preemptDwellMs } ?? Int64.min
-            let floor = max(t, greenStartMs + sig.minGreenMs[k], dwellFloor)
-            if i.flash {
+            reevaluateGreen(k, at: t)
+        }
+    }
+
+    /// An input changed at `t` during the green of stage `k`: flash or preemption cut it to its floor
+    /// (or a preemption dwells in it), a hold rests in it or ends it, and a resting green is released.
+    private mutating func reevaluateGreen(_ k: Int, at t: Milliseconds) {
+        let i = inputs
+        let dwellFloor = dwellStartMs.map { $0 + safety.preemptDwellMs } ?? Int64.min
+        let floor = max(t, greenStartMs + sig.minGreenMs[k], dwellFloor)
+        if i.flash {
+            if floor < plannedEndMs {
+                plannedEndMs = floor
+                leaveSteadyCycle()
+            }
+            cause = i.flashSource
+            return
+        }
+        let p = sig.plans[i.plan]
+        if i.preempt {
+            if k == p.coordinated {
+                if mode != .preemptDwell {
+                    mode = .preemptDwell
+                    dwellStartMs = t
+                }
+                plannedEndMs = .max
+                cycle = nil
+            } else {
                 if floor < plannedEndMs {
                     plannedEndMs = floor
                     leaveSteadyCycle()
                 }
-                cause = i.flashSource
-                return
+                mode = .preemptEntry
             }
-            let p = sig.plans[i.plan]
-            if i.preempt {
-                if k == p.coordinated {
-                    if mode != .preemptDwell {
-                        mode = .preemptDwell
-                        dwellStartMs = t
-                    }
-                    plannedEndMs = .max
-                    cycle = nil
-                } else {
-                    if floor < plannedEndMs {
-                        plannedEndMs = floor
-                        leaveSteadyCycle()
-                    }
-                    mode = .preemptEntry
-                }
-                cause = i.preemptSource
-                return
+            cause = i.preemptSource
+            return
+        }
+        if let h = i.hold {
+            let target: Int
+            switch h {
+            case .coordinated: target = p.coordinated
+            case .stage(let s): target = s
             }
-            if let h = i.hold {
-                let target: Int
-                switch h {
-                case .coordinated: target = p.coordinated
-                case .stage(let s): target = s
-                }
-                if k == target {
-                    mode = .hold
-                    plannedEndMs = .max
-                    cycle = nil
-                    cause = i.holdSource
-                } else if plannedEndMs == .max {
-                    plannedEndMs = floor
-                    mode = .transitioning
-                    cause = i.holdSource
-                }
-                return
-            }
-            // Coordination: release a resting green, or carry on.
-            if plannedEndMs == .max {
-                let wasDwell = mode == .preemptDwell
-                if k == p.coordinated {
-                    startCycle(at: t, plan: i.plan, floorMs: floor)
-                } else {
-                    plannedEndMs = floor
-                    cycle = nil
-                    mode = .transitioning
-                }
-                if wasDwell { mode = .preemptExit }
-                cause = wasDwell ? cause : i.holdSource ?? i.planSource
-            } else if mode == .preemptEntry {
+            if k == target {
+                mode = .hold
+                plannedEndMs = .max
+                cycle = nil
+                cause = i.holdSource
+            } else if plannedEndMs == .max {
+                plannedEndMs = floor
                 mode = .transitioning
-                cause = i.preemptSource ?? i.planSource
+                cause = i.holdSource
             }
+            return
+        }
+        // Coordination: release a resting green, or carry on.
+        if plannedEndMs == .max {
+            let wasDwell = mode == .preemptDwell
+            if k == p.coordinated {
+                startCycle(at: t, plan: i.plan, floorMs: floor)
+            } else {
+                plannedEndMs = floor
+                cycle = nil
+                mode = .transitioning
+            }
+            if wasDwell { mode = .preemptExit }
+            cause = wasDwell ? cause : i.holdSource ?? i.planSource
+        } else if mode == .preemptEntry {
+            mode = .transitioning
+            cause = i.preemptSource ?? i.planSource
         }
     }
 

@@ -114,129 +114,130 @@ public final class RaftStore: @unchecked Sendable {
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
-        m.registerMigration("v1-raft-log-snapshots-audit-lamps") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE raft_state (
-                        id INTEGER PRIMARY KEY CHECK (id = 1),
-                        term INTEGER NOT NULL,
-                        vote INTEGER NOT NULL,
-                        commit_index INTEGER NOT NULL,
-                        snapshot_index INTEGER NOT NULL,
-                        snapshot_term INTEGER NOT NULL
-                    );
-                    INSERT INTO raft_state (id, term, vote, commit_index, snapshot_index, snapshot_term)
-                        VALUES (1, 0, 0, 0, 0, 0);
-                    CREATE TABLE log_entry (
-                        idx INTEGER PRIMARY KEY,
-                        term INTEGER NOT NULL,
-                        kind INTEGER NOT NULL,
-                        data BLOB NOT NULL
-                    );
-                    CREATE TABLE snapshot (
-                        idx INTEGER PRIMARY KEY,
-                        term INTEGER NOT NULL,
-                        voters TEXT NOT NULL,
-                        learners TEXT NOT NULL,
-                        data BLOB NOT NULL,
-                        sha256 BLOB NOT NULL
-                    );
-                    CREATE TABLE audit (
-                        idx INTEGER PRIMARY KEY,
-                        term INTEGER NOT NULL,
-                        leader_time_ms INTEGER NOT NULL,
-                        operator TEXT NOT NULL,
-                        client_id TEXT NOT NULL,
-                        sequence INTEGER NOT NULL,
-                        command BLOB NOT NULL,
-                        command_text TEXT NOT NULL,
-                        result TEXT NOT NULL,
-                        state_hash BLOB NOT NULL,
-                        prev_index INTEGER NOT NULL,
-                        prev_row_hash BLOB NOT NULL,
-                        row_hash BLOB NOT NULL
-                    );
-                    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
-                    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END;
-                    CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
-                    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: DELETE refused'); END;
-                    CREATE TABLE lamp_event (
-                        id INTEGER PRIMARY KEY,
-                        signal_id TEXT NOT NULL,
-                        time_ms INTEGER NOT NULL,
-                        event_code INTEGER NOT NULL,
-                        parameter INTEGER NOT NULL
-                    );
-                    CREATE INDEX lamp_event_by_signal_time ON lamp_event (signal_id, time_ms);
-                    """)
-        }
+        m.registerMigration("v1-raft-log-snapshots-audit-lamps") { db in try db.execute(sql: Self.v1Schema) }
         // Every log entry carries a checksum (EntryChecksum), written on append and verified on every
         // read. Rows written before this migration get theirs computed here, from their stored values;
         // a row whose values are out of range is left without one (and is refused when read).
-        m.registerMigration(Self.entryChecksumMigration) { db in
-            try db.execute(sql: "ALTER TABLE log_entry ADD COLUMN checksum BLOB")
-            var after: Int64 = -1
-            while true {
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT idx, term, kind, data FROM log_entry WHERE idx > ? ORDER BY idx LIMIT 1000",
-                    arguments: [after])
-                guard let lastRow = rows.last else { break }
-                for row in rows {
-                    let idx: Int64 = row["idx"]
-                    let term: Int64 = row["term"]
-                    let kind: Int64 = row["kind"]
-                    let data = [UInt8](row.storedData("data") ?? Data())
-                    guard idx >= 0, term >= 0, let k = UInt8(exactly: kind) else { continue }
-                    let sum = EntryChecksum.compute(index: UInt64(idx), term: UInt64(term), kind: k, data: data)
-                    try db.execute(sql: "UPDATE log_entry SET checksum = ? WHERE idx = ?", arguments: [Data(sum), idx])
-                }
-                after = lastRow["idx"]
-            }
-        }
+        m.registerMigration(Self.entryChecksumMigration) { db in try Self.addEntryChecksums(db) }
         // Who the folder belongs to (FolderIdentity), recorded at first start and checked at every start,
         // with the highest term and commit index the raft_state row ever held (kept by a trigger): a
         // hard state that goes backwards is a database that lost its state.
-        m.registerMigration(Self.folderIdentityMigration) { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE folder_identity (
-                        id INTEGER PRIMARY KEY CHECK (id = 1),
-                        format INTEGER NOT NULL,
-                        corridor_id TEXT NOT NULL,
-                        node_id INTEGER NOT NULL,
-                        cluster_id TEXT NOT NULL,
-                        fingerprint BLOB NOT NULL,
-                        voters TEXT NOT NULL,
-                        learners TEXT NOT NULL,
-                        recorded_at_ms INTEGER NOT NULL,
-                        max_term INTEGER NOT NULL DEFAULT 0,
-                        max_commit INTEGER NOT NULL DEFAULT 0,
-                        resync_audit_floor INTEGER NOT NULL DEFAULT 0,
-                        resync_count INTEGER NOT NULL DEFAULT 0
-                    );
-                    CREATE TRIGGER raft_state_high_water AFTER UPDATE ON raft_state
-                    BEGIN
-                        UPDATE folder_identity SET max_term = max(max_term, NEW.term), max_commit = max(max_commit, NEW.commit_index);
-                    END;
-                    """)
-        }
+        m.registerMigration(Self.folderIdentityMigration) { db in try db.execute(sql: Self.folderIdentitySchema) }
         // Typed evidence (schema v2 rows, issue 15): rows written from now on carry the command's kind and
         // the outcome in typed columns, hashed by the v2 rules; the rows already stored stay v1 (format
         // 1, their hashes unchanged), so a migrated folder still verifies against its v1 hashes.
-        m.registerMigration(Self.typedEvidenceMigration) { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
-                    ALTER TABLE audit ADD COLUMN command_kind TEXT;
-                    ALTER TABLE audit ADD COLUMN result_kind TEXT;
-                    ALTER TABLE audit ADD COLUMN reason_code INTEGER;
-                    ALTER TABLE audit ADD COLUMN reason TEXT;
-                    ALTER TABLE audit ADD COLUMN effective_at_ms INTEGER;
-                    ALTER TABLE audit ADD COLUMN own_head_hash BLOB;
-                    """)
-        }
+        m.registerMigration(Self.typedEvidenceMigration) { db in try db.execute(sql: Self.typedEvidenceColumns) }
         return m
     }
+
+    /// The first schema: Raft state, log, snapshots, the append-only audit chain and the lamp event log.
+    static let v1Schema = """
+        CREATE TABLE raft_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            term INTEGER NOT NULL,
+            vote INTEGER NOT NULL,
+            commit_index INTEGER NOT NULL,
+            snapshot_index INTEGER NOT NULL,
+            snapshot_term INTEGER NOT NULL
+        );
+        INSERT INTO raft_state (id, term, vote, commit_index, snapshot_index, snapshot_term)
+            VALUES (1, 0, 0, 0, 0, 0);
+        CREATE TABLE log_entry (
+            idx INTEGER PRIMARY KEY,
+            term INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+        CREATE TABLE snapshot (
+            idx INTEGER PRIMARY KEY,
+            term INTEGER NOT NULL,
+            voters TEXT NOT NULL,
+            learners TEXT NOT NULL,
+            data BLOB NOT NULL,
+            sha256 BLOB NOT NULL
+        );
+        CREATE TABLE audit (
+            idx INTEGER PRIMARY KEY,
+            term INTEGER NOT NULL,
+            leader_time_ms INTEGER NOT NULL,
+            operator TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            command BLOB NOT NULL,
+            command_text TEXT NOT NULL,
+            result TEXT NOT NULL,
+            state_hash BLOB NOT NULL,
+            prev_index INTEGER NOT NULL,
+            prev_row_hash BLOB NOT NULL,
+            row_hash BLOB NOT NULL
+        );
+        CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: UPDATE refused'); END;
+        CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit rows are append-only: DELETE refused'); END;
+        CREATE TABLE lamp_event (
+            id INTEGER PRIMARY KEY,
+            signal_id TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            event_code INTEGER NOT NULL,
+            parameter INTEGER NOT NULL
+        );
+        CREATE INDEX lamp_event_by_signal_time ON lamp_event (signal_id, time_ms);
+        """
+
+    /// Adds the log entries' checksum column and computes it for the rows already stored, 1000 at a time.
+    static func addEntryChecksums(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE log_entry ADD COLUMN checksum BLOB")
+        var after: Int64 = -1
+        while true {
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT idx, term, kind, data FROM log_entry WHERE idx > ? ORDER BY idx LIMIT 1000",
+                arguments: [after])
+            guard let lastRow = rows.last else { break }
+            for row in rows {
+                let idx: Int64 = row["idx"]
+                let term: Int64 = row["term"]
+                let kind: Int64 = row["kind"]
+                let data = [UInt8](row.storedData("data") ?? Data())
+                guard idx >= 0, term >= 0, let k = UInt8(exactly: kind) else { continue }
+                let sum = EntryChecksum.compute(index: UInt64(idx), term: UInt64(term), kind: k, data: data)
+                try db.execute(sql: "UPDATE log_entry SET checksum = ? WHERE idx = ?", arguments: [Data(sum), idx])
+            }
+            after = lastRow["idx"]
+        }
+    }
+
+    static let folderIdentitySchema = """
+        CREATE TABLE folder_identity (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            format INTEGER NOT NULL,
+            corridor_id TEXT NOT NULL,
+            node_id INTEGER NOT NULL,
+            cluster_id TEXT NOT NULL,
+            fingerprint BLOB NOT NULL,
+            voters TEXT NOT NULL,
+            learners TEXT NOT NULL,
+            recorded_at_ms INTEGER NOT NULL,
+            max_term INTEGER NOT NULL DEFAULT 0,
+            max_commit INTEGER NOT NULL DEFAULT 0,
+            resync_audit_floor INTEGER NOT NULL DEFAULT 0,
+            resync_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TRIGGER raft_state_high_water AFTER UPDATE ON raft_state
+        BEGIN
+            UPDATE folder_identity SET max_term = max(max_term, NEW.term), max_commit = max(max_commit, NEW.commit_index);
+        END;
+        """
+
+    static let typedEvidenceColumns = """
+        ALTER TABLE audit ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE audit ADD COLUMN command_kind TEXT;
+        ALTER TABLE audit ADD COLUMN result_kind TEXT;
+        ALTER TABLE audit ADD COLUMN reason_code INTEGER;
+        ALTER TABLE audit ADD COLUMN reason TEXT;
+        ALTER TABLE audit ADD COLUMN effective_at_ms INTEGER;
+        ALTER TABLE audit ADD COLUMN own_head_hash BLOB;
+        """
 
     public static let typedEvidenceMigration = "v4-audit-typed-evidence"
     public static let entryChecksumMigration = "v2-log-entry-checksums"

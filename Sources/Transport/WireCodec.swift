@@ -160,100 +160,9 @@ public enum WireCodec {
     public static func encode(_ frame: Frame, limits: WireLimits = WireLimits()) throws(FrameError) -> [UInt8] {
         var out: [UInt8] = []
         switch frame {
-        case .hello(let hello):
-            let id = Array(hello.clusterID.utf8)
-            guard !id.isEmpty, id.count <= limits.maxClusterIDBytes else {
-                throw FrameError(
-                    .invalidClusterID, "cluster id of \(id.count) bytes (1...\(limits.maxClusterIDBytes) allowed)")
-            }
-            guard hello.nodeID != noNode else { throw FrameError(.invalidField, "hello from node 0") }
-            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + 2 + id.count + 8 + checksumBytes)
-            put(&out, UInt32(0))
-            out.append(version)
-            out.append(FrameType.hello.rawValue)
-            put(&out, UInt16(id.count))
-            out.append(contentsOf: id)
-            put(&out, hello.nodeID)
-        case .message(let m):
-            guard m.entries.count <= limits.maxEntriesPerMessage else {
-                throw FrameError(
-                    .countOverLimit, "\(m.entries.count) entries exceed the limit of \(limits.maxEntriesPerMessage)")
-            }
-            guard m.from != noNode, m.to != noNode else {
-                throw FrameError(.invalidField, "message from \(m.from) to \(m.to): node id 0 is reserved")
-            }
-            guard (m.snapshot != nil) == (m.kind == .snapshot) else {
-                throw FrameError(
-                    .invalidField, "a \(m.kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
-            }
-            try checkRanges(m)
-            try checkAppendEntries(m)
-            let payloadBytes =
-                m.entries.reduce(0) { $0 + entryFixedBytes + $1.data.count }
-                + (m.snapshot.map { snapshotFixedBytes + 4 + 8 * $0.membership.all.count + $0.data.count } ?? 0)
-            guard payloadBytes <= limits.maxFrameBytes else {
-                throw FrameError(
-                    .oversized, "message of at least \(payloadBytes) bytes exceeds the limit of \(limits.maxFrameBytes)"
-                )
-            }
-            out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + messageFixedBytes + payloadBytes + checksumBytes)
-            put(&out, UInt32(0))
-            out.append(version)
-            out.append(FrameType.message.rawValue)
-            out.append(m.kind.rawValue)
-            put(&out, m.from)
-            put(&out, m.to)
-            put(&out, m.term)
-            put(&out, m.logTerm)
-            put(&out, m.index)
-            put(&out, m.commit)
-            out.append(m.reject ? 1 : 0)
-            put(&out, m.rejectHint)
-            put(&out, m.hintTerm)
-            put(&out, m.context)
-            put(&out, UInt32(m.entries.count))
-            for e in m.entries {
-                put(&out, e.term)
-                put(&out, e.index)
-                out.append(e.kind.rawValue)
-                put(&out, UInt32(e.data.count))
-                out.append(contentsOf: e.data)
-            }
-            if let s = m.snapshot {
-                guard s.offset >= 0, s.total >= 0, s.offset <= s.total - s.data.count else {
-                    throw FrameError(
-                        .invalidField,
-                        "snapshot chunk at \(s.offset) of \(s.data.count) bytes outside a snapshot of \(s.total)")
-                }
-                guard s.membership.all.count <= limits.maxMembers else {
-                    throw FrameError(
-                        .countOverLimit, "\(s.membership.all.count) members exceed the limit of \(limits.maxMembers)")
-                }
-                out.append(1)
-                put(&out, s.index)
-                put(&out, s.term)
-                let membership = s.membership.encoded()
-                put(&out, UInt16(membership.count))
-                out.append(contentsOf: membership)
-                put(&out, UInt64(s.offset))
-                put(&out, UInt64(s.total))
-                put(&out, s.checksum)
-                put(&out, UInt32(s.data.count))
-                out.append(contentsOf: s.data)
-            } else {
-                out.append(0)
-            }
-        case .time(let t):
-            try checkTime(t)
-            put(&out, UInt32(0))
-            out.append(version)
-            out.append(FrameType.time.rawValue)
-            out.append(t.kind.rawValue)
-            put(&out, t.from)
-            put(&out, t.to)
-            put(&out, UInt64(t.originUs))
-            put(&out, UInt64(t.receiveUs))
-            put(&out, UInt64(t.transmitUs))
+        case .hello(let hello): try encodeHello(hello, limits: limits, into: &out)
+        case .message(let m): try encodeMessage(m, limits: limits, into: &out)
+        case .time(let t): try encodeTime(t, into: &out)
         }
         let length = out.count - lengthFieldBytes + checksumBytes
         guard length <= limits.maxFrameBytes else {
@@ -261,6 +170,117 @@ public enum WireCodec {
         }
         seal(&out)
         return out
+    }
+
+    /// A hello frame's placeholder length, header and body: cluster id (u16 length, bytes) and node id.
+    static func encodeHello(_ hello: Hello, limits: WireLimits, into out: inout [UInt8]) throws(FrameError) {
+        let id = Array(hello.clusterID.utf8)
+        guard !id.isEmpty, id.count <= limits.maxClusterIDBytes else {
+            throw FrameError(
+                .invalidClusterID, "cluster id of \(id.count) bytes (1...\(limits.maxClusterIDBytes) allowed)")
+        }
+        guard hello.nodeID != noNode else { throw FrameError(.invalidField, "hello from node 0") }
+        out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + 2 + id.count + 8 + checksumBytes)
+        put(&out, UInt32(0))
+        out.append(version)
+        out.append(FrameType.hello.rawValue)
+        put(&out, UInt16(id.count))
+        out.append(contentsOf: id)
+        put(&out, hello.nodeID)
+    }
+
+    /// A Raft message frame's placeholder length, header and body: the fixed fields, the entries, and the
+    /// snapshot chunk (flag byte 1 and the chunk, or 0).
+    static func encodeMessage(_ m: Message, limits: WireLimits, into out: inout [UInt8]) throws(FrameError) {
+        guard m.entries.count <= limits.maxEntriesPerMessage else {
+            throw FrameError(
+                .countOverLimit, "\(m.entries.count) entries exceed the limit of \(limits.maxEntriesPerMessage)")
+        }
+        guard m.from != noNode, m.to != noNode else {
+            throw FrameError(.invalidField, "message from \(m.from) to \(m.to): node id 0 is reserved")
+        }
+        guard (m.snapshot != nil) == (m.kind == .snapshot) else {
+            throw FrameError(
+                .invalidField, "a \(m.kind) message \(m.snapshot == nil ? "without" : "with") a snapshot chunk")
+        }
+        try checkRanges(m)
+        try checkAppendEntries(m)
+        let payloadBytes =
+            m.entries.reduce(0) { $0 + entryFixedBytes + $1.data.count }
+            + (m.snapshot.map { snapshotFixedBytes + 4 + 8 * $0.membership.all.count + $0.data.count } ?? 0)
+        guard payloadBytes <= limits.maxFrameBytes else {
+            throw FrameError(
+                .oversized, "message of at least \(payloadBytes) bytes exceeds the limit of \(limits.maxFrameBytes)"
+            )
+        }
+        out.reserveCapacity(lengthFieldBytes + frameHeaderBytes + messageFixedBytes + payloadBytes + checksumBytes)
+        put(&out, UInt32(0))
+        out.append(version)
+        out.append(FrameType.message.rawValue)
+        out.append(m.kind.rawValue)
+        put(&out, m.from)
+        put(&out, m.to)
+        put(&out, m.term)
+        put(&out, m.logTerm)
+        put(&out, m.index)
+        put(&out, m.commit)
+        out.append(m.reject ? 1 : 0)
+        put(&out, m.rejectHint)
+        put(&out, m.hintTerm)
+        put(&out, m.context)
+        put(&out, UInt32(m.entries.count))
+        for e in m.entries {
+            put(&out, e.term)
+            put(&out, e.index)
+            out.append(e.kind.rawValue)
+            put(&out, UInt32(e.data.count))
+            out.append(contentsOf: e.data)
+        }
+        if let s = m.snapshot {
+            try encodeSnapshotChunk(s, limits: limits, into: &out)
+        } else {
+            out.append(0)
+        }
+    }
+
+    /// A snapshot chunk after its flag byte 1: index, term, membership, offset, total, checksum, data.
+    static func encodeSnapshotChunk(
+        _ s: SnapshotChunk, limits: WireLimits, into out: inout [UInt8]
+    ) throws(FrameError) {
+        guard s.offset >= 0, s.total >= 0, s.offset <= s.total - s.data.count else {
+            throw FrameError(
+                .invalidField,
+                "snapshot chunk at \(s.offset) of \(s.data.count) bytes outside a snapshot of \(s.total)")
+        }
+        guard s.membership.all.count <= limits.maxMembers else {
+            throw FrameError(
+                .countOverLimit, "\(s.membership.all.count) members exceed the limit of \(limits.maxMembers)")
+        }
+        out.append(1)
+        put(&out, s.index)
+        put(&out, s.term)
+        let membership = s.membership.encoded()
+        put(&out, UInt16(membership.count))
+        out.append(contentsOf: membership)
+        put(&out, UInt64(s.offset))
+        put(&out, UInt64(s.total))
+        put(&out, s.checksum)
+        put(&out, UInt32(s.data.count))
+        out.append(contentsOf: s.data)
+    }
+
+    /// A time-sync frame's placeholder length, header and body.
+    static func encodeTime(_ t: TimeExchange, into out: inout [UInt8]) throws(FrameError) {
+        try checkTime(t)
+        put(&out, UInt32(0))
+        out.append(version)
+        out.append(FrameType.time.rawValue)
+        out.append(t.kind.rawValue)
+        put(&out, t.from)
+        put(&out, t.to)
+        put(&out, UInt64(t.originUs))
+        put(&out, UInt64(t.receiveUs))
+        put(&out, UInt64(t.transmitUs))
     }
 
     /// Completes a frame in place: `frame` holds a placeholder length field, then version, type and body;

@@ -149,77 +149,85 @@ struct AuditVerifyCommand: ParsableCommand {
             let report = try Verifier.verify(
                 folders: data, corridor: corridor, start: try parseStart(fromSnapshot), anchor: a)
             if json {
-                try printJSON([
-                    "ok": report.ok,
-                    "folders": report.folders.map { f -> [String: Any] in
-                        [
-                            "path": f.path, "rows": f.rowCount,
-                            "first_index": f.firstIndex.map { $0 as Any } ?? NSNull(),
-                            "last_index": f.lastIndex.map { $0 as Any } ?? NSNull(), "head_hash": f.headHash,
-                            "replay_origin": f.replayOrigin,
-                            "replayed": f.replayed, "not_replayed": f.notReplayed, "replay_seconds": f.replaySeconds,
-                            "snapshots_checked": f.snapshotsChecked, "log_entries_checked": f.logEntriesChecked,
-                            "checkpoints": f.checkpoints.map {
-                                [
-                                    "index": $0.index, "head_index": $0.checkpoint.headIndex,
-                                    "head_hash": hexString($0.checkpoint.headHash)
-                                ] as [String: Any]
-                            },
-                            "findings": f.findings.map {
-                                ["index": $0.index, "kind": $0.kind, "message": $0.description] as [String: Any]
-                            }
-                        ]
-                    },
-                    "cross_findings": report.crossFindings.map {
-                        ["index": $0.index, "kind": $0.kind, "message": $0.description] as [String: Any]
-                    },
-                    "anchor": a.map {
-                        [
-                            "path": $0.path, "signer": $0.signer, "checkpoint_index": $0.checkpointIndex,
-                            "head_index": $0.checkpoint.headIndex,
-                            "head_hash": hexString($0.checkpoint.headHash), "ca_checked": $0.checkedAgainstCA
-                        ] as [String: Any]
-                    } ?? NSNull()
-                ])
+                try printJSON(jsonReport(report, anchor: a))
             } else {
-                for f in report.folders {
-                    let range = f.firstIndex.map { "\($0)…\(f.lastIndex!)" } ?? "none"
-                    printLine("\(f.path): \(f.rowCount) audit rows (indexes \(range)), chain head \(f.headHash)")
-                    let rate =
-                        f.replaySeconds > 0
-                        ? String(format: ", %.0f commands/s", Double(f.replayed) / f.replaySeconds) : ""
-                    printLine(
-                        "  replayed \(f.replayed) commands from \(f.replayOrigin) in \(String(format: "%.3f", f.replaySeconds)) s\(rate)"
-                    )
-                    if f.notReplayed > 0 { printLine("  \(f.notReplayed) rows after the divergence were not compared") }
-                    printLine(
-                        "  snapshots checked: \(f.snapshotsChecked); committed log entries cross-checked: \(f.logEntriesChecked); audit checkpoints: \(f.checkpoints.count)\(f.checkpoints.last.map { " (last at index \($0.index), head \($0.checkpoint.headIndex))" } ?? "")"
-                    )
-                    if f.findings.isEmpty {
-                        printLine("  OK: chain intact, every recorded state hash reproduced")
-                    } else {
-                        for x in f.findings { printLine("  FAIL [\(x.kind)] \(x.description)") }
-                    }
-                }
-                if let a {
-                    printLine(
-                        "anchor \(a.path): checkpoint \(a.checkpointIndex) (head \(a.checkpoint.headIndex)), signed by \(a.signer)\(a.checkedAgainstCA ? ", issued by the CA given" : " (signer not checked against a CA: give --ca)")"
-                    )
-                }
-                if report.folders.count > 1 && report.crossFindings.isEmpty {
-                    printLine("folders agree at every index they share, and with every checkpoint")
-                }
-                for x in report.crossFindings { printLine("FAIL [\(x.kind)] \(x.description)") }
-                if let first = report.firstFinding {
-                    printLine(
-                        "FIRST DIVERGENCE: index \(first.finding.index)\(first.folder.map { " in \($0)" } ?? ""): \(first.finding.description)"
-                    )
-                } else {
-                    printLine(
-                        "verified: \(report.folders.count) folder\(report.folders.count == 1 ? "" : "s"), no findings")
-                }
+                printText(report, anchor: a)
             }
             if !report.ok { throw ExitCode(1) }
+        }
+    }
+
+    func jsonReport(_ report: VerifyReport, anchor a: AuditAnchor?) -> [String: Any] {
+        return [
+            "ok": report.ok,
+            "folders": report.folders.map { f -> [String: Any] in
+                [
+                    "path": f.path, "rows": f.rowCount,
+                    "first_index": f.firstIndex.map { $0 as Any } ?? NSNull(),
+                    "last_index": f.lastIndex.map { $0 as Any } ?? NSNull(), "head_hash": f.headHash,
+                    "replay_origin": f.replayOrigin,
+                    "replayed": f.replayed, "not_replayed": f.notReplayed, "replay_seconds": f.replaySeconds,
+                    "snapshots_checked": f.snapshotsChecked, "log_entries_checked": f.logEntriesChecked,
+                    "checkpoints": f.checkpoints.map {
+                        [
+                            "index": $0.index, "head_index": $0.checkpoint.headIndex,
+                            "head_hash": hexString($0.checkpoint.headHash)
+                        ] as [String: Any]
+                    },
+                    "findings": f.findings.map {
+                        ["index": $0.index, "kind": $0.kind, "message": $0.description] as [String: Any]
+                    }
+                ]
+            },
+            "cross_findings": report.crossFindings.map {
+                ["index": $0.index, "kind": $0.kind, "message": $0.description] as [String: Any]
+            },
+            "anchor": a.map {
+                [
+                    "path": $0.path, "signer": $0.signer, "checkpoint_index": $0.checkpointIndex,
+                    "head_index": $0.checkpoint.headIndex,
+                    "head_hash": hexString($0.checkpoint.headHash), "ca_checked": $0.checkedAgainstCA
+                ] as [String: Any]
+            } ?? NSNull()
+        ]
+    }
+
+    func printText(_ report: VerifyReport, anchor a: AuditAnchor?) {
+        for f in report.folders {
+            let range = f.firstIndex.map { "\($0)…\(f.lastIndex!)" } ?? "none"
+            printLine("\(f.path): \(f.rowCount) audit rows (indexes \(range)), chain head \(f.headHash)")
+            let rate =
+                f.replaySeconds > 0
+                ? String(format: ", %.0f commands/s", Double(f.replayed) / f.replaySeconds) : ""
+            printLine(
+                "  replayed \(f.replayed) commands from \(f.replayOrigin) in \(String(format: "%.3f", f.replaySeconds)) s\(rate)"
+            )
+            if f.notReplayed > 0 { printLine("  \(f.notReplayed) rows after the divergence were not compared") }
+            printLine(
+                "  snapshots checked: \(f.snapshotsChecked); committed log entries cross-checked: \(f.logEntriesChecked); audit checkpoints: \(f.checkpoints.count)\(f.checkpoints.last.map { " (last at index \($0.index), head \($0.checkpoint.headIndex))" } ?? "")"
+            )
+            if f.findings.isEmpty {
+                printLine("  OK: chain intact, every recorded state hash reproduced")
+            } else {
+                for x in f.findings { printLine("  FAIL [\(x.kind)] \(x.description)") }
+            }
+        }
+        if let a {
+            printLine(
+                "anchor \(a.path): checkpoint \(a.checkpointIndex) (head \(a.checkpoint.headIndex)), signed by \(a.signer)\(a.checkedAgainstCA ? ", issued by the CA given" : " (signer not checked against a CA: give --ca)")"
+            )
+        }
+        if report.folders.count > 1 && report.crossFindings.isEmpty {
+            printLine("folders agree at every index they share, and with every checkpoint")
+        }
+        for x in report.crossFindings { printLine("FAIL [\(x.kind)] \(x.description)") }
+        if let first = report.firstFinding {
+            printLine(
+                "FIRST DIVERGENCE: index \(first.finding.index)\(first.folder.map { " in \($0)" } ?? ""): \(first.finding.description)"
+            )
+        } else {
+            printLine(
+                "verified: \(report.folders.count) folder\(report.folders.count == 1 ? "" : "s"), no findings")
         }
     }
 }
@@ -242,128 +250,153 @@ struct AuditAtCommand: ParsableCommand {
             let t = try AuditTime.parse(time, option: "--time")
             let folder = try DataFolder(path: data)
             let r = try SignalAt.report(folder: folder, signal: id, at: t, corridor: corridor)
-            func ref(_ c: SignalAtReport.CommandRef?) -> Any {
-                guard let c else { return NSNull() }
-                return [
-                    "index": c.index, "operator": c.operatorName, "command": c.command,
-                    "leader_time": AuditTime.iso(c.leaderTimeMs),
-                    "effective_at": c.effectiveAtMs.map { AuditTime.iso($0) as Any } ?? NSNull()
-                ] as [String: Any]
-            }
             if json {
-                try printJSON([
-                    "signal": r.signal, "name": r.signalName, "time": AuditTime.iso(t), "time_ms": t,
-                    "lamps": r.phases.map {
-                        [
-                            "phase": $0.phase, "name": $0.name, "lamp": lampWord($0.lamp),
-                            "log_lamp": $0.logLamp.map { lampWord($0) as Any }
-                                ?? ($0.logNotGreen ? "not green" : NSNull())
-                        ] as [String: Any]
-                    },
-                    "interval": r.interval.rawValue, "stage": r.stageName ?? NSNull(),
-                    "interval_start": AuditTime.iso(r.intervalStartMs),
-                    "into_interval_ms": t - r.intervalStartMs,
-                    "interval_end": r.intervalEndMs.map { AuditTime.iso($0) as Any } ?? NSNull(),
-                    "mode": r.mode.rawValue, "plan": r.plan,
-                    "cycle_position_ms": r.cycleStartMs.map { (t - $0) as Any } ?? NSNull(),
-                    "cause": ref(r.cause), "corridor_plan": r.corridorPlan,
-                    "corridor_plan_since": AuditTime.iso(r.corridorPlanSinceMs),
-                    "corridor_plan_source": ref(r.corridorPlanSource),
-                    "pending_modes": r.pendingModes.map {
-                        ["plan": $0.plan, "effective_at": AuditTime.iso($0.effectiveAtMs), "source": ref($0.source)]
-                            as [String: Any]
-                    },
-                    "preemptions": r.preemptions.map {
-                        [
-                            "direction": $0.direction, "effective_at": AuditTime.iso($0.effectiveAtMs),
-                            "ends_at": AuditTime.iso($0.endsAtMs), "source": ref($0.source)
-                        ] as [String: Any]
-                    },
-                    "commands_replayed": r.commandsReplayed, "last_command_index": r.lastCommandIndex,
-                    "replay_origin": r.replayOrigin,
-                    "replay_divergence": r.replayDivergence.map { $0 as Any } ?? NSNull(),
-                    "lamp_log": r.lampLog.map {
-                        [
-                            "since_start": AuditTime.iso($0.sinceStartMs), "last_event": AuditTime.iso($0.lastEventMs),
-                            "pattern": $0.pattern.map { $0 as Any } ?? NSNull(),
-                            "pattern_name": r.logPatternName ?? NSNull(),
-                            "coordination": $0.coordination.map { HiResCode.coordinationName($0) as Any } ?? NSNull(),
-                            "stopped_at": $0.stoppedAtMs.map { AuditTime.iso($0) as Any } ?? NSNull()
-                        ] as [String: Any]
-                    } ?? NSNull(),
-                    "disagreements": r.disagreements
-                ])
+                try printJSON(jsonReport(r, at: t))
             } else {
-                printLine("S\(r.signal) \(r.signalName) at \(AuditTime.iso(t))")
-                printLine("  lamps:     " + r.phases.map { "\($0.phase)=\(lampWord($0.lamp))" }.joined(separator: "  "))
-                var interval = "\(r.interval.rawValue)"
-                if let s = r.stageName { interval += " of stage \(s)" }
-                interval +=
-                    ", \(AuditTime.duration(t - r.intervalStartMs)) into it (since \(AuditTime.iso(r.intervalStartMs, digits: 1)))"
-                if let e = r.intervalEndMs {
-                    interval += ", \(AuditTime.duration(e - t)) left"
-                } else {
-                    interval += ", resting until a command ends it"
-                }
-                printLine("  interval:  \(interval)")
-                var plan = "\(r.plan)"
-                if let c = r.cycleStartMs, let len = r.cycleMs, len > 0 {
-                    plan += ", \(AuditTime.duration(t - c)) into its \(AuditTime.duration(len)) cycle"
-                }
-                printLine("  mode:      \(r.mode.rawValue), plan \(plan)")
-                if let c = r.cause {
-                    printLine(
-                        "  because:   command \(c.index) by \(c.operatorName): \(c.command) (proposed \(AuditTime.iso(c.leaderTimeMs, digits: 1))\(c.effectiveAtMs.map { ", effective \(AuditTime.iso($0, digits: 1))" } ?? ""))"
-                    )
-                } else {
-                    printLine("  because:   the corridor's initial plan (no command)")
-                }
-                if r.corridorPlan != r.plan, r.mode != .flash, r.mode != .hold {
-                    printLine(
-                        "  note:      the corridor runs plan \(r.corridorPlan); this signal adopts it at its next coordinated-green start (safe transition)"
-                    )
-                }
-                printLine(
-                    "  corridor:  plan \(r.corridorPlan) since \(AuditTime.iso(r.corridorPlanSinceMs, digits: 1))\(r.corridorPlanSource.map { " (command \($0.index) by \($0.operatorName))" } ?? "")"
-                )
-                for p in r.pendingModes {
-                    printLine(
-                        "  pending:   plan \(p.plan) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))"
-                    )
-                }
-                for p in r.preemptions {
-                    printLine(
-                        "  preemption: \(p.direction) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) to \(AuditTime.iso(p.endsAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))"
-                    )
-                }
-                printLine(
-                    "  replay:    \(r.commandsReplayed) commands through index \(r.lastCommandIndex) from \(r.replayOrigin)\(r.replayDivergence.map { "; WARNING: state hash differs from the record at index \($0) — run audit verify" } ?? "; every state hash matched the record")"
-                )
-                if let l = r.lampLog, let stopped = l.stoppedAtMs {
-                    printLine(
-                        "  lamp log:  the controller stopped at \(AuditTime.iso(stopped, digits: 1)) (event 182) and had not started again: the lamps were the cabinet's, not this controller's"
-                    )
-                } else if let l = r.lampLog {
-                    let lamps = zip(r.phases, l.lamps).map { "\($0.0.phase)=\($0.1.map(lampWord) ?? "not green")" }
-                        .joined(separator: "  ")
-                    printLine("  lamp log:  " + lamps)
-                    printLine(
-                        "             pattern \(l.pattern.map { "\($0)" } ?? "?") (\(r.logPatternName ?? "?")), \(l.coordination.map(HiResCode.coordinationName) ?? "?"); controller running since \(AuditTime.iso(l.sinceStartMs, digits: 1)), last event \(AuditTime.iso(l.lastEventMs, digits: 1))"
-                    )
-                } else {
-                    printLine(
-                        "  lamp log:  no start-up record at or before this instant in \(data) (controller not running yet, or not this signal's folder)"
-                    )
-                }
-                if r.disagreements.isEmpty {
-                    printLine(
-                        r.lampLog == nil || r.lampLog?.stoppedAtMs != nil
-                            ? "  cross-check: not possible" : "  cross-check: replay and lamp log agree")
-                } else {
-                    for d in r.disagreements { printLine("  DISAGREE:  \(d)") }
-                }
+                printState(r, at: t)
+                printChecks(r)
             }
             if !r.disagreements.isEmpty || r.replayDivergence != nil { throw ExitCode(1) }
+        }
+    }
+
+    static func ref(_ c: SignalAtReport.CommandRef?) -> Any {
+        guard let c else { return NSNull() }
+        return [
+            "index": c.index, "operator": c.operatorName, "command": c.command,
+            "leader_time": AuditTime.iso(c.leaderTimeMs),
+            "effective_at": c.effectiveAtMs.map { AuditTime.iso($0) as Any } ?? NSNull()
+        ] as [String: Any]
+    }
+
+    func jsonReport(_ r: SignalAtReport, at t: Int64) -> [String: Any] {
+        let ref = Self.ref
+        return [
+            "signal": r.signal, "name": r.signalName, "time": AuditTime.iso(t), "time_ms": t,
+            "lamps": r.phases.map {
+                [
+                    "phase": $0.phase, "name": $0.name, "lamp": lampWord($0.lamp),
+                    "log_lamp": $0.logLamp.map { lampWord($0) as Any }
+                        ?? ($0.logNotGreen ? "not green" : NSNull())
+                ] as [String: Any]
+            },
+            "interval": r.interval.rawValue, "stage": r.stageName ?? NSNull(),
+            "interval_start": AuditTime.iso(r.intervalStartMs),
+            "into_interval_ms": t - r.intervalStartMs,
+            "interval_end": r.intervalEndMs.map { AuditTime.iso($0) as Any } ?? NSNull(),
+            "mode": r.mode.rawValue, "plan": r.plan,
+            "cycle_position_ms": r.cycleStartMs.map { (t - $0) as Any } ?? NSNull(),
+            "cause": ref(r.cause), "corridor_plan": r.corridorPlan,
+            "corridor_plan_since": AuditTime.iso(r.corridorPlanSinceMs),
+            "corridor_plan_source": ref(r.corridorPlanSource),
+            "pending_modes": r.pendingModes.map {
+                ["plan": $0.plan, "effective_at": AuditTime.iso($0.effectiveAtMs), "source": ref($0.source)]
+                    as [String: Any]
+            },
+            "preemptions": r.preemptions.map {
+                [
+                    "direction": $0.direction, "effective_at": AuditTime.iso($0.effectiveAtMs),
+                    "ends_at": AuditTime.iso($0.endsAtMs), "source": ref($0.source)
+                ] as [String: Any]
+            },
+            "commands_replayed": r.commandsReplayed, "last_command_index": r.lastCommandIndex,
+            "replay_origin": r.replayOrigin,
+            "replay_divergence": r.replayDivergence.map { $0 as Any } ?? NSNull(),
+            "lamp_log": r.lampLog.map {
+                [
+                    "since_start": AuditTime.iso($0.sinceStartMs), "last_event": AuditTime.iso($0.lastEventMs),
+                    "pattern": $0.pattern.map { $0 as Any } ?? NSNull(),
+                    "pattern_name": r.logPatternName ?? NSNull(),
+                    "coordination": $0.coordination.map { HiResCode.coordinationName($0) as Any } ?? NSNull(),
+                    "stopped_at": $0.stoppedAtMs.map { AuditTime.iso($0) as Any } ?? NSNull()
+                ] as [String: Any]
+            } ?? NSNull(),
+            "disagreements": r.disagreements,
+            "actuated": r.actuated ?? NSNull()
+        ]
+    }
+
+    /// What the signal showed and why: lamps, interval, mode and plan, the command behind it, the corridor's
+    /// mode and what was pending.
+    func printState(_ r: SignalAtReport, at t: Int64) {
+        printLine("S\(r.signal) \(r.signalName) at \(AuditTime.iso(t))")
+        printLine(
+            (r.actuated == nil ? "  lamps:     " : "  fixed-time model (not what it showed): ")
+                + r.phases.map { "\($0.phase)=\(lampWord($0.lamp))" }.joined(separator: "  "))
+        var interval = "\(r.interval.rawValue)"
+        if let s = r.stageName { interval += " of stage \(s)" }
+        interval +=
+            ", \(AuditTime.duration(t - r.intervalStartMs)) into it (since \(AuditTime.iso(r.intervalStartMs, digits: 1)))"
+        if let e = r.intervalEndMs {
+            interval += ", \(AuditTime.duration(e - t)) left"
+        } else {
+            interval += ", resting until a command ends it"
+        }
+        printLine("  interval:  \(interval)")
+        var plan = "\(r.plan)"
+        if let c = r.cycleStartMs, let len = r.cycleMs, len > 0 {
+            plan += ", \(AuditTime.duration(t - c)) into its \(AuditTime.duration(len)) cycle"
+        }
+        printLine("  mode:      \(r.mode.rawValue), plan \(plan)")
+        if let c = r.cause {
+            printLine(
+                "  because:   command \(c.index) by \(c.operatorName): \(c.command) (proposed \(AuditTime.iso(c.leaderTimeMs, digits: 1))\(c.effectiveAtMs.map { ", effective \(AuditTime.iso($0, digits: 1))" } ?? ""))"
+            )
+        } else {
+            printLine("  because:   the corridor's initial plan (no command)")
+        }
+        if r.corridorPlan != r.plan, r.mode != .flash, r.mode != .hold {
+            printLine(
+                "  note:      the corridor runs plan \(r.corridorPlan); this signal adopts it at its next coordinated-green start (safe transition)"
+            )
+        }
+        printLine(
+            "  corridor:  plan \(r.corridorPlan) since \(AuditTime.iso(r.corridorPlanSinceMs, digits: 1))\(r.corridorPlanSource.map { " (command \($0.index) by \($0.operatorName))" } ?? "")"
+        )
+        for p in r.pendingModes {
+            printLine(
+                "  pending:   plan \(p.plan) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))"
+            )
+        }
+        for p in r.preemptions {
+            printLine(
+                "  preemption: \(p.direction) from \(AuditTime.iso(p.effectiveAtMs, digits: 1)) to \(AuditTime.iso(p.endsAtMs, digits: 1)) (command \(p.source.index) by \(p.source.operatorName))"
+            )
+        }
+    }
+
+    /// How far the answer can be trusted: the replay, the lamp log and their cross-check.
+    func printChecks(_ r: SignalAtReport) {
+        printLine(
+            "  replay:    \(r.commandsReplayed) commands through index \(r.lastCommandIndex) from \(r.replayOrigin)\(r.replayDivergence.map { "; WARNING: state hash differs from the record at index \($0) — run audit verify" } ?? "; every state hash matched the record")"
+        )
+        if let l = r.lampLog, let stopped = l.stoppedAtMs {
+            printLine(
+                "  lamp log:  the controller stopped at \(AuditTime.iso(stopped, digits: 1)) (event 182) and had not started again: the lamps were the cabinet's, not this controller's"
+            )
+        } else if let l = r.lampLog {
+            let lamps = zip(r.phases, l.lamps).map { "\($0.0.phase)=\($0.1.map(lampWord) ?? "not green")" }
+                .joined(separator: "  ")
+            printLine("  lamp log:  " + lamps)
+            printLine(
+                "             pattern \(l.pattern.map { "\($0)" } ?? "?") (\(r.logPatternName ?? "?")), \(l.coordination.map(HiResCode.coordinationName) ?? "?"); controller running since \(AuditTime.iso(l.sinceStartMs, digits: 1)), last event \(AuditTime.iso(l.lastEventMs, digits: 1))"
+            )
+        } else {
+            printLine(
+                "  lamp log:  no start-up record at or before this instant in \(data) (controller not running yet, or not this signal's folder)"
+            )
+        }
+        if let lines = r.actuated {
+            printLine(
+                "  actuated:  a dual-ring controller: its lamp log is the record (the replay gives the replicated mode and plan)"
+            )
+            for l in lines { printLine("             \(l)") }
+        } else if r.disagreements.isEmpty {
+            printLine(
+                r.lampLog == nil || r.lampLog?.stoppedAtMs != nil
+                    ? "  cross-check: not possible" : "  cross-check: replay and lamp log agree")
+        } else {
+            for d in r.disagreements { printLine("  DISAGREE:  \(d)") }
         }
     }
 }

@@ -43,91 +43,108 @@ struct CorridorCheckCommand: ParsableCommand {
         }
         let c = doc.corridor
         let spacings = zip(c.signals, c.signals.dropFirst()).map { $1.positionMetres - $0.positionMetres }
-        struct PlanRow: Codable {
-            var name: String
-            var cycleS: String
-            var progression: String
-            var bands: [String: BandRow]
-            /// With --section: per section (first–last signal), the band each way.
-            var sections: [SectionRow]?
-        }
-        struct SectionRow: Codable {
-            var first: Int, last: Int
-            var bandsMs: [String: Int64]
-        }
-        struct BandRow: Codable {
-            var widthMs: Int64
-            var efficiencyPercent: Int
-        }
         if let n = section, !(2...max(2, c.signals.count)).contains(n) {
             throw ValidationError("--section \(n) is outside 2 … \(c.signals.count)")
         }
-        var rows: [PlanRow] = []
-        for p in c.plans {
-            if p.isFlash {
-                rows.append(PlanRow(name: p.id.rawValue, cycleS: "flash", progression: "-", bands: [:], sections: nil))
-                continue
-            }
-            let prog = p.progression!
-            var bands: [String: BandRow] = [:]
-            for d in Direction.allCases {
-                let b = c.bandwidth(plan: p, direction: d)!
-                bands[doc.name(of: d)] = BandRow(widthMs: b.widthMs, efficiencyPercent: b.efficiencyPercent)
-            }
-            let way =
-                prog.favouredBandPercent >= 100
-                ? "one-way \(doc.name(of: prog.favoured))"
-                : "two-way, favour \(doc.name(of: prog.favoured)) \(prog.favouredBandPercent) %"
-            var sectionRows: [SectionRow]?
-            if let n = section {
-                // A section's band is the corridor's band formula over its signals alone (a common shift of the
-                // travel times moves every arc alike, so the whole-corridor travel times serve).
-                let x = c.signals.map(\.positionMetres)
-                let greens = c.coordinatedGreensMs(p)
-                let offsets = p.signals.map(\.offsetMs)
-                var list: [SectionRow] = []
-                for start in stride(from: 0, to: c.signals.count, by: n) {
-                    let r = start..<min(c.signals.count, start + n)
-                    var widths: [String: Int64] = [:]
-                    for d in Direction.allCases {
-                        let travel = ProgressionMath.travelTimesMs(
-                            positionsMetres: x, speedKmh: prog.speedKmh, direction: d)
-                        widths[doc.name(of: d)] =
-                            ProgressionMath.band(
-                                offsetsMs: Array(offsets[r]), cycleMs: p.cycleMs,
-                                greensMs: Array(greens[r]), travelMs: Array(travel[r])
-                            ).widthMs
-                    }
-                    list.append(
-                        SectionRow(
-                            first: c.signals[r.lowerBound].id.rawValue, last: c.signals[r.upperBound - 1].id.rawValue,
-                            bandsMs: widths))
-                }
-                sectionRows = list
-            }
-            rows.append(
-                PlanRow(
-                    name: p.id.rawValue, cycleS: fmt(p.cycleMs), progression: "\(prog.speedKmh) km/h, \(way)",
-                    bands: bands,
-                    sections: sectionRows))
-        }
+        let rows = c.plans.map { planRow($0, doc) }
         if json {
-            struct Summary: Codable {
-                var file: String, corridor: String, name: String, signals: Int, voters: [Int]
-                var lengthM: Int, spacingMinM: Int?, spacingMaxM: Int?, initialPlan: String, plans: [PlanRow]
-                /// The schedule section as the loader read it (nil: none).
-                var schedule: String?
-            }
-            let s = Summary(
-                file: file, corridor: doc.id, name: c.name, signals: c.signals.count,
-                voters: doc.voters.map(\.rawValue),
-                lengthM: c.lengthMetres, spacingMinM: spacings.min(), spacingMaxM: spacings.max(),
-                initialPlan: doc.initialPlan.rawValue, plans: rows, schedule: doc.schedule?.yaml)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(data: try enc.encode(s), encoding: .utf8)!)
+            try printJSON(doc, rows: rows, spacings: spacings)
             return
         }
+        printSummary(doc, rows: rows, spacings: spacings)
+        printSchedule(doc)
+        printActuated(doc)
+    }
+
+    struct PlanRow: Codable {
+        var name: String
+        var cycleS: String
+        var progression: String
+        var bands: [String: BandRow]
+        /// With --section: per section (first–last signal), the band each way.
+        var sections: [SectionRow]?
+    }
+    struct SectionRow: Codable {
+        var first: Int, last: Int
+        var bandsMs: [String: Int64]
+    }
+    struct BandRow: Codable {
+        var widthMs: Int64
+        var efficiencyPercent: Int
+    }
+
+    /// A plan's cycle, progression and band each way (and per section with --section).
+    func planRow(_ p: TimingPlan, _ doc: CorridorDocument) -> PlanRow {
+        let c = doc.corridor
+        if p.isFlash {
+            return PlanRow(name: p.id.rawValue, cycleS: "flash", progression: "-", bands: [:], sections: nil)
+        }
+        let prog = p.progression!
+        var bands: [String: BandRow] = [:]
+        for d in Direction.allCases {
+            let b = c.bandwidth(plan: p, direction: d)!
+            bands[doc.name(of: d)] = BandRow(widthMs: b.widthMs, efficiencyPercent: b.efficiencyPercent)
+        }
+        let way =
+            prog.favouredBandPercent >= 100
+            ? "one-way \(doc.name(of: prog.favoured))"
+            : "two-way, favour \(doc.name(of: prog.favoured)) \(prog.favouredBandPercent) %"
+        return PlanRow(
+            name: p.id.rawValue, cycleS: fmt(p.cycleMs), progression: "\(prog.speedKmh) km/h, \(way)",
+            bands: bands,
+            sections: section.map { sectionRows(p, doc, size: $0) })
+    }
+
+    /// A section's band is the corridor's band formula over its signals alone (a common shift of the
+    /// travel times moves every arc alike, so the whole-corridor travel times serve).
+    func sectionRows(_ p: TimingPlan, _ doc: CorridorDocument, size n: Int) -> [SectionRow] {
+        let c = doc.corridor
+        let prog = p.progression!
+        let x = c.signals.map(\.positionMetres)
+        let greens = c.coordinatedGreensMs(p)
+        let offsets = p.signals.map(\.offsetMs)
+        var list: [SectionRow] = []
+        for start in stride(from: 0, to: c.signals.count, by: n) {
+            let r = start..<min(c.signals.count, start + n)
+            var widths: [String: Int64] = [:]
+            for d in Direction.allCases {
+                let travel = ProgressionMath.travelTimesMs(
+                    positionsMetres: x, speedKmh: prog.speedKmh, direction: d)
+                widths[doc.name(of: d)] =
+                    ProgressionMath.band(
+                        offsetsMs: Array(offsets[r]), cycleMs: p.cycleMs,
+                        greensMs: Array(greens[r]), travelMs: Array(travel[r])
+                    ).widthMs
+            }
+            list.append(
+                SectionRow(
+                    first: c.signals[r.lowerBound].id.rawValue, last: c.signals[r.upperBound - 1].id.rawValue,
+                    bandsMs: widths))
+        }
+        return list
+    }
+
+    func printJSON(_ doc: CorridorDocument, rows: [PlanRow], spacings: [Int]) throws {
+        struct Summary: Codable {
+            var file: String, corridor: String, name: String, signals: Int, voters: [Int]
+            var lengthM: Int, spacingMinM: Int?, spacingMaxM: Int?, initialPlan: String, plans: [PlanRow]
+            /// The schedule section as the loader read it (nil: none).
+            var schedule: String?
+        }
+        let c = doc.corridor
+        let s = Summary(
+            file: file, corridor: doc.id, name: c.name, signals: c.signals.count,
+            voters: doc.voters.map(\.rawValue),
+            lengthM: c.lengthMetres, spacingMinM: spacings.min(), spacingMaxM: spacings.max(),
+            initialPlan: doc.initialPlan.rawValue, plans: rows, schedule: doc.schedule?.yaml)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(data: try enc.encode(s), encoding: .utf8)!)
+    }
+
+    /// The text summary: the corridor, then a table of the plans, then the sections.
+    func printSummary(_ doc: CorridorDocument, rows: [PlanRow], spacings: [Int]) {
+        let c = doc.corridor
         print("\(file): OK")
         print("corridor  \(doc.id): \(c.name)")
         print("signals   \(c.signals.count): \(c.signals.first!.name) → \(c.signals.last!.name)")
@@ -164,7 +181,6 @@ struct CorridorCheckCommand: ParsableCommand {
                     + list.map { "S\($0.first)–S\($0.last) \(fmt($0.bandsMs[inc] ?? 0))/\(fmt($0.bandsMs[dec] ?? 0))" }
                     .joined(separator: "  "))
         }
-        printSchedule(doc)
     }
 
     /// The schedule: local time, day plans, week, holidays, and what it does over the coming week.

@@ -50,6 +50,41 @@ struct CorridorOptimizeCommand: ParsableCommand {
         guard (0...50).contains(speedRange) else {
             throw ValidationError("--speed-range \(speedRange) % is outside 0 … 50")
         }
+        let sharePercent = try increasingShare(doc)
+        guard queueS >= 0, queueS <= 60 else { throw ValidationError("--queue-s \(queueS) is outside 0 … 60 s") }
+        let n = c.signals.count
+        if let s = section, !(2...max(2, n)).contains(s) { throw ValidationError("--section \(s) is outside 2 … \(n)") }
+        let low = max(1, v - v * speedRange / 100)
+        let high = v + v * speedRange / 100
+        let problem = try optimisationProblem(c, plan: p, speeds: low...high, sharePercent: sharePercent)
+        let result: Optimised
+        do { result = try BandOptimizer.solveSections(problem, size: section ?? n) } catch {
+            throw ValidationError("\(error)")
+        }
+        let speeds = Set([v - v / 10, v - v / 20, v, v + v / 20, v + v / 10, low, high]).sorted().filter { $0 >= 1 }
+        let bySpeed = endToEnd(c, plan: p, offsetsMs: result.offsetsMs, greensMs: problem.greensMs, speeds: speeds)
+        let offsetsLine =
+            "offsets_s: { "
+            + c.signals.enumerated().map { "\($0.element.id.rawValue): \(fmt(result.offsetsMs[$0.offset]))" }.joined(
+                separator: ", ") + " }"
+        if json {
+            try printJSON(
+                c, plan: p, speeds: low...high, sharePercent: sharePercent, result: result, bySpeed: bySpeed)
+        } else {
+            print(
+                "plan \(plan): cycle \(fmt(p.cycleMs)) s, speeds \(low)…\(high) km/h on every link, \(sharePercent) % of the band \(doc.increasingName)"
+                    + (queueS > 0 ? ", queue clearance \(queueS) s" : ""))
+            printText(doc, result: result, bySpeed: bySpeed)
+            print(offsetsLine)
+        }
+        if let out = write { try writeCopy(to: out, offsetsLine: offsetsLine, offsetsMs: result.offsetsMs) }
+    }
+
+    typealias Optimised = (offsetsMs: [Milliseconds], sections: [(range: Range<Int>, solution: BandOptimizer.Solution)])
+    typealias SpeedBands = (speed: Int, increasing: Milliseconds, decreasing: Milliseconds)
+
+    /// The increasing direction's share of the total band, percent: --share, or 100 / 0 with --favour.
+    func increasingShare(_ doc: CorridorDocument) throws -> Int {
         var sharePercent = share
         if let f = favour {
             switch f {
@@ -61,131 +96,137 @@ struct CorridorOptimizeCommand: ParsableCommand {
         guard (0...100).contains(sharePercent) else {
             throw ValidationError("--share \(sharePercent) % is outside 0 … 100")
         }
-        guard queueS >= 0, queueS <= 60 else { throw ValidationError("--queue-s \(queueS) is outside 0 … 60 s") }
-        let n = c.signals.count
-        if let s = section, !(2...max(2, n)).contains(s) { throw ValidationError("--section \(s) is outside 2 … \(n)") }
-        let low = max(1, v - v * speedRange / 100)
-        let high = v + v * speedRange / 100
+        return sharePercent
+    }
+
+    /// The plan's cycle and coordinated greens, every link's travel times within the speed range, and the
+    /// queue clearance (which no coordinated green may be shorter than).
+    func optimisationProblem(
+        _ c: Corridor, plan p: TimingPlan, speeds: ClosedRange<Int>, sharePercent: Int
+    ) throws -> BandOptimizer.Problem {
         let x = c.signals.map(\.positionMetres)
         var links: [BandOptimizer.LinkTimes] = []
         for (a, b) in zip(x, x.dropFirst()) {
-            guard let l = BandOptimizer.LinkTimes(metres: b - a, speedKmh: low...high) else {
-                throw ValidationError("a link of \(b - a) m at \(low)…\(high) km/h cannot be timed")
+            guard let l = BandOptimizer.LinkTimes(metres: b - a, speedKmh: speeds) else {
+                throw ValidationError(
+                    "a link of \(b - a) m at \(speeds.lowerBound)…\(speeds.upperBound) km/h cannot be timed")
             }
             links.append(l)
         }
         let greens = c.coordinatedGreensMs(p)
-        let queue = Array(repeating: Milliseconds((queueS * 1000).rounded()), count: n)
+        let queue = Array(repeating: Milliseconds((queueS * 1000).rounded()), count: c.signals.count)
         for (i, g) in greens.enumerated() where queue[i] > g {
             throw ValidationError(
                 "--queue-s \(queueS) is longer than S\(c.signals[i].id.rawValue)'s coordinated green (\(fmt(g)) s)")
         }
-        let problem = BandOptimizer.Problem(
+        return BandOptimizer.Problem(
             cycleMs: p.cycleMs, greensMs: greens, links: links, increasingSharePercent: sharePercent,
             queueIncreasingMs: queue, queueDecreasingMs: queue)
-        let result: (offsetsMs: [Milliseconds], sections: [(range: Range<Int>, solution: BandOptimizer.Solution)])
-        do { result = try BandOptimizer.solveSections(problem, size: section ?? n) } catch {
-            throw ValidationError("\(error)")
-        }
+    }
 
-        // End to end at uniform speeds: what a platoon at one speed gets through the whole corridor.
-        var bySpeed: [(speed: Int, increasing: Milliseconds, decreasing: Milliseconds)] = []
-        for s in Set([v - v / 10, v - v / 20, v, v + v / 20, v + v / 10, low, high]).sorted() where s >= 1 {
+    /// End to end at uniform speeds: what a platoon at one speed gets through the whole corridor.
+    func endToEnd(
+        _ c: Corridor, plan p: TimingPlan, offsetsMs: [Milliseconds], greensMs greens: [Milliseconds], speeds: [Int]
+    ) -> [SpeedBands] {
+        let x = c.signals.map(\.positionMetres)
+        return speeds.map { s in
             let inc = ProgressionMath.band(
-                offsetsMs: result.offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
+                offsetsMs: offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
                 travelMs: ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: s, direction: .increasing)
             ).widthMs
             let dec = ProgressionMath.band(
-                offsetsMs: result.offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
+                offsetsMs: offsetsMs, cycleMs: p.cycleMs, greensMs: greens,
                 travelMs: ProgressionMath.travelTimesMs(positionsMetres: x, speedKmh: s, direction: .decreasing)
             ).widthMs
-            bySpeed.append((s, inc, dec))
+            return (s, inc, dec)
+        }
+    }
+
+    func printJSON(
+        _ c: Corridor, plan p: TimingPlan, speeds: ClosedRange<Int>, sharePercent: Int, result: Optimised,
+        bySpeed: [SpeedBands]
+    ) throws {
+        struct Section: Codable {
+            var first: String
+            var last: String
+            var increasingBandS: Double
+            var decreasingBandS: Double
+        }
+        struct AtSpeed: Codable {
+            var speedKmh: Int
+            var increasingBandS: Double
+            var decreasingBandS: Double
+        }
+        struct Out: Codable {
+            var plan: String
+            var cycleS: Double
+            var speedKmh: ClosedRange<Int>
+            var increasingSharePercent: Int
+            var sections: [Section]
+            var endToEnd: [AtSpeed]
+            var offsetsS: [String: Double]
         }
         func name(_ i: Int) -> String { "S\(c.signals[i].id.rawValue)" }
-        let offsetsLine =
-            "offsets_s: { "
-            + c.signals.enumerated().map { "\($0.element.id.rawValue): \(fmt(result.offsetsMs[$0.offset]))" }.joined(
-                separator: ", ") + " }"
-        if json {
-            struct Section: Codable {
-                var first: String
-                var last: String
-                var increasingBandS: Double
-                var decreasingBandS: Double
-            }
-            struct AtSpeed: Codable {
-                var speedKmh: Int
-                var increasingBandS: Double
-                var decreasingBandS: Double
-            }
-            struct Out: Codable {
-                var plan: String
-                var cycleS: Double
-                var speedKmh: ClosedRange<Int>
-                var increasingSharePercent: Int
-                var sections: [Section]
-                var endToEnd: [AtSpeed]
-                var offsetsS: [String: Double]
-            }
-            let out = Out(
-                plan: plan, cycleS: Double(p.cycleMs) / 1000, speedKmh: low...high,
-                increasingSharePercent: sharePercent,
-                sections: result.sections.map {
-                    Section(
-                        first: name($0.range.lowerBound), last: name($0.range.upperBound - 1),
-                        increasingBandS: Double($0.solution.increasingBandMs) / 1000,
-                        decreasingBandS: Double($0.solution.decreasingBandMs) / 1000)
-                },
-                endToEnd: bySpeed.map {
-                    AtSpeed(
-                        speedKmh: $0.speed, increasingBandS: Double($0.increasing) / 1000,
-                        decreasingBandS: Double($0.decreasing) / 1000)
-                },
-                offsetsS: Dictionary(
-                    uniqueKeysWithValues: c.signals.enumerated().map {
-                        ("\($0.element.id.rawValue)", Double(result.offsetsMs[$0.offset]) / 1000)
-                    }))
-            let e = JSONEncoder()
-            e.outputFormatting = [.sortedKeys, .prettyPrinted]
-            print(String(decoding: try e.encode(out), as: UTF8.self))
-        } else {
+        let out = Out(
+            plan: plan, cycleS: Double(p.cycleMs) / 1000, speedKmh: speeds,
+            increasingSharePercent: sharePercent,
+            sections: result.sections.map {
+                Section(
+                    first: name($0.range.lowerBound), last: name($0.range.upperBound - 1),
+                    increasingBandS: Double($0.solution.increasingBandMs) / 1000,
+                    decreasingBandS: Double($0.solution.decreasingBandMs) / 1000)
+            },
+            endToEnd: bySpeed.map {
+                AtSpeed(
+                    speedKmh: $0.speed, increasingBandS: Double($0.increasing) / 1000,
+                    decreasingBandS: Double($0.decreasing) / 1000)
+            },
+            offsetsS: Dictionary(
+                uniqueKeysWithValues: c.signals.enumerated().map {
+                    ("\($0.element.id.rawValue)", Double(result.offsetsMs[$0.offset]) / 1000)
+                }))
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        print(String(decoding: try e.encode(out), as: UTF8.self))
+    }
+
+    /// Each section's bands, then the end-to-end bands at one speed.
+    func printText(_ doc: CorridorDocument, result: Optimised, bySpeed: [SpeedBands]) {
+        func name(_ i: Int) -> String { "S\(doc.corridor.signals[i].id.rawValue)" }
+        print(
+            "section            \(pad(doc.increasingName, 12)) \(pad(doc.decreasingName, 12))  (bands, s; each section on its own, at its chosen speeds)"
+        )
+        for (range, sol) in result.sections {
             print(
-                "plan \(plan): cycle \(fmt(p.cycleMs)) s, speeds \(low)…\(high) km/h on every link, \(sharePercent) % of the band \(doc.increasingName)"
-                    + (queueS > 0 ? ", queue clearance \(queueS) s" : ""))
-            print(
-                "section            \(pad(doc.increasingName, 12)) \(pad(doc.decreasingName, 12))  (bands, s; each section on its own, at its chosen speeds)"
+                "\(pad("\(name(range.lowerBound))–\(name(range.upperBound - 1))", 18)) \(pad(fmt(sol.increasingBandMs), 12)) \(pad(fmt(sol.decreasingBandMs), 12))"
             )
-            for (range, sol) in result.sections {
-                print(
-                    "\(pad("\(name(range.lowerBound))–\(name(range.upperBound - 1))", 18)) \(pad(fmt(sol.increasingBandMs), 12)) \(pad(fmt(sol.decreasingBandMs), 12))"
-                )
-            }
-            print("end to end at one speed (bands, s):")
-            for r in bySpeed {
-                print("  \(pad("\(r.speed) km/h", 10)) \(pad(fmt(r.increasing), 8)) \(fmt(r.decreasing))")
-            }
-            print(offsetsLine)
         }
-        if let out = write {
-            let text: String
-            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-                throw ValidationError("\(file): \(error)")
-            }
-            let updated = try withOffsets(text, plan: plan, line: offsetsLine)
-            do { try updated.write(toFile: out, atomically: true, encoding: .utf8) } catch {
-                throw ValidationError("\(out): \(error)")
-            }
-            let check: CorridorDocument
-            do { check = try CorridorFile.load(path: out) } catch {
-                throw ValidationError("the written file does not load: \(error)")
-            }
-            guard let written = check.corridor.plans.first(where: { $0.id.rawValue == plan }),
-                written.signals.map(\.offsetMs) == result.offsetsMs
-            else {
-                throw ValidationError("\(out): the plan's offsets did not come back as written")
-            }
-            FileHandle.standardError.write(Data("wrote \(out) (plan \(plan) with offsets_s)\n".utf8))
+        print("end to end at one speed (bands, s):")
+        for r in bySpeed {
+            print("  \(pad("\(r.speed) km/h", 10)) \(pad(fmt(r.increasing), 8)) \(fmt(r.decreasing))")
         }
+    }
+
+    /// Writes a copy of the corridor file whose plan has `offsetsLine`, and checks it by loading it back.
+    func writeCopy(to out: String, offsetsLine: String, offsetsMs: [Milliseconds]) throws {
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+            throw ValidationError("\(file): \(error)")
+        }
+        let updated = try withOffsets(text, plan: plan, line: offsetsLine)
+        do { try updated.write(toFile: out, atomically: true, encoding: .utf8) } catch {
+            throw ValidationError("\(out): \(error)")
+        }
+        let check: CorridorDocument
+        do { check = try CorridorFile.load(path: out) } catch {
+            throw ValidationError("the written file does not load: \(error)")
+        }
+        guard let written = check.corridor.plans.first(where: { $0.id.rawValue == plan }),
+            written.signals.map(\.offsetMs) == offsetsMs
+        else {
+            throw ValidationError("\(out): the plan's offsets did not come back as written")
+        }
+        FileHandle.standardError.write(Data("wrote \(out) (plan \(plan) with offsets_s)\n".utf8))
     }
 
     /// `text` with the plan's `offsets_s` line replaced by `line` (or added after its `progression` line).

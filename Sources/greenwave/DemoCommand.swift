@@ -63,40 +63,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard RaftTiming.named(timing) != nil else {
             throw ValidationError("unknown --timing '\(timing)': 'loopback' or 'field'")
         }
-        // Who signs: the engineer key of the person running the demo, the corridor's first engineer.
-        let signer: OperatorSigner
-        var runCorridor = corridor
-        if doc.firstEngineer == nil {
-            let keyPath = URL(fileURLWithPath: data).appendingPathComponent("operators/\(operatorName).key").path
-            do {
-                signer =
-                    FileManager.default.fileExists(atPath: keyPath)
-                    ? try OperatorKeyFile.load(path: keyPath)
-                    : try OperatorKeyFile.create(name: operatorName, path: keyPath)
-            } catch { throw ValidationError("operator key \(keyPath): \(error)") }
-            runCorridor = URL(fileURLWithPath: data).appendingPathComponent("corridor.yaml").path
-            do {
-                try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-                var text = try String(contentsOfFile: corridor, encoding: .utf8)
-                if !text.hasSuffix("\n") { text += "\n" }
-                text +=
-                    "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands, and the CA whose\n"
-                    + "# certificates the controllers' HTTPS API presents (the demo's PKI, next to this file).\n"
-                    + OperatorKeyFile.corridorBlock(signer, apiCA: "pki/ca.pem")
-                if (try? String(contentsOfFile: runCorridor, encoding: .utf8)) != text {
-                    try text.write(toFile: runCorridor, atomically: true, encoding: .utf8)
-                }
-                doc = try CorridorFile.load(path: runCorridor)
-            } catch { throw ValidationError("\(runCorridor): \(error)") }
-            say("operator: \(signer.name), engineer key \(keyPath) (the first engineer of \(runCorridor))")
-        } else {
-            guard let path = OperatorKeyFile.locate(key) else {
-                throw ValidationError(
-                    "\(corridor) names its first engineer: give --key FILE (or \(OperatorKeyFile.environmentVariable)) to sign with"
-                )
-            }
-            do { signer = try OperatorKeyFile.load(path: path) } catch { throw ValidationError("\(error)") }
-        }
+        let (signer, runCorridor) = try demoSigner(&doc)
         let keyHint =
             OperatorKeyFile.locate(key)
             ?? URL(fileURLWithPath: data).appendingPathComponent("operators/\(signer.name).key").path
@@ -104,7 +71,6 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--sumo: SUMO not found; run tools/sumo/setup (it installs SUMO into tools/sumo/.venv)")
         }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let logs = URL(fileURLWithPath: data).appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let pkiDir = URL(fileURLWithPath: data).appendingPathComponent("pki").path
@@ -117,76 +83,14 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError("peer TLS material in \(pkiDir): \(error)")
         }
         let children = ChildProcesses()
-        // Stop every child on Ctrl-C / SIGTERM.
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let stop = AsyncStream<Int32> { cont in
-            for sig in [SIGINT, SIGTERM] {
-                let src = DispatchSource.makeSignalSource(signal: sig, queue: .main)
-                src.setEventHandler { cont.yield(sig) }
-                src.resume()
-                children.keep(src)
-            }
-        }
-        func launch(_ s: SignalTiming.Signal) throws {
-            let p = Process()
-            p.executableURL = exe
-            p.arguments = [
-                "controller", "--exit-with-parent", "--corridor", runCorridor, "--signal", "\(s.id.rawValue)",
-                "--data",
-                URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path,
-                "--peer-tls-dir", pkiDir, "--timing", timing
-            ]
-            let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
-            if !FileManager.default.fileExists(atPath: logURL.path) {
-                FileManager.default.createFile(atPath: logURL.path, contents: nil)
-            }
-            let h = try FileHandle(forWritingTo: logURL)
-            h.seekToEndOfFile()
-            p.standardOutput = h
-            p.standardError = h
-            try p.run()
-            children.add(p)
-        }
+        let stop = stopSignals(children)
+        let launcher = Launcher(
+            exe: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath(), corridor: runCorridor,
+            data: data, pkiDir: pkiDir, logs: logs, timing: timing, children: children)
         var client: ConsoleClient
         do { client = try ConsoleClient(document: doc) } catch { throw ValidationError("\(error)") }
         client.reader = signer
-        // The voters first, and the learners only once they have a leader, in groups, each group answering
-        // before the next starts: 47 processes starting at once on a small machine starve each other for
-        // seconds (TLS handshakes, databases, clock sampling), long enough for a first leader to lose its
-        // quorum and for lamps to switch late. A field corridor never starts that way; a demo on one machine
-        // would.
-        let voterIDs = Set(doc.voters)
-        for s in doc.corridor.signals where voterIDs.contains(s.id) { try launch(s) }
-        let deadline = Date().addingTimeInterval(leaderTimeout)
-        var leader: StatusResponse?
-        while leader == nil && Date() < deadline {
-            try? await Task.sleep(nanoseconds: 300_000_000)
-            leader = await client.statusAll(only: voterIDs).compactMap { $0.status }.first { $0.role == "leader" }
-        }
-        guard let firstLeader = leader else {
-            FileHandle.standardError.write(
-                Data("greenwave demo: no leader within \(Int(leaderTimeout)) s; stopping (see \(logs.path))\n".utf8))
-            await children.stopAll()
-            throw ExitCode(2)
-        }
-        let learners = doc.corridor.signals.filter { !voterIDs.contains($0.id) }
-        for first in stride(from: 0, to: learners.count, by: Self.learnerGroup) {
-            let group = learners[first..<min(learners.count, first + Self.learnerGroup)]
-            for s in group { try launch(s) }
-            // Ready: caught up with the log and corridor time measured (which takes connections to a
-            // majority of the voters, the handshakes that cost the voters most).
-            let ids = Set(group.map(\.id))
-            let groupDeadline = Date().addingTimeInterval(15)
-            while Date() < groupDeadline {
-                try? await Task.sleep(nanoseconds: 200_000_000)
-                let ready = await client.statusAll(only: ids).filter { row in
-                    guard let st = row.status else { return false }
-                    return st.appliedIndex >= firstLeader.commitIndex && st.clock?.synced != false
-                }
-                if ready.count == ids.count { break }
-            }
-        }
+        let firstLeader = try await startControllers(doc, launcher: launcher, client: client)
         say(
             "started \(doc.corridor.signals.count) controllers for \(doc.corridor.name) (data: \(data), logs: \(logs.path))"
         )
@@ -203,57 +107,201 @@ struct DemoCommand: AsyncParsableCommand {
             )
         }
         let dashboard = !headless && isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
-        // SUMO in real time, driven by the controllers' own lamp streams (what the dashboard shows).
         let sumoFailure = FailureNote()
-        var sumoTask: Task<Void, Never>?
-        if sumo || sumoGui {
-            var options = LiveOptions(
-                gui: sumoGui, workDirectory: URL(fileURLWithPath: data).appendingPathComponent("sumo").path)
-            if dashboard { options.reportEverySeconds = nil }
-            let logger =
-                dashboard
-                ? Logger(label: "greenwave.sumo", factory: { _ in SwiftLogNoOpLogHandler() })
-                : Logger(label: "greenwave.sumo")
-            say("SUMO: live, every light from its controller's lamp stream (files in \(options.workDirectory ?? ""))")
-            sumoTask = Task {
-                do { try await runLive(document: doc, options: options, logger: logger) } catch is CancellationError {
-                } catch { sumoFailure.set("\(error)") }
-            }
-        }
+        let sumoTask = startSumo(doc, dashboard: dashboard, failure: sumoFailure)
         if dashboard {
-            // The dashboard until the operator quits it or a signal stops the demo.
-            let app: DashboardApp
-            do { app = try DashboardApp(document: doc, signer: signer) } catch {
-                await children.stopAll()
-                throw ValidationError("\(error)")
-            }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await app.run() }
-                group.addTask { for await _ in stop { break } }
-                await group.next()
-                group.cancelAll()
-            }
-            say("stopping \(doc.corridor.signals.count) controllers…")
+            try await runDashboard(doc, signer: signer, stop: stop, children: children)
         } else {
-            let view = Task {
-                guard !headless else { return }
-                while !Task.isCancelled {
-                    let rows = await client.statusAll()
-                    say(liveSummary(rows))
-                    try? await Task.sleep(nanoseconds: 2_000_000_000)
-                }
-            }
-            for await sig in stop {
-                say("\nsignal \(sig): stopping \(doc.corridor.signals.count) controllers…")
-                break
-            }
-            view.cancel()
+            await waitForStop(doc, client: client, stop: stop)
         }
         sumoTask?.cancel()
         await sumoTask?.value
         if let f = sumoFailure.get() { say("SUMO stopped early: \(f)") }
         await children.stopAll()
         say("stopped; a second run on \(data) resumes")
+    }
+
+    /// Who signs: the engineer key of the person running the demo, the corridor's first engineer. For a
+    /// corridor file without one, the key is made (or found) in DATA/operators and the controllers run from
+    /// DATA/corridor.yaml, which names it (and `doc` becomes that file); else --key signs. The signer and
+    /// the corridor file the controllers run from.
+    func demoSigner(_ doc: inout CorridorDocument) throws -> (OperatorSigner, String) {
+        guard doc.firstEngineer == nil else {
+            guard let path = OperatorKeyFile.locate(key) else {
+                throw ValidationError(
+                    "\(corridor) names its first engineer: give --key FILE (or \(OperatorKeyFile.environmentVariable)) to sign with"
+                )
+            }
+            do { return (try OperatorKeyFile.load(path: path), corridor) } catch { throw ValidationError("\(error)") }
+        }
+        let signer: OperatorSigner
+        let keyPath = URL(fileURLWithPath: data).appendingPathComponent("operators/\(operatorName).key").path
+        do {
+            signer =
+                FileManager.default.fileExists(atPath: keyPath)
+                ? try OperatorKeyFile.load(path: keyPath)
+                : try OperatorKeyFile.create(name: operatorName, path: keyPath)
+        } catch { throw ValidationError("operator key \(keyPath): \(error)") }
+        let runCorridor = URL(fileURLWithPath: data).appendingPathComponent("corridor.yaml").path
+        do {
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            var text = try String(contentsOfFile: corridor, encoding: .utf8)
+            if !text.hasSuffix("\n") { text += "\n" }
+            text +=
+                "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands, and the CA whose\n"
+                + "# certificates the controllers' HTTPS API presents (the demo's PKI, next to this file).\n"
+                + OperatorKeyFile.corridorBlock(signer, apiCA: "pki/ca.pem")
+            if (try? String(contentsOfFile: runCorridor, encoding: .utf8)) != text {
+                try text.write(toFile: runCorridor, atomically: true, encoding: .utf8)
+            }
+            doc = try CorridorFile.load(path: runCorridor)
+        } catch { throw ValidationError("\(runCorridor): \(error)") }
+        say("operator: \(signer.name), engineer key \(keyPath) (the first engineer of \(runCorridor))")
+        return (signer, runCorridor)
+    }
+
+    /// Ctrl-C and SIGTERM, as a stream (the process itself ignores them: the demo stops every child first).
+    func stopSignals(_ children: ChildProcesses) -> AsyncStream<Int32> {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        return AsyncStream<Int32> { cont in
+            for sig in [SIGINT, SIGTERM] {
+                let src = DispatchSource.makeSignalSource(signal: sig, queue: .main)
+                src.setEventHandler { cont.yield(sig) }
+                src.resume()
+                children.keep(src)
+            }
+        }
+    }
+
+    /// Starts one controller process per signal, its output appended to DATA/logs/sNN.log.
+    struct Launcher {
+        let exe: URL
+        let corridor: String
+        let data: String
+        let pkiDir: String
+        let logs: URL
+        let timing: String
+        let children: ChildProcesses
+
+        func launch(_ s: SignalTiming.Signal) throws {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = [
+                "controller", "--exit-with-parent", "--corridor", corridor, "--signal", "\(s.id.rawValue)",
+                "--data",
+                URL(fileURLWithPath: data).appendingPathComponent(String(format: "s%02d", s.id.rawValue)).path,
+                "--peer-tls-dir", pkiDir, "--timing", timing
+            ]
+            let logURL = logs.appendingPathComponent(String(format: "s%02d.log", s.id.rawValue))
+            if !FileManager.default.fileExists(atPath: logURL.path) {
+                FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            }
+            let h = try FileHandle(forWritingTo: logURL)
+            h.seekToEndOfFile()
+            p.standardOutput = h
+            p.standardError = h
+            try p.run()
+            children.add(p)
+        }
+    }
+
+    /// The voters first, and the learners only once they have a leader, in groups, each group answering
+    /// before the next starts: 47 processes starting at once on a small machine starve each other for
+    /// seconds (TLS handshakes, databases, clock sampling), long enough for a first leader to lose its
+    /// quorum and for lamps to switch late. A field corridor never starts that way; a demo on one machine
+    /// would. The voters' first leader; exits (code 2) when none is elected within --leader-timeout.
+    func startControllers(
+        _ doc: CorridorDocument, launcher: Launcher, client: ConsoleClient
+    ) async throws -> StatusResponse {
+        let voterIDs = Set(doc.voters)
+        for s in doc.corridor.signals where voterIDs.contains(s.id) { try launcher.launch(s) }
+        let deadline = Date().addingTimeInterval(leaderTimeout)
+        var leader: StatusResponse?
+        while leader == nil && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 300_000_000)
+            leader = await client.statusAll(only: voterIDs).compactMap { $0.status }.first { $0.role == "leader" }
+        }
+        guard let firstLeader = leader else {
+            FileHandle.standardError.write(
+                Data(
+                    "greenwave demo: no leader within \(Int(leaderTimeout)) s; stopping (see \(launcher.logs.path))\n"
+                        .utf8))
+            await launcher.children.stopAll()
+            throw ExitCode(2)
+        }
+        let learners = doc.corridor.signals.filter { !voterIDs.contains($0.id) }
+        for first in stride(from: 0, to: learners.count, by: Self.learnerGroup) {
+            let group = learners[first..<min(learners.count, first + Self.learnerGroup)]
+            for s in group { try launcher.launch(s) }
+            // Ready: caught up with the log and corridor time measured (which takes connections to a
+            // majority of the voters, the handshakes that cost the voters most).
+            let ids = Set(group.map(\.id))
+            let groupDeadline = Date().addingTimeInterval(15)
+            while Date() < groupDeadline {
+                try? await Task.sleep(nanoseconds: 200_000_000)
+                let ready = await client.statusAll(only: ids).filter { row in
+                    guard let st = row.status else { return false }
+                    return st.appliedIndex >= firstLeader.commitIndex && st.clock?.synced != false
+                }
+                if ready.count == ids.count { break }
+            }
+        }
+        return firstLeader
+    }
+
+    /// SUMO in real time, driven by the controllers' own lamp streams (what the dashboard shows); nil
+    /// without --sumo. A failure is noted in `failure`.
+    func startSumo(_ doc: CorridorDocument, dashboard: Bool, failure sumoFailure: FailureNote) -> Task<Void, Never>? {
+        guard sumo || sumoGui else { return nil }
+        var options = LiveOptions(
+            gui: sumoGui, workDirectory: URL(fileURLWithPath: data).appendingPathComponent("sumo").path)
+        if dashboard { options.reportEverySeconds = nil }
+        let logger =
+            dashboard
+            ? Logger(label: "greenwave.sumo", factory: { _ in SwiftLogNoOpLogHandler() })
+            : Logger(label: "greenwave.sumo")
+        say("SUMO: live, every light from its controller's lamp stream (files in \(options.workDirectory ?? ""))")
+        let runOptions = options
+        return Task {
+            do { try await runLive(document: doc, options: runOptions, logger: logger) } catch is CancellationError {
+            } catch { sumoFailure.set("\(error)") }
+        }
+    }
+
+    /// The dashboard until the operator quits it or a signal stops the demo.
+    func runDashboard(
+        _ doc: CorridorDocument, signer: OperatorSigner, stop: AsyncStream<Int32>, children: ChildProcesses
+    ) async throws {
+        let app: DashboardApp
+        do { app = try DashboardApp(document: doc, signer: signer) } catch {
+            await children.stopAll()
+            throw ValidationError("\(error)")
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await app.run() }
+            group.addTask { for await _ in stop { break } }
+            await group.next()
+            group.cancelAll()
+        }
+        say("stopping \(doc.corridor.signals.count) controllers…")
+    }
+
+    /// Without the dashboard: a summary line every 2 s (not headless) until a signal stops the demo.
+    func waitForStop(_ doc: CorridorDocument, client: ConsoleClient, stop: AsyncStream<Int32>) async {
+        let view = Task {
+            guard !headless else { return }
+            while !Task.isCancelled {
+                let rows = await client.statusAll()
+                say(liveSummary(rows))
+                try? await Task.sleep(nanoseconds: 2_000_000_000)
+            }
+        }
+        for await sig in stop {
+            say("\nsignal \(sig): stopping \(doc.corridor.signals.count) controllers…")
+            break
+        }
+        view.cancel()
     }
 }
 

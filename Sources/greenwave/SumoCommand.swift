@@ -93,23 +93,7 @@ struct SumoCommand: AsyncParsableCommand {
         }
         var net = try networkOptions()
         if live {
-            let endpoints = doc.endpoints.filter { e in c.signals.contains { $0.id == e.signal } }
-            net.demandSeconds = 0 // runLive sets the demand's length
-            FileHandle.standardOutput.write(
-                Data("sumo live: \(endpoints.count) controllers of \(doc.id), SUMO in real time; Ctrl-C stops\n".utf8))
-            let task = Task {
-                try await runLive(
-                    corridor: c,
-                    endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
-                    options: LiveOptions(
-                        network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: work),
-                    sumo: sumo, logger: Logger(label: "greenwave.sumo"))
-            }
-            let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
-            signal(SIGINT, SIG_IGN)
-            sigint.setEventHandler { task.cancel() }
-            sigint.resume()
-            try await task.value
+            try await runLiveMode(doc, corridor: c, network: net, sumo: sumo)
             return
         }
 
@@ -142,7 +126,32 @@ struct SumoCommand: AsyncParsableCommand {
             print(String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
-        printResult(r, doc: doc, plan: planID, signalCount: c.signals.count)
+        printReport(r, doc: doc, corridor: c, plan: planID)
+    }
+
+    /// Live mode: SUMO in real time with every light taken from its controller's lamp stream, until
+    /// --seconds or Ctrl-C.
+    func runLiveMode(
+        _ doc: CorridorDocument, corridor c: Corridor, network: NetworkOptions, sumo: SumoInstallation
+    ) async throws {
+        var net = network
+        let endpoints = doc.endpoints.filter { e in c.signals.contains { $0.id == e.signal } }
+        net.demandSeconds = 0 // runLive sets the demand's length
+        FileHandle.standardOutput.write(
+            Data("sumo live: \(endpoints.count) controllers of \(doc.id), SUMO in real time; Ctrl-C stops\n".utf8))
+        let task = Task {
+            try await runLive(
+                corridor: c,
+                endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
+                options: LiveOptions(
+                    network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: work),
+                sumo: sumo, logger: Logger(label: "greenwave.sumo"))
+        }
+        let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
+        signal(SIGINT, SIG_IGN)
+        sigint.setEventHandler { task.cancel() }
+        sigint.resume()
+        try await task.value
     }
 
     /// The demand options, checked (with --control and --uncoordinated).
@@ -163,9 +172,10 @@ struct SumoCommand: AsyncParsableCommand {
         return net
     }
 
-    func printResult(_ r: RunResult, doc: CorridorDocument, plan planID: PlanID, signalCount: Int) {
+    /// The offline run's trips per direction and side streets, in a table.
+    func printReport(_ r: RunResult, doc: CorridorDocument, corridor c: Corridor, plan planID: PlanID) {
         let label =
-            "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), control \(control), \(signalCount) signals, seed \(seed)"
+            "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), control \(control), \(c.signals.count) signals, seed \(seed)"
         print("\(doc.id): \(label); \(r.sumoVersion), TraCI API \(r.traciAPI)")
         func row(_ name: String, _ g: TripGroup) {
             let padded = name.padding(toLength: max(24, name.count), withPad: " ", startingAt: 0)

@@ -24,9 +24,10 @@ final class LocalCluster {
     let voters = TestCorridor.voters
     let session: URLSession
 
-    init() throws {
+    /// `extraYAML`: more top-level sections for the corridor file (e.g. `actuated:`).
+    init(extraYAML: String = "") throws {
         binary = try builtBinary("greenwave")
-        corridor = try TestCorridor(security: TestOperators.securityBlock)
+        corridor = try TestCorridor(security: TestOperators.securityBlock + extraYAML)
         let cfg = URLSessionConfiguration.ephemeral
         cfg.timeoutIntervalForRequest = 2
         session = URLSession(configuration: cfg)
