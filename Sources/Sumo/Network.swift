@@ -23,9 +23,17 @@ public struct NetworkOptions: Sendable, Equatable {
     public var mainVehPerHour = 1200
     /// Side-street vehicles per hour per approach (west and east of each signal), crossing straight.
     public var sideVehPerHour = 150
+    /// Turning traffic on the main road: at every signal, each main-road approach gets this share
+    /// (percent of `mainVehPerHour`) of extra vehicles that enter on the approach edge and turn
+    /// across the oncoming flow there (the right turn: Mumbai drives on the left), so that the turn
+    /// phases (5 from the increasing, 1 from the decreasing approach) have demand. 0: none.
+    public var mainTurnPercent = 0
     /// Seconds of demand.
     public var demandSeconds = 3600
     public init() {}
+
+    /// Turning vehicles per hour per main-road approach at each signal.
+    public var turnVehPerHour: Int { mainVehPerHour * mainTurnPercent / 100 }
 }
 
 /// Edge ids (stable, used by the link map and the trip classification).
@@ -84,20 +92,27 @@ public enum NetworkXML {
         return x + "</edges>\n"
     }
 
-    /// One hour of demand: Poisson arrivals (exponential headways), straight through.
-    /// Vehicle ids: "inc.N", "dec.N" (main road end to end), "side_w<id>.N" / "side_e<id>.N".
+    /// One hour of demand: Poisson arrivals (exponential headways), straight through, plus the
+    /// main-road turners (`mainTurnPercent`). Vehicle ids: "inc.N", "dec.N" (main road end to end),
+    /// "side_w<id>.N" / "side_e<id>.N", "turn_inc<id>.N" / "turn_dec<id>.N" (turning at signal id).
+    /// Turners are of type `car_turn` (the same car): the turn loops count only them and the through
+    /// loops only `car`, which is what a turn-pocket loop and a through-lane loop see (the network's
+    /// inner lane is shared, so its loops tell the two apart by type).
     public static func routes(_ corridor: Corridor, _ o: NetworkOptions) -> String {
         let sig = corridor.signals
-        func flow(_ id: String, _ from: String, _ to: String, _ vph: Int, lane: String) -> String {
+        func flow(_ id: String, _ from: String, _ to: String, _ vph: Int, lane: String, type: String = "car") -> String
+        {
             String(
                 format:
-                    "  <flow id=\"%@\" type=\"car\" begin=\"0\" end=\"%d\" period=\"exp(%.6f)\" from=\"%@\" to=\"%@\" departLane=\"%@\" departSpeed=\"max\"/>\n",
-                id, o.demandSeconds, Double(vph) / 3600.0, from, to, lane)
+                    "  <flow id=\"%@\" type=\"%@\" begin=\"0\" end=\"%d\" period=\"exp(%.6f)\" from=\"%@\" to=\"%@\" departLane=\"%@\" departSpeed=\"max\"/>\n",
+                id, type, o.demandSeconds, Double(vph) / 3600.0, from, to, lane)
         }
         var x = "<routes>\n"
         // SUMO's default passenger car (Krauss, 4.5 m, sigma 0.5), written out so that it is documented.
         x +=
             "  <vType id=\"car\" vClass=\"passenger\" length=\"4.5\" minGap=\"2.5\" accel=\"2.6\" decel=\"4.5\" sigma=\"0.5\" maxSpeed=\"55.55\"/>\n"
+        x +=
+            "  <vType id=\"car_turn\" vClass=\"passenger\" length=\"4.5\" minGap=\"2.5\" accel=\"2.6\" decel=\"4.5\" sigma=\"0.5\" maxSpeed=\"55.55\"/>\n"
         if o.mainVehPerHour > 0 {
             x += flow("inc", EdgeID.inc(sig[0].id), EdgeID.incEnd, o.mainVehPerHour, lane: "best")
             x += flow("dec", EdgeID.dec(sig[sig.count - 1].id), EdgeID.decEnd, o.mainVehPerHour, lane: "best")
@@ -110,6 +125,17 @@ public enum NetworkXML {
                 x += flow(
                     "side_e\(s.id.rawValue)", EdgeID.eastIn(s.id), EdgeID.westOut(s.id), o.sideVehPerHour, lane: "first"
                 )
+            }
+        }
+        if o.turnVehPerHour > 0 {
+            // Left-hand traffic: the increasing direction's right turn goes east, the decreasing one's west.
+            for s in sig {
+                x += flow(
+                    "turn_inc\(s.id.rawValue)", EdgeID.inc(s.id), EdgeID.eastOut(s.id), o.turnVehPerHour, lane: "best",
+                    type: "car_turn")
+                x += flow(
+                    "turn_dec\(s.id.rawValue)", EdgeID.dec(s.id), EdgeID.westOut(s.id), o.turnVehPerHour, lane: "best",
+                    type: "car_turn")
             }
         }
         return x + "</routes>\n"

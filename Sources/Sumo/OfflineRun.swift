@@ -26,6 +26,8 @@ public struct TripGroup: Sendable, Codable, Equatable {
     public var meanStops = 0.0
     public var meanWaitingTimeS = 0.0
     public var meanTimeLossS = 0.0
+    /// 95th percentile of the trips' waiting times (nearest rank).
+    public var p95WaitingTimeS = 0.0
     public init() {}
 }
 
@@ -33,6 +35,14 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var increasing = TripGroup()
     public var decreasing = TripGroup()
     public var side = TripGroup()
+    /// The side streets per approach: from the west (phase 4) and from the east (phase 8).
+    public var sideFromWest = TripGroup()
+    public var sideFromEast = TripGroup()
+    /// Main-road vehicles turning across the oncoming flow (`--main-turn-percent`).
+    public var turning = TripGroup()
+    /// Actuated control: greens started per NEMA phase (all signals), and loop readings that were on.
+    public var greensByPhase: [String: Int] = [:]
+    public var loopOnSteps = 0
     /// Vehicles SUMO teleported (stuck longer than time-to-teleport), all groups.
     public var teleports = 0
     /// Counted vehicles that had not arrived when the run stopped (written as unfinished trips).
@@ -77,6 +87,17 @@ struct TimelineLamps {
     }
 }
 
+/// How the lights are driven in an offline run.
+public enum LightControl {
+    /// Fixed time: every light from the timeline of `timing` (the scenario's own corridor, or one
+    /// with random offsets) in `plan`.
+    case fixed(timing: Corridor, plan: PlanID)
+    /// Greenwave's coordinated-actuated controllers, one per signal, fed from the loops.
+    case actuated(timings: [ActuatedTiming], plan: PlanID)
+    /// SUMO's own programs (the scenario must be built with tlsType "actuated"): nothing is set.
+    case sumo
+}
+
 public enum OfflineRun {
     /// Runs one scenario with `timing` (the corridor whose plans drive the lights — the scenario's
     /// own, or one with random offsets) in `plan`, and summarises the trips.
@@ -84,19 +105,63 @@ public enum OfflineRun {
         scenario: Scenario, timing: Corridor, plan: PlanID, referenceEpochMs: Milliseconds,
         sumo: SumoInstallation, options: RunOptions = RunOptions(), logger: Logger? = nil
     ) throws -> RunResult {
+        try run(
+            scenario: scenario, control: .fixed(timing: timing, plan: plan), referenceEpochMs: referenceEpochMs,
+            sumo: sumo, options: options, logger: logger)
+    }
+
+    /// Runs one scenario under `control` and summarises the trips. Simulated second 0 is
+    /// `referenceEpochMs`.
+    public static func run(
+        scenario: Scenario, control: LightControl, referenceEpochMs: Milliseconds,
+        sumo: SumoInstallation, options: RunOptions = RunOptions(), logger: Logger? = nil
+    ) throws -> RunResult {
+        let startMs = referenceEpochMs
+        switch control {
+        case .fixed(let timing, let plan):
+            let timeline = try CorridorTimeline(
+                corridor: timing, referenceEpochMs: referenceEpochMs,
+                baseline: Baseline(atMs: startMs, plan: plan), events: [])
+            var lamps = TimelineLamps(timeline: timeline, programs: scenario.programs(), startMs: startMs)
+            return try drive(scenario: scenario, tag: plan.rawValue, sumo: sumo, options: options, logger: logger) {
+                step, _ in lamps.changes(at: startMs + Int64(step) * options.stepMs)
+            }
+        case .actuated(let timings, let plan):
+            var lights = try ActuatedLights(
+                scenario: scenario, timings: timings, plan: plan, referenceMs: referenceEpochMs,
+                stepMs: options.stepMs)
+            var result = try drive(
+                scenario: scenario, tag: "act-\(plan.rawValue)", sumo: sumo, options: options,
+                loops: lights.allLoopIDs, logger: logger
+            ) { step, loops in
+                if step > 0 { try lights.step(loops: loops) }
+                return try lights.changes()
+            }
+            result.greensByPhase = lights.greensByPhase
+            result.loopOnSteps = lights.loopOnSteps
+            return result
+        case .sumo:
+            guard scenario.tlsType == "actuated" else {
+                throw SumoError("SUMO's own control needs an actuated network")
+            }
+            return try drive(scenario: scenario, tag: "sumo-act", sumo: sumo, options: options, logger: logger) {
+                _, _ in []
+            }
+        }
+    }
+
+    /// Starts SUMO on the scenario, and each step sends what `lights(step, loops)` returns (the
+    /// state strings to change before step `step`, given the loop values of the step before) and
+    /// steps; after the demand runs on until every vehicle has arrived, then summarises the trips.
+    static func drive(
+        scenario: Scenario, tag name: String, sumo: SumoInstallation, options: RunOptions, loops: [String] = [],
+        logger: Logger?, lights: (Int, [String: LoopValues]) throws -> [(trafficLight: String, state: String)]
+    ) throws -> RunResult {
         let started = Date()
         let dir = scenario.directory
-        let tag = "\(plan.rawValue)-\(options.seed)-\(UInt32.random(in: 0...UInt32.max))"
+        let tag = "\(name)-\(options.seed)-\(UInt32.random(in: 0...UInt32.max))"
         let tripFile = "\(dir)/trips-\(tag).xml"
         let statsFile = "\(dir)/stats-\(tag).xml"
-        // The simulation starts at a whole multiple of every cycle after the reference, so that
-        // simulated second 0 is a reference instant (any instant would do: steady coordination).
-        let startMs = referenceEpochMs
-        let timeline = try CorridorTimeline(
-            corridor: timing, referenceEpochMs: referenceEpochMs,
-            baseline: Baseline(atMs: startMs, plan: plan), events: [])
-        var lamps = TimelineLamps(timeline: timeline, programs: scenario.programs(), startMs: startMs)
-
         let port = try freeLoopbackPort()
         let stepSeconds = Double(options.stepMs) / 1000
         let process = try sumo.start(
@@ -108,20 +173,26 @@ public enum OfflineRun {
                 "--tripinfo-output", tripFile, "--tripinfo-output.write-unfinished", "true",
                 "--statistic-output", statsFile,
                 "--no-step-log", "true", "--no-warnings", "true"
-            ], logPath: "\(dir)/sumo-\(tag).log")
+            ] + (loops.isEmpty ? [] : ["--additional-files", scenario.loopsFile]), logPath: "\(dir)/sumo-\(tag).log")
         defer { if process.isRunning { process.terminate() } }
         let traci = try TraCIConnection(port: port)
         let version = try traci.version()
         logger?.info("connected", metadata: ["sumo": "\(version.identifier)", "api": "\(version.apiVersion)"])
+        if !loops.isEmpty { try traci.subscribeLoops(loops) }
 
         let demandEnd = Double(scenario.options.demandSeconds)
         var step = 0
         var t = 0.0
+        var values: [String: LoopValues] = [:]
         while true {
-            let changes = lamps.changes(at: startMs + Int64(step) * options.stepMs)
+            let changes = try lights(step, values)
             step += 1
             t = Double(step) * stepSeconds
-            try traci.step(to: t, states: changes)
+            if loops.isEmpty {
+                try traci.step(to: t, states: changes)
+            } else {
+                values = try traci.stepReadingLoops(to: t, states: changes)
+            }
             // After the demand: stop once everyone has arrived (checked each simulated minute).
             if t >= demandEnd, step % Int(60_000 / options.stepMs) == 0 {
                 if try traci.minExpectedNumber() == 0 { break }
@@ -149,46 +220,53 @@ public enum OfflineRun {
     /// "dec.N", "side_…". Stops are SUMO's waitingCount (times the vehicle came to a halt, speed
     /// < 0.1 m/s); waiting time is time spent halted.
     public static func summarise(tripInfo: String, warmupSeconds: Double, demandSeconds: Double) throws -> RunResult {
-        var sums: [String: (n: Int, tt: Double, stops: Double, wait: Double, loss: Double)] = [:]
+        var trips: [String: [(tt: Double, stops: Double, wait: Double, loss: Double)]] = [:]
         var unfinished = 0
         for line in tripInfo.split(separator: "\n") where line.contains("<tripinfo ") {
             let a = xmlAttributes(line)
             guard let id = a["id"], let depart = a["depart"].flatMap(Double.init) else { continue }
             guard depart >= warmupSeconds, depart < demandSeconds else { continue }
-            let group: String
+            let groups: [String]
             if id.hasPrefix("inc.") {
-                group = "inc"
+                groups = ["inc"]
             } else if id.hasPrefix("dec.") {
-                group = "dec"
-            } else if id.hasPrefix("side_") {
-                group = "side"
+                groups = ["dec"]
+            } else if id.hasPrefix("side_w") {
+                groups = ["side", "west"]
+            } else if id.hasPrefix("side_e") {
+                groups = ["side", "east"]
+            } else if id.hasPrefix("turn_") {
+                groups = ["turn"]
             } else {
                 continue
             }
             if (a["arrival"].flatMap(Double.init) ?? -1) < 0 { unfinished += 1 }
-            var s = sums[group] ?? (0, 0, 0, 0, 0)
-            s.n += 1
-            s.tt += Double(a["duration"] ?? "") ?? 0
-            s.stops += Double(a["waitingCount"] ?? "") ?? 0
-            s.wait += Double(a["waitingTime"] ?? "") ?? 0
-            s.loss += Double(a["timeLoss"] ?? "") ?? 0
-            sums[group] = s
+            let trip = (
+                tt: Double(a["duration"] ?? "") ?? 0, stops: Double(a["waitingCount"] ?? "") ?? 0,
+                wait: Double(a["waitingTime"] ?? "") ?? 0, loss: Double(a["timeLoss"] ?? "") ?? 0
+            )
+            for g in groups { trips[g, default: []].append(trip) }
         }
         func group(_ k: String) -> TripGroup {
             var g = TripGroup()
-            guard let s = sums[k], s.n > 0 else { return g }
-            let n = Double(s.n)
-            g.trips = s.n
-            g.meanTravelTimeS = s.tt / n
-            g.meanStops = s.stops / n
-            g.meanWaitingTimeS = s.wait / n
-            g.meanTimeLossS = s.loss / n
+            guard let t = trips[k], !t.isEmpty else { return g }
+            let n = Double(t.count)
+            g.trips = t.count
+            g.meanTravelTimeS = t.reduce(0) { $0 + $1.tt } / n
+            g.meanStops = t.reduce(0) { $0 + $1.stops } / n
+            g.meanWaitingTimeS = t.reduce(0) { $0 + $1.wait } / n
+            g.meanTimeLossS = t.reduce(0) { $0 + $1.loss } / n
+            let waits = t.map(\.wait).sorted()
+            g.p95WaitingTimeS = waits[max(0, Int((0.95 * n).rounded(.up)) - 1)]
             return g
         }
         var r = RunResult()
         r.increasing = group("inc")
         r.decreasing = group("dec")
         r.side = group("side")
+        r.sideFromWest = group("west")
+        r.sideFromEast = group("east")
+        r.turning = group("turn")
         r.unfinished = unfinished
         return r
     }

@@ -9,14 +9,23 @@ public struct Scenario: Sendable {
     public let options: NetworkOptions
     public let directory: String
     public let linkMap: LinkMap
-    public var netFile: String { directory + "/corridor.net.xml" }
+    /// The induction loops of every signal (`Loops.swift`), declared in `loopsFile`.
+    public let loops: [SignalID: [LoopSpec]]
+    /// netconvert's traffic-light type: `static` (Greenwave sets every light over TraCI) or
+    /// `actuated` (SUMO's own isolated actuated control with its own detectors).
+    public let tlsType: String
+    public var netFile: String { directory + "/corridor\(tlsType == "static" ? "" : "-" + tlsType).net.xml" }
     public var routesFile: String { directory + "/demand.rou.xml" }
+    public var loopsFile: String { directory + "/loops.add.xml" }
 
-    /// Writes nodes, edges and demand into `directory`, runs netconvert and reads the link map back.
+    /// Writes nodes, edges, demand and loops into `directory`, runs netconvert and reads the link
+    /// map back. `tlsType` "actuated" makes SUMO's own actuated programs (the loops file is still
+    /// written, for a run that reads them).
     public static func build(
         corridor: Corridor, options: NetworkOptions = NetworkOptions(), directory: String,
-        sumo: SumoInstallation
+        sumo: SumoInstallation, tlsType: String = "static"
     ) throws -> Scenario {
+        guard tlsType == "static" || tlsType == "actuated" else { throw SumoError("unknown tls type \(tlsType)") }
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try NetworkXML.nodes(corridor, options).write(
@@ -32,13 +41,18 @@ public struct Scenario: Sendable {
                 "--edge-files", directory + "/corridor.edg.xml",
                 "--lefthand", "true", // Mumbai: left-hand traffic
                 "--no-turnarounds", "true",
-                "--tls.default-type", "static", // overridden every step over TraCI anyway
-                "--output-file", directory + "/corridor.net.xml",
+                "--tls.default-type", tlsType, // static: overridden every step over TraCI anyway
+                "--output-file", directory + "/corridor\(tlsType == "static" ? "" : "-" + tlsType).net.xml",
                 "--no-warnings", "true"
             ], logPath: directory + "/netconvert.log")
-        let net = try String(contentsOfFile: directory + "/corridor.net.xml", encoding: .utf8)
+        let net = try String(
+            contentsOfFile: directory + "/corridor\(tlsType == "static" ? "" : "-" + tlsType).net.xml", encoding: .utf8)
         let map = try LinkMap.parse(netXML: net, corridor: corridor)
-        return Scenario(corridor: corridor, options: options, directory: directory, linkMap: map)
+        let loops = try LoopLayout.loops(netXML: net, corridor: corridor)
+        try LoopLayout.additionalXML(loops).write(
+            toFile: directory + "/loops.add.xml", atomically: true, encoding: .utf8)
+        return Scenario(
+            corridor: corridor, options: options, directory: directory, linkMap: map, loops: loops, tlsType: tlsType)
     }
 
     public func programs(assignment: PhaseAssignment = PhaseAssignment()) -> [LightProgram] {

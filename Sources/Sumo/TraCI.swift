@@ -9,7 +9,8 @@
 //              implemented, 0xFF error) · string description
 // Every request command is answered by its status, followed by that command's own response data.
 // Only the parts Greenwave needs are here: getVersion, set traffic-light state, simulation step,
-// one simulation variable and close.
+// one simulation variable, induction-loop subscriptions (0xD0: each step's answer carries every
+// subscribed loop's variables) and close.
 import Foundation
 
 #if canImport(Glibc)
@@ -24,6 +25,15 @@ public enum TraCI {
     public static let cmdGetSimulationVariable: UInt8 = 0xAB
     public static let cmdGetTrafficLightVariable: UInt8 = 0xA2
     public static let cmdSetTrafficLightVariable: UInt8 = 0xC2
+    public static let cmdGetInductionLoopVariable: UInt8 = 0xA0
+    public static let cmdSubscribeInductionLoopVariable: UInt8 = 0xD0
+    public static let responseSubscribeInductionLoopVariable: UInt8 = 0xE0
+    // Induction-loop variables: vehicles that were on the loop in the last step, and the share of
+    // the last step (percent) that the loop was occupied.
+    public static let varLastStepVehicleNumber: UInt8 = 0x10
+    public static let varLastStepOccupancy: UInt8 = 0x13
+    /// TraCI's "no value" double: as a subscription's begin and end it means "now" and "forever".
+    public static let invalidDouble = -1_073_741_824.0
     // Variables.
     public static let varRedYellowGreenState: UInt8 = 0x20
     public static let varMinExpectedNumber: UInt8 = 0x7D
@@ -129,6 +139,28 @@ public struct TraCICommand: Equatable, Sendable {
     }
 
     public static func close() -> TraCICommand { TraCICommand(id: TraCI.cmdClose, content: []) }
+
+    /// Subscribe 0xD0 to an induction loop's variables from now on, for ever: begin and end time
+    /// (doubles, "invalid" = now / no end), the loop id, the variable count and the variables.
+    public static func subscribeInductionLoop(_ loop: String, variables: [UInt8]) -> TraCICommand {
+        var w = TraCIWriter()
+        w.double(TraCI.invalidDouble)
+        w.double(TraCI.invalidDouble)
+        w.string(loop)
+        w.ubyte(UInt8(variables.count))
+        for v in variables { w.ubyte(v) }
+        return TraCICommand(id: TraCI.cmdSubscribeInductionLoopVariable, content: w.bytes)
+    }
+}
+
+/// One induction loop's values in a step (subscription 0x10 and 0x13).
+public struct LoopValues: Equatable, Sendable {
+    /// Vehicles on the loop at some moment of the last step.
+    public var vehicles: Int
+    /// Percent of the last step during which the loop was occupied.
+    public var occupancyPercent: Double
+    /// A vehicle was over the loop during the last step.
+    public var occupied: Bool { vehicles > 0 || occupancyPercent > 0 }
 }
 
 /// A whole message: the int32 total length, then the commands.
@@ -245,6 +277,72 @@ public enum TraCIResponse {
         guard r.atEnd else { throw TraCIError("stray bytes after the step response") }
     }
 
+    /// The body of the answer to set commands and a step when loops are subscribed: a status per set
+    /// command, the step's status, the subscription count and one induction-loop response per loop
+    /// (0xE0: loop id, variable count, per variable id · status · type · value). Returns the loops'
+    /// values by id; any other subscription, a failed variable or a missing value is refused.
+    public static func stepWithLoops(_ body: [UInt8], setCommands: [UInt8]) throws -> [String: LoopValues] {
+        var r = TraCIReader(body)
+        for c in setCommands { try r.status(for: c) }
+        try r.status(for: TraCI.cmdSimulationStep)
+        let count = try r.int32()
+        guard count >= 0 else { throw TraCIError("negative subscription count \(count)") }
+        var out: [String: LoopValues] = [:]
+        out.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            let (id, loop, values) = try subscriptionResponse(&r)
+            guard id == TraCI.responseSubscribeInductionLoopVariable else {
+                throw TraCIError(String(format: "unexpected subscription response 0x%02x", id))
+            }
+            out[loop] = values
+        }
+        guard r.atEnd else { throw TraCIError("stray bytes after the step response") }
+        return out
+    }
+
+    /// One subscription response (also the answer to a subscribe command, after its status).
+    static func subscriptionResponse(_ r: inout TraCIReader) throws -> (UInt8, String, LoopValues) {
+        let (id, end) = try r.commandHeader()
+        let object = try r.string()
+        let n = try r.ubyte()
+        var vehicles: Int?
+        var occupancy: Double?
+        for _ in 0..<n {
+            let variable = try r.ubyte()
+            let status = try r.ubyte()
+            let type = try r.ubyte()
+            guard status == TraCI.resultOK else {
+                let message = type == TraCI.typeString ? try r.string() : ""
+                throw TraCIError("loop \(object): variable 0x\(String(variable, radix: 16)) failed: \(message)")
+            }
+            switch (variable, type) {
+            case (TraCI.varLastStepVehicleNumber, TraCI.typeInt): vehicles = Int(try r.int32())
+            case (TraCI.varLastStepOccupancy, TraCI.typeDouble): occupancy = try r.double()
+            default:
+                throw TraCIError("loop \(object): unexpected variable 0x\(String(variable, radix: 16)) of type \(type)")
+            }
+        }
+        guard r.position == end else { throw TraCIError("loop \(object): \(end - r.position) stray bytes") }
+        guard let vehicles, let occupancy, vehicles >= 0, occupancy.isFinite, occupancy >= 0 else {
+            throw TraCIError("loop \(object): vehicle number and occupancy missing or out of range")
+        }
+        return (id, object, LoopValues(vehicles: vehicles, occupancyPercent: occupancy))
+    }
+
+    /// The body of the answer to a message of subscribe commands: per command its status and the
+    /// subscription's first values.
+    public static func subscribed(_ body: [UInt8], loops: [String]) throws {
+        var r = TraCIReader(body)
+        for loop in loops {
+            try r.status(for: TraCI.cmdSubscribeInductionLoopVariable)
+            let (id, object, _) = try subscriptionResponse(&r)
+            guard id == TraCI.responseSubscribeInductionLoopVariable, object == loop else {
+                throw TraCIError("subscription answer for \(object), expected \(loop)")
+            }
+        }
+        guard r.atEnd else { throw TraCIError("stray bytes after the subscription answers") }
+    }
+
     /// The body of the answer to getTrafficLightVariable of a string variable (e.g. the state 0x20).
     public static func trafficLightString(_ body: [UInt8], variable: UInt8, trafficLight: String) throws -> String {
         var r = TraCIReader(body)
@@ -333,6 +431,30 @@ public final class TraCIConnection {
         var cmds = states.map { TraCICommand.setRedYellowGreenState(trafficLight: $0.trafficLight, state: $0.state) }
         cmds.append(.simulationStep(targetSeconds: targetSeconds))
         try TraCIResponse.step(
+            try exchange(cmds), setCommands: Array(repeating: TraCI.cmdSetTrafficLightVariable, count: states.count))
+    }
+
+    /// Subscribes to every loop's vehicle number and occupancy (one message, a few loops per
+    /// command batch so that a message stays small); from then on `stepReadingLoops` returns them.
+    public func subscribeLoops(_ loops: [String]) throws {
+        let vars = [TraCI.varLastStepVehicleNumber, TraCI.varLastStepOccupancy]
+        var i = 0
+        while i < loops.count {
+            let batch = Array(loops[i..<min(i + 64, loops.count)])
+            try TraCIResponse.subscribed(
+                try exchange(batch.map { .subscribeInductionLoop($0, variables: vars) }), loops: batch)
+            i += batch.count
+        }
+    }
+
+    /// One message: the changed lamp states, then a step to `targetSeconds`; returns the subscribed
+    /// loops' values of that step.
+    public func stepReadingLoops(
+        to targetSeconds: Double, states: [(trafficLight: String, state: String)]
+    ) throws -> [String: LoopValues] {
+        var cmds = states.map { TraCICommand.setRedYellowGreenState(trafficLight: $0.trafficLight, state: $0.state) }
+        cmds.append(.simulationStep(targetSeconds: targetSeconds))
+        return try TraCIResponse.stepWithLoops(
             try exchange(cmds), setCommands: Array(repeating: TraCI.cmdSetTrafficLightVariable, count: states.count))
     }
 

@@ -15,6 +15,9 @@ struct SumoCommand: AsyncParsableCommand {
             runs SUMO as fast as it goes, sets every traffic light from SignalTiming each simulated step over \
             TraCI, and prints for main-road through trips in each direction the mean travel time, stops and \
             waiting time, and the side streets' mean waiting time. Needs SUMO: run tools/sumo/setup.
+            --control: fixed (default: the stage plan's fixed-time lamps), actuated (one coordinated-actuated \
+            dual-ring controller per signal, fed from induction loops on every approach lane, within the plan's \
+            cycle, offset and splits), sumo-actuated (SUMO's own isolated actuated control, no coordination).
             --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams.
             """
     )
@@ -30,6 +33,12 @@ struct SumoCommand: AsyncParsableCommand {
 
     @Flag(help: "Same cycle and splits, but random offsets drawn from --seed (the uncoordinated baseline).")
     var uncoordinated = false
+
+    @Option(help: "Light control: fixed, actuated (Greenwave's coordinated-actuated) or sumo-actuated (SUMO's own).")
+    var control: String = "fixed"
+
+    @Option(help: "Percent of the main-road volume that turns across the oncoming flow at every signal, per approach.")
+    var mainTurnPercent: Int = 0
 
     @Option(help: "Only the section of signals FIRST-LAST (ids), e.g. 1-10.")
     var signals: String?
@@ -82,11 +91,7 @@ struct SumoCommand: AsyncParsableCommand {
             guard parts.count == 2 else { throw ValidationError("--signals must be FIRST-LAST, e.g. 1-10") }
             c = try c.section(from: SignalID(parts[0]), through: SignalID(parts[1]))
         }
-        var net = NetworkOptions()
-        net.demandSeconds = minutes * 60
-        net.mainVehPerHour = mainVph
-        net.sideVehPerHour = sideVph
-        net.mainSpeedKmh = mainSpeedKmh
+        var net = try networkOptions()
         if live {
             try await runLiveMode(doc, corridor: c, network: net, sumo: sumo)
             return
@@ -99,15 +104,22 @@ struct SumoCommand: AsyncParsableCommand {
         guard let p = c.plan(planID), !p.isFlash else {
             throw ValidationError("plan '\(planID)' is not a coordinated plan of this corridor")
         }
-        let scenario = try Scenario.build(corridor: c, options: net, directory: dir, sumo: sumo)
+        let scenario = try Scenario.build(
+            corridor: c, options: net, directory: dir, sumo: sumo,
+            tlsType: control == "sumo-actuated" ? "actuated" : "static")
         let timing = uncoordinated ? try c.withRandomOffsets(plan: planID, seed: UInt64(seed)) : c
         var options = RunOptions()
         options.seed = seed
         options.stepMs = Int64(stepMs)
         options.warmupSeconds = warmupSeconds ?? min(300, net.demandSeconds / 4)
+        let lights: LightControl
+        switch control {
+        case "actuated": lights = .actuated(timings: try ActuatedTiming.corridor(timing), plan: planID)
+        case "sumo-actuated": lights = .sumo
+        default: lights = .fixed(timing: timing, plan: planID)
+        }
         let r = try OfflineRun.run(
-            scenario: scenario, timing: timing, plan: planID, referenceEpochMs: doc.referenceEpochMs,
-            sumo: sumo, options: options)
+            scenario: scenario, control: lights, referenceEpochMs: doc.referenceEpochMs, sumo: sumo, options: options)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
@@ -142,22 +154,49 @@ struct SumoCommand: AsyncParsableCommand {
         try await task.value
     }
 
+    /// The demand options, checked (with --control and --uncoordinated).
+    func networkOptions() throws -> NetworkOptions {
+        var net = NetworkOptions()
+        net.demandSeconds = minutes * 60
+        net.mainVehPerHour = mainVph
+        net.sideVehPerHour = sideVph
+        net.mainSpeedKmh = mainSpeedKmh
+        guard (0...100).contains(mainTurnPercent) else { throw ValidationError("--main-turn-percent must be 0...100") }
+        net.mainTurnPercent = mainTurnPercent
+        guard ["fixed", "actuated", "sumo-actuated"].contains(control) else {
+            throw ValidationError("--control must be fixed, actuated or sumo-actuated")
+        }
+        guard !(uncoordinated && control == "sumo-actuated") else {
+            throw ValidationError("--uncoordinated has no meaning with --control sumo-actuated (it has no offsets)")
+        }
+        return net
+    }
+
     /// The offline run's trips per direction and side streets, in a table.
     func printReport(_ r: RunResult, doc: CorridorDocument, corridor c: Corridor, plan planID: PlanID) {
         let label =
-            "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), \(c.signals.count) signals, seed \(seed)"
+            "\(planID)\(uncoordinated ? " with random offsets (seed \(seed))" : ""), control \(control), \(c.signals.count) signals, seed \(seed)"
         print("\(doc.id): \(label); \(r.sumoVersion), TraCI API \(r.traciAPI)")
         func row(_ name: String, _ g: TripGroup) {
             let padded = name.padding(toLength: max(24, name.count), withPad: " ", startingAt: 0)
             print(
                 padded
                     + String(
-                        format: " trips %5d  travel %7.1f s  stops %5.2f  waiting %6.1f s", g.trips,
-                        g.meanTravelTimeS, g.meanStops, g.meanWaitingTimeS))
+                        format: " trips %5d  travel %7.1f s  stops %5.2f  waiting %6.1f s (p95 %6.1f)  delay %6.1f s",
+                        g.trips, g.meanTravelTimeS, g.meanStops, g.meanWaitingTimeS, g.p95WaitingTimeS, g.meanTimeLossS)
+            )
         }
         row("\(doc.increasingName) through", r.increasing)
         row("\(doc.decreasingName) through", r.decreasing)
         row("side streets", r.side)
+        row("side streets from the west", r.sideFromWest)
+        row("side streets from the east", r.sideFromEast)
+        if r.turning.trips > 0 { row("main-road turns", r.turning) }
+        if control == "actuated" {
+            print(
+                "  greens per phase: \(r.greensByPhase.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")); loop-steps on: \(r.loopOnSteps)"
+            )
+        }
         print(
             String(
                 format: "  simulated %.0f s in %.1f s wall; teleports %d, unfinished %d", r.simulatedSeconds,

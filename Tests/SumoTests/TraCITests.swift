@@ -166,4 +166,33 @@ final class TraCIDecodingTests: XCTestCase {
         XCTAssertEqual(try r.string(), "Ünïcode")
         XCTAssertEqual(Array(w.bytes[0..<4]), [0xFF, 0xFF, 0xFF, 0xFE])
     }
+
+    /// Subscribe 0xD0 per the spec: begin and end (TraCI's invalid double, -2^30: now / for ever),
+    /// the loop id, the variable count, the variables.
+    func testSubscribeInductionLoopLayoutPerSpec() {
+        XCTAssertEqual(
+            TraCICommand.subscribeInductionLoop("L1", variables: [0x10, 0x13]).encoded,
+            hex("1b d0 c1d0000000000000 c1d0000000000000 00000002 4c31 02 10 13"))
+    }
+
+    /// A step answer carrying one loop's subscription (0xE0): 1 vehicle, 50 % occupancy; another
+    /// loop's failed variable, a wrong type and a truncated answer are refused.
+    func testStepAnswerWithLoopSubscriptions() throws {
+        let ok = hex("07 02 00 00000000  00000001  1b e0 00000002 4c31 02 10 00 09 00000001 13 00 0b 4049000000000000")
+        let v = try TraCIResponse.stepWithLoops(ok, setCommands: [])
+        XCTAssertEqual(v, ["L1": LoopValues(vehicles: 1, occupancyPercent: 50)])
+        XCTAssertTrue(v["L1"]!.occupied)
+        let empty = hex(
+            "07 02 00 00000000  00000001  1b e0 00000002 4c31 02 10 00 09 00000000 13 00 0b 0000000000000000")
+        XCTAssertFalse(try TraCIResponse.stepWithLoops(empty, setCommands: [])["L1"]!.occupied)
+        let failed = hex("07 02 00 00000000  00000001  12 e0 00000002 4c31 01 10 ff 0c 00000002 6e6f")
+        XCTAssertThrowsError(try TraCIResponse.stepWithLoops(failed, setCommands: []))
+        let wrongType = hex(
+            "07 02 00 00000000  00000001  1b e0 00000002 4c31 02 10 00 0b 00000001 13 00 09 4049000000000000")
+        XCTAssertThrowsError(try TraCIResponse.stepWithLoops(wrongType, setCommands: []))
+        XCTAssertThrowsError(try TraCIResponse.stepWithLoops(Array(ok.dropLast(3)), setCommands: []))
+        let vehicleSubscription = hex(
+            "07 02 00 00000000  00000001  1b e4 00000002 4c31 02 10 00 09 00000001 13 00 0b 4049000000000000")
+        XCTAssertThrowsError(try TraCIResponse.stepWithLoops(vehicleSubscription, setCommands: []))
+    }
 }
