@@ -71,19 +71,7 @@ extension HTTPAPI {
                 return json(ErrorResponse(error: "unauthorized: \(why)"), status: .unauthorized)
             }
         }
-        if request.headers[.origin] != nil
-            || request.headers[HTTPField.Name("sec-fetch-site")!].map({ $0 != "none" }) == true
-        {
-            return json(ErrorResponse(error: "requests from a web browser are refused"), status: .forbidden)
-        }
-        let contentType = request.headers[.contentType]?.split(separator: ";").first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
-        }
-        guard contentType == "application/json" else {
-            return json(
-                ErrorResponse(error: "detector inputs must be sent as Content-Type: application/json"),
-                status: .unsupportedMediaType)
-        }
+        if let refused = refusedWriteOrigin(request, what: "detector inputs") { return refused }
         let tooLarge = { () -> Response in
             var r = json(
                 ErrorResponse(error: "request body larger than \(Self.detectorsBodyMax) bytes"),

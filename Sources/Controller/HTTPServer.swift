@@ -108,6 +108,27 @@ struct HTTPAPI: Sendable {
 
     // MARK: - Handlers
 
+    /// Writes come from the console, the dashboard, scripts and detector cards, never from a web page: a
+    /// request a browser made for another site's page (it carries Origin or Sec-Fetch-Site) is refused, and
+    /// only JSON is taken, so that a form or a text/plain "simple request" cannot order anything (no CORS is
+    /// offered). Nil when `request` may go on; `what` names the writes in the refusal.
+    func refusedWriteOrigin(_ request: Request, what: String) -> Response? {
+        if request.headers[.origin] != nil
+            || request.headers[HTTPField.Name("sec-fetch-site")!].map({ $0 != "none" }) == true
+        {
+            return json(ErrorResponse(error: "requests from a web browser are refused"), status: .forbidden)
+        }
+        let contentType = request.headers[.contentType]?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        guard contentType == "application/json" else {
+            return json(
+                ErrorResponse(error: "\(what) must be sent as Content-Type: application/json"),
+                status: .unsupportedMediaType)
+        }
+        return nil
+    }
+
     /// 401 with the reason when reads need a credential and this request's does not admit it.
     func readDenied(_ request: Request) async -> Response? {
         guard options.readsNeedCredential else { return nil }
@@ -173,22 +194,7 @@ struct HTTPAPI: Sendable {
         if let declared = request.headers[.contentLength], let n = Int(declared), n > options.maxBodyBytes {
             return tooLarge()
         }
-        // Writes come from the console, the dashboard and scripts, never from a web page: a request a browser
-        // made for another site's page (it carries Origin or Sec-Fetch-Site) is refused, and only JSON is
-        // taken, so that a form or a text/plain "simple request" cannot order anything (no CORS is offered).
-        if request.headers[.origin] != nil
-            || request.headers[HTTPField.Name("sec-fetch-site")!].map({ $0 != "none" }) == true
-        {
-            return json(ErrorResponse(error: "requests from a web browser are refused"), status: .forbidden)
-        }
-        let contentType = request.headers[.contentType]?.split(separator: ";").first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
-        }
-        guard contentType == "application/json" else {
-            return json(
-                ErrorResponse(error: "commands must be sent as Content-Type: application/json"),
-                status: .unsupportedMediaType)
-        }
+        if let refused = refusedWriteOrigin(request, what: "commands") { return refused }
         do {
             body = try await request.body.collect(upTo: options.maxBodyBytes)
         } catch {
