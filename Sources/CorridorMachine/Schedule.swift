@@ -385,17 +385,7 @@ extension CorridorMachine {
         at t: Milliseconds
     ) -> (plan: PlanID, sinceMs: Milliseconds, untilMs: Milliseconds?, source: ModeSource, provenance: Provenance?) {
         let line = modeLine
-        let segs = line.segments(through: t + Self.timelineHorizonMs)
-        var current = segs[0]
-        var until: Milliseconds?
-        for s in segs {
-            if s.startMs <= t {
-                current = s
-            } else {
-                until = s.startMs
-                break
-            }
-        }
+        var (current, until) = line.modeAndEnd(at: t, horizonMs: Self.timelineHorizonMs)
         // A baseline that compaction or the schedule baseline put where the schedule runs its plan is the
         // schedule's: say so (display only; the timeline does not depend on it).
         if current.source == .baseline, schedule(at: current.startMs) != nil,
