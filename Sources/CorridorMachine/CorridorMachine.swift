@@ -815,7 +815,8 @@ public struct CorridorMachine: Sendable {
         if !schedules.isEmpty {
             // The mode changes after the clock, up to and including the schedule's next one.
             var out: [(plan: PlanID, effectiveAtMs: Milliseconds, source: Provenance)] = []
-            for seg in modeLine.segments(through: clockMs + Self.timelineHorizonMs) where seg.startMs > clockMs {
+            for seg in modeLine.segments(from: clockMs, through: clockMs + Self.timelineHorizonMs)
+            where seg.startMs > clockMs {
                 switch seg.source {
                 case .override(let id):
                     if let p = event(id)?.provenance { out.append((seg.plan, seg.startMs, p)) }

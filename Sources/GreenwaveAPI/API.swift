@@ -579,7 +579,7 @@ extension ScheduleResponse {
         }
         let sched = m.schedule(at: q) ?? m.schedules.last
         var upcoming: [Change] = []
-        for s in m.modeLine.segments(through: q + 2 * 86_400_000) where s.startMs > q {
+        for s in m.modeLine.segments(from: q, through: q + 2 * 86_400_000) where s.startMs > q {
             upcoming.append(Change(atMs: s.startMs, plan: s.plan.rawValue, source: name(s.source)))
         }
         self.init(

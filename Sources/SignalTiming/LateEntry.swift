@@ -196,7 +196,7 @@ public struct SignalFollower: Sendable {
     public mutating func state(at t: Milliseconds) -> SignalState {
         advance(to: t)
         var s = engine.report(signal: signal, at: t)
-        s.nextChangeMs = nextChange(after: s)
+        s.nextChangeMs = self.nextChange(after: s, signal: signal)
         lastReport = s
         return s
     }
@@ -217,25 +217,6 @@ public struct SignalFollower: Sendable {
         }
         advance(to: throughMs)
         return out
-    }
-
-    /// First time after `s.atMs` at which lamps, interval code, stage or mode differ from `s`.
-    private func nextChange(after s: SignalState) -> Milliseconds? {
-        var probe = self
-        var candidate: Milliseconds? = nil
-        if s.interval == .minGreen, let end = s.intervalEndMs { candidate = end }
-        var steps = 0
-        while let w = probe.nextWakeMs {
-            if let c = candidate, w >= c { return c }
-            probe.advance(to: w)
-            let r = probe.engine.report(signal: signal, at: w)
-            if r.lamps != s.lamps || r.interval != s.interval || r.mode != s.mode || r.stage != s.stage {
-                return w
-            }
-            steps += 1
-            precondition(steps < Limits.engineStepsMax)
-        }
-        return candidate
     }
 }
 

@@ -174,7 +174,8 @@ public struct ModeLine: Sendable {
 
     /// The segments from the baseline through `throughMs`: a new segment wherever the plan or its
     /// source changes, and at every override's start (even to the plan in force, as a mode command
-    /// always did). `startMs` of each is exact.
+    /// always did). `startMs` of each is exact. The cost grows with the span from the baseline; a query
+    /// about one instant uses `segment(at:)` or `segments(from:through:)`, which give the same segments.
     public func segments(through throughMs: Milliseconds) -> [ModeSegment] {
         let b = baseline.atMs
         var points: [Milliseconds] = []
@@ -185,7 +186,30 @@ public struct ModeLine: Sendable {
         points += schedules.map(\.sinceMs)
         points += scheduledChanges(after: b, through: throughMs).map(\.atMs)
         points = points.filter { $0 >= b && $0 <= throughMs }.sorted()
-        var out = [ModeSegment(startMs: b, plan: baseline.plan, source: .baseline, eventID: nil)]
+        return walk(from: baselineSegment, points: points)
+    }
+
+    /// The segment the baseline starts.
+    var baselineSegment: ModeSegment {
+        ModeSegment(startMs: baseline.atMs, plan: baseline.plan, source: .baseline, eventID: nil)
+    }
+
+    /// The instants in `(afterMs, throughMs]` at which the mode may change.
+    func changePoints(after afterMs: Milliseconds, through throughMs: Milliseconds) -> [Milliseconds] {
+        var points: [Milliseconds] = []
+        for o in overrides {
+            points.append(o.effectiveAtMs)
+            if let u = o.untilMs { points.append(u) }
+        }
+        points += schedules.map(\.sinceMs)
+        points += scheduledChanges(after: afterMs, through: throughMs).map(\.atMs)
+        return points.filter { $0 > afterMs && $0 <= throughMs }.sorted()
+    }
+
+    /// The segments that follow `start` (the segment in force just before the first point) at `points`
+    /// (sorted): a new one wherever the plan or the source changes, or an override starts.
+    func walk(from start: ModeSegment, points: [Milliseconds]) -> [ModeSegment] {
+        var out = [start]
         var previousPoint: Milliseconds?
         for p in points where p != previousPoint {
             previousPoint = p
@@ -198,6 +222,42 @@ public struct ModeLine: Sendable {
             }
         }
         return out
+    }
+
+    /// How far one step of `segment(at:)` looks back.
+    static let lookBackMs: Milliseconds = 8 * 86_400_000
+
+    /// The segment in force at `t`, with its exact start: `segments(through: t).last`, at a cost that grows
+    /// with the time since the mode last changed (hours for a real schedule), not since the baseline (a
+    /// corridor that ran its schedule for two years without a command has its baseline two years back).
+    ///
+    /// It walks windows back from `t`, each from `mode(at:)` at its start, and stops at the first window in
+    /// which that walk starts a segment. Exact: the walk from the baseline (W) and a window's walk (w) decide
+    /// each point by the plan and source of their current segment alone, and those agree once either has
+    /// started one, so each segment w starts W starts too, and w's last is W's last in the window. They can
+    /// disagree only while W is still in its baseline segment and `mode(at:)` already names the schedule for
+    /// the baseline's plan; then W's first segment may be one w skips, but W starts nothing before it, no
+    /// window further back starts one, and the walk ends with W itself, from the baseline.
+    public func segment(at t: Milliseconds) -> ModeSegment {
+        var hi = t
+        while hi - Self.lookBackMs > baseline.atMs {
+            let lo = hi - Self.lookBackMs
+            var start = mode(at: lo)
+            start.startMs = lo
+            let segs = walk(from: start, points: changePoints(after: lo, through: hi))
+            if segs.count > 1 { return segs[segs.count - 1] }
+            hi = lo
+        }
+        // No change in (hi, t]: the segment in force at hi is the one at t.
+        return segments(through: hi).last!
+    }
+
+    /// The segment in force at `t` and every segment that starts after it through `throughMs`: the
+    /// segments of `segments(through: throughMs)` from the one in force at `t` on, at the cost of
+    /// `segment(at:)` plus the span asked for.
+    public func segments(from t: Milliseconds, through throughMs: Milliseconds) -> [ModeSegment] {
+        guard t >= baseline.atMs else { return segments(through: throughMs) }
+        return walk(from: segment(at: t), points: changePoints(after: t, through: throughMs))
     }
 
     /// The timeline's plan events through `throughMs`: one `setPlan` at each segment start where the plan
@@ -224,17 +284,7 @@ public struct ModeLine: Sendable {
     public func modeAndEnd(
         at t: Milliseconds, horizonMs: Milliseconds = 8 * 86_400_000
     ) -> (mode: ModeSegment, untilMs: Milliseconds?) {
-        let segs = segments(through: t + horizonMs)
-        var current = segs[0]
-        var until: Milliseconds?
-        for s in segs {
-            if s.startMs <= t {
-                current = s
-            } else {
-                until = s.startMs
-                break
-            }
-        }
-        return (current, until)
+        let segs = segments(from: t, through: t + horizonMs)
+        return (segs[0], segs.count > 1 ? segs[1].startMs : nil)
     }
 }

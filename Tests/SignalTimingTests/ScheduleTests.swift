@@ -275,6 +275,61 @@ final class ScheduleTests: XCTestCase {
         XCTAssertGreaterThan(overrideEnds, 50)
     }
 
+    /// The queries about one instant (`segment(at:)`, `segments(from:through:)`, `modeAndEnd`), which look
+    /// back only to the last change, give exactly what the walk from the baseline gives, over random lines
+    /// whose baseline lies up to 70 days back: schedules that start before or after the baseline, a second
+    /// schedule, overrides with and without an end, and schedules that never change the plan.
+    func testQueriesAtOneInstantMatchTheWalkFromTheBaseline() throws {
+        let corridor = Fixture.corridor(count: 2)
+        var rng = SplitMix64(seed: 0x5CED_0003)
+        var lookedBack = 0
+        var stayedBaseline = 0
+        for round in 0..<120 {
+            let b = Self.epoch + rng.int(0...(10 * 86_400_000))
+            let plans = round % 6 == 0 ? ["normal"] : ["normal", "long", "flash"]
+            var schedules: [ScheduleInForce] = []
+            // Every twelfth line: a schedule that never changes the plan, in force since before the baseline.
+            let unchanging = round % 12 == 0
+            var since = b + (unchanging ? -86_400_000 : rng.int(-(3 * 86_400_000)...(5 * 86_400_000)))
+            for k in 0..<(unchanging ? 1 : rng.int(1...2)) {
+                since = ModeLine.boundary(atOrAfter: since, epochMs: Self.epoch, cycleMs: 90_000)
+                schedules.append(
+                    ScheduleInForce(
+                        schedule: randomSchedule(&rng, plans: plans), sinceMs: since, id: EventID(UInt64(2 + k))))
+                since += rng.int(3_600_000...(30 * 86_400_000))
+            }
+            var overrides: [ModeOverride] = []
+            var t = b
+            for k in 0..<(unchanging ? 0 : rng.int(0...3)) {
+                t += rng.int(60_000...(20 * 86_400_000))
+                let until: Milliseconds? = rng.chance(70) ? t + rng.int(60_000...(2 * 86_400_000)) : nil
+                overrides.append(
+                    ModeOverride(
+                        id: EventID(UInt64(10 + k)), plan: PlanID(rng.pick(plans)), effectiveAtMs: t, untilMs: until))
+            }
+            let line = ModeLine(
+                corridor: corridor, referenceEpochMs: Self.epoch, baseline: Baseline(atMs: b, plan: PlanID("normal")),
+                overrides: overrides, schedules: schedules)
+            for _ in 0..<4 {
+                let q = b + rng.int(0...(70 * 86_400_000))
+                let horizon: Milliseconds = rng.int(0...(3 * 86_400_000))
+                let full = line.segments(through: q + horizon)
+                let expected = full.last { $0.startMs <= q }!
+                XCTAssertEqual(line.segment(at: q), expected, "round \(round) at \(q)")
+                XCTAssertEqual(
+                    line.segments(from: q, through: q + horizon), [expected] + full.filter { $0.startMs > q },
+                    "round \(round) at \(q)")
+                let (m, until) = line.modeAndEnd(at: q, horizonMs: horizon)
+                XCTAssertEqual(m, expected)
+                XCTAssertEqual(until, full.first { $0.startMs > q }?.startMs)
+                if q - b > ModeLine.lookBackMs { lookedBack += 1 }
+                if expected.source == .baseline && q - b > ModeLine.lookBackMs { stayedBaseline += 1 }
+            }
+        }
+        XCTAssertGreaterThan(lookedBack, 300)
+        XCTAssertGreaterThan(stayedBaseline, 10)
+    }
+
     func testOverrideUntilAndScheduleSupersession() throws {
         let corridor = Fixture.corridor(count: 2)
         let s = try Self.weekSchedule()
