@@ -125,7 +125,25 @@ public struct DetectorActivity: Sendable, Equatable {
     /// How long any of `channels` was on within `window` (overlapping activations of several loops count
     /// once, as ATSPM combines a phase's detectors).
     public func occupiedMs(_ channels: [Int], in window: Range<Milliseconds>) -> Milliseconds {
-        Self.unionMs(channels.flatMap { onIntervals[$0] ?? [] }, in: window)
+        Self.unionMs(channels.flatMap { Self.overlapping(onIntervals[$0] ?? [], window) }, in: window)
+    }
+
+    /// The intervals of one channel (in time order, disjoint) that overlap `window`, found by bisection, so
+    /// that a day of cycles does not scan a day of activations per cycle.
+    static func overlapping(
+        _ intervals: [Range<Milliseconds>], _ window: Range<Milliseconds>
+    )
+        -> ArraySlice<Range<Milliseconds>>
+    {
+        var lo = 0
+        var hi = intervals.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if intervals[mid].upperBound <= window.lowerBound { lo = mid + 1 } else { hi = mid }
+        }
+        var end = lo
+        while end < intervals.count && intervals[end].lowerBound < window.upperBound { end += 1 }
+        return intervals[lo..<end]
     }
 
     /// Whether any of `channels` was faulted at some time within `window`.
