@@ -7,7 +7,7 @@ import PKI
 import SignalTiming
 import Storage
 
-/// `greenwave audit log|verify|at|export|bench`: questions an investigator asks of controllers' data
+/// `greenwave audit log|verify|at|export|measures|checkpoint|bench`: questions an investigator asks of controllers' data
 /// folders. Read-only. Exit status: 0 fine, 1 the record failed a check (or replay and lamp log
 /// disagree), 64 bad input. See docs/audit.md.
 struct AuditCommand: AsyncParsableCommand {
@@ -17,13 +17,13 @@ struct AuditCommand: AsyncParsableCommand {
             "Replay and verify controllers' records: command log, chain and replay check, a signal at an instant, ATSPM export.",
         subcommands: [
             AuditLogCommand.self, AuditVerifyCommand.self, AuditAtCommand.self, AuditExportCommand.self,
-            AuditCheckpointCommand.self, AuditBenchCommand.self
+            AuditMeasuresCommand.self, AuditCheckpointCommand.self, AuditBenchCommand.self
         ]
     )
 }
 
 /// Runs `body`; turns an `AuditError` into a message on standard error and exit 64 (bad input) or 1.
-private func auditing(_ body: () throws -> Void) throws {
+func auditing(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as AuditError {
@@ -34,14 +34,14 @@ private func auditing(_ body: () throws -> Void) throws {
 
 /// One line of a report: recorded strings inside it (operator names, reasons, command text) are escaped,
 /// so that a row cannot move the cursor, clear the screen or start a forged line.
-private func printLine(_ line: String) { print(AuditText.escaped(line)) }
+func printLine(_ line: String) { print(AuditText.escaped(line)) }
 
-private func parseTime(_ s: String?, _ option: String) throws -> Int64? {
+func parseTime(_ s: String?, _ option: String) throws -> Int64? {
     guard let s else { return nil }
     return try AuditTime.parse(s, option: option)
 }
 
-private func printJSON(_ value: Any) throws {
+func printJSON(_ value: Any) throws {
     let data = try JSONSerialization.data(
         withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     print(String(decoding: data, as: UTF8.self))

@@ -49,10 +49,9 @@ struct KnownRecord {
         batch.add(hardState: HardState(term: 1, vote: 1, commit: index), entries: entries)
         // The lamp log of `lampSignal`, from the final timeline (as the lamp driver would have seen it).
         let sig = doc.corridor.signals.first { $0.id.rawValue == lampSignal }!
-        let plans = doc.corridor.plans.map(\.id)
         let states = m.timeline.changes(of: sig.id, fromMs: t0, throughMs: t0 + lampThroughS * 1000)
         // Exactly what the lamp driver writes: the same derivation (Storage.HiResEventLog).
-        var log = HiResEventLog(signal: sig, plans: plans)
+        var log = HiResEventLog(signal: sig, corridor: doc.corridor)
         var prev: SignalState?
         for st in states {
             batch.lampEvents += log.events(from: prev, to: st)
