@@ -753,15 +753,7 @@ public struct CorridorMachine: Sendable {
         } else if let probe = settleProbe, probe.key == key {
             settled = probe.at
         } else {
-            var latest: Milliseconds? = baseline.atMs
-            for s in corridor.signals {
-                guard let t = timeline.settledAtMs(of: s.id), let l = latest else {
-                    latest = nil
-                    break
-                }
-                latest = max(l, t)
-            }
-            settled = latest
+            settled = timeline.allSettledAtMs
             settleProbe = (key, settled)
         }
         guard let at = settled, at <= now else { return }

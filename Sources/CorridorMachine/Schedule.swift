@@ -341,15 +341,7 @@ extension CorridorMachine {
                 settled =
                     corridor.signals.allSatisfy { probeTimeline.state(of: $0.id, at: now).mode == .flash } ? now : nil
             } else {
-                var latest: Milliseconds? = baseline.atMs
-                for s in corridor.signals {
-                    guard let t = probeTimeline.settledAtMs(of: s.id), let l = latest else {
-                        latest = nil
-                        break
-                    }
-                    latest = max(l, t)
-                }
-                settled = latest
+                settled = probeTimeline.allSettledAtMs
                 settleProbe = (key, settled)
             }
         }

@@ -200,6 +200,17 @@ public struct CorridorTimeline: Sendable {
         return out
     }
 
+    /// When every signal has settled (the latest of `settledAtMs(of:)`, and at least the baseline), nil if
+    /// one of them does not settle: where a state machine may put a new baseline.
+    public var allSettledAtMs: Milliseconds? {
+        var latest = baseline.atMs
+        for s in corridor.signals {
+            guard let t = settledAtMs(of: s.id) else { return nil }
+            latest = max(latest, t)
+        }
+        return latest
+    }
+
     /// The first cycle start, after the last input that concerns `signal`, from which it runs in
     /// steady coordination; nil if its inputs end in flash, hold or preemption. From then on its
     /// state is the closed form of the plan, so a state machine may compact history into a new

@@ -64,15 +64,7 @@ public struct SumoInstallation: Sendable {
 
     /// Runs a SUMO tool to completion; throws with its stderr if it fails.
     func run(_ tool: String, _ arguments: [String], logPath: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = arguments
-        p.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
+        let (p, log) = try launch(tool, arguments, logPath: logPath)
         p.waitUntilExit()
         try? log.close()
         guard p.terminationStatus == 0 else {
@@ -82,10 +74,13 @@ public struct SumoInstallation: Sendable {
         }
     }
 
-    /// Starts `sumo` (or `sumo-gui`) with these arguments; output to `logPath`.
-    func start(_ arguments: [String], logPath: String, binary: String = "sumo") throws -> Process {
+    /// Starts `executable` with SUMO's environment, its standard output and error to `logPath` (the handle,
+    /// for the caller to close once the process has exited).
+    private func launch(
+        _ executable: String, _ arguments: [String], logPath: String
+    ) throws -> (Process, FileHandle) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binDirectory + "/" + binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
         p.environment = environment
         FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -93,7 +88,12 @@ public struct SumoInstallation: Sendable {
         p.standardOutput = log
         p.standardError = log
         try p.run()
-        return p
+        return (p, log)
+    }
+
+    /// Starts `sumo` (or `sumo-gui`) with these arguments; output to `logPath`.
+    func start(_ arguments: [String], logPath: String, binary: String = "sumo") throws -> Process {
+        try launch(binDirectory + "/" + binary, arguments, logPath: logPath).0
     }
 }
 
