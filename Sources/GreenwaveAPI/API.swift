@@ -138,7 +138,16 @@ public struct CommandRequest: Codable, Sendable, Equatable {
                 throw APIError.badRequest("\(error)")
             }
         case "schedule_clear": return .clearSchedule
-        case "hold": return .hold(SignalID(try need(signal, "signal")), stage: stage)
+        case "hold":
+            let id = SignalID(try need(signal, "signal"))
+            // An actuated signal's dual-ring controller has no hold yet: refusing is better than a command that
+            // is acknowledged and then changes nothing at the intersection (docs/signal-timing.md).
+            if document.actuated?.control(of: id) == .actuated {
+                throw APIError.badRequest(
+                    "signal \(id) runs coordinated-actuated control (the corridor file's actuated: section), which does not honour hold yet: nothing was ordered"
+                )
+            }
+            return .hold(id, stage: stage)
         case "release": return .release(SignalID(try need(signal, "signal")))
         case "flash": return .flash(signal.map(SignalID.init))
         case "unflash": return .unflash(signal.map(SignalID.init))

@@ -13,7 +13,8 @@
 //   A controller starting mid-cycle (a restart, a late entry) does exactly this.
 // - a plan change: `setPlan` at the instant the replicated timeline changes the plan.
 // - preemption (entry and dwell): the controller's preemption input (2 and 6 dwell).
-// - hold: not honoured by the dual-ring controller yet (it keeps running its plan; docs/signal-timing.md).
+// - hold: not honoured by the dual-ring controller yet; the API refuses a hold for an actuated signal
+//   (docs/signal-timing.md).
 // Pure and deterministic, like the controller: integer ms, no clock.
 
 /// Why an actuated unit flashes (the lamp log's event 173 reasons).

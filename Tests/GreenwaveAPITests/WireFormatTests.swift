@@ -1,6 +1,8 @@
+import CorridorFile
 import CorridorMachine
 import Foundation
 import GreenwaveAPI
+import GreenwaveTestSupport
 import SignalTiming
 import XCTest
 
@@ -71,6 +73,25 @@ final class WireFormatTests: XCTestCase {
     func testIsoTimeIsUTCWithMilliseconds() {
         XCTAssertEqual(isoTime(0), "1970-01-01T00:00:00.000Z")
         XCTAssertEqual(isoTime(1_795_736_406_401), "2026-11-26T23:40:06.401Z")
+    }
+
+    /// A hold for an actuated signal is refused with its reason (its dual-ring controller would ignore it);
+    /// the same hold for a fixed-time signal of the same file, and a release, are commands.
+    func testAHoldForAnActuatedSignalIsRefused() throws {
+        let text = try String(contentsOfFile: Repo.demoCorridor, encoding: .utf8)
+        let d = try CorridorFile.parse(
+            yaml: text + "\nactuated:\n  signals:\n    3: { control: actuated }\n", file: "demo-5+actuated")
+        var r = CommandRequest(operator: "asha", clientID: "1", sequence: 1, type: "hold")
+        r.signal = 3
+        XCTAssertThrowsError(try r.command(document: d)) {
+            XCTAssertTrue("\($0)".contains("signal 3 runs coordinated-actuated control"), "\($0)")
+        }
+        XCTAssertEqual(try r.command(document: Fixture.document), .hold(SignalID(3), stage: nil))
+        r.signal = 2
+        XCTAssertEqual(try r.command(document: d), .hold(SignalID(2), stage: nil))
+        r.signal = 3
+        r.type = "release"
+        XCTAssertEqual(try r.command(document: d), .release(SignalID(3)))
     }
 
     /// The request's own checks, before a command costs a log entry on every replica.
