@@ -1,3 +1,4 @@
+import APIClient
 import ArgumentParser
 import CorridorFile
 import Foundation
@@ -139,13 +140,24 @@ struct SumoCommand: AsyncParsableCommand {
         net.demandSeconds = 0 // runLive sets the demand's length
         FileHandle.standardOutput.write(
             Data("sumo live: \(endpoints.count) controllers of \(doc.id), SUMO in real time; Ctrl-C stops\n".utf8))
+        let connection: APIConnection
+        do { connection = try APIConnection.forCorridor(caPath: doc.apiCertificateAuthority) } catch {
+            throw ValidationError("the corridor's API CA: \(error)")
+        }
+        let detectors = doc.actuatedDetectors
+        if !detectors.isEmpty {
+            FileHandle.standardOutput.write(
+                Data(
+                    "sumo live: the induction loops of the \(detectors.count) actuated signals are their detectors\n"
+                        .utf8))
+        }
         let task = Task {
             try await runLive(
                 corridor: c,
                 endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
                 options: LiveOptions(
                     network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: work),
-                sumo: sumo, logger: Logger(label: "greenwave.sumo"))
+                sumo: sumo, connection: connection, detectors: detectors, logger: Logger(label: "greenwave.sumo"))
         }
         let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
         signal(SIGINT, SIG_IGN)
