@@ -18,8 +18,10 @@ struct SumoCommand: AsyncParsableCommand {
             waiting time, and the side streets' mean waiting time. Needs SUMO: run tools/sumo/setup.
             --control: fixed (default: the stage plan's fixed-time lamps), actuated (one coordinated-actuated \
             dual-ring controller per signal, fed from induction loops on every approach lane, within the plan's \
-            cycle, offset and splits), sumo-actuated (SUMO's own isolated actuated control, no coordination).
-            --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams.
+            cycle, offset and splits, mapped as the controllers map it, with the file's actuated: settings if it \
+            has them), sumo-actuated (SUMO's own isolated actuated control, no coordination).
+            --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams; \
+            the loops of the signals the file's actuated: section makes actuated are their detectors.
             """
     )
 
@@ -115,7 +117,9 @@ struct SumoCommand: AsyncParsableCommand {
         options.warmupSeconds = warmupSeconds ?? min(300, net.demandSeconds / 4)
         let lights: LightControl
         switch control {
-        case "actuated": lights = .actuated(timings: try ActuatedTiming.corridor(timing), plan: planID)
+        case "actuated":
+            lights = .actuated(
+                timings: try ActuatedTiming.corridor(timing, settings: doc.actuated?.settings ?? [:]), plan: planID)
         case "sumo-actuated": lights = .sumo
         default: lights = .fixed(timing: timing, plan: planID)
         }
