@@ -108,3 +108,18 @@ final class SumoActuatedLiveTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(gapOuts, 1, "a side-street phase served on a loop's call ended by gap-out (4)")
     }
 }
+
+/// `greenwave demo --actuated` on a corridor file that names its first engineer (run as it is, so the demo
+/// cannot add the section) is refused before anything starts, saying what to do.
+final class DemoActuatedFlagTests: XCTestCase {
+    func testActuatedIsRefusedForAFileTheDemoRunsAsItIs() throws {
+        let c = try LocalCluster()
+        let (code, out) = try c.runCommand([
+            "demo", "--actuated", "--headless", "--corridor", c.corridorPath, "--data",
+            c.dir.appendingPathComponent("demo").path
+        ])
+        XCTAssertNotEqual(code, 0, out)
+        XCTAssertTrue(out.contains("--actuated:") && out.contains("add an actuated: section"), out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: c.dir.appendingPathComponent("demo/logs").path))
+    }
+}
