@@ -157,13 +157,15 @@ let package = Package(
             dependencies: [
                 "SignalTiming", "CorridorFile", "RaftCore", "GreenwaveAPI", "APIClient",
                 .product(name: "Logging", package: "swift-log"),
+                // HTTPMethod, for the detector inputs' PUT through APIClient.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
             name: "greenwave",
             dependencies: [
                 "SignalTiming", "CorridorFile", "Controller", "CorridorMachine", "GreenwaveAPI", "Console", "Audit", "Dashboard", "Sumo",
-                "PKI",
+                "PKI", "APIClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -117,45 +117,23 @@ public struct ActuatedLights {
 }
 
 extension ActuatedTiming {
-    /// Passage (gap) time of every phase: 3 s (about one advance-loop distance at 50 km/h).
-    public static let passageMs: Milliseconds = 3_000
-
-    /// The corridor's signals as dual rings, in corridor order. Each phase keeps its NEMA number,
-    /// min green, yellow, all-red and flash lamp; passage 3 s; max green the longest green any plan
-    /// gives its stage (coordination's force-offs bound it in every plan); dual entry on the throughs
-    /// 2, 4, 6, 8; no recall (the coordinator calls 2 and 6); no pedestrians (the SUMO network has
-    /// none). Each plan: same cycle and offset, each phase the split of its stage, rings in stage order
-    /// (`main, main-turn, side`: the turns 1 and 5 lag), 2 and 6 coordinated.
-    public static func corridor(_ c: Corridor) throws -> [ActuatedTiming] {
-        let plans = c.plans.filter { !$0.isFlash }
-        return try c.signals.enumerated().map { k, s in
-            func stage(of p: PhaseID) throws -> Int {
-                guard let i = s.stages.firstIndex(where: { $0.phases.contains(p) }) else {
-                    throw SumoError("signal \(s.id): phase \(p) is in no stage")
-                }
-                return i
-            }
-            let phases = try s.phases.map { p -> ActuatedPhase in
-                let st = try stage(of: p.id)
-                let longest = plans.map { $0.signals[k].splitsMs[st] - p.yellowMs - p.redClearanceMs }.max() ?? 0
-                return ActuatedPhase(
-                    id: p.id, name: p.name, minGreenMs: p.minGreenMs, passageMs: passageMs,
-                    maxGreenMs: max(p.minGreenMs, longest), yellowMs: p.yellowMs, redClearanceMs: p.redClearanceMs,
-                    dualEntry: p.id.rawValue % 2 == 0, flashLamp: p.flashLamp)
-            }
-            let ring = try DualRing(phases: phases)
-            let sequences = (0..<2).map { r in
-                s.stages.flatMap { $0.phases.filter { DualRing.ring(of: $0) == r } }
-            }
-            let dual = try plans.map { plan -> DualRingPlan in
-                var splits: [PhaseID: Milliseconds] = [:]
-                for p in s.phases { splits[p.id] = plan.signals[k].splitsMs[try stage(of: p.id)] }
-                return DualRingPlan(
-                    id: plan.id, cycleMs: plan.cycleMs, offsetMs: plan.signals[k].offsetMs, splitsMs: splits,
-                    sequences: sequences)
-            }
-            for p in dual { _ = try DualRingLayout(plan: p, ring: ring) }
-            return ActuatedTiming(ring: ring, plans: dual)
+    /// The corridor's signals as dual rings, in corridor order, mapped by `ActuatedCorridor.signal`
+    /// (SignalTiming) — the mapping the controllers themselves run, docs/signal-timing.md — with the
+    /// documented defaults (`ActuatedSettings(control: .actuated)`: passage 3 s, max green the longest
+    /// green any plan gives the phase, dual entry on 2, 4, 6, 8, minimum recall on the coordinated 2 and
+    /// 6, which coordination calls anyway; no pedestrians: the SUMO network has none), or the settings of
+    /// `settings` for the signals it names. The detectors come from SUMO's loops (`LoopSpec.config`), not
+    /// from the settings.
+    public static func corridor(
+        _ c: Corridor, settings: [SignalID: ActuatedSettings] = [:]
+    ) throws -> [ActuatedTiming] {
+        try c.signals.indices.map { i in
+            var st = settings[c.signals[i].id] ?? ActuatedSettings()
+            st.control = .actuated
+            do {
+                let mapped = try ActuatedCorridor.signal(i, of: c, settings: st)
+                return ActuatedTiming(ring: mapped.ring, plans: mapped.plans)
+            } catch let e as TimingError { throw SumoError(e.message) }
         }
     }
 }

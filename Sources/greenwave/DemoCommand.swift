@@ -51,6 +51,15 @@ struct DemoCommand: AsyncParsableCommand {
     )
     var sumo = false
     @Flag(help: "Like --sumo, in sumo-gui, to watch the traffic (needs a display).") var sumoGui = false
+    @Flag(
+        help:
+            ArgumentHelp(
+                "Run every signal as a coordinated-actuated controller (the demo's corridor file gets "
+                    + "'actuated: { control: actuated }'); with --sumo, SUMO's induction loops are their detectors. "
+                    + "A corridor file with its own actuated: section runs as that section says, with or without it."
+            )
+    )
+    var actuated = false
     @Option(
         help:
             "Raft timing of every controller: 'field' (heartbeat 100 ms, election timeout 1-2 s) or 'loopback' (50 ms, 300-600 ms). The demo runs every controller on this one machine, where scheduling delays reach hundreds of ms, so it uses 'field' (docs/operations.md, \"Raft timing\")."
@@ -127,6 +136,12 @@ struct DemoCommand: AsyncParsableCommand {
     /// the corridor file the controllers run from.
     func demoSigner(_ doc: inout CorridorDocument) throws -> (OperatorSigner, String) {
         guard doc.firstEngineer == nil else {
+            if actuated && doc.actuated == nil {
+                throw ValidationError(
+                    "--actuated: \(corridor) names its first engineer, so the demo runs it as it is: "
+                        + "add an actuated: section to it (docs/corridor-format.md)"
+                )
+            }
             guard let path = OperatorKeyFile.locate(key) else {
                 throw ValidationError(
                     "\(corridor) names its first engineer: give --key FILE (or \(OperatorKeyFile.environmentVariable)) to sign with"
@@ -151,6 +166,7 @@ struct DemoCommand: AsyncParsableCommand {
                 "\n# Added by 'greenwave demo': the engineer whose key signs the demo's commands, and the CA whose\n"
                 + "# certificates the controllers' HTTPS API presents (the demo's PKI, next to this file).\n"
                 + OperatorKeyFile.corridorBlock(signer, apiCA: "pki/ca.pem")
+            if actuated && doc.actuated == nil { text += Self.actuatedBlock }
             if (try? String(contentsOfFile: runCorridor, encoding: .utf8)) != text {
                 try text.write(toFile: runCorridor, atomically: true, encoding: .utf8)
             }
@@ -159,6 +175,12 @@ struct DemoCommand: AsyncParsableCommand {
         say("operator: \(signer.name), engineer key \(keyPath) (the first engineer of \(runCorridor))")
         return (signer, runCorridor)
     }
+
+    /// What --actuated adds to the demo's corridor file (when the file has no actuated: section of its own).
+    static let actuatedBlock =
+        "\n# Added by 'greenwave demo --actuated': every signal runs the coordinated-actuated dual-ring controller\n"
+        + "# with its default detectors (one per phase, channel = phase number; docs/corridor-format.md).\n"
+        + "actuated:\n  control: actuated\n"
 
     /// Ctrl-C and SIGTERM, as a stream (the process itself ignores them: the demo stops every child first).
     func stopSignals(_ children: ChildProcesses) -> AsyncStream<Int32> {
@@ -253,7 +275,15 @@ struct DemoCommand: AsyncParsableCommand {
     /// SUMO in real time, driven by the controllers' own lamp streams (what the dashboard shows); nil
     /// without --sumo. A failure is noted in `failure`.
     func startSumo(_ doc: CorridorDocument, dashboard: Bool, failure sumoFailure: FailureNote) -> Task<Void, Never>? {
-        guard sumo || sumoGui else { return nil }
+        guard sumo || sumoGui else {
+            if !doc.actuatedDetectors.isEmpty {
+                say(
+                    "\(doc.actuatedDetectors.count) actuated signals and no --sumo: no detector card speaks, so "
+                        + "every phase runs on max recall (logged) until PUT /v1/detectors sets its detectors"
+                )
+            }
+            return nil
+        }
         var options = LiveOptions(
             gui: sumoGui, workDirectory: URL(fileURLWithPath: data).appendingPathComponent("sumo").path)
         if dashboard { options.reportEverySeconds = nil }
@@ -262,6 +292,13 @@ struct DemoCommand: AsyncParsableCommand {
             ? Logger(label: "greenwave.sumo", factory: { _ in SwiftLogNoOpLogHandler() })
             : Logger(label: "greenwave.sumo")
         say("SUMO: live, every light from its controller's lamp stream (files in \(options.workDirectory ?? ""))")
+        let fed = doc.actuatedDetectors.count
+        if fed > 0 {
+            say(
+                "SUMO: the induction loops of the \(fed) actuated signals are their detectors "
+                    + "(PUT /v1/detectors, on change)"
+            )
+        }
         let runOptions = options
         return Task {
             do { try await runLive(document: doc, options: runOptions, logger: logger) } catch is CancellationError {

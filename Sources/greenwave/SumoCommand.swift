@@ -1,3 +1,4 @@
+import APIClient
 import ArgumentParser
 import CorridorFile
 import Foundation
@@ -17,8 +18,10 @@ struct SumoCommand: AsyncParsableCommand {
             waiting time, and the side streets' mean waiting time. Needs SUMO: run tools/sumo/setup.
             --control: fixed (default: the stage plan's fixed-time lamps), actuated (one coordinated-actuated \
             dual-ring controller per signal, fed from induction loops on every approach lane, within the plan's \
-            cycle, offset and splits), sumo-actuated (SUMO's own isolated actuated control, no coordination).
-            --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams.
+            cycle, offset and splits, mapped as the controllers map it, with the file's actuated: settings if it \
+            has them), sumo-actuated (SUMO's own isolated actuated control, no coordination).
+            --live: runs SUMO in real time with the lights taken from the running controllers' lamp streams; \
+            the loops of the signals the file's actuated: section makes actuated are their detectors.
             """
     )
 
@@ -114,7 +117,9 @@ struct SumoCommand: AsyncParsableCommand {
         options.warmupSeconds = warmupSeconds ?? min(300, net.demandSeconds / 4)
         let lights: LightControl
         switch control {
-        case "actuated": lights = .actuated(timings: try ActuatedTiming.corridor(timing), plan: planID)
+        case "actuated":
+            lights = .actuated(
+                timings: try ActuatedTiming.corridor(timing, settings: doc.actuated?.settings ?? [:]), plan: planID)
         case "sumo-actuated": lights = .sumo
         default: lights = .fixed(timing: timing, plan: planID)
         }
@@ -139,13 +144,24 @@ struct SumoCommand: AsyncParsableCommand {
         net.demandSeconds = 0 // runLive sets the demand's length
         FileHandle.standardOutput.write(
             Data("sumo live: \(endpoints.count) controllers of \(doc.id), SUMO in real time; Ctrl-C stops\n".utf8))
+        let connection: APIConnection
+        do { connection = try APIConnection.forCorridor(caPath: doc.apiCertificateAuthority) } catch {
+            throw ValidationError("the corridor's API CA: \(error)")
+        }
+        let detectors = doc.actuatedDetectors
+        if !detectors.isEmpty {
+            FileHandle.standardOutput.write(
+                Data(
+                    "sumo live: the induction loops of the \(detectors.count) actuated signals are their detectors\n"
+                        .utf8))
+        }
         let task = Task {
             try await runLive(
                 corridor: c,
                 endpoints: endpoints.map { LiveEndpoint(signal: $0.signal, host: $0.api.host, port: $0.api.port) },
                 options: LiveOptions(
                     network: net, seed: seed, gui: gui, durationSeconds: seconds, workDirectory: work),
-                sumo: sumo, logger: Logger(label: "greenwave.sumo"))
+                sumo: sumo, connection: connection, detectors: detectors, logger: Logger(label: "greenwave.sumo"))
         }
         let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .main)
         signal(SIGINT, SIG_IGN)

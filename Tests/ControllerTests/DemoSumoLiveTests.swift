@@ -1,8 +1,9 @@
 import Foundation
 import XCTest
 
-/// `greenwave demo --sumo --headless` as an operator runs it: SUMO in real time, every light from its
-/// controller's lamp stream over the demo's HTTPS API (APIClient, trusting the demo's corridor CA).
+/// `greenwave demo --sumo --actuated --headless` as an operator runs it: SUMO in real time, every light from
+/// its controller's lamp stream over the demo's HTTPS API (APIClient, trusting the demo's corridor CA), and
+/// every controller actuated, its detectors SUMO's loops (`PUT /v1/detectors` over the same HTTPS).
 final class DemoSumoLiveTests: XCTestCase {
     func testSumoLiveFollowsEveryControllerOverHTTPS() async throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -20,7 +21,7 @@ final class DemoSumoLiveTests: XCTestCase {
         let demoProcess = try DemoProcess(
             cluster,
             [
-                "--headless", "--sumo", "--corridor", cluster.corridorPath,
+                "--headless", "--sumo", "--actuated", "--corridor", cluster.corridorPath,
                 "--data", cluster.dir.appendingPathComponent("demo").path, "--operator", "sumo-test"
             ],
             directory: repo)
@@ -34,6 +35,10 @@ final class DemoSumoLiveTests: XCTestCase {
         let text = output()
         XCTAssertTrue(text.contains("api https://127.0.0.1:"), "the demo's API is HTTPS:\n\(text)")
         XCTAssertTrue(text.contains("controllers 5/5 connected"), "SUMO never followed all five lamp streams:\n\(text)")
+        XCTAssertTrue(text.contains("the induction loops of the 5 actuated signals are their detectors"), text)
+        let report = text.split(separator: "\n").first { $0.contains("controllers 5/5 connected") } ?? ""
+        XCTAssertTrue(report.contains("detectors of 5 actuated:"), "the live report counts detector updates: \(report)")
+        XCTAssertTrue(report.contains(" 0 failed"), "every detector update taken over HTTPS: \(report)")
         kill(demo.processIdentifier, SIGTERM)
         let until = Date().addingTimeInterval(20)
         while demo.isRunning && Date() < until { try await Task.sleep(nanoseconds: 100_000_000) }
