@@ -177,15 +177,7 @@ public struct ModeLine: Sendable {
     /// always did). `startMs` of each is exact. The cost grows with the span from the baseline; a query
     /// about one instant uses `segment(at:)` or `segments(from:through:)`, which give the same segments.
     public func segments(through throughMs: Milliseconds) -> [ModeSegment] {
-        let b = baseline.atMs
-        var points: [Milliseconds] = []
-        for o in overrides {
-            points.append(o.effectiveAtMs)
-            if let u = o.untilMs { points.append(u) }
-        }
-        points += schedules.map(\.sinceMs)
-        points += scheduledChanges(after: b, through: throughMs).map(\.atMs)
-        points = points.filter { $0 >= b && $0 <= throughMs }.sorted()
+        let points = changePoints(after: baseline.atMs, through: throughMs, includingStart: true)
         return walk(from: baselineSegment, points: points)
     }
 
@@ -194,8 +186,12 @@ public struct ModeLine: Sendable {
         ModeSegment(startMs: baseline.atMs, plan: baseline.plan, source: .baseline, eventID: nil)
     }
 
-    /// The instants in `(afterMs, throughMs]` at which the mode may change.
-    func changePoints(after afterMs: Milliseconds, through throughMs: Milliseconds) -> [Milliseconds] {
+    /// The instants in `(afterMs, throughMs]` (with `includingStart`, `[afterMs, throughMs]`: an override or a
+    /// schedule may start at the baseline itself; a scheduled change there is the baseline's) at which the mode
+    /// may change, sorted.
+    func changePoints(
+        after afterMs: Milliseconds, through throughMs: Milliseconds, includingStart: Bool = false
+    ) -> [Milliseconds] {
         var points: [Milliseconds] = []
         for o in overrides {
             points.append(o.effectiveAtMs)
@@ -203,7 +199,7 @@ public struct ModeLine: Sendable {
         }
         points += schedules.map(\.sinceMs)
         points += scheduledChanges(after: afterMs, through: throughMs).map(\.atMs)
-        return points.filter { $0 > afterMs && $0 <= throughMs }.sorted()
+        return points.filter { ($0 > afterMs || (includingStart && $0 == afterMs)) && $0 <= throughMs }.sorted()
     }
 
     /// The segments that follow `start` (the segment in force just before the first point) at `points`
