@@ -96,12 +96,63 @@ public enum MeasuresReport {
         let read = try folder.lampEvents(
             signalID: "\(sid)", from: o.fromMs.map { $0 - marginMs } ?? .min, to: o.toMs.map { $0 + marginMs } ?? .max
         ).map { HiResEvent(atMs: $0.timeMs, code: Int($0.eventCode), param: Int($0.parameter)) }
+        return try signalMeasures(
+            read, source: folder.path, doc: doc, signal: sid, options: o,
+            detectors: doc?.actuated?.signals[SignalID(sid)]?.detectors)
+    }
+
+    /// The measures of every signal of an ATSPM export (`ATSPMExport.parse`), or `options.signal`: the same
+    /// code as for a folder. `detectors` (from `DetectorCSV`) maps each signal's channels to phases; without
+    /// it the corridor file's `actuated` section does.
+    public static func compute(
+        rows: [ATSPMExport.Row], source: String, doc: CorridorDocument?, detectors: [Int: [DetectorConfig]]?,
+        options o: MeasuresOptions
+    ) throws -> [SignalMeasures] {
+        if let f = o.fromMs, let t = o.toMs, f >= t { throw AuditError("--from must be before --to") }
+        guard o.travelMs >= 0, o.travelMs <= 60_000 else { throw AuditError("--travel-s must be 0 to 60 s") }
+        var bySignal: [Int: [HiResEvent]] = [:]
+        for r in rows {
+            guard let sid = Int(r.signalID) else {
+                throw AuditError("\(source): SignalID '\(r.signalID)' is not a number")
+            }
+            bySignal[sid, default: []].append(
+                HiResEvent(atMs: r.timeMs, code: Int(r.eventCode), param: Int(r.parameter)))
+        }
+        var ids = bySignal.keys.sorted()
+        if let s = o.signal {
+            guard ids.contains(s) else {
+                throw AuditError(
+                    "--signal: S\(s) has no rows in \(source) (it holds \(ids.map { "S\($0)" }.joined(separator: ", ")))"
+                )
+            }
+            ids = [s]
+        }
+        guard !ids.isEmpty else { throw AuditError("\(source): no event rows") }
+        return try ids.map { sid in
+            // Stable by time (the export is in time order; a file that is not is put in order).
+            let events = bySignal[sid]!.enumerated().sorted {
+                ($0.element.atMs, $0.offset) < ($1.element.atMs, $1.offset)
+            }
+            .map(\.element)
+            let lo = o.fromMs.map { $0 - marginMs } ?? .min
+            let hi = o.toMs.map { $0 + marginMs } ?? .max
+            let dets = detectors.map { $0[sid] ?? [] } ?? doc?.actuated?.signals[SignalID(sid)]?.detectors
+            return try signalMeasures(
+                events.filter { $0.atMs >= lo && $0.atMs < hi }, source: source, doc: doc, signal: sid, options: o,
+                detectors: dets)
+        }
+    }
+
+    static func signalMeasures(
+        _ read: [HiResEvent], source: String, doc: CorridorDocument?, signal sid: Int, options o: MeasuresOptions,
+        detectors: [DetectorConfig]?
+    ) throws -> SignalMeasures {
         let from = o.fromMs ?? read.first?.atMs ?? 0
         let to = o.toMs ?? (read.last.map { $0.atMs + 1 } ?? 1)
         let inWindow = read.filter { $0.atMs >= from && $0.atMs < to }.count
         guard inWindow > 0 else {
             throw AuditError(
-                "S\(sid) has no lamp events from \(AuditTime.iso(from, digits: 1)) to \(AuditTime.iso(to, digits: 1)) in \(folder.path)"
+                "S\(sid) has no lamp events from \(AuditTime.iso(from, digits: 1)) to \(AuditTime.iso(to, digits: 1)) in \(source)"
             )
         }
         let sig = doc?.corridor.signals.first { $0.id.rawValue == sid }
@@ -118,10 +169,8 @@ public enum MeasuresReport {
             phases = [one]
         }
         var control: String?
-        var detectors: [DetectorConfig]?
         var why = "no corridor file: the detector-to-phase mapping is unknown (give --corridor)"
-        if let doc {
-            detectors = doc.actuated?.signals[SignalID(sid)]?.detectors
+        if doc != nil || detectors != nil {
             control = detectors == nil ? "fixed" : "actuated"
             why = "a fixed-time signal: its controller logs no detector events"
         }

@@ -29,6 +29,12 @@ public struct ActuatedLights {
     /// Loop readings that were on (loop-steps), all signals.
     public private(set) var loopOnSteps = 0
     let ticksPerStep: Int
+    /// Keep every controller's hi-res events (`events`) — for `greenwave sumo --atspm-out`.
+    public var recordEvents = false
+    /// Per signal (corridor order): the events its controller logged, in order, when `recordEvents`.
+    public private(set) var events: [[HiResEvent]]
+    /// Per signal (corridor order): its loops as its controller is configured with them.
+    public let detectors: [[DetectorConfig]]
 
     /// - Parameters:
     ///   - timings: per signal of `scenario.corridor`, in corridor order.
@@ -44,6 +50,7 @@ public struct ActuatedLights {
         var controllers: [DualRingController] = []
         var loopIDs: [[String]] = []
         var lampIndex: [[Int?]] = []
+        var configs: [[DetectorConfig]] = []
         for (k, s) in scenario.corridor.signals.enumerated() {
             let loops = scenario.loops[s.id] ?? []
             let detectors = loops.enumerated().map { $0.element.config(channel: $0.offset + 1) }
@@ -53,11 +60,14 @@ public struct ActuatedLights {
                     ring: t.ring, plans: t.plans, plan: plan, detectors: detectors, referenceMs: referenceMs,
                     startMs: referenceMs))
             loopIDs.append(loops.map(\.id))
+            configs.append(detectors)
             lampIndex.append(s.phases.map { t.ring.index(of: $0.id) })
         }
         self.controllers = controllers
         self.loopIDs = loopIDs
         self.lampIndex = lampIndex
+        self.detectors = configs
+        events = controllers.map { _ in [] }
         shown = Array(repeating: nil, count: controllers.count)
         greens = controllers.map { Array(repeating: 0, count: $0.ring.phases.count) }
     }
@@ -75,7 +85,8 @@ public struct ActuatedLights {
             let inputs = ControllerInputs(detectors: readings, pedButtons: [])
             for _ in 0..<ticksPerStep {
                 let before = controllers[k].lamps
-                _ = controllers[k].step(inputs)
+                let logged = controllers[k].step(inputs)
+                if recordEvents { events[k] += logged }
                 let after = controllers[k].lamps
                 for i in after.indices where after[i] == .green && before[i] != .green { greens[k][i] += 1 }
             }

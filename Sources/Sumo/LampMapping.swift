@@ -77,6 +77,14 @@ public struct LightProgram: Sendable {
         return s
     }
 
+    /// The characters of `state` (a state string of this light) at the links of the phase at `index` in
+    /// `signal.phases`, in link order.
+    public func chars(ofPhaseIndex index: Int, in state: String) -> String {
+        var out = ""
+        for (slot, ch) in zip(slots, state) where slot.lamp == index { out.append(ch) }
+        return out
+    }
+
     /// Before a controller has ever been heard from: all links flashing red (stop, then go).
     public var neverSeen: String { String(repeating: "s", count: slots.count) }
 }

@@ -127,19 +127,10 @@ public enum OfflineRun {
                 step, _ in lamps.changes(at: startMs + Int64(step) * options.stepMs)
             }
         case .actuated(let timings, let plan):
-            var lights = try ActuatedLights(
-                scenario: scenario, timings: timings, plan: plan, referenceMs: referenceEpochMs,
-                stepMs: options.stepMs)
-            var result = try drive(
-                scenario: scenario, tag: "act-\(plan.rawValue)", sumo: sumo, options: options,
-                loops: lights.allLoopIDs, logger: logger
-            ) { step, loops in
-                if step > 0 { try lights.step(loops: loops) }
-                return try lights.changes()
-            }
-            result.greensByPhase = lights.greensByPhase
-            result.loopOnSteps = lights.loopOnSteps
-            return result
+            return try runActuated(
+                scenario: scenario, timings: timings, plan: plan, referenceEpochMs: referenceEpochMs, sumo: sumo,
+                options: options, logger: logger
+            ).0
         case .sumo:
             guard scenario.tlsType == "actuated" else {
                 throw SumoError("SUMO's own control needs an actuated network")
@@ -155,7 +146,8 @@ public enum OfflineRun {
     /// steps; after the demand runs on until every vehicle has arrived, then summarises the trips.
     static func drive(
         scenario: Scenario, tag name: String, sumo: SumoInstallation, options: RunOptions, loops: [String] = [],
-        logger: Logger?, lights: (Int, [String: LoopValues]) throws -> [(trafficLight: String, state: String)]
+        probe: GroundTruthProbe? = nil, logger: Logger?,
+        lights: (Int, [String: LoopValues]) throws -> [(trafficLight: String, state: String)]
     ) throws -> RunResult {
         let started = Date()
         let dir = scenario.directory
@@ -173,7 +165,14 @@ public enum OfflineRun {
                 "--tripinfo-output", tripFile, "--tripinfo-output.write-unfinished", "true",
                 "--statistic-output", statsFile,
                 "--no-step-log", "true", "--no-warnings", "true"
-            ] + (loops.isEmpty ? [] : ["--additional-files", scenario.loopsFile]), logPath: "\(dir)/sumo-\(tag).log")
+            ]
+                + (loops.isEmpty
+                    ? []
+                    : [
+                        "--additional-files",
+                        ([scenario.loopsFile] + (probe.map { [$0.additionalFile] } ?? [])).joined(separator: ",")
+                    ]),
+            logPath: "\(dir)/sumo-\(tag).log")
         defer { if process.isRunning { process.terminate() } }
         let traci = try TraCIConnection(port: port)
         let version = try traci.version()
@@ -193,6 +192,7 @@ public enum OfflineRun {
             } else {
                 values = try traci.stepReadingLoops(to: t, states: changes)
             }
+            try probe?.afterStep(stepStartS: t - stepSeconds, traci: traci)
             // After the demand: stop once everyone has arrived (checked each simulated minute).
             if t >= demandEnd, step % Int(60_000 / options.stepMs) == 0 {
                 if try traci.minExpectedNumber() == 0 { break }

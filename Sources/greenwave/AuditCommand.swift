@@ -433,8 +433,7 @@ struct AuditExportCommand: ParsableCommand {
                 folder: folder, corridor: corridor, signal: sig, from: try parseTime(from, "--from"),
                 to: try parseTime(to, "--to"))
             for w in warnings { FileHandle.standardError.write(Data("greenwave audit export: warning: \(w)\n".utf8)) }
-            var text = ATSPMExport.header + "\n"
-            for r in rows { text += ATSPMExport.csvLine(r, style: style) + "\n" }
+            let text = ATSPMExport.csv(rows, style: style)
             if let out {
                 do { try text.write(toFile: out, atomically: true, encoding: .utf8) } catch {
                     throw AuditError("--out \(out): \(error.localizedDescription)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Audit
+import CorridorFile
 import Foundation
 import GreenwaveAPI
 import SignalTiming
@@ -15,7 +16,15 @@ struct AuditMeasuresCommand: ParsableCommand {
         discussion:
             "Services whose green starts in [--from, --to) count. Detectors map to phases through the corridor file's `actuated` section (calls: false is an advance loop). Exit 64 on bad input."
     )
-    @Option(help: "A controller's data folder (its own signal's lamp log).") var data: String
+    @Option(help: "A controller's data folder (its own signal's lamp log).") var data: String?
+    @Option(
+        help:
+            "Instead of --data: an ATSPM CSV (SignalID,Timestamp,EventCode,EventParam), e.g. from `audit export` or `greenwave sumo --atspm-out`."
+    ) var atspm: String?
+    @Option(
+        help:
+            "With --atspm: the detector configuration (DeviceId,Phase,Parameter,Function; Advance or Presence), e.g. from `greenwave sumo --detectors-out`; default: the corridor file's actuated section."
+    ) var detectors: String?
     @Option(help: "Window start (ISO-8601 UTC or epoch ms; default: the start of the log).") var from: String?
     @Option(help: "Window end, exclusive (default: the end of the log).") var to: String?
     @Option(help: "Only this signal (default: every signal in the folder's lamp log).") var signal: String?
@@ -46,8 +55,7 @@ struct AuditMeasuresCommand: ParsableCommand {
             o.travelMs = Int64((travelS * 1000).rounded())
             o.corridor = corridor
             if svg != nil && phase == nil { throw AuditError("--svg draws one phase: give --phase") }
-            let folder = try DataFolder(path: data)
-            let reports = try MeasuresReport.compute(folder: folder, options: o)
+            let reports = try computeReports(o)
             if let svg { try writeDiagram(reports, to: svg, options: o) }
             if json {
                 try printJSON(reports.map { MeasuresText.json($0, arrivals: which, travelMs: o.travelMs) })
@@ -57,6 +65,27 @@ struct AuditMeasuresCommand: ParsableCommand {
                     for l in MeasuresText.lines(r, cycles: cycles, arrivals: which) { printLine(l) }
                 }
             }
+        }
+    }
+
+    /// From a data folder, or from an ATSPM CSV (with --corridor and --detectors): the same measures.
+    func computeReports(_ o: MeasuresOptions) throws -> [SignalMeasures] {
+        switch (data, atspm) {
+        case (let data?, nil):
+            guard detectors == nil else {
+                throw AuditError("--detectors goes with --atspm (a folder has its corridor file)")
+            }
+            return try MeasuresReport.compute(folder: try DataFolder(path: data), options: o)
+        case (nil, let path?):
+            var doc: CorridorDocument?
+            if let c = corridor {
+                do { doc = try CorridorFile.load(path: c) } catch { throw AuditError("--corridor \(c): \(error)") }
+            }
+            let dets = try detectors.map { try DetectorCSV.parse(csv: ATSPMExport.readBounded($0), source: $0) }
+            return try MeasuresReport.compute(
+                rows: try ATSPMExport.read(path: path), source: path, doc: doc, detectors: dets, options: o)
+        default:
+            throw AuditError("give either --data (a controller's folder) or --atspm (an ATSPM CSV)")
         }
     }
 

@@ -1,5 +1,6 @@
 import APIClient
 import ArgumentParser
+import Audit
 import CorridorFile
 import Foundation
 import Logging
@@ -80,6 +81,24 @@ struct SumoCommand: AsyncParsableCommand {
     @Flag(help: "Live mode: open sumo-gui instead of headless sumo.")
     var gui = false
 
+    @Option(
+        help:
+            "With --control actuated: write the controllers' hi-res events to this ATSPM CSV (as `audit export --format atspm`)."
+    )
+    var atspmOut: String?
+
+    @Option(
+        help:
+            "With --control actuated: write the loops as the atspm package's detector configuration (DeviceId,Phase,Parameter,Function)."
+    )
+    var detectorsOut: String?
+
+    @Option(
+        help:
+            "With --control actuated: write SUMO's ground truth at the advance loops (each arrival and its phase's lamp in SUMO; JSON, docs/sumo.md)."
+    )
+    var groundTruthOut: String?
+
     func run() async throws {
         let doc = try loadCorridorOrExit(corridor)
         guard let sumo = SumoInstallation.locate() else {
@@ -123,8 +142,18 @@ struct SumoCommand: AsyncParsableCommand {
         case "sumo-actuated": lights = .sumo
         default: lights = .fixed(timing: timing, plan: planID)
         }
-        let r = try OfflineRun.run(
-            scenario: scenario, control: lights, referenceEpochMs: doc.referenceEpochMs, sumo: sumo, options: options)
+        let r: RunResult
+        if case .actuated(let timings, _) = lights, atspmOut != nil || detectorsOut != nil || groundTruthOut != nil {
+            let (result, record) = try OfflineRun.runActuated(
+                scenario: scenario, timings: timings, plan: planID, referenceEpochMs: doc.referenceEpochMs, sumo: sumo,
+                options: options, recordEvents: atspmOut != nil, groundTruth: groundTruthOut != nil)
+            r = result
+            try writeRecord(record)
+        } else {
+            r = try OfflineRun.run(
+                scenario: scenario, control: lights, referenceEpochMs: doc.referenceEpochMs, sumo: sumo,
+                options: options)
+        }
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
@@ -170,6 +199,40 @@ struct SumoCommand: AsyncParsableCommand {
         try await task.value
     }
 
+    /// The files --atspm-out, --detectors-out and --ground-truth-out ask for.
+    func writeRecord(_ record: ActuatedRecord) throws {
+        func write(_ text: String, _ path: String, _ what: String) throws {
+            do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw ValidationError("\(path): \(error.localizedDescription)")
+            }
+            FileHandle.standardError.write(Data("wrote \(what) to \(path)\n".utf8))
+        }
+        if let atspmOut {
+            var rows: [ATSPMExport.Row] = []
+            for sid in record.events.keys.sorted() {
+                rows += record.events[sid]!.map {
+                    ATSPMExport.Row(
+                        signalID: "\(sid.rawValue)", timeMs: $0.atMs, eventCode: Int64($0.code),
+                        parameter: Int64($0.param), synthesized: false)
+                }
+            }
+            let ordered = rows.enumerated().sorted { ($0.element.timeMs, $0.offset) < ($1.element.timeMs, $1.offset) }
+            try write(ATSPMExport.csv(ordered.map(\.element)), atspmOut, "\(rows.count) hi-res events")
+        }
+        if let detectorsOut {
+            var byID: [Int: [DetectorConfig]] = [:]
+            for (s, d) in record.detectors { byID[s.rawValue] = d }
+            try write(DetectorCSV.csv(byID), detectorsOut, "the detector configuration")
+        }
+        if let groundTruthOut, let gt = record.groundTruth {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys]
+            try write(
+                String(decoding: try enc.encode(gt), as: UTF8.self) + "\n", groundTruthOut,
+                "\(gt.arrivals.count) ground-truth arrivals")
+        }
+    }
+
     /// The demand options, checked (with --control and --uncoordinated).
     func networkOptions() throws -> NetworkOptions {
         var net = NetworkOptions()
@@ -181,6 +244,9 @@ struct SumoCommand: AsyncParsableCommand {
         net.mainTurnPercent = mainTurnPercent
         guard ["fixed", "actuated", "sumo-actuated"].contains(control) else {
             throw ValidationError("--control must be fixed, actuated or sumo-actuated")
+        }
+        guard control == "actuated" || (atspmOut == nil && detectorsOut == nil && groundTruthOut == nil) else {
+            throw ValidationError("--atspm-out, --detectors-out and --ground-truth-out need --control actuated")
         }
         guard !(uncoordinated && control == "sumo-actuated") else {
             throw ValidationError("--uncoordinated has no meaning with --control sumo-actuated (it has no offsets)")

@@ -209,6 +209,49 @@ final class SumoIntegrationTests: XCTestCase {
         XCTAssertGreaterThan(busy.sideFromWest.trips, 10)
     }
 
+    /// `--atspm-out` / `--ground-truth-out`: the controllers' events are kept (opened by 184 and 131), and
+    /// SUMO's view agrees with them: every green SUMO showed was logged (event 1) by its controller at most
+    /// one step before, and the instant loops count about as many arrivals as the controllers' advance loops.
+    func testActuatedRunRecordsEventsAndGroundTruth() throws {
+        let sumo = try installation()
+        let doc = try CorridorFile.load(path: corridorPath("demo-5.yaml"))
+        let c = try doc.corridor.section(from: SignalID(1), through: SignalID(2))
+        var net = NetworkOptions()
+        net.demandSeconds = 300
+        net.sideVehPerHour = 300
+        let scenario = try Scenario.build(corridor: c, options: net, directory: tempDir(), sumo: sumo)
+        var options = RunOptions()
+        options.warmupSeconds = 0
+        let (_, record) = try OfflineRun.runActuated(
+            scenario: scenario, timings: try ActuatedTiming.corridor(c), plan: PlanID("normal"),
+            referenceEpochMs: doc.referenceEpochMs, sumo: sumo, options: options, recordEvents: true,
+            groundTruth: true)
+        let gt = try XCTUnwrap(record.groundTruth)
+        XCTAssertEqual(Set(record.events.keys), [SignalID(1), SignalID(2)])
+        for (sid, events) in record.events {
+            XCTAssertEqual(events.prefix(2).map(\.code), [HiResEventCode.powerRestored, HiResEventCode.patternChange])
+            let advance = Set((record.detectors[sid] ?? []).filter { !$0.calls }.map(\.id))
+            for phase in Set((record.detectors[sid] ?? []).filter { !$0.calls }.map(\.phase.rawValue)) {
+                let channels = Set(
+                    (record.detectors[sid] ?? []).filter { !$0.calls && $0.phase.rawValue == phase }.map(\.id))
+                let logged = events.filter { $0.code == HiResEventCode.detectorOn && channels.contains($0.param) }.count
+                let seen = gt.arrivals.filter { $0.signal == sid.rawValue && $0.phase == phase }.count
+                XCTAssertEqual(
+                    Double(logged), Double(seen), accuracy: max(3, 0.1 * Double(seen)), "S\(sid) phase \(phase)")
+            }
+            XCTAssertFalse(advance.isEmpty)
+            let greens = events.filter { $0.code == HiResEventCode.phaseBeginGreen }
+            for change in gt.lampChanges where change.signal == sid.rawValue && change.lamp == "green" {
+                XCTAssertTrue(
+                    greens.contains { $0.param == change.phase && (0...500).contains(change.epochMs - $0.atMs) },
+                    "S\(sid) phase \(change.phase) green in SUMO at \(change.epochMs) without its controller's 1")
+            }
+        }
+        XCTAssertGreaterThan(gt.arrivals.count, 100)
+        XCTAssertTrue(gt.arrivals.allSatisfy { ["green", "yellow", "red"].contains($0.lamp) })
+        XCTAssertGreaterThan(gt.lampChanges.filter { $0.lamp == "green" }.count, 10)
+    }
+
     /// SUMO's own actuated programs run with nothing set over TraCI and produce trips.
     func testSumoActuatedRuns() throws {
         let sumo = try installation()
