@@ -234,18 +234,22 @@ public struct ModeLine: Sendable {
     /// disagree only while W is still in its baseline segment and `mode(at:)` already names the schedule for
     /// the baseline's plan; then W's first segment may be one w skips, but W starts nothing before it, no
     /// window further back starts one, and the walk ends with W itself, from the baseline.
-    public func segment(at t: Milliseconds) -> ModeSegment {
+    public func segment(at t: Milliseconds) -> ModeSegment { segmentAndWalk(at: t).segment }
+
+    /// `segment(at:)`, and the earliest instant its walk started from (what it cost: the span walked is
+    /// `t - walkedFromMs`).
+    func segmentAndWalk(at t: Milliseconds) -> (segment: ModeSegment, walkedFromMs: Milliseconds) {
         var hi = t
         while hi - Self.lookBackMs > baseline.atMs {
             let lo = hi - Self.lookBackMs
             var start = mode(at: lo)
             start.startMs = lo
             let segs = walk(from: start, points: changePoints(after: lo, through: hi))
-            if segs.count > 1 { return segs[segs.count - 1] }
+            if segs.count > 1 { return (segs[segs.count - 1], lo) }
             hi = lo
         }
         // No change in (hi, t]: the segment in force at hi is the one at t.
-        return segments(through: hi).last!
+        return (segments(through: hi).last!, baseline.atMs)
     }
 
     /// The segment in force at `t` and every segment that starts after it through `throughMs`: the

@@ -330,6 +330,28 @@ final class ScheduleTests: XCTestCase {
         XCTAssertGreaterThan(stayedBaseline, 10)
     }
 
+    /// What a query about now costs on a corridor that has run its schedule for two years without a command
+    /// (its baseline still at the reference epoch): one 8-day window, not the 730 days since the baseline
+    /// (issue 21's schedule made every status request walk them, and 47 controllers saturated both cores).
+    func testAQueryAboutNowLooksBackOneWindowNotToTheBaseline() throws {
+        let line = ModeLine(
+            corridor: Fixture.corridor(count: 2), referenceEpochMs: Self.epoch,
+            baseline: Baseline(atMs: Self.epoch, plan: PlanID("normal")), overrides: [],
+            schedule: ScheduleInForce(schedule: try Self.weekSchedule(), sinceMs: Self.epoch, id: EventID(0)))
+        for hours in stride(from: 0, to: 24 * 7, by: 5) {
+            let now = Self.epoch + 730 * 86_400_000 + Milliseconds(hours) * 3_600_000
+            let (segment, walkedFrom) = line.segmentAndWalk(at: now)
+            XCTAssertGreaterThanOrEqual(walkedFrom, now - ModeLine.lookBackMs, "at +\(hours) h")
+            XCTAssertEqual(segment.source, .schedule)
+            XCTAssertEqual(segment.plan, line.mode(at: now).plan)
+            XCTAssertLessThanOrEqual(segment.startMs, now)
+            XCTAssertGreaterThan(segment.startMs, now - 2 * 86_400_000, "the week schedule changes every day")
+        }
+        // The same answer as the walk from the baseline, once.
+        let now = Self.epoch + 730 * 86_400_000 + 13 * 3_600_000
+        XCTAssertEqual(line.segment(at: now), line.segments(through: now).last)
+    }
+
     func testOverrideUntilAndScheduleSupersession() throws {
         let corridor = Fixture.corridor(count: 2)
         let s = try Self.weekSchedule()
