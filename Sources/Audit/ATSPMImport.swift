@@ -16,22 +16,7 @@ extension ATSPMExport {
     public static func parse(csv text: String, source: String = "input") throws -> [Row] {
         guard text.utf8.count <= maxBytes else { throw AuditError("\(source): larger than \(maxBytes) bytes") }
         var rows: [Row] = []
-        var lineNumber = 0
-        var sawHeader = false
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            lineNumber += 1
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
-            if line.isEmpty { continue }
-            func refuse(_ why: String) -> AuditError { AuditError("\(source) line \(lineNumber): \(why)") }
-            guard line.utf8.count <= maxLineBytes else { throw refuse("longer than \(maxLineBytes) bytes") }
-            if !sawHeader {
-                guard line == header else { throw refuse("expected the header '\(header)'") }
-                sawHeader = true
-                continue
-            }
-            guard rows.count < maxRows else { throw refuse("more than \(maxRows) rows") }
-            let f = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard f.count == 4 else { throw refuse("expected 4 fields, got \(f.count)") }
+        try forEachRow(csv: text, source: source, header: header, maxRows: maxRows, noun: "rows") { f, refuse in
             let sid = String(f[0])
             guard !sid.isEmpty, sid.utf8.count <= 32, sid.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
             else { throw refuse("SignalID '\(sid)' is not a signal id") }
@@ -46,8 +31,38 @@ extension ATSPMExport {
             }
             rows.append(Row(signalID: sid, timeMs: t, eventCode: code, parameter: param, synthesized: false))
         }
-        guard sawHeader else { throw AuditError("\(source): empty (no header '\(header)')") }
         return rows
+    }
+
+    /// The shared line loop of the two CSV readers: lines split on any newline (a trailing CR dropped, empty
+    /// lines skipped), each at most `maxLineBytes`; `header` first; then at most `maxRows` rows of exactly 4
+    /// fields, each given to `row` with a function that makes an error naming the line.
+    static func forEachRow(
+        csv text: String, source: String, header: String, maxRows: Int, noun: String,
+        _ row: ([Substring], (String) -> AuditError) throws -> Void
+    ) throws {
+        var lineNumber = 0
+        var rows = 0
+        var sawHeader = false
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            lineNumber += 1
+            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+            if line.isEmpty { continue }
+            let number = lineNumber
+            let refuse = { (why: String) in AuditError("\(source) line \(number): \(why)") }
+            guard line.utf8.count <= maxLineBytes else { throw refuse("longer than \(maxLineBytes) bytes") }
+            if !sawHeader {
+                guard line == header else { throw refuse("expected the header '\(header)'") }
+                sawHeader = true
+                continue
+            }
+            rows += 1
+            guard rows <= maxRows else { throw refuse("more than \(maxRows) \(noun)") }
+            let f = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard f.count == 4 else { throw refuse("expected 4 fields, got \(f.count)") }
+            try row(f, refuse)
+        }
+        guard sawHeader else { throw AuditError("\(source): empty (no header '\(header)')") }
     }
 
     /// The whole CSV text for `rows` (header and one line per row): what `audit export` and `greenwave sumo
@@ -97,26 +112,8 @@ public enum DetectorCSV {
     /// Per signal, its detectors in file order. Malformed rows are refused with their line.
     public static func parse(csv text: String, source: String = "input") throws -> [Int: [DetectorConfig]] {
         var out: [Int: [DetectorConfig]] = [:]
-        var lineNumber = 0
-        var rows = 0
-        var sawHeader = false
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            lineNumber += 1
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
-            if line.isEmpty { continue }
-            func refuse(_ why: String) -> AuditError { AuditError("\(source) line \(lineNumber): \(why)") }
-            guard line.utf8.count <= ATSPMExport.maxLineBytes else {
-                throw refuse("longer than \(ATSPMExport.maxLineBytes) bytes")
-            }
-            if !sawHeader {
-                guard line == header else { throw refuse("expected the header '\(header)'") }
-                sawHeader = true
-                continue
-            }
-            rows += 1
-            guard rows <= maxRows else { throw refuse("more than \(maxRows) detectors") }
-            let f = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard f.count == 4 else { throw refuse("expected 4 fields, got \(f.count)") }
+        try ATSPMExport.forEachRow(csv: text, source: source, header: header, maxRows: maxRows, noun: "detectors") {
+            f, refuse in
             guard let sid = Int(f[0]), (0...65_535).contains(sid) else {
                 throw refuse("DeviceId '\(f[0])' is not a signal id")
             }
@@ -135,7 +132,6 @@ public enum DetectorCSV {
             guard !(out[sid]?.contains { $0.id == ch } ?? false) else { throw refuse("S\(sid) channel \(ch) twice") }
             out[sid, default: []].append(DetectorConfig(id: ch, phase: PhaseID(phase), calls: calls))
         }
-        guard sawHeader else { throw AuditError("\(source): empty (no header '\(header)')") }
         return out
     }
 }

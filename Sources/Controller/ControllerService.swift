@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import NIOPosix
 import NIOSSL
 import PKI
 import RaftCore
@@ -45,7 +46,11 @@ public struct FieldController: Sendable {
         logClockFault()
         var tlog = logger
         tlog[metadataKey: "component"] = "transport"
-        let transport = PeerTransport(configuration: tcfg, logger: tlog)
+        // On the process's one event loop when `ProcessThreads.useOneEventLoop()` made it so; else a thread
+        // of its own, as before.
+        let transport = PeerTransport(
+            configuration: tcfg, group: ProcessThreads.oneLoop ? MultiThreadedEventLoopGroup.singleton : nil,
+            logger: tlog)
         let driver: RaftDriver
         do {
             driver = try RaftDriver(
@@ -76,7 +81,8 @@ public struct FieldController: Sendable {
             metadata: [
                 "signal.id": "\(options.signal)", "peer": "\(options.peerListen)", "api": "\(options.apiListen)",
                 "data": "\(options.dataDirectory)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
-                "raft.timing": "\(options.timing)"
+                "raft.timing": "\(options.timing)",
+                "threads": "\(ProcessThreads.oneLoop ? "one event loop" : "default pools")"
             ])
         do {
             try await group.run()

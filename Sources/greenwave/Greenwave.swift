@@ -1,4 +1,5 @@
 import ArgumentParser
+import Controller
 
 /// The one Greenwave executable. Each concern is a subcommand in its own file.
 @main
@@ -14,4 +15,13 @@ struct Greenwave: AsyncParsableCommand {
             PKICommand.self, OperatorCommand.self
         ]
     )
+
+    /// A field controller runs on one event loop (`ProcessThreads`, issue 19); that has to be set up
+    /// before anything else runs. Every other subcommand keeps the default pools.
+    static func main() async {
+        if CommandLine.arguments.dropFirst().first == ControllerCommand.configuration.commandName {
+            ProcessThreads.useOneEventLoop()
+        }
+        await main(nil)
+    }
 }

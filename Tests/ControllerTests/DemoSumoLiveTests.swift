@@ -1,4 +1,5 @@
 import Foundation
+import GreenwaveTestSupport
 import XCTest
 
 /// `greenwave demo --sumo --actuated --headless` as an operator runs it: SUMO in real time, every light from
@@ -6,13 +7,8 @@ import XCTest
 /// every controller actuated, its detectors SUMO's loops (`PUT /v1/detectors` over the same HTTPS).
 final class DemoSumoLiveTests: XCTestCase {
     func testSumoLiveFollowsEveryControllerOverHTTPS() async throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        guard
-            FileManager.default.isExecutableFile(atPath: repo.appendingPathComponent("tools/sumo/.venv/bin/sumo").path)
-        else {
-            throw XCTSkip("SUMO is not installed in tools/sumo/.venv (tools/sumo/setup; .ci/run runs it)")
-        }
+        try Repo.requireSumo()
+        let repo = Repo.root
         let cluster = try LocalCluster()
         // As a new user runs it: no operators in the file; the demo adds its own engineer and api_tls.
         let yaml = try String(contentsOfFile: cluster.corridorPath, encoding: .utf8).components(

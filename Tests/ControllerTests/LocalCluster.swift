@@ -37,9 +37,13 @@ final class LocalCluster {
         for (_, p) in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
     }
 
-    func start(_ s: Int, extra: [String] = []) throws {
+    /// `environment`: variables added to this process's own (e.g. `GREENWAVE_EVENT_LOOP`).
+    func start(_ s: Int, extra: [String] = [], environment: [String: String] = [:]) throws {
         let p = Process()
         p.executableURL = binary
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         p.arguments =
             [
                 "controller", "--corridor", corridorPath, "--signal", "\(s)", "--data",

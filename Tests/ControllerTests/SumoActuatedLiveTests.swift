@@ -10,13 +10,8 @@ import XCTest
 /// events (82/81), and side-street phases are served on those calls and end by gap-out (4).
 final class SumoActuatedLiveTests: XCTestCase {
     func testSumoLoopsDriveTheActuatedControllers() async throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        guard
-            FileManager.default.isExecutableFile(atPath: repo.appendingPathComponent("tools/sumo/.venv/bin/sumo").path)
-        else {
-            throw XCTSkip("SUMO is not installed in tools/sumo/.venv (tools/sumo/setup; .ci/run runs it)")
-        }
+        try Repo.requireSumo()
+        let repo = Repo.root
         let c = try LocalCluster(extraYAML: "actuated:\n  control: actuated\n")
         // The night plan from the start, shortened to a 44 s cycle, so that the side street's turn comes soon.
         let yaml = try String(contentsOfFile: c.corridorPath, encoding: .utf8)

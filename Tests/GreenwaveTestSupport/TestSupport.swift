@@ -11,6 +11,15 @@ public enum Repo {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// corridors/demo-5.yaml: 5 signals, voters 1, 3, 5, learners 2, 4; peers on 127.0.0.1:720N, API on :820N.
     public static var demoCorridor: String { root.appendingPathComponent("corridors/demo-5.yaml").path }
+
+    /// Skips the calling test unless SUMO is installed where `tools/sumo/setup` puts it.
+    public static func requireSumo() throws {
+        guard
+            FileManager.default.isExecutableFile(atPath: root.appendingPathComponent("tools/sumo/.venv/bin/sumo").path)
+        else {
+            throw XCTSkip("SUMO is not installed in tools/sumo/.venv (tools/sumo/setup; .ci/run runs it)")
+        }
+    }
 }
 
 /// A new folder under the temporary directory, removed when `test` ends (or, without a test, by the caller).

@@ -20,8 +20,13 @@ def find_etcd():
         return path, None
     if os.geteuid() != 0:
         return None, "etcd is not installed and this is not root (apt-get install etcd-server)"
-    r = subprocess.run(["apt-get", "install", "-y", "-q", "etcd-server"], capture_output=True, text=True,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "etcd-server"]
+    r = subprocess.run(install, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        # A fresh machine has no package lists yet ("Unable to locate package"): fetch them, then try again.
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, env=env)
+        r = subprocess.run(install, capture_output=True, text=True, env=env)
     path = shutil.which("etcd")
     if path:
         return path, None
