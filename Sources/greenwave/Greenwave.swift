@@ -16,8 +16,8 @@ struct Greenwave: AsyncParsableCommand {
         ]
     )
 
-    /// A field controller runs on one event loop (`ProcessThreads`, issue 19); that has to be set up
-    /// before anything else runs. Every other subcommand keeps the default pools.
+    /// With `GREENWAVE_EVENT_LOOP=one` a field controller runs on one event loop (`ProcessThreads`, issue 19,
+    /// opt-in); that has to be set up before anything else runs. Every other subcommand keeps the default pools.
     static func main() async {
         if CommandLine.arguments.dropFirst().first == ControllerCommand.configuration.commandName {
             ProcessThreads.useOneEventLoop()
