@@ -45,20 +45,16 @@ public struct ByteWriter: Sendable {
         bytes.append(UInt8(v >> 8))
         bytes.append(UInt8(truncatingIfNeeded: v))
     }
-    public mutating func u32(_ v: UInt32) {
-        for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) }
-    }
-    public mutating func u64(_ v: UInt64) {
-        for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) }
-    }
+    // Big-endian, appended in one go (the state hash encodes every event and session per command).
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     public mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     /// Ints are encoded as i64.
     public mutating func int(_ v: Int) { i64(Int64(v)) }
     public mutating func count(_ n: Int) { u32(UInt32(n)) }
     public mutating func string(_ s: String) {
-        let utf8 = Array(s.utf8)
-        count(utf8.count)
-        bytes.append(contentsOf: utf8)
+        count(s.utf8.count)
+        bytes.append(contentsOf: s.utf8)
     }
     public mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
     public mutating func data(_ b: [UInt8]) {

@@ -161,6 +161,23 @@ public struct CorridorMachine: Sendable {
         var last: UInt64
     }
 
+    /// Cache (not state) of the mode line's plan events (`cachedPlanEvents`), and a cost counter: how often
+    /// they were walked from the baseline.
+    var planEventsCache: PlanEventsCache?
+    public internal(set) var planEventsWalks = 0
+    struct PlanEventsKey: Equatable {
+        var corridorVersion: UInt64
+        var referenceEpochMs: Milliseconds
+        var baseline: Baseline
+        var overrides: [ModeOverride]
+        var schedules: [ScheduleInForce]
+    }
+    struct PlanEventsCache {
+        var key: PlanEventsKey
+        var throughMs: Milliseconds
+        var events: [ControlEvent]
+    }
+
     /// Cache (not state) for the state hash: counts changes of the settings and the corridor, which make
     /// the prefix of the state encoding; `hashPrefix` is SHA-256 fed with that prefix at a version.
     private(set) var corridorVersion: UInt64 = 0
@@ -703,7 +720,7 @@ public struct CorridorMachine: Sendable {
             // Same corridor and baseline: the signals the event does not concern keep their schedules.
             timeline = try CorridorTimeline(
                 corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
-                events: timelineEvents(through: through) + [record.event], reusing: timeline)
+                events: timelineEventsCached(through: through) + [record.event], reusing: timeline)
         } catch let e as TimingError {
             return .rejected(.invalidCommand, reason: e.message)
         } catch {

@@ -65,6 +65,39 @@ extension CorridorMachine {
         return others + modeLine.planEvents(through: throughMs)
     }
 
+    /// `timelineEvents(through:)`, with the mode line's plan events from `cachedPlanEvents`.
+    mutating func timelineEventsCached(through throughMs: Milliseconds) -> [ControlEvent] {
+        guard !schedules.isEmpty else { return events.map(\.event) }
+        let others = events.filter {
+            if case .setPlan = $0.event.action { return false }
+            return true
+        }.map(\.event)
+        return others + cachedPlanEvents(modeLine, through: throughMs)
+    }
+
+    /// How far past what is asked the cached plan events reach, so that the cache outlives many commands.
+    static let planEventsAheadMs: Milliseconds = 3_600_000
+
+    /// `line.planEvents(through: throughMs)` (`line` is this state's `modeLine`), from a cache when it holds the
+    /// same mode line through at least `throughMs`. Exact: the plan events through T are those through any
+    /// T' ≥ T that take effect by T (the segments' starts are walked in order and each is decided by the mode at
+    /// that instant, never by how far the walk goes: `ScheduleTests`, `PlanEventsCacheTests`). Without it every command walked the
+    /// schedule from the baseline (issue 19).
+    mutating func cachedPlanEvents(_ line: ModeLine, through throughMs: Milliseconds) -> [ControlEvent] {
+        let key = PlanEventsKey(
+            corridorVersion: corridorVersion, referenceEpochMs: referenceEpochMs, baseline: baseline,
+            overrides: line.overrides, schedules: line.schedules)
+        if let c = planEventsCache, c.key == key, c.throughMs >= throughMs {
+            return c.events.filter { $0.effectiveAtMs <= throughMs }
+        }
+        let ahead =
+            throughMs > Int64.max - Self.planEventsAheadMs ? Int64.max : throughMs + Self.planEventsAheadMs
+        let all = line.planEvents(through: ahead)
+        planEventsWalks += 1
+        planEventsCache = PlanEventsCache(key: key, throughMs: ahead, events: all)
+        return all.filter { $0.effectiveAtMs <= throughMs }
+    }
+
     /// Where the machine's own timeline ends: a horizon past the clock.
     var defaultTimelineThroughMs: Milliseconds { max(clockMs, baseline.atMs) + Self.timelineHorizonMs }
 
@@ -140,7 +173,7 @@ extension CorridorMachine {
     /// Compiles the machine's timeline (through its horizon), reusing unchanged signals.
     mutating func recompile(reusing: Bool = true) throws {
         let through = defaultTimelineThroughMs
-        let all = timelineEvents(through: through)
+        let all = timelineEventsCached(through: through)
         if !schedules.isEmpty { scheduleEventsCompiled += all.count }
         timeline = try CorridorTimeline(
             corridor: corridor, referenceEpochMs: referenceEpochMs, baseline: baseline,
@@ -317,7 +350,7 @@ extension CorridorMachine {
         guard events.allSatisfy({ $0.event.effectiveAtMs <= now }), ends.allSatisfy({ $0 <= now }),
             let last = schedules.last, last.inForce.sinceMs <= now
         else { return }
-        let planEvents = line.planEvents(through: now)
+        let planEvents = cachedPlanEvents(line, through: now)
         guard !events.isEmpty || schedules.count > 1 || !planEvents.isEmpty else { return }
         let key = SettleKey(
             baseline: baseline, count: events.count + planEvents.count,

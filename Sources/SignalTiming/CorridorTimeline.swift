@@ -18,6 +18,10 @@ public struct CorridorTimeline: Sendable {
     let schedules: [SignalSchedule]
     /// What each signal's schedule was compiled from (for `init(…reusing:)`).
     let scheduleInputs: [SignalScheduleInputs]
+    /// Each signal's index in `corridor.signals`.
+    let indexByID: [SignalID: Int]
+    /// The events that concern every signal, in effect order (`eventsBySignal`).
+    let globalEvents: [ControlEvent]
 
     /// Compiles a timeline. Refuses events that name unknown plans, signals or stages, preemptions
     /// over non-consecutive signals, and events before the baseline.
@@ -39,46 +43,99 @@ public struct CorridorTimeline: Sendable {
             throw TimingError(
                 "\(events.count) events exceed the limit of \(Limits.timelineEventsMax); compact into a baseline")
         }
-        let sorted = events.enumerated().sorted {
-            ($0.element.effectiveAtMs, $0.offset) < ($1.element.effectiveAtMs, $1.offset)
-        }.map(\.element)
-        let (preemptions, cancels) = try Self.checkEvents(sorted, corridor: corridor, baseline: baseline)
-        let windows = Self.callWindows(corridor: corridor, preemptions: preemptions, cancels: cancels)
-        var schedules: [SignalSchedule] = []
-        var inputs: [SignalScheduleInputs] = []
+        let sorted = Self.inEffectOrder(events)
         let reusable =
             previous.map {
                 $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline
                     && $0.scheduleInputs.count == corridor.signals.count
             } ?? false
+        let indexByID =
+            reusable
+            ? previous!.indexByID
+            : Dictionary(corridor.signals.indices.map { (corridor.signals[$0].id, $0) }, uniquingKeysWith: min)
+        let (preemptions, cancels) = try Self.checkEvents(
+            sorted, corridor: corridor, baseline: baseline, indexByID: indexByID)
+        let windows = Self.callWindows(
+            corridor: corridor, preemptions: preemptions, cancels: cancels, indexByID: indexByID)
+        let (globals, own) = Self.eventsBySignal(sorted, count: corridor.signals.count, indexByID: indexByID)
+        // A corridor-wide event concerns every signal: when those differ, every schedule is compiled.
+        let globalsSame = reusable && previous!.globalEvents == globals
+        var schedules: [SignalSchedule] = []
+        var inputs: [SignalScheduleInputs] = []
+        schedules.reserveCapacity(corridor.signals.count)
+        inputs.reserveCapacity(corridor.signals.count)
         for i in corridor.signals.indices {
             let w = windows[i].sorted { ($0.callMs, $0.source) < ($1.callMs, $1.source) }
-            let key = SignalScheduleInputs(signal: corridor.signals[i].id, events: sorted, windows: w)
-            if reusable, let p = previous, p.scheduleInputs[i] == key {
+            let key = SignalScheduleInputs(own: own[i], windows: w)
+            if globalsSame, let p = previous, p.scheduleInputs[i] == key {
                 schedules.append(p.schedules[i])
             } else {
+                // The events that do not concern signal i change nothing in its schedule (`SignalSchedule.build`
+                // skips them), so it is compiled from its own: O(its events), not O(all events).
                 schedules.append(
                     try SignalSchedule.build(
                         corridor: corridor, signalIndex: i, baseline: base,
-                        events: sorted, windows: w))
+                        events: key.events(merging: globals), windows: w))
             }
             inputs.append(key)
         }
+        self.globalEvents = globals
         self.scheduleInputs = inputs
         self.corridor = corridor
         self.referenceEpochMs = referenceEpochMs
         self.baseline = baseline
         self.events = sorted
-        self.signals = corridor.signals.indices.map {
-            ResolvedSignal(signal: corridor.signals[$0], index: $0, corridor: corridor)
-        }
+        self.indexByID = indexByID
+        self.signals =
+            reusable
+            ? previous!.signals
+            : corridor.signals.indices.map {
+                ResolvedSignal(signal: corridor.signals[$0], index: $0, corridor: corridor)
+            }
         self.schedules = schedules
+    }
+
+    /// `events` in the order they take effect, stable for equal times (no sort when they already are: the
+    /// state machine appends in log order, which is effect order but for a mode command queued at a boundary).
+    static func inEffectOrder(_ events: [ControlEvent]) -> [ControlEvent] {
+        var ordered = true
+        var i = 1
+        while ordered && i < events.count {
+            ordered = events[i - 1].effectiveAtMs <= events[i].effectiveAtMs
+            i += 1
+        }
+        if ordered { return events }
+        return events.enumerated().sorted {
+            ($0.element.effectiveAtMs, $0.offset) < ($1.element.effectiveAtMs, $1.offset)
+        }.map(\.element)
+    }
+
+    /// The events that concern every signal (mode changes and corridor flashes), and those that concern each
+    /// signal alone (its own flash, hold and release), each with the number of corridor-wide events before it,
+    /// all in effect order (`SignalScheduleInputs`); preemptions reach the signals as call windows. One pass over
+    /// the events (the signals are known: `checkEvents` ran first).
+    static func eventsBySignal(
+        _ sorted: [ControlEvent], count: Int, indexByID: [SignalID: Int]
+    ) -> (globals: [ControlEvent], own: [[SignalScheduleInputs.Ranked]]) {
+        var globals: [ControlEvent] = []
+        var own = Array(repeating: [SignalScheduleInputs.Ranked](), count: count)
+        for e in sorted {
+            switch e.action {
+            case .setPlan, .flash(nil), .unflash(nil):
+                globals.append(e)
+            case .flash(let s?), .unflash(let s?), .hold(let s, _), .release(let s):
+                own[indexByID[s]!].append(.init(event: e, globalsBefore: globals.count))
+            case .preempt, .cancelPreemption:
+                break
+            }
+        }
+        return (globals, own)
     }
 
     /// Checks each event (in effect order) against the corridor and the baseline; the preemptions by id, and
     /// the earliest cancellation of each cancelled preemption.
     static func checkEvents(
-        _ sorted: [ControlEvent], corridor: Corridor, baseline: Baseline
+        _ sorted: [ControlEvent], corridor: Corridor, baseline: Baseline, indexByID: [SignalID: Int]
     ) throws -> (preemptions: [EventID: (ControlEvent, Preemption)], cancels: [EventID: Milliseconds]) {
         var preemptions: [EventID: (ControlEvent, Preemption)] = [:]
         var cancels: [EventID: Milliseconds] = [:]
@@ -93,18 +150,16 @@ public struct CorridorTimeline: Sendable {
                     throw TimingError("event \(e.id): unknown plan '\(id)'")
                 }
             case .flash(let s?), .unflash(let s?), .hold(let s, _), .release(let s):
-                guard corridor.signalIndex(of: s) != nil else {
+                guard let i = indexByID[s] else {
                     throw TimingError("event \(e.id): unknown signal \(s)")
                 }
-                if case .hold(_, let stage?) = e.action,
-                    corridor.signals[corridor.signalIndex(of: s)!].stageIndex(named: stage) == nil
-                {
+                if case .hold(_, let stage?) = e.action, corridor.signals[i].stageIndex(named: stage) == nil {
                     throw TimingError("event \(e.id): signal \(s) has no stage '\(stage)'")
                 }
             case .flash(nil), .unflash(nil):
                 break
             case .preempt(let p):
-                try Self.validate(p, corridor: corridor, event: e.id)
+                try Self.validate(p, corridor: corridor, event: e.id, indexByID: indexByID)
                 guard preemptions[e.id] == nil else { throw TimingError("event \(e.id): duplicate event id") }
                 preemptions[e.id] = (e, p)
             case .cancelPreemption(let target):
@@ -117,13 +172,14 @@ public struct CorridorTimeline: Sendable {
     /// Each signal's preemption call windows, in preemption-id order (the caller sorts them by call time,
     /// then id); a window ends after the lead and clearance, at the maximum presence, or at a cancellation.
     static func callWindows(
-        corridor: Corridor, preemptions: [EventID: (ControlEvent, Preemption)], cancels: [EventID: Milliseconds]
+        corridor: Corridor, preemptions: [EventID: (ControlEvent, Preemption)], cancels: [EventID: Milliseconds],
+        indexByID: [SignalID: Int]
     ) -> [[SignalSchedule.CallWindow]] {
         var windows = Array(repeating: [SignalSchedule.CallWindow](), count: corridor.signals.count)
         for (id, (e, p)) in preemptions.sorted(by: { $0.key < $1.key }) {
-            let first = corridor.signals[corridor.signalIndex(of: p.signals[0])!].positionMetres
+            let first = corridor.signals[indexByID[p.signals[0]]!].positionMetres
             for s in p.signals {
-                let i = corridor.signalIndex(of: s)!
+                let i = indexByID[s]!
                 let call =
                     e.effectiveAtMs
                     + travelMs(metres: abs(corridor.signals[i].positionMetres - first), speedKmh: p.speedKmh)
@@ -138,7 +194,7 @@ public struct CorridorTimeline: Sendable {
         return windows
     }
 
-    static func validate(_ p: Preemption, corridor: Corridor, event: EventID) throws {
+    static func validate(_ p: Preemption, corridor: Corridor, event: EventID, indexByID: [SignalID: Int]) throws {
         guard !p.signals.isEmpty else { throw TimingError("event \(event): preemption names no signals") }
         guard (Limits.progressionSpeedKmhMin...Limits.progressionSpeedKmhMax).contains(p.speedKmh) else {
             throw TimingError(
@@ -152,7 +208,7 @@ public struct CorridorTimeline: Sendable {
         }
         var previous: Int?
         for s in p.signals {
-            guard let i = corridor.signalIndex(of: s) else {
+            guard let i = indexByID[s] else {
                 throw TimingError("event \(event): preemption names unknown signal \(s)")
             }
             if let prev = previous {
@@ -168,7 +224,7 @@ public struct CorridorTimeline: Sendable {
     }
 
     func index(of signal: SignalID) -> Int {
-        guard let i = corridor.signalIndex(of: signal) else { preconditionFailure("unknown signal \(signal)") }
+        guard let i = indexByID[signal] else { preconditionFailure("unknown signal \(signal)") }
         return i
     }
 

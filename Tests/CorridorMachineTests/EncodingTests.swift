@@ -75,6 +75,23 @@ final class EncodingTests: XCTestCase {
         }
     }
 
+    /// The canonical encoding's primitives, byte for byte (big-endian integers, length-prefixed UTF-8): the
+    /// state hash of every audit row ever written depends on them.
+    func testPrimitivesEncodeToTheirCanonicalBytes() {
+        var w = ByteWriter()
+        w.u16(0x0102)
+        w.u32(0x0304_0506)
+        w.u64(0x0708_090A_0B0C_0D0E)
+        w.i64(-2)
+        w.string("hé")
+        w.count(0)
+        XCTAssertEqual(
+            w.bytes,
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+                + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE]
+                + [0, 0, 0, 3, 0x68, 0xC3, 0xA9] + [0, 0, 0, 0])
+    }
+
     func testMalformedCommandsAreRefusedNotCrashed() {
         let good = payload(.hold(SignalID(2), stage: "side"), seq: 7, at: Fixture.t0)
         for cut in 0..<good.count {

@@ -322,6 +322,11 @@ final class ScheduleTests: XCTestCase {
                 let (m, until) = line.modeAndEnd(at: q, horizonMs: horizon)
                 XCTAssertEqual(m, expected)
                 XCTAssertEqual(until, full.first { $0.startMs > q }?.startMs)
+                // The plan events through q are those through any later instant that take effect by q (what
+                // lets the state machine cache them a horizon ahead).
+                XCTAssertEqual(
+                    line.planEvents(through: q), line.planEvents(through: q + horizon).filter { $0.effectiveAtMs <= q },
+                    "round \(round) at \(q)")
                 if q - b > ModeLine.lookBackMs { lookedBack += 1 }
                 if expected.source == .baseline && q - b > ModeLine.lookBackMs { stayedBaseline += 1 }
             }

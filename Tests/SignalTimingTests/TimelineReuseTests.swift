@@ -54,8 +54,11 @@ final class TimelineReuseTests: XCTestCase {
                     events: next, reusing: timeline)
                 XCTAssertEqual(incremental.schedules, full.schedules, "case \(i), event \(id): \(action)")
                 XCTAssertEqual(incremental.events, full.events)
+                try assertBuildSkipsOtherSignals(full, "case \(i), event \(id)")
                 for k in corridor.signals.indices {
-                    if incremental.scheduleInputs[k] == timeline.scheduleInputs[k] {
+                    if incremental.globalEvents == timeline.globalEvents,
+                        incremental.scheduleInputs[k] == timeline.scheduleInputs[k]
+                    {
                         reused += 1
                     } else {
                         compiled += 1
@@ -78,5 +81,31 @@ final class TimelineReuseTests: XCTestCase {
         // Both paths are taken, and reuse is the common one (most events concern one signal).
         XCTAssertGreaterThan(reused, compiled)
         XCTAssertGreaterThan(compiled, 100)
+    }
+
+    /// A schedule is compiled from the events that concern its signal only (`CorridorTimeline.eventsBySignal`):
+    /// compiled from every event instead, it is the same.
+    func assertBuildSkipsOtherSignals(_ t: CorridorTimeline, _ what: String) throws {
+        let c = t.corridor
+        let (preemptions, cancels) = try CorridorTimeline.checkEvents(
+            t.events, corridor: c, baseline: t.baseline, indexByID: t.indexByID)
+        let windows = CorridorTimeline.callWindows(
+            corridor: c, preemptions: preemptions, cancels: cancels, indexByID: t.indexByID)
+        for k in c.signals.indices {
+            // The merged view is the events that concern signal k, in effect order.
+            let id = c.signals[k].id
+            let concerning = t.events.filter { e in
+                switch e.action {
+                case .setPlan, .flash(nil), .unflash(nil): return true
+                case .flash(let s?), .unflash(let s?), .hold(let s, _), .release(let s): return s == id
+                case .preempt, .cancelPreemption: return false
+                }
+            }
+            XCTAssertEqual(t.scheduleInputs[k].events(merging: t.globalEvents), concerning, "\(what), signal \(k)")
+            let w = windows[k].sorted { ($0.callMs, $0.source) < ($1.callMs, $1.source) }
+            let fromAll = try SignalSchedule.build(
+                corridor: c, signalIndex: k, baseline: c.planIndex(of: t.baseline.plan)!, events: t.events, windows: w)
+            XCTAssertEqual(fromAll, t.schedules[k], "\(what), signal \(k)")
+        }
     }
 }
