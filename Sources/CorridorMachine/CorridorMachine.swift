@@ -178,6 +178,17 @@ public struct CorridorMachine: Sendable {
         var events: [ControlEvent]
     }
 
+    /// Cache (not state) for the state hash: the encoded events (`encodedEventsForHash`), and how often all
+    /// events were removed.
+    var eventBytes: EventBytesCache?
+    var eventsCleared: UInt64 = 0
+    struct EventBytesCache: Sendable {
+        var cleared: UInt64
+        var count: Int
+        var last: EventRecord?
+        var bytes: [UInt8]
+    }
+
     /// Cache (not state) for the state hash: counts changes of the settings and the corridor, which make
     /// the prefix of the state encoding; `hashPrefix` is SHA-256 fed with that prefix at a version.
     private(set) var corridorVersion: UInt64 = 0
@@ -783,6 +794,7 @@ public struct CorridorMachine: Sendable {
         baseline = newBaseline
         baselineSource = source
         events = []
+        eventsCleared &+= 1
         timeline = t
         settleProbe = nil
     }

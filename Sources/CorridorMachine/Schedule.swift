@@ -392,6 +392,7 @@ extension CorridorMachine {
         baseline = Baseline(atMs: at, plan: mode.plan)
         baselineSource = source
         events = []
+        eventsCleared &+= 1
         modeEnds = []
         // Past a clear, nothing scheduled remains: the machine is back to mode commands alone.
         let savedClear = scheduleClear

@@ -68,16 +68,28 @@ extension CorridorMachine {
 
     /// The rest of the state encoding, from the clock on: what a command changes.
     func encodeStateTail(_ w: inout ByteWriter) {
+        encodeTailHead(&w)
+        w.array(events, Self.encodeEvent)
+        encodeTailRest(&w)
+    }
+
+    /// The tail up to the events: clock and baseline.
+    func encodeTailHead(_ w: inout ByteWriter) {
         w.i64(clockMs)
         w.i64(baseline.atMs)
         w.string(baseline.plan.rawValue)
         w.optional(baselineSource, Self.provenance)
-        w.array(events) { w, e in
-            w.u64(e.event.id.rawValue)
-            w.i64(e.event.effectiveAtMs)
-            w.string(e.operatorID)
-            Codecs.action(&w, e.event.action)
-        }
+    }
+
+    static func encodeEvent(_ w: inout ByteWriter, _ e: EventRecord) {
+        w.u64(e.event.id.rawValue)
+        w.i64(e.event.effectiveAtMs)
+        w.string(e.operatorID)
+        Codecs.action(&w, e.event.action)
+    }
+
+    /// The tail after the events.
+    func encodeTailRest(_ w: inout ByteWriter) {
         w.optional(corridorFlash, Self.provenance)
         w.array(signalFlashes) { w, f in
             Codecs.signal(&w, f.signal)
@@ -148,10 +160,38 @@ extension CorridorMachine {
             prefix = h
         }
         var h = prefix // a value: the cached hasher is not advanced
+        // The tail as `encodeStateTail` writes it, fed in three parts; the events' bytes come from a cache that
+        // grows as events are appended (issue 19: up to 1,024 events were encoded again for every command).
         var w = ByteWriter()
-        encodeStateTail(&w)
+        encodeTailHead(&w)
+        w.count(events.count)
         h.update(data: w.bytes)
+        h.update(data: encodedEventsForHash())
+        var rest = ByteWriter()
+        encodeTailRest(&rest)
+        h.update(data: rest.bytes)
         return Array(h.finalize())
+    }
+
+    /// The encoding of `events`, each as `encodeEvent` writes it, without the count: the cached bytes when they
+    /// still encode a prefix of the events, extended by the events appended since. Events are only appended, or
+    /// all removed (compaction, which counts `eventsCleared`); the cache also checks the last event it holds.
+    mutating func encodedEventsForHash() -> [UInt8] {
+        var cache = eventBytes ?? EventBytesCache(cleared: eventsCleared, count: 0, last: nil, bytes: [])
+        eventBytes = nil // the bytes uniquely referenced: appending does not copy them
+        let valid =
+            cache.cleared == eventsCleared && cache.count <= events.count
+            && (cache.count == 0 || events[cache.count - 1] == cache.last)
+        if !valid { cache = EventBytesCache(cleared: eventsCleared, count: 0, last: nil, bytes: []) }
+        if cache.count < events.count {
+            var w = ByteWriter()
+            for e in events[cache.count...] { Self.encodeEvent(&w, e) }
+            cache.bytes += w.bytes
+            cache.count = events.count
+            cache.last = events[events.count - 1]
+        }
+        eventBytes = cache
+        return cache.bytes
     }
 
     static func provenance(_ w: inout ByteWriter, _ p: Provenance) {

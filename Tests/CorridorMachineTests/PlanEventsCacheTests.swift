@@ -1,3 +1,4 @@
+import Crypto
 import RaftCore
 import SignalTiming
 import XCTest
@@ -39,11 +40,14 @@ final class PlanEventsCacheTests: XCTestCase {
                 corridor: d.m.corridor, referenceEpochMs: d.m.referenceEpochMs, baseline: d.m.baseline,
                 events: d.m.timelineEvents(through: d.m.timelineThroughMs))
             XCTAssertEqual(d.m.timeline.events, uncached.events, "command \(k): \(c)")
+            // The state hash, with its cached event bytes, is SHA-256 of the whole encoding.
+            XCTAssertEqual(d.m.stateHash, Array(SHA256.hash(data: d.m.encodedState())), "command \(k): \(c)")
             for q in [t, t + 61_000, t + 3_600_000] {
                 XCTAssertEqual(d.m.timeline.state(of: s, at: q), uncached.state(of: s, at: q), "command \(k): \(c)")
             }
         }
         XCTAssertGreaterThan(accepted, commands / 4)
+        XCTAssertGreaterThan(d.m.eventsCleared, 0, "history was compacted: the event bytes cache was reset")
         XCTAssertLessThan(d.m.planEventsWalks - walksBefore, commands / 2)
     }
 }
