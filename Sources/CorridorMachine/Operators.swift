@@ -142,6 +142,40 @@ public enum OperatorKeys {
         return true
     }
 
+    /// The public key an entry registers (`addOperator`), if it is one; nil for anything else or anything that
+    /// does not decode. For `prevalidate`'s key list: it takes no decision.
+    public static func registeredKey(inEntry payload: [UInt8]) -> [UInt8]? {
+        guard payload.count <= CommandEnvelope.maxEncodedBytes, !AuditCheckpoint.isCheckpoint(payload) else {
+            return nil
+        }
+        var r = ByteReader(payload)
+        guard (try? CommandEnvelope.decodeHeader(&r)) != nil, let c = try? Codecs.command(&r) else { return nil }
+        if case .addOperator(_, let key, _) = c { return key }
+        return nil
+    }
+
+    /// Checks an entry's signature ahead of its apply, with every key in `keys` that has the key id it names,
+    /// and remembers a success in `memo` (`verifyRemembered`), so that the apply finds it there: the audit
+    /// replay checks the signatures of the rows ahead on another core. Decides nothing — the apply still checks
+    /// the registry, revocation and name, and verifies itself whatever is not remembered — so a wrong or missing
+    /// key only costs the time. Anything that does not decode is skipped.
+    public static func prevalidate(
+        entry payload: [UInt8], corridorID: String, keys: [UInt64: [[UInt8]]], memo: VerifiedSignatures = .shared
+    ) {
+        guard payload.count <= CommandEnvelope.maxEncodedBytes, !AuditCheckpoint.isCheckpoint(payload) else { return }
+        var r = ByteReader(payload)
+        guard let header = try? CommandEnvelope.decodeHeader(&r), let sig = header.signature,
+            let candidates = keys[sig.keyID]
+        else { return }
+        let message = signedMessage(
+            corridorID: corridorID, clientID: header.clientID, sequence: header.sequence,
+            operatorName: header.operatorID, command: Array(payload[r.position...]))
+        for key in candidates where verifyRemembered(publicKey: key, signature: sig.bytes, message: message, memo: memo)
+        {
+            return
+        }
+    }
+
     /// Whether 32 bytes are a usable Ed25519 public key.
     public static func isValidPublicKey(_ bytes: [UInt8]) -> Bool {
         bytes.count == 32 && (try? Curve25519.Signing.PublicKey(rawRepresentation: bytes)) != nil
