@@ -13,8 +13,13 @@ public struct CorridorTimeSettings: Sendable, Equatable {
     /// How long the start waits for corridor time before the lamps start (`--clock-sync-wait-ms`); the
     /// lamps' clock is stepped to corridor time until then, and only slewed afterwards.
     public var syncWaitMs: Int64 = 10_000
-    /// Time requests to every voter, one per this many ms.
+    /// Time requests to every voter, one per this many ms, for `steadyAfterMs` after the lamps start and
+    /// after a peer's clock is seen stepped; then one per `steadyExchangeIntervalMs`. Once the estimate has a
+    /// minute of samples it needs few more (a crystal's drift is fitted over that minute), and the exchanges
+    /// were most of an idle corridor's traffic: 47 controllers asking 5 voters twice a second (issue 19).
     public var exchangeIntervalMs: Int64 = 500
+    public var steadyExchangeIntervalMs: Int64 = 2_000
+    public var steadyAfterMs: Int64 = 60_000
     /// Fault injection (tests only, refused without `--fault-injection`).
     public var fault = ClockFault()
 
@@ -22,6 +27,7 @@ public struct CorridorTimeSettings: Sendable, Equatable {
     public static let slewRangePpm: ClosedRange<Int64> = 0...5_000
     public static let syncWaitRangeMs: ClosedRange<Int64> = 0...120_000
     public static let exchangeIntervalRangeMs: ClosedRange<Int64> = 50...60_000
+    public static let steadyAfterRangeMs: ClosedRange<Int64> = 0...86_400_000
 
     public init() {}
 
@@ -40,6 +46,17 @@ public struct CorridorTimeSettings: Sendable, Equatable {
         guard Self.exchangeIntervalRangeMs.contains(exchangeIntervalMs) else {
             throw ControllerError.configuration(
                 "the time exchange interval must be \(Self.exchangeIntervalRangeMs) ms, got \(exchangeIntervalMs)")
+        }
+        guard Self.exchangeIntervalRangeMs.contains(steadyExchangeIntervalMs),
+            steadyExchangeIntervalMs >= exchangeIntervalMs
+        else {
+            throw ControllerError.configuration(
+                "the steady time exchange interval must be \(Self.exchangeIntervalRangeMs) ms and at least the first one (\(exchangeIntervalMs) ms), got \(steadyExchangeIntervalMs)"
+            )
+        }
+        guard Self.steadyAfterRangeMs.contains(steadyAfterMs) else {
+            throw ControllerError.configuration(
+                "the dense time exchange period must be \(Self.steadyAfterRangeMs) ms, got \(steadyAfterMs)")
         }
         if let p = fault.problem { throw ControllerError.configuration(p) }
         if !fault.isNone && !faultInjection {
@@ -102,6 +119,8 @@ public final class ControllerClock: @unchecked Sendable {
     private var estimate: CorridorEstimate?
     private var stepAllowed = true
     private var steppedOnce = false
+    /// Monotonic ns until which exchanges run every `exchangeIntervalMs` (then `steadyExchangeIntervalMs`).
+    private var denseUntilNs: UInt64 = .max
     private let logger: Logger
     private var warnings = LogLimiter(windowNs: 10_000_000_000, maxKeys: 4)
 
@@ -160,7 +179,10 @@ public final class ControllerClock: @unchecked Sendable {
     public func add(_ s: TimeExchangeSample) {
         let sample = ClockSample(t1: s.t1, t2: s.t2, t3: s.t3, t4: s.t4)
         lock.withLock {
+            let steps = estimator.steps
             estimator.add(peer: s.peer, sample)
+            // A stepped clock restarts that peer's window: sample densely again while it fills.
+            if estimator.steps != steps, !stepAllowed { denseUntilNs = denseDeadlineLocked() }
             refreshLocked()
         }
     }
@@ -213,8 +235,6 @@ public final class ControllerClock: @unchecked Sendable {
     /// Until the lamps start, exchanges run every 100 ms, so that the start waits about a second.
     static let startExchangeIntervalMs: Int64 = 100
 
-    private var starting: Bool { lock.withLock { stepAllowed } }
-
     /// Waits until every voter's clock is measured, or `syncWaitMs` passed, then allows only slewing from
     /// here on. Returns whether the lamps start on corridor time (a majority of the voters measured).
     public func lampsStarting() async -> Bool {
@@ -225,10 +245,24 @@ public final class ControllerClock: @unchecked Sendable {
         return startSlewing()
     }
 
+    private func denseDeadlineLocked() -> UInt64 {
+        source.monotonicNs() &+ UInt64(max(0, settings.steadyAfterMs)) * 1_000_000
+    }
+
+    /// How long the exchange loop waits before its next round: 100 ms until the lamps start, then
+    /// `exchangeIntervalMs` for `steadyAfterMs` (and again after a step), then `steadyExchangeIntervalMs`.
+    func exchangeIntervalMs() -> Int64 {
+        lock.withLock {
+            if stepAllowed { return min(Self.startExchangeIntervalMs, settings.exchangeIntervalMs) }
+            return source.monotonicNs() < denseUntilNs ? settings.exchangeIntervalMs : settings.steadyExchangeIntervalMs
+        }
+    }
+
     private func startSlewing() -> Bool {
         lock.withLock {
             _ = readLocked(local: localUs(), mono: monoUs())
             stepAllowed = false
+            denseUntilNs = denseDeadlineLocked()
             steppedOnce = estimate != nil
             if let e = estimate {
                 let good = e.uncertaintyUs <= Self.startUncertaintyUs
@@ -278,9 +312,7 @@ public final class ControllerClock: @unchecked Sendable {
             setVoters(v)
             transport.sendTimeRequests(to: v.filter { $0 != me }.sorted())
             refresh()
-            let interval =
-                starting ? min(Self.startExchangeIntervalMs, settings.exchangeIntervalMs) : settings.exchangeIntervalMs
-            try? await Task.sleep(nanoseconds: UInt64(interval) * 1_000_000)
+            try? await Task.sleep(nanoseconds: UInt64(exchangeIntervalMs()) * 1_000_000)
         }
     }
 }

@@ -252,6 +252,9 @@ public struct CorridorClockEstimator: Sendable, Equatable {
 
     public func peer(_ id: UInt64, at nowUs: Microseconds) -> PeerClockEstimate? { peers[id]?.estimate(at: nowUs) }
 
+    /// Window restarts over every peer (a stepped clock: `PeerClockFilter.steps`).
+    public var steps: Int { peers.values.reduce(0) { $0 + $1.steps } }
+
     /// The estimate at `nowUs` of this controller's clock, or nil while fewer than a majority of the
     /// voters' clocks are known.
     public func estimate(at nowUs: Microseconds) -> CorridorEstimate? {
