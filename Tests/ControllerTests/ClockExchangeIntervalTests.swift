@@ -8,33 +8,17 @@ import XCTest
 
 /// The time exchange loop's pace (issue 19: at 500 ms, 47 controllers asking 5 voters were most of an idle
 /// corridor's traffic): every 100 ms until the lamps start, every `exchangeIntervalMs` for `steadyAfterMs`
-/// after, then every `steadyExchangeIntervalMs`; a peer's stepped clock makes it dense again. On a fake clock.
+/// after, then every `steadyExchangeIntervalMs`; a peer's stepped clock makes it dense again. On a fake clock
+/// (`FakeTime`).
 final class ClockExchangeIntervalTests: XCTestCase {
-    final class FakeClock: @unchecked Sendable {
-        let lock = NSLock()
-        var monoNs: UInt64 = 1_000_000_000
-        var wallUs: Int64 = 1_700_000_000_000_000
-        func advance(ms: Int64) {
-            lock.withLock {
-                monoNs += UInt64(ms) * 1_000_000
-                wallUs += ms * 1_000
-            }
-        }
-        var source: ClockSource {
-            ClockSource(
-                monotonicNs: { [self] in lock.withLock { monoNs } }, wallClockUs: { [self] in lock.withLock { wallUs } }
-            )
-        }
-    }
-
     /// An exchange with peer 2 whose clock is `offsetUs` ahead, 200 µs each way.
-    func sample(_ c: FakeClock, offsetUs: Int64) -> TimeExchangeSample {
-        let t1 = c.lock.withLock { c.wallUs }
+    func sample(_ c: FakeTime, offsetUs: Int64) -> TimeExchangeSample {
+        let t1 = c.source.wallClockUs()
         return TimeExchangeSample(peer: 2, t1: t1, t2: t1 + 200 + offsetUs, t3: t1 + 210 + offsetUs, t4: t1 + 410)
     }
 
     func testDenseAtStartAndAfterAStepSparseOnceSettled() async throws {
-        let fake = FakeClock()
+        let fake = FakeTime(wallMs: 1_700_000_000_000)
         var settings = CorridorTimeSettings()
         settings.syncWaitMs = 0
         XCTAssertNoThrow(try settings.validate(faultInjection: false))
