@@ -142,16 +142,24 @@ public enum OperatorKeys {
         return true
     }
 
-    /// The public key an entry registers (`addOperator`), if it is one; nil for anything else or anything that
-    /// does not decode. For `prevalidate`'s key list: it takes no decision.
-    public static func registeredKey(inEntry payload: [UInt8]) -> [UInt8]? {
+    /// An entry's command header and the reader after it; nil for an audit checkpoint, an oversized payload or
+    /// one whose header does not decode.
+    static func entryHeader(_ payload: [UInt8]) -> (CommandEnvelope.Header, ByteReader)? {
         guard payload.count <= CommandEnvelope.maxEncodedBytes, !AuditCheckpoint.isCheckpoint(payload) else {
             return nil
         }
         var r = ByteReader(payload)
-        guard (try? CommandEnvelope.decodeHeader(&r)) != nil, let c = try? Codecs.command(&r) else { return nil }
-        if case .addOperator(_, let key, _) = c { return key }
-        return nil
+        guard let header = try? CommandEnvelope.decodeHeader(&r) else { return nil }
+        return (header, r)
+    }
+
+    /// The public key an entry registers (`addOperator`), if it is one; nil for anything else or anything that
+    /// does not decode. For `prevalidate`'s key list: it takes no decision.
+    public static func registeredKey(inEntry payload: [UInt8]) -> [UInt8]? {
+        guard var (_, r) = entryHeader(payload), case .addOperator(_, let key, _) = try? Codecs.command(&r) else {
+            return nil
+        }
+        return key
     }
 
     /// Checks an entry's signature ahead of its apply, with every key in `keys` that has the key id it names,
@@ -162,18 +170,12 @@ public enum OperatorKeys {
     public static func prevalidate(
         entry payload: [UInt8], corridorID: String, keys: [UInt64: [[UInt8]]], memo: VerifiedSignatures = .shared
     ) {
-        guard payload.count <= CommandEnvelope.maxEncodedBytes, !AuditCheckpoint.isCheckpoint(payload) else { return }
-        var r = ByteReader(payload)
-        guard let header = try? CommandEnvelope.decodeHeader(&r), let sig = header.signature,
-            let candidates = keys[sig.keyID]
+        guard let (header, r) = entryHeader(payload), let sig = header.signature, let candidates = keys[sig.keyID]
         else { return }
         let message = signedMessage(
             corridorID: corridorID, clientID: header.clientID, sequence: header.sequence,
             operatorName: header.operatorID, command: Array(payload[r.position...]))
-        for key in candidates where verifyRemembered(publicKey: key, signature: sig.bytes, message: message, memo: memo)
-        {
-            return
-        }
+        _ = candidates.contains { verifyRemembered(publicKey: $0, signature: sig.bytes, message: message, memo: memo) }
     }
 
     /// Whether 32 bytes are a usable Ed25519 public key.

@@ -58,21 +58,21 @@ extension CorridorMachine {
     /// are (as always); with one, the mode line's plan changes instead of the mode commands.
     func timelineEvents(through throughMs: Milliseconds) -> [ControlEvent] {
         guard !schedules.isEmpty else { return events.map(\.event) }
-        let others = events.filter {
+        return eventsBesidesModes + modeLine.planEvents(through: throughMs)
+    }
+
+    /// The events other than mode commands (with a schedule, the mode line's plan events stand for those).
+    var eventsBesidesModes: [ControlEvent] {
+        events.filter {
             if case .setPlan = $0.event.action { return false }
             return true
         }.map(\.event)
-        return others + modeLine.planEvents(through: throughMs)
     }
 
     /// `timelineEvents(through:)`, with the mode line's plan events from `cachedPlanEvents`.
     mutating func timelineEventsCached(through throughMs: Milliseconds) -> [ControlEvent] {
         guard !schedules.isEmpty else { return events.map(\.event) }
-        let others = events.filter {
-            if case .setPlan = $0.event.action { return false }
-            return true
-        }.map(\.event)
-        return others + cachedPlanEvents(modeLine, through: throughMs)
+        return eventsBesidesModes + cachedPlanEvents(modeLine, through: throughMs)
     }
 
     /// How far past what is asked the cached plan events reach, so that the cache outlives many commands.
@@ -359,10 +359,7 @@ extension CorridorMachine {
         if let probe = settleProbe, probe.key == key {
             settled = probe.at
         } else {
-            let others = events.filter {
-                if case .setPlan = $0.event.action { return false }
-                return true
-            }.map(\.event)
+            let others = eventsBesidesModes
             scheduleEventsCompiled += others.count + planEvents.count
             guard
                 let probeTimeline = try? CorridorTimeline(

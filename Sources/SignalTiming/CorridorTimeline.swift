@@ -44,22 +44,20 @@ public struct CorridorTimeline: Sendable {
                 "\(events.count) events exceed the limit of \(Limits.timelineEventsMax); compact into a baseline")
         }
         let sorted = Self.inEffectOrder(events)
-        let reusable =
-            previous.map {
-                $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline
-                    && $0.scheduleInputs.count == corridor.signals.count
-            } ?? false
+        let reused = previous.flatMap {
+            $0.referenceEpochMs == referenceEpochMs && $0.baseline == baseline
+                && $0.scheduleInputs.count == corridor.signals.count ? $0 : nil
+        }
         let indexByID =
-            reusable
-            ? previous!.indexByID
-            : Dictionary(corridor.signals.indices.map { (corridor.signals[$0].id, $0) }, uniquingKeysWith: min)
+            reused?.indexByID
+            ?? Dictionary(corridor.signals.indices.map { (corridor.signals[$0].id, $0) }, uniquingKeysWith: min)
         let (preemptions, cancels) = try Self.checkEvents(
             sorted, corridor: corridor, baseline: baseline, indexByID: indexByID)
         let windows = Self.callWindows(
             corridor: corridor, preemptions: preemptions, cancels: cancels, indexByID: indexByID)
         let (globals, own) = Self.eventsBySignal(sorted, count: corridor.signals.count, indexByID: indexByID)
         // A corridor-wide event concerns every signal: when those differ, every schedule is compiled.
-        let globalsSame = reusable && previous!.globalEvents == globals
+        let globalsSame = reused?.globalEvents == globals
         var schedules: [SignalSchedule] = []
         var inputs: [SignalScheduleInputs] = []
         schedules.reserveCapacity(corridor.signals.count)
@@ -67,7 +65,7 @@ public struct CorridorTimeline: Sendable {
         for i in corridor.signals.indices {
             let w = windows[i].sorted { ($0.callMs, $0.source) < ($1.callMs, $1.source) }
             let key = SignalScheduleInputs(own: own[i], windows: w)
-            if globalsSame, let p = previous, p.scheduleInputs[i] == key {
+            if globalsSame, let p = reused, p.scheduleInputs[i] == key {
                 schedules.append(p.schedules[i])
             } else {
                 // The events that do not concern signal i change nothing in its schedule (`SignalSchedule.build`
@@ -87,9 +85,8 @@ public struct CorridorTimeline: Sendable {
         self.events = sorted
         self.indexByID = indexByID
         self.signals =
-            reusable
-            ? previous!.signals
-            : corridor.signals.indices.map {
+            reused?.signals
+            ?? corridor.signals.indices.map {
                 ResolvedSignal(signal: corridor.signals[$0], index: $0, corridor: corridor)
             }
         self.schedules = schedules
