@@ -137,7 +137,10 @@ extension RaftStore {
     }
 
     static func auditHead(_ db: Database) throws -> (index: LogIndex, hash: [UInt8]) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT idx, row_hash FROM audit ORDER BY idx DESC LIMIT 1") else {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT idx, row_hash FROM audit ORDER BY idx DESC LIMIT 1"))
+        else {
             return (0, AuditChain.zeroHash)
         }
         let idx = try int64Column(row, "idx", table: "audit", key: "newest row")

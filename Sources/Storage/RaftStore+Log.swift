@@ -11,7 +11,8 @@ struct RaftStateRow {
     static func fetch(_ db: Database) throws -> RaftStateRow {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT term, vote, commit_index, snapshot_index, snapshot_term FROM raft_state WHERE id = 1")
+                db.cachedStatement(
+                    sql: "SELECT term, vote, commit_index, snapshot_index, snapshot_term FROM raft_state WHERE id = 1"))
         else {
             throw StorageError.corruptRow(table: "raft_state", key: "id 1", reason: "the row is missing")
         }
@@ -30,11 +31,12 @@ struct RaftStateRow {
     }
 
     func store(_ db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE raft_state SET term = ?, vote = ?, commit_index = ?, snapshot_index = ?, snapshot_term = ?
                 WHERE id = 1
-                """,
+                """
+        ).execute(
             arguments: [
                 try sqlInt(hardState.term, "term"), Int64(bitPattern: hardState.vote),
                 try sqlInt(hardState.commit, "commit index"), try sqlInt(snapshotIndex, "snapshot index"),
@@ -46,44 +48,70 @@ struct RaftStateRow {
 extension RaftStore {
     // MARK: Group commit
 
-    /// Makes everything in `batch` durable in ONE transaction: the writes in order (each write's
-    /// entries replace the stored suffix from their first index; the last hard state wins), then the
-    /// audit rows (chained), then the lamp events. Returns only after the commit is durable; if it
-    /// throws, nothing of the batch is stored.
+    /// Stores everything in `batch` in ONE transaction: the writes in order (each write's entries replace
+    /// the stored suffix from their first index; the last hard state wins), then the audit rows (chained),
+    /// then the lamp events. If it throws, nothing of the batch is stored.
+    ///
+    /// Returns after the commit is durable (fsync'ed) when the batch holds a snapshot, entries, lamp events
+    /// or a hard state whose term or vote differs from the stored one. A batch of only a new commit index
+    /// and/or audit rows is not fsync'ed of its own (etcd's rule: a Ready that only moves the commit index
+    /// needs no sync): it is in the write-ahead log at once (a kill -9 loses nothing) and durable with the
+    /// next synced commit; a power loss before that may lose it, which costs nothing acknowledged — the
+    /// commit index is learned again from the leader and the start-up replay writes the audit rows of the
+    /// committed entries again (`StartupCheck`). The WAL keeps the commits' order, so the stored commit index
+    /// is never behind an audit row written after it. `syncedWrites` / `unsyncedWrites` count the two.
     @discardableResult
     public func commit(_ batch: WriteBatch) throws -> WriteResult {
-        try write("group commit") { db in
-            var state = try RaftStateRow.fetch(db)
-            var last = try Self.lastIndex(db, state)
-            var entriesWritten = 0
-            var stateChanged = false
-            for w in batch.writes {
-                if let snapshot = w.snapshot {
-                    if stateChanged { try state.store(db) }
-                    if try self.installSnapshot(db, snapshot) {
-                        state = try RaftStateRow.fetch(db)
-                        last = state.snapshotIndex
-                        stateChanged = false
-                    }
-                }
-                if !w.entries.isEmpty {
-                    let (newLast, n) = try Self.appendEntries(db, w.entries, state: state, lastIndex: last)
-                    last = newLast
-                    entriesWritten += n
-                }
-                if let hs = w.hardState {
-                    state.hardState = hs
-                    stateChanged = true
+        try wrap("group commit") {
+            let sync = needsSync(batch)
+            storedTermVote = nil // unknown until this commit is known to have succeeded
+            let result = try transaction(synced: sync) { db in try commitBody(db, batch) }
+            storedTermVote = (result.hardState.term, result.hardState.vote)
+            return result
+        }
+    }
+
+    /// Whether `batch` must be fsync'ed before `commit` returns (see there). Called inside `wrap`.
+    func needsSync(_ batch: WriteBatch) -> Bool {
+        guard let stored = storedTermVote, batch.lampEvents.isEmpty else { return true }
+        for w in batch.writes {
+            if w.snapshot != nil || !w.entries.isEmpty { return true }
+            if let hs = w.hardState, hs.term != stored.term || hs.vote != stored.vote { return true }
+        }
+        return false
+    }
+
+    private func commitBody(_ db: Database, _ batch: WriteBatch) throws -> WriteResult {
+        var state = try RaftStateRow.fetch(db)
+        var last = try Self.lastIndex(db, state)
+        var entriesWritten = 0
+        var stateChanged = false
+        for w in batch.writes {
+            if let snapshot = w.snapshot {
+                if stateChanged { try state.store(db) }
+                if try self.installSnapshot(db, snapshot) {
+                    state = try RaftStateRow.fetch(db)
+                    last = state.snapshotIndex
+                    stateChanged = false
                 }
             }
-            if stateChanged { try state.store(db) }
-            let audits = try Self.appendAudit(db, batch.auditRecords)
-            try Self.insertLampEvents(db, batch.lampEvents)
-            return WriteResult(
-                lastIndex: last, lastTerm: try Self.term(db, at: last, state: state, lastIndex: last),
-                hardState: state.hardState, entriesWritten: entriesWritten,
-                auditRowsWritten: audits, lampEventsWritten: batch.lampEvents.count)
+            if !w.entries.isEmpty {
+                let (newLast, n) = try Self.appendEntries(db, w.entries, state: state, lastIndex: last)
+                last = newLast
+                entriesWritten += n
+            }
+            if let hs = w.hardState {
+                state.hardState = hs
+                stateChanged = true
+            }
         }
+        if stateChanged { try state.store(db) }
+        let audits = try Self.appendAudit(db, batch.auditRecords)
+        try Self.insertLampEvents(db, batch.lampEvents)
+        return WriteResult(
+            lastIndex: last, lastTerm: try Self.term(db, at: last, state: state, lastIndex: last),
+            hardState: state.hardState, entriesWritten: entriesWritten,
+            auditRowsWritten: audits, lampEventsWritten: batch.lampEvents.count)
     }
 
     /// Persists one Ready's hard state and entries in one transaction (see `commit(_:)`).
@@ -245,7 +273,7 @@ extension RaftStore {
     // MARK: Helpers (inside a transaction)
 
     static func lastIndex(_ db: Database, _ state: RaftStateRow) throws -> LogIndex {
-        if let max = try Int64.fetchOne(db, sql: "SELECT max(idx) FROM log_entry") {
+        if let max = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(idx) FROM log_entry")) {
             return try fromSQL(max, table: "log_entry", key: "max(idx)", field: "idx", max: maxLogIndex)
         }
         return state.snapshotIndex
@@ -261,7 +289,7 @@ extension RaftStore {
         // The whole row, so that its checksum is verified before its term is believed.
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx = ?",
+                db.cachedStatement(sql: "SELECT idx, term, kind, data, checksum FROM log_entry WHERE idx = ?"),
                 arguments: [try sqlInt(index, "index")])
         else {
             throw StorageError.corruptRow(

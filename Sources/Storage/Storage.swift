@@ -5,7 +5,8 @@ import Crypto
 // the append-only audit chain and the lamp event log. Every write method runs one SQLite transaction
 // and returns only after it committed; with `synchronous=FULL` in WAL mode the commit has been
 // fsync'ed to the write-ahead log by then, so what a method reports written survives a kill -9 or a
-// power loss. See docs/storage.md.
+// power loss — except a group commit of only a commit index and audit rows, which is fsync'ed with the
+// next synced commit (`RaftStore.commit`). See docs/storage.md.
 import Foundation
 import GRDB
 import RaftCore
@@ -30,6 +31,16 @@ public final class RaftStore: @unchecked Sendable {
     /// Guards `lockFD` (-1 once closed) and serializes operations with `close()`.
     private let closeLock = NSLock()
     private var lockFD: Int32
+    /// The term and vote of the `raft_state` row as the last group commit left it (nil: not known, as after
+    /// any other write): a batch whose hard state keeps them needs no fsync of its own (`commit(_:)`).
+    /// Guarded by `closeLock`.
+    var storedTermVote: (term: Term, vote: NodeID)?
+    /// False while the connection may be left at `synchronous=NORMAL` (an unsynced write whose restore
+    /// failed): the next synced write sets FULL again first. Guarded by `closeLock`.
+    private var synchronousIsFull = true
+    /// Writes committed with an fsync, and without one (`commit(_:)`), for tests and metrics.
+    public private(set) var syncedWrites = 0
+    public private(set) var unsyncedWrites = 0
 
     /// Opens (creating if needed) the store in `directory`, takes the directory's lock file, and
     /// migrates the schema. Throws `StorageError.dataDirectoryLocked` when another process uses it.
@@ -252,9 +263,52 @@ public final class RaftStore: @unchecked Sendable {
 
     // MARK: Transactions
 
-    /// Runs `body` in one write transaction; returns after the commit is durable.
+    /// Runs `body` in one write transaction; returns after the commit is durable. Any write but a group
+    /// commit forgets the stored term and vote (`storedTermVote`): the next group commit syncs.
     func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
-        try wrap(operation) { try dbQueue.write { db in try body(db) } }
+        try wrap(operation) {
+            storedTermVote = nil
+            return try synced { try dbQueue.write { db in try body(db) } }
+        }
+    }
+
+    /// Runs `body` in one write transaction, fsync'ed (`synchronous=FULL`, the connection's setting) or not
+    /// (`synchronous=NORMAL` for this transaction: in WAL mode it is appended to the log without an fsync and
+    /// becomes durable with the next synced commit — the WAL is replayed in order, so what survives a power
+    /// loss is always a prefix of the commits; a kill -9 loses nothing either way). Called inside `wrap`.
+    func transaction<T>(synced sync: Bool, _ body: (Database) throws -> T) throws -> T {
+        if sync { return try synced { try dbQueue.write { db in try body(db) } } }
+        return try dbQueue.writeWithoutTransaction { db in
+            // SQLite refuses to change the safety level inside a transaction: set it around it.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            synchronousIsFull = false
+            var result: T?
+            do {
+                try db.inTransaction {
+                    result = try body(db)
+                    return .commit
+                }
+            } catch {
+                try? restoreFull(db)
+                throw error
+            }
+            try restoreFull(db)
+            unsyncedWrites += 1
+            return result!
+        }
+    }
+
+    private func restoreFull(_ db: Database) throws {
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        synchronousIsFull = true
+    }
+
+    /// `body` on a connection at `synchronous=FULL` (set again first if an unsynced write could not restore it).
+    private func synced<T>(_ body: () throws -> T) throws -> T {
+        if !synchronousIsFull { try dbQueue.writeWithoutTransaction { db in try restoreFull(db) } }
+        let r = try body()
+        syncedWrites += 1
+        return r
     }
 
     func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
@@ -263,7 +317,7 @@ public final class RaftStore: @unchecked Sendable {
 
     /// Runs one database operation under `closeLock` (GRDB's queue serializes them anyway), so that
     /// none can start on, or race with, a closed connection.
-    private func wrap<T>(_ operation: String, _ body: () throws -> T) throws -> T {
+    func wrap<T>(_ operation: String, _ body: () throws -> T) throws -> T {
         closeLock.lock()
         defer { closeLock.unlock() }
         guard lockFD >= 0 else { throw StorageError.closed }
@@ -301,7 +355,10 @@ public final class RaftStore: @unchecked Sendable {
 
     /// Test hook: runs raw SQL outside the store's rules (used to simulate tampering).
     func executeRawSQLForTesting(_ sql: String) throws {
-        try wrap("raw SQL") { try dbQueue.writeWithoutTransaction { db in try db.execute(sql: sql) } }
+        try wrap("raw SQL") {
+            storedTermVote = nil
+            try dbQueue.writeWithoutTransaction { db in try db.execute(sql: sql) }
+        }
     }
 }
 

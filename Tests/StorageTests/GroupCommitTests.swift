@@ -96,4 +96,73 @@ final class GroupCommitTests: XCTestCase {
         XCTAssertEqual(try reopened.hardState().commit, 112)
         XCTAssertEqual(try reopened.verifyAuditChain().lastIndex, 128)
     }
+
+    /// Which batches are fsync'ed (`RaftStore.commit`): entries, a snapshot, lamp events, a new term or vote,
+    /// and anything after a write that was not a group commit; not a batch that only moves the commit index
+    /// and/or adds audit rows. The connection is back at synchronous=FULL after an unsynced one.
+    func testOnlyACommitIndexOrAuditRowsGoWithoutAnFsync() throws {
+        let (store, _) = try makeStore(self)
+        func kind(
+            _ batch: WriteBatch, _ why: String, file: StaticString = #filePath, line: UInt = #line
+        ) throws
+            -> String
+        {
+            let (s0, u0) = (store.syncedWrites, store.unsyncedWrites)
+            try store.commit(batch)
+            XCTAssertEqual(
+                store.syncedWrites - s0 + store.unsyncedWrites - u0, 1, "one write: \(why)", file: file, line: line)
+            XCTAssertEqual(
+                try store.pragmaForTesting("synchronous"), "2", "FULL again after: \(why)", file: file, line: line)
+            return store.syncedWrites > s0 ? "synced" : "unsynced"
+        }
+        func hs(_ term: Term, _ vote: NodeID, _ commit: LogIndex) -> WriteBatch {
+            WriteBatch(writes: [LogWrite(hardState: HardState(term: term, vote: vote, commit: commit))])
+        }
+        // Nothing known of the stored row yet: synced.
+        XCTAssertEqual(try kind(hs(1, 1, 0), "first commit of this store"), "synced")
+        var withEntries = WriteBatch()
+        withEntries.add(hardState: nil, entries: entries(1, 4, term: 1))
+        XCTAssertEqual(try kind(withEntries, "entries"), "synced")
+        XCTAssertEqual(try kind(hs(1, 1, 2), "commit index only"), "unsynced")
+        XCTAssertEqual(try kind(WriteBatch(auditRecords: [auditRecord(1), auditRecord(2)]), "audit rows"), "unsynced")
+        var both = hs(1, 1, 3)
+        both.auditRecords = [auditRecord(3)]
+        XCTAssertEqual(try kind(both, "commit index and audit rows"), "unsynced")
+        XCTAssertEqual(try kind(hs(1, 2, 3), "a new vote"), "synced")
+        XCTAssertEqual(try kind(hs(2, 2, 3), "a new term"), "synced")
+        XCTAssertEqual(
+            try kind(
+                WriteBatch(lampEvents: [LampEvent(signalID: "S1", timeMs: 5, eventCode: 1, parameter: 2)]),
+                "lamp events"), "synced")
+        XCTAssertEqual(try kind(hs(2, 2, 4), "commit index only"), "unsynced")
+        // A write outside the group commit may change the row: the next group commit syncs.
+        try store.truncateSuffix(from: 4)
+        XCTAssertEqual(try kind(hs(2, 2, 3), "after a truncation"), "synced")
+        XCTAssertEqual(try kind(hs(2, 2, 3), "commit index only"), "unsynced")
+        // What an unsynced commit stored is there, in order, and survives closing (a process exit).
+        XCTAssertEqual(try store.hardState(), HardState(term: 2, vote: 2, commit: 3))
+        XCTAssertEqual(try store.verifyAuditChain().lastIndex, 3)
+    }
+
+    /// A failed unsynced commit stores nothing and leaves the connection at synchronous=FULL, so the next
+    /// write of entries is fsync'ed; the unsynced rows before it are on disk after reopening.
+    func testAFailedUnsyncedCommitRollsBackAndTheNextWriteIsSynced() throws {
+        let (store, dir) = try makeStore(self)
+        try store.append(entries(1, 3, term: 1), hardState: HardState(term: 1, vote: 1, commit: 0))
+        try store.commit(WriteBatch(writes: [LogWrite(hardState: HardState(term: 1, vote: 1, commit: 2))]))
+        XCTAssertEqual(store.unsyncedWrites, 1)
+        var bad = WriteBatch(writes: [LogWrite(hardState: HardState(term: 1, vote: 1, commit: 3))])
+        bad.auditRecords = [auditRecord(2), auditRecord(1)] // not increasing: refused inside the transaction
+        XCTAssertThrowsError(try store.commit(bad))
+        XCTAssertEqual(try store.pragmaForTesting("synchronous"), "2")
+        XCTAssertEqual(try store.hardState().commit, 2, "the failed batch left no trace")
+        XCTAssertEqual(try store.auditHead().index, 0)
+        let synced = store.syncedWrites
+        try store.append(entries(4, 4, term: 1))
+        XCTAssertEqual(store.syncedWrites, synced + 1)
+        try store.close()
+        let reopened = try RaftStore(directory: dir)
+        XCTAssertEqual(try reopened.hardState(), HardState(term: 1, vote: 1, commit: 2))
+        XCTAssertEqual(try reopened.load().restored.entries, entries(1, 4, term: 1))
+    }
 }
