@@ -86,18 +86,22 @@ extension RaftStore {
         var last = try Self.lastIndex(db, state)
         var entriesWritten = 0
         var stateChanged = false
+        // The term at `last` when this transaction wrote that entry itself (nil: read it back).
+        var lastTerm: Term?
         for w in batch.writes {
             if let snapshot = w.snapshot {
                 if stateChanged { try state.store(db) }
                 if try self.installSnapshot(db, snapshot) {
                     state = try RaftStateRow.fetch(db)
                     last = state.snapshotIndex
+                    lastTerm = nil
                     stateChanged = false
                 }
             }
             if !w.entries.isEmpty {
                 let (newLast, n) = try Self.appendEntries(db, w.entries, state: state, lastIndex: last)
                 last = newLast
+                if n > 0, let e = w.entries.last, e.index == newLast { lastTerm = e.term }
                 entriesWritten += n
             }
             if let hs = w.hardState {
@@ -109,7 +113,7 @@ extension RaftStore {
         let audits = try Self.appendAudit(db, batch.auditRecords)
         try Self.insertLampEvents(db, batch.lampEvents)
         return WriteResult(
-            lastIndex: last, lastTerm: try Self.term(db, at: last, state: state, lastIndex: last),
+            lastIndex: last, lastTerm: try lastTerm ?? Self.term(db, at: last, state: state, lastIndex: last),
             hardState: state.hardState, entriesWritten: entriesWritten,
             auditRowsWritten: audits, lampEventsWritten: batch.lampEvents.count)
     }
