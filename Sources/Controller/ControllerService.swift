@@ -243,9 +243,12 @@ struct CoreService: Service {
     let clock: ControllerClock
 
     func run() async throws {
-        try await transport.start()
         let inbox = PeerInbox(capacity: 4096)
         let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // Peer messages go into the inbox on the transport's event loop as they arrive, without waiting for
+        // the driver (and without a task between them: one thread wake-up less per message, issue 19).
+        transport.deliverDirectly { m in inbox.push(m) { wake.yield() } }
+        try await transport.start()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Ticks on a fixed grid of the monotonic clock: a wake-up that comes late fires every tick
@@ -273,10 +276,8 @@ struct CoreService: Service {
                 }
             }
             group.addTask {
-                // Peer messages go into the inbox as they arrive, without waiting for the driver.
-                for await m in transport.messages {
-                    if inbox.push(m) { wake.yield() }
-                }
+                // `messages` yields nothing with a receiver; it finishes when the transport shuts down.
+                for await _ in transport.messages {}
                 wake.finish()
             }
             group.addTask {

@@ -20,18 +20,23 @@ final class PeerInbox: @unchecked Sendable {
         self.capacity = capacity
     }
 
-    /// Adds `m`. Returns true when the inbox was empty: the consumer must be woken.
+    /// Adds `m` and wakes the consumer through `wake` when the inbox was empty. Returns false when the oldest
+    /// message was dropped to make room (the transport's receiver, `PeerTransport.deliverDirectly`).
     @discardableResult
-    func push(_ m: Message) -> Bool {
-        lock.withLock {
+    func push(_ m: Message, wake: () -> Void) -> Bool {
+        let (wasEmpty, dropped) = lock.withLock {
             let wasEmpty = messages.isEmpty
+            var dropped = false
             if messages.count >= capacity {
                 _ = messages.removeFirst()
                 droppedCount += 1
+                dropped = true
             }
             messages.append(m)
-            return wasEmpty
+            return (wasEmpty, dropped)
         }
+        if wasEmpty { wake() }
+        return !dropped
     }
 
     /// Every waiting message, oldest first.

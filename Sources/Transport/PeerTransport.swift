@@ -205,7 +205,8 @@ public struct PeerMetrics: Sendable, Equatable {
 /// metrics (behind a lock) and the `messages` stream. `send` encodes on the caller's thread and hands the
 /// frames to the loop: it never blocks and never waits for a peer.
 public final class PeerTransport: @unchecked Sendable {
-    /// Messages received from peers, in order per peer. Finishes on `shutdown()`.
+    /// Messages received from peers, in order per peer. Finishes on `shutdown()`. Empty once a receiver
+    /// is set (`deliverDirectly(to:)`).
     public let messages: AsyncStream<Message>
     private let continuation: AsyncStream<Message>.Continuation
     /// Completed time exchanges (answers to `sendTimeRequests`). Finishes on `shutdown()`.
@@ -274,6 +275,8 @@ public final class PeerTransport: @unchecked Sendable {
     // Behind `lock`.
     private let lock = NSLock()
     private var counters = TransportMetrics()
+    /// Set by `deliverDirectly(to:)`: received messages go to it on the event loop instead of `messages`.
+    private var receiver: (@Sendable (Message) -> Bool)?
     /// How late the event loop ran a probe scheduled every `loopProbeMs` (the longest in the last 2–4 s):
     /// a loop busy with something else, or a thread not scheduled, delays every socket read and write.
     private var loopLate = WindowedPeak()
@@ -331,6 +334,14 @@ public final class PeerTransport: @unchecked Sendable {
             of: Message.self, bufferingPolicy: .bufferingNewest(configuration.receiveBufferMessages))
         (timeSamples, timeContinuation) = AsyncStream.makeStream(
             of: TimeExchangeSample.self, bufferingPolicy: .bufferingNewest(1024))
+    }
+
+    /// From now on every received message is handed to `receiver` on the transport's event loop, instead of
+    /// being yielded to `messages` (one task wake-up less per message: the controller's driver takes its
+    /// messages from an inbox, `PeerInbox`, which the receiver fills). `receiver` must not block; it returns
+    /// false when it dropped an older message to make room (counted as a receive drop). Call before `start()`.
+    public func deliverDirectly(to receiver: @escaping @Sendable (Message) -> Bool) {
+        lock.withLock { self.receiver = receiver }
     }
 
     /// The address the listener is bound to, once `start()` returned.
@@ -570,9 +581,14 @@ public final class PeerTransport: @unchecked Sendable {
             deliver: { message in
                 // Count before yielding, so that a consumer who has the message also sees it counted.
                 let now = NIODeadline.now().uptimeNanoseconds
-                self.lock.withLock {
+                let receiver = self.lock.withLock {
                     self.counters.messagesReceived += 1
                     self.counters.peers[message.from, default: PeerMetrics()].lastReceivedNs = now
+                    return self.receiver
+                }
+                if let receiver {
+                    if !receiver(message) { self.lock.withLock { self.counters.messagesReceiveDropped += 1 } }
+                    return
                 }
                 switch self.continuation.yield(message) {
                 case .enqueued: break

@@ -12,12 +12,18 @@ final class SchedulingTests: XCTestCase {
 
     func testInboxKeepsOrderWakesOnlyWhenEmptyAndDropsTheOldestBeyondItsBound() {
         let inbox = PeerInbox(capacity: 3)
-        XCTAssertTrue(inbox.push(msg(2, term: 1)), "the first message wakes the consumer")
-        XCTAssertFalse(inbox.push(msg(2, term: 2)), "later ones need no wake: the consumer takes all")
+        var wakes = 0
+        XCTAssertTrue(inbox.push(msg(2, term: 1)) { wakes += 1 })
+        XCTAssertEqual(wakes, 1, "the first message wakes the consumer")
+        inbox.push(msg(2, term: 2)) { wakes += 1 }
+        XCTAssertEqual(wakes, 1, "later ones need no wake: the consumer takes all")
         XCTAssertEqual(inbox.takeAll().map(\.term), [1, 2])
         XCTAssertEqual(inbox.takeAll().count, 0)
-        XCTAssertTrue(inbox.push(msg(3, term: 3)), "empty again: wake")
-        for t in 4...6 { inbox.push(msg(3, term: Term(t))) }
+        inbox.push(msg(3, term: 3)) { wakes += 1 }
+        XCTAssertEqual(wakes, 2, "empty again: wake")
+        let kept = (4...6).map { t in inbox.push(msg(3, term: Term(t))) { wakes += 1 } }
+        XCTAssertEqual(kept, [true, true, false], "the third beyond the bound dropped an older one")
+        XCTAssertEqual(wakes, 2)
         XCTAssertEqual(inbox.count, 3)
         XCTAssertEqual(inbox.dropped, 1)
         XCTAssertEqual(inbox.takeAll().map(\.term), [4, 5, 6], "the oldest went first")

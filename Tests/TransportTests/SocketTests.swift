@@ -63,6 +63,43 @@ final class SocketTests: XCTestCase {
         Message(kind: .heartbeat, from: from, to: to, term: 1, context: seq)
     }
 
+    /// With a receiver set (`deliverDirectly`), every message goes to it in order, none to `messages`, and one
+    /// the receiver reports dropping an older one for is counted as a receive drop.
+    func testAReceiverGetsTheMessagesInsteadOfTheStream() async throws {
+        final class Box: @unchecked Sendable {
+            let lock = NSLock()
+            var got: [Message] = []
+        }
+        let box = Box()
+        var config = TransportConfiguration(
+            clusterID: Self.cluster, nodeID: 2, listenHost: "127.0.0.1", listenPort: 0, peers: [:], members: [1, 2])
+        config.jitterSeed = 2
+        var logger = Logger(label: "test.transport")
+        logger.logLevel = .critical
+        let b = PeerTransport(configuration: config, logger: logger)
+        b.deliverDirectly { m in
+            box.lock.withLock {
+                box.got.append(m)
+                return box.got.count <= 25 // the 26th and later: "dropped an older one"
+            }
+        }
+        try await b.start()
+        let a = try await makeTransport(1, peers: [2: address(b)], members: [1, 2])
+        a.send((0..<30).map { heartbeat(1, 2, $0) })
+        let deadline = ContinuousClock.now + .seconds(10)
+        while box.lock.withLock({ box.got.count }) < 30, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        XCTAssertEqual(box.lock.withLock { box.got.map(\.context) }, Array(0..<30))
+        XCTAssertEqual(b.metrics().messagesReceived, 30)
+        XCTAssertEqual(b.metrics().messagesReceiveDropped, 5)
+        await a.shutdown()
+        await b.shutdown()
+        var streamed = 0
+        for await _ in b.messages { streamed += 1 } // finished by the shutdown
+        XCTAssertEqual(streamed, 0, "nothing went to the stream")
+    }
+
     func testThreeTransportsExchangeMessages() async throws {
         let ts = [try await makeTransport(1), try await makeTransport(2), try await makeTransport(3)]
         let addresses = Dictionary(
