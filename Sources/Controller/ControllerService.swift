@@ -276,11 +276,6 @@ struct CoreService: Service {
                 }
             }
             group.addTask {
-                // `messages` yields nothing with a receiver; it finishes when the transport shuts down.
-                for await _ in transport.messages {}
-                wake.finish()
-            }
-            group.addTask {
                 // ... and are stepped in batches, one `Ready` per batch.
                 for await _ in wakes { await driver.stepInbox(inbox) }
             }

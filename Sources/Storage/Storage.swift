@@ -38,9 +38,10 @@ public final class RaftStore: @unchecked Sendable {
     /// False while the connection may be left at `synchronous=NORMAL` (an unsynced write whose restore
     /// failed): the next synced write sets FULL again first. Guarded by `closeLock`.
     private var synchronousIsFull = true
-    /// Writes committed with an fsync, and without one (`commit(_:)`), for tests and metrics.
-    public private(set) var syncedWrites = 0
-    public private(set) var unsyncedWrites = 0
+    /// Write transactions committed with an fsync, and without one (`commit(_:)`); for tests, read while no
+    /// write runs.
+    private(set) var syncedWrites = 0
+    private(set) var unsyncedWrites = 0
 
     /// Opens (creating if needed) the store in `directory`, takes the directory's lock file, and
     /// migrates the schema. Throws `StorageError.dataDirectoryLocked` when another process uses it.
@@ -268,7 +269,7 @@ public final class RaftStore: @unchecked Sendable {
     func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
         try wrap(operation) {
             storedTermVote = nil
-            return try synced { try dbQueue.write { db in try body(db) } }
+            return try transaction(synced: true, body)
         }
     }
 
